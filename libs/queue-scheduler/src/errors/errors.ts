@@ -1,0 +1,81 @@
+/**
+ * Base class of every error the library throws on purpose, so callers can
+ * tell "you asked for something invalid" apart from infrastructure failures.
+ * @publicApi
+ */
+export class QueueSchedulerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A task given to `pushTask` (or a task option) is not acceptable; nothing was queued. @publicApi */
+export class InvalidTaskError extends QueueSchedulerError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A schedule definition is not acceptable; nothing was written. @publicApi */
+export class InvalidScheduleError extends QueueSchedulerError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A module option is not acceptable; start-up stops. @publicApi */
+export class InvalidOptionsError extends QueueSchedulerError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** No task or schedule has this id. @publicApi */
+export class TaskNotFoundError extends QueueSchedulerError {
+  constructor(readonly taskId: string, what: 'task' | 'schedule' = 'task') {
+    super(`No ${what} with id '${taskId}'`);
+  }
+}
+
+/** Two `@TaskHandler` methods claim the same task type; start-up stops. @publicApi */
+export class DuplicateTaskHandlerError extends QueueSchedulerError {}
+
+/** A task type has no `@TaskHandler`; the task is dead-lettered with this error. @publicApi */
+export class NoTaskHandlerError extends QueueSchedulerError {
+  constructor(readonly type: string) {
+    super(`no @TaskHandler for type '${type}'`);
+  }
+}
+
+/** The handler did not settle within its `timeoutMs`; counts as a failed attempt. @publicApi */
+export class TaskTimeoutError extends QueueSchedulerError {
+  constructor(readonly timeoutMs: number) {
+    super(`handler timed out after ${timeoutMs} ms`);
+  }
+}
+
+/** Names a value for a message: strings quoted, everything else as JSON-ish text. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
+    return String(value);
+  }
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
+  try {
+    const text = JSON.stringify(value);
+    return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
