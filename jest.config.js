@@ -1,2 +1,31 @@
-const swc = { jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true }, target: 'es2022' }, module: { type: 'commonjs' } };
-module.exports = { testEnvironment: 'node', transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest', swc] }, transformIgnorePatterns: ['/node_modules/(?!(@nestjs)/)'], testRegex: '\\.spec\\.ts$' };
+// Nest 12 ships as ESM; Jest's CommonJS runtime cannot require it, so those
+// packages are compiled to CommonJS by swc like our own TypeScript.
+const swc = {
+  jsc: {
+    parser: { syntax: 'typescript', decorators: true },
+    transform: { legacyDecorator: true, decoratorMetadata: true },
+    target: 'es2022',
+    keepClassNames: true,
+  },
+  module: { type: 'commonjs' },
+  sourceMaps: 'inline',
+};
+
+const base = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest', swc] },
+  transformIgnorePatterns: ['/node_modules/(?!(@nestjs)/)'],
+  moduleNameMapper: {
+    '^nestjs-queue-scheduler$': '<rootDir>/libs/queue-scheduler/src',
+    '^nestjs-queue-scheduler/(.*)$': '<rootDir>/libs/queue-scheduler/src/$1',
+  },
+  modulePathIgnorePatterns: ['<rootDir>/libs/queue-scheduler/dist', '<rootDir>/dist'],
+};
+
+module.exports = {
+  projects: [
+    { ...base, displayName: 'unit', testMatch: ['<rootDir>/libs/**/src/**/*.spec.ts'] },
+    { ...base, displayName: 'integration', testMatch: ['<rootDir>/test/**/*.spec.ts'] },
+    { ...base, displayName: 'demo', testMatch: ['<rootDir>/apps/**/*.spec.ts'] },
+  ],
+};

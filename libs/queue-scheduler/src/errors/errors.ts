@@ -79,3 +79,16 @@ export function describeValue(value: unknown): string {
     return Object.prototype.toString.call(value);
   }
 }
+
+/** An argument other than a task or schedule is not acceptable (e.g. a store TTL); nothing was written. @publicApi */
+export class InvalidArgumentError extends QueueSchedulerError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A `@TaskHandler` cannot be registered (bad options, request-scoped provider); start-up stops. @publicApi */
+export class InvalidTaskHandlerError extends QueueSchedulerError {}

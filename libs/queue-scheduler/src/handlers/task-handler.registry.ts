@@ -1,0 +1,69 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { describeValue, DuplicateTaskHandlerError, InvalidTaskHandlerError, QueueSchedulerError } from '../errors/errors';
+import type { ResolvedOptions, ResolvedRetryPolicy } from '../interfaces/options.interface';
+import type { TaskHandlerFn, TaskHandlerOptions } from '../interfaces/task-handler.interface';
+import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
+import { validateRetryPolicy } from '../queue-scheduler.options';
+
+export interface RegisteredHandler {
+  readonly type: string;
+  /** `Class.method`, for messages. */
+  readonly name: string;
+  readonly fn: TaskHandlerFn;
+  readonly concurrency: number;
+  readonly timeoutMs?: number;
+  readonly retries: ResolvedRetryPolicy;
+}
+
+/**
+ * Task type → handler. Filled once at start-up by the explorer (or by hand
+ * with `register`); a second handler for a type is an error, never an override.
+ * @publicApi
+ */
+@Injectable()
+export class TaskHandlerRegistry {
+  private readonly handlers = new Map<string, RegisteredHandler>();
+
+  constructor(@Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions) {}
+
+  register(type: string, name: string, fn: TaskHandlerFn, options: TaskHandlerOptions = {}): RegisteredHandler {
+    const where = `@TaskHandler(${describeValue(type)}) on ${name}`;
+    if (typeof type !== 'string' || type.trim() === '') {
+      throw new InvalidTaskHandlerError(`${where}: type must be a non-empty string`);
+    }
+    const existing = this.handlers.get(type);
+    if (existing) {
+      throw new DuplicateTaskHandlerError(
+        `Two handlers for task type '${type}': ${existing.name} and ${name}. Each type needs exactly one @TaskHandler.`,
+      );
+    }
+    const { concurrency, timeoutMs } = options;
+    if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency <= 0)) {
+      throw new InvalidTaskHandlerError(`${where}: concurrency must be a positive integer, got ${describeValue(concurrency)}`);
+    }
+    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || timeoutMs > 2_147_483_647)) {
+      throw new InvalidTaskHandlerError(`${where}: timeoutMs must be a positive number of ms, got ${describeValue(timeoutMs)}`);
+    }
+    let retries = this.options.retries;
+    try {
+      if (options.retries) retries = validateRetryPolicy('retries', { ...this.options.retries, ...options.retries });
+    } catch (err) {
+      throw new InvalidTaskHandlerError(`${where}: ${(err as QueueSchedulerError).message}`);
+    }
+    const handler: RegisteredHandler = { type, name, fn, concurrency: concurrency ?? Infinity, timeoutMs, retries };
+    this.handlers.set(type, handler);
+    return handler;
+  }
+
+  get(type: string): RegisteredHandler | undefined {
+    return this.handlers.get(type);
+  }
+
+  types(): string[] {
+    return [...this.handlers.keys()];
+  }
+
+  all(): RegisteredHandler[] {
+    return [...this.handlers.values()];
+  }
+}

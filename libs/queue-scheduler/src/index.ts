@@ -1,0 +1,45 @@
+export { QueueSchedulerModule } from './queue-scheduler.module';
+export { QUEUE_SCHEDULER_OPTIONS } from './queue-scheduler.module-definition';
+export type { QueueSchedulerModuleExtras } from './queue-scheduler.module-definition';
+export { MemoryQueueService } from './queue/memory-queue.service';
+export { TaskQueue } from './queue/task-queue';
+export type { ClaimFilter, ListTasksFilter, StatusCounts, TaskPage } from './queue/task-queue';
+export { TaskHandler } from './handlers/task-handler.decorator';
+export { TaskHandlerRegistry } from './handlers/task-handler.registry';
+export type { RegisteredHandler } from './handlers/task-handler.registry';
+export { WorkerPoolService } from './workers/worker-pool.service';
+export { SchedulerService } from './scheduler/scheduler.service';
+export { SchedulerTask, QUEUE_SCHEDULER_ENTITIES } from './entities';
+export { QUEUE_SCHEDULER_MIGRATIONS, CreateSchedulerTask1764300000000 } from './migrations';
+export type { AddSchedulerTaskInput, UpdateSchedulerTaskInput, ListSchedulesFilter, MisfirePolicy, ScheduleType } from './interfaces/schedule.interface';
+export {
+  QueueSchedulerError,
+  InvalidTaskError,
+  InvalidScheduleError,
+  InvalidOptionsError,
+  InvalidArgumentError,
+  InvalidTaskHandlerError,
+  TaskNotFoundError,
+  DuplicateTaskHandlerError,
+  NoTaskHandlerError,
+  TaskTimeoutError,
+} from './errors/errors';
+export type {
+  QueueSchedulerModuleOptions,
+  RetryPolicy,
+  WorkerOptions,
+  StoreOptions,
+  SchedulerOptions,
+  QueueOptions,
+} from './interfaces/options.interface';
+export type { TaskHandlerOptions, TaskHandlerFn } from './interfaces/task-handler.interface';
+export type {
+  Task,
+  TaskRecord,
+  TaskStatus,
+  TaskContext,
+  TaskEvent,
+  TaskEventKind,
+  PushTaskInput,
+  MaybePromise,
+} from './interfaces/task.interface';

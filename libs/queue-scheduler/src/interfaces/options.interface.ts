@@ -1,0 +1,86 @@
+import type { LogLevel } from '@nestjs/common';
+import type { MisfirePolicy } from '../scheduling/schedule-math';
+
+/** How a failed task is tried again. @publicApi */
+export interface RetryPolicy {
+  /** Total tries including the first (BullMQ's meaning). @default 1 */
+  attempts: number;
+  /** @default 'exponential' */
+  backoff?: 'fixed' | 'exponential';
+  /** Base delay: fixed waits this long, exponential waits delayMs * 2^(try-1). @default 1000 */
+  delayMs?: number;
+  /** Randomise each delay by up to this fraction (0..1) so retries do not stampede. @default 0 */
+  jitter?: number;
+  /** Upper bound of one delay. @default 3_600_000 */
+  maxDelayMs?: number;
+}
+
+/** @publicApi */
+export interface WorkerOptions {
+  /** Consumers running tasks at once in this process. @default 3 */
+  concurrency?: number;
+  /** false: this instance only produces (pushes, schedules) and runs no handler. @default true */
+  enabled?: boolean;
+}
+
+/** @publicApi */
+export interface StoreOptions {
+  /** How often expired public-store keys are swept (they are never returned once expired). @default 60 */
+  cleanupIntervalSeconds?: number;
+}
+
+/** @publicApi */
+export interface SchedulerOptions {
+  /** false: no schedule fires in this instance (the API still works). @default true */
+  enabled?: boolean;
+  /** Longest sleep between looks at the table, so changes by other instances are seen. @default 1000 */
+  pollIntervalMs?: number;
+  /** IANA zone for cron schedules that name none. @default 'UTC' */
+  defaultTimezone?: string;
+  /** Lateness up to which an occurrence counts as on time and simply runs. @default 60 */
+  misfireGraceSeconds?: number;
+  /** @default 'fire_once' */
+  defaultMisfirePolicy?: MisfirePolicy;
+  /** Most occurrences one `fire_all` catch-up enqueues. @default 100 */
+  maxCatchUp?: number;
+  /** Due schedules claimed per query. @default 100 */
+  batchSize?: number;
+}
+
+/** @publicApi */
+export interface QueueOptions {
+  /** Largest accepted `params`, as JSON bytes. @default 1_048_576 */
+  maxPayloadBytes?: number;
+  /** Finished tasks kept for `getTask` / `listTasks` in the memory backend. @default 1000 */
+  historySize?: number;
+}
+
+/** Options of `QueueSchedulerModule.forRoot`. @publicApi */
+export interface QueueSchedulerModuleOptions {
+  workers?: WorkerOptions;
+  store?: StoreOptions;
+  scheduler?: SchedulerOptions;
+  queue?: QueueOptions;
+  /** Grace period for in-flight tasks on `app.close()`, then their AbortSignal fires. @default 10000 */
+  shutdownTimeoutMs?: number;
+  /** Default retry policy of handlers that declare none. @default { attempts: 1, backoff: 'exponential', delayMs: 1000 } */
+  retries?: RetryPolicy;
+  /** Lowest level the library logs at. @default 'log' */
+  logLevel?: LogLevel;
+  /** false: nothing starts on bootstrap (call `start()` yourself; for tests and CLIs). @default true */
+  autoStart?: boolean;
+}
+
+export type ResolvedRetryPolicy = Required<RetryPolicy>;
+
+/** Options with every default filled in, validated once at start-up. */
+export interface ResolvedOptions {
+  workers: Required<WorkerOptions>;
+  store: Required<StoreOptions>;
+  scheduler: Required<SchedulerOptions>;
+  queue: Required<QueueOptions>;
+  shutdownTimeoutMs: number;
+  retries: ResolvedRetryPolicy;
+  logLevel: LogLevel;
+  autoStart: boolean;
+}

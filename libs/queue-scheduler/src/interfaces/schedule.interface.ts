@@ -1,0 +1,38 @@
+import type { MisfirePolicy, ScheduleType } from '../scheduling/schedule-math';
+
+export type { MisfirePolicy, ScheduleType };
+
+/** What `addSchedulerTask` takes. @publicApi */
+export interface AddSchedulerTaskInput {
+  name: string;
+  /** The task type each occurrence pushes (a `@TaskHandler` runs it). */
+  taskType: string;
+  scheduleType: ScheduleType;
+  /** interval: whole seconds between occurrences (fixed rate). */
+  intervalSeconds?: number;
+  /** cron: 5 fields, or 6 with seconds first. */
+  cronExpression?: string;
+  /** cron: IANA zone the expression is read in. @default the module's scheduler.defaultTimezone ('UTC') */
+  timezone?: string;
+  /** once: when to fire; a Date or epoch ms. Must not be in the past. */
+  executeAt?: Date | number;
+  /** Params of every task this schedule pushes. @default {} */
+  params?: Record<string, unknown>;
+  /** Disable after this many runs; 0 = no limit. @default 0 */
+  maxRuns?: number;
+  description?: string | null;
+  /** false: stored paused. @default true */
+  enabled?: boolean;
+  /** What to do with occurrences missed while no instance was running. @default the module's scheduler.defaultMisfirePolicy */
+  misfirePolicy?: MisfirePolicy;
+  /** Priority of the pushed tasks. @default 0 */
+  priority?: number;
+}
+
+/** What `updateTask` takes: any field of a schedule; the schedule is re-validated as a whole. @publicApi */
+export type UpdateSchedulerTaskInput = Partial<AddSchedulerTaskInput>;
+
+/** @publicApi */
+export interface ListSchedulesFilter {
+  enabledOnly?: boolean;
+}

@@ -1,0 +1,14 @@
+import type { RetryPolicy } from './options.interface';
+import type { TaskContext } from './task.interface';
+
+/** Options of `@TaskHandler`. @publicApi */
+export interface TaskHandlerOptions {
+  /** Most tasks of this type running at once in this process. @default no cap beyond workers.concurrency */
+  concurrency?: number;
+  /** A try still running after this long fails and its signal is aborted. @default none */
+  timeoutMs?: number;
+  /** @default the module's `retries` option */
+  retries?: RetryPolicy;
+}
+
+export type TaskHandlerFn<P = any, R = unknown> = (params: P, ctx: TaskContext<P>) => Promise<R> | R;

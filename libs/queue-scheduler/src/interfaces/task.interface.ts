@@ -1,0 +1,81 @@
+/** Lifecycle states a task goes through. `failed` is a failed attempt waiting for its retry. @publicApi */
+export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'dead' | 'cancelled';
+
+/** What a producer gives to `pushTask`. @publicApi */
+export interface PushTaskInput<P = unknown> {
+  /** Stable id: a task whose id is still pending or running is not queued twice. @default a random UUID */
+  taskId?: string;
+  /** The task type; a `@TaskHandler(type)` method runs it. */
+  type: string;
+  /** Must survive `JSON.stringify` / `JSON.parse` (no functions, cycles or BigInt). @default {} */
+  params?: P;
+  /** Lower runs first; FIFO among equal priorities. @default 0 */
+  priority?: number;
+  /** Not handed to a worker before this many milliseconds have passed. @default 0 */
+  delayMs?: number;
+  /** Tries after the first; overrides the handler's `retries.attempts` for this task. */
+  maxRetries?: number;
+  /** Set by the scheduler on the tasks it creates. */
+  schedulerTaskId?: string;
+  /** Set by the scheduler: the occurrence this task stands for. */
+  scheduledAt?: Date;
+}
+
+/** A queued task as workers and manual consumers see it. @publicApi */
+export interface Task<P = unknown> {
+  readonly taskId: string;
+  readonly type: string;
+  readonly params: P;
+  readonly priority: number;
+  /** Earliest time the task may start (push time + delay, or the retry time). */
+  runAt: Date;
+  /** Tries started so far, including the one running now. */
+  attempts: number;
+  readonly maxRetries?: number;
+  readonly schedulerTaskId?: string;
+  readonly scheduledAt?: Date;
+  readonly createdAt: Date;
+}
+
+/** A task with its outcome, as the status API reports it. @publicApi */
+export interface TaskRecord<P = unknown> extends Task<P> {
+  status: TaskStatus;
+  startedAt?: Date;
+  completedAt?: Date;
+  error?: string;
+  result?: unknown;
+}
+
+/** Second argument of every `@TaskHandler` method. @publicApi */
+export interface TaskContext<P = unknown> {
+  readonly taskId: string;
+  readonly type: string;
+  /** 1 on the first try. */
+  readonly attempt: number;
+  /** Total tries allowed for this task (first try included). */
+  readonly maxAttempts: number;
+  readonly task: Task<P>;
+  /** Aborted when the handler times out or when shutdown's grace period runs out. */
+  readonly signal: AbortSignal;
+}
+
+export type TaskEventKind = 'queued' | 'started' | 'succeeded' | 'failed' | 'retrying' | 'dead' | 'cancelled';
+
+/** One item of `events$`. @publicApi */
+export interface TaskEvent {
+  readonly kind: TaskEventKind;
+  readonly taskId: string;
+  readonly type: string;
+  readonly attempt: number;
+  readonly at: Date;
+  /** Handler run time in ms (succeeded / failed / retrying / dead after a run). */
+  readonly durationMs?: number;
+  readonly error?: string;
+  /** For `retrying`: when the next try may start. */
+  readonly retryAt?: Date;
+  readonly schedulerTaskId?: string;
+  /** For tasks a schedule pushed: the occurrence they stand for. */
+  readonly scheduledAt?: Date;
+}
+
+export type MaybePromise<T> = T | Promise<T>;

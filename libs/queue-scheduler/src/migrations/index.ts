@@ -1,0 +1,10 @@
+import { CreateSchedulerTask1764300000000 } from './1764300000000-create-scheduler-task';
+
+export { CreateSchedulerTask1764300000000 };
+
+/**
+ * The library's migrations, oldest first, for every supported database.
+ * Add them to your DataSource's `migrations` (TypeORM CLI or `migrationsRun`).
+ * @publicApi
+ */
+export const QUEUE_SCHEDULER_MIGRATIONS = [CreateSchedulerTask1764300000000];

@@ -1,0 +1,29 @@
+import type { ResolvedOptions } from './interfaces/options.interface';
+
+/** Injection token of the options after defaults and validation. */
+export const RESOLVED_OPTIONS = Symbol('QUEUE_SCHEDULER_RESOLVED_OPTIONS');
+
+/** Injection token of the host app's TypeORM DataSource the library uses (see the `dataSource` extra). */
+export const SCHEDULER_DATA_SOURCE = Symbol('QUEUE_SCHEDULER_DATA_SOURCE');
+
+export const DEFAULT_OPTIONS: ResolvedOptions = {
+  workers: { concurrency: 3, enabled: true },
+  store: { cleanupIntervalSeconds: 60 },
+  scheduler: {
+    enabled: true,
+    pollIntervalMs: 1000,
+    defaultTimezone: 'UTC',
+    misfireGraceSeconds: 60,
+    defaultMisfirePolicy: 'fire_once',
+    maxCatchUp: 100,
+    batchSize: 100,
+  },
+  queue: { maxPayloadBytes: 1_048_576, historySize: 1000 },
+  shutdownTimeoutMs: 10_000,
+  retries: { attempts: 1, backoff: 'exponential', delayMs: 1000, jitter: 0, maxDelayMs: 3_600_000 },
+  logLevel: 'log',
+  autoStart: true,
+};
+
+/** Longest delay setTimeout honours; larger values fire at once in Node, so timers are re-armed in steps. */
+export const MAX_TIMER_MS = 2_147_483_647;

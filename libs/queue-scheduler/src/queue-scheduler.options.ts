@@ -1,0 +1,84 @@
+import type { LogLevel } from '@nestjs/common';
+import { describeValue, InvalidOptionsError } from './errors/errors';
+import type { QueueSchedulerModuleOptions, ResolvedOptions, RetryPolicy } from './interfaces/options.interface';
+import { DEFAULT_OPTIONS } from './queue-scheduler.constants';
+import { assertTimezone } from './scheduling/schedule-math';
+
+const LOG_LEVELS: readonly LogLevel[] = ['verbose', 'debug', 'log', 'warn', 'error', 'fatal'];
+const MISFIRE_POLICIES = ['fire_once', 'fire_all', 'skip'] as const;
+
+function fail(field: string, rule: string, value: unknown): never {
+  throw new InvalidOptionsError(field, `${field} ${rule}, got ${describeValue(value)}`);
+}
+
+function positiveInt(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) fail(field, 'must be a positive integer', value);
+  return value;
+}
+
+function nonNegative(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) fail(field, 'must be a finite number >= 0', value);
+  return value;
+}
+
+function bool(field: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') fail(field, 'must be true or false', value);
+  return value;
+}
+
+/** Checks a retry policy; `field` names where it came from (options or a handler). */
+export function validateRetryPolicy(field: string, policy: RetryPolicy): Required<RetryPolicy> {
+  const merged = { ...DEFAULT_OPTIONS.retries, ...policy };
+  positiveInt(`${field}.attempts`, merged.attempts);
+  if (merged.backoff !== 'fixed' && merged.backoff !== 'exponential') {
+    fail(`${field}.backoff`, "must be 'fixed' or 'exponential'", merged.backoff);
+  }
+  nonNegative(`${field}.delayMs`, merged.delayMs);
+  nonNegative(`${field}.maxDelayMs`, merged.maxDelayMs);
+  if (nonNegative(`${field}.jitter`, merged.jitter) > 1) fail(`${field}.jitter`, 'must be between 0 and 1', merged.jitter);
+  return merged;
+}
+
+/**
+ * Fills in defaults and validates every option once, so the rest of the
+ * library reads plain values and a typo stops start-up with its field named.
+ */
+export function resolveOptions(options: QueueSchedulerModuleOptions = {}): ResolvedOptions {
+  const d = DEFAULT_OPTIONS;
+  const workers = { ...d.workers, ...options.workers };
+  const store = { ...d.store, ...options.store };
+  const scheduler = { ...d.scheduler, ...options.scheduler };
+  const queue = { ...d.queue, ...options.queue };
+  const resolved: ResolvedOptions = {
+    workers,
+    store,
+    scheduler,
+    queue,
+    shutdownTimeoutMs: options.shutdownTimeoutMs ?? d.shutdownTimeoutMs,
+    retries: validateRetryPolicy('retries', options.retries ?? d.retries),
+    logLevel: options.logLevel ?? d.logLevel,
+    autoStart: options.autoStart ?? d.autoStart,
+  };
+  positiveInt('workers.concurrency', workers.concurrency);
+  bool('workers.enabled', workers.enabled);
+  positiveInt('store.cleanupIntervalSeconds', store.cleanupIntervalSeconds);
+  bool('scheduler.enabled', scheduler.enabled);
+  positiveInt('scheduler.pollIntervalMs', scheduler.pollIntervalMs);
+  nonNegative('scheduler.misfireGraceSeconds', scheduler.misfireGraceSeconds);
+  positiveInt('scheduler.maxCatchUp', scheduler.maxCatchUp);
+  positiveInt('scheduler.batchSize', scheduler.batchSize);
+  if (!MISFIRE_POLICIES.includes(scheduler.defaultMisfirePolicy)) {
+    fail('scheduler.defaultMisfirePolicy', `must be one of ${MISFIRE_POLICIES.join(', ')}`, scheduler.defaultMisfirePolicy);
+  }
+  try {
+    assertTimezone(scheduler.defaultTimezone, 'scheduler.defaultTimezone');
+  } catch {
+    fail('scheduler.defaultTimezone', 'must be a known IANA time zone', scheduler.defaultTimezone);
+  }
+  positiveInt('queue.maxPayloadBytes', queue.maxPayloadBytes);
+  positiveInt('queue.historySize', queue.historySize);
+  nonNegative('shutdownTimeoutMs', resolved.shutdownTimeoutMs);
+  if (!LOG_LEVELS.includes(resolved.logLevel)) fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`, resolved.logLevel);
+  bool('autoStart', resolved.autoStart);
+  return resolved;
+}

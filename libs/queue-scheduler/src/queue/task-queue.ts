@@ -1,0 +1,79 @@
+import type { Observable } from 'rxjs';
+import type { MaybePromise, PushTaskInput, Task, TaskEvent, TaskRecord, TaskStatus } from '../interfaces/task.interface';
+
+/** Which tasks a consumer may take now. */
+export interface ClaimFilter {
+  /** Types with a handler here and below their concurrency cap. */
+  readonly types: readonly string[];
+  /** Whether a type with no handler anywhere may be taken (to dead-letter it at once). */
+  readonly unknownTypes: boolean;
+  /** Types known to have a handler, capped or not. */
+  readonly handled: ReadonlySet<string>;
+  /** Free slots of the types that have a concurrency cap; a claim takes no more of them. */
+  readonly remaining?: ReadonlyMap<string, number>;
+}
+
+export interface ListTasksFilter {
+  status?: TaskStatus;
+  type?: string;
+  /** @default 100 */
+  limit?: number;
+  /** Opaque cursor from the previous page's `nextCursor`. */
+  cursor?: string;
+}
+
+export interface TaskPage {
+  items: TaskRecord[];
+  nextCursor?: string;
+}
+
+export type StatusCounts = Record<TaskStatus, number>;
+
+/**
+ * The queue contract every backend keeps. Producers inject `TaskQueue`
+ * whatever the backend; the worker pool and the scheduler use only this.
+ * Methods return plain values on the memory backend and promises on the
+ * database backend: `await` them and code works on both.
+ * @publicApi
+ */
+export abstract class TaskQueue {
+  /** Lifecycle events of every task in this process. */
+  abstract readonly events$: Observable<TaskEvent>;
+
+  /** Queues a task and returns its id; an id still pending or running is not queued twice. */
+  abstract pushTask<P>(input: PushTaskInput<P>): MaybePromise<string>;
+  /** Number of tasks waiting (ready or delayed), not counting running ones. */
+  abstract getQueueSize(): MaybePromise<number>;
+  /** Resolves when nothing is pending or running. */
+  abstract onIdle(): Promise<void>;
+  /** Status, attempts, timestamps, error and result; TaskNotFoundError for an unknown id. */
+  abstract getTask(taskId: string): MaybePromise<TaskRecord>;
+  abstract listTasks(filter?: ListTasksFilter): MaybePromise<TaskPage>;
+  abstract countByStatus(): MaybePromise<StatusCounts>;
+  /** Queues a dead (or failed) task again with a fresh attempt count. */
+  abstract retryTask(taskId: string): MaybePromise<void>;
+  /** Removes a pending task; returns false when it had already started or finished. */
+  abstract cancelTask(taskId: string): MaybePromise<boolean>;
+
+  abstract setPublic(key: string, value: unknown, ttlSeconds?: number | null): MaybePromise<void>;
+  abstract getPublic<T = unknown>(key: string): MaybePromise<T | null>;
+  abstract deletePublic(key: string): MaybePromise<boolean>;
+  abstract listKeys(): MaybePromise<string[]>;
+  abstract getStoreSize(): MaybePromise<number>;
+  abstract clearStore(): MaybePromise<void>;
+  /** Removes expired keys now and returns how many. */
+  abstract cleanup(): MaybePromise<number>;
+
+  /** Takes up to `limit` ready tasks for a worker and marks them running. */
+  abstract claim(filter: ClaimFilter, limit: number): MaybePromise<Task[]>;
+  /**
+   * Resolves when a claim with `filter` may succeed (at once if it may now),
+   * or after `timeoutMs`, or when `signal` aborts.
+   */
+  abstract waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void>;
+  abstract complete(task: Task, result: unknown, durationMs: number): MaybePromise<void>;
+  /** Records a failed try: `retryAt` queues it again, null makes it dead. */
+  abstract fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): MaybePromise<void>;
+  /** Gives back a claimed task (shutdown) without using an attempt. */
+  abstract release(task: Task): MaybePromise<void>;
+}

@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import { describeValue, InvalidTaskError } from '../errors/errors';
+import type { PushTaskInput } from '../interfaces/task.interface';
+
+/** A push after validation: every field present, ready to be queued or inserted. */
+export interface NormalizedTask {
+  taskId: string;
+  type: string;
+  params: unknown;
+  /** `params` as JSON, for backends that store it and for the size limit. */
+  json: string;
+  priority: number;
+  runAt: Date;
+  maxRetries?: number;
+  schedulerTaskId?: string;
+  scheduledAt?: Date;
+}
+
+function bad(field: string, rule: string, value: unknown): never {
+  throw new InvalidTaskError(field, `${field} ${rule}, got ${describeValue(value)}`);
+}
+
+/**
+ * Serialises params once, refusing what JSON would silently drop or cannot
+ * represent, so a task never reaches its handler different from how it was pushed.
+ */
+export function serializeParams(params: unknown, maxBytes: number): string {
+  if (params === undefined) return '{}';
+  const seen: object[] = [];
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(params, function (this: unknown, key: string, value: unknown) {
+      const path = key === '' ? 'params' : `params.${key}`;
+      if (typeof value === 'function') bad(path, 'must be JSON-serializable (a function is not)', value);
+      if (typeof value === 'symbol') bad(path, 'must be JSON-serializable (a symbol is not)', value.toString());
+      if (typeof value === 'bigint') bad(path, 'must be JSON-serializable (a BigInt is not)', value);
+      if (value instanceof Map || value instanceof Set) bad(path, 'must be JSON-serializable (use a plain object or array)', value);
+      if (value !== null && typeof value === 'object') {
+        // JSON.stringify calls the replacer depth-first, so `seen` trimmed to `this`'s position is the current path.
+        const depth = seen.indexOf(this as object);
+        seen.length = depth + 1;
+        if (seen.includes(value)) bad(path, 'must be JSON-serializable (it contains a circular reference)', '[Circular]');
+        seen.push(value);
+      }
+      return value;
+    });
+  } catch (err) {
+    if (err instanceof InvalidTaskError) throw err;
+    bad('params', `must be JSON-serializable (${(err as Error).message})`, params);
+  }
+  if (json === undefined) bad('params', 'must be JSON-serializable', params);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > maxBytes) {
+    throw new InvalidTaskError('params', `params is ${bytes} bytes as JSON, more than queue.maxPayloadBytes (${maxBytes})`);
+  }
+  return json;
+}
+
+/** Validates a push and fills its defaults; throws InvalidTaskError naming the field. */
+export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now = Date.now()): NormalizedTask {
+  if (input === null || typeof input !== 'object') bad('task', 'must be an object', input);
+  const { taskId, type, priority = 0, delayMs = 0, maxRetries, schedulerTaskId, scheduledAt } = input;
+  if (typeof type !== 'string' || type.trim() === '') bad('type', 'must be a non-empty string', type);
+  if (taskId !== undefined && (typeof taskId !== 'string' || taskId === '' || taskId.length > 191)) {
+    bad('taskId', 'must be a non-empty string of at most 191 characters', taskId);
+  }
+  if (typeof priority !== 'number' || !Number.isInteger(priority) || Math.abs(priority) > 2 ** 31) {
+    bad('priority', 'must be an integer', priority);
+  }
+  if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) {
+    bad('delayMs', 'must be a finite number >= 0', delayMs);
+  }
+  if (maxRetries !== undefined && (typeof maxRetries !== 'number' || !Number.isInteger(maxRetries) || maxRetries < 0)) {
+    bad('maxRetries', 'must be an integer >= 0', maxRetries);
+  }
+  if (scheduledAt !== undefined && !(scheduledAt instanceof Date && Number.isFinite(scheduledAt.getTime()))) {
+    bad('scheduledAt', 'must be a valid Date', scheduledAt);
+  }
+  const json = serializeParams(input.params, maxPayloadBytes);
+  return {
+    taskId: taskId ?? randomUUID(),
+    type,
+    params: input.params ?? {},
+    json,
+    priority,
+    runAt: new Date(now + delayMs),
+    maxRetries,
+    schedulerTaskId,
+    scheduledAt,
+  };
+}

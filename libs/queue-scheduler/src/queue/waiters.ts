@@ -1,0 +1,40 @@
+/**
+ * Consumers sleeping until work arrives. One push wakes one sleeper (no
+ * thundering herd); a Set keeps insertion order, so the longest sleeper goes first.
+ */
+export class Waiters {
+  private readonly sleeping = new Set<() => void>();
+
+  get size(): number {
+    return this.sleeping.size;
+  }
+
+  wait(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', wake);
+        this.sleeping.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, Math.max(0, Math.min(timeoutMs, 2_147_483_647)));
+      timer.unref();
+      signal?.addEventListener('abort', wake, { once: true });
+      this.sleeping.add(wake);
+    });
+  }
+
+  wakeOne(): void {
+    const first = this.sleeping.values().next();
+    if (!first.done) first.value();
+  }
+
+  wake(count: number): void {
+    for (let i = 0; i < count && this.sleeping.size > 0; i++) this.wakeOne();
+  }
+
+  wakeAll(): void {
+    for (const wake of [...this.sleeping]) wake();
+  }
+}

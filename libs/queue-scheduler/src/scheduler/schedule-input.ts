@@ -1,0 +1,98 @@
+import { describeValue, InvalidScheduleError, InvalidTaskError } from '../errors/errors';
+import type { AddSchedulerTaskInput } from '../interfaces/schedule.interface';
+import { serializeParams } from '../queue/task-validation';
+import { assertCron, assertTimezone, type MisfirePolicy, type ScheduleSpec, type ScheduleType } from '../scheduling/schedule-math';
+
+const SCHEDULE_TYPES: readonly ScheduleType[] = ['interval', 'cron', 'once'];
+const MISFIRE_POLICIES: readonly MisfirePolicy[] = ['fire_once', 'fire_all', 'skip'];
+/** A `once` time this far in the past is still accepted, for callers that compute "now" slightly before calling. */
+export const ONCE_PAST_TOLERANCE_MS = 1000;
+
+/** The validated columns of a schedule. */
+export interface ScheduleFields extends ScheduleSpec {
+  name: string;
+  taskType: string;
+  params: Record<string, unknown>;
+  maxRuns: number;
+  description: string | null;
+  enabled: boolean;
+  misfirePolicy: MisfirePolicy;
+  priority: number;
+  timezone: string;
+}
+
+export interface ScheduleDefaults {
+  timezone: string;
+  misfirePolicy: MisfirePolicy;
+  maxPayloadBytes: number;
+}
+
+function bad(field: string, rule: string, value: unknown): never {
+  throw new InvalidScheduleError(field, `${field} ${rule}, got ${describeValue(value)}`);
+}
+
+function text(field: string, value: unknown, max: number): string {
+  if (typeof value !== 'string' || value.trim() === '' || value.length > max) {
+    bad(field, `must be a non-empty string of at most ${max} characters`, value);
+  }
+  return value;
+}
+
+function toDate(field: string, value: unknown): Date {
+  const date = value instanceof Date ? value : typeof value === 'number' ? new Date(value) : undefined;
+  if (!date || !Number.isFinite(date.getTime())) bad(field, 'must be a Date or epoch milliseconds', value);
+  return date;
+}
+
+/**
+ * Validates a whole schedule definition and returns its columns; throws
+ * InvalidScheduleError naming the first bad field. Pure: nothing is written.
+ */
+export function validateSchedule(input: AddSchedulerTaskInput, defaults: ScheduleDefaults, now: number): ScheduleFields {
+  if (input === null || typeof input !== 'object') bad('schedule', 'must be an object', input);
+  const name = text('name', input.name, 255);
+  const taskType = text('taskType', input.taskType, 191);
+  const scheduleType = input.scheduleType;
+  if (!SCHEDULE_TYPES.includes(scheduleType)) bad('scheduleType', `must be one of ${SCHEDULE_TYPES.join(', ')}`, scheduleType);
+  const timezone = input.timezone ?? defaults.timezone;
+  if (typeof timezone !== 'string') bad('timezone', 'must be an IANA time zone name', timezone);
+  assertTimezone(timezone, 'timezone');
+  const spec: ScheduleSpec = { scheduleType, timezone, intervalSeconds: null, cronExpression: null, executeAt: null };
+  if (scheduleType === 'interval') {
+    const s = input.intervalSeconds;
+    if (typeof s !== 'number' || !Number.isInteger(s) || s <= 0 || s > 2 ** 31 - 1) {
+      bad('intervalSeconds', 'must be a positive whole number of seconds (required for an interval schedule)', s);
+    }
+    spec.intervalSeconds = s;
+  } else if (scheduleType === 'cron') {
+    if (typeof input.cronExpression !== 'string' || input.cronExpression.trim() === '') {
+      bad('cronExpression', 'is required for a cron schedule (5 fields, or 6 with seconds)', input.cronExpression);
+    }
+    assertCron(input.cronExpression, timezone);
+    spec.cronExpression = input.cronExpression.trim();
+  } else {
+    if (input.executeAt === undefined || input.executeAt === null) bad('executeAt', 'is required for a once schedule', input.executeAt);
+    const at = toDate('executeAt', input.executeAt);
+    if (at.getTime() < now - ONCE_PAST_TOLERANCE_MS) bad('executeAt', 'must not be in the past', at.toISOString());
+    spec.executeAt = at;
+  }
+  const maxRuns = input.maxRuns ?? 0;
+  if (typeof maxRuns !== 'number' || !Number.isInteger(maxRuns) || maxRuns < 0) bad('maxRuns', 'must be a whole number >= 0 (0 = no limit)', maxRuns);
+  const misfirePolicy = input.misfirePolicy ?? defaults.misfirePolicy;
+  if (!MISFIRE_POLICIES.includes(misfirePolicy)) bad('misfirePolicy', `must be one of ${MISFIRE_POLICIES.join(', ')}`, misfirePolicy);
+  const enabled = input.enabled ?? true;
+  if (typeof enabled !== 'boolean') bad('enabled', 'must be true or false', enabled);
+  const priority = input.priority ?? 0;
+  if (typeof priority !== 'number' || !Number.isInteger(priority)) bad('priority', 'must be an integer', priority);
+  const description = input.description ?? null;
+  if (description !== null && typeof description !== 'string') bad('description', 'must be a string', description);
+  const params = input.params ?? {};
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) bad('params', 'must be a plain object', params);
+  try {
+    serializeParams(params, defaults.maxPayloadBytes);
+  } catch (err) {
+    const e = err as InvalidTaskError;
+    throw new InvalidScheduleError(e.field, e.message);
+  }
+  return { ...spec, timezone, name, taskType, params, maxRuns, description, enabled, misfirePolicy, priority };
+}

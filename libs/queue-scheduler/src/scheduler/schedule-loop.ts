@@ -1,0 +1,154 @@
+import type { Repository } from 'typeorm';
+import { SchedulerTask } from '../entities/scheduler-task.entity';
+import type { ResolvedOptions } from '../interfaces/options.interface';
+import { MAX_TIMER_MS } from '../queue-scheduler.constants';
+import type { LibraryLogger } from '../queue-scheduler.logger';
+import type { TaskQueue } from '../queue/task-queue';
+import { type FirePlan, planFire } from '../scheduling/schedule-math';
+
+/** After a failed look at the table, wait this long times 2^failures (capped) before the next one. */
+const ERROR_BACKOFF_MS = 500;
+const MAX_ERROR_BACKOFF_MS = 30_000;
+
+/** The id of the task an occurrence pushes: deterministic, so a repeated push of one occurrence is deduplicated. */
+export function occurrenceTaskId(scheduleId: string, scheduledAt: Date, tag = ''): string {
+  return `${scheduleId}:${tag}${scheduledAt.getTime()}`;
+}
+
+/**
+ * The firing loop: no fixed tick. One indexed query returns the due rows
+ * and, after them, the earliest upcoming one; the loop sleeps until that
+ * time (at most pollIntervalMs, so other instances' changes are seen) or
+ * until a local change wakes it.
+ */
+export class ScheduleLoop {
+  private timer?: NodeJS.Timeout;
+  private current?: Promise<void>;
+  private again = false;
+  private active = false;
+  private failures = 0;
+
+  constructor(
+    private readonly repo: Repository<SchedulerTask>,
+    private readonly queue: TaskQueue,
+    private readonly options: ResolvedOptions['scheduler'],
+    private readonly logger: LibraryLogger,
+  ) {}
+
+  get running(): boolean {
+    return this.active;
+  }
+
+  start(): void {
+    if (this.active) return;
+    this.active = true;
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.active = false;
+    this.clearTimer();
+    await this.current;
+  }
+
+  /** Look at the table now; if a look is under way, look again right after it. */
+  wake(): void {
+    if (!this.active) return;
+    if (this.current) {
+      this.again = true;
+      return;
+    }
+    this.clearTimer();
+    this.current = this.run().finally(() => (this.current = undefined));
+  }
+
+  async push(row: SchedulerTask, scheduledAt: Date, tag = ''): Promise<string> {
+    return this.queue.pushTask({
+      taskId: occurrenceTaskId(row.taskId, scheduledAt, tag),
+      type: row.taskType,
+      params: row.params,
+      priority: row.priority,
+      schedulerTaskId: row.taskId,
+      scheduledAt,
+    });
+  }
+
+  private async run(): Promise<void> {
+    let sleepMs: number;
+    do {
+      this.again = false;
+      try {
+        sleepMs = await this.tick();
+        this.failures = 0;
+      } catch (err) {
+        this.failures++;
+        sleepMs = Math.min(ERROR_BACKOFF_MS * 2 ** (this.failures - 1), MAX_ERROR_BACKOFF_MS);
+        this.logger.error(`scheduler: looking for due schedules failed (${this.failures} in a row), retrying in ${sleepMs} ms: ${(err as Error).message}`, err);
+      }
+    } while (this.active && (this.again || sleepMs === 0));
+    if (!this.active) return;
+    this.timer = setTimeout(() => this.wake(), Math.min(sleepMs, MAX_TIMER_MS));
+    this.timer.unref();
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Fires what is due; returns how long to sleep before the next look. */
+  private async tick(): Promise<number> {
+    const { batchSize, pollIntervalMs } = this.options;
+    const rows = await this.repo
+      .createQueryBuilder('s')
+      .where('s.next_run_at IS NOT NULL')
+      .orderBy('s.next_run_at', 'ASC')
+      .limit(batchSize)
+      .getMany();
+    for (const row of rows) {
+      if (!this.active) return pollIntervalMs;
+      const now = Date.now();
+      if (row.nextRunAt!.getTime() > now) return Math.min(row.nextRunAt!.getTime() - now, pollIntervalMs);
+      await this.fire(row, now);
+    }
+    return rows.length === batchSize ? 0 : pollIntervalMs;
+  }
+
+  /** Claims the row's due occurrences with one compare-and-set, then pushes them. */
+  private async fire(row: SchedulerTask, now: number): Promise<void> {
+    const plan = this.plan(row, now);
+    const fired = plan.fire.length;
+    const finished = plan.next === null;
+    const result = await this.repo
+      .createQueryBuilder()
+      .update(SchedulerTask)
+      .set({
+        nextRunAt: plan.next,
+        lastRunAt: plan.fire.at(-1) ?? row.lastRunAt,
+        runCount: () => `run_count + ${fired}`,
+        enabled: finished ? false : row.enabled,
+        version: () => 'version + 1',
+        updatedAt: new Date(now),
+      })
+      .where('task_id = :id AND version = :version', { id: row.taskId, version: row.version })
+      .execute();
+    if (result.affected !== 1) return; // another instance claimed it first
+    if (plan.missed > 0) {
+      this.logger.warn(`schedule ${row.taskId} '${row.name}' (${row.taskType}): ${plan.missed} occurrence(s) missed, policy ${row.misfirePolicy}`);
+    }
+    for (const at of plan.fire) {
+      const lateMs = now - at.getTime();
+      const taskId = await this.push(row, at);
+      this.logger.debug(`task ${taskId} (${row.taskType}) pushed by schedule '${row.name}', scheduled ${at.toISOString()}, ${lateMs} ms late`);
+    }
+    if (finished) this.logger.log(`schedule ${row.taskId} '${row.name}' finished after ${row.runCount + fired} run(s)`);
+  }
+
+  private plan(row: SchedulerTask, now: number): FirePlan {
+    const plan = planFire(row, row.nextRunAt!, new Date(now), row.misfirePolicy, this.options.misfireGraceSeconds * 1000, this.options.maxCatchUp);
+    if (row.maxRuns <= 0) return plan;
+    const left = Math.max(0, row.maxRuns - row.runCount);
+    const fire = plan.fire.slice(0, left);
+    return { ...plan, fire, next: row.runCount + fire.length >= row.maxRuns ? null : plan.next };
+  }
+}

@@ -1,0 +1,201 @@
+import { BeforeApplicationShutdown, Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type { DataSource, Repository } from 'typeorm';
+import { SchedulerTask } from '../entities/scheduler-task.entity';
+import { InvalidScheduleError, TaskNotFoundError } from '../errors/errors';
+import type { ResolvedOptions } from '../interfaces/options.interface';
+import type { AddSchedulerTaskInput, ListSchedulesFilter, UpdateSchedulerTaskInput } from '../interfaces/schedule.interface';
+import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
+import { LibraryLogger } from '../queue-scheduler.logger';
+import { TaskQueue } from '../queue/task-queue';
+import { initialRun } from '../scheduling/schedule-math';
+import { ScheduleLoop } from './schedule-loop';
+import { type ScheduleDefaults, type ScheduleFields, validateSchedule } from './schedule-input';
+
+/** Fields whose change moves the schedule's next run. */
+const TIMING_FIELDS = ['scheduleType', 'intervalSeconds', 'cronExpression', 'timezone', 'executeAt'] as const;
+
+/**
+ * Persistent interval / cron / once schedules in the app's database. Each
+ * due occurrence is claimed with one compare-and-set on the row's version,
+ * so any number of instances on one database fire it once, then pushed to
+ * the queue as `{ type: taskType, params, schedulerTaskId, scheduledAt }`.
+ * @publicApi
+ */
+@Injectable()
+export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown {
+  private readonly logger: LibraryLogger;
+  private readonly repo: Repository<SchedulerTask>;
+  private readonly loop: ScheduleLoop;
+  private readonly defaults: ScheduleDefaults;
+
+  constructor(
+    @Inject(SCHEDULER_DATA_SOURCE) dataSource: DataSource,
+    queue: TaskQueue,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
+  ) {
+    this.logger = new LibraryLogger(SchedulerService.name, options.logLevel);
+    this.repo = dataSource.getRepository(SchedulerTask);
+    this.loop = new ScheduleLoop(this.repo, queue, options.scheduler, this.logger);
+    this.defaults = {
+      timezone: options.scheduler.defaultTimezone,
+      misfirePolicy: options.scheduler.defaultMisfirePolicy,
+      maxPayloadBytes: options.queue.maxPayloadBytes,
+    };
+  }
+
+  /** Counts the enabled schedules and starts firing them (unless autoStart or scheduler.enabled is off). */
+  async onModuleInit(): Promise<void> {
+    if (!this.options.autoStart || !this.options.scheduler.enabled) return;
+    const enabled = await this.repo.count({ where: { enabled: true } });
+    this.logger.log(`${enabled} enabled schedule(s) in the database; scheduler started`);
+    this.start();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+
+  /** Starts firing due occurrences (for `autoStart: false`). */
+  start(): void {
+    this.loop.start();
+  }
+
+  /** Stops firing; resolves once no occurrence is being claimed or pushed. */
+  stop(): Promise<void> {
+    return this.loop.stop();
+  }
+
+  get running(): boolean {
+    return this.loop.running;
+  }
+
+  async addSchedulerTask(input: AddSchedulerTaskInput): Promise<SchedulerTask> {
+    const now = Date.now();
+    const fields = validateSchedule(input, this.defaults, now);
+    const row = this.repo.create({
+      ...fields,
+      taskId: randomUUID(),
+      scheduleKey: null,
+      runCount: 0,
+      lastRunAt: null,
+      nextRunAt: fields.enabled ? initialRun(fields, new Date(now)) : null,
+      version: 0,
+      createdAt: new Date(now),
+      updatedAt: new Date(now),
+    });
+    await this.repo.insert(row);
+    this.logger.log(`schedule ${row.taskId} '${row.name}' (${row.taskType}) added; next run ${row.nextRunAt?.toISOString() ?? 'none'}`);
+    this.loop.wake();
+    return row;
+  }
+
+  async getTask(id: string): Promise<SchedulerTask> {
+    const row = await this.repo.findOneBy({ taskId: id });
+    if (!row) throw new TaskNotFoundError(id, 'schedule');
+    return row;
+  }
+
+  listTasks(filter: ListSchedulesFilter = {}): Promise<SchedulerTask[]> {
+    return this.repo.find({ where: filter.enabledOnly ? { enabled: true } : {}, order: { createdAt: 'ASC', taskId: 'ASC' } });
+  }
+
+  /** Stops firing until resumed; persists across restarts. */
+  pauseTask(id: string): Promise<SchedulerTask> {
+    return this.change(id, () => ({ enabled: false, nextRunAt: null }));
+  }
+
+  /** Fires again from now on (missed occurrences while paused are not caught up). */
+  resumeTask(id: string): Promise<SchedulerTask> {
+    return this.change(id, (row) => {
+      if (this.finished(row)) {
+        throw new InvalidScheduleError('enabled', `schedule '${row.taskId}' has finished (run_count ${row.runCount}, max_runs ${row.maxRuns}, type ${row.scheduleType}); update it to run again`);
+      }
+      return { enabled: true, nextRunAt: this.resumeAt(row, Date.now()) };
+    });
+  }
+
+  /** Changes any field; the result is validated as a whole and the next run recomputed when the timing changed. */
+  updateTask(id: string, patch: UpdateSchedulerTaskInput): Promise<SchedulerTask> {
+    return this.change(id, (row) => {
+      const now = Date.now();
+      const merged = { ...this.asInput(row), ...stripUndefined(patch) };
+      const fields = validateSchedule(merged as AddSchedulerTaskInput, this.defaults, row.scheduleType === 'once' && !('executeAt' in patch) ? -Infinity : now);
+      const timingChanged = TIMING_FIELDS.some((f) => f in patch && String(patch[f]) !== String(row[f as keyof SchedulerTask]));
+      const next: Partial<SchedulerTask> = { ...fields };
+      const candidate = { ...row, ...fields } as SchedulerTask;
+      if (!fields.enabled || this.finished(candidate)) {
+        next.nextRunAt = null;
+        next.enabled = fields.enabled && !this.finished(candidate);
+      } else if (timingChanged || !row.enabled || row.nextRunAt === null) {
+        next.nextRunAt = timingChanged ? initialRun(fields, new Date(now)) : this.resumeAt(candidate, now);
+      }
+      return next;
+    });
+  }
+
+  async deleteTask(id: string): Promise<void> {
+    const result = await this.repo.delete({ taskId: id });
+    if (!result.affected) throw new TaskNotFoundError(id, 'schedule');
+    this.logger.log(`schedule ${id} deleted`);
+  }
+
+  /** Pushes one extra occurrence now; the schedule itself (next run, run count) is unchanged. Returns the task id. */
+  async runNow(id: string): Promise<string> {
+    const row = await this.getTask(id);
+    return this.loop.push(row, new Date(), 'now');
+  }
+
+  /** Wakes the loop to look at the table now (after changes made outside this service). */
+  wake(): void {
+    this.loop.wake();
+  }
+
+  private finished(row: SchedulerTask): boolean {
+    if (row.maxRuns > 0 && row.runCount >= row.maxRuns) return true;
+    return row.scheduleType === 'once' && row.runCount > 0;
+  }
+
+  private resumeAt(row: SchedulerTask, now: number): Date | null {
+    // A once that has not fired keeps its time, even if past: it then fires by its misfire policy.
+    if (row.scheduleType === 'once') return row.executeAt;
+    return initialRun(row, new Date(now));
+  }
+
+  private asInput(row: SchedulerTask): AddSchedulerTaskInput {
+    const { name, taskType, scheduleType, params, maxRuns, description, enabled, misfirePolicy, priority, timezone } = row;
+    return {
+      name, taskType, scheduleType, params, maxRuns, description, enabled, misfirePolicy, priority,
+      timezone: timezone ?? undefined,
+      intervalSeconds: row.intervalSeconds ?? undefined,
+      cronExpression: row.cronExpression ?? undefined,
+      executeAt: row.executeAt ?? undefined,
+    };
+  }
+
+  /**
+   * Read, change, write with compare-and-set on `version`, retried when
+   * another instance (usually the firing loop) changed the row in between.
+   */
+  private async change(id: string, apply: (row: SchedulerTask) => Partial<SchedulerTask | ScheduleFields>): Promise<SchedulerTask> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const row = await this.getTask(id);
+      const changes = { ...apply(row), updatedAt: new Date(), version: row.version + 1 };
+      const result = await this.repo
+        .createQueryBuilder()
+        .update(SchedulerTask)
+        .set(changes as never)
+        .where('task_id = :id AND version = :version', { id, version: row.version })
+        .execute();
+      if (result.affected === 1) {
+        this.loop.wake();
+        return this.repo.merge(row, changes as never);
+      }
+    }
+    throw new Error(`schedule ${id}: could not apply the change, the row kept changing (10 tries)`);
+  }
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

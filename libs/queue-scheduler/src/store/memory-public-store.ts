@@ -1,0 +1,100 @@
+import { describeValue, InvalidArgumentError } from '../errors/errors';
+
+interface Entry {
+  value: unknown;
+  /** Epoch ms, or Infinity for keys without a TTL. */
+  expiresAt: number;
+}
+
+/** Checks a store key and TTL; shared by every store backend. Returns the expiry as epoch ms (Infinity: none). */
+export function storeExpiry(key: unknown, ttlSeconds: number | null | undefined, now: number): number {
+  if (typeof key !== 'string' || key === '' || key.length > 191) {
+    throw new InvalidArgumentError('key', `key must be a non-empty string of at most 191 characters, got ${describeValue(key)}`);
+  }
+  if (ttlSeconds === undefined || ttlSeconds === null) return Infinity;
+  if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds <= 0) {
+    throw new InvalidArgumentError('ttlSeconds', `ttlSeconds must be a positive number of seconds, got ${describeValue(ttlSeconds)}`);
+  }
+  return now + ttlSeconds * 1000;
+}
+
+/**
+ * The in-process key-value store with per-key TTL. Expiry is checked on
+ * every read, so the periodic sweep only frees memory and never decides
+ * what a caller sees.
+ */
+export class MemoryPublicStore {
+  private readonly entries = new Map<string, Entry>();
+  private timer?: NodeJS.Timeout;
+
+  set(key: string, value: unknown, ttlSeconds?: number | null): void {
+    const now = Date.now();
+    const expiresAt = storeExpiry(key, ttlSeconds, now);
+    this.entries.set(key, { value, expiresAt });
+  }
+
+  get<T>(key: string): T | null {
+    const entry = this.entries.get(key);
+    if (!entry) return null;
+    if (entry.expiresAt <= Date.now()) {
+      this.entries.delete(key);
+      return null;
+    }
+    return entry.value as T;
+  }
+
+  delete(key: string): boolean {
+    const entry = this.entries.get(key);
+    this.entries.delete(key);
+    return entry !== undefined && entry.expiresAt > Date.now();
+  }
+
+  keys(): string[] {
+    const now = Date.now();
+    const keys: string[] = [];
+    for (const [key, entry] of this.entries) if (entry.expiresAt > now) keys.push(key);
+    return keys;
+  }
+
+  size(): number {
+    return this.keys().length;
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+
+  cleanup(): number {
+    const now = Date.now();
+    let removed = 0;
+    for (const [key, entry] of this.entries) {
+      if (entry.expiresAt <= now) {
+        this.entries.delete(key);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** Runs `sweep` (by default `cleanup`) every interval on an unref'd timer, so it never keeps the process alive. */
+  startCleanup(intervalSeconds: number, sweep: () => unknown = () => this.cleanup(), onError?: (err: unknown) => void): void {
+    this.stopCleanup();
+    this.timer = setInterval(() => {
+      try {
+        sweep();
+      } catch (err) {
+        onError?.(err);
+      }
+    }, intervalSeconds * 1000);
+    this.timer.unref();
+  }
+
+  stopCleanup(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  get cleanupRunning(): boolean {
+    return this.timer !== undefined;
+  }
+}

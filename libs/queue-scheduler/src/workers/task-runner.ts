@@ -1,0 +1,106 @@
+import { NoTaskHandlerError, TaskTimeoutError } from '../errors/errors';
+import type { Task, TaskContext } from '../interfaces/task.interface';
+import type { RegisteredHandler, TaskHandlerRegistry } from '../handlers/task-handler.registry';
+import { LibraryLogger, taskLabel } from '../queue-scheduler.logger';
+import type { TaskQueue } from '../queue/task-queue';
+import { backoffDelay } from './backoff';
+
+/** Why a running task's signal was aborted by shutdown, as opposed to its own timeout. */
+export class ShutdownAbort extends Error {
+  constructor() {
+    super('aborted: the application is shutting down');
+    this.name = 'ShutdownAbort';
+  }
+}
+
+/** One task in flight: its abort switch, for shutdown. */
+export interface InFlight {
+  readonly task: Task;
+  readonly controller: AbortController;
+}
+
+/**
+ * Runs one claimed task to its end: calls the handler with a context,
+ * enforces the timeout, and reports success, retry or dead to the queue.
+ * Nothing a handler does can throw out of `run`.
+ */
+export class TaskRunner {
+  constructor(
+    private readonly queue: TaskQueue,
+    private readonly registry: TaskHandlerRegistry,
+    private readonly logger: LibraryLogger,
+  ) {}
+
+  async run(task: Task, inFlight: Map<string, InFlight>): Promise<void> {
+    const handler = this.registry.get(task.type);
+    try {
+      if (!handler) {
+        const error = new NoTaskHandlerError(task.type);
+        this.logger.error(`${taskLabel(task)} is dead: ${error.message}`);
+        await this.queue.fail(task, error, null, 0);
+        return;
+      }
+      const controller = new AbortController();
+      inFlight.set(task.taskId, { task, controller });
+      try {
+        await this.execute(task, handler, controller);
+      } finally {
+        inFlight.delete(task.taskId);
+      }
+    } catch (err) {
+      // The queue itself failed (e.g. the database is down); the lease or retry logic recovers the task.
+      this.logger.error(`${taskLabel(task)}: could not record the outcome: ${(err as Error).message}`, err);
+    }
+  }
+
+  private async execute(task: Task, handler: RegisteredHandler, controller: AbortController): Promise<void> {
+    const maxAttempts = task.maxRetries !== undefined && task.maxRetries !== null ? task.maxRetries + 1 : handler.retries.attempts;
+    const ctx: TaskContext = { taskId: task.taskId, type: task.type, attempt: task.attempts, maxAttempts, task, signal: controller.signal };
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      if (handler.timeoutMs !== undefined) timer = this.armTimeout(controller, handler.timeoutMs);
+      const result = await raceAbort(Promise.resolve(handler.fn(task.params, ctx)), controller.signal);
+      clearTimeout(timer);
+      await this.queue.complete(task, result, performance.now() - started);
+    } catch (raw) {
+      clearTimeout(timer);
+      const durationMs = performance.now() - started;
+      const error = raw instanceof Error ? raw : new Error(String(raw));
+      if (controller.signal.reason instanceof ShutdownAbort && error === controller.signal.reason) {
+        this.logger.warn(`${taskLabel(task)} was interrupted by shutdown after ${Math.round(durationMs)} ms; it is released without using an attempt`);
+        await this.queue.release(task);
+        return;
+      }
+      const retryAt = task.attempts < maxAttempts ? new Date(Date.now() + backoffDelay(handler.retries, task.attempts)) : null;
+      const next = retryAt ? `retry ${task.attempts + 1}/${maxAttempts} at ${retryAt.toISOString()}` : `dead after ${task.attempts} attempt(s)`;
+      this.logger.error(`${taskLabel(task)} failed on attempt ${task.attempts}/${maxAttempts}: ${error.message}; ${next}`, error);
+      await this.queue.fail(task, error, retryAt, durationMs);
+    }
+  }
+
+  private armTimeout(controller: AbortController, timeoutMs: number): NodeJS.Timeout {
+    const timer = setTimeout(() => controller.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
+    timer.unref();
+    return timer;
+  }
+}
+
+/** Settles with the handler, or rejects with the abort reason as soon as the signal fires. */
+function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}

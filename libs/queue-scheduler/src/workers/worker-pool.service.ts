@@ -1,0 +1,68 @@
+import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { TaskHandlerRegistry } from '../handlers/task-handler.registry';
+import type { ResolvedOptions } from '../interfaces/options.interface';
+import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
+import { LibraryLogger } from '../queue-scheduler.logger';
+import { MemoryQueueService } from '../queue/memory-queue.service';
+import { TaskQueue } from '../queue/task-queue';
+import { WorkerPool } from './worker-pool';
+
+/**
+ * The worker pool's place in the Nest lifecycle: started once every module
+ * has initialised (handlers are registered by then), drained before the
+ * host's DataSource closes.
+ * @publicApi
+ */
+@Injectable()
+export class WorkerPoolService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger: LibraryLogger;
+  private readonly pool: WorkerPool;
+
+  constructor(
+    private readonly queue: TaskQueue,
+    registry: TaskHandlerRegistry,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
+  ) {
+    this.logger = new LibraryLogger(WorkerPoolService.name, options.logLevel);
+    this.pool = new WorkerPool(queue, registry, options, queue instanceof MemoryQueueService, this.logger);
+  }
+
+  /** Tasks running now. */
+  get busy(): number {
+    return this.pool.busy;
+  }
+
+  /** Consumers started (0 when stopped or disabled). */
+  get size(): number {
+    return this.pool.size;
+  }
+
+  get running(): boolean {
+    return this.pool.started;
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.options.autoStart && this.options.workers.enabled) this.start();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.stop();
+  }
+
+  start(): void {
+    this.pool.start();
+  }
+
+  /** Stops taking tasks and drains in-flight ones (see `shutdownTimeoutMs`). */
+  async stop(): Promise<void> {
+    const wasRunning = this.pool.started;
+    await this.pool.stop();
+    if (!wasRunning) return;
+    const pending = await this.queue.getQueueSize();
+    if (this.queue instanceof MemoryQueueService && pending > 0) {
+      this.logger.warn(`workers stopped with ${pending} task(s) still pending in memory; they are lost when the process exits`);
+    } else {
+      this.logger.log(`workers stopped; ${pending} task(s) pending in the queue`);
+    }
+  }
+}

@@ -1,0 +1,23 @@
+import { QUEUE_SCHEDULER_ENTITIES, QUEUE_SCHEDULER_MIGRATIONS } from 'nestjs-queue-scheduler';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { createTestDatabase, DATABASES } from './support/databases';
+
+describe.each(DATABASES)('migrations on %s', (kind) => {
+  it('create exactly the schema of the entities, and revert cleanly', async () => {
+    const db = await createTestDatabase(kind);
+    const ds = new DataSource({ ...db.options, entities: QUEUE_SCHEDULER_ENTITIES, migrations: QUEUE_SCHEDULER_MIGRATIONS } as DataSourceOptions);
+    try {
+      await ds.initialize();
+      const applied = await ds.runMigrations();
+      expect(applied.map((m) => m.name)).toEqual(QUEUE_SCHEDULER_MIGRATIONS.map((m) => m.name));
+      // nothing left for synchronize to do: migrations and entities agree
+      const pending = await ds.driver.createSchemaBuilder().log();
+      expect(pending.upQueries.map((q) => q.query)).toEqual([]);
+      for (let i = 0; i < applied.length; i++) await ds.undoLastMigration();
+      expect(await ds.createQueryRunner().hasTable('scheduler_task')).toBe(false);
+    } finally {
+      if (ds.isInitialized) await ds.destroy();
+      await db.drop();
+    }
+  });
+});

@@ -1,0 +1,227 @@
+import type { INestApplication } from '@nestjs/common';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import {
+  InvalidScheduleError,
+  MemoryQueueService,
+  SchedulerService,
+  SchedulerTask,
+  TaskEvent,
+  TaskNotFoundError,
+} from 'nestjs-queue-scheduler';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { bootApp, RecordingHandlers } from './support/apps';
+import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { waitFor } from './support/wait-for';
+
+jest.setTimeout(60_000);
+
+describe.each(DATABASES)('SchedulerService on %s', (kind) => {
+  let db: TestDatabase;
+  let app: INestApplication | undefined;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+  });
+
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  const services = (a: INestApplication) => ({
+    scheduler: a.get(SchedulerService),
+    handlers: a.get(RecordingHandlers),
+    queue: a.get(MemoryQueueService),
+    rows: a.get<DataSource>(getDataSourceToken()).getRepository(SchedulerTask),
+  });
+
+  it('interval with maxRuns 3 pushes exactly 3 tasks, 1 s apart, then disables itself', async () => {
+    app = await bootApp(db);
+    const { scheduler, handlers } = services(app);
+    const s = await scheduler.addSchedulerTask({ name: 'three', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 1, maxRuns: 3, params: { n: 1 } });
+    await waitFor(async () => (await scheduler.getTask(s.taskId)).enabled === false, 'schedule disabled', 10_000);
+    await app.get(MemoryQueueService).onIdle();
+    const runs = handlers.of(s.taskId);
+    expect(runs).toHaveLength(3);
+    expect(runs.map((r) => r.params)).toEqual([{ n: 1 }, { n: 1 }, { n: 1 }]);
+    const gaps = runs.slice(1).map((r, i) => r.scheduledAt! - runs[i].scheduledAt!);
+    expect(gaps).toEqual([1000, 1000]);
+    expect(await scheduler.getTask(s.taskId)).toMatchObject({ runCount: 3, maxRuns: 3, enabled: false, nextRunAt: null });
+  });
+
+  it('a 6-field cron every second fires once per second, with no gap and no duplicate', async () => {
+    app = await bootApp(db);
+    const { scheduler, handlers } = services(app);
+    const s = await scheduler.addSchedulerTask({ name: 'every second', taskType: 'tick', scheduleType: 'cron', cronExpression: '* * * * * *' });
+    await waitFor(() => handlers.of(s.taskId).length >= 4, '4 runs', 10_000);
+    await scheduler.pauseTask(s.taskId);
+    const times = handlers.of(s.taskId).map((r) => r.scheduledAt!);
+    expect(times.every((t) => t % 1000 === 0)).toBe(true);
+    expect(times.slice(1).map((t, i) => t - times[i])).toEqual(times.slice(1).map(() => 1000));
+  });
+
+  it('once fires once at executeAt, within 50 ms, then is disabled', async () => {
+    app = await bootApp(db);
+    const { scheduler, handlers, queue } = services(app);
+    const queued: TaskEvent[] = [];
+    queue.events$.subscribe((e) => e.kind === 'queued' && queued.push(e));
+    const executeAt = new Date(Date.now() + 700);
+    const s = await scheduler.addSchedulerTask({ name: 'one shot', taskType: 'report', scheduleType: 'once', executeAt });
+    await waitFor(() => handlers.of(s.taskId).length === 1, 'the run', 5000);
+    await waitFor(async () => !(await scheduler.getTask(s.taskId)).enabled, 'disabled');
+    const pushedLateMs = queued.find((e) => e.schedulerTaskId === s.taskId)!.at.getTime() - executeAt.getTime();
+    expect(pushedLateMs).toBeGreaterThanOrEqual(0);
+    expect(pushedLateMs).toBeLessThan(50);
+    expect(handlers.of(s.taskId)[0].scheduledAt).toBe(executeAt.getTime());
+    expect(await scheduler.getTask(s.taskId)).toMatchObject({ runCount: 1, enabled: false, nextRunAt: null });
+  });
+
+  it('pause stops firing and survives a restart; resume continues from now', async () => {
+    app = await bootApp(db);
+    let { scheduler, handlers } = services(app);
+    const s = await scheduler.addSchedulerTask({ name: 'pausable', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 1 });
+    await waitFor(() => handlers.of(s.taskId).length >= 1, 'first run', 5000);
+    await scheduler.pauseTask(s.taskId);
+    const countAtPause = (await scheduler.getTask(s.taskId)).runCount;
+    await app.close();
+    app = await bootApp(db);
+    ({ scheduler, handlers } = services(app));
+    expect(await scheduler.getTask(s.taskId)).toMatchObject({ enabled: false, nextRunAt: null, runCount: countAtPause });
+    // a full interval and more with the schedule paused: nothing fires
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(handlers.of(s.taskId)).toHaveLength(0);
+    const resumedAt = Date.now();
+    const resumed = await scheduler.resumeTask(s.taskId);
+    expect(resumed.enabled).toBe(true);
+    expect(resumed.nextRunAt!.getTime() - resumedAt).toBeGreaterThanOrEqual(900);
+    await waitFor(() => handlers.of(s.taskId).length >= 2, 'runs after resume', 5000);
+    expect((await scheduler.getTask(s.taskId)).runCount).toBeGreaterThanOrEqual(countAtPause + 2);
+  });
+
+  it('schedules continue after a restart with their run counts kept', async () => {
+    app = await bootApp(db);
+    let { scheduler, handlers } = services(app);
+    const s = await scheduler.addSchedulerTask({ name: 'survivor', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 1, params: { keep: true } });
+    await waitFor(() => handlers.of(s.taskId).length >= 2, 'two runs', 5000);
+    await app.close();
+    const before = await readSchedule(s.taskId);
+    app = await bootApp(db);
+    ({ scheduler, handlers } = services(app));
+    await waitFor(() => handlers.of(s.taskId).length >= 1, 'a run after restart', 5000);
+    const after = await scheduler.getTask(s.taskId);
+    expect(after.runCount).toBeGreaterThan(before.runCount);
+    expect(handlers.of(s.taskId)[0].scheduledAt).toBeGreaterThan(before.lastRunAt!.getTime());
+    expect(handlers.of(s.taskId)[0].params).toEqual({ keep: true });
+  });
+
+  /** Reads a row while no app runs, through a DataSource of its own. */
+  async function readSchedule(id: string): Promise<SchedulerTask> {
+    const ds = await new DataSource({ ...db.options, entities: [SchedulerTask] } as DataSourceOptions).initialize();
+    try {
+      return await ds.getRepository(SchedulerTask).findOneByOrFail({ taskId: id });
+    } finally {
+      await ds.destroy();
+    }
+  }
+
+  it.each([
+    ['fire_once', 1],
+    ['fire_all', 10],
+    ['skip', 0],
+  ] as const)('after a 2-hour downtime, misfire policy %s gives %i run(s), then the schedule runs on time', async (policy, expected) => {
+    // the app that made the schedule "went down" 2 h ago: its next_run_at is 2 h in the past
+    app = await bootApp(db, { scheduler: { enabled: false }, workers: { enabled: false } });
+    const { scheduler, rows } = services(app);
+    const s = await scheduler.addSchedulerTask({ name: `misfire ${policy}`, taskType: 'tick', scheduleType: 'interval', intervalSeconds: 60, misfirePolicy: policy });
+    const twoHoursAgo = Date.now() - 2 * 3600_000;
+    await rows.update({ taskId: s.taskId }, { nextRunAt: new Date(twoHoursAgo) });
+    await app.close();
+    app = await bootApp(db, { scheduler: { maxCatchUp: 10 } });
+    const after = services(app);
+    await waitFor(async () => (await after.scheduler.getTask(s.taskId)).nextRunAt!.getTime() > Date.now(), 'caught up', 5000);
+    await after.queue.onIdle();
+    const runs = after.handlers.of(s.taskId);
+    expect(runs).toHaveLength(expected);
+    const row = await after.scheduler.getTask(s.taskId);
+    expect(row.runCount).toBe(expected);
+    // the next run stays on the original fixed-rate grid
+    expect((row.nextRunAt!.getTime() - twoHoursAgo) % 60_000).toBe(0);
+    expect(row.nextRunAt!.getTime() - Date.now()).toBeLessThanOrEqual(60_000);
+    if (policy === 'fire_all') expect(new Set(runs.map((r) => r.scheduledAt)).size).toBe(10);
+  });
+
+  it('get, list, update, runNow and delete; unknown ids are TaskNotFoundError', async () => {
+    app = await bootApp(db);
+    const { scheduler, handlers } = services(app);
+    const s = await scheduler.addSchedulerTask({ name: 'nightly', taskType: 'report', scheduleType: 'cron', cronExpression: '0 2 * * *', timezone: 'Asia/Shanghai', description: 'd' });
+    expect(s.nextRunAt!.toISOString()).toMatch(/T18:00:00\.000Z$/);
+    expect((await scheduler.listTasks()).map((t) => t.taskId)).toContain(s.taskId);
+    await scheduler.pauseTask(s.taskId);
+    expect((await scheduler.listTasks({ enabledOnly: true })).map((t) => t.taskId)).not.toContain(s.taskId);
+    const updated = await scheduler.updateTask(s.taskId, { cronExpression: '30 3 * * *', enabled: true, params: { v: 2 } });
+    expect(updated.nextRunAt!.toISOString()).toMatch(/T19:30:00\.000Z$/);
+    expect(await scheduler.getTask(s.taskId)).toMatchObject({ cronExpression: '30 3 * * *', enabled: true, params: { v: 2 }, runCount: 0 });
+    const taskId = await scheduler.runNow(s.taskId);
+    await waitFor(() => handlers.runs.some((r) => r.taskId === taskId), 'run-now task');
+    expect((await scheduler.getTask(s.taskId)).runCount).toBe(0);
+    await scheduler.deleteTask(s.taskId);
+    for (const call of [
+      () => scheduler.getTask(s.taskId),
+      () => scheduler.pauseTask(s.taskId),
+      () => scheduler.resumeTask(s.taskId),
+      () => scheduler.updateTask(s.taskId, { name: 'x' }),
+      () => scheduler.deleteTask(s.taskId),
+      () => scheduler.runNow(s.taskId),
+    ]) {
+      await expect(call()).rejects.toBeInstanceOf(TaskNotFoundError);
+    }
+  });
+
+  it.each([
+    [{ cronExpression: '61 * * * *' }, 'cronExpression', /'61 \* \* \* \*'/],
+    [{ cronExpression: '* * * *' }, 'cronExpression', /'\* \* \* \*'/],
+    [{ cronExpression: '0 0 * * * * *' }, 'cronExpression', /cronExpression/],
+    [{ cronExpression: undefined }, 'cronExpression', /required/],
+    [{ timezone: 'Europe/Berlinn' }, 'timezone', /'Europe\/Berlinn'/],
+    [{ scheduleType: 'interval', intervalSeconds: 0 }, 'intervalSeconds', /got 0/],
+    [{ scheduleType: 'interval', intervalSeconds: -5 }, 'intervalSeconds', /got -5/],
+    [{ scheduleType: 'interval', intervalSeconds: NaN }, 'intervalSeconds', /got NaN/],
+    [{ scheduleType: 'interval', intervalSeconds: '10' }, 'intervalSeconds', /got '10'/],
+    [{ scheduleType: 'interval' }, 'intervalSeconds', /required/],
+    [{ scheduleType: 'once' }, 'executeAt', /required/],
+    [{ scheduleType: 'once', executeAt: Date.now() - 3600_000 }, 'executeAt', /past/],
+    [{ scheduleType: 'weekly' }, 'scheduleType', /'weekly'/],
+    [{ maxRuns: -1 }, 'maxRuns', /got -1/],
+    [{ name: '' }, 'name', /name must be/],
+    [{ taskType: '  ' }, 'taskType', /taskType must be/],
+    [{ misfirePolicy: 'sometimes' }, 'misfirePolicy', /'sometimes'/],
+    [{ params: { f: () => 1 } }, 'params.f', /function/],
+  ])('bad input %p → InvalidScheduleError on %s, nothing written', async (override, field, message) => {
+    app = await bootApp(db, { scheduler: { enabled: false } });
+    const { scheduler, rows } = services(app);
+    const before = await rows.count();
+    const input = { name: 'bad', taskType: 'tick', scheduleType: 'cron', cronExpression: '* * * * *', ...override };
+    const error = await scheduler.addSchedulerTask(input as never).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidScheduleError);
+    expect((error as InvalidScheduleError).field).toBe(field);
+    expect((error as Error).message).toMatch(message);
+    expect(await rows.count()).toBe(before);
+  });
+
+  it('no timer fires after app.close() returns', async () => {
+    app = await bootApp(db);
+    const { scheduler, handlers } = services(app);
+    const s = await scheduler.addSchedulerTask({ name: 'closing', taskType: 'tick', scheduleType: 'cron', cronExpression: '* * * * * *' });
+    await waitFor(() => handlers.of(s.taskId).length >= 1, 'a run', 5000);
+    await app.close();
+    app = undefined;
+    const count = handlers.runs.length;
+    expect(scheduler.running).toBe(false);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(handlers.runs.length).toBe(count);
+  });
+});

@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DataSourceOptions } from 'typeorm';
+
+export type DatabaseKind = 'sqlite' | 'mariadb' | 'postgres';
+
+/**
+ * The databases the suites run against: all three by default (the servers
+ * are part of the test environment; `.ci/run` starts them). TEST_DATABASES
+ * narrows the list for a quick local run, e.g. TEST_DATABASES=sqlite.
+ */
+export const DATABASES: DatabaseKind[] = (process.env.TEST_DATABASES ?? 'sqlite,mariadb,postgres')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean) as DatabaseKind[];
+
+export const MARIADB = { host: process.env.MARIADB_HOST ?? '127.0.0.1', port: Number(process.env.MARIADB_PORT ?? 3306), user: 'root', password: '' };
+export const POSTGRES = { host: process.env.POSTGRES_HOST ?? '127.0.0.1', port: Number(process.env.POSTGRES_PORT ?? 5432), user: 'postgres' };
+
+export interface TestDatabase {
+  kind: DatabaseKind;
+  /** Connection options without entities; spread them into TypeOrmModule.forRoot or a DataSource. */
+  options: DataSourceOptions;
+  drop(): Promise<void>;
+}
+
+/** A fresh, empty database of `kind` for one test file (or one test), dropped by `drop()`. */
+export async function createTestDatabase(kind: DatabaseKind): Promise<TestDatabase> {
+  const name = `qs_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  if (kind === 'sqlite') {
+    const dir = join(process.cwd(), '.tmp');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${name}.sqlite`);
+    return {
+      kind,
+      options: { type: 'better-sqlite3', database: file },
+      drop: async () => rmSync(file, { force: true }),
+    };
+  }
+  if (kind === 'mariadb') {
+    const mysql = await import('mysql2/promise');
+    const admin = await mysql.createConnection({ ...MARIADB });
+    await admin.query(`CREATE DATABASE \`${name}\``);
+    await admin.end();
+    return {
+      kind,
+      options: { type: 'mariadb', host: MARIADB.host, port: MARIADB.port, username: 'root', password: '', database: name },
+      drop: async () => {
+        const c = await mysql.createConnection({ ...MARIADB });
+        await c.query(`DROP DATABASE IF EXISTS \`${name}\``);
+        await c.end();
+      },
+    };
+  }
+  const { Client } = await import('pg');
+  const admin = new Client({ ...POSTGRES, database: 'test' });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  return {
+    kind,
+    options: { type: 'postgres', host: POSTGRES.host, port: POSTGRES.port, username: POSTGRES.user, database: name },
+    drop: async () => {
+      const c = new Client({ ...POSTGRES, database: 'test' });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
