@@ -14,7 +14,9 @@ describe.each(DATABASES)('migrations on %s', (kind) => {
       const pending = await ds.driver.createSchemaBuilder().log();
       expect(pending.upQueries.map((q) => q.query)).toEqual([]);
       for (let i = 0; i < applied.length; i++) await ds.undoLastMigration();
-      expect(await ds.createQueryRunner().hasTable('scheduler_task')).toBe(false);
+      const runner = ds.createQueryRunner();
+      for (const table of ['scheduler_task', 'task_queue', 'queue_store']) expect(await runner.hasTable(table)).toBe(false);
+      await runner.release();
     } finally {
       if (ds.isInitialized) await ds.destroy();
       await db.drop();

@@ -9,8 +9,8 @@ export { TaskHandlerRegistry } from './handlers/task-handler.registry';
 export type { RegisteredHandler } from './handlers/task-handler.registry';
 export { WorkerPoolService } from './workers/worker-pool.service';
 export { SchedulerService } from './scheduler/scheduler.service';
-export { SchedulerTask, QUEUE_SCHEDULER_ENTITIES } from './entities';
-export { QUEUE_SCHEDULER_MIGRATIONS, CreateSchedulerTask1764300000000 } from './migrations';
+export { SchedulerTask, QueuedTask, StoreEntry, QUEUE_SCHEDULER_ENTITIES } from './entities';
+export { QUEUE_SCHEDULER_MIGRATIONS, CreateSchedulerTask1764300000000, CreateTaskQueue1764400000000 } from './migrations';
 export type { AddSchedulerTaskInput, UpdateSchedulerTaskInput, ListSchedulesFilter, MisfirePolicy, ScheduleType } from './interfaces/schedule.interface';
 export {
   QueueSchedulerError,

@@ -1,6 +1,8 @@
+import { QueuedTask } from './queued-task.entity';
 import { SchedulerTask } from './scheduler-task.entity';
+import { StoreEntry } from './store-entry.entity';
 
-export { SchedulerTask };
+export { QueuedTask, SchedulerTask, StoreEntry };
 
 /** Every entity the library needs; list them in a DataSource that does not use autoLoadEntities (e.g. for the TypeORM CLI). */
-export const QUEUE_SCHEDULER_ENTITIES = [SchedulerTask];
+export const QUEUE_SCHEDULER_ENTITIES = [SchedulerTask, QueuedTask, StoreEntry];

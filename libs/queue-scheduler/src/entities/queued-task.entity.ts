@@ -1,0 +1,78 @@
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { epochMs } from './column-transformers';
+
+/**
+ * One task of the database backend (table `task_queue`), and afterwards its
+ * run history. A retry waiting for its time is stored as `pending` with
+ * `retry_count` > 0 and reported as `failed`, so the claim scans one status.
+ * @publicApi
+ */
+@Entity({ name: 'task_queue' })
+@Index('idx_task_queue_claim', ['status', 'priority', 'runAt', 'seq'])
+@Index('idx_task_queue_lease', ['status', 'leaseExpiresAt'])
+@Index('idx_task_queue_finished', ['status', 'completedAt'])
+@Index('idx_task_queue_seq', ['seq'])
+@Index('uq_task_queue_occurrence', ['schedulerTaskId', 'scheduledAt'], { unique: true })
+export class QueuedTask {
+  @PrimaryColumn({ name: 'task_id', type: 'varchar', length: 191, primaryKeyConstraintName: 'pk_task_queue' })
+  taskId!: string;
+
+  /** Push order (epoch µs, strictly increasing per process): FIFO within a priority, and the listing cursor. */
+  @Column({ type: 'bigint' })
+  seq!: string;
+
+  @Column({ name: 'task_type', type: 'varchar', length: 191 })
+  taskType!: string;
+
+  /** A JSON column: no size limit short of the server's packet size (MySQL's TEXT would stop at 64 KiB). */
+  @Column({ type: 'json' })
+  params!: unknown;
+
+  @Column({ type: 'varchar', length: 16 })
+  status!: string;
+
+  @Column({ type: 'int', default: 0 })
+  priority!: number;
+
+  @Column({ name: 'run_at', type: 'bigint', transformer: epochMs })
+  runAt!: Date;
+
+  /** Tries started, the running one included. */
+  @Column({ type: 'int', default: 0 })
+  attempts!: number;
+
+  /** Failed tries recorded (a try lost with its worker is not one). */
+  @Column({ name: 'retry_count', type: 'int', default: 0 })
+  retryCount!: number;
+
+  @Column({ name: 'max_retries', type: 'int', nullable: true })
+  maxRetries!: number | null;
+
+  @Column({ name: 'scheduler_task_id', type: 'varchar', length: 36, nullable: true })
+  schedulerTaskId!: string | null;
+
+  @Column({ name: 'scheduled_at', type: 'bigint', nullable: true, transformer: epochMs })
+  scheduledAt!: Date | null;
+
+  @Column({ name: 'lease_owner', type: 'varchar', length: 64, nullable: true })
+  leaseOwner!: string | null;
+
+  @Column({ name: 'lease_expires_at', type: 'bigint', nullable: true, transformer: epochMs })
+  leaseExpiresAt!: Date | null;
+
+  @Column({ name: 'error_message', type: 'text', nullable: true })
+  errorMessage!: string | null;
+
+  /** The handler's resolved value. */
+  @Column({ type: 'json', nullable: true })
+  result!: unknown;
+
+  @Column({ name: 'created_at', type: 'bigint', transformer: epochMs })
+  createdAt!: Date;
+
+  @Column({ name: 'started_at', type: 'bigint', nullable: true, transformer: epochMs })
+  startedAt!: Date | null;
+
+  @Column({ name: 'completed_at', type: 'bigint', nullable: true, transformer: epochMs })
+  completedAt!: Date | null;
+}
