@@ -2,6 +2,7 @@ export { QueueSchedulerModule } from './queue-scheduler.module';
 export { QUEUE_SCHEDULER_OPTIONS } from './queue-scheduler.module-definition';
 export type { QueueSchedulerModuleExtras } from './queue-scheduler.module-definition';
 export { MemoryQueueService } from './queue/memory-queue.service';
+export { DatabaseQueueService } from './queue/database/database-queue.service';
 export { TaskQueue } from './queue/task-queue';
 export type { ClaimFilter, ListTasksFilter, StatusCounts, TaskPage } from './queue/task-queue';
 export { TaskHandler } from './handlers/task-handler.decorator';

@@ -3,6 +3,7 @@ import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import { QUEUE_SCHEDULER_ENTITIES } from './entities';
 import type { QueueSchedulerModuleOptions } from './interfaces/options.interface';
 import { SCHEDULER_DATA_SOURCE } from './queue-scheduler.constants';
+import { DatabaseQueueService } from './queue/database/database-queue.service';
 import { SchedulerService } from './scheduler/scheduler.service';
 
 /** Settings that change the module graph, so they sit outside the (possibly async) options factory. */
@@ -29,8 +30,9 @@ function withDatabase(definition: DynamicModule, extras: QueueSchedulerModuleExt
       ...(module.providers ?? []),
       { provide: SCHEDULER_DATA_SOURCE, useExisting: getDataSourceToken(extras.dataSource) },
       SchedulerService,
+      DatabaseQueueService,
     ],
-    exports: [...(module.exports ?? []), SchedulerService],
+    exports: [...(module.exports ?? []), SchedulerService, DatabaseQueueService],
   };
 }
 

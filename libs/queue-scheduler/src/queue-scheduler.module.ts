@@ -2,13 +2,24 @@ import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { TaskHandlerExplorer } from './handlers/task-handler.explorer';
 import { TaskHandlerRegistry } from './handlers/task-handler.registry';
-import type { QueueSchedulerModuleOptions } from './interfaces/options.interface';
+import { InvalidOptionsError } from './errors/errors';
+import type { QueueSchedulerModuleOptions, ResolvedOptions } from './interfaces/options.interface';
+import { DatabaseQueueService } from './queue/database/database-queue.service';
 import { RESOLVED_OPTIONS } from './queue-scheduler.constants';
 import { ConfigurableModuleClass, QUEUE_SCHEDULER_OPTIONS } from './queue-scheduler.module-definition';
 import { resolveOptions } from './queue-scheduler.options';
 import { MemoryQueueService } from './queue/memory-queue.service';
 import { TaskQueue } from './queue/task-queue';
 import { WorkerPoolService } from './workers/worker-pool.service';
+
+/** The `TaskQueue` every producer, worker and the scheduler use, by `queue.backend`. */
+function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, database?: DatabaseQueueService): TaskQueue {
+  if (options.queue.backend === 'memory') return memory;
+  if (!database) {
+    throw new InvalidOptionsError('queue.backend', "queue.backend 'database' needs a TypeORM data source, but the module was set up with dataSource: false");
+  }
+  return database;
+}
 
 /**
  * One import gives the app a task queue, a public store, `@TaskHandler`
@@ -27,7 +38,11 @@ import { WorkerPoolService } from './workers/worker-pool.service';
       inject: [QUEUE_SCHEDULER_OPTIONS],
     },
     MemoryQueueService,
-    { provide: TaskQueue, useExisting: MemoryQueueService },
+    {
+      provide: TaskQueue,
+      useFactory: selectBackend,
+      inject: [RESOLVED_OPTIONS, MemoryQueueService, { token: DatabaseQueueService, optional: true }],
+    },
     TaskHandlerRegistry,
     TaskHandlerExplorer,
     WorkerPoolService,

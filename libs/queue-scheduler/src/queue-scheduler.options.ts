@@ -77,6 +77,12 @@ export function resolveOptions(options: QueueSchedulerModuleOptions = {}): Resol
   }
   positiveInt('queue.maxPayloadBytes', queue.maxPayloadBytes);
   positiveInt('queue.historySize', queue.historySize);
+  if (queue.backend !== 'memory' && queue.backend !== 'database') fail('queue.backend', "must be 'memory' or 'database'", queue.backend);
+  positiveInt('queue.pollIntervalMs', queue.pollIntervalMs);
+  positiveInt('queue.leaseMs', queue.leaseMs);
+  if (queue.leaseMs < 1000) fail('queue.leaseMs', 'must be at least 1000', queue.leaseMs);
+  positiveInt('queue.sweepIntervalMs', queue.sweepIntervalMs);
+  nonNegative('queue.retentionDays', queue.retentionDays);
   nonNegative('shutdownTimeoutMs', resolved.shutdownTimeoutMs);
   if (!LOG_LEVELS.includes(resolved.logLevel)) fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`, resolved.logLevel);
   bool('autoStart', resolved.autoStart);

@@ -49,10 +49,20 @@ export interface SchedulerOptions {
 
 /** @publicApi */
 export interface QueueOptions {
+  /** Where tasks live: in this process, or in the `task_queue` table shared by every instance. @default 'memory' */
+  backend?: 'memory' | 'database';
   /** Largest accepted `params`, as JSON bytes. @default 1_048_576 */
   maxPayloadBytes?: number;
   /** Finished tasks kept for `getTask` / `listTasks` in the memory backend. @default 1000 */
   historySize?: number;
+  /** database: longest an idle instance waits before looking for tasks pushed elsewhere. @default 500 */
+  pollIntervalMs?: number;
+  /** database: a running task's lease; renewed every third of it while the handler runs. @default 30000 */
+  leaseMs?: number;
+  /** database: how often expired leases are reclaimed and old rows purged. @default 5000 */
+  sweepIntervalMs?: number;
+  /** database: finished tasks (succeeded, dead, cancelled) older than this many days are deleted; 0 keeps them. @default 30 */
+  retentionDays?: number;
 }
 
 /** Options of `QueueSchedulerModule.forRoot`. @publicApi */

@@ -169,9 +169,21 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
     };
   }
 
+  /** Queues a dead task again with a fresh attempt count, or runs a failed one (waiting for its retry) now. */
   retryTask(taskId: string): void {
+    const waiting = this.live.get(taskId);
+    if (waiting?.status === 'failed') {
+      this.delayed.removeWhere((e) => e === waiting);
+      this.ready.get(waiting.type)?.removeWhere((e) => e === waiting).forEach(() => this.readyCount--);
+      this.dead.set(taskId, waiting);
+      this.live.delete(taskId);
+    }
     const entry = this.dead.get(taskId);
-    if (!entry) throw new TaskNotFoundError(taskId);
+    if (!entry) {
+      const known = this.live.get(taskId) ?? this.history.get(taskId);
+      if (known) throw new InvalidArgumentError('taskId', `task '${taskId}' is ${known.status}; only dead or failed tasks can be retried`);
+      throw new TaskNotFoundError(taskId);
+    }
     this.dead.delete(taskId);
     Object.assign(entry, { status: 'pending', attempts: 0, error: undefined, runAt: new Date(), seq: this.seq++ });
     this.live.set(taskId, entry);

@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import type { EntityManager } from 'typeorm';
 import type { MaybePromise, PushTaskInput, Task, TaskEvent, TaskRecord, TaskStatus } from '../interfaces/task.interface';
 
 /** Which tasks a consumer may take now. */
@@ -42,6 +43,21 @@ export abstract class TaskQueue {
 
   /** Queues a task and returns its id; an id still pending or running is not queued twice. */
   abstract pushTask<P>(input: PushTaskInput<P>): MaybePromise<string>;
+  /**
+   * Runs `claim` (the scheduler's compare-and-set on a schedule) and pushes
+   * the tasks it returns. The database backend does both in one transaction
+   * (`claim` gets its EntityManager), so an occurrence is enqueued exactly
+   * once; other backends push right after a successful claim. Returns the
+   * task ids, or null when the claim was lost.
+   */
+  async pushClaimed(claim: (manager?: EntityManager) => Promise<PushTaskInput[] | null>): Promise<string[] | null> {
+    const inputs = await claim(undefined);
+    if (!inputs) return null;
+    const ids: string[] = [];
+    for (const input of inputs) ids.push(await this.pushTask(input));
+    return ids;
+  }
+
   /** Number of tasks waiting (ready or delayed), not counting running ones. */
   abstract getQueueSize(): MaybePromise<number>;
   /** Resolves when nothing is pending or running. */

@@ -60,7 +60,7 @@ export function serializeParams(params: unknown, maxBytes: number): string {
 export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now = Date.now()): NormalizedTask {
   if (input === null || typeof input !== 'object') bad('task', 'must be an object', input);
   const { taskId, type, priority = 0, delayMs = 0, maxRetries, schedulerTaskId, scheduledAt } = input;
-  if (typeof type !== 'string' || type.trim() === '') bad('type', 'must be a non-empty string', type);
+  if (typeof type !== 'string' || type.trim() === '' || type.length > 191) bad('type', 'must be a non-empty string of at most 191 characters', type);
   if (taskId !== undefined && (typeof taskId !== 'string' || taskId === '' || taskId.length > 191)) {
     bad('taskId', 'must be a non-empty string of at most 191 characters', taskId);
   }

@@ -1,6 +1,7 @@
 import type { Repository } from 'typeorm';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
 import type { ResolvedOptions } from '../interfaces/options.interface';
+import type { PushTaskInput } from '../interfaces/task.interface';
 import { MAX_TIMER_MS } from '../queue-scheduler.constants';
 import type { LibraryLogger } from '../queue-scheduler.logger';
 import type { TaskQueue } from '../queue/task-queue';
@@ -62,15 +63,21 @@ export class ScheduleLoop {
     this.current = this.run().finally(() => (this.current = undefined));
   }
 
+  /** Pushes one occurrence outside the schedule's own timing (runNow). */
   async push(row: SchedulerTask, scheduledAt: Date, tag = ''): Promise<string> {
-    return this.queue.pushTask({
+    return this.queue.pushTask(this.occurrence(row, scheduledAt, tag));
+  }
+
+  private occurrence(row: SchedulerTask, scheduledAt: Date, tag = ''): PushTaskInput {
+    // runNow's extra occurrence carries no scheduledAt fence: it is not one of the schedule's own occurrences
+    return {
       taskId: occurrenceTaskId(row.taskId, scheduledAt, tag),
       type: row.taskType,
       params: row.params,
       priority: row.priority,
       schedulerTaskId: row.taskId,
-      scheduledAt,
-    });
+      scheduledAt: tag ? undefined : scheduledAt,
+    };
   }
 
   private async run(): Promise<void> {
@@ -114,32 +121,39 @@ export class ScheduleLoop {
     return rows.length === batchSize ? 0 : pollIntervalMs;
   }
 
-  /** Claims the row's due occurrences with one compare-and-set, then pushes them. */
+  /**
+   * Claims the row's due occurrences with one compare-and-set and pushes
+   * them; on the database backend both happen in one transaction.
+   */
   private async fire(row: SchedulerTask, now: number): Promise<void> {
     const plan = this.plan(row, now);
     const fired = plan.fire.length;
     const finished = plan.next === null;
-    const result = await this.repo
-      .createQueryBuilder()
-      .update(SchedulerTask)
-      .set({
-        nextRunAt: plan.next,
-        lastRunAt: plan.fire.at(-1) ?? row.lastRunAt,
-        runCount: () => `run_count + ${fired}`,
-        enabled: finished ? false : row.enabled,
-        version: () => 'version + 1',
-        updatedAt: new Date(now),
-      })
-      .where('task_id = :id AND version = :version', { id: row.taskId, version: row.version })
-      .execute();
-    if (result.affected !== 1) return; // another instance claimed it first
+    const ids = await this.queue.pushClaimed(async (manager) => {
+      const result = await (manager ?? this.repo.manager)
+        .createQueryBuilder()
+        .update(SchedulerTask)
+        .set({
+          nextRunAt: plan.next,
+          lastRunAt: plan.fire.at(-1) ?? row.lastRunAt,
+          runCount: () => `run_count + ${fired}`,
+          enabled: finished ? false : row.enabled,
+          version: () => 'version + 1',
+          updatedAt: new Date(now),
+        })
+        .where('task_id = :id AND version = :version', { id: row.taskId, version: row.version })
+        .execute();
+      if (result.affected !== 1) return null; // another instance claimed it first
+      return plan.fire.map((at) => this.occurrence(row, at));
+    });
+    if (!ids) return;
     if (plan.missed > 0) {
       this.logger.warn(`schedule ${row.taskId} '${row.name}' (${row.taskType}): ${plan.missed} occurrence(s) missed, policy ${row.misfirePolicy}`);
     }
-    for (const at of plan.fire) {
-      const lateMs = now - at.getTime();
-      const taskId = await this.push(row, at);
-      this.logger.debug(`task ${taskId} (${row.taskType}) pushed by schedule '${row.name}', scheduled ${at.toISOString()}, ${lateMs} ms late`);
+    if (this.logger.enabled('debug')) {
+      ids.forEach((taskId, i) => {
+        this.logger.debug(`task ${taskId} (${row.taskType}) pushed by schedule '${row.name}', scheduled ${plan.fire[i].toISOString()}, ${now - plan.fire[i].getTime()} ms late`);
+      });
     }
     if (finished) this.logger.log(`schedule ${row.taskId} '${row.name}' finished after ${row.runCount + fired} run(s)`);
   }

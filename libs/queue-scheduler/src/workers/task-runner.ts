@@ -55,6 +55,13 @@ export class TaskRunner {
 
   private async execute(task: Task, handler: RegisteredHandler, controller: AbortController): Promise<void> {
     const maxAttempts = task.maxRetries !== undefined && task.maxRetries !== null ? task.maxRetries + 1 : handler.retries.attempts;
+    if (task.attempts > maxAttempts) {
+      // The last allowed try was lost with its worker (lease expired); it counted, so the task is dead.
+      const error = new Error(`attempt ${task.attempts} exceeds the ${maxAttempts} allowed: an earlier try was lost when its worker stopped`);
+      this.logger.error(`${taskLabel(task)} is dead: ${error.message}`);
+      await this.queue.fail(task, error, null, 0);
+      return;
+    }
     const ctx: TaskContext = { taskId: task.taskId, type: task.type, attempt: task.attempts, maxAttempts, task, signal: controller.signal };
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;

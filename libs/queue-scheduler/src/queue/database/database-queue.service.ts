@@ -1,0 +1,443 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Subject } from 'rxjs';
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { describeValue, InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
+import type { ResolvedOptions } from '../../interfaces/options.interface';
+import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
+import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.constants';
+import { LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
+import { DatabasePublicStore } from '../../store/database-public-store';
+import { type ClaimFilter, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
+import { type NormalizedTask, normalizePush } from '../task-validation';
+import { Waiters } from '../waiters';
+import { dialectOfDataSource, Sql } from './sql';
+import { reportedStatus, Sequence, taskColumns, type TaskRow, toRecord } from './task-rows';
+
+const FINISHED = "('succeeded', 'dead', 'cancelled')";
+
+type EventSubject = Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'scheduledAt'> & { attempts?: number };
+
+/**
+ * The durable backend: tasks are rows of `task_queue`, shared by every
+ * instance on the database. Claims take a batch with FOR UPDATE SKIP LOCKED
+ * (MySQL 8 / MariaDB 10.6+ / PostgreSQL) or one conditional UPDATE (SQLite);
+ * a claimed task holds a lease that its worker renews, and a task whose
+ * worker died is claimed again once the lease runs out (at-least-once).
+ * @publicApi
+ */
+@Injectable()
+export class DatabaseQueueService extends TaskQueue implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly events = new Subject<TaskEvent>();
+  readonly events$ = this.events.asObservable();
+  /** This instance's name in `lease_owner`. */
+  readonly owner = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly logger: LibraryLogger;
+  private readonly sql: Sql;
+  private readonly store: DatabasePublicStore;
+  private readonly seq = new Sequence();
+  private readonly waiters = new Waiters();
+  private readonly leased = new Map<string, Task>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly wakeTimers = new Set<NodeJS.Timeout>();
+  /** Bumped by every local push; a consumer whose claim began before a bump does not sleep. */
+  private pushes = 0;
+  private pushesAtClaim = -1;
+  private emptyClaims = 0;
+
+  constructor(
+    @Inject(SCHEDULER_DATA_SOURCE) dataSource: DataSource,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
+  ) {
+    super();
+    this.logger = new LibraryLogger(DatabaseQueueService.name, options.logLevel);
+    this.sql = new Sql(dataSource, dialectOfDataSource(dataSource));
+    this.store = new DatabasePublicStore(this.sql);
+  }
+
+  get active(): boolean {
+    return this.options.queue.backend === 'database';
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.active && this.options.autoStart) this.startMaintenance();
+  }
+
+  onModuleDestroy(): void {
+    this.stopMaintenance();
+    for (const timer of this.wakeTimers) clearTimeout(timer);
+    this.wakeTimers.clear();
+    this.waiters.wakeAll();
+    this.events.complete();
+  }
+
+  /** Lease renewal, reclaiming of expired leases, retention and store cleanup, on unref'd timers. */
+  startMaintenance(): void {
+    if (this.timers.length) return;
+    const { leaseMs, sweepIntervalMs } = this.options.queue;
+    const every = (ms: number, what: string, fn: () => Promise<unknown>): void => {
+      const timer = setInterval(() => fn().catch((err: unknown) => this.logger.error(`${what} failed: ${(err as Error).message}`, err)), ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(Math.floor(leaseMs / 3), 'lease renewal', () => this.renewLeases());
+    every(sweepIntervalMs, 'sweep', () => this.sweep());
+    every(this.options.store.cleanupIntervalSeconds * 1000, 'store cleanup', () => this.cleanup());
+  }
+
+  stopMaintenance(): void {
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+  }
+
+  // ---- producers -------------------------------------------------------
+
+  async pushTask<P>(input: PushTaskInput<P>): Promise<string> {
+    const [id] = await this.pushTasks([input]);
+    return id;
+  }
+
+  /** Pushes several tasks in one statement; each keeps pushTask's dedupe rule. */
+  async pushTasks<P>(inputs: PushTaskInput<P>[]): Promise<string[]> {
+    const tasks = inputs.map((input) => normalizePush(input, this.options.queue.maxPayloadBytes));
+    const inserted = await this.insert(tasks);
+    this.announce(inserted);
+    return tasks.map((t) => t.taskId);
+  }
+
+  /** Runs the scheduler's claim and inserts its occurrences in the same transaction. */
+  override async pushClaimed(claim: (manager?: EntityManager) => Promise<PushTaskInput[] | null>): Promise<string[] | null> {
+    const result = await this.sql.transaction(async (runner) => {
+      const inputs = await claim(runner.manager);
+      if (!inputs) return null;
+      const tasks = inputs.map((input) => normalizePush(input, this.options.queue.maxPayloadBytes));
+      return { tasks, inserted: await this.insert(tasks, runner) };
+    });
+    if (!result) return null;
+    this.announce(result.inserted);
+    return result.tasks.map((t) => t.taskId);
+  }
+
+  async getQueueSize(): Promise<number> {
+    const rows = await this.sql.rows<{ n: number | string }>("SELECT COUNT(*) AS n FROM task_queue WHERE status = 'pending'");
+    return Number(rows[0].n);
+  }
+
+  /** Polls until no task is pending or running on any instance. */
+  async onIdle(pollMs = 50): Promise<void> {
+    for (;;) {
+      const rows = await this.sql.rows<{ n: number | string }>("SELECT COUNT(*) AS n FROM task_queue WHERE status IN ('pending', 'running')");
+      if (Number(rows[0].n) === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  }
+
+  async getTask(taskId: string): Promise<TaskRecord> {
+    const rows = await this.sql.rows<TaskRow>(`SELECT ${taskColumns(this.sql)} FROM task_queue WHERE task_id = ?`, [taskId]);
+    if (!rows.length) throw new TaskNotFoundError(taskId);
+    const { seq: _seq, ...record } = toRecord(rows[0]);
+    return record;
+  }
+
+  /** Newest first; the cursor is the last item's push order. */
+  async listTasks(filter: ListTasksFilter = {}): Promise<TaskPage> {
+    const limit = filter.limit ?? 100;
+    if (!Number.isInteger(limit) || limit <= 0 || limit > 10_000) {
+      throw new InvalidArgumentError('limit', `limit must be an integer from 1 to 10000, got ${describeValue(limit)}`);
+    }
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.status === 'failed' || filter.status === 'pending') {
+      where.push(`status = 'pending' AND retry_count ${filter.status === 'failed' ? '>' : '='} 0`);
+    } else if (filter.status) {
+      where.push('status = ?');
+      params.push(filter.status);
+    }
+    if (filter.type) {
+      where.push('task_type = ?');
+      params.push(filter.type);
+    }
+    if (filter.cursor !== undefined) {
+      if (!/^\d+$/.test(filter.cursor)) throw new InvalidArgumentError('cursor', `cursor is not one this queue issued, got ${describeValue(filter.cursor)}`);
+      where.push('seq < ?');
+      params.push(filter.cursor);
+    }
+    const rows = await this.sql.rows<TaskRow>(
+      `SELECT ${taskColumns(this.sql)} FROM task_queue ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit + 1}`,
+      params,
+    );
+    const items = rows.slice(0, limit).map(toRecord);
+    const nextCursor = rows.length > limit ? String(items[items.length - 1].seq) : undefined;
+    return { items: items.map(({ seq: _seq, ...r }) => r), nextCursor };
+  }
+
+  async countByStatus(): Promise<StatusCounts> {
+    const rows = await this.sql.rows<{ status: string; retry_count: number | string; n: number | string }>(
+      "SELECT status, CASE WHEN status = 'pending' AND retry_count > 0 THEN 1 ELSE 0 END AS retry_count, COUNT(*) AS n FROM task_queue GROUP BY status, CASE WHEN status = 'pending' AND retry_count > 0 THEN 1 ELSE 0 END",
+    );
+    const counts: StatusCounts = { pending: 0, running: 0, succeeded: 0, failed: 0, dead: 0, cancelled: 0 };
+    for (const row of rows) counts[reportedStatus(row)] += Number(row.n);
+    return counts;
+  }
+
+  async retryTask(taskId: string): Promise<void> {
+    const now = Date.now();
+    const n = await this.sql.affected(
+      `UPDATE task_queue SET status = 'pending', attempts = 0, retry_count = 0, run_at = ?, seq = ?, error_message = NULL, completed_at = NULL, started_at = NULL, lease_owner = NULL, lease_expires_at = NULL
+       WHERE task_id = ? AND (status = 'dead' OR (status = 'pending' AND retry_count > 0))`,
+      [now, this.seq.next(), taskId],
+    );
+    if (n === 0) {
+      const { status } = await this.getTask(taskId);
+      throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
+    }
+    this.wakeLocal(1);
+  }
+
+  async cancelTask(taskId: string): Promise<boolean> {
+    const n = await this.sql.affected("UPDATE task_queue SET status = 'cancelled', completed_at = ? WHERE task_id = ? AND status = 'pending'", [Date.now(), taskId]);
+    if (n === 0) {
+      await this.getTask(taskId);
+      return false;
+    }
+    this.emit('cancelled', { taskId, type: '' });
+    return true;
+  }
+
+  // ---- public store ----------------------------------------------------
+
+  setPublic(key: string, value: unknown, ttlSeconds?: number | null): Promise<void> {
+    return this.store.set(key, value, ttlSeconds);
+  }
+
+  getPublic<T = unknown>(key: string): Promise<T | null> {
+    return this.store.get<T>(key);
+  }
+
+  deletePublic(key: string): Promise<boolean> {
+    return this.store.delete(key);
+  }
+
+  listKeys(): Promise<string[]> {
+    return this.store.keys();
+  }
+
+  getStoreSize(): Promise<number> {
+    return this.store.size();
+  }
+
+  clearStore(): Promise<void> {
+    return this.store.clear();
+  }
+
+  cleanup(): Promise<number> {
+    return this.store.cleanup();
+  }
+
+  // ---- consumers -------------------------------------------------------
+
+  async claim(filter: ClaimFilter, limit: number): Promise<Task[]> {
+    this.pushesAtClaim = this.pushes;
+    const types = filter.types;
+    if (types.length === 0 || limit <= 0) return [];
+    const now = Date.now();
+    const lease = now + this.options.queue.leaseMs;
+    const pick = `SELECT task_id FROM task_queue WHERE status = 'pending' AND run_at <= ? AND task_type IN (${this.sql.list(types.length)}) ORDER BY priority, run_at, seq LIMIT ${limit}`;
+    const set = "SET status = 'running', attempts = attempts + 1, started_at = ?, lease_owner = ?, lease_expires_at = ?";
+    let rows: TaskRow[];
+    if (this.sql.dialect === 'mysql') {
+      rows = await this.sql.transaction(async (runner) => {
+        const ids = (await this.sql.rows<{ task_id: string }>(`${pick} FOR UPDATE SKIP LOCKED`, [now, ...types], runner)).map((r) => r.task_id);
+        if (!ids.length) return [];
+        await this.sql.affected(`UPDATE task_queue ${set} WHERE task_id IN (${this.sql.list(ids.length)})`, [now, this.owner, lease, ...ids], runner);
+        return this.sql.rows<TaskRow>(`SELECT ${taskColumns(this.sql)} FROM task_queue WHERE task_id IN (${this.sql.list(ids.length)})`, ids, runner);
+      });
+    } else {
+      const lock = this.sql.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+      rows = await this.sql.rows<TaskRow>(
+        `UPDATE task_queue ${set} WHERE task_id IN (${pick}${lock}) RETURNING ${taskColumns(this.sql)}`,
+        [now, this.owner, lease, now, ...types],
+      );
+    }
+    const tasks = rows.map(toRecord).sort((a, b) => a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || a.seq - b.seq);
+    const claimed = await this.withinCaps(tasks, filter);
+    this.emptyClaims = claimed.length ? 0 : this.emptyClaims + 1;
+    for (const task of claimed) {
+      this.leased.set(task.taskId, task);
+      this.emit('started', task);
+    }
+    return claimed;
+  }
+
+  /**
+   * Sleeps until a local push, or the poll time: short right after work,
+   * doubling while the queue stays empty, up to queue.pollIntervalMs.
+   */
+  waitForWork(_filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    if (this.pushes !== this.pushesAtClaim) return Promise.resolve();
+    const backoff = Math.min(this.options.queue.pollIntervalMs, 25 * 2 ** Math.min(this.emptyClaims, 10));
+    return this.waiters.wait(Math.min(timeoutMs, backoff), signal);
+  }
+
+  async complete(task: Task, result: unknown, durationMs: number): Promise<void> {
+    this.leased.delete(task.taskId);
+    const json = result === undefined ? null : safeJson(result);
+    const n = await this.sql.affected(
+      "UPDATE task_queue SET status = 'succeeded', completed_at = ?, result = ?, lease_owner = NULL, lease_expires_at = NULL WHERE task_id = ? AND status = 'running' AND attempts = ?",
+      [Date.now(), json, task.taskId, task.attempts],
+    );
+    if (n === 0) return this.lostLease(task, 'succeeded');
+    this.emit('succeeded', task, { durationMs });
+  }
+
+  async fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
+    this.leased.delete(task.taskId);
+    const message = error.message.slice(0, 8000);
+    const n = retryAt
+      ? await this.sql.affected(
+          "UPDATE task_queue SET status = 'pending', run_at = ?, retry_count = retry_count + 1, error_message = ?, lease_owner = NULL, lease_expires_at = NULL WHERE task_id = ? AND status = 'running' AND attempts = ?",
+          [retryAt.getTime(), message, task.taskId, task.attempts],
+        )
+      : await this.sql.affected(
+          "UPDATE task_queue SET status = 'dead', completed_at = ?, retry_count = retry_count + 1, error_message = ?, lease_owner = NULL, lease_expires_at = NULL WHERE task_id = ? AND status = 'running' AND attempts = ?",
+          [Date.now(), message, task.taskId, task.attempts],
+        );
+    if (n === 0) return this.lostLease(task, retryAt ? 'retrying' : 'dead');
+    this.emit(retryAt ? 'retrying' : 'dead', task, { durationMs, error: error.message, retryAt: retryAt ?? undefined });
+    if (retryAt) this.wakeAt(retryAt);
+  }
+
+  async release(task: Task): Promise<void> {
+    this.leased.delete(task.taskId);
+    await this.sql.affected(
+      "UPDATE task_queue SET status = 'pending', attempts = attempts - 1, started_at = NULL, lease_owner = NULL, lease_expires_at = NULL WHERE task_id = ? AND status = 'running' AND attempts = ?",
+      [task.taskId, task.attempts],
+    );
+  }
+
+  /** Extends the leases of every task this instance runs, in one statement. */
+  async renewLeases(): Promise<number> {
+    if (this.leased.size === 0) return 0;
+    return this.sql.affected("UPDATE task_queue SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'running'", [
+      Date.now() + this.options.queue.leaseMs,
+      this.owner,
+    ]);
+  }
+
+  /** Re-queues tasks whose lease ran out (their worker died or stalled) and purges rows past retention. */
+  async sweep(): Promise<{ reclaimed: number; purged: number }> {
+    const now = Date.now();
+    const reclaimed = await this.sql.affected(
+      "UPDATE task_queue SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE status = 'running' AND lease_expires_at < ?",
+      [now],
+    );
+    if (reclaimed > 0) {
+      this.logger.warn(`${reclaimed} task(s) whose worker stopped renewing its lease were queued again (the lost try counts as an attempt)`);
+      this.wakeLocal(reclaimed);
+    }
+    const days = this.options.queue.retentionDays;
+    const purged = days > 0
+      ? await this.sql.affected(`DELETE FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ?`, [now - days * 86_400_000])
+      : 0;
+    return { reclaimed, purged };
+  }
+
+  // ---- internals -------------------------------------------------------
+
+  /** Inserts the tasks whose id is not pending or running; a finished id is queued anew. Returns those inserted. */
+  private async insert(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
+    if (!tasks.length) return [];
+    const now = Date.now();
+    const rows = tasks.map((t) => [
+      t.taskId, this.seq.next(), t.type, t.json, 'pending', t.priority, t.runAt.getTime(), t.maxRetries ?? null,
+      t.schedulerTaskId ?? null, t.scheduledAt?.getTime() ?? null, now,
+    ]);
+    const cols = '(task_id, seq, task_type, params, status, priority, run_at, max_retries, scheduler_task_id, scheduled_at, created_at)';
+    const values = rows.map(() => `(${this.sql.list(11)})`).join(', ');
+    // MySQL's affected count cannot tell an ignored duplicate from an insert under ON DUPLICATE KEY UPDATE;
+    // INSERT IGNORE's can, and every value is validated before, so it hides no other error.
+    const insert = this.sql.dialect === 'mysql'
+      ? `INSERT IGNORE INTO task_queue ${cols} VALUES ${values}`
+      : `INSERT INTO task_queue ${cols} VALUES ${values} ON CONFLICT DO NOTHING`;
+    const inserted = await this.sql.affected(insert, rows.flat(), runner);
+    if (inserted === tasks.length) return tasks;
+    return this.requeueFinished(tasks, runner);
+  }
+
+  /** Some ids already existed: queue again those that had finished; leave pending/running ones alone. */
+  private async requeueFinished(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
+    const fresh: NormalizedTask[] = [];
+    for (const t of tasks) {
+      const n = await this.sql.affected(
+        `UPDATE task_queue SET seq = ?, task_type = ?, params = ?, status = 'pending', priority = ?, run_at = ?, attempts = 0, retry_count = 0, max_retries = ?,
+           error_message = NULL, result = NULL, started_at = NULL, completed_at = NULL, lease_owner = NULL, lease_expires_at = NULL, created_at = ?
+         WHERE task_id = ? AND status IN ${FINISHED}`,
+        [this.seq.next(), t.type, t.json, t.priority, t.runAt.getTime(), t.maxRetries ?? null, Date.now(), t.taskId],
+        runner,
+      );
+      if (n > 0) fresh.push(t);
+    }
+    return fresh;
+  }
+
+  /** A batch may hold more of a capped type than it has free slots; give the extra back. */
+  private async withinCaps(tasks: Array<TaskRecord & { seq: number }>, filter: ClaimFilter): Promise<Task[]> {
+    if (!filter.remaining?.size) return tasks;
+    const left = new Map(filter.remaining);
+    const kept: Task[] = [];
+    for (const task of tasks) {
+      const slots = left.get(task.type);
+      if (slots === undefined || slots > 0) {
+        if (slots !== undefined) left.set(task.type, slots - 1);
+        kept.push(task);
+      } else {
+        await this.release(task);
+      }
+    }
+    return kept;
+  }
+
+  private announce(tasks: NormalizedTask[]): void {
+    if (!tasks.length) return;
+    this.pushes++;
+    for (const t of tasks) this.emit('queued', t);
+    const now = Date.now();
+    const due = tasks.filter((t) => t.runAt.getTime() <= now).length;
+    this.wakeLocal(due);
+    const later = tasks.filter((t) => t.runAt.getTime() > now).sort((a, b) => a.runAt.getTime() - b.runAt.getTime())[0];
+    if (later) this.wakeAt(later.runAt);
+  }
+
+  private wakeLocal(n: number): void {
+    this.pushes++;
+    this.waiters.wake(n);
+  }
+
+  /** A delayed or retried task of this instance starts on time rather than at the next poll. */
+  private wakeAt(at: Date): void {
+    const timer = setTimeout(() => {
+      this.wakeTimers.delete(timer);
+      this.wakeLocal(1);
+    }, Math.max(0, Math.min(at.getTime() - Date.now(), 2_147_483_647)));
+    timer.unref();
+    this.wakeTimers.add(timer);
+  }
+
+  private lostLease(task: Task, outcome: string): void {
+    this.logger.warn(`${taskLabel(task)}: attempt ${task.attempts} ended (${outcome}) after its lease was lost; another worker owns the task now, so this outcome is not recorded`);
+  }
+
+  private emit(kind: TaskEventKind, task: EventSubject, extra?: Partial<TaskEvent>): void {
+    if (!this.events.observed) return;
+    const { taskId, type, attempts = 0, schedulerTaskId, scheduledAt } = task;
+    this.events.next({ kind, taskId, type, attempt: attempts, at: new Date(), schedulerTaskId, scheduledAt, ...extra });
+  }
+}
+
+function safeJson(value: unknown): string | null {
+  try {
+    return JSON.stringify(value) ?? null;
+  } catch {
+    return JSON.stringify(String(value));
+  }
+}

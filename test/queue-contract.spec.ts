@@ -1,0 +1,246 @@
+import { Injectable, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import {
+  type ClaimFilter,
+  InvalidArgumentError,
+  InvalidTaskError,
+  QueueSchedulerModule,
+  type QueueSchedulerModuleOptions,
+  TaskContext,
+  TaskEvent,
+  TaskHandler,
+  TaskNotFoundError,
+  TaskQueue,
+} from 'nestjs-queue-scheduler';
+import { DataSource } from 'typeorm';
+import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { waitFor } from './support/wait-for';
+
+jest.setTimeout(60_000);
+
+type Backend = 'memory' | (typeof DATABASES)[number];
+const BACKENDS: Backend[] = ['memory', ...DATABASES];
+
+@Injectable()
+class ContractHandlers {
+  readonly starts = new Map<string, number[]>();
+  failUntil = new Map<string, number>();
+
+  @TaskHandler('echo')
+  echo(params: { value: unknown }, ctx: TaskContext) {
+    this.note(ctx);
+    return { echoed: params.value, attempt: ctx.attempt };
+  }
+
+  @TaskHandler('flaky', { retries: { attempts: 3, backoff: 'exponential', delayMs: 100 } })
+  flaky(_params: unknown, ctx: TaskContext) {
+    this.note(ctx);
+    if (ctx.attempt < 3) throw new Error(`flaky try ${ctx.attempt}`);
+    return 'third time lucky';
+  }
+
+  @TaskHandler('broken', { retries: { attempts: 2, backoff: 'fixed', delayMs: 20 } })
+  broken(_params: unknown, ctx: TaskContext) {
+    this.note(ctx);
+    throw new Error('always broken');
+  }
+
+  private note(ctx: TaskContext): void {
+    this.starts.set(ctx.taskId, [...(this.starts.get(ctx.taskId) ?? []), Date.now()]);
+  }
+}
+
+const only = (type: string): ClaimFilter => ({ types: [type], unknownTypes: false, handled: new Set([type]) });
+
+describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
+  let db: TestDatabase | undefined;
+  let app: INestApplication | undefined;
+
+  beforeAll(async () => {
+    if (backend !== 'memory') db = await createTestDatabase(backend);
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+  afterAll(async () => db?.drop());
+
+  async function boot(options: QueueSchedulerModuleOptions = {}) {
+    const imports = db
+      ? [
+          TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
+          QueueSchedulerModule.forRoot({ logLevel: 'fatal', ...options, queue: { backend: 'database', pollIntervalMs: 100, ...options.queue } }),
+        ]
+      : [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, ...options })];
+    const moduleRef = await Test.createTestingModule({ imports, providers: [ContractHandlers] }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    if (db) {
+      // one database per file: each test starts from empty tables
+      const ds = app.get(DataSource);
+      for (const table of ['task_queue', 'queue_store', 'scheduler_task']) await ds.query(`DELETE FROM ${table}`);
+    }
+    await app.init();
+    const queue = app.get(TaskQueue);
+    return { queue, handlers: app.get(ContractHandlers) };
+  }
+
+  it('runs a pushed task on its handler and reports it succeeded with its result', async () => {
+    const { queue } = await boot();
+    const events: TaskEvent[] = [];
+    queue.events$.subscribe((e) => events.push(e));
+    const id = await queue.pushTask({ type: 'echo', params: { value: { nested: [1, 'two', null] } } });
+    await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'task succeeded');
+    const record = await queue.getTask(id);
+    expect(record).toMatchObject({ taskId: id, type: 'echo', attempts: 1, result: { echoed: { nested: [1, 'two', null] }, attempt: 1 } });
+    expect(record.startedAt).toBeInstanceOf(Date);
+    expect(record.completedAt!.getTime()).toBeGreaterThanOrEqual(record.startedAt!.getTime());
+    expect(events.filter((e) => e.taskId === id).map((e) => e.kind)).toEqual(['queued', 'started', 'succeeded']);
+    expect(await queue.countByStatus()).toMatchObject({ succeeded: 1, pending: 0, running: 0 });
+  });
+
+  it('hands out lower priority numbers first, FIFO within a priority', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    for (const [taskId, priority] of [['p5-a', 5], ['p1-a', 1], ['p5-b', 5], ['p1-b', 1], ['p0', 0], ['p5-c', 5]] as const) {
+      await queue.pushTask({ taskId, type: 'echo', priority });
+    }
+    const claimed = await queue.claim(only('echo'), 10);
+    expect(claimed.map((t) => t.taskId)).toEqual(['p0', 'p1-a', 'p1-b', 'p5-a', 'p5-b', 'p5-c']);
+    expect(claimed.every((t) => t.attempts === 1)).toBe(true);
+  });
+
+  it('does not hand out a delayed task before its time', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    const pushedAt = Date.now();
+    await queue.pushTask({ taskId: 'later', type: 'echo', delayMs: 400 });
+    expect(await queue.claim(only('echo'), 1)).toEqual([]);
+    let claimedAt = 0;
+    await waitFor(async () => {
+      const got = await queue.claim(only('echo'), 1);
+      if (got.length) claimedAt = Date.now();
+      return got.length === 1;
+    }, 'delayed task');
+    expect(claimedAt - pushedAt).toBeGreaterThanOrEqual(400);
+  });
+
+  it('does not queue a pending taskId twice, and queues it again once finished', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    expect(await queue.pushTask({ taskId: 'once', type: 'echo', params: { value: 1 } })).toBe('once');
+    expect(await queue.pushTask({ taskId: 'once', type: 'echo', params: { value: 2 } })).toBe('once');
+    expect(await queue.getQueueSize()).toBe(1);
+    const [task] = await queue.claim(only('echo'), 5);
+    expect(task.params).toEqual({ value: 1 });
+    await queue.pushTask({ taskId: 'once', type: 'echo' });
+    expect(await queue.getQueueSize()).toBe(0);
+    await queue.complete(task, 'ok', 1);
+    await queue.pushTask({ taskId: 'once', type: 'echo', params: { value: 3 } });
+    expect(await queue.getTask('once')).toMatchObject({ status: 'pending', attempts: 0, params: { value: 3 } });
+  });
+
+  it('retries with exponential backoff and then succeeds', async () => {
+    const { queue, handlers } = await boot();
+    const events: TaskEvent[] = [];
+    queue.events$.subscribe((e) => events.push(e));
+    const id = await queue.pushTask({ type: 'flaky' });
+    await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'flaky succeeded');
+    expect(await queue.getTask(id)).toMatchObject({ attempts: 3, result: 'third time lucky' });
+    const starts = handlers.starts.get(id)!;
+    expect(starts).toHaveLength(3);
+    expect(starts[1] - starts[0]).toBeGreaterThanOrEqual(100 - 5);
+    expect(starts[2] - starts[1]).toBeGreaterThanOrEqual(200 - 5);
+    expect(events.filter((e) => e.taskId === id && e.kind === 'retrying').map((e) => e.error)).toEqual(['flaky try 1', 'flaky try 2']);
+  });
+
+  it('keeps a task whose attempts ran out as dead with its error, and retryTask runs it again', async () => {
+    const { queue, handlers } = await boot();
+    const id = await queue.pushTask({ type: 'broken' });
+    await waitFor(async () => (await queue.getTask(id)).status === 'dead', 'dead');
+    expect(await queue.getTask(id)).toMatchObject({ status: 'dead', attempts: 2, error: 'always broken' });
+    expect((await queue.listTasks({ status: 'dead' })).items.map((t) => t.taskId)).toEqual([id]);
+    await queue.retryTask(id);
+    await waitFor(() => handlers.starts.get(id)!.length === 4, 'two more tries');
+    await waitFor(async () => (await queue.getTask(id)).status === 'dead', 'dead again');
+    expect((await queue.getTask(id)).attempts).toBe(2);
+    await expect(Promise.resolve().then(() => queue.retryTask('missing'))).rejects.toBeInstanceOf(TaskNotFoundError);
+  });
+
+  it('a task of maxRetries 0 dies on its first failure', async () => {
+    const { queue, handlers } = await boot();
+    const id = await queue.pushTask({ type: 'broken', maxRetries: 0 });
+    await waitFor(async () => (await queue.getTask(id)).status === 'dead', 'dead');
+    expect(handlers.starts.get(id)).toHaveLength(1);
+  });
+
+  it('cancels a pending task; a finished or running one cannot be cancelled', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    await queue.pushTask({ taskId: 'c1', type: 'echo', delayMs: 60_000 });
+    await queue.pushTask({ taskId: 'c2', type: 'echo' });
+    expect(await queue.cancelTask('c1')).toBe(true);
+    expect((await queue.getTask('c1')).status).toBe('cancelled');
+    expect(await queue.cancelTask('c1')).toBe(false);
+    const [running] = await queue.claim(only('echo'), 1);
+    expect(running.taskId).toBe('c2');
+    expect(await queue.cancelTask('c2')).toBe(false);
+    await expect(Promise.resolve().then(() => queue.cancelTask('nope'))).rejects.toBeInstanceOf(TaskNotFoundError);
+    await expect(Promise.resolve().then(() => queue.getTask('nope'))).rejects.toBeInstanceOf(TaskNotFoundError);
+  });
+
+  it('lists tasks newest first by status and type, page by page', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    for (let i = 0; i < 5; i++) await queue.pushTask({ taskId: `e${i}`, type: 'echo' });
+    await queue.pushTask({ taskId: 'f0', type: 'flaky' });
+    const first = await queue.listTasks({ type: 'echo', limit: 3 });
+    expect(first.items.map((t) => t.taskId)).toEqual(['e4', 'e3', 'e2']);
+    const second = await queue.listTasks({ type: 'echo', limit: 3, cursor: first.nextCursor });
+    expect(second.items.map((t) => t.taskId)).toEqual(['e1', 'e0']);
+    expect(second.nextCursor).toBeUndefined();
+    expect((await queue.listTasks({ status: 'pending' })).items).toHaveLength(6);
+    expect(await queue.countByStatus()).toEqual({ pending: 6, running: 0, succeeded: 0, failed: 0, dead: 0, cancelled: 0 });
+    await expect(Promise.resolve().then(() => queue.listTasks({ limit: 0 }))).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it('refuses params that are not JSON-serializable or too large, writing nothing', async () => {
+    const { queue } = await boot({ workers: { enabled: false }, queue: { maxPayloadBytes: 1000 } });
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    for (const params of [{ f: () => 1 }, cyclic, { big: BigInt(2) }, { s: 'x'.repeat(2000) }]) {
+      await expect(Promise.resolve().then(() => queue.pushTask({ type: 'echo', params }))).rejects.toBeInstanceOf(InvalidTaskError);
+    }
+    await expect(Promise.resolve().then(() => queue.pushTask({ type: '' }))).rejects.toThrow(/type must be a non-empty string/);
+    expect(await queue.getQueueSize()).toBe(0);
+    expect((await queue.listTasks()).items).toEqual([]);
+  });
+
+  it('public store: values with and without TTL, expiry without the sweep, cleanup count', async () => {
+    const { queue } = await boot();
+    await queue.setPublic('bilibili_cookie', 'SESSDATA=x', 0.3);
+    await queue.setPublic('config', { retries: 3, tags: ['a'] });
+    await queue.setPublic('short', 1, 0.3);
+    expect(await queue.getPublic('bilibili_cookie')).toBe('SESSDATA=x');
+    expect(await queue.getPublic('config')).toEqual({ retries: 3, tags: ['a'] });
+    expect((await queue.listKeys()).sort()).toEqual(['bilibili_cookie', 'config', 'short']);
+    await queue.setPublic('config', { retries: 4 });
+    expect(await queue.getPublic('config')).toEqual({ retries: 4 });
+    await waitFor(async () => (await queue.getPublic('bilibili_cookie')) === null, 'TTL expiry', 5000);
+    await waitFor(async () => (await queue.listKeys()).length === 1, 'both short keys expired', 5000);
+    expect(await queue.listKeys()).toEqual(['config']);
+    expect(await queue.getStoreSize()).toBe(1);
+    expect(await queue.cleanup()).toBeGreaterThanOrEqual(1);
+    expect(await queue.deletePublic('config')).toBe(true);
+    expect(await queue.deletePublic('config')).toBe(false);
+    expect(await queue.getPublic('missing')).toBeNull();
+    await expect(Promise.resolve().then(() => queue.setPublic('k', 1, -1))).rejects.toBeInstanceOf(InvalidArgumentError);
+    await queue.setPublic('a', 1);
+    await queue.clearStore();
+    expect(await queue.getStoreSize()).toBe(0);
+  });
+
+  it('onIdle resolves once every pushed task has run', async () => {
+    const { queue, handlers } = await boot({ workers: { concurrency: 4 } });
+    const ids: string[] = [];
+    for (let i = 0; i < 200; i++) ids.push(await queue.pushTask({ type: 'echo', params: { value: i } }));
+    await queue.onIdle();
+    expect(ids.every((id) => handlers.starts.get(id)?.length === 1)).toBe(true);
+    expect(await queue.getQueueSize()).toBe(0);
+  });
+});
