@@ -45,7 +45,7 @@ describe.each(SERVERS)('three app instances on one %s database', (kind) => {
     await stopAll(instances);
     for (const i of instances) expect(i.stderr.filter((l) => /error/i.test(l))).toEqual([]);
 
-    const pushes = instances.flatMap((i) => i.lines.filter((l) => l.event === 'queued')) as Array<{ s: string; at: number; pid: number }>;
+    const pushes = instances.flatMap((i) => i.lines.filter((l) => l.event === "queued")).map((l) => ({ s: l.s as string, at: l.scheduledAt as number, pid: l.pid as number }));
     const perOccurrence = new Map<string, number>();
     for (const p of pushes) perOccurrence.set(`${p.s}@${p.at}`, (perOccurrence.get(`${p.s}@${p.at}`) ?? 0) + 1);
     const duplicates = [...perOccurrence].filter(([, n]) => n > 1);

@@ -1,28 +1,49 @@
 /**
- * One app instance in a child process, for the multi-instance suites. It
- * boots a Nest application context on the database given in QS_DB (JSON
- * TypeORM options), prints one JSON line per event the parent asked for,
- * and closes cleanly on SIGTERM.
+ * One app instance in a child process, for the multi-process suites. It
+ * boots a Nest application context on the database in QS_DB (TypeORM
+ * options as JSON) with the module options in QS_OPTIONS, prints one JSON
+ * line per event the parents count, and closes cleanly on SIGTERM.
  */
 import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { MemoryQueueService, QueueSchedulerModule, TaskHandler } from 'nestjs-queue-scheduler';
-import type { DataSourceOptions } from 'typeorm';
+import { QueueSchedulerModule, type QueueSchedulerModuleOptions, TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { DataSource, type DataSourceOptions } from 'typeorm';
 
 const db = JSON.parse(process.env.QS_DB ?? '{}') as DataSourceOptions;
+const options = JSON.parse(process.env.QS_OPTIONS ?? '{}') as QueueSchedulerModuleOptions;
+const print = (line: Record<string, unknown>): boolean => process.stdout.write(`${JSON.stringify({ ...line, pid: process.pid, at: Date.now() })}\n`);
 
 @Injectable()
 class Handlers {
+  constructor(private readonly ds: DataSource) {}
+
   @TaskHandler('tick')
   tick(): void {}
+
+  /** Records every run in the ledger table: the proof of exactly-once (or at-least-once) delivery. */
+  @TaskHandler('ledger', { retries: { attempts: 5, backoff: 'fixed', delayMs: 100 } })
+  async ledger(_params: unknown, ctx: TaskContext): Promise<void> {
+    await this.ds.query(
+      this.ds.options.type === 'postgres' ? 'INSERT INTO ledger (task_id, attempt, pid) VALUES ($1, $2, $3)' : 'INSERT INTO ledger (task_id, attempt, pid) VALUES (?, ?, ?)',
+      [ctx.taskId, ctx.attempt, process.pid],
+    );
+  }
+
+  @TaskHandler('slow', { retries: { attempts: 3, backoff: 'fixed', delayMs: 10 } })
+  async slow(params: { ms: number }, ctx: TaskContext): Promise<string> {
+    print({ event: 'slow-started', id: ctx.taskId, attempt: ctx.attempt });
+    await new Promise((resolve) => setTimeout(resolve, params.ms));
+    print({ event: 'slow-done', id: ctx.taskId, attempt: ctx.attempt });
+    return `done by ${process.pid}`;
+  }
 }
 
 @Module({
   imports: [
     TypeOrmModule.forRoot({ ...db, autoLoadEntities: true, synchronize: false } as never),
-    QueueSchedulerModule.forRoot({ logLevel: 'error', scheduler: { pollIntervalMs: 200 } }),
+    QueueSchedulerModule.forRoot({ logLevel: 'error', ...options, scheduler: { pollIntervalMs: 200, ...options.scheduler } }),
   ],
   providers: [Handlers],
 })
@@ -31,12 +52,10 @@ class InstanceModule {}
 async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(InstanceModule, { logger: ['error', 'fatal'] });
   app.enableShutdownHooks();
-  app.get(MemoryQueueService).events$.subscribe((e) => {
-    if (e.kind === 'queued' && e.schedulerTaskId) {
-      process.stdout.write(`${JSON.stringify({ event: 'queued', s: e.schedulerTaskId, at: e.scheduledAt?.getTime(), pid: process.pid })}\n`);
-    }
+  app.get(TaskQueue).events$.subscribe((e) => {
+    if (e.kind === 'queued' && e.schedulerTaskId) print({ event: 'queued', s: e.schedulerTaskId, scheduledAt: e.scheduledAt?.getTime() });
   });
-  process.stdout.write(`${JSON.stringify({ event: 'ready', pid: process.pid })}\n`);
+  print({ event: 'ready' });
 }
 
 main().catch((err: unknown) => {

@@ -14,10 +14,10 @@ export interface Instance {
 const ROOT = join(__dirname, '..', '..');
 
 /** Starts `script` (a TypeScript file under test/support) as an app instance in its own Node process. */
-export function startInstance(script: string, db: DataSourceOptions, env: Record<string, string> = {}): Instance {
+export function startInstance(script: string, db: DataSourceOptions, options: object = {}, env: Record<string, string> = {}): Instance {
   const child = spawn(process.execPath, ['-r', '@swc-node/register', join(__dirname, script)], {
     cwd: ROOT,
-    env: { ...process.env, ...env, QS_DB: JSON.stringify(db), SWC_NODE_PROJECT: join(ROOT, 'tsconfig.json'), TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') },
+    env: { ...process.env, ...env, QS_DB: JSON.stringify(db), QS_OPTIONS: JSON.stringify(options), SWC_NODE_PROJECT: join(ROOT, 'tsconfig.json'), TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Array<Record<string, unknown>> = [];

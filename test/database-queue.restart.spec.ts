@@ -1,0 +1,73 @@
+import { Injectable } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { QueueSchedulerModule, type QueueSchedulerModuleOptions, TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { waitFor } from './support/wait-for';
+
+jest.setTimeout(60_000);
+
+@Injectable()
+class Recorder {
+  readonly seen = new Map<string, number>();
+  stuck?: AbortSignal;
+
+  @TaskHandler('record')
+  record(_params: unknown, ctx: TaskContext): void {
+    this.seen.set(ctx.taskId, (this.seen.get(ctx.taskId) ?? 0) + 1);
+  }
+
+  @TaskHandler('stuck')
+  async stuckForever(_params: unknown, ctx: TaskContext): Promise<void> {
+    this.stuck = ctx.signal;
+    await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+  }
+}
+
+describe.each(DATABASES)('database backend across restarts on %s', (kind) => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+  });
+  afterAll(async () => db.drop());
+
+  async function boot(options: QueueSchedulerModuleOptions = {}) {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
+        QueueSchedulerModule.forRoot({ logLevel: 'fatal', ...options, queue: { backend: 'database', pollIntervalMs: 100, ...options.queue } }),
+      ],
+      providers: [Recorder],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    return { app, queue: app.get(TaskQueue), recorder: app.get(Recorder) };
+  }
+
+  it('1,000 tasks pushed with workers disabled all run after the app is closed and a new one boots', async () => {
+    const producer = await boot({ workers: { enabled: false } });
+    const ids: string[] = [];
+    for (let i = 0; i < 1000; i++) ids.push(await producer.queue.pushTask({ type: 'record', params: { i } }));
+    expect(await producer.queue.getQueueSize()).toBe(1000);
+    await producer.app.close();
+
+    const consumer = await boot({ workers: { concurrency: 8 } });
+    await consumer.queue.onIdle();
+    expect(ids.filter((id) => consumer.recorder.seen.get(id) !== 1)).toEqual([]);
+    expect(await consumer.queue.countByStatus()).toMatchObject({ succeeded: 1000, pending: 0, running: 0 });
+    await consumer.app.close();
+  });
+
+  it('shutdown releases an interrupted task without using an attempt: it waits as pending for the next instance', async () => {
+    const first = await boot({ shutdownTimeoutMs: 100 });
+    const id = await first.queue.pushTask({ taskId: 'interrupted', type: 'stuck' });
+    await waitFor(() => first.recorder.stuck !== undefined, 'the task started');
+    await first.app.close();
+    expect(first.recorder.stuck!.aborted).toBe(true);
+
+    const second = await boot({ workers: { enabled: false } });
+    expect(await second.queue.getTask(id)).toMatchObject({ status: 'pending', attempts: 0 });
+    await second.app.close();
+  });
+});
