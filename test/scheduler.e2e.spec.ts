@@ -43,7 +43,8 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
     app = await bootApp(db);
     const { scheduler, handlers } = services(app);
     const s = await scheduler.addSchedulerTask({ name: 'three', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 1, maxRuns: 3, params: { n: 1 } });
-    await waitFor(async () => (await scheduler.getTask(s.taskId)).enabled === false, 'schedule disabled', 10_000);
+    // the claim's commit can be visible to this connection before the claiming one has pushed: wait for both
+    await waitFor(async () => (await scheduler.getTask(s.taskId)).enabled === false && handlers.of(s.taskId).length >= 3, 'schedule disabled, 3 runs', 10_000);
     await app.get(MemoryQueueService).onIdle();
     const runs = handlers.of(s.taskId);
     expect(runs).toHaveLength(3);
@@ -142,7 +143,11 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
     await app.close();
     app = await bootApp(db, { scheduler: { maxCatchUp: 10 } });
     const after = services(app);
-    await waitFor(async () => (await after.scheduler.getTask(s.taskId)).nextRunAt!.getTime() > Date.now(), 'caught up', 5000);
+    // the claim's commit can be visible here before the claiming connection has pushed: wait for the runs it recorded
+    await waitFor(async () => {
+      const row = await after.scheduler.getTask(s.taskId);
+      return row.nextRunAt!.getTime() > Date.now() && after.handlers.of(s.taskId).length >= row.runCount;
+    }, 'caught up', 5000);
     await after.queue.onIdle();
     const runs = after.handlers.of(s.taskId);
     expect(runs).toHaveLength(expected);
@@ -152,6 +157,19 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
     expect((row.nextRunAt!.getTime() - twoHoursAgo) % 60_000).toBe(0);
     expect(row.nextRunAt!.getTime() - Date.now()).toBeLessThanOrEqual(60_000);
     if (policy === 'fire_all') expect(new Set(runs.map((r) => r.scheduledAt)).size).toBe(10);
+  });
+
+  it('updateTask with only non-timing fields (undefined keys included) keeps the next run on its grid', async () => {
+    app = await bootApp(db, { workers: { enabled: false } });
+    const { scheduler } = services(app);
+    const s = await scheduler.addSchedulerTask({ name: 'grid', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 3600 });
+    await new Promise((r) => setTimeout(r, 20));
+    // what a DTO with optional fields gives: keys present, values undefined
+    const updated = await scheduler.updateTask(s.taskId, { description: 'renamed', intervalSeconds: undefined, cronExpression: undefined, timezone: undefined });
+    expect(updated.description).toBe('renamed');
+    expect(updated.nextRunAt!.getTime()).toBe(s.nextRunAt!.getTime());
+    const moved = await scheduler.updateTask(s.taskId, { intervalSeconds: 7200 });
+    expect(moved.nextRunAt!.getTime()).toBeGreaterThan(s.nextRunAt!.getTime());
   });
 
   it('get, list, update, runNow and delete; unknown ids are TaskNotFoundError', async () => {

@@ -15,6 +15,8 @@ import { type ScheduleDefaults, type ScheduleFields, validateSchedule } from './
 /** Fields whose change moves the schedule's next run. */
 const TIMING_FIELDS = ['scheduleType', 'intervalSeconds', 'cronExpression', 'timezone', 'executeAt'] as const;
 
+const comparable = (v: unknown): unknown => (v instanceof Date ? v.getTime() : v ?? null);
+
 /**
  * Persistent interval / cron / once schedules in the app's database. Each
  * due occurrence is claimed with one compare-and-set on the row's version,
@@ -119,9 +121,11 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   updateTask(id: string, patch: UpdateSchedulerTaskInput): Promise<SchedulerTask> {
     return this.change(id, (row) => {
       const now = Date.now();
-      const merged = { ...this.asInput(row), ...stripUndefined(patch) };
-      const fields = validateSchedule(merged as AddSchedulerTaskInput, this.defaults, row.scheduleType === 'once' && !('executeAt' in patch) ? -Infinity : now);
-      const timingChanged = TIMING_FIELDS.some((f) => f in patch && String(patch[f]) !== String(row[f as keyof SchedulerTask]));
+      // keys present with an undefined value (optional DTO fields) change nothing
+      const given = stripUndefined(patch);
+      const merged = { ...this.asInput(row), ...given };
+      const fields = validateSchedule(merged as AddSchedulerTaskInput, this.defaults, 'executeAt' in given ? now : -Infinity);
+      const timingChanged = TIMING_FIELDS.some((f) => comparable(fields[f]) !== comparable(row[f]));
       const next: Partial<SchedulerTask> = { ...fields };
       const candidate = { ...row, ...fields } as SchedulerTask;
       if (!fields.enabled || this.finished(candidate)) {
