@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { QueueSchedulerModule, type QueueSchedulerModuleOptions, TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { DatabaseQueueService, QueueSchedulerModule, type QueueSchedulerModuleOptions, TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { DataSource } from 'typeorm';
 import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
 import { waitFor } from './support/wait-for';
 
@@ -69,5 +70,65 @@ describe.each(DATABASES)('database backend across restarts on %s', (kind) => {
     const second = await boot({ workers: { enabled: false } });
     expect(await second.queue.getTask(id)).toMatchObject({ status: 'pending', attempts: 0 });
     await second.app.close();
+  });
+});
+
+describe.each(DATABASES)('database backend housekeeping on %s', (kind) => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+  });
+  afterAll(async () => db.drop());
+
+  it('starts a task pushed on this instance at once (in-process wake-up), not at the next poll', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
+        QueueSchedulerModule.forRoot({ logLevel: 'fatal', queue: { backend: 'database', pollIntervalMs: 5000 } }),
+      ],
+      providers: [Recorder],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    const queue = app.get(TaskQueue);
+    const recorder = app.get(Recorder);
+    // let the idle back-off reach its 5 s ceiling first
+    await new Promise((r) => setTimeout(r, 800));
+    try {
+      for (let i = 0; i < 5; i++) {
+        const pushedAt = Date.now();
+        const id = await queue.pushTask({ type: 'record' });
+        await waitFor(() => recorder.seen.has(id), 'the task ran', 4000, 1);
+        expect(Date.now() - pushedAt).toBeLessThan(1000);
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('the sweep purges finished rows older than retentionDays and keeps newer and unfinished ones', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
+        QueueSchedulerModule.forRoot({ logLevel: 'fatal', autoStart: false, queue: { backend: 'database', retentionDays: 1 } }),
+      ],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    const queue = app.get(DatabaseQueueService);
+    await queue.pushTasks([{ taskId: 'old-done', type: 'x' }, { taskId: 'new-done', type: 'x' }, { taskId: 'old-pending', type: 'x' }]);
+    const twoDaysAgo = Date.now() - 2 * 86_400_000;
+    const ds = app.get(DataSource);
+    const p = (i: number) => (kind === 'postgres' ? `$${i}` : '?');
+    await ds.query(`UPDATE task_queue SET status = 'succeeded', completed_at = ${p(1)} WHERE task_id = ${p(2)}`, [twoDaysAgo, 'old-done']);
+    await ds.query(`UPDATE task_queue SET status = 'succeeded', completed_at = ${p(1)} WHERE task_id = ${p(2)}`, [Date.now(), 'new-done']);
+    await ds.query(`UPDATE task_queue SET created_at = ${p(1)} WHERE task_id = ${p(2)}`, [twoDaysAgo, 'old-pending']);
+    try {
+      expect(await queue.sweep()).toEqual({ reclaimed: 0, purged: 1 });
+      expect((await queue.listTasks({ type: 'x' })).items.map((t) => t.taskId).sort()).toEqual(['new-done', 'old-pending']);
+    } finally {
+      await app.close();
+    }
   });
 });
