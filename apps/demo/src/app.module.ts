@@ -1,9 +1,44 @@
 import { Module } from '@nestjs/common';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { QueueSchedulerModule } from 'nestjs-queue-scheduler';
-import { AudioHandlers } from './audio.handlers';
+import { QueueErrorFilter } from './common/queue-error.filter';
+import { createValidationPipe } from './common/validation';
+import { databaseOptions } from './config/database.config';
+import { EventsController } from './events/events.controller';
+import { AudioHandlers } from './handlers/audio.handlers';
+import { ConvertHandlers } from './handlers/convert.handlers';
+import { SchedulesController } from './schedules/schedules.controller';
+import { DemoSeedService } from './seed/demo-seed.service';
+import { StatsController } from './stats/stats.controller';
+import { ThroughputService } from './stats/throughput.service';
+import { StoreController } from './store/store.controller';
+import { TasksController } from './tasks/tasks.controller';
 
 @Module({
-  imports: [QueueSchedulerModule.forRoot({ workers: { concurrency: 3 } })],
-  providers: [AudioHandlers],
+  imports: [
+    // Factories, not literals: the environment is read when the app is created, so each test file can use its own SQLite file.
+    TypeOrmModule.forRootAsync({ useFactory: () => databaseOptions() }),
+    QueueSchedulerModule.forRootAsync({
+      useFactory: () => ({
+        // Controllers and handlers inject the backend-neutral TaskQueue and await every call, so this one line
+        // moves tasks into the database (shared by instances, kept across restarts). DEMO_QUEUE_BACKEND tries it.
+        queue: { backend: process.env.DEMO_QUEUE_BACKEND === 'database' ? 'database' : 'memory' },
+        workers: { concurrency: 3 },
+        // Simulated tasks take seconds: a short grace keeps Ctrl+C snappy, then ctx.signal aborts them.
+        shutdownTimeoutMs: 3000,
+      }),
+    }),
+  ],
+  controllers: [TasksController, SchedulesController, StoreController, StatsController, EventsController],
+  providers: [
+    AudioHandlers,
+    ConvertHandlers,
+    ThroughputService,
+    DemoSeedService,
+    // As providers (not app.useGlobal*) so every way of booting AppModule, tests included, gets them.
+    { provide: APP_PIPE, useFactory: createValidationPipe },
+    { provide: APP_FILTER, useClass: QueueErrorFilter },
+  ],
 })
 export class AppModule {}

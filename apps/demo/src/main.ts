@@ -1,14 +1,34 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
+import { configureApp } from './app.setup';
+import { describeDatabase } from './config/database.config';
+import { DemoSeedService } from './seed/demo-seed.service';
 
 async function bootstrap(): Promise<void> {
-  const app = await NestFactory.create(AppModule);
+  const logger = new Logger('Demo');
+  // forceCloseConnections: open dashboards hold keep-alive and SSE sockets that would otherwise delay shutdown.
+  const app = await NestFactory.create<NestExpressApplication>(AppModule, { forceCloseConnections: true });
+  configureApp(app);
+  // SIGTERM/SIGINT run the shutdown hooks: the scheduler stops firing and the workers drain.
   app.enableShutdownHooks();
-  const port = Number(process.env.PORT ?? 3000);
+  const port = Number(process.env.PORT || 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got '${process.env.PORT}'`);
   await app.listen(port);
-  new Logger('Demo').log(`demo listening on http://localhost:${port}/`);
+  const seeded = app.get(DemoSeedService).report;
+  logger.log(
+    [
+      `Dashboard: http://localhost:${port}/   (REST API under http://localhost:${port}/api)`,
+      `Database: ${describeDatabase()}`,
+      'Set up at boot:',
+      ...seeded.map((line) => `  - ${line}`),
+    ].join('\n'),
+  );
 }
 
-void bootstrap();
+bootstrap().catch((err: unknown) => {
+  new Logger('Demo').error(`demo failed to start: ${(err as Error).message}`, (err as Error).stack);
+  process.exit(1);
+});

@@ -1,0 +1,107 @@
+import { get, type IncomingMessage } from 'node:http';
+import { type DemoApp, bootDemo, removeDb, waitFor } from './support/demo-app';
+
+jest.setTimeout(30_000);
+
+let demo: DemoApp;
+beforeAll(async () => {
+  demo = await bootDemo({ listen: true });
+});
+afterAll(async () => {
+  await demo.close();
+  removeDb(demo.dbPath);
+});
+
+interface SseEvent {
+  event: string;
+  data: Record<string, unknown>;
+}
+
+/** Opens GET /api/events and parses what arrives, as an EventSource would. */
+function openEvents(url: string): Promise<{ res: IncomingMessage; events: SseEvent[]; close(): void }> {
+  return new Promise((resolve, reject) => {
+    const req = get(`${url}/api/events`, { headers: { accept: 'text/event-stream' } }, (res) => {
+      const events: SseEvent[] = [];
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buffer += chunk;
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const field = (name: string) => block.split('\n').find((l) => l.startsWith(`${name}:`))?.slice(name.length + 1).trim();
+          const data = field('data');
+          if (data) events.push({ event: field('event') ?? 'message', data: JSON.parse(data) });
+        }
+      });
+      resolve({ res, events, close: () => req.destroy() });
+    });
+    req.on('error', reject);
+  });
+}
+
+describe('GET /api/stats and /api/handlers', () => {
+  it('reports queue counts, workers and throughput', async () => {
+    const res = await demo.http().get('/api/stats').expect(200);
+    for (const key of ['pending', 'running', 'succeeded', 'failed', 'dead', 'cancelled']) expect(res.body[key]).toEqual(expect.any(Number));
+    expect(res.body.workers).toEqual({ busy: expect.any(Number), size: 3 });
+    expect(res.body.throughput.bucketSeconds).toBe(10);
+    expect(res.body.throughput.buckets).toHaveLength(30);
+  });
+
+  it('counts a finished task and its throughput', async () => {
+    const before = (await demo.http().get('/api/stats')).body;
+    const total = (s: { throughput: { buckets: Array<{ succeeded: number }> } }) => s.throughput.buckets.reduce((n, b) => n + b.succeeded, 0);
+    await demo.http().post('/api/tasks').send({ type: 'convert_format', params: { file: 'c.wav', simulateMs: 0 } }).expect(202);
+    const after = await waitFor(() => demo.http().get('/api/stats'), (r) => r.body.succeeded > before.succeeded, 'succeeded to grow');
+    expect(total(after.body)).toBeGreaterThan(total(before));
+  });
+
+  it('lists the task types this instance runs', async () => {
+    const res = await demo.http().get('/api/handlers').expect(200);
+    expect(res.body).toEqual(
+      expect.arrayContaining([
+        { type: 'download_audio', concurrency: 2, timeoutMs: 60_000, maxAttempts: 3 },
+        { type: 'convert_format', concurrency: 1, timeoutMs: 300_000, maxAttempts: 2 },
+      ]),
+    );
+  });
+});
+
+describe('dashboard files', () => {
+  it('serves the dashboard page at / and its script', async () => {
+    const page = await demo.http().get('/').expect(200).expect('content-type', /html/);
+    expect(page.text).toContain('data-testid="schedules-table"');
+    await demo.http().get('/dashboard.js').expect(200).expect('content-type', /javascript/);
+  });
+
+  it('answers 404 for an unknown API route', async () => {
+    await demo.http().get('/api/nothing-here').expect(404);
+  });
+});
+
+describe('GET /api/events (SSE)', () => {
+  it("streams a pushed task's lifecycle", async () => {
+    const stream = await openEvents(demo.url);
+    try {
+      expect(stream.res.headers['content-type']).toMatch(/text\/event-stream/);
+      await waitFor(() => stream.events, (e) => e.some((x) => x.event === 'hello'), 'hello');
+      const push = await demo.http().post('/api/tasks').send({ type: 'convert_format', params: { file: 'e.wav', simulateMs: 10 } }).expect(202);
+      const mine = () => stream.events.filter((e) => e.event === 'task' && e.data.taskId === push.body.taskId);
+      await waitFor(mine, (e) => e.some((x) => x.data.kind === 'succeeded'), 'succeeded event');
+      expect(mine().map((e) => e.data.kind)).toEqual(['queued', 'started', 'succeeded']);
+      expect(mine()[2].data).toMatchObject({ type: 'convert_format', attempt: 1, durationMs: expect.any(Number), at: expect.any(String) });
+    } finally {
+      stream.close();
+    }
+  });
+
+  it('ends open streams when the app shuts down', async () => {
+    const stream = await openEvents(demo.url);
+    await waitFor(() => stream.events, (e) => e.length > 0, 'hello');
+    const ended = new Promise<void>((resolve) => stream.res.on('close', () => resolve()));
+    await demo.close();
+    await ended;
+  });
+});
