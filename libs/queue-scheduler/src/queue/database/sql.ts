@@ -1,4 +1,5 @@
 import type { DataSource, QueryRunner } from 'typeorm';
+import type { IsolationLevel } from 'typeorm/driver/types/IsolationLevel';
 import { type Dialect } from '../../migrations/dialect';
 
 export type { Dialect };
@@ -49,31 +50,71 @@ export class Sql {
     return raw?.affectedRows ?? raw?.changes ?? raw?.rowCount ?? 0;
   }
 
-  /** Runs `work` in one transaction on one connection. */
-  async transaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
-    const runner = this.ds.createQueryRunner();
-    await runner.connect();
-    await runner.startTransaction();
-    try {
-      const result = await work(runner);
-      await runner.commitTransaction();
-      return result;
-    } catch (err) {
-      if (runner.isTransactionActive) await runner.rollbackTransaction();
-      throw err;
-    } finally {
-      await runner.release();
-    }
+  /**
+   * Runs `work` in one transaction on one connection. A deadlock or lock
+   * timeout rolls the whole transaction back, so it is run again from the
+   * start: `work` must have no effect outside the transaction.
+   */
+  transaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
+    // READ COMMITTED on MySQL/MariaDB: no gap locks, so SKIP LOCKED claims and inserts rarely deadlock (PostgreSQL's default already)
+    const isolation: IsolationLevel | undefined = this.dialect === 'mysql' ? 'READ COMMITTED' : undefined;
+    return retryTransient(async () => {
+      const runner = this.ds.createQueryRunner();
+      await runner.connect();
+      await runner.startTransaction(isolation);
+      try {
+        const result = await work(runner);
+        await runner.commitTransaction();
+        return result;
+      } catch (err) {
+        if (runner.isTransactionActive) await runner.rollbackTransaction();
+        throw err;
+      } finally {
+        await runner.release();
+      }
+    });
   }
 
   private async run(sql: string, params: unknown[], runner?: QueryRunner) {
     const text = this.dialect === 'postgres' ? toDollar(sql) : sql;
+    // inside a transaction the caller's transaction() retries the whole of it
     if (runner) return runner.query(text, params, true);
-    const own = this.ds.createQueryRunner();
+    return retryTransient(async () => {
+      const own = this.ds.createQueryRunner();
+      try {
+        return await own.query(text, params, true);
+      } finally {
+        await own.release();
+      }
+    });
+  }
+}
+
+/** Error codes after which the database rolled the statement or transaction back and a retry can succeed. */
+const TRANSIENT_CODES = new Set([
+  'ER_LOCK_DEADLOCK', // MySQL/MariaDB 1213
+  'ER_LOCK_WAIT_TIMEOUT', // MySQL/MariaDB 1205
+  '40P01', // PostgreSQL deadlock_detected
+  '40001', // PostgreSQL serialization_failure
+  'SQLITE_BUSY',
+  'SQLITE_BUSY_SNAPSHOT',
+]);
+const TRANSIENT_ATTEMPTS = 5;
+
+export function isTransientDbError(err: unknown): boolean {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
+  return TRANSIENT_CODES.has(String(e?.code ?? e?.driverError?.code ?? ''));
+}
+
+/** Runs `fn` again, after a short random pause, while it fails with a deadlock or lock timeout. */
+export async function retryTransient<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
     try {
-      return await own.query(text, params, true);
-    } finally {
-      await own.release();
+      return await fn();
+    } catch (err) {
+      if (attempt >= TRANSIENT_ATTEMPTS || !isTransientDbError(err)) throw err;
+      // random, so the two sides of a deadlock do not collide again in step
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
     }
   }
 }
