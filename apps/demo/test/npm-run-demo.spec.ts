@@ -1,0 +1,85 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+// `npm run demo` compiles the library and the app with tsc before it starts; on a busy CI runner that takes a while.
+jest.setTimeout(120_000);
+
+const ROOT = resolve(__dirname, '..', '..', '..');
+
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => done(port));
+    });
+    server.on('error', fail);
+  });
+}
+
+/** Resolves with the output once `predicate` holds for it; rejects if the process exits first. */
+function waitForOutput(child: ChildProcess, output: () => string, predicate: (out: string) => boolean): Promise<string> {
+  return new Promise((done, fail) => {
+    const check = () => {
+      if (predicate(output())) {
+        cleanup();
+        done(output());
+      }
+    };
+    const exited = (code: number | null) => {
+      cleanup();
+      fail(new Error(`npm run demo exited (${code}) before it was ready:\n${output()}`));
+    };
+    const cleanup = () => {
+      child.stdout!.off('data', check);
+      child.off('exit', exited);
+    };
+    child.stdout!.on('data', check);
+    child.on('exit', exited);
+    check();
+  });
+}
+
+describe('npm run demo (the README command)', () => {
+  let child: ChildProcess | undefined;
+
+  afterEach(() => {
+    if (child?.exitCode === null && child.pid) process.kill(-child.pid, 'SIGKILL');
+  });
+
+  it('builds, serves the dashboard on PORT with a fresh SQLite file, prints what it set up, and stops on SIGTERM', async () => {
+    const port = await freePort();
+    const dbPath = join(mkdtempSync(join(tmpdir(), 'demo-run-')), 'sub', 'demo.sqlite');
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), DEMO_DB_PATH: dbPath, NO_COLOR: '1', FORCE_COLOR: '0' };
+    delete env.DATABASE_URL;
+    delete env.DEMO_QUEUE_BACKEND;
+    const startedAt = Date.now();
+    // its own process group, so SIGTERM reaches node as well as npm
+    child = spawn('npm', ['run', 'demo'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+
+    const log = await waitForOutput(child, () => out, (o) => o.includes(`Dashboard: http://localhost:${port}/`));
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(await page.text()).toContain('nestjs-queue-scheduler');
+    // the time a newcomer waits; the issue asks for under 20 s on a developer machine, reported here, not asserted
+    process.stdout.write(`npm run demo served the dashboard after ${Date.now() - startedAt} ms\n`);
+
+    expect(log).toContain(`Database: sqlite ${dbPath}`);
+    for (const name of ['download playlist every 15 s', 'convert new downloads (cron, every 30 s)', 'welcome download (once, 20 s after first start)']) {
+      expect(log).toContain(`created schedule '${name}'`);
+    }
+    const schedules = (await (await fetch(`http://127.0.0.1:${port}/api/schedules`)).json()) as Array<{ name: string; enabled: boolean }>;
+    expect(schedules.map((s) => s.name).sort()).toEqual(['convert new downloads (cron, every 30 s)', 'download playlist every 15 s', 'welcome download (once, 20 s after first start)']);
+
+    const exit = new Promise<void>((done) => child!.on('exit', () => done()));
+    process.kill(-child.pid!, 'SIGTERM');
+    await exit; // the shutdown hooks ran and the process ended (else the test times out)
+    await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
+  });
+});
