@@ -12,7 +12,9 @@ export { WorkerPoolService } from './workers/worker-pool.service';
 export { SchedulerService } from './scheduler/scheduler.service';
 export { SchedulerTask, QueuedTask, StoreEntry, QUEUE_SCHEDULER_ENTITIES } from './entities';
 export { QUEUE_SCHEDULER_MIGRATIONS, CreateSchedulerTask1764300000000, CreateTaskQueue1764400000000 } from './migrations';
-export type { AddSchedulerTaskInput, UpdateSchedulerTaskInput, ListSchedulesFilter, MisfirePolicy, ScheduleType } from './interfaces/schedule.interface';
+export type { AddSchedulerTaskInput, UpdateSchedulerTaskInput, ListSchedulesFilter, MisfirePolicy, ScheduleType, ScheduleEvent } from './interfaces/schedule.interface';
+export { QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
+export type { Clock } from './clock';
 export {
   QueueSchedulerError,
   InvalidTaskError,

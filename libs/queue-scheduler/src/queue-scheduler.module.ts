@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
 import { TaskHandlerExplorer } from './handlers/task-handler.explorer';
 import { TaskHandlerRegistry } from './handlers/task-handler.registry';
 import { InvalidOptionsError } from './errors/errors';
@@ -37,6 +38,7 @@ function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, dat
       useFactory: (options: QueueSchedulerModuleOptions) => resolveOptions(options),
       inject: [QUEUE_SCHEDULER_OPTIONS],
     },
+    { provide: QUEUE_SCHEDULER_CLOCK, useValue: systemClock },
     MemoryQueueService,
     {
       provide: TaskQueue,
@@ -47,6 +49,6 @@ function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, dat
     TaskHandlerExplorer,
     WorkerPoolService,
   ],
-  exports: [MemoryQueueService, TaskQueue, TaskHandlerRegistry, WorkerPoolService],
+  exports: [MemoryQueueService, TaskQueue, TaskHandlerRegistry, WorkerPoolService, QUEUE_SCHEDULER_CLOCK],
 })
 export class QueueSchedulerModule extends ConfigurableModuleClass {}

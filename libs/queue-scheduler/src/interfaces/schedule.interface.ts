@@ -36,3 +36,12 @@ export type UpdateSchedulerTaskInput = Partial<AddSchedulerTaskInput>;
 export interface ListSchedulesFilter {
   enabledOnly?: boolean;
 }
+
+/**
+ * What the scheduler did, on `SchedulerService.events$`: an occurrence pushed
+ * (`fired`, with its lag as `at − scheduledAt`), or occurrences given up by
+ * the misfire policy after a downtime (`missed`). @publicApi
+ */
+export type ScheduleEvent =
+  | { kind: 'fired'; scheduleId: string; name: string; taskType: string; taskId: string; scheduledAt: Date; at: Date }
+  | { kind: 'missed'; scheduleId: string; name: string; taskType: string; missed: number; policy: MisfirePolicy; at: Date };

@@ -1,4 +1,5 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
+import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
 import { Subject } from 'rxjs';
 import { TaskNotFoundError, describeValue, InvalidArgumentError } from '../errors/errors';
 import type { ResolvedOptions } from '../interfaces/options.interface';
@@ -30,7 +31,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   private readonly events = new Subject<TaskEvent>();
   readonly events$ = this.events.asObservable();
   private readonly logger: LibraryLogger;
-  private readonly store = new MemoryPublicStore();
+  private readonly store: MemoryPublicStore;
   private readonly ready = new Map<string, BinaryHeap<Entry>>();
   private readonly delayed = new BinaryHeap<Entry>(byRunAt);
   /** Pending and running tasks by id: the dedupe index. */
@@ -47,9 +48,17 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   private delayTimer?: NodeJS.Timeout;
   private delayTimerAt = Infinity;
 
-  constructor(@Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions) {
+  constructor(
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
+    @Optional() @Inject(QUEUE_SCHEDULER_CLOCK) private readonly clock: Clock = systemClock,
+  ) {
     super();
     this.logger = new LibraryLogger(MemoryQueueService.name, options.logLevel);
+    this.store = new MemoryPublicStore(() => this.clock.now());
+  }
+
+  override now(): number {
+    return this.clock.now();
   }
 
   onApplicationBootstrap(): void {
@@ -66,7 +75,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   // ---- producers -------------------------------------------------------
 
   pushTask<P>(input: PushTaskInput<P>): string {
-    const task = normalizePush(input, this.options.queue.maxPayloadBytes);
+    const task = normalizePush(input, this.options.queue.maxPayloadBytes, this.clock.now());
     if (this.live.has(task.taskId)) return task.taskId;
     this.dead.delete(task.taskId);
     this.history.delete(task.taskId);
@@ -80,7 +89,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
       maxRetries: task.maxRetries,
       schedulerTaskId: task.schedulerTaskId,
       scheduledAt: task.scheduledAt,
-      createdAt: new Date(),
+      createdAt: new Date(this.clock.now()),
       status: 'pending',
       seq: this.seq++,
     };
@@ -107,7 +116,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   taskDone(taskId: string, result?: unknown): void {
     const entry = this.live.get(taskId);
     if (!entry || entry.status !== 'running') throw new TaskNotFoundError(taskId);
-    this.complete(entry, result, entry.startedAt ? Date.now() - entry.startedAt.getTime() : 0);
+    this.complete(entry, result, entry.startedAt ? this.clock.now() - entry.startedAt.getTime() : 0);
   }
 
   getQueueSize(): number {
@@ -121,6 +130,23 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   /** Tasks handed out and not finished yet. */
   getRunningCount(): number {
     return this.running;
+  }
+
+  /** Tasks whose time has come and that wait for a worker. */
+  getReadyCount(): number {
+    return this.readyCount;
+  }
+
+  /** When the earliest delayed task (or retry) is due, epoch ms; null when none waits. */
+  nextDelayedAt(): number | null {
+    return this.delayed.peek()?.runAt.getTime() ?? null;
+  }
+
+  /** Moves delayed tasks that are due by the clock to the ready heaps and wakes consumers (used with a manual clock). */
+  promoteDelayed(): number {
+    const moved = this.promoteDue();
+    this.waiters.wake(moved);
+    return moved;
   }
 
   onIdle(): Promise<void> {
@@ -185,7 +211,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
       throw new TaskNotFoundError(taskId);
     }
     this.dead.delete(taskId);
-    Object.assign(entry, { status: 'pending', attempts: 0, error: undefined, runAt: new Date(), seq: this.seq++ });
+    Object.assign(entry, { status: 'pending', attempts: 0, error: undefined, runAt: new Date(this.clock.now()), seq: this.seq++ });
     this.live.set(taskId, entry);
     this.emit('queued', entry);
     this.enqueue(entry);
@@ -266,7 +292,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
       this.readyCount--;
       entry.status = 'running';
       entry.attempts++;
-      entry.startedAt = new Date();
+      entry.startedAt = new Date(this.clock.now());
       this.running++;
       this.emit('started', entry);
       claimed.push(entry);
@@ -303,7 +329,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
     }
     this.live.delete(entry.taskId);
     entry.status = 'dead';
-    entry.completedAt = new Date();
+    entry.completedAt = new Date(this.clock.now());
     this.dead.set(entry.taskId, entry);
     this.emit('dead', entry, { durationMs, error: error.message });
     this.checkIdle();
@@ -327,7 +353,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   }
 
   private enqueue(entry: Entry): void {
-    if (entry.runAt.getTime() > Date.now()) {
+    if (entry.runAt.getTime() > this.clock.now()) {
       this.delayed.push(entry);
       this.armDelayTimer();
       return;
@@ -368,7 +394,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   }
 
   private promoteDue(): number {
-    const now = Date.now();
+    const now = this.clock.now();
     let moved = 0;
     for (let head = this.delayed.peek(); head && head.runAt.getTime() <= now; head = this.delayed.peek()) {
       this.makeReady(this.delayed.pop()!);
@@ -379,13 +405,14 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
 
   private armDelayTimer(): void {
     const head = this.delayed.peek();
-    if (!head) return this.clearDelayTimer();
+    // a manual clock's owner promotes delayed tasks when it moves time (promoteDelayed)
+    if (!head || this.clock.manual) return this.clearDelayTimer();
     const at = head.runAt.getTime();
     if (this.delayTimer && at >= this.delayTimerAt) return;
     this.clearDelayTimer();
     this.delayTimerAt = at;
     // Node fires delays above 2^31-1 ms at once: re-arm in steps instead.
-    const wait = Math.min(Math.max(0, at - Date.now()), MAX_TIMER_MS);
+    const wait = Math.min(Math.max(0, at - this.clock.now()), MAX_TIMER_MS);
     this.delayTimer = setTimeout(() => {
       this.delayTimer = undefined;
       this.delayTimerAt = Infinity;
@@ -404,7 +431,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   private finish(entry: Entry, status: 'succeeded' | 'cancelled'): void {
     this.live.delete(entry.taskId);
     entry.status = status;
-    entry.completedAt = new Date();
+    entry.completedAt = new Date(this.clock.now());
     this.finished[status]++;
     this.history.set(entry.taskId, entry);
     if (this.history.size > this.options.queue.historySize) {
@@ -426,7 +453,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
       taskId: entry.taskId,
       type: entry.type,
       attempt: entry.attempts,
-      at: new Date(),
+      at: new Date(this.clock.now()),
       schedulerTaskId: entry.schedulerTaskId,
       scheduledAt: entry.scheduledAt,
       ...extra,

@@ -50,6 +50,11 @@ export abstract class TaskQueue {
    * once; other backends push right after a successful claim. Returns the
    * task ids, or null when the claim was lost.
    */
+  /** The queue's time source (epoch ms): run times, retry times and timestamps are read from it. */
+  now(): number {
+    return Date.now();
+  }
+
   async pushClaimed(claim: (manager?: EntityManager) => Promise<PushTaskInput[] | null>): Promise<string[] | null> {
     const inputs = await claim(undefined);
     if (!inputs) return null;

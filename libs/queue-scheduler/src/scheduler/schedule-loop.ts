@@ -1,6 +1,9 @@
+import { Subject } from 'rxjs';
 import type { Repository } from 'typeorm';
+import type { Clock } from '../clock';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
 import type { ResolvedOptions } from '../interfaces/options.interface';
+import type { ScheduleEvent } from '../interfaces/schedule.interface';
 import type { PushTaskInput } from '../interfaces/task.interface';
 import { MAX_TIMER_MS } from '../queue-scheduler.constants';
 import type { LibraryLogger } from '../queue-scheduler.logger';
@@ -28,12 +31,14 @@ export class ScheduleLoop {
   private again = false;
   private active = false;
   private failures = 0;
+  readonly events = new Subject<ScheduleEvent>();
 
   constructor(
     private readonly repo: Repository<SchedulerTask>,
     private readonly queue: TaskQueue,
     private readonly options: ResolvedOptions['scheduler'],
     private readonly logger: LibraryLogger,
+    private readonly clock: Clock,
   ) {}
 
   get running(): boolean {
@@ -50,6 +55,27 @@ export class ScheduleLoop {
     this.active = false;
     this.clearTimer();
     await this.current;
+  }
+
+  /**
+   * Fires everything due by the clock, once, with no timer: how a manual
+   * clock drives the scheduler. Returns when the next schedule is due
+   * (epoch ms), or null when none is.
+   */
+  async runDue(): Promise<number | null> {
+    if (this.current) await this.current;
+    for (;;) {
+      const next = await this.tick(true);
+      if (next === null || next > this.clock.now()) break;
+    }
+    // the batch read before firing holds the fired rows' old times: ask again
+    const [first] = await this.repo
+      .createQueryBuilder('s')
+      .where('s.next_run_at IS NOT NULL')
+      .orderBy('s.next_run_at', 'ASC')
+      .limit(1)
+      .getMany();
+    return first?.nextRunAt?.getTime() ?? null;
   }
 
   /** Look at the table now; if a look is under way, look again right after it. */
@@ -85,7 +111,8 @@ export class ScheduleLoop {
     do {
       this.again = false;
       try {
-        sleepMs = await this.tick();
+        const next = await this.tick(false);
+        sleepMs = next === null ? this.options.pollIntervalMs : Math.max(0, Math.min(next - this.clock.now(), this.options.pollIntervalMs));
         this.failures = 0;
       } catch (err) {
         this.failures++;
@@ -103,9 +130,12 @@ export class ScheduleLoop {
     this.timer = undefined;
   }
 
-  /** Fires what is due; returns how long to sleep before the next look. */
-  private async tick(): Promise<number> {
-    const { batchSize, pollIntervalMs } = this.options;
+  /**
+   * Fires what is due; returns when to look again (epoch ms): the earliest
+   * upcoming next_run_at, now when a full batch was due, null when nothing is scheduled.
+   */
+  private async tick(always: boolean): Promise<number | null> {
+    const { batchSize } = this.options;
     const rows = await this.repo
       .createQueryBuilder('s')
       .where('s.next_run_at IS NOT NULL')
@@ -113,12 +143,12 @@ export class ScheduleLoop {
       .limit(batchSize)
       .getMany();
     for (const row of rows) {
-      if (!this.active) return pollIntervalMs;
-      const now = Date.now();
-      if (row.nextRunAt!.getTime() > now) return Math.min(row.nextRunAt!.getTime() - now, pollIntervalMs);
+      if (!this.active && !always) return null;
+      const now = this.clock.now();
+      if (row.nextRunAt!.getTime() > now) return row.nextRunAt!.getTime();
       await this.fire(row, now);
     }
-    return rows.length === batchSize ? 0 : pollIntervalMs;
+    return rows.length === batchSize ? this.clock.now() : null;
   }
 
   /**
@@ -147,15 +177,23 @@ export class ScheduleLoop {
       return plan.fire.map((at) => this.occurrence(row, at));
     });
     if (!ids) return;
+    const at = new Date(this.clock.now());
+    const about = { scheduleId: row.taskId, name: row.name, taskType: row.taskType };
     if (plan.missed > 0) {
       this.logger.warn(`schedule ${row.taskId} '${row.name}' (${row.taskType}): ${plan.missed} occurrence(s) missed, policy ${row.misfirePolicy}`);
+      this.emit({ kind: 'missed', ...about, missed: plan.missed, policy: row.misfirePolicy, at });
     }
+    ids.forEach((taskId, i) => this.emit({ kind: 'fired', ...about, taskId, scheduledAt: plan.fire[i], at }));
     if (this.logger.enabled('debug')) {
       ids.forEach((taskId, i) => {
         this.logger.debug(`task ${taskId} (${row.taskType}) pushed by schedule '${row.name}', scheduled ${plan.fire[i].toISOString()}, ${now - plan.fire[i].getTime()} ms late`);
       });
     }
     if (finished) this.logger.log(`schedule ${row.taskId} '${row.name}' finished after ${row.runCount + fired} run(s)`);
+  }
+
+  private emit(event: ScheduleEvent): void {
+    if (this.events.observed) this.events.next(event);
   }
 
   private plan(row: SchedulerTask, now: number): FirePlan {

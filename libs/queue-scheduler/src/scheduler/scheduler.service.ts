@@ -1,10 +1,12 @@
-import { BeforeApplicationShutdown, Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import type { Observable } from 'rxjs';
 import type { DataSource, Repository } from 'typeorm';
+import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
 import { InvalidScheduleError, TaskNotFoundError } from '../errors/errors';
 import type { ResolvedOptions } from '../interfaces/options.interface';
-import type { AddSchedulerTaskInput, ListSchedulesFilter, UpdateSchedulerTaskInput } from '../interfaces/schedule.interface';
+import type { AddSchedulerTaskInput, ListSchedulesFilter, ScheduleEvent, UpdateSchedulerTaskInput } from '../interfaces/schedule.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
 import { LibraryLogger } from '../queue-scheduler.logger';
 import { TaskQueue } from '../queue/task-queue';
@@ -25,7 +27,9 @@ const comparable = (v: unknown): unknown => (v instanceof Date ? v.getTime() : v
  * @publicApi
  */
 @Injectable()
-export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown {
+export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown, OnModuleDestroy {
+  /** Occurrences fired and misfires, as they happen on this instance. */
+  readonly events$: Observable<ScheduleEvent>;
   private readonly logger: LibraryLogger;
   private readonly repo: Repository<SchedulerTask>;
   private readonly loop: ScheduleLoop;
@@ -35,10 +39,12 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
     @Inject(SCHEDULER_DATA_SOURCE) dataSource: DataSource,
     queue: TaskQueue,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
+    @Optional() @Inject(QUEUE_SCHEDULER_CLOCK) private readonly clock: Clock = systemClock,
   ) {
     this.logger = new LibraryLogger(SchedulerService.name, options.logLevel);
     this.repo = dataSource.getRepository(SchedulerTask);
-    this.loop = new ScheduleLoop(this.repo, queue, options.scheduler, this.logger);
+    this.loop = new ScheduleLoop(this.repo, queue, options.scheduler, this.logger, clock);
+    this.events$ = this.loop.events.asObservable();
     this.defaults = {
       timezone: options.scheduler.defaultTimezone,
       misfirePolicy: options.scheduler.defaultMisfirePolicy,
@@ -48,7 +54,8 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
 
   /** Counts the enabled schedules and starts firing them (unless autoStart or scheduler.enabled is off). */
   async onModuleInit(): Promise<void> {
-    if (!this.options.autoStart || !this.options.scheduler.enabled) return;
+    // with a manual clock its owner fires due schedules (runDue) as it moves time
+    if (!this.options.autoStart || !this.options.scheduler.enabled || this.clock.manual) return;
     const enabled = await this.repo.count({ where: { enabled: true } });
     this.logger.log(`${enabled} enabled schedule(s) in the database; scheduler started`);
     this.start();
@@ -56,6 +63,19 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
 
   async beforeApplicationShutdown(): Promise<void> {
     await this.stop();
+  }
+
+  onModuleDestroy(): void {
+    this.loop.events.complete();
+  }
+
+  /**
+   * Fires every occurrence due by the module's clock, once, without the
+   * timer loop; resolves with when the next one is due (epoch ms) or null.
+   * The testing module's virtual clock drives the scheduler through it.
+   */
+  runDue(): Promise<number | null> {
+    return this.loop.runDue();
   }
 
   /** Starts firing due occurrences (for `autoStart: false`). */
@@ -73,7 +93,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   }
 
   async addSchedulerTask(input: AddSchedulerTaskInput): Promise<SchedulerTask> {
-    const now = Date.now();
+    const now = this.clock.now();
     const fields = validateSchedule(input, this.defaults, now);
     const row = this.repo.create({
       ...fields,
@@ -113,14 +133,14 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
       if (this.finished(row)) {
         throw new InvalidScheduleError('enabled', `schedule '${row.taskId}' has finished (run_count ${row.runCount}, max_runs ${row.maxRuns}, type ${row.scheduleType}); update it to run again`);
       }
-      return { enabled: true, nextRunAt: this.resumeAt(row, Date.now()) };
+      return { enabled: true, nextRunAt: this.resumeAt(row, this.clock.now()) };
     });
   }
 
   /** Changes any field; the result is validated as a whole and the next run recomputed when the timing changed. */
   updateTask(id: string, patch: UpdateSchedulerTaskInput): Promise<SchedulerTask> {
     return this.change(id, (row) => {
-      const now = Date.now();
+      const now = this.clock.now();
       // keys present with an undefined value (optional DTO fields) change nothing
       const given = stripUndefined(patch);
       const merged = { ...this.asInput(row), ...given };
@@ -147,7 +167,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   /** Pushes one extra occurrence now; the schedule itself (next run, run count) is unchanged. Returns the task id. */
   async runNow(id: string): Promise<string> {
     const row = await this.getTask(id);
-    return this.loop.push(row, new Date(), 'now');
+    return this.loop.push(row, new Date(this.clock.now()), 'now');
   }
 
   /** Wakes the loop to look at the table now (after changes made outside this service). */
@@ -184,7 +204,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   private async change(id: string, apply: (row: SchedulerTask) => Partial<SchedulerTask | ScheduleFields>): Promise<SchedulerTask> {
     for (let attempt = 0; attempt < 10; attempt++) {
       const row = await this.getTask(id);
-      const changes = { ...apply(row), updatedAt: new Date(), version: row.version + 1 };
+      const changes = { ...apply(row), updatedAt: new Date(this.clock.now()), version: row.version + 1 };
       const result = await this.repo
         .createQueryBuilder()
         .update(SchedulerTask)

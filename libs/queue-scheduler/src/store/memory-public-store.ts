@@ -27,8 +27,10 @@ export class MemoryPublicStore {
   private readonly entries = new Map<string, Entry>();
   private timer?: NodeJS.Timeout;
 
+  constructor(private readonly now: () => number = () => Date.now()) {}
+
   set(key: string, value: unknown, ttlSeconds?: number | null): void {
-    const now = Date.now();
+    const now = this.now();
     const expiresAt = storeExpiry(key, ttlSeconds, now);
     this.entries.set(key, { value, expiresAt });
   }
@@ -36,7 +38,7 @@ export class MemoryPublicStore {
   get<T>(key: string): T | null {
     const entry = this.entries.get(key);
     if (!entry) return null;
-    if (entry.expiresAt <= Date.now()) {
+    if (entry.expiresAt <= this.now()) {
       this.entries.delete(key);
       return null;
     }
@@ -46,11 +48,11 @@ export class MemoryPublicStore {
   delete(key: string): boolean {
     const entry = this.entries.get(key);
     this.entries.delete(key);
-    return entry !== undefined && entry.expiresAt > Date.now();
+    return entry !== undefined && entry.expiresAt > this.now();
   }
 
   keys(): string[] {
-    const now = Date.now();
+    const now = this.now();
     const keys: string[] = [];
     for (const [key, entry] of this.entries) if (entry.expiresAt > now) keys.push(key);
     return keys;
@@ -65,7 +67,7 @@ export class MemoryPublicStore {
   }
 
   cleanup(): number {
-    const now = Date.now();
+    const now = this.now();
     let removed = 0;
     for (const [key, entry] of this.entries) {
       if (entry.expiresAt <= now) {

@@ -79,9 +79,12 @@ export class TaskRunner {
         await this.queue.release(task);
         return;
       }
-      const retryAt = task.attempts < maxAttempts ? new Date(Date.now() + backoffDelay(handler.retries, task.attempts)) : null;
+      const retryAt = task.attempts < maxAttempts ? new Date(this.queue.now() + backoffDelay(handler.retries, task.attempts)) : null;
       const next = retryAt ? `retry ${task.attempts + 1}/${maxAttempts} at ${retryAt.toISOString()}` : `dead after ${task.attempts} attempt(s)`;
-      this.logger.error(`${taskLabel(task)} failed on attempt ${task.attempts}/${maxAttempts}: ${error.message}; ${next}`, error);
+      const line = `${taskLabel(task)} failed on attempt ${task.attempts}/${maxAttempts}: ${error.message}; ${next}`;
+      // a try that will be retried is a warning; the error level is kept for tasks that end dead
+      if (retryAt) this.logger.warn(line);
+      else this.logger.error(line, error);
       await this.queue.fail(task, error, retryAt, durationMs);
     }
   }

@@ -1,0 +1,63 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { QUEUE_SCHEDULER_CLOCK } from '../clock';
+import { QUEUE_SCHEDULER_ENTITIES } from '../entities';
+import type { QueueSchedulerModuleOptions } from '../interfaces/options.interface';
+import { QueueSchedulerModule } from '../queue-scheduler.module';
+import { QueueSchedulerTester } from './queue-scheduler.tester';
+import { VirtualClock } from './virtual-clock';
+
+/** Name of the in-memory SQLite data source the testing module makes when the test brings none. */
+export const TESTING_DATA_SOURCE = 'queue-scheduler-testing';
+
+/** @publicApi */
+export interface QueueSchedulerTestingOptions extends Omit<QueueSchedulerModuleOptions, 'queue'> {
+  /** Where the virtual clock starts. @default the real time when forRoot is called */
+  startAt?: Date | number;
+  /**
+   * Name of a TypeORM data source the test already sets up for the library's
+   * tables; by default the module opens its own in-memory SQLite database
+   * (needs `better-sqlite3`).
+   */
+  dataSource?: string;
+  queue?: Omit<NonNullable<QueueSchedulerModuleOptions['queue']>, 'backend'>;
+}
+
+/**
+ * The whole library on a virtual clock, for your own tests: the memory queue,
+ * your `@TaskHandler`s, and the scheduler on an in-memory SQLite database.
+ * Nothing runs by itself; `QueueSchedulerTester.advance(ms)` (or the
+ * `VirtualClock`) moves time and runs every occurrence and task that falls
+ * due, in order, with no real waiting.
+ *
+ * @example
+ * const moduleRef = await Test.createTestingModule({
+ *   imports: [QueueSchedulerTestingModule.forRoot({ startAt: new Date('2026-03-28T12:00:00Z') })],
+ *   providers: [ReportHandlers],
+ * }).compile();
+ * await moduleRef.init();
+ * const tester = moduleRef.get(QueueSchedulerTester);
+ * @publicApi
+ */
+@Module({})
+export class QueueSchedulerTestingModule {
+  static forRoot(options: QueueSchedulerTestingOptions = {}): DynamicModule {
+    const { startAt, dataSource, ...rest } = options;
+    const clock = new VirtualClock(startAt ?? Date.now());
+    const name = dataSource ?? TESTING_DATA_SOURCE;
+    const core = QueueSchedulerModule.forRoot({
+      logLevel: 'warn',
+      ...rest,
+      queue: { ...rest.queue, backend: 'memory' },
+      dataSource: name,
+      isGlobal: true,
+    });
+    // providers given here come after the module's own, so this clock replaces the system clock
+    core.providers = [...(core.providers ?? []), { provide: QUEUE_SCHEDULER_CLOCK, useValue: clock }, { provide: VirtualClock, useValue: clock }, QueueSchedulerTester];
+    core.exports = [...(core.exports ?? []), VirtualClock, QueueSchedulerTester];
+    const database = dataSource
+      ? []
+      : [TypeOrmModule.forRoot({ name, type: 'better-sqlite3', database: ':memory:', entities: QUEUE_SCHEDULER_ENTITIES, synchronize: true, logging: false })];
+    return { module: QueueSchedulerTestingModule, global: true, imports: [...database, core], exports: [core] };
+  }
+}

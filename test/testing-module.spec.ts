@@ -1,0 +1,143 @@
+/**
+ * Written as a user of the library writes tests for their own handlers: only
+ * the testing module, the virtual clock and the tester. No real waiting: the
+ * whole file runs in well under a second of test time.
+ */
+import { Injectable } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import { MemoryQueueService, SchedulerService, TaskContext, TaskHandler } from 'nestjs-queue-scheduler';
+import { QueueSchedulerTester, QueueSchedulerTestingModule, VirtualClock } from 'nestjs-queue-scheduler/testing';
+
+@Injectable()
+class ReportHandlers {
+  failuresLeft = 0;
+
+  @TaskHandler('nightly_report')
+  report(params: { region: string }): string {
+    return `report for ${params.region}`;
+  }
+
+  @TaskHandler('flaky_upload', { retries: { attempts: 3, backoff: 'exponential', delayMs: 60_000 } })
+  upload(_params: unknown, ctx: TaskContext): void {
+    if (this.failuresLeft > 0) {
+      this.failuresLeft--;
+      throw new Error(`upload failed on try ${ctx.attempt}`);
+    }
+  }
+}
+
+describe('QueueSchedulerTestingModule (a user-style test)', () => {
+  let moduleRef: TestingModule;
+  let tester: QueueSchedulerTester;
+  let scheduler: SchedulerService;
+
+  async function boot(startAt: string): Promise<void> {
+    moduleRef = await Test.createTestingModule({
+      imports: [QueueSchedulerTestingModule.forRoot({ startAt: new Date(startAt), scheduler: { defaultTimezone: 'Europe/Berlin' } })],
+      providers: [ReportHandlers],
+    }).compile();
+    await moduleRef.init();
+    tester = moduleRef.get(QueueSchedulerTester);
+    scheduler = moduleRef.get(SchedulerService);
+  }
+
+  afterEach(() => moduleRef?.close());
+
+  it('a daily 02:30 Berlin job across the spring-forward day runs once a day, at 03:30 on the day 02:30 does not exist', async () => {
+    await boot('2026-03-27T12:00:00Z');
+    await scheduler.addSchedulerTask({ name: 'nightly', taskType: 'nightly_report', scheduleType: 'cron', cronExpression: '30 2 * * *', params: { region: 'eu' } });
+    await tester.advanceTo(new Date('2026-03-31T12:00:00Z'));
+    const runs = tester.expectRan('nightly_report', { region: 'eu' }, 4);
+    expect(runs.map((r) => r.scheduledAt!.toISOString())).toEqual([
+      '2026-03-28T01:30:00.000Z', // 02:30 CET
+      '2026-03-29T01:30:00.000Z', // 02:30 does not exist: 03:30 CEST
+      '2026-03-30T00:30:00.000Z', // 02:30 CEST
+      '2026-03-31T00:30:00.000Z',
+    ]);
+    // each ran at its own virtual time, not at the end of the advance
+    expect(runs.map((r) => r.at.getTime())).toEqual(runs.map((r) => r.scheduledAt!.getTime()));
+  });
+
+  it('an hourly job across the fall-back day runs once per real hour (25 runs on the 25-hour day)', async () => {
+    await boot('2026-10-24T22:00:00Z'); // 00:00 CEST on 2026-10-25
+    await scheduler.addSchedulerTask({ name: 'hourly', taskType: 'nightly_report', scheduleType: 'cron', cronExpression: '0 * * * *', params: { region: 'hourly' } });
+    await tester.advanceTo(new Date('2026-10-25T23:00:00Z')); // 00:00 CET on 2026-10-26
+    const times = tester.succeeded('nightly_report').map((r) => r.scheduledAt!.getTime());
+    expect(times).toHaveLength(25);
+    expect(new Set(times).size).toBe(25);
+    expect(times.slice(1).map((t, i) => t - times[i])).toEqual(Array(24).fill(3_600_000));
+  });
+
+  it('after a 2-hour downtime a fire_once schedule runs once, then stays on its grid', async () => {
+    await boot('2026-06-01T08:00:00Z');
+    const s = await scheduler.addSchedulerTask({ name: 'every minute', taskType: 'nightly_report', scheduleType: 'interval', intervalSeconds: 60, params: { region: 'apac' } });
+    await tester.advance(5 * 60_000);
+    expect(tester.succeeded('nightly_report')).toHaveLength(5);
+    tester.clearRuns();
+
+    tester.clock.travel(2 * 3600_000); // the app was down for two hours: nothing runs meanwhile
+    await tester.drain();
+    const [caughtUp] = tester.expectRan('nightly_report', { region: 'apac' }, 1);
+    expect(caughtUp.at.toISOString()).toBe('2026-06-01T10:05:00.000Z');
+    const row = await scheduler.getTask(s.taskId);
+    expect(row.runCount).toBe(6);
+    // the next run is on the original minute grid, less than a minute away
+    expect((row.nextRunAt!.getTime() - new Date('2026-06-01T08:00:00Z').getTime()) % 60_000).toBe(0);
+    expect(row.nextRunAt!.getTime() - tester.clock.now()).toBeLessThanOrEqual(60_000);
+
+    await tester.advance(3 * 60_000);
+    expect(tester.succeeded('nightly_report')).toHaveLength(4);
+  });
+
+  it('the same downtime with fire_all runs every missed occurrence (bounded by maxCatchUp) and skip runs none', async () => {
+    await boot('2026-06-01T08:00:00Z');
+    await scheduler.addSchedulerTask({ name: 'all', taskType: 'nightly_report', scheduleType: 'interval', intervalSeconds: 600, misfirePolicy: 'fire_all', params: { region: 'all' } });
+    await scheduler.addSchedulerTask({ name: 'skip', taskType: 'nightly_report', scheduleType: 'interval', intervalSeconds: 600, misfirePolicy: 'skip', params: { region: 'skip' } });
+    tester.clock.travel(2 * 3600_000 + 1000);
+    await tester.drain();
+    expect(tester.succeeded('nightly_report', { region: 'all' })).toHaveLength(12);
+    expect(tester.succeeded('nightly_report', { region: 'skip' })).toHaveLength(0);
+  });
+
+  it('retries wait their backoff in virtual time: fail, fail, succeed at +1 min and +3 min', async () => {
+    await boot('2026-06-01T08:00:00Z');
+    moduleRef.get(ReportHandlers).failuresLeft = 2;
+    const queue = moduleRef.get(MemoryQueueService);
+    const id = queue.pushTask({ type: 'flaky_upload', params: { file: 'a.mp3' } });
+    await tester.drain();
+    expect(tester.runs('flaky_upload').map((r) => r.outcome)).toEqual(['failed']);
+    await tester.advance(59_999);
+    expect(tester.runs('flaky_upload')).toHaveLength(1);
+    await tester.advance(1);
+    await tester.advance(120_000);
+    expect(tester.runs('flaky_upload').map((r) => [r.outcome, r.at.toISOString()])).toEqual([
+      ['failed', '2026-06-01T08:00:00.000Z'],
+      ['failed', '2026-06-01T08:01:00.000Z'],
+      ['succeeded', '2026-06-01T08:03:00.000Z'],
+    ]);
+    expect(queue.getTask(id)).toMatchObject({ status: 'succeeded', attempts: 3 });
+  });
+
+  it('delayed tasks and the public store TTL follow the virtual clock', async () => {
+    await boot('2026-06-01T08:00:00Z');
+    const queue = moduleRef.get(MemoryQueueService);
+    queue.pushTask({ type: 'nightly_report', params: { region: 'later' }, delayMs: 30_000 });
+    queue.setPublic('cookie', 'abc', 60);
+    await tester.advance(29_999);
+    expect(tester.runs()).toEqual([]);
+    await tester.advance(1);
+    tester.expectRan('nightly_report', { region: 'later' }, 1);
+    await tester.advance(29_999);
+    expect(queue.getPublic('cookie')).toBe('abc');
+    await tester.advance(1);
+    expect(queue.getPublic('cookie')).toBeNull();
+  });
+
+  it('expectRan explains what ran when the expectation fails, and advanceTo refuses to go back', async () => {
+    await boot('2026-06-01T08:00:00Z');
+    moduleRef.get(MemoryQueueService).pushTask({ type: 'nightly_report', params: { region: 'us' } });
+    await tester.drain();
+    expect(() => tester.expectRan('nightly_report', { region: 'eu' })).toThrow(/expected at least one successful run\(s\) of 'nightly_report' with params containing \{"region":"eu"\}, found 0[\s\S]*nightly_report succeeded \{"region":"us"\}/);
+    expect(() => moduleRef.get(VirtualClock).advanceTo(new Date('2026-06-01T07:00:00Z'))).toThrow(/to must not be before/);
+  });
+});
