@@ -10,11 +10,19 @@ export { TaskHandlerRegistry } from './handlers/task-handler.registry';
 export type { RegisteredHandler } from './handlers/task-handler.registry';
 export { WorkerPoolService } from './workers/worker-pool.service';
 export { SchedulerService } from './scheduler/scheduler.service';
+export { Scheduled } from './scheduler/scheduled.decorator';
+export type { ScheduledOptions } from './scheduler/scheduled.decorator';
+export { DeclaredSchedulesService } from './scheduler/declared-schedules.service';
 export { SchedulerTask, QueuedTask, StoreEntry, QUEUE_SCHEDULER_ENTITIES } from './entities';
-export { QUEUE_SCHEDULER_MIGRATIONS, CreateSchedulerTask1764300000000, CreateTaskQueue1764400000000 } from './migrations';
+export { QUEUE_SCHEDULER_MIGRATIONS, CreateSchedulerTask1764300000000, CreateTaskQueue1764400000000, AddSchedulerTaskDeclaredHash1764500000000 } from './migrations';
 export type { AddSchedulerTaskInput, UpdateSchedulerTaskInput, ListSchedulesFilter, MisfirePolicy, ScheduleType, ScheduleEvent } from './interfaces/schedule.interface';
 export { QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
 export type { Clock } from './clock';
+export { QueueSchedulerMetrics, MAX_TRACKED_TYPES, OTHER_TYPES } from './metrics/queue-scheduler-metrics';
+export type { QueueSchedulerMetricsSnapshot, TaskTypeMetrics, EventCounts } from './metrics/queue-scheduler-metrics';
+export type { HistogramSnapshot } from './metrics/histogram';
+export { QueueSchedulerHealthService } from './health/queue-scheduler-health.service';
+export type { QueueSchedulerHealthOptions, QueueSchedulerHealthReport, HealthCheckOutcome } from './health/queue-scheduler-health.service';
 export {
   QueueSchedulerError,
   InvalidTaskError,

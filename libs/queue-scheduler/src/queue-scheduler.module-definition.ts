@@ -5,6 +5,7 @@ import type { QueueSchedulerModuleOptions } from './interfaces/options.interface
 import { SCHEDULER_DATA_SOURCE } from './queue-scheduler.constants';
 import { DatabaseQueueService } from './queue/database/database-queue.service';
 import { SchedulerService } from './scheduler/scheduler.service';
+import { DeclaredSchedulesService } from './scheduler/declared-schedules.service';
 
 /** Settings that change the module graph, so they sit outside the (possibly async) options factory. */
 export interface QueueSchedulerModuleExtras {
@@ -22,7 +23,8 @@ export interface QueueSchedulerModuleExtras {
 /** Adds the TypeORM entities and the services that need a database, unless `dataSource` is false. */
 function withDatabase(definition: DynamicModule, extras: QueueSchedulerModuleExtras): DynamicModule {
   const module: DynamicModule = { ...definition, global: extras.isGlobal };
-  if (extras.dataSource === false) return module;
+  // without a database it only refuses @Scheduled declarations, which need one
+  if (extras.dataSource === false) return { ...module, providers: [...(module.providers ?? []), DeclaredSchedulesService] };
   return {
     ...module,
     imports: [...(module.imports ?? []), TypeOrmModule.forFeature(QUEUE_SCHEDULER_ENTITIES, extras.dataSource)],
@@ -30,9 +32,10 @@ function withDatabase(definition: DynamicModule, extras: QueueSchedulerModuleExt
       ...(module.providers ?? []),
       { provide: SCHEDULER_DATA_SOURCE, useExisting: getDataSourceToken(extras.dataSource) },
       SchedulerService,
+      DeclaredSchedulesService,
       DatabaseQueueService,
     ],
-    exports: [...(module.exports ?? []), SchedulerService, DatabaseQueueService],
+    exports: [...(module.exports ?? []), SchedulerService, DatabaseQueueService, DeclaredSchedulesService],
   };
 }
 

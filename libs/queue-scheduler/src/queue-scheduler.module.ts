@@ -4,11 +4,13 @@ import { QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
 import { TaskHandlerExplorer } from './handlers/task-handler.explorer';
 import { TaskHandlerRegistry } from './handlers/task-handler.registry';
 import { InvalidOptionsError } from './errors/errors';
+import { QueueSchedulerHealthService } from './health/queue-scheduler-health.service';
 import type { QueueSchedulerModuleOptions, ResolvedOptions } from './interfaces/options.interface';
 import { DatabaseQueueService } from './queue/database/database-queue.service';
 import { RESOLVED_OPTIONS } from './queue-scheduler.constants';
 import { ConfigurableModuleClass, QUEUE_SCHEDULER_OPTIONS } from './queue-scheduler.module-definition';
 import { resolveOptions } from './queue-scheduler.options';
+import { QueueSchedulerMetrics } from './metrics/queue-scheduler-metrics';
 import { MemoryQueueService } from './queue/memory-queue.service';
 import { TaskQueue } from './queue/task-queue';
 import { WorkerPoolService } from './workers/worker-pool.service';
@@ -48,7 +50,9 @@ function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, dat
     TaskHandlerRegistry,
     TaskHandlerExplorer,
     WorkerPoolService,
+    QueueSchedulerMetrics,
+    QueueSchedulerHealthService,
   ],
-  exports: [MemoryQueueService, TaskQueue, TaskHandlerRegistry, WorkerPoolService, QUEUE_SCHEDULER_CLOCK],
+  exports: [MemoryQueueService, TaskQueue, TaskHandlerRegistry, WorkerPoolService, QUEUE_SCHEDULER_CLOCK, QueueSchedulerMetrics, QueueSchedulerHealthService],
 })
 export class QueueSchedulerModule extends ConfigurableModuleClass {}

@@ -21,6 +21,14 @@ export class SchedulerTask {
   @Column({ name: 'schedule_key', type: 'varchar', length: 191, nullable: true })
   scheduleKey!: string | null;
 
+  /**
+   * Fingerprint of the `@Scheduled` declaration last written to this row: a
+   * declared schedule is rewritten only when its declaration changes. Null for
+   * API schedules and for declared ones whose declaration was removed.
+   */
+  @Column({ name: 'declared_hash', type: 'varchar', length: 64, nullable: true })
+  declaredHash!: string | null;
+
   @Column({ name: 'task_type', type: 'varchar', length: 191 })
   taskType!: string;
 

@@ -43,6 +43,11 @@ export abstract class TaskQueue {
 
   /** Queues a task and returns its id; an id still pending or running is not queued twice. */
   abstract pushTask<P>(input: PushTaskInput<P>): MaybePromise<string>;
+  /** The queue's time source (epoch ms): run times, retry times and timestamps are read from it. */
+  now(): number {
+    return Date.now();
+  }
+
   /**
    * Runs `claim` (the scheduler's compare-and-set on a schedule) and pushes
    * the tasks it returns. The database backend does both in one transaction
@@ -50,11 +55,6 @@ export abstract class TaskQueue {
    * once; other backends push right after a successful claim. Returns the
    * task ids, or null when the claim was lost.
    */
-  /** The queue's time source (epoch ms): run times, retry times and timestamps are read from it. */
-  now(): number {
-    return Date.now();
-  }
-
   async pushClaimed(claim: (manager?: EntityManager) => Promise<PushTaskInput[] | null>): Promise<string[] | null> {
     const inputs = await claim(undefined);
     if (!inputs) return null;

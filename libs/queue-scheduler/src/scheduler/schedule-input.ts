@@ -48,6 +48,15 @@ function toDate(field: string, value: unknown): Date {
  * Validates a whole schedule definition and returns its columns; throws
  * InvalidScheduleError naming the first bad field. Pure: nothing is written.
  */
+/** A schedule's params are kept in a TEXT column: 64 KiB on MySQL/MariaDB. */
+export const SCHEDULE_PARAMS_MAX_BYTES = 65_535;
+
+/** Fields whose change moves a schedule's next run. */
+export const TIMING_FIELDS = ['scheduleType', 'intervalSeconds', 'cronExpression', 'timezone', 'executeAt'] as const;
+
+/** A field's value in a form `!==` compares by content (Dates by time, undefined as null). */
+export const comparable = (v: unknown): unknown => (v instanceof Date ? v.getTime() : v ?? null);
+
 export function validateSchedule(input: AddSchedulerTaskInput, defaults: ScheduleDefaults, now: number): ScheduleFields {
   if (input === null || typeof input !== 'object') bad('schedule', 'must be an object', input);
   const name = text('name', input.name, 255);
@@ -88,11 +97,16 @@ export function validateSchedule(input: AddSchedulerTaskInput, defaults: Schedul
   if (description !== null && typeof description !== 'string') bad('description', 'must be a string', description);
   const params = input.params ?? {};
   if (typeof params !== 'object' || params === null || Array.isArray(params)) bad('params', 'must be a plain object', params);
+  let json: string;
   try {
-    serializeParams(params, defaults.maxPayloadBytes);
+    json = serializeParams(params, defaults.maxPayloadBytes);
   } catch (err) {
     const e = err as InvalidTaskError;
     throw new InvalidScheduleError(e.field, e.message);
+  }
+  const bytes = Buffer.byteLength(json);
+  if (bytes > SCHEDULE_PARAMS_MAX_BYTES) {
+    throw new InvalidScheduleError('params', `params is ${bytes} bytes as JSON, more than a schedule's ${SCHEDULE_PARAMS_MAX_BYTES} (scheduler_task.params is TEXT on MySQL/MariaDB); keep large inputs elsewhere and pass a reference`);
   }
   return { ...spec, timezone, name, taskType, params, maxRuns, description, enabled, misfirePolicy, priority };
 }

@@ -12,12 +12,8 @@ import { LibraryLogger } from '../queue-scheduler.logger';
 import { TaskQueue } from '../queue/task-queue';
 import { initialRun } from '../scheduling/schedule-math';
 import { ScheduleLoop } from './schedule-loop';
-import { type ScheduleDefaults, type ScheduleFields, validateSchedule } from './schedule-input';
+import { comparable, type ScheduleDefaults, type ScheduleFields, TIMING_FIELDS, validateSchedule } from './schedule-input';
 
-/** Fields whose change moves the schedule's next run. */
-const TIMING_FIELDS = ['scheduleType', 'intervalSeconds', 'cronExpression', 'timezone', 'executeAt'] as const;
-
-const comparable = (v: unknown): unknown => (v instanceof Date ? v.getTime() : v ?? null);
 
 /**
  * Persistent interval / cron / once schedules in the app's database. Each

@@ -1,0 +1,147 @@
+import { Inject, Injectable, OnModuleDestroy, Optional } from '@nestjs/common';
+import type { Subscription } from 'rxjs';
+import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
+import type { ScheduleEvent } from '../interfaces/schedule.interface';
+import type { TaskEvent, TaskEventKind } from '../interfaces/task.interface';
+import { type StatusCounts, TaskQueue } from '../queue/task-queue';
+import { SchedulerService } from '../scheduler/scheduler.service';
+import { WorkerPoolService } from '../workers/worker-pool.service';
+import { DURATION_BUCKETS_MS, FixedHistogram, type HistogramSnapshot, LAG_BUCKETS_MS } from './histogram';
+
+const EVENT_KINDS: readonly TaskEventKind[] = ['queued', 'started', 'succeeded', 'failed', 'retrying', 'dead', 'cancelled'];
+
+/** Task types tracked one by one; further types are counted together under OTHER_TYPES, so memory stays bounded. */
+export const MAX_TRACKED_TYPES = 100;
+export const OTHER_TYPES = '(other)';
+
+/** Task events by kind. @publicApi */
+export type EventCounts = Record<TaskEventKind, number>;
+
+/** @publicApi */
+export interface TaskTypeMetrics {
+  /** Events of this type seen by this process. */
+  events: EventCounts;
+  /** Handler run time of every finished try (succeeded, retrying, dead). */
+  durationMs: HistogramSnapshot;
+}
+
+/**
+ * What `QueueSchedulerMetrics.snapshot()` returns. Counters and histograms
+ * count what this process saw since it started (`since`); `tasksByStatus` and
+ * `queueDepth` are read from the queue (on the database backend, the whole table).
+ * @publicApi
+ */
+export interface QueueSchedulerMetricsSnapshot {
+  takenAt: Date;
+  /** When counting started (module start-up). */
+  since: Date;
+  tasksByStatus: StatusCounts;
+  /** Tasks waiting, ready or delayed (`getQueueSize()`). */
+  queueDepth: number;
+  workers: { running: boolean; busy: number; size: number };
+  /** Task events by kind, all types together. */
+  events: EventCounts;
+  /** Failed tries that were queued again (`retrying` events). */
+  retries: number;
+  /** Tasks moved to the dead-letter list (`dead` events). */
+  deadLettered: number;
+  schedules: {
+    /** Occurrences this instance fired. */
+    fired: number;
+    /** Occurrences missed while no instance ran (coalesced by `fire_once` or dropped by `skip`). */
+    misfires: number;
+    /** Fire time − scheduled time of each fired occurrence. */
+    lagMs: HistogramSnapshot;
+  };
+  /** Per task type (at most MAX_TRACKED_TYPES, then OTHER_TYPES). */
+  types: Record<string, TaskTypeMetrics>;
+}
+
+interface TypeStats {
+  events: EventCounts;
+  duration: FixedHistogram;
+}
+
+const zeroCounts = (): EventCounts => Object.fromEntries(EVENT_KINDS.map((k) => [k, 0])) as EventCounts;
+
+/**
+ * Counters and fixed-bucket histograms fed by `TaskQueue.events$` and
+ * `SchedulerService.events$`: cheap enough to leave on, bounded in memory.
+ * Read it with `snapshot()`, expose it however you like (JSON, Prometheus).
+ * @publicApi
+ */
+@Injectable()
+export class QueueSchedulerMetrics implements OnModuleDestroy {
+  private readonly since: Date;
+  private readonly events = zeroCounts();
+  private readonly types = new Map<string, TypeStats>();
+  private readonly lag = new FixedHistogram(LAG_BUCKETS_MS);
+  private fired = 0;
+  private misfires = 0;
+  private readonly subscriptions: Subscription[] = [];
+
+  constructor(
+    private readonly queue: TaskQueue,
+    private readonly workers: WorkerPoolService,
+    @Optional() scheduler?: SchedulerService,
+    @Optional() @Inject(QUEUE_SCHEDULER_CLOCK) private readonly clock: Clock = systemClock,
+  ) {
+    this.since = new Date(clock.now());
+    // Subscribed at construction, before any lifecycle hook can push or fire, so no event is missed.
+    this.subscriptions.push(queue.events$.subscribe((e) => this.onTask(e)));
+    if (scheduler) this.subscriptions.push(scheduler.events$.subscribe((e) => this.onSchedule(e)));
+  }
+
+  onModuleDestroy(): void {
+    for (const s of this.subscriptions) s.unsubscribe();
+  }
+
+  /** Counters, histograms and the queue's current counts, as plain data. */
+  async snapshot(): Promise<QueueSchedulerMetricsSnapshot> {
+    const [tasksByStatus, queueDepth] = await Promise.all([this.queue.countByStatus(), this.queue.getQueueSize()]);
+    const types: Record<string, TaskTypeMetrics> = {};
+    for (const [type, stats] of this.types) types[type] = { events: { ...stats.events }, durationMs: stats.duration.snapshot() };
+    return {
+      takenAt: new Date(this.clock.now()),
+      since: this.since,
+      tasksByStatus,
+      queueDepth,
+      workers: { running: this.workers.running, busy: this.workers.busy, size: this.workers.size },
+      events: { ...this.events },
+      retries: this.events.retrying,
+      deadLettered: this.events.dead,
+      schedules: { fired: this.fired, misfires: this.misfires, lagMs: this.lag.snapshot() },
+      types,
+    };
+  }
+
+  private onTask(e: TaskEvent): void {
+    this.events[e.kind]++;
+    // The database backend's `cancelled` event does not know the type (''): counted in the totals only.
+    if (!e.type) return;
+    const stats = this.statsOf(e.type);
+    stats.events[e.kind]++;
+    if (e.durationMs !== undefined) stats.duration.observe(e.durationMs);
+  }
+
+  private onSchedule(e: ScheduleEvent): void {
+    if (e.kind === 'missed') {
+      this.misfires += e.missed;
+      return;
+    }
+    this.fired++;
+    this.lag.observe(e.at.getTime() - e.scheduledAt.getTime());
+  }
+
+  private statsOf(type: string): TypeStats {
+    let stats = this.types.get(type);
+    if (stats) return stats;
+    const key = this.types.size < MAX_TRACKED_TYPES ? type : OTHER_TYPES;
+    stats = this.types.get(key);
+    if (!stats) {
+      stats = { events: zeroCounts(), duration: new FixedHistogram(DURATION_BUCKETS_MS) };
+      this.types.set(key, stats);
+    }
+    return stats;
+  }
+}

@@ -1,0 +1,209 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleInit, Optional } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import { randomUUID } from 'node:crypto';
+import { type DataSource, IsNull, Not, type Repository } from 'typeorm';
+import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
+import { SchedulerTask } from '../entities/scheduler-task.entity';
+import { InvalidOptionsError, InvalidScheduleError } from '../errors/errors';
+import { TASK_HANDLER } from '../handlers/task-handler.decorator';
+import type { ResolvedOptions } from '../interfaces/options.interface';
+import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
+import { LibraryLogger } from '../queue-scheduler.logger';
+import { retryTransient } from '../queue/database/sql';
+import { type DeclaredSchedule, declaredRun, declareSchedule } from './declared-schedule';
+import { SCHEDULED } from './scheduled.decorator';
+import { SchedulerService } from './scheduler.service';
+
+type ProviderWrapper = ReturnType<DiscoveryService['getProviders']>[number];
+type Outcome = 'added' | 'updated' | 'unchanged' | 'disabled';
+
+/** Tries of one row's compare-and-set before giving up (another instance or the firing loop kept changing it). */
+const MAX_TRIES = 10;
+
+/**
+ * Writes the `@Scheduled` declarations to `scheduler_task`, keyed by
+ * `schedule_key`: found and validated at module init (a bad one stops
+ * start-up), upserted at bootstrap. The unique index on the key is the fence
+ * between instances booting together: an insert that loses the race falls
+ * back to the update path, and updates are compare-and-set on `version`.
+ * @publicApi
+ */
+@Injectable()
+export class DeclaredSchedulesService implements OnModuleInit, OnApplicationBootstrap {
+  private readonly logger: LibraryLogger;
+  private declared: DeclaredSchedule[] = [];
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
+    @Optional() @Inject(SCHEDULER_DATA_SOURCE) private readonly dataSource?: DataSource,
+    @Optional() private readonly scheduler?: SchedulerService,
+    @Optional() @Inject(QUEUE_SCHEDULER_CLOCK) private readonly clock: Clock = systemClock,
+  ) {
+    this.logger = new LibraryLogger(DeclaredSchedulesService.name, options.logLevel);
+  }
+
+  onModuleInit(): void {
+    this.declared = this.collect();
+    if (this.declared.length > 0 && !this.dataSource) {
+      throw new InvalidOptionsError(
+        'dataSource',
+        `@Scheduled on ${this.declared.map((d) => d.source).join(', ')} needs a database, but the module was set up with dataSource: false`,
+      );
+    }
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.options.autoStart) await this.sync();
+  }
+
+  /**
+   * Adds, updates and disables rows so the table matches the declarations
+   * (run at bootstrap; call it yourself with `autoStart: false`).
+   */
+  async sync(): Promise<void> {
+    if (!this.dataSource) return;
+    const repo = this.dataSource.getRepository(SchedulerTask);
+    const rows = await retryTransient(() => repo.find({ where: { scheduleKey: Not(IsNull()) } }));
+    const byKey = new Map(rows.map((r) => [r.scheduleKey!, r]));
+    const counts: Record<Outcome, number> = { added: 0, updated: 0, unchanged: 0, disabled: 0 };
+    for (const d of this.declared) counts[await this.apply(repo, d, byKey.get(d.key))]++;
+    const keys = new Set(this.declared.map((d) => d.key));
+    // an app that declares nothing (an API-only instance sharing the table) does not own the declared rows
+    const owner = this.declared.length > 0;
+    for (const row of rows) {
+      if (owner && !keys.has(row.scheduleKey!) && row.declaredHash !== null) counts[await this.retire(repo, row)]++;
+    }
+    const { added, updated, unchanged, disabled } = counts;
+    if (this.declared.length > 0 || disabled > 0) {
+      this.logger.log(`declared schedules: ${added} added, ${updated} updated, ${unchanged} unchanged, ${disabled} disabled`);
+    }
+    if (added + updated > 0) this.scheduler?.wake();
+  }
+
+  /** Writes one declaration: insert when the key is new, else update in place when the declaration changed. */
+  private async apply(repo: Repository<SchedulerTask>, d: DeclaredSchedule, row: SchedulerTask | undefined): Promise<Outcome> {
+    for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
+      if (!row) {
+        if (await this.insert(repo, d)) return 'added';
+        // another instance inserted the key first: its row now goes through the update path
+      } else {
+        if (row.declaredHash === d.hash) return 'unchanged';
+        if (await this.update(repo, d, row)) return 'updated';
+      }
+      row = (await retryTransient(() => repo.findOneBy({ scheduleKey: d.key }))) ?? undefined;
+    }
+    throw new Error(`@Scheduled('${d.key}') on ${d.source}: could not write the schedule, its row kept changing (${MAX_TRIES} tries)`);
+  }
+
+  /** Inserts the row; false when the key's unique index refused it (another instance was first). */
+  private async insert(repo: Repository<SchedulerTask>, d: DeclaredSchedule): Promise<boolean> {
+    const now = this.clock.now();
+    const { note, ...run } = declaredRun(d.fields, undefined, now);
+    const row = repo.create({
+      ...d.fields,
+      ...run,
+      taskId: randomUUID(),
+      scheduleKey: d.key,
+      declaredHash: d.hash,
+      runCount: 0,
+      lastRunAt: null,
+      version: 0,
+      createdAt: new Date(now),
+      updatedAt: new Date(now),
+    });
+    try {
+      await retryTransient(() => repo.insert(row));
+    } catch (err) {
+      if (isUniqueViolation(err)) return false;
+      throw err;
+    }
+    this.report(`schedule '${d.key}' (${row.taskId}, ${d.fields.taskType}) added from @Scheduled on ${d.source}`, row.nextRunAt, note);
+    return true;
+  }
+
+  /** Rewrites the definition in place (run count and last run kept); false when the row changed since it was read. */
+  private async update(repo: Repository<SchedulerTask>, d: DeclaredSchedule, row: SchedulerTask): Promise<boolean> {
+    const now = this.clock.now();
+    const { note, ...run } = declaredRun(d.fields, row, now);
+    const changes = { ...d.fields, ...run, declaredHash: d.hash, version: row.version + 1, updatedAt: new Date(now) };
+    if (!(await this.compareAndSet(repo, row, changes))) return false;
+    this.report(`schedule '${d.key}' (${row.taskId}, ${d.fields.taskType}) updated from its changed @Scheduled on ${d.source}`, run.nextRunAt, note);
+    return true;
+  }
+
+  /** Disables a row whose declaration is gone; only the instance whose write wins logs it. */
+  private async retire(repo: Repository<SchedulerTask>, row: SchedulerTask): Promise<Outcome> {
+    const changes = { enabled: false, nextRunAt: null, declaredHash: null, version: row.version + 1, updatedAt: new Date(this.clock.now()) };
+    if (!(await this.compareAndSet(repo, row, changes))) return 'unchanged';
+    this.logger.warn(`schedule '${row.scheduleKey}' (${row.taskId}, ${row.taskType}) disabled: no @Scheduled declares it any more`);
+    return 'disabled';
+  }
+
+  private async compareAndSet(repo: Repository<SchedulerTask>, row: SchedulerTask, changes: Partial<SchedulerTask>): Promise<boolean> {
+    const result = await retryTransient(() =>
+      repo
+        .createQueryBuilder()
+        .update(SchedulerTask)
+        .set(changes as never)
+        .where('task_id = :id AND version = :version', { id: row.taskId, version: row.version })
+        .execute(),
+    );
+    return result.affected === 1;
+  }
+
+  private report(what: string, nextRunAt: Date | null, note?: string): void {
+    if (note) this.logger.warn(`${what}; stored disabled: ${note}`);
+    else this.logger.log(`${what}; next run ${nextRunAt?.toISOString() ?? 'none (disabled)'}`);
+  }
+
+  /** Every `@Scheduled` on singleton providers and controllers, validated; keys must be unique. */
+  private collect(): DeclaredSchedule[] {
+    const defaults = {
+      timezone: this.options.scheduler.defaultTimezone,
+      misfirePolicy: this.options.scheduler.defaultMisfirePolicy,
+      maxPayloadBytes: this.options.queue.maxPayloadBytes,
+    };
+    const byKey = new Map<string, DeclaredSchedule>();
+    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
+      for (const { method, source, list } of this.scan(wrapper)) {
+        const handler = this.discovery.getMetadataByDecorator(TASK_HANDLER, wrapper, method);
+        if (!handler) {
+          throw new InvalidScheduleError(
+            'taskType',
+            `@Scheduled(${list.map((o) => `'${o?.key}'`).join(', ')}) on ${source} has no @TaskHandler on the same method: put @TaskHandler('type') beside it, the schedule pushes tasks of that type`,
+          );
+        }
+        for (const options of list) {
+          const d = declareSchedule(options, handler.type, source, defaults);
+          const other = byKey.get(d.key);
+          if (other) {
+            throw new InvalidScheduleError('key', `Two @Scheduled declarations with key '${d.key}': ${other.source} and ${source}. Each key names one schedule.`);
+          }
+          byKey.set(d.key, d);
+        }
+      }
+    }
+    return [...byKey.values()];
+  }
+
+  /** The methods of one provider that carry @Scheduled (request-scoped ones are refused by the handler explorer). */
+  private *scan(wrapper: ProviderWrapper) {
+    const { instance } = wrapper;
+    if (wrapper.isAlias || !instance || typeof instance !== 'object' || !wrapper.isDependencyTreeStatic()) return;
+    const prototype = Object.getPrototypeOf(instance) as object | null;
+    if (!prototype) return;
+    for (const method of this.scanner.getAllMethodNames(prototype)) {
+      const list = this.discovery.getMetadataByDecorator(SCHEDULED, wrapper, method);
+      if (list?.length) yield { method, source: `${(instance as object).constructor.name}.${method}`, list };
+    }
+  }
+}
+
+/** The insert hit a unique index (here: another instance inserted the same schedule_key first). */
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
+  const code = String(e?.driverError?.code ?? e?.code ?? '');
+  return code === 'ER_DUP_ENTRY' || code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
+}

@@ -1,0 +1,60 @@
+import { DiscoveryService } from '@nestjs/core';
+import type { MisfirePolicy } from '../scheduling/schedule-math';
+
+/**
+ * A schedule declared in code with `@Scheduled`. Give exactly one of `cron`,
+ * `interval` and `at`; everything else has the defaults of `addSchedulerTask`.
+ * @publicApi
+ */
+export interface ScheduledOptions {
+  /**
+   * Stable id of the schedule (the row's `schedule_key`, at most 191 characters).
+   * Keep it when the definition changes: the row is then updated in place.
+   */
+  key: string;
+  /** Cron: 5 fields, or 6 with seconds first, read in `timezone`. */
+  cron?: string;
+  /** Interval: whole seconds between occurrences (fixed rate). */
+  interval?: number;
+  /** Once: when to fire, as a Date, epoch ms or an ISO 8601 string. */
+  at?: Date | number | string;
+  /** IANA zone a cron expression is read in. @default the module's scheduler.defaultTimezone ('UTC') */
+  timezone?: string;
+  /** @default the key */
+  name?: string;
+  /** Params of every task the schedule pushes. @default {} */
+  params?: Record<string, unknown>;
+  /** Disable after this many runs; 0 = no limit. @default 0 */
+  maxRuns?: number;
+  /** @default the module's scheduler.defaultMisfirePolicy ('fire_once') */
+  misfirePolicy?: MisfirePolicy;
+  /** Priority of the pushed tasks. @default 0 */
+  priority?: number;
+  description?: string;
+  /** false: the schedule is stored disabled. @default true */
+  enabled?: boolean;
+}
+
+/** Internal discoverable key: the list of declarations on one method, in source order. */
+export const SCHEDULED = DiscoveryService.createDecorator<ScheduledOptions[]>();
+
+/**
+ * Declares a persistent schedule for the `@TaskHandler` method it sits on:
+ * at start-up it is written to `scheduler_task` under its `key` (added,
+ * updated in place when the declaration changed, disabled once removed), and
+ * fired once per occurrence however many instances run. A method may carry
+ * several, with different keys.
+ *
+ * @example
+ * @Scheduled({ key: 'nightly-report', cron: '0 2 * * *', timezone: 'Asia/Shanghai' })
+ * @TaskHandler('nightly_report')
+ * async report(params: Record<string, unknown>, ctx: TaskContext) { … }
+ * @publicApi
+ */
+export const Scheduled =
+  (options: ScheduledOptions): MethodDecorator =>
+  (target, key, descriptor) => {
+    // decorators apply bottom-up: put this one before those already applied, so the list keeps source order
+    const applied = (Reflect.getMetadata(SCHEDULED.KEY, descriptor.value as object) as ScheduledOptions[] | undefined) ?? [];
+    SCHEDULED([options, ...applied])(target, key, descriptor);
+  };

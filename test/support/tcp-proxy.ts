@@ -1,0 +1,95 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+
+/**
+ * `reset`: open connections are closed and new ones reset at once (a stopped server).
+ * `hang`: nothing goes through any more, on open connections or new ones, and nothing is closed (a network partition).
+ */
+export type CutMode = 'reset' | 'hang';
+
+/**
+ * A TCP proxy between an app and a database server, so a test can take "the
+ * database" away from one app without stopping the shared server that other
+ * test files use in parallel. `cut()` drops every open connection; `restore()`
+ * forwards again.
+ */
+export class TcpProxy {
+  private readonly open = new Set<Socket>();
+  private readonly pairs = new Set<[Socket, Socket]>();
+  private mode: CutMode | null = null;
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  static async start(targetHost: string, targetPort: number): Promise<TcpProxy> {
+    let proxy!: TcpProxy;
+    const server = createServer((client) => proxy.accept(client, targetHost, targetPort));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    const address = server.address();
+    if (!address || typeof address === 'string') throw new Error('proxy has no TCP address');
+    proxy = new TcpProxy(server, address.port);
+    return proxy;
+  }
+
+  get isCut(): boolean {
+    return this.mode !== null;
+  }
+
+  cut(mode: CutMode = 'reset'): void {
+    this.mode = mode;
+    if (mode === 'reset') {
+      this.dropAll();
+      return;
+    }
+    for (const [client, upstream] of this.pairs) {
+      client.unpipe(upstream).pause();
+      upstream.unpipe(client).pause();
+    }
+  }
+
+  /** Forwards new connections again; connections a `hang` cut stalled are dropped, so their clients notice. */
+  restore(): void {
+    this.mode = null;
+    this.dropAll();
+  }
+
+  async close(): Promise<void> {
+    this.dropAll();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(client: Socket, host: string, port: number): void {
+    client.on('error', () => client.destroy());
+    if (this.mode === 'reset') {
+      client.resetAndDestroy();
+      return;
+    }
+    this.track(client);
+    if (this.mode === 'hang') return;
+    const upstream = connect(port, host);
+    this.track(upstream);
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    const pair: [Socket, Socket] = [client, upstream];
+    this.pairs.add(pair);
+    client.on('close', () => this.pairs.delete(pair));
+    client.pipe(upstream);
+    upstream.pipe(client);
+  }
+
+  private track(socket: Socket): void {
+    this.open.add(socket);
+    socket.on('close', () => this.open.delete(socket));
+  }
+
+  private dropAll(): void {
+    for (const socket of this.open) socket.destroy();
+    this.open.clear();
+    this.pairs.clear();
+  }
+}
