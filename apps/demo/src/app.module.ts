@@ -8,6 +8,8 @@ import { databaseOptions } from './config/database.config';
 import { EventsController } from './events/events.controller';
 import { AudioHandlers } from './handlers/audio.handlers';
 import { ConvertHandlers } from './handlers/convert.handlers';
+import { HealthModule } from './health/health.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { SchedulesController } from './schedules/schedules.controller';
 import { DemoSeedService } from './seed/demo-seed.service';
 import { StatsController } from './stats/stats.controller';
@@ -29,6 +31,8 @@ import { TasksController } from './tasks/tasks.controller';
         shutdownTimeoutMs: 3000,
       }),
     }),
+    HealthModule,
+    MetricsModule,
   ],
   controllers: [TasksController, SchedulesController, StoreController, StatsController, EventsController],
   providers: [

@@ -16,7 +16,8 @@ export function publicDir(): string {
 
 /** What main.ts and the e2e tests both apply to the app, so tests exercise the same HTTP surface. */
 export function configureApp(app: NestExpressApplication): NestExpressApplication {
-  app.setGlobalPrefix('api');
+  // GET /metrics stays at the root, where Prometheus scrapes by default.
+  app.setGlobalPrefix('api', { exclude: ['metrics'] });
   // Static files sit outside the /api prefix: GET / is the dashboard. no-cache: a rebuilt demo is seen at once.
   app.useStaticAssets(publicDir(), { index: 'index.html', maxAge: 0 });
   return app;

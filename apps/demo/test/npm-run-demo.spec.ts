@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { acquireBuildLock } from '../../../test/support/build-lock';
 
 // `npm run demo` compiles the library and the app with tsc before it starts; on a busy CI runner that takes a while.
 jest.setTimeout(120_000);
@@ -55,14 +56,21 @@ describe('npm run demo (the README command)', () => {
     const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), DEMO_DB_PATH: dbPath, NO_COLOR: '1', FORCE_COLOR: '0' };
     delete env.DATABASE_URL;
     delete env.DEMO_QUEUE_BACKEND;
+    // `npm run demo` rebuilds libs/queue-scheduler/dist; test/package.spec.ts builds and packs it too, maybe at the same time
+    const releaseBuildLock = await acquireBuildLock();
     const startedAt = Date.now();
-    // its own process group, so SIGTERM reaches node as well as npm
-    child = spawn('npm', ['run', 'demo'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-
-    const log = await waitForOutput(child, () => out, (o) => o.includes(`Dashboard: http://localhost:${port}/`));
+    let log: string;
+    try {
+      // its own process group, so SIGTERM reaches node as well as npm
+      child = spawn('npm', ['run', 'demo'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      log = await waitForOutput(child, () => out, (o) => o.includes(`Dashboard: http://localhost:${port}/`));
+    } finally {
+      // served means built and loaded: a rebuild of dist from now on cannot affect the running demo
+      releaseBuildLock();
+    }
     const page = await fetch(`http://127.0.0.1:${port}/`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toContain('text/html');
