@@ -1,0 +1,335 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { withBuildLock } from './support/build-lock';
+
+/**
+ * The package as a user gets it: built and packed like a release, installed
+ * from the tarball into a new app whose other dependencies come from the
+ * registry, compiled by that app's own tsc and run on SQLite.
+ */
+
+const ROOT = resolve(__dirname, '..');
+// the install compiles better-sqlite3 from source when no prebuilt binary fits (about 2 min here)
+const INSTALL_TIMEOUT_MS = 480_000;
+jest.setTimeout(120_000);
+
+/** npm sets npm_config_* for scripts (`npm test`); the app's own npm must not inherit the repo's prefix or settings. */
+const CLEAN_ENV: NodeJS.ProcessEnv = Object.fromEntries(
+  Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && key !== 'INIT_CWD' && key !== 'NODE_ENV'),
+);
+
+interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<Result> {
+  return new Promise((done, fail) => {
+    const child = spawn(command, args, { cwd, env: { ...CLEAN_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', fail);
+    child.on('close', (code, signal) => done({ code, signal, stdout, stderr }));
+  });
+}
+
+/** Fails with the command's whole output, which is what one needs to see when it fails. */
+async function succeed(command: string, args: string[], cwd: string, env?: NodeJS.ProcessEnv, timeoutMs?: number): Promise<Result> {
+  const result = await run(command, args, cwd, env, timeoutMs);
+  if (result.code !== 0) {
+    throw new Error(`${command} ${args.join(' ')} failed (${result.code ?? result.signal}) in ${cwd}\n${result.stdout}\n${result.stderr}`);
+  }
+  return result;
+}
+
+async function ok(command: string, args: string[], cwd: string, env?: NodeJS.ProcessEnv, timeoutMs?: number): Promise<string> {
+  return (await succeed(command, args, cwd, env, timeoutMs)).stdout;
+}
+
+/** A binary of the app's own node_modules; `--no` refuses to fetch one, `--` keeps npx from reading the binary's flags. */
+function npx(args: string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<string> {
+  return ok('npx', ['--no', '--', ...args], cwd, env);
+}
+
+/** The version the repo's lock file resolved, so the app is built from what the repo is tested with. */
+function locked(name: string): string {
+  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
+  const version = lock.packages[`node_modules/${name}`]?.version;
+  if (!version) throw new Error(`${name} is not in package-lock.json`);
+  return version;
+}
+
+const REGISTRY_DEPENDENCIES = ['@nestjs/common', '@nestjs/core', '@nestjs/typeorm', 'typeorm', 'better-sqlite3', 'reflect-metadata', 'rxjs', 'typescript', '@types/node'];
+
+const TSCONFIG = {
+  compilerOptions: {
+    // what `nest new` generates today; nodenext also honours the package's `exports` map
+    module: 'nodenext',
+    moduleResolution: 'nodenext',
+    target: 'ES2022',
+    lib: ['ES2023'],
+    types: ['node'],
+    rootDir: 'src',
+    outDir: 'dist',
+    experimentalDecorators: true,
+    emitDecoratorMetadata: true,
+    strict: true,
+    // our .d.ts files are type-checked as every consumer with the default setting sees them
+    skipLibCheck: false,
+  },
+  include: ['src'],
+};
+
+const MAIN_TS = `import 'reflect-metadata';
+import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import {
+  QUEUE_SCHEDULER_ENTITIES,
+  QUEUE_SCHEDULER_MIGRATIONS,
+  QueueSchedulerModule,
+  SchedulerService,
+  TaskHandler,
+  TaskQueue,
+  type TaskContext,
+} from 'nestjs-queue-scheduler';
+
+interface Greeting {
+  to: string;
+}
+
+@Injectable()
+class Greeter {
+  readonly runs: Array<{ taskId: string; to: string; scheduleId: string | null }> = [];
+
+  @TaskHandler('greet')
+  greet(params: Greeting, ctx: TaskContext<Greeting>): void {
+    this.runs.push({ taskId: ctx.taskId, to: params.to, scheduleId: ctx.task.schedulerTaskId ?? null });
+  }
+}
+
+@Module({
+  imports: [
+    TypeOrmModule.forRoot({
+      name: 'jobs',
+      type: 'better-sqlite3',
+      database: process.env.APP_DB!,
+      entities: QUEUE_SCHEDULER_ENTITIES,
+      migrations: QUEUE_SCHEDULER_MIGRATIONS,
+      migrationsRun: true,
+      synchronize: false,
+    }),
+    QueueSchedulerModule.forRoot({ dataSource: 'jobs' }),
+  ],
+  providers: [Greeter],
+})
+class AppModule {}
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return true;
+}
+
+async function main(): Promise<void> {
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: ['error', 'warn'] });
+  const greeter = app.get(Greeter);
+  const scheduler = app.get(SchedulerService);
+  const taskId = await app.get(TaskQueue).pushTask<Greeting>({ type: 'greet', params: { to: 'task' } });
+  const schedule = await scheduler.addSchedulerTask({
+    name: 'greet once a second',
+    taskType: 'greet',
+    scheduleType: 'interval',
+    intervalSeconds: 1,
+    maxRuns: 1,
+    params: { to: 'schedule' },
+  });
+  const done = await until(() => greeter.runs.length >= 2, 15_000);
+  const stored = await scheduler.getTask(schedule.taskId);
+  const applied = (await app.get<DataSource>(getDataSourceToken('jobs')).query('SELECT name FROM migrations ORDER BY id')) as Array<{ name: string }>;
+  await app.close();
+  console.log(JSON.stringify({
+    done,
+    taskId,
+    scheduleId: schedule.taskId,
+    runs: greeter.runs,
+    schedule: { runCount: stored.runCount, enabled: stored.enabled },
+    applied: applied.map((m) => m.name),
+    shipped: QUEUE_SCHEDULER_MIGRATIONS.map((m) => new m().name),
+  }));
+  // no process.exit: the process ends only if close() left no timer or handle behind
+  if (!done) process.exitCode = 1;
+}
+
+void main();
+`;
+
+/** The data source file the README tells users to give the TypeORM CLI. */
+const DATA_SOURCE_JS = `const { DataSource } = require('typeorm');
+const { QUEUE_SCHEDULER_ENTITIES, QUEUE_SCHEDULER_MIGRATIONS } = require('nestjs-queue-scheduler');
+
+module.exports = new DataSource({
+  type: 'better-sqlite3',
+  database: process.env.CLI_DB,
+  entities: [...QUEUE_SCHEDULER_ENTITIES],
+  migrations: [...QUEUE_SCHEDULER_MIGRATIONS],
+});
+`;
+
+interface PackResult {
+  filename: string;
+  files: Array<{ path: string }>;
+}
+
+describe('the npm package, installed into a new Nest app', () => {
+  let base: string;
+  let app: string;
+  let tarball: string;
+  let packed: string[];
+
+  beforeAll(async () => {
+    base = mkdtempSync(join(tmpdir(), 'qs-package-'));
+    const packDir = join(base, 'pack');
+    app = join(base, 'app');
+    mkdirSync(packDir);
+    mkdirSync(join(app, 'src'), { recursive: true });
+
+    const pack = await withBuildLock(async () => {
+      await ok('npm', ['run', 'build:lib'], ROOT);
+      return JSON.parse(await ok('npm', ['pack', './libs/queue-scheduler', '--pack-destination', packDir, '--json'], ROOT)) as PackResult[];
+    });
+    tarball = join(packDir, pack[0].filename);
+    packed = pack[0].files.map((f) => f.path).sort();
+
+    writeFileSync(
+      join(app, 'package.json'),
+      // the repo's own install-script policy: better-sqlite3 must build its native addon
+      JSON.stringify({ name: 'consumer-app', version: '0.0.0', private: true, allowScripts: { 'better-sqlite3': true } }, null, 2),
+    );
+    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
+    writeFileSync(join(app, 'src', 'main.ts'), MAIN_TS);
+    writeFileSync(join(app, 'data-source.js'), DATA_SOURCE_JS);
+    const specs = REGISTRY_DEPENDENCIES.map((name) => `${name}@${locked(name)}`);
+    await ok('npm', ['install', '--no-audit', '--no-fund', tarball, ...specs], app, {}, INSTALL_TIMEOUT_MS);
+  }, INSTALL_TIMEOUT_MS + 120_000);
+
+  afterAll(() => {
+    if (base) rmSync(base, { recursive: true, force: true });
+  });
+
+  it('packs the compiled library, its types, README, LICENSE (MIT) and CHANGELOG, and nothing else', async () => {
+    expect(packed).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'README.md', 'LICENSE', 'CHANGELOG.md', 'package.json']));
+    const outsideDist = packed.filter((p) => !p.startsWith('dist/'));
+    expect(outsideDist.sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'package.json']);
+    const notShipped = packed.filter((p) => /\.spec\.|(^|\/)tests?\/|(^|\/)apps\//.test(p) || (p.endsWith('.ts') && !p.endsWith('.d.ts')));
+    expect(notShipped).toEqual([]);
+    expect(packed.filter((p) => p.startsWith('dist/') && !p.endsWith('.js') && !p.endsWith('.d.ts'))).toEqual([]);
+
+    const unpacked = join(base, 'unpacked');
+    mkdirSync(unpacked);
+    await ok('tar', ['-xzf', tarball, '-C', unpacked], base);
+    const read = (path: string) => readFileSync(join(unpacked, 'package', path), 'utf8');
+    expect(read('LICENSE')).toMatch(/^MIT License\n/);
+    expect(read('LICENSE')).toContain('Permission is hereby granted, free of charge');
+
+    // a map the tarball lacks makes source-map-loader, Vite and --enable-source-maps warn in the user's build
+    const danglingMaps = packed
+      .filter((p) => p.endsWith('.js'))
+      .flatMap((p) => [...read(p).matchAll(/^\/\/# sourceMappingURL=(.+)$/gm)].map((m) => join(p, '..', m[1])))
+      .filter((map) => !packed.includes(map));
+    expect(danglingMaps).toEqual([]);
+
+    // every entry point the manifest names must be in the tarball, or an import fails only at the user's
+    const manifest = JSON.parse(read('package.json')) as {
+      license: string;
+      main: string;
+      types: string;
+      exports: Record<string, string | Record<string, string>>;
+    };
+    expect(manifest.license).toBe('MIT');
+    const targets = [manifest.main, manifest.types, ...Object.values(manifest.exports).flatMap((t) => (typeof t === 'string' ? [t] : Object.values(t)))];
+    const missing = targets.map((t) => t.replace(/^\.\//, '')).filter((t) => !packed.includes(t));
+    expect(missing).toEqual([]);
+  });
+
+  it('took the tarball for the library and the registry for everything else, with a working better-sqlite3 build', async () => {
+    const lock = JSON.parse(readFileSync(join(app, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { version?: string; resolved?: string; link?: boolean }>;
+    };
+    const local = Object.entries(lock.packages).filter(([path, p]) => path !== '' && (p.link || p.resolved?.startsWith('file:')));
+    expect(local.map(([path]) => path)).toEqual(['node_modules/nestjs-queue-scheduler']);
+    expect(realpathSync(join(app, 'node_modules', 'nestjs-queue-scheduler'))).toBe(join(realpathSync(app), 'node_modules', 'nestjs-queue-scheduler'));
+    for (const name of REGISTRY_DEPENDENCIES) expect(`${name}@${lock.packages[`node_modules/${name}`]?.version}`).toBe(`${name}@${locked(name)}`);
+
+    const sqlite = await ok('node', ['-e', "const D = require('better-sqlite3'); console.log(new D(':memory:').prepare('SELECT sqlite_version() AS v').get().v)"], app);
+    expect(sqlite.trim()).toMatch(/^3\.\d+\.\d+$/);
+  });
+
+  it("compiles an app against the shipped .d.ts with the app's own tsc (strict, skipLibCheck off)", async () => {
+    expect((await npx(['tsc', '--version'], app)).trim()).toBe(`Version ${locked('typescript')}`);
+    await npx(['tsc', '-p', '.'], app);
+    expect(readFileSync(join(app, 'dist', 'main.js'), 'utf8')).toContain("require(\"nestjs-queue-scheduler\")");
+  });
+
+  it('boots on SQLite with a named DataSource and migrationsRun, runs a task and a schedule, and exits after app.close()', async () => {
+    // exit code 0 within the time limit: main() neither threw nor left a handle open after close()
+    const result = await succeed('node', ['dist/main.js'], app, { APP_DB: join(base, 'app.sqlite'), NO_COLOR: '1' }, 60_000);
+    expect(`${result.stdout}\n${result.stderr}`).not.toMatch(/\b(ERROR|WARN)\b/);
+
+    const out = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as {
+      done: boolean;
+      taskId: string;
+      scheduleId: string;
+      runs: Array<{ taskId: string; to: string; scheduleId: string | null }>;
+      schedule: { runCount: number; enabled: boolean };
+      applied: string[];
+      shipped: string[];
+    };
+    expect(out.done).toBe(true);
+    expect(out.runs).toHaveLength(2);
+    expect(out.runs).toContainEqual({ taskId: out.taskId, to: 'task', scheduleId: null });
+    expect(out.runs).toContainEqual({ taskId: expect.any(String), to: 'schedule', scheduleId: out.scheduleId });
+    // maxRuns 1: the schedule disabled itself after its run
+    expect(out.schedule).toEqual({ runCount: 1, enabled: false });
+    expect(out.shipped).toEqual(expect.arrayContaining([expect.stringMatching(/^CreateSchedulerTask\d+$/), expect.stringMatching(/^CreateTaskQueue\d+$/)]));
+    expect(out.applied).toEqual(out.shipped);
+  });
+
+  it('migrates a database with the TypeORM CLI: migration:run creates the tables, migration:show lists them applied', async () => {
+    const env = { CLI_DB: join(base, 'cli.sqlite') };
+    const shipped = JSON.parse(
+      await ok('node', ['-p', "JSON.stringify(require('nestjs-queue-scheduler').QUEUE_SCHEDULER_MIGRATIONS.map((M) => new M().name))"], app),
+    ) as string[];
+    expect(shipped.length).toBeGreaterThanOrEqual(2);
+
+    const before = await npx(['typeorm', 'migration:show', '-d', 'data-source.js'], app, env);
+    for (const name of shipped) expect(before).toContain(`[ ] ${name}`);
+
+    await npx(['typeorm', 'migration:run', '-d', 'data-source.js'], app, env);
+    const tables = JSON.parse(
+      await ok(
+        'node',
+        ['-p', "JSON.stringify(new (require('better-sqlite3'))(process.env.CLI_DB, { readonly: true }).prepare(\"SELECT name FROM sqlite_master WHERE type = 'table'\").all().map((t) => t.name))"],
+        app,
+        env,
+      ),
+    ) as string[];
+    expect(tables).toEqual(expect.arrayContaining(['scheduler_task', 'task_queue', 'queue_store']));
+
+    const after = await npx(['typeorm', 'migration:show', '-d', 'data-source.js'], app, env);
+    shipped.forEach((name, i) => expect(after).toContain(`[X] ${i + 1} ${name}`));
+    expect(after).not.toContain('[ ]');
+    // the migrated schema is exactly what the shipped entities describe
+    expect(await npx(['typeorm', 'schema:log', '-d', 'data-source.js'], app, env)).toContain('Your schema is up to date');
+  });
+});
