@@ -1,11 +1,13 @@
 import { Injectable, Module, Scope } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import {
   DuplicateTaskHandlerError,
   InvalidOptionsError,
   InvalidTaskHandlerError,
   MemoryQueueService,
   QueueSchedulerModule,
+  SchedulerService,
   TaskContext,
   TaskHandler,
   TaskQueue,
@@ -85,6 +87,25 @@ describe('QueueSchedulerModule in a Nest app', () => {
     app.get(MemoryQueueService).pushTask({ type: 'download_audio', params: { url: 'a/b.mp3' } });
     await app.get(MemoryQueueService).onIdle();
     expect(app.get(Ledger).runs).toHaveLength(1);
+    await app.close();
+  });
+
+  it('forRoot() with no options at all boots on the default TypeORM connection with every default', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ type: 'better-sqlite3', database: ':memory:', autoLoadEntities: true, synchronize: true }),
+        QueueSchedulerModule.forRoot(),
+      ],
+      providers: [Ledger, AudioHandlers],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    expect(app.get(WorkerPoolService).size).toBe(3);
+    const schedule = await app.get(SchedulerService).addSchedulerTask({ name: 'n', taskType: 'download_audio', scheduleType: 'interval', intervalSeconds: 60 });
+    expect(schedule.enabled).toBe(true);
+    app.get(MemoryQueueService).pushTask({ type: 'download_audio', params: { url: 'a/c.mp3' } });
+    await app.get(MemoryQueueService).onIdle();
+    expect(app.get(Ledger).runs).toEqual([expect.objectContaining({ params: { url: 'a/c.mp3' }, attempt: 1 })]);
     await app.close();
   });
 

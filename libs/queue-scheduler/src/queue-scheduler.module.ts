@@ -1,4 +1,4 @@
-import { Module } from '@nestjs/common';
+import { type DynamicModule, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
 import { TaskHandlerExplorer } from './handlers/task-handler.explorer';
@@ -8,7 +8,7 @@ import { QueueSchedulerHealthService } from './health/queue-scheduler-health.ser
 import type { QueueSchedulerModuleOptions, ResolvedOptions } from './interfaces/options.interface';
 import { DatabaseQueueService } from './queue/database/database-queue.service';
 import { RESOLVED_OPTIONS } from './queue-scheduler.constants';
-import { ConfigurableModuleClass, QUEUE_SCHEDULER_OPTIONS } from './queue-scheduler.module-definition';
+import { ConfigurableModuleClass, type OPTIONS_TYPE, QUEUE_SCHEDULER_OPTIONS } from './queue-scheduler.module-definition';
 import { resolveOptions } from './queue-scheduler.options';
 import { QueueSchedulerMetrics } from './metrics/queue-scheduler-metrics';
 import { MemoryQueueService } from './queue/memory-queue.service';
@@ -55,4 +55,12 @@ function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, dat
   ],
   exports: [MemoryQueueService, TaskQueue, TaskHandlerRegistry, WorkerPoolService, QUEUE_SCHEDULER_CLOCK, QueueSchedulerMetrics, QueueSchedulerHealthService],
 })
-export class QueueSchedulerModule extends ConfigurableModuleClass {}
+export class QueueSchedulerModule extends ConfigurableModuleClass {
+  /**
+   * The module with `options` (every one has a default, so `forRoot()` is enough).
+   * The builder's own forRoot requires an argument and fails on none.
+   */
+  static override forRoot(options: typeof OPTIONS_TYPE = {}): DynamicModule {
+    return super.forRoot(options);
+  }
+}
