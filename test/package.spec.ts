@@ -186,6 +186,28 @@ module.exports = new DataSource({
 });
 `;
 
+/** The README's Quick start, verbatim: what a newcomer copies must compile and run as it is. */
+function readmeQuickStart(): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Quick start'));
+  const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+  if (!code) throw new Error('README.md has no ```ts block under ## Quick start');
+  return code;
+}
+
+/** Boots the Quick start's AppModule and prints the schedules it stored. */
+const BOOT_QUICK_START_JS = `const { NestFactory } = require('@nestjs/core');
+const { SchedulerService } = require('nestjs-queue-scheduler');
+const { AppModule } = require('./dist/quick-start.js');
+
+(async () => {
+  const app = await NestFactory.createApplicationContext(AppModule, { logger: ['error', 'warn'] });
+  const schedules = await app.get(SchedulerService).listTasks();
+  await app.close();
+  console.log(JSON.stringify(schedules.map((s) => ({ key: s.scheduleKey, type: s.taskType, cron: s.cronExpression, timezone: s.timezone, enabled: s.enabled, next: s.nextRunAt }))));
+})();
+`;
+
 interface PackResult {
   filename: string;
   files: Array<{ path: string }>;
@@ -218,6 +240,8 @@ describe('the npm package, installed into a new Nest app', () => {
     );
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
     writeFileSync(join(app, 'src', 'main.ts'), MAIN_TS);
+    writeFileSync(join(app, 'src', 'quick-start.ts'), readmeQuickStart());
+    writeFileSync(join(app, 'boot-quick-start.js'), BOOT_QUICK_START_JS);
     writeFileSync(join(app, 'data-source.js'), DATA_SOURCE_JS);
     const specs = REGISTRY_DEPENDENCIES.map((name) => `${name}@${locked(name)}`);
     await ok('npm', ['install', '--no-audit', '--no-fund', tarball, ...specs], app, {}, INSTALL_TIMEOUT_MS);
@@ -279,6 +303,16 @@ describe('the npm package, installed into a new Nest app', () => {
     expect((await npx(['tsc', '--version'], app)).trim()).toBe(`Version ${locked('typescript')}`);
     await npx(['tsc', '-p', '.'], app);
     expect(readFileSync(join(app, 'dist', 'main.js'), 'utf8')).toContain("require(\"nestjs-queue-scheduler\")");
+    expect(readFileSync(join(app, 'dist', 'quick-start.js'), 'utf8')).toContain("require(\"nestjs-queue-scheduler\")");
+  });
+
+  it("the README's Quick start boots as written and stores its @Scheduled job", async () => {
+    const result = await succeed('node', ['boot-quick-start.js'], app, { NO_COLOR: '1' }, 60_000);
+    expect(`${result.stdout}\n${result.stderr}`).not.toMatch(/\b(ERROR|WARN)\b/);
+    const schedules = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as Array<Record<string, unknown>>;
+    expect(schedules).toEqual([
+      { key: 'morning-hello', type: 'say_hello', cron: '0 9 * * *', timezone: 'Europe/Berlin', enabled: true, next: expect.stringMatching(/T0[78]:00:00\.000Z$/) },
+    ]);
   });
 
   it('boots on SQLite with a named DataSource and migrationsRun, runs a task and a schedule, and exits after app.close()', async () => {
