@@ -99,6 +99,8 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     queue.events$.subscribe((e) => events.push(e));
     const id = await queue.pushTask({ type: 'echo', params: { value: { nested: [1, 'two', null] } } });
     await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'task succeeded');
+    // the event follows the write; another connection may read the write first
+    await waitFor(() => events.some((e) => e.taskId === id && e.kind === 'succeeded'), 'succeeded event');
     const record = await queue.getTask(id);
     expect(record).toMatchObject({ taskId: id, type: 'echo', attempts: 1, result: { echoed: { nested: [1, 'two', null] }, attempt: 1 } });
     expect(record.startedAt).toBeInstanceOf(Date);

@@ -70,6 +70,40 @@ describe('redis backend, several processes (ledger and schedules on MariaDB)', (
     for (const i of instances) expect(i.stderr).toEqual([]);
   });
 
+  it('a worker killed with SIGKILL mid-task: another process runs it after the lock expires, the lost try using no attempt', async () => {
+    const options = { ...worker(), queue: { ...worker().queue, leaseMs: 2000, sweepIntervalMs: 250 } };
+    const [first] = (instances = [startInstance('instance.ts', db.options, options)]);
+    await waitReady(instances);
+    const queue = producer.get(RedisQueueService);
+    const id = await queue.pushTask({ taskId: 'long-1', type: 'slow', params: { ms: 3000 } });
+    await waitFor(() => first.lines.some((l) => l.event === 'slow-started' && l.id === id), 'the first try started', 20_000);
+    expect((await queue.getTask(id)).status).toBe('running');
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = startInstance('instance.ts', db.options, options);
+    instances.push(second);
+    await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'completed by the second process', 30_000, 50);
+    const record = await queue.getTask(id);
+    expect(record.result).toBe(`done by ${second.child.pid}`);
+    expect(record.attempts).toBe(1);
+    expect(second.lines.filter((l) => l.event === 'slow-started').map((l) => l.attempt)).toEqual([1]);
+  });
+
+  it('a graceful shutdown gives a running task back without using an attempt', async () => {
+    const options = { ...worker(), shutdownTimeoutMs: 200 };
+    const [first] = (instances = [startInstance('instance.ts', db.options, options)]);
+    await waitReady(instances);
+    const queue = producer.get(RedisQueueService);
+    const id = await queue.pushTask({ taskId: 'long-2', type: 'slow', params: { ms: 5000 } });
+    await waitFor(() => first.lines.some((l) => l.event === 'slow-started' && l.id === id), 'the first try started', 20_000);
+    await stopAll([first]);
+    expect(await queue.getTask(id)).toMatchObject({ status: 'pending', attempts: 0 });
+    const second = startInstance('instance.ts', db.options, { ...worker(), workers: { concurrency: 1 } });
+    instances.push(second);
+    await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'completed by the second process', 30_000, 50);
+    expect(await queue.getTask(id)).toMatchObject({ attempts: 1, result: `done by ${second.child.pid}` });
+  });
+
   it('the scheduler with three instances on the database and tasks in Redis enqueues each occurrence once', async () => {
     const scheduler = producer.get(SchedulerService);
     const ids: string[] = [];

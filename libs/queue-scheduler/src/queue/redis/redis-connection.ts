@@ -8,6 +8,9 @@ import { type BullMQModule, loadRedisPackages } from './redis-loader';
 import { RedisPublicStore } from './redis-public-store';
 import { RedisStatus } from './redis-status';
 
+/** Tries lost with their worker (or their fetch's reply) that a task survives; one more and it is dead. */
+export const MAX_STALLS = 2;
+
 /**
  * The Redis side of one instance: one ioredis client shared by a BullMQ
  * Queue and a Worker per task type (each Worker adds BullMQ's own blocking
@@ -84,8 +87,8 @@ export class RedisConnection {
         autorun: false,
         lockDuration: leaseMs,
         stalledInterval: sweepIntervalMs,
-        // the runner decides when a task is dead (a lost try counts as an attempt), not a stall count
-        maxStalledCount: Number.MAX_SAFE_INTEGER,
+        // a lost try uses no attempt (see attemptsOf); a task that stalls more often than this is dead
+        maxStalledCount: MAX_STALLS,
       });
       worker.on('error', (err: Error) => this.logger.error(`BullMQ worker for type '${type}': ${err.message}`, err));
       worker.on('stalled', (jobId: string) => this.onStalled(jobId, type));

@@ -11,8 +11,6 @@ export interface JobData {
   schedulerTaskId?: string;
   /** epoch ms */
   scheduledAt?: number;
-  /** Tries given back by a graceful shutdown; they do not count as attempts. */
-  released?: number;
 }
 
 /**
@@ -49,12 +47,19 @@ export function statusOf(state: string, job: Pick<Job, 'attemptsMade'>): TaskSta
   }
 }
 
-/** Tries started: BullMQ counts each move to active, including a try lost with its worker. */
-export function attemptsOf(job: Pick<Job, 'attemptsStarted' | 'data'>): number {
-  return Math.max(0, job.attemptsStarted - ((job.data as JobData).released ?? 0));
+/**
+ * Tries made: BullMQ's attemptsMade counts the tries that ended (succeeded or
+ * failed), plus the one running now. A try lost on the way (its worker died,
+ * or Redis dropped the reply of the fetch) is not one: BullMQ's stalled check
+ * gives it back, and its stall limit dead-letters a task that keeps stalling.
+ * A graceful shutdown's release (moveToWait) leaves the count alone too.
+ */
+export function attemptsOf(job: Pick<Job, 'attemptsMade'>, running: boolean): number {
+  return job.attemptsMade + (running ? 1 : 0);
 }
 
-export function taskOf(job: Job): Task {
+/** The task as a worker gets it: claimed, so its running try is counted. */
+export function taskOf(job: Job, running = true): Task {
   const data = job.data as JobData;
   return {
     taskId: data.taskId,
@@ -62,7 +67,7 @@ export function taskOf(job: Job): Task {
     params: data.params,
     priority: data.priority,
     runAt: new Date(job.timestamp + (job.delay ?? 0)),
-    attempts: attemptsOf(job),
+    attempts: attemptsOf(job, running),
     maxRetries: data.maxRetries ?? undefined,
     schedulerTaskId: data.schedulerTaskId ?? undefined,
     scheduledAt: data.scheduledAt !== undefined && data.scheduledAt !== null ? new Date(data.scheduledAt) : undefined,
@@ -72,7 +77,7 @@ export function taskOf(job: Job): Task {
 
 export function recordOf(job: Job, state: string): TaskRecord {
   const status = statusOf(state, job);
-  const record: TaskRecord = { ...taskOf(job), status };
+  const record: TaskRecord = { ...taskOf(job, status === 'running'), status };
   if (job.processedOn && status !== 'pending') record.startedAt = new Date(job.processedOn);
   if (job.finishedOn && (status === 'succeeded' || status === 'dead')) record.completedAt = new Date(job.finishedOn);
   if (job.failedReason && status !== 'succeeded' && status !== 'pending') record.error = job.failedReason;

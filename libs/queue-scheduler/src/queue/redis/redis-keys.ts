@@ -14,6 +14,11 @@ export function jobIdOf(taskId: string): string {
   return `${parseInt(escaped, 10)}` === escaped ? `%i${escaped}` : escaped;
 }
 
+/** The task id a job id stands for (the reverse of jobIdOf). */
+export function taskIdOf(jobId: string): string {
+  return (jobId.startsWith('%i') ? jobId.slice(2) : jobId).replace(/%3A/g, ':').replace(/%25/g, '%');
+}
+
 /** One BullMQ queue per task type, so a worker takes only the types it handles, each under its own cap. */
 export function queueNameOf(type: string): string {
   return `task.${escapeName(type)}`;

@@ -14,7 +14,7 @@ import { type NormalizedTask, normalizePush } from '../task-validation';
 import { Waiters } from '../waiters';
 import { RedisConnection } from './redis-connection';
 import { jobDataOf, type JobData, PRIORITY_LIMIT, PRIORITY_OFFSET, recordOf, taskOf } from './redis-jobs';
-import { jobIdOf } from './redis-keys';
+import { jobIdOf, taskIdOf } from './redis-keys';
 import { RedisStatus } from './redis-status';
 
 /** A job this instance holds: the BullMQ lock token proves it to Redis. */
@@ -134,13 +134,12 @@ export class RedisQueueService extends TaskQueue implements OnModuleDestroy, OnA
     const state = found.cancelled ? 'cancelled' : await found.job!.getState();
     const job = found.job;
     if (job && state === 'failed') {
-      await job.updateData({ ...(job.data as JobData), released: 0 });
       await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     } else if (job && state === 'delayed' && job.attemptsMade > 0) {
       // waiting for its retry: queued again now, with a fresh attempt count
       await job.remove();
       await this.redis.keys.forgetRetry(taskId);
-      await this.redis.queueFor(job.name).add(job.name, { ...(job.data as JobData), released: 0 }, { jobId: job.id, priority: (job.data as JobData).priority + PRIORITY_OFFSET });
+      await this.redis.queueFor(job.name).add(job.name, job.data as JobData, { jobId: job.id, priority: (job.data as JobData).priority + PRIORITY_OFFSET });
     } else {
       const { status } = found.cancelled ?? recordOf(job!, state);
       throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
@@ -158,7 +157,7 @@ export class RedisQueueService extends TaskQueue implements OnModuleDestroy, OnA
     } catch {
       return false; // a worker took it meanwhile (BullMQ refuses to remove a locked job)
     }
-    const record: TaskRecord = { ...taskOf(job), status: 'cancelled', completedAt: new Date() };
+    const record: TaskRecord = { ...taskOf(job, false), status: 'cancelled', completedAt: new Date() };
     await this.redis.keys.markCancelled(record);
     this.emit('cancelled', record);
     return true;
@@ -196,28 +195,42 @@ export class RedisQueueService extends TaskQueue implements OnModuleDestroy, OnA
 
   // ---- consumers -------------------------------------------------------
 
-  /** Fetches jobs of the filter's types from their BullMQ queues, each under its free slots. */
+  /**
+   * Fetches jobs of the filter's types from their BullMQ queues, each under
+   * its free slots. A job fetched is leased here, so it must reach the pool:
+   * a failing fetch (Redis away) ends the claim with what was taken so far.
+   */
   async claim(filter: ClaimFilter, limit: number): Promise<Task[]> {
     this.pushesAtClaim = this.pushes;
     const claimed: Task[] = [];
     const types = filter.types;
-    for (let i = 0; i < types.length && claimed.length < limit; i++) {
-      const type = types[(this.turn + i) % types.length];
-      const room = Math.min(limit - claimed.length, filter.remaining?.get(type) ?? Infinity);
-      if (room > 0) claimed.push(...(await this.fetch(this.redis.workerFor(type), room)));
+    try {
+      for (let i = 0; i < types.length && claimed.length < limit; i++) {
+        const type = types[(this.turn + i) % types.length];
+        const room = Math.min(limit - claimed.length, filter.remaining?.get(type) ?? Infinity);
+        if (room > 0) await this.fetch(this.redis.workerFor(type), room, claimed);
+      }
+    } catch (err) {
+      if (!claimed.length) throw err;
+      this.logger.warn(`claim stopped after ${claimed.length} task(s): ${(err as Error).message}`);
+    } finally {
+      this.turn++;
+      this.emptyClaims = claimed.length ? 0 : this.emptyClaims + 1;
+      this.armRenewal();
     }
-    this.turn++;
-    this.emptyClaims = claimed.length ? 0 : this.emptyClaims + 1;
-    this.armRenewal();
     return claimed;
   }
 
   /** One fetch first; only when the queue had a job are the other slots fetched at once (BullMQ moves each atomically). */
-  private async fetch(worker: Worker, room: number): Promise<Task[]> {
+  private async fetch(worker: Worker, room: number, into: Task[]): Promise<void> {
     const first = await this.take(worker);
-    if (!first || room === 1) return first ? [first] : [];
-    const rest = await Promise.all(Array.from({ length: room - 1 }, () => this.take(worker)));
-    return [first, ...rest.filter((t): t is Task => t !== undefined)];
+    if (!first) return;
+    into.push(first);
+    if (room === 1) return;
+    const rest = await Promise.allSettled(Array.from({ length: room - 1 }, () => this.take(worker)));
+    for (const r of rest) if (r.status === 'fulfilled' && r.value) into.push(r.value);
+    const failed = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   private async take(worker: Worker): Promise<Task | undefined> {
@@ -226,7 +239,10 @@ export class RedisQueueService extends TaskQueue implements OnModuleDestroy, OnA
     if (!job) return undefined;
     const task = taskOf(job);
     this.leased.set(task.taskId, { job, token, task });
-    if (job.attemptsMade > 0) await this.redis.keys.forgetRetry(task.taskId);
+    if (job.attemptsMade > 0) {
+      // only the `failed` count depends on it; the task must reach the pool whatever happens here
+      this.redis.keys.forgetRetry(task.taskId).catch((err: unknown) => this.logger.warn(`${taskLabel(task)}: ${(err as Error).message}`));
+    }
     this.emit('started', task);
     return task;
   }
@@ -272,12 +288,10 @@ export class RedisQueueService extends TaskQueue implements OnModuleDestroy, OnA
     if (retryAt) this.wakeAt(retryAt);
   }
 
-  /** Back to waiting without using an attempt: the try is noted as released in the job's data. */
+  /** Back to waiting without using an attempt (moveToWait does not count one). */
   async release(task: Task): Promise<void> {
     const lease = this.takeLease(task);
     if (!lease) return;
-    const data = lease.job.data as JobData;
-    await lease.job.updateData({ ...data, released: (data.released ?? 0) + 1 });
     await lease.job.moveToWait(lease.token);
     this.wakeLocal(1);
   }
@@ -364,7 +378,7 @@ export class RedisQueueService extends TaskQueue implements OnModuleDestroy, OnA
   }
 
   private onStalled(jobId: string, type: string): void {
-    this.logger.warn(`task ${jobId} (${type}): its worker stopped renewing the lock; BullMQ queued it again (the lost try counts as an attempt)`);
+    this.logger.warn(`task ${taskIdOf(jobId)} (${type}): its worker stopped renewing the lock; BullMQ queued it again (the lost try uses no attempt, but counts towards the stall limit)`);
     this.wakeLocal(1);
   }
 
