@@ -17,7 +17,19 @@ redis.call('SADD', KEYS[3], ARGV[2])
 return previous
 `;
 
-type IndexingRedis = Redis & { qsIndex(k1: string, k2: string, k3: string, k4: string, id: string, type: string, force: string): Promise<string | null> };
+/** Forgets an id, but only the entry that was read: a re-push since gave it a new push order. */
+const DROP_SCRIPT = `
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+`;
+
+type IndexingRedis = Redis & {
+  qsIndex(k1: string, k2: string, k3: string, k4: string, id: string, type: string, force: string): Promise<string | null>;
+  qsDrop(k1: string, k2: string, k3: string, id: string, seq: string): Promise<number>;
+};
 
 /** Our bookkeeping beside BullMQ's jobs: id → type, push order, retry waits, cancelled records. */
 export class RedisIndex {
@@ -28,6 +40,7 @@ export class RedisIndex {
     readonly keys: RedisKeys,
   ) {
     redis.defineCommand('qsIndex', { numberOfKeys: 4, lua: INDEX_SCRIPT });
+    redis.defineCommand('qsDrop', { numberOfKeys: 3, lua: DROP_SCRIPT });
     this.redis = redis as IndexingRedis;
   }
 
@@ -54,6 +67,18 @@ export class RedisIndex {
     const out: Array<{ taskId: string; seq: number }> = [];
     for (let i = 0; i < raw.length; i += 2) out.push({ taskId: raw[i], seq: Number(raw[i + 1]) });
     return out;
+  }
+
+  /** Entries by push order, oldest first, from rank `from`; seq as Redis prints it. */
+  async oldest(from: number, count: number): Promise<Array<{ taskId: string; seq: string }>> {
+    const raw = await this.redis.zrange(this.keys.order, from, from + count - 1, 'WITHSCORES');
+    const out: Array<{ taskId: string; seq: string }> = [];
+    for (let i = 0; i < raw.length; i += 2) out.push({ taskId: raw[i], seq: raw[i + 1] });
+    return out;
+  }
+
+  drop(taskId: string, seq: string): Promise<number> {
+    return this.redis.qsDrop(this.keys.index, this.keys.order, this.keys.cancelled, taskId, seq);
   }
 
   async markRetry(taskId: string): Promise<void> {

@@ -1,6 +1,5 @@
-import { Inject, Injectable, OnApplicationShutdown, OnModuleDestroy } from '@nestjs/common';
-import type { Job, Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown, OnModuleDestroy } from '@nestjs/common';
+import type { Queue } from 'bullmq';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Subject } from 'rxjs';
@@ -8,22 +7,17 @@ import { describeValue, InvalidArgumentError, InvalidTaskError, TaskNotFoundErro
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
 import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
-import { LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
+import { LibraryLogger } from '../../queue-scheduler.logger';
 import { type ClaimFilter, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
 import { type NormalizedTask, normalizePush } from '../task-validation';
-import { Waiters } from '../waiters';
 import { RedisConnection } from './redis-connection';
+import { RedisConsumer } from './redis-consumer';
+import { RedisRetention } from './redis-retention';
 import { jobDataOf, type JobData, PRIORITY_LIMIT, PRIORITY_OFFSET, recordOf, taskOf } from './redis-jobs';
-import { jobIdOf, taskIdOf } from './redis-keys';
+import { jobIdOf } from './redis-keys';
 import { RedisStatus } from './redis-status';
 
-/** A job this instance holds: the BullMQ lock token proves it to Redis. */
-interface Lease {
-  readonly job: Job;
-  readonly token: string;
-  readonly task: Task;
-}
-
+const INDEX_TRIM_MS = 60_000;
 const UNFINISHED = new Set(['active', 'waiting', 'prioritized', 'delayed', 'waiting-children', 'paused']);
 
 /**
@@ -36,29 +30,23 @@ const UNFINISHED = new Set(['active', 'waiting', 'prioritized', 'delayed', 'wait
  * @publicApi
  */
 @Injectable()
-export class RedisQueueService extends TaskQueue implements OnModuleDestroy, OnApplicationShutdown {
+export class RedisQueueService extends TaskQueue implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
   private readonly events = new Subject<TaskEvent>();
   readonly events$ = this.events.asObservable();
   /** This instance's part of every lock token. */
   readonly owner = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly logger: LibraryLogger;
   private readonly connection?: RedisConnection;
-  private readonly leased = new Map<string, Lease>();
-  private readonly waiters = new Waiters();
-  private readonly wakeTimers = new Set<NodeJS.Timeout>();
-  private renewTimer?: NodeJS.Timeout;
-  private tokens = 0;
-  private pushes = 0;
-  private pushesAtClaim = -1;
-  private emptyClaims = 0;
-  /** Rotates the first type a claim looks at, so one busy type cannot starve the others. */
-  private turn = 0;
+  private readonly consumer: RedisConsumer;
+  private retention?: RedisRetention;
+  private trimTimer?: NodeJS.Timeout;
 
   constructor(@Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions) {
     super();
     this.logger = new LibraryLogger(RedisQueueService.name, options.logLevel);
+    this.consumer = new RedisConsumer(this.owner, () => this.redis, options, this.logger, (kind, task, extra) => this.emit(kind, task, extra));
     // bullmq and ioredis are loaded only here, so the other backends never need them
-    if (this.active) this.connection = new RedisConnection(options, this.logger, (jobId, type) => this.onStalled(jobId, type));
+    if (this.active) this.connection = new RedisConnection(options, this.logger, (jobId, type) => this.consumer.onStalled(jobId, type));
   }
 
   get active(): boolean {
@@ -74,12 +62,17 @@ export class RedisQueueService extends TaskQueue implements OnModuleDestroy, OnA
     return this.redis.status;
   }
 
+  onApplicationBootstrap(): void {
+    if (!this.active || !this.options.autoStart) return;
+    this.trimTimer = setInterval(() => {
+      this.trimIndex().catch((err: unknown) => this.logger.error(`index trim failed: ${(err as Error).message}`, err));
+    }, INDEX_TRIM_MS);
+    this.trimTimer.unref();
+  }
+
   onModuleDestroy(): void {
-    clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
-    for (const timer of this.wakeTimers) clearTimeout(timer);
-    this.wakeTimers.clear();
-    this.waiters.wakeAll();
+    clearInterval(this.trimTimer);
+    this.consumer.stop();
     this.events.complete();
   }
 
@@ -88,9 +81,14 @@ export class RedisQueueService extends TaskQueue implements OnModuleDestroy, OnA
     await this.connection?.close();
   }
 
-  /** The ioredis client every queue and worker of this instance shares. */
-  get client(): Redis {
-    return this.redis.client;
+  /**
+   * Forgets index entries of jobs BullMQ removed after `queue.retentionDays`
+   * (500 a pass; an entry goes on the second pass that finds its job missing).
+   * Runs every minute on its own; returns how many entries went.
+   */
+  trimIndex(): Promise<number> {
+    this.retention ??= new RedisRetention(this.redis, this.options.queue.retentionDays);
+    return this.retention.sweep();
   }
 
   // ---- producers -------------------------------------------------------
@@ -144,7 +142,7 @@ export class RedisQueueService extends TaskQueue implements OnModuleDestroy, OnA
       const { status } = found.cancelled ?? recordOf(job!, state);
       throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
     }
-    this.wakeLocal(1);
+    this.consumer.wakeLocal(1);
   }
 
   async cancelTask(taskId: string): Promise<boolean> {
@@ -195,117 +193,29 @@ export class RedisQueueService extends TaskQueue implements OnModuleDestroy, OnA
 
   // ---- consumers -------------------------------------------------------
 
-  /**
-   * Fetches jobs of the filter's types from their BullMQ queues, each under
-   * its free slots. A job fetched is leased here, so it must reach the pool:
-   * a failing fetch (Redis away) ends the claim with what was taken so far.
-   */
-  async claim(filter: ClaimFilter, limit: number): Promise<Task[]> {
-    this.pushesAtClaim = this.pushes;
-    const claimed: Task[] = [];
-    const types = filter.types;
-    try {
-      for (let i = 0; i < types.length && claimed.length < limit; i++) {
-        const type = types[(this.turn + i) % types.length];
-        const room = Math.min(limit - claimed.length, filter.remaining?.get(type) ?? Infinity);
-        if (room > 0) await this.fetch(this.redis.workerFor(type), room, claimed);
-      }
-    } catch (err) {
-      if (!claimed.length) throw err;
-      this.logger.warn(`claim stopped after ${claimed.length} task(s): ${(err as Error).message}`);
-    } finally {
-      this.turn++;
-      this.emptyClaims = claimed.length ? 0 : this.emptyClaims + 1;
-      this.armRenewal();
-    }
-    return claimed;
+  claim(filter: ClaimFilter, limit: number): Promise<Task[]> {
+    return this.consumer.claim(filter, limit);
   }
 
-  /** One fetch first; only when the queue had a job are the other slots fetched at once (BullMQ moves each atomically). */
-  private async fetch(worker: Worker, room: number, into: Task[]): Promise<void> {
-    const first = await this.take(worker);
-    if (!first) return;
-    into.push(first);
-    if (room === 1) return;
-    const rest = await Promise.allSettled(Array.from({ length: room - 1 }, () => this.take(worker)));
-    for (const r of rest) if (r.status === 'fulfilled' && r.value) into.push(r.value);
-    const failed = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+  waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    return this.consumer.waitForWork(filter, timeoutMs, signal);
   }
 
-  private async take(worker: Worker): Promise<Task | undefined> {
-    const token = `${this.owner}:${++this.tokens}`;
-    const job = (await worker.getNextJob(token, { block: false })) as Job | undefined;
-    if (!job) return undefined;
-    const task = taskOf(job);
-    this.leased.set(task.taskId, { job, token, task });
-    if (job.attemptsMade > 0) {
-      // only the `failed` count depends on it; the task must reach the pool whatever happens here
-      this.redis.keys.forgetRetry(task.taskId).catch((err: unknown) => this.logger.warn(`${taskLabel(task)}: ${(err as Error).message}`));
-    }
-    this.emit('started', task);
-    return task;
+  complete(task: Task, result: unknown, durationMs: number): Promise<void> {
+    return this.consumer.complete(task, result, durationMs);
   }
 
-  /** Sleeps until a local push, or the poll time: short right after work, doubling while empty, up to queue.pollIntervalMs. */
-  waitForWork(_filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
-    if (this.pushes !== this.pushesAtClaim) return Promise.resolve();
-    const backoff = Math.min(this.options.queue.pollIntervalMs, 25 * 2 ** Math.min(this.emptyClaims, 10));
-    return this.waiters.wait(Math.min(timeoutMs, backoff), signal);
+  fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
+    return this.consumer.fail(task, error, retryAt, durationMs);
   }
 
-  async complete(task: Task, result: unknown, durationMs: number): Promise<void> {
-    const lease = this.takeLease(task);
-    if (!lease) return this.lostLease(task, 'succeeded');
-    try {
-      await lease.job.moveToCompleted(jsonSafe(result), lease.token, false);
-    } catch (err) {
-      if (isLockError(err)) return this.lostLease(task, 'succeeded');
-      throw err;
-    }
-    this.emit('succeeded', task, { durationMs });
+  release(task: Task): Promise<void> {
+    return this.consumer.release(task);
   }
 
-  /**
-   * The runner has decided (the handler's retry policy, jitter and cap);
-   * BullMQ's attempts and backoff carry it out: one more attempt with a
-   * fixed delay up to `retryAt`, or none, which leaves the job failed (dead).
-   */
-  async fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
-    const lease = this.takeLease(task);
-    if (!lease) return this.lostLease(task, retryAt ? 'retrying' : 'dead');
-    const { job } = lease;
-    job.opts.attempts = job.attemptsMade + (retryAt ? 2 : 1);
-    job.opts.backoff = { type: 'fixed', delay: retryAt ? Math.max(1, retryAt.getTime() - Date.now()) : 0 };
-    if (retryAt) await this.redis.keys.markRetry(task.taskId);
-    try {
-      await job.moveToFailed(new Error(error.message.slice(0, 8000)), lease.token, false);
-    } catch (err) {
-      if (isLockError(err)) return this.lostLease(task, retryAt ? 'retrying' : 'dead');
-      throw err;
-    }
-    this.emit(retryAt ? 'retrying' : 'dead', task, { durationMs, error: error.message, retryAt: retryAt ?? undefined });
-    if (retryAt) this.wakeAt(retryAt);
-  }
-
-  /** Back to waiting without using an attempt (moveToWait does not count one). */
-  async release(task: Task): Promise<void> {
-    const lease = this.takeLease(task);
-    if (!lease) return;
-    await lease.job.moveToWait(lease.token);
-    this.wakeLocal(1);
-  }
-
-  /** Extends the locks of every job this instance runs, one call per task type. */
-  async renewLeases(): Promise<number> {
-    const byType = new Map<string, Lease[]>();
-    for (const lease of this.leased.values()) byType.set(lease.task.type, [...(byType.get(lease.task.type) ?? []), lease]);
-    let renewed = 0;
-    for (const [type, leases] of byType) {
-      const failed = await this.redis.workerFor(type).extendJobLocks(leases.map((l) => l.job.id!), leases.map((l) => l.token), this.options.queue.leaseMs);
-      renewed += leases.length - (Array.isArray(failed) ? failed.length : 0);
-    }
-    return renewed;
+  /** Extends the locks of every job this instance runs. */
+  renewLeases(): Promise<number> {
+    return this.consumer.renewLeases();
   }
 
   // ---- internals -------------------------------------------------------
@@ -335,75 +245,15 @@ export class RedisQueueService extends TaskQueue implements OnModuleDestroy, OnA
     return true;
   }
 
-  private takeLease(task: Task): Lease | undefined {
-    const lease = this.leased.get(task.taskId);
-    // a lease of an earlier try (lost and re-claimed here) is not this try's
-    if (!lease || lease.task.attempts !== task.attempts) return undefined;
-    this.leased.delete(task.taskId);
-    return lease;
-  }
-
-  private armRenewal(): void {
-    if (this.renewTimer || this.leased.size === 0) return;
-    this.renewTimer = setInterval(() => {
-      if (this.leased.size === 0) {
-        clearInterval(this.renewTimer);
-        this.renewTimer = undefined;
-        return;
-      }
-      this.renewLeases().catch((err: unknown) => this.logger.error(`lease renewal failed: ${(err as Error).message}`, err));
-    }, Math.floor(this.options.queue.leaseMs / 3));
-    this.renewTimer.unref();
-  }
-
   private announce(task: NormalizedTask): void {
     this.emit('queued', task);
-    if (task.runAt.getTime() > Date.now()) this.wakeAt(task.runAt);
-    else this.wakeLocal(1);
-  }
-
-  private wakeLocal(n: number): void {
-    this.pushes++;
-    this.waiters.wake(n);
-  }
-
-  /** A delayed or retried task of this instance starts on time rather than at the next poll. */
-  private wakeAt(at: Date): void {
-    const timer = setTimeout(() => {
-      this.wakeTimers.delete(timer);
-      this.wakeLocal(1);
-    }, Math.max(0, Math.min(at.getTime() - Date.now(), 2_147_483_647)));
-    timer.unref();
-    this.wakeTimers.add(timer);
-  }
-
-  private onStalled(jobId: string, type: string): void {
-    this.logger.warn(`task ${taskIdOf(jobId)} (${type}): its worker stopped renewing the lock; BullMQ queued it again (the lost try uses no attempt, but counts towards the stall limit)`);
-    this.wakeLocal(1);
-  }
-
-  private lostLease(task: Task, outcome: string): void {
-    this.logger.warn(`${taskLabel(task)}: attempt ${task.attempts} ended (${outcome}) after its lease was lost; another worker owns the task now, so this outcome is not recorded`);
+    if (task.runAt.getTime() > Date.now()) this.consumer.wakeAt(task.runAt);
+    else this.consumer.wakeLocal(1);
   }
 
   private emit(kind: TaskEventKind, task: Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'scheduledAt'> & { attempts?: number }, extra?: Partial<TaskEvent>): void {
     if (!this.events.observed) return;
     const { taskId, type, attempts = 0, schedulerTaskId, scheduledAt } = task;
     this.events.next({ kind, taskId, type, attempt: attempts, at: new Date(), schedulerTaskId, scheduledAt, ...extra });
-  }
-}
-
-function isLockError(err: unknown): boolean {
-  return /lock/i.test(String((err as Error)?.message));
-}
-
-/** BullMQ stores the result as JSON; a value JSON cannot hold is kept as its string, as on the database backend. */
-function jsonSafe(value: unknown): unknown {
-  if (value === undefined) return null;
-  try {
-    JSON.stringify(value);
-    return value;
-  } catch {
-    return String(value);
   }
 }
