@@ -28,6 +28,21 @@ class Handlers {
     return ctx.taskId;
   }
 
+  running = 0;
+  maxRunning = 0;
+
+  @TaskHandler('one-at-a-time', { concurrency: 1 })
+  async oneAtATime(params: { ms: number }): Promise<void> {
+    this.maxRunning = Math.max(this.maxRunning, ++this.running);
+    await new Promise((resolve) => setTimeout(resolve, params.ms));
+    this.running--;
+  }
+
+  @TaskHandler('hangs', { timeoutMs: 150 })
+  async hangs(_params: unknown, ctx: TaskContext): Promise<void> {
+    await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+  }
+
   @TaskHandler('fail-slowly', { retries: { attempts: 3, backoff: 'fixed', delayMs: 60_000 } })
   failSlowly(_params: unknown, ctx: TaskContext): never {
     this.seen.push({ taskId: ctx.taskId, attempt: ctx.attempt });
@@ -66,6 +81,21 @@ describe('redis backend specifics', () => {
     for (const taskId of ids) expect(await queue.getTask(taskId)).toMatchObject({ taskId, status: 'succeeded', result: taskId });
     expect(await queue.pushTask({ taskId: '42', type: 'note' })).toBe('42');
     await waitFor(() => handlers.seen.filter((s) => s.taskId === '42').length === 2, 'a finished integer id queued anew');
+  });
+
+  it("holds a handler's concurrency cap while other types fill the pool", async () => {
+    const { queue, handlers } = await boot({ workers: { concurrency: 4 } });
+    for (let i = 0; i < 6; i++) await queue.pushTask({ type: 'one-at-a-time', params: { ms: 30 } });
+    for (let i = 0; i < 6; i++) await queue.pushTask({ type: 'note' });
+    await waitFor(async () => (await queue.countByStatus()).succeeded === 12, 'all twelve ran');
+    expect(handlers.maxRunning).toBe(1);
+  });
+
+  it('a handler past its timeoutMs is aborted through its signal and fails with TaskTimeoutError', async () => {
+    const { queue } = await boot();
+    const id = await queue.pushTask({ type: 'hangs' });
+    await waitFor(async () => (await queue.getTask(id)).status === 'dead', 'dead after the timeout');
+    expect((await queue.getTask(id)).error).toBe('handler timed out after 150 ms');
   });
 
   it('refuses a priority outside the range BullMQ can order, naming the field and queueing nothing', async () => {
