@@ -27,3 +27,10 @@ if ! postgres_up >/dev/null 2>&1; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
 fi
 wait_for PostgreSQL postgres_up
+
+# the redis backend's suites use the shared Redis on 6379 (the restart suite starts a private one)
+if ! redis_up >/dev/null 2>&1; then
+  echo "starting Redis"
+  redis-server --port 6379 --daemonize yes --save "" --appendonly no
+fi
+wait_for Redis redis_up

@@ -15,12 +15,13 @@ import {
 } from 'nestjs-queue-scheduler';
 import { DataSource } from 'typeorm';
 import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { dropPrefix, REDIS, testPrefix } from './support/redis';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
 
-type Backend = 'memory' | (typeof DATABASES)[number];
-const BACKENDS: Backend[] = ['memory', ...DATABASES];
+type Backend = 'memory' | 'redis' | (typeof DATABASES)[number];
+const BACKENDS: Backend[] = ['memory', 'redis', ...DATABASES];
 
 @Injectable()
 class ContractHandlers {
@@ -56,18 +57,25 @@ const only = (type: string): ClaimFilter => ({ types: [type], unknownTypes: fals
 describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
   let db: TestDatabase | undefined;
   let app: INestApplication | undefined;
+  let prefix = '';
 
   beforeAll(async () => {
-    if (backend !== 'memory') db = await createTestDatabase(backend);
+    if (backend !== 'memory' && backend !== 'redis') db = await createTestDatabase(backend);
   });
   afterEach(async () => {
     await app?.close();
     app = undefined;
+    if (prefix) await dropPrefix(prefix);
   });
   afterAll(async () => db?.drop());
 
   async function boot(options: QueueSchedulerModuleOptions = {}) {
-    const imports = db
+    // a prefix of its own per test: each test starts from an empty Redis
+    if (backend === 'redis') prefix = testPrefix();
+    const redis = { backend: 'redis' as const, connection: REDIS, prefix, pollIntervalMs: 100 };
+    const imports = backend === 'redis'
+      ? [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, ...options, queue: { ...redis, ...options.queue } })]
+      : db
       ? [
           TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
           QueueSchedulerModule.forRoot({ logLevel: 'fatal', ...options, queue: { backend: 'database', pollIntervalMs: 100, ...options.queue } }),
@@ -91,6 +99,8 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     queue.events$.subscribe((e) => events.push(e));
     const id = await queue.pushTask({ type: 'echo', params: { value: { nested: [1, 'two', null] } } });
     await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'task succeeded');
+    // the event follows the write; another connection may read the write first
+    await waitFor(() => events.some((e) => e.taskId === id && e.kind === 'succeeded'), 'succeeded event');
     const record = await queue.getTask(id);
     expect(record).toMatchObject({ taskId: id, type: 'echo', attempts: 1, result: { echoed: { nested: [1, 'two', null] }, attempt: 1 } });
     expect(record.startedAt).toBeInstanceOf(Date);

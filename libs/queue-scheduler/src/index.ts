@@ -3,6 +3,7 @@ export { QUEUE_SCHEDULER_OPTIONS } from './queue-scheduler.module-definition';
 export type { QueueSchedulerModuleExtras } from './queue-scheduler.module-definition';
 export { MemoryQueueService } from './queue/memory-queue.service';
 export { DatabaseQueueService } from './queue/database/database-queue.service';
+export { RedisQueueService } from './queue/redis/redis-queue.service';
 export { TaskQueue } from './queue/task-queue';
 export type { ClaimFilter, ListTasksFilter, StatusCounts, TaskPage } from './queue/task-queue';
 export { TaskHandler } from './handlers/task-handler.decorator';
@@ -42,6 +43,7 @@ export type {
   StoreOptions,
   SchedulerOptions,
   QueueOptions,
+  RedisConnectionOptions,
 } from './interfaces/options.interface';
 export type { TaskHandlerOptions, TaskHandlerFn } from './interfaces/task-handler.interface';
 export type {

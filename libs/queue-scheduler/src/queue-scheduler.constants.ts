@@ -18,7 +18,7 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
     maxCatchUp: 100,
     batchSize: 100,
   },
-  queue: { backend: 'memory', maxPayloadBytes: 1_048_576, historySize: 1000, pollIntervalMs: 500, leaseMs: 30_000, sweepIntervalMs: 5000, retentionDays: 30 },
+  queue: { backend: 'memory', connection: { host: '127.0.0.1', port: 6379 }, prefix: 'qs', maxPayloadBytes: 1_048_576, historySize: 1000, pollIntervalMs: 500, leaseMs: 30_000, sweepIntervalMs: 5000, retentionDays: 30 },
   shutdownTimeoutMs: 10_000,
   retries: { attempts: 1, backoff: 'exponential', delayMs: 1000, jitter: 0, maxDelayMs: 3_600_000 },
   logLevel: 'log',

@@ -12,12 +12,14 @@ import { ConfigurableModuleClass, type OPTIONS_TYPE, QUEUE_SCHEDULER_OPTIONS } f
 import { resolveOptions } from './queue-scheduler.options';
 import { QueueSchedulerMetrics } from './metrics/queue-scheduler-metrics';
 import { MemoryQueueService } from './queue/memory-queue.service';
+import { RedisQueueService } from './queue/redis/redis-queue.service';
 import { TaskQueue } from './queue/task-queue';
 import { WorkerPoolService } from './workers/worker-pool.service';
 
 /** The `TaskQueue` every producer, worker and the scheduler use, by `queue.backend`. */
-function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, database?: DatabaseQueueService): TaskQueue {
+function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, redis: RedisQueueService, database?: DatabaseQueueService): TaskQueue {
   if (options.queue.backend === 'memory') return memory;
+  if (options.queue.backend === 'redis') return redis;
   if (!database) {
     throw new InvalidOptionsError('queue.backend', "queue.backend 'database' needs a TypeORM data source, but the module was set up with dataSource: false");
   }
@@ -42,10 +44,11 @@ function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, dat
     },
     { provide: QUEUE_SCHEDULER_CLOCK, useValue: systemClock },
     MemoryQueueService,
+    RedisQueueService,
     {
       provide: TaskQueue,
       useFactory: selectBackend,
-      inject: [RESOLVED_OPTIONS, MemoryQueueService, { token: DatabaseQueueService, optional: true }],
+      inject: [RESOLVED_OPTIONS, MemoryQueueService, RedisQueueService, { token: DatabaseQueueService, optional: true }],
     },
     TaskHandlerRegistry,
     TaskHandlerExplorer,
@@ -53,7 +56,7 @@ function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, dat
     QueueSchedulerMetrics,
     QueueSchedulerHealthService,
   ],
-  exports: [MemoryQueueService, TaskQueue, TaskHandlerRegistry, WorkerPoolService, QUEUE_SCHEDULER_CLOCK, QueueSchedulerMetrics, QueueSchedulerHealthService],
+  exports: [MemoryQueueService, RedisQueueService, TaskQueue, TaskHandlerRegistry, WorkerPoolService, QUEUE_SCHEDULER_CLOCK, QueueSchedulerMetrics, QueueSchedulerHealthService],
 })
 export class QueueSchedulerModule extends ConfigurableModuleClass {
   /**

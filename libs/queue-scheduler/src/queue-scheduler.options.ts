@@ -39,6 +39,16 @@ export function validateRetryPolicy(field: string, policy: RetryPolicy): Require
   return merged;
 }
 
+function validateRedisOptions(connection: unknown, prefix: unknown): void {
+  if (typeof connection === 'string') {
+    if (!/^rediss?:\/\/./.test(connection)) fail('queue.connection', 'must be a redis:// or rediss:// URL or an ioredis options object', connection);
+  } else if (connection === null || typeof connection !== 'object' || Array.isArray(connection)) {
+    fail('queue.connection', 'must be a redis:// or rediss:// URL or an ioredis options object', connection);
+  }
+  // glob characters would make the SCAN patterns of the public store match other keys
+  if (typeof prefix !== 'string' || !/^[^\s*?[\]\\]{1,64}$/.test(prefix)) fail('queue.prefix', 'must be 1 to 64 characters without spaces or * ? [ ] \\', prefix);
+}
+
 /**
  * Fills in defaults and validates every option once, so the rest of the
  * library reads plain values and a typo stops start-up with its field named.
@@ -77,7 +87,8 @@ export function resolveOptions(options: QueueSchedulerModuleOptions = {}): Resol
   }
   positiveInt('queue.maxPayloadBytes', queue.maxPayloadBytes);
   positiveInt('queue.historySize', queue.historySize);
-  if (queue.backend !== 'memory' && queue.backend !== 'database') fail('queue.backend', "must be 'memory' or 'database'", queue.backend);
+  if (!['memory', 'database', 'redis'].includes(queue.backend)) fail('queue.backend', "must be 'memory', 'database' or 'redis'", queue.backend);
+  validateRedisOptions(queue.connection, queue.prefix);
   positiveInt('queue.pollIntervalMs', queue.pollIntervalMs);
   positiveInt('queue.leaseMs', queue.leaseMs);
   if (queue.leaseMs < 1000) fail('queue.leaseMs', 'must be at least 1000', queue.leaseMs);

@@ -47,21 +47,34 @@ export interface SchedulerOptions {
   batchSize?: number;
 }
 
+/**
+ * Where the redis backend connects: ioredis options (`host`, `port`, `password`, `db`, `tls`, …)
+ * or a `redis://` / `rediss://` URL. @publicApi
+ */
+export type RedisConnectionOptions = string | ({ host?: string; port?: number; username?: string; password?: string; db?: number } & Record<string, unknown>);
+
 /** @publicApi */
 export interface QueueOptions {
-  /** Where tasks live: in this process, or in the `task_queue` table shared by every instance. @default 'memory' */
-  backend?: 'memory' | 'database';
+  /**
+   * Where tasks live: in this process, in the `task_queue` table shared by every instance,
+   * or in Redis through BullMQ (`bullmq` and `ioredis` must be installed). @default 'memory'
+   */
+  backend?: 'memory' | 'database' | 'redis';
+  /** redis: the server. @default { host: '127.0.0.1', port: 6379 } */
+  connection?: RedisConnectionOptions;
+  /** redis: the first part of every key, so several apps can share one Redis. @default 'qs' */
+  prefix?: string;
   /** Largest accepted `params`, as JSON bytes. @default 1_048_576 */
   maxPayloadBytes?: number;
   /** Finished tasks kept for `getTask` / `listTasks` in the memory backend. @default 1000 */
   historySize?: number;
-  /** database: longest an idle instance waits before looking for tasks pushed elsewhere. @default 500 */
+  /** database, redis: longest an idle instance waits before looking for tasks pushed elsewhere. @default 500 */
   pollIntervalMs?: number;
-  /** database: a running task's lease; renewed every third of it while the handler runs. @default 30000 */
+  /** database, redis: a running task's lease (redis: the BullMQ job lock); renewed every third of it while the handler runs. @default 30000 */
   leaseMs?: number;
-  /** database: how often expired leases are reclaimed and old rows purged. @default 5000 */
+  /** database, redis: how often expired leases are reclaimed (redis: BullMQ's stalled check) and old rows purged. @default 5000 */
   sweepIntervalMs?: number;
-  /** database: finished tasks (succeeded, dead, cancelled) older than this many days are deleted; 0 keeps them. @default 30 */
+  /** database, redis: finished tasks (succeeded, dead, cancelled) older than this many days are deleted; 0 keeps them. @default 30 */
   retentionDays?: number;
 }
 

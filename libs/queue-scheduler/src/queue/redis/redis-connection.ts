@@ -1,0 +1,108 @@
+import type { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ResolvedOptions } from '../../interfaces/options.interface';
+import type { LibraryLogger } from '../../queue-scheduler.logger';
+import { RedisIndex } from './redis-index';
+import { RedisKeys, queueNameOf } from './redis-keys';
+import { type BullMQModule, loadRedisPackages } from './redis-loader';
+import { RedisPublicStore } from './redis-public-store';
+import { RedisStatus } from './redis-status';
+
+/** Tries lost with their worker (or their fetch's reply) that a task survives; one more and it is dead. */
+export const MAX_STALLS = 2;
+
+/**
+ * The Redis side of one instance: one ioredis client shared by a BullMQ
+ * Queue and a Worker per task type (each Worker adds BullMQ's own blocking
+ * connection), our index, the store and the status reads.
+ *
+ * `maxRetriesPerRequest: null` (which BullMQ's workers require) makes a
+ * command issued while Redis is away wait for the reconnect instead of
+ * failing: a push resolves only once Redis has it.
+ */
+export class RedisConnection {
+  readonly client: Redis;
+  readonly keys: RedisIndex;
+  readonly store: RedisPublicStore;
+  readonly status: RedisStatus;
+  private readonly bullmq: BullMQModule;
+  private readonly queues = new Map<string, Queue>();
+  private readonly workers = new Map<string, Worker>();
+  private down = false;
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly logger: LibraryLogger,
+    private readonly onStalled: (jobId: string, type: string) => void,
+  ) {
+    const { bullmq, IORedis } = loadRedisPackages();
+    this.bullmq = bullmq;
+    const { connection, prefix } = options.queue;
+    const settings = { maxRetriesPerRequest: null, connectionName: `${prefix}:queue-scheduler` };
+    this.client = typeof connection === 'string' ? new IORedis(connection, settings) : new IORedis({ ...connection, ...settings });
+    this.client.on('error', (err: Error) => {
+      // once per outage: ioredis retries every few hundred ms and would repeat it each time
+      if (this.down) return;
+      this.down = true;
+      this.logger.error(`redis connection lost, reconnecting: ${err.message}`);
+    });
+    this.client.on('ready', () => {
+      if (!this.down) return;
+      this.down = false;
+      this.logger.log('redis connection restored');
+    });
+    const keys = new RedisKeys(prefix);
+    this.keys = new RedisIndex(this.client, keys);
+    this.store = new RedisPublicStore(this.client, keys);
+    this.status = new RedisStatus(this);
+  }
+
+  queueFor(type: string): Queue {
+    let queue = this.queues.get(type);
+    if (!queue) {
+      const keep = this.options.queue.retentionDays > 0 ? { age: this.options.queue.retentionDays * 86_400 } : false;
+      queue = new this.bullmq.Queue(queueNameOf(type), {
+        connection: this.client,
+        prefix: this.options.queue.prefix,
+        defaultJobOptions: { removeOnComplete: keep, removeOnFail: keep },
+      });
+      queue.on('error', (err: Error) => this.logger.error(`BullMQ queue for type '${type}': ${err.message}`, err));
+      this.queues.set(type, queue);
+    }
+    return queue;
+  }
+
+  /**
+   * A Worker that fetches by hand (no processor, autorun off): the pool's
+   * claim takes jobs with getNextJob, renews their locks, and BullMQ's
+   * stalled check gives a dead worker's jobs back after the lock (the lease).
+   */
+  workerFor(type: string): Worker {
+    let worker = this.workers.get(type);
+    if (!worker) {
+      const { leaseMs, sweepIntervalMs, prefix } = this.options.queue;
+      worker = new this.bullmq.Worker(queueNameOf(type), null, {
+        connection: this.client,
+        prefix,
+        autorun: false,
+        lockDuration: leaseMs,
+        stalledInterval: sweepIntervalMs,
+        // a lost try uses no attempt (see attemptsOf); a task that stalls more often than this is dead
+        maxStalledCount: MAX_STALLS,
+      });
+      worker.on('error', (err: Error) => this.logger.error(`BullMQ worker for type '${type}': ${err.message}`, err));
+      worker.on('stalled', (jobId: string) => this.onStalled(jobId, type));
+      void worker.startStalledCheckTimer();
+      this.workers.set(type, worker);
+    }
+    return worker;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.workers.values()].map((w) => w.close(true)));
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.workers.clear();
+    this.queues.clear();
+    await this.client.quit().catch(() => this.client.disconnect());
+  }
+}

@@ -1,0 +1,129 @@
+import type { Redis } from 'ioredis';
+import type { TaskRecord } from '../../interfaces/task.interface';
+import type { RedisKeys } from './redis-keys';
+
+/**
+ * Records the task's type (which BullMQ queue holds it) and its push order
+ * in one atomic step, unless the id is already known and `force` is off;
+ * returns the type it had before, or nil.
+ */
+const INDEX_SCRIPT = `
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
+if previous and ARGV[3] ~= '1' then return previous end
+local seq = redis.call('INCR', KEYS[4])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], seq, ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[2])
+return previous
+`;
+
+/** Forgets an id, but only the entry that was read: a re-push since gave it a new push order. */
+const DROP_SCRIPT = `
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 1
+`;
+
+type IndexingRedis = Redis & {
+  qsIndex(k1: string, k2: string, k3: string, k4: string, id: string, type: string, force: string): Promise<string | null>;
+  qsDrop(k1: string, k2: string, k3: string, id: string, seq: string): Promise<number>;
+};
+
+/** Our bookkeeping beside BullMQ's jobs: id → type, push order, retry waits, cancelled records. */
+export class RedisIndex {
+  private readonly redis: IndexingRedis;
+
+  constructor(
+    redis: Redis,
+    readonly keys: RedisKeys,
+  ) {
+    redis.defineCommand('qsIndex', { numberOfKeys: 4, lua: INDEX_SCRIPT });
+    redis.defineCommand('qsDrop', { numberOfKeys: 3, lua: DROP_SCRIPT });
+    this.redis = redis as IndexingRedis;
+  }
+
+  index(taskId: string, type: string, force: boolean): Promise<string | null> {
+    const k = this.keys;
+    return this.redis.qsIndex(k.index, k.order, k.types, k.seq, taskId, type, force ? '1' : '0');
+  }
+
+  typeOf(taskId: string): Promise<string | null> {
+    return this.redis.hget(this.keys.index, taskId);
+  }
+
+  typesOf(taskIds: string[]): Promise<Array<string | null>> {
+    return taskIds.length ? this.redis.hmget(this.keys.index, ...taskIds) : Promise.resolve([]);
+  }
+
+  types(): Promise<string[]> {
+    return this.redis.smembers(this.keys.types);
+  }
+
+  /** Task ids by push order, newest first, below `before` (exclusive). */
+  async newest(before: number | undefined, count: number): Promise<Array<{ taskId: string; seq: number }>> {
+    const raw = await this.redis.zrevrangebyscore(this.keys.order, before === undefined ? '+inf' : `(${before}`, '-inf', 'WITHSCORES', 'LIMIT', 0, count);
+    const out: Array<{ taskId: string; seq: number }> = [];
+    for (let i = 0; i < raw.length; i += 2) out.push({ taskId: raw[i], seq: Number(raw[i + 1]) });
+    return out;
+  }
+
+  /** Entries by push order, oldest first, from rank `from`; seq as Redis prints it. */
+  async oldest(from: number, count: number): Promise<Array<{ taskId: string; seq: string }>> {
+    const raw = await this.redis.zrange(this.keys.order, from, from + count - 1, 'WITHSCORES');
+    const out: Array<{ taskId: string; seq: string }> = [];
+    for (let i = 0; i < raw.length; i += 2) out.push({ taskId: raw[i], seq: raw[i + 1] });
+    return out;
+  }
+
+  drop(taskId: string, seq: string): Promise<number> {
+    return this.redis.qsDrop(this.keys.index, this.keys.order, this.keys.cancelled, taskId, seq);
+  }
+
+  async markRetry(taskId: string): Promise<void> {
+    await this.redis.sadd(this.keys.retrying, taskId);
+  }
+
+  async forgetRetry(taskId: string): Promise<void> {
+    await this.redis.srem(this.keys.retrying, taskId);
+  }
+
+  retryingCount(): Promise<number> {
+    return this.redis.scard(this.keys.retrying);
+  }
+
+  async isCancelled(taskId: string): Promise<boolean> {
+    return (await this.redis.hexists(this.keys.cancelled, taskId)) === 1;
+  }
+
+  async markCancelled(record: TaskRecord): Promise<void> {
+    await this.redis.multi().hset(this.keys.cancelled, record.taskId, JSON.stringify(record)).srem(this.keys.retrying, record.taskId).exec();
+  }
+
+  async cancelled(taskId: string): Promise<TaskRecord | undefined> {
+    const json = await this.redis.hget(this.keys.cancelled, taskId);
+    return json === null ? undefined : reviveRecord(json);
+  }
+
+  async cancelledAll(): Promise<TaskRecord[]> {
+    return Object.values(await this.redis.hgetall(this.keys.cancelled)).map(reviveRecord);
+  }
+
+  cancelledCount(): Promise<number> {
+    return this.redis.hlen(this.keys.cancelled);
+  }
+
+  /** Before an id is queued anew: it is no longer cancelled nor waiting for a retry. */
+  async forget(taskId: string): Promise<void> {
+    await this.redis.multi().hdel(this.keys.cancelled, taskId).srem(this.keys.retrying, taskId).exec();
+  }
+}
+
+function reviveRecord(json: string): TaskRecord {
+  const r = JSON.parse(json) as TaskRecord & Record<string, unknown>;
+  for (const field of ['runAt', 'createdAt', 'startedAt', 'completedAt', 'scheduledAt'] as const) {
+    if (typeof r[field] === 'string') (r as Record<string, unknown>)[field] = new Date(r[field] as string);
+  }
+  return r;
+}

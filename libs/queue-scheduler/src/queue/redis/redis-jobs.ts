@@ -1,0 +1,86 @@
+import type { Job } from 'bullmq';
+import type { Task, TaskRecord, TaskStatus } from '../../interfaces/task.interface';
+import type { NormalizedTask } from '../task-validation';
+
+/** What a BullMQ job carries for us; `name` is the task type. */
+export interface JobData {
+  taskId: string;
+  params: unknown;
+  priority: number;
+  maxRetries?: number;
+  schedulerTaskId?: string;
+  /** epoch ms */
+  scheduledAt?: number;
+}
+
+/**
+ * BullMQ runs lower priority numbers first, FIFO within one, from 1 to 2^21;
+ * ours are any integers with 0 the default, so they are shifted by 2^20.
+ */
+export const PRIORITY_OFFSET = 2 ** 20;
+export const PRIORITY_LIMIT = PRIORITY_OFFSET - 1;
+
+export function jobDataOf(t: NormalizedTask): JobData {
+  return {
+    taskId: t.taskId,
+    params: t.params,
+    priority: t.priority,
+    maxRetries: t.maxRetries,
+    schedulerTaskId: t.schedulerTaskId,
+    scheduledAt: t.scheduledAt?.getTime(),
+  };
+}
+
+/** BullMQ's job state as our status; a delayed job that has failed before waits for its retry. */
+export function statusOf(state: string, job: Pick<Job, 'attemptsMade'>): TaskStatus {
+  switch (state) {
+    case 'active':
+      return 'running';
+    case 'completed':
+      return 'succeeded';
+    case 'failed':
+      return 'dead';
+    case 'delayed':
+      return job.attemptsMade > 0 ? 'failed' : 'pending';
+    default:
+      return 'pending';
+  }
+}
+
+/**
+ * Tries made: BullMQ's attemptsMade counts the tries that ended (succeeded or
+ * failed), plus the one running now. A try lost on the way (its worker died,
+ * or Redis dropped the reply of the fetch) is not one: BullMQ's stalled check
+ * gives it back, and its stall limit dead-letters a task that keeps stalling.
+ * A graceful shutdown's release (moveToWait) leaves the count alone too.
+ */
+export function attemptsOf(job: Pick<Job, 'attemptsMade'>, running: boolean): number {
+  return job.attemptsMade + (running ? 1 : 0);
+}
+
+/** The task as a worker gets it: claimed, so its running try is counted. */
+export function taskOf(job: Job, running = true): Task {
+  const data = job.data as JobData;
+  return {
+    taskId: data.taskId,
+    type: job.name,
+    params: data.params,
+    priority: data.priority,
+    runAt: new Date(job.timestamp + (job.delay ?? 0)),
+    attempts: attemptsOf(job, running),
+    maxRetries: data.maxRetries ?? undefined,
+    schedulerTaskId: data.schedulerTaskId ?? undefined,
+    scheduledAt: data.scheduledAt !== undefined && data.scheduledAt !== null ? new Date(data.scheduledAt) : undefined,
+    createdAt: new Date(job.timestamp),
+  };
+}
+
+export function recordOf(job: Job, state: string): TaskRecord {
+  const status = statusOf(state, job);
+  const record: TaskRecord = { ...taskOf(job, status === 'running'), status };
+  if (job.processedOn && status !== 'pending') record.startedAt = new Date(job.processedOn);
+  if (job.finishedOn && (status === 'succeeded' || status === 'dead')) record.completedAt = new Date(job.finishedOn);
+  if (job.failedReason && status !== 'succeeded' && status !== 'pending') record.error = job.failedReason;
+  if (status === 'succeeded' && job.returnvalue !== undefined && job.returnvalue !== null) record.result = job.returnvalue;
+  return record;
+}

@@ -1,0 +1,32 @@
+import type * as BullMQ from 'bullmq';
+import type IORedis from 'ioredis';
+import { InvalidOptionsError } from '../../errors/errors';
+
+export type BullMQModule = typeof BullMQ;
+export type IORedisClass = typeof IORedis;
+
+/**
+ * Loads an optional peer dependency of the redis backend. Only this backend
+ * calls it, so an app on the memory or database backend never needs (or
+ * loads) bullmq and ioredis; a missing one stops start-up naming it.
+ */
+function load<T>(name: 'bullmq' | 'ioredis'): T {
+  try {
+    // a plain require, resolved from the app, keeps the package optional
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(name) as T;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'MODULE_NOT_FOUND' || !String((err as Error).message).includes(`'${name}'`)) throw err;
+    throw new InvalidOptionsError(
+      'queue.backend',
+      `queue.backend 'redis' needs the package '${name}', which is not installed: run npm install bullmq ioredis`,
+    );
+  }
+}
+
+export function loadRedisPackages(): { bullmq: BullMQModule; IORedis: IORedisClass } {
+  const bullmq = load<BullMQModule>('bullmq');
+  const ioredis = load<{ default: IORedisClass } & IORedisClass>('ioredis');
+  return { bullmq, IORedis: ioredis.default ?? ioredis };
+}

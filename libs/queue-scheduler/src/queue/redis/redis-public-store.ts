@@ -1,0 +1,83 @@
+import type { Redis } from 'ioredis';
+import { describeValue, InvalidArgumentError } from '../../errors/errors';
+import { storeExpiry } from '../../store/memory-public-store';
+import type { RedisKeys } from './redis-keys';
+
+const SCAN_COUNT = 500;
+
+/**
+ * The public store as plain Redis strings, shared by every instance:
+ * `SET key value PX ttl`, so Redis itself hides a key the moment it expires.
+ * A sorted set of the keys with a TTL lets `cleanup()` report how many
+ * expired, as the other backends do.
+ */
+export class RedisPublicStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+  ) {}
+
+  async set(key: string, value: unknown, ttlSeconds?: number | null): Promise<void> {
+    const now = Date.now();
+    const expiresAt = storeExpiry(key, ttlSeconds, now);
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(value);
+    } catch (err) {
+      throw new InvalidArgumentError('value', `value must be JSON-serializable on the redis backend (${(err as Error).message})`);
+    }
+    if (json === undefined) throw new InvalidArgumentError('value', `value must be JSON-serializable on the redis backend, got ${describeValue(value)}`);
+    const multi = this.redis.multi();
+    if (expiresAt === Infinity) {
+      multi.set(this.keys.store(key), json).zrem(this.keys.storeExpiry, key);
+    } else {
+      multi.set(this.keys.store(key), json, 'PX', Math.max(1, Math.round(expiresAt - now))).zadd(this.keys.storeExpiry, expiresAt, key);
+    }
+    await multi.exec();
+  }
+
+  async get<T>(key: string): Promise<T | null> {
+    const json = await this.redis.get(this.keys.store(key));
+    return json === null ? null : (JSON.parse(json) as T);
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const [[, removed]] = (await this.redis.multi().del(this.keys.store(key)).zrem(this.keys.storeExpiry, key).exec()) as [[Error | null, number]];
+    return removed > 0;
+  }
+
+  /** Live keys, sorted; SCAN rather than KEYS, so a large Redis is never blocked. */
+  async list(): Promise<string[]> {
+    const found = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.redis.scan(cursor, 'MATCH', `${this.keys.storePrefix}*`, 'COUNT', SCAN_COUNT);
+      for (const k of batch) found.add(k.slice(this.keys.storePrefix.length));
+      cursor = next;
+    } while (cursor !== '0');
+    return [...found].sort();
+  }
+
+  async size(): Promise<number> {
+    return (await this.list()).length;
+  }
+
+  async clear(): Promise<void> {
+    const keys = await this.list();
+    for (let i = 0; i < keys.length; i += SCAN_COUNT) {
+      await this.redis.unlink(...keys.slice(i, i + SCAN_COUNT).map((k) => this.keys.store(k)));
+    }
+    await this.redis.unlink(this.keys.storeExpiry);
+  }
+
+  /** Redis has already dropped the expired keys (PX); this forgets them and says how many there were. */
+  async cleanup(): Promise<number> {
+    const now = Date.now();
+    const [[, expired]] = (await this.redis
+      .multi()
+      .zrangebyscore(this.keys.storeExpiry, '-inf', now)
+      .zremrangebyscore(this.keys.storeExpiry, '-inf', now)
+      .exec()) as [[Error | null, string[]]];
+    return expired.length;
+  }
+}

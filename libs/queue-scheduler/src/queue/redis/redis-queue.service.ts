@@ -1,0 +1,259 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown, OnModuleDestroy } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Subject } from 'rxjs';
+import { describeValue, InvalidArgumentError, InvalidTaskError, TaskNotFoundError } from '../../errors/errors';
+import type { ResolvedOptions } from '../../interfaces/options.interface';
+import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
+import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
+import { LibraryLogger } from '../../queue-scheduler.logger';
+import { type ClaimFilter, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
+import { type NormalizedTask, normalizePush } from '../task-validation';
+import { RedisConnection } from './redis-connection';
+import { RedisConsumer } from './redis-consumer';
+import { RedisRetention } from './redis-retention';
+import { jobDataOf, type JobData, PRIORITY_LIMIT, PRIORITY_OFFSET, recordOf, taskOf } from './redis-jobs';
+import { jobIdOf } from './redis-keys';
+import { RedisStatus } from './redis-status';
+
+const INDEX_TRIM_MS = 60_000;
+const UNFINISHED = new Set(['active', 'waiting', 'prioritized', 'delayed', 'waiting-children', 'paused']);
+
+/**
+ * The Redis backend: each task is a BullMQ job (one BullMQ queue per task
+ * type), shared by every instance on the Redis server. The worker pool keeps
+ * its claim loop; claims are BullMQ Worker fetches (`getNextJob`), outcomes
+ * are `moveToCompleted` / `moveToFailed`, leases are BullMQ job locks renewed
+ * with `extendLock`, and BullMQ's stalled check re-queues the jobs of a dead
+ * worker (at-least-once, as on the database backend).
+ * @publicApi
+ */
+@Injectable()
+export class RedisQueueService extends TaskQueue implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
+  private readonly events = new Subject<TaskEvent>();
+  readonly events$ = this.events.asObservable();
+  /** This instance's part of every lock token. */
+  readonly owner = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  private readonly logger: LibraryLogger;
+  private readonly connection?: RedisConnection;
+  private readonly consumer: RedisConsumer;
+  private retention?: RedisRetention;
+  private trimTimer?: NodeJS.Timeout;
+
+  constructor(@Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions) {
+    super();
+    this.logger = new LibraryLogger(RedisQueueService.name, options.logLevel);
+    this.consumer = new RedisConsumer(this.owner, () => this.redis, options, this.logger, (kind, task, extra) => this.emit(kind, task, extra));
+    // bullmq and ioredis are loaded only here, so the other backends never need them
+    if (this.active) this.connection = new RedisConnection(options, this.logger, (jobId, type) => this.consumer.onStalled(jobId, type));
+  }
+
+  get active(): boolean {
+    return this.options.queue.backend === 'redis';
+  }
+
+  private get redis(): RedisConnection {
+    if (!this.connection) throw new Error("RedisQueueService is used, but queue.backend is not 'redis'");
+    return this.connection;
+  }
+
+  private get status(): RedisStatus {
+    return this.redis.status;
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.active || !this.options.autoStart) return;
+    this.trimTimer = setInterval(() => {
+      this.trimIndex().catch((err: unknown) => this.logger.error(`index trim failed: ${(err as Error).message}`, err));
+    }, INDEX_TRIM_MS);
+    this.trimTimer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.trimTimer);
+    this.consumer.stop();
+    this.events.complete();
+  }
+
+  /** After the worker pool drained (beforeApplicationShutdown), so its last outcomes still reach Redis. */
+  async onApplicationShutdown(): Promise<void> {
+    await this.connection?.close();
+  }
+
+  /**
+   * Forgets index entries of jobs BullMQ removed after `queue.retentionDays`
+   * (500 a pass; an entry goes on the second pass that finds its job missing).
+   * Runs every minute on its own; returns how many entries went.
+   */
+  trimIndex(): Promise<number> {
+    this.retention ??= new RedisRetention(this.redis, this.options.queue.retentionDays);
+    return this.retention.sweep();
+  }
+
+  // ---- producers -------------------------------------------------------
+
+  async pushTask<P>(input: PushTaskInput<P>): Promise<string> {
+    const task = normalizePush(input, this.options.queue.maxPayloadBytes);
+    if (Math.abs(task.priority) > PRIORITY_LIMIT) {
+      throw new InvalidTaskError('priority', `priority must be an integer from -${PRIORITY_LIMIT} to ${PRIORITY_LIMIT} on the redis backend, got ${describeValue(task.priority)}`);
+    }
+    if (await this.enqueue(task)) this.announce(task);
+    return task.taskId;
+  }
+
+  getQueueSize(): Promise<number> {
+    return this.status.queueSize();
+  }
+
+  /** Polls until no task is pending or running on any instance. */
+  async onIdle(pollMs = 50): Promise<void> {
+    for (;;) {
+      const c = await this.status.counts();
+      if (c.pending + c.running + c.failed === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
+  }
+
+  getTask(taskId: string): Promise<TaskRecord> {
+    return this.status.record(taskId);
+  }
+
+  listTasks(filter: ListTasksFilter = {}): Promise<TaskPage> {
+    return this.status.list(filter);
+  }
+
+  countByStatus(): Promise<StatusCounts> {
+    return this.status.counts();
+  }
+
+  async retryTask(taskId: string): Promise<void> {
+    const found = await this.status.find(taskId);
+    const state = found.cancelled ? 'cancelled' : await found.job!.getState();
+    const job = found.job;
+    if (job && state === 'failed') {
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    } else if (job && state === 'delayed' && job.attemptsMade > 0) {
+      // waiting for its retry: queued again now, with a fresh attempt count
+      await job.remove();
+      await this.redis.keys.forgetRetry(taskId);
+      await this.redis.queueFor(job.name).add(job.name, job.data as JobData, { jobId: job.id, priority: (job.data as JobData).priority + PRIORITY_OFFSET });
+    } else {
+      const { status } = found.cancelled ?? recordOf(job!, state);
+      throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
+    }
+    this.consumer.wakeLocal(1);
+  }
+
+  async cancelTask(taskId: string): Promise<boolean> {
+    const found = await this.status.find(taskId);
+    if (found.cancelled || !found.job) return false;
+    const job = found.job;
+    if (!['waiting', 'prioritized', 'delayed', 'paused'].includes(await job.getState())) return false;
+    try {
+      await job.remove();
+    } catch {
+      return false; // a worker took it meanwhile (BullMQ refuses to remove a locked job)
+    }
+    const record: TaskRecord = { ...taskOf(job, false), status: 'cancelled', completedAt: new Date() };
+    await this.redis.keys.markCancelled(record);
+    this.emit('cancelled', record);
+    return true;
+  }
+
+  // ---- public store ----------------------------------------------------
+
+  setPublic(key: string, value: unknown, ttlSeconds?: number | null): Promise<void> {
+    return this.redis.store.set(key, value, ttlSeconds);
+  }
+
+  getPublic<T = unknown>(key: string): Promise<T | null> {
+    return this.redis.store.get<T>(key);
+  }
+
+  deletePublic(key: string): Promise<boolean> {
+    return this.redis.store.delete(key);
+  }
+
+  listKeys(): Promise<string[]> {
+    return this.redis.store.list();
+  }
+
+  getStoreSize(): Promise<number> {
+    return this.redis.store.size();
+  }
+
+  clearStore(): Promise<void> {
+    return this.redis.store.clear();
+  }
+
+  cleanup(): Promise<number> {
+    return this.redis.store.cleanup();
+  }
+
+  // ---- consumers -------------------------------------------------------
+
+  claim(filter: ClaimFilter, limit: number): Promise<Task[]> {
+    return this.consumer.claim(filter, limit);
+  }
+
+  waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    return this.consumer.waitForWork(filter, timeoutMs, signal);
+  }
+
+  complete(task: Task, result: unknown, durationMs: number): Promise<void> {
+    return this.consumer.complete(task, result, durationMs);
+  }
+
+  fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
+    return this.consumer.fail(task, error, retryAt, durationMs);
+  }
+
+  release(task: Task): Promise<void> {
+    return this.consumer.release(task);
+  }
+
+  /** Extends the locks of every job this instance runs. */
+  renewLeases(): Promise<number> {
+    return this.consumer.renewLeases();
+  }
+
+  // ---- internals -------------------------------------------------------
+
+  /**
+   * Adds the job unless its id is pending or running; a finished (or
+   * cancelled) id is queued anew. BullMQ ignores an add whose job id exists,
+   * so a retried or racing push of one id enqueues it once.
+   */
+  private async enqueue(task: NormalizedTask): Promise<boolean> {
+    const keys = this.redis.keys;
+    const previousType = await keys.index(task.taskId, task.type, false);
+    if (previousType !== null) {
+      const previous = this.redis.queueFor(previousType);
+      const state = await previous.getJobState(jobIdOf(task.taskId));
+      if (UNFINISHED.has(state) && !(await keys.isCancelled(task.taskId))) return false;
+      await (await previous.getJob(jobIdOf(task.taskId)))?.remove();
+      await keys.forget(task.taskId);
+      await keys.index(task.taskId, task.type, true);
+    }
+    const queue: Queue = this.redis.queueFor(task.type);
+    await queue.add(task.type, jobDataOf(task), {
+      jobId: jobIdOf(task.taskId),
+      priority: task.priority + PRIORITY_OFFSET,
+      delay: Math.max(0, task.runAt.getTime() - Date.now()),
+    });
+    return true;
+  }
+
+  private announce(task: NormalizedTask): void {
+    this.emit('queued', task);
+    if (task.runAt.getTime() > Date.now()) this.consumer.wakeAt(task.runAt);
+    else this.consumer.wakeLocal(1);
+  }
+
+  private emit(kind: TaskEventKind, task: Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'scheduledAt'> & { attempts?: number }, extra?: Partial<TaskEvent>): void {
+    if (!this.events.observed) return;
+    const { taskId, type, attempts = 0, schedulerTaskId, scheduledAt } = task;
+    this.events.next({ kind, taskId, type, attempt: attempts, at: new Date(), schedulerTaskId, scheduledAt, ...extra });
+  }
+}

@@ -1,0 +1,50 @@
+import type { RedisConnection } from './redis-connection';
+import { jobIdOf } from './redis-keys';
+
+const BATCH = 500;
+
+/**
+ * BullMQ removes finished jobs past `queue.retentionDays` by itself; this
+ * forgets our index entries for them, and cancelled records past the same
+ * age, so the index does not grow without end. Each pass reads one batch,
+ * oldest first; the next pass resumes after what it kept.
+ */
+export class RedisRetention {
+  private from = 0;
+  /**
+   * Entries whose job was missing on the last pass. A push indexes the id a
+   * moment before BullMQ adds the job, so an entry is dropped only when its
+   * job is still missing a pass later.
+   */
+  private suspects = new Set<string>();
+
+  constructor(
+    private readonly redis: RedisConnection,
+    private readonly retentionDays: number,
+  ) {}
+
+  async sweep(): Promise<number> {
+    const { keys } = this.redis;
+    const entries = await keys.oldest(this.from, BATCH);
+    const types = await keys.typesOf(entries.map((e) => e.taskId));
+    const expiredBefore = this.retentionDays > 0 ? Date.now() - this.retentionDays * 86_400_000 : -Infinity;
+    const gone = await Promise.all(
+      entries.map(async ({ taskId }, i) => {
+        const cancelled = await keys.cancelled(taskId);
+        if (cancelled) return (cancelled.completedAt?.getTime() ?? Infinity) < expiredBefore;
+        return types[i] === null || (await this.redis.queueFor(types[i]!).getJobState(jobIdOf(taskId))) === 'unknown';
+      }),
+    );
+    const suspects = new Set<string>();
+    let removed = 0;
+    for (const [i, { taskId, seq }] of entries.entries()) {
+      if (!gone[i]) continue;
+      const key = `${taskId}@${seq}`;
+      if (this.suspects.has(key)) removed += await keys.drop(taskId, seq);
+      else suspects.add(key);
+    }
+    this.suspects = suspects;
+    this.from = entries.length < BATCH ? 0 : this.from + entries.length - removed;
+    return removed;
+  }
+}

@@ -1,0 +1,88 @@
+import type { Job } from 'bullmq';
+import { describeValue, InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
+import type { TaskRecord } from '../../interfaces/task.interface';
+import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
+import type { RedisConnection } from './redis-connection';
+import { recordOf } from './redis-jobs';
+import { jobIdOf } from './redis-keys';
+
+const PAGE_SCAN = 200;
+
+/** The status API over BullMQ's jobs and our index; reads only, nothing on the hot path. */
+export class RedisStatus {
+  constructor(private readonly redis: RedisConnection) {}
+
+  /** The job of a task, or its cancelled record; TaskNotFoundError when neither exists. */
+  async find(taskId: string): Promise<{ job?: Job; cancelled?: TaskRecord }> {
+    const type = await this.redis.keys.typeOf(taskId);
+    if (type === null) throw new TaskNotFoundError(taskId);
+    const cancelled = await this.redis.keys.cancelled(taskId);
+    if (cancelled) return { cancelled };
+    const job = (await this.redis.queueFor(type).getJob(jobIdOf(taskId))) as Job | undefined;
+    if (!job) throw new TaskNotFoundError(taskId);
+    return { job };
+  }
+
+  async record(taskId: string): Promise<TaskRecord> {
+    const found = await this.find(taskId);
+    return found.cancelled ?? recordOf(found.job!, await found.job!.getState());
+  }
+
+  private async recordOrNull(taskId: string): Promise<TaskRecord | null> {
+    try {
+      return await this.record(taskId);
+    } catch (err) {
+      if (err instanceof TaskNotFoundError) return null; // removed by retention
+      throw err;
+    }
+  }
+
+  /** Newest first, walking the push-order index from the cursor until a page is full. */
+  async list(filter: ListTasksFilter): Promise<TaskPage> {
+    const limit = filter.limit ?? 100;
+    if (!Number.isInteger(limit) || limit <= 0 || limit > 10_000) {
+      throw new InvalidArgumentError('limit', `limit must be an integer from 1 to 10000, got ${describeValue(limit)}`);
+    }
+    if (filter.cursor !== undefined && !/^\d+$/.test(filter.cursor)) {
+      throw new InvalidArgumentError('cursor', `cursor is not one this queue issued, got ${describeValue(filter.cursor)}`);
+    }
+    const found: Array<{ record: TaskRecord; seq: number }> = [];
+    let before = filter.cursor === undefined ? undefined : Number(filter.cursor);
+    while (found.length <= limit) {
+      const batch = await this.redis.keys.newest(before, PAGE_SCAN);
+      if (!batch.length) break;
+      before = batch[batch.length - 1].seq;
+      const types = await this.redis.keys.typesOf(batch.map((b) => b.taskId));
+      const wanted = batch.filter((_, i) => !filter.type || types[i] === filter.type);
+      const records = await Promise.all(wanted.map((b) => this.recordOrNull(b.taskId)));
+      records.forEach((record, i) => {
+        if (record && (!filter.status || record.status === filter.status)) found.push({ record, seq: wanted[i].seq });
+      });
+    }
+    const items = found.slice(0, limit);
+    return { items: items.map((f) => f.record), nextCursor: found.length > limit ? String(items[items.length - 1].seq) : undefined };
+  }
+
+  async counts(): Promise<StatusCounts> {
+    const counts: StatusCounts = { pending: 0, running: 0, succeeded: 0, failed: 0, dead: 0, cancelled: 0 };
+    const perType = await Promise.all(
+      (await this.redis.keys.types()).map((type) => this.redis.queueFor(type).getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed')),
+    );
+    for (const c of perType) {
+      counts.pending += (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0);
+      counts.running += c.active ?? 0;
+      counts.succeeded += c.completed ?? 0;
+      counts.dead += c.failed ?? 0;
+    }
+    counts.failed = Math.min(counts.pending, await this.redis.keys.retryingCount());
+    counts.pending -= counts.failed;
+    counts.cancelled = await this.redis.keys.cancelledCount();
+    return counts;
+  }
+
+  /** Tasks waiting, ready or delayed (retries included), as on the other backends. */
+  async queueSize(): Promise<number> {
+    const c = await this.counts();
+    return c.pending + c.failed;
+  }
+}

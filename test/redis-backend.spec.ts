@@ -1,0 +1,166 @@
+import { Injectable, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import {
+  InvalidArgumentError,
+  InvalidOptionsError,
+  InvalidTaskError,
+  QueueSchedulerModule,
+  type QueueSchedulerModuleOptions,
+  RedisQueueService,
+  TaskContext,
+  TaskHandler,
+  TaskNotFoundError,
+} from 'nestjs-queue-scheduler';
+import { Queue } from 'bullmq';
+import IORedis from 'ioredis';
+import { dropPrefix, REDIS, testPrefix } from './support/redis';
+import { waitFor } from './support/wait-for';
+
+jest.setTimeout(30_000);
+
+@Injectable()
+class Handlers {
+  readonly seen: Array<{ taskId: string; attempt: number }> = [];
+
+  @TaskHandler('note')
+  note(_params: unknown, ctx: TaskContext): string {
+    this.seen.push({ taskId: ctx.taskId, attempt: ctx.attempt });
+    return ctx.taskId;
+  }
+
+  running = 0;
+  maxRunning = 0;
+
+  @TaskHandler('one-at-a-time', { concurrency: 1 })
+  async oneAtATime(params: { ms: number }): Promise<void> {
+    this.maxRunning = Math.max(this.maxRunning, ++this.running);
+    await new Promise((resolve) => setTimeout(resolve, params.ms));
+    this.running--;
+  }
+
+  @TaskHandler('hangs', { timeoutMs: 150 })
+  async hangs(_params: unknown, ctx: TaskContext): Promise<void> {
+    await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+  }
+
+  @TaskHandler('fail-slowly', { retries: { attempts: 3, backoff: 'fixed', delayMs: 60_000 } })
+  failSlowly(_params: unknown, ctx: TaskContext): never {
+    this.seen.push({ taskId: ctx.taskId, attempt: ctx.attempt });
+    throw new Error(`try ${ctx.attempt} failed`);
+  }
+}
+
+/** What only the redis backend has: its id and priority mapping, its options, its retry of a waiting retry. */
+describe('redis backend specifics', () => {
+  let app: INestApplication | undefined;
+  let prefix = '';
+
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    await dropPrefix(prefix);
+  });
+
+  async function boot(options: QueueSchedulerModuleOptions = {}) {
+    prefix = testPrefix();
+    const ref = await Test.createTestingModule({
+      imports: [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, ...options, queue: { backend: 'redis', connection: REDIS, prefix, pollIntervalMs: 50, ...options.queue } })],
+      providers: [Handlers],
+    }).compile();
+    app = ref.createNestApplication({ logger: false });
+    await app.init();
+    return { queue: app.get(RedisQueueService), handlers: app.get(Handlers) };
+  }
+
+  it("runs tasks whose ids BullMQ would refuse as job ids (':' and integers), under those ids", async () => {
+    const { queue, handlers } = await boot();
+    const ids = ['schedule-1:1767225600000', '42', 'a%3Ab', 'x:y:z'];
+    for (const taskId of ids) expect(await queue.pushTask({ taskId, type: 'note' })).toBe(taskId);
+    await waitFor(async () => (await queue.countByStatus()).succeeded === ids.length, 'all ran');
+    expect(handlers.seen.map((s) => s.taskId).sort()).toEqual([...ids].sort());
+    for (const taskId of ids) expect(await queue.getTask(taskId)).toMatchObject({ taskId, status: 'succeeded', result: taskId });
+    expect(await queue.pushTask({ taskId: '42', type: 'note' })).toBe('42');
+    await waitFor(() => handlers.seen.filter((s) => s.taskId === '42').length === 2, 'a finished integer id queued anew');
+  });
+
+  it("holds a handler's concurrency cap while other types fill the pool", async () => {
+    const { queue, handlers } = await boot({ workers: { concurrency: 4 } });
+    for (let i = 0; i < 6; i++) await queue.pushTask({ type: 'one-at-a-time', params: { ms: 30 } });
+    for (let i = 0; i < 6; i++) await queue.pushTask({ type: 'note' });
+    await waitFor(async () => (await queue.countByStatus()).succeeded === 12, 'all twelve ran');
+    expect(handlers.maxRunning).toBe(1);
+  });
+
+  it('a handler past its timeoutMs is aborted through its signal and fails with TaskTimeoutError', async () => {
+    const { queue } = await boot();
+    const id = await queue.pushTask({ type: 'hangs' });
+    await waitFor(async () => (await queue.getTask(id)).status === 'dead', 'dead after the timeout');
+    expect((await queue.getTask(id)).error).toBe('handler timed out after 150 ms');
+  });
+
+  it('refuses a priority outside the range BullMQ can order, naming the field and queueing nothing', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    await expect(queue.pushTask({ type: 'note', priority: 2 ** 21 })).rejects.toThrow(new InvalidTaskError('priority', 'priority must be an integer from -1048575 to 1048575 on the redis backend, got 2097152'));
+    await queue.pushTask({ taskId: 'low', type: 'note', priority: -1_048_575 });
+    await queue.pushTask({ taskId: 'high', type: 'note', priority: 1_048_575 });
+    await queue.pushTask({ taskId: 'mid', type: 'note' });
+    const claimed = await queue.claim({ types: ['note'], unknownTypes: false, handled: new Set(['note']) }, 3);
+    expect(claimed.map((t) => t.taskId)).toEqual(['low', 'mid', 'high']);
+    expect(await queue.getQueueSize()).toBe(0);
+  });
+
+  it('retryTask on a task waiting for its retry runs it now with a fresh attempt count', async () => {
+    const { queue, handlers } = await boot();
+    const id = await queue.pushTask({ type: 'fail-slowly' });
+    await waitFor(async () => (await queue.getTask(id)).status === 'failed', 'first try failed, retry a minute away');
+    expect(await queue.getTask(id)).toMatchObject({ attempts: 1, error: 'try 1 failed' });
+    expect(await queue.countByStatus()).toMatchObject({ failed: 1, pending: 0 });
+    await queue.retryTask(id);
+    await waitFor(() => handlers.seen.length === 2, 'run again at once');
+    expect(handlers.seen.map((s) => s.attempt)).toEqual([1, 1]);
+    await expect(queue.retryTask('unknown-id')).rejects.toThrow("No task with id 'unknown-id'");
+  });
+
+  it('a cancelled id can be pushed again; retryTask refuses a pending task', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    await queue.pushTask({ taskId: 'c', type: 'note', delayMs: 60_000 });
+    await expect(queue.retryTask('c')).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(await queue.cancelTask('c')).toBe(true);
+    expect(await queue.countByStatus()).toMatchObject({ cancelled: 1, pending: 0 });
+    expect((await queue.listTasks({ status: 'cancelled' })).items.map((t) => t.taskId)).toEqual(['c']);
+    await queue.pushTask({ taskId: 'c', type: 'note', params: { again: true } });
+    expect(await queue.getTask('c')).toMatchObject({ status: 'pending', params: { again: true } });
+    expect(await queue.countByStatus()).toMatchObject({ cancelled: 0, pending: 1 });
+  });
+
+  it('forgets the index entries of jobs BullMQ removed after retention, a sweep after they went missing', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    for (const taskId of ['keep-1', 'gone', 'keep-2']) await queue.pushTask({ taskId, type: 'note' });
+    // what BullMQ's removeOnComplete age does to an old finished job
+    const bull = new Queue('task.note', { connection: REDIS, prefix });
+    await bull.remove('gone');
+    await bull.close();
+    expect(await queue.trimIndex()).toBe(0); // missing once: perhaps a push between indexing and adding
+    expect(await queue.trimIndex()).toBe(1);
+    const redis = new IORedis(REDIS);
+    expect(await redis.hlen(`${prefix}:~index`)).toBe(2);
+    redis.disconnect();
+    expect((await queue.listTasks()).items.map((t) => t.taskId)).toEqual(['keep-2', 'keep-1']);
+    await expect(queue.getTask('gone')).rejects.toBeInstanceOf(TaskNotFoundError);
+    expect(await queue.trimIndex()).toBe(0);
+  });
+
+  it.each([
+    [{ connection: 'http://localhost:6379' }, 'queue.connection', "queue.connection must be a redis:// or rediss:// URL or an ioredis options object, got 'http://localhost:6379'"],
+    [{ connection: 6379 }, 'queue.connection', 'queue.connection must be a redis:// or rediss:// URL or an ioredis options object, got 6379'],
+    [{ prefix: 'my app*' }, 'queue.prefix', "queue.prefix must be 1 to 64 characters without spaces or * ? [ ] \\, got 'my app*'"],
+    [{ backend: 'kafka' }, 'queue.backend', "queue.backend must be 'memory', 'database' or 'redis', got 'kafka'"],
+  ])('refuses bad options at start-up: %j', async (queueOptions, field, message) => {
+    const ref = Test.createTestingModule({
+      imports: [QueueSchedulerModule.forRoot({ dataSource: false, queue: { backend: 'redis', ...(queueOptions as object) } })],
+    });
+    const error = await ref.compile().then(() => null, (err: unknown) => err);
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error).toMatchObject({ field, message });
+  });
+});
