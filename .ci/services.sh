@@ -31,6 +31,6 @@ wait_for PostgreSQL postgres_up
 # the redis backend's suites use the shared Redis on 6379 (the restart suite starts a private one)
 if ! redis_up >/dev/null 2>&1; then
   echo "starting Redis"
-  redis-server --port 6379 --daemonize yes --save "" --appendonly no
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
 fi
 wait_for Redis redis_up
