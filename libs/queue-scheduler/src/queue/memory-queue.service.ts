@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
 import { Subject } from 'rxjs';
-import { TaskNotFoundError, describeValue, InvalidArgumentError } from '../errors/errors';
+import { TaskNotFoundError, describeValue, InvalidArgumentError, InvalidTaskError } from '../errors/errors';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord, TaskStatus } from '../interfaces/task.interface';
 import { MAX_TIMER_MS, RESOLVED_OPTIONS } from '../queue-scheduler.constants';
@@ -9,7 +9,7 @@ import { LibraryLogger } from '../queue-scheduler.logger';
 import { MemoryPublicStore } from '../store/memory-public-store';
 import { BinaryHeap } from './binary-heap';
 import { type ClaimFilter, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from './task-queue';
-import { normalizePush } from './task-validation';
+import { type NormalizedTask, normalizePush } from './task-validation';
 import { Waiters } from './waiters';
 
 interface Entry extends TaskRecord {
@@ -75,7 +75,28 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   // ---- producers -------------------------------------------------------
 
   pushTask<P>(input: PushTaskInput<P>): string {
-    const task = normalizePush(input, this.options.queue.maxPayloadBytes, this.clock.now());
+    return this.add(normalizePush(input, this.options.queue.maxPayloadBytes, this.clock.now()));
+  }
+
+  /**
+   * Pushes several tasks, in order, each with pushTask's dedupe rule. Every
+   * input is validated before the first is queued, so a bad one queues none.
+   */
+  pushTasks<P>(inputs: PushTaskInput<P>[]): string[] {
+    if (!Array.isArray(inputs)) throw new InvalidArgumentError('inputs', `inputs must be an array of tasks, got ${describeValue(inputs)}`);
+    const now = this.clock.now();
+    const tasks = inputs.map((input, i) => {
+      try {
+        return normalizePush(input, this.options.queue.maxPayloadBytes, now);
+      } catch (err) {
+        if (err instanceof InvalidTaskError) throw new InvalidTaskError(`inputs[${i}].${err.field}`, `inputs[${i}]: ${err.message}`);
+        throw err;
+      }
+    });
+    return tasks.map((task) => this.add(task));
+  }
+
+  private add(task: NormalizedTask): string {
     if (this.live.has(task.taskId)) return task.taskId;
     this.dead.delete(task.taskId);
     this.history.delete(task.taskId);

@@ -7,6 +7,8 @@ import { type InFlight, ShutdownAbort, TaskRunner } from './task-runner';
 
 /** How long an idle dispatcher sleeps before looking again without being woken. */
 const IDLE_WAIT_MS = 1000;
+/** The reason a dispatcher's sleep is ended early; nothing reads it. */
+const WOKEN = Symbol('woken');
 
 /**
  * Runs up to `workers.concurrency` tasks at once. One dispatcher claims as
@@ -130,7 +132,8 @@ export class WorkerPool {
     const stop = this.stopController.signal;
     if (stop.aborted) return;
     const wake = new AbortController();
-    const onStop = (): void => wake.abort();
+    // a fixed reason: abort() without one builds a DOMException with a stack trace, once per finished task
+    const onStop = (): void => wake.abort(WOKEN);
     stop.addEventListener('abort', onStop, { once: true });
     this.wakeDispatcher = onStop;
     try {

@@ -1,0 +1,102 @@
+/**
+ * enqueue-to-start: sequential samples with an idle worker, from the push
+ * call to the handler's first line: memory backend, database backend with
+ * the worker in the pushing instance, database backend with the worker in
+ * another instance (a second app on the same database, which learns of the
+ * task only by polling), and BullMQ on Redis.
+ */
+import type { INestApplicationContext } from '@nestjs/common';
+import { Queue, Worker } from 'bullmq';
+import { DatabaseQueueService, TaskQueue } from 'nestjs-queue-scheduler';
+import { boot, sink } from './lib/app';
+import type { Recorder } from './lib/result';
+import { createTestDatabase, REDIS, uniqueName } from './lib/servers';
+import { latency } from './lib/stats';
+
+const SAMPLES = Number(process.env.BENCH_E2S_SAMPLES ?? 1000);
+/** A database sample costs a commit and a wake-up (tens of ms under load): fewer of them. */
+const DB_SAMPLES = Number(process.env.BENCH_E2S_DB_SAMPLES ?? 300);
+/** Polling makes each cross-instance sample cost tens of ms: fewer of them. */
+const OTHER_SAMPLES = Number(process.env.BENCH_E2S_OTHER_SAMPLES ?? 150);
+const WARM = 50;
+
+/** Pushes one task at a time and records push→start; the next push waits for the previous task to finish. */
+async function sample(n: number, push: () => unknown, idle: () => Promise<void>): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n + WARM; i++) {
+    let started!: (t: number) => void;
+    const start = new Promise<number>((resolve) => (started = resolve));
+    sink.run = () => started(performance.now());
+    const t0 = performance.now();
+    await push();
+    const t1 = await start;
+    await idle();
+    if (i >= WARM) out.push(t1 - t0);
+  }
+  return out;
+}
+
+async function bullmq(n: number): Promise<number[]> {
+  const name = uniqueName('e2s');
+  const queue = new Queue(name, { connection: REDIS });
+  let started: (t: number) => void = () => undefined;
+  let finished: () => void = () => undefined;
+  const worker = new Worker(name, async () => started(performance.now()), { connection: REDIS, concurrency: 1 });
+  worker.on('completed', () => finished());
+  await worker.waitUntilReady();
+  try {
+    const out: number[] = [];
+    for (let i = 0; i < n + WARM; i++) {
+      const start = new Promise<number>((resolve) => (started = resolve));
+      const done = new Promise<void>((resolve) => (finished = resolve));
+      const t0 = performance.now();
+      await queue.add('noop', {}, { removeOnComplete: true });
+      const t1 = await start;
+      await done;
+      if (i >= WARM) out.push(t1 - t0);
+    }
+    return out;
+  } finally {
+    await worker.close();
+    await queue.obliterate({ force: true });
+    await queue.close();
+  }
+}
+
+export async function run(rec: Recorder): Promise<void> {
+  rec.settings.samples = { memory: SAMPLES, databaseSameInstance: DB_SAMPLES, databaseOtherInstance: OTHER_SAMPLES, bullmq: SAMPLES, warmUp: `${WARM} samples excluded` };
+  rec.settings.database = 'MariaDB; workers.concurrency 1; other instance: a second Nest app in this process (workers only), queue.pollIntervalMs 500 (the default)';
+  const record = (subject: string, values: number[]): ReturnType<typeof latency> => {
+    const l = latency(values);
+    for (const q of ['min', 'p50', 'p99', 'max'] as const) rec.row({ case: 'push → handler start', subject, metric: q, unit: 'ms', value: l[q] });
+    return l;
+  };
+  const apps: INestApplicationContext[] = [];
+  const mem = await boot({ options: { workers: { concurrency: 1 } } });
+  const memQueue = mem.get(TaskQueue);
+  const memory = record('nestjs-queue-scheduler, memory', await sample(SAMPLES, () => memQueue.pushTask({ type: 'noop' }), () => memQueue.onIdle()));
+  await mem.close();
+
+  const db = await createTestDatabase('mariadb');
+  try {
+    const same = await boot({ db: db.options, options: { queue: { backend: 'database' }, scheduler: { enabled: false }, workers: { concurrency: 1 } } });
+    apps.push(same);
+    const q = same.get(TaskQueue);
+    const idle = (): Promise<void> => same.get(DatabaseQueueService).onIdle(2);
+    record('nestjs-queue-scheduler, MariaDB, same instance', await sample(DB_SAMPLES, () => q.pushTask({ type: 'noop' }), idle));
+    await same.close();
+    apps.length = 0;
+    const producer = await boot({ db: db.options, options: { queue: { backend: 'database' }, scheduler: { enabled: false }, workers: { enabled: false } } });
+    const consumer = await boot({ db: db.options, options: { queue: { backend: 'database' }, scheduler: { enabled: false }, workers: { concurrency: 1 } } });
+    apps.push(producer, consumer);
+    const pq = producer.get(TaskQueue);
+    record('nestjs-queue-scheduler, MariaDB, other instance', await sample(OTHER_SAMPLES, () => pq.pushTask({ type: 'noop' }), () => producer.get(DatabaseQueueService).onIdle(2)));
+  } finally {
+    for (const app of apps) await app.close();
+    await db.drop();
+  }
+  const bull = record('BullMQ (Redis)', await bullmq(SAMPLES));
+  rec.ratio('memory backend p99 (ms)', memory.p99, { text: '< 1 ms', met: memory.p99 < 1 }, ' ms');
+  rec.ratio('BullMQ p99 / memory backend p99', bull.p99 / memory.p99);
+  rec.ratio('BullMQ p50 / memory backend p50', bull.p50 / memory.p50);
+}

@@ -1,0 +1,51 @@
+import { InvalidArgumentError, InvalidTaskError } from '../errors/errors';
+import { resolveOptions } from '../queue-scheduler.options';
+import { MemoryQueueService } from './memory-queue.service';
+import type { ClaimFilter } from './task-queue';
+
+const anyType: ClaimFilter = { types: [], unknownTypes: true, handled: new Set() };
+
+function makeQueue(): MemoryQueueService {
+  return new MemoryQueueService(resolveOptions({ logLevel: 'fatal' }));
+}
+
+describe('MemoryQueueService.pushTasks', () => {
+  it('queues every input in order, with the ids pushTask would return', () => {
+    const queue = makeQueue();
+    const ids = queue.pushTasks([{ taskId: 'a', type: 't' }, { type: 't', params: { n: 2 } }, { taskId: 'c', type: 'u', priority: -1 }]);
+    expect(ids[0]).toBe('a');
+    expect(ids[1]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(ids[2]).toBe('c');
+    expect(queue.getQueueSize()).toBe(3);
+    expect(queue.claim(anyType, 3).map((t) => t.taskId)).toEqual(['c', 'a', ids[1]]);
+    expect(queue.getTask(ids[1]).params).toEqual({ n: 2 });
+  });
+
+  it('keeps the dedupe rule inside a batch and against tasks already pending', () => {
+    const queue = makeQueue();
+    queue.pushTask({ taskId: 'old', type: 't' });
+    expect(queue.pushTasks([{ taskId: 'old', type: 't' }, { taskId: 'new', type: 't' }, { taskId: 'new', type: 't' }])).toEqual(['old', 'new', 'new']);
+    expect(queue.getQueueSize()).toBe(2);
+  });
+
+  it('refuses a batch with one bad input, naming its index and field, and queues none of it', () => {
+    const queue = makeQueue();
+    const push = (): string[] => queue.pushTasks([{ taskId: 'fine', type: 't' }, { type: '' }]);
+    expect(push).toThrow(InvalidTaskError);
+    expect(push).toThrow(/^inputs\[1\]: type /);
+    try {
+      push();
+    } catch (err) {
+      expect((err as InvalidTaskError).field).toBe('inputs[1].type');
+    }
+    expect(queue.getQueueSize()).toBe(0);
+    expect(() => queue.pushTasks({ type: 't' } as never)).toThrow(InvalidArgumentError);
+    expect(queue.getQueueSize()).toBe(0);
+  });
+
+  it('an empty batch queues nothing and returns no ids', () => {
+    const queue = makeQueue();
+    expect(queue.pushTasks([])).toEqual([]);
+    expect(queue.isEmpty()).toBe(true);
+  });
+});
