@@ -8,7 +8,8 @@ const rest = args.filter((a) => a !== '--long');
 const env = { ...process.env, RELIABILITY_PROFILE: long ? 'long' : 'short' };
 const jest = require.resolve('jest/bin/jest');
 // the long profile's storms take far longer than the short one's; one file at a time keeps the kills apart
-const run = (extraEnv, jestArgs) => spawnSync(process.execPath, [jest, '--selectProjects', 'reliability', ...(long ? ['--runInBand'] : []), ...jestArgs, ...rest], {
+// --selectProjects takes every word after it as a project name: it goes last
+const run = (extraEnv, jestArgs) => spawnSync(process.execPath, [jest, ...jestArgs, ...rest, ...(long ? ['--runInBand'] : []), '--selectProjects', 'reliability'], {
   stdio: 'inherit',
   env: { ...env, ...extraEnv },
 });
