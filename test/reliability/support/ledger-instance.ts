@@ -24,7 +24,7 @@ process.on('unhandledRejection', (reason) => print({ event: 'unhandledRejection'
 process.on('uncaughtException', (err) => print({ event: 'uncaughtException', reason: String(err.stack ?? err) }));
 
 export interface WorkParams {
-  /** Busy-waits this long inside the handler: a real event-loop stall. */
+  /** Busy-waits this long inside the handler's first try: a real, one-off event-loop stall (a GC pause, a sync call). */
   stallMs?: number;
   /** Awaits this long (the event loop stays free). */
   sleepMs?: number;
@@ -54,7 +54,7 @@ class LedgerHandlers {
   @TaskHandler('work', { retries })
   async work(params: WorkParams, ctx: TaskContext): Promise<void> {
     await this.start(ctx);
-    if (params.stallMs) {
+    if (params.stallMs && ctx.attempt === 1) {
       print({ event: 'stall', id: ctx.taskId, attempt: ctx.attempt, ms: params.stallMs });
       const until = Date.now() + params.stallMs;
       while (Date.now() < until); // deliberately blocks the event loop
