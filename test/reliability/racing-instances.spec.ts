@@ -60,6 +60,9 @@ describe.each(SERVERS)('racing scheduler instances on %s', (kind) => {
     await waitFor(async () => (await ledger.count("SELECT COUNT(*) AS n FROM task_queue WHERE status <> 'succeeded'")) === 0, 'every occurrence ran', 120_000, 250);
     await stopAll(instances);
 
+    // figures first, so a failing run still reports how far behind the scheduler fell
+    const lag = await ledger.query<{ sec: string; lag: string }>('SELECT FLOOR((scheduled_at - ?) / 10000) AS sec, MAX(created_at - scheduled_at) AS lag FROM task_queue GROUP BY FLOOR((scheduled_at - ?) / 10000) ORDER BY 1', [first, first]);
+    report(`racing-${kind}-lag`, { maxEnqueueLagMsPer10s: lag.map((l) => Number(l.lag)) });
     const rows = await ledger.query<{ s: string; at: string; n: string | number }>(
       'SELECT scheduler_task_id AS s, scheduled_at AS at, COUNT(*) AS n FROM task_queue GROUP BY scheduler_task_id, scheduled_at',
     );
