@@ -47,7 +47,9 @@ describe.each(SERVERS)('database outage on a private %s server', (kind) => {
 
   it(`stopped for ${OUTAGE_MS / 1000} s mid-run: no crash, bounded retries, every resolved push kept, the schedule resumes by fire_once`, async () => {
     const schedule = await ledger.producer.get(SchedulerService).addSchedulerTask({ name: 'heartbeat', taskType: 'occurrence', scheduleType: 'interval', intervalSeconds: 1, misfirePolicy: 'fire_once' });
-    instance = startInstance('../reliability/support/ledger-instance.ts', server.options('qs_outage'), OPTIONS, { QS_PRODUCE: String(PUSHES) });
+    // a try the outage hits fails (its ledger write cannot reach the server) or loses its lease: retries run it to the end
+    const retries = JSON.stringify({ attempts: 20, backoff: 'fixed', delayMs: 500 });
+    instance = startInstance('../reliability/support/ledger-instance.ts', server.options('qs_outage'), OPTIONS, { QS_PRODUCE: String(PUSHES), QS_RETRIES: retries });
     await waitReady([instance]);
     const lines = instance.lines;
     const pushed = () => lines.filter((l) => l.event === 'pushed');

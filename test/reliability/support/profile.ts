@@ -9,7 +9,7 @@ export const PROFILE = {
   outage: LONG ? { outageMs: 10_000, pushes: 500 } : { outageMs: 4000, pushes: 200 },
   racing: LONG ? { burst: 1000, everySecond: 200, seconds: 60 } : { burst: 300, everySecond: 50, seconds: 8 },
   failures: LONG ? { tasks: 10_000 } : { tasks: 1000 },
-  stalls: LONG ? { leaseMs: 30_000, short: [500, 5000, 20_000], long: [40_000] } : { leaseMs: 3000, short: [500, 1000], long: [4500] },
+  stalls: LONG ? { leaseMs: 30_000, short: [500, 5000, 15_000], long: [40_000] } : { leaseMs: 3000, short: [500, 1000], long: [4500] },
 } as const;
 
 /** Prints a scenario's figures, for docs/reliability.md. */
