@@ -16,6 +16,16 @@ export interface NormalizedTask {
   scheduledAt?: Date;
 }
 
+/** The range of the INT columns (priority, max_retries, max_runs): MySQL's INSERT IGNORE would clamp a larger value silently. */
+export const INT32_MIN = -(2 ** 31);
+export const INT32_MAX = 2 ** 31 - 1;
+/** The latest instant a Date can hold. */
+export const MAX_EPOCH_MS = 8.64e15;
+
+export function isInt32(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= INT32_MIN && value <= INT32_MAX;
+}
+
 function bad(field: string, rule: string, value: unknown): never {
   throw new InvalidTaskError(field, `${field} ${rule}, got ${describeValue(value)}`);
 }
@@ -64,14 +74,13 @@ export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now
   if (taskId !== undefined && (typeof taskId !== 'string' || taskId === '' || taskId.length > 191)) {
     bad('taskId', 'must be a non-empty string of at most 191 characters', taskId);
   }
-  if (typeof priority !== 'number' || !Number.isInteger(priority) || Math.abs(priority) > 2 ** 31) {
-    bad('priority', 'must be an integer', priority);
+  if (!isInt32(priority)) bad('priority', `must be an integer from ${INT32_MIN} to ${INT32_MAX}`, priority);
+  // beyond the last representable Date the run time would be Invalid Date: never due, and refused by the database
+  if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0 || now + delayMs > MAX_EPOCH_MS) {
+    bad('delayMs', `must be a finite number >= 0 that ends by ${new Date(MAX_EPOCH_MS).toISOString()}`, delayMs);
   }
-  if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0) {
-    bad('delayMs', 'must be a finite number >= 0', delayMs);
-  }
-  if (maxRetries !== undefined && (typeof maxRetries !== 'number' || !Number.isInteger(maxRetries) || maxRetries < 0)) {
-    bad('maxRetries', 'must be an integer >= 0', maxRetries);
+  if (maxRetries !== undefined && (!isInt32(maxRetries) || maxRetries < 0)) {
+    bad('maxRetries', `must be an integer from 0 to ${INT32_MAX}`, maxRetries);
   }
   if (scheduledAt !== undefined && !(scheduledAt instanceof Date && Number.isFinite(scheduledAt.getTime()))) {
     bad('scheduledAt', 'must be a valid Date', scheduledAt);

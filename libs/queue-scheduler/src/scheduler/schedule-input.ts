@@ -1,6 +1,6 @@
 import { describeValue, InvalidScheduleError, InvalidTaskError } from '../errors/errors';
 import type { AddSchedulerTaskInput } from '../interfaces/schedule.interface';
-import { serializeParams } from '../queue/task-validation';
+import { INT32_MAX, INT32_MIN, isInt32, serializeParams } from '../queue/task-validation';
 import { assertCron, assertTimezone, type MisfirePolicy, type ScheduleSpec, type ScheduleType } from '../scheduling/schedule-math';
 
 const SCHEDULE_TYPES: readonly ScheduleType[] = ['interval', 'cron', 'once'];
@@ -86,13 +86,13 @@ export function validateSchedule(input: AddSchedulerTaskInput, defaults: Schedul
     spec.executeAt = at;
   }
   const maxRuns = input.maxRuns ?? 0;
-  if (typeof maxRuns !== 'number' || !Number.isInteger(maxRuns) || maxRuns < 0) bad('maxRuns', 'must be a whole number >= 0 (0 = no limit)', maxRuns);
+  if (!isInt32(maxRuns) || maxRuns < 0) bad('maxRuns', `must be a whole number from 0 to ${INT32_MAX} (0 = no limit)`, maxRuns);
   const misfirePolicy = input.misfirePolicy ?? defaults.misfirePolicy;
   if (!MISFIRE_POLICIES.includes(misfirePolicy)) bad('misfirePolicy', `must be one of ${MISFIRE_POLICIES.join(', ')}`, misfirePolicy);
   const enabled = input.enabled ?? true;
   if (typeof enabled !== 'boolean') bad('enabled', 'must be true or false', enabled);
   const priority = input.priority ?? 0;
-  if (typeof priority !== 'number' || !Number.isInteger(priority)) bad('priority', 'must be an integer', priority);
+  if (!isInt32(priority)) bad('priority', `must be an integer from ${INT32_MIN} to ${INT32_MAX}`, priority);
   const description = input.description ?? null;
   if (description !== null && typeof description !== 'string') bad('description', 'must be a string', description);
   const params = input.params ?? {};

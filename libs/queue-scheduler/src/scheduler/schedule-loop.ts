@@ -1,5 +1,5 @@
 import { Subject } from 'rxjs';
-import type { Repository } from 'typeorm';
+import type { EntityManager, Repository } from 'typeorm';
 import type { Clock } from '../clock';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
 import type { ResolvedOptions } from '../interfaces/options.interface';
@@ -13,6 +13,10 @@ import { type FirePlan, planFire } from '../scheduling/schedule-math';
 /** After a failed look at the table, wait this long times 2^failures (capped) before the next one. */
 const ERROR_BACKOFF_MS = 500;
 const MAX_ERROR_BACKOFF_MS = 30_000;
+/** Due rows claimed in one transaction: one commit (one log flush) for them all, instead of one each. */
+const FIRE_CHUNK = 20;
+/** Pause before reading the due rows again when other instances held every row of a chunk. */
+const LOST_CLAIMS_PAUSE_MS = 50;
 
 /** The id of the task an occurrence pushes: deterministic, so a repeated push of one occurrence is deduplicated. */
 export function occurrenceTaskId(scheduleId: string, scheduledAt: Date, tag = ''): string {
@@ -27,6 +31,9 @@ export function occurrenceTaskId(scheduleId: string, scheduledAt: Date, tag = ''
  */
 export class ScheduleLoop {
   private timer?: NodeJS.Timeout;
+  /** Row locks that can be skipped (MySQL 8, MariaDB 10.6+, PostgreSQL); SQLite has one writer and no row locks. */
+  private readonly skipLocked: boolean;
+  private readonly lockRow: string;
   private current?: Promise<void>;
   private again = false;
   private active = false;
@@ -39,7 +46,12 @@ export class ScheduleLoop {
     private readonly options: ResolvedOptions['scheduler'],
     private readonly logger: LibraryLogger,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    const type: string = repo.manager.connection.options.type;
+    this.skipLocked = ['mysql', 'mariadb', 'aurora-mysql', 'postgres', 'aurora-postgres'].includes(type);
+    const [id, version] = type.includes('postgres') ? ['$1', '$2'] : ['?', '?'];
+    this.lockRow = `SELECT task_id FROM scheduler_task WHERE task_id = ${id} AND version = ${version} FOR UPDATE SKIP LOCKED`;
+  }
 
   get running(): boolean {
     return this.active;
@@ -142,41 +154,72 @@ export class ScheduleLoop {
       .orderBy('s.next_run_at', 'ASC')
       .limit(batchSize)
       .getMany();
-    for (const row of rows) {
+    const start = this.clock.now();
+    const due = rows.findIndex((r) => r.nextRunAt!.getTime() > start);
+    const dueRows = due === -1 ? rows : rows.slice(0, due);
+    // Instances that read the same due batch would otherwise claim it in the same order, each waiting on the
+    // row the first one holds: work through it from a random point, so they mostly claim different rows.
+    // A manual clock (runDue) keeps the time order.
+    const offset = always || dueRows.length < 2 ? 0 : Math.floor(Math.random() * dueRows.length);
+    const ordered = [...dueRows.slice(offset), ...dueRows.slice(0, offset)];
+    let won = 0;
+    for (let i = 0; i < ordered.length; i += FIRE_CHUNK) {
       if (!this.active && !always) return null;
-      const now = this.clock.now();
-      if (row.nextRunAt!.getTime() > now) return row.nextRunAt!.getTime();
-      await this.fire(row, now);
+      const claimed = await this.fire(ordered.slice(i, i + FIRE_CHUNK), this.clock.now());
+      won += claimed;
+      // A chunk wholly lost means the rest of the batch is probably another instance's by now, and a fresh read
+      // no longer holds the rows it claimed. Having won nothing (rows held by a stalled instance), pause rather than spin.
+      if (claimed === 0) return this.clock.now() + (won > 0 ? 0 : LOST_CLAIMS_PAUSE_MS);
     }
+    if (due !== -1) return rows[due].nextRunAt!.getTime();
     return rows.length === batchSize ? this.clock.now() : null;
   }
 
   /**
-   * Claims the row's due occurrences with one compare-and-set and pushes
-   * them; on the database backend both happen in one transaction.
+   * Claims the rows' due occurrences, each with one compare-and-set, and
+   * pushes them; on the database backend all of it is one transaction (one
+   * commit for the chunk). Returns how many rows this instance claimed.
    */
-  private async fire(row: SchedulerTask, now: number): Promise<void> {
-    const plan = this.plan(row, now);
-    const fired = plan.fire.length;
-    const finished = plan.next === null;
+  private async fire(rows: SchedulerTask[], now: number): Promise<number> {
+    const plans = new Map(rows.map((row) => [row, this.plan(row, now)]));
+    let won: SchedulerTask[] = [];
     const ids = await this.queue.pushClaimed(async (manager) => {
-      const result = await (manager ?? this.repo.manager)
-        .createQueryBuilder()
-        .update(SchedulerTask)
-        .set({
-          nextRunAt: plan.next,
-          lastRunAt: plan.fire.at(-1) ?? row.lastRunAt,
-          runCount: () => `run_count + ${fired}`,
-          enabled: finished ? false : row.enabled,
-          version: () => 'version + 1',
-          updatedAt: new Date(now),
-        })
-        .where('task_id = :id AND version = :version', { id: row.taskId, version: row.version })
-        .execute();
-      if (result.affected !== 1) return null; // another instance claimed it first
-      return plan.fire.map((at) => this.occurrence(row, at));
+      won = []; // a transaction rolled back for a deadlock runs this again from the start
+      for (const row of rows) if (await this.claim(row, plans.get(row)!, now, manager)) won.push(row);
+      return won.length ? won.flatMap((row) => plans.get(row)!.fire.map((at) => this.occurrence(row, at))) : null;
     });
-    if (!ids) return;
+    if (!ids) return 0;
+    let next = 0;
+    for (const row of won) {
+      const plan = plans.get(row)!;
+      this.fired(row, plan, ids.slice(next, next + plan.fire.length), now);
+      next += plan.fire.length;
+    }
+    return won.length;
+  }
+
+  private async claim(row: SchedulerTask, plan: FirePlan, now: number, manager?: EntityManager): Promise<boolean> {
+    // in a transaction (database backend) another instance may hold this row until its commit: skip it rather
+    // than wait, its claim moves next_run_at anyway; a row another instance already claimed fails here too
+    if (manager && this.skipLocked && !(await manager.query(this.lockRow, [row.taskId, row.version])).length) return false;
+    const result = await (manager ?? this.repo.manager)
+      .createQueryBuilder()
+      .update(SchedulerTask)
+      .set({
+        nextRunAt: plan.next,
+        lastRunAt: plan.fire.at(-1) ?? row.lastRunAt,
+        runCount: () => `run_count + ${plan.fire.length}`,
+        enabled: plan.next === null ? false : row.enabled,
+        version: () => 'version + 1',
+        updatedAt: new Date(now),
+      })
+      .where('task_id = :id AND version = :version', { id: row.taskId, version: row.version })
+      .execute();
+    return result.affected === 1; // 0: another instance claimed it first
+  }
+
+  /** Logs and reports one claimed row's occurrences. */
+  private fired(row: SchedulerTask, plan: FirePlan, ids: string[], now: number): void {
     const at = new Date(this.clock.now());
     const about = { scheduleId: row.taskId, name: row.name, taskType: row.taskType };
     if (plan.missed > 0) {
@@ -189,7 +232,7 @@ export class ScheduleLoop {
         this.logger.debug(`task ${taskId} (${row.taskType}) pushed by schedule '${row.name}', scheduled ${plan.fire[i].toISOString()}, ${now - plan.fire[i].getTime()} ms late`);
       });
     }
-    if (finished) this.logger.log(`schedule ${row.taskId} '${row.name}' finished after ${row.runCount + fired} run(s)`);
+    if (plan.next === null) this.logger.log(`schedule ${row.taskId} '${row.name}' finished after ${row.runCount + plan.fire.length} run(s)`);
   }
 
   private emit(event: ScheduleEvent): void {

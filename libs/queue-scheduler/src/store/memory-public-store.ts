@@ -1,4 +1,5 @@
 import { describeValue, InvalidArgumentError } from '../errors/errors';
+import { MAX_EPOCH_MS } from '../queue/task-validation';
 
 interface Entry {
   value: unknown;
@@ -14,6 +15,10 @@ export function storeExpiry(key: unknown, ttlSeconds: number | null | undefined,
   if (ttlSeconds === undefined || ttlSeconds === null) return Infinity;
   if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds <= 0) {
     throw new InvalidArgumentError('ttlSeconds', `ttlSeconds must be a positive number of seconds, got ${describeValue(ttlSeconds)}`);
+  }
+  // an expiry past the last representable Date can be neither stored (expires_at BIGINT) nor compared
+  if (now + ttlSeconds * 1000 > MAX_EPOCH_MS) {
+    throw new InvalidArgumentError('ttlSeconds', `ttlSeconds must end by ${new Date(MAX_EPOCH_MS).toISOString()} (omit it for no expiry), got ${describeValue(ttlSeconds)}`);
   }
   return now + ttlSeconds * 1000;
 }
