@@ -1,6 +1,5 @@
-import { describeValue, InvalidArgumentError } from '../errors/errors';
 import type { Sql } from '../queue/database/sql';
-import { storeExpiry } from './memory-public-store';
+import { storeExpiry, storeValueJson } from './memory-public-store';
 
 /**
  * The public store as the `queue_store` table, shared by every instance.
@@ -13,13 +12,7 @@ export class DatabasePublicStore {
   async set(key: string, value: unknown, ttlSeconds?: number | null): Promise<void> {
     const now = Date.now();
     const expiresAt = storeExpiry(key, ttlSeconds, now);
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(value);
-    } catch (err) {
-      throw new InvalidArgumentError('value', `value must be JSON-serializable on the database backend (${(err as Error).message})`);
-    }
-    if (json === undefined) throw new InvalidArgumentError('value', `value must be JSON-serializable on the database backend, got ${describeValue(value)}`);
+    const json = storeValueJson(value, 'database');
     const exp = expiresAt === Infinity ? null : expiresAt;
     const upsert = {
       mysql: 'INSERT INTO queue_store (store_key, value, expires_at, updated_at) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value), expires_at = VALUES(expires_at), updated_at = VALUES(updated_at)',

@@ -23,6 +23,18 @@ export function storeExpiry(key: unknown, ttlSeconds: number | null | undefined,
   return now + ttlSeconds * 1000;
 }
 
+/** A stored value as JSON, for the store backends that keep text (`backend` names them in the message). */
+export function storeValueJson(value: unknown, backend: string): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (err) {
+    throw new InvalidArgumentError('value', `value must be JSON-serializable on the ${backend} backend (${(err as Error).message})`);
+  }
+  if (json === undefined) throw new InvalidArgumentError('value', `value must be JSON-serializable on the ${backend} backend, got ${describeValue(value)}`);
+  return json;
+}
+
 /**
  * The in-process key-value store with per-key TTL. Expiry is checked on
  * every read, so the periodic sweep only frees memory and never decides

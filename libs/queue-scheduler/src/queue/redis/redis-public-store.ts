@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
-import { describeValue, InvalidArgumentError } from '../../errors/errors';
-import { storeExpiry } from '../../store/memory-public-store';
+import { storeExpiry, storeValueJson } from '../../store/memory-public-store';
 import type { RedisKeys } from './redis-keys';
 
 const SCAN_COUNT = 500;
@@ -20,13 +19,7 @@ export class RedisPublicStore {
   async set(key: string, value: unknown, ttlSeconds?: number | null): Promise<void> {
     const now = Date.now();
     const expiresAt = storeExpiry(key, ttlSeconds, now);
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(value);
-    } catch (err) {
-      throw new InvalidArgumentError('value', `value must be JSON-serializable on the redis backend (${(err as Error).message})`);
-    }
-    if (json === undefined) throw new InvalidArgumentError('value', `value must be JSON-serializable on the redis backend, got ${describeValue(value)}`);
+    const json = storeValueJson(value, 'redis');
     const multi = this.redis.multi();
     if (expiresAt === Infinity) {
       multi.set(this.keys.store(key), json).zrem(this.keys.storeExpiry, key);
