@@ -4,6 +4,7 @@ import type { RegisteredHandler, TaskHandlerRegistry } from '../handlers/task-ha
 import { LibraryLogger, taskLabel } from '../queue-scheduler.logger';
 import type { TaskQueue } from '../queue/task-queue';
 import { backoffDelay } from './backoff';
+import { TaskAbort } from './task-abort';
 
 /** Why a running task's signal was aborted by shutdown, as opposed to its own timeout. */
 export class ShutdownAbort extends Error {
@@ -16,7 +17,7 @@ export class ShutdownAbort extends Error {
 /** One task in flight: its abort switch, for shutdown. */
 export interface InFlight {
   readonly task: Task;
-  readonly controller: AbortController;
+  readonly abort: TaskAbort;
 }
 
 /**
@@ -40,10 +41,10 @@ export class TaskRunner {
         await this.queue.fail(task, error, null, 0);
         return;
       }
-      const controller = new AbortController();
-      inFlight.set(task.taskId, { task, controller });
+      const abort = new TaskAbort();
+      inFlight.set(task.taskId, { task, abort });
       try {
-        await this.execute(task, handler, controller);
+        await this.execute(task, handler, abort);
       } finally {
         inFlight.delete(task.taskId);
       }
@@ -53,7 +54,7 @@ export class TaskRunner {
     }
   }
 
-  private async execute(task: Task, handler: RegisteredHandler, controller: AbortController): Promise<void> {
+  private async execute(task: Task, handler: RegisteredHandler, abort: TaskAbort): Promise<void> {
     const maxAttempts = task.maxRetries !== undefined && task.maxRetries !== null ? task.maxRetries + 1 : handler.retries.attempts;
     if (task.attempts > maxAttempts) {
       // The last allowed try was lost with its worker (lease expired); it counted, so the task is dead.
@@ -62,19 +63,28 @@ export class TaskRunner {
       await this.queue.fail(task, error, null, 0);
       return;
     }
-    const ctx: TaskContext = { taskId: task.taskId, type: task.type, attempt: task.attempts, maxAttempts, task, signal: controller.signal };
+    const ctx: TaskContext = {
+      taskId: task.taskId,
+      type: task.type,
+      attempt: task.attempts,
+      maxAttempts,
+      task,
+      get signal() {
+        return abort.signal;
+      },
+    };
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
     try {
-      if (handler.timeoutMs !== undefined) timer = this.armTimeout(controller, handler.timeoutMs);
-      const result = await raceAbort(Promise.resolve(handler.fn(task.params, ctx)), controller.signal);
+      if (handler.timeoutMs !== undefined) timer = this.armTimeout(abort, handler.timeoutMs);
+      const result = await abort.race(handler.fn(task.params, ctx));
       clearTimeout(timer);
       await this.queue.complete(task, result, performance.now() - started);
     } catch (raw) {
       clearTimeout(timer);
       const durationMs = performance.now() - started;
       const error = raw instanceof Error ? raw : new Error(String(raw));
-      if (controller.signal.reason instanceof ShutdownAbort && error === controller.signal.reason) {
+      if (abort.reason instanceof ShutdownAbort && error === abort.reason) {
         this.logger.warn(`${taskLabel(task)} was interrupted by shutdown after ${Math.round(durationMs)} ms; it is released without using an attempt`);
         await this.queue.release(task);
         return;
@@ -89,28 +99,9 @@ export class TaskRunner {
     }
   }
 
-  private armTimeout(controller: AbortController, timeoutMs: number): NodeJS.Timeout {
-    const timer = setTimeout(() => controller.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
+  private armTimeout(abort: TaskAbort, timeoutMs: number): NodeJS.Timeout {
+    const timer = setTimeout(() => abort.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
     timer.unref();
     return timer;
   }
-}
-
-/** Settles with the handler, or rejects with the abort reason as soon as the signal fires. */
-function raceAbort<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }

@@ -80,7 +80,7 @@ export class WorkerPool {
       this.logger.warn(
         `shutdown: ${left.length} task(s) still running after ${timeoutMs} ms, aborting them: ${left.map((f) => taskLabel(f.task)).join(', ')}`,
       );
-      for (const f of left) f.controller.abort(new ShutdownAbort());
+      for (const f of left) f.abort.abort(new ShutdownAbort());
       await Promise.all(this.active);
     }
     this.dispatcher = undefined;
