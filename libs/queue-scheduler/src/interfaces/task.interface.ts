@@ -3,13 +3,13 @@ export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'dead'
 
 /** What a producer gives to `pushTask`. @publicApi */
 export interface PushTaskInput<P = unknown> {
-  /** Stable id: a task whose id is still pending or running is not queued twice. @default a random UUID */
+  /** Stable id: a task whose id is still pending or running is not queued twice. @default a new UUID-shaped id */
   taskId?: string;
   /** The task type; a `@TaskHandler(type)` method runs it. */
   type: string;
   /** Must survive `JSON.stringify` / `JSON.parse` (no functions, cycles or BigInt). @default {} */
   params?: P;
-  /** Lower runs first; FIFO among equal priorities. @default 0 */
+  /** Lower runs first; FIFO among equal priorities, in the order tasks became ready. @default 0 */
   priority?: number;
   /** Not handed to a worker before this many milliseconds have passed. @default 0 */
   delayMs?: number;

@@ -32,6 +32,16 @@ describe('MemoryQueueService tasks', () => {
     expect(await popAll(queue)).toEqual(['default-0', 'high-1', 'high-2', 'mid', 'low-1', 'low-2']);
   });
 
+  it('lines a delayed task up behind the tasks already ready when its time comes', async () => {
+    jest.useFakeTimers({ now: new Date('2026-01-01T00:00:00Z') });
+    const queue = makeQueue();
+    queue.pushTask({ taskId: 'delayed', type: 't', delayMs: 100 });
+    queue.pushTask({ taskId: 'first', type: 't' });
+    await jest.advanceTimersByTimeAsync(100);
+    queue.pushTask({ taskId: 'after', type: 't' });
+    expect(await popAll(queue)).toEqual(['first', 'delayed', 'after']);
+  });
+
   it('makes a UUID when no taskId is given and does not queue a pending id twice', () => {
     const queue = makeQueue();
     const id = queue.pushTask({ type: 't', params: { a: 1 } });

@@ -1,49 +1,53 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
-import { Subject } from 'rxjs';
 import { TaskNotFoundError, describeValue, InvalidArgumentError, InvalidTaskError } from '../errors/errors';
 import type { ResolvedOptions } from '../interfaces/options.interface';
-import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord, TaskStatus } from '../interfaces/task.interface';
+import type { PushTaskInput, Task, TaskEventKind, TaskRecord } from '../interfaces/task.interface';
 import { MAX_TIMER_MS, RESOLVED_OPTIONS } from '../queue-scheduler.constants';
 import { LibraryLogger } from '../queue-scheduler.logger';
 import { MemoryPublicStore } from '../store/memory-public-store';
 import { BinaryHeap } from './binary-heap';
+import { FinishedTasks, type MemoryEntry, OWNER, toRecord } from './memory-entries';
+import { ReadyTasks } from './ready-tasks';
+import { TaskIndex } from './task-index';
 import { type ClaimFilter, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from './task-queue';
 import { type NormalizedTask, normalizePush } from './task-validation';
 import { Waiters } from './waiters';
 
-interface Entry extends TaskRecord {
-  seq: number;
-}
-
-const byPriority = (a: Entry, b: Entry): boolean => a.priority < b.priority || (a.priority === b.priority && a.seq < b.seq);
-const byRunAt = (a: Entry, b: Entry): boolean => a.runAt.getTime() < b.runAt.getTime() || (a.runAt.getTime() === b.runAt.getTime() && a.seq < b.seq);
+const byRunAt = (a: MemoryEntry, b: MemoryEntry): boolean => a.runAtMs < b.runAtMs || (a.runAtMs === b.runAtMs && a.seq < b.seq);
+const ANY_TYPE: ClaimFilter = { types: [], unknownTypes: true, handled: new Set() };
 
 /**
- * The in-process backend: a heap of ready tasks per type (lower priority
- * number first, FIFO within one), a heap of delayed tasks by run time, and the
- * public store. Tasks live only as long as the process. The seed system's API
- * (`pushTask`, `popTask`, `taskDone`, `setPublic`, …) is kept as is.
+ * The in-process backend: ready tasks by type and priority (lower number
+ * first, FIFO within one), a heap of delayed tasks by run time, and the
+ * public store. Tasks live only as long as the process. The seed system's
+ * API (`pushTask`, `popTask`, `taskDone`, `setPublic`, …) is kept as is.
  * @publicApi
  */
 @Injectable()
 export class MemoryQueueService extends TaskQueue implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly events = new Subject<TaskEvent>();
-  readonly events$ = this.events.asObservable();
   private readonly logger: LibraryLogger;
   private readonly store: MemoryPublicStore;
-  private readonly ready = new Map<string, BinaryHeap<Entry>>();
-  private readonly delayed = new BinaryHeap<Entry>(byRunAt);
-  /** Pending and running tasks by id: the dedupe index. */
-  private readonly live = new Map<string, Entry>();
-  /** Recent finished tasks, oldest first (a Map keeps insertion order), bounded by queue.historySize. */
-  private readonly history = new Map<string, Entry>();
-  private readonly dead = new Map<string, Entry>();
+  private readonly ready = new ReadyTasks();
+  private readonly delayed = new BinaryHeap<MemoryEntry>(byRunAt);
+  /**
+   * Unfinished tasks (the dedupe index) and the last queue.historySize
+   * finished ones, by id: one map, so finishing a task moves nothing
+   * between maps; `history` decides when a finished one is forgotten.
+   */
+  private readonly tasks = new TaskIndex<MemoryEntry>();
+  private readonly newId = (): string => this.tasks.newId();
+  private readonly history: FinishedTasks;
+  private readonly dead = new Map<string, MemoryEntry>();
+  /** Pending, failed (waiting for a retry) and running tasks. */
+  private unfinished = 0;
+  private failed = 0;
   private readonly waiters = new Waiters();
   private readonly idleWaiters: Array<() => void> = [];
-  private readonly finished: Record<'succeeded' | 'cancelled', number> = { succeeded: 0, cancelled: 0 };
+  private succeeded = 0;
+  private cancelled = 0;
   private seq = 0;
-  private readyCount = 0;
+  private readyOrder = 0;
   private running = 0;
   private delayTimer?: NodeJS.Timeout;
   private delayTimerAt = Infinity;
@@ -55,6 +59,9 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
     super();
     this.logger = new LibraryLogger(MemoryQueueService.name, options.logLevel);
     this.store = new MemoryPublicStore(() => this.clock.now());
+    this.history = new FinishedTasks(options.queue.historySize, (gone) => {
+      this.tasks.delete(gone);
+    });
   }
 
   override now(): number {
@@ -69,13 +76,13 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
     this.stopCleanup();
     this.clearDelayTimer();
     this.waiters.wakeAll();
-    this.events.complete();
+    this.taskEvents.complete();
   }
 
   // ---- producers -------------------------------------------------------
 
   pushTask<P>(input: PushTaskInput<P>): string {
-    return this.add(normalizePush(input, this.options.queue.maxPayloadBytes, this.clock.now()));
+    return this.add(normalizePush(input, this.options.queue.maxPayloadBytes, this.clock.now(), this.newId));
   }
 
   /**
@@ -87,7 +94,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
     const now = this.clock.now();
     const tasks = inputs.map((input, i) => {
       try {
-        return normalizePush(input, this.options.queue.maxPayloadBytes, now);
+        return normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId);
       } catch (err) {
         if (err instanceof InvalidTaskError) throw new InvalidTaskError(`inputs[${i}].${err.field}`, `inputs[${i}]: ${err.message}`);
         throw err;
@@ -97,15 +104,20 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   }
 
   private add(task: NormalizedTask): string {
-    if (this.live.has(task.taskId)) return task.taskId;
-    this.dead.delete(task.taskId);
-    this.history.delete(task.taskId);
-    const entry: Entry = {
+    // an id made for this push is new: no lookup
+    if (!task.generatedId) {
+      const known = this.tasks.get(task.taskId);
+      if (known && isUnfinished(known)) return task.taskId;
+      if (known) known.superseded = true;
+      this.dead.delete(task.taskId);
+    }
+    const entry: MemoryEntry = {
       taskId: task.taskId,
       type: task.type,
       params: task.params,
       priority: task.priority,
       runAt: task.runAt,
+      runAtMs: task.runAt.getTime(),
       attempts: 0,
       maxRetries: task.maxRetries,
       schedulerTaskId: task.schedulerTaskId,
@@ -113,8 +125,15 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
       createdAt: new Date(this.clock.now()),
       status: 'pending',
       seq: this.seq++,
+      order: 0,
+      startedAtMs: NaN,
+      completedAtMs: NaN,
+      superseded: false,
+      idSeq: task.generatedId ? this.tasks.seqOf(task.taskId) : -1,
+      [OWNER]: this,
     };
-    this.live.set(entry.taskId, entry);
+    this.tasks.set(entry);
+    this.unfinished++;
     this.emit('queued', entry);
     this.enqueue(entry);
     return entry.taskId;
@@ -123,9 +142,8 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   /** Takes the next ready task (any type), waiting up to `timeoutMs` for one; null on timeout. Call `taskDone` after. */
   async popTask(timeoutMs = 0): Promise<Task | null> {
     const deadline = Date.now() + Math.max(0, timeoutMs);
-    const anyType: ClaimFilter = { types: [], unknownTypes: true, handled: new Set() };
     for (;;) {
-      const [task] = this.claim(anyType, 1);
+      const [task] = this.claim(ANY_TYPE, 1);
       if (task) return task;
       const left = deadline - Date.now();
       if (left <= 0) return null;
@@ -135,13 +153,13 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
 
   /** Marks a task taken with `popTask` as done. */
   taskDone(taskId: string, result?: unknown): void {
-    const entry = this.live.get(taskId);
+    const entry = this.tasks.get(taskId);
     if (!entry || entry.status !== 'running') throw new TaskNotFoundError(taskId);
-    this.complete(entry, result, entry.startedAt ? this.clock.now() - entry.startedAt.getTime() : 0);
+    this.complete(entry, result, Number.isNaN(entry.startedAtMs) ? 0 : this.clock.now() - entry.startedAtMs);
   }
 
   getQueueSize(): number {
-    return this.readyCount + this.delayed.size;
+    return this.ready.size + this.delayed.size;
   }
 
   isEmpty(): boolean {
@@ -155,15 +173,15 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
 
   /** Tasks whose time has come and that wait for a worker. */
   getReadyCount(): number {
-    return this.readyCount;
+    return this.ready.size;
   }
 
   /** When the earliest delayed task (or retry) is due, epoch ms; null when none waits. */
   nextDelayedAt(): number | null {
-    return this.delayed.peek()?.runAt.getTime() ?? null;
+    return this.delayed.peek()?.runAtMs ?? null;
   }
 
-  /** Moves delayed tasks that are due by the clock to the ready heaps and wakes consumers (used with a manual clock). */
+  /** Moves delayed tasks that are due by the clock to the ready queues and wakes consumers (used with a manual clock). */
   promoteDelayed(): number {
     const moved = this.promoteDue();
     this.waiters.wake(moved);
@@ -171,12 +189,12 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   }
 
   onIdle(): Promise<void> {
-    if (this.live.size === 0) return Promise.resolve();
+    if (this.unfinished === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   getTask(taskId: string): TaskRecord {
-    const entry = this.live.get(taskId) ?? this.dead.get(taskId) ?? this.history.get(taskId);
+    const entry = this.tasks.get(taskId) ?? this.dead.get(taskId);
     if (!entry) throw new TaskNotFoundError(taskId);
     return toRecord(entry);
   }
@@ -191,7 +209,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
     if (!Number.isInteger(offset) || offset < 0) {
       throw new InvalidArgumentError('cursor', `cursor is not one this queue issued, got ${describeValue(filter.cursor)}`);
     }
-    const all = [...this.live.values(), ...this.dead.values(), ...this.history.values()]
+    const all = [...this.tasks.values(), ...this.dead.values()]
       .filter((e) => (!filter.status || e.status === filter.status) && (!filter.type || e.type === filter.type))
       .sort((a, b) => b.seq - a.seq);
     const items = all.slice(offset, offset + limit).map(toRecord);
@@ -204,52 +222,51 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   }
 
   countByStatus(): StatusCounts {
-    let failed = 0;
-    for (const e of this.live.values()) if (e.status === 'failed') failed++;
     return {
-      pending: this.live.size - this.running - failed,
+      pending: this.unfinished - this.running - this.failed,
       running: this.running,
-      failed,
-      succeeded: this.finished.succeeded,
-      cancelled: this.finished.cancelled,
+      failed: this.failed,
+      succeeded: this.succeeded,
+      cancelled: this.cancelled,
       dead: this.dead.size,
     };
   }
 
   /** Queues a dead task again with a fresh attempt count, or runs a failed one (waiting for its retry) now. */
   retryTask(taskId: string): void {
-    const waiting = this.live.get(taskId);
+    const waiting = this.tasks.get(taskId);
     if (waiting?.status === 'failed') {
-      this.delayed.removeWhere((e) => e === waiting);
-      this.ready.get(waiting.type)?.removeWhere((e) => e === waiting).forEach(() => this.readyCount--);
+      this.unqueue(waiting);
+      this.failed--;
+      this.unfinished--;
+      this.tasks.delete(waiting);
       this.dead.set(taskId, waiting);
-      this.live.delete(taskId);
     }
     const entry = this.dead.get(taskId);
     if (!entry) {
-      const known = this.live.get(taskId) ?? this.history.get(taskId);
+      const known = this.tasks.get(taskId);
       if (known) throw new InvalidArgumentError('taskId', `task '${taskId}' is ${known.status}; only dead or failed tasks can be retried`);
       throw new TaskNotFoundError(taskId);
     }
     this.dead.delete(taskId);
-    Object.assign(entry, { status: 'pending', attempts: 0, error: undefined, runAt: new Date(this.clock.now()), seq: this.seq++ });
-    this.live.set(taskId, entry);
+    const now = this.clock.now();
+    Object.assign(entry, { status: 'pending', attempts: 0, error: undefined, runAt: new Date(now), runAtMs: now, seq: this.seq++ });
+    this.tasks.set(entry);
+    this.unfinished++;
     this.emit('queued', entry);
     this.enqueue(entry);
   }
 
   cancelTask(taskId: string): boolean {
-    const entry = this.live.get(taskId);
-    if (!entry) {
-      if (this.dead.has(taskId) || this.history.has(taskId)) return false;
+    const entry = this.tasks.get(taskId);
+    if (!entry || !isUnfinished(entry)) {
+      if (entry || this.dead.has(taskId)) return false;
       throw new TaskNotFoundError(taskId);
     }
     if (entry.status === 'running') return false;
-    const pred = (e: Entry): boolean => e === entry;
-    const removedReady = this.ready.get(entry.type)?.removeWhere(pred).length ?? 0;
-    this.readyCount -= removedReady;
-    this.delayed.removeWhere(pred);
-    this.finish(entry, 'cancelled');
+    this.unqueue(entry);
+    if (entry.status === 'failed') this.failed--;
+    this.finish(entry, 'cancelled', this.clock.now());
     this.emit('cancelled', entry);
     return true;
   }
@@ -303,17 +320,17 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   claim(filter: ClaimFilter, limit: number): Task[] {
     this.promoteDue();
     const claimed: Task[] = [];
+    if (this.ready.size === 0) return claimed;
     const left = filter.remaining?.size ? new Map(filter.remaining) : undefined;
+    const types = this.ready.typesOf(filter);
+    const now = this.clock.now();
     while (claimed.length < limit) {
-      const heap = this.bestHeap(filter, left);
-      const entry = heap?.pop();
+      const entry = this.ready.take(filter, types, left);
       if (!entry) break;
-      const slots = left?.get(entry.type);
-      if (slots !== undefined) left!.set(entry.type, slots - 1);
-      this.readyCount--;
+      if (entry.status === 'failed') this.failed--;
       entry.status = 'running';
       entry.attempts++;
-      entry.startedAt = new Date(this.clock.now());
+      entry.startedAtMs = now;
       this.running++;
       this.emit('started', entry);
       claimed.push(entry);
@@ -324,7 +341,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
     // Work may have arrived between the consumer's empty claim and this call: never sleep past it.
     this.promoteDue();
-    if (this.bestHeap(filter)) return Promise.resolve();
+    if (this.ready.has(filter)) return Promise.resolve();
     return this.waiters.wait(timeoutMs, signal);
   }
 
@@ -332,8 +349,9 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
     const entry = this.runningEntry(task);
     entry.result = result;
     this.running--;
-    this.finish(entry, 'succeeded');
-    this.emit('succeeded', entry, { durationMs });
+    // the start time plus the run time: the clock is not read again for every task
+    this.finish(entry, 'succeeded', entry.startedAtMs + durationMs);
+    this.emit('succeeded', entry, durationMs);
   }
 
   fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): void {
@@ -341,18 +359,21 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
     this.running--;
     entry.error = error.message;
     if (retryAt) {
+      this.failed++;
       entry.status = 'failed';
       entry.runAt = retryAt;
+      entry.runAtMs = retryAt.getTime();
       entry.seq = this.seq++;
-      this.emit('retrying', entry, { durationMs, error: error.message, retryAt });
+      this.emit('retrying', entry, durationMs, error.message, retryAt);
       this.enqueue(entry);
       return;
     }
-    this.live.delete(entry.taskId);
+    this.tasks.delete(entry);
+    this.unfinished--;
     entry.status = 'dead';
-    entry.completedAt = new Date(this.clock.now());
+    entry.completedAtMs = this.clock.now();
     this.dead.set(entry.taskId, entry);
-    this.emit('dead', entry, { durationMs, error: error.message });
+    this.emit('dead', entry, durationMs, error.message);
     this.checkIdle();
   }
 
@@ -361,63 +382,49 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
     this.running--;
     entry.attempts--;
     entry.status = 'pending';
-    entry.startedAt = undefined;
-    this.enqueue(entry);
+    entry.startedAtMs = NaN;
+    // given back at the front: it was taken first, it goes first again
+    if (entry.runAtMs > this.clock.now()) return this.delay(entry);
+    this.ready.unshift(entry);
+    this.waiters.wakeOne();
   }
 
   // ---- internals -------------------------------------------------------
 
-  private runningEntry(task: Task): Entry {
-    const entry = this.live.get(task.taskId);
-    if (!entry || entry.status !== 'running') throw new TaskNotFoundError(task.taskId);
+  /** The entry a consumer holds: the task object claim handed out is the entry itself, so no lookup by id is needed. */
+  private runningEntry(task: Task): MemoryEntry {
+    const entry = task as MemoryEntry;
+    if (entry[OWNER] !== this || entry.status !== 'running') throw new TaskNotFoundError(task.taskId);
     return entry;
   }
 
-  private enqueue(entry: Entry): void {
-    if (entry.runAt.getTime() > this.clock.now()) {
-      this.delayed.push(entry);
-      this.armDelayTimer();
-      return;
-    }
+
+  private enqueue(entry: MemoryEntry): void {
+    if (entry.runAtMs > this.clock.now()) return this.delay(entry);
     this.makeReady(entry);
     this.waiters.wakeOne();
   }
 
-  private makeReady(entry: Entry): void {
-    let heap = this.ready.get(entry.type);
-    if (!heap) {
-      heap = new BinaryHeap<Entry>(byPriority);
-      this.ready.set(entry.type, heap);
-    }
-    heap.push(entry);
-    this.readyCount++;
+  private delay(entry: MemoryEntry): void {
+    this.delayed.push(entry);
+    this.armDelayTimer();
   }
 
-  /** The per-type heap whose head should run next among the types this consumer may take. O(types). */
-  private bestHeap(filter: ClaimFilter, left?: ReadonlyMap<string, number>): BinaryHeap<Entry> | undefined {
-    let best: BinaryHeap<Entry> | undefined;
-    let bestHead: Entry | undefined;
-    const consider = (heap: BinaryHeap<Entry> | undefined): void => {
-      const head = heap?.peek();
-      if (head && (!bestHead || byPriority(head, bestHead)) && left?.get(head.type) !== 0) {
-        best = heap;
-        bestHead = head;
-      }
-    };
-    if (filter.unknownTypes) {
-      for (const [type, heap] of this.ready) {
-        if (!filter.handled.has(type) || filter.types.includes(type)) consider(heap);
-      }
-    } else {
-      for (const type of filter.types) consider(this.ready.get(type));
-    }
-    return best;
+  private makeReady(entry: MemoryEntry): void {
+    entry.order = this.readyOrder++;
+    this.ready.push(entry);
+  }
+
+  /** Takes a waiting (pending or failed) task out of the ready or delayed queue. */
+  private unqueue(entry: MemoryEntry): void {
+    if (!this.ready.remove(entry)) this.delayed.removeWhere((e) => e === entry);
   }
 
   private promoteDue(): number {
+    if (this.delayed.size === 0) return 0;
     const now = this.clock.now();
     let moved = 0;
-    for (let head = this.delayed.peek(); head && head.runAt.getTime() <= now; head = this.delayed.peek()) {
+    for (let head = this.delayed.peek(); head && head.runAtMs <= now; head = this.delayed.peek()) {
       this.makeReady(this.delayed.pop()!);
       moved++;
     }
@@ -428,7 +435,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
     const head = this.delayed.peek();
     // a manual clock's owner promotes delayed tasks when it moves time (promoteDelayed)
     if (!head || this.clock.manual) return this.clearDelayTimer();
-    const at = head.runAt.getTime();
+    const at = head.runAtMs;
     if (this.delayTimer && at >= this.delayTimerAt) return;
     this.clearDelayTimer();
     this.delayTimerAt = at;
@@ -449,40 +456,27 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
     this.delayTimerAt = Infinity;
   }
 
-  private finish(entry: Entry, status: 'succeeded' | 'cancelled'): void {
-    this.live.delete(entry.taskId);
+  private finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled', at: number): void {
+    this.unfinished--;
     entry.status = status;
-    entry.completedAt = new Date(this.clock.now());
-    this.finished[status]++;
-    this.history.set(entry.taskId, entry);
-    if (this.history.size > this.options.queue.historySize) {
-      this.history.delete(this.history.keys().next().value as string);
-    }
+    entry.completedAtMs = at;
+    if (status === 'succeeded') this.succeeded++;
+    else this.cancelled++;
+    this.history.add(entry);
     this.checkIdle();
   }
 
   private checkIdle(): void {
-    if (this.live.size > 0 || this.idleWaiters.length === 0) return;
+    if (this.unfinished > 0 || this.idleWaiters.length === 0) return;
     const waiting = this.idleWaiters.splice(0);
     for (const resolve of waiting) resolve();
   }
 
-  private emit(kind: TaskEventKind, entry: Entry, extra?: Partial<TaskEvent>): void {
-    if (!this.events.observed) return;
-    this.events.next({
-      kind,
-      taskId: entry.taskId,
-      type: entry.type,
-      attempt: entry.attempts,
-      at: new Date(this.clock.now()),
-      schedulerTaskId: entry.schedulerTaskId,
-      scheduledAt: entry.scheduledAt,
-      ...extra,
-    });
+  private emit(kind: TaskEventKind, entry: MemoryEntry, durationMs?: number, error?: string, retryAt?: Date): void {
+    this.taskEvents.emit(kind, entry, durationMs, error, retryAt);
   }
 }
 
-function toRecord(entry: Entry): TaskRecord {
-  const { seq: _seq, ...record } = entry;
-  return { ...record, status: entry.status as TaskStatus };
+function isUnfinished(entry: MemoryEntry): boolean {
+  return entry.status === 'pending' || entry.status === 'running' || entry.status === 'failed';
 }

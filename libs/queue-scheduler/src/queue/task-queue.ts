@@ -1,6 +1,7 @@
 import type { Observable } from 'rxjs';
 import type { EntityManager } from 'typeorm';
 import type { MaybePromise, PushTaskInput, Task, TaskEvent, TaskRecord, TaskStatus } from '../interfaces/task.interface';
+import { type TaskEventListener, TaskEventStream } from './task-events';
 
 /** Which tasks a consumer may take now. */
 export interface ClaimFilter {
@@ -38,8 +39,22 @@ export type StatusCounts = Record<TaskStatus, number>;
  * @publicApi
  */
 export abstract class TaskQueue {
-  /** Lifecycle events of every task in this process. */
-  abstract readonly events$: Observable<TaskEvent>;
+  /** Every backend reports its task events here. */
+  protected readonly taskEvents = new TaskEventStream(() => this.now());
+
+  /** Lifecycle events of every task in this process, one TaskEvent object each. */
+  get events$(): Observable<TaskEvent> {
+    return this.taskEvents.events$;
+  }
+
+  /**
+   * Calls `listener(kind, type, durationMs)` on every task event of this
+   * process, without building an event object: the cheap way to count, as
+   * `QueueSchedulerMetrics` does. Returns the function that stops it.
+   */
+  onEvent(listener: TaskEventListener): () => void {
+    return this.taskEvents.listen(listener);
+  }
 
   /** Queues a task and returns its id; an id still pending or running is not queued twice. */
   abstract pushTask<P>(input: PushTaskInput<P>): MaybePromise<string>;

@@ -5,6 +5,8 @@ import type { PushTaskInput } from '../interfaces/task.interface';
 /** A push after validation: every field present, ready to be queued or inserted. */
 export interface NormalizedTask {
   taskId: string;
+  /** The id was made for this push (no taskId given): no task can have it yet. */
+  generatedId: boolean;
   type: string;
   params: unknown;
   /** `params` as JSON, for backends that store it and for the size limit. */
@@ -67,7 +69,7 @@ export function serializeParams(params: unknown, maxBytes: number): string {
 }
 
 /** Validates a push and fills its defaults; throws InvalidTaskError naming the field. */
-export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now = Date.now()): NormalizedTask {
+export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now = Date.now(), newId: () => string = randomUUID): NormalizedTask {
   if (input === null || typeof input !== 'object') bad('task', 'must be an object', input);
   const { taskId, type, priority = 0, delayMs = 0, maxRetries, schedulerTaskId, scheduledAt } = input;
   if (typeof type !== 'string' || type.trim() === '' || type.length > 191) bad('type', 'must be a non-empty string of at most 191 characters', type);
@@ -87,7 +89,8 @@ export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now
   }
   const json = serializeParams(input.params, maxPayloadBytes);
   return {
-    taskId: taskId ?? randomUUID(),
+    taskId: taskId ?? newId(),
+    generatedId: taskId === undefined,
     type,
     params: input.params ?? {},
     json,

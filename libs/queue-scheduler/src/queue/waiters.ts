@@ -26,6 +26,8 @@ export class Waiters {
   }
 
   wakeOne(): void {
+    // checked first: every push calls this, and an iterator is an allocation
+    if (this.sleeping.size === 0) return;
     const first = this.sleeping.values().next();
     if (!first.done) first.value();
   }

@@ -52,6 +52,23 @@ describe('WorkerPool', () => {
     // counts are what this asserts, not speed: a loaded 2-core CI runner took just over Jest's default 5 s
   }, 30_000);
 
+  it('runs synchronous handlers back to back, yet lets timers and I/O run while a long backlog drains', async () => {
+    const { queue, registry, pool } = setup({ workers: { concurrency: 10 } });
+    let ran = 0;
+    registry.register('sync', 'Test.sync', () => void ran++);
+    const total = 300_000;
+    queue.pushTasks(Array.from({ length: total }, () => ({ type: 'sync' })));
+    const ranWhenTimerFired = new Promise<number>((resolve) => setTimeout(() => resolve(ran), 0));
+    pool.start();
+    await queue.onIdle();
+    expect(ran).toBe(total);
+    // the pool gave the event loop a turn in the middle of the drain, not only at its end
+    const seen = await ranWhenTimerFired;
+    expect(seen).toBeGreaterThan(0);
+    expect(seen).toBeLessThan(total);
+    await pool.stop();
+  }, 30_000);
+
   it("caps a handler's own concurrency below the pool's", async () => {
     const { queue, registry, pool } = setup({ workers: { concurrency: 6 } });
     let concurrent = 0;

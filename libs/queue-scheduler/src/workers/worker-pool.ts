@@ -1,31 +1,63 @@
-import type { TaskHandlerRegistry } from '../handlers/task-handler.registry';
+import type { RegisteredHandler, TaskHandlerRegistry } from '../handlers/task-handler.registry';
 import type { ResolvedOptions } from '../interfaces/options.interface';
-import type { Task } from '../interfaces/task.interface';
+import type { MaybePromise, Task } from '../interfaces/task.interface';
 import { LibraryLogger, taskLabel } from '../queue-scheduler.logger';
 import type { ClaimFilter, TaskQueue } from '../queue/task-queue';
-import { type InFlight, ShutdownAbort, TaskRunner } from './task-runner';
+import { ShutdownAbort, TaskRunner } from './task-runner';
 
-/** How long an idle dispatcher sleeps before looking again without being woken. */
+/** How long an idle pool waits before looking again without being woken. */
 const IDLE_WAIT_MS = 1000;
-/** The reason a dispatcher's sleep is ended early; nothing reads it. */
+/** The reason an idle wait is ended early; nothing reads it (a reason-less abort() builds a DOMException with a stack). */
 const WOKEN = Symbol('woken');
+/**
+ * Longest the pool runs tasks without letting the event loop turn: tasks
+ * that finish synchronously or in a microtask would otherwise starve timers
+ * and I/O (an HTTP server in the same process) for as long as the backlog lasts.
+ */
+const SLICE_MS = 10;
+/** Launches between two looks at the clock for SLICE_MS. */
+const CLOCK_EVERY = 64;
+/** A real microtask even under Jest's fake timers, which fake queueMicrotask. */
+const RESOLVED = Promise.resolve();
+
+type State = 'stopped' | 'running' | 'stopping';
 
 /**
- * Runs up to `workers.concurrency` tasks at once. One dispatcher claims as
- * many tasks as there are free slots (a batch on the database backend) and
- * launches them; it alone claims, so per-type caps hold exactly: the claim
- * filter carries each capped type's free slots. Knows only the queue
- * contract and the handler registry.
+ * Runs up to `workers.concurrency` tasks at once. The pool alone claims, as
+ * many tasks as it has free slots (a batch on the database backend), so
+ * per-type caps hold exactly: the claim filter carries each capped type's
+ * free slots. A claim that answers synchronously (the memory backend) is
+ * run in a loop with no promise per task; a finished task frees its slot and
+ * the loop (or a microtask) claims the next. Knows only the queue contract
+ * and the handler registry.
  */
 export class WorkerPool {
-  private readonly inFlight = new Map<string, InFlight>();
-  private readonly active = new Set<Promise<void>>();
-  private readonly runningByType = new Map<string, number>();
   private readonly runner: TaskRunner;
-  private stopController = new AbortController();
-  private dispatcher?: Promise<void>;
-  private wakeDispatcher?: () => void;
+  private readonly runningByType = new Map<string, number>();
+  private state: State = 'stopped';
+  private busyCount = 0;
   private filter?: ClaimFilter;
+  /** Inside the claim loop: a task that ends now needs no new pump. */
+  private pumping = false;
+  private pumpQueued = false;
+  /** An asynchronous claim is under way; it is the only one. */
+  private claiming?: Promise<void>;
+  private idle?: AbortController;
+  private retryTimer?: NodeJS.Timeout;
+  private drained?: () => void;
+  private stopping?: Promise<void>;
+  private launches = 0;
+  private lastHandler?: RegisteredHandler;
+  /** Set while a setImmediate is pending: when it runs, the event loop has turned. */
+  private turnPending = false;
+  private turnAt = 0;
+  private readonly onTurn = (): void => {
+    this.turnPending = false;
+  };
+  private readonly pumpNow = (): void => {
+    this.pumpQueued = false;
+    this.pump();
+  };
 
   constructor(
     private readonly queue: TaskQueue,
@@ -35,16 +67,16 @@ export class WorkerPool {
     private readonly soleConsumer: boolean,
     private readonly logger = new LibraryLogger(WorkerPool.name, options.logLevel),
   ) {
-    this.runner = new TaskRunner(queue, registry, this.logger);
+    this.runner = new TaskRunner(queue, this.logger, (task, handler) => this.done(task, handler));
   }
 
   get started(): boolean {
-    return this.dispatcher !== undefined;
+    return this.state !== 'stopped';
   }
 
-  /** Tasks running now. */
+  /** Tasks running now (a task counts until its outcome is recorded). */
   get busy(): number {
-    return this.active.size;
+    return this.busyCount;
   }
 
   /** Tasks that may run at once (0 while stopped). */
@@ -53,109 +85,161 @@ export class WorkerPool {
   }
 
   start(): void {
-    if (this.started) return;
-    this.stopController = new AbortController();
+    if (this.state !== 'stopped') return;
+    this.state = 'running';
     this.filter = undefined;
-    this.dispatcher = this.dispatch();
     this.logger.log(`${this.options.workers.concurrency} worker(s) started for ${this.registry.types().length} task type(s)`);
+    this.schedulePump(false);
   }
 
   /**
    * Stops claiming, gives in-flight tasks `shutdownTimeoutMs` to finish, then
    * aborts their signals; aborted tasks are released without using an attempt.
    */
-  async stop(timeoutMs = this.options.shutdownTimeoutMs): Promise<void> {
-    if (!this.dispatcher) return;
-    this.stopController.abort();
-    this.wakeDispatcher?.();
-    await this.dispatcher;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      Promise.all(this.active).then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs))),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) {
-      const left = [...this.inFlight.values()];
-      this.logger.warn(
-        `shutdown: ${left.length} task(s) still running after ${timeoutMs} ms, aborting them: ${left.map((f) => taskLabel(f.task)).join(', ')}`,
-      );
-      for (const f of left) f.abort.abort(new ShutdownAbort());
-      await Promise.all(this.active);
-    }
-    this.dispatcher = undefined;
+  stop(timeoutMs = this.options.shutdownTimeoutMs): Promise<void> {
+    if (this.state === 'stopped') return Promise.resolve();
+    this.stopping ??= this.drain(timeoutMs).finally(() => {
+      this.state = 'stopped';
+      this.stopping = undefined;
+    });
+    return this.stopping;
   }
 
-  private async dispatch(): Promise<void> {
-    const stop = this.stopController.signal;
-    const concurrency = this.options.workers.concurrency;
-    while (!stop.aborted) {
-      const free = concurrency - this.active.size;
-      if (free <= 0) {
-        await this.sleep(Infinity);
-        continue;
+  private async drain(timeoutMs: number): Promise<void> {
+    this.state = 'stopping';
+    this.idle?.abort(WOKEN);
+    clearTimeout(this.retryTimer);
+    // tasks a claim under way returns are launched: they were claimed before the stop
+    await this.claiming;
+    if (await this.allDone(timeoutMs)) return;
+    const left = [...this.runner.inFlight];
+    this.logger.warn(
+      `shutdown: ${left.length} task(s) still running after ${timeoutMs} ms, aborting them: ${left.map((run) => taskLabel(run.task)).join(', ')}`,
+    );
+    for (const run of left) run.abort(new ShutdownAbort());
+    await this.allDone(Infinity);
+  }
+
+  /** Resolves true once no task is busy, false when `timeoutMs` passes first. */
+  private allDone(timeoutMs: number): Promise<boolean> {
+    if (this.busyCount === 0) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const timer = timeoutMs === Infinity ? undefined : setTimeout(() => resolve(false), timeoutMs);
+      this.drained = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
+  }
+
+  /** Claims and launches until the slots are full or the queue has nothing for us. */
+  private pump(): void {
+    if (this.pumping || this.claiming || this.state !== 'running') return;
+    this.pumping = true;
+    try {
+      const concurrency = this.options.workers.concurrency;
+      for (;;) {
+        const free = concurrency - this.busyCount;
+        if (free <= 0) return; // a task that ends pumps again
+        const filter = (this.filter ??= this.buildFilter());
+        let claimed: MaybePromise<Task[]>;
+        try {
+          claimed = this.queue.claim(filter, free);
+        } catch (err) {
+          return this.claimFailed(err);
+        }
+        if (claimed instanceof Promise) return this.awaitClaim(claimed, filter);
+        if (claimed.length === 0) return this.waitForWork(filter);
+        this.runner.readClock();
+        for (const task of claimed) this.launch(task);
+        if ((this.launches += claimed.length) >= CLOCK_EVERY && this.sliceSpent()) return this.schedulePump(true);
       }
-      const filter = (this.filter ??= this.buildFilter());
-      let tasks: Task[];
-      try {
-        const claimed = this.queue.claim(filter, free);
-        tasks = claimed instanceof Promise ? await claimed : claimed;
-      } catch (err) {
-        this.logger.error(`claiming tasks failed, retrying in ${IDLE_WAIT_MS} ms: ${(err as Error).message}`, err);
-        await this.sleep(IDLE_WAIT_MS);
-        continue;
-      }
-      if (tasks.length === 0) {
-        await this.sleep(IDLE_WAIT_MS, filter);
-        continue;
-      }
-      for (const task of tasks) this.launch(task);
+    } finally {
+      this.pumping = false;
     }
+  }
+
+  private awaitClaim(claimed: Promise<Task[]>, filter: ClaimFilter): void {
+    this.claiming = claimed.then(
+      (tasks) => {
+        this.claiming = undefined;
+        this.runner.readClock();
+        for (const task of tasks) this.launch(task);
+        if (tasks.length === 0) this.waitForWork(filter);
+        else this.pump();
+      },
+      (err: unknown) => {
+        this.claiming = undefined;
+        this.claimFailed(err);
+      },
+    );
+  }
+
+  private claimFailed(err: unknown): void {
+    this.logger.error(`claiming tasks failed, retrying in ${IDLE_WAIT_MS} ms: ${(err as Error).message}`, err);
+    if (this.state !== 'running') return;
+    this.retryTimer = setTimeout(this.pumpNow, IDLE_WAIT_MS);
+    this.retryTimer.unref();
+  }
+
+  /** Sleeps until the queue may have work for `filter` (or IDLE_WAIT_MS); a finished task pumps on its own meanwhile. */
+  private waitForWork(filter: ClaimFilter): void {
+    if (this.idle || this.state !== 'running') return;
+    const idle = (this.idle = new AbortController());
+    const woken = (): void => {
+      if (this.idle === idle) this.idle = undefined;
+      this.pump();
+    };
+    this.queue.waitForWork(filter, IDLE_WAIT_MS, idle.signal).then(woken, (err: unknown) => {
+      this.logger.error(`waiting for tasks failed: ${(err as Error).message}`, err);
+      woken();
+    });
   }
 
   private launch(task: Task): void {
-    this.track(task.type, 1);
-    const run: Promise<void> = this.runner.run(task, this.inFlight).finally(() => {
-      this.active.delete(run);
-      this.track(task.type, -1);
-      this.wakeDispatcher?.();
-    });
-    this.active.add(run);
+    // tasks come in runs of one type: the last lookup is usually the answer
+    let handler = this.lastHandler;
+    if (task.type !== handler?.type) handler = this.lastHandler = this.registry.get(task.type);
+    this.busyCount++;
+    if (handler && handler.concurrency !== Infinity) this.track(handler, 1);
+    this.runner.run(task, handler);
   }
 
-  /**
-   * Sleeps until a slot frees, stop is asked, `ms` pass, or (with a filter)
-   * the queue has work for it. One AbortController per sleep, so a wake-up
-   * from any side also withdraws the queue's waiter.
-   */
-  private async sleep(ms: number, filter?: ClaimFilter): Promise<void> {
-    const stop = this.stopController.signal;
-    if (stop.aborted) return;
-    const wake = new AbortController();
-    // a fixed reason: abort() without one builds a DOMException with a stack trace, once per finished task
-    const onStop = (): void => wake.abort(WOKEN);
-    stop.addEventListener('abort', onStop, { once: true });
-    this.wakeDispatcher = onStop;
-    try {
-      if (filter) {
-        await this.queue.waitForWork(filter, ms, wake.signal);
-      } else {
-        await new Promise<void>((resolve) => {
-          const timer = ms === Infinity ? undefined : setTimeout(resolve, ms);
-          wake.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-        });
-      }
-    } finally {
-      this.wakeDispatcher = undefined;
-      stop.removeEventListener('abort', onStop);
+  /** A task's outcome is recorded: its slot is free. */
+  private done(task: Task, handler: RegisteredHandler | undefined): void {
+    this.busyCount--;
+    if (handler && handler.concurrency !== Infinity) this.track(handler, -1);
+    if (this.busyCount === 0 && this.drained) {
+      this.drained();
+      this.drained = undefined;
     }
+    if (!this.pumping) this.schedulePump(false);
   }
 
-  /** Counts running tasks of capped types; any change invalidates the claim filter. */
-  private track(type: string, delta: 1 | -1): void {
-    const cap = this.registry.get(type)?.concurrency ?? Infinity;
-    if (cap === Infinity) return;
-    this.runningByType.set(type, (this.runningByType.get(type) ?? 0) + delta);
+  /** One pump per microtask however many tasks end in it; `later`: after the event loop turns. */
+  private schedulePump(later: boolean): void {
+    if (this.pumpQueued || this.state !== 'running') return;
+    this.pumpQueued = true;
+    if (later) setImmediate(this.pumpNow);
+    else void RESOLVED.then(this.pumpNow);
+  }
+
+  /** Whether SLICE_MS have passed since the event loop last turned. */
+  private sliceSpent(): boolean {
+    this.launches = 0;
+    const now = performance.now();
+    if (!this.turnPending) {
+      this.turnPending = true;
+      this.turnAt = now;
+      setImmediate(this.onTurn);
+      return false;
+    }
+    return now - this.turnAt >= SLICE_MS;
+  }
+
+  /** Counts running tasks of a capped type; any change invalidates the claim filter. */
+  private track(handler: RegisteredHandler, delta: 1 | -1): void {
+    this.runningByType.set(handler.type, (this.runningByType.get(handler.type) ?? 0) + delta);
     this.filter = undefined;
   }
 

@@ -1,7 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { Subject } from 'rxjs';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { describeValue, InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
@@ -29,8 +28,6 @@ type EventSubject = Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'schedule
  */
 @Injectable()
 export class DatabaseQueueService extends TaskQueue implements OnApplicationBootstrap, OnModuleDestroy {
-  private readonly events = new Subject<TaskEvent>();
-  readonly events$ = this.events.asObservable();
   /** This instance's name in `lease_owner`. */
   readonly owner = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly logger: LibraryLogger;
@@ -69,7 +66,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     for (const timer of this.wakeTimers) clearTimeout(timer);
     this.wakeTimers.clear();
     this.waiters.wakeAll();
-    this.events.complete();
+    this.taskEvents.complete();
   }
 
   /** Lease renewal, reclaiming of expired leases, retention and store cleanup, on unref'd timers. */
@@ -428,9 +425,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   }
 
   private emit(kind: TaskEventKind, task: EventSubject, extra?: Partial<TaskEvent>): void {
-    if (!this.events.observed) return;
-    const { taskId, type, attempts = 0, schedulerTaskId, scheduledAt } = task;
-    this.events.next({ kind, taskId, type, attempt: attempts, at: new Date(), schedulerTaskId, scheduledAt, ...extra });
+    this.taskEvents.emit(kind, task, extra?.durationMs, extra?.error, extra?.retryAt);
   }
 }
 

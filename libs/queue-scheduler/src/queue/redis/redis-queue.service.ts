@@ -2,7 +2,6 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown, OnMo
 import type { Queue } from 'bullmq';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { Subject } from 'rxjs';
 import { describeValue, InvalidArgumentError, InvalidTaskError, TaskNotFoundError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
@@ -31,8 +30,6 @@ const UNFINISHED = new Set(['active', 'waiting', 'prioritized', 'delayed', 'wait
  */
 @Injectable()
 export class RedisQueueService extends TaskQueue implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
-  private readonly events = new Subject<TaskEvent>();
-  readonly events$ = this.events.asObservable();
   /** This instance's part of every lock token. */
   readonly owner = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly logger: LibraryLogger;
@@ -73,7 +70,7 @@ export class RedisQueueService extends TaskQueue implements OnApplicationBootstr
   onModuleDestroy(): void {
     clearInterval(this.trimTimer);
     this.consumer.stop();
-    this.events.complete();
+    this.taskEvents.complete();
   }
 
   /** After the worker pool drained (beforeApplicationShutdown), so its last outcomes still reach Redis. */
@@ -252,8 +249,6 @@ export class RedisQueueService extends TaskQueue implements OnApplicationBootstr
   }
 
   private emit(kind: TaskEventKind, task: Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'scheduledAt'> & { attempts?: number }, extra?: Partial<TaskEvent>): void {
-    if (!this.events.observed) return;
-    const { taskId, type, attempts = 0, schedulerTaskId, scheduledAt } = task;
-    this.events.next({ kind, taskId, type, attempt: attempts, at: new Date(), schedulerTaskId, scheduledAt, ...extra });
+    this.taskEvents.emit(kind, task, extra?.durationMs, extra?.error, extra?.retryAt);
   }
 }

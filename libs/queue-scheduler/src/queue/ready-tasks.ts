@@ -1,0 +1,119 @@
+import type { MemoryEntry } from './memory-entries';
+import { PriorityLanes } from './priority-lanes';
+import type { ClaimFilter } from './task-queue';
+
+interface TypeQueue {
+  readonly type: string;
+  readonly lanes: PriorityLanes<MemoryEntry>;
+  /** Position in ReadyTasks.queues, for O(1) removal when it empties. */
+  index: number;
+}
+
+const before = (a: MemoryEntry, b: MemoryEntry): boolean => a.priority < b.priority || (a.priority === b.priority && a.order < b.order);
+
+/**
+ * The ready tasks of the memory backend, by type: a consumer takes the best
+ * head (lowest priority number, then the earliest to become ready) among the
+ * types it may run. O(types with ready tasks) per task taken, O(1) per add.
+ */
+export class ReadyTasks {
+  private readonly byType = new Map<string, TypeQueue>();
+  /** The same queues as an array: walked on every take, without an iterator. */
+  private readonly queues: TypeQueue[] = [];
+  /** Each filter's types as a Set, built once per filter (the pool keeps a filter until its caps change). */
+  private readonly typeSets = new WeakMap<ClaimFilter, ReadonlySet<string>>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  push(entry: MemoryEntry): void {
+    this.queueOf(entry.type).lanes.push(entry);
+    this.count++;
+  }
+
+  unshift(entry: MemoryEntry): void {
+    this.queueOf(entry.type).lanes.unshift(entry);
+    this.count++;
+  }
+
+  /** Whether a claim with `filter` would get a task now. */
+  has(filter: ClaimFilter): boolean {
+    return this.best(filter, this.typesOf(filter)) !== undefined;
+  }
+
+  /**
+   * Removes and returns the next task `filter` allows (`types` is
+   * `typesOf(filter)`, looked up once per claim); `left` holds the free slots
+   * of capped types and is decremented for the type taken.
+   */
+  take(filter: ClaimFilter, types: ReadonlySet<string>, left?: Map<string, number>): MemoryEntry | undefined {
+    const q = this.best(filter, types, left);
+    if (!q) return undefined;
+    const entry = q.lanes.shift()!;
+    this.count--;
+    if (q.lanes.size === 0) this.drop(q);
+    if (left) {
+      const slots = left.get(entry.type);
+      if (slots !== undefined) left.set(entry.type, slots - 1);
+    }
+    return entry;
+  }
+
+  /** Takes `entry` out wherever it waits; O(n) of its type, for cancel and retry-now. */
+  remove(entry: MemoryEntry): boolean {
+    const q = this.byType.get(entry.type);
+    if (!q || q.lanes.removeWhere((e) => e === entry).length === 0) return false;
+    this.count--;
+    if (q.lanes.size === 0) this.drop(q);
+    return true;
+  }
+
+  private best(filter: ClaimFilter, types: ReadonlySet<string>, left?: Map<string, number>): TypeQueue | undefined {
+    let best: TypeQueue | undefined;
+    let head: MemoryEntry | undefined;
+    const queues = this.queues;
+    for (let i = 0; i < queues.length; i++) {
+      const q = queues[i];
+      const allowed = types.has(q.type) || (filter.unknownTypes && !filter.handled.has(q.type));
+      if (!allowed || left?.get(q.type) === 0) continue;
+      const h = q.lanes.peek()!;
+      if (!head || before(h, head)) {
+        best = q;
+        head = h;
+      }
+    }
+    return best;
+  }
+
+  /** The filter's types as a Set. */
+  typesOf(filter: ClaimFilter): ReadonlySet<string> {
+    let set = this.typeSets.get(filter);
+    if (!set) {
+      set = new Set(filter.types);
+      this.typeSets.set(filter, set);
+    }
+    return set;
+  }
+
+  private queueOf(type: string): TypeQueue {
+    let q = this.byType.get(type);
+    if (!q) {
+      q = { type, lanes: new PriorityLanes<MemoryEntry>(), index: this.queues.length };
+      this.byType.set(type, q);
+      this.queues.push(q);
+    }
+    return q;
+  }
+
+  /** Forgets an empty type's queue, so types that come and go do not pile up. */
+  private drop(q: TypeQueue): void {
+    this.byType.delete(q.type);
+    const last = this.queues.pop()!;
+    if (last !== q) {
+      this.queues[q.index] = last;
+      last.index = q.index;
+    }
+  }
+}

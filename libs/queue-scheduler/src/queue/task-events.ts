@@ -1,0 +1,63 @@
+import { Subject } from 'rxjs';
+import type { TaskEvent, TaskEventKind } from '../interfaces/task.interface';
+
+/**
+ * A cheap observer of task events: called with the bare facts, no event
+ * object is built. `QueueSchedulerMetrics` counts through one, so leaving
+ * metrics on costs a few counter increments per task.
+ */
+export type TaskEventListener = (kind: TaskEventKind, type: string, durationMs: number | undefined) => void;
+
+/** What an event is about: a task, or the few fields a backend knows of it. */
+export interface TaskEventSubject {
+  readonly taskId: string;
+  readonly type: string;
+  readonly attempts?: number;
+  readonly schedulerTaskId?: string;
+  readonly scheduledAt?: Date;
+}
+
+/**
+ * The task events of one queue, shared by every backend: listeners get
+ * each event as arguments, and `events$` subscribers get a TaskEvent object,
+ * built only while someone subscribes.
+ */
+export class TaskEventStream {
+  private readonly subject = new Subject<TaskEvent>();
+  readonly events$ = this.subject.asObservable();
+  private listeners: TaskEventListener[] = [];
+
+  constructor(private readonly now: () => number) {}
+
+  /** Calls `listener` on every event until the returned function is called. */
+  listen(listener: TaskEventListener): () => void {
+    this.listeners = [...this.listeners, listener];
+    return () => {
+      this.listeners = this.listeners.filter((l) => l !== listener);
+    };
+  }
+
+  emit(kind: TaskEventKind, task: TaskEventSubject, durationMs?: number, error?: string, retryAt?: Date): void {
+    const listeners = this.listeners;
+    for (let i = 0; i < listeners.length; i++) listeners[i](kind, task.type, durationMs);
+    if (!this.subject.observed) return;
+    const event: TaskEvent = {
+      kind,
+      taskId: task.taskId,
+      type: task.type,
+      attempt: task.attempts ?? 0,
+      at: new Date(this.now()),
+      schedulerTaskId: task.schedulerTaskId,
+      scheduledAt: task.scheduledAt,
+    };
+    if (durationMs !== undefined) Object.assign(event, { durationMs });
+    if (error !== undefined) Object.assign(event, { error });
+    if (retryAt !== undefined) Object.assign(event, { retryAt });
+    this.subject.next(event);
+  }
+
+  complete(): void {
+    this.subject.complete();
+    this.listeners = [];
+  }
+}

@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto';
+import { Deque } from './deque';
+
+export interface Indexed {
+  readonly taskId: string;
+  /** The sequence number inside a generated id; -1 for an id the producer chose (or one moved to the map). */
+  idSeq: number;
+  /** A later entry of the same id replaced this one in the index. */
+  superseded: boolean;
+}
+
+/** Windows shorter than this are never compacted. */
+const MIN_WINDOW = 1024;
+
+/**
+ * Tasks by id. Ids the producer chose live in a Map; ids this index made
+ * (`newId`: a random per-queue prefix, then a counter, in the shape of a
+ * UUID) live in a window of slots in counter order, found by parsing the
+ * counter back out of the id: no hashing, and tasks pushed together sit
+ * together in memory. A Map operation on a million string keys costs a
+ * cache miss or two (hundreds of ns here); a slot costs a few.
+ *
+ * A long-lived task at the front of the window would hold every later slot;
+ * when the window holds over four times more slots than tasks, the live
+ * entries at its front move to the map (each at most once).
+ */
+export class TaskIndex<T extends Indexed> {
+  private readonly byId = new Map<string, T>();
+  private readonly window = new Deque<T | undefined>(MIN_WINDOW);
+  /** The counter of the window's first slot. */
+  private base = 0;
+  private nextSeq = 0;
+  private inWindow = 0;
+  private readonly prefix: string;
+
+  constructor() {
+    const hex = randomBytes(10).toString('hex');
+    // version nibble 8 (custom) and variant bits 10xx, so the ids parse as RFC 9562 UUIDs
+    this.prefix = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(12, 15)}-${((parseInt(hex[15], 16) & 3) | 8).toString(16)}${hex.slice(16, 19)}-`;
+  }
+
+  /** A new id, unique to this index; `seqOf` gives its `idSeq`. */
+  newId(): string {
+    return this.prefix + (this.nextSeq++).toString(16).padStart(12, '0');
+  }
+
+  get(taskId: string): T | undefined {
+    const seq = this.seqOf(taskId);
+    if (seq >= 0) {
+      const entry = this.window.at(seq - this.base);
+      if (entry && entry.taskId === taskId && !entry.superseded) return entry;
+    }
+    return this.byId.get(taskId);
+  }
+
+  /** Adds an entry; one of a generated id must come after every earlier generated one (ids are made in order). */
+  set(entry: T): void {
+    if (entry.idSeq < 0 || entry.idSeq < this.base) {
+      entry.idSeq = -1;
+      this.byId.set(entry.taskId, entry);
+      return;
+    }
+    while (this.base + this.window.size < entry.idSeq) this.window.push(undefined);
+    if (this.base + this.window.size === entry.idSeq) this.window.push(entry);
+    else this.window.setAt(entry.idSeq - this.base, entry);
+    this.inWindow++;
+    if (this.window.size > MIN_WINDOW && this.window.size > 4 * this.inWindow) this.compact();
+  }
+
+  /** Removes `entry` (not another entry of the same id). */
+  delete(entry: T): void {
+    if (entry.idSeq < 0) {
+      // superseded: a later entry of its id is in the map; otherwise this one is, no need to look
+      if (!entry.superseded) this.byId.delete(entry.taskId);
+      return;
+    }
+    const i = entry.idSeq - this.base;
+    if (this.window.at(i) !== entry) return;
+    this.window.setAt(i, undefined);
+    this.inWindow--;
+    while (this.window.size > 0 && this.window.peek() === undefined) {
+      this.window.shift();
+      this.base++;
+    }
+  }
+
+  *values(): IterableIterator<T> {
+    for (const entry of this.window.values()) if (entry && !entry.superseded) yield entry;
+    yield* this.byId.values();
+  }
+
+  /** The counter inside an id this index made; -1 for any other id. */
+  seqOf(taskId: string): number {
+    if (taskId.length !== 36 || !taskId.startsWith(this.prefix)) return -1;
+    const seq = parseInt(taskId.slice(24), 16);
+    return Number.isSafeInteger(seq) ? seq : -1;
+  }
+
+  private compact(): void {
+    while (this.window.size > 2 * this.inWindow) {
+      const entry = this.window.shift();
+      this.base++;
+      if (!entry) continue;
+      this.inWindow--;
+      entry.idSeq = -1;
+      if (!entry.superseded) this.byId.set(entry.taskId, entry);
+    }
+  }
+}

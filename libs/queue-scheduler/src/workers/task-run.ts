@@ -1,0 +1,113 @@
+import { performance } from 'node:perf_hooks';
+import { TaskTimeoutError } from '../errors/errors';
+import type { RegisteredHandler } from '../handlers/task-handler.registry';
+import type { Task, TaskContext } from '../interfaces/task.interface';
+
+/** Told once when a try ends: `run.durationMs` and `run.endedAt` are set by then. */
+export interface TryOwner {
+  ended(run: TaskRun, ok: boolean, value: unknown): void;
+}
+
+/** What only a try that did not end at once needs: made on first use. */
+interface Pending {
+  controller?: AbortController;
+  timer?: NodeJS.Timeout;
+}
+
+/**
+ * One try of one task: the handler's context (`ctx`), its abort switch and
+ * its end, reported once. A handler that returns a plain value (or throws)
+ * ends before `start` returns, with no promise, timer or AbortController
+ * made for it; the AbortController behind `ctx.signal` is made only if the
+ * handler reads the signal: a controller with a listener on it per task was
+ * a sixth of the in-process cost per task (docs/benchmarks.md). The object
+ * is kept small: it is the one allocation every task makes.
+ */
+export class TaskRun implements TaskContext {
+  readonly attempt: number;
+  /** Why the try was aborted (timeout or shutdown); undefined while it runs. */
+  reason?: Error = undefined;
+  /** performance.now() when the handler was called, then when the try ended. */
+  endedAt: number;
+  durationMs = 0.5;
+  private ended = false;
+  private pending?: Pending = undefined;
+
+  constructor(
+    readonly task: Task,
+    readonly maxAttempts: number,
+    readonly handler: RegisteredHandler,
+    private readonly owner: TryOwner,
+    /** A fresh performance.now() reading, taken by the caller. */
+    startedAt: number,
+  ) {
+    this.attempt = task.attempts;
+    this.endedAt = startedAt;
+  }
+
+  get taskId(): string {
+    return this.task.taskId;
+  }
+
+  get type(): string {
+    return this.task.type;
+  }
+
+  get signal(): AbortSignal {
+    const pending = (this.pending ??= {});
+    if (!pending.controller) {
+      pending.controller = new AbortController();
+      if (this.reason) pending.controller.abort(this.reason);
+    }
+    return pending.controller.signal;
+  }
+
+  /** Calls the handler. Returns true when the try already ended (a synchronous result or throw). */
+  start(): boolean {
+    let outcome: unknown;
+    try {
+      outcome = this.handler.fn(this.task.params, this);
+    } catch (err) {
+      this.end(false, err);
+      return true;
+    }
+    if (!isThenable(outcome)) {
+      this.end(true, outcome);
+      return true;
+    }
+    const { timeoutMs } = this.handler;
+    if (timeoutMs !== undefined) {
+      const timer = setTimeout(() => this.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
+      timer.unref();
+      (this.pending ??= {}).timer = timer;
+    }
+    outcome.then(
+      (value) => this.end(true, value),
+      (err: unknown) => this.end(false, err),
+    );
+    return false;
+  }
+
+  /** Ends the try now with `reason` as its error and aborts `ctx.signal`; the handler's own outcome is then ignored. */
+  abort(reason: Error): void {
+    if (this.ended || this.reason) return;
+    this.reason = reason;
+    this.pending?.controller?.abort(reason);
+    this.end(false, reason);
+  }
+
+  private end(ok: boolean, value: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.pending?.timer) clearTimeout(this.pending.timer);
+    // kept in fields, not passed on as arguments: a double argument is a heap allocation per call
+    const now = performance.now();
+    this.durationMs = now - this.endedAt;
+    this.endedAt = now;
+    this.owner.ended(this, ok, value);
+  }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
+}
