@@ -130,6 +130,9 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
       completedAtMs: NaN,
       superseded: false,
       idSeq: task.generatedId ? this.tasks.seqOf(task.taskId) : -1,
+      // every field an entry will get is given here: one added later grows a property array per entry, kept alive by it
+      result: undefined,
+      error: undefined,
       [OWNER]: this,
     };
     this.tasks.set(entry);
