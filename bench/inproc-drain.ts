@@ -14,13 +14,14 @@ import type { Recorder } from './lib/result';
 import { REDIS, uniqueName } from './lib/servers';
 import { repeat, summarize } from './lib/stats';
 
-const N = Number(process.env.BENCH_INPROC_N ?? 30_000);
+/** Measured tasks per repeat: at a million a second a repeat lasts ~0.2 s, long enough that one GC pause or a busy neighbour does not decide it. */
+const N = Number(process.env.BENCH_INPROC_N ?? 200_000);
 const WARM = N / 10;
 const BACKLOG = Number(process.env.BENCH_INPROC_BACKLOG ?? 1_000_000);
 const BULL_N = Number(process.env.BENCH_BULL_N ?? 5_000);
 const REPEATS = 5;
-/** A 1M backlog takes ~15 s to push on this machine: one repeat, and the backlog is dropped, not drained. */
-const BACKLOG_REPEATS = 1;
+/** A 1M backlog takes a few seconds to push and to drain between repeats: three repeats. */
+const BACKLOG_REPEATS = 3;
 
 /** Resolves with the rate between the WARM-th and the (WARM+n)-th call of `tick`. */
 function meter(n: number, warm: number): { tick: () => void; rate: Promise<number> } {
@@ -76,7 +77,9 @@ async function ours(concurrency: number, n: number, backlog: number, repeats: nu
         queue.pushTasks(Array.from({ length: count }, (): PushTaskInput => ({ type: 'noop' })));
       }
       const rate = await m.rate;
-      if (backlog === 0) await queue.onIdle();
+      // the backlog runs out as no-ops, so the next repeat starts from an empty queue
+      sink.run = () => undefined;
+      await queue.onIdle();
       return rate;
     });
   } finally {

@@ -82,7 +82,9 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   // ---- producers -------------------------------------------------------
 
   pushTask<P>(input: PushTaskInput<P>): string {
-    return this.add(normalizePush(input, this.options.queue.maxPayloadBytes, this.clock.now(), this.newId));
+    const now = this.clock.now();
+    const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId);
+    return this.add(task, now, task.generatedId ? this.tasks.lastSeq : -1);
   }
 
   /**
@@ -92,18 +94,22 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   pushTasks<P>(inputs: PushTaskInput<P>[]): string[] {
     if (!Array.isArray(inputs)) throw new InvalidArgumentError('inputs', `inputs must be an array of tasks, got ${describeValue(inputs)}`);
     const now = this.clock.now();
+    const seqs: number[] = [];
     const tasks = inputs.map((input, i) => {
       try {
-        return normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId);
+        const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId);
+        seqs.push(task.generatedId ? this.tasks.lastSeq : -1);
+        return task;
       } catch (err) {
         if (err instanceof InvalidTaskError) throw new InvalidTaskError(`inputs[${i}].${err.field}`, `inputs[${i}]: ${err.message}`);
         throw err;
       }
     });
-    return tasks.map((task) => this.add(task));
+    return tasks.map((task, i) => this.add(task, now, seqs[i]));
   }
 
-  private add(task: NormalizedTask): string {
+  /** Queues a validated task; `idSeq` is the counter of an id the index made for it, or -1. */
+  private add(task: NormalizedTask, now: number, idSeq: number): string {
     // an id made for this push is new: no lookup
     if (!task.generatedId) {
       const known = this.tasks.get(task.taskId);
@@ -122,14 +128,14 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
       maxRetries: task.maxRetries,
       schedulerTaskId: task.schedulerTaskId,
       scheduledAt: task.scheduledAt,
-      createdAt: new Date(this.clock.now()),
+      createdAt: new Date(now),
       status: 'pending',
       seq: this.seq++,
       order: 0,
       startedAtMs: NaN,
       completedAtMs: NaN,
       superseded: false,
-      idSeq: task.generatedId ? this.tasks.seqOf(task.taskId) : -1,
+      idSeq,
       // every field an entry will get is given here: one added later grows a property array per entry, kept alive by it
       result: undefined,
       error: undefined,
@@ -138,7 +144,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
     this.tasks.set(entry);
     this.unfinished++;
     this.emit('queued', entry);
-    this.enqueue(entry);
+    this.enqueue(entry, now);
     return entry.taskId;
   }
 
@@ -402,8 +408,8 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   }
 
 
-  private enqueue(entry: MemoryEntry): void {
-    if (entry.runAtMs > this.clock.now()) return this.delay(entry);
+  private enqueue(entry: MemoryEntry, now = this.clock.now()): void {
+    if (entry.runAtMs > now) return this.delay(entry);
     this.makeReady(entry);
     this.waiters.wakeOne();
   }

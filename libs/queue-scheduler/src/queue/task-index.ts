@@ -30,6 +30,8 @@ export class TaskIndex<T extends Indexed> {
   /** The counter of the window's first slot. */
   private base = 0;
   private nextSeq = 0;
+  /** The counter of the id `newId` made last. */
+  lastSeq = -1;
   private inWindow = 0;
   private readonly prefix: string;
 
@@ -39,9 +41,10 @@ export class TaskIndex<T extends Indexed> {
     this.prefix = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(12, 15)}-${((parseInt(hex[15], 16) & 3) | 8).toString(16)}${hex.slice(16, 19)}-`;
   }
 
-  /** A new id, unique to this index; `seqOf` gives its `idSeq`. */
+  /** A new id, unique to this index; its `idSeq` is `lastSeq` until the next call (or `seqOf(id)`). */
   newId(): string {
-    return this.prefix + (this.nextSeq++).toString(16).padStart(12, '0');
+    this.lastSeq = this.nextSeq++;
+    return this.prefix + this.lastSeq.toString(16).padStart(12, '0');
   }
 
   get(taskId: string): T | undefined {
