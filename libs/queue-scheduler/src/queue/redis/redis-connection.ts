@@ -1,4 +1,4 @@
-import type { Queue, Worker } from 'bullmq';
+import type { Job, JobJson, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
@@ -96,6 +96,19 @@ export class RedisConnection {
       this.workers.set(type, worker);
     }
     return worker;
+  }
+
+  /**
+   * The job a completion fetched along (BullMQ's fetch-next: the raw reply
+   * `[jobData, jobId, …]` of moveToCompleted), locked with `token`; undefined
+   * when the queue had none. Built as BullMQ's own Worker builds it.
+   */
+  fetchedJob(type: string, reply: unknown[], token: string): Job | undefined {
+    const [data, id] = reply as [JobJson | undefined, string | undefined];
+    if (!data || !id) return undefined;
+    const job = this.bullmq.Job.fromJSON(this.workerFor(type), data, id);
+    job.token = token;
+    return job;
   }
 
   async close(): Promise<void> {

@@ -75,6 +75,7 @@ export class RedisQueueService extends TaskQueue implements OnApplicationBootstr
 
   /** After the worker pool drained (beforeApplicationShutdown), so its last outcomes still reach Redis. */
   async onApplicationShutdown(): Promise<void> {
+    if (this.connection) await this.consumer.releaseAhead();
     await this.connection?.close();
   }
 
