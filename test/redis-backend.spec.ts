@@ -10,6 +10,7 @@ import {
   TaskContext,
   TaskHandler,
   TaskNotFoundError,
+  WorkerPoolService,
 } from 'nestjs-queue-scheduler';
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
@@ -41,6 +42,13 @@ class Handlers {
   @TaskHandler('hangs', { timeoutMs: 150 })
   async hangs(_params: unknown, ctx: TaskContext): Promise<void> {
     await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+  }
+
+  gate?: Promise<void>;
+
+  @TaskHandler('gated')
+  async gated(): Promise<void> {
+    await this.gate;
   }
 
   @TaskHandler('fail-slowly', { retries: { attempts: 3, backoff: 'fixed', delayMs: 60_000 } })
@@ -89,6 +97,32 @@ describe('redis backend specifics', () => {
     for (let i = 0; i < 6; i++) await queue.pushTask({ type: 'note' });
     await waitFor(async () => (await queue.countByStatus()).succeeded === 12, 'all twelve ran');
     expect(handlers.maxRunning).toBe(1);
+  });
+
+  it('a job fetched along with a completion and never claimed is given back at shutdown, not left locked', async () => {
+    const { queue, handlers } = await boot({ workers: { concurrency: 1 } });
+    let open!: () => void;
+    handlers.gate = new Promise<void>((resolve) => (open = resolve));
+    await queue.pushTask({ taskId: 'first', type: 'gated' });
+    await waitFor(async () => (await queue.getTask('first')).status === 'running', 'the first task runs');
+    await queue.pushTask({ taskId: 'second', type: 'gated' });
+    // the pool stops taking tasks; the first one's completion still fetches the second (the app is not closing)
+    const pool = app!.get(WorkerPoolService);
+    const stopped = pool.stop();
+    open();
+    await stopped;
+    await waitFor(async () => (await queue.getTask('first')).status === 'succeeded', 'the first task finished');
+    expect((await queue.getTask('second')).status).toBe('running');
+    const keptPrefix = prefix;
+    await app!.close();
+    app = undefined;
+    // another instance sees it waiting at once, with no attempt used, instead of after the 30 s lock
+    const other = await Test.createTestingModule({
+      imports: [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, workers: { enabled: false }, queue: { backend: 'redis', connection: REDIS, prefix: keptPrefix } })],
+    }).compile();
+    app = other.createNestApplication({ logger: false });
+    await app.init();
+    expect(await app.get(RedisQueueService).getTask('second')).toMatchObject({ status: 'pending', attempts: 0 });
   });
 
   it('a handler past its timeoutMs is aborted through its signal and fails with TaskTimeoutError', async () => {
