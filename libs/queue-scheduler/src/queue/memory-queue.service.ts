@@ -328,22 +328,20 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
 
   claim(filter: ClaimFilter, limit: number): Task[] {
     this.promoteDue();
-    const claimed: Task[] = [];
+    const claimed: MemoryEntry[] = [];
     if (this.ready.size === 0) return claimed;
     const left = filter.remaining?.size ? new Map(filter.remaining) : undefined;
-    const types = this.ready.typesOf(filter);
+    this.ready.takeMany(filter, this.ready.typesOf(filter), left, limit, claimed);
     const now = this.clock.now();
-    while (claimed.length < limit) {
-      const entry = this.ready.take(filter, types, left);
-      if (!entry) break;
+    for (let i = 0; i < claimed.length; i++) {
+      const entry = claimed[i];
       if (entry.status === 'failed') this.failed--;
       entry.status = 'running';
       entry.attempts++;
       entry.startedAtMs = now;
-      this.running++;
       this.emit('started', entry);
-      claimed.push(entry);
     }
+    this.running += claimed.length;
     return claimed;
   }
 

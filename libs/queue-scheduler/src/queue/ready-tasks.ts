@@ -61,6 +61,28 @@ export class ReadyTasks {
     return entry;
   }
 
+  /**
+   * Takes up to `limit` tasks in order into `out` (see `take`). With one
+   * type ready, as in a drain of one type, the type is checked once and its
+   * tasks are taken back to back.
+   */
+  takeMany(filter: ClaimFilter, types: ReadonlySet<string>, left: Map<string, number> | undefined, limit: number, out: MemoryEntry[]): void {
+    if (this.queues.length === 1 && !left) {
+      const q = this.queues[0];
+      if (!types.has(q.type) && !(filter.unknownTypes && !filter.handled.has(q.type))) return;
+      const n = Math.min(limit - out.length, q.lanes.size);
+      for (let i = 0; i < n; i++) out.push(q.lanes.shift()!);
+      this.count -= n;
+      if (q.lanes.size === 0) this.drop(q);
+      return;
+    }
+    while (out.length < limit) {
+      const entry = this.take(filter, types, left);
+      if (!entry) return;
+      out.push(entry);
+    }
+  }
+
   /** Takes `entry` out wherever it waits; O(n) of its type, for cancel and retry-now. */
   remove(entry: MemoryEntry): boolean {
     const q = this.byType.get(entry.type);
