@@ -148,7 +148,14 @@ export function assertTimezone(tz: string, field = 'timezone'): void {
   }
 }
 
+// Compiling checks the zone and walks the expression once from 1970 to refuse one that never matches: a claim
+// compiles every due row, so a valid expression is compiled once per zone (bounded like `parsed`).
+const compiledCrons = new Map<string, Cron>();
+
 function compileCron(expression: unknown, tz: string): Cron {
+  const key = typeof expression === 'string' ? `${tz}\n${expression}` : null;
+  const known = key === null ? undefined : compiledCrons.get(key);
+  if (known) return known;
   assertTimezone(tz);
   const invalid = (why: string) => new InvalidScheduleError('cronExpression', `cronExpression ${describeValue(expression)} is invalid: ${why}`);
   if (typeof expression !== 'string') throw invalid('expected a string of 5 or 6 fields');
@@ -163,7 +170,10 @@ function compileCron(expression: unknown, tz: string): Cron {
     throw invalid(err instanceof Error ? err.message : String(err));
   }
   if (first === null) throw invalid('it never matches');
-  return { kind: 'cron', expr, tz, allHours: parsed.get(expr)!.fields.hour.values.length === 24 };
+  const cron: Cron = { kind: 'cron', expr, tz, allHours: parsed.get(expr)!.fields.hour.values.length === 24 };
+  if (compiledCrons.size >= 1000) compiledCrons.clear();
+  compiledCrons.set(key!, cron);
+  return cron;
 }
 
 /** throws InvalidScheduleError('cronExpression', ...) for an invalid cron (5 fields, or 6 with seconds first) */
