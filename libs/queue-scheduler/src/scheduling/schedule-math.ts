@@ -232,6 +232,23 @@ export function previousCronOccurrence(spec: ScheduleSpec, at: Date): Date | nul
   return toDate(c.kind === 'once' ? (c.at <= t ? c.at : null) : cronAtOrBefore(c, t));
 }
 
+/**
+ * `last` and the occurrences before it, newest first, down to and including
+ * the first at or before `floor` (the one before the range), at most `limit`.
+ * interval: on the grid through `last`; once: `last` alone.
+ */
+export function occurrencesDownTo(spec: ScheduleSpec, last: Date, floor: Date, limit: number): Date[] {
+  const c = compile(spec);
+  const [l, f] = [instant(last, 'last'), instant(floor, 'floor')];
+  const out: number[] = [];
+  for (let t: number | null = l; t !== null && out.length < limit; ) {
+    out.push(t);
+    if (t <= f || c.kind === 'once') break;
+    t = c.kind === 'interval' ? t - c.ms : cronAtOrBefore(c, t - 1);
+  }
+  return out.map((t) => new Date(t));
+}
+
 /** First next_run_at of a new or resumed schedule: interval now + interval; cron next after now; once executeAt, even if past. */
 export function initialRun(spec: ScheduleSpec, now: Date): Date | null {
   const c = compile(spec);
