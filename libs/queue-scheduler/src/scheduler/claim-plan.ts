@@ -24,6 +24,7 @@ export interface ClaimLimits {
 export function planClaim(row: ClaimableSchedule, now: number, horizon: number, limits: ClaimLimits): FirePlan {
   const { misfireGraceMs: grace, maxCatchUp } = limits;
   const step = (due: Date): FirePlan => planFire(row, due, new Date(Math.max(now, due.getTime())), row.misfirePolicy, grace, maxCatchUp);
+  if (row.nextRunAt.getTime() > horizon) return { fire: [], next: row.nextRunAt, missed: 0 };
   let plan = step(row.nextRunAt);
   // next strictly grows with every step (each adds one occurrence), so this ends; the bound keeps a sub-second
   // interval from making one claim huge
