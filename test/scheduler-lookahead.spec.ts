@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
-import { type QueueSchedulerModuleOptions, type ScheduleEvent, SchedulerService, SchedulerTask, TaskQueue } from 'nestjs-queue-scheduler';
+import { type QueueSchedulerModuleOptions, type ScheduleEvent, SchedulerService, SchedulerTask, TaskQueue, WorkerPoolService } from 'nestjs-queue-scheduler';
 import { randomUUID } from 'node:crypto';
 import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
 import { bootApp, RecordingHandlers } from './support/apps';
@@ -89,6 +89,23 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
       expect(run.scheduledAt).toBe(executeAt.getTime());
       // `fired` reports when the occurrence was released to start: its own time, since it was queued ahead
       expect(fired.map((e) => [e.scheduledAt.getTime(), e.at.getTime()])).toEqual([[executeAt.getTime(), executeAt.getTime()]]);
+    });
+
+    it('occurrences queued ahead in one claim each start at their own time', async () => {
+      // the queue's own idle poll (500 ms by default) must not be what starts the later one
+      app = await bootApp(db, { autoStart: false, queue: { backend }, scheduler: { lookaheadMs: 3000 } });
+      const { scheduler, handlers } = services(app);
+      const base = Date.now() + 1500;
+      const early = await scheduler.addSchedulerTask({ name: 'early', taskType: 'report', scheduleType: 'once', executeAt: new Date(base) });
+      const late = await scheduler.addSchedulerTask({ name: 'late', taskType: 'report', scheduleType: 'once', executeAt: new Date(base + 800) });
+      app.get(WorkerPoolService).start();
+      scheduler.start();
+      await waitFor(() => handlers.of(late.taskId).length === 1, 'both runs', 10_000);
+      for (const [s, at] of [[early, base], [late, base + 800]] as const) {
+        const [run] = handlers.of(s.taskId);
+        expect(run.startedAt - at).toBeGreaterThanOrEqual(0);
+        expect(run.startedAt - at).toBeLessThan(START_TOLERANCE_MS);
+      }
     });
 
     it('pausing cancels the occurrence queued ahead and gives it back: it runs once, at its time, after resume', async () => {
