@@ -14,8 +14,6 @@ import { type ClaimLimits, planClaim } from './claim-plan';
 import { HeldOccurrences } from './held-occurrences';
 import { type ClaimedSchedule, type DueSchedule, ScheduleClaims } from './schedule-claims';
 
-export { occurrenceTaskId };
-
 /** After a failed look at the table, wait this long times 2^failures (capped) before the next one. */
 const ERROR_BACKOFF_MS = 500;
 const MAX_ERROR_BACKOFF_MS = 30_000;
