@@ -78,6 +78,10 @@ export function resolveOptions(options: QueueSchedulerModuleOptions = {}): Resol
   nonNegative('scheduler.misfireGraceSeconds', scheduler.misfireGraceSeconds);
   positiveInt('scheduler.maxCatchUp', scheduler.maxCatchUp);
   positiveInt('scheduler.batchSize', scheduler.batchSize);
+  // The database backend's worker claims lock task_queue rows that are not due yet, and a claim caught by an
+  // event-loop stall then holds up the retention purge, and behind it the lease sweep, of the other instances:
+  // occurrences queued ahead would be such rows all the time, so there it claims ahead only when asked to.
+  if (options.scheduler?.lookaheadMs === undefined) scheduler.lookaheadMs = queue.backend === 'database' ? 0 : d.scheduler.lookaheadMs;
   // an hour bounds what a pause has to cancel and what a memory queue holds ahead
   if (typeof scheduler.lookaheadMs !== 'number' || !Number.isInteger(scheduler.lookaheadMs) || scheduler.lookaheadMs < 0 || scheduler.lookaheadMs > MAX_LOOKAHEAD_MS) {
     fail('scheduler.lookaheadMs', `must be an integer from 0 to ${MAX_LOOKAHEAD_MS}`, scheduler.lookaheadMs);
