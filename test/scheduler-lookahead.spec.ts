@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
-import { type QueueSchedulerModuleOptions, type ScheduleEvent, SchedulerService, SchedulerTask, TaskQueue, WorkerPoolService } from 'nestjs-queue-scheduler';
+import { InvalidScheduleError, type QueueSchedulerModuleOptions, type ScheduleEvent, SchedulerService, SchedulerTask, TaskQueue, WorkerPoolService } from 'nestjs-queue-scheduler';
 import { randomUUID } from 'node:crypto';
 import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
 import { bootApp, RecordingHandlers } from './support/apps';
@@ -152,6 +152,19 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
         expect(row.runCount).toBe(claimed.length - cancelled.length);
         expect(row.nextRunAt!.getTime()).toBeGreaterThan(changedAt + 3000_000);
       }
+    });
+
+    it('a rejected update leaves the occurrence queued ahead queued, and the row as it was', async () => {
+      app = await boot({ lookaheadMs: 5000 });
+      const { scheduler, fired, queue, handlers } = services(app);
+      const executeAt = new Date(Date.now() + 2500);
+      const s = await scheduler.addSchedulerTask({ name: 'typo ahead', taskType: 'report', scheduleType: 'once', executeAt });
+      await waitFor(() => fired.length === 1, 'claimed ahead');
+      const before = await scheduler.getTask(s.taskId);
+      await expect(scheduler.updateTask(s.taskId, { scheduleType: 'cron', cronExpression: '61 * * * *' })).rejects.toBeInstanceOf(InvalidScheduleError);
+      expect((await queue.getTask(fired[0].taskId)).status).toBe('pending');
+      expect(await scheduler.getTask(s.taskId)).toEqual(before);
+      await waitFor(() => handlers.of(s.taskId).length === 1, 'the run', 10_000);
     });
 
     it('an update of params applies to the occurrence already queued ahead', async () => {

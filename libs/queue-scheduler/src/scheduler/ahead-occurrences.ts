@@ -45,6 +45,28 @@ function finished(row: Pick<AheadState, 'scheduleType' | 'maxRuns'>, runCount: n
   return (row.maxRuns > 0 && runCount >= row.maxRuns) || (row.scheduleType === 'once' && runCount > 0);
 }
 
+/** `row`'s occurrences in (now, last_run_at], newest first, then the one before them when there is one. */
+function walkAhead(row: AheadState, now: number): Date[] {
+  if (!row.lastRunAt || row.lastRunAt.getTime() <= now) return [];
+  return occurrencesDownTo(row, row.lastRunAt, new Date(now), WALK_LIMIT);
+}
+
+/** The row with the newest `taken` occurrences of `walk` given back. */
+function givenBack(row: AheadState, walk: Date[], taken: number): GivenBack {
+  const runCount = Math.max(0, row.runCount - taken);
+  const prior = walk[taken] && runCount > 0 ? walk[taken] : null;
+  // a claim that took the last run of a once or of maxRuns disabled the row: giving that run back enables it again
+  const enabled = row.enabled || (row.nextRunAt === null && finished(row, row.runCount) && !finished(row, runCount));
+  return { nextRunAt: walk[taken - 1], lastRunAt: prior, runCount, enabled };
+}
+
+/** The row as it will be if every occurrence queued ahead is cancelled; null when none is ahead. Cancels nothing. */
+export function assumeGivenBack(row: AheadState, now: number): GivenBack | null {
+  const walk = walkAhead(row, now);
+  const ahead = walk.filter((at) => at.getTime() > now).length;
+  return ahead ? givenBack(row, walk, ahead) : null;
+}
+
 /**
  * Cancels the occurrences of `row` that a claim queued ahead of their time
  * (those in (now, last_run_at]), newest first, and stops at the first that
@@ -55,8 +77,7 @@ function finished(row: Pick<AheadState, 'scheduleType' | 'maxRuns'>, runCount: n
  * if those occurrences had never been claimed, or null when none was.
  */
 export async function cancelAhead(queue: TaskQueue, row: AheadState, now: number, cancelled: Set<number>): Promise<GivenBack | null> {
-  if (!row.lastRunAt || row.lastRunAt.getTime() <= now) return null;
-  const walk = occurrencesDownTo(row, row.lastRunAt, new Date(now), WALK_LIMIT);
+  const walk = walkAhead(row, now);
   let taken = 0;
   for (const at of walk) {
     if (at.getTime() <= now) break;
@@ -64,10 +85,5 @@ export async function cancelAhead(queue: TaskQueue, row: AheadState, now: number
     cancelled.add(at.getTime());
     taken++;
   }
-  if (taken === 0) return null;
-  const runCount = Math.max(0, row.runCount - taken);
-  const prior = walk[taken] && runCount > 0 ? walk[taken] : null;
-  // a claim that took the last run of a once or of maxRuns disabled the row: giving that run back enables it again
-  const enabled = row.enabled || (row.nextRunAt === null && finished(row, row.runCount) && !finished(row, runCount));
-  return { nextRunAt: walk[taken - 1], lastRunAt: prior, runCount, enabled };
+  return taken ? givenBack(row, walk, taken) : null;
 }

@@ -11,7 +11,7 @@ import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.cons
 import { LibraryLogger } from '../queue-scheduler.logger';
 import { TaskQueue } from '../queue/task-queue';
 import { initialRun } from '../scheduling/schedule-math';
-import { cancelAhead, type GivenBack } from './ahead-occurrences';
+import { assumeGivenBack, cancelAhead, type GivenBack } from './ahead-occurrences';
 import { ScheduleLoop } from './schedule-loop';
 import { comparable, type ScheduleDefaults, type ScheduleFields, TIMING_FIELDS, validateSchedule } from './schedule-input';
 
@@ -234,10 +234,13 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
    */
   private async change(id: string, apply: (row: SchedulerTask) => Partial<SchedulerTask | ScheduleFields>): Promise<SchedulerTask> {
     const cancelled = new Set<number>();
+    const withBack = (row: SchedulerTask, back: GivenBack | null): SchedulerTask => (back ? this.repo.merge(this.repo.create(row), back) : row);
     for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
       const read = await this.getTask(id);
+      // validated first on the row as it will be once everything ahead is given back: a rejected call cancels nothing
+      apply(withBack(read, assumeGivenBack(read, this.clock.now())));
       const givenBack = await this.cancelAhead(read, cancelled);
-      const row = givenBack ? this.repo.merge(this.repo.create(read), givenBack) : read;
+      const row = withBack(read, givenBack);
       const changes = { ...givenBack, ...apply(row), updatedAt: new Date(this.clock.now()), version: read.version + 1 };
       const result = await this.repo
         .createQueryBuilder()
