@@ -140,6 +140,10 @@ describe('QueueSchedulerModule in a Nest app', () => {
     [{ retries: { attempts: 0 } }, 'retries.attempts must be a positive integer, got 0'],
     [{ logLevel: 'loud' }, "logLevel must be one of verbose, debug, log, warn, error, fatal, got 'loud'"],
     [{ scheduler: { defaultTimezone: 'Mars/Olympus' } }, "scheduler.defaultTimezone must be a known IANA time zone, got 'Mars/Olympus'"],
+    [{ scheduler: { lookaheadMs: -1 } }, 'scheduler.lookaheadMs must be an integer from 0 to 3600000, got -1'],
+    [{ scheduler: { lookaheadMs: 0.5 } }, 'scheduler.lookaheadMs must be an integer from 0 to 3600000, got 0.5'],
+    [{ scheduler: { lookaheadMs: '1000' } }, "scheduler.lookaheadMs must be an integer from 0 to 3600000, got '1000'"],
+    [{ scheduler: { lookaheadMs: 3_600_001 } }, 'scheduler.lookaheadMs must be an integer from 0 to 3600000, got 3600001'],
   ])('bad option %p stops start-up with a named error', async (options, message) => {
     const failure = Test.createTestingModule({ imports: [QueueSchedulerModule.forRoot({ dataSource: false, ...options } as never)] }).compile();
     await expect(failure).rejects.toThrow(InvalidOptionsError);

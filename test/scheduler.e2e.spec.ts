@@ -65,18 +65,16 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
     expect(times.slice(1).map((t, i) => t - times[i])).toEqual(times.slice(1).map(() => 1000));
   });
 
-  it('once fires once at executeAt, within 50 ms, then is disabled', async () => {
+  it('once fires once at executeAt (its handler starts within 50 ms of it), then is disabled', async () => {
     app = await bootApp(db);
-    const { scheduler, handlers, queue } = services(app);
-    const queued: TaskEvent[] = [];
-    queue.events$.subscribe((e) => e.kind === 'queued' && queued.push(e));
+    const { scheduler, handlers } = services(app);
     const executeAt = new Date(Date.now() + 700);
     const s = await scheduler.addSchedulerTask({ name: 'one shot', taskType: 'report', scheduleType: 'once', executeAt });
     await waitFor(() => handlers.of(s.taskId).length === 1, 'the run', 5000);
     await waitFor(async () => !(await scheduler.getTask(s.taskId)).enabled, 'disabled');
-    const pushedLateMs = queued.find((e) => e.schedulerTaskId === s.taskId)!.at.getTime() - executeAt.getTime();
-    expect(pushedLateMs).toBeGreaterThanOrEqual(0);
-    expect(pushedLateMs).toBeLessThan(50);
+    const startedLateMs = handlers.of(s.taskId)[0].startedAt - executeAt.getTime();
+    expect(startedLateMs).toBeGreaterThanOrEqual(0);
+    expect(startedLateMs).toBeLessThan(50);
     expect(handlers.of(s.taskId)[0].scheduledAt).toBe(executeAt.getTime());
     expect(await scheduler.getTask(s.taskId)).toMatchObject({ runCount: 1, enabled: false, nextRunAt: null });
   });
@@ -138,7 +136,8 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
     app = await bootApp(db, { scheduler: { enabled: false }, workers: { enabled: false } });
     const { scheduler, rows } = services(app);
     const s = await scheduler.addSchedulerTask({ name: `misfire ${policy}`, taskType: 'tick', scheduleType: 'interval', intervalSeconds: 60, misfirePolicy: policy });
-    const twoHoursAgo = Date.now() - 2 * 3600_000;
+    // off the minute grid by half a minute, so no on-time run comes due (or within the lookahead) while the test counts
+    const twoHoursAgo = Date.now() - 2 * 3600_000 + 30_000;
     await rows.update({ taskId: s.taskId }, { nextRunAt: new Date(twoHoursAgo) });
     await app.close();
     app = await bootApp(db, { scheduler: { maxCatchUp: 10 } });
@@ -148,7 +147,6 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
       const row = await after.scheduler.getTask(s.taskId);
       return row.nextRunAt!.getTime() > Date.now() && after.handlers.of(s.taskId).length >= row.runCount;
     }, 'caught up', 5000);
-    await after.queue.onIdle();
     const runs = after.handlers.of(s.taskId);
     expect(runs).toHaveLength(expected);
     const row = await after.scheduler.getTask(s.taskId);

@@ -45,11 +45,16 @@ describe.each(SERVERS)('three app instances on one %s database', (kind) => {
     await stopAll(instances);
     for (const i of instances) expect(i.stderr.filter((l) => /error/i.test(l))).toEqual([]);
 
-    const pushes = instances.flatMap((i) => i.lines.filter((l) => l.event === "queued")).map((l) => ({ s: l.s as string, at: l.scheduledAt as number, pid: l.pid as number }));
+    const lines = instances.flatMap((i) => i.lines).map((l) => ({ event: l.event, s: l.s as string, at: l.scheduledAt as number, pid: l.pid as number }));
+    // queued and not cancelled: an instance that stops cancels what it queued ahead of its time, and another may queue it again
     const perOccurrence = new Map<string, number>();
-    for (const p of pushes) perOccurrence.set(`${p.s}@${p.at}`, (perOccurrence.get(`${p.s}@${p.at}`) ?? 0) + 1);
+    for (const l of lines) if (l.event === 'queued' || l.event === 'cancelled') perOccurrence.set(`${l.s}@${l.at}`, (perOccurrence.get(`${l.s}@${l.at}`) ?? 0) + (l.event === 'queued' ? 1 : -1));
     const duplicates = [...perOccurrence].filter(([, n]) => n > 1);
     expect(duplicates).toEqual([]);
+    const cancelledTwice = [...perOccurrence].filter(([, n]) => n < 0);
+    expect(cancelledTwice).toEqual([]);
+    const kept = new Set([...perOccurrence].filter(([, n]) => n === 1).map(([k]) => k));
+    const pushes = lines.filter((l) => l.event === 'queued' && kept.delete(`${l.s}@${l.at}`));
 
     const bySchedule = new Map<string, number[]>();
     for (const p of pushes) bySchedule.set(p.s, [...(bySchedule.get(p.s) ?? []), p.at]);

@@ -31,9 +31,9 @@ describe('QueueSchedulerTestingModule (a user-style test)', () => {
   let tester: QueueSchedulerTester;
   let scheduler: SchedulerService;
 
-  async function boot(startAt: string): Promise<void> {
+  async function boot(startAt: string, lookaheadMs?: number): Promise<void> {
     moduleRef = await Test.createTestingModule({
-      imports: [QueueSchedulerTestingModule.forRoot({ startAt: new Date(startAt), scheduler: { defaultTimezone: 'Europe/Berlin' } })],
+      imports: [QueueSchedulerTestingModule.forRoot({ startAt: new Date(startAt), scheduler: { defaultTimezone: 'Europe/Berlin', ...(lookaheadMs === undefined ? {} : { lookaheadMs }) } })],
       providers: [ReportHandlers],
     }).compile();
     await moduleRef.init();
@@ -116,6 +116,18 @@ describe('QueueSchedulerTestingModule (a user-style test)', () => {
       ['succeeded', '2026-06-01T08:03:00.000Z'],
     ]);
     expect(queue.getTask(id)).toMatchObject({ status: 'succeeded', attempts: 3 });
+  });
+
+  it('scheduler.lookaheadMs does not apply on the virtual clock: nothing is queued before its time, a pause stops the next run', async () => {
+    await boot('2026-06-01T08:00:00Z', 60_000);
+    const s = await scheduler.addSchedulerTask({ name: 'every 10 s', taskType: 'nightly_report', scheduleType: 'interval', intervalSeconds: 10, params: { region: 'la' } });
+    await tester.advance(15_000);
+    expect(tester.succeeded('nightly_report').map((r) => [r.scheduledAt!.toISOString(), r.at.toISOString()])).toEqual([['2026-06-01T08:00:10.000Z', '2026-06-01T08:00:10.000Z']]);
+    expect(moduleRef.get(MemoryQueueService).getQueueSize()).toBe(0);
+    expect(await scheduler.getTask(s.taskId)).toMatchObject({ runCount: 1, nextRunAt: new Date('2026-06-01T08:00:20Z') });
+    await scheduler.pauseTask(s.taskId);
+    await tester.advance(60_000);
+    expect(tester.succeeded('nightly_report')).toHaveLength(1);
   });
 
   it('delayed tasks and the public store TTL follow the virtual clock', async () => {

@@ -1,6 +1,6 @@
 import { Injectable, type INestApplication, type Provider } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
 import { QueueSchedulerModule, type QueueSchedulerModuleOptions, TaskContext, TaskHandler } from 'nestjs-queue-scheduler';
 import type { TestDatabase } from './databases';
 
@@ -45,10 +45,10 @@ export class RecordingHandlers {
 }
 
 /** Boots a Nest app on `db` with the module and the recording handlers, as a user's AppModule would. */
-export async function bootApp(db: TestDatabase, options: QueueSchedulerModuleOptions = {}, providers: Provider[] = []): Promise<INestApplication> {
+export async function bootApp(db: TestDatabase, options: QueueSchedulerModuleOptions = {}, providers: Provider[] = [], typeorm: Partial<TypeOrmModuleOptions> = {}): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     imports: [
-      TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
+      TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false, ...typeorm } as TypeOrmModuleOptions),
       QueueSchedulerModule.forRoot({ logLevel: 'error', ...options }),
     ],
     providers: [RecordingHandlers, ...providers],

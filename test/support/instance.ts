@@ -53,7 +53,8 @@ async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(InstanceModule, { logger: ['error', 'fatal'] });
   app.enableShutdownHooks();
   app.get(TaskQueue).events$.subscribe((e) => {
-    if (e.kind === 'queued' && e.schedulerTaskId) print({ event: 'queued', s: e.schedulerTaskId, scheduledAt: e.scheduledAt?.getTime() });
+    // a stopping memory-backend instance cancels the occurrences it queued ahead and gives them back to their rows
+    if ((e.kind === 'queued' || e.kind === 'cancelled') && e.schedulerTaskId) print({ event: e.kind, s: e.schedulerTaskId, scheduledAt: e.scheduledAt?.getTime() });
   });
   print({ event: 'ready' });
 }

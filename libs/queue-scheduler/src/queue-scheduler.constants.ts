@@ -17,6 +17,7 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
     defaultMisfirePolicy: 'fire_once',
     maxCatchUp: 100,
     batchSize: 100,
+    lookaheadMs: 1000,
   },
   queue: { backend: 'memory', connection: { host: '127.0.0.1', port: 6379 }, prefix: 'qs', maxPayloadBytes: 1_048_576, historySize: 1000, pollIntervalMs: 500, leaseMs: 30_000, sweepIntervalMs: 5000, retentionDays: 30 },
   shutdownTimeoutMs: 10_000,

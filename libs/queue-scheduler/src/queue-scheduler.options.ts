@@ -6,6 +6,7 @@ import { assertTimezone } from './scheduling/schedule-math';
 
 const LOG_LEVELS: readonly LogLevel[] = ['verbose', 'debug', 'log', 'warn', 'error', 'fatal'];
 const MISFIRE_POLICIES = ['fire_once', 'fire_all', 'skip'] as const;
+const MAX_LOOKAHEAD_MS = 3_600_000;
 
 function fail(field: string, rule: string, value: unknown): never {
   throw new InvalidOptionsError(field, `${field} ${rule}, got ${describeValue(value)}`);
@@ -77,6 +78,14 @@ export function resolveOptions(options: QueueSchedulerModuleOptions = {}): Resol
   nonNegative('scheduler.misfireGraceSeconds', scheduler.misfireGraceSeconds);
   positiveInt('scheduler.maxCatchUp', scheduler.maxCatchUp);
   positiveInt('scheduler.batchSize', scheduler.batchSize);
+  // The database backend's worker claims lock task_queue rows that are not due yet, and a claim caught by an
+  // event-loop stall then holds up the retention purge, and behind it the lease sweep, of the other instances:
+  // occurrences queued ahead would be such rows all the time, so there it claims ahead only when asked to.
+  if (options.scheduler?.lookaheadMs === undefined) scheduler.lookaheadMs = queue.backend === 'database' ? 0 : d.scheduler.lookaheadMs;
+  // an hour bounds what a pause has to cancel and what a memory queue holds ahead
+  if (typeof scheduler.lookaheadMs !== 'number' || !Number.isInteger(scheduler.lookaheadMs) || scheduler.lookaheadMs < 0 || scheduler.lookaheadMs > MAX_LOOKAHEAD_MS) {
+    fail('scheduler.lookaheadMs', `must be an integer from 0 to ${MAX_LOOKAHEAD_MS}`, scheduler.lookaheadMs);
+  }
   if (!MISFIRE_POLICIES.includes(scheduler.defaultMisfirePolicy)) {
     fail('scheduler.defaultMisfirePolicy', `must be one of ${MISFIRE_POLICIES.join(', ')}`, scheduler.defaultMisfirePolicy);
   }

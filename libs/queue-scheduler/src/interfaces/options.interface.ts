@@ -45,6 +45,13 @@ export interface SchedulerOptions {
   maxCatchUp?: number;
   /** Due schedules claimed per query. @default 100 */
   batchSize?: number;
+  /**
+   * How far ahead occurrences are claimed and queued as delayed tasks that start
+   * at their scheduled time, so the queue's timer, not the speed of a claim,
+   * decides when they start. 0: claim each occurrence when it is due. A manual
+   * clock (the testing module) always behaves as 0. @default 1000 (0 with `queue.backend: 'database'`)
+   */
+  lookaheadMs?: number;
 }
 
 /**

@@ -38,9 +38,13 @@ export interface ListSchedulesFilter {
 }
 
 /**
- * What the scheduler did, on `SchedulerService.events$`: an occurrence pushed
- * (`fired`, with its lag as `at − scheduledAt`), or occurrences given up by
- * the misfire policy after a downtime (`missed`). @publicApi
+ * What the scheduler did, on `SchedulerService.events$`: an occurrence claimed
+ * and queued (`fired`), or occurrences given up by the misfire policy after a
+ * downtime (`missed`). A `fired` event's `at` is when the occurrence was
+ * released to start: the claim time when it was already due, its scheduled
+ * time when it was queued ahead (`scheduler.lookaheadMs`), so `at − scheduledAt`
+ * is the scheduler's lag and never negative. The event itself is emitted at
+ * the claim, up to lookaheadMs before `at`. @publicApi
  */
 export type ScheduleEvent =
   | { kind: 'fired'; scheduleId: string; name: string; taskType: string; taskId: string; scheduledAt: Date; at: Date }

@@ -84,13 +84,14 @@ export class DeclaredSchedulesService implements OnModuleInit, OnApplicationBoot
 
   /** Writes one declaration: insert when the key is new, else update in place when the declaration changed. */
   private async apply(repo: Repository<SchedulerTask>, d: DeclaredSchedule, row: SchedulerTask | undefined): Promise<Outcome> {
+    const cancelled = new Set<number>();
     for (let attempt = 0; attempt < MAX_TRIES; attempt++) {
       if (!row) {
         if (await this.insert(repo, d)) return 'added';
         // another instance inserted the key first: its row now goes through the update path
       } else {
         if (row.declaredHash === d.hash) return 'unchanged';
-        if (await this.update(repo, d, row)) return 'updated';
+        if (await this.update(repo, d, row, cancelled)) return 'updated';
       }
       row = (await retryTransient(() => repo.findOneBy({ scheduleKey: d.key }))) ?? undefined;
     }
@@ -123,11 +124,15 @@ export class DeclaredSchedulesService implements OnModuleInit, OnApplicationBoot
     return true;
   }
 
-  /** Rewrites the definition in place (run count and last run kept); false when the row changed since it was read. */
-  private async update(repo: Repository<SchedulerTask>, d: DeclaredSchedule, row: SchedulerTask): Promise<boolean> {
+  /**
+   * Rewrites the definition in place (run count and last run kept); false when the row changed since it was read.
+   * Occurrences queued ahead are given back first, so the new declaration applies to them.
+   */
+  private async update(repo: Repository<SchedulerTask>, d: DeclaredSchedule, row: SchedulerTask, cancelled: Set<number>): Promise<boolean> {
     const now = this.clock.now();
-    const { note, ...run } = declaredRun(d.fields, row, now);
-    const changes = { ...d.fields, ...run, declaredHash: d.hash, version: row.version + 1, updatedAt: new Date(now) };
+    const givenBack = (await this.scheduler?.cancelAhead(row, cancelled)) ?? null;
+    const { note, ...run } = declaredRun(d.fields, givenBack ? repo.merge(repo.create(row), givenBack) : row, now);
+    const changes = { ...givenBack, ...d.fields, ...run, declaredHash: d.hash, version: row.version + 1, updatedAt: new Date(now) };
     if (!(await this.compareAndSet(repo, row, changes))) return false;
     this.report(`schedule '${d.key}' (${row.taskId}, ${d.fields.taskType}) updated from its changed @Scheduled on ${d.source}`, run.nextRunAt, note);
     return true;
@@ -135,7 +140,8 @@ export class DeclaredSchedulesService implements OnModuleInit, OnApplicationBoot
 
   /** Disables a row whose declaration is gone; only the instance whose write wins logs it. */
   private async retire(repo: Repository<SchedulerTask>, row: SchedulerTask): Promise<Outcome> {
-    const changes = { enabled: false, nextRunAt: null, declaredHash: null, version: row.version + 1, updatedAt: new Date(this.clock.now()) };
+    const givenBack = (await this.scheduler?.cancelAhead(row, new Set())) ?? null;
+    const changes = { ...givenBack, enabled: false, nextRunAt: null, declaredHash: null, version: row.version + 1, updatedAt: new Date(this.clock.now()) };
     if (!(await this.compareAndSet(repo, row, changes))) return 'unchanged';
     this.logger.warn(`schedule '${row.scheduleKey}' (${row.taskId}, ${row.taskType}) disabled: no @Scheduled declares it any more`);
     return 'disabled';

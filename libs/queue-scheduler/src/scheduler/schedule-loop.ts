@@ -1,60 +1,67 @@
 import { Subject } from 'rxjs';
-import type { EntityManager, Repository } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
-import { SchedulerTask } from '../entities/scheduler-task.entity';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { ScheduleEvent } from '../interfaces/schedule.interface';
 import type { PushTaskInput } from '../interfaces/task.interface';
 import { MAX_TIMER_MS } from '../queue-scheduler.constants';
 import type { LibraryLogger } from '../queue-scheduler.logger';
+import { MemoryQueueService } from '../queue/memory-queue.service';
 import type { TaskQueue } from '../queue/task-queue';
-import { type FirePlan, planFire } from '../scheduling/schedule-math';
+import type { FirePlan } from '../scheduling/schedule-math';
+import { occurrenceTaskId } from './ahead-occurrences';
+import { type ClaimLimits, planClaim } from './claim-plan';
+import { HeldOccurrences } from './held-occurrences';
+import { type ClaimedSchedule, type DueSchedule, ScheduleClaims } from './schedule-claims';
 
 /** After a failed look at the table, wait this long times 2^failures (capped) before the next one. */
 const ERROR_BACKOFF_MS = 500;
 const MAX_ERROR_BACKOFF_MS = 30_000;
-/** Due rows claimed in one transaction: one commit (one log flush) for them all, instead of one each. */
-const FIRE_CHUNK = 20;
-/** Pause before reading the due rows again when other instances held every row of a chunk. */
+/** Pause before looking again when other instances held every due row. */
 const LOST_CLAIMS_PAUSE_MS = 50;
 
-/** The id of the task an occurrence pushes: deterministic, so a repeated push of one occurrence is deduplicated. */
-export function occurrenceTaskId(scheduleId: string, scheduledAt: Date, tag = ''): string {
-  return `${scheduleId}:${tag}${scheduledAt.getTime()}`;
-}
+type Pushed = Pick<DueSchedule, 'taskId' | 'taskType' | 'params' | 'priority'>;
 
 /**
- * The firing loop: no fixed tick. One indexed query returns the due rows
- * and, after them, the earliest upcoming one; the loop sleeps until that
- * time (at most pollIntervalMs, so other instances' changes are seen) or
- * until a local change wakes it.
+ * The firing loop: no fixed tick. One indexed read finds the earliest
+ * next_run_at; what is due by now + lookaheadMs is claimed in batches and
+ * queued as tasks that start at their scheduled time, so the queue's timer
+ * decides when they start, not the speed of the claim. Then the loop sleeps
+ * until the earliest next_run_at comes within lookaheadMs (at most
+ * pollIntervalMs, so other instances' changes are seen), or until a local
+ * change wakes it.
  */
 export class ScheduleLoop {
   private timer?: NodeJS.Timeout;
-  /** Row locks that can be skipped (MySQL 8, MariaDB 10.6+, PostgreSQL); SQLite has one writer and no row locks. */
-  private readonly skipLocked: boolean;
-  private readonly lockRow: string;
   private current?: Promise<void>;
   private again = false;
   private active = false;
   private failures = 0;
+  private readonly claims: ScheduleClaims;
+  private readonly limits: ClaimLimits;
+  /** Occurrences queued ahead into a queue that dies with the process (memory backend), given back on stop. */
+  private readonly held: HeldOccurrences | null;
   readonly events = new Subject<ScheduleEvent>();
 
   constructor(
-    private readonly repo: Repository<SchedulerTask>,
+    dataSource: DataSource,
     private readonly queue: TaskQueue,
     private readonly options: ResolvedOptions['scheduler'],
     private readonly logger: LibraryLogger,
     private readonly clock: Clock,
   ) {
-    const type: string = repo.manager.connection.options.type;
-    this.skipLocked = ['mysql', 'mariadb', 'aurora-mysql', 'postgres', 'aurora-postgres'].includes(type);
-    const [id, version] = type.includes('postgres') ? ['$1', '$2'] : ['?', '?'];
-    this.lockRow = `SELECT task_id FROM scheduler_task WHERE task_id = ${id} AND version = ${version} FOR UPDATE SKIP LOCKED`;
+    this.claims = new ScheduleClaims(dataSource);
+    this.limits = { misfireGraceMs: options.misfireGraceSeconds * 1000, maxCatchUp: options.maxCatchUp };
+    this.held = queue instanceof MemoryQueueService ? new HeldOccurrences() : null;
   }
 
   get running(): boolean {
     return this.active;
+  }
+
+  /** How far ahead occurrences are claimed; a manual clock's owner fires each at its exact time, so none. */
+  private get lookaheadMs(): number {
+    return this.clock.manual ? 0 : this.options.lookaheadMs;
   }
 
   start(): void {
@@ -63,10 +70,12 @@ export class ScheduleLoop {
     this.wake();
   }
 
+  /** Stops firing; on the memory backend, gives the occurrences queued ahead back to their schedules. */
   async stop(): Promise<void> {
     this.active = false;
     this.clearTimer();
     await this.current;
+    await this.giveBackHeld();
   }
 
   /**
@@ -76,18 +85,12 @@ export class ScheduleLoop {
    */
   async runDue(): Promise<number | null> {
     if (this.current) await this.current;
-    for (;;) {
-      const next = await this.tick(true);
-      if (next === null || next > this.clock.now()) break;
-    }
-    // the batch read before firing holds the fired rows' old times: ask again
-    const [first] = await this.repo
-      .createQueryBuilder('s')
-      .where('s.next_run_at IS NOT NULL')
-      .orderBy('s.next_run_at', 'ASC')
-      .limit(1)
-      .getMany();
-    return first?.nextRunAt?.getTime() ?? null;
+    return (await this.tick(true)).earliest;
+  }
+
+  /** The earliest next_run_at (epoch ms): the read every look at the table starts with. */
+  nextDueAt(): Promise<number | null> {
+    return this.claims.earliest();
   }
 
   /** Look at the table now; if a look is under way, look again right after it. */
@@ -102,17 +105,18 @@ export class ScheduleLoop {
   }
 
   /** Pushes one occurrence outside the schedule's own timing (runNow). */
-  async push(row: SchedulerTask, scheduledAt: Date, tag = ''): Promise<string> {
-    return this.queue.pushTask(this.occurrence(row, scheduledAt, tag));
+  async push(row: Pushed, scheduledAt: Date, tag = ''): Promise<string> {
+    return this.queue.pushTask(this.occurrence(row, scheduledAt, this.clock.now(), tag));
   }
 
-  private occurrence(row: SchedulerTask, scheduledAt: Date, tag = ''): PushTaskInput {
+  private occurrence(row: Pushed, scheduledAt: Date, now: number, tag = ''): PushTaskInput {
     // runNow's extra occurrence carries no scheduledAt fence: it is not one of the schedule's own occurrences
     return {
       taskId: occurrenceTaskId(row.taskId, scheduledAt, tag),
       type: row.taskType,
       params: row.params,
       priority: row.priority,
+      delayMs: Math.max(0, scheduledAt.getTime() - now),
       schedulerTaskId: row.taskId,
       scheduledAt: tag ? undefined : scheduledAt,
     };
@@ -123,8 +127,8 @@ export class ScheduleLoop {
     do {
       this.again = false;
       try {
-        const next = await this.tick(false);
-        sleepMs = next === null ? this.options.pollIntervalMs : Math.max(0, Math.min(next - this.clock.now(), this.options.pollIntervalMs));
+        const { wakeAt } = await this.tick(false);
+        sleepMs = wakeAt === null ? this.options.pollIntervalMs : Math.max(0, Math.min(wakeAt - this.clock.now(), this.options.pollIntervalMs));
         this.failures = 0;
       } catch (err) {
         this.failures++;
@@ -143,93 +147,89 @@ export class ScheduleLoop {
   }
 
   /**
-   * Fires what is due; returns when to look again (epoch ms): the earliest
-   * upcoming next_run_at, now when a full batch was due, null when nothing is scheduled.
+   * Claims what is due by now + lookaheadMs, batch after batch, until the
+   * earliest next_run_at lies beyond. Returns it, and when to look again.
    */
-  private async tick(always: boolean): Promise<number | null> {
-    const { batchSize } = this.options;
-    const rows = await this.repo
-      .createQueryBuilder('s')
-      .where('s.next_run_at IS NOT NULL')
-      .orderBy('s.next_run_at', 'ASC')
-      .limit(batchSize)
-      .getMany();
-    const start = this.clock.now();
-    const due = rows.findIndex((r) => r.nextRunAt!.getTime() > start);
-    const dueRows = due === -1 ? rows : rows.slice(0, due);
-    // Instances that read the same due batch would otherwise claim it in the same order, each waiting on the
-    // row the first one holds: work through it from a random point, so they mostly claim different rows.
-    // A manual clock (runDue) keeps the time order.
-    const offset = always || dueRows.length < 2 ? 0 : Math.floor(Math.random() * dueRows.length);
-    const ordered = [...dueRows.slice(offset), ...dueRows.slice(0, offset)];
-    let won = 0;
-    for (let i = 0; i < ordered.length; i += FIRE_CHUNK) {
-      if (!this.active && !always) return null;
-      const claimed = await this.fire(ordered.slice(i, i + FIRE_CHUNK), this.clock.now());
-      won += claimed;
-      // A chunk wholly lost means the rest of the batch is probably another instance's by now, and a fresh read
-      // no longer holds the rows it claimed. Having won nothing (rows held by a stalled instance), pause rather than spin.
-      if (claimed === 0) return this.clock.now() + (won > 0 ? 0 : LOST_CLAIMS_PAUSE_MS);
+  private async tick(always: boolean): Promise<{ earliest: number | null; wakeAt: number | null }> {
+    const lookahead = this.lookaheadMs;
+    this.held?.sweep(this.clock.now());
+    for (;;) {
+      const earliest = await this.claims.earliest();
+      if (earliest === null) return { earliest, wakeAt: null };
+      if (earliest > this.clock.now() + lookahead) return { earliest, wakeAt: earliest - lookahead };
+      let won = 0;
+      for (let more = true; more; ) {
+        if (!this.active && !always) return { earliest: null, wakeAt: null };
+        const batch = await this.claimBatch(lookahead);
+        won += batch.won;
+        more = batch.won > 0 && batch.read === this.options.batchSize;
+      }
+      // every due row was held or taken by other instances: let them commit rather than spin
+      if (won === 0) return { earliest, wakeAt: this.clock.now() + LOST_CLAIMS_PAUSE_MS };
     }
-    if (due !== -1) return rows[due].nextRunAt!.getTime();
-    return rows.length === batchSize ? this.clock.now() : null;
   }
 
   /**
-   * Claims the rows' due occurrences, each with one compare-and-set, and
-   * pushes them; on the database backend all of it is one transaction (one
-   * commit for the chunk). Returns how many rows this instance claimed.
+   * Claims one batch and queues its occurrences, each to start at its
+   * scheduled time; on the database backend claim and insert are one
+   * transaction. Returns the rows found due and those this instance won.
    */
-  private async fire(rows: SchedulerTask[], now: number): Promise<number> {
-    const plans = new Map(rows.map((row) => [row, this.plan(row, now)]));
-    let won: SchedulerTask[] = [];
+  private async claimBatch(lookahead: number): Promise<{ read: number; won: number }> {
+    const now = this.clock.now();
+    const horizon = now + lookahead;
+    let claimed: ClaimedSchedule[] = [];
+    let read = 0;
+    let pushedAt = now;
     const ids = await this.queue.pushClaimed(async (manager) => {
-      won = []; // a transaction rolled back for a deadlock runs this again from the start
-      for (const row of rows) if (await this.claim(row, plans.get(row)!, now, manager)) won.push(row);
-      return won.length ? won.flatMap((row) => plans.get(row)!.fire.map((at) => this.occurrence(row, at))) : null;
+      // a transaction rolled back for a deadlock runs this again from the start
+      ({ read, won: claimed } = await this.claims.claim(horizon, this.options.batchSize, (row) => planClaim(row, now, horizon, this.limits), now, manager));
+      if (!claimed.length) return null;
+      // read after the claim's statements, so each delay ends at the occurrence
+      pushedAt = this.clock.now();
+      return claimed.flatMap(({ row, plan }) => plan.fire.map((at) => this.occurrence(row, at, pushedAt)));
     });
-    if (!ids) return 0;
+    if (!ids) return { read, won: 0 };
     let next = 0;
-    for (const row of won) {
-      const plan = plans.get(row)!;
-      this.fired(row, plan, ids.slice(next, next + plan.fire.length), now);
-      next += plan.fire.length;
+    for (const { row, plan } of claimed) {
+      const rowIds = ids.slice(next, (next += plan.fire.length));
+      this.held?.note(row, plan, rowIds, pushedAt);
+      this.fired(row, plan, rowIds, pushedAt);
     }
-    return won.length;
+    return { read, won: claimed.length };
   }
 
-  private async claim(row: SchedulerTask, plan: FirePlan, now: number, manager?: EntityManager): Promise<boolean> {
-    // in a transaction (database backend) another instance may hold this row until its commit: skip it rather
-    // than wait, its claim moves next_run_at anyway; a row another instance already claimed fails here too
-    if (manager && this.skipLocked && !(await manager.query(this.lockRow, [row.taskId, row.version])).length) return false;
-    const result = await (manager ?? this.repo.manager)
-      .createQueryBuilder()
-      .update(SchedulerTask)
-      .set({
-        nextRunAt: plan.next,
-        lastRunAt: plan.fire.at(-1) ?? row.lastRunAt,
-        runCount: () => `run_count + ${plan.fire.length}`,
-        enabled: plan.next === null ? false : row.enabled,
-        version: () => 'version + 1',
-        updatedAt: new Date(now),
-      })
-      .where('task_id = :id AND version = :version', { id: row.taskId, version: row.version })
-      .execute();
-    return result.affected === 1; // 0: another instance claimed it first
+  private async giveBackHeld(): Promise<void> {
+    if (!this.held?.size) return;
+    const now = this.clock.now();
+    try {
+      const { moves, cancelled } = await this.held.cancelAll(this.queue, now);
+      if (!moves.length) return;
+      const moved = await this.claims.giveBack(moves, now);
+      this.logger.log(`scheduler stopped: ${cancelled} occurrence(s) queued ahead in memory cancelled, ${moved} of ${moves.length} schedule(s) set back to fire them`);
+    } catch (err) {
+      this.logger.error(`scheduler stopped: giving the occurrences queued ahead back to their schedules failed: ${(err as Error).message}`, err);
+    }
   }
 
-  /** Logs and reports one claimed row's occurrences. */
-  private fired(row: SchedulerTask, plan: FirePlan, ids: string[], now: number): void {
-    const at = new Date(this.clock.now());
+  /**
+   * Logs and reports one claimed row's occurrences. `fired`'s `at` is when the
+   * occurrence was released to start: the claim time if it was already due,
+   * its scheduled time if it was queued ahead, so `at − scheduledAt` stays
+   * the scheduler's lag and is never negative.
+   */
+  private fired(row: DueSchedule, plan: FirePlan, ids: string[], now: number): void {
     const about = { scheduleId: row.taskId, name: row.name, taskType: row.taskType };
     if (plan.missed > 0) {
       this.logger.warn(`schedule ${row.taskId} '${row.name}' (${row.taskType}): ${plan.missed} occurrence(s) missed, policy ${row.misfirePolicy}`);
-      this.emit({ kind: 'missed', ...about, missed: plan.missed, policy: row.misfirePolicy, at });
+      this.emit({ kind: 'missed', ...about, missed: plan.missed, policy: row.misfirePolicy, at: new Date(now) });
     }
-    ids.forEach((taskId, i) => this.emit({ kind: 'fired', ...about, taskId, scheduledAt: plan.fire[i], at }));
+    if (this.events.observed) {
+      ids.forEach((taskId, i) => this.emit({ kind: 'fired', ...about, taskId, scheduledAt: plan.fire[i], at: new Date(Math.max(now, plan.fire[i].getTime())) }));
+    }
     if (this.logger.enabled('debug')) {
       ids.forEach((taskId, i) => {
-        this.logger.debug(`task ${taskId} (${row.taskType}) pushed by schedule '${row.name}', scheduled ${plan.fire[i].toISOString()}, ${now - plan.fire[i].getTime()} ms late`);
+        const late = now - plan.fire[i].getTime();
+        this.logger.debug(`task ${taskId} (${row.taskType}) pushed by schedule '${row.name}', scheduled ${plan.fire[i].toISOString()}, ${late >= 0 ? `${late} ms late` : `${-late} ms ahead`}`);
       });
     }
     if (plan.next === null) this.logger.log(`schedule ${row.taskId} '${row.name}' finished after ${row.runCount + plan.fire.length} run(s)`);
@@ -237,13 +237,5 @@ export class ScheduleLoop {
 
   private emit(event: ScheduleEvent): void {
     if (this.events.observed) this.events.next(event);
-  }
-
-  private plan(row: SchedulerTask, now: number): FirePlan {
-    const plan = planFire(row, row.nextRunAt!, new Date(now), row.misfirePolicy, this.options.misfireGraceSeconds * 1000, this.options.maxCatchUp);
-    if (row.maxRuns <= 0) return plan;
-    const left = Math.max(0, row.maxRuns - row.runCount);
-    const fire = plan.fire.slice(0, left);
-    return { ...plan, fire, next: row.runCount + fire.length >= row.maxRuns ? null : plan.next };
   }
 }

@@ -11,9 +11,12 @@ import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.cons
 import { LibraryLogger } from '../queue-scheduler.logger';
 import { TaskQueue } from '../queue/task-queue';
 import { initialRun } from '../scheduling/schedule-math';
+import { assumeGivenBack, cancelAhead, type GivenBack } from './ahead-occurrences';
 import { ScheduleLoop } from './schedule-loop';
 import { comparable, type ScheduleDefaults, type ScheduleFields, TIMING_FIELDS, validateSchedule } from './schedule-input';
 
+/** Tries of one change's compare-and-set before giving up (the firing loop or another instance kept changing the row). */
+const MAX_CHANGE_TRIES = 10;
 
 /**
  * Persistent interval / cron / once schedules in the app's database. Each
@@ -33,13 +36,13 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
 
   constructor(
     @Inject(SCHEDULER_DATA_SOURCE) dataSource: DataSource,
-    queue: TaskQueue,
+    private readonly queue: TaskQueue,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
     @Optional() @Inject(QUEUE_SCHEDULER_CLOCK) private readonly clock: Clock = systemClock,
   ) {
     this.logger = new LibraryLogger(SchedulerService.name, options.logLevel);
     this.repo = dataSource.getRepository(SchedulerTask);
-    this.loop = new ScheduleLoop(this.repo, queue, options.scheduler, this.logger, clock);
+    this.loop = new ScheduleLoop(dataSource, queue, options.scheduler, this.logger, clock);
     this.events$ = this.loop.events.asObservable();
     this.defaults = {
       timezone: options.scheduler.defaultTimezone,
@@ -79,12 +82,29 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
     return this.loop.runDue();
   }
 
+  /** @internal the earliest next_run_at (epoch ms), read as every look at the table starts: the benchmarks time it. */
+  nextDueAt(): Promise<number | null> {
+    return this.loop.nextDueAt();
+  }
+
+  /**
+   * @internal cancels the occurrences `row` queued ahead of their time and
+   * returns the row's state as if they had not been claimed (null: none was).
+   */
+  cancelAhead(row: SchedulerTask, cancelled: Set<number>): Promise<GivenBack | null> {
+    return cancelAhead(this.queue, row, this.clock.now(), cancelled);
+  }
+
   /** Starts firing due occurrences (for `autoStart: false`). */
   start(): void {
     this.loop.start();
   }
 
-  /** Stops firing; resolves once no occurrence is being claimed or pushed. */
+  /**
+   * Stops firing; resolves once no occurrence is being claimed or pushed. On
+   * the memory backend, occurrences queued ahead of their time are cancelled
+   * and given back to their schedules, so the next instance fires them.
+   */
   stop(): Promise<void> {
     return this.loop.stop();
   }
@@ -159,10 +179,18 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
     });
   }
 
+  /** Deletes the schedule; occurrences it queued ahead of their time are cancelled. */
   async deleteTask(id: string): Promise<void> {
-    const result = await this.repo.delete({ taskId: id });
-    if (!result.affected) throw new TaskNotFoundError(id, 'schedule');
-    this.logger.log(`schedule ${id} deleted`);
+    for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
+      const row = await this.getTask(id);
+      await this.cancelAhead(row, new Set());
+      const result = await this.repo.delete({ taskId: id, version: row.version });
+      if (result.affected) {
+        this.logger.log(`schedule ${id} deleted`);
+        return;
+      }
+    }
+    throw new Error(`schedule ${id}: could not delete it, the row kept changing (${MAX_CHANGE_TRIES} tries)`);
   }
 
   /** Pushes one extra occurrence now; the schedule itself (next run, run count) is unchanged. Returns the task id. */
@@ -201,23 +229,31 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   /**
    * Read, change, write with compare-and-set on `version`, retried when
    * another instance (usually the firing loop) changed the row in between.
+   * Occurrences queued ahead of their time are cancelled and given back to
+   * the row first, so the change applies to them as to every later one.
    */
   private async change(id: string, apply: (row: SchedulerTask) => Partial<SchedulerTask | ScheduleFields>): Promise<SchedulerTask> {
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const row = await this.getTask(id);
-      const changes = { ...apply(row), updatedAt: new Date(this.clock.now()), version: row.version + 1 };
+    const cancelled = new Set<number>();
+    const withBack = (row: SchedulerTask, back: GivenBack | null): SchedulerTask => (back ? this.repo.merge(this.repo.create(row), back) : row);
+    for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
+      const read = await this.getTask(id);
+      // validated first on the row as it will be once everything ahead is given back: a rejected call cancels nothing
+      apply(withBack(read, assumeGivenBack(read, this.clock.now())));
+      const givenBack = await this.cancelAhead(read, cancelled);
+      const row = withBack(read, givenBack);
+      const changes = { ...givenBack, ...apply(row), updatedAt: new Date(this.clock.now()), version: read.version + 1 };
       const result = await this.repo
         .createQueryBuilder()
         .update(SchedulerTask)
         .set(changes as never)
-        .where('task_id = :id AND version = :version', { id, version: row.version })
+        .where('task_id = :id AND version = :version', { id, version: read.version })
         .execute();
       if (result.affected === 1) {
         this.loop.wake();
         return this.repo.merge(row, changes as never);
       }
     }
-    throw new Error(`schedule ${id}: could not apply the change, the row kept changing (10 tries)`);
+    throw new Error(`schedule ${id}: could not apply the change, the row kept changing (${MAX_CHANGE_TRIES} tries)`);
   }
 }
 

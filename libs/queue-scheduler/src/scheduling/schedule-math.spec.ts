@@ -6,6 +6,7 @@ import {
   assertTimezone,
   initialRun,
   nextOccurrence,
+  occurrencesDownTo,
   planFire,
   previousCronOccurrence,
   type ScheduleSpec,
@@ -178,6 +179,24 @@ describe('previousCronOccurrence', () => {
     expect(previousCronOccurrence(once(at), at)).toEqual(at);
     expect(previousCronOccurrence(once(at), d('2026-05-01T09:00:00Z'))).toBeNull();
     expect(thrown(() => previousCronOccurrence(interval(60), at)).field).toBe('scheduleType');
+  });
+});
+
+describe('occurrencesDownTo', () => {
+  it('interval: back along the grid through `last`, down to and including the first at or before the floor', () => {
+    const list = occurrencesDownTo(interval(60), d('2026-01-01T12:05:30Z'), d('2026-01-01T12:03:00Z'), 100);
+    expect(isoList(list)).toEqual(['2026-01-01T12:05:30.000Z', '2026-01-01T12:04:30.000Z', '2026-01-01T12:03:30.000Z', '2026-01-01T12:02:30.000Z']);
+  });
+
+  it('cron: both real passes of a repeated hour, in the schedule zone', () => {
+    // Berlin falls back at 03:00 CEST (01:00Z) on 2026-10-25: 02:30 is passed twice, at 00:30Z and 01:30Z
+    const list = occurrencesDownTo(cron('30 * * * *', 'Europe/Berlin'), d('2026-10-25T02:30:00Z'), d('2026-10-25T00:00:00Z'), 100);
+    expect(isoList(list)).toEqual(['2026-10-25T02:30:00.000Z', '2026-10-25T01:30:00.000Z', '2026-10-25T00:30:00.000Z', '2026-10-24T23:30:00.000Z']);
+  });
+
+  it('once: `last` alone; and never more than `limit`', () => {
+    expect(isoList(occurrencesDownTo(once(d('2026-05-01T10:00:00Z')), d('2026-05-01T10:00:00Z'), d('2026-05-01T09:00:00Z'), 100))).toEqual(['2026-05-01T10:00:00.000Z']);
+    expect(occurrencesDownTo(cron('* * * * * *'), d('2026-01-01T12:00:00Z'), d('2026-01-01T00:00:00Z'), 5)).toHaveLength(5);
   });
 });
 

@@ -148,7 +148,14 @@ export function assertTimezone(tz: string, field = 'timezone'): void {
   }
 }
 
+// Compiling checks the zone and walks the expression once from 1970 to refuse one that never matches: a claim
+// compiles every due row, so a valid expression is compiled once per zone (bounded like `parsed`).
+const compiledCrons = new Map<string, Cron>();
+
 function compileCron(expression: unknown, tz: string): Cron {
+  const key = typeof expression === 'string' ? `${tz}\n${expression}` : null;
+  const known = key === null ? undefined : compiledCrons.get(key);
+  if (known) return known;
   assertTimezone(tz);
   const invalid = (why: string) => new InvalidScheduleError('cronExpression', `cronExpression ${describeValue(expression)} is invalid: ${why}`);
   if (typeof expression !== 'string') throw invalid('expected a string of 5 or 6 fields');
@@ -163,7 +170,10 @@ function compileCron(expression: unknown, tz: string): Cron {
     throw invalid(err instanceof Error ? err.message : String(err));
   }
   if (first === null) throw invalid('it never matches');
-  return { kind: 'cron', expr, tz, allHours: parsed.get(expr)!.fields.hour.values.length === 24 };
+  const cron: Cron = { kind: 'cron', expr, tz, allHours: parsed.get(expr)!.fields.hour.values.length === 24 };
+  if (compiledCrons.size >= 1000) compiledCrons.clear();
+  compiledCrons.set(key!, cron);
+  return cron;
 }
 
 /** throws InvalidScheduleError('cronExpression', ...) for an invalid cron (5 fields, or 6 with seconds first) */
@@ -220,6 +230,23 @@ export function previousCronOccurrence(spec: ScheduleSpec, at: Date): Date | nul
   const t = instant(at, 'at');
   if (c.kind === 'interval') throw new InvalidScheduleError('scheduleType', `previousCronOccurrence needs a cron or once schedule, got 'interval'`);
   return toDate(c.kind === 'once' ? (c.at <= t ? c.at : null) : cronAtOrBefore(c, t));
+}
+
+/**
+ * `last` and the occurrences before it, newest first, down to and including
+ * the first at or before `floor` (the one before the range), at most `limit`.
+ * interval: on the grid through `last`; once: `last` alone.
+ */
+export function occurrencesDownTo(spec: ScheduleSpec, last: Date, floor: Date, limit: number): Date[] {
+  const c = compile(spec);
+  const [l, f] = [instant(last, 'last'), instant(floor, 'floor')];
+  const out: number[] = [];
+  for (let t: number | null = l; t !== null && out.length < limit; ) {
+    out.push(t);
+    if (t <= f || c.kind === 'once') break;
+    t = c.kind === 'interval' ? t - c.ms : cronAtOrBefore(c, t - 1);
+  }
+  return out.map((t) => new Date(t));
 }
 
 /** First next_run_at of a new or resumed schedule: interval now + interval; cron next after now; once executeAt, even if past. */

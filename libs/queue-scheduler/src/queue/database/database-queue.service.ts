@@ -112,6 +112,10 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     });
     if (!result) return null;
     this.announce(result.inserted);
+    // occurrences claimed ahead each start at their own time, and announce() wakes a worker for the earliest only
+    const now = Date.now();
+    const later = [...new Set(result.inserted.map((t) => t.runAt.getTime()).filter((t) => t > now))].sort((a, b) => a - b);
+    for (const at of later.slice(1)) this.wakeAt(new Date(at));
     return result.tasks.map((t) => t.taskId);
   }
 

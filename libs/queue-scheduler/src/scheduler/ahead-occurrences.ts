@@ -1,0 +1,89 @@
+import { TaskNotFoundError } from '../errors/errors';
+import type { TaskQueue } from '../queue/task-queue';
+import { occurrencesDownTo, type ScheduleSpec } from '../scheduling/schedule-math';
+
+/** Occurrence task ids, deterministic so that a repeated push of one occurrence is deduplicated. */
+export function occurrenceTaskId(scheduleId: string, scheduledAt: Date, tag = ''): string {
+  return `${scheduleId}:${tag}${scheduledAt.getTime()}`;
+}
+
+/** A schedule row's state as far as occurrences queued ahead go. */
+export interface AheadState extends ScheduleSpec {
+  taskId: string;
+  lastRunAt: Date | null;
+  nextRunAt: Date | null;
+  runCount: number;
+  maxRuns: number;
+  enabled: boolean;
+}
+
+/** The row as it would be had the cancelled occurrences never been claimed. */
+export interface GivenBack {
+  nextRunAt: Date | null;
+  lastRunAt: Date | null;
+  runCount: number;
+  enabled: boolean;
+}
+
+/**
+ * More than a claim can queue ahead: lookaheadMs is at most an hour and a
+ * claim takes at most maxCatchUp occurrences of a row per look.
+ */
+const WALK_LIMIT = 100_000;
+
+/** cancelTask, with "no such task here" (the memory queue of another instance holds it, or it was never queued) as false. */
+export async function cancelQuietly(queue: TaskQueue, taskId: string): Promise<boolean> {
+  try {
+    return await queue.cancelTask(taskId);
+  } catch (err) {
+    if (err instanceof TaskNotFoundError) return false;
+    throw err;
+  }
+}
+
+function finished(row: Pick<AheadState, 'scheduleType' | 'maxRuns'>, runCount: number): boolean {
+  return (row.maxRuns > 0 && runCount >= row.maxRuns) || (row.scheduleType === 'once' && runCount > 0);
+}
+
+/** `row`'s occurrences in (now, last_run_at], newest first, then the one before them when there is one. */
+function walkAhead(row: AheadState, now: number): Date[] {
+  if (!row.lastRunAt || row.lastRunAt.getTime() <= now) return [];
+  return occurrencesDownTo(row, row.lastRunAt, new Date(now), WALK_LIMIT);
+}
+
+/** The row with the newest `taken` occurrences of `walk` given back. */
+function givenBack(row: AheadState, walk: Date[], taken: number): GivenBack {
+  const runCount = Math.max(0, row.runCount - taken);
+  const prior = walk[taken] && runCount > 0 ? walk[taken] : null;
+  // a claim that took the last run of a once or of maxRuns disabled the row: giving that run back enables it again
+  const enabled = row.enabled || (row.nextRunAt === null && finished(row, row.runCount) && !finished(row, runCount));
+  return { nextRunAt: walk[taken - 1], lastRunAt: prior, runCount, enabled };
+}
+
+/** The row as it will be if every occurrence queued ahead is cancelled; null when none is ahead. Cancels nothing. */
+export function assumeGivenBack(row: AheadState, now: number): GivenBack | null {
+  const walk = walkAhead(row, now);
+  const ahead = walk.filter((at) => at.getTime() > now).length;
+  return ahead ? givenBack(row, walk, ahead) : null;
+}
+
+/**
+ * Cancels the occurrences of `row` that a claim queued ahead of their time
+ * (those in (now, last_run_at]), newest first, and stops at the first that
+ * cannot be cancelled (it started, or another instance's memory queue holds
+ * it), so what is cancelled is always the row's latest claimed occurrences.
+ * `cancelled` carries the times cancelled by an earlier try of the same
+ * change (they no longer cancel, but they were). Returns the row's state as
+ * if those occurrences had never been claimed, or null when none was.
+ */
+export async function cancelAhead(queue: TaskQueue, row: AheadState, now: number, cancelled: Set<number>): Promise<GivenBack | null> {
+  const walk = walkAhead(row, now);
+  let taken = 0;
+  for (const at of walk) {
+    if (at.getTime() <= now) break;
+    if (!cancelled.has(at.getTime()) && !(await cancelQuietly(queue, occurrenceTaskId(row.taskId, at)))) break;
+    cancelled.add(at.getTime());
+    taken++;
+  }
+  return taken ? givenBack(row, walk, taken) : null;
+}

@@ -1,0 +1,85 @@
+import type { FirePlan } from '../scheduling/schedule-math';
+import type { TaskQueue } from '../queue/task-queue';
+import { cancelQuietly } from './ahead-occurrences';
+import type { DueSchedule, RowMove } from './schedule-claims';
+
+interface Held {
+  /** The row's version and run count as this instance's last claim wrote them. */
+  version: number;
+  runCount: number;
+  /** last_run_at before the first held occurrence. */
+  before: number | null;
+  occurrences: Array<{ at: number; taskId: string }>;
+}
+
+/**
+ * Occurrences this instance claimed ahead of their time into a queue that
+ * dies with the process (the memory backend). On stop they are cancelled and
+ * given back to their rows, so a graceful restart loses none of them; the
+ * durable backends keep them in the queue instead.
+ */
+export class HeldOccurrences {
+  private readonly rows = new Map<string, Held>();
+
+  /** Records a claim of `row` (read at `row.version`, written as version + 1). */
+  note(row: DueSchedule, plan: FirePlan, ids: string[], now: number): void {
+    const all = plan.fire.map((at, i) => ({ at: at.getTime(), taskId: ids[i] }));
+    const prev = this.rows.get(row.taskId);
+    const written = { version: row.version + 1, runCount: row.runCount + all.length };
+    if (prev && prev.version === row.version) {
+      // the row is as this instance left it: its new occurrences follow the held ones
+      Object.assign(prev, written);
+      prev.occurrences.push(...all);
+      this.prune(row.taskId, prev, now);
+      return;
+    }
+    const first = all.findIndex((o) => o.at > now);
+    if (first === -1) {
+      this.rows.delete(row.taskId);
+      return;
+    }
+    const before = first > 0 ? all[first - 1].at : (row.lastRunAt?.getTime() ?? null);
+    this.rows.set(row.taskId, { ...written, before, occurrences: all.slice(first) });
+  }
+
+  /** Forgets the occurrences whose time has come: they are the queue's to run now. */
+  sweep(now: number): void {
+    for (const [id, held] of this.rows) this.prune(id, held, now);
+  }
+
+  get size(): number {
+    return this.rows.size;
+  }
+
+  /**
+   * Cancels every held occurrence still ahead of `now`, newest first per row,
+   * and returns the moves that give them back (compare-and-set on the version
+   * this instance wrote: a row changed since keeps the change).
+   */
+  async cancelAll(queue: TaskQueue, now: number): Promise<{ moves: RowMove[]; cancelled: number }> {
+    const moves: RowMove[] = [];
+    let cancelled = 0;
+    for (const [id, held] of this.rows) {
+      const { occurrences } = held;
+      let keep = occurrences.length;
+      while (keep > 0 && occurrences[keep - 1].at > now && (await cancelQuietly(queue, occurrences[keep - 1].taskId))) keep--;
+      const taken = occurrences.length - keep;
+      if (taken === 0) continue;
+      cancelled += taken;
+      const runs = held.runCount - taken;
+      moves.push({ taskId: id, next: occurrences[keep].at, last: keep > 0 ? occurrences[keep - 1].at : held.before, runs, version: held.version });
+    }
+    this.rows.clear();
+    return { moves, cancelled };
+  }
+
+  private prune(id: string, held: Held, now: number): void {
+    const due = held.occurrences.findIndex((o) => o.at > now);
+    if (due === -1) {
+      this.rows.delete(id);
+    } else if (due > 0) {
+      held.before = held.occurrences[due - 1].at;
+      held.occurrences.splice(0, due);
+    }
+  }
+}

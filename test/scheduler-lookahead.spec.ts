@@ -1,0 +1,215 @@
+import type { INestApplication } from '@nestjs/common';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import { InvalidScheduleError, type QueueSchedulerModuleOptions, type ScheduleEvent, SchedulerService, SchedulerTask, TaskQueue, WorkerPoolService } from 'nestjs-queue-scheduler';
+import { randomUUID } from 'node:crypto';
+import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
+import { bootApp, RecordingHandlers } from './support/apps';
+import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { waitFor } from './support/wait-for';
+
+jest.setTimeout(60_000);
+
+/** Counts the statements the app sends, as the benchmarks' CountingLogger does. */
+class CountingLogger implements TypeOrmLogger {
+  readonly queries: string[] = [];
+  logQuery(query: string): void {
+    this.queries.push(query);
+  }
+  logQueryError(): void {}
+  logQuerySlow(): void {}
+  logSchemaBuild(): void {}
+  logMigration(): void {}
+  log(): void {}
+}
+
+/** Late or early by more than this, an occurrence did not start at its time: far less than how far ahead it was queued. */
+const START_TOLERANCE_MS = 250;
+
+describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) => {
+  let db: TestDatabase;
+  let app: INestApplication | undefined;
+
+  beforeEach(async () => {
+    db = await createTestDatabase(kind);
+  });
+
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    await db.drop();
+  });
+
+  const services = (a: INestApplication) => {
+    const scheduler = a.get(SchedulerService);
+    const fired: Array<Extract<ScheduleEvent, { kind: 'fired' }>> = [];
+    scheduler.events$.subscribe((e) => e.kind === 'fired' && fired.push(e));
+    return { scheduler, fired, queue: a.get(TaskQueue), handlers: a.get(RecordingHandlers), rows: a.get<DataSource>(getDataSourceToken()).getRepository(SchedulerTask) };
+  };
+
+  it('claims a batch of due rows with a handful of statements, not two per row', async () => {
+    const ROWS = 250;
+    const logger = new CountingLogger();
+    app = await bootApp(db, { autoStart: false, workers: { enabled: false } }, [], { logger, logging: ['query'] });
+    const { scheduler, fired, rows } = services(app);
+    const now = Date.now();
+    const due = Array.from({ length: ROWS }, (_, i) =>
+      rows.create({
+        taskId: randomUUID(), name: `due ${i}`, scheduleKey: null, taskType: 'tick', params: { i }, scheduleType: 'interval', intervalSeconds: 3600,
+        cronExpression: null, timezone: null, executeAt: null, lastRunAt: null, nextRunAt: new Date(now - 1000), runCount: 0, maxRuns: 0, enabled: true,
+        misfirePolicy: 'fire_once', priority: 0, description: null, version: 0, createdAt: new Date(now), updatedAt: new Date(now),
+      }),
+    );
+    await rows.insert(due);
+    logger.queries.length = 0;
+    scheduler.start();
+    await waitFor(() => fired.length === ROWS, `${ROWS} occurrences fired`);
+    await scheduler.stop();
+    // one read of the earliest row, then per batch of 100: begin, lock-read, one UPDATE for all, commit; before, two statements a row
+    expect(logger.queries.length).toBeLessThan(ROWS / 5);
+    expect(new Set(fired.map((e) => e.scheduleId)).size).toBe(ROWS);
+    const after = await rows.find();
+    expect(after.every((r) => r.runCount === 1 && r.version === 1 && r.nextRunAt!.getTime() === now - 1000 + 3600_000)).toBe(true);
+  });
+
+  describe.each(['memory', 'database'] as const)('%s backend', (backend) => {
+    const boot = (scheduler: QueueSchedulerModuleOptions['scheduler'] = {}) => bootApp(db, { queue: { backend, pollIntervalMs: 50 }, scheduler });
+
+    it('queues an occurrence ahead of its time; it starts at its scheduled time, not at the claim', async () => {
+      app = await boot({ lookaheadMs: 3000 });
+      const { scheduler, fired, queue, handlers } = services(app);
+      const queued = new Map<string, number>();
+      queue.events$.subscribe((e) => e.kind === 'queued' && queued.set(e.taskId, Date.now()));
+      const executeAt = new Date(Date.now() + 2000);
+      const s = await scheduler.addSchedulerTask({ name: 'ahead', taskType: 'report', scheduleType: 'once', executeAt });
+      await waitFor(() => handlers.of(s.taskId).length === 1, 'the run', 10_000);
+      const [run] = handlers.of(s.taskId);
+      expect(queued.get(run.taskId)!).toBeLessThan(executeAt.getTime() - 1000);
+      expect(run.startedAt - executeAt.getTime()).toBeGreaterThanOrEqual(0);
+      expect(run.startedAt - executeAt.getTime()).toBeLessThan(START_TOLERANCE_MS);
+      expect(run.scheduledAt).toBe(executeAt.getTime());
+      // `fired` reports when the occurrence was released to start: its own time, since it was queued ahead
+      expect(fired.map((e) => [e.scheduledAt.getTime(), e.at.getTime()])).toEqual([[executeAt.getTime(), executeAt.getTime()]]);
+    });
+
+    it('occurrences queued ahead in one claim each start at their own time', async () => {
+      // the queue's own idle poll (500 ms by default) must not be what starts the later one
+      app = await bootApp(db, { autoStart: false, queue: { backend }, scheduler: { lookaheadMs: 3000 } });
+      const { scheduler, handlers } = services(app);
+      const base = Date.now() + 1500;
+      const early = await scheduler.addSchedulerTask({ name: 'early', taskType: 'report', scheduleType: 'once', executeAt: new Date(base) });
+      const late = await scheduler.addSchedulerTask({ name: 'late', taskType: 'report', scheduleType: 'once', executeAt: new Date(base + 800) });
+      app.get(WorkerPoolService).start();
+      scheduler.start();
+      await waitFor(() => handlers.of(late.taskId).length === 1, 'both runs', 10_000);
+      for (const [s, at] of [[early, base], [late, base + 800]] as const) {
+        const [run] = handlers.of(s.taskId);
+        expect(run.startedAt - at).toBeGreaterThanOrEqual(0);
+        expect(run.startedAt - at).toBeLessThan(START_TOLERANCE_MS);
+      }
+    });
+
+    it('pausing cancels the occurrence queued ahead and gives it back: it runs once, at its time, after resume', async () => {
+      app = await boot({ lookaheadMs: 5000 });
+      const { scheduler, fired, queue, handlers } = services(app);
+      const executeAt = new Date(Date.now() + 2500);
+      const s = await scheduler.addSchedulerTask({ name: 'paused ahead', taskType: 'report', scheduleType: 'once', executeAt });
+      await waitFor(() => fired.length === 1, 'claimed ahead');
+      expect(await scheduler.getTask(s.taskId)).toMatchObject({ runCount: 1, enabled: false, nextRunAt: null });
+      const paused = await scheduler.pauseTask(s.taskId);
+      expect(paused).toMatchObject({ runCount: 0, enabled: false, nextRunAt: null, lastRunAt: null });
+      expect((await queue.getTask(fired[0].taskId)).status).toBe('cancelled');
+      const resumed = await scheduler.resumeTask(s.taskId);
+      expect(resumed).toMatchObject({ enabled: true, nextRunAt: executeAt });
+      await waitFor(() => handlers.of(s.taskId).length === 1, 'the run after resume', 10_000);
+      expect(handlers.of(s.taskId)[0].startedAt - executeAt.getTime()).toBeGreaterThanOrEqual(0);
+      await waitFor(async () => (await scheduler.getTask(s.taskId)).runCount === 1, 'counted once');
+      expect(handlers.of(s.taskId)).toHaveLength(1);
+    });
+
+    it.each(['delete', 'retime'] as const)('%s: the occurrences queued ahead do not run afterwards', async (change) => {
+      app = await boot({ lookaheadMs: 5000 });
+      const { scheduler, fired, queue, handlers } = services(app);
+      const s = await scheduler.addSchedulerTask({ name: `every second, ${change}`, taskType: 'tick', scheduleType: 'interval', intervalSeconds: 1 });
+      await waitFor(() => handlers.of(s.taskId).length >= 1 && fired.length >= 4, 'a run and occurrences queued ahead', 10_000);
+      const changedAt = Date.now();
+      if (change === 'delete') await scheduler.deleteTask(s.taskId);
+      else await scheduler.updateTask(s.taskId, { intervalSeconds: 3600 });
+      const claimed = [...fired];
+      const status = new Map<string, string>();
+      for (const e of claimed) status.set(e.taskId, (await queue.getTask(e.taskId)).status);
+      const cancelled = claimed.filter((e) => status.get(e.taskId) === 'cancelled');
+      // everything not yet due when the change was made was cancelled, and nothing else
+      expect(claimed.filter((e) => e.scheduledAt.getTime() > changedAt + 50 && status.get(e.taskId) !== 'cancelled')).toEqual([]);
+      expect(cancelled.length).toBeGreaterThan(0);
+      expect(cancelled.filter((e) => e.scheduledAt.getTime() <= changedAt)).toEqual([]);
+      const last = Math.max(...claimed.map((e) => e.scheduledAt.getTime()));
+      // nothing can be seen not to run before its time has passed
+      await waitFor(() => Date.now() > last + START_TOLERANCE_MS, 'the last queued occurrence to be due', 10_000);
+      const ran = new Set(handlers.of(s.taskId).map((r) => r.taskId));
+      expect(cancelled.filter((e) => ran.has(e.taskId))).toEqual([]);
+      if (change === 'retime') {
+        const row = await scheduler.getTask(s.taskId);
+        expect(row.runCount).toBe(claimed.length - cancelled.length);
+        expect(row.nextRunAt!.getTime()).toBeGreaterThan(changedAt + 3000_000);
+      }
+    });
+
+    it('a rejected update leaves the occurrence queued ahead queued, and the row as it was', async () => {
+      app = await boot({ lookaheadMs: 5000 });
+      const { scheduler, fired, queue, handlers } = services(app);
+      const executeAt = new Date(Date.now() + 2500);
+      const s = await scheduler.addSchedulerTask({ name: 'typo ahead', taskType: 'report', scheduleType: 'once', executeAt });
+      await waitFor(() => fired.length === 1, 'claimed ahead');
+      const before = await scheduler.getTask(s.taskId);
+      await expect(scheduler.updateTask(s.taskId, { scheduleType: 'cron', cronExpression: '61 * * * *' })).rejects.toBeInstanceOf(InvalidScheduleError);
+      expect((await queue.getTask(fired[0].taskId)).status).toBe('pending');
+      expect(await scheduler.getTask(s.taskId)).toEqual(before);
+      await waitFor(() => handlers.of(s.taskId).length === 1, 'the run', 10_000);
+    });
+
+    it('an update of params applies to the occurrence already queued ahead', async () => {
+      app = await boot({ lookaheadMs: 5000 });
+      const { scheduler, fired, handlers } = services(app);
+      const executeAt = new Date(Date.now() + 2500);
+      const s = await scheduler.addSchedulerTask({ name: 'edited ahead', taskType: 'report', scheduleType: 'once', executeAt, params: { v: 1 } });
+      await waitFor(() => fired.length === 1, 'claimed ahead');
+      await scheduler.updateTask(s.taskId, { params: { v: 2 } });
+      await waitFor(() => handlers.of(s.taskId).length === 1, 'the run', 10_000);
+      await waitFor(async () => (await scheduler.getTask(s.taskId)).runCount === 1, 'counted once');
+      expect(handlers.of(s.taskId).map((r) => r.params)).toEqual([{ v: 2 }]);
+      expect(handlers.of(s.taskId)[0].scheduledAt).toBe(executeAt.getTime());
+    });
+
+    it('an occurrence queued ahead survives a graceful stop and runs at its time on the next instance', async () => {
+      app = await boot({ lookaheadMs: 5000 });
+      const first = services(app);
+      const executeAt = new Date(Date.now() + 3000);
+      const s = await first.scheduler.addSchedulerTask({ name: 'across a restart', taskType: 'report', scheduleType: 'once', executeAt });
+      await waitFor(() => first.fired.length === 1, 'claimed ahead');
+      await app.close();
+      app = undefined;
+      const row = await readRow(db, s.taskId);
+      // memory: cancelled in the stopping process and given back to the row; database: still queued in task_queue
+      if (backend === 'memory') expect(row).toMatchObject({ run_count: 0, next_run_at: executeAt.getTime(), enabled: true });
+      else expect(row).toMatchObject({ run_count: 1, next_run_at: null, enabled: false });
+      app = await boot();
+      const second = services(app);
+      await waitFor(() => second.handlers.of(s.taskId).length === 1, 'the run on the next instance', 10_000);
+      expect(second.handlers.of(s.taskId)[0].startedAt - executeAt.getTime()).toBeGreaterThanOrEqual(0);
+      expect(second.handlers.of(s.taskId)[0].startedAt - executeAt.getTime()).toBeLessThan(START_TOLERANCE_MS);
+      expect(await second.scheduler.getTask(s.taskId)).toMatchObject({ runCount: 1, enabled: false, nextRunAt: null });
+    });
+  });
+});
+
+/** A row's timing columns, read through a connection of its own (no app running). */
+async function readRow(db: TestDatabase, id: string): Promise<{ run_count: number; next_run_at: number | null; enabled: boolean }> {
+  const { DataSource: Ds } = await import('typeorm');
+  const ds = await new Ds({ ...db.options, entities: [SchedulerTask] } as never).initialize();
+  try {
+    const [r] = (await ds.query(`SELECT run_count, next_run_at, enabled FROM scheduler_task WHERE task_id = ${db.kind === 'postgres' ? '$1' : '?'}`, [id])) as Array<Record<string, unknown>>;
+    return { run_count: Number(r.run_count), next_run_at: r.next_run_at === null ? null : Number(r.next_run_at), enabled: r.enabled === true || Number(r.enabled) === 1 };
+  } finally {
+    await ds.destroy();
+  }
+}
