@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Subject } from 'rxjs';
@@ -12,6 +12,7 @@ import { DatabasePublicStore } from '../../store/database-public-store';
 import { type ClaimFilter, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
 import { type NormalizedTask, normalizePush } from '../task-validation';
 import { Waiters } from '../waiters';
+import { OutcomeBatch } from './outcome-batch';
 import { dialectOfDataSource, Sql } from './sql';
 import { reportedStatus, Sequence, taskColumns, type TaskRow, toRecord } from './task-rows';
 
@@ -28,7 +29,7 @@ type EventSubject = Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'schedule
  * @publicApi
  */
 @Injectable()
-export class DatabaseQueueService extends TaskQueue implements OnApplicationBootstrap, OnModuleDestroy {
+export class DatabaseQueueService extends TaskQueue implements OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown {
   private readonly events = new Subject<TaskEvent>();
   readonly events$ = this.events.asObservable();
   /** This instance's name in `lease_owner`. */
@@ -36,6 +37,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   private readonly logger: LibraryLogger;
   private readonly sql: Sql;
   private readonly store: DatabasePublicStore;
+  private readonly outcomes: OutcomeBatch;
   private readonly seq = new Sequence();
   private readonly waiters = new Waiters();
   private readonly leased = new Map<string, Task>();
@@ -54,6 +56,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     this.logger = new LibraryLogger(DatabaseQueueService.name, options.logLevel);
     this.sql = new Sql(dataSource, dialectOfDataSource(dataSource));
     this.store = new DatabasePublicStore(this.sql);
+    this.outcomes = new OutcomeBatch(this.sql);
   }
 
   get active(): boolean {
@@ -70,6 +73,14 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     this.wakeTimers.clear();
     this.waiters.wakeAll();
     this.events.complete();
+  }
+
+  /**
+   * The worker pool depends on this service, so Nest drains it first; what it
+   * recorded is written here, before TypeORM closes the DataSource.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.outcomes.drain();
   }
 
   /** Lease renewal, reclaiming of expired leases, retention and store cleanup, on unref'd timers. */
@@ -279,31 +290,21 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     return this.waiters.wait(Math.min(timeoutMs, backoff), signal);
   }
 
+  /** Resolves once the outcome is committed, written together with the others finishing meanwhile (see OutcomeBatch). */
   async complete(task: Task, result: unknown, durationMs: number): Promise<void> {
-    this.leased.delete(task.taskId);
     const json = result === undefined ? null : safeJson(result);
-    const n = await this.sql.affected(
-      "UPDATE task_queue SET status = 'succeeded', completed_at = ?, result = ?, lease_owner = NULL, lease_expires_at = NULL WHERE task_id = ? AND status = 'running' AND attempts = ?",
-      [Date.now(), json, task.taskId, task.attempts],
-    );
-    if (n === 0) return this.lostLease(task, 'succeeded');
+    // the lease is renewed until the outcome is written; a failed write lets it lapse, so the task is run again
+    const written = await this.outcomes.record({ kind: 'succeeded', task, result: json }).finally(() => this.leased.delete(task.taskId));
+    if (!written) return this.lostLease(task, 'succeeded');
     this.emit('succeeded', task, { durationMs });
   }
 
   async fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
-    this.leased.delete(task.taskId);
     const message = error.message.slice(0, 8000);
-    const n = retryAt
-      ? await this.sql.affected(
-          "UPDATE task_queue SET status = 'pending', run_at = ?, retry_count = retry_count + 1, error_message = ?, lease_owner = NULL, lease_expires_at = NULL WHERE task_id = ? AND status = 'running' AND attempts = ?",
-          [retryAt.getTime(), message, task.taskId, task.attempts],
-        )
-      : await this.sql.affected(
-          "UPDATE task_queue SET status = 'dead', completed_at = ?, retry_count = retry_count + 1, error_message = ?, lease_owner = NULL, lease_expires_at = NULL WHERE task_id = ? AND status = 'running' AND attempts = ?",
-          [Date.now(), message, task.taskId, task.attempts],
-        );
-    if (n === 0) return this.lostLease(task, retryAt ? 'retrying' : 'dead');
-    this.emit(retryAt ? 'retrying' : 'dead', task, { durationMs, error: error.message, retryAt: retryAt ?? undefined });
+    const outcome = retryAt ? { kind: 'retrying' as const, task, error: message, retryAt: retryAt.getTime() } : { kind: 'dead' as const, task, error: message };
+    const written = await this.outcomes.record(outcome).finally(() => this.leased.delete(task.taskId));
+    if (!written) return this.lostLease(task, outcome.kind);
+    this.emit(outcome.kind, task, { durationMs, error: error.message, retryAt: retryAt ?? undefined });
     if (retryAt) this.wakeAt(retryAt);
   }
 
