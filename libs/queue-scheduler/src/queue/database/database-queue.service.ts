@@ -253,20 +253,21 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     if (types.length === 0 || limit <= 0) return [];
     const now = Date.now();
     const lease = now + this.options.queue.leaseMs;
-    const pick = `SELECT task_id FROM task_queue WHERE status = 'pending' AND run_at <= ? AND task_type IN (${this.sql.list(types.length)}) ORDER BY priority, run_at, seq LIMIT ${limit}`;
+    const due = `FROM task_queue WHERE status = 'pending' AND run_at <= ? AND task_type IN (${this.sql.list(types.length)}) ORDER BY priority, run_at, seq LIMIT ${limit}`;
     const set = "SET status = 'running', attempts = attempts + 1, started_at = ?, lease_owner = ?, lease_expires_at = ?";
     let rows: TaskRow[];
     if (this.sql.dialect === 'mysql') {
+      // MySQL has no UPDATE … RETURNING: the locked rows are read whole, and their running state is what the UPDATE writes
       rows = await this.sql.transaction(async (runner) => {
-        const ids = (await this.sql.rows<{ task_id: string }>(`${pick} FOR UPDATE SKIP LOCKED`, [now, ...types], runner)).map((r) => r.task_id);
-        if (!ids.length) return [];
-        await this.sql.affected(`UPDATE task_queue ${set} WHERE task_id IN (${this.sql.list(ids.length)})`, [now, this.owner, lease, ...ids], runner);
-        return this.sql.rows<TaskRow>(`SELECT ${taskColumns(this.sql)} FROM task_queue WHERE task_id IN (${this.sql.list(ids.length)})`, ids, runner);
+        const locked = await this.sql.rows<TaskRow>(`SELECT ${taskColumns(this.sql)} ${due} FOR UPDATE SKIP LOCKED`, [now, ...types], runner);
+        if (!locked.length) return [];
+        await this.sql.affected(`UPDATE task_queue ${set} WHERE task_id IN (${this.sql.list(locked.length)})`, [now, this.owner, lease, ...locked.map((r) => r.task_id)], runner);
+        return locked.map((r) => ({ ...r, status: 'running', attempts: Number(r.attempts) + 1, started_at: now }));
       });
     } else {
       const lock = this.sql.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
       rows = await this.sql.rows<TaskRow>(
-        `UPDATE task_queue ${set} WHERE task_id IN (${pick}${lock}) RETURNING ${taskColumns(this.sql)}`,
+        `UPDATE task_queue ${set} WHERE task_id IN (SELECT task_id ${due}${lock}) RETURNING ${taskColumns(this.sql)}`,
         [now, this.owner, lease, now, ...types],
       );
     }
