@@ -9,6 +9,8 @@ import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { type ClaimFilter, DatabaseQueueService, QueueSchedulerModule, type QueueSchedulerModuleOptions, type TaskEvent, TaskHandler } from 'nestjs-queue-scheduler';
 import { DataSource, type DataSourceOptions, type Logger as TypeOrmLogger } from 'typeorm';
+import { OutcomeBatch } from 'nestjs-queue-scheduler/queue/database/outcome-batch';
+import { dialectOfDataSource, Sql } from 'nestjs-queue-scheduler/queue/database/sql';
 import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
 import { TcpProxy } from './support/tcp-proxy';
 import { waitFor } from './support/wait-for';
@@ -151,6 +153,26 @@ describe.each(DATABASES)('outcomes written in batches on %s', (kind) => {
     expect(lost).toHaveLength(2);
     expect(lost.find((l) => l.startsWith('task b (noop): attempt 1 ended (succeeded)'))).toBeDefined();
     expect(lost.find((l) => l.startsWith('task d (noop): attempt 1 ended (dead)'))).toBeDefined();
+  });
+
+  it('an outcome recorded while the previous write is returning is written too', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    const ds = app!.get(DataSource);
+    const batch = new OutcomeBatch(new Sql(ds, dialectOfDataSource(ds)));
+    // the second outcome is recorded 0 to 5 promise hops after the first one's write resolved it: one of them
+    // falls after the writer saw nothing more to write and before it stepped aside
+    for (let hops = 0; hops <= 5; hops++) {
+      await queue.pushTasks([{ taskId: `first-${hops}`, type: 'noop' }, { taskId: `second-${hops}`, type: 'noop' }]);
+      const [first, second] = await queue.claim(only('noop'), 2);
+      let recorded: Promise<boolean> | undefined;
+      let chain: Promise<unknown> = batch.record({ kind: 'succeeded', task: first, result: null });
+      for (let i = 0; i < hops; i++) chain = chain.then(() => undefined);
+      await chain.then(() => {
+        recorded = batch.record({ kind: 'succeeded', task: second, result: null });
+      });
+      await waitFor(async () => (await queue.getTask(second.taskId)).status === 'succeeded', `the second outcome written (${hops} hops)`, 5000);
+      expect(await recorded).toBe(true);
+    }
   });
 
   it('1,000 tasks through the worker pool at concurrency 100 take far fewer UPDATEs than tasks', async () => {

@@ -70,7 +70,11 @@ export class OutcomeBatch {
 
   private start(): void {
     if (this.writing || !this.waiting.length) return;
-    this.writing = this.writeAll().finally(() => (this.writing = null));
+    this.writing = this.writeAll().finally(() => {
+      this.writing = null;
+      // recorded after the last batch was taken but before this callback: no one else would start their write
+      this.start();
+    });
   }
 
   private async writeAll(): Promise<void> {
