@@ -288,7 +288,12 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   waitForWork(_filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
     if (this.pushes !== this.pushesAtClaim) return Promise.resolve();
     const backoff = Math.min(this.options.queue.pollIntervalMs, 25 * 2 ** Math.min(this.emptyClaims, 10));
-    return this.waiters.wait(Math.min(timeoutMs, backoff), signal);
+    const ms = Math.min(timeoutMs, backoff);
+    // The waiters' timers are unref'd. On MySQL and PostgreSQL the pool's sockets keep a worker process alive
+    // while its queue is empty; SQLite has none, and a worker-only process exited at its first idle poll. This
+    // handle never fires (one firing before the waiter's own timer would leave nothing to wait for): the wait ends it.
+    const keepAlive = setInterval(() => undefined, 2_147_483_647);
+    return this.waiters.wait(ms, signal).finally(() => clearInterval(keepAlive));
   }
 
   /** Resolves once the outcome is committed, written together with the others finishing meanwhile (see OutcomeBatch). */
