@@ -325,7 +325,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   /** Extends the leases of every task this instance runs, in one statement. */
   async renewLeases(): Promise<number> {
     if (this.leased.size === 0) return 0;
-    return this.sql.affected("UPDATE task_queue SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'running'", [
+    return this.sql.rangeAffected("UPDATE task_queue SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'running'", [
       Date.now() + this.options.queue.leaseMs,
       this.owner,
     ]);
@@ -334,7 +334,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   /** Re-queues tasks whose lease ran out (their worker died or stalled) and purges rows past retention. */
   async sweep(): Promise<{ reclaimed: number; purged: number }> {
     const now = Date.now();
-    const reclaimed = await this.sql.affected(
+    const reclaimed = await this.sql.rangeAffected(
       "UPDATE task_queue SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE status = 'running' AND lease_expires_at < ?",
       [now],
     );
@@ -344,7 +344,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     }
     const days = this.options.queue.retentionDays;
     const purged = days > 0
-      ? await this.sql.affected(`DELETE FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ?`, [now - days * 86_400_000])
+      ? await this.sql.rangeAffected(`DELETE FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ?`, [now - days * 86_400_000])
       : 0;
     return { reclaimed, purged };
   }

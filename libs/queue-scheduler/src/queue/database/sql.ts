@@ -51,6 +51,18 @@ export class Sql {
   }
 
   /**
+   * Affected rows of an UPDATE/DELETE that finds its rows through an index
+   * range (lease sweep, lease renewal, retention). Under MySQL's default
+   * REPEATABLE READ it locked every entry it passed, and the gaps between
+   * them, and deadlocked with batched completions; READ COMMITTED locks only
+   * the rows it changes.
+   */
+  rangeAffected(sql: string, params: unknown[] = []): Promise<number> {
+    if (this.dialect !== 'mysql') return this.affected(sql, params);
+    return this.transaction((runner) => this.affected(sql, params, runner));
+  }
+
+  /**
    * Runs `work` in one transaction on one connection. A deadlock or lock
    * timeout rolls the whole transaction back, so it is run again from the
    * start: `work` must have no effect outside the transaction.
