@@ -49,6 +49,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   private emptyClaims = 0;
   /** The last claim filled its batch: more tasks are probably due than this instance can take. */
   private backlog = false;
+  private destroyed = false;
 
   constructor(
     @Inject(SCHEDULER_DATA_SOURCE) dataSource: DataSource,
@@ -70,6 +71,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   }
 
   onModuleDestroy(): void {
+    this.destroyed = true;
     this.stopMaintenance();
     for (const timer of this.wakeTimers) clearTimeout(timer);
     this.wakeTimers.clear();
@@ -283,6 +285,8 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     const tasks = rows.map(toRecord).sort((a, b) => a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || a.seq - b.seq);
     const claimed = await this.withinCaps(tasks, filter);
     this.emptyClaims = claimed.length ? 0 : this.emptyClaims + 1;
+    // with autoStart: false nothing started the lease renewal, and a task running past leaseMs was taken from its worker
+    if (claimed.length && !this.timers.length && !this.destroyed) this.startMaintenance();
     for (const task of claimed) {
       this.leased.set(task.taskId, task);
       this.emit('started', task);
