@@ -131,6 +131,16 @@ describe.each(DATABASES)('outcomes written in batches on %s', (kind) => {
     expect(await queue.getTask('dead')).toMatchObject({ status: 'dead', error: "gone for good: 'quoted'", attempts: 1 });
   });
 
+  it('large results are written a few at a time, so a batch stays under the server packet limit (16 MB on MariaDB here)', async () => {
+    const { queue, statements } = await boot({ workers: { enabled: false } });
+    await queue.pushTasks(Array.from({ length: 20 }, (_, i) => ({ taskId: `big-${i}`, type: 'noop' })));
+    const tasks = await queue.claim(only('noop'), 20);
+    const big = (i: number) => ({ i, blob: String.fromCharCode(97 + i).repeat(1_000_000) });
+    await Promise.all(tasks.map((t) => queue.complete(t, big(Number(t.taskId.slice(4))), 0)));
+    expect(statements.writing('succeeded')).toBeGreaterThan(1);
+    for (const i of [0, 7, 19]) expect((await queue.getTask(`big-${i}`)).result).toEqual(big(i));
+  });
+
   it('a lost lease inside a batch is logged for that task alone, and only the others report succeeded', async () => {
     const { queue, logger } = await boot({ workers: { enabled: false } });
     await queue.pushTasks(['a', 'b', 'c', 'd'].map((taskId) => ({ taskId, type: 'noop' })));

@@ -23,6 +23,12 @@ interface Statement {
 
 /** Placeholders stay far below every driver's limit (4 per outcome at most). */
 const MAX_BATCH = 500;
+/**
+ * Results are the handlers' own values, of any size: a batch stops growing past this many bytes of
+ * results and errors, so a few large ones cannot push a statement past max_allowed_packet and fail
+ * the whole batch (a large value still goes alone, as it did before batching).
+ */
+const MAX_BATCH_BYTES = 1 << 20;
 
 /** Updates by primary key take no gap locks at any level: no SET TRANSACTION round trip before each write. */
 const sessionDefault = (): undefined => undefined;
@@ -82,11 +88,22 @@ export class OutcomeBatch {
 
   private async writeAll(): Promise<void> {
     while (this.waiting.length) {
-      const batch = this.waiting.splice(0, MAX_BATCH);
+      const batch = this.waiting.splice(0, this.fits());
       const statements = this.statements(batch, Date.now());
       if (this.sql.dialect === 'mysql') await this.writeInTransaction(statements);
       else for (const s of statements) await this.writeReturning(s);
     }
+  }
+
+  /** How many of the waiting outcomes the next write takes: at least one. */
+  private fits(): number {
+    let bytes = 0;
+    for (let i = 0; i < Math.min(this.waiting.length, MAX_BATCH); i++) {
+      const o = this.waiting[i].outcome;
+      bytes += (o.kind === 'succeeded' ? (o.result?.length ?? 0) : o.error.length) * 3;
+      if (bytes > MAX_BATCH_BYTES && i > 0) return i;
+    }
+    return MAX_BATCH;
   }
 
   /** PostgreSQL and SQLite say which rows an UPDATE changed: each statement stands alone, no transaction needed. */
