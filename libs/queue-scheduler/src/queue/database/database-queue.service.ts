@@ -273,18 +273,19 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
         return locked.map((r) => ({ ...r, status: 'running', attempts: Number(r.attempts) + 1, started_at: now }));
       }, (attempt) => (backlog && attempt === 1 ? 'REPEATABLE READ' : 'READ COMMITTED'));
     } else if (this.sql.dialect === 'postgres') {
-      // The planner believed statistics from before a backlog arrived (autovacuum analyzes a minute or more later):
-      // expecting a handful of pending rows, it read and sorted all of them for every claim (70 ms per claim of 100
-      // at 60,000 pending); without a sort to choose, it walks idx_task_queue_claim in order and stops at the limit (2 ms).
-      // ANY(ARRAY(…)) rather than IN (…): once it knew the backlog, IN became a hash join over the whole table.
-      rows = await this.sql.transaction(async (runner) => {
-        await runner.query('SET LOCAL enable_sort = off');
-        return this.sql.rows<TaskRow>(
-          `UPDATE task_queue ${set} WHERE task_id = ANY(ARRAY(SELECT task_id ${due} FOR UPDATE SKIP LOCKED)) RETURNING ${taskColumns(this.sql)}`,
-          [now, this.owner, lease, now, ...types],
-          runner,
-        );
-      });
+      // ANY(ARRAY(…)) rather than IN (…): once the planner knew a backlog, IN became a hash join over the whole table.
+      const claim = `UPDATE task_queue ${set} WHERE task_id = ANY(ARRAY(SELECT task_id ${due} FOR UPDATE SKIP LOCKED)) RETURNING ${taskColumns(this.sql)}`;
+      const params = [now, this.owner, lease, now, ...types];
+      // Over a backlog, statistics from before it arrived (autovacuum analyzes a minute or more later) made the
+      // planner expect a handful of pending rows and read and sort all of them for every claim (70 ms per claim of
+      // 100 at 60,000 pending); without a sort to choose, it walks idx_task_queue_claim in order and stops at the
+      // limit (2 ms). Two round trips more, so only while a backlog lasts: a few pending rows sort in no time.
+      rows = this.backlog
+        ? await this.sql.transaction(async (runner) => {
+            await runner.query('SET LOCAL enable_sort = off');
+            return this.sql.rows<TaskRow>(claim, params, runner);
+          })
+        : await this.sql.rows<TaskRow>(claim, params);
     } else {
       rows = await this.sql.rows<TaskRow>(`UPDATE task_queue ${set} WHERE task_id IN (SELECT task_id ${due}) RETURNING ${taskColumns(this.sql)}`, [
         now, this.owner, lease, now, ...types,
