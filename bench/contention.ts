@@ -7,7 +7,7 @@ import { DurableRig } from './lib/durable';
 import type { Recorder } from './lib/result';
 import { createTestDatabase } from './lib/servers';
 
-const N = Number(process.env.BENCH_CONTENTION_N ?? 2_000);
+const N = Number(process.env.BENCH_CONTENTION_N ?? 10_000);
 const CONCURRENCY = 20;
 
 export async function run(rec: Recorder): Promise<void> {

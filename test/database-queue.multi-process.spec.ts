@@ -126,3 +126,35 @@ describe.each(SERVERS)('database backend, several processes on %s', (kind) => {
     return app;
   }
 });
+
+describe.each(DATABASES)('idle worker processes on %s', (kind) => {
+  let db: TestDatabase;
+  let producer: INestApplication;
+  let instances: Instance[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    producer = await bootProducer(db);
+    await producer.get(DataSource).query('CREATE TABLE ledger (task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)');
+  });
+  afterAll(async () => {
+    await stopAll(instances, 'SIGKILL');
+    await producer.close();
+    await db.drop();
+  });
+
+  const count = async (sql: string): Promise<number> => Number((await producer.get(DataSource).query(sql))[0].n);
+
+  it('stay up while the queue is empty and run the tasks another process pushed for later', async () => {
+    instances = [0, 1].map(() => startInstance('instance.ts', db.options, WORKER));
+    await waitReady(instances);
+    // not due for a second: both workers find the queue empty first (on SQLite no socket keeps an idle process alive)
+    await producer.get(DatabaseQueueService).pushTasks(Array.from({ length: 40 }, (_, i) => ({ taskId: `later-${i}`, type: 'ledger', delayMs: 1000 })));
+    await waitFor(async () => (await count("SELECT COUNT(*) AS n FROM task_queue WHERE status = 'succeeded'")) === 40, '40 succeeded', 60_000, 100);
+    expect(instances.map((i) => i.child.exitCode)).toEqual([null, null]);
+    expect(await count('SELECT COUNT(DISTINCT task_id) AS n FROM ledger')).toBe(40);
+    expect(await count('SELECT COUNT(*) AS n FROM ledger')).toBe(40);
+    await stopAll(instances);
+    for (const i of instances) expect(i.stderr).toEqual([]);
+  });
+});

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { DatabaseQueueService, QueueSchedulerModule, type QueueSchedulerModuleOptions, TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { DatabaseQueueService, QueueSchedulerModule, type QueueSchedulerModuleOptions, TaskContext, TaskHandler, TaskQueue, WorkerPoolService } from 'nestjs-queue-scheduler';
 import { DataSource } from 'typeorm';
 import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
 import { waitFor } from './support/wait-for';
@@ -102,6 +102,32 @@ describe.each(DATABASES)('database backend housekeeping on %s', (kind) => {
         await waitFor(() => recorder.seen.has(id), 'the task ran', 4000, 1);
         expect(Date.now() - pushedAt).toBeLessThan(1000);
       }
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('with autoStart: false, a pool started by hand renews the leases of its tasks', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
+        QueueSchedulerModule.forRoot({ logLevel: 'fatal', autoStart: false, shutdownTimeoutMs: 100, queue: { backend: 'database', leaseMs: 1000, pollIntervalMs: 100 } }),
+      ],
+      providers: [Recorder],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    const queue = app.get(DatabaseQueueService);
+    const recorder = app.get(Recorder);
+    try {
+      app.get(WorkerPoolService).start();
+      const id = await queue.pushTask({ type: 'stuck' });
+      await waitFor(() => recorder.stuck !== undefined, 'the task started');
+      const startedAt = (await queue.getTask(id)).startedAt!.getTime();
+      // three leases long: without renewal the sweep of any instance would take it back
+      await waitFor(() => Date.now() > startedAt + 3000, 'three leases passed', 5000, 50);
+      expect(await queue.sweep()).toMatchObject({ reclaimed: 0 });
+      expect(await queue.getTask(id)).toMatchObject({ status: 'running', attempts: 1 });
     } finally {
       await app.close();
     }

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createTestDatabase, type DatabaseKind, MARIADB, POSTGRES, type TestDatabase } from '../../test/support/databases';
 
 export { createTestDatabase, type DatabaseKind, type TestDatabase };
@@ -36,12 +39,23 @@ export async function durability(): Promise<Record<string, unknown>> {
   redis.version = /redis_version:(\S+)/.exec(await r.info('server'))?.[1] ?? 'n/a';
   out.redis = redis;
   r.disconnect();
-  // TypeORM's better-sqlite3 driver keeps SQLite's defaults unless enableWAL is set; the benchmarks do not set it
-  type Probe = { pragma(name: string, o: { simple: true }): unknown; close(): void };
+  // enableWAL switches a new file to WAL on the connection that creates it, which keeps synchronous=FULL; a connection
+  // that opens a file already in WAL (each worker process) gets this build's WAL default, read here the same way
+  type Probe = { pragma(name: string, o?: { simple: true }): unknown; close(): void };
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- better-sqlite3 ships no types and we add no @types package
   const Database = require('better-sqlite3') as new (file: string) => Probe;
-  const probe = new Database(':memory:');
-  out.sqlite = { journal_mode: 'delete (SQLite default; TypeORM enableWAL not set)', synchronous: probe.pragma('synchronous', { simple: true }) };
-  probe.close();
+  const file = join(tmpdir(), `${uniqueName('durability')}.sqlite`);
+  const creator = new Database(file);
+  const defaults = { journal_mode: creator.pragma('journal_mode', { simple: true }), synchronous: creator.pragma('synchronous', { simple: true }) };
+  creator.pragma('journal_mode = WAL');
+  creator.close();
+  const worker = new Database(file);
+  const wal = { journal_mode: worker.pragma('journal_mode', { simple: true }), synchronous: worker.pragma('synchronous', { simple: true }) };
+  worker.close();
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${file}${suffix}`, { force: true });
+  out.sqlite = {
+    measured: { ...wal, how: "TypeORM enableWAL: true (the README's recommendation); synchronous 1 = NORMAL: a commit does not wait for fsync, the WAL is synced at checkpoints" },
+    reference: { ...defaults, how: "TypeORM's defaults (no enableWAL), one drain only; synchronous 2 = FULL: every commit is fsynced" },
+  };
   return out;
 }

@@ -8,7 +8,7 @@ import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { QueueSchedulerModule, type QueueSchedulerModuleOptions, TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { QueueSchedulerModule, type QueueSchedulerModuleOptions, TaskContext, TaskHandler, TaskQueue, WorkerPoolService } from 'nestjs-queue-scheduler';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 
 const db = JSON.parse(process.env.QS_DB ?? '{}') as DataSourceOptions;
@@ -52,6 +52,14 @@ class InstanceModule {}
 async function main(): Promise<void> {
   const app = await NestFactory.createApplicationContext(InstanceModule, { logger: ['error', 'fatal'] });
   app.enableShutdownHooks();
+  // QS_START_ON_STDIN (with autoStart: false): the workers start when a line arrives on stdin, so that several
+  // processes begin together. (Not a signal: enableShutdownHooks() turns SIGUSR2 and the like into a shutdown.)
+  if (process.env.QS_START_ON_STDIN) {
+    process.stdin.once('data', () => {
+      process.stdin.destroy();
+      app.get(WorkerPoolService).start();
+    });
+  }
   app.get(TaskQueue).events$.subscribe((e) => {
     // a stopping memory-backend instance cancels the occurrences it queued ahead and gives them back to their rows
     if ((e.kind === 'queued' || e.kind === 'cancelled') && e.schedulerTaskId) print({ event: e.kind, s: e.schedulerTaskId, scheduledAt: e.scheduledAt?.getTime() });

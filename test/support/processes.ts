@@ -18,7 +18,7 @@ export function startInstance(script: string, db: DataSourceOptions, options: ob
   const child = spawn(process.execPath, ['-r', '@swc-node/register', join(__dirname, script)], {
     cwd: ROOT,
     env: { ...process.env, ...env, QS_DB: JSON.stringify(db), QS_OPTIONS: JSON.stringify(options), SWC_NODE_PROJECT: join(ROOT, 'tsconfig.json'), TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   const lines: Array<Record<string, unknown>> = [];
   const stderr: string[] = [];

@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
@@ -11,6 +11,7 @@ import { DatabasePublicStore } from '../../store/database-public-store';
 import { type ClaimFilter, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
 import { type NormalizedTask, normalizePush } from '../task-validation';
 import { Waiters } from '../waiters';
+import { OutcomeBatch } from './outcome-batch';
 import { dialectOfDataSource, Sql } from './sql';
 import { reportedStatus, Sequence, taskColumns, type TaskRow, toRecord } from './task-rows';
 
@@ -27,12 +28,13 @@ type EventSubject = Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'schedule
  * @publicApi
  */
 @Injectable()
-export class DatabaseQueueService extends TaskQueue implements OnApplicationBootstrap, OnModuleDestroy {
+export class DatabaseQueueService extends TaskQueue implements OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown {
   /** This instance's name in `lease_owner`. */
   readonly owner = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly logger: LibraryLogger;
   private readonly sql: Sql;
   private readonly store: DatabasePublicStore;
+  private readonly outcomes: OutcomeBatch;
   private readonly seq = new Sequence();
   private readonly waiters = new Waiters();
   private readonly leased = new Map<string, Task>();
@@ -42,6 +44,9 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   private pushes = 0;
   private pushesAtClaim = -1;
   private emptyClaims = 0;
+  /** The last claim filled its batch: more tasks are probably due than this instance can take. */
+  private backlog = false;
+  private destroyed = false;
 
   constructor(
     @Inject(SCHEDULER_DATA_SOURCE) dataSource: DataSource,
@@ -51,6 +56,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     this.logger = new LibraryLogger(DatabaseQueueService.name, options.logLevel);
     this.sql = new Sql(dataSource, dialectOfDataSource(dataSource));
     this.store = new DatabasePublicStore(this.sql);
+    this.outcomes = new OutcomeBatch(this.sql);
   }
 
   get active(): boolean {
@@ -62,11 +68,20 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   }
 
   onModuleDestroy(): void {
+    this.destroyed = true;
     this.stopMaintenance();
     for (const timer of this.wakeTimers) clearTimeout(timer);
     this.wakeTimers.clear();
     this.waiters.wakeAll();
     this.taskEvents.complete();
+  }
+
+  /**
+   * The worker pool depends on this service, so Nest drains it first; what it
+   * recorded is written here, before TypeORM closes the DataSource.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.outcomes.drain();
   }
 
   /** Lease renewal, reclaiming of expired leases, retention and store cleanup, on unref'd timers. */
@@ -243,26 +258,46 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     if (types.length === 0 || limit <= 0) return [];
     const now = Date.now();
     const lease = now + this.options.queue.leaseMs;
-    const pick = `SELECT task_id FROM task_queue WHERE status = 'pending' AND run_at <= ? AND task_type IN (${this.sql.list(types.length)}) ORDER BY priority, run_at, seq LIMIT ${limit}`;
+    const due = `FROM task_queue WHERE status = 'pending' AND run_at <= ? AND task_type IN (${this.sql.list(types.length)}) ORDER BY priority, run_at, seq LIMIT ${limit}`;
     const set = "SET status = 'running', attempts = attempts + 1, started_at = ?, lease_owner = ?, lease_expires_at = ?";
     let rows: TaskRow[];
     if (this.sql.dialect === 'mysql') {
+      // Over a backlog, REPEATABLE READ: READ COMMITTED visits the row of every index entry that rows claimed moments
+      // ago left behind for purge, so the locking read grew to 3x the cost on MariaDB. Its gap locks can deadlock two
+      // claims that reach the end of the queue together, so it is kept for backlogs, and a retry falls back.
+      const backlog = this.backlog;
+      // MySQL has no UPDATE … RETURNING: the locked rows are read whole, and their running state is what the UPDATE writes
       rows = await this.sql.transaction(async (runner) => {
-        const ids = (await this.sql.rows<{ task_id: string }>(`${pick} FOR UPDATE SKIP LOCKED`, [now, ...types], runner)).map((r) => r.task_id);
-        if (!ids.length) return [];
-        await this.sql.affected(`UPDATE task_queue ${set} WHERE task_id IN (${this.sql.list(ids.length)})`, [now, this.owner, lease, ...ids], runner);
-        return this.sql.rows<TaskRow>(`SELECT ${taskColumns(this.sql)} FROM task_queue WHERE task_id IN (${this.sql.list(ids.length)})`, ids, runner);
-      });
+        const locked = await this.sql.rows<TaskRow>(`SELECT ${taskColumns(this.sql)} ${due} FOR UPDATE SKIP LOCKED`, [now, ...types], runner);
+        if (!locked.length) return [];
+        await this.sql.affected(`UPDATE task_queue ${set} WHERE task_id IN (${this.sql.list(locked.length)})`, [now, this.owner, lease, ...locked.map((r) => r.task_id)], runner);
+        return locked.map((r) => ({ ...r, status: 'running', attempts: Number(r.attempts) + 1, started_at: now }));
+      }, (attempt) => (backlog && attempt === 1 ? 'REPEATABLE READ' : 'READ COMMITTED'));
+    } else if (this.sql.dialect === 'postgres') {
+      // ANY(ARRAY(…)) rather than IN (…): once the planner knew a backlog, IN became a hash join over the whole table.
+      const claim = `UPDATE task_queue ${set} WHERE task_id = ANY(ARRAY(SELECT task_id ${due} FOR UPDATE SKIP LOCKED)) RETURNING ${taskColumns(this.sql)}`;
+      const params = [now, this.owner, lease, now, ...types];
+      // Over a backlog, statistics from before it arrived (autovacuum analyzes a minute or more later) made the
+      // planner expect a handful of pending rows and read and sort all of them for every claim (70 ms per claim of
+      // 100 at 60,000 pending); without a sort to choose, it walks idx_task_queue_claim in order and stops at the
+      // limit (2 ms). Two round trips more, so only while a backlog lasts: a few pending rows sort in no time.
+      rows = this.backlog
+        ? await this.sql.transaction(async (runner) => {
+            await runner.query('SET LOCAL enable_sort = off');
+            return this.sql.rows<TaskRow>(claim, params, runner);
+          })
+        : await this.sql.rows<TaskRow>(claim, params);
     } else {
-      const lock = this.sql.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
-      rows = await this.sql.rows<TaskRow>(
-        `UPDATE task_queue ${set} WHERE task_id IN (${pick}${lock}) RETURNING ${taskColumns(this.sql)}`,
-        [now, this.owner, lease, now, ...types],
-      );
+      rows = await this.sql.rows<TaskRow>(`UPDATE task_queue ${set} WHERE task_id IN (SELECT task_id ${due}) RETURNING ${taskColumns(this.sql)}`, [
+        now, this.owner, lease, now, ...types,
+      ]);
     }
+    this.backlog = rows.length >= limit;
     const tasks = rows.map(toRecord).sort((a, b) => a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || a.seq - b.seq);
     const claimed = await this.withinCaps(tasks, filter);
     this.emptyClaims = claimed.length ? 0 : this.emptyClaims + 1;
+    // with autoStart: false nothing started the lease renewal, and a task running past leaseMs was taken from its worker
+    if (claimed.length && !this.timers.length && !this.destroyed) this.startMaintenance();
     for (const task of claimed) {
       this.leased.set(task.taskId, task);
       this.emit('started', task);
@@ -277,34 +312,29 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   waitForWork(_filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
     if (this.pushes !== this.pushesAtClaim) return Promise.resolve();
     const backoff = Math.min(this.options.queue.pollIntervalMs, 25 * 2 ** Math.min(this.emptyClaims, 10));
-    return this.waiters.wait(Math.min(timeoutMs, backoff), signal);
+    const ms = Math.min(timeoutMs, backoff);
+    // The waiters' timers are unref'd. On MySQL and PostgreSQL the pool's sockets keep a worker process alive
+    // while its queue is empty; SQLite has none, and a worker-only process exited at its first idle poll. This
+    // handle never fires (one firing before the waiter's own timer would leave nothing to wait for): the wait ends it.
+    const keepAlive = setInterval(() => undefined, 2_147_483_647);
+    return this.waiters.wait(ms, signal).finally(() => clearInterval(keepAlive));
   }
 
+  /** Resolves once the outcome is committed, written together with the others finishing meanwhile (see OutcomeBatch). */
   async complete(task: Task, result: unknown, durationMs: number): Promise<void> {
-    this.leased.delete(task.taskId);
     const json = result === undefined ? null : safeJson(result);
-    const n = await this.sql.affected(
-      "UPDATE task_queue SET status = 'succeeded', completed_at = ?, result = ?, lease_owner = NULL, lease_expires_at = NULL WHERE task_id = ? AND status = 'running' AND attempts = ?",
-      [Date.now(), json, task.taskId, task.attempts],
-    );
-    if (n === 0) return this.lostLease(task, 'succeeded');
+    // the lease is renewed until the outcome is written; a failed write lets it lapse, so the task is run again
+    const written = await this.outcomes.record({ kind: 'succeeded', task, result: json }).finally(() => this.leased.delete(task.taskId));
+    if (!written) return this.lostLease(task, 'succeeded');
     this.emit('succeeded', task, { durationMs });
   }
 
   async fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
-    this.leased.delete(task.taskId);
     const message = error.message.slice(0, 8000);
-    const n = retryAt
-      ? await this.sql.affected(
-          "UPDATE task_queue SET status = 'pending', run_at = ?, retry_count = retry_count + 1, error_message = ?, lease_owner = NULL, lease_expires_at = NULL WHERE task_id = ? AND status = 'running' AND attempts = ?",
-          [retryAt.getTime(), message, task.taskId, task.attempts],
-        )
-      : await this.sql.affected(
-          "UPDATE task_queue SET status = 'dead', completed_at = ?, retry_count = retry_count + 1, error_message = ?, lease_owner = NULL, lease_expires_at = NULL WHERE task_id = ? AND status = 'running' AND attempts = ?",
-          [Date.now(), message, task.taskId, task.attempts],
-        );
-    if (n === 0) return this.lostLease(task, retryAt ? 'retrying' : 'dead');
-    this.emit(retryAt ? 'retrying' : 'dead', task, { durationMs, error: error.message, retryAt: retryAt ?? undefined });
+    const outcome = retryAt ? { kind: 'retrying' as const, task, error: message, retryAt: retryAt.getTime() } : { kind: 'dead' as const, task, error: message };
+    const written = await this.outcomes.record(outcome).finally(() => this.leased.delete(task.taskId));
+    if (!written) return this.lostLease(task, outcome.kind);
+    this.emit(outcome.kind, task, { durationMs, error: error.message, retryAt: retryAt ?? undefined });
     if (retryAt) this.wakeAt(retryAt);
   }
 
@@ -319,7 +349,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   /** Extends the leases of every task this instance runs, in one statement. */
   async renewLeases(): Promise<number> {
     if (this.leased.size === 0) return 0;
-    return this.sql.affected("UPDATE task_queue SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'running'", [
+    return this.sql.rangeAffected("UPDATE task_queue SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'running'", [
       Date.now() + this.options.queue.leaseMs,
       this.owner,
     ]);
@@ -328,7 +358,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   /** Re-queues tasks whose lease ran out (their worker died or stalled) and purges rows past retention. */
   async sweep(): Promise<{ reclaimed: number; purged: number }> {
     const now = Date.now();
-    const reclaimed = await this.sql.affected(
+    const reclaimed = await this.sql.rangeAffected(
       "UPDATE task_queue SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE status = 'running' AND lease_expires_at < ?",
       [now],
     );
@@ -338,7 +368,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     }
     const days = this.options.queue.retentionDays;
     const purged = days > 0
-      ? await this.sql.affected(`DELETE FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ?`, [now - days * 86_400_000])
+      ? await this.sql.rangeAffected(`DELETE FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ?`, [now - days * 86_400_000])
       : 0;
     return { reclaimed, purged };
   }

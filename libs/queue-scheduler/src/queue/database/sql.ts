@@ -51,17 +51,29 @@ export class Sql {
   }
 
   /**
+   * Affected rows of an UPDATE/DELETE that finds its rows through an index
+   * range (lease sweep, lease renewal, retention). Under MySQL's default
+   * REPEATABLE READ it locked every entry it passed, and the gaps between
+   * them, and deadlocked with batched completions; READ COMMITTED locks only
+   * the rows it changes.
+   */
+  rangeAffected(sql: string, params: unknown[] = []): Promise<number> {
+    if (this.dialect !== 'mysql') return this.affected(sql, params);
+    return this.transaction((runner) => this.affected(sql, params, runner));
+  }
+
+  /**
    * Runs `work` in one transaction on one connection. A deadlock or lock
    * timeout rolls the whole transaction back, so it is run again from the
    * start: `work` must have no effect outside the transaction.
+   * `isolation` picks MySQL's isolation level for each try (1, 2, …);
+   * undefined leaves the session's own, and saves a round trip.
    */
-  transaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
-    // READ COMMITTED on MySQL/MariaDB: no gap locks, so SKIP LOCKED claims and inserts rarely deadlock (PostgreSQL's default already)
-    const isolation: IsolationLevel | undefined = this.dialect === 'mysql' ? 'READ COMMITTED' : undefined;
-    return retryTransient(async () => {
+  transaction<T>(work: (runner: QueryRunner) => Promise<T>, isolation: (attempt: number) => IsolationLevel | undefined = readCommitted): Promise<T> {
+    return retryTransient(async (attempt) => {
       const runner = this.ds.createQueryRunner();
       await runner.connect();
-      await runner.startTransaction(isolation);
+      await runner.startTransaction(this.dialect === 'mysql' ? isolation(attempt) : undefined);
       try {
         const result = await work(runner);
         await runner.commitTransaction();
@@ -90,6 +102,9 @@ export class Sql {
   }
 }
 
+/** MySQL/MariaDB: no gap locks, so SKIP LOCKED claims and inserts rarely deadlock (PostgreSQL's default already). */
+const readCommitted = (): IsolationLevel => 'READ COMMITTED';
+
 /** Error codes after which the database rolled the statement or transaction back and a retry can succeed. */
 const TRANSIENT_CODES = new Set([
   'ER_LOCK_DEADLOCK', // MySQL/MariaDB 1213
@@ -107,10 +122,10 @@ export function isTransientDbError(err: unknown): boolean {
 }
 
 /** Runs `fn` again, after a short random pause, while it fails with a deadlock or lock timeout. */
-export async function retryTransient<T>(fn: () => Promise<T>): Promise<T> {
+export async function retryTransient<T>(fn: (attempt: number) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await fn();
+      return await fn(attempt);
     } catch (err) {
       if (attempt >= TRANSIENT_ATTEMPTS || !isTransientDbError(err)) throw err;
       // random, so the two sides of a deadlock do not collide again in step

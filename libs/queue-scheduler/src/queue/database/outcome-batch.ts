@@ -1,0 +1,237 @@
+import type { Task } from '../../interfaces/task.interface';
+import type { Sql } from './sql';
+
+/** What one finished try writes: its task leaves `running` for one of these. */
+export type Outcome =
+  | { kind: 'succeeded'; task: Task; result: string | null }
+  | { kind: 'retrying'; task: Task; error: string; retryAt: number }
+  | { kind: 'dead'; task: Task; error: string };
+
+interface Waiting {
+  outcome: Outcome;
+  /** true: written; false: the try had lost its lease, nothing was written. */
+  resolve(written: boolean): void;
+  reject(err: unknown): void;
+}
+
+/** One UPDATE for outcomes that set the same columns, and the tasks it covers. */
+interface Statement {
+  sql: string;
+  params: unknown[];
+  group: Waiting[];
+}
+
+/** Placeholders stay far below every driver's limit (4 per outcome at most). */
+const MAX_BATCH = 500;
+/**
+ * Results are the handlers' own values, of any size: a batch stops growing past this many bytes of
+ * results and errors, so a few large ones cannot push a statement past max_allowed_packet and fail
+ * the whole batch (a large value still goes alone, as it did before batching).
+ */
+const MAX_BATCH_BYTES = 1 << 20;
+
+/** Updates by primary key take no gap locks at any level: no SET TRANSACTION round trip before each write. */
+const sessionDefault = (): undefined => undefined;
+
+/** Thrown inside the MySQL transaction to roll a batch back when some of its tasks had lost their lease. */
+class ShortBatch extends Error {}
+
+/**
+ * Group commit of finished tries. Each `record()` waits for its outcome to be
+ * written, but outcomes are written together: one UPDATE per kind of outcome
+ * for everything that arrived since the last write, and at most one write in
+ * flight. An idle queue writes at the next turn of the event loop; a busy one
+ * gathers whatever finished during the previous write, so the commits (one
+ * fsync each) no longer grow with the number of tasks.
+ *
+ * Every UPDATE keeps the per-task lease check (`status = 'running' AND
+ * attempts = n`): a try whose task was reclaimed meanwhile writes nothing and
+ * its caller learns it from the `false` it gets back.
+ */
+export class OutcomeBatch {
+  private waiting: Waiting[] = [];
+  private writing: Promise<void> | null = null;
+  private scheduled = false;
+  /** SQLite only: whether the file is in WAL mode (see walMode). */
+  private wal?: Promise<boolean>;
+
+  constructor(private readonly sql: Sql) {}
+
+  /** Resolves once the outcome is written (true) or found to belong to a lost lease (false); rejects if the write failed. */
+  record(outcome: Outcome): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.waiting.push({ outcome, resolve, reject });
+      if (this.writing || this.scheduled) return;
+      this.scheduled = true;
+      // the next turn, not a microtask: a claimed batch of no-op handlers all finish within this one
+      setImmediate(() => {
+        this.scheduled = false;
+        this.start();
+      });
+    });
+  }
+
+  /** Resolves once every outcome recorded so far has been written or has failed. */
+  async drain(): Promise<void> {
+    while (this.writing || this.waiting.length) {
+      this.start();
+      await this.writing;
+    }
+  }
+
+  private start(): void {
+    if (this.writing || !this.waiting.length) return;
+    this.writing = this.writeAll().finally(() => {
+      this.writing = null;
+      // recorded after the last batch was taken but before this callback: no one else would start their write
+      this.start();
+    });
+  }
+
+  private async writeAll(): Promise<void> {
+    while (this.waiting.length) {
+      const batch = this.waiting.splice(0, this.fits());
+      const statements = this.statements(batch, Date.now());
+      if (this.sql.dialect === 'mysql') await this.writeInTransaction(statements);
+      else for (const s of statements) await this.writeReturning(s);
+    }
+  }
+
+  /** How many of the waiting outcomes the next write takes: at least one. */
+  private fits(): number {
+    let bytes = 0;
+    for (let i = 0; i < Math.min(this.waiting.length, MAX_BATCH); i++) {
+      const o = this.waiting[i].outcome;
+      bytes += (o.kind === 'succeeded' ? (o.result?.length ?? 0) : o.error.length) * 3;
+      if (bytes > MAX_BATCH_BYTES && i > 0) return i;
+    }
+    return MAX_BATCH;
+  }
+
+  /** PostgreSQL and SQLite say which rows an UPDATE changed: each statement stands alone, no transaction needed. */
+  private async writeReturning(s: Statement): Promise<void> {
+    try {
+      const rows = await this.sql.rows<{ task_id: string }>(`${s.sql} RETURNING task_id`, s.params);
+      const written = new Set(rows.map((r) => r.task_id));
+      const oneByOne = this.sql.dialect === 'sqlite' && !(await this.walMode());
+      for (const w of s.group) {
+        w.resolve(written.has(w.outcome.task.taskId));
+        if (oneByOne) await new Promise((resolve) => setImmediate(resolve));
+      }
+    } catch (err) {
+      for (const w of s.group) w.reject(err);
+    }
+  }
+
+  /**
+   * better-sqlite3 runs statements synchronously, so everything a released caller sets off (its worker's next
+   * claim, the next handlers' statements) runs before the event loop turns. Outside WAL every commit also waits
+   * for fsync: released together, a batch's callers became one burst of the next handlers' commits that held
+   * back every other continuation (a retry read the clock 170 ms after its handler threw, under load). There
+   * the callers go one turn at a time, as their separate writes used to pace them. In WAL (the README's
+   * recommendation, with synchronous NORMAL) a commit appends to the log without an fsync: the batch goes at once.
+   */
+  private walMode(): Promise<boolean> {
+    this.wal ??= this.sql.rows<{ journal_mode: string }>('PRAGMA journal_mode').then(
+      (rows) => rows[0]?.journal_mode?.toLowerCase() === 'wal',
+      () => false,
+    );
+    return this.wal;
+  }
+
+  /**
+   * MySQL reports only how many rows changed. When a statement changes fewer
+   * than it covers, the batch is rolled back and written again one task per
+   * statement (still one commit), which tells exactly whose lease was lost.
+   */
+  private async writeInTransaction(statements: Statement[]): Promise<void> {
+    const all = statements.flatMap((s) => s.group);
+    try {
+      const batched = await this.sql.transaction(async (runner) => {
+        for (const s of statements) {
+          if ((await this.sql.affected(s.sql, s.params, runner)) < s.group.length) throw new ShortBatch();
+        }
+        return true;
+      }, sessionDefault).catch((err: unknown) => {
+        if (err instanceof ShortBatch) return false;
+        throw err;
+      });
+      if (batched) {
+        for (const w of all) w.resolve(true);
+        return;
+      }
+      const written = await this.sql.transaction(async (runner) => {
+        const out: boolean[] = [];
+        for (const w of all) {
+          const [s] = this.statements([w], Date.now());
+          out.push((await this.sql.affected(s.sql, s.params, runner)) === 1);
+        }
+        return out;
+      }, sessionDefault);
+      all.forEach((w, i) => w.resolve(written[i]));
+    } catch (err) {
+      for (const w of all) w.reject(err);
+    }
+  }
+
+  /** Outcomes setting the same columns share a statement; per-task values (result, error, retry time) go through CASE. */
+  private statements(batch: Waiting[], now: number): Statement[] {
+    const groups = new Map<string, Waiting[]>();
+    for (const w of batch) {
+      const o = w.outcome;
+      const key = o.kind === 'succeeded' ? (o.result === null ? 'succeeded' : 'succeeded-result') : o.kind;
+      const group = groups.get(key);
+      if (group) group.push(w);
+      else groups.set(key, [w]);
+    }
+    const lease = 'lease_owner = NULL, lease_expires_at = NULL';
+    const out: Statement[] = [];
+    for (const [key, group] of groups) {
+      const set: string[] = [];
+      const params: unknown[] = [];
+      const perTask = (column: string, type: string, value: (o: Outcome) => unknown): void => {
+        set.push(`${column} = ${this.byTask(group.length, type)}`);
+        for (const w of group) params.push(w.outcome.task.taskId, value(w.outcome));
+      };
+      if (key === 'succeeded' || key === 'succeeded-result') {
+        set.push("status = 'succeeded'", 'completed_at = ?');
+        params.push(now);
+        if (key === 'succeeded') set.push('result = NULL');
+        else perTask('result', 'json', (o) => (o as Extract<Outcome, { kind: 'succeeded' }>).result);
+      } else if (key === 'retrying') {
+        set.push("status = 'pending'", 'retry_count = retry_count + 1');
+        perTask('run_at', 'bigint', (o) => (o as Extract<Outcome, { kind: 'retrying' }>).retryAt);
+        perTask('error_message', 'text', (o) => (o as Extract<Outcome, { kind: 'retrying' }>).error);
+      } else {
+        set.push("status = 'dead'", 'completed_at = ?', 'retry_count = retry_count + 1');
+        params.push(now);
+        perTask('error_message', 'text', (o) => (o as Extract<Outcome, { kind: 'dead' }>).error);
+      }
+      const where = this.leaseHeld(group, params);
+      out.push({ sql: `UPDATE task_queue SET ${set.join(', ')}, ${lease} WHERE status = 'running' AND (${where})`, params, group });
+    }
+    return out;
+  }
+
+  /** `CASE task_id WHEN ? THEN ? … END`; PostgreSQL types CASE parameters as text unless told. */
+  private byTask(n: number, type: string): string {
+    const value = this.sql.dialect === 'postgres' ? `CAST(? AS ${type})` : '?';
+    return `CASE task_id ${Array.from({ length: n }, () => `WHEN ? THEN ${value}`).join(' ')} END`;
+  }
+
+  /** The lease check of every task, grouped by attempt (nearly always one group): `attempts = ? AND task_id IN (…)`. */
+  private leaseHeld(group: Waiting[], params: unknown[]): string {
+    const byAttempt = new Map<number, string[]>();
+    for (const { outcome } of group) {
+      const ids = byAttempt.get(outcome.task.attempts);
+      if (ids) ids.push(outcome.task.taskId);
+      else byAttempt.set(outcome.task.attempts, [outcome.task.taskId]);
+    }
+    const terms: string[] = [];
+    for (const [attempts, ids] of byAttempt) {
+      terms.push(`(attempts = ? AND task_id IN (${this.sql.list(ids.length)}))`);
+      params.push(attempts, ...ids);
+    }
+    return terms.join(' OR ');
+  }
+}
