@@ -58,6 +58,16 @@ export abstract class TaskQueue {
 
   /** Queues a task and returns its id; an id still pending or running is not queued twice. */
   abstract pushTask<P>(input: PushTaskInput<P>): MaybePromise<string>;
+  /**
+   * Whether the worker pool may claim while outcomes are still being
+   * written: true frees a task's slot when its handler ends. A backend whose
+   * outcome write also fetches the next task (redis) says false, so the
+   * pool waits for that task instead of claiming another.
+   */
+  get claimsOverlapWrites(): boolean {
+    return true;
+  }
+
   /** The queue's time source (epoch ms): run times, retry times and timestamps are read from it. */
   now(): number {
     return Date.now();

@@ -16,11 +16,17 @@ export class ShutdownAbort extends Error {
 }
 
 /**
+ * Called when a task's handler is over and its outcome handed to the queue.
+ * `recording` is set when the queue writes it asynchronously: it resolves
+ * once written (or once the failure to write is logged), never rejects.
+ */
+export type TaskDone = (task: Task, handler: RegisteredHandler | undefined, recording?: Promise<void>) => void;
+
+/**
  * Runs claimed tasks: calls the handler through a TaskRun, then reports
- * success, retry, dead or release to the queue and calls `done(task)` once
- * that is recorded (at once when the handler and the queue were both
- * synchronous: no promise is made on that path). Nothing a handler or the
- * queue does can throw out of `run`.
+ * success, retry, dead or release to the queue and calls `done` (at once
+ * when the handler and the queue were both synchronous: no promise is made
+ * on that path). Nothing a handler or the queue does can throw out of `run`.
  */
 export class TaskRunner implements TryOwner {
   /** Tries whose handler is still running (not the synchronous ones): shutdown aborts these. */
@@ -36,8 +42,7 @@ export class TaskRunner implements TryOwner {
   constructor(
     private readonly queue: TaskQueue,
     private readonly logger: LibraryLogger,
-    /** Called once a task's outcome is recorded, with the handler `run` was given. */
-    private readonly done: (task: Task, handler: RegisteredHandler | undefined) => void,
+    private readonly done: TaskDone,
   ) {}
 
   /** Reads the clock; called before a batch of `run`s, so the first starts at a fresh reading. */
@@ -105,18 +110,19 @@ export class TaskRunner implements TryOwner {
     this.settle(task, handler, recorded);
   }
 
-  /** Calls `done` once the queue has recorded the outcome: now, or when its promise settles. */
+  /** Calls `done`, with the queue's write still under way when it is asynchronous. */
   private settle(task: Task, handler: RegisteredHandler | undefined, recorded: MaybePromise<void>): void {
     if (!(recorded instanceof Promise)) return this.done(task, handler);
-    recorded.then(
-      () => this.done(task, handler),
-      (err: unknown) => this.notRecorded(task, handler, err),
-    );
+    this.done(task, handler, recorded.then(undefined, (err: unknown) => this.logNotRecorded(task, err)));
   }
 
   private notRecorded(task: Task, handler: RegisteredHandler | undefined, err: unknown): void {
+    this.logNotRecorded(task, err);
+    this.done(task, handler);
+  }
+
+  private logNotRecorded(task: Task, err: unknown): void {
     // The queue itself failed (e.g. the database is down); the lease or retry logic recovers the task.
     this.logger.error(`${taskLabel(task)}: could not record the outcome: ${(err as Error).message}`, err);
-    this.done(task, handler);
   }
 }

@@ -23,19 +23,27 @@ const RESOLVED = Promise.resolve();
 type State = 'stopped' | 'running' | 'stopping';
 
 /**
- * Runs up to `workers.concurrency` tasks at once. The pool alone claims, as
- * many tasks as it has free slots (a batch on the database backend), so
+ * Runs up to `workers.concurrency` handlers at once. The pool alone claims,
+ * as many tasks as it has free slots (a batch on the database backend), so
  * per-type caps hold exactly: the claim filter carries each capped type's
  * free slots. A claim that answers synchronously (the memory backend) is
  * run in a loop with no promise per task; a finished task frees its slot and
- * the loop (or a microtask) claims the next. Knows only the queue contract
- * and the handler registry.
+ * the loop (or a microtask) claims the next.
+ *
+ * A slot is free once the handler is over, while the queue may still be
+ * writing the outcome (the database backend commits outcomes in batches):
+ * the next claim then overlaps that write instead of following it. Up to
+ * `concurrency` outcomes may be in writing; beyond, claims wait, so a slow
+ * database slows the pool rather than piling up outcomes. Knows only the
+ * queue contract and the handler registry.
  */
 export class WorkerPool {
   private readonly runner: TaskRunner;
   private readonly runningByType = new Map<string, number>();
   private state: State = 'stopped';
   private busyCount = 0;
+  /** Outcomes handed to the queue and not written yet. */
+  private recording = 0;
   private filter?: ClaimFilter;
   /** Inside the claim loop: a task that ends now needs no new pump. */
   private pumping = false;
@@ -67,14 +75,14 @@ export class WorkerPool {
     private readonly soleConsumer: boolean,
     private readonly logger = new LibraryLogger(WorkerPool.name, options.logLevel),
   ) {
-    this.runner = new TaskRunner(queue, this.logger, (task, handler) => this.done(task, handler));
+    this.runner = new TaskRunner(queue, this.logger, (task, handler, recording) => this.done(task, handler, recording));
   }
 
   get started(): boolean {
     return this.state !== 'stopped';
   }
 
-  /** Tasks running now (a task counts until its outcome is recorded). */
+  /** Handlers running now. */
   get busy(): number {
     return this.busyCount;
   }
@@ -120,9 +128,9 @@ export class WorkerPool {
     await this.allDone(Infinity);
   }
 
-  /** Resolves true once no task is busy, false when `timeoutMs` passes first. */
+  /** Resolves true once no handler runs and every outcome is written, false when `timeoutMs` passes first. */
   private allDone(timeoutMs: number): Promise<boolean> {
-    if (this.busyCount === 0) return Promise.resolve(true);
+    if (this.idleNow()) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
       const timer = timeoutMs === Infinity ? undefined : setTimeout(() => resolve(false), timeoutMs);
       this.drained = () => {
@@ -139,7 +147,7 @@ export class WorkerPool {
     try {
       const concurrency = this.options.workers.concurrency;
       for (;;) {
-        const free = concurrency - this.busyCount;
+        const free = Math.min(concurrency - this.busyCount, 2 * concurrency - this.busyCount - this.recording);
         if (free <= 0) return; // a task that ends pumps again
         const filter = (this.filter ??= this.buildFilter());
         let claimed: MaybePromise<Task[]>;
@@ -205,15 +213,37 @@ export class WorkerPool {
     this.runner.run(task, handler);
   }
 
-  /** A task's outcome is recorded: its slot is free. */
-  private done(task: Task, handler: RegisteredHandler | undefined): void {
+  /** A task's handler is over: its slot is free (its outcome may still be being written: `recording`). */
+  private done(task: Task, handler: RegisteredHandler | undefined, recording?: Promise<void>): void {
+    if (recording && !this.queue.claimsOverlapWrites) {
+      // the slot stays taken until the write (which brings the next task) is over
+      void recording.then(() => this.done(task, handler));
+      return;
+    }
     this.busyCount--;
     if (handler && handler.concurrency !== Infinity) this.track(handler, -1);
-    if (this.busyCount === 0 && this.drained) {
+    if (recording) {
+      this.recording++;
+      void recording.then(this.recorded);
+    }
+    this.settled();
+  }
+
+  private readonly recorded = (): void => {
+    this.recording--;
+    this.settled();
+  };
+
+  private settled(): void {
+    if (this.drained && this.idleNow()) {
       this.drained();
       this.drained = undefined;
     }
     if (!this.pumping) this.schedulePump(false);
+  }
+
+  private idleNow(): boolean {
+    return this.busyCount === 0 && this.recording === 0;
   }
 
   /** One pump per microtask however many tasks end in it; `later`: after the event loop turns. */

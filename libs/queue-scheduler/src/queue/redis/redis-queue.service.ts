@@ -59,6 +59,11 @@ export class RedisQueueService extends TaskQueue implements OnApplicationBootstr
     return this.redis.status;
   }
 
+  /** A completion fetches the next job of its type (see RedisConsumer): the pool waits for it rather than claim another. */
+  override get claimsOverlapWrites(): boolean {
+    return false;
+  }
+
   onApplicationBootstrap(): void {
     if (!this.active || !this.options.autoStart) return;
     this.trimTimer = setInterval(() => {
