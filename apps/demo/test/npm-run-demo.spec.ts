@@ -85,9 +85,11 @@ describe('npm run demo (the README command)', () => {
     const schedules = (await (await fetch(`http://127.0.0.1:${port}/api/schedules`)).json()) as Array<{ name: string; enabled: boolean }>;
     expect(schedules.map((s) => s.name).sort()).toEqual(['convert new downloads (cron, every 30 s)', 'download playlist every 15 s', 'welcome download (once, 20 s after first start)']);
 
-    const exit = new Promise<void>((done) => child!.on('exit', () => done()));
+    // 'close', not 'exit': npm runs the script through sh, which dies of the SIGTERM at once, and npm exits
+    // with it while node may still run its shutdown hooks; node holds the output pipes until it ends
+    const closed = new Promise<void>((done) => child!.on('close', () => done()));
     process.kill(-child.pid!, 'SIGTERM');
-    await exit; // the shutdown hooks ran and the process ended (else the test times out)
+    await closed; // the shutdown hooks ran and every process of the group ended (else the test times out)
     await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
   });
 });
