@@ -46,7 +46,7 @@ function plot(results: BenchResult[]): string {
   const durable = pick(by('durable-drain'), (c, s, m) => m === 'throughput' && c.endsWith('concurrency 100') && (c.includes('1 process') || !s.startsWith('nestjs')), '').map((b, i, all) => ({
     ...b,
     // the database rows name their server by order; the redis backend's subject names it already
-    label: `${b.label}${b.label === 'nestjs-queue-scheduler' ? `, ${['SQLite', 'MariaDB', 'PostgreSQL'][all.slice(0, i).filter((x) => x.label === b.label).length] ?? ''}` : ''}`,
+    label: `${b.label}${b.label === 'nestjs-queue-scheduler' ? `, ${['SQLite (WAL)', 'MariaDB', 'PostgreSQL'][all.slice(0, i).filter((x) => x.label === b.label).length] ?? ''}` : ''}`,
   }));
   const e2s = pick(by('enqueue-to-start'), (_c, _s, m) => m === 'p99', 'p99');
   const cron = pick(by('cron-precision'), (c, _s, m) => m === 'lateness p99', '').map((b, i) => ({ ...b, label: `${b.label}, ${['no stalls', 'no stalls', '300 ms stalls', '300 ms stalls', '2 s stalls', '2 s stalls'][i] ?? ''}` }));
