@@ -448,6 +448,10 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   private wakeAt(at: Date): void {
     const timer = setTimeout(() => {
       this.wakeTimers.delete(timer);
+      // Timers run on the monotonic clock in whole ms and fire up to ~1 ms before Date.now() reaches `at` (11 of
+      // 300 did here). A claim then finds the task not yet due, and the next look is the idle poll, up to
+      // queue.pollIntervalMs later (a task queued ahead started 506 ms late): wait out the rest instead.
+      if (Date.now() < at.getTime()) return this.wakeAt(at);
       this.wakeLocal(1);
     }, Math.max(0, Math.min(at.getTime() - Date.now(), 2_147_483_647)));
     timer.unref();
