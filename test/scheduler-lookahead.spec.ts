@@ -134,12 +134,15 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
       const changedAt = Date.now();
       if (change === 'delete') await scheduler.deleteTask(s.taskId);
       else await scheduler.updateTask(s.taskId, { intervalSeconds: 3600 });
+      const changeDone = Date.now();
       const claimed = [...fired];
       const status = new Map<string, string>();
       for (const e of claimed) status.set(e.taskId, (await queue.getTask(e.taskId)).status);
       const cancelled = claimed.filter((e) => status.get(e.taskId) === 'cancelled');
-      // everything not yet due when the change was made was cancelled, and nothing else
-      expect(claimed.filter((e) => e.scheduledAt.getTime() > changedAt + 50 && status.get(e.taskId) !== 'cancelled')).toEqual([]);
+      // everything not yet due when the change returned was cancelled, and nothing due before it began; an
+      // occurrence whose time came while the change ran may have started (a started task is not cancelled): on a
+      // loaded CI runner the change took over 50 ms and one did
+      expect(claimed.filter((e) => e.scheduledAt.getTime() > changeDone && status.get(e.taskId) !== 'cancelled')).toEqual([]);
       expect(cancelled.length).toBeGreaterThan(0);
       expect(cancelled.filter((e) => e.scheduledAt.getTime() <= changedAt)).toEqual([]);
       const last = Math.max(...claimed.map((e) => e.scheduledAt.getTime()));
