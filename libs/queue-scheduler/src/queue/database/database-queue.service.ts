@@ -14,6 +14,7 @@ import { Waiters } from '../waiters';
 import { OutcomeBatch } from './outcome-batch';
 import { dialectOfDataSource, Sql } from './sql';
 import { reportedStatus, Sequence, taskColumns, type TaskRow, toRecord } from './task-rows';
+import { WakeTimers } from '../wake-timers';
 
 const FINISHED = "('succeeded', 'dead', 'cancelled')";
 
@@ -39,7 +40,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   private readonly waiters = new Waiters();
   private readonly leased = new Map<string, Task>();
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly wakeTimers = new Set<NodeJS.Timeout>();
+  private readonly wakeTimers = new WakeTimers(() => this.wakeLocal(1));
   /** Bumped by every local push; a consumer whose claim began before a bump does not sleep. */
   private pushes = 0;
   private pushesAtClaim = -1;
@@ -70,7 +71,6 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   onModuleDestroy(): void {
     this.destroyed = true;
     this.stopMaintenance();
-    for (const timer of this.wakeTimers) clearTimeout(timer);
     this.wakeTimers.clear();
     this.waiters.wakeAll();
     this.taskEvents.complete();
@@ -446,16 +446,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
 
   /** A delayed or retried task of this instance starts on time rather than at the next poll. */
   private wakeAt(at: Date): void {
-    const timer = setTimeout(() => {
-      this.wakeTimers.delete(timer);
-      // Timers run on the monotonic clock in whole ms and fire up to ~1 ms before Date.now() reaches `at` (11 of
-      // 300 did here). A claim then finds the task not yet due, and the next look is the idle poll, up to
-      // queue.pollIntervalMs later (a task queued ahead started 506 ms late): wait out the rest instead.
-      if (Date.now() < at.getTime()) return this.wakeAt(at);
-      this.wakeLocal(1);
-    }, Math.max(0, Math.min(at.getTime() - Date.now(), 2_147_483_647)));
-    timer.unref();
-    this.wakeTimers.add(timer);
+    this.wakeTimers.at(at);
   }
 
   private lostLease(task: Task, outcome: string): void {

@@ -8,6 +8,7 @@ import { Waiters } from '../waiters';
 import type { RedisConnection } from './redis-connection';
 import { taskOf } from './redis-jobs';
 import { taskIdOf } from './redis-keys';
+import { WakeTimers } from '../wake-timers';
 
 /** A job this instance holds: the BullMQ lock token proves it to Redis. */
 interface Lease {
@@ -35,7 +36,7 @@ export class RedisConsumer {
   /** Off once shutdown begins: a job fetched then would only have to be given back. */
   private fetchNext = true;
   private readonly waiters = new Waiters();
-  private readonly wakeTimers = new Set<NodeJS.Timeout>();
+  private readonly wakeTimers = new WakeTimers(() => this.wakeLocal(1));
   private renewTimer?: NodeJS.Timeout;
   private tokens = 0;
   private pushes = 0;
@@ -56,7 +57,6 @@ export class RedisConsumer {
     this.fetchNext = false;
     clearInterval(this.renewTimer);
     this.renewTimer = undefined;
-    for (const timer of this.wakeTimers) clearTimeout(timer);
     this.wakeTimers.clear();
     this.waiters.wakeAll();
   }
@@ -260,12 +260,7 @@ export class RedisConsumer {
 
   /** A delayed or retried task of this instance starts on time rather than at the next poll. */
   wakeAt(at: Date): void {
-    const timer = setTimeout(() => {
-      this.wakeTimers.delete(timer);
-      this.wakeLocal(1);
-    }, Math.max(0, Math.min(at.getTime() - Date.now(), 2_147_483_647)));
-    timer.unref();
-    this.wakeTimers.add(timer);
+    this.wakeTimers.at(at);
   }
 
   onStalled(jobId: string, type: string): void {
