@@ -1,3 +1,5 @@
+import { MAX_TIMER_MS } from '../queue-scheduler.constants';
+
 /**
  * Consumers sleeping until work arrives. One push wakes one sleeper (no
  * thundering herd); a Set keeps insertion order, so the longest sleeper goes first.
@@ -18,7 +20,7 @@ export class Waiters {
         this.sleeping.delete(wake);
         resolve();
       };
-      const timer = setTimeout(wake, Math.max(0, Math.min(timeoutMs, 2_147_483_647)));
+      const timer = setTimeout(wake, Math.max(0, Math.min(timeoutMs, MAX_TIMER_MS)));
       timer.unref();
       signal?.addEventListener('abort', wake, { once: true });
       this.sleeping.add(wake);

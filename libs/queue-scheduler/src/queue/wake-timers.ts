@@ -1,5 +1,4 @@
-/** Node fires delays above 2^31-1 ms at once. */
-const MAX_TIMER_MS = 2_147_483_647;
+import { MAX_TIMER_MS } from '../queue-scheduler.constants';
 
 /**
  * Timers that wake a local worker at given times, so that a delayed or

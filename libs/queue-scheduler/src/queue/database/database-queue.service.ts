@@ -5,7 +5,7 @@ import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { describeValue, InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
-import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.constants';
+import { MAX_TIMER_MS, RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.constants';
 import { LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
 import { DatabasePublicStore } from '../../store/database-public-store';
 import { type ClaimFilter, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
@@ -316,7 +316,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     // The waiters' timers are unref'd. On MySQL and PostgreSQL the pool's sockets keep a worker process alive
     // while its queue is empty; SQLite has none, and a worker-only process exited at its first idle poll. This
     // handle never fires (one firing before the waiter's own timer would leave nothing to wait for): the wait ends it.
-    const keepAlive = setInterval(() => undefined, 2_147_483_647);
+    const keepAlive = setInterval(() => undefined, MAX_TIMER_MS);
     return this.waiters.wait(ms, signal).finally(() => clearInterval(keepAlive));
   }
 
