@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
 import { bootApp, RecordingHandlers } from './support/apps';
 import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { dropPrefix, REDIS, testPrefix } from './support/redis';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
@@ -201,6 +202,52 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
       expect(second.handlers.of(s.taskId)[0].startedAt - executeAt.getTime()).toBeGreaterThanOrEqual(0);
       expect(second.handlers.of(s.taskId)[0].startedAt - executeAt.getTime()).toBeLessThan(START_TOLERANCE_MS);
       expect(await second.scheduler.getTask(s.taskId)).toMatchObject({ runCount: 1, enabled: false, nextRunAt: null });
+    });
+  });
+
+  // the memory and redis backends push a claim's occurrences after its commit; the database backend inserts them in it
+  describe.each(['memory', 'redis'] as const)('a change while a claim on the %s backend is between its commit and its push', (backend) => {
+    let prefix: string | undefined;
+
+    afterEach(async () => {
+      await app?.close();
+      app = undefined;
+      if (prefix) await dropPrefix(prefix);
+      prefix = undefined;
+    });
+
+    it.each(['delete', 'retime'] as const)('%s: the claimed occurrences are cancelled once pushed, and none runs', async (change) => {
+      if (backend === 'redis') prefix = testPrefix();
+      const queueOptions = backend === 'redis' ? { backend, connection: REDIS, prefix, pollIntervalMs: 50 } : { backend, pollIntervalMs: 50 };
+      app = await bootApp(db, { queue: queueOptions, scheduler: { lookaheadMs: 5000 } });
+      const { scheduler, fired, queue, handlers } = services(app);
+      // the first claim's pushes wait for the gate: its rows are committed, its occurrences not yet in the queue
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let holding = false;
+      const push = queue.pushTask.bind(queue);
+      jest.spyOn(queue, 'pushTask').mockImplementation(async (input) => {
+        holding = true;
+        await gate;
+        return push(input);
+      });
+      const s = await scheduler.addSchedulerTask({ name: `every 2 s, ${change}`, taskType: 'tick', scheduleType: 'interval', intervalSeconds: 2 });
+      await waitFor(() => holding, 'a claim waiting to push its occurrences');
+      const changing = change === 'delete' ? scheduler.deleteTask(s.taskId) : scheduler.updateTask(s.taskId, { intervalSeconds: 3600 });
+      // time enough for a change that does not wait for the push to finish; one that waits passes whatever this is
+      await Promise.race([changing, new Promise((resolve) => setTimeout(resolve, 300))]);
+      release();
+      await changing;
+      const changeDone = Date.now();
+      await waitFor(() => fired.length > 0, 'the held claim to be pushed');
+      const claimed = [...fired];
+      expect(claimed.every((e) => e.scheduledAt.getTime() > changeDone)).toBe(true);
+      const status = await Promise.all(claimed.map(async (e) => (await queue.getTask(e.taskId)).status));
+      expect(status).toEqual(claimed.map(() => 'cancelled'));
+      const last = Math.max(...claimed.map((e) => e.scheduledAt.getTime()));
+      await waitFor(() => Date.now() > last + START_TOLERANCE_MS, 'the last claimed occurrence to be due', 10_000);
+      expect(handlers.of(s.taskId)).toEqual([]);
+      if (change === 'retime') expect(await scheduler.getTask(s.taskId)).toMatchObject({ runCount: 0, lastRunAt: null });
     });
   });
 });

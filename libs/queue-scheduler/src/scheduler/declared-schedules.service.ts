@@ -130,21 +130,33 @@ export class DeclaredSchedulesService implements OnModuleInit, OnApplicationBoot
    */
   private async update(repo: Repository<SchedulerTask>, d: DeclaredSchedule, row: SchedulerTask, cancelled: Set<number>): Promise<boolean> {
     const now = this.clock.now();
-    const givenBack = (await this.scheduler?.cancelAhead(row, cancelled)) ?? null;
-    const { note, ...run } = declaredRun(d.fields, givenBack ? repo.merge(repo.create(row), givenBack) : row, now);
-    const changes = { ...givenBack, ...d.fields, ...run, declaredHash: d.hash, version: row.version + 1, updatedAt: new Date(now) };
-    if (!(await this.compareAndSet(repo, row, changes))) return false;
+    const written = await this.exclusive(async () => {
+      const givenBack = (await this.scheduler?.cancelAhead(row, cancelled)) ?? null;
+      const { note, ...run } = declaredRun(d.fields, givenBack ? repo.merge(repo.create(row), givenBack) : row, now);
+      const changes = { ...givenBack, ...d.fields, ...run, declaredHash: d.hash, version: row.version + 1, updatedAt: new Date(now) };
+      return (await this.compareAndSet(repo, row, changes)) ? { note, run } : null;
+    });
+    if (!written) return false;
+    const { note, run } = written;
     this.report(`schedule '${d.key}' (${row.taskId}, ${d.fields.taskType}) updated from its changed @Scheduled on ${d.source}`, run.nextRunAt, note);
     return true;
   }
 
   /** Disables a row whose declaration is gone; only the instance whose write wins logs it. */
   private async retire(repo: Repository<SchedulerTask>, row: SchedulerTask): Promise<Outcome> {
-    const givenBack = (await this.scheduler?.cancelAhead(row, new Set())) ?? null;
-    const changes = { ...givenBack, enabled: false, nextRunAt: null, declaredHash: null, version: row.version + 1, updatedAt: new Date(this.clock.now()) };
-    if (!(await this.compareAndSet(repo, row, changes))) return 'unchanged';
+    const retired = await this.exclusive(async () => {
+      const givenBack = (await this.scheduler?.cancelAhead(row, new Set())) ?? null;
+      const changes = { ...givenBack, enabled: false, nextRunAt: null, declaredHash: null, version: row.version + 1, updatedAt: new Date(this.clock.now()) };
+      return this.compareAndSet(repo, row, changes);
+    });
+    if (!retired) return 'unchanged';
     this.logger.warn(`schedule '${row.scheduleKey}' (${row.taskId}, ${row.taskType}) disabled: no @Scheduled declares it any more`);
     return 'disabled';
+  }
+
+  /** Cancel-then-write, out of the way of the loop's claims (SchedulerService.exclusive). */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.scheduler ? this.scheduler.exclusive(fn) : fn();
   }
 
   private async compareAndSet(repo: Repository<SchedulerTask>, row: SchedulerTask, changes: Partial<SchedulerTask>): Promise<boolean> {

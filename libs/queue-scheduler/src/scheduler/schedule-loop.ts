@@ -37,6 +37,8 @@ export class ScheduleLoop {
   private again = false;
   private active = false;
   private failures = 0;
+  /** The tail of the claims and changes that must not interleave (see exclusive). */
+  private turn: Promise<unknown> = Promise.resolve();
   private readonly claims: ScheduleClaims;
   private readonly limits: ClaimLimits;
   /** Occurrences queued ahead into a queue that dies with the process (memory backend), given back on stop. */
@@ -102,6 +104,19 @@ export class ScheduleLoop {
     }
     this.clearTimer();
     this.current = this.run().finally(() => (this.current = undefined));
+  }
+
+  /**
+   * Runs `fn` when no claim of this loop is between its commit and its push,
+   * and keeps the loop from claiming until it is done. A change that cancels
+   * the occurrences queued ahead runs in it: otherwise it could read a row
+   * whose claim has committed, find the newest occurrence not yet in the
+   * queue, cancel nothing, and let that occurrence run after the change.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.turn.then(fn);
+    this.turn = run.catch(() => undefined);
+    return run;
   }
 
   /** Pushes one occurrence outside the schedule's own timing (runNow). */
@@ -174,7 +189,11 @@ export class ScheduleLoop {
    * scheduled time; on the database backend claim and insert are one
    * transaction. Returns the rows found due and those this instance won.
    */
-  private async claimBatch(lookahead: number): Promise<{ read: number; won: number }> {
+  private claimBatch(lookahead: number): Promise<{ read: number; won: number }> {
+    return this.exclusive(() => this.claimAndPush(lookahead));
+  }
+
+  private async claimAndPush(lookahead: number): Promise<{ read: number; won: number }> {
     const now = this.clock.now();
     const horizon = now + lookahead;
     let claimed: ClaimedSchedule[] = [];

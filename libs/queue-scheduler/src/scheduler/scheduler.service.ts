@@ -95,6 +95,15 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
     return cancelAhead(this.queue, row, this.clock.now(), cancelled);
   }
 
+  /**
+   * @internal runs `fn` (a change that cancels the occurrences queued ahead,
+   * then writes the row) while this instance's loop is not between a claim
+   * and its push, so every occurrence the row says was claimed is in the queue.
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    return this.loop.exclusive(fn);
+  }
+
   /** Starts firing due occurrences (for `autoStart: false`). */
   start(): void {
     this.loop.start();
@@ -181,11 +190,14 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
 
   /** Deletes the schedule; occurrences it queued ahead of their time are cancelled. */
   async deleteTask(id: string): Promise<void> {
+    const cancelled = new Set<number>();
     for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
-      const row = await this.getTask(id);
-      await this.cancelAhead(row, new Set());
-      const result = await this.repo.delete({ taskId: id, version: row.version });
-      if (result.affected) {
+      const deleted = await this.exclusive(async () => {
+        const row = await this.getTask(id);
+        await this.cancelAhead(row, cancelled);
+        return (await this.repo.delete({ taskId: id, version: row.version })).affected;
+      });
+      if (deleted) {
         this.logger.log(`schedule ${id} deleted`);
         return;
       }
@@ -236,21 +248,24 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
     const cancelled = new Set<number>();
     const withBack = (row: SchedulerTask, back: GivenBack | null): SchedulerTask => (back ? this.repo.merge(this.repo.create(row), back) : row);
     for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
-      const read = await this.getTask(id);
-      // validated first on the row as it will be once everything ahead is given back: a rejected call cancels nothing
-      apply(withBack(read, assumeGivenBack(read, this.clock.now())));
-      const givenBack = await this.cancelAhead(read, cancelled);
-      const row = withBack(read, givenBack);
-      const changes = { ...givenBack, ...apply(row), updatedAt: new Date(this.clock.now()), version: read.version + 1 };
-      const result = await this.repo
-        .createQueryBuilder()
-        .update(SchedulerTask)
-        .set(changes as never)
-        .where('task_id = :id AND version = :version', { id, version: read.version })
-        .execute();
-      if (result.affected === 1) {
+      const written = await this.exclusive(async () => {
+        const read = await this.getTask(id);
+        // validated first on the row as it will be once everything ahead is given back: a rejected call cancels nothing
+        apply(withBack(read, assumeGivenBack(read, this.clock.now())));
+        const givenBack = await this.cancelAhead(read, cancelled);
+        const row = withBack(read, givenBack);
+        const changes = { ...givenBack, ...apply(row), updatedAt: new Date(this.clock.now()), version: read.version + 1 };
+        const result = await this.repo
+          .createQueryBuilder()
+          .update(SchedulerTask)
+          .set(changes as never)
+          .where('task_id = :id AND version = :version', { id, version: read.version })
+          .execute();
+        return result.affected === 1 ? this.repo.merge(row, changes as never) : null;
+      });
+      if (written) {
         this.loop.wake();
-        return this.repo.merge(row, changes as never);
+        return written;
       }
     }
     throw new Error(`schedule ${id}: could not apply the change, the row kept changing (${MAX_CHANGE_TRIES} tries)`);
