@@ -10,7 +10,7 @@ import { LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
 import { DatabasePublicStore } from '../../store/database-public-store';
 import { type ClaimFilter, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
 import { type NormalizedTask, normalizePush } from '../task-validation';
-import { Waiters } from '../waiters';
+import { IdlePoll } from '../idle-poll';
 import { OutcomeBatch } from './outcome-batch';
 import { dialectOfDataSource, Sql } from './sql';
 import { reportedStatus, Sequence, taskColumns, type TaskRow, toRecord } from './task-rows';
@@ -37,14 +37,10 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   private readonly store: DatabasePublicStore;
   private readonly outcomes: OutcomeBatch;
   private readonly seq = new Sequence();
-  private readonly waiters = new Waiters();
   private readonly leased = new Map<string, Task>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly wakeTimers = new WakeTimers(() => this.wakeLocal(1));
-  /** Bumped by every local push; a consumer whose claim began before a bump does not sleep. */
-  private pushes = 0;
-  private pushesAtClaim = -1;
-  private emptyClaims = 0;
+  private readonly idle: IdlePoll;
   /** The last claim filled its batch: more tasks are probably due than this instance can take. */
   private backlog = false;
   private destroyed = false;
@@ -58,6 +54,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     this.sql = new Sql(dataSource, dialectOfDataSource(dataSource));
     this.store = new DatabasePublicStore(this.sql);
     this.outcomes = new OutcomeBatch(this.sql);
+    this.idle = new IdlePoll(options.queue.pollIntervalMs);
   }
 
   get active(): boolean {
@@ -72,7 +69,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     this.destroyed = true;
     this.stopMaintenance();
     this.wakeTimers.clear();
-    this.waiters.wakeAll();
+    this.idle.wakeAll();
     this.taskEvents.complete();
   }
 
@@ -253,7 +250,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   // ---- consumers -------------------------------------------------------
 
   async claim(filter: ClaimFilter, limit: number): Promise<Task[]> {
-    this.pushesAtClaim = this.pushes;
+    this.idle.claiming();
     const types = filter.types;
     if (types.length === 0 || limit <= 0) return [];
     const now = Date.now();
@@ -295,7 +292,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     this.backlog = rows.length >= limit;
     const tasks = rows.map(toRecord).sort((a, b) => a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || a.seq - b.seq);
     const claimed = await this.withinCaps(tasks, filter);
-    this.emptyClaims = claimed.length ? 0 : this.emptyClaims + 1;
+    this.idle.claimed(claimed.length);
     // with autoStart: false nothing started the lease renewal, and a task running past leaseMs was taken from its worker
     if (claimed.length && !this.timers.length && !this.destroyed) this.startMaintenance();
     for (const task of claimed) {
@@ -305,19 +302,13 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     return claimed;
   }
 
-  /**
-   * Sleeps until a local push, or the poll time: short right after work,
-   * doubling while the queue stays empty, up to queue.pollIntervalMs.
-   */
+  /** Sleeps until a local push, or the poll time: short right after work, doubling while empty, up to queue.pollIntervalMs. */
   waitForWork(_filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
-    if (this.pushes !== this.pushesAtClaim) return Promise.resolve();
-    const backoff = Math.min(this.options.queue.pollIntervalMs, 25 * 2 ** Math.min(this.emptyClaims, 10));
-    const ms = Math.min(timeoutMs, backoff);
     // The waiters' timers are unref'd. On MySQL and PostgreSQL the pool's sockets keep a worker process alive
     // while its queue is empty; SQLite has none, and a worker-only process exited at its first idle poll. This
     // handle never fires (one firing before the waiter's own timer would leave nothing to wait for): the wait ends it.
     const keepAlive = setInterval(() => undefined, MAX_TIMER_MS);
-    return this.waiters.wait(ms, signal).finally(() => clearInterval(keepAlive));
+    return this.idle.wait(timeoutMs, signal).finally(() => clearInterval(keepAlive));
   }
 
   /** Resolves once the outcome is committed, written together with the others finishing meanwhile (see OutcomeBatch). */
@@ -430,7 +421,6 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
 
   private announce(tasks: NormalizedTask[]): void {
     if (!tasks.length) return;
-    this.pushes++;
     for (const t of tasks) this.emit('queued', t);
     const now = Date.now();
     const due = tasks.filter((t) => t.runAt.getTime() <= now).length;
@@ -440,8 +430,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   }
 
   private wakeLocal(n: number): void {
-    this.pushes++;
-    this.waiters.wake(n);
+    this.idle.pushed(n);
   }
 
   /** A delayed or retried task of this instance starts on time rather than at the next poll. */

@@ -4,7 +4,7 @@ import type { Task, TaskEvent, TaskEventKind } from '../../interfaces/task.inter
 import { type LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
 import { Deque } from '../deque';
 import type { ClaimFilter } from '../task-queue';
-import { Waiters } from '../waiters';
+import { IdlePoll } from '../idle-poll';
 import type { RedisConnection } from './redis-connection';
 import { taskOf } from './redis-jobs';
 import { taskIdOf } from './redis-keys';
@@ -35,13 +35,10 @@ export class RedisConsumer {
   private readonly ahead = new Map<string, Deque<Lease>>();
   /** Off once shutdown begins: a job fetched then would only have to be given back. */
   private fetchNext = true;
-  private readonly waiters = new Waiters();
+  private readonly idle: IdlePoll;
   private readonly wakeTimers = new WakeTimers(() => this.wakeLocal(1));
   private renewTimer?: NodeJS.Timeout;
   private tokens = 0;
-  private pushes = 0;
-  private pushesAtClaim = -1;
-  private emptyClaims = 0;
   /** Rotates the first type a claim looks at, so one busy type cannot starve the others. */
   private turn = 0;
 
@@ -51,14 +48,16 @@ export class RedisConsumer {
     private readonly options: ResolvedOptions,
     private readonly logger: LibraryLogger,
     private readonly emit: EmitEvent,
-  ) {}
+  ) {
+    this.idle = new IdlePoll(options.queue.pollIntervalMs);
+  }
 
   stop(): void {
     this.fetchNext = false;
     clearInterval(this.renewTimer);
     this.renewTimer = undefined;
     this.wakeTimers.clear();
-    this.waiters.wakeAll();
+    this.idle.wakeAll();
   }
 
   /**
@@ -67,7 +66,7 @@ export class RedisConsumer {
    * a failing fetch (Redis away) ends the claim with what was taken so far.
    */
   async claim(filter: ClaimFilter, limit: number): Promise<Task[]> {
-    this.pushesAtClaim = this.pushes;
+    this.idle.claiming();
     const claimed: Task[] = [];
     const types = filter.types;
     try {
@@ -81,7 +80,7 @@ export class RedisConsumer {
       this.logger.warn(`claim stopped after ${claimed.length} task(s): ${(err as Error).message}`);
     } finally {
       this.turn++;
-      this.emptyClaims = claimed.length ? 0 : this.emptyClaims + 1;
+      this.idle.claimed(claimed.length);
       this.armRenewal();
     }
     return claimed;
@@ -171,9 +170,7 @@ export class RedisConsumer {
 
   /** Sleeps until a local push, or the poll time: short right after work, doubling while empty, up to queue.pollIntervalMs. */
   waitForWork(_filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
-    if (this.pushes !== this.pushesAtClaim) return Promise.resolve();
-    const backoff = Math.min(this.options.queue.pollIntervalMs, 25 * 2 ** Math.min(this.emptyClaims, 10));
-    return this.waiters.wait(Math.min(timeoutMs, backoff), signal);
+    return this.idle.wait(timeoutMs, signal);
   }
 
   async complete(task: Task, result: unknown, durationMs: number): Promise<void> {
@@ -254,8 +251,7 @@ export class RedisConsumer {
   }
 
   wakeLocal(n: number): void {
-    this.pushes++;
-    this.waiters.wake(n);
+    this.idle.pushed(n);
   }
 
   /** A delayed or retried task of this instance starts on time rather than at the next poll. */
