@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, 
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
-import { describeValue, InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
+import { InvalidArgumentError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
 import { MAX_TIMER_MS, RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.constants';
@@ -13,7 +13,8 @@ import { type NormalizedTask, normalizePush } from '../task-validation';
 import { IdlePoll } from '../idle-poll';
 import { OutcomeBatch } from './outcome-batch';
 import { dialectOfDataSource, Sql } from './sql';
-import { reportedStatus, Sequence, taskColumns, type TaskRow, toRecord } from './task-rows';
+import { Sequence, taskColumns, type TaskRow, toRecord } from './task-rows';
+import { TaskStatusReads } from './task-status';
 import { WakeTimers } from '../wake-timers';
 
 const FINISHED = "('succeeded', 'dead', 'cancelled')";
@@ -35,6 +36,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   private readonly logger: LibraryLogger;
   private readonly sql: Sql;
   private readonly store: DatabasePublicStore;
+  private readonly status: TaskStatusReads;
   private readonly outcomes: OutcomeBatch;
   private readonly seq = new Sequence();
   private readonly leased = new Map<string, Task>();
@@ -53,6 +55,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     this.logger = new LibraryLogger(DatabaseQueueService.name, options.logLevel);
     this.sql = new Sql(dataSource, dialectOfDataSource(dataSource));
     this.store = new DatabasePublicStore(this.sql);
+    this.status = new TaskStatusReads(this.sql);
     this.outcomes = new OutcomeBatch(this.sql);
     this.idle = new IdlePoll(options.queue.pollIntervalMs);
   }
@@ -131,66 +134,25 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     return result.tasks.map((t) => t.taskId);
   }
 
-  async getQueueSize(): Promise<number> {
-    const rows = await this.sql.rows<{ n: number | string }>("SELECT COUNT(*) AS n FROM task_queue WHERE status = 'pending'");
-    return Number(rows[0].n);
+  getQueueSize(): Promise<number> {
+    return this.status.queueSize();
   }
 
   /** Polls until no task is pending or running on any instance. */
   async onIdle(pollMs = 50): Promise<void> {
-    for (;;) {
-      const rows = await this.sql.rows<{ n: number | string }>("SELECT COUNT(*) AS n FROM task_queue WHERE status IN ('pending', 'running')");
-      if (Number(rows[0].n) === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
-    }
+    while ((await this.status.unfinished()) > 0) await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 
-  async getTask(taskId: string): Promise<TaskRecord> {
-    const rows = await this.sql.rows<TaskRow>(`SELECT ${taskColumns(this.sql)} FROM task_queue WHERE task_id = ?`, [taskId]);
-    if (!rows.length) throw new TaskNotFoundError(taskId);
-    const { seq: _seq, ...record } = toRecord(rows[0]);
-    return record;
+  getTask(taskId: string): Promise<TaskRecord> {
+    return this.status.get(taskId);
   }
 
-  /** Newest first; the cursor is the last item's push order. */
-  async listTasks(filter: ListTasksFilter = {}): Promise<TaskPage> {
-    const limit = filter.limit ?? 100;
-    if (!Number.isInteger(limit) || limit <= 0 || limit > 10_000) {
-      throw new InvalidArgumentError('limit', `limit must be an integer from 1 to 10000, got ${describeValue(limit)}`);
-    }
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.status === 'failed' || filter.status === 'pending') {
-      where.push(`status = 'pending' AND retry_count ${filter.status === 'failed' ? '>' : '='} 0`);
-    } else if (filter.status) {
-      where.push('status = ?');
-      params.push(filter.status);
-    }
-    if (filter.type) {
-      where.push('task_type = ?');
-      params.push(filter.type);
-    }
-    if (filter.cursor !== undefined) {
-      if (!/^\d+$/.test(filter.cursor)) throw new InvalidArgumentError('cursor', `cursor is not one this queue issued, got ${describeValue(filter.cursor)}`);
-      where.push('seq < ?');
-      params.push(filter.cursor);
-    }
-    const rows = await this.sql.rows<TaskRow>(
-      `SELECT ${taskColumns(this.sql)} FROM task_queue ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit + 1}`,
-      params,
-    );
-    const items = rows.slice(0, limit).map(toRecord);
-    const nextCursor = rows.length > limit ? String(items[items.length - 1].seq) : undefined;
-    return { items: items.map(({ seq: _seq, ...r }) => r), nextCursor };
+  listTasks(filter: ListTasksFilter = {}): Promise<TaskPage> {
+    return this.status.list(filter);
   }
 
-  async countByStatus(): Promise<StatusCounts> {
-    const rows = await this.sql.rows<{ status: string; retry_count: number | string; n: number | string }>(
-      "SELECT status, CASE WHEN status = 'pending' AND retry_count > 0 THEN 1 ELSE 0 END AS retry_count, COUNT(*) AS n FROM task_queue GROUP BY status, CASE WHEN status = 'pending' AND retry_count > 0 THEN 1 ELSE 0 END",
-    );
-    const counts: StatusCounts = { pending: 0, running: 0, succeeded: 0, failed: 0, dead: 0, cancelled: 0 };
-    for (const row of rows) counts[reportedStatus(row)] += Number(row.n);
-    return counts;
+  countByStatus(): Promise<StatusCounts> {
+    return this.status.counts();
   }
 
   async retryTask(taskId: string): Promise<void> {
