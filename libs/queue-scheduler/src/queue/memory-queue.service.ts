@@ -3,10 +3,10 @@ import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
 import { TaskNotFoundError, describeValue, InvalidArgumentError, InvalidTaskError } from '../errors/errors';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEventKind, TaskRecord } from '../interfaces/task.interface';
-import { MAX_TIMER_MS, RESOLVED_OPTIONS } from '../queue-scheduler.constants';
+import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
 import { LibraryLogger } from '../queue-scheduler.logger';
 import { MemoryPublicStore } from '../store/memory-public-store';
-import { BinaryHeap } from './binary-heap';
+import { DelayedTasks } from './delayed-tasks';
 import { FinishedTasks, type MemoryEntry, OWNER, toRecord } from './memory-entries';
 import { ReadyTasks } from './ready-tasks';
 import { TaskIndex } from './task-index';
@@ -14,7 +14,6 @@ import { type ClaimFilter, type ListTasksFilter, type StatusCounts, TaskQueue, t
 import { type NormalizedTask, normalizePush } from './task-validation';
 import { Waiters } from './waiters';
 
-const byRunAt = (a: MemoryEntry, b: MemoryEntry): boolean => a.runAtMs < b.runAtMs || (a.runAtMs === b.runAtMs && a.seq < b.seq);
 const ANY_TYPE: ClaimFilter = { types: [], unknownTypes: true, handled: new Set() };
 
 /**
@@ -29,7 +28,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   private readonly logger: LibraryLogger;
   private readonly store: MemoryPublicStore;
   private readonly ready = new ReadyTasks();
-  private readonly delayed = new BinaryHeap<MemoryEntry>(byRunAt);
+  private readonly delayed: DelayedTasks<MemoryEntry>;
   /**
    * Unfinished tasks (the dedupe index) and the last queue.historySize
    * finished ones, by id: one map, so finishing a task moves nothing
@@ -37,6 +36,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
    */
   private readonly tasks = new TaskIndex<MemoryEntry>();
   private readonly newId = (): string => this.tasks.newId();
+  private readonly readyUp = (entry: MemoryEntry): void => this.makeReady(entry);
   private readonly history: FinishedTasks;
   private readonly dead = new Map<string, MemoryEntry>();
   /** Pending, failed (waiting for a retry) and running tasks. */
@@ -49,8 +49,6 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   private seq = 0;
   private readyOrder = 0;
   private running = 0;
-  private delayTimer?: NodeJS.Timeout;
-  private delayTimerAt = Infinity;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
@@ -59,6 +57,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
     super();
     this.logger = new LibraryLogger(MemoryQueueService.name, options.logLevel);
     this.store = new MemoryPublicStore(() => this.clock.now());
+    this.delayed = new DelayedTasks(this.clock, () => this.waiters.wake(this.promoteDue()));
     this.history = new FinishedTasks(options.queue.historySize, (gone) => {
       this.tasks.delete(gone);
     });
@@ -74,7 +73,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
 
   onModuleDestroy(): void {
     this.stopCleanup();
-    this.clearDelayTimer();
+    this.delayed.clearTimer();
     this.waiters.wakeAll();
     this.taskEvents.complete();
   }
@@ -187,7 +186,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
 
   /** When the earliest delayed task (or retry) is due, epoch ms; null when none waits. */
   nextDelayedAt(): number | null {
-    return this.delayed.peek()?.runAtMs ?? null;
+    return this.delayed.earliest();
   }
 
   /** Moves delayed tasks that are due by the clock to the ready queues and wakes consumers (used with a manual clock). */
@@ -391,7 +390,7 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
     entry.status = 'pending';
     entry.startedAtMs = NaN;
     // given back at the front: it was taken first, it goes first again
-    if (entry.runAtMs > this.clock.now()) return this.delay(entry);
+    if (entry.runAtMs > this.clock.now()) return this.delayed.add(entry);
     this.ready.unshift(entry);
     this.waiters.wakeOne();
   }
@@ -407,14 +406,9 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
 
 
   private enqueue(entry: MemoryEntry, now = this.clock.now()): void {
-    if (entry.runAtMs > now) return this.delay(entry);
+    if (entry.runAtMs > now) return this.delayed.add(entry);
     this.makeReady(entry);
     this.waiters.wakeOne();
-  }
-
-  private delay(entry: MemoryEntry): void {
-    this.delayed.push(entry);
-    this.armDelayTimer();
   }
 
   private makeReady(entry: MemoryEntry): void {
@@ -424,43 +418,12 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
 
   /** Takes a waiting (pending or failed) task out of the ready or delayed queue. */
   private unqueue(entry: MemoryEntry): void {
-    if (!this.ready.remove(entry)) this.delayed.removeWhere((e) => e === entry);
+    if (!this.ready.remove(entry)) this.delayed.remove(entry);
   }
 
   private promoteDue(): number {
-    if (this.delayed.size === 0) return 0;
-    const now = this.clock.now();
-    let moved = 0;
-    for (let head = this.delayed.peek(); head && head.runAtMs <= now; head = this.delayed.peek()) {
-      this.makeReady(this.delayed.pop()!);
-      moved++;
-    }
-    return moved;
-  }
-
-  private armDelayTimer(): void {
-    const head = this.delayed.peek();
-    // a manual clock's owner promotes delayed tasks when it moves time (promoteDelayed)
-    if (!head || this.clock.manual) return this.clearDelayTimer();
-    const at = head.runAtMs;
-    if (this.delayTimer && at >= this.delayTimerAt) return;
-    this.clearDelayTimer();
-    this.delayTimerAt = at;
-    // Node fires delays above 2^31-1 ms at once: re-arm in steps instead.
-    const wait = Math.min(Math.max(0, at - this.clock.now()), MAX_TIMER_MS);
-    this.delayTimer = setTimeout(() => {
-      this.delayTimer = undefined;
-      this.delayTimerAt = Infinity;
-      this.waiters.wake(this.promoteDue());
-      this.armDelayTimer();
-    }, wait);
-    this.delayTimer.unref();
-  }
-
-  private clearDelayTimer(): void {
-    if (this.delayTimer) clearTimeout(this.delayTimer);
-    this.delayTimer = undefined;
-    this.delayTimerAt = Infinity;
+    // every claim calls this: no closure made per call, and nothing but a size check when nothing is delayed
+    return this.delayed.size === 0 ? 0 : this.delayed.takeDue(this.readyUp);
   }
 
   private finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled', at: number): void {
