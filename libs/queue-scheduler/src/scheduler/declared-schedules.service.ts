@@ -12,6 +12,7 @@ import { LibraryLogger } from '../queue-scheduler.logger';
 import { retryTransient } from '../queue/database/sql';
 import { type DeclaredSchedule, declaredRun, declareSchedule } from './declared-schedule';
 import { SCHEDULED } from './scheduled.decorator';
+import type { GivenBack } from './ahead-occurrences';
 import { SchedulerService } from './scheduler.service';
 
 type ProviderWrapper = ReturnType<DiscoveryService['getProviders']>[number];
@@ -130,8 +131,7 @@ export class DeclaredSchedulesService implements OnModuleInit, OnApplicationBoot
    */
   private async update(repo: Repository<SchedulerTask>, d: DeclaredSchedule, row: SchedulerTask, cancelled: Set<number>): Promise<boolean> {
     const now = this.clock.now();
-    const written = await this.exclusive(async () => {
-      const givenBack = (await this.scheduler?.cancelAhead(row, cancelled)) ?? null;
+    const written = await this.cancelAheadThen(row, cancelled, async (givenBack) => {
       const { note, ...run } = declaredRun(d.fields, givenBack ? repo.merge(repo.create(row), givenBack) : row, now);
       const changes = { ...givenBack, ...d.fields, ...run, declaredHash: d.hash, version: row.version + 1, updatedAt: new Date(now) };
       return (await this.compareAndSet(repo, row, changes)) ? { note, run } : null;
@@ -144,8 +144,7 @@ export class DeclaredSchedulesService implements OnModuleInit, OnApplicationBoot
 
   /** Disables a row whose declaration is gone; only the instance whose write wins logs it. */
   private async retire(repo: Repository<SchedulerTask>, row: SchedulerTask): Promise<Outcome> {
-    const retired = await this.exclusive(async () => {
-      const givenBack = (await this.scheduler?.cancelAhead(row, new Set())) ?? null;
+    const retired = await this.cancelAheadThen(row, new Set(), async (givenBack) => {
       const changes = { ...givenBack, enabled: false, nextRunAt: null, declaredHash: null, version: row.version + 1, updatedAt: new Date(this.clock.now()) };
       return this.compareAndSet(repo, row, changes);
     });
@@ -154,9 +153,9 @@ export class DeclaredSchedulesService implements OnModuleInit, OnApplicationBoot
     return 'disabled';
   }
 
-  /** Cancel-then-write, out of the way of the loop's claims (SchedulerService.exclusive). */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    return this.scheduler ? this.scheduler.exclusive(fn) : fn();
+  /** SchedulerService.cancelAheadThen; without a scheduler nothing was queued ahead. */
+  private cancelAheadThen<T>(row: SchedulerTask, cancelled: Set<number>, write: (givenBack: GivenBack | null) => Promise<T>): Promise<T> {
+    return this.scheduler ? this.scheduler.cancelAheadThen(row, cancelled, write) : write(null);
   }
 
   private async compareAndSet(repo: Repository<SchedulerTask>, row: SchedulerTask, changes: Partial<SchedulerTask>): Promise<boolean> {

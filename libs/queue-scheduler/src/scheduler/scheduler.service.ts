@@ -88,20 +88,14 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   }
 
   /**
-   * @internal cancels the occurrences `row` queued ahead of their time and
-   * returns the row's state as if they had not been claimed (null: none was).
+   * @internal cancels the occurrences `row` queued ahead of their time, then
+   * runs `write` (the change's compare-and-set) with the row's state as if
+   * they had not been claimed (null: none was). Both run while this
+   * instance's loop is not between a claim and its push, so every occurrence
+   * the row says was claimed is in the queue to be cancelled.
    */
-  cancelAhead(row: SchedulerTask, cancelled: Set<number>): Promise<GivenBack | null> {
-    return cancelAhead(this.queue, row, this.clock.now(), cancelled);
-  }
-
-  /**
-   * @internal runs `fn` (a change that cancels the occurrences queued ahead,
-   * then writes the row) while this instance's loop is not between a claim
-   * and its push, so every occurrence the row says was claimed is in the queue.
-   */
-  exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    return this.loop.exclusive(fn);
+  cancelAheadThen<T>(row: SchedulerTask, cancelled: Set<number>, write: (givenBack: GivenBack | null) => Promise<T>): Promise<T> {
+    return this.loop.exclusive(async () => write(await cancelAhead(this.queue, row, this.clock.now(), cancelled)));
   }
 
   /** Starts firing due occurrences (for `autoStart: false`). */
@@ -192,11 +186,8 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   async deleteTask(id: string): Promise<void> {
     const cancelled = new Set<number>();
     for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
-      const deleted = await this.exclusive(async () => {
-        const row = await this.getTask(id);
-        await this.cancelAhead(row, cancelled);
-        return (await this.repo.delete({ taskId: id, version: row.version })).affected;
-      });
+      const row = await this.getTask(id);
+      const deleted = await this.cancelAheadThen(row, cancelled, async () => (await this.repo.delete({ taskId: id, version: row.version })).affected);
       if (deleted) {
         this.logger.log(`schedule ${id} deleted`);
         return;
@@ -248,11 +239,10 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
     const cancelled = new Set<number>();
     const withBack = (row: SchedulerTask, back: GivenBack | null): SchedulerTask => (back ? this.repo.merge(this.repo.create(row), back) : row);
     for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
-      const written = await this.exclusive(async () => {
-        const read = await this.getTask(id);
-        // validated first on the row as it will be once everything ahead is given back: a rejected call cancels nothing
-        apply(withBack(read, assumeGivenBack(read, this.clock.now())));
-        const givenBack = await this.cancelAhead(read, cancelled);
+      const read = await this.getTask(id);
+      // validated first on the row as it will be once everything ahead is given back: a rejected call cancels nothing
+      apply(withBack(read, assumeGivenBack(read, this.clock.now())));
+      const written = await this.cancelAheadThen(read, cancelled, async (givenBack) => {
         const row = withBack(read, givenBack);
         const changes = { ...givenBack, ...apply(row), updatedAt: new Date(this.clock.now()), version: read.version + 1 };
         const result = await this.repo
