@@ -95,6 +95,11 @@ export function resolveOptions(options: QueueSchedulerModuleOptions = {}): Resol
     fail('scheduler.defaultTimezone', 'must be a known IANA time zone', scheduler.defaultTimezone);
   }
   positiveInt('queue.maxPayloadBytes', queue.maxPayloadBytes);
+  positiveInt('queue.maxResultBytes', queue.maxResultBytes);
+  positiveInt('store.maxValueBytes', store.maxValueBytes);
+  if (typeof queue.maxLostTries !== 'number' || !Number.isInteger(queue.maxLostTries) || queue.maxLostTries < 0 || queue.maxLostTries > 1000) {
+    fail('queue.maxLostTries', 'must be an integer from 0 to 1000', queue.maxLostTries);
+  }
   positiveInt('queue.historySize', queue.historySize);
   if (!['memory', 'database', 'redis'].includes(queue.backend)) fail('queue.backend', "must be 'memory', 'database' or 'redis'", queue.backend);
   validateRedisOptions(queue.connection, queue.prefix);

@@ -92,3 +92,32 @@ export class InvalidArgumentError extends QueueSchedulerError {
 
 /** A `@TaskHandler` cannot be registered (bad options, request-scoped provider); start-up stops. @publicApi */
 export class InvalidTaskHandlerError extends QueueSchedulerError {}
+
+/**
+ * A handler's result cannot be stored as JSON (a function, a BigInt, a lone
+ * surrogate, nesting past the limit); the try fails with this error. @publicApi
+ */
+export class InvalidResultError extends QueueSchedulerError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A handler's result is larger than `queue.maxResultBytes` as JSON; the try fails with this error. @publicApi */
+export class ResultTooLargeError extends InvalidResultError {}
+
+/**
+ * A task's tries were lost with their worker (the process died or stalled past
+ * its lease) more than `queue.maxLostTries` times; the task is dead. @publicApi
+ */
+export class TaskLostError extends QueueSchedulerError {
+  constructor(
+    readonly lostTries: number,
+    readonly maxLostTries: number,
+  ) {
+    super(`${lostTries} tries were lost with their worker (process stopped or stalled past its lease), more than queue.maxLostTries (${maxLostTries})`);
+  }
+}

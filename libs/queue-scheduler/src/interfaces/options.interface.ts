@@ -27,6 +27,8 @@ export interface WorkerOptions {
 export interface StoreOptions {
   /** How often expired public-store keys are swept (they are never returned once expired). @default 60 */
   cleanupIntervalSeconds?: number;
+  /** Largest accepted store value, as JSON bytes (every backend; a larger one is refused with InvalidArgumentError). @default 1_048_576 */
+  maxValueBytes?: number;
 }
 
 /** @publicApi */
@@ -73,6 +75,19 @@ export interface QueueOptions {
   prefix?: string;
   /** Largest accepted `params`, as JSON bytes. @default 1_048_576 */
   maxPayloadBytes?: number;
+  /**
+   * Largest handler result stored with a task, as JSON bytes. A larger one fails
+   * that try with `ResultTooLargeError` (it would pass MySQL's max_allowed_packet
+   * and never be written). @default 1_048_576
+   */
+  maxResultBytes?: number;
+  /**
+   * database, redis: how many tries lost with their worker (process killed, lease
+   * expired) a task may have before it is dead; they are counted apart from failed
+   * tries, so the retry policy's `attempts` is not used up by crashes (BullMQ's
+   * `maxStalledCount`). 0: a lost try makes the task dead. @default 1
+   */
+  maxLostTries?: number;
   /** Finished tasks kept for `getTask` / `listTasks` in the memory backend. @default 1000 */
   historySize?: number;
   /** database, redis: longest an idle instance waits before looking for tasks pushed elsewhere. @default 500 */

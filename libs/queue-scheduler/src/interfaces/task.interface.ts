@@ -31,6 +31,12 @@ export interface Task<P = unknown> {
   runAt: Date;
   /** Tries started so far, including the one running now. */
   attempts: number;
+  /**
+   * Of `attempts`, the earlier tries lost with their worker (lease expired)
+   * rather than failed: they do not use up the retry policy's attempts
+   * (see `queue.maxLostTries`). Set by the database backend. @default 0
+   */
+  lostTries?: number;
   readonly maxRetries?: number;
   readonly schedulerTaskId?: string;
   readonly scheduledAt?: Date;

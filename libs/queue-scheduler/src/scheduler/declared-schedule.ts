@@ -1,3 +1,4 @@
+import { keyProblem } from '../queue/json-value';
 import { createHash } from 'node:crypto';
 import type { SchedulerTask } from '../entities/scheduler-task.entity';
 import { describeValue, InvalidScheduleError } from '../errors/errors';
@@ -39,8 +40,9 @@ export function declareSchedule(options: ScheduledOptions, taskType: string, sou
   };
   if (options === null || typeof options !== 'object') return fail('options', `options must be an object, got ${describeValue(options)}`);
   const { key } = options;
-  if (typeof key !== 'string' || key.trim() === '' || key.length > KEY_MAX_LENGTH) {
-    fail('key', `key must be a non-empty string of at most ${KEY_MAX_LENGTH} characters, got ${describeValue(key)}`);
+  const problem = keyProblem(key, KEY_MAX_LENGTH);
+  if (problem || key.trim() === '') {
+    fail('key', `key ${problem ?? 'must not be only whitespace'}, got ${describeValue(key)}`);
   }
   const kinds = (['cron', 'interval', 'at'] as const).filter((k) => options[k] !== undefined);
   if (kinds.length !== 1) fail(kinds[1] ?? 'schedule', `give exactly one of cron, interval or at, got ${kinds.length ? kinds.join(' and ') : 'none'}`);

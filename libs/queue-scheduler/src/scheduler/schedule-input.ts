@@ -1,5 +1,6 @@
 import { describeValue, InvalidScheduleError, InvalidTaskError } from '../errors/errors';
 import type { AddSchedulerTaskInput } from '../interfaces/schedule.interface';
+import { keyProblem } from '../queue/json-value';
 import { INT32_MAX, INT32_MIN, isInt32, serializeParams } from '../queue/task-validation';
 import { assertCron, assertTimezone, type MisfirePolicy, type ScheduleSpec, type ScheduleType } from '../scheduling/schedule-math';
 
@@ -31,11 +32,12 @@ function bad(field: string, rule: string, value: unknown): never {
   throw new InvalidScheduleError(field, `${field} ${rule}, got ${describeValue(value)}`);
 }
 
+/** A name or type: stored in a text column of every database, so no NUL or lone surrogate (see keyProblem). */
 function text(field: string, value: unknown, max: number): string {
-  if (typeof value !== 'string' || value.trim() === '' || value.length > max) {
-    bad(field, `must be a non-empty string of at most ${max} characters`, value);
-  }
-  return value;
+  const problem = keyProblem(value, max);
+  if (problem) bad(field, problem, value);
+  if ((value as string).trim() === '') bad(field, 'must not be only whitespace', value);
+  return value as string;
 }
 
 function toDate(field: string, value: unknown): Date {
@@ -95,11 +97,15 @@ export function validateSchedule(input: AddSchedulerTaskInput, defaults: Schedul
   if (!isInt32(priority)) bad('priority', `must be an integer from ${INT32_MIN} to ${INT32_MAX}`, priority);
   const description = input.description ?? null;
   if (description !== null && typeof description !== 'string') bad('description', 'must be a string', description);
-  const params = input.params ?? {};
-  if (typeof params !== 'object' || params === null || Array.isArray(params)) bad('params', 'must be a plain object', params);
+  if (description !== null && description !== '' && keyProblem(description, Number.MAX_SAFE_INTEGER)) bad('description', keyProblem(description, Number.MAX_SAFE_INTEGER) as string, description);
+  const raw = input.params ?? {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('params', 'must be a plain object', raw);
   let json: string;
+  let params: Record<string, unknown>;
   try {
-    json = serializeParams(params, defaults.maxPayloadBytes);
+    const normalized = serializeParams(raw, defaults.maxPayloadBytes);
+    json = normalized.json;
+    params = normalized.value as Record<string, unknown>;
   } catch (err) {
     const e = err as InvalidTaskError;
     throw new InvalidScheduleError(e.field, e.message);

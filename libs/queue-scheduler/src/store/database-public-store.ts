@@ -1,4 +1,6 @@
 import type { Sql } from '../queue/database/sql';
+import { keyProblem } from '../queue/json-value';
+import { MAX_KEY_LENGTH } from '../queue/task-validation';
 import { storeExpiry, storeValueJson } from './memory-public-store';
 
 /**
@@ -7,12 +9,15 @@ import { storeExpiry, storeValueJson } from './memory-public-store';
  * the periodic cleanup only frees rows.
  */
 export class DatabasePublicStore {
-  constructor(private readonly sql: Sql) {}
+  constructor(
+    private readonly sql: Sql,
+    private readonly maxValueBytes?: number,
+  ) {}
 
   async set(key: string, value: unknown, ttlSeconds?: number | null): Promise<void> {
     const now = Date.now();
     const expiresAt = storeExpiry(key, ttlSeconds, now);
-    const json = storeValueJson(value, 'database');
+    const json = storeValueJson(value, 'database', this.maxValueBytes);
     const exp = expiresAt === Infinity ? null : expiresAt;
     const upsert = {
       mysql: 'INSERT INTO queue_store (store_key, value, expires_at, updated_at) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value), expires_at = VALUES(expires_at), updated_at = VALUES(updated_at)',
@@ -23,6 +28,8 @@ export class DatabasePublicStore {
   }
 
   async get<T>(key: string): Promise<T | null> {
+    // no stored key can hold what a key may not (PostgreSQL would refuse a NUL in the query itself)
+    if (keyProblem(key, MAX_KEY_LENGTH)) return null;
     const rows = await this.sql.rows<{ value: string }>(
       `SELECT ${this.sql.json('value')} AS value FROM queue_store WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)`,
       [key, Date.now()],
@@ -31,6 +38,7 @@ export class DatabasePublicStore {
   }
 
   async delete(key: string): Promise<boolean> {
+    if (keyProblem(key, MAX_KEY_LENGTH)) return false;
     const live = await this.sql.affected('DELETE FROM queue_store WHERE store_key = ? AND (expires_at IS NULL OR expires_at > ?)', [key, Date.now()]);
     if (live === 0) await this.sql.affected('DELETE FROM queue_store WHERE store_key = ?', [key]);
     return live > 0;

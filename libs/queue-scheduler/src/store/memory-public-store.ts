@@ -1,5 +1,7 @@
 import { describeValue, InvalidArgumentError } from '../errors/errors';
-import { MAX_EPOCH_MS } from '../queue/task-validation';
+import { type JsonValue, keyProblem, normalizeJson } from '../queue/json-value';
+import { MAX_EPOCH_MS, MAX_KEY_LENGTH } from '../queue/task-validation';
+import { DEFAULT_OPTIONS } from '../queue-scheduler.constants';
 
 interface Entry {
   value: unknown;
@@ -9,9 +11,8 @@ interface Entry {
 
 /** Checks a store key and TTL; shared by every store backend. Returns the expiry as epoch ms (Infinity: none). */
 export function storeExpiry(key: unknown, ttlSeconds: number | null | undefined, now: number): number {
-  if (typeof key !== 'string' || key === '' || key.length > 191) {
-    throw new InvalidArgumentError('key', `key must be a non-empty string of at most 191 characters, got ${describeValue(key)}`);
-  }
+  const problem = keyProblem(key, MAX_KEY_LENGTH);
+  if (problem) throw new InvalidArgumentError('key', `key ${problem}, got ${describeValue(key)}`);
   if (ttlSeconds === undefined || ttlSeconds === null) return Infinity;
   if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds <= 0) {
     throw new InvalidArgumentError('ttlSeconds', `ttlSeconds must be a positive number of seconds, got ${describeValue(ttlSeconds)}`);
@@ -23,16 +24,20 @@ export function storeExpiry(key: unknown, ttlSeconds: number | null | undefined,
   return now + ttlSeconds * 1000;
 }
 
-/** A stored value as JSON, for the store backends that keep text (`backend` names them in the message). */
-export function storeValueJson(value: unknown, backend: string): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(value);
-  } catch (err) {
-    throw new InvalidArgumentError('value', `value must be JSON-serializable on the ${backend} backend (${(err as Error).message})`);
-  }
-  if (json === undefined) throw new InvalidArgumentError('value', `value must be JSON-serializable on the ${backend} backend, got ${describeValue(value)}`);
-  return json;
+const refuseValue = (field: string, message: string): Error => new InvalidArgumentError(field, message);
+
+/**
+ * A value as every store keeps it: normalised like task params (see
+ * normalizeJson), within store.maxValueBytes; InvalidArgumentError naming the
+ * path otherwise, and nothing is written.
+ */
+export function storeValue(value: unknown, maxBytes: number = DEFAULT_OPTIONS.store.maxValueBytes): JsonValue {
+  return normalizeJson(value, 'value', maxBytes, 'store.maxValueBytes', refuseValue);
+}
+
+/** A stored value as JSON, for the store backends that keep text. */
+export function storeValueJson(value: unknown, _backend?: string, maxBytes?: number): string {
+  return storeValue(value, maxBytes).json;
 }
 
 /**
@@ -44,12 +49,16 @@ export class MemoryPublicStore {
   private readonly entries = new Map<string, Entry>();
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly now: () => number = () => Date.now()) {}
+  constructor(
+    private readonly now: () => number = () => Date.now(),
+    private readonly maxValueBytes: number = DEFAULT_OPTIONS.store.maxValueBytes,
+  ) {}
 
   set(key: string, value: unknown, ttlSeconds?: number | null): void {
     const now = this.now();
     const expiresAt = storeExpiry(key, ttlSeconds, now);
-    this.entries.set(key, { value, expiresAt });
+    // the normalised copy: what the durable stores would give back, and safe from later changes by the caller
+    this.entries.set(key, { value: storeValue(value, this.maxValueBytes).value, expiresAt });
   }
 
   get<T>(key: string): T | null {

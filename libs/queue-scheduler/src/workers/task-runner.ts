@@ -1,4 +1,5 @@
-import { NoTaskHandlerError } from '../errors/errors';
+import { InvalidResultError, NoTaskHandlerError, ResultTooLargeError, TaskLostError } from '../errors/errors';
+import { normalizeJson, storableText } from '../queue/json-value';
 import type { RegisteredHandler } from '../handlers/task-handler.registry';
 import type { MaybePromise, Task } from '../interfaces/task.interface';
 import { LibraryLogger, taskLabel } from '../queue-scheduler.logger';
@@ -22,6 +23,20 @@ export class ShutdownAbort extends Error {
  */
 export type TaskDone = (task: Task, handler: RegisteredHandler | undefined, recording?: Promise<void>) => void;
 
+/** What the runner enforces on every backend alike. */
+export interface RunnerLimits {
+  /** queue.maxResultBytes */
+  maxResultBytes: number;
+  /** queue.maxLostTries */
+  maxLostTries: number;
+}
+
+/** Longest error message stored with a task (the database's error_message is TEXT: 64 KiB on MySQL). */
+export const MAX_ERROR_LENGTH = 8000;
+
+const refuseResult = (field: string, message: string): Error => new InvalidResultError(field, message);
+const refuseResultSize = (field: string, message: string): Error => new ResultTooLargeError(field, message);
+
 /**
  * Runs claimed tasks: calls the handler through a TaskRun, then reports
  * success, retry, dead or release to the queue and calls `done` (at once
@@ -43,6 +58,7 @@ export class TaskRunner implements TryOwner {
     private readonly queue: TaskQueue,
     private readonly logger: LibraryLogger,
     private readonly done: TaskDone,
+    private readonly limits: RunnerLimits,
   ) {}
 
   /** Reads the clock; called before a batch of `run`s, so the first starts at a fresh reading. */
@@ -57,10 +73,12 @@ export class TaskRunner implements TryOwner {
       this.logger.error(`${taskLabel(task)} is dead: ${error.message}`);
       return this.record(task, undefined, () => this.queue.fail(task, error, null, 0));
     }
-    const maxAttempts = task.maxRetries !== undefined && task.maxRetries !== null ? task.maxRetries + 1 : handler.retries.attempts;
-    if (task.attempts > maxAttempts) {
-      // The last allowed try was lost with its worker (lease expired); it counted, so the task is dead.
-      const error = new Error(`attempt ${task.attempts} exceeds the ${maxAttempts} allowed: an earlier try was lost when its worker stopped`);
+    // Tries lost with their worker are counted apart: a crash re-runs the task (at-least-once) without using up the
+    // retry policy, up to queue.maxLostTries; `attempts` includes them, so the allowance grows by as many.
+    const lost = task.lostTries ?? 0;
+    const maxAttempts = (task.maxRetries !== undefined && task.maxRetries !== null ? task.maxRetries + 1 : handler.retries.attempts) + lost;
+    if (lost > this.limits.maxLostTries || task.attempts > maxAttempts) {
+      const error = new TaskLostError(lost, this.limits.maxLostTries);
       this.logger.error(`${taskLabel(task)} is dead: ${error.message}`);
       return this.record(task, handler, () => this.queue.fail(task, error, null, 0));
     }
@@ -75,9 +93,19 @@ export class TaskRunner implements TryOwner {
     this.clock = run.endedAt;
     if (this.inFlight.size > 0) this.inFlight.delete(run);
     const { task } = run;
+    let result: unknown;
+    if (ok) {
+      try {
+        result = storableResult(value, this.limits.maxResultBytes);
+      } catch (err) {
+        // a result no backend can store fails the try, on every backend alike, rather than the write
+        ok = false;
+        value = err;
+      }
+    }
     let recorded: MaybePromise<void>;
     try {
-      recorded = ok ? this.queue.complete(task, value, run.durationMs) : this.failed(run, value, run.durationMs);
+      recorded = ok ? this.queue.complete(task, result, run.durationMs) : this.failed(run, value, run.durationMs);
     } catch (err) {
       return this.notRecorded(task, run.handler, err);
     }
@@ -86,7 +114,7 @@ export class TaskRunner implements TryOwner {
 
   private failed(run: TaskRun, raw: unknown, durationMs: number): MaybePromise<void> {
     const { task, maxAttempts } = run;
-    const error = raw instanceof Error ? raw : new Error(String(raw));
+    const error = storableError(raw);
     if (run.reason instanceof ShutdownAbort && error === run.reason) {
       this.logger.warn(`${taskLabel(task)} was interrupted by shutdown after ${Math.round(durationMs)} ms; it is released without using an attempt`);
       return this.queue.release(task);
@@ -125,4 +153,43 @@ export class TaskRunner implements TryOwner {
     // The queue itself failed (e.g. the database is down); the lease or retry logic recovers the task.
     this.logger.error(`${taskLabel(task)}: could not record the outcome: ${(err as Error).message}`, err);
   }
+}
+
+/**
+ * The handler's value as every backend stores it (see normalizeJson); null
+ * and undefined are "no result". Plain scalars skip the walk: most handlers
+ * return nothing or a number, and this runs once per task.
+ */
+function storableResult(value: unknown, maxBytes: number): unknown {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value + 0 : null;
+  return normalizeJson(value, 'result', maxBytes, 'queue.maxResultBytes', refuseResult, undefined, refuseResultSize).value;
+}
+
+/**
+ * What a handler threw, as an Error whose message every backend can store:
+ * NUL and lone surrogates replaced (PostgreSQL refused the whole batched
+ * write for one NUL), cut to MAX_ERROR_LENGTH. The thrown Error itself when
+ * its message needs none of it.
+ */
+function storableError(raw: unknown): Error {
+  let error: Error;
+  if (raw instanceof Error) error = raw;
+  else {
+    let text: string;
+    try {
+      text = String(raw);
+    } catch {
+      text = Object.prototype.toString.call(raw);
+    }
+    error = new Error(text);
+  }
+  const message = typeof error.message === 'string' ? error.message : String(error.message);
+  const text = storableText(message, MAX_ERROR_LENGTH);
+  if (text === error.message) return error;
+  const clean = new Error(text);
+  clean.name = error.name;
+  clean.stack = error.stack === undefined ? undefined : storableText(error.stack, MAX_ERROR_LENGTH * 4);
+  return clean;
 }

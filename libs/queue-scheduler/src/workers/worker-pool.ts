@@ -75,7 +75,7 @@ export class WorkerPool {
     private readonly soleConsumer: boolean,
     private readonly logger = new LibraryLogger(WorkerPool.name, options.logLevel),
   ) {
-    this.runner = new TaskRunner(queue, this.logger, (task, handler, recording) => this.done(task, handler, recording));
+    this.runner = new TaskRunner(queue, this.logger, (task, handler, recording) => this.done(task, handler, recording), options.queue);
   }
 
   get started(): boolean {

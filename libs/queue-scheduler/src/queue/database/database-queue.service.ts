@@ -2,14 +2,15 @@ import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, 
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
-import { InvalidArgumentError } from '../../errors/errors';
+import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
 import { MAX_TIMER_MS, RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.constants';
 import { LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
 import { DatabasePublicStore } from '../../store/database-public-store';
 import { type ClaimFilter, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
-import { type NormalizedTask, normalizePush } from '../task-validation';
+import { type NormalizedTask, MAX_KEY_LENGTH, normalizePush } from '../task-validation';
+import { keyProblem, storableText } from '../json-value';
 import { IdlePoll } from '../idle-poll';
 import { OutcomeBatch } from './outcome-batch';
 import { dialectOfDataSource, Sql } from './sql';
@@ -54,7 +55,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     super();
     this.logger = new LibraryLogger(DatabaseQueueService.name, options.logLevel);
     this.sql = new Sql(dataSource, dialectOfDataSource(dataSource));
-    this.store = new DatabasePublicStore(this.sql);
+    this.store = new DatabasePublicStore(this.sql, options.store.maxValueBytes);
     this.status = new TaskStatusReads(this.sql);
     this.outcomes = new OutcomeBatch(this.sql);
     this.idle = new IdlePoll(options.queue.pollIntervalMs);
@@ -144,6 +145,8 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   }
 
   getTask(taskId: string): Promise<TaskRecord> {
+    // no stored id can hold what an id may not (PostgreSQL would refuse a NUL in the query itself)
+    if (keyProblem(taskId, MAX_KEY_LENGTH)) return Promise.reject(new TaskNotFoundError(String(taskId)));
     return this.status.get(taskId);
   }
 
@@ -156,6 +159,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   }
 
   async retryTask(taskId: string): Promise<void> {
+    if (keyProblem(taskId, MAX_KEY_LENGTH)) throw new TaskNotFoundError(String(taskId));
     const now = Date.now();
     const n = await this.sql.affected(
       `UPDATE task_queue SET status = 'pending', attempts = 0, retry_count = 0, run_at = ?, seq = ?, error_message = NULL, completed_at = NULL, started_at = NULL, lease_owner = NULL, lease_expires_at = NULL
@@ -170,6 +174,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   }
 
   async cancelTask(taskId: string): Promise<boolean> {
+    if (keyProblem(taskId, MAX_KEY_LENGTH)) throw new TaskNotFoundError(String(taskId));
     const n = await this.sql.affected("UPDATE task_queue SET status = 'cancelled', completed_at = ? WHERE task_id = ? AND status = 'pending'", [Date.now(), taskId]);
     if (n === 0) {
       await this.getTask(taskId);
@@ -252,7 +257,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
       ]);
     }
     this.backlog = rows.length >= limit;
-    const tasks = rows.map(toRecord).sort((a, b) => a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || a.seq - b.seq);
+    const tasks = rows.map(claimedTask).sort((a, b) => a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || a.seq - b.seq);
     const claimed = await this.withinCaps(tasks, filter);
     this.idle.claimed(claimed.length);
     // with autoStart: false nothing started the lease renewal, and a task running past leaseMs was taken from its worker
@@ -275,7 +280,8 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
 
   /** Resolves once the outcome is committed, written together with the others finishing meanwhile (see OutcomeBatch). */
   async complete(task: Task, result: unknown, durationMs: number): Promise<void> {
-    const json = result === undefined ? null : safeJson(result);
+    // the worker pool hands over the normalised result (see TaskRunner): plain JSON, within queue.maxResultBytes
+    const json = result === undefined || result === null ? null : JSON.stringify(result);
     // the lease is renewed until the outcome is written; a failed write lets it lapse, so the task is run again
     const written = await this.outcomes.record({ kind: 'succeeded', task, result: json }).finally(() => this.leased.delete(task.taskId));
     if (!written) return this.lostLease(task, 'succeeded');
@@ -283,7 +289,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   }
 
   async fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
-    const message = error.message.slice(0, 8000);
+    const message = storableText(error.message, 8000);
     const outcome = retryAt ? { kind: 'retrying' as const, task, error: message, retryAt: retryAt.getTime() } : { kind: 'dead' as const, task, error: message };
     const written = await this.outcomes.record(outcome).finally(() => this.leased.delete(task.taskId));
     if (!written) return this.lostLease(task, outcome.kind);
@@ -316,7 +322,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
       [now],
     );
     if (reclaimed > 0) {
-      this.logger.warn(`${reclaimed} task(s) whose worker stopped renewing its lease were queued again (the lost try counts as an attempt)`);
+      this.logger.warn(`${reclaimed} task(s) whose worker stopped renewing its lease were queued again (a lost try; a task lost more than queue.maxLostTries times is dead)`);
       this.wakeLocal(reclaimed);
     }
     const days = this.options.queue.retentionDays;
@@ -331,21 +337,58 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   /** Inserts the tasks whose id is not pending or running; a finished id is queued anew. Returns those inserted. */
   private async insert(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
     if (!tasks.length) return [];
+    const inserted = this.sql.dialect === 'mysql' ? await this.insertMysql(tasks, runner) : await this.insertOnConflict(tasks, runner);
+    if (inserted.length === tasks.length) return tasks;
+    const taken = new Set(inserted);
+    return [...inserted, ...(await this.requeueFinished(tasks.filter((t) => !taken.has(t)), runner))];
+  }
+
+  private insertStatement(tasks: NormalizedTask[], suffix: string): { text: string; params: unknown[] } {
     const now = Date.now();
-    const rows = tasks.map((t) => [
-      t.taskId, this.seq.next(), t.type, t.json, 'pending', t.priority, t.runAt.getTime(), t.maxRetries ?? null,
-      t.schedulerTaskId ?? null, t.scheduledAt?.getTime() ?? null, now,
-    ]);
-    const cols = '(task_id, seq, task_type, params, status, priority, run_at, max_retries, scheduler_task_id, scheduled_at, created_at)';
-    const values = rows.map(() => `(${this.sql.list(11)})`).join(', ');
-    // MySQL's affected count cannot tell an ignored duplicate from an insert under ON DUPLICATE KEY UPDATE;
-    // INSERT IGNORE's can, and every value is validated before, so it hides no other error.
-    const insert = this.sql.dialect === 'mysql'
-      ? `INSERT IGNORE INTO task_queue ${cols} VALUES ${values}`
-      : `INSERT INTO task_queue ${cols} VALUES ${values} ON CONFLICT DO NOTHING`;
-    const inserted = await this.sql.affected(insert, rows.flat(), runner);
-    if (inserted === tasks.length) return tasks;
-    return this.requeueFinished(tasks, runner);
+    const params: unknown[] = [];
+    for (const t of tasks) {
+      params.push(t.taskId, this.seq.next(), t.type, t.json, 'pending', t.priority, t.runAt.getTime(), t.maxRetries ?? null,
+        t.schedulerTaskId ?? null, t.scheduledAt?.getTime() ?? null, now);
+    }
+    const values = tasks.map(() => `(${this.sql.list(11)})`).join(', ');
+    const text = `INSERT INTO task_queue (task_id, seq, task_type, params, status, priority, run_at, max_retries, scheduler_task_id, scheduled_at, created_at) VALUES ${values}${suffix}`;
+    return { text, params };
+  }
+
+  /** PostgreSQL and SQLite: ON CONFLICT DO NOTHING skips exactly the rows whose id or occurrence exists, nothing else. */
+  private async insertOnConflict(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
+    const { text, params } = this.insertStatement(tasks, ' ON CONFLICT DO NOTHING RETURNING task_id');
+    const rows = await this.sql.rows<{ task_id: string }>(text, params, runner);
+    if (rows.length === tasks.length) return tasks;
+    const ids = new Set(rows.map((r) => r.task_id));
+    return tasks.filter((t) => ids.has(t.taskId));
+  }
+
+  /**
+   * MySQL/MariaDB: a plain INSERT, all or nothing. INSERT IGNORE also turned a
+   * failed JSON check, a truncation or a bad string into a warning and dropped
+   * or mangled that row while the push returned its id; a duplicate key is the
+   * one error to skip, so a batch that meets one is inserted again row by row.
+   */
+  private async insertMysql(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
+    try {
+      const { text, params } = this.insertStatement(tasks, '');
+      await this.sql.affected(text, params, runner);
+      return tasks;
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+    const inserted: NormalizedTask[] = [];
+    for (const t of tasks) {
+      try {
+        const { text, params } = this.insertStatement([t], '');
+        await this.sql.affected(text, params, runner);
+        inserted.push(t);
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+      }
+    }
+    return inserted;
   }
 
   /** Some ids already existed: queue again those that had finished; leave pending/running ones alone. */
@@ -409,10 +452,20 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   }
 }
 
-function safeJson(value: unknown): string | null {
-  try {
-    return JSON.stringify(value) ?? null;
-  } catch {
-    return JSON.stringify(String(value));
-  }
+/**
+ * A claimed row as its worker gets it. `attempts` counts every try started and
+ * `retry_count` the failed ones, so the tries before this one that neither
+ * failed nor were given back were lost with their worker.
+ */
+function claimedTask(row: TaskRow): TaskRecord & { seq: number } {
+  const task = toRecord(row);
+  task.lostTries = Math.max(0, task.attempts - 1 - Number(row.retry_count));
+  return task;
+}
+
+/** MySQL's ER_DUP_ENTRY: the id or the occurrence is there already. */
+function isDuplicateKey(err: unknown): boolean {
+  const e = err as { code?: unknown; errno?: unknown; driverError?: { code?: unknown; errno?: unknown } } | null;
+  const code = e?.code ?? e?.driverError?.code;
+  return code === 'ER_DUP_ENTRY' || (e?.errno ?? e?.driverError?.errno) === 1062;
 }

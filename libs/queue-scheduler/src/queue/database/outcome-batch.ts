@@ -119,7 +119,26 @@ export class OutcomeBatch {
         if (oneByOne) await new Promise((resolve) => setImmediate(resolve));
       }
     } catch (err) {
-      for (const w of s.group) w.reject(err);
+      await this.oneByOne(s.group, err);
+    }
+  }
+
+  /**
+   * A batch whose write failed (after transient errors were retried) is written
+   * again one task per statement: a value one task could not store (PostgreSQL
+   * refused a NUL in an error message; a result past the packet size) fails
+   * that task's write alone, and the others' outcomes are recorded.
+   */
+  private async oneByOne(group: Waiting[], batchError: unknown): Promise<void> {
+    if (group.length === 1) return group[0].reject(batchError);
+    for (const w of group) {
+      const [s] = this.statements([w], Date.now());
+      try {
+        if (this.sql.dialect === 'mysql') w.resolve((await this.sql.affected(s.sql, s.params)) === 1);
+        else w.resolve((await this.sql.rows(`${s.sql} RETURNING task_id`, s.params)).length === 1);
+      } catch (err) {
+        w.reject(err);
+      }
     }
   }
 
@@ -170,7 +189,7 @@ export class OutcomeBatch {
       }, sessionDefault);
       all.forEach((w, i) => w.resolve(written[i]));
     } catch (err) {
-      for (const w of all) w.reject(err);
+      await this.oneByOne(all, err);
     }
   }
 

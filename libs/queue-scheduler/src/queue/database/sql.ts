@@ -116,9 +116,20 @@ const TRANSIENT_CODES = new Set([
 ]);
 const TRANSIENT_ATTEMPTS = 5;
 
+/**
+ * A pooled connection that the server closed (it drops the connection after a
+ * statement past max_allowed_packet, or on a restart): mysql2 may still hand it
+ * out once, and every command on it fails at once without reaching the server.
+ * A new query runner takes another connection, so such a statement is run again.
+ */
+const CLOSED_CONNECTION_CODES = new Set(['PROTOCOL_CONNECTION_LOST', 'ECONNRESET', 'EPIPE']);
+const CLOSED_CONNECTION_MESSAGE = /in closed state|Connection lost|connection is closed|Connection terminated/i;
+
 export function isTransientDbError(err: unknown): boolean {
-  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
-  return TRANSIENT_CODES.has(String(e?.code ?? e?.driverError?.code ?? ''));
+  const e = err as { code?: unknown; message?: unknown; driverError?: { code?: unknown; message?: unknown } } | null;
+  const code = String(e?.code ?? e?.driverError?.code ?? '');
+  if (TRANSIENT_CODES.has(code) || CLOSED_CONNECTION_CODES.has(code)) return true;
+  return CLOSED_CONNECTION_MESSAGE.test(String(e?.driverError?.message ?? e?.message ?? ''));
 }
 
 /** Runs `fn` again, after a short random pause, while it fails with a deadlock or lock timeout. */
