@@ -35,6 +35,9 @@ export {
   DuplicateTaskHandlerError,
   NoTaskHandlerError,
   TaskTimeoutError,
+  InvalidResultError,
+  ResultTooLargeError,
+  TaskLostError,
 } from './errors/errors';
 export type {
   QueueSchedulerModuleOptions,

@@ -1,0 +1,222 @@
+/**
+ * Regression tests of issue 15 (data integrity at every backend's boundary),
+ * cases 3, 4, 7 and 9: each failed on the code before the fix. The rules
+ * themselves are proven with generated input in contract-properties.spec.ts.
+ */
+import { Injectable, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import {
+  InvalidArgumentError,
+  InvalidScheduleError,
+  InvalidTaskError,
+  QueueSchedulerModule,
+  type QueueSchedulerModuleOptions,
+  ResultTooLargeError,
+  SchedulerService,
+  TaskContext,
+  TaskHandler,
+  TaskNotFoundError,
+  TaskQueue,
+} from 'nestjs-queue-scheduler';
+import { DataSource } from 'typeorm';
+import { createTestDatabase, DATABASES, type DatabaseKind, type TestDatabase } from './support/databases';
+import { dropPrefix, REDIS, testPrefix } from './support/redis';
+import { waitFor } from './support/wait-for';
+
+jest.setTimeout(90_000);
+
+@Injectable()
+class Handlers {
+  readonly seen = new Map<string, unknown>();
+
+  @TaskHandler('echo')
+  echo(params: { size?: number; value?: unknown }, ctx: TaskContext): unknown {
+    this.seen.set(ctx.taskId, params);
+    return params.size ? 'x'.repeat(params.size) : params.value;
+  }
+
+  @TaskHandler('throws')
+  throws(params: { message: string }): never {
+    // a lone surrogate cannot be pushed (params refuse it): the handler makes one, as a decoder of bad input would
+    throw new Error(params.message.replace('<LONE>', '\uDC00'));
+  }
+}
+
+/** A value nested `depth` arrays deep. */
+const nested = (depth: number): unknown => {
+  let value: unknown = 1;
+  for (let i = 0; i < depth; i++) value = [value];
+  return value;
+};
+
+type Backend = 'memory' | 'redis' | DatabaseKind;
+const DURABLE: DatabaseKind[] = [...DATABASES, ...(DATABASES.includes('mariadb') ? (['mariadb-mysql'] as const) : [])];
+
+async function boot(backend: Backend, db: TestDatabase | undefined, options: QueueSchedulerModuleOptions = {}): Promise<{ app: INestApplication; prefix?: string }> {
+  const prefix = backend === 'redis' ? testPrefix() : undefined;
+  const imports =
+    backend === 'memory' || backend === 'redis'
+      ? [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, ...options, queue: { ...options.queue, ...(prefix ? { backend: 'redis' as const, connection: REDIS, prefix, pollIntervalMs: 50 } : {}) } })]
+      : [
+          TypeOrmModule.forRoot({ ...db!.options, autoLoadEntities: true, synchronize: true, logging: false }),
+          QueueSchedulerModule.forRoot({ logLevel: 'fatal', ...options, queue: { backend: 'database', pollIntervalMs: 50, ...options.queue } }),
+        ];
+  const moduleRef = await Test.createTestingModule({ imports, providers: [Handlers] }).compile();
+  const app = moduleRef.createNestApplication({ logger: false });
+  await app.init();
+  return { app, prefix };
+}
+
+describe.each(DURABLE)('a push on %s stores exactly what it acknowledges', (kind) => {
+  let db: TestDatabase;
+  let app: INestApplication;
+  let queue: TaskQueue;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+    ({ app } = await boot(kind, db, { workers: { enabled: false } }));
+    queue = app.get(TaskQueue);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await db?.drop();
+  });
+
+  it('case 3: a batch holding params past the JSON depth or with a lone surrogate is refused whole, naming the path', async () => {
+    const batch = [
+      { taskId: 'c3-ok', type: 'echo', params: { value: 1 } },
+      { taskId: 'c3-deep', type: 'echo', params: { value: nested(40) } },
+      { taskId: 'c3-surrogate', type: 'echo', params: { value: 'a\uD800b' } },
+    ];
+    await expect(queue.pushTasks(batch)).rejects.toMatchObject({ name: 'InvalidTaskError' });
+    for (const { taskId } of batch) await expect(queue.getTask(taskId)).rejects.toBeInstanceOf(TaskNotFoundError);
+    // alone, each is a typed error naming where, not the database's QueryFailedError
+    await expect(queue.pushTask(batch[1])).rejects.toThrow(/params\.value(\.0)+ nests objects\/arrays deeper than 31/);
+    await expect(queue.pushTask(batch[2])).rejects.toThrow(/params\.value must not hold a lone surrogate/);
+    // the deepest the strictest database takes is stored, exactly
+    const id = await queue.pushTask({ taskId: 'c3-31', type: 'echo', params: nested(30) });
+    expect((await queue.getTask(id)).params).toEqual(nested(30));
+  });
+
+  it('case 3: a schedule whose params no database would store is refused when it is added, so no occurrence is lost', async () => {
+    const scheduler = app.get(SchedulerService);
+    await expect(
+      scheduler.addSchedulerTask({ name: 'deep', taskType: 'echo', scheduleType: 'interval', intervalSeconds: 60, params: { value: nested(40) } }),
+    ).rejects.toBeInstanceOf(InvalidScheduleError);
+    expect(await scheduler.listTasks()).toEqual([]);
+  });
+
+  it('case 4: a NUL in a type, an id or a store key is a typed error, and reads of such a key find nothing', async () => {
+    await expect(queue.pushTask({ type: 'ec\0ho' })).rejects.toBeInstanceOf(InvalidTaskError);
+    await expect(queue.pushTask({ taskId: 'a\0b', type: 'echo' })).rejects.toThrow(/taskId must not contain a NUL/);
+    await expect(queue.getTask('a\0b')).rejects.toBeInstanceOf(TaskNotFoundError);
+    await expect(queue.setPublic('k\0', 1)).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(await queue.getPublic('k\0')).toBeNull();
+    // a NUL inside a JSON string is data: stored and given back
+    const id = await queue.pushTask({ type: 'echo', params: { value: 'a\0b' } });
+    expect((await queue.getTask(id)).params).toEqual({ value: 'a\0b' });
+  });
+
+  it('case 9: schedulerTaskId is checked against its column instead of being cut by the database', async () => {
+    await expect(queue.pushTask({ type: 'echo', schedulerTaskId: 'x'.repeat(37) })).rejects.toThrow(/schedulerTaskId must be a non-empty string of at most 36/);
+  });
+});
+
+describe.each(DURABLE)('outcomes on %s are recorded task by task', (kind) => {
+  let db: TestDatabase;
+  let app: INestApplication | undefined;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+  });
+  afterAll(async () => db?.drop());
+
+  it('case 4: a NUL or a lone surrogate in one error message does not lose the outcome of a task failing beside it', async () => {
+    ({ app } = await boot(kind, db, { workers: { concurrency: 4 } }));
+    const queue = app.get(TaskQueue);
+    const ids = await queue.pushTasks([
+      { type: 'throws', params: { message: 'bad\0byte' } },
+      { type: 'throws', params: { message: 'half <LONE> pair' } },
+      { type: 'throws', params: { message: 'plain failure' } },
+    ]);
+    await waitFor(async () => (await Promise.all(ids.map((id) => queue.getTask(id)))).every((t) => t.status === 'dead'), 'all three dead', 20_000);
+    const errors = await Promise.all(ids.map(async (id) => (await queue.getTask(id)).error));
+    expect(errors).toEqual(['bad\uFFFDbyte', 'half \uFFFD pair', 'plain failure']);
+  });
+
+  it('case 7: a result over queue.maxResultBytes fails its try with ResultTooLargeError instead of being written', async () => {
+    ({ app } = await boot(kind, db, { queue: { maxResultBytes: 1000 } }));
+    const queue = app.get(TaskQueue);
+    const big = await queue.pushTask({ type: 'echo', params: { size: 5000 } });
+    const small = await queue.pushTask({ type: 'echo', params: { size: 10 } });
+    await waitFor(async () => (await queue.getTask(big)).status === 'dead' && (await queue.getTask(small)).status === 'succeeded', 'outcomes');
+    expect((await queue.getTask(big)).error).toMatch(/result is 50\d\d bytes as JSON, more than queue.maxResultBytes \(1000\)/);
+    expect((await queue.getTask(small)).result).toBe('x'.repeat(10));
+    expect(new ResultTooLargeError('result', 'x')).toBeInstanceOf(Error);
+  });
+
+  if (kind === 'mariadb' || kind === 'mariadb-mysql') {
+    it('case 7: after the server drops a connection for a statement past max_allowed_packet, every later statement gets a live connection', async () => {
+      // raised past the server's packet size on purpose: the write of this result is what makes MariaDB close the connection
+      ({ app } = await boot(kind, db, { queue: { maxResultBytes: 64 << 20, leaseMs: 60_000 } }));
+      const queue = app.get(TaskQueue);
+      const ds = app.get(DataSource);
+      const [{ packet }] = (await ds.query('SELECT @@max_allowed_packet AS packet')) as Array<{ packet: string }>;
+      const huge = await queue.pushTask({ type: 'echo', params: { size: Number(packet) + 1024 } });
+      await waitFor(async () => (await queue.getTask(huge)).status === 'running', 'huge result handled');
+      // the failed write has come back by now or soon; whatever connection it left behind, statements still work
+      for (let i = 0; i < 20; i++) {
+        const id = await queue.pushTask({ type: 'echo', params: { value: i } });
+        await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', `task ${i} after the dropped connection`);
+      }
+    });
+  }
+});
+
+describe.each<Backend>(['memory', 'redis', ...DURABLE])('params and store values on %s are the same normalised JSON', (backend) => {
+  let db: TestDatabase | undefined;
+  let app: INestApplication;
+  let prefix: string | undefined;
+
+  beforeAll(async () => {
+    if (backend !== 'memory' && backend !== 'redis') db = await createTestDatabase(backend);
+    ({ app, prefix } = await boot(backend, db));
+  });
+  afterAll(async () => {
+    await app?.close();
+    if (prefix) await dropPrefix(prefix);
+    await db?.drop();
+  });
+
+  it('case 9: the handler gets the JSON round trip of the params, not live Dates, NaN or undefined keys', async () => {
+    const queue = app.get(TaskQueue);
+    const at = new Date('2026-12-03T10:00:00.000Z');
+    const params = { value: { at, nan: NaN, inf: -Infinity, gone: undefined, list: [undefined, 1], zero: -0 } };
+    const id = await queue.pushTask({ type: 'echo', params });
+    params.value.list.push(2); // a change after the push reaches no backend's stored task
+    await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'echo ran');
+    const expected = { value: { at: '2026-12-03T10:00:00.000Z', nan: null, inf: null, list: [null, 1], zero: 0 } };
+    expect(app.get(Handlers).seen.get(id)).toEqual(expected);
+    expect(Object.is((app.get(Handlers).seen.get(id) as typeof expected).value.zero, 0)).toBe(true);
+    expect((await queue.getTask(id)).result).toEqual(expected.value);
+  });
+
+  it('case 9: params nested 20,000 deep are an InvalidTaskError, not a RangeError', async () => {
+    await expect(Promise.resolve().then(() => app.get(TaskQueue).pushTask({ type: 'echo', params: nested(20_000) }))).rejects.toBeInstanceOf(InvalidTaskError);
+  });
+
+  it('case 9: store values are capped by store.maxValueBytes, BigInt is refused, and values come back normalised', async () => {
+    const queue = app.get(TaskQueue);
+    await expect(Promise.resolve().then(() => queue.setPublic('big', 'x'.repeat(2 << 20)))).rejects.toThrow(/value is \d+ bytes as JSON, more than store.maxValueBytes/);
+    await expect(Promise.resolve().then(() => queue.setPublic('bigint', { n: 10n }))).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(await queue.getPublic('big')).toBeNull();
+    expect(await queue.getPublic('bigint')).toBeNull();
+    await queue.setPublic('date', { at: new Date(0), nan: NaN });
+    expect(await queue.getPublic('date')).toEqual({ at: '1970-01-01T00:00:00.000Z', nan: null });
+  });
+});
