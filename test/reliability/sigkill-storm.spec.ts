@@ -17,8 +17,8 @@ const { tasks: TASKS, killEveryMs } = PROFILE.sigkill;
 // long enough that a busy 2-core machine never lets a live worker's lease lapse
 const LEASE_MS = 3000;
 const SWEEP_MS = 250;
-const OPTIONS = { queue: { backend: 'database', pollIntervalMs: 100, leaseMs: LEASE_MS, sweepIntervalMs: SWEEP_MS }, scheduler: { enabled: false }, workers: { concurrency: 8 } };
-// a killed try counts as an attempt: allow enough that no task dies of the storm itself
+const OPTIONS = { queue: { backend: 'database', pollIntervalMs: 100, leaseMs: LEASE_MS, sweepIntervalMs: SWEEP_MS, maxLostTries: 20 }, scheduler: { enabled: false }, workers: { concurrency: 8 } };
+// a killed try is a lost try (queue.maxLostTries), not an attempt: allow enough of both that no task dies of the storm itself
 const RETRIES = JSON.stringify({ attempts: 20, backoff: 'fixed', delayMs: 10 });
 
 jest.setTimeout(TASKS * 20 + 120_000);
