@@ -7,6 +7,7 @@ import { Injectable, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import {
+  DatabaseQueueService,
   InvalidArgumentError,
   InvalidScheduleError,
   InvalidTaskError,
@@ -89,7 +90,7 @@ describe.each(DURABLE)('a push on %s stores exactly what it acknowledges', (kind
       { taskId: 'c3-deep', type: 'echo', params: { value: nested(40) } },
       { taskId: 'c3-surrogate', type: 'echo', params: { value: 'a\uD800b' } },
     ];
-    await expect(queue.pushTasks(batch)).rejects.toMatchObject({ name: 'InvalidTaskError' });
+    await expect(app.get(DatabaseQueueService).pushTasks(batch)).rejects.toMatchObject({ name: 'InvalidTaskError' });
     for (const { taskId } of batch) await expect(queue.getTask(taskId)).rejects.toBeInstanceOf(TaskNotFoundError);
     // alone, each is a typed error naming where, not the database's QueryFailedError
     await expect(queue.pushTask(batch[1])).rejects.toThrow(/params\.value(\.0)+ nests objects\/arrays deeper than 31/);
@@ -139,7 +140,7 @@ describe.each(DURABLE)('outcomes on %s are recorded task by task', (kind) => {
   it('case 4: a NUL or a lone surrogate in one error message does not lose the outcome of a task failing beside it', async () => {
     ({ app } = await boot(kind, db, { workers: { concurrency: 4 } }));
     const queue = app.get(TaskQueue);
-    const ids = await queue.pushTasks([
+    const ids = await app!.get(DatabaseQueueService).pushTasks([
       { type: 'throws', params: { message: 'bad\0byte' } },
       { type: 'throws', params: { message: 'half <LONE> pair' } },
       { type: 'throws', params: { message: 'plain failure' } },

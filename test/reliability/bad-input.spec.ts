@@ -235,11 +235,12 @@ describe.each(DATABASES)('bad input, database backend and scheduler on %s', (kin
   });
 
   it.each([
-    ['BigInt value', 1n],
-    ['circular value', circular()],
-    ['function value', () => 1],
-  ])('setPublic: %s', async (_name, value) => {
-    await expectTyped(() => queue.setPublic('k', value), InvalidArgumentError, 'value');
+    ['BigInt value', 1n, 'value'],
+    // the path of the value that closes the cycle, as params name theirs
+    ['circular value', circular(), 'value.self'],
+    ['function value', () => 1, 'value'],
+  ])('setPublic: %s', async (_name, value, field) => {
+    await expectTyped(() => queue.setPublic('k', value), InvalidArgumentError, field);
     await untouched();
   });
 

@@ -17,19 +17,26 @@ export const MAX_JSON_DEPTH = 31;
 /** Builds the typed error of the caller (InvalidTaskError for params, InvalidArgumentError for the store, …). */
 export type RefuseValue = (field: string, message: string) => Error;
 
-export interface JsonValue {
-  /** The normalised value: a fresh copy, so later changes by the caller do not reach the stored task. */
-  value: unknown;
-  /** `value` as JSON text, what the database backends store. */
-  json: string;
+/** What a key of an object maps to when JSON would drop it (an undefined value). */
+const DROP = Symbol('drop');
+
+/** Running state of one walk; `bytes` is an upper bound of the JSON's UTF-8 size. */
+interface Walk {
+  path: string[];
+  ancestors: object[];
+  bytes: number;
+  refuse: RefuseValue;
 }
 
 /**
- * Normalises `raw` (named `root` in messages, e.g. 'params'); refuses with
- * `refuse` a value JSON cannot represent, nesting past MAX_JSON_DEPTH, a lone
- * surrogate (MariaDB's JSON refuses the escape, and no UTF-8 column can hold
- * it), or JSON text longer than `maxBytes` (`limitName` names the option).
- * `undefined` stands for "none" and becomes `fallback`.
+ * Normalises `raw` (named `root` in messages, e.g. 'params') to a fresh copy,
+ * so later changes by the caller reach no stored task. Refuses with `refuse` a
+ * value JSON cannot represent, nesting past MAX_JSON_DEPTH, a lone surrogate
+ * (MariaDB's JSON refuses the escape, and no UTF-8 column can hold it); with
+ * `refuseSize` JSON text longer than `maxBytes` (`limitName` names the
+ * option). `undefined` stands for "none" and becomes `fallback`. The copy is
+ * made by the walk that checks: a stringify and a parse per push cost twice as
+ * much, and the memory backend needs no JSON text at all.
  */
 export function normalizeJson(
   raw: unknown,
@@ -39,84 +46,101 @@ export function normalizeJson(
   refuse: RefuseValue,
   fallback: unknown = null,
   refuseSize: RefuseValue = refuse,
-): JsonValue {
-  if (raw === undefined) return { value: fallback, json: JSON.stringify(fallback) };
-  check(raw, '', [root], [], refuse);
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(raw);
-  } catch (err) {
-    // a toJSON or a getter that throws
-    throw refuse(root, `${root} must be JSON-serializable (${(err as Error).message})`);
-  }
-  if (json === undefined) return { value: fallback, json: JSON.stringify(fallback) };
-  // UTF-8 takes at most 3 bytes per UTF-16 unit: most values need no count
-  if (json.length * 3 > maxBytes) {
-    const bytes = Buffer.byteLength(json);
+): unknown {
+  if (raw === undefined) return fallback;
+  const walk: Walk = { path: [root], ancestors: [], bytes: 0, refuse };
+  const value = copy(raw, '', walk);
+  if (value === DROP) return fallback;
+  // the bound counts every character as a six-byte escape: only a value near the limit is measured exactly
+  if (walk.bytes > maxBytes) {
+    const bytes = Buffer.byteLength(JSON.stringify(value));
     if (bytes > maxBytes) throw refuseSize(root, `${root} is ${bytes} bytes as JSON, more than ${limitName} (${maxBytes})`);
   }
-  // The parse is the copy: it gives exactly the round trip every durable backend's reader sees.
-  return { value: JSON.parse(json) as unknown, json };
+  return value;
 }
 
 /**
- * Throws (through `refuse`) naming the path of the first value that cannot be
- * kept. `path` and `ancestors` are the current path's keys and objects; the
- * path string is built only for an error. It walks the value rather than giving
- * JSON.stringify a replacer: a replacer is a JS call from C++ per value.
+ * The JSON round trip of `raw`, made directly; throws (through `walk.refuse`)
+ * naming the path of the first value that cannot be kept. The path string is
+ * built only for an error.
  */
-function check(raw: unknown, key: string, path: string[], ancestors: object[], refuse: RefuseValue): void {
+function copy(raw: unknown, key: string, walk: Walk): unknown {
   let value = raw;
-  // what JSON.stringify serialises is what toJSON returns (a Date becomes its ISO string)
-  if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    try {
-      value = (value as { toJSON(key: string): unknown }).toJSON(key);
-    } catch (err) {
-      throw bad(path, `must be JSON-serializable (its toJSON threw: ${(err as Error).message})`, refuse);
+  if (value !== null && typeof value === 'object') {
+    // what JSON.stringify serialises is what toJSON returns (a Date becomes its ISO string), and a boxed primitive's value
+    if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+      try {
+        value = (value as { toJSON(key: string): unknown }).toJSON(key);
+      } catch (err) {
+        throw bad(walk, `must be JSON-serializable (its toJSON threw: ${(err as Error).message})`);
+      }
+    } else if (value instanceof Number || value instanceof String || value instanceof Boolean) {
+      value = value.valueOf();
     }
   }
   switch (typeof value) {
     case 'string':
-      if (!value.isWellFormed()) throw bad(path, 'must not hold a lone surrogate (half of a UTF-16 pair): no database stores it', refuse);
-      return;
+      if (!value.isWellFormed()) throw bad(walk, 'must not hold a lone surrogate (half of a UTF-16 pair): no database stores it');
+      walk.bytes += value.length * 6 + 2;
+      return value;
     case 'number':
+      walk.bytes += 24;
+      // JSON writes -0 as 0, and NaN and the infinities as null
+      return Number.isFinite(value) ? value + 0 : null;
     case 'boolean':
+      walk.bytes += 5;
+      return value;
     case 'undefined':
-      return;
+      return DROP;
     case 'function':
-      throw bad(path, 'must be JSON-serializable (a function is not)', refuse);
+      throw bad(walk, 'must be JSON-serializable (a function is not)');
     case 'symbol':
-      throw bad(path, 'must be JSON-serializable (a symbol is not)', refuse);
+      throw bad(walk, 'must be JSON-serializable (a symbol is not)');
     case 'bigint':
-      throw bad(path, `must be JSON-serializable (a BigInt is not), got ${value}n`, refuse);
+      throw bad(walk, `must be JSON-serializable (a BigInt is not), got ${value}n`);
   }
-  if (value === null) return;
-  if (value instanceof Map || value instanceof Set) throw bad(path, 'must be JSON-serializable (use a plain object or array)', refuse);
+  walk.bytes += 4;
+  if (value === null) return null;
+  if (value instanceof Map || value instanceof Set) throw bad(walk, 'must be JSON-serializable (use a plain object or array)');
+  if (value instanceof BigInt) throw bad(walk, 'must be JSON-serializable (a BigInt is not)');
   const object = value as Record<string, unknown>;
+  const { path, ancestors } = walk;
   // an object met again on its own path is a cycle; met again elsewhere it is only shared, which JSON allows
-  if (ancestors.includes(object)) throw bad(path, 'must be JSON-serializable (it contains a circular reference)', refuse);
-  if (ancestors.length >= MAX_JSON_DEPTH) throw bad(path, `nests objects/arrays deeper than ${MAX_JSON_DEPTH} levels (MariaDB's JSON limit)`, refuse);
+  if (ancestors.includes(object)) throw bad(walk, 'must be JSON-serializable (it contains a circular reference)');
+  if (ancestors.length >= MAX_JSON_DEPTH) throw bad(walk, `nests objects/arrays deeper than ${MAX_JSON_DEPTH} levels (MariaDB's JSON limit)`);
   ancestors.push(object);
+  let out: unknown[] | Record<string, unknown>;
   if (Array.isArray(object)) {
+    const list = new Array<unknown>(object.length);
     for (let i = 0; i < object.length; i++) {
       path.push(String(i));
-      check(object[i], path[path.length - 1], path, ancestors, refuse);
+      const item = copy(object[i], path[path.length - 1], walk);
+      list[i] = item === DROP ? null : item;
       path.pop();
     }
+    out = list;
   } else {
+    const record: Record<string, unknown> = {};
     for (const k of Object.keys(object)) {
       path.push(k);
-      if (!k.isWellFormed()) throw bad(path, 'is a key with a lone surrogate (half of a UTF-16 pair): no database stores it', refuse);
-      check(object[k], k, path, ancestors, refuse);
+      if (!k.isWellFormed()) throw bad(walk, 'is a key with a lone surrogate (half of a UTF-16 pair): no database stores it');
+      const item = copy(object[k], k, walk);
       path.pop();
+      if (item === DROP) continue;
+      walk.bytes += k.length * 6 + 3;
+      // a plain assignment to '__proto__' would set the copy's prototype; JSON.parse makes it an own key
+      if (k === '__proto__') Object.defineProperty(record, k, { value: item, enumerable: true, writable: true, configurable: true });
+      else record[k] = item;
     }
+    out = record;
   }
   ancestors.pop();
+  return out;
 }
 
-function bad(path: string[], rule: string, refuse: RefuseValue): Error {
-  const field = path.join('.');
-  return refuse(field, `${field} ${rule}`);
+function bad(walk: Walk, rule: string): Error {
+  const field = walk.path.join('.');
+  return walk.refuse(field, `${field} ${rule}`);
 }
 
 /**
@@ -134,8 +158,8 @@ export function keyProblem(value: unknown, maxLength: number): string | null {
 
 /**
  * A text (an error message) as every database stores it: NUL and lone
- * surrogates become U+FFFD, and it is cut to `max` UTF-16 units without
- * splitting a pair. A text that needs none of it is returned as is.
+ * surrogates become U+FFFD, and it is cut to `max` UTF-16 units. A text that
+ * needs none of it is returned as is.
  */
 export function storableText(text: string, max: number): string {
   let out = text.length > max ? text.slice(0, max) : text;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describeValue, InvalidTaskError } from '../errors/errors';
 import type { PushTaskInput } from '../interfaces/task.interface';
-import { type JsonValue, keyProblem, normalizeJson } from './json-value';
+import { keyProblem, normalizeJson } from './json-value';
 
 /** A push after validation: every field present, ready to be queued or inserted. */
 export interface NormalizedTask {
@@ -10,8 +10,6 @@ export interface NormalizedTask {
   generatedId: boolean;
   type: string;
   params: unknown;
-  /** `params` as JSON, for backends that store it. */
-  json: string;
   priority: number;
   runAt: Date;
   maxRetries?: number;
@@ -39,7 +37,7 @@ const refuseParams = (field: string, message: string): Error => new InvalidTaskE
  * Params as every backend stores and hands them to the handler: the JSON
  * round trip of what was pushed (see normalizeJson), `{}` for none.
  */
-export function serializeParams(params: unknown, maxBytes: number): JsonValue {
+export function serializeParams(params: unknown, maxBytes: number): unknown {
   return normalizeJson(params, 'params', maxBytes, 'queue.maxPayloadBytes', refuseParams, {});
 }
 
@@ -58,7 +56,7 @@ export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now
   if (input === null || typeof input !== 'object') bad('task', 'must be an object', input);
   const { taskId, type, priority = 0, delayMs = 0, maxRetries, schedulerTaskId, scheduledAt } = input;
   key('type', type);
-  if ((type as string).trim() === '') bad('type', 'must not be only whitespace', type);
+  if ((type as string).trim() === '') bad('type', `must be a non-empty string of at most ${MAX_KEY_LENGTH} characters, not only whitespace`, type);
   if (taskId !== undefined) key('taskId', taskId);
   if (schedulerTaskId !== undefined) key('schedulerTaskId', schedulerTaskId, MAX_SCHEDULE_ID_LENGTH);
   if (!isInt32(priority)) bad('priority', `must be an integer from ${INT32_MIN} to ${INT32_MAX}`, priority);
@@ -72,13 +70,12 @@ export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now
   if (scheduledAt !== undefined && !(scheduledAt instanceof Date && Number.isFinite(scheduledAt.getTime()))) {
     bad('scheduledAt', 'must be a valid Date', scheduledAt);
   }
-  const { value: params, json } = serializeParams(input.params, maxPayloadBytes);
+  const params = serializeParams(input.params, maxPayloadBytes);
   return {
     taskId: taskId ?? newId(),
     generatedId: taskId === undefined,
     type,
     params,
-    json,
     priority,
     runAt: new Date(now + delayMs),
     maxRetries,

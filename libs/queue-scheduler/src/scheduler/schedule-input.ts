@@ -36,7 +36,7 @@ function bad(field: string, rule: string, value: unknown): never {
 function text(field: string, value: unknown, max: number): string {
   const problem = keyProblem(value, max);
   if (problem) bad(field, problem, value);
-  if ((value as string).trim() === '') bad(field, 'must not be only whitespace', value);
+  if ((value as string).trim() === '') bad(field, `must be a non-empty string of at most ${max} characters, not only whitespace`, value);
   return value as string;
 }
 
@@ -103,9 +103,8 @@ export function validateSchedule(input: AddSchedulerTaskInput, defaults: Schedul
   let json: string;
   let params: Record<string, unknown>;
   try {
-    const normalized = serializeParams(raw, defaults.maxPayloadBytes);
-    json = normalized.json;
-    params = normalized.value as Record<string, unknown>;
+    params = serializeParams(raw, defaults.maxPayloadBytes) as Record<string, unknown>;
+    json = JSON.stringify(params);
   } catch (err) {
     const e = err as InvalidTaskError;
     throw new InvalidScheduleError(e.field, e.message);

@@ -1,5 +1,5 @@
 import { describeValue, InvalidArgumentError } from '../errors/errors';
-import { type JsonValue, keyProblem, normalizeJson } from '../queue/json-value';
+import { keyProblem, normalizeJson } from '../queue/json-value';
 import { MAX_EPOCH_MS, MAX_KEY_LENGTH } from '../queue/task-validation';
 import { DEFAULT_OPTIONS } from '../queue-scheduler.constants';
 
@@ -31,13 +31,13 @@ const refuseValue = (field: string, message: string): Error => new InvalidArgume
  * normalizeJson), within store.maxValueBytes; InvalidArgumentError naming the
  * path otherwise, and nothing is written.
  */
-export function storeValue(value: unknown, maxBytes: number = DEFAULT_OPTIONS.store.maxValueBytes): JsonValue {
+export function storeValue(value: unknown, maxBytes: number = DEFAULT_OPTIONS.store.maxValueBytes): unknown {
   return normalizeJson(value, 'value', maxBytes, 'store.maxValueBytes', refuseValue);
 }
 
 /** A stored value as JSON, for the store backends that keep text. */
 export function storeValueJson(value: unknown, _backend?: string, maxBytes?: number): string {
-  return storeValue(value, maxBytes).json;
+  return JSON.stringify(storeValue(value, maxBytes));
 }
 
 /**
@@ -58,7 +58,7 @@ export class MemoryPublicStore {
     const now = this.now();
     const expiresAt = storeExpiry(key, ttlSeconds, now);
     // the normalised copy: what the durable stores would give back, and safe from later changes by the caller
-    this.entries.set(key, { value: storeValue(value, this.maxValueBytes).value, expiresAt });
+    this.entries.set(key, { value: storeValue(value, this.maxValueBytes), expiresAt });
   }
 
   get<T>(key: string): T | null {

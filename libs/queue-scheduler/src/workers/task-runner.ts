@@ -164,7 +164,7 @@ function storableResult(value: unknown, maxBytes: number): unknown {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value + 0 : null;
-  return normalizeJson(value, 'result', maxBytes, 'queue.maxResultBytes', refuseResult, undefined, refuseResultSize).value;
+  return normalizeJson(value, 'result', maxBytes, 'queue.maxResultBytes', refuseResult, undefined, refuseResultSize);
 }
 
 /**

@@ -347,7 +347,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     const now = Date.now();
     const params: unknown[] = [];
     for (const t of tasks) {
-      params.push(t.taskId, this.seq.next(), t.type, t.json, 'pending', t.priority, t.runAt.getTime(), t.maxRetries ?? null,
+      params.push(t.taskId, this.seq.next(), t.type, JSON.stringify(t.params), 'pending', t.priority, t.runAt.getTime(), t.maxRetries ?? null,
         t.schedulerTaskId ?? null, t.scheduledAt?.getTime() ?? null, now);
     }
     const values = tasks.map(() => `(${this.sql.list(11)})`).join(', ');
@@ -399,7 +399,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
         `UPDATE task_queue SET seq = ?, task_type = ?, params = ?, status = 'pending', priority = ?, run_at = ?, attempts = 0, retry_count = 0, max_retries = ?,
            error_message = NULL, result = NULL, started_at = NULL, completed_at = NULL, lease_owner = NULL, lease_expires_at = NULL, created_at = ?
          WHERE task_id = ? AND status IN ${FINISHED}`,
-        [this.seq.next(), t.type, t.json, t.priority, t.runAt.getTime(), t.maxRetries ?? null, Date.now(), t.taskId],
+        [this.seq.next(), t.type, JSON.stringify(t.params), t.priority, t.runAt.getTime(), t.maxRetries ?? null, Date.now(), t.taskId],
         runner,
       );
       if (n > 0) fresh.push(t);
