@@ -15,7 +15,7 @@ export { Scheduled } from './scheduler/scheduled.decorator';
 export type { ScheduledOptions } from './scheduler/scheduled.decorator';
 export { DeclaredSchedulesService } from './scheduler/declared-schedules.service';
 export { SchedulerTask, QueuedTask, StoreEntry, QUEUE_SCHEDULER_ENTITIES } from './entities';
-export { QUEUE_SCHEDULER_MIGRATIONS, CreateSchedulerTask1764300000000, CreateTaskQueue1764400000000, AddSchedulerTaskDeclaredHash1764500000000 } from './migrations';
+export { QUEUE_SCHEDULER_MIGRATIONS, CreateSchedulerTask1764300000000, CreateTaskQueue1764400000000, AddSchedulerTaskDeclaredHash1764500000000, BinaryKeyCollations1764600000000 } from './migrations';
 export type { AddSchedulerTaskInput, UpdateSchedulerTaskInput, ListSchedulesFilter, MisfirePolicy, ScheduleType, ScheduleEvent } from './interfaces/schedule.interface';
 export { QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
 export type { Clock } from './clock';

@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
+import { BinaryKeysCheck } from './database/binary-keys';
 import { TaskHandlerExplorer } from './handlers/task-handler.explorer';
 import { TaskHandlerRegistry } from './handlers/task-handler.registry';
 import { InvalidOptionsError } from './errors/errors';
@@ -55,6 +56,7 @@ function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, red
     WorkerPoolService,
     QueueSchedulerMetrics,
     QueueSchedulerHealthService,
+    BinaryKeysCheck,
   ],
   exports: [MemoryQueueService, RedisQueueService, TaskQueue, TaskHandlerRegistry, WorkerPoolService, QUEUE_SCHEDULER_CLOCK, QueueSchedulerMetrics, QueueSchedulerHealthService],
 })

@@ -12,13 +12,41 @@ const SCHEMES: Record<string, 'mysql' | 'mariadb' | 'postgres'> = {
   postgresql: 'postgres',
 };
 
+/** The server's VERSION() behind a mysql:// URL. */
+export type ServerVersionProbe = (url: string) => Promise<string>;
+
+async function serverVersion(url: string): Promise<string> {
+  const mysql = await import('mysql2/promise');
+  const connection = await mysql.createConnection({ uri: url, connectTimeout: 5000 });
+  try {
+    const [rows] = await connection.query('SELECT VERSION() AS version');
+    return String((rows as Array<{ version?: unknown }>)[0]?.version ?? '');
+  } finally {
+    await connection.end();
+  }
+}
+
+/**
+ * A mysql:// URL often points at MariaDB, which TypeORM reads correctly only
+ * as type 'mariadb' (column defaults, RETURNING), so the server is asked.
+ * When it cannot be reached, 'mysql' it is: TypeORM then reports the
+ * connection error itself, with its retries.
+ */
+async function mysqlOrMariaDb(url: string, probe: ServerVersionProbe): Promise<'mysql' | 'mariadb'> {
+  try {
+    return /mariadb/i.test(await probe(url)) ? 'mariadb' : 'mysql';
+  } catch {
+    return 'mysql';
+  }
+}
+
 /**
  * TypeORM options from the environment, read when the module initialises
  * (not at import) so tests can point DEMO_DB_PATH at a temporary file.
  * DATABASE_URL wins; otherwise an embedded SQLite file, so the demo needs
  * no database server.
  */
-export function databaseOptions(env: NodeJS.ProcessEnv = process.env): TypeOrmModuleOptions {
+export async function databaseOptions(env: NodeJS.ProcessEnv = process.env, probe: ServerVersionProbe = serverVersion): Promise<TypeOrmModuleOptions> {
   const common = { autoLoadEntities: true, synchronize: true, logging: false } as const;
   const url = env.DATABASE_URL?.trim();
   if (url) {
@@ -29,7 +57,7 @@ export function databaseOptions(env: NodeJS.ProcessEnv = process.env): TypeOrmMo
       const got = scheme ? `${scheme}://…` : 'no scheme';
       throw new Error(`DATABASE_URL must start with ${Object.keys(SCHEMES).map((s) => `${s}://`).join(', ')}; got ${got}`);
     }
-    return { ...common, type, url };
+    return { ...common, type: type === 'mysql' ? await mysqlOrMariaDb(url, probe) : type, url };
   }
   const database = resolve(env.DEMO_DB_PATH?.trim() || DEFAULT_DB_PATH);
   mkdirSync(dirname(database), { recursive: true });

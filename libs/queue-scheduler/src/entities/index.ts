@@ -1,3 +1,5 @@
+// loaded with the entities, so it is in place before any DataSource that lists them synchronizes
+import './mariadb-null-default';
 import { QueuedTask } from './queued-task.entity';
 import { SchedulerTask } from './scheduler-task.entity';
 import { StoreEntry } from './store-entry.entity';

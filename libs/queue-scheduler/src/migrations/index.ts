@@ -1,12 +1,18 @@
 import { CreateSchedulerTask1764300000000 } from './1764300000000-create-scheduler-task';
 import { CreateTaskQueue1764400000000 } from './1764400000000-create-task-queue';
 import { AddSchedulerTaskDeclaredHash1764500000000 } from './1764500000000-add-scheduler-task-declared-hash';
+import { BinaryKeyCollations1764600000000 } from './1764600000000-binary-key-collations';
 
-export { CreateSchedulerTask1764300000000, CreateTaskQueue1764400000000, AddSchedulerTaskDeclaredHash1764500000000 };
+export { CreateSchedulerTask1764300000000, CreateTaskQueue1764400000000, AddSchedulerTaskDeclaredHash1764500000000, BinaryKeyCollations1764600000000 };
 
 /**
  * The library's migrations, oldest first, for every supported database.
  * Add them to your DataSource's `migrations` (TypeORM CLI or `migrationsRun`).
  * @publicApi
  */
-export const QUEUE_SCHEDULER_MIGRATIONS = [CreateSchedulerTask1764300000000, CreateTaskQueue1764400000000, AddSchedulerTaskDeclaredHash1764500000000];
+export const QUEUE_SCHEDULER_MIGRATIONS = [
+  CreateSchedulerTask1764300000000,
+  CreateTaskQueue1764400000000,
+  AddSchedulerTaskDeclaredHash1764500000000,
+  BinaryKeyCollations1764600000000,
+];

@@ -1,0 +1,183 @@
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
+import {
+  type ClaimFilter,
+  InvalidOptionsError,
+  QUEUE_SCHEDULER_ENTITIES,
+  QUEUE_SCHEDULER_MIGRATIONS,
+  QueueSchedulerModule,
+  SchedulerService,
+  SchedulerTask,
+  TaskQueue,
+} from 'nestjs-queue-scheduler';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases';
+
+jest.setTimeout(60_000);
+
+const KINDS: DatabaseKind[] = ['sqlite', 'mariadb', 'mariadb-mysql', 'postgres'];
+const MYSQL_KINDS: DatabaseKind[] = ['mariadb', 'mariadb-mysql'];
+/** The migrations of the releases before key columns were binary. */
+const OLD_MIGRATIONS = QUEUE_SCHEDULER_MIGRATIONS.slice(0, 3);
+const KEY_COLUMNS = [
+  'queue_store.store_key',
+  'scheduler_task.schedule_key',
+  'scheduler_task.task_id',
+  'scheduler_task.task_type',
+  'task_queue.lease_owner',
+  'task_queue.scheduler_task_id',
+  'task_queue.task_id',
+  'task_queue.task_type',
+];
+const only = (type: string): ClaimFilter => ({ types: [type], unknownTypes: false, handled: new Set([type]) });
+
+/** A Nest app on `db` with the database backend and no workers, not yet initialised (so a failing init can still be closed). */
+async function createApp(db: TestDatabase, typeorm: Partial<TypeOrmModuleOptions> = {}): Promise<INestApplication> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false, retryAttempts: 0, ...typeorm } as TypeOrmModuleOptions),
+      QueueSchedulerModule.forRoot({ logLevel: 'fatal', queue: { backend: 'database' }, workers: { enabled: false } }),
+    ],
+  }).compile();
+  return moduleRef.createNestApplication({ logger: false });
+}
+
+async function withDataSource<T>(db: TestDatabase, extra: Partial<DataSourceOptions>, use: (ds: DataSource) => Promise<T>): Promise<T> {
+  const ds = new DataSource({ ...db.options, entities: QUEUE_SCHEDULER_ENTITIES, ...extra } as DataSourceOptions);
+  await ds.initialize();
+  try {
+    return await use(ds);
+  } finally {
+    await ds.destroy();
+  }
+}
+
+/** `table.column` → collation of every key column (MySQL/MariaDB). */
+async function keyCollations(ds: DataSource): Promise<Record<string, string>> {
+  const rows: Array<{ name: string; collation: string }> = await ds.query(
+    "SELECT CONCAT(TABLE_NAME, '.', COLUMN_NAME) AS name, COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() ORDER BY name",
+  );
+  return Object.fromEntries(rows.filter((r) => KEY_COLUMNS.includes(r.name)).map((r) => [r.name, r.collation]));
+}
+
+const allBinary = Object.fromEntries(KEY_COLUMNS.map((c) => [c, 'utf8mb4_nopad_bin']));
+
+describe.each(KINDS)('ids, types and keys compare byte for byte on %s', (kind) => {
+  let db: TestDatabase;
+  let app: INestApplication | undefined;
+
+  beforeEach(async () => {
+    db = await createTestDatabase(kind);
+  });
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    await db.drop();
+  });
+
+  async function boot(typeorm: Partial<TypeOrmModuleOptions> = {}): Promise<TaskQueue> {
+    app = await createApp(db, typeorm);
+    await app.init();
+    return app.get(TaskQueue);
+  }
+
+  async function expectDistinctTasks(queue: TaskQueue, ids: string[]): Promise<void> {
+    for (const [n, taskId] of ids.entries()) expect(await queue.pushTask({ taskId, type: 'echo', params: { n } })).toBe(taskId);
+    const [{ count }] = await app!.get(DataSource).query('SELECT COUNT(*) AS count FROM task_queue');
+    expect(Number(count)).toBe(ids.length);
+    for (const [n, taskId] of ids.entries()) expect(await queue.getTask(taskId)).toMatchObject({ taskId, params: { n } });
+  }
+
+  it("stores 'Invoice-42', 'invoice-42' and 'invoice-42 ' as three tasks", async () => {
+    await expectDistinctTasks(await boot(), ['Invoice-42', 'invoice-42', 'invoice-42 ']);
+  });
+
+  it("stores 'job-😀' and 'job-😎' as two tasks", async () => {
+    await expectDistinctTasks(await boot(), ['job-😀', 'job-😎']);
+  });
+
+  it("keeps store keys 'Token' and 'token' apart", async () => {
+    const queue = await boot();
+    await queue.setPublic('Token', 1);
+    await queue.setPublic('token', 2);
+    expect([await queue.getPublic('Token'), await queue.getPublic('token')]).toEqual([1, 2]);
+    expect((await queue.listKeys()).sort()).toEqual(['Token', 'token']);
+  });
+
+  it("hands a worker for 'echo' no task of type 'Echo'", async () => {
+    const queue = await boot();
+    await queue.pushTask({ taskId: 'upper', type: 'Echo' });
+    await queue.pushTask({ taskId: 'lower', type: 'echo' });
+    expect((await queue.claim(only('echo'), 10)).map((t) => t.taskId)).toEqual(['lower']);
+  });
+
+  it("keeps schedule keys 'Nightly' and 'nightly' apart", async () => {
+    await boot();
+    const row = (taskId: string, scheduleKey: string) => ({ taskId, scheduleKey, name: scheduleKey, taskType: 'echo', params: {}, scheduleType: 'interval' as const, intervalSeconds: 60, createdAt: new Date(), updatedAt: new Date() });
+    const repo = app!.get(DataSource).getRepository(SchedulerTask);
+    await repo.insert([row('s-upper', 'Nightly'), row('s-lower', 'nightly')]);
+    expect((await repo.find({ order: { taskId: 'ASC' } })).map((s) => s.scheduleKey)).toEqual(['nightly', 'Nightly']);
+  });
+
+  it('keeps ids distinct in a table the earlier migrations made, once the new migration ran', async () => {
+    await withDataSource(db, { migrations: OLD_MIGRATIONS }, async (ds) => {
+      await ds.runMigrations();
+      const insert = ds.options.type === 'postgres' ? 'VALUES ($1, $2, $3, $4, $5, $6, $7)' : 'VALUES (?, ?, ?, ?, ?, ?, ?)';
+      await ds.query(`INSERT INTO task_queue (task_id, seq, task_type, params, status, run_at, created_at) ${insert}`, ['Invoice-42', 1, 'echo', '{"n":0}', 'pending', 0, 0]);
+    });
+    const applied = await withDataSource(db, { migrations: QUEUE_SCHEDULER_MIGRATIONS }, (ds) => ds.runMigrations());
+    expect(applied.map((m) => m.name)).toEqual(['BinaryKeyCollations1764600000000']);
+    const queue = await boot({ synchronize: false });
+    for (const [n, taskId] of ['invoice-42', 'invoice-42 '].entries()) await queue.pushTask({ taskId, type: 'echo', params: { n: n + 1 } });
+    for (const [n, taskId] of ['Invoice-42', 'invoice-42', 'invoice-42 '].entries()) expect(await queue.getTask(taskId)).toMatchObject({ taskId, params: { n } });
+  });
+});
+
+describe.each(MYSQL_KINDS)('key column collations on %s', (kind) => {
+  let db: TestDatabase;
+
+  beforeEach(async () => {
+    db = await createTestDatabase(kind);
+  });
+  afterEach(async () => db.drop());
+
+  it("the new migration gives every key column the server's NO PAD binary collation, and its down() takes it back", async () => {
+    await withDataSource(db, { migrations: QUEUE_SCHEDULER_MIGRATIONS }, async (ds) => {
+      await ds.runMigrations();
+      expect(await keyCollations(ds)).toEqual(allBinary);
+      await ds.undoLastMigration();
+      expect(Object.values(await keyCollations(ds))).toEqual(KEY_COLUMNS.map(() => 'utf8mb4_general_ci'));
+    });
+  });
+
+  it('converts the key columns of a database made by synchronize at start-up', async () => {
+    const app = await createApp(db);
+    try {
+      await app.init();
+      expect(await keyCollations(app.get(DataSource))).toEqual(allBinary);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('without synchronize and without the migration, stops start-up naming the columns and the fix', async () => {
+    await withDataSource(db, { migrations: OLD_MIGRATIONS }, (ds) => ds.runMigrations());
+    const app = await createApp(db, { synchronize: false });
+    const schedulerStart = jest.spyOn(SchedulerService.prototype, 'onModuleInit');
+    try {
+      const error: unknown = await app.init().then(() => undefined, (err: unknown) => err);
+      expect(error).toBeInstanceOf(InvalidOptionsError);
+      const { message } = error as InvalidOptionsError;
+      for (const column of KEY_COLUMNS) expect(message).toContain(`${column} (utf8mb4_general_ci)`);
+      expect(message).toMatch(/COLLATE utf8mb4_nopad_bin\. Run QUEUE_SCHEDULER_MIGRATIONS/);
+      // stopped before the scheduler could start on those columns
+      expect(schedulerStart).not.toHaveBeenCalled();
+    } finally {
+      schedulerStart.mockRestore();
+      await app.close();
+    }
+    // and changed nothing
+    await withDataSource(db, {}, async (ds) => expect(Object.values(await keyCollations(ds))).toEqual(KEY_COLUMNS.map(() => 'utf8mb4_general_ci')));
+  });
+});
