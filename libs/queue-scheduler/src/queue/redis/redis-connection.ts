@@ -3,13 +3,10 @@ import type { Redis } from 'ioredis';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
 import { RedisIndex } from './redis-index';
-import { RedisKeys, queueNameOf } from './redis-keys';
+import { RedisKeys, jobIdOf, legacyJobIdOf, queueNameOf } from './redis-keys';
 import { type BullMQModule, loadRedisPackages } from './redis-loader';
 import { RedisPublicStore } from './redis-public-store';
 import { RedisStatus } from './redis-status';
-
-/** Tries lost with their worker (or their fetch's reply) that a task survives; one more and it is dead. */
-export const MAX_STALLS = 2;
 
 /**
  * The Redis side of one instance: one ioredis client shared by a BullMQ
@@ -65,6 +62,8 @@ export class RedisConnection {
         connection: this.client,
         prefix: this.options.queue.prefix,
         defaultJobOptions: { removeOnComplete: keep, removeOnFail: keep },
+        // a Queue made to read a released type (a status call, the retention pass) would write its meta hash back, for good
+        skipMetasUpdate: true,
       });
       queue.on('error', (err: Error) => this.logger.error(`BullMQ queue for type '${type}': ${err.message}`, err));
       this.queues.set(type, queue);
@@ -87,15 +86,41 @@ export class RedisConnection {
         autorun: false,
         lockDuration: leaseMs,
         stalledInterval: sweepIntervalMs,
-        // a lost try uses no attempt (see attemptsOf); a task that stalls more often than this is dead
-        maxStalledCount: MAX_STALLS,
+        // a lost try uses no attempt (see attemptsOf); one more than this and BullMQ condemns the job (RedisConsumer.take)
+        maxStalledCount: this.options.queue.maxLostTries,
       });
       worker.on('error', (err: Error) => this.logger.error(`BullMQ worker for type '${type}': ${err.message}`, err));
       worker.on('stalled', (jobId: string) => this.onStalled(jobId, type));
       void worker.startStalledCheckTimer();
       this.workers.set(type, worker);
+      // its stalled check writes the queue's meta hash: listed, the type is released once no instance handles it
+      this.keys.addTypes([type]).catch((err: unknown) => this.logger.warn(`listing type '${type}': ${(err as Error).message}`));
     }
     return worker;
+  }
+
+  /** The types this instance runs a Worker (and so BullMQ's stalled check) for. */
+  handledTypes(): string[] {
+    return [...this.workers.keys()];
+  }
+
+  /**
+   * The job of a task: under its job id, or under the id an older version
+   * gave it (legacyJobIdOf), so tasks pushed before an upgrade are still found.
+   */
+  async jobOf(type: string, taskId: string): Promise<Job | undefined> {
+    const queue = this.queueFor(type);
+    const job = (await queue.getJob(jobIdOf(taskId))) as Job | undefined;
+    const legacy = job ? undefined : legacyJobIdOf(taskId);
+    return legacy === undefined ? job : ((await queue.getJob(legacy)) as Job | undefined);
+  }
+
+  /** BullMQ's state of a task's job ('unknown': none), found as jobOf finds it. */
+  async jobStateOf(type: string, taskId: string): Promise<string> {
+    const queue = this.queueFor(type);
+    const state = await queue.getJobState(jobIdOf(taskId));
+    const legacy = state === 'unknown' ? legacyJobIdOf(taskId) : undefined;
+    return legacy === undefined ? state : queue.getJobState(legacy);
   }
 
   /**

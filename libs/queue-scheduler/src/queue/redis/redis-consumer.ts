@@ -1,4 +1,5 @@
 import type { Job, Worker } from 'bullmq';
+import { TaskLostError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { Task, TaskEvent, TaskEventKind } from '../../interfaces/task.interface';
 import { type LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
@@ -6,7 +7,7 @@ import { Deque } from '../deque';
 import type { ClaimFilter } from '../task-queue';
 import { IdlePoll } from '../idle-poll';
 import type { RedisConnection } from './redis-connection';
-import { taskOf } from './redis-jobs';
+import { isLockError, jsonSafe, taskOf } from './redis-jobs';
 import { taskIdOf } from './redis-keys';
 import { WakeTimers } from '../wake-timers';
 
@@ -112,6 +113,10 @@ export class RedisConsumer {
       return;
     }
     if (!job) return;
+    if (job.deferredFailure) {
+      this.condemn(job, token).catch((err: unknown) => this.logger.warn(`${taskLabel(taskOf(job, false))}: ${(err as Error).message}`));
+      return;
+    }
     const lease = this.lease(job, token);
     let waiting = this.ahead.get(type);
     if (!waiting) this.ahead.set(type, (waiting = new Deque<Lease>()));
@@ -149,12 +154,38 @@ export class RedisConsumer {
   }
 
   private async take(worker: Worker): Promise<Task | undefined> {
-    const token = `${this.owner}:${++this.tokens}`;
-    const job = (await worker.getNextJob(token, { block: false })) as Job | undefined;
-    if (!job) return undefined;
-    const { task } = this.lease(job, token);
-    this.emit('started', task);
-    return task;
+    for (;;) {
+      const token = `${this.owner}:${++this.tokens}`;
+      const job = (await worker.getNextJob(token, { block: false })) as Job | undefined;
+      if (!job) return undefined;
+      if (job.deferredFailure) {
+        await this.condemn(job, token);
+        continue;
+      }
+      const { task } = this.lease(job, token);
+      this.emit('started', task);
+      return task;
+    }
+  }
+
+  /**
+   * BullMQ's stalled check does not fail a job lost more than maxStalledCount
+   * (queue.maxLostTries) times: it marks it (deferredFailure) and queues it
+   * again for the next fetch to fail, as its own Worker does. Here that fetch
+   * is ours: the job goes dead without running, saying why.
+   */
+  private async condemn(job: Job, token: string): Promise<void> {
+    const task = taskOf(job, false);
+    const error = new TaskLostError(job.stalledCounter, this.options.queue.maxLostTries);
+    job.opts.attempts = job.attemptsMade + 1;
+    try {
+      await job.moveToFailed(error, token, false);
+    } catch (err) {
+      if (isLockError(err)) return this.lostLease(task, 'dead');
+      throw err;
+    }
+    this.logger.error(`${taskLabel(task)} is dead: ${error.message}`);
+    this.emit('dead', task, { durationMs: 0, error: error.message });
   }
 
   private lease(job: Job, token: string): Lease {
@@ -260,26 +291,11 @@ export class RedisConsumer {
   }
 
   onStalled(jobId: string, type: string): void {
-    this.logger.warn(`task ${taskIdOf(jobId)} (${type}): its worker stopped renewing the lock; BullMQ queued it again (the lost try uses no attempt, but counts towards the stall limit)`);
+    this.logger.warn(`task ${taskIdOf(jobId)} (${type}): its worker stopped renewing the lock; BullMQ queued it again (the lost try uses no attempt; a task lost more than queue.maxLostTries times is dead)`);
     this.wakeLocal(1);
   }
 
   private lostLease(task: Task, outcome: string): void {
     this.logger.warn(`${taskLabel(task)}: attempt ${task.attempts} ended (${outcome}) after its lease was lost; another worker owns the task now, so this outcome is not recorded`);
-  }
-}
-
-function isLockError(err: unknown): boolean {
-  return /lock/i.test(String((err as Error)?.message));
-}
-
-/** BullMQ stores the result as JSON; a value JSON cannot hold is kept as its string, as on the database backend. */
-function jsonSafe(value: unknown): unknown {
-  if (value === undefined) return null;
-  try {
-    JSON.stringify(value);
-    return value;
-  } catch {
-    return String(value);
   }
 }

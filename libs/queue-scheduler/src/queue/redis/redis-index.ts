@@ -5,7 +5,8 @@ import type { RedisKeys } from './redis-keys';
 /**
  * Records the task's type (which BullMQ queue holds it) and its push order
  * in one atomic step, unless the id is already known and `force` is off;
- * returns the type it had before, or nil.
+ * returns the type it had before, or nil. The type's last push order is what
+ * a release of the type checks (see RedisTypeRelease).
  */
 const INDEX_SCRIPT = `
 local previous = redis.call('HGET', KEYS[1], ARGV[1])
@@ -14,6 +15,7 @@ local seq = redis.call('INCR', KEYS[4])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], seq, ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[2])
+redis.call('HSET', KEYS[5], ARGV[2], seq)
 return previous
 `;
 
@@ -27,7 +29,7 @@ return 1
 `;
 
 type IndexingRedis = Redis & {
-  qsIndex(k1: string, k2: string, k3: string, k4: string, id: string, type: string, force: string): Promise<string | null>;
+  qsIndex(k1: string, k2: string, k3: string, k4: string, k5: string, id: string, type: string, force: string): Promise<string | null>;
   qsDrop(k1: string, k2: string, k3: string, id: string, seq: string): Promise<number>;
 };
 
@@ -39,14 +41,14 @@ export class RedisIndex {
     redis: Redis,
     readonly keys: RedisKeys,
   ) {
-    redis.defineCommand('qsIndex', { numberOfKeys: 4, lua: INDEX_SCRIPT });
+    redis.defineCommand('qsIndex', { numberOfKeys: 5, lua: INDEX_SCRIPT });
     redis.defineCommand('qsDrop', { numberOfKeys: 3, lua: DROP_SCRIPT });
     this.redis = redis as IndexingRedis;
   }
 
   index(taskId: string, type: string, force: boolean): Promise<string | null> {
     const k = this.keys;
-    return this.redis.qsIndex(k.index, k.order, k.types, k.seq, taskId, type, force ? '1' : '0');
+    return this.redis.qsIndex(k.index, k.order, k.types, k.seq, k.typePushed, taskId, type, force ? '1' : '0');
   }
 
   typeOf(taskId: string): Promise<string | null> {
@@ -59,6 +61,10 @@ export class RedisIndex {
 
   types(): Promise<string[]> {
     return this.redis.smembers(this.keys.types);
+  }
+
+  async addTypes(types: string[]): Promise<void> {
+    if (types.length) await this.redis.sadd(this.keys.types, ...types);
   }
 
   /** Task ids by push order, newest first, below `before` (exclusive). */

@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import { TaskLostError } from '../../errors/errors';
 import type { Task, TaskRecord, TaskStatus } from '../../interfaces/task.interface';
 import type { NormalizedTask } from '../task-validation';
 
@@ -80,7 +81,33 @@ export function recordOf(job: Job, state: string): TaskRecord {
   const record: TaskRecord = { ...taskOf(job, status === 'running'), status };
   if (job.processedOn && status !== 'pending') record.startedAt = new Date(job.processedOn);
   if (job.finishedOn && (status === 'succeeded' || status === 'dead')) record.completedAt = new Date(job.finishedOn);
-  if (job.failedReason && status !== 'succeeded' && status !== 'pending') record.error = job.failedReason;
+  if (job.failedReason && status !== 'succeeded' && status !== 'pending') record.error = lostReason(job) ?? job.failedReason;
   if (status === 'succeeded' && job.returnvalue !== undefined && job.returnvalue !== null) record.result = job.returnvalue;
   return record;
+}
+
+/**
+ * bullmq 5 fails a job past its stall limit in the stalled check itself, in
+ * its own words (bullmq 6 leaves that to the next fetch: RedisConsumer.take);
+ * the limit it passed was queue.maxLostTries, one below the count.
+ */
+function lostReason(job: Job): string | undefined {
+  if (job.failedReason !== 'job stalled more than allowable limit') return undefined;
+  return new TaskLostError(job.stalledCounter, job.stalledCounter - 1).message;
+}
+
+/** BullMQ refuses an outcome whose lock (our lease) is gone or is another's. */
+export function isLockError(err: unknown): boolean {
+  return /lock/i.test(String((err as Error)?.message));
+}
+
+/** BullMQ stores the result as JSON; a value JSON cannot hold is kept as its string, as on the database backend. */
+export function jsonSafe(value: unknown): unknown {
+  if (value === undefined) return null;
+  try {
+    JSON.stringify(value);
+    return value;
+  } catch {
+    return String(value);
+  }
 }

@@ -1,22 +1,47 @@
 /**
- * Names in Redis. BullMQ refuses job ids that are integers or hold a ':'
- * (other than its own repeat ids), and queue names with a ':'; our task ids
- * (e.g. the scheduler's `<schedulerTaskId>:<scheduledAt>`) and task types may
- * hold both, so they are escaped reversibly: '%' → '%25', ':' → '%3A', and an
- * id that would read as an integer gets a '%i' prefix.
+ * Names in Redis. A job's hash lives at `<prefix>:<queue>:<jobId>`, beside
+ * BullMQ's own keys of the queue (`<prefix>:<queue>:wait`, `:meta`, `:events`,
+ * …), so a job id equal to one of those names would overwrite that structure
+ * and break the type for good. Every job id therefore starts with JOB_ID_PREFIX,
+ * which no BullMQ key name has. BullMQ also refuses job ids that hold a ':' or
+ * read as an integer, and queue names with a ':'; our task ids (e.g. the
+ * scheduler's `<schedulerTaskId>:<scheduledAt>`) and task types may hold ':',
+ * so they are escaped reversibly: '%' → '%25', ':' → '%3A'.
  */
 export function escapeName(value: string): string {
   return value.replace(/%/g, '%25').replace(/:/g, '%3A');
 }
 
+/**
+ * '%' then a letter: an escaped id never has that (its '%' is always followed
+ * by '25' or '3A'), nor had a job id of the scheme before (see legacyJobIdOf),
+ * so taskIdOf tells the two apart; and it keeps every job id non-integer.
+ */
+export const JOB_ID_PREFIX = '%t';
+
 export function jobIdOf(taskId: string): string {
+  return JOB_ID_PREFIX + escapeName(taskId);
+}
+
+/** BullMQ's key names beside the job hashes of a queue (its QueueKeys, and the start of its metrics keys). */
+const BULLMQ_KEY_NAMES = new Set(['', 'active', 'wait', 'waiting-children', 'paused', 'id', 'delayed', 'prioritized', 'stalled-check', 'completed', 'failed', 'stalled', 'repeat', 'limiter', 'meta', 'events', 'pc', 'marker', 'de', 'metrics']);
+
+/**
+ * The job id a task had before job ids were namespaced (escaped, an integer
+ * one prefixed '%i'), so jobs pushed by an older version are still found;
+ * undefined where that id is one of BullMQ's key names, which never held a
+ * readable job.
+ */
+export function legacyJobIdOf(taskId: string): string | undefined {
   const escaped = escapeName(taskId);
+  if (BULLMQ_KEY_NAMES.has(escaped)) return undefined;
   return `${parseInt(escaped, 10)}` === escaped ? `%i${escaped}` : escaped;
 }
 
-/** The task id a job id stands for (the reverse of jobIdOf). */
+/** The task id a job id stands for (the reverse of jobIdOf, and of legacyJobIdOf). */
 export function taskIdOf(jobId: string): string {
-  return (jobId.startsWith('%i') ? jobId.slice(2) : jobId).replace(/%3A/g, ':').replace(/%25/g, '%');
+  const escaped = jobId.startsWith(JOB_ID_PREFIX) || jobId.startsWith('%i') ? jobId.slice(2) : jobId;
+  return escaped.replace(/%3A/g, ':').replace(/%25/g, '%');
 }
 
 /** One BullMQ queue per task type, so a worker takes only the types it handles, each under its own cap. */
@@ -34,8 +59,10 @@ export class RedisKeys {
   /** zset taskId by push order, for listTasks newest first. */
   readonly order: string;
   readonly seq: string;
-  /** set of every task type pushed, for the counts. */
+  /** set of the task types that have BullMQ keys, for the counts; a type with nothing left is released (RedisTypeRelease). */
   readonly types: string;
+  /** hash type → push order of its last push, so a release can tell that a push came in meanwhile. */
+  readonly typePushed: string;
   /** set of taskIds that failed and wait (delayed) for their retry: status `failed`. */
   readonly retrying: string;
   /** hash taskId → JSON of a cancelled task (BullMQ removes the job; we keep its record). */
@@ -50,6 +77,7 @@ export class RedisKeys {
     this.order = `${own}order`;
     this.seq = `${own}seq`;
     this.types = `${own}types`;
+    this.typePushed = `${own}type-pushed`;
     this.retrying = `${own}retrying`;
     this.cancelled = `${own}cancelled`;
     this.storeExpiry = `${own}store-expiry`;

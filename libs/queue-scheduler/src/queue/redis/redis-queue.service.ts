@@ -86,7 +86,8 @@ export class RedisQueueService extends TaskQueue implements OnApplicationBootstr
 
   /**
    * Forgets index entries of jobs BullMQ removed after `queue.retentionDays`
-   * (500 a pass; an entry goes on the second pass that finds its job missing).
+   * (500 a pass; an entry goes on the second pass that finds its job missing),
+   * then releases the types with nothing left (see RedisTypeRelease).
    * Runs every minute on its own; returns how many entries went.
    */
   trimIndex(): Promise<number> {
@@ -135,12 +136,14 @@ export class RedisQueueService extends TaskQueue implements OnApplicationBootstr
     const state = found.cancelled ? 'cancelled' : await found.job!.getState();
     const job = found.job;
     if (job && state === 'failed') {
+      // a fresh allowance of lost tries too: BullMQ's retry keeps the stall count
+      await this.redis.client.hdel(this.redis.queueFor(job.name).toKey(job.id!), 'stc');
       await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     } else if (job && state === 'delayed' && job.attemptsMade > 0) {
       // waiting for its retry: queued again now, with a fresh attempt count
       await job.remove();
       await this.redis.keys.forgetRetry(taskId);
-      await this.redis.queueFor(job.name).add(job.name, job.data as JobData, { jobId: job.id, priority: (job.data as JobData).priority + PRIORITY_OFFSET });
+      await this.redis.queueFor(job.name).add(job.name, job.data as JobData, { jobId: jobIdOf(taskId), priority: (job.data as JobData).priority + PRIORITY_OFFSET });
     } else {
       const { status } = found.cancelled ?? recordOf(job!, state);
       throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
@@ -232,10 +235,10 @@ export class RedisQueueService extends TaskQueue implements OnApplicationBootstr
     const keys = this.redis.keys;
     const previousType = await keys.index(task.taskId, task.type, false);
     if (previousType !== null) {
-      const previous = this.redis.queueFor(previousType);
-      const state = await previous.getJobState(jobIdOf(task.taskId));
+      const previous = await this.redis.jobOf(previousType, task.taskId);
+      const state = previous ? await previous.getState() : 'unknown';
       if (UNFINISHED.has(state) && !(await keys.isCancelled(task.taskId))) return false;
-      await (await previous.getJob(jobIdOf(task.taskId)))?.remove();
+      await previous?.remove();
       await keys.forget(task.taskId);
       await keys.index(task.taskId, task.type, true);
     }

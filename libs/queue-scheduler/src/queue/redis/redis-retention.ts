@@ -1,13 +1,15 @@
 import type { RedisConnection } from './redis-connection';
-import { jobIdOf } from './redis-keys';
+import { RedisTypeRelease } from './redis-type-release';
 
 const BATCH = 500;
 
 /**
- * BullMQ removes finished jobs past `queue.retentionDays` by itself; this
- * forgets our index entries for them, and cancelled records past the same
- * age, so the index does not grow without end. Each pass reads one batch,
- * oldest first; the next pass resumes after what it kept.
+ * Finished jobs past `queue.retentionDays` are removed (by BullMQ as later
+ * jobs of their queue finish, else by RedisTypeRelease); this forgets our
+ * index entries for them, and cancelled records past the same age, so the
+ * index does not grow without end. Each pass reads one batch, oldest first;
+ * the next pass resumes after what it kept. Then it releases the types with
+ * nothing left.
  */
 export class RedisRetention {
   private from = 0;
@@ -17,11 +19,14 @@ export class RedisRetention {
    * job is still missing a pass later.
    */
   private suspects = new Set<string>();
+  private readonly types: RedisTypeRelease;
 
   constructor(
     private readonly redis: RedisConnection,
     private readonly retentionDays: number,
-  ) {}
+  ) {
+    this.types = new RedisTypeRelease(redis, retentionDays);
+  }
 
   async sweep(): Promise<number> {
     const { keys } = this.redis;
@@ -32,7 +37,7 @@ export class RedisRetention {
       entries.map(async ({ taskId }, i) => {
         const cancelled = await keys.cancelled(taskId);
         if (cancelled) return (cancelled.completedAt?.getTime() ?? Infinity) < expiredBefore;
-        return types[i] === null || (await this.redis.queueFor(types[i]!).getJobState(jobIdOf(taskId))) === 'unknown';
+        return types[i] === null || (await this.redis.jobStateOf(types[i]!, taskId)) === 'unknown';
       }),
     );
     const suspects = new Set<string>();
@@ -45,6 +50,7 @@ export class RedisRetention {
     }
     this.suspects = suspects;
     this.from = entries.length < BATCH ? 0 : this.from + entries.length - removed;
+    await this.types.pass();
     return removed;
   }
 }

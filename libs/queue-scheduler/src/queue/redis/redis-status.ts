@@ -4,7 +4,6 @@ import type { TaskRecord } from '../../interfaces/task.interface';
 import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
 import type { RedisConnection } from './redis-connection';
 import { recordOf } from './redis-jobs';
-import { jobIdOf } from './redis-keys';
 
 const PAGE_SCAN = 200;
 
@@ -18,7 +17,7 @@ export class RedisStatus {
     if (type === null) throw new TaskNotFoundError(taskId);
     const cancelled = await this.redis.keys.cancelled(taskId);
     if (cancelled) return { cancelled };
-    const job = (await this.redis.queueFor(type).getJob(jobIdOf(taskId))) as Job | undefined;
+    const job = await this.redis.jobOf(type, taskId);
     if (!job) throw new TaskNotFoundError(taskId);
     return { job };
   }
