@@ -59,6 +59,12 @@ export abstract class TaskQueue {
   /** Queues a task and returns its id; an id still pending or running is not queued twice. */
   abstract pushTask<P>(input: PushTaskInput<P>): MaybePromise<string>;
   /**
+   * Queues several tasks in order, each with pushTask's dedupe rule; every
+   * input is validated first, so one bad input (`InvalidTaskError` naming
+   * `inputs[i].field`) queues none.
+   */
+  abstract pushTasks<P>(inputs: PushTaskInput<P>[]): MaybePromise<string[]>;
+  /**
    * Whether the worker pool may claim while outcomes are still being
    * written: true frees a task's slot when its handler ends. A backend whose
    * outcome write also fetches the next task (redis) says false, so the

@@ -51,6 +51,22 @@ function key(field: string, value: unknown, maxLength = MAX_KEY_LENGTH): void {
   if (problem) bad(field, problem, value);
 }
 
+/**
+ * Validates every push of a batch before any is queued, so a bad one queues
+ * none; the error names its place (`inputs[2].params.a`).
+ */
+export function normalizeBatch<T>(inputs: unknown, normalize: (input: PushTaskInput) => T): T[] {
+  if (!Array.isArray(inputs)) throw new InvalidTaskError('inputs', `inputs must be an array of tasks, got ${describeValue(inputs)}`);
+  return inputs.map((input: PushTaskInput, i) => {
+    try {
+      return normalize(input);
+    } catch (err) {
+      if (err instanceof InvalidTaskError) throw new InvalidTaskError(`inputs[${i}].${err.field}`, `inputs[${i}]: ${err.message}`);
+      throw err;
+    }
+  });
+}
+
 /** Validates a push and fills its defaults; throws InvalidTaskError naming the field. */
 export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now = Date.now(), newId: () => string = randomUUID): NormalizedTask {
   if (input === null || typeof input !== 'object') bad('task', 'must be an object', input);

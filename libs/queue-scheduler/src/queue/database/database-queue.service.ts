@@ -9,7 +9,7 @@ import { MAX_TIMER_MS, RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../que
 import { LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
 import { DatabasePublicStore } from '../../store/database-public-store';
 import { type ClaimFilter, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
-import { type NormalizedTask, MAX_KEY_LENGTH, normalizePush } from '../task-validation';
+import { type NormalizedTask, MAX_KEY_LENGTH, normalizeBatch, normalizePush } from '../task-validation';
 import { keyProblem, storableText } from '../json-value';
 import { IdlePoll } from '../idle-poll';
 import { OutcomeBatch } from './outcome-batch';
@@ -112,7 +112,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
 
   /** Pushes several tasks in one statement; each keeps pushTask's dedupe rule. */
   async pushTasks<P>(inputs: PushTaskInput<P>[]): Promise<string[]> {
-    const tasks = inputs.map((input) => normalizePush(input, this.options.queue.maxPayloadBytes));
+    const tasks = normalizeBatch(inputs, (input) => normalizePush(input, this.options.queue.maxPayloadBytes));
     const inserted = await this.insert(tasks);
     this.announce(inserted);
     return tasks.map((t) => t.taskId);

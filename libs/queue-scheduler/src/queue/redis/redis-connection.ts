@@ -50,7 +50,7 @@ export class RedisConnection {
     });
     const keys = new RedisKeys(prefix);
     this.keys = new RedisIndex(this.client, keys);
-    this.store = new RedisPublicStore(this.client, keys);
+    this.store = new RedisPublicStore(this.client, keys, this.options.store.maxValueBytes);
     this.status = new RedisStatus(this);
   }
 

@@ -14,12 +14,13 @@ export class RedisPublicStore {
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
+    private readonly maxValueBytes?: number,
   ) {}
 
   async set(key: string, value: unknown, ttlSeconds?: number | null): Promise<void> {
     const now = Date.now();
     const expiresAt = storeExpiry(key, ttlSeconds, now);
-    const json = storeValueJson(value, 'redis');
+    const json = storeValueJson(value, 'redis', this.maxValueBytes);
     const multi = this.redis.multi();
     if (expiresAt === Infinity) {
       multi.set(this.keys.store(key), json).zrem(this.keys.storeExpiry, key);

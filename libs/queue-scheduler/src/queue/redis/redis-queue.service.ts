@@ -8,7 +8,7 @@ import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '
 import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { type ClaimFilter, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
-import { type NormalizedTask, normalizePush } from '../task-validation';
+import { type NormalizedTask, normalizeBatch, normalizePush } from '../task-validation';
 import { RedisConnection } from './redis-connection';
 import { RedisConsumer } from './redis-consumer';
 import { RedisRetention } from './redis-retention';
@@ -98,12 +98,28 @@ export class RedisQueueService extends TaskQueue implements OnApplicationBootstr
   // ---- producers -------------------------------------------------------
 
   async pushTask<P>(input: PushTaskInput<P>): Promise<string> {
+    const task = this.normalize(input);
+    if (await this.enqueue(task)) this.announce(task);
+    return task.taskId;
+  }
+
+  /**
+   * Pushes several tasks, in order, each with pushTask's dedupe rule. Every
+   * input is validated before the first is queued, so a bad one queues none;
+   * the adds themselves are one per task (BullMQ's addBulk has no dedupe).
+   */
+  async pushTasks<P>(inputs: PushTaskInput<P>[]): Promise<string[]> {
+    const tasks = normalizeBatch(inputs, (input) => this.normalize(input));
+    for (const task of tasks) if (await this.enqueue(task)) this.announce(task);
+    return tasks.map((t) => t.taskId);
+  }
+
+  private normalize(input: PushTaskInput): NormalizedTask {
     const task = normalizePush(input, this.options.queue.maxPayloadBytes);
     if (Math.abs(task.priority) > PRIORITY_LIMIT) {
       throw new InvalidTaskError('priority', `priority must be an integer from -${PRIORITY_LIMIT} to ${PRIORITY_LIMIT} on the redis backend, got ${describeValue(task.priority)}`);
     }
-    if (await this.enqueue(task)) this.announce(task);
-    return task.taskId;
+    return task;
   }
 
   getQueueSize(): Promise<number> {
