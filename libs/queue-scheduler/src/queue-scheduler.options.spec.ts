@@ -1,3 +1,6 @@
+import { InvalidOptionsError } from './errors/errors';
+import type { QueueSchedulerModuleOptions } from './interfaces/options.interface';
+import { MAX_TIMER_MS } from './queue-scheduler.constants';
 import { resolveOptions } from './queue-scheduler.options';
 
 describe('resolveOptions: scheduler.lookaheadMs', () => {
@@ -10,5 +13,44 @@ describe('resolveOptions: scheduler.lookaheadMs', () => {
   it('takes the value given, on every backend', () => {
     expect(resolveOptions({ queue: { backend: 'database' }, scheduler: { lookaheadMs: 2000 } }).scheduler.lookaheadMs).toBe(2000);
     expect(resolveOptions({ scheduler: { lookaheadMs: 0 } }).scheduler.lookaheadMs).toBe(0);
+  });
+});
+
+describe('resolveOptions: durations a timer waits for', () => {
+  const over = MAX_TIMER_MS + 1;
+  // Node runs a timer longer than MAX_TIMER_MS after 1 ms: each of these was accepted and then fired every millisecond
+  it.each<[string, QueueSchedulerModuleOptions]>([
+    ['scheduler.pollIntervalMs', { scheduler: { pollIntervalMs: over } }],
+    ['queue.pollIntervalMs', { queue: { pollIntervalMs: over } }],
+    ['queue.leaseMs', { queue: { leaseMs: over } }],
+    ['queue.sweepIntervalMs', { queue: { sweepIntervalMs: over } }],
+    ['store.cleanupIntervalSeconds', { store: { cleanupIntervalSeconds: Math.floor(MAX_TIMER_MS / 1000) + 1 } }],
+    ['shutdownTimeoutMs', { shutdownTimeoutMs: over }],
+    ['retries.delayMs', { retries: { attempts: 2, delayMs: over } }],
+    ['retries.maxDelayMs', { retries: { attempts: 2, maxDelayMs: over } }],
+  ])('refuses %s above the longest timer Node keeps, naming the field and the value', (field, options) => {
+    let error: unknown;
+    try {
+      resolveOptions(options);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect((error as InvalidOptionsError).field).toBe(field);
+    expect((error as Error).message).toMatch(new RegExp(`^${field.replace('.', '\\.')} must be at most \\d+ (ms|seconds) .*, got \\d+$`));
+  });
+
+  it('accepts each of them at the longest timer Node keeps', () => {
+    const max = MAX_TIMER_MS;
+    const resolved = resolveOptions({
+      scheduler: { pollIntervalMs: max },
+      queue: { pollIntervalMs: max, leaseMs: max, sweepIntervalMs: max, retentionDays: 36_500 },
+      store: { cleanupIntervalSeconds: Math.floor(max / 1000) },
+      shutdownTimeoutMs: max,
+      retries: { attempts: 2, delayMs: max, maxDelayMs: max },
+    });
+    expect(resolved.queue.leaseMs).toBe(max);
+    // retentionDays is compared with row ages, never waited for: a long one stays legitimate
+    expect(resolved.queue.retentionDays).toBe(36_500);
   });
 });

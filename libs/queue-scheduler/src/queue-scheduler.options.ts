@@ -1,7 +1,7 @@
 import type { LogLevel } from '@nestjs/common';
 import { describeValue, InvalidOptionsError } from './errors/errors';
 import type { QueueSchedulerModuleOptions, ResolvedOptions, RetryPolicy } from './interfaces/options.interface';
-import { DEFAULT_OPTIONS } from './queue-scheduler.constants';
+import { DEFAULT_OPTIONS, MAX_TIMER_MS } from './queue-scheduler.constants';
 import { assertTimezone } from './scheduling/schedule-math';
 
 const LOG_LEVELS: readonly LogLevel[] = ['verbose', 'debug', 'log', 'warn', 'error', 'fatal'];
@@ -22,6 +22,16 @@ function nonNegative(field: string, value: unknown): number {
   return value;
 }
 
+/**
+ * A duration some timer waits for (`msPerUnit` 1000 for a value in seconds). Node runs a timer longer than
+ * MAX_TIMER_MS after 1 ms: such a value was accepted and then fired every millisecond.
+ */
+function timerDuration(field: string, value: number, msPerUnit = 1): number {
+  const max = Math.floor(MAX_TIMER_MS / msPerUnit);
+  if (value > max) fail(field, `must be at most ${max} ${msPerUnit === 1 ? 'ms' : 'seconds'} (about 24.8 days, the longest timer Node keeps)`, value);
+  return value;
+}
+
 function bool(field: string, value: unknown): boolean {
   if (typeof value !== 'boolean') fail(field, 'must be true or false', value);
   return value;
@@ -34,8 +44,8 @@ export function validateRetryPolicy(field: string, policy: RetryPolicy): Require
   if (merged.backoff !== 'fixed' && merged.backoff !== 'exponential') {
     fail(`${field}.backoff`, "must be 'fixed' or 'exponential'", merged.backoff);
   }
-  nonNegative(`${field}.delayMs`, merged.delayMs);
-  nonNegative(`${field}.maxDelayMs`, merged.maxDelayMs);
+  timerDuration(`${field}.delayMs`, nonNegative(`${field}.delayMs`, merged.delayMs));
+  timerDuration(`${field}.maxDelayMs`, nonNegative(`${field}.maxDelayMs`, merged.maxDelayMs));
   if (nonNegative(`${field}.jitter`, merged.jitter) > 1) fail(`${field}.jitter`, 'must be between 0 and 1', merged.jitter);
   return merged;
 }
@@ -72,9 +82,9 @@ export function resolveOptions(options: QueueSchedulerModuleOptions = {}): Resol
   };
   positiveInt('workers.concurrency', workers.concurrency);
   bool('workers.enabled', workers.enabled);
-  positiveInt('store.cleanupIntervalSeconds', store.cleanupIntervalSeconds);
+  timerDuration('store.cleanupIntervalSeconds', positiveInt('store.cleanupIntervalSeconds', store.cleanupIntervalSeconds), 1000);
   bool('scheduler.enabled', scheduler.enabled);
-  positiveInt('scheduler.pollIntervalMs', scheduler.pollIntervalMs);
+  timerDuration('scheduler.pollIntervalMs', positiveInt('scheduler.pollIntervalMs', scheduler.pollIntervalMs));
   nonNegative('scheduler.misfireGraceSeconds', scheduler.misfireGraceSeconds);
   positiveInt('scheduler.maxCatchUp', scheduler.maxCatchUp);
   positiveInt('scheduler.batchSize', scheduler.batchSize);
@@ -103,12 +113,12 @@ export function resolveOptions(options: QueueSchedulerModuleOptions = {}): Resol
   positiveInt('queue.historySize', queue.historySize);
   if (!['memory', 'database', 'redis'].includes(queue.backend)) fail('queue.backend', "must be 'memory', 'database' or 'redis'", queue.backend);
   validateRedisOptions(queue.connection, queue.prefix);
-  positiveInt('queue.pollIntervalMs', queue.pollIntervalMs);
-  positiveInt('queue.leaseMs', queue.leaseMs);
+  timerDuration('queue.pollIntervalMs', positiveInt('queue.pollIntervalMs', queue.pollIntervalMs));
+  timerDuration('queue.leaseMs', positiveInt('queue.leaseMs', queue.leaseMs));
   if (queue.leaseMs < 1000) fail('queue.leaseMs', 'must be at least 1000', queue.leaseMs);
-  positiveInt('queue.sweepIntervalMs', queue.sweepIntervalMs);
+  timerDuration('queue.sweepIntervalMs', positiveInt('queue.sweepIntervalMs', queue.sweepIntervalMs));
   nonNegative('queue.retentionDays', queue.retentionDays);
-  nonNegative('shutdownTimeoutMs', resolved.shutdownTimeoutMs);
+  timerDuration('shutdownTimeoutMs', nonNegative('shutdownTimeoutMs', resolved.shutdownTimeoutMs));
   if (!LOG_LEVELS.includes(resolved.logLevel)) fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`, resolved.logLevel);
   bool('autoStart', resolved.autoStart);
   return resolved;

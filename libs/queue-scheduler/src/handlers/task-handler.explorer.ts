@@ -1,6 +1,9 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { InvalidTaskHandlerError } from '../errors/errors';
+import type { ResolvedOptions } from '../interfaces/options.interface';
+import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
+import { refuseMemoryQueueInjection } from './queue-class-guard';
 import { TASK_HANDLER } from './task-handler.decorator';
 import { TaskHandlerRegistry } from './task-handler.registry';
 
@@ -9,7 +12,8 @@ type ProviderWrapper = ReturnType<DiscoveryService['getProviders']>[number];
 /**
  * Finds `@TaskHandler` methods on every provider and controller at module
  * init (scanning all of them: a method decorator leaves no class-level mark),
- * so handler errors stop start-up before any worker runs.
+ * so handler errors stop start-up before any worker runs. The same walk
+ * refuses, on a durable backend, any class that injects MemoryQueueService.
  */
 @Injectable()
 export class TaskHandlerExplorer implements OnModuleInit {
@@ -17,10 +21,14 @@ export class TaskHandlerExplorer implements OnModuleInit {
     private readonly discovery: DiscoveryService,
     private readonly scanner: MetadataScanner,
     private readonly registry: TaskHandlerRegistry,
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
   ) {}
 
   onModuleInit(): void {
     const wrappers = [...this.discovery.getProviders(), ...this.discovery.getControllers()];
+    // the library's own providers share this explorer's module
+    const library = wrappers.find((w) => w.instance === this)?.host;
+    refuseMemoryQueueInjection(this.options.queue.backend, wrappers, library);
     for (const wrapper of wrappers) this.explore(wrapper);
   }
 

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { describeValue, DuplicateTaskHandlerError, InvalidTaskHandlerError, QueueSchedulerError } from '../errors/errors';
 import type { ResolvedOptions, ResolvedRetryPolicy } from '../interfaces/options.interface';
 import type { TaskHandlerFn, TaskHandlerOptions } from '../interfaces/task-handler.interface';
-import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
+import { MAX_TIMER_MS, RESOLVED_OPTIONS } from '../queue-scheduler.constants';
 import { validateRetryPolicy } from '../queue-scheduler.options';
 
 export interface RegisteredHandler {
@@ -41,8 +41,9 @@ export class TaskHandlerRegistry {
     if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency <= 0)) {
       throw new InvalidTaskHandlerError(`${where}: concurrency must be a positive integer, got ${describeValue(concurrency)}`);
     }
-    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || timeoutMs > 2_147_483_647)) {
-      throw new InvalidTaskHandlerError(`${where}: timeoutMs must be a positive number of ms, got ${describeValue(timeoutMs)}`);
+    // a longer timeout would be a timer Node runs after 1 ms: every try would time out at once
+    if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || timeoutMs > MAX_TIMER_MS)) {
+      throw new InvalidTaskHandlerError(`${where}: timeoutMs must be a positive number of ms, at most ${MAX_TIMER_MS} (about 24.8 days), got ${describeValue(timeoutMs)}`);
     }
     let retries = this.options.retries;
     try {

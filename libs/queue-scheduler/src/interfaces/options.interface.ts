@@ -88,7 +88,12 @@ export interface QueueOptions {
    * `maxStalledCount`). 0: a lost try makes the task dead. @default 1
    */
   maxLostTries?: number;
-  /** Finished tasks kept for `getTask` / `listTasks` in the memory backend. @default 1000 */
+  /**
+   * memory: finished tasks kept for `getTask` / `listTasks`: the last `historySize`
+   * succeeded or cancelled ones, and apart from them the last `historySize` dead ones
+   * (`listDeadTasks`), so a burst of successes never pushes out the dead. Older ones are
+   * forgotten; `countByStatus` still counts every task of the process. @default 1000
+   */
   historySize?: number;
   /** database, redis: longest an idle instance waits before looking for tasks pushed elsewhere. @default 500 */
   pollIntervalMs?: number;

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, InvalidTaskError, TaskNotFoundError } from '../errors/errors';
+import { InvalidArgumentError, InvalidOptionsError, InvalidTaskError, TaskNotFoundError } from '../errors/errors';
 import { resolveOptions } from '../queue-scheduler.options';
 import { MemoryQueueService } from './memory-queue.service';
 import type { ClaimFilter } from './task-queue';
@@ -236,5 +236,44 @@ describe('MemoryQueueService public store', () => {
     expect(() => queue.setPublic('k', 1, -5)).toThrow(/ttlSeconds must be a positive number of seconds, got -5/);
     expect(() => queue.setPublic('k', 1, NaN)).toThrow(InvalidArgumentError);
     expect(queue.getStoreSize()).toBe(0);
+  });
+});
+
+describe('MemoryQueueService on another backend', () => {
+  afterEach(() => jest.useRealTimers());
+
+  it.each(['database', 'redis'] as const)("on '%s' refuses every call with InvalidOptionsError and starts no timer", (backend) => {
+    jest.useFakeTimers();
+    const queue = new MemoryQueueService(resolveOptions({ logLevel: 'fatal', queue: { backend } }));
+    expect(queue).toBeInstanceOf(MemoryQueueService);
+    queue.onApplicationBootstrap();
+    expect(jest.getTimerCount()).toBe(0);
+    const calls: Array<[string, () => unknown]> = [
+      ['pushTask', () => queue.pushTask({ type: 't' })],
+      ['pushTasks', () => queue.pushTasks([{ type: 't' }])],
+      ['popTask', () => queue.popTask()],
+      ['claim', () => queue.claim(anyType, 1)],
+      ['setPublic', () => queue.setPublic('k', 1)],
+      ['startCleanup', () => queue.startCleanup()],
+      ['countByStatus', () => queue.countByStatus()],
+      ['onEvent', () => queue.onEvent(() => undefined)],
+      ['pushClaimed', () => queue.pushClaimed(async () => [])],
+      ['events$', () => queue.events$],
+    ];
+    for (const [name, call] of calls) {
+      let error: unknown;
+      try {
+        call();
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(InvalidOptionsError);
+      expect((error as InvalidOptionsError).field).toBe('queue.backend');
+      expect((error as Error).message).toContain(`MemoryQueueService.${name}`);
+      expect((error as Error).message).toContain(`queue.backend is '${backend}'`);
+      expect((error as Error).message).toContain('Inject TaskQueue instead');
+    }
+    expect(jest.getTimerCount()).toBe(0);
+    queue.onModuleDestroy();
   });
 });

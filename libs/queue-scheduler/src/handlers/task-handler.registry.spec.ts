@@ -1,0 +1,26 @@
+import { InvalidTaskHandlerError } from '../errors/errors';
+import type { TaskHandlerOptions } from '../interfaces/task-handler.interface';
+import { MAX_TIMER_MS } from '../queue-scheduler.constants';
+import { resolveOptions } from '../queue-scheduler.options';
+import { TaskHandlerRegistry } from './task-handler.registry';
+
+describe('TaskHandlerRegistry: handler durations', () => {
+  const over = MAX_TIMER_MS + 1;
+  const registry = (): TaskHandlerRegistry => new TaskHandlerRegistry(resolveOptions({ logLevel: 'fatal' }));
+
+  it.each<[string, TaskHandlerOptions]>([
+    ['timeoutMs', { timeoutMs: over }],
+    ['retries.delayMs', { retries: { attempts: 2, delayMs: over } }],
+    ['retries.maxDelayMs', { retries: { attempts: 2, maxDelayMs: over } }],
+  ])('refuses %s above the longest timer Node keeps, naming the handler, the field and the value', (field, options) => {
+    const register = (): unknown => registry().register('report', 'Reports.run', () => undefined, options);
+    expect(register).toThrow(InvalidTaskHandlerError);
+    expect(register).toThrow(`@TaskHandler('report') on Reports.run: ${field} must be`);
+    expect(register).toThrow(String(over));
+  });
+
+  it('accepts them at the longest timer Node keeps', () => {
+    const handler = registry().register('report', 'Reports.run', () => undefined, { timeoutMs: MAX_TIMER_MS, retries: { attempts: 2, delayMs: MAX_TIMER_MS, maxDelayMs: MAX_TIMER_MS } });
+    expect(handler).toMatchObject({ timeoutMs: MAX_TIMER_MS, retries: { delayMs: MAX_TIMER_MS, maxDelayMs: MAX_TIMER_MS } });
+  });
+});

@@ -1,0 +1,175 @@
+import { describeValue, InvalidArgumentError } from '../errors/errors';
+import type { TaskStatus } from '../interfaces/task.interface';
+import { FinishedTasks, type MemoryEntry, toRecord } from './memory-entries';
+import { TaskIndex } from './task-index';
+import { ANY_STATUS, moveStatus, statusIndex, TaskLog } from './task-log';
+import type { ListTasksFilter, StatusCounts, TaskPage } from './task-queue';
+
+const PENDING = statusIndex('pending');
+const RUNNING = statusIndex('running');
+const FAILED = statusIndex('failed');
+const SUCCEEDED = statusIndex('succeeded');
+const CANCELLED = statusIndex('cancelled');
+const DEAD = statusIndex('dead');
+
+/**
+ * Every task the memory queue still knows, for the status API: by id, in
+ * push order (all, and per type), counted by status. Unfinished tasks stay
+ * until they finish; of the finished, the last `historySize` succeeded or
+ * cancelled ones stay, and apart from them the last `historySize` dead ones
+ * (so a burst of successes never pushes out the dead ones an operator wants
+ * to look at). A task forgotten is in no structure here: memory stays
+ * bounded by the unfinished tasks plus twice `historySize`.
+ */
+export class MemoryTasks {
+  private readonly byId = new TaskIndex<MemoryEntry>();
+  private readonly all = new TaskLog<MemoryEntry>('all');
+  private readonly byType = new Map<string, TaskLog<MemoryEntry>>();
+  private readonly finished: FinishedTasks;
+  private readonly dead: FinishedTasks;
+  /**
+   * By statusIndex. pending, running and failed count the tasks in that
+   * status now. succeeded and cancelled count every task that ended so in
+   * this process, kept or forgotten; dead counts the tasks that ran out of
+   * attempts and were not retried or pushed again while still kept.
+   */
+  private readonly counts = [0, 0, 0, 0, 0, 0];
+  private seq = 0;
+  /** Blocks and slots the last page read: its cost, for tests. */
+  lastPageCost = 0;
+
+  constructor(historySize: number) {
+    const forget = (entry: MemoryEntry): void => this.forget(entry);
+    this.finished = new FinishedTasks(historySize, forget);
+    this.dead = new FinishedTasks(historySize, forget);
+  }
+
+  /** Pending, running and failed (waiting for a retry) tasks. */
+  get unfinished(): number {
+    return this.counts[PENDING] + this.counts[RUNNING] + this.counts[FAILED];
+  }
+
+  get running(): number {
+    return this.counts[RUNNING];
+  }
+
+  /** A new id (see TaskIndex.newId); its counter is `lastIdSeq` until the next call. */
+  newId(): string {
+    return this.byId.newId();
+  }
+
+  get lastIdSeq(): number {
+    return this.byId.lastSeq;
+  }
+
+  get(taskId: string): MemoryEntry | undefined {
+    return this.byId.get(taskId);
+  }
+
+  /** A new entry (status pending): gets its seq, and is indexed, listed and counted. */
+  add(entry: MemoryEntry): void {
+    entry.seq = this.seq++;
+    this.byId.set(entry);
+    this.list(entry);
+    this.counts[statusIndex(entry.status)]++;
+  }
+
+  /** A finished entry whose id was pushed again: the new entry takes its place in every list. */
+  supersede(entry: MemoryEntry): void {
+    entry.superseded = true;
+    this.unlist(entry);
+    if (entry.status === 'dead') this.counts[DEAD]--;
+  }
+
+  setStatus(entry: MemoryEntry, status: TaskStatus): void {
+    const from = statusIndex(entry.status);
+    const to = statusIndex(status);
+    entry.status = status;
+    this.counts[from]--;
+    this.counts[to]++;
+    moveStatus(entry.allBlock, from, to);
+    moveStatus(entry.typeBlock, from, to);
+  }
+
+  /** Queues `entry` again (a retry) with `status`: a new seq, so it lists as the newest. */
+  requeue(entry: MemoryEntry, status: 'pending' | 'failed'): void {
+    this.unlist(entry);
+    this.counts[statusIndex(entry.status)]--;
+    this.counts[statusIndex(status)]++;
+    entry.status = status;
+    entry.seq = this.seq++;
+    this.list(entry);
+  }
+
+  /** Ends `entry`; what falls out of its history ring is forgotten. */
+  finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead'): void {
+    this.setStatus(entry, status);
+    (status === 'dead' ? this.dead : this.finished).add(entry);
+  }
+
+  /** Newest first; the cursor is the seq of the last item, and the next page lists what is older. */
+  page(filter: ListTasksFilter): TaskPage {
+    const limit = filter.limit ?? 100;
+    if (!Number.isInteger(limit) || limit <= 0) {
+      throw new InvalidArgumentError('limit', `limit must be a positive integer, got ${describeValue(limit)}`);
+    }
+    if (filter.cursor && !/^\d{1,15}$/.test(filter.cursor)) {
+      throw new InvalidArgumentError('cursor', `cursor is not one this queue issued, got ${describeValue(filter.cursor)}`);
+    }
+    const before = filter.cursor ? Number(filter.cursor) : Infinity;
+    const status = filter.status ? statusIndex(filter.status) : ANY_STATUS;
+    const log = filter.type ? this.byType.get(filter.type) : this.all;
+    const found: MemoryEntry[] = [];
+    this.lastPageCost = 0;
+    // one more than the page: whether there is a next page is known without a second walk
+    if (log && status >= 0) {
+      log.page(status, before, limit + 1, found);
+      this.lastPageCost = log.scanned;
+    }
+    const items = found.slice(0, limit);
+    return { items: items.map(toRecord), nextCursor: found.length > limit ? String(items[limit - 1].seq) : undefined };
+  }
+
+  /** The dead tasks still kept, oldest death first. */
+  deadTasks(): MemoryEntry[] {
+    const dead: MemoryEntry[] = [];
+    for (const entry of this.dead.kept()) if (entry.status === 'dead' && !entry.superseded) dead.push(entry);
+    return dead;
+  }
+
+  statusCounts(): StatusCounts {
+    const c = this.counts;
+    return { pending: c[PENDING], running: c[RUNNING], failed: c[FAILED], succeeded: c[SUCCEEDED], cancelled: c[CANCELLED], dead: c[DEAD] };
+  }
+
+  /** Entries indexed, and slots held by the logs: what memory holds, for tests. */
+  get retained(): { entries: number; slots: number } {
+    let entries = 0;
+    for (const _ of this.byId.values()) entries++;
+    return { entries, slots: this.all.slots + [...this.byType.values()].reduce((n, log) => n + log.slots, 0) };
+  }
+
+  private list(entry: MemoryEntry): void {
+    this.all.append(entry);
+    let log = this.byType.get(entry.type);
+    if (!log) {
+      log = new TaskLog<MemoryEntry>('type');
+      this.byType.set(entry.type, log);
+    }
+    log.append(entry);
+  }
+
+  private unlist(entry: MemoryEntry): void {
+    this.all.remove(entry);
+    const log = entry.typeBlock?.log;
+    if (!log) return;
+    log.remove(entry);
+    // types come and go: an empty one's log is dropped, not kept for ever
+    if (log.size === 0) this.byType.delete(entry.type);
+  }
+
+  private forget(entry: MemoryEntry): void {
+    this.byId.delete(entry);
+    this.unlist(entry);
+  }
+}

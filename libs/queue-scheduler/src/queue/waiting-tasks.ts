@@ -1,0 +1,98 @@
+import type { Clock } from '../clock';
+import { DelayedTasks } from './delayed-tasks';
+import type { MemoryEntry } from './memory-entries';
+import { ReadyTasks } from './ready-tasks';
+import type { ClaimFilter } from './task-queue';
+import { Waiters } from './waiters';
+
+/**
+ * Where the memory queue's waiting tasks are, and who waits for them: the
+ * ready lanes, the heap of delayed tasks (its one timer moves the due ones
+ * to the lanes) and the consumers asleep until a task is ready.
+ */
+export class WaitingTasks {
+  private readonly ready = new ReadyTasks();
+  private readonly delayed: DelayedTasks<MemoryEntry>;
+  private readonly waiters = new Waiters();
+  private readonly readyUp = (entry: MemoryEntry): void => this.makeReady(entry);
+  private readyOrder = 0;
+
+  constructor(private readonly clock: Clock) {
+    this.delayed = new DelayedTasks(clock, () => this.waiters.wake(this.promoteDue()));
+  }
+
+  /** Ready and delayed tasks. */
+  get size(): number {
+    return this.ready.size + this.delayed.size;
+  }
+
+  get readyCount(): number {
+    return this.ready.size;
+  }
+
+  /** When the earliest delayed task is due, epoch ms; null when none waits. */
+  earliest(): number | null {
+    return this.delayed.earliest();
+  }
+
+  /** Queues `entry` by its run time and wakes a consumer when it is ready now. */
+  add(entry: MemoryEntry, now = this.clock.now()): void {
+    if (entry.runAtMs > now) return this.delayed.add(entry);
+    this.makeReady(entry);
+    this.waiters.wakeOne();
+  }
+
+  /** A task given back (shutdown) goes first again: it was taken first. */
+  giveBack(entry: MemoryEntry): void {
+    if (entry.runAtMs > this.clock.now()) return this.delayed.add(entry);
+    this.ready.unshift(entry);
+    this.waiters.wakeOne();
+  }
+
+  /** Takes a waiting task out, ready or delayed (cancel, retry now). */
+  remove(entry: MemoryEntry): void {
+    if (!this.ready.remove(entry)) this.delayed.remove(entry);
+  }
+
+  /** Takes up to `limit` ready tasks `filter` allows into `out`, in order. */
+  take(filter: ClaimFilter, limit: number, out: MemoryEntry[]): void {
+    this.promoteDue();
+    if (this.ready.size === 0) return;
+    const left = filter.remaining?.size ? new Map(filter.remaining) : undefined;
+    this.ready.takeMany(filter, this.ready.typesOf(filter), left, limit, out);
+  }
+
+  /** Whether a take with `filter` would get a task now. */
+  has(filter: ClaimFilter): boolean {
+    this.promoteDue();
+    return this.ready.has(filter);
+  }
+
+  /** Moves the delayed tasks due by the clock to the lanes and wakes as many consumers (a manual clock's owner calls it). */
+  promote(): number {
+    const moved = this.promoteDue();
+    this.waiters.wake(moved);
+    return moved;
+  }
+
+  /** Sleeps until a task is ready, `timeoutMs` passes or `signal` aborts. */
+  wait(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return this.waiters.wait(timeoutMs, signal);
+  }
+
+  /** Shutdown: the timer stops, every sleeper wakes; what waits stays. */
+  stop(): void {
+    this.delayed.clearTimer();
+    this.waiters.wakeAll();
+  }
+
+  private makeReady(entry: MemoryEntry): void {
+    entry.order = this.readyOrder++;
+    this.ready.push(entry);
+  }
+
+  private promoteDue(): number {
+    // every claim calls this: no closure made per call, and nothing but a size check when nothing is delayed
+    return this.delayed.size === 0 ? 0 : this.delayed.takeDue(this.readyUp);
+  }
+}
