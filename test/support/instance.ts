@@ -38,6 +38,19 @@ class Handlers {
     print({ event: 'slow-done', id: ctx.taskId, attempt: ctx.attempt });
     return `done by ${process.pid}`;
   }
+
+  /**
+   * The default retry policy (attempts: 1), for the lost-tries suite. Runs
+   * params.ms, or QS_HOLD_MS when this process has it: a process that is to
+   * be killed holds its task until it is.
+   */
+  @TaskHandler('lossy')
+  async lossy(params: { ms: number }, ctx: TaskContext): Promise<string> {
+    print({ event: 'lossy-started', id: ctx.taskId, attempt: ctx.attempt });
+    await new Promise((resolve) => setTimeout(resolve, Number(process.env.QS_HOLD_MS ?? params.ms)));
+    print({ event: 'lossy-done', id: ctx.taskId, attempt: ctx.attempt });
+    return `done by ${process.pid}`;
+  }
 }
 
 @Module({

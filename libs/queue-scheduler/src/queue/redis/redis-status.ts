@@ -22,9 +22,21 @@ export class RedisStatus {
     return { job };
   }
 
+  /**
+   * The job hash and its state are two reads: a job that finished between them
+   * read as 'dead' with no error yet, or 'succeeded' with no result. BullMQ
+   * changes both in one script, so a job read while its state held still,
+   * before and after, is the job of that state; otherwise it is read again.
+   */
   async record(taskId: string): Promise<TaskRecord> {
-    const found = await this.find(taskId);
-    return found.cancelled ?? recordOf(found.job!, await found.job!.getState());
+    for (let tries = 0; ; tries++) {
+      const type = await this.redis.keys.typeOf(taskId);
+      const before = type === null ? 'unknown' : await this.redis.jobStateOf(type, taskId);
+      const found = await this.find(taskId);
+      if (found.cancelled) return found.cancelled;
+      const after = await found.job!.getState();
+      if (after === before || tries >= 4) return recordOf(found.job!, after);
+    }
   }
 
   private async recordOrNull(taskId: string): Promise<TaskRecord | null> {

@@ -1,0 +1,156 @@
+/**
+ * Lost tries with the DEFAULT retry policy (attempts: 1) and the default
+ * queue.maxLostTries (1): a try lost with its worker (the process SIGKILLed
+ * mid-task) is not a failed try. The task runs again on another instance once
+ * the lease runs out, and succeeds; only a task lost more often than
+ * maxLostTries is dead, with an error saying it was lost with its worker.
+ * Database backend on MariaDB and PostgreSQL, and the Redis backend.
+ */
+import type { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { QueueSchedulerModule, TaskQueue, type TaskRecord } from 'nestjs-queue-scheduler';
+import { createTestDatabase, type TestDatabase } from './support/databases';
+import { type Instance, startInstance, stopAll, waitReady } from './support/processes';
+import { bootProducer } from './support/producer';
+import { dropPrefix, REDIS, testPrefix } from './support/redis';
+import { waitFor } from './support/wait-for';
+
+jest.setTimeout(120_000);
+
+type Backend = 'mariadb' | 'postgres' | 'redis';
+const BACKENDS: Backend[] = ['mariadb', 'postgres', 'redis'];
+
+const LEASE_MS = 2000;
+const SWEEP_MS = 250;
+const POLL_MS = 100;
+/** A process given this holds its `lossy` task until it is killed. */
+const HOLD = { QS_HOLD_MS: '600000' };
+
+describe.each(BACKENDS)('lost tries with the default retry policy, %s', (backend) => {
+  let db: TestDatabase;
+  let producer: INestApplication;
+  let queue: TaskQueue;
+  let prefix = '';
+  let instances: Instance[] = [];
+
+  /** Worker options: the default retry policy and maxLostTries, a short lease. */
+  const workerOptions = () => ({
+    queue:
+      backend === 'redis'
+        ? { backend: 'redis', connection: REDIS, prefix, pollIntervalMs: POLL_MS, leaseMs: LEASE_MS, sweepIntervalMs: SWEEP_MS }
+        : { backend: 'database', pollIntervalMs: POLL_MS, leaseMs: LEASE_MS, sweepIntervalMs: SWEEP_MS },
+    scheduler: { enabled: false },
+    workers: { concurrency: 2 },
+  });
+
+  beforeAll(async () => {
+    // the Redis instances keep their TypeORM connection on MariaDB (test/support/instance.ts always has one)
+    db = await createTestDatabase(backend === 'postgres' ? 'postgres' : 'mariadb');
+    if (backend === 'redis') {
+      prefix = testPrefix();
+      const ref = await Test.createTestingModule({
+        imports: [
+          TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
+          QueueSchedulerModule.forRoot({ logLevel: 'fatal', workers: { enabled: false }, scheduler: { enabled: false }, queue: { backend: 'redis', connection: REDIS, prefix } }),
+        ],
+      }).compile();
+      producer = ref.createNestApplication({ logger: false });
+      await producer.init();
+    } else {
+      producer = await bootProducer(db);
+    }
+    queue = producer.get(TaskQueue);
+  });
+
+  afterEach(async () => {
+    await stopAll(instances, 'SIGKILL');
+    instances = [];
+  });
+
+  afterAll(async () => {
+    await producer?.close();
+    await db?.drop();
+    if (prefix) await dropPrefix(prefix);
+  });
+
+  async function start(env: Record<string, string> = {}): Promise<Instance> {
+    const instance = startInstance('instance.ts', db.options, workerOptions(), env);
+    instances.push(instance);
+    await waitReady([instance]);
+    return instance;
+  }
+
+  const startedOn = (i: Instance, id: string): boolean => i.lines.some((l) => l.event === 'lossy-started' && l.id === id);
+
+  async function kill(i: Instance): Promise<number> {
+    i.child.kill('SIGKILL');
+    await i.exited;
+    return Date.now();
+  }
+
+  /** Waits until the task is neither pending nor running, and returns it. */
+  async function outcome(id: string, timeoutMs: number): Promise<TaskRecord> {
+    let record: TaskRecord | undefined;
+    await waitFor(
+      async () => {
+        record = await queue.getTask(id);
+        return record.status !== 'pending' && record.status !== 'running';
+      },
+      `an outcome of ${id}`,
+      timeoutMs,
+      50,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; the task is ${JSON.stringify(record)}`);
+    });
+    return record!;
+  }
+
+  it('a task whose worker is SIGKILLed mid-task runs again on another instance after the lease, and succeeds', async () => {
+    const first = await start(HOLD);
+    const id = await queue.pushTask({ taskId: `lost-once-${backend}`, type: 'lossy', params: { ms: 200 } });
+    await waitFor(() => startedOn(first, id), 'the first try started', 20_000);
+    // the second instance is up before the kill: what it waits for is the lease, not its own boot
+    const second = await start();
+    expect(startedOn(second, id)).toBe(false);
+    const killedAt = await kill(first);
+
+    const record = await outcome(id, 30_000);
+    expect({ status: record.status, error: record.error, result: record.result }).toEqual({ status: 'succeeded', error: undefined, result: `done by ${second.child.pid}` });
+    expect(first.lines.some((l) => l.event === 'lossy-done')).toBe(false);
+    const rerun = second.lines.find((l) => l.event === 'lossy-started' && l.id === id)!;
+    // once the 2 s lease ran out (renewed every leaseMs/3, so it ends within leaseMs of the kill) and a sweep saw it: seconds, with slack for a loaded machine
+    expect(Number(rerun.at) - killedAt).toBeLessThan(LEASE_MS + SWEEP_MS + POLL_MS + 8000);
+  });
+
+  it('a task lost twice (its worker killed twice) with maxLostTries 1 is dead, with an error saying it was lost with its worker', async () => {
+    const first = await start(HOLD);
+    const id = await queue.pushTask({ taskId: `lost-twice-${backend}`, type: 'lossy', params: { ms: 200 } });
+    await waitFor(() => startedOn(first, id), 'the first try started', 20_000);
+    const second = await start(HOLD);
+    await kill(first);
+    // the one lost try allowed: the task runs again, on the second instance (not ended for good meanwhile)
+    await waitFor(
+      async () => {
+        if (startedOn(second, id)) return true;
+        const record = await queue.getTask(id);
+        if (record.status === 'dead' || record.status === 'succeeded') {
+          throw new Error(`after one lost try (maxLostTries 1) the task should run again, but it is ${record.status}: ${JSON.stringify(record)}`);
+        }
+        return false;
+      },
+      'the second try started on the second instance',
+      20_000,
+      50,
+    );
+    // a third instance, ready before the second loss: it must not run the task, only see it dead
+    const third = await start();
+    await kill(second);
+
+    const record = await outcome(id, 30_000);
+    expect(record.status).toBe('dead');
+    expect(record.error).toMatch(/lost/i);
+    expect(record.error).toMatch(/worker/i);
+    expect(startedOn(third, id)).toBe(false);
+  });
+});
