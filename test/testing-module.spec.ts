@@ -43,14 +43,14 @@ describe('QueueSchedulerTestingModule (a user-style test)', () => {
 
   afterEach(() => moduleRef?.close());
 
-  it('a daily 02:30 Berlin job across the spring-forward day runs once a day, at 03:30 on the day 02:30 does not exist', async () => {
+  it('a daily 02:30 Berlin job across the spring-forward day runs once a day, at 03:00 (the jump) on the day 02:30 does not exist', async () => {
     await boot('2026-03-27T12:00:00Z');
     await scheduler.addSchedulerTask({ name: 'nightly', taskType: 'nightly_report', scheduleType: 'cron', cronExpression: '30 2 * * *', params: { region: 'eu' } });
     await tester.advanceTo(new Date('2026-03-31T12:00:00Z'));
     const runs = tester.expectRan('nightly_report', { region: 'eu' }, 4);
     expect(runs.map((r) => r.scheduledAt!.toISOString())).toEqual([
       '2026-03-28T01:30:00.000Z', // 02:30 CET
-      '2026-03-29T01:30:00.000Z', // 02:30 does not exist: 03:30 CEST
+      '2026-03-29T01:00:00.000Z', // 02:30 does not exist: at the jump, 03:00 CEST
       '2026-03-30T00:30:00.000Z', // 02:30 CEST
       '2026-03-31T00:30:00.000Z',
     ]);

@@ -35,8 +35,8 @@ const DAILY: Golden[] = [
   {
     name: 'Berlin spring-forward', timezone: 'Europe/Berlin', from: '2026-03-27T13:00:00Z', to: '2026-03-30T13:00:00Z',
     expected: {
-      // 02:30 does not exist on 03-29: it runs at 03:30 CEST, the first valid time
-      '30 2 * * *': ['2026-03-28T01:30:00.000Z', '2026-03-29T01:30:00.000Z', '2026-03-30T00:30:00.000Z'],
+      // 02:30 does not exist on 03-29 and is the day's only time: it runs at the jump, 03:00 CEST, the first valid time
+      '30 2 * * *': ['2026-03-28T01:30:00.000Z', '2026-03-29T01:00:00.000Z', '2026-03-30T00:30:00.000Z'],
       '30 1 * * *': ['2026-03-28T00:30:00.000Z', '2026-03-29T00:30:00.000Z', '2026-03-29T23:30:00.000Z'],
     },
   },
@@ -51,7 +51,8 @@ const DAILY: Golden[] = [
   {
     name: 'New York spring-forward', timezone: 'America/New_York', from: '2026-03-06T19:00:00Z', to: '2026-03-09T19:00:00Z',
     expected: {
-      '30 2 * * *': ['2026-03-07T07:30:00.000Z', '2026-03-08T07:30:00.000Z', '2026-03-09T06:30:00.000Z'],
+      // 02:30 does not exist on 03-08: at the jump, 03:00 EDT
+      '30 2 * * *': ['2026-03-07T07:30:00.000Z', '2026-03-08T07:00:00.000Z', '2026-03-09T06:30:00.000Z'],
       '30 1 * * *': ['2026-03-07T06:30:00.000Z', '2026-03-08T06:30:00.000Z', '2026-03-09T05:30:00.000Z'],
     },
   },

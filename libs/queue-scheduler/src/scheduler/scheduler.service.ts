@@ -215,7 +215,8 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   private resumeAt(row: SchedulerTask, now: number): Date | null {
     // A once that has not fired keeps its time, even if past: it then fires by its misfire policy.
     if (row.scheduleType === 'once') return row.executeAt;
-    return initialRun(row, new Date(now));
+    // the last run bounds the wall clock: a resume inside a repeated hour does not run again what ran on its first pass
+    return initialRun(row, new Date(now), row.lastRunAt);
   }
 
   private asInput(row: SchedulerTask): AddSchedulerTaskInput {

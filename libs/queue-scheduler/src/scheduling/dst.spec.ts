@@ -6,9 +6,10 @@ import { nextOccurrence, previousCronOccurrence, type ScheduleSpec } from './sch
  *                     2026-10-25 03:00 CEST -> 02:00 CET (at 01:00Z), so 02:00-02:59 happens twice.
  *   America/New_York  EST -05:00 / EDT -04:00. 2026-03-08 02:00 EST -> 03:00 EDT (at 07:00Z);
  *                     2026-11-01 02:00 EDT -> 01:00 EST (at 06:00Z), so 01:00-01:59 happens twice.
- * Policy pinned here (Vixie cron's, and cron-parser's when it walks forward through the day):
- *   - a fixed-hour job runs once per matching wall time: a time skipped by spring-forward runs the same
- *     distance after the gap (02:30 -> 03:30 local), a repeated time runs on its first pass only;
+ * Policy pinned here (the README's "Schedules" DST table):
+ *   - a time skipped by spring-forward never runs on its own; on a day whose written times are all skipped
+ *     they run once, at the jump (02:30 -> 03:00 local); a fixed-hour job runs a repeated time on its first
+ *     pass only (for a walk that starts before it; see the second-pass cases in schedule-math.spec.ts);
  *   - an every-hour job (`0 * * * *`, `* /15 * * * *`) runs once per real hour / quarter hour: 23 runs on
  *     the 23-hour day, 25 on the 25-hour day (the repeated hour is a real hour and gets its own run), so
  *     its UTC spacing stays uniform straight across both transitions.
@@ -32,6 +33,16 @@ function run(cronExpression: string, timezone: string, from: string, to: string)
   }
 }
 
+/** Whether t is in the second pass of a repeated hour: the wall clock showed its time an hour earlier too. */
+function inSecondPass(tz: string, t: number): boolean {
+  const wall = (u: number) => {
+    const p = Object.fromEntries(new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' })
+      .formatToParts(u).map((x) => [x.type, Number(x.value)]));
+    return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
+  };
+  return wall(t) - wall(t - HOUR) < HOUR; // a fall-back within the last hour
+}
+
 /** n instants, `stepMs` apart, starting at `start`. Used only for the long, evenly spaced hourly days. */
 function every(start: string, stepMs: number, n: number): string[] {
   return Array.from({ length: n }, (_, i) => new Date(iso(start) + i * stepMs).toISOString());
@@ -52,18 +63,18 @@ interface Golden {
 }
 
 const DAILY: Golden[] = [
-  // 02:30 does not exist on the spring-forward day: it runs once, at 03:30 CEST.
-  { name: 'Berlin 30 2 spring-forward', expr: '30 2 * * *', tz: 'Europe/Berlin', day: BERLIN_SPRING, expected: ['2026-03-29T01:30:00.000Z'] },
+  // 02:30 does not exist on the spring-forward day, the day's only time: it runs once, at the jump (03:00 CEST).
+  { name: 'Berlin 30 2 spring-forward', expr: '30 2 * * *', tz: 'Europe/Berlin', day: BERLIN_SPRING, expected: ['2026-03-29T01:00:00.000Z'] },
   // 02:30 happens twice (00:30Z CEST, 01:30Z CET): it runs on the first pass only.
   { name: 'Berlin 30 2 fall-back', expr: '30 2 * * *', tz: 'Europe/Berlin', day: BERLIN_FALL, expected: ['2026-10-25T00:30:00.000Z'] },
-  { name: 'NY 30 2 spring-forward', expr: '30 2 * * *', tz: 'America/New_York', day: NY_SPRING, expected: ['2026-03-08T07:30:00.000Z'] },
+  { name: 'NY 30 2 spring-forward', expr: '30 2 * * *', tz: 'America/New_York', day: NY_SPRING, expected: ['2026-03-08T07:00:00.000Z'] },
   // In New York 02:30 is not repeated (01:xx is), so nothing special: 02:30 EST.
   { name: 'NY 30 2 fall-back', expr: '30 2 * * *', tz: 'America/New_York', day: NY_FALL, expected: ['2026-11-01T07:30:00.000Z'] },
   // 01:30 happens at 05:30Z (EDT) and 06:30Z (EST): first pass only.
   { name: 'NY 30 1 fall-back', expr: '30 1 * * *', tz: 'America/New_York', day: NY_FALL, expected: ['2026-11-01T05:30:00.000Z'] },
   { name: 'NY 30 1 spring-forward', expr: '30 1 * * *', tz: 'America/New_York', day: NY_SPRING, expected: ['2026-03-08T06:30:00.000Z'] },
-  // Seconds field, same rule.
-  { name: 'Berlin 30 30 2 (6 fields) spring-forward', expr: '30 30 2 * * *', tz: 'Europe/Berlin', day: BERLIN_SPRING, expected: ['2026-03-29T01:30:30.000Z'] },
+  // Seconds field, same rule: at the jump itself, 03:00:00 CEST.
+  { name: 'Berlin 30 30 2 (6 fields) spring-forward', expr: '30 30 2 * * *', tz: 'Europe/Berlin', day: BERLIN_SPRING, expected: ['2026-03-29T01:00:00.000Z'] },
 ];
 
 const FIXED_HOUR_SHAPES: Golden[] = [
@@ -77,7 +88,8 @@ const FIXED_HOUR_SHAPES: Golden[] = [
     day: BERLIN_FALL,
     expected: ['2026-10-24T23:00:00.000Z', '2026-10-25T00:00:00.000Z', '2026-10-25T02:00:00.000Z'],
   },
-  { name: 'Berlin */30 2 spring-forward', expr: '*/30 2 * * *', tz: 'Europe/Berlin', day: BERLIN_SPRING, expected: ['2026-03-29T01:00:00.000Z', '2026-03-29T01:30:00.000Z'] },
+  // 02:00 and 02:30 are both skipped and the day has no other time: one run at the jump, not 03:00 and 03:30.
+  { name: 'Berlin */30 2 spring-forward', expr: '*/30 2 * * *', tz: 'Europe/Berlin', day: BERLIN_SPRING, expected: ['2026-03-29T01:00:00.000Z'] },
   { name: 'Berlin */30 2 fall-back', expr: '*/30 2 * * *', tz: 'Europe/Berlin', day: BERLIN_FALL, expected: ['2026-10-25T00:00:00.000Z', '2026-10-25T00:30:00.000Z'] },
   {
     name: 'NY */20 1 fall-back',
@@ -225,8 +237,10 @@ describe('DST golden tables', () => {
     });
   });
 
-  // The tables must not depend on where the walk starts (cron-parser's own tz mode does: from inside the
-  // repeated hour it runs a fixed-hour job again), nor on walking forward rather than backward.
+  // The tables must not depend on where the walk starts, nor on walking forward rather than backward. One
+  // exception by design: a fixed-hour walk that starts inside the second pass of a repeated hour (a schedule
+  // created or resumed then) runs the written times still ahead on that pass; those starts are checked in
+  // schedule-math.spec.ts, and skipped here for the forward half.
   describe('the same answers from any starting point, forwards and backwards', () => {
     const all = [...DAILY, ...FIXED_HOUR_SHAPES, ...HOURLY];
     it.each(all)('$name', ({ expr, tz, day, expected }) => {
@@ -236,8 +250,10 @@ describe('DST golden tables', () => {
       for (let p = from; p < to; p += 7 * 60_000 + 13_001) {
         const want = times.find((t) => t > p);
         const got = nextOccurrence(spec, new Date(p))!.getTime();
-        if (want === undefined) expect(got).toBeGreaterThanOrEqual(to);
-        else expect(new Date(got).toISOString()).toBe(new Date(want).toISOString());
+        if (!(inSecondPass(tz, p) && expr.split(' ').at(-4) !== '*')) {
+          if (want === undefined) expect(got).toBeGreaterThanOrEqual(to);
+          else expect(new Date(got).toISOString()).toBe(new Date(want).toISOString());
+        }
         const before = [...times].reverse().find((t) => t <= p);
         const prev = previousCronOccurrence(spec, new Date(p))!.getTime();
         if (before === undefined) expect(prev).toBeLessThan(from);

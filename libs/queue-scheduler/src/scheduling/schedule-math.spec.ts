@@ -331,8 +331,9 @@ describe('planFire', () => {
 
 /*
  * Brute-force oracle for the DST policy documented in schedule-math.ts, walking every wall-clock minute:
- * fixed-hour expressions run each matching wall time once (first pass of a repeat, or shifted by the gap);
- * every-hour expressions run at every real instant whose wall clock matches.
+ * fixed-hour expressions run each matching wall time once (first pass of a repeat); every-hour expressions run at
+ * every real instant whose wall clock matches; written times a gap skips run once, at the jump, only on a local
+ * date that has no other written time.
  */
 describe('cron occurrences match a brute-force oracle', () => {
   const dtf = new Map<string, Intl.DateTimeFormat>();
@@ -344,12 +345,29 @@ describe('cron occurrences match a brute-force oracle', () => {
   function oracle(expr: string, tz: string, from: number, to: number): number[] {
     const matcher = CronExpressionParser.parse(expr, { tz: 'UTC' });
     const allHours = matcher.fields.hour.values.length === 24;
+    const exists = (w: number) => [-1, 1].some((k) => w - offset(tz, w + k * 43_200_000) + offset(tz, w - offset(tz, w + k * 43_200_000)) === w);
+    // a skipped wall time runs only when its whole local date has no written time that exists: at the jump
+    const lonely = (w: number) => {
+      const d0 = w - (w % 86_400_000);
+      for (let m = d0; m < d0 + 86_400_000; m += MIN) if (matcher.includesDate(new Date(m)) && exists(m)) return false;
+      return true;
+    };
+    const jump = (w: number) => {
+      let [a, b] = [w - offset(tz, w + 43_200_000), w - offset(tz, w - 43_200_000)]; // offset before at a, after at b
+      const before = offset(tz, a);
+      while (b - a > 1000) {
+        const m = Math.floor((a + b) / 2000) * 1000;
+        [a, b] = offset(tz, m) === before ? [m, b] : [a, m];
+      }
+      return b;
+    };
     const out = new Set<number>();
     for (let w = from - 16 * 3_600_000; w < to + 16 * 3_600_000; w += MIN) {
       if (!matcher.includesDate(new Date(w))) continue;
       const offsets = [-2, -1, 0, 1, 2].map((k) => offset(tz, w + k * 43_200_000));
       const real = [...new Set(offsets.map((o) => w - o))].filter((t) => t + offset(tz, t) === w).sort((a, b) => a - b);
-      const chosen = allHours ? real : real.length ? [real[0]] : [w - offset(tz, w - 86_400_000)];
+      const chosen = allHours ? real : real.slice(0, 1);
+      if (real.length === 0 && lonely(w)) chosen.push(jump(w));
       for (const t of chosen) if (t >= from && t < to) out.add(t);
     }
     return [...out].sort((a, b) => a - b);
@@ -385,5 +403,90 @@ describe('cron occurrences match a brute-force oracle', () => {
     const iso = (ts: number[]) => ts.map((t) => new Date(t).toISOString());
     expect(iso(forward)).toEqual(iso(expected));
     expect(iso(backward)).toEqual(iso(expected));
+  });
+});
+
+/*
+ * Issue 21, the rule at the edges (README "Schedules", DST table). A gap never invents a time: written times it
+ * skips run once, at the jump, only on a date that has no other written time. A repeated hour is judged
+ * against the wall clock the schedule has reached, so one created on the second pass still runs what is ahead.
+ */
+describe('DST edges: 30- and 45-minute zones, coalesced gaps, the second pass', () => {
+  function walk(expr: string, tz: string, from: string, to: string): string[] {
+    const out: string[] = [];
+    for (let t = nextOccurrence(cron(expr, tz), d(from)); t && t < d(to); t = nextOccurrence(cron(expr, tz), t)) out.push(t.toISOString());
+    return out;
+  }
+  function back(expr: string, tz: string, from: string, to: string): string[] {
+    const out: string[] = [];
+    for (let t = previousCronOccurrence(cron(expr, tz), new Date(d(to).getTime() - 1)); t && t > d(from); t = previousCronOccurrence(cron(expr, tz), new Date(t.getTime() - 1))) {
+      out.unshift(t.toISOString());
+    }
+    return out;
+  }
+
+  // Chatham: 2026-09-27 02:45 +12:45 -> 03:45 +13:45 (at 2026-09-26T14:00Z).
+  it('Chatham */15 3: the skipped 03:00-03:30 add nothing, 03:45 runs once (not 03:45, 04:00, 04:15, 04:30)', () => {
+    const want = ['2026-09-26T14:00:00.000Z']; // 03:45 CHADT
+    expect(walk('*/15 3 * * *', 'Pacific/Chatham', '2026-09-26T12:00:00Z', '2026-09-27T12:00:00Z')).toEqual(want);
+    expect(back('*/15 3 * * *', 'Pacific/Chatham', '2026-09-26T12:00:00Z', '2026-09-27T12:00:00Z')).toEqual(want);
+  });
+
+  it('Chatham */15 2-3: 02:00, 02:15, 02:30 CHAST, then 03:45 CHADT (nothing at 04:00-04:30)', () => {
+    const want = ['2026-09-26T13:15:00.000Z', '2026-09-26T13:30:00.000Z', '2026-09-26T13:45:00.000Z', '2026-09-26T14:00:00.000Z'];
+    expect(walk('*/15 2-3 * * *', 'Pacific/Chatham', '2026-09-26T12:00:00Z', '2026-09-27T12:00:00Z')).toEqual(want);
+    expect(back('*/15 2-3 * * *', 'Pacific/Chatham', '2026-09-26T12:00:00Z', '2026-09-27T12:00:00Z')).toEqual(want);
+  });
+
+  // Lord Howe: 2026-10-04 02:00 +10:30 -> 02:30 +11 (at 2026-10-03T15:30Z), a 30-minute jump.
+  it('Lord Howe */20 2-3: 02:40, 03:00, 03:20, 03:40, each 20 min apart (not 02:30, 02:40, 02:50, 03:00)', () => {
+    const want = ['2026-10-03T15:40:00.000Z', '2026-10-03T16:00:00.000Z', '2026-10-03T16:20:00.000Z', '2026-10-03T16:40:00.000Z'];
+    expect(walk('*/20 2-3 * * *', 'Australia/Lord_Howe', '2026-10-03T12:00:00Z', '2026-10-04T12:00:00Z')).toEqual(want);
+    expect(back('*/20 2-3 * * *', 'Australia/Lord_Howe', '2026-10-03T12:00:00Z', '2026-10-04T12:00:00Z')).toEqual(want);
+  });
+
+  it('a day whose only times are skipped runs once, at the jump (Lord Howe 02:30, Berlin 03:00), not once per time', () => {
+    // 02:00-02:20 are skipped, but 02:30, 02:40, 02:50 exist that day: they run as written, nothing extra
+    expect(walk('*/10 2 * * *', 'Australia/Lord_Howe', '2026-10-03T12:00:00Z', '2026-10-04T12:00:00Z')).toEqual([
+      '2026-10-03T15:30:00.000Z',
+      '2026-10-03T15:40:00.000Z',
+      '2026-10-03T15:50:00.000Z',
+    ]);
+    expect(walk('15 2 * * *', 'Australia/Lord_Howe', '2026-10-03T12:00:00Z', '2026-10-04T12:00:00Z')).toEqual(['2026-10-03T15:30:00.000Z']);
+    expect(walk('*/5 2 * * *', 'Europe/Berlin', '2026-03-28T12:00:00Z', '2026-03-29T12:00:00Z')).toEqual(['2026-03-29T01:00:00.000Z']);
+    // a day with another written time just runs that one: 01:30 CET, and no extra run for the skipped 02:30
+    expect(walk('30 1,2 * * *', 'Europe/Berlin', '2026-03-28T12:00:00Z', '2026-03-29T12:00:00Z')).toEqual(['2026-03-29T00:30:00.000Z']);
+  });
+
+  // New York: 2025-11-02 02:00 EDT -> 01:00 EST (at 06:00Z); 01:00-01:59 happens twice.
+  it('created at 01:30:45 EST on the second pass, 0 15,45 1 * * SUN-TUE next runs at 01:45 EST that night', () => {
+    const spec = cron('0 15,45 1 * * SUN-TUE', 'America/New_York');
+    expect(initialRun(spec, d('2025-11-02T06:30:45Z'))).toEqual(d('2025-11-02T06:45:00Z'));
+    expect(nextOccurrence(spec, d('2025-11-02T06:45:00Z'))).toEqual(d('2025-11-03T06:15:00Z')); // Monday 01:15 EST
+    // created on the first pass at 01:50 EDT: the wall clock has passed 01:15 and 01:45, the second pass runs nothing
+    expect(initialRun(spec, d('2025-11-02T05:50:00Z'))).toEqual(d('2025-11-03T06:15:00Z'));
+    // a schedule that ran 01:15 EDT runs 01:45 EDT and not the second 01:15
+    expect(nextOccurrence(spec, d('2025-11-02T05:15:00Z'))).toEqual(d('2025-11-02T05:45:00Z'));
+    expect(nextOccurrence(spec, d('2025-11-02T05:45:00Z'))).toEqual(d('2025-11-03T06:15:00Z'));
+  });
+
+  it('resumed on the second pass: what the last run already covered on the first pass does not run again', () => {
+    const spec = cron('0 15,45 1 * * SUN-TUE', 'America/New_York');
+    // ran 01:15 EDT, paused, resumed at 01:10 EST: 01:15 is not run twice, 01:45 (never run) is, on the second pass
+    expect(initialRun(spec, d('2025-11-02T06:10:00Z'), d('2025-11-02T05:15:00Z'))).toEqual(d('2025-11-02T06:45:00Z'));
+    expect(initialRun(spec, d('2025-11-02T06:10:00Z'))).toEqual(d('2025-11-02T06:15:00Z'));
+    expect(initialRun(spec, d('2025-11-02T06:10:00Z'), null)).toEqual(d('2025-11-02T06:15:00Z'));
+  });
+
+  it('a misfire across the repeated hour judges the second pass against the last run', () => {
+    const spec = cron('0 15,45 1 * * SUN-TUE', 'America/New_York');
+    // 01:45 EDT is run late at 01:20 EST: 01:45 EST is the same wall time again, not run
+    expect(planFire(spec, d('2025-11-02T05:45:00Z'), d('2025-11-02T06:20:00Z'), 'fire_once', 1000, 10)).toEqual({
+      fire: [d('2025-11-02T05:45:00Z')], next: d('2025-11-03T06:15:00Z'), missed: 0,
+    });
+    // skipped instead: the schedule has not run 01:45 today, so its second pass does
+    expect(planFire(spec, d('2025-11-02T05:45:00Z'), d('2025-11-02T06:20:00Z'), 'skip', 1000, 10)).toEqual({
+      fire: [], next: d('2025-11-02T06:45:00Z'), missed: 1,
+    });
   });
 });

@@ -89,36 +89,59 @@ function wall(expr: string, w: number, dir: 'next' | 'prev'): number | null {
   }
 }
 
-/*
- * DST policy (Vixie cron's; cron-parser's forward walk agrees), applied per offset period [s, e):
- * - fixed-hour jobs (hour field not all 24 hours) run each matching wall time once: a repeated time on its
- *   first pass only; a time skipped by spring-forward as far past the gap as it was into it (02:30 -> 03:30),
- *   so a daily job still runs exactly once on both transition days;
- * - every-hour jobs run at each real instant whose wall clock matches: both passes of a repeated hour (it
- *   is a real hour too), and nothing extra for wall times that do not exist, so their UTC spacing stays even.
+const wallOf = (tz: string, t: number): number => t + offsetAt(tz, t);
+
+/**
+ * Whether the written times a spring-forward skips (wall clock [lo, hi)) still get their one run at the jump:
+ * only on a local date where they are all the expression has, so a day never loses its only run and a skipped
+ * time never adds a run to a day that runs anyway (which would invent a time and crowd the day's own runs).
  */
-function cronAfter(c: Cron, after: number): number | null {
-  let o = offsetAt(c.tz, after);
-  let s = boundary(c.tz, after, after - DAY); // an older period start cannot affect instants after `after`
-  let op = s === null ? o : offsetAt(c.tz, s - 1);
+function gapRuns(c: Cron, lo: number, hi: number): boolean {
+  for (let d = lo - (((lo % DAY) + DAY) % DAY); d < hi; d += DAY) {
+    const [a, b] = [Math.max(lo, d), Math.min(hi, d + DAY)];
+    const skipped = wall(c.expr, a - 1, 'next');
+    if (skipped === null || skipped >= b) continue;
+    const before = wall(c.expr, a - 1, 'prev');
+    const after = wall(c.expr, b - 1, 'next');
+    if ((before === null || before < d) && (after === null || after >= d + DAY)) return true;
+  }
+  return false;
+}
+
+/*
+ * DST rule, on the wall clock of the schedule's zone (see the README's "Schedules"):
+ * - gap (spring-forward): a written time that does not exist that day never runs on its own. On a local date
+ *   whose written times all fall in the gap, they run once, together, at the first instant after the jump
+ *   (Berlin 03:00, Lord Howe 02:30, Chatham 03:45); a date with any other written time just runs those.
+ * - overlap (fall-back), fixed-hour expressions (hour field not all 24 hours): the clock only counts forward,
+ *   a run needs a wall time later than any the schedule has reached (its last run, or `after`). So a repeated
+ *   time runs on its first pass, and on its second only for a schedule that was not yet there on the first.
+ * - overlap, every-hour expressions: every real instant whose wall clock matches, both passes (each is a real
+ *   hour), so their UTC spacing stays even.
+ * `lastRun` (default `after`) is the schedule's last run when the walk starts elsewhere (after a misfire).
+ */
+function cronAfter(c: Cron, after: number, lastRun = after): number | null {
+  const fixed = !c.allHours;
+  let reached = Math.max(wallOf(c.tz, after), wallOf(c.tz, lastRun));
+  let [from, p] = [after, after]; // instants > from are wanted; p is the first instant of the walk in this offset
+  let o = offsetAt(c.tz, from);
   for (let guard = 0; guard < 500; guard++) {
-    const lo = s === null ? after : Math.max(after, s - 1);
-    const firstPassDone = !c.allHours && s !== null && op > o ? s + op - 1 : -Infinity;
-    const w = wall(c.expr, Math.max(lo + o, firstPassDone), 'next');
-    let gap: number | null = null;
-    if (!c.allHours && s !== null && op < o) {
-      const wg = wall(c.expr, Math.max(s + op - 1, after + op), 'next');
-      if (wg !== null && wg < s + o) gap = wg - op;
+    const w = wall(c.expr, fixed ? Math.max(reached, from + o) : from + o, 'next');
+    if (w === null) return null;
+    const e = boundary(c.tz, p, w - o);
+    if (e === null) return w - o;
+    const o2 = offsetAt(c.tz, e);
+    if (o2 > o) {
+      const skipped = wall(c.expr, Math.max(e + o - 1, fixed ? reached : -Infinity), 'next');
+      if (skipped !== null && skipped < e + o2 && gapRuns(c, e + o, e + o2)) return e;
     }
-    const t = w === null ? null : w - o;
-    const e = t === null ? null : boundary(c.tz, Math.max(after, s ?? after), t);
-    if (e === null) return t === null || gap === null ? (t ?? gap) : Math.min(t, gap);
-    if (gap !== null) return gap;
-    [s, op, o] = [e, o, offsetAt(c.tz, e)];
+    if (fixed) reached = Math.max(reached, e - 1 + o);
+    [from, p, o] = [e - 1, e, o2];
   }
   return null;
 }
 
+/** Latest occurrence <= at of the walk from far back (a repeated time on its first pass only). */
 function cronAtOrBefore(c: Cron, at: number): number | null {
   for (let hi = at, guard = 0; guard < 500; guard++) {
     const o = offsetAt(c.tz, hi);
@@ -128,10 +151,7 @@ function cronAtOrBefore(c: Cron, at: number): number | null {
     if (s === null) return t;
     const op = offsetAt(c.tz, s - 1);
     let best = t !== null && t >= s && (c.allHours || op <= o || w! >= s + op) ? t : null;
-    if (!c.allHours && op < o) {
-      const wg = wall(c.expr, Math.min(s + o - 1, hi + op), 'prev');
-      if (wg !== null && wg >= s + op) best = Math.max(best ?? -Infinity, wg - op);
-    }
+    if (best === null && op < o && gapRuns(c, s + op, s + o)) best = s;
     if (best !== null || t === null) return best;
     hi = s - 1;
   }
@@ -249,10 +269,16 @@ export function occurrencesDownTo(spec: ScheduleSpec, last: Date, floor: Date, l
   return out.map((t) => new Date(t));
 }
 
-/** First next_run_at of a new or resumed schedule: interval now + interval; cron next after now; once executeAt, even if past. */
-export function initialRun(spec: ScheduleSpec, now: Date): Date | null {
+/**
+ * First next_run_at of a new or resumed schedule: interval now + interval; cron next after now; once executeAt,
+ * even if past. `lastRun` (a resumed cron's last run): a time repeated by a fall-back that it already ran on
+ * the first pass is not run again on the second.
+ */
+export function initialRun(spec: ScheduleSpec, now: Date, lastRun?: Date | null): Date | null {
   const c = compile(spec);
-  return toDate(c.kind === 'once' ? c.at : nextAfter(c, instant(now, 'now')));
+  const n = instant(now, 'now');
+  if (c.kind === 'cron') return toDate(cronAfter(c, n, lastRun ? Math.min(n, instant(lastRun, 'lastRun')) : n));
+  return toDate(c.kind === 'once' ? c.at : nextAfter(c, n));
 }
 
 /** Decides what to enqueue for a row whose next_run_at `due` is <= `now`, and its new next_run_at. */
@@ -287,7 +313,8 @@ export function planFire(spec: ScheduleSpec, due: Date, now: Date, policy: Misfi
     // Beyond the walk, extrapolate at the walked spacing: `missed` feeds a log line, not accounting.
     const spacing = (recent[recent.length - 1] - recent[0]) / (recent.length - 1);
     total = complete ? recent.length : recent.length + Math.max(1, Math.round((recent[0] - d) / spacing));
-    next = cronAfter(c, n);
+    // judged against the last run, so a time repeated by a fall-back is not run twice across a misfire
+    next = cronAfter(c, n, policy === 'skip' ? d - 1 : recent[recent.length - 1]);
   }
   if (policy === 'skip') return { fire: [], next: toDate(next), missed: total };
   if (policy === 'fire_once') return { fire: [new Date(recent[recent.length - 1])], next: toDate(next), missed: total - 1 };
