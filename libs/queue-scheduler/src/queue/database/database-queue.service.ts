@@ -106,8 +106,9 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   // ---- producers -------------------------------------------------------
 
   async pushTask<P>(input: PushTaskInput<P>): Promise<string> {
-    const [id] = await this.pushTasks([input]);
-    return id;
+    const task = normalizePush(input, this.options.queue.maxPayloadBytes);
+    this.announce(await this.insert([task]));
+    return task.taskId;
   }
 
   /** Pushes several tasks in one statement; each keeps pushTask's dedupe rule. */
