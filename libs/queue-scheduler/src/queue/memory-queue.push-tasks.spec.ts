@@ -32,7 +32,7 @@ describe('MemoryQueueService.pushTasks', () => {
     const queue = makeQueue();
     const push = (): string[] => queue.pushTasks([{ taskId: 'fine', type: 't' }, { type: '' }]);
     expect(push).toThrow(InvalidTaskError);
-    expect(push).toThrow(/^inputs\[1\]: type /);
+    expect(push).toThrow(/^inputs\[1\]\.type /);
     try {
       push();
     } catch (err) {

@@ -87,7 +87,7 @@ export class MemoryQueueService extends MemoryStoreQueue implements OnApplicatio
         seqs.push(task.generatedId ? this.tasks.lastIdSeq : -1);
         return task;
       } catch (err) {
-        if (err instanceof InvalidTaskError) throw new InvalidTaskError(`inputs[${i}].${err.field}`, `inputs[${i}]: ${err.message}`);
+        if (err instanceof InvalidTaskError) throw new InvalidTaskError(`inputs[${i}].${err.field}`, `inputs[${i}].${err.message}`);
         throw err;
       }
     });

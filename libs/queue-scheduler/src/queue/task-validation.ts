@@ -61,7 +61,7 @@ export function normalizeBatch<T>(inputs: unknown, normalize: (input: PushTaskIn
     try {
       return normalize(input);
     } catch (err) {
-      if (err instanceof InvalidTaskError) throw new InvalidTaskError(`inputs[${i}].${err.field}`, `inputs[${i}]: ${err.message}`);
+      if (err instanceof InvalidTaskError) throw new InvalidTaskError(`inputs[${i}].${err.field}`, `inputs[${i}].${err.message}`);
       throw err;
     }
   });
