@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
-import { TaskNotFoundError, describeValue, InvalidArgumentError, InvalidTaskError } from '../errors/errors';
+import { TaskNotFoundError, InvalidArgumentError } from '../errors/errors';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEventKind, TaskRecord } from '../interfaces/task.interface';
 import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
@@ -11,7 +11,7 @@ import { type MemoryEntry, newEntry, OWNER, toRecord } from './memory-entries';
 import { MemoryTasks } from './memory-tasks';
 import { MemoryStoreQueue } from './memory-store-queue';
 import type { ClaimFilter, ListTasksFilter, StatusCounts, TaskPage } from './task-queue';
-import { type NormalizedTask, normalizePush } from './task-validation';
+import { type NormalizedTask, normalizeBatch, normalizePush } from './task-validation';
 import { WaitingTasks } from './waiting-tasks';
 
 const ANY_TYPE: ClaimFilter = { types: [], unknownTypes: true, handled: new Set() };
@@ -78,18 +78,12 @@ export class MemoryQueueService extends MemoryStoreQueue implements OnApplicatio
    * input is validated before the first is queued, so a bad one queues none.
    */
   pushTasks<P>(inputs: PushTaskInput<P>[]): string[] {
-    if (!Array.isArray(inputs)) throw new InvalidArgumentError('inputs', `inputs must be an array of tasks, got ${describeValue(inputs)}`);
     const now = this.clock.now();
     const seqs: number[] = [];
-    const tasks = inputs.map((input, i) => {
-      try {
-        const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId);
-        seqs.push(task.generatedId ? this.tasks.lastIdSeq : -1);
-        return task;
-      } catch (err) {
-        if (err instanceof InvalidTaskError) throw new InvalidTaskError(`inputs[${i}].${err.field}`, `inputs[${i}].${err.message}`);
-        throw err;
-      }
+    const tasks = normalizeBatch(inputs, (input) => {
+      const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId);
+      seqs.push(task.generatedId ? this.tasks.lastIdSeq : -1);
+      return task;
     });
     return tasks.map((task, i) => this.add(task, now, seqs[i]));
   }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { describeValue, InvalidTaskError } from '../errors/errors';
+import { describeValue, InvalidArgumentError, InvalidTaskError } from '../errors/errors';
 import type { PushTaskInput } from '../interfaces/task.interface';
 import { keyProblem, normalizeJson } from './json-value';
 
@@ -56,7 +56,8 @@ function key(field: string, value: unknown, maxLength = MAX_KEY_LENGTH): void {
  * none; the error names its place (`inputs[2].params.a`).
  */
 export function normalizeBatch<T>(inputs: unknown, normalize: (input: PushTaskInput) => T): T[] {
-  if (!Array.isArray(inputs)) throw new InvalidTaskError('inputs', `inputs must be an array of tasks, got ${describeValue(inputs)}`);
+  // not a bad task but a bad argument: no task of it can be named
+  if (!Array.isArray(inputs)) throw new InvalidArgumentError('inputs', `inputs must be an array of tasks, got ${describeValue(inputs)}`);
   return inputs.map((input: PushTaskInput, i) => {
     try {
       return normalize(input);

@@ -17,7 +17,7 @@ export class DatabasePublicStore {
   async set(key: string, value: unknown, ttlSeconds?: number | null): Promise<void> {
     const now = Date.now();
     const expiresAt = storeExpiry(key, ttlSeconds, now);
-    const json = storeValueJson(value, 'database', this.maxValueBytes);
+    const json = storeValueJson(value, this.maxValueBytes);
     const exp = expiresAt === Infinity ? null : expiresAt;
     const upsert = {
       mysql: 'INSERT INTO queue_store (store_key, value, expires_at, updated_at) VALUES (?, ?, ?, ?) ON DUPLICATE KEY UPDATE value = VALUES(value), expires_at = VALUES(expires_at), updated_at = VALUES(updated_at)',

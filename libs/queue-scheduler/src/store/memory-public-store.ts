@@ -36,7 +36,7 @@ export function storeValue(value: unknown, maxBytes: number = DEFAULT_OPTIONS.st
 }
 
 /** A stored value as JSON, for the store backends that keep text. */
-export function storeValueJson(value: unknown, _backend?: string, maxBytes?: number): string {
+export function storeValueJson(value: unknown, maxBytes?: number): string {
   return JSON.stringify(storeValue(value, maxBytes));
 }
 

@@ -147,7 +147,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
 
   getTask(taskId: string): Promise<TaskRecord> {
     // no stored id can hold what an id may not (PostgreSQL would refuse a NUL in the query itself)
-    if (keyProblem(taskId, MAX_KEY_LENGTH)) return Promise.reject(new TaskNotFoundError(String(taskId)));
+    if (!storableId(taskId)) return Promise.reject(new TaskNotFoundError(String(taskId)));
     return this.status.get(taskId);
   }
 
@@ -160,7 +160,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   }
 
   async retryTask(taskId: string): Promise<void> {
-    if (keyProblem(taskId, MAX_KEY_LENGTH)) throw new TaskNotFoundError(String(taskId));
+    if (!storableId(taskId)) throw new TaskNotFoundError(String(taskId));
     const now = Date.now();
     const n = await this.sql.affected(
       `UPDATE task_queue SET status = 'pending', attempts = 0, retry_count = 0, run_at = ?, seq = ?, error_message = NULL, completed_at = NULL, started_at = NULL, lease_owner = NULL, lease_expires_at = NULL
@@ -175,7 +175,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   }
 
   async cancelTask(taskId: string): Promise<boolean> {
-    if (keyProblem(taskId, MAX_KEY_LENGTH)) throw new TaskNotFoundError(String(taskId));
+    if (!storableId(taskId)) throw new TaskNotFoundError(String(taskId));
     const n = await this.sql.affected("UPDATE task_queue SET status = 'cancelled', completed_at = ? WHERE task_id = ? AND status = 'pending'", [Date.now(), taskId]);
     if (n === 0) {
       await this.getTask(taskId);
@@ -463,6 +463,9 @@ function claimedTask(row: TaskRow): TaskRecord & { seq: number } {
   task.lostTries = Math.max(0, task.attempts - 1 - Number(row.retry_count));
   return task;
 }
+
+/** Whether an id could be stored at all: one that could not names no task (and PostgreSQL would refuse a NUL in the query). */
+const storableId = (taskId: string): boolean => keyProblem(taskId, MAX_KEY_LENGTH) === null;
 
 /** MySQL's ER_DUP_ENTRY: the id or the occurrence is there already. */
 function isDuplicateKey(err: unknown): boolean {

@@ -20,7 +20,7 @@ export class RedisPublicStore {
   async set(key: string, value: unknown, ttlSeconds?: number | null): Promise<void> {
     const now = Date.now();
     const expiresAt = storeExpiry(key, ttlSeconds, now);
-    const json = storeValueJson(value, 'redis', this.maxValueBytes);
+    const json = storeValueJson(value, this.maxValueBytes);
     const multi = this.redis.multi();
     if (expiresAt === Infinity) {
       multi.set(this.keys.store(key), json).zrem(this.keys.storeExpiry, key);
