@@ -76,13 +76,33 @@ describe(`SIGKILL storm on ${KIND}`, () => {
     );
     const byTask = new Map<string, Array<{ pid: number; at: number }>>();
     for (const s of starts) byTask.set(s.task_id, [...(byTask.get(s.task_id) ?? []), { pid: Number(s.pid), at: Number(s.at) }]);
+    // a claim whose worker was killed before the handler wrote its start leaves no ledger row, only
+    // `attempts` one higher on the task: that try cost its own lease before the next start
+    const claims = new Map<string, number>();
+    if (byTask.size) {
+      const ids = [...byTask.keys()];
+      const marks = ids.map((_, i) => (db.options.type === 'postgres' ? `$${i + 1}` : '?')).join(', ');
+      for (const row of await ledger.query<{ task_id: string; attempts: number }>(`SELECT task_id, attempts FROM task_queue WHERE task_id IN (${marks})`, ids)) {
+        claims.set(row.task_id, Number(row.attempts));
+      }
+    }
     const unexplained: string[] = [];
     let worstRecoveryMs = 0;
+    let worstOverBoundMs = -Infinity;
+    let unseenClaims = 0;
     for (const [taskId, tries] of byTask) {
+      const unseen = Math.max(0, (claims.get(taskId) ?? tries.length) - tries.length);
+      unseenClaims += unseen;
       for (let i = 0; i < tries.length - 1; i++) {
         const killedAt = killed.get(tries[i].pid);
-        if (killedAt === undefined || killedAt < tries[i].at) unexplained.push(`${taskId} try ${i + 1} by ${tries[i].pid}`);
-        else worstRecoveryMs = Math.max(worstRecoveryMs, tries[i + 1].at - killedAt);
+        if (killedAt === undefined || killedAt < tries[i].at) {
+          unexplained.push(`${taskId} try ${i + 1} by ${tries[i].pid}`);
+          continue;
+        }
+        const recoveryMs = tries[i + 1].at - killedAt;
+        worstRecoveryMs = Math.max(worstRecoveryMs, recoveryMs);
+        // a task a kill interrupted starts again within lease + sweep per lost claim (+ one claim poll, + scheduling noise)
+        worstOverBoundMs = Math.max(worstOverBoundMs, recoveryMs - ((1 + unseen) * (LEASE_MS + SWEEP_MS) + 2000));
       }
     }
     expect(unexplained).toEqual([]);
@@ -94,14 +114,13 @@ describe(`SIGKILL storm on ${KIND}`, () => {
     // of several dones, at most one comes from a process that was never killed
     expect([...doneByTask.entries()].filter(([, pids]) => pids.filter((p) => !killed.has(p)).length > 1)).toEqual([]);
 
-    // a task a kill interrupted starts again within lease + sweep (+ one claim poll, + scheduling noise)
-    expect(worstRecoveryMs).toBeLessThan(LEASE_MS + SWEEP_MS + 2000);
+    expect(worstOverBoundMs).toBeLessThan(0);
     const extraStarts = (await ledger.count('SELECT COUNT(*) AS n FROM ledger_start')) - TASKS;
     expect(killed.size).toBeGreaterThan(0);
     expect(extraStarts).toBeLessThanOrEqual(killed.size * OPTIONS.workers.concurrency);
 
     await stopAll(instances);
     for (const i of instances) expect(i.lines.filter((l) => l.event === 'unhandledRejection' || l.event === 'uncaughtException')).toEqual([]);
-    report('sigkill-storm', { tasks: TASKS, kills: killed.size, extraStarts, extraDones: extraDones.length - doneByTask.size, lost: 0, worstRecoveryMs });
+    report('sigkill-storm', { tasks: TASKS, kills: killed.size, extraStarts, extraDones: extraDones.length - doneByTask.size, lost: 0, unseenClaims, worstRecoveryMs });
   });
 });
