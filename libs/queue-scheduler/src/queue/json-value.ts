@@ -48,6 +48,8 @@ export function normalizeJson(
   refuseSize: RefuseValue = refuse,
 ): unknown {
   if (raw === undefined) return fallback;
+  const flat = copyFlat(raw, maxBytes);
+  if (flat !== undefined) return flat;
   const walk: Walk = { path: [root], ancestors: [], bytes: 0, refuse };
   const value = copy(raw, '', walk);
   if (value === DROP) return fallback;
@@ -57,6 +59,55 @@ export function normalizeJson(
     if (bytes > maxBytes) throw refuseSize(root, `${root} is ${bytes} bytes as JSON, more than ${limitName} (${maxBytes})`);
   }
   return value;
+}
+
+/** Keys a flat object may have for the quick copy: more goes the general way. */
+const MAX_FLAT_KEYS = 16;
+
+/**
+ * The common case made cheap: a plain object of a few keys whose values are
+ * all primitives JSON keeps (no walk state, no path, no key array). Returns
+ * undefined for anything else, which then takes the general walk; its result
+ * is the same as the walk's.
+ */
+function copyFlat(raw: unknown, maxBytes: number): Record<string, unknown> | undefined {
+  if (raw === null || typeof raw !== 'object' || Object.getPrototypeOf(raw) !== Object.prototype) return undefined;
+  const object = raw as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  let keys = 0;
+  let bytes = 2;
+  for (const k in object) {
+    if (++keys > MAX_FLAT_KEYS || k === '__proto__' || k === 'toJSON' || !Object.prototype.hasOwnProperty.call(object, k)) return undefined;
+    const value = object[k];
+    switch (typeof value) {
+      case 'string':
+        bytes += value.length * 6 + 2;
+        out[k] = value;
+        break;
+      case 'number':
+        bytes += 24;
+        out[k] = Number.isFinite(value) ? value + 0 : null;
+        break;
+      case 'boolean':
+        bytes += 5;
+        out[k] = value;
+        break;
+      case 'undefined':
+        continue;
+      default:
+        if (value !== null) return undefined;
+        bytes += 4;
+        out[k] = null;
+    }
+    bytes += k.length * 6 + 3;
+  }
+  // lone surrogates, in keys or values, and a size near the limit are the general walk's to judge and to name
+  if (bytes > maxBytes) return undefined;
+  for (const k in out) {
+    const value = out[k];
+    if (!k.isWellFormed() || (typeof value === 'string' && !value.isWellFormed())) return undefined;
+  }
+  return out;
 }
 
 /**

@@ -1,67 +1,92 @@
 import type { Task, TaskRecord, TaskStatus } from '../interfaces/task.interface';
 import type { Indexed } from './task-index';
-import type { Logged } from './task-log';
+import type { LogBlock, Logged } from './task-log';
 import type { NormalizedTask } from './task-validation';
 
 /**
- * A task of the memory backend as it moves through the queue. Times it gets
- * while running are kept as epoch ms, not Dates: a Date per start and per
- * finish was a measurable part of the per-task cost; `toRecord` makes them
- * Dates when the status API is asked. They are NaN until set, never
- * undefined: a field that starts as a number keeps its value in place, while
- * one that starts undefined gets a new heap number on every write, which a
- * million queued entries then keep alive through every young-generation GC.
+ * A task of the memory backend as it moves through the queue; the object a
+ * handler gets as `ctx.task`. Times are kept as epoch ms, not Dates: a Date
+ * is about 90 bytes, and every byte a queued task holds is copied by each
+ * young-generation GC it survives, which made two Dates per push a large
+ * part of the push's cost. `runAt` and `createdAt` are Dates made when read.
+ * Every field is set in the constructor, numbers to NaN rather than
+ * undefined, so a million entries share one shape and a later write never
+ * grows an entry.
  */
-/** Marks an entry with the queue that made it: a task given back to complete/fail/release is checked without a lookup. */
-export const OWNER = Symbol('owner');
-
-export interface MemoryEntry extends Task, Indexed, Logged {
-  readonly [OWNER]: object;
-  status: TaskStatus;
-  /** Push order (a retry is queued again: a new seq); the status API lists newest first by it. */
-  seq: number;
-  /** When it became ready: FIFO within a priority, across types. */
-  order: number;
-  /** `runAt` as epoch ms, for the delayed heap. */
+export class MemoryEntry implements Task, Indexed, Logged {
+  readonly taskId: string;
+  readonly type: string;
+  readonly params: unknown;
+  readonly priority: number;
+  /** Not before this, epoch ms: the delayed heap's key. */
   runAtMs: number;
+  attempts = 0;
+  readonly maxRetries?: number;
+  readonly schedulerTaskId?: string;
+  readonly scheduledAt?: Date;
+  readonly createdAtMs: number;
+  status: TaskStatus = 'pending';
+  /** Push order (a retry is queued again: a new seq); the status API lists newest first by it. */
+  seq = -1;
+  /** When it became ready: FIFO within a priority, across types. */
+  order = 0;
   /** NaN until claimed. */
-  startedAtMs: number;
+  startedAtMs = NaN;
   /** NaN until finished. */
-  completedAtMs: number;
-  error?: string;
-  result?: unknown;
-}
+  completedAtMs = NaN;
+  superseded = false;
+  idSeq: number;
+  allBlock: LogBlock | undefined = undefined;
+  allSlot = -1;
+  typeBlock: LogBlock | undefined = undefined;
+  typeSlot = -1;
+  error: string | undefined = undefined;
+  result: unknown = undefined;
+  /** The queue that made it: a task given back to complete/fail/release is checked without a lookup. */
+  readonly owner: object;
 
-/** A new entry of `owner` for a validated push; `idSeq` is the counter of an id the index made for it, or -1. */
-export function newEntry(task: NormalizedTask, now: number, idSeq: number, owner: object): MemoryEntry {
-  return {
-    taskId: task.taskId,
-    type: task.type,
-    params: task.params,
-    priority: task.priority,
-    runAt: task.runAt,
-    runAtMs: task.runAt.getTime(),
-    attempts: 0,
-    maxRetries: task.maxRetries,
-    schedulerTaskId: task.schedulerTaskId,
-    scheduledAt: task.scheduledAt,
-    createdAt: new Date(now),
-    status: 'pending',
-    seq: -1,
-    order: 0,
-    startedAtMs: NaN,
-    completedAtMs: NaN,
-    superseded: false,
-    idSeq,
-    allBlock: undefined,
-    allSlot: -1,
-    typeBlock: undefined,
-    typeSlot: -1,
-    // every field an entry will get is given here: one added later grows a property array per entry, kept alive by it
-    result: undefined,
-    error: undefined,
-    [OWNER]: owner,
-  };
+  /** A new entry of `owner` for a validated push; `idSeq` is the counter of an id the index made for it, or -1. */
+  constructor(task: NormalizedTask, now: number, idSeq: number, owner: object) {
+    this.taskId = task.taskId;
+    this.type = task.type;
+    this.params = task.params;
+    this.priority = task.priority;
+    this.runAtMs = task.runAtMs;
+    this.maxRetries = task.maxRetries;
+    this.schedulerTaskId = task.schedulerTaskId;
+    this.scheduledAt = task.scheduledAt;
+    this.createdAtMs = now;
+    this.idSeq = idSeq;
+    this.owner = owner;
+  }
+
+  get runAt(): Date {
+    return new Date(this.runAtMs);
+  }
+
+  set runAt(at: Date) {
+    this.runAtMs = at.getTime();
+  }
+
+  get createdAt(): Date {
+    return new Date(this.createdAtMs);
+  }
+
+  /** What `JSON.stringify(ctx.task)` writes: the task, not the queue's bookkeeping (which refers back to it). */
+  toJSON(): Task {
+    return {
+      taskId: this.taskId,
+      type: this.type,
+      params: this.params,
+      priority: this.priority,
+      runAt: this.runAt,
+      attempts: this.attempts,
+      maxRetries: this.maxRetries,
+      schedulerTaskId: this.schedulerTaskId,
+      scheduledAt: this.scheduledAt,
+      createdAt: this.createdAt,
+    };
+  }
 }
 
 const date = (ms: number): Date | undefined => (Number.isNaN(ms) ? undefined : new Date(ms));
@@ -72,12 +97,12 @@ export function toRecord(entry: MemoryEntry): TaskRecord {
     type: entry.type,
     params: entry.params,
     priority: entry.priority,
-    runAt: entry.runAt,
+    runAt: new Date(entry.runAtMs),
     attempts: entry.attempts,
     maxRetries: entry.maxRetries,
     schedulerTaskId: entry.schedulerTaskId,
     scheduledAt: entry.scheduledAt,
-    createdAt: entry.createdAt,
+    createdAt: new Date(entry.createdAtMs),
     status: entry.status,
     startedAt: date(entry.startedAtMs),
     completedAt: date(entry.completedAtMs),

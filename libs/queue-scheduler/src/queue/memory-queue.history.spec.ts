@@ -202,6 +202,32 @@ describe('MemoryQueueService.listTasks pages', () => {
     }
   });
 
+  it('lists by type right for more types than it keeps logs for, as tasks are pushed, retried and forgotten between the listings', () => {
+    const queue = makeQueue({ historySize: 30 });
+    // more types than MemoryTasks keeps a log for at once: each listing builds one, and some are dropped and built again
+    const types = Array.from({ length: 45 }, (_, i) => `type-${i}`);
+    const check = (): void => {
+      const all = allPages(queue, { limit: 1000 });
+      for (const type of types) {
+        expect(allPages(queue, { type, limit: 3 }).map((t) => t.taskId)).toEqual(all.filter((t) => t.type === type).map((t) => t.taskId));
+        for (const status of ['pending', 'succeeded', 'failed'] as const) {
+          expect(allPages(queue, { type, status, limit: 4 }).map((t) => t.taskId)).toEqual(
+            all.filter((t) => t.type === type && t.status === status).map((t) => t.taskId),
+          );
+        }
+      }
+    };
+    for (let round = 0; round < 4; round++) {
+      for (let i = 0; i < 200; i++) queue.pushTask({ taskId: `t${round}-${i}`, type: types[(i * 7 + round) % types.length] });
+      queue.claim(anyType, 120).forEach((task, i) => {
+        if (i % 4 === 0) queue.fail(task, new Error('retry'), new Date(Date.now() + 60_000), 1);
+        else queue.complete(task, null, 1);
+      });
+      check();
+    }
+    expect(queue.countByStatus().succeeded).toBeGreaterThan(30);
+  });
+
   it('refuses a cursor it did not issue and a bad limit; an unknown type or status lists nothing', () => {
     const queue = makeQueue();
     queue.pushTask({ type: 't' });

@@ -7,7 +7,7 @@ import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
 import { LibraryLogger } from '../queue-scheduler.logger';
 import { MemoryPublicStore } from '../store/memory-public-store';
 import { refuseUse } from './inactive-queue';
-import { type MemoryEntry, newEntry, OWNER, toRecord } from './memory-entries';
+import { MemoryEntry, toRecord } from './memory-entries';
 import { MemoryTasks } from './memory-tasks';
 import { MemoryStoreQueue } from './memory-store-queue';
 import type { ClaimFilter, ListTasksFilter, StatusCounts, TaskPage } from './task-queue';
@@ -96,7 +96,7 @@ export class MemoryQueueService extends MemoryStoreQueue implements OnApplicatio
       if (known && isUnfinished(known)) return task.taskId;
       if (known) this.tasks.supersede(known);
     }
-    const entry = newEntry(task, now, idSeq, this);
+    const entry = new MemoryEntry(task, now, idSeq, this);
     this.tasks.add(entry);
     this.emit('queued', entry);
     this.waiting.add(entry, now);
@@ -187,7 +187,9 @@ export class MemoryQueueService extends MemoryStoreQueue implements OnApplicatio
     }
     if (entry.status === 'failed') this.waiting.remove(entry);
     const now = this.clock.now();
-    Object.assign(entry, { attempts: 0, error: undefined, runAt: new Date(now), runAtMs: now });
+    entry.attempts = 0;
+    entry.error = undefined;
+    entry.runAtMs = now;
     this.tasks.requeue(entry, 'pending');
     this.emit('queued', entry);
     this.waiting.add(entry, now);
@@ -238,7 +240,6 @@ export class MemoryQueueService extends MemoryStoreQueue implements OnApplicatio
     const entry = this.runningEntry(task);
     entry.error = error.message;
     if (retryAt) {
-      entry.runAt = retryAt;
       entry.runAtMs = retryAt.getTime();
       this.tasks.requeue(entry, 'failed');
       this.emit('retrying', entry, durationMs, error.message, retryAt);
@@ -262,7 +263,7 @@ export class MemoryQueueService extends MemoryStoreQueue implements OnApplicatio
   /** The entry a consumer holds: the task object claim handed out is the entry itself, so no lookup by id is needed. */
   private runningEntry(task: Task): MemoryEntry {
     const entry = task as MemoryEntry;
-    if (entry[OWNER] !== this || entry.status !== 'running') throw new TaskNotFoundError(task.taskId);
+    if (entry.owner !== this || entry.status !== 'running') throw new TaskNotFoundError(task.taskId);
     return entry;
   }
 

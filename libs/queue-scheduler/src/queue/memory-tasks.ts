@@ -11,10 +11,12 @@ const FAILED = statusIndex('failed');
 const SUCCEEDED = statusIndex('succeeded');
 const CANCELLED = statusIndex('cancelled');
 const DEAD = statusIndex('dead');
+/** Type logs kept at once: a dashboard filters by a handful of types, not by thousands. */
+const MAX_TYPE_LOGS = 32;
 
 /**
  * Every task the memory queue still knows, for the status API: by id, in
- * push order (all, and per type), counted by status. Unfinished tasks stay
+ * push order (and per type, for the types listed by type), counted by status. Unfinished tasks stay
  * until they finish; of the finished, the last `historySize` succeeded or
  * cancelled ones stay, and apart from them the last `historySize` dead ones
  * (so a burst of successes never pushes out the dead ones an operator wants
@@ -24,6 +26,12 @@ const DEAD = statusIndex('dead');
 export class MemoryTasks {
   private readonly byId = new TaskIndex<MemoryEntry>();
   private readonly all = new TaskLog<MemoryEntry>('all');
+  /**
+   * A log per type that a page filtered by type asked for, built then from
+   * `all` (one walk) and kept up to date from then on: most apps never list
+   * by type, and a second log kept for every task was a tenth of the drain's
+   * cost. At most MAX_TYPE_LOGS types, the least recently asked dropped.
+   */
   private readonly byType = new Map<string, TaskLog<MemoryEntry>>();
   private readonly finished: FinishedTasks;
   private readonly dead: FinishedTasks;
@@ -118,11 +126,11 @@ export class MemoryTasks {
     }
     const before = filter.cursor ? Number(filter.cursor) : Infinity;
     const status = filter.status ? statusIndex(filter.status) : ANY_STATUS;
-    const log = filter.type ? this.byType.get(filter.type) : this.all;
+    const log = filter.type ? this.typeLog(filter.type) : this.all;
     const found: MemoryEntry[] = [];
     this.lastPageCost = 0;
     // one more than the page: whether there is a next page is known without a second walk
-    if (log && status >= 0) {
+    if (status >= 0) {
       log.page(status, before, limit + 1, found);
       this.lastPageCost = log.scanned;
     }
@@ -151,21 +159,36 @@ export class MemoryTasks {
 
   private list(entry: MemoryEntry): void {
     this.all.append(entry);
-    let log = this.byType.get(entry.type);
-    if (!log) {
-      log = new TaskLog<MemoryEntry>('type');
-      this.byType.set(entry.type, log);
-    }
-    log.append(entry);
+    if (this.byType.size === 0) return;
+    this.byType.get(entry.type)?.append(entry);
   }
 
   private unlist(entry: MemoryEntry): void {
     this.all.remove(entry);
-    const log = entry.typeBlock?.log;
-    if (!log) return;
-    log.remove(entry);
-    // types come and go: an empty one's log is dropped, not kept for ever
-    if (log.size === 0) this.byType.delete(entry.type);
+    entry.typeBlock?.log.remove(entry);
+  }
+
+  /** The log of `type`, built from `all` when first asked for; the most recently asked types stay at the map's end. */
+  private typeLog(type: string): TaskLog<MemoryEntry> {
+    let log = this.byType.get(type);
+    if (log) {
+      this.byType.delete(type);
+    } else {
+      log = new TaskLog<MemoryEntry>('type');
+      for (const entry of this.all.oldestFirst()) if (entry.type === type) log.append(entry);
+      if (this.byType.size >= MAX_TYPE_LOGS) this.dropTypeLog(this.byType.keys().next().value!);
+    }
+    this.byType.set(type, log);
+    return log;
+  }
+
+  private dropTypeLog(type: string): void {
+    const log = this.byType.get(type)!;
+    this.byType.delete(type);
+    for (const entry of log.oldestFirst()) {
+      entry.typeBlock = undefined;
+      entry.typeSlot = -1;
+    }
   }
 
   private forget(entry: MemoryEntry): void {

@@ -67,7 +67,8 @@ export function moveStatus(block: LogBlock | undefined, from: number, to: number
  * - a status wanted: O(limit) slots in at most limit + 1 blocks holding one,
  *   plus one read per block between them that holds none: a status rare among
  *   n entries costs up to n / 64 reads per page (15,625 for a million), never
- *   a read of the entries themselves. A type wanted is a log of its own.
+ *   a read of the entries themselves. A type wanted is a log of its own
+ *   (MemoryTasks builds one on the first page filtered by that type).
  */
 export class TaskLog<T extends Logged> {
   private blocks = new Deque<LogBlock>();
@@ -151,6 +152,13 @@ export class TaskLog<T extends Logged> {
     }
   }
 
+  /** Every entry, oldest first. */
+  *oldestFirst(): IterableIterator<T> {
+    for (const block of this.blocks.values()) {
+      for (let i = 0; i < block.used; i++) if (block.entries[i] !== undefined) yield block.entries[i] as T;
+    }
+  }
+
   /** The index of the last block whose first seq is below `before`; -1 when none is. */
   private lastBlockBelow(before: number): number {
     let lo = 0;
@@ -174,10 +182,7 @@ export class TaskLog<T extends Logged> {
   }
 
   private rebuild(): void {
-    const kept: T[] = [];
-    for (const block of this.blocks.values()) {
-      for (let i = 0; i < block.used; i++) if (block.entries[i] !== undefined) kept.push(block.entries[i] as T);
-    }
+    const kept = [...this.oldestFirst()];
     this.blocks = new Deque<LogBlock>();
     this.tail = undefined;
     this.totals.fill(0);

@@ -11,7 +11,8 @@ export interface NormalizedTask {
   type: string;
   params: unknown;
   priority: number;
-  runAt: Date;
+  /** Not before this, epoch ms. */
+  runAtMs: number;
   maxRetries?: number;
   schedulerTaskId?: string;
   scheduledAt?: Date;
@@ -94,7 +95,7 @@ export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now
     type,
     params,
     priority,
-    runAt: new Date(now + delayMs),
+    runAtMs: now + delayMs,
     maxRetries,
     schedulerTaskId,
     scheduledAt,

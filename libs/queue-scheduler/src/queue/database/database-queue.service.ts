@@ -131,7 +131,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     this.announce(result.inserted);
     // occurrences claimed ahead each start at their own time, and announce() wakes a worker for the earliest only
     const now = Date.now();
-    const later = [...new Set(result.inserted.map((t) => t.runAt.getTime()).filter((t) => t > now))].sort((a, b) => a - b);
+    const later = [...new Set(result.inserted.map((t) => t.runAtMs).filter((t) => t > now))].sort((a, b) => a - b);
     for (const at of later.slice(1)) this.wakeAt(new Date(at));
     return result.tasks.map((t) => t.taskId);
   }
@@ -348,7 +348,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     const now = Date.now();
     const params: unknown[] = [];
     for (const t of tasks) {
-      params.push(t.taskId, this.seq.next(), t.type, JSON.stringify(t.params), 'pending', t.priority, t.runAt.getTime(), t.maxRetries ?? null,
+      params.push(t.taskId, this.seq.next(), t.type, JSON.stringify(t.params), 'pending', t.priority, t.runAtMs, t.maxRetries ?? null,
         t.schedulerTaskId ?? null, t.scheduledAt?.getTime() ?? null, now);
     }
     const values = tasks.map(() => `(${this.sql.list(11)})`).join(', ');
@@ -400,7 +400,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
         `UPDATE task_queue SET seq = ?, task_type = ?, params = ?, status = 'pending', priority = ?, run_at = ?, attempts = 0, retry_count = 0, max_retries = ?,
            error_message = NULL, result = NULL, started_at = NULL, completed_at = NULL, lease_owner = NULL, lease_expires_at = NULL, created_at = ?
          WHERE task_id = ? AND status IN ${FINISHED}`,
-        [this.seq.next(), t.type, JSON.stringify(t.params), t.priority, t.runAt.getTime(), t.maxRetries ?? null, Date.now(), t.taskId],
+        [this.seq.next(), t.type, JSON.stringify(t.params), t.priority, t.runAtMs, t.maxRetries ?? null, Date.now(), t.taskId],
         runner,
       );
       if (n > 0) fresh.push(t);
@@ -429,10 +429,10 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     if (!tasks.length) return;
     for (const t of tasks) this.emit('queued', t);
     const now = Date.now();
-    const due = tasks.filter((t) => t.runAt.getTime() <= now).length;
+    const due = tasks.filter((t) => t.runAtMs <= now).length;
     this.wakeLocal(due);
-    const later = tasks.filter((t) => t.runAt.getTime() > now).sort((a, b) => a.runAt.getTime() - b.runAt.getTime())[0];
-    if (later) this.wakeAt(later.runAt);
+    const later = tasks.filter((t) => t.runAtMs > now).sort((a, b) => a.runAtMs - b.runAtMs)[0];
+    if (later) this.wakeAt(new Date(later.runAtMs));
   }
 
   private wakeLocal(n: number): void {

@@ -262,14 +262,14 @@ export class RedisQueueService extends TaskQueue implements OnApplicationBootstr
     await queue.add(task.type, jobDataOf(task), {
       jobId: jobIdOf(task.taskId),
       priority: task.priority + PRIORITY_OFFSET,
-      delay: Math.max(0, task.runAt.getTime() - Date.now()),
+      delay: Math.max(0, task.runAtMs - Date.now()),
     });
     return true;
   }
 
   private announce(task: NormalizedTask): void {
     this.emit('queued', task);
-    if (task.runAt.getTime() > Date.now()) this.consumer.wakeAt(task.runAt);
+    if (task.runAtMs > Date.now()) this.consumer.wakeAt(new Date(task.runAtMs));
     else this.consumer.wakeLocal(1);
   }
 
