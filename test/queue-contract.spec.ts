@@ -47,6 +47,12 @@ class ContractHandlers {
     throw new Error('always broken');
   }
 
+  @TaskHandler('describe')
+  describe(_params: unknown, ctx: TaskContext) {
+    // what a handler that logs its task as JSON writes, and the Dates it reads
+    return { json: JSON.parse(JSON.stringify(ctx.task)) as unknown, dates: [ctx.task.runAt, ctx.task.createdAt].map((d) => d instanceof Date) };
+  }
+
   private note(ctx: TaskContext): void {
     this.starts.set(ctx.taskId, [...(this.starts.get(ctx.taskId) ?? []), Date.now()]);
   }
@@ -107,6 +113,19 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     expect(record.completedAt!.getTime()).toBeGreaterThanOrEqual(record.startedAt!.getTime());
     expect(events.filter((e) => e.taskId === id).map((e) => e.kind)).toEqual(['queued', 'started', 'succeeded']);
     expect(await queue.countByStatus()).toMatchObject({ succeeded: 1, pending: 0, running: 0 });
+  });
+
+  it('hands the handler a task that reads its times as Dates and writes itself as JSON', async () => {
+    const { queue } = await boot();
+    const before = Date.now();
+    const id = await queue.pushTask({ type: 'describe', params: { a: [1] }, priority: 3, delayMs: 150 });
+    await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'task succeeded');
+    const { result } = await queue.getTask(id);
+    const { json, dates } = result as { json: Record<string, unknown>; dates: boolean[] };
+    expect(dates).toEqual([true, true]);
+    expect(json).toMatchObject({ taskId: id, type: 'describe', params: { a: [1] }, priority: 3, attempts: 1 });
+    expect(Date.parse(json.createdAt as string)).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(json.runAt as string)).toBeGreaterThanOrEqual(before + 150);
   });
 
   it('hands out lower priority numbers first, FIFO within a priority', async () => {

@@ -7,7 +7,7 @@ import { Deque } from '../deque';
 import type { ClaimFilter } from '../task-queue';
 import { IdlePoll } from '../idle-poll';
 import type { RedisConnection } from './redis-connection';
-import { isLockError, jsonSafe, taskOf } from './redis-jobs';
+import { isLockError, type JobData, jsonSafe, taskOf } from './redis-jobs';
 import { taskIdOf } from './redis-keys';
 import { WakeTimers } from '../wake-timers';
 
@@ -229,7 +229,10 @@ export class RedisConsumer {
     const { job } = lease;
     job.opts.attempts = job.attemptsMade + (retryAt ? 2 : 1);
     job.opts.backoff = { type: 'fixed', delay: retryAt ? Math.max(1, retryAt.getTime() - Date.now()) : 0 };
-    if (retryAt) await this.redis().keys.markRetry(task.taskId);
+    if (retryAt) {
+      await this.redis().keys.markRetry(task.taskId);
+      await job.updateData({ ...(job.data as JobData), runAt: retryAt.getTime() });
+    }
     try {
       await job.moveToFailed(new Error(error.message.slice(0, 8000)), lease.token, false);
     } catch (err) {

@@ -12,6 +12,11 @@ export interface JobData {
   schedulerTaskId?: string;
   /** epoch ms */
   scheduledAt?: number;
+  /**
+   * Not before this, epoch ms: BullMQ zeroes a job's delay when it moves the
+   * job from delayed to waiting, so the run time is kept here (set again for a retry).
+   */
+  runAt?: number;
 }
 
 /**
@@ -29,6 +34,7 @@ export function jobDataOf(t: NormalizedTask): JobData {
     maxRetries: t.maxRetries,
     schedulerTaskId: t.schedulerTaskId,
     scheduledAt: t.scheduledAt?.getTime(),
+    runAt: t.runAtMs,
   };
 }
 
@@ -67,7 +73,7 @@ export function taskOf(job: Job, running = true): Task {
     type: job.name,
     params: data.params,
     priority: data.priority,
-    runAt: new Date(job.timestamp + (job.delay ?? 0)),
+    runAt: new Date(typeof data.runAt === 'number' ? data.runAt : job.timestamp + (job.delay ?? 0)),
     attempts: attemptsOf(job, running),
     maxRetries: data.maxRetries ?? undefined,
     schedulerTaskId: data.schedulerTaskId ?? undefined,
