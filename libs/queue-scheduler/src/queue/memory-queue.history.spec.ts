@@ -44,7 +44,7 @@ describe('MemoryQueueService: bounded history', () => {
   it('keeps at most queue.historySize dead tasks of 50,000 with no handler, and their memory with them', async () => {
     const resolved = resolveOptions({ logLevel: 'fatal', workers: { concurrency: 8 } });
     const queue = new MemoryQueueService(resolved);
-    const pool = new WorkerPool(queue, new TaskHandlerRegistry(resolved), resolved, true);
+    const pool = new WorkerPool(queue, new TaskHandlerRegistry(resolved), resolved);
     pool.start();
     const drain = async (n: number, from: number): Promise<void> => {
       for (let i = 0; i < n; i += 5000) {

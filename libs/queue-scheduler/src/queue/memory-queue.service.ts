@@ -10,7 +10,7 @@ import { refuseUse } from './inactive-queue';
 import { MemoryEntry, toRecord } from './memory-entries';
 import { MemoryTasks } from './memory-tasks';
 import { MemoryStoreQueue } from './memory-store-queue';
-import type { ClaimFilter, ListTasksFilter, StatusCounts, TaskPage } from './task-queue';
+import type { ClaimFilter, ListTasksFilter, QueueCapabilities, StatusCounts, TaskPage } from './task-queue';
 import { type NormalizedTask, normalizeBatch, normalizePush } from './task-validation';
 import { WaitingTasks } from './waiting-tasks';
 
@@ -27,6 +27,7 @@ const ANY_TYPE: ClaimFilter = { types: [], unknownTypes: true, handled: new Set(
  */
 @Injectable()
 export class MemoryQueueService extends MemoryStoreQueue implements OnApplicationBootstrap, OnModuleDestroy {
+  readonly capabilities: QueueCapabilities = { durable: false, soleConsumer: true, claimsOverlapWrites: true };
   protected readonly logger: LibraryLogger;
   protected readonly store: MemoryPublicStore;
   private readonly waiting: WaitingTasks;

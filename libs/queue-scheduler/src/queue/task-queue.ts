@@ -32,6 +32,31 @@ export interface TaskPage {
 export type StatusCounts = Record<TaskStatus, number>;
 
 /**
+ * What the worker pool and the scheduler need to know of a backend, asked
+ * of the queue instead of which class it is.
+ */
+export interface QueueCapabilities {
+  /**
+   * Tasks outlive the process (database, redis). false: what is still queued
+   * at exit is lost with it, so the scheduler gives back on stop the
+   * occurrences it queued ahead.
+   */
+  readonly durable: boolean;
+  /**
+   * No other process takes this queue's tasks (memory): a task of a type
+   * with no handler here can be dead-lettered at once.
+   */
+  readonly soleConsumer: boolean;
+  /**
+   * Whether the worker pool may claim while outcomes are still being
+   * written: true frees a task's slot when its handler ends. A backend whose
+   * outcome write also fetches the next task (redis) says false, so the
+   * pool waits for that task instead of claiming another.
+   */
+  readonly claimsOverlapWrites: boolean;
+}
+
+/**
  * The queue contract every backend keeps. Producers inject `TaskQueue`
  * whatever the backend; the worker pool and the scheduler use only this.
  * Methods return plain values on the memory backend and promises on the
@@ -64,15 +89,8 @@ export abstract class TaskQueue {
    * `inputs[i].field`) queues none.
    */
   abstract pushTasks<P>(inputs: PushTaskInput<P>[]): MaybePromise<string[]>;
-  /**
-   * Whether the worker pool may claim while outcomes are still being
-   * written: true frees a task's slot when its handler ends. A backend whose
-   * outcome write also fetches the next task (redis) says false, so the
-   * pool waits for that task instead of claiming another.
-   */
-  get claimsOverlapWrites(): boolean {
-    return true;
-  }
+  /** What this backend guarantees and how it is driven (see QueueCapabilities). */
+  abstract readonly capabilities: QueueCapabilities;
 
   /** The queue's time source (epoch ms): run times, retry times and timestamps are read from it. */
   now(): number {

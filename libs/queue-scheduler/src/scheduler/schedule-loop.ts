@@ -6,7 +6,6 @@ import type { ScheduleEvent } from '../interfaces/schedule.interface';
 import type { PushTaskInput } from '../interfaces/task.interface';
 import { MAX_TIMER_MS } from '../queue-scheduler.constants';
 import type { LibraryLogger } from '../queue-scheduler.logger';
-import { MemoryQueueService } from '../queue/memory-queue.service';
 import type { TaskQueue } from '../queue/task-queue';
 import type { FirePlan } from '../scheduling/schedule-math';
 import { occurrenceTaskId } from './ahead-occurrences';
@@ -54,7 +53,7 @@ export class ScheduleLoop {
   ) {
     this.claims = new ScheduleClaims(dataSource);
     this.limits = { misfireGraceMs: options.misfireGraceSeconds * 1000, maxCatchUp: options.maxCatchUp };
-    this.held = queue instanceof MemoryQueueService ? new HeldOccurrences() : null;
+    this.held = queue.capabilities.durable ? null : new HeldOccurrences();
   }
 
   get running(): boolean {

@@ -3,7 +3,6 @@ import { TaskHandlerRegistry } from '../handlers/task-handler.registry';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
 import { LibraryLogger } from '../queue-scheduler.logger';
-import { MemoryQueueService } from '../queue/memory-queue.service';
 import { TaskQueue } from '../queue/task-queue';
 import { WorkerPool } from './worker-pool';
 
@@ -24,7 +23,7 @@ export class WorkerPoolService implements OnApplicationBootstrap, BeforeApplicat
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
   ) {
     this.logger = new LibraryLogger(WorkerPoolService.name, options.logLevel);
-    this.pool = new WorkerPool(queue, registry, options, queue instanceof MemoryQueueService, this.logger);
+    this.pool = new WorkerPool(queue, registry, options, this.logger);
   }
 
   /** Tasks running now. */
@@ -59,7 +58,7 @@ export class WorkerPoolService implements OnApplicationBootstrap, BeforeApplicat
     await this.pool.stop();
     if (!wasRunning) return;
     const pending = await this.queue.getQueueSize();
-    if (this.queue instanceof MemoryQueueService && pending > 0) {
+    if (!this.queue.capabilities.durable && pending > 0) {
       this.logger.warn(`workers stopped with ${pending} task(s) still pending in memory; they are lost when the process exits`);
     } else {
       this.logger.log(`workers stopped; ${pending} task(s) pending in the queue`);

@@ -10,7 +10,7 @@ function setup(options: QueueSchedulerModuleOptions = {}) {
   const resolved = resolveOptions({ logLevel: 'fatal', ...options });
   const queue = new MemoryQueueService(resolved);
   const registry = new TaskHandlerRegistry(resolved);
-  const pool = new WorkerPool(queue, registry, resolved, true);
+  const pool = new WorkerPool(queue, registry, resolved);
   const events: TaskEvent[] = [];
   queue.events$.subscribe((e) => events.push(e));
   return { queue, registry, pool, events };

@@ -71,8 +71,6 @@ export class WorkerPool {
     private readonly queue: TaskQueue,
     private readonly registry: TaskHandlerRegistry,
     private readonly options: ResolvedOptions,
-    /** true when no other process can run a task (memory backend): unknown types are dead-lettered at once. */
-    private readonly soleConsumer: boolean,
     private readonly logger = new LibraryLogger(WorkerPool.name, options.logLevel),
   ) {
     this.runner = new TaskRunner(queue, this.logger, (task, handler, recording) => this.done(task, handler, recording), options.queue);
@@ -215,7 +213,7 @@ export class WorkerPool {
 
   /** A task's handler is over: its slot is free (its outcome may still be being written: `recording`). */
   private done(task: Task, handler: RegisteredHandler | undefined, recording?: Promise<void>): void {
-    if (recording && !this.queue.claimsOverlapWrites) {
+    if (recording && !this.queue.capabilities.claimsOverlapWrites) {
       // the slot stays taken until the write (which brings the next task) is over
       void recording.then(() => this.done(task, handler));
       return;
@@ -283,6 +281,6 @@ export class WorkerPool {
       types.push(handler.type);
       if (handler.concurrency !== Infinity) remaining.set(handler.type, left);
     }
-    return { types, unknownTypes: this.soleConsumer, handled, remaining };
+    return { types, unknownTypes: this.queue.capabilities.soleConsumer, handled, remaining };
   }
 }

@@ -8,7 +8,7 @@ import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '
 import { MAX_TIMER_MS, RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.constants';
 import { LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
 import { DatabasePublicStore } from '../../store/database-public-store';
-import { type ClaimFilter, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
+import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
 import { type NormalizedTask, MAX_KEY_LENGTH, normalizeBatch, normalizePush } from '../task-validation';
 import { keyProblem, storableText } from '../json-value';
 import { IdlePoll } from '../idle-poll';
@@ -32,6 +32,7 @@ type EventSubject = Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'schedule
  */
 @Injectable()
 export class DatabaseQueueService extends TaskQueue implements OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown {
+  readonly capabilities: QueueCapabilities = { durable: true, soleConsumer: false, claimsOverlapWrites: true };
   /** This instance's name in `lease_owner`. */
   readonly owner = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly logger: LibraryLogger;

@@ -7,7 +7,7 @@ import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
 import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
-import { type ClaimFilter, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
+import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
 import { type NormalizedTask, normalizeBatch, normalizePush } from '../task-validation';
 import { RedisConnection } from './redis-connection';
 import { RedisConsumer } from './redis-consumer';
@@ -60,9 +60,7 @@ export class RedisQueueService extends TaskQueue implements OnApplicationBootstr
   }
 
   /** A completion fetches the next job of its type (see RedisConsumer): the pool waits for it rather than claim another. */
-  override get claimsOverlapWrites(): boolean {
-    return false;
-  }
+  readonly capabilities: QueueCapabilities = { durable: true, soleConsumer: false, claimsOverlapWrites: false };
 
   onApplicationBootstrap(): void {
     if (!this.active || !this.options.autoStart) return;
