@@ -9,12 +9,22 @@ import { MemoryPublicStore } from '../store/memory-public-store';
 import { refuseUse } from './inactive-queue';
 import { MemoryEntry, toRecord } from './memory-entries';
 import { MemoryTasks } from './memory-tasks';
-import { MemoryStoreQueue } from './memory-store-queue';
-import type { ClaimFilter, ListTasksFilter, QueueCapabilities, StatusCounts, TaskPage } from './task-queue';
+import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type StatusCounts, TaskQueue, type TaskPage } from './task-queue';
 import { type NormalizedTask, normalizeBatch, normalizePush } from './task-validation';
 import { WaitingTasks } from './waiting-tasks';
 
 const ANY_TYPE: ClaimFilter = { types: [], unknownTypes: true, handled: new Set() };
+
+/** The seed's synchronous store API: TaskQueue's one store facade, typed as the memory store answers (at once). */
+export interface MemoryQueueService {
+  setPublic(key: string, value: unknown, ttlSeconds?: number | null): void;
+  getPublic<T = unknown>(key: string): T | null;
+  deletePublic(key: string): boolean;
+  listKeys(): string[];
+  getStoreSize(): number;
+  clearStore(): void;
+  cleanup(): number;
+}
 
 /**
  * The in-process backend: ready tasks by type and priority (lower number
@@ -26,7 +36,7 @@ const ANY_TYPE: ClaimFilter = { types: [], unknownTypes: true, handled: new Set(
  * @publicApi
  */
 @Injectable()
-export class MemoryQueueService extends MemoryStoreQueue implements OnApplicationBootstrap, OnModuleDestroy {
+export class MemoryQueueService extends TaskQueue implements OnApplicationBootstrap, OnModuleDestroy {
   readonly capabilities: QueueCapabilities = { durable: false, soleConsumer: true, claimsOverlapWrites: true };
   protected readonly logger: LibraryLogger;
   protected readonly store: MemoryPublicStore;
@@ -64,6 +74,22 @@ export class MemoryQueueService extends MemoryStoreQueue implements OnApplicatio
     this.stopCleanup();
     this.waiting.stop();
     this.taskEvents.complete();
+  }
+
+  /** Sweeps expired store keys every store.cleanupIntervalSeconds (reads never see them anyway; this frees memory). */
+  startCleanup(): void {
+    this.store.startCleanup(
+      this.options.store.cleanupIntervalSeconds,
+      () => {
+        const removed = this.cleanup();
+        if (removed > 0) this.logger.debug(`public store: ${removed} expired key(s) removed`);
+      },
+      (err) => this.logger.error('public store cleanup failed', err),
+    );
+  }
+
+  stopCleanup(): void {
+    this.store.stopCleanup();
   }
 
   // ---- producers -------------------------------------------------------

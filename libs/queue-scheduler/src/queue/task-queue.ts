@@ -1,6 +1,7 @@
 import type { Observable } from 'rxjs';
 import type { EntityManager } from 'typeorm';
 import type { MaybePromise, PushTaskInput, Task, TaskEvent, TaskRecord, TaskStatus } from '../interfaces/task.interface';
+import type { PublicStore } from '../store/public-store';
 import { type TaskEventListener, TaskEventStream } from './task-events';
 
 /** Which tasks a consumer may take now. */
@@ -125,14 +126,40 @@ export abstract class TaskQueue {
   /** Removes a pending task; returns false when it had already started or finished. */
   abstract cancelTask(taskId: string): MaybePromise<boolean>;
 
-  abstract setPublic(key: string, value: unknown, ttlSeconds?: number | null): MaybePromise<void>;
-  abstract getPublic<T = unknown>(key: string): MaybePromise<T | null>;
-  abstract deletePublic(key: string): MaybePromise<boolean>;
-  abstract listKeys(): MaybePromise<string[]>;
-  abstract getStoreSize(): MaybePromise<number>;
-  abstract clearStore(): MaybePromise<void>;
+  /** The backend's public store, behind the seed's store methods below (one facade for every backend). */
+  protected abstract readonly store: PublicStore;
+
+  /** Stores `value` (normalised as task params are) under `key`, for `ttlSeconds` or with no expiry. */
+  setPublic(key: string, value: unknown, ttlSeconds?: number | null): MaybePromise<void> {
+    return this.store.set(key, value, ttlSeconds);
+  }
+
+  /** The value under `key`, or null when there is none or it expired. */
+  getPublic<T = unknown>(key: string): MaybePromise<T | null> {
+    return this.store.get<T>(key);
+  }
+
+  /** false when there was no such (unexpired) key. */
+  deletePublic(key: string): MaybePromise<boolean> {
+    return this.store.delete(key);
+  }
+
+  listKeys(): MaybePromise<string[]> {
+    return this.store.keys();
+  }
+
+  getStoreSize(): MaybePromise<number> {
+    return this.store.size();
+  }
+
+  clearStore(): MaybePromise<void> {
+    return this.store.clear();
+  }
+
   /** Removes expired keys now and returns how many. */
-  abstract cleanup(): MaybePromise<number>;
+  cleanup(): MaybePromise<number> {
+    return this.store.cleanup();
+  }
 
   /** Takes up to `limit` ready tasks for a worker and marks them running. */
   abstract claim(filter: ClaimFilter, limit: number): MaybePromise<Task[]>;

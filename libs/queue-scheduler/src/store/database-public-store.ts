@@ -1,14 +1,14 @@
 import type { Sql } from '../queue/database/sql';
 import { keyProblem } from '../queue/json-value';
 import { MAX_KEY_LENGTH } from '../queue/task-validation';
-import { storeExpiry, storeValueJson } from './memory-public-store';
+import { type PublicStore, storeExpiry, storeValueJson } from './public-store';
 
 /**
  * The public store as the `queue_store` table, shared by every instance.
  * Expiry is part of every read, so a key is gone the moment its TTL ends;
  * the periodic cleanup only frees rows.
  */
-export class DatabasePublicStore {
+export class DatabasePublicStore implements PublicStore {
   constructor(
     private readonly sql: Sql,
     private readonly maxValueBytes?: number,

@@ -1,7 +1,5 @@
-import { describeValue, InvalidArgumentError } from '../errors/errors';
-import { keyProblem, normalizeJson } from '../queue/json-value';
-import { MAX_EPOCH_MS, MAX_KEY_LENGTH } from '../queue/task-validation';
 import { DEFAULT_OPTIONS } from '../queue-scheduler.constants';
+import { type PublicStore, storeExpiry, storeValue } from './public-store';
 
 interface Entry {
   value: unknown;
@@ -9,43 +7,12 @@ interface Entry {
   expiresAt: number;
 }
 
-/** Checks a store key and TTL; shared by every store backend. Returns the expiry as epoch ms (Infinity: none). */
-export function storeExpiry(key: unknown, ttlSeconds: number | null | undefined, now: number): number {
-  const problem = keyProblem(key, MAX_KEY_LENGTH);
-  if (problem) throw new InvalidArgumentError('key', `key ${problem}, got ${describeValue(key)}`);
-  if (ttlSeconds === undefined || ttlSeconds === null) return Infinity;
-  if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds <= 0) {
-    throw new InvalidArgumentError('ttlSeconds', `ttlSeconds must be a positive number of seconds, got ${describeValue(ttlSeconds)}`);
-  }
-  // an expiry past the last representable Date can be neither stored (expires_at BIGINT) nor compared
-  if (now + ttlSeconds * 1000 > MAX_EPOCH_MS) {
-    throw new InvalidArgumentError('ttlSeconds', `ttlSeconds must end by ${new Date(MAX_EPOCH_MS).toISOString()} (omit it for no expiry), got ${describeValue(ttlSeconds)}`);
-  }
-  return now + ttlSeconds * 1000;
-}
-
-const refuseValue = (field: string, message: string): Error => new InvalidArgumentError(field, message);
-
-/**
- * A value as every store keeps it: normalised like task params (see
- * normalizeJson), within store.maxValueBytes; InvalidArgumentError naming the
- * path otherwise, and nothing is written.
- */
-export function storeValue(value: unknown, maxBytes: number = DEFAULT_OPTIONS.store.maxValueBytes): unknown {
-  return normalizeJson(value, 'value', maxBytes, 'store.maxValueBytes', refuseValue);
-}
-
-/** A stored value as JSON, for the store backends that keep text. */
-export function storeValueJson(value: unknown, maxBytes?: number): string {
-  return JSON.stringify(storeValue(value, maxBytes));
-}
-
 /**
  * The in-process key-value store with per-key TTL. Expiry is checked on
  * every read, so the periodic sweep only frees memory and never decides
  * what a caller sees.
  */
-export class MemoryPublicStore {
+export class MemoryPublicStore implements PublicStore {
   private readonly entries = new Map<string, Entry>();
   private timer?: NodeJS.Timeout;
 

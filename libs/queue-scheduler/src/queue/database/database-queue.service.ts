@@ -22,6 +22,17 @@ const FINISHED = "('succeeded', 'dead', 'cancelled')";
 
 type EventSubject = Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'scheduledAt'> & { attempts?: number };
 
+/** TaskQueue's one store facade, typed as this backend's store answers (with promises). */
+export interface DatabaseQueueService {
+  setPublic(key: string, value: unknown, ttlSeconds?: number | null): Promise<void>;
+  getPublic<T = unknown>(key: string): Promise<T | null>;
+  deletePublic(key: string): Promise<boolean>;
+  listKeys(): Promise<string[]>;
+  getStoreSize(): Promise<number>;
+  clearStore(): Promise<void>;
+  cleanup(): Promise<number>;
+}
+
 /**
  * The durable backend: tasks are rows of `task_queue`, shared by every
  * instance on the database. Claims take a batch with FOR UPDATE SKIP LOCKED
@@ -37,7 +48,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   readonly owner = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly logger: LibraryLogger;
   private readonly sql: Sql;
-  private readonly store: DatabasePublicStore;
+  protected readonly store: DatabasePublicStore;
   private readonly status: TaskStatusReads;
   private readonly outcomes: OutcomeBatch;
   private readonly seq = new Sequence();
@@ -97,7 +108,7 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     };
     every(Math.floor(leaseMs / 3), 'lease renewal', () => this.renewLeases());
     every(sweepIntervalMs, 'sweep', () => this.sweep());
-    every(this.options.store.cleanupIntervalSeconds * 1000, 'store cleanup', () => this.cleanup());
+    every(this.options.store.cleanupIntervalSeconds * 1000, 'store cleanup', () => this.store.cleanup());
   }
 
   stopMaintenance(): void {
@@ -184,36 +195,6 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
     }
     this.emit('cancelled', { taskId, type: '' });
     return true;
-  }
-
-  // ---- public store ----------------------------------------------------
-
-  setPublic(key: string, value: unknown, ttlSeconds?: number | null): Promise<void> {
-    return this.store.set(key, value, ttlSeconds);
-  }
-
-  getPublic<T = unknown>(key: string): Promise<T | null> {
-    return this.store.get<T>(key);
-  }
-
-  deletePublic(key: string): Promise<boolean> {
-    return this.store.delete(key);
-  }
-
-  listKeys(): Promise<string[]> {
-    return this.store.keys();
-  }
-
-  getStoreSize(): Promise<number> {
-    return this.store.size();
-  }
-
-  clearStore(): Promise<void> {
-    return this.store.clear();
-  }
-
-  cleanup(): Promise<number> {
-    return this.store.cleanup();
   }
 
   // ---- consumers -------------------------------------------------------

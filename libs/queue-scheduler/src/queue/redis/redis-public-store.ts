@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { storeExpiry, storeValueJson } from '../../store/memory-public-store';
+import { type PublicStore, storeExpiry, storeValueJson } from '../../store/public-store';
 import type { RedisKeys } from './redis-keys';
 
 const SCAN_COUNT = 500;
@@ -10,10 +10,10 @@ const SCAN_COUNT = 500;
  * A sorted set of the keys with a TTL lets `cleanup()` report how many
  * expired, as the other backends do.
  */
-export class RedisPublicStore {
+export class RedisPublicStore implements PublicStore {
   constructor(
     private readonly redis: Redis,
-    private readonly keys: RedisKeys,
+    private readonly names: RedisKeys,
     private readonly maxValueBytes?: number,
   ) {}
 
@@ -23,45 +23,45 @@ export class RedisPublicStore {
     const json = storeValueJson(value, this.maxValueBytes);
     const multi = this.redis.multi();
     if (expiresAt === Infinity) {
-      multi.set(this.keys.store(key), json).zrem(this.keys.storeExpiry, key);
+      multi.set(this.names.store(key), json).zrem(this.names.storeExpiry, key);
     } else {
-      multi.set(this.keys.store(key), json, 'PX', Math.max(1, Math.round(expiresAt - now))).zadd(this.keys.storeExpiry, expiresAt, key);
+      multi.set(this.names.store(key), json, 'PX', Math.max(1, Math.round(expiresAt - now))).zadd(this.names.storeExpiry, expiresAt, key);
     }
     await multi.exec();
   }
 
   async get<T>(key: string): Promise<T | null> {
-    const json = await this.redis.get(this.keys.store(key));
+    const json = await this.redis.get(this.names.store(key));
     return json === null ? null : (JSON.parse(json) as T);
   }
 
   async delete(key: string): Promise<boolean> {
-    const [[, removed]] = (await this.redis.multi().del(this.keys.store(key)).zrem(this.keys.storeExpiry, key).exec()) as [[Error | null, number]];
+    const [[, removed]] = (await this.redis.multi().del(this.names.store(key)).zrem(this.names.storeExpiry, key).exec()) as [[Error | null, number]];
     return removed > 0;
   }
 
   /** Live keys, sorted; SCAN rather than KEYS, so a large Redis is never blocked. */
-  async list(): Promise<string[]> {
+  async keys(): Promise<string[]> {
     const found = new Set<string>();
     let cursor = '0';
     do {
-      const [next, batch] = await this.redis.scan(cursor, 'MATCH', `${this.keys.storePrefix}*`, 'COUNT', SCAN_COUNT);
-      for (const k of batch) found.add(k.slice(this.keys.storePrefix.length));
+      const [next, batch] = await this.redis.scan(cursor, 'MATCH', `${this.names.storePrefix}*`, 'COUNT', SCAN_COUNT);
+      for (const k of batch) found.add(k.slice(this.names.storePrefix.length));
       cursor = next;
     } while (cursor !== '0');
     return [...found].sort();
   }
 
   async size(): Promise<number> {
-    return (await this.list()).length;
+    return (await this.keys()).length;
   }
 
   async clear(): Promise<void> {
-    const keys = await this.list();
+    const keys = await this.keys();
     for (let i = 0; i < keys.length; i += SCAN_COUNT) {
-      await this.redis.unlink(...keys.slice(i, i + SCAN_COUNT).map((k) => this.keys.store(k)));
+      await this.redis.unlink(...keys.slice(i, i + SCAN_COUNT).map((k) => this.names.store(k)));
     }
-    await this.redis.unlink(this.keys.storeExpiry);
+    await this.redis.unlink(this.names.storeExpiry);
   }
 
   /** Redis has already dropped the expired keys (PX); this forgets them and says how many there were. */
@@ -69,8 +69,8 @@ export class RedisPublicStore {
     const now = Date.now();
     const [[, expired]] = (await this.redis
       .multi()
-      .zrangebyscore(this.keys.storeExpiry, '-inf', now)
-      .zremrangebyscore(this.keys.storeExpiry, '-inf', now)
+      .zrangebyscore(this.names.storeExpiry, '-inf', now)
+      .zremrangebyscore(this.names.storeExpiry, '-inf', now)
       .exec()) as [[Error | null, string[]]];
     return expired.length;
   }

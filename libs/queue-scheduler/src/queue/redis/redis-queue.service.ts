@@ -11,6 +11,7 @@ import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type St
 import { type NormalizedTask, normalizeBatch, normalizePush } from '../task-validation';
 import { RedisConnection } from './redis-connection';
 import { RedisConsumer } from './redis-consumer';
+import type { RedisPublicStore } from './redis-public-store';
 import { RedisRetention } from './redis-retention';
 import { jobDataOf, type JobData, PRIORITY_LIMIT, PRIORITY_OFFSET, recordOf, taskOf } from './redis-jobs';
 import { jobIdOf } from './redis-keys';
@@ -18,6 +19,17 @@ import { RedisStatus } from './redis-status';
 
 const INDEX_TRIM_MS = 60_000;
 const UNFINISHED = new Set(['active', 'waiting', 'prioritized', 'delayed', 'waiting-children', 'paused']);
+
+/** TaskQueue's one store facade, typed as this backend's store answers (with promises). */
+export interface RedisQueueService {
+  setPublic(key: string, value: unknown, ttlSeconds?: number | null): Promise<void>;
+  getPublic<T = unknown>(key: string): Promise<T | null>;
+  deletePublic(key: string): Promise<boolean>;
+  listKeys(): Promise<string[]>;
+  getStoreSize(): Promise<number>;
+  clearStore(): Promise<void>;
+  cleanup(): Promise<number>;
+}
 
 /**
  * The Redis backend: each task is a BullMQ job (one BullMQ queue per task
@@ -183,32 +195,8 @@ export class RedisQueueService extends TaskQueue implements OnApplicationBootstr
 
   // ---- public store ----------------------------------------------------
 
-  setPublic(key: string, value: unknown, ttlSeconds?: number | null): Promise<void> {
-    return this.redis.store.set(key, value, ttlSeconds);
-  }
-
-  getPublic<T = unknown>(key: string): Promise<T | null> {
-    return this.redis.store.get<T>(key);
-  }
-
-  deletePublic(key: string): Promise<boolean> {
-    return this.redis.store.delete(key);
-  }
-
-  listKeys(): Promise<string[]> {
-    return this.redis.store.list();
-  }
-
-  getStoreSize(): Promise<number> {
-    return this.redis.store.size();
-  }
-
-  clearStore(): Promise<void> {
-    return this.redis.store.clear();
-  }
-
-  cleanup(): Promise<number> {
-    return this.redis.store.cleanup();
+  protected get store(): RedisPublicStore {
+    return this.redis.store;
   }
 
   // ---- consumers -------------------------------------------------------
