@@ -1,7 +1,7 @@
 export { QueueSchedulerModule } from './queue-scheduler.module';
 export { QUEUE_SCHEDULER_OPTIONS } from './queue-scheduler.module-definition';
 export type { QueueSchedulerModuleExtras } from './queue-scheduler.module-definition';
-export { MemoryQueueService } from './queue/memory-queue.service';
+export { MemoryQueueService } from './queue/memory/memory-queue.service';
 export { DatabaseQueueService } from './queue/database/database-queue.service';
 export { RedisQueueService } from './queue/redis/redis-queue.service';
 export { TaskQueue } from './queue/task-queue';

@@ -12,7 +12,7 @@ import { RESOLVED_OPTIONS } from './queue-scheduler.constants';
 import { ConfigurableModuleClass, type OPTIONS_TYPE, QUEUE_SCHEDULER_OPTIONS } from './queue-scheduler.module-definition';
 import { resolveOptions } from './queue-scheduler.options';
 import { QueueSchedulerMetrics } from './metrics/queue-scheduler-metrics';
-import { MemoryQueueService } from './queue/memory-queue.service';
+import { MemoryQueueService } from './queue/memory/memory-queue.service';
 import { RedisQueueService } from './queue/redis/redis-queue.service';
 import { TaskQueue } from './queue/task-queue';
 import { WorkerPoolService } from './workers/worker-pool.service';

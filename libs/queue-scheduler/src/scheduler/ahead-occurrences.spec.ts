@@ -1,6 +1,6 @@
 import type { Clock } from '../clock';
 import { resolveOptions } from '../queue-scheduler.options';
-import { MemoryQueueService } from '../queue/memory-queue.service';
+import { MemoryQueueService } from '../queue/memory/memory-queue.service';
 import type { ClaimFilter } from '../queue/task-queue';
 import { type AheadState, cancelAhead, occurrenceTaskId } from './ahead-occurrences';
 import { HeldOccurrences } from './held-occurrences';

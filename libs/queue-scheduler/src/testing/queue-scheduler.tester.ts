@@ -3,7 +3,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Subscription } from 'rxjs';
 import { QUEUE_SCHEDULER_CLOCK } from '../clock';
 import type { TaskStatus } from '../interfaces/task.interface';
-import { MemoryQueueService } from '../queue/memory-queue.service';
+import { MemoryQueueService } from '../queue/memory/memory-queue.service';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { WorkerPoolService } from '../workers/worker-pool.service';
 import { VirtualClock } from './virtual-clock';

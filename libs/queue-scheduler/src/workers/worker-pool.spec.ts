@@ -3,7 +3,7 @@ import { TaskHandlerRegistry } from '../handlers/task-handler.registry';
 import type { QueueSchedulerModuleOptions } from '../interfaces/options.interface';
 import type { TaskContext, TaskEvent } from '../interfaces/task.interface';
 import { resolveOptions } from '../queue-scheduler.options';
-import { MemoryQueueService } from '../queue/memory-queue.service';
+import { MemoryQueueService } from '../queue/memory/memory-queue.service';
 import { WorkerPool } from './worker-pool';
 
 function setup(options: QueueSchedulerModuleOptions = {}) {

@@ -7,7 +7,7 @@ import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
 import { MAX_TIMER_MS, RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.constants';
 import { LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
-import { DatabasePublicStore } from '../../store/database-public-store';
+import { DatabasePublicStore } from './database-public-store';
 import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
 import { type NormalizedTask, MAX_KEY_LENGTH, normalizeBatch, normalizePush } from '../task-validation';
 import { keyProblem, storableText } from '../json-value';

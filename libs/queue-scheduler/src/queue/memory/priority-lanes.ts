@@ -1,5 +1,5 @@
-import { BinaryHeap } from './binary-heap';
-import { Deque } from './deque';
+import { BinaryHeap } from '../binary-heap';
+import { Deque } from '../deque';
 
 interface Lane<T> {
   readonly priority: number;

@@ -1,7 +1,7 @@
-import type { Sql } from '../queue/database/sql';
-import { keyProblem } from '../queue/json-value';
-import { MAX_KEY_LENGTH } from '../queue/task-validation';
-import { type PublicStore, storeExpiry, storeValueJson } from './public-store';
+import type { Sql } from './sql';
+import { keyProblem } from '../json-value';
+import { MAX_KEY_LENGTH } from '../task-validation';
+import { type PublicStore, storeExpiry, storeValueJson } from '../../store/public-store';
 
 /**
  * The public store as the `queue_store` table, shared by every instance.

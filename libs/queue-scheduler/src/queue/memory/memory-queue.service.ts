@@ -1,16 +1,16 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
-import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
-import { TaskNotFoundError, InvalidArgumentError } from '../errors/errors';
-import type { ResolvedOptions } from '../interfaces/options.interface';
-import type { PushTaskInput, Task, TaskEventKind, TaskRecord } from '../interfaces/task.interface';
-import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
-import { LibraryLogger } from '../queue-scheduler.logger';
-import { MemoryPublicStore } from '../store/memory-public-store';
+import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../../clock';
+import { TaskNotFoundError, InvalidArgumentError } from '../../errors/errors';
+import type { ResolvedOptions } from '../../interfaces/options.interface';
+import type { PushTaskInput, Task, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
+import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
+import { LibraryLogger } from '../../queue-scheduler.logger';
+import { MemoryPublicStore } from './memory-public-store';
 import { refuseUse } from './inactive-queue';
 import { MemoryEntry, toRecord } from './memory-entries';
 import { MemoryTasks } from './memory-tasks';
-import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type StatusCounts, TaskQueue, type TaskPage } from './task-queue';
-import { type NormalizedTask, normalizeBatch, normalizePush } from './task-validation';
+import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
+import { type NormalizedTask, normalizeBatch, normalizePush } from '../task-validation';
 import { WaitingTasks } from './waiting-tasks';
 
 const ANY_TYPE: ClaimFilter = { types: [], unknownTypes: true, handled: new Set() };

@@ -1,14 +1,14 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { InvalidArgumentError, TaskNotFoundError } from '../errors/errors';
-import { TaskHandlerRegistry } from '../handlers/task-handler.registry';
-import type { QueueSchedulerModuleOptions } from '../interfaces/options.interface';
-import type { TaskRecord, TaskStatus } from '../interfaces/task.interface';
-import { resolveOptions } from '../queue-scheduler.options';
-import { WorkerPool } from '../workers/worker-pool';
+import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
+import { TaskHandlerRegistry } from '../../handlers/task-handler.registry';
+import type { QueueSchedulerModuleOptions } from '../../interfaces/options.interface';
+import type { TaskRecord, TaskStatus } from '../../interfaces/task.interface';
+import { resolveOptions } from '../../queue-scheduler.options';
+import { WorkerPool } from '../../workers/worker-pool';
 import { MemoryQueueService } from './memory-queue.service';
 import type { MemoryTasks } from './memory-tasks';
-import type { ClaimFilter, ListTasksFilter } from './task-queue';
+import type { ClaimFilter, ListTasksFilter } from '../task-queue';
 
 const anyType: ClaimFilter = { types: [], unknownTypes: true, handled: new Set() };
 

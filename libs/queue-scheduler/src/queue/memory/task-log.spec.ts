@@ -1,4 +1,4 @@
-import type { TaskStatus } from '../interfaces/task.interface';
+import type { TaskStatus } from '../../interfaces/task.interface';
 import { ANY_STATUS, type Logged, moveStatus, statusIndex, TaskLog } from './task-log';
 
 interface Entry extends Logged {

@@ -1,7 +1,7 @@
-import type { Task, TaskRecord, TaskStatus } from '../interfaces/task.interface';
+import type { Task, TaskRecord, TaskStatus } from '../../interfaces/task.interface';
 import type { Indexed } from './task-index';
 import type { LogBlock, Logged } from './task-log';
-import type { NormalizedTask } from './task-validation';
+import type { NormalizedTask } from '../task-validation';
 
 /**
  * A task of the memory backend as it moves through the queue; the object a

@@ -1,6 +1,6 @@
-import type { Clock } from '../clock';
-import { MAX_TIMER_MS } from '../queue-scheduler.constants';
-import { BinaryHeap } from './binary-heap';
+import type { Clock } from '../../clock';
+import { MAX_TIMER_MS } from '../../queue-scheduler.constants';
+import { BinaryHeap } from '../binary-heap';
 
 /** What waits here: a run time, and the push order that breaks ties between equal ones. */
 export interface Delayable {

@@ -1,5 +1,5 @@
-import { DEFAULT_OPTIONS } from '../queue-scheduler.constants';
-import { type PublicStore, storeExpiry, storeValue } from './public-store';
+import { DEFAULT_OPTIONS } from '../../queue-scheduler.constants';
+import { type PublicStore, storeExpiry, storeValue } from '../../store/public-store';
 
 interface Entry {
   value: unknown;

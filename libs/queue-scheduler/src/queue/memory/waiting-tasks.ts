@@ -1,9 +1,9 @@
-import type { Clock } from '../clock';
+import type { Clock } from '../../clock';
 import { DelayedTasks } from './delayed-tasks';
 import type { MemoryEntry } from './memory-entries';
 import { ReadyTasks } from './ready-tasks';
-import type { ClaimFilter } from './task-queue';
-import { Waiters } from './waiters';
+import type { ClaimFilter } from '../task-queue';
+import { Waiters } from '../waiters';
 
 /**
  * Where the memory queue's waiting tasks are, and who waits for them: the

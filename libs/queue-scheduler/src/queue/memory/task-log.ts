@@ -1,5 +1,5 @@
-import type { TaskStatus } from '../interfaces/task.interface';
-import { Deque } from './deque';
+import type { TaskStatus } from '../../interfaces/task.interface';
+import { Deque } from '../deque';
 
 /** Slots per block. */
 const BLOCK = 64;

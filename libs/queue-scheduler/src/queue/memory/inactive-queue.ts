@@ -1,4 +1,4 @@
-import { InvalidOptionsError } from '../errors/errors';
+import { InvalidOptionsError } from '../../errors/errors';
 
 /** The error of every refusal, start-up guard (handlers/queue-class-guard.ts) included; `what` says who used it. */
 export function memoryQueueRefusal(backend: string, what: string): InvalidOptionsError {

@@ -1,9 +1,9 @@
-import { describeValue, InvalidArgumentError } from '../errors/errors';
-import type { TaskStatus } from '../interfaces/task.interface';
+import { describeValue, InvalidArgumentError } from '../../errors/errors';
+import type { TaskStatus } from '../../interfaces/task.interface';
 import { FinishedTasks, type MemoryEntry, toRecord } from './memory-entries';
 import { TaskIndex } from './task-index';
 import { ANY_STATUS, moveStatus, statusIndex, TaskLog } from './task-log';
-import type { ListTasksFilter, StatusCounts, TaskPage } from './task-queue';
+import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
 
 const PENDING = statusIndex('pending');
 const RUNNING = statusIndex('running');

@@ -1,5 +1,5 @@
-import type { Clock } from '../clock';
-import { MAX_TIMER_MS } from '../queue-scheduler.constants';
+import type { Clock } from '../../clock';
+import { MAX_TIMER_MS } from '../../queue-scheduler.constants';
 import { DelayedTasks } from './delayed-tasks';
 
 interface Entry {

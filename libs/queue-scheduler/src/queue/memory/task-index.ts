@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Deque } from './deque';
+import { Deque } from '../deque';
 
 export interface Indexed {
   readonly taskId: string;
