@@ -10,7 +10,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { type ClaimFilter, DatabaseQueueService, QueueSchedulerModule, type QueueSchedulerModuleOptions, type TaskEvent, TaskHandler } from 'nestjs-queue-scheduler';
 import { DataSource, type DataSourceOptions, type Logger as TypeOrmLogger } from 'typeorm';
 import { OutcomeBatch } from 'nestjs-queue-scheduler/queue/database/outcome-batch';
-import { dialectOfDataSource, Sql } from 'nestjs-queue-scheduler/queue/database/sql';
+import { dialectOfDataSource, Sql } from 'nestjs-queue-scheduler/database/sql';
 import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
 import { TcpProxy } from './support/tcp-proxy';
 import { waitFor } from './support/wait-for';

@@ -1,5 +1,5 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { dialectOfDataSource, isTransientDbError, Sql } from 'nestjs-queue-scheduler/queue/database/sql';
+import { dialectOfDataSource, isTransientDbError, Sql } from 'nestjs-queue-scheduler/database/sql';
 import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
 
 jest.setTimeout(30_000);

@@ -9,7 +9,7 @@ import { TASK_HANDLER } from '../handlers/task-handler.decorator';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
 import { LibraryLogger } from '../queue-scheduler.logger';
-import { retryTransient } from '../queue/database/sql';
+import { retryTransient } from '../database/sql';
 import { type DeclaredSchedule, declaredRun, declareSchedule } from './declared-schedule';
 import { SCHEDULED } from './scheduled.decorator';
 import type { GivenBack } from './ahead-occurrences';

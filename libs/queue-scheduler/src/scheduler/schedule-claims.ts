@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
-import { dialectOfDataSource, Sql } from '../queue/database/sql';
+import { dialectOfDataSource, Sql } from '../database/sql';
 import type { FirePlan, MisfirePolicy, ScheduleType } from '../scheduling/schedule-math';
 import type { ClaimableSchedule } from './claim-plan';
 

@@ -1,4 +1,4 @@
-import type { Sql } from './sql';
+import type { Sql } from '../../database/sql';
 import { keyProblem } from '../json-value';
 import { MAX_KEY_LENGTH } from '../task-validation';
 import { type PublicStore, storeExpiry, storeValueJson } from '../../store/public-store';

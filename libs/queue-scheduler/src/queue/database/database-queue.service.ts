@@ -13,7 +13,7 @@ import { type NormalizedTask, MAX_KEY_LENGTH, normalizeBatch, normalizePush } fr
 import { keyProblem, storableText } from '../json-value';
 import { IdlePoll } from '../idle-poll';
 import { OutcomeBatch } from './outcome-batch';
-import { dialectOfDataSource, Sql } from './sql';
+import { dialectOfDataSource, Sql } from '../../database/sql';
 import { Sequence, taskColumns, type TaskRow, toRecord } from './task-rows';
 import { TaskStatusReads } from './task-status';
 import { WakeTimers } from '../wake-timers';

@@ -1,5 +1,5 @@
 import type { Task } from '../../interfaces/task.interface';
-import type { Sql } from './sql';
+import type { Sql } from '../../database/sql';
 
 /** What one finished try writes: its task leaves `running` for one of these. */
 export type Outcome =

@@ -1,5 +1,5 @@
 import type { TaskRecord, TaskStatus } from '../../interfaces/task.interface';
-import type { Sql } from './sql';
+import type { Sql } from '../../database/sql';
 
 /** A task_queue row as the drivers return it (bigints may be strings). */
 export interface TaskRow {

@@ -1,7 +1,7 @@
 import { describeValue, InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { TaskRecord } from '../../interfaces/task.interface';
 import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
-import type { Sql } from './sql';
+import type { Sql } from '../../database/sql';
 import { reportedStatus, taskColumns, type TaskRow, toRecord } from './task-rows';
 
 /** The largest page `listTasks` returns: a bound on one statement's rows, not a default. */

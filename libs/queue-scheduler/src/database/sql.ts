@@ -1,6 +1,6 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import type { IsolationLevel } from 'typeorm/driver/types/IsolationLevel';
-import { type Dialect } from '../../migrations/dialect';
+import { type Dialect } from '../migrations/dialect';
 
 export type { Dialect };
 
