@@ -2,7 +2,10 @@ import { ConfigurableModuleBuilder, type DynamicModule } from '@nestjs/common';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import { QUEUE_SCHEDULER_ENTITIES } from './entities';
 import type { QueueSchedulerModuleOptions } from './interfaces/options.interface';
-import { SCHEDULER_DATA_SOURCE } from './queue-scheduler.constants';
+import type { DataSource } from 'typeorm';
+import type { ResolvedOptions } from './interfaces/options.interface';
+import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from './queue-scheduler.constants';
+import { inactiveQueue } from './queue/inactive-queue';
 import { DatabaseQueueService } from './queue/database/database-queue.service';
 import { SchedulerService } from './scheduler/scheduler.service';
 import { DeclaredSchedulesService } from './scheduler/declared-schedules.service';
@@ -33,7 +36,12 @@ function withDatabase(definition: DynamicModule, extras: QueueSchedulerModuleExt
       { provide: SCHEDULER_DATA_SOURCE, useExisting: getDataSourceToken(extras.dataSource) },
       SchedulerService,
       DeclaredSchedulesService,
-      DatabaseQueueService,
+      {
+        provide: DatabaseQueueService,
+        useFactory: (dataSource: DataSource, options: ResolvedOptions) =>
+          options.queue.backend === 'database' ? new DatabaseQueueService(dataSource, options) : inactiveQueue(DatabaseQueueService, options.queue.backend),
+        inject: [SCHEDULER_DATA_SOURCE, RESOLVED_OPTIONS],
+      },
     ],
     exports: [...(module.exports ?? []), SchedulerService, DatabaseQueueService, DeclaredSchedulesService],
   };

@@ -1,6 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
+import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
 import { BinaryKeysCheck } from './database/binary-keys';
 import { TaskHandlerExplorer } from './handlers/task-handler.explorer';
 import { TaskHandlerRegistry } from './handlers/task-handler.registry';
@@ -14,6 +14,7 @@ import { resolveOptions } from './queue-scheduler.options';
 import { QueueSchedulerMetrics } from './metrics/queue-scheduler-metrics';
 import { MemoryQueueService } from './queue/memory/memory-queue.service';
 import { RedisQueueService } from './queue/redis/redis-queue.service';
+import { inactiveQueue } from './queue/inactive-queue';
 import { TaskQueue } from './queue/task-queue';
 import { WorkerPoolService } from './workers/worker-pool.service';
 
@@ -44,8 +45,19 @@ function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, red
       inject: [QUEUE_SCHEDULER_OPTIONS],
     },
     { provide: QUEUE_SCHEDULER_CLOCK, useValue: systemClock },
-    MemoryQueueService,
-    RedisQueueService,
+    // each backend's class is built only when it is the one selected; otherwise an inactive stand-in holds its place
+    {
+      provide: MemoryQueueService,
+      useFactory: (options: ResolvedOptions, clock: Clock) =>
+        options.queue.backend === 'memory' ? new MemoryQueueService(options, clock) : inactiveQueue(MemoryQueueService, options.queue.backend),
+      inject: [RESOLVED_OPTIONS, QUEUE_SCHEDULER_CLOCK],
+    },
+    {
+      provide: RedisQueueService,
+      useFactory: (options: ResolvedOptions) =>
+        options.queue.backend === 'redis' ? new RedisQueueService(options) : inactiveQueue(RedisQueueService, options.queue.backend),
+      inject: [RESOLVED_OPTIONS],
+    },
     {
       provide: TaskQueue,
       useFactory: selectBackend,

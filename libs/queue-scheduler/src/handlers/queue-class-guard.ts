@@ -2,7 +2,7 @@ import type { ForwardReference } from '@nestjs/common';
 import type { DiscoveryService } from '@nestjs/core';
 import { InvalidOptionsError } from '../errors/errors';
 import { DatabaseQueueService } from '../queue/database/database-queue.service';
-import { memoryQueueRefusal } from '../queue/memory/inactive-queue';
+import { memoryQueueRefusal } from '../queue/inactive-queue';
 import { MemoryQueueService } from '../queue/memory/memory-queue.service';
 import { RedisQueueService } from '../queue/redis/redis-queue.service';
 

@@ -6,7 +6,7 @@ import type { PushTaskInput, Task, TaskEventKind, TaskRecord } from '../../inter
 import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { MemoryPublicStore } from './memory-public-store';
-import { refuseUse } from './inactive-queue';
+import { inactiveQueue } from '../inactive-queue';
 import { MemoryEntry, toRecord } from './memory-entries';
 import { MemoryTasks } from './memory-tasks';
 import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
@@ -58,7 +58,8 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
     this.waiting = new WaitingTasks(this.clock);
     this.tasks = new MemoryTasks(options.queue.historySize);
     this.active = options.queue.backend === 'memory';
-    if (!this.active) return refuseUse(this, options.queue.backend, ['onApplicationBootstrap', 'onModuleDestroy']);
+    // the module never builds it on another backend (it provides an inactive stand-in); a direct `new` gets the same
+    if (!this.active) return inactiveQueue(MemoryQueueService, options.queue.backend);
   }
 
   override now(): number {
