@@ -5,7 +5,8 @@
  */
 import type { INestApplicationContext } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import { type ClaimFilter, DatabaseQueueService, MemoryQueueService, type PushTaskInput } from 'nestjs-queue-scheduler';
+import { DatabaseQueueService, MemoryQueueService, type PushTaskInput } from 'nestjs-queue-scheduler';
+import type { ClaimFilter } from 'nestjs-queue-scheduler/queue/task-queue';
 import PgBoss from 'pg-boss';
 import { boot } from './lib/app';
 import type { Recorder } from './lib/result';

@@ -2,7 +2,6 @@ import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
 import {
-  type ClaimFilter,
   InvalidOptionsError,
   QUEUE_SCHEDULER_ENTITIES,
   QUEUE_SCHEDULER_MIGRATIONS,
@@ -11,6 +10,7 @@ import {
   SchedulerTask,
   TaskQueue,
 } from 'nestjs-queue-scheduler';
+import type { ClaimFilter } from 'nestjs-queue-scheduler/queue/task-queue';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases';
 

@@ -2,8 +2,6 @@ import { type INestApplication, Injectable } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import {
-  MAX_TRACKED_TYPES,
-  OTHER_TYPES,
   QueueSchedulerMetrics,
   QueueSchedulerModule,
   type QueueSchedulerMetricsSnapshot,
@@ -13,6 +11,7 @@ import {
   TaskHandler,
   TaskQueue,
 } from 'nestjs-queue-scheduler';
+import { MAX_TRACKED_TYPES, OTHER_TYPES } from 'nestjs-queue-scheduler/metrics/queue-scheduler-metrics';
 import type { DataSource } from 'typeorm';
 import { bootApp, RecordingHandlers } from './support/apps';
 import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';

@@ -2,7 +2,6 @@ import { Injectable, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import {
-  type ClaimFilter,
   InvalidArgumentError,
   InvalidTaskError,
   QueueSchedulerModule,
@@ -13,6 +12,7 @@ import {
   TaskNotFoundError,
   TaskQueue,
 } from 'nestjs-queue-scheduler';
+import type { ClaimFilter } from 'nestjs-queue-scheduler/queue/task-queue';
 import { DataSource } from 'typeorm';
 import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';

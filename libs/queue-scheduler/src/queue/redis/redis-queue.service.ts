@@ -11,7 +11,7 @@ import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type St
 import { type NormalizedTask, normalizeBatch, normalizePush } from '../task-validation';
 import { RedisConnection } from './redis-connection';
 import { RedisConsumer } from './redis-consumer';
-import type { RedisPublicStore } from './redis-public-store';
+import type { PublicStore } from '../../store/public-store';
 import { RedisRetention } from './redis-retention';
 import { jobDataOf, type JobData, PRIORITY_LIMIT, PRIORITY_OFFSET, recordOf, taskOf } from './redis-jobs';
 import { jobIdOf } from './redis-keys';
@@ -195,7 +195,8 @@ export class RedisQueueService extends TaskQueue implements OnApplicationBootstr
 
   // ---- public store ----------------------------------------------------
 
-  protected get store(): RedisPublicStore {
+  // typed as the interface: the declaration files must not name ioredis's types (an optional peer)
+  protected get store(): PublicStore {
     return this.redis.store;
   }
 
