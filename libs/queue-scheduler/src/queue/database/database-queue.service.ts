@@ -1,14 +1,14 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
 import { MAX_TIMER_MS, RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.constants';
-import { LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
+import { LibraryLogger } from '../../queue-scheduler.logger';
 import { DatabasePublicStore } from './database-public-store';
-import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
+import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type StatusCounts, type TaskPage } from '../task-queue';
+import { DurableTaskQueue, lostLeaseWarning } from '../durable-queue';
+import type { TaskEventSubject } from '../task-events';
 import { type NormalizedTask, MAX_KEY_LENGTH, normalizeBatch, normalizePush } from '../task-validation';
 import { keyProblem, storableText } from '../json-value';
 import { IdlePoll } from '../idle-poll';
@@ -20,18 +20,6 @@ import { WakeTimers } from '../wake-timers';
 
 const FINISHED = "('succeeded', 'dead', 'cancelled')";
 
-type EventSubject = Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'scheduledAt'> & { attempts?: number };
-
-/** TaskQueue's one store facade, typed as this backend's store answers (with promises). */
-export interface DatabaseQueueService {
-  setPublic(key: string, value: unknown, ttlSeconds?: number | null): Promise<void>;
-  getPublic<T = unknown>(key: string): Promise<T | null>;
-  deletePublic(key: string): Promise<boolean>;
-  listKeys(): Promise<string[]>;
-  getStoreSize(): Promise<number>;
-  clearStore(): Promise<void>;
-  cleanup(): Promise<number>;
-}
 
 /**
  * The durable backend: tasks are rows of `task_queue`, shared by every
@@ -42,10 +30,8 @@ export interface DatabaseQueueService {
  * @publicApi
  */
 @Injectable()
-export class DatabaseQueueService extends TaskQueue implements OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown {
+export class DatabaseQueueService extends DurableTaskQueue implements OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown {
   readonly capabilities: QueueCapabilities = { durable: true, soleConsumer: false, claimsOverlapWrites: true };
-  /** This instance's name in `lease_owner`. */
-  readonly owner = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly logger: LibraryLogger;
   private readonly sql: Sql;
   protected readonly store: DatabasePublicStore;
@@ -427,10 +413,10 @@ export class DatabaseQueueService extends TaskQueue implements OnApplicationBoot
   }
 
   private lostLease(task: Task, outcome: string): void {
-    this.logger.warn(`${taskLabel(task)}: attempt ${task.attempts} ended (${outcome}) after its lease was lost; another worker owns the task now, so this outcome is not recorded`);
+    this.logger.warn(lostLeaseWarning(task, outcome));
   }
 
-  private emit(kind: TaskEventKind, task: EventSubject, extra?: Partial<TaskEvent>): void {
+  private emit(kind: TaskEventKind, task: TaskEventSubject, extra?: Partial<TaskEvent>): void {
     this.taskEvents.emit(kind, task, extra?.durationMs, extra?.error, extra?.retryAt);
   }
 }

@@ -7,7 +7,8 @@ import { Deque } from '../deque';
 import type { ClaimFilter } from '../task-queue';
 import { IdlePoll } from '../idle-poll';
 import type { RedisConnection } from './redis-connection';
-import { isLockError, type JobData, jsonSafe, taskOf } from './redis-jobs';
+import { lostLeaseWarning } from '../durable-queue';
+import { isLockError, type JobData, taskOf } from './redis-jobs';
 import { taskIdOf } from './redis-keys';
 import { WakeTimers } from '../wake-timers';
 
@@ -209,7 +210,7 @@ export class RedisConsumer {
     if (!lease) return this.lostLease(task, 'succeeded');
     let next: unknown;
     try {
-      next = await lease.job.moveToCompleted(jsonSafe(result), lease.token, this.fetchNext);
+      next = await lease.job.moveToCompleted(result ?? null, lease.token, this.fetchNext);
     } catch (err) {
       if (isLockError(err)) return this.lostLease(task, 'succeeded');
       throw err;
@@ -299,6 +300,6 @@ export class RedisConsumer {
   }
 
   private lostLease(task: Task, outcome: string): void {
-    this.logger.warn(`${taskLabel(task)}: attempt ${task.attempts} ended (${outcome}) after its lease was lost; another worker owns the task now, so this outcome is not recorded`);
+    this.logger.warn(lostLeaseWarning(task, outcome));
   }
 }

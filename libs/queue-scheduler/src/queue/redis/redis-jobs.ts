@@ -107,13 +107,3 @@ export function isLockError(err: unknown): boolean {
   return /lock/i.test(String((err as Error)?.message));
 }
 
-/** BullMQ stores the result as JSON; a value JSON cannot hold is kept as its string, as on the database backend. */
-export function jsonSafe(value: unknown): unknown {
-  if (value === undefined) return null;
-  try {
-    JSON.stringify(value);
-    return value;
-  } catch {
-    return String(value);
-  }
-}

@@ -1,13 +1,13 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown, OnModuleDestroy } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { describeValue, InvalidArgumentError, InvalidTaskError, TaskNotFoundError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
 import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
-import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
+import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type StatusCounts, type TaskPage } from '../task-queue';
+import { DurableTaskQueue, lostLeaseWarning } from '../durable-queue';
+import type { TaskEventSubject } from '../task-events';
 import { type NormalizedTask, normalizeBatch, normalizePush } from '../task-validation';
 import { RedisConnection } from './redis-connection';
 import { RedisConsumer } from './redis-consumer';
@@ -20,17 +20,6 @@ import { RedisStatus } from './redis-status';
 const INDEX_TRIM_MS = 60_000;
 const UNFINISHED = new Set(['active', 'waiting', 'prioritized', 'delayed', 'waiting-children', 'paused']);
 
-/** TaskQueue's one store facade, typed as this backend's store answers (with promises). */
-export interface RedisQueueService {
-  setPublic(key: string, value: unknown, ttlSeconds?: number | null): Promise<void>;
-  getPublic<T = unknown>(key: string): Promise<T | null>;
-  deletePublic(key: string): Promise<boolean>;
-  listKeys(): Promise<string[]>;
-  getStoreSize(): Promise<number>;
-  clearStore(): Promise<void>;
-  cleanup(): Promise<number>;
-}
-
 /**
  * The Redis backend: each task is a BullMQ job (one BullMQ queue per task
  * type), shared by every instance on the Redis server. The worker pool keeps
@@ -41,9 +30,7 @@ export interface RedisQueueService {
  * @publicApi
  */
 @Injectable()
-export class RedisQueueService extends TaskQueue implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
-  /** This instance's part of every lock token. */
-  readonly owner = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`;
+export class RedisQueueService extends DurableTaskQueue implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
   private readonly logger: LibraryLogger;
   private readonly connection?: RedisConnection;
   private readonly consumer: RedisConsumer;
@@ -260,7 +247,7 @@ export class RedisQueueService extends TaskQueue implements OnApplicationBootstr
     else this.consumer.wakeLocal(1);
   }
 
-  private emit(kind: TaskEventKind, task: Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'scheduledAt'> & { attempts?: number }, extra?: Partial<TaskEvent>): void {
+  private emit(kind: TaskEventKind, task: TaskEventSubject, extra?: Partial<TaskEvent>): void {
     this.taskEvents.emit(kind, task, extra?.durationMs, extra?.error, extra?.retryAt);
   }
 }

@@ -1,0 +1,27 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Task } from '../interfaces/task.interface';
+import { taskLabel } from '../queue-scheduler.logger';
+import { TaskQueue } from './task-queue';
+
+/** A durable queue's store methods answer with promises: TaskQueue's one facade, typed so (declaration merging). */
+export interface DurableTaskQueue {
+  setPublic(key: string, value: unknown, ttlSeconds?: number | null): Promise<void>;
+  getPublic<T = unknown>(key: string): Promise<T | null>;
+  deletePublic(key: string): Promise<boolean>;
+  listKeys(): Promise<string[]>;
+  getStoreSize(): Promise<number>;
+  clearStore(): Promise<void>;
+  cleanup(): Promise<number>;
+}
+
+/** What the database and Redis backends share: an instance name for their leases, and async store types. */
+export abstract class DurableTaskQueue extends TaskQueue {
+  /** This instance's name in its leases (`lease_owner` on the database, the lock tokens on Redis). */
+  readonly owner = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`;
+}
+
+/** The warning of a try whose lease another worker took over: its outcome is dropped, never written over the new try's. */
+export function lostLeaseWarning(task: Task, outcome: string): string {
+  return `${taskLabel(task)}: attempt ${task.attempts} ended (${outcome}) after its lease was lost; another worker owns the task now, so this outcome is not recorded`;
+}
