@@ -16,7 +16,7 @@
  * CRON_DIFF_RUNS=<cases> runs a larger sample (default 800); CRON_DIFF_SEED=<n> another seed.
  */
 import { Cron } from 'croner';
-import { nextOccurrence } from 'nestjs-queue-scheduler/scheduling/schedule-math';
+import { nextOccurrence } from 'nestjs-queue-scheduler/scheduler/math/schedule-math';
 
 const ZONES = ['UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kolkata', 'America/Sao_Paulo', 'Pacific/Chatham', 'Asia/Tehran'];
 const RUNS = Number(process.env.CRON_DIFF_RUNS ?? 800);

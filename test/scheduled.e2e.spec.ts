@@ -167,7 +167,7 @@ describe.each(DATABASES)('@Scheduled on %s', (kind) => {
 
   it('a changed declaration updates its row in place with the run count kept; unchanged and API schedules are not written', async () => {
     const v1 = await start([JobsV1]);
-    const api = await v1.scheduler.addSchedulerTask({ name: 'made through the API', taskType: 'sd_report', scheduleType: 'cron', cronExpression: '0 0 1 1 *' });
+    const api = await v1.scheduler.addSchedule({ name: 'made through the API', taskType: 'sd_report', scheduleType: 'cron', cronExpression: '0 0 1 1 *' });
     const tick = await v1.byKey('every-second');
     await waitFor(() => runsOf(tick.taskId).length >= 2, '2 runs', 10_000);
     await closeAll();
@@ -197,14 +197,14 @@ describe.each(DATABASES)('@Scheduled on %s', (kind) => {
 
   it('a declaration removed from the code disables its row with a warning; declared again, it runs again', async () => {
     const v1 = await start([JobsV1]);
-    const api = await v1.scheduler.addSchedulerTask({ name: 'api', taskType: 'sd_tick', scheduleType: 'interval', intervalSeconds: 3600 });
+    const api = await v1.scheduler.addSchedule({ name: 'api', taskType: 'sd_tick', scheduleType: 'interval', intervalSeconds: 3600 });
     const nightly = await v1.byKey('nightly-report');
     await closeAll();
 
     const v3 = await start([JobsV3]);
     expect(await v3.byKey('nightly-report')).toMatchObject({ taskId: nightly.taskId, enabled: false, nextRunAt: null, declaredHash: null });
     expect(await v3.byKey('every-second')).toMatchObject({ enabled: true });
-    expect(await v3.scheduler.getTask(api.taskId)).toMatchObject({ enabled: true, scheduleKey: null, version: api.version });
+    expect(await v3.scheduler.getSchedule(api.taskId)).toMatchObject({ enabled: true, scheduleKey: null, version: api.version });
     expect(v3.logger.lines).toContainEqual({
       level: 'warn',
       context: 'DeclaredSchedulesService',
@@ -238,7 +238,7 @@ describe.each(DATABASES)('@Scheduled on %s', (kind) => {
   it('a declared schedule paused through the API stays paused across restarts until its declaration changes', async () => {
     const v1 = await start([JobsV1]);
     const tick = await v1.byKey('every-second');
-    await v1.scheduler.pauseTask(tick.taskId);
+    await v1.scheduler.pauseSchedule(tick.taskId);
     await closeAll();
 
     const same = await start([JobsV1]);

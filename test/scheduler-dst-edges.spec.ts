@@ -3,7 +3,7 @@
  * memory queue) with its rows on SQLite, MariaDB and PostgreSQL, driven by the testing module's virtual
  * clock so a DST night takes milliseconds. Compared are the occurrences the scheduler pushed (scheduledAt of
  * the runs), each run at its own virtual time. The maths is shared by every backend: these pin that the
- * claim loop applies it as the unit tests in scheduling/schedule-math.spec.ts state it.
+ * claim loop applies it as the unit tests in scheduler/math/schedule-math.spec.ts state it.
  */
 import { Injectable } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
@@ -94,12 +94,12 @@ describe.each(DATABASES)('DST edges through the scheduler on %s', (kind) => {
     await moduleRef.init();
     const scheduler = moduleRef.get(SchedulerService);
     const tester = moduleRef.get(QueueSchedulerTester);
-    const row = await scheduler.addSchedulerTask({ name: cron, taskType: 'edge', scheduleType: 'cron', cronExpression: cron, timezone });
+    const row = await scheduler.addSchedule({ name: cron, taskType: 'edge', scheduleType: 'cron', cronExpression: cron, timezone });
     expect(row.nextRunAt?.toISOString()).toBe(expected[0]);
     await tester.advanceTo(new Date(to));
     const runs = tester.runs('edge');
     expect(runs.map((r) => r.scheduledAt!.toISOString())).toEqual(expected);
     for (const r of runs) expect(r.at.getTime()).toBe(r.scheduledAt!.getTime()); // on time, not at the end of the advance
-    expect((await scheduler.getTask(row.taskId)).runCount).toBe(expected.length);
+    expect((await scheduler.getSchedule(row.taskId)).runCount).toBe(expected.length);
   });
 });

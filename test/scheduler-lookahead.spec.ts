@@ -81,7 +81,7 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
       const queued = new Map<string, number>();
       queue.events$.subscribe((e) => e.kind === 'queued' && queued.set(e.taskId, Date.now()));
       const executeAt = new Date(Date.now() + 2000);
-      const s = await scheduler.addSchedulerTask({ name: 'ahead', taskType: 'report', scheduleType: 'once', executeAt });
+      const s = await scheduler.addSchedule({ name: 'ahead', taskType: 'report', scheduleType: 'once', executeAt });
       await waitFor(() => handlers.of(s.taskId).length === 1, 'the run', 10_000);
       const [run] = handlers.of(s.taskId);
       expect(queued.get(run.taskId)!).toBeLessThan(executeAt.getTime() - 1000);
@@ -97,8 +97,8 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
       app = await bootApp(db, { autoStart: false, queue: { backend }, scheduler: { lookaheadMs: 3000 } });
       const { scheduler, handlers } = services(app);
       const base = Date.now() + 1500;
-      const early = await scheduler.addSchedulerTask({ name: 'early', taskType: 'report', scheduleType: 'once', executeAt: new Date(base) });
-      const late = await scheduler.addSchedulerTask({ name: 'late', taskType: 'report', scheduleType: 'once', executeAt: new Date(base + 800) });
+      const early = await scheduler.addSchedule({ name: 'early', taskType: 'report', scheduleType: 'once', executeAt: new Date(base) });
+      const late = await scheduler.addSchedule({ name: 'late', taskType: 'report', scheduleType: 'once', executeAt: new Date(base + 800) });
       app.get(WorkerPoolService).start();
       scheduler.start();
       await waitFor(() => handlers.of(late.taskId).length === 1, 'both runs', 10_000);
@@ -113,28 +113,28 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
       app = await boot({ lookaheadMs: 5000 });
       const { scheduler, fired, queue, handlers } = services(app);
       const executeAt = new Date(Date.now() + 2500);
-      const s = await scheduler.addSchedulerTask({ name: 'paused ahead', taskType: 'report', scheduleType: 'once', executeAt });
+      const s = await scheduler.addSchedule({ name: 'paused ahead', taskType: 'report', scheduleType: 'once', executeAt });
       await waitFor(() => fired.length === 1, 'claimed ahead');
-      expect(await scheduler.getTask(s.taskId)).toMatchObject({ runCount: 1, enabled: false, nextRunAt: null });
-      const paused = await scheduler.pauseTask(s.taskId);
+      expect(await scheduler.getSchedule(s.taskId)).toMatchObject({ runCount: 1, enabled: false, nextRunAt: null });
+      const paused = await scheduler.pauseSchedule(s.taskId);
       expect(paused).toMatchObject({ runCount: 0, enabled: false, nextRunAt: null, lastRunAt: null });
       expect((await queue.getTask(fired[0].taskId)).status).toBe('cancelled');
-      const resumed = await scheduler.resumeTask(s.taskId);
+      const resumed = await scheduler.resumeSchedule(s.taskId);
       expect(resumed).toMatchObject({ enabled: true, nextRunAt: executeAt });
       await waitFor(() => handlers.of(s.taskId).length === 1, 'the run after resume', 10_000);
       expect(handlers.of(s.taskId)[0].startedAt - executeAt.getTime()).toBeGreaterThanOrEqual(0);
-      await waitFor(async () => (await scheduler.getTask(s.taskId)).runCount === 1, 'counted once');
+      await waitFor(async () => (await scheduler.getSchedule(s.taskId)).runCount === 1, 'counted once');
       expect(handlers.of(s.taskId)).toHaveLength(1);
     });
 
     it.each(['delete', 'retime'] as const)('%s: the occurrences queued ahead do not run afterwards', async (change) => {
       app = await boot({ lookaheadMs: 5000 });
       const { scheduler, fired, queue, handlers } = services(app);
-      const s = await scheduler.addSchedulerTask({ name: `every second, ${change}`, taskType: 'tick', scheduleType: 'interval', intervalSeconds: 1 });
+      const s = await scheduler.addSchedule({ name: `every second, ${change}`, taskType: 'tick', scheduleType: 'interval', intervalSeconds: 1 });
       await waitFor(() => handlers.of(s.taskId).length >= 1 && fired.length >= 4, 'a run and occurrences queued ahead', 10_000);
       const changedAt = Date.now();
-      if (change === 'delete') await scheduler.deleteTask(s.taskId);
-      else await scheduler.updateTask(s.taskId, { intervalSeconds: 3600 });
+      if (change === 'delete') await scheduler.deleteSchedule(s.taskId);
+      else await scheduler.updateSchedule(s.taskId, { intervalSeconds: 3600 });
       const changeDone = Date.now();
       const claimed = [...fired];
       const status = new Map<string, string>();
@@ -152,7 +152,7 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
       const ran = new Set(handlers.of(s.taskId).map((r) => r.taskId));
       expect(cancelled.filter((e) => ran.has(e.taskId))).toEqual([]);
       if (change === 'retime') {
-        const row = await scheduler.getTask(s.taskId);
+        const row = await scheduler.getSchedule(s.taskId);
         expect(row.runCount).toBe(claimed.length - cancelled.length);
         expect(row.nextRunAt!.getTime()).toBeGreaterThan(changedAt + 3000_000);
       }
@@ -162,12 +162,12 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
       app = await boot({ lookaheadMs: 5000 });
       const { scheduler, fired, queue, handlers } = services(app);
       const executeAt = new Date(Date.now() + 2500);
-      const s = await scheduler.addSchedulerTask({ name: 'typo ahead', taskType: 'report', scheduleType: 'once', executeAt });
+      const s = await scheduler.addSchedule({ name: 'typo ahead', taskType: 'report', scheduleType: 'once', executeAt });
       await waitFor(() => fired.length === 1, 'claimed ahead');
-      const before = await scheduler.getTask(s.taskId);
-      await expect(scheduler.updateTask(s.taskId, { scheduleType: 'cron', cronExpression: '61 * * * *' })).rejects.toBeInstanceOf(InvalidScheduleError);
+      const before = await scheduler.getSchedule(s.taskId);
+      await expect(scheduler.updateSchedule(s.taskId, { scheduleType: 'cron', cronExpression: '61 * * * *' })).rejects.toBeInstanceOf(InvalidScheduleError);
       expect((await queue.getTask(fired[0].taskId)).status).toBe('pending');
-      expect(await scheduler.getTask(s.taskId)).toEqual(before);
+      expect(await scheduler.getSchedule(s.taskId)).toEqual(before);
       await waitFor(() => handlers.of(s.taskId).length === 1, 'the run', 10_000);
     });
 
@@ -175,11 +175,11 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
       app = await boot({ lookaheadMs: 5000 });
       const { scheduler, fired, handlers } = services(app);
       const executeAt = new Date(Date.now() + 2500);
-      const s = await scheduler.addSchedulerTask({ name: 'edited ahead', taskType: 'report', scheduleType: 'once', executeAt, params: { v: 1 } });
+      const s = await scheduler.addSchedule({ name: 'edited ahead', taskType: 'report', scheduleType: 'once', executeAt, params: { v: 1 } });
       await waitFor(() => fired.length === 1, 'claimed ahead');
-      await scheduler.updateTask(s.taskId, { params: { v: 2 } });
+      await scheduler.updateSchedule(s.taskId, { params: { v: 2 } });
       await waitFor(() => handlers.of(s.taskId).length === 1, 'the run', 10_000);
-      await waitFor(async () => (await scheduler.getTask(s.taskId)).runCount === 1, 'counted once');
+      await waitFor(async () => (await scheduler.getSchedule(s.taskId)).runCount === 1, 'counted once');
       expect(handlers.of(s.taskId).map((r) => r.params)).toEqual([{ v: 2 }]);
       expect(handlers.of(s.taskId)[0].scheduledAt).toBe(executeAt.getTime());
     });
@@ -188,7 +188,7 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
       app = await boot({ lookaheadMs: 5000 });
       const first = services(app);
       const executeAt = new Date(Date.now() + 3000);
-      const s = await first.scheduler.addSchedulerTask({ name: 'across a restart', taskType: 'report', scheduleType: 'once', executeAt });
+      const s = await first.scheduler.addSchedule({ name: 'across a restart', taskType: 'report', scheduleType: 'once', executeAt });
       await waitFor(() => first.fired.length === 1, 'claimed ahead');
       await app.close();
       app = undefined;
@@ -201,7 +201,7 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
       await waitFor(() => second.handlers.of(s.taskId).length === 1, 'the run on the next instance', 10_000);
       expect(second.handlers.of(s.taskId)[0].startedAt - executeAt.getTime()).toBeGreaterThanOrEqual(0);
       expect(second.handlers.of(s.taskId)[0].startedAt - executeAt.getTime()).toBeLessThan(START_TOLERANCE_MS);
-      expect(await second.scheduler.getTask(s.taskId)).toMatchObject({ runCount: 1, enabled: false, nextRunAt: null });
+      expect(await second.scheduler.getSchedule(s.taskId)).toMatchObject({ runCount: 1, enabled: false, nextRunAt: null });
     });
   });
 
@@ -231,9 +231,9 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
         await gate;
         return push(input);
       });
-      const s = await scheduler.addSchedulerTask({ name: `every 2 s, ${change}`, taskType: 'tick', scheduleType: 'interval', intervalSeconds: 2 });
+      const s = await scheduler.addSchedule({ name: `every 2 s, ${change}`, taskType: 'tick', scheduleType: 'interval', intervalSeconds: 2 });
       await waitFor(() => holding, 'a claim waiting to push its occurrences');
-      const changing = change === 'delete' ? scheduler.deleteTask(s.taskId) : scheduler.updateTask(s.taskId, { intervalSeconds: 3600 });
+      const changing = change === 'delete' ? scheduler.deleteSchedule(s.taskId) : scheduler.updateSchedule(s.taskId, { intervalSeconds: 3600 });
       // time enough for a change that does not wait for the push to finish; one that waits passes whatever this is
       await Promise.race([changing, new Promise((resolve) => setTimeout(resolve, 300))]);
       release();
@@ -247,7 +247,7 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
       const last = Math.max(...claimed.map((e) => e.scheduledAt.getTime()));
       await waitFor(() => Date.now() > last + START_TOLERANCE_MS, 'the last claimed occurrence to be due', 10_000);
       expect(handlers.of(s.taskId)).toEqual([]);
-      if (change === 'retime') expect(await scheduler.getTask(s.taskId)).toMatchObject({ runCount: 0, lastRunAt: null });
+      if (change === 'retime') expect(await scheduler.getSchedule(s.taskId)).toMatchObject({ runCount: 0, lastRunAt: null });
     });
   });
 });

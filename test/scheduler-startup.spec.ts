@@ -44,8 +44,8 @@ describe.each(DATABASES)('scheduler start-up on %s', (kind) => {
   it('starts firing, then logs how many schedules are enabled', async () => {
     const first = await boot(db, true);
     const scheduler = first.app.get(SchedulerService);
-    for (const name of ['a', 'b', 'c']) await scheduler.addSchedulerTask({ name, taskType: 't', scheduleType: 'interval', intervalSeconds: 3600 });
-    await scheduler.pauseTask((await scheduler.listTasks()).find((s) => s.name === 'c')!.taskId);
+    for (const name of ['a', 'b', 'c']) await scheduler.addSchedule({ name, taskType: 't', scheduleType: 'interval', intervalSeconds: 3600 });
+    await scheduler.pauseSchedule((await scheduler.listSchedules()).find((s) => s.name === 'c')!.taskId);
     await first.app.close();
 
     const { app, logger } = await boot(db, false);

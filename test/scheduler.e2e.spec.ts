@@ -42,24 +42,24 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
   it('interval with maxRuns 3 pushes exactly 3 tasks, 1 s apart, then disables itself', async () => {
     app = await bootApp(db);
     const { scheduler, handlers } = services(app);
-    const s = await scheduler.addSchedulerTask({ name: 'three', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 1, maxRuns: 3, params: { n: 1 } });
+    const s = await scheduler.addSchedule({ name: 'three', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 1, maxRuns: 3, params: { n: 1 } });
     // the claim's commit can be visible to this connection before the claiming one has pushed: wait for both
-    await waitFor(async () => (await scheduler.getTask(s.taskId)).enabled === false && handlers.of(s.taskId).length >= 3, 'schedule disabled, 3 runs', 10_000);
+    await waitFor(async () => (await scheduler.getSchedule(s.taskId)).enabled === false && handlers.of(s.taskId).length >= 3, 'schedule disabled, 3 runs', 10_000);
     await app.get(MemoryQueueService).onIdle();
     const runs = handlers.of(s.taskId);
     expect(runs).toHaveLength(3);
     expect(runs.map((r) => r.params)).toEqual([{ n: 1 }, { n: 1 }, { n: 1 }]);
     const gaps = runs.slice(1).map((r, i) => r.scheduledAt! - runs[i].scheduledAt!);
     expect(gaps).toEqual([1000, 1000]);
-    expect(await scheduler.getTask(s.taskId)).toMatchObject({ runCount: 3, maxRuns: 3, enabled: false, nextRunAt: null });
+    expect(await scheduler.getSchedule(s.taskId)).toMatchObject({ runCount: 3, maxRuns: 3, enabled: false, nextRunAt: null });
   });
 
   it('a 6-field cron every second fires once per second, with no gap and no duplicate', async () => {
     app = await bootApp(db);
     const { scheduler, handlers } = services(app);
-    const s = await scheduler.addSchedulerTask({ name: 'every second', taskType: 'tick', scheduleType: 'cron', cronExpression: '* * * * * *' });
+    const s = await scheduler.addSchedule({ name: 'every second', taskType: 'tick', scheduleType: 'cron', cronExpression: '* * * * * *' });
     await waitFor(() => handlers.of(s.taskId).length >= 4, '4 runs', 10_000);
-    await scheduler.pauseTask(s.taskId);
+    await scheduler.pauseSchedule(s.taskId);
     const times = handlers.of(s.taskId).map((r) => r.scheduledAt!);
     expect(times.every((t) => t % 1000 === 0)).toBe(true);
     expect(times.slice(1).map((t, i) => t - times[i])).toEqual(times.slice(1).map(() => 1000));
@@ -69,49 +69,49 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
     app = await bootApp(db);
     const { scheduler, handlers } = services(app);
     const executeAt = new Date(Date.now() + 700);
-    const s = await scheduler.addSchedulerTask({ name: 'one shot', taskType: 'report', scheduleType: 'once', executeAt });
+    const s = await scheduler.addSchedule({ name: 'one shot', taskType: 'report', scheduleType: 'once', executeAt });
     await waitFor(() => handlers.of(s.taskId).length === 1, 'the run', 5000);
-    await waitFor(async () => !(await scheduler.getTask(s.taskId)).enabled, 'disabled');
+    await waitFor(async () => !(await scheduler.getSchedule(s.taskId)).enabled, 'disabled');
     const startedLateMs = handlers.of(s.taskId)[0].startedAt - executeAt.getTime();
     expect(startedLateMs).toBeGreaterThanOrEqual(0);
     expect(startedLateMs).toBeLessThan(50);
     expect(handlers.of(s.taskId)[0].scheduledAt).toBe(executeAt.getTime());
-    expect(await scheduler.getTask(s.taskId)).toMatchObject({ runCount: 1, enabled: false, nextRunAt: null });
+    expect(await scheduler.getSchedule(s.taskId)).toMatchObject({ runCount: 1, enabled: false, nextRunAt: null });
   });
 
   it('pause stops firing and survives a restart; resume continues from now', async () => {
     app = await bootApp(db);
     let { scheduler, handlers } = services(app);
-    const s = await scheduler.addSchedulerTask({ name: 'pausable', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 1 });
+    const s = await scheduler.addSchedule({ name: 'pausable', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 1 });
     await waitFor(() => handlers.of(s.taskId).length >= 1, 'first run', 5000);
-    await scheduler.pauseTask(s.taskId);
-    const countAtPause = (await scheduler.getTask(s.taskId)).runCount;
+    await scheduler.pauseSchedule(s.taskId);
+    const countAtPause = (await scheduler.getSchedule(s.taskId)).runCount;
     await app.close();
     app = await bootApp(db);
     ({ scheduler, handlers } = services(app));
-    expect(await scheduler.getTask(s.taskId)).toMatchObject({ enabled: false, nextRunAt: null, runCount: countAtPause });
+    expect(await scheduler.getSchedule(s.taskId)).toMatchObject({ enabled: false, nextRunAt: null, runCount: countAtPause });
     // a full interval and more with the schedule paused: nothing fires
     await new Promise((r) => setTimeout(r, 1500));
     expect(handlers.of(s.taskId)).toHaveLength(0);
     const resumedAt = Date.now();
-    const resumed = await scheduler.resumeTask(s.taskId);
+    const resumed = await scheduler.resumeSchedule(s.taskId);
     expect(resumed.enabled).toBe(true);
     expect(resumed.nextRunAt!.getTime() - resumedAt).toBeGreaterThanOrEqual(900);
     await waitFor(() => handlers.of(s.taskId).length >= 2, 'runs after resume', 5000);
-    expect((await scheduler.getTask(s.taskId)).runCount).toBeGreaterThanOrEqual(countAtPause + 2);
+    expect((await scheduler.getSchedule(s.taskId)).runCount).toBeGreaterThanOrEqual(countAtPause + 2);
   });
 
   it('schedules continue after a restart with their run counts kept', async () => {
     app = await bootApp(db);
     let { scheduler, handlers } = services(app);
-    const s = await scheduler.addSchedulerTask({ name: 'survivor', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 1, params: { keep: true } });
+    const s = await scheduler.addSchedule({ name: 'survivor', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 1, params: { keep: true } });
     await waitFor(() => handlers.of(s.taskId).length >= 2, 'two runs', 5000);
     await app.close();
     const before = await readSchedule(s.taskId);
     app = await bootApp(db);
     ({ scheduler, handlers } = services(app));
     await waitFor(() => handlers.of(s.taskId).length >= 1, 'a run after restart', 5000);
-    const after = await scheduler.getTask(s.taskId);
+    const after = await scheduler.getSchedule(s.taskId);
     expect(after.runCount).toBeGreaterThan(before.runCount);
     expect(handlers.of(s.taskId)[0].scheduledAt).toBeGreaterThan(before.lastRunAt!.getTime());
     expect(handlers.of(s.taskId)[0].params).toEqual({ keep: true });
@@ -135,7 +135,7 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
     // the app that made the schedule "went down" 2 h ago: its next_run_at is 2 h in the past
     app = await bootApp(db, { scheduler: { enabled: false }, workers: { enabled: false } });
     const { scheduler, rows } = services(app);
-    const s = await scheduler.addSchedulerTask({ name: `misfire ${policy}`, taskType: 'tick', scheduleType: 'interval', intervalSeconds: 60, misfirePolicy: policy });
+    const s = await scheduler.addSchedule({ name: `misfire ${policy}`, taskType: 'tick', scheduleType: 'interval', intervalSeconds: 60, misfirePolicy: policy });
     // off the minute grid by half a minute, so no on-time run comes due (or within the lookahead) while the test counts
     const twoHoursAgo = Date.now() - 2 * 3600_000 + 30_000;
     await rows.update({ taskId: s.taskId }, { nextRunAt: new Date(twoHoursAgo) });
@@ -144,12 +144,12 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
     const after = services(app);
     // the claim's commit can be visible here before the claiming connection has pushed: wait for the runs it recorded
     await waitFor(async () => {
-      const row = await after.scheduler.getTask(s.taskId);
+      const row = await after.scheduler.getSchedule(s.taskId);
       return row.nextRunAt!.getTime() > Date.now() && after.handlers.of(s.taskId).length >= row.runCount;
     }, 'caught up', 5000);
     const runs = after.handlers.of(s.taskId);
     expect(runs).toHaveLength(expected);
-    const row = await after.scheduler.getTask(s.taskId);
+    const row = await after.scheduler.getSchedule(s.taskId);
     expect(row.runCount).toBe(expected);
     // the next run stays on the original fixed-rate grid
     expect((row.nextRunAt!.getTime() - twoHoursAgo) % 60_000).toBe(0);
@@ -157,43 +157,104 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
     if (policy === 'fire_all') expect(new Set(runs.map((r) => r.scheduledAt)).size).toBe(10);
   });
 
-  it('updateTask with only non-timing fields (undefined keys included) keeps the next run on its grid', async () => {
+  it('updateSchedule with only non-timing fields (undefined keys included) keeps the next run on its grid', async () => {
     app = await bootApp(db, { workers: { enabled: false } });
     const { scheduler } = services(app);
-    const s = await scheduler.addSchedulerTask({ name: 'grid', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 3600 });
+    const s = await scheduler.addSchedule({ name: 'grid', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 3600 });
     await new Promise((r) => setTimeout(r, 20));
     // what a DTO with optional fields gives: keys present, values undefined
-    const updated = await scheduler.updateTask(s.taskId, { description: 'renamed', intervalSeconds: undefined, cronExpression: undefined, timezone: undefined });
+    const updated = await scheduler.updateSchedule(s.taskId, { description: 'renamed', intervalSeconds: undefined, cronExpression: undefined, timezone: undefined });
     expect(updated.description).toBe('renamed');
     expect(updated.nextRunAt!.getTime()).toBe(s.nextRunAt!.getTime());
-    const moved = await scheduler.updateTask(s.taskId, { intervalSeconds: 7200 });
+    const moved = await scheduler.updateSchedule(s.taskId, { intervalSeconds: 7200 });
     expect(moved.nextRunAt!.getTime()).toBeGreaterThan(s.nextRunAt!.getTime());
   });
 
   it('get, list, update, runNow and delete; unknown ids are TaskNotFoundError', async () => {
     app = await bootApp(db);
     const { scheduler, handlers } = services(app);
-    const s = await scheduler.addSchedulerTask({ name: 'nightly', taskType: 'report', scheduleType: 'cron', cronExpression: '0 2 * * *', timezone: 'Asia/Shanghai', description: 'd' });
+    const s = await scheduler.addSchedule({ name: 'nightly', taskType: 'report', scheduleType: 'cron', cronExpression: '0 2 * * *', timezone: 'Asia/Shanghai', description: 'd' });
     expect(s.nextRunAt!.toISOString()).toMatch(/T18:00:00\.000Z$/);
-    expect((await scheduler.listTasks()).map((t) => t.taskId)).toContain(s.taskId);
-    await scheduler.pauseTask(s.taskId);
-    expect((await scheduler.listTasks({ enabledOnly: true })).map((t) => t.taskId)).not.toContain(s.taskId);
-    const updated = await scheduler.updateTask(s.taskId, { cronExpression: '30 3 * * *', enabled: true, params: { v: 2 } });
+    expect((await scheduler.listSchedules()).map((t) => t.taskId)).toContain(s.taskId);
+    await scheduler.pauseSchedule(s.taskId);
+    expect((await scheduler.listSchedules({ enabledOnly: true })).map((t) => t.taskId)).not.toContain(s.taskId);
+    const updated = await scheduler.updateSchedule(s.taskId, { cronExpression: '30 3 * * *', enabled: true, params: { v: 2 } });
     expect(updated.nextRunAt!.toISOString()).toMatch(/T19:30:00\.000Z$/);
-    expect(await scheduler.getTask(s.taskId)).toMatchObject({ cronExpression: '30 3 * * *', enabled: true, params: { v: 2 }, runCount: 0 });
+    expect(await scheduler.getSchedule(s.taskId)).toMatchObject({ cronExpression: '30 3 * * *', enabled: true, params: { v: 2 }, runCount: 0 });
     const taskId = await scheduler.runNow(s.taskId);
     await waitFor(() => handlers.runs.some((r) => r.taskId === taskId), 'run-now task');
-    expect((await scheduler.getTask(s.taskId)).runCount).toBe(0);
-    await scheduler.deleteTask(s.taskId);
+    expect((await scheduler.getSchedule(s.taskId)).runCount).toBe(0);
+    await scheduler.deleteSchedule(s.taskId);
     for (const call of [
-      () => scheduler.getTask(s.taskId),
-      () => scheduler.pauseTask(s.taskId),
-      () => scheduler.resumeTask(s.taskId),
-      () => scheduler.updateTask(s.taskId, { name: 'x' }),
-      () => scheduler.deleteTask(s.taskId),
+      () => scheduler.getSchedule(s.taskId),
+      () => scheduler.pauseSchedule(s.taskId),
+      () => scheduler.resumeSchedule(s.taskId),
+      () => scheduler.updateSchedule(s.taskId, { name: 'x' }),
+      () => scheduler.deleteSchedule(s.taskId),
       () => scheduler.runNow(s.taskId),
     ]) {
       await expect(call()).rejects.toBeInstanceOf(TaskNotFoundError);
+    }
+  });
+
+  // Code ported from the seed calls the old names: each must act on the same row as its schedule-named twin.
+  it('the seed names (addSchedulerTask, getTask, listTasks, pauseTask, …) are aliases of the schedule-named methods', async () => {
+    app = await bootApp(db, { scheduler: { enabled: false }, workers: { enabled: false } });
+    const { scheduler } = services(app);
+    const viaAlias = await scheduler.addSchedulerTask({ name: 'alias', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 3600 });
+    const viaNew = await scheduler.addSchedule({ name: 'new', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 3600 });
+    expect(await scheduler.getSchedule(viaAlias.taskId)).toMatchObject({ name: 'alias', enabled: true, version: 0 });
+    expect(await scheduler.getTask(viaNew.taskId)).toMatchObject({ name: 'new', enabled: true, version: 0 });
+    const ids = (rows: SchedulerTask[]) => rows.map((r) => r.taskId).filter((id) => id === viaAlias.taskId || id === viaNew.taskId);
+    expect(ids(await scheduler.listTasks())).toEqual(ids(await scheduler.listSchedules()));
+
+    // a change through one name is what the other name reads
+    expect(await scheduler.pauseTask(viaAlias.taskId)).toMatchObject({ enabled: false, nextRunAt: null });
+    expect(await scheduler.getSchedule(viaAlias.taskId)).toMatchObject({ enabled: false, nextRunAt: null, version: 1 });
+    expect(ids(await scheduler.listSchedules({ enabledOnly: true }))).toEqual([viaNew.taskId]);
+    expect(ids(await scheduler.listTasks({ enabledOnly: true }))).toEqual([viaNew.taskId]);
+    await scheduler.pauseSchedule(viaNew.taskId);
+    expect(await scheduler.getTask(viaNew.taskId)).toMatchObject({ enabled: false, nextRunAt: null });
+    expect((await scheduler.resumeTask(viaNew.taskId)).enabled).toBe(true);
+    expect((await scheduler.getSchedule(viaNew.taskId)).enabled).toBe(true);
+    await scheduler.resumeSchedule(viaAlias.taskId);
+    expect((await scheduler.getTask(viaAlias.taskId)).enabled).toBe(true);
+    await scheduler.updateTask(viaAlias.taskId, { description: 'by alias' });
+    expect((await scheduler.getSchedule(viaAlias.taskId)).description).toBe('by alias');
+    await scheduler.updateSchedule(viaNew.taskId, { description: 'by new name' });
+    expect((await scheduler.getTask(viaNew.taskId)).description).toBe('by new name');
+
+    // the same typed errors, whichever name is called
+    for (const update of [scheduler.updateTask, scheduler.updateSchedule]) {
+      const error = await update.call(scheduler, viaNew.taskId, { intervalSeconds: 0 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidScheduleError);
+      expect((error as InvalidScheduleError).field).toBe('intervalSeconds');
+    }
+    for (const add of [scheduler.addSchedulerTask, scheduler.addSchedule]) {
+      const error = await add.call(scheduler, { name: 'bad', taskType: 'tick', scheduleType: 'weekly', cronExpression: '* * * * *' } as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(InvalidScheduleError);
+      expect((error as InvalidScheduleError).field).toBe('scheduleType');
+    }
+
+    await scheduler.deleteTask(viaAlias.taskId);
+    await expect(scheduler.getSchedule(viaAlias.taskId)).rejects.toBeInstanceOf(TaskNotFoundError);
+    await scheduler.deleteSchedule(viaNew.taskId);
+    await expect(scheduler.getTask(viaNew.taskId)).rejects.toBeInstanceOf(TaskNotFoundError);
+
+    const unknown = 'no-such-schedule';
+    const pairs: Array<[string, () => Promise<unknown>, () => Promise<unknown>]> = [
+      ['get', () => scheduler.getSchedule(unknown), () => scheduler.getTask(unknown)],
+      ['pause', () => scheduler.pauseSchedule(unknown), () => scheduler.pauseTask(unknown)],
+      ['resume', () => scheduler.resumeSchedule(unknown), () => scheduler.resumeTask(unknown)],
+      ['update', () => scheduler.updateSchedule(unknown, { name: 'x' }), () => scheduler.updateTask(unknown, { name: 'x' })],
+      ['delete', () => scheduler.deleteSchedule(unknown), () => scheduler.deleteTask(unknown)],
+    ];
+    for (const [what, named, alias] of pairs) {
+      const [a, b] = [await named().catch((e: unknown) => e), await alias().catch((e: unknown) => e)];
+      expect([what, a]).toEqual([what, expect.any(TaskNotFoundError)]);
+      expect([what, b]).toEqual([what, expect.any(TaskNotFoundError)]);
+      expect((b as TaskNotFoundError).message).toBe((a as TaskNotFoundError).message);
+      expect((b as TaskNotFoundError).taskId).toBe(unknown);
     }
   });
 
@@ -223,7 +284,7 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
     const { scheduler, rows } = services(app);
     const before = await rows.count();
     const input = { name: 'bad', taskType: 'tick', scheduleType: 'cron', cronExpression: '* * * * *', ...override };
-    const error = await scheduler.addSchedulerTask(input as never).catch((e: unknown) => e);
+    const error = await scheduler.addSchedule(input as never).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidScheduleError);
     expect((error as InvalidScheduleError).field).toBe(field);
     expect((error as Error).message).toMatch(message);
@@ -233,7 +294,7 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
   it('no timer fires after app.close() returns', async () => {
     app = await bootApp(db);
     const { scheduler, handlers } = services(app);
-    const s = await scheduler.addSchedulerTask({ name: 'closing', taskType: 'tick', scheduleType: 'cron', cronExpression: '* * * * * *' });
+    const s = await scheduler.addSchedule({ name: 'closing', taskType: 'tick', scheduleType: 'cron', cronExpression: '* * * * * *' });
     await waitFor(() => handlers.of(s.taskId).length >= 1, 'a run', 5000);
     await app.close();
     app = undefined;

@@ -45,7 +45,7 @@ describe('QueueSchedulerTestingModule (a user-style test)', () => {
 
   it('a daily 02:30 Berlin job across the spring-forward day runs once a day, at 03:00 (the jump) on the day 02:30 does not exist', async () => {
     await boot('2026-03-27T12:00:00Z');
-    await scheduler.addSchedulerTask({ name: 'nightly', taskType: 'nightly_report', scheduleType: 'cron', cronExpression: '30 2 * * *', params: { region: 'eu' } });
+    await scheduler.addSchedule({ name: 'nightly', taskType: 'nightly_report', scheduleType: 'cron', cronExpression: '30 2 * * *', params: { region: 'eu' } });
     await tester.advanceTo(new Date('2026-03-31T12:00:00Z'));
     const runs = tester.expectRan('nightly_report', { region: 'eu' }, 4);
     expect(runs.map((r) => r.scheduledAt!.toISOString())).toEqual([
@@ -60,7 +60,7 @@ describe('QueueSchedulerTestingModule (a user-style test)', () => {
 
   it('an hourly job across the fall-back day runs once per real hour (25 runs on the 25-hour day)', async () => {
     await boot('2026-10-24T22:00:00Z'); // 00:00 CEST on 2026-10-25
-    await scheduler.addSchedulerTask({ name: 'hourly', taskType: 'nightly_report', scheduleType: 'cron', cronExpression: '0 * * * *', params: { region: 'hourly' } });
+    await scheduler.addSchedule({ name: 'hourly', taskType: 'nightly_report', scheduleType: 'cron', cronExpression: '0 * * * *', params: { region: 'hourly' } });
     await tester.advanceTo(new Date('2026-10-25T23:00:00Z')); // 00:00 CET on 2026-10-26
     const times = tester.succeeded('nightly_report').map((r) => r.scheduledAt!.getTime());
     expect(times).toHaveLength(25);
@@ -70,7 +70,7 @@ describe('QueueSchedulerTestingModule (a user-style test)', () => {
 
   it('after a 2-hour downtime a fire_once schedule runs once, then stays on its grid', async () => {
     await boot('2026-06-01T08:00:00Z');
-    const s = await scheduler.addSchedulerTask({ name: 'every minute', taskType: 'nightly_report', scheduleType: 'interval', intervalSeconds: 60, params: { region: 'apac' } });
+    const s = await scheduler.addSchedule({ name: 'every minute', taskType: 'nightly_report', scheduleType: 'interval', intervalSeconds: 60, params: { region: 'apac' } });
     await tester.advance(5 * 60_000);
     expect(tester.succeeded('nightly_report')).toHaveLength(5);
     tester.clearRuns();
@@ -79,7 +79,7 @@ describe('QueueSchedulerTestingModule (a user-style test)', () => {
     await tester.drain();
     const [caughtUp] = tester.expectRan('nightly_report', { region: 'apac' }, 1);
     expect(caughtUp.at.toISOString()).toBe('2026-06-01T10:05:00.000Z');
-    const row = await scheduler.getTask(s.taskId);
+    const row = await scheduler.getSchedule(s.taskId);
     expect(row.runCount).toBe(6);
     // the next run is on the original minute grid, less than a minute away
     expect((row.nextRunAt!.getTime() - new Date('2026-06-01T08:00:00Z').getTime()) % 60_000).toBe(0);
@@ -91,8 +91,8 @@ describe('QueueSchedulerTestingModule (a user-style test)', () => {
 
   it('the same downtime with fire_all runs every missed occurrence (bounded by maxCatchUp) and skip runs none', async () => {
     await boot('2026-06-01T08:00:00Z');
-    await scheduler.addSchedulerTask({ name: 'all', taskType: 'nightly_report', scheduleType: 'interval', intervalSeconds: 600, misfirePolicy: 'fire_all', params: { region: 'all' } });
-    await scheduler.addSchedulerTask({ name: 'skip', taskType: 'nightly_report', scheduleType: 'interval', intervalSeconds: 600, misfirePolicy: 'skip', params: { region: 'skip' } });
+    await scheduler.addSchedule({ name: 'all', taskType: 'nightly_report', scheduleType: 'interval', intervalSeconds: 600, misfirePolicy: 'fire_all', params: { region: 'all' } });
+    await scheduler.addSchedule({ name: 'skip', taskType: 'nightly_report', scheduleType: 'interval', intervalSeconds: 600, misfirePolicy: 'skip', params: { region: 'skip' } });
     tester.clock.travel(2 * 3600_000 + 1000);
     await tester.drain();
     expect(tester.succeeded('nightly_report', { region: 'all' })).toHaveLength(12);
@@ -120,12 +120,12 @@ describe('QueueSchedulerTestingModule (a user-style test)', () => {
 
   it('scheduler.lookaheadMs does not apply on the virtual clock: nothing is queued before its time, a pause stops the next run', async () => {
     await boot('2026-06-01T08:00:00Z', 60_000);
-    const s = await scheduler.addSchedulerTask({ name: 'every 10 s', taskType: 'nightly_report', scheduleType: 'interval', intervalSeconds: 10, params: { region: 'la' } });
+    const s = await scheduler.addSchedule({ name: 'every 10 s', taskType: 'nightly_report', scheduleType: 'interval', intervalSeconds: 10, params: { region: 'la' } });
     await tester.advance(15_000);
     expect(tester.succeeded('nightly_report').map((r) => [r.scheduledAt!.toISOString(), r.at.toISOString()])).toEqual([['2026-06-01T08:00:10.000Z', '2026-06-01T08:00:10.000Z']]);
     expect(moduleRef.get(MemoryQueueService).getQueueSize()).toBe(0);
-    expect(await scheduler.getTask(s.taskId)).toMatchObject({ runCount: 1, nextRunAt: new Date('2026-06-01T08:00:20Z') });
-    await scheduler.pauseTask(s.taskId);
+    expect(await scheduler.getSchedule(s.taskId)).toMatchObject({ runCount: 1, nextRunAt: new Date('2026-06-01T08:00:20Z') });
+    await scheduler.pauseSchedule(s.taskId);
     await tester.advance(60_000);
     expect(tester.succeeded('nightly_report')).toHaveLength(1);
   });

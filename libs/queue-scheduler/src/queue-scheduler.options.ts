@@ -2,7 +2,7 @@ import type { LogLevel } from '@nestjs/common';
 import { describeValue, InvalidOptionsError } from './errors/errors';
 import type { QueueSchedulerModuleOptions, ResolvedOptions, RetryPolicy } from './interfaces/options.interface';
 import { DEFAULT_OPTIONS, MAX_TIMER_MS } from './queue-scheduler.constants';
-import { assertTimezone } from './scheduling/schedule-math';
+import { assertTimezone } from './scheduler/math/schedule-math';
 
 const LOG_LEVELS: readonly LogLevel[] = ['verbose', 'debug', 'log', 'warn', 'error', 'fatal'];
 const MISFIRE_POLICIES = ['fire_once', 'fire_all', 'skip'] as const;

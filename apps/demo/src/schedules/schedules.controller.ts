@@ -12,50 +12,50 @@ export class SchedulesController {
 
   @Get()
   list(): Promise<SchedulerTask[]> {
-    return this.scheduler.listTasks();
+    return this.scheduler.listSchedules();
   }
 
   @Post()
   async create(@Body() dto: CreateScheduleDto): Promise<SchedulerTask> {
-    const row = await this.scheduler.addSchedulerTask(definedOnly(dto) as CreateScheduleDto);
+    const row = await this.scheduler.addSchedule(definedOnly(dto) as CreateScheduleDto);
     this.logger.log(`schedule ${row.taskId} '${row.name}' (${row.taskType}) created via API`);
     return row;
   }
 
   @Get(':id')
   get(@Param('id') id: string): Promise<SchedulerTask> {
-    return this.scheduler.getTask(id);
+    return this.scheduler.getSchedule(id);
   }
 
   @Patch(':id')
   update(@Param('id') id: string, @Body() dto: UpdateScheduleDto): Promise<SchedulerTask> {
     // Only the fields sent: the library treats a present key as a change (see definedOnly).
-    return this.scheduler.updateTask(id, definedOnly(dto));
+    return this.scheduler.updateSchedule(id, definedOnly(dto));
   }
 
   @Delete(':id')
   @HttpCode(HttpStatus.NO_CONTENT)
   async remove(@Param('id') id: string): Promise<void> {
-    await this.scheduler.deleteTask(id);
+    await this.scheduler.deleteSchedule(id);
   }
 
   @Post(':id/pause')
   @HttpCode(HttpStatus.OK)
   pause(@Param('id') id: string): Promise<SchedulerTask> {
-    return this.scheduler.pauseTask(id);
+    return this.scheduler.pauseSchedule(id);
   }
 
   @Post(':id/resume')
   @HttpCode(HttpStatus.OK)
   resume(@Param('id') id: string): Promise<SchedulerTask> {
-    return this.scheduler.resumeTask(id);
+    return this.scheduler.resumeSchedule(id);
   }
 
   /** One extra occurrence now; the schedule's own next run and run count stay as they are. */
   @Post(':id/run')
   @HttpCode(HttpStatus.ACCEPTED)
   async runNow(@Param('id') id: string): Promise<{ taskId: string }> {
-    const row = await this.scheduler.getTask(id);
+    const row = await this.scheduler.getSchedule(id);
     const taskId = await this.scheduler.runNow(id);
     this.logger.log(`task ${taskId} (${row.taskType}) pushed by run-now of schedule ${id} '${row.name}'`);
     return { taskId };

@@ -54,10 +54,10 @@ export class DemoSeedService implements OnApplicationBootstrap {
     await this.queue.setPublic(COOKIE_KEY, 'SESSDATA=demo-session; bili_jct=demo', 3600);
     this.report.push(`public store: ${COOKIE_KEY} (expires in 3600 s)`);
 
-    const existing = new Map((await this.scheduler.listTasks()).map((s) => [s.name, s]));
+    const existing = new Map((await this.scheduler.listSchedules()).map((s) => [s.name, s]));
     for (const input of seedSchedules(Date.now())) {
       const found = existing.get(input.name);
-      const row = found ?? (await this.scheduler.addSchedulerTask(input));
+      const row = found ?? (await this.scheduler.addSchedule(input));
       this.report.push(`${found ? 'kept   ' : 'created'} schedule ${describe(row)}`);
     }
 

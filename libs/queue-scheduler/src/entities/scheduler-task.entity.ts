@@ -1,5 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
-import type { MisfirePolicy, ScheduleType } from '../scheduling/schedule-math';
+import type { MisfirePolicy, ScheduleType } from '../scheduler/math/schedule-math';
 import { epochMs, jsonText } from './column-transformers';
 
 /**

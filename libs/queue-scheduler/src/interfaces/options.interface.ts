@@ -1,5 +1,5 @@
 import type { LogLevel } from '@nestjs/common';
-import type { MisfirePolicy } from '../scheduling/schedule-math';
+import type { MisfirePolicy } from '../scheduler/math/schedule-math';
 
 /** How a failed task is tried again. @publicApi */
 export interface RetryPolicy {

@@ -1,8 +1,8 @@
-import type { MisfirePolicy, ScheduleType } from '../scheduling/schedule-math';
+import type { MisfirePolicy, ScheduleType } from '../scheduler/math/schedule-math';
 
 export type { MisfirePolicy, ScheduleType };
 
-/** What `addSchedulerTask` takes. @publicApi */
+/** What `addSchedule` (alias `addSchedulerTask`) takes. @publicApi */
 export interface AddSchedulerTaskInput {
   name: string;
   /** The task type each occurrence pushes (a `@TaskHandler` runs it). */
@@ -29,7 +29,7 @@ export interface AddSchedulerTaskInput {
   priority?: number;
 }
 
-/** What `updateTask` takes: any field of a schedule; the schedule is re-validated as a whole. @publicApi */
+/** What `updateSchedule` (alias `updateTask`) takes: any field of a schedule; the schedule is re-validated as a whole. @publicApi */
 export type UpdateSchedulerTaskInput = Partial<AddSchedulerTaskInput>;
 
 /** @publicApi */

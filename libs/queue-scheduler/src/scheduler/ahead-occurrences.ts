@@ -1,6 +1,6 @@
 import { TaskNotFoundError } from '../errors/errors';
 import type { TaskQueue } from '../queue/task-queue';
-import { occurrencesDownTo, type ScheduleSpec } from '../scheduling/schedule-math';
+import { occurrencesDownTo, type ScheduleSpec } from './math/schedule-math';
 
 /** Occurrence task ids, deterministic so that a repeated push of one occurrence is deduplicated. */
 export function occurrenceTaskId(scheduleId: string, scheduledAt: Date, tag = ''): string {

@@ -1,4 +1,4 @@
-import { type FirePlan, type MisfirePolicy, planFire, type ScheduleSpec } from '../scheduling/schedule-math';
+import { type FirePlan, type MisfirePolicy, planFire, type ScheduleSpec } from './math/schedule-math';
 
 /** What planning a claim reads of a schedule row. */
 export interface ClaimableSchedule extends ScheduleSpec {

@@ -1,4 +1,4 @@
-import type { FirePlan } from '../scheduling/schedule-math';
+import type { FirePlan } from './math/schedule-math';
 import type { TaskQueue } from '../queue/task-queue';
 import { cancelQuietly } from './ahead-occurrences';
 import type { DueSchedule, RowMove } from './schedule-claims';

@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { dialectOfDataSource, Sql } from '../database/sql';
-import type { FirePlan, MisfirePolicy, ScheduleType } from '../scheduling/schedule-math';
+import type { FirePlan, MisfirePolicy, ScheduleType } from './math/schedule-math';
 import type { ClaimableSchedule } from './claim-plan';
 
 /** A schedule row as the loop reads it: the columns it needs, no entity. */

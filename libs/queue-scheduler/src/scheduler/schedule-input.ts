@@ -2,7 +2,7 @@ import { describeValue, InvalidScheduleError, InvalidTaskError } from '../errors
 import type { AddSchedulerTaskInput } from '../interfaces/schedule.interface';
 import { keyProblem } from '../queue/json-value';
 import { INT32_MAX, INT32_MIN, isInt32, serializeParams } from '../queue/task-validation';
-import { assertCron, assertTimezone, type MisfirePolicy, type ScheduleSpec, type ScheduleType } from '../scheduling/schedule-math';
+import { assertCron, assertTimezone, type MisfirePolicy, type ScheduleSpec, type ScheduleType } from './math/schedule-math';
 
 const SCHEDULE_TYPES: readonly ScheduleType[] = ['interval', 'cron', 'once'];
 const MISFIRE_POLICIES: readonly MisfirePolicy[] = ['fire_once', 'fire_all', 'skip'];

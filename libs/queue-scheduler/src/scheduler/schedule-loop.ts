@@ -7,7 +7,7 @@ import type { PushTaskInput } from '../interfaces/task.interface';
 import { MAX_TIMER_MS } from '../queue-scheduler.constants';
 import type { LibraryLogger } from '../queue-scheduler.logger';
 import type { TaskQueue } from '../queue/task-queue';
-import type { FirePlan } from '../scheduling/schedule-math';
+import type { FirePlan } from './math/schedule-math';
 import { occurrenceTaskId } from './ahead-occurrences';
 import { type ClaimLimits, planClaim } from './claim-plan';
 import { HeldOccurrences } from './held-occurrences';

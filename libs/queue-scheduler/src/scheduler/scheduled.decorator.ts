@@ -1,9 +1,9 @@
 import { DiscoveryService } from '@nestjs/core';
-import type { MisfirePolicy } from '../scheduling/schedule-math';
+import type { MisfirePolicy } from './math/schedule-math';
 
 /**
  * A schedule declared in code with `@Scheduled`. Give exactly one of `cron`,
- * `interval` and `at`; everything else has the defaults of `addSchedulerTask`.
+ * `interval` and `at`; everything else has the defaults of `addSchedule`.
  * @publicApi
  */
 export interface ScheduledOptions {

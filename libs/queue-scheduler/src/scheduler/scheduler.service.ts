@@ -10,7 +10,7 @@ import type { AddSchedulerTaskInput, ListSchedulesFilter, ScheduleEvent, UpdateS
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
 import { LibraryLogger } from '../queue-scheduler.logger';
 import { TaskQueue } from '../queue/task-queue';
-import { initialRun } from '../scheduling/schedule-math';
+import { initialRun } from './math/schedule-math';
 import { assumeGivenBack, cancelAhead, type GivenBack } from './ahead-occurrences';
 import { ScheduleLoop } from './schedule-loop';
 import { comparable, type ScheduleDefaults, type ScheduleFields, TIMING_FIELDS, validateSchedule } from './schedule-input';
@@ -116,7 +116,8 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
     return this.loop.running;
   }
 
-  async addSchedulerTask(input: AddSchedulerTaskInput): Promise<SchedulerTask> {
+  /** Stores a new schedule; bad input throws `InvalidScheduleError` naming the field, and nothing is written. */
+  async addSchedule(input: AddSchedulerTaskInput): Promise<SchedulerTask> {
     const now = this.clock.now();
     const fields = validateSchedule(input, this.defaults, now);
     const row = this.repo.create({
@@ -136,23 +137,25 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
     return row;
   }
 
-  async getTask(id: string): Promise<SchedulerTask> {
+  /** Unknown id → `TaskNotFoundError`, as for every method below that takes an id. */
+  async getSchedule(id: string): Promise<SchedulerTask> {
     const row = await this.repo.findOneBy({ taskId: id });
     if (!row) throw new TaskNotFoundError(id, 'schedule');
     return row;
   }
 
-  listTasks(filter: ListSchedulesFilter = {}): Promise<SchedulerTask[]> {
+  /** Oldest first; ties broken by id, so two calls list the same order. */
+  listSchedules(filter: ListSchedulesFilter = {}): Promise<SchedulerTask[]> {
     return this.repo.find({ where: filter.enabledOnly ? { enabled: true } : {}, order: { createdAt: 'ASC', taskId: 'ASC' } });
   }
 
   /** Stops firing until resumed; persists across restarts. */
-  pauseTask(id: string): Promise<SchedulerTask> {
+  pauseSchedule(id: string): Promise<SchedulerTask> {
     return this.change(id, () => ({ enabled: false, nextRunAt: null }));
   }
 
   /** Fires again from now on (missed occurrences while paused are not caught up). */
-  resumeTask(id: string): Promise<SchedulerTask> {
+  resumeSchedule(id: string): Promise<SchedulerTask> {
     return this.change(id, (row) => {
       if (this.finished(row)) {
         throw new InvalidScheduleError('enabled', `schedule '${row.taskId}' has finished (run_count ${row.runCount}, max_runs ${row.maxRuns}, type ${row.scheduleType}); update it to run again`);
@@ -162,7 +165,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   }
 
   /** Changes any field; the result is validated as a whole and the next run recomputed when the timing changed. */
-  updateTask(id: string, patch: UpdateSchedulerTaskInput): Promise<SchedulerTask> {
+  updateSchedule(id: string, patch: UpdateSchedulerTaskInput): Promise<SchedulerTask> {
     return this.change(id, (row) => {
       const now = this.clock.now();
       // keys present with an undefined value (optional DTO fields) change nothing
@@ -183,10 +186,10 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   }
 
   /** Deletes the schedule; occurrences it queued ahead of their time are cancelled. */
-  async deleteTask(id: string): Promise<void> {
+  async deleteSchedule(id: string): Promise<void> {
     const cancelled = new Set<number>();
     for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
-      const row = await this.getTask(id);
+      const row = await this.getSchedule(id);
       const deleted = await this.cancelAheadThen(row, cancelled, async () => (await this.repo.delete({ taskId: id, version: row.version })).affected);
       if (deleted) {
         this.logger.log(`schedule ${id} deleted`);
@@ -198,8 +201,46 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
 
   /** Pushes one extra occurrence now; the schedule itself (next run, run count) is unchanged. Returns the task id. */
   async runNow(id: string): Promise<string> {
-    const row = await this.getTask(id);
+    const row = await this.getSchedule(id);
     return this.loop.push(row, new Date(this.clock.now()), 'now');
+  }
+
+  // The seed system's names, kept so code ported from it runs unchanged; each only forwards,
+  // so behaviour and errors cannot drift from the schedule-named method.
+
+  /** Alias of {@link addSchedule}, the seed system's name; kept for code ported from it. */
+  addSchedulerTask(input: AddSchedulerTaskInput): Promise<SchedulerTask> {
+    return this.addSchedule(input);
+  }
+
+  /** Alias of {@link getSchedule}, the seed system's name; kept for code ported from it. */
+  getTask(id: string): Promise<SchedulerTask> {
+    return this.getSchedule(id);
+  }
+
+  /** Alias of {@link listSchedules}, the seed system's name; kept for code ported from it. */
+  listTasks(filter?: ListSchedulesFilter): Promise<SchedulerTask[]> {
+    return this.listSchedules(filter);
+  }
+
+  /** Alias of {@link pauseSchedule}, the seed system's name; kept for code ported from it. */
+  pauseTask(id: string): Promise<SchedulerTask> {
+    return this.pauseSchedule(id);
+  }
+
+  /** Alias of {@link resumeSchedule}, the seed system's name; kept for code ported from it. */
+  resumeTask(id: string): Promise<SchedulerTask> {
+    return this.resumeSchedule(id);
+  }
+
+  /** Alias of {@link updateSchedule}, the seed system's name; kept for code ported from it. */
+  updateTask(id: string, patch: UpdateSchedulerTaskInput): Promise<SchedulerTask> {
+    return this.updateSchedule(id, patch);
+  }
+
+  /** Alias of {@link deleteSchedule}, the seed system's name; kept for code ported from it. */
+  deleteTask(id: string): Promise<void> {
+    return this.deleteSchedule(id);
   }
 
   /** Wakes the loop to look at the table now (after changes made outside this service). */
@@ -240,7 +281,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
     const cancelled = new Set<number>();
     const withBack = (row: SchedulerTask, back: GivenBack | null): SchedulerTask => (back ? this.repo.merge(this.repo.create(row), back) : row);
     for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
-      const read = await this.getTask(id);
+      const read = await this.getSchedule(id);
       // validated first on the row as it will be once everything ahead is given back: a rejected call cancels nothing
       apply(withBack(read, assumeGivenBack(read, this.clock.now())));
       const written = await this.cancelAheadThen(read, cancelled, async (givenBack) => {

@@ -1,5 +1,5 @@
 import { type CronExpression, CronExpressionParser } from 'cron-parser';
-import { describeValue, InvalidOptionsError, InvalidScheduleError } from '../errors/errors';
+import { describeValue, InvalidOptionsError, InvalidScheduleError } from '../../errors/errors';
 
 export type ScheduleType = 'interval' | 'cron' | 'once';
 export type MisfirePolicy = 'fire_once' | 'fire_all' | 'skip';

@@ -1,5 +1,5 @@
 import { CronExpression, CronExpressionParser } from 'cron-parser';
-import { InvalidOptionsError, InvalidScheduleError } from '../errors/errors';
+import { InvalidOptionsError, InvalidScheduleError } from '../../errors/errors';
 import {
   assertCron,
   assertScheduleSpec,
