@@ -6,7 +6,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { DatabaseQueueService, MemoryQueueService, type PushTaskInput } from 'nestjs-queue-scheduler';
-import type { ClaimFilter } from 'nestjs-queue-scheduler/queue/task-queue';
+import type { ClaimFilter } from 'nestjs-queue-scheduler/queue/queue-consumer';
 import PgBoss from 'pg-boss';
 import { boot } from './lib/app';
 import type { Recorder } from './lib/result';

@@ -10,7 +10,7 @@ import {
   SchedulerTask,
   TaskQueue,
 } from 'nestjs-queue-scheduler';
-import type { ClaimFilter } from 'nestjs-queue-scheduler/queue/task-queue';
+import type { ClaimFilter, QueueConsumer } from 'nestjs-queue-scheduler/queue/queue-consumer';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases';
 
@@ -76,10 +76,10 @@ describe.each(KINDS)('ids, types and keys compare byte for byte on %s', (kind) =
     await db.drop();
   });
 
-  async function boot(typeorm: Partial<TypeOrmModuleOptions> = {}): Promise<TaskQueue> {
+  async function boot(typeorm: Partial<TypeOrmModuleOptions> = {}): Promise<TaskQueue & QueueConsumer> {
     app = await createApp(db, typeorm);
     await app.init();
-    return app.get(TaskQueue);
+    return app.get<TaskQueue, TaskQueue & QueueConsumer>(TaskQueue);
   }
 
   async function expectDistinctTasks(queue: TaskQueue, ids: string[]): Promise<void> {

@@ -8,7 +8,7 @@ import { Injectable, type INestApplication, type LoggerService } from '@nestjs/c
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DatabaseQueueService, QueueSchedulerModule, type QueueSchedulerModuleOptions, type TaskEvent, TaskHandler } from 'nestjs-queue-scheduler';
-import type { ClaimFilter } from 'nestjs-queue-scheduler/queue/task-queue';
+import type { ClaimFilter } from 'nestjs-queue-scheduler/queue/queue-consumer';
 import { DataSource, type DataSourceOptions, type Logger as TypeOrmLogger } from 'typeorm';
 import { OutcomeBatch } from 'nestjs-queue-scheduler/queue/database/outcome-batch';
 import { dialectOfDataSource, Sql } from 'nestjs-queue-scheduler/database/sql';

@@ -12,7 +12,7 @@ import {
   TaskNotFoundError,
   TaskQueue,
 } from 'nestjs-queue-scheduler';
-import type { ClaimFilter } from 'nestjs-queue-scheduler/queue/task-queue';
+import type { ClaimFilter, QueueConsumer } from 'nestjs-queue-scheduler/queue/queue-consumer';
 import { DataSource } from 'typeorm';
 import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
@@ -95,7 +95,8 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
       for (const table of ['task_queue', 'queue_store', 'scheduler_task']) await ds.query(`DELETE FROM ${table}`);
     }
     await app.init();
-    const queue = app.get(TaskQueue);
+    // the same object drives workers (QueueConsumer): the contract tests claim from it directly
+    const queue = app.get<TaskQueue, TaskQueue & QueueConsumer>(TaskQueue);
     return { queue, handlers: app.get(ContractHandlers) };
   }
 
@@ -226,6 +227,23 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     expect((await queue.listTasks({ status: 'pending' })).items).toHaveLength(6);
     expect(await queue.countByStatus()).toEqual({ pending: 6, running: 0, succeeded: 0, failed: 0, dead: 0, cancelled: 0 });
     await expect(Promise.resolve().then(() => queue.listTasks({ limit: 0 }))).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+
+  it.each([
+    ['limit 0', { limit: 0 }, 'limit'],
+    ['limit 1.5', { limit: 1.5 }, 'limit'],
+    ['limit 10001', { limit: 10_001 }, 'limit'],
+    ['a cursor it did not issue', { cursor: 'e3' }, 'cursor'],
+    ['a cursor past every push order', { cursor: '9'.repeat(17) }, 'cursor'],
+  ] as const)('listTasks refuses %s the same way on every backend', async (_name, filter, field) => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    const error = await Promise.resolve()
+      .then(() => queue.listTasks(filter))
+      .then(() => null, (err: unknown) => err);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect(error).toMatchObject({ field });
+    // the largest page is allowed everywhere
+    await expect(Promise.resolve(queue.listTasks({ limit: 10_000 }))).resolves.toMatchObject({ items: [] });
   });
 
   it('refuses params that are not JSON-serializable or too large, writing nothing', async () => {

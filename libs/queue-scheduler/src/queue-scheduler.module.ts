@@ -15,6 +15,7 @@ import { QueueSchedulerMetrics } from './metrics/queue-scheduler-metrics';
 import { MemoryQueueService } from './queue/memory/memory-queue.service';
 import { RedisQueueService } from './queue/redis/redis-queue.service';
 import { inactiveQueue } from './queue/inactive-queue';
+import { QueueConsumer } from './queue/queue-consumer';
 import { TaskQueue } from './queue/task-queue';
 import { WorkerPoolService } from './workers/worker-pool.service';
 
@@ -63,6 +64,8 @@ function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, red
       useFactory: selectBackend,
       inject: [RESOLVED_OPTIONS, MemoryQueueService, RedisQueueService, { token: DatabaseQueueService, optional: true }],
     },
+    // the worker pool and the scheduler drive the selected backend through its consumer side
+    { provide: QueueConsumer, useExisting: TaskQueue },
     TaskHandlerRegistry,
     TaskHandlerExplorer,
     WorkerPoolService,

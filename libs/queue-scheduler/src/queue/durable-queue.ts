@@ -19,6 +19,17 @@ export interface DurableTaskQueue {
 export abstract class DurableTaskQueue extends TaskQueue {
   /** This instance's name in its leases (`lease_owner` on the database, the lock tokens on Redis). */
   readonly owner = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`;
+
+  /** Tasks pending (retries waiting included) or running, on any instance. */
+  protected abstract unfinished(): Promise<number>;
+
+  /**
+   * Polls until no task is pending or running on any instance: other
+   * processes finish tasks too, so no local signal can say when that is.
+   */
+  async onIdle(pollMs = 50): Promise<void> {
+    while ((await this.unfinished()) > 0) await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
 }
 
 /** The warning of a try whose lease another worker took over: its outcome is dropped, never written over the new try's. */

@@ -1,20 +1,8 @@
 import type { Observable } from 'rxjs';
-import type { EntityManager } from 'typeorm';
-import type { MaybePromise, PushTaskInput, Task, TaskEvent, TaskRecord, TaskStatus } from '../interfaces/task.interface';
+import type { MaybePromise, PushTaskInput, TaskEvent, TaskRecord, TaskStatus } from '../interfaces/task.interface';
 import type { PublicStore } from '../store/public-store';
+import type { QueueCapabilities } from './queue-consumer';
 import { type TaskEventListener, TaskEventStream } from './task-events';
-
-/** Which tasks a consumer may take now. */
-export interface ClaimFilter {
-  /** Types with a handler here and below their concurrency cap. */
-  readonly types: readonly string[];
-  /** Whether a type with no handler anywhere may be taken (to dead-letter it at once). */
-  readonly unknownTypes: boolean;
-  /** Types known to have a handler, capped or not. */
-  readonly handled: ReadonlySet<string>;
-  /** Free slots of the types that have a concurrency cap; a claim takes no more of them. */
-  readonly remaining?: ReadonlyMap<string, number>;
-}
 
 export interface ListTasksFilter {
   status?: TaskStatus;
@@ -33,33 +21,9 @@ export interface TaskPage {
 export type StatusCounts = Record<TaskStatus, number>;
 
 /**
- * What the worker pool and the scheduler need to know of a backend, asked
- * of the queue instead of which class it is.
- */
-export interface QueueCapabilities {
-  /**
-   * Tasks outlive the process (database, redis). false: what is still queued
-   * at exit is lost with it, so the scheduler gives back on stop the
-   * occurrences it queued ahead.
-   */
-  readonly durable: boolean;
-  /**
-   * No other process takes this queue's tasks (memory): a task of a type
-   * with no handler here can be dead-lettered at once.
-   */
-  readonly soleConsumer: boolean;
-  /**
-   * Whether the worker pool may claim while outcomes are still being
-   * written: true frees a task's slot when its handler ends. A backend whose
-   * outcome write also fetches the next task (redis) says false, so the
-   * pool waits for that task instead of claiming another.
-   */
-  readonly claimsOverlapWrites: boolean;
-}
-
-/**
- * The queue contract every backend keeps. Producers inject `TaskQueue`
- * whatever the backend; the worker pool and the scheduler use only this.
+ * The queue contract every backend keeps, as producers see it: inject
+ * `TaskQueue` whatever the backend. (The worker pool and the scheduler
+ * drive the same object through the internal `QueueConsumer`.)
  * Methods return plain values on the memory backend and promises on the
  * database backend: `await` them and code works on both.
  * @publicApi
@@ -96,21 +60,6 @@ export abstract class TaskQueue {
   /** The queue's time source (epoch ms): run times, retry times and timestamps are read from it. */
   now(): number {
     return Date.now();
-  }
-
-  /**
-   * Runs `claim` (the scheduler's compare-and-set on a schedule) and pushes
-   * the tasks it returns. The database backend does both in one transaction
-   * (`claim` gets its EntityManager), so an occurrence is enqueued exactly
-   * once; other backends push right after a successful claim. Returns the
-   * task ids, or null when the claim was lost.
-   */
-  async pushClaimed(claim: (manager?: EntityManager) => Promise<PushTaskInput[] | null>): Promise<string[] | null> {
-    const inputs = await claim(undefined);
-    if (!inputs) return null;
-    const ids: string[] = [];
-    for (const input of inputs) ids.push(await this.pushTask(input));
-    return ids;
   }
 
   /** Number of tasks waiting (ready or delayed), not counting running ones. */
@@ -160,17 +109,4 @@ export abstract class TaskQueue {
   cleanup(): MaybePromise<number> {
     return this.store.cleanup();
   }
-
-  /** Takes up to `limit` ready tasks for a worker and marks them running. */
-  abstract claim(filter: ClaimFilter, limit: number): MaybePromise<Task[]>;
-  /**
-   * Resolves when a claim with `filter` may succeed (at once if it may now),
-   * or after `timeoutMs`, or when `signal` aborts.
-   */
-  abstract waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void>;
-  abstract complete(task: Task, result: unknown, durationMs: number): MaybePromise<void>;
-  /** Records a failed try: `retryAt` queues it again, null makes it dead. */
-  abstract fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): MaybePromise<void>;
-  /** Gives back a claimed task (shutdown) without using an attempt. */
-  abstract release(task: Task): MaybePromise<void>;
 }

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock';
 import { resolveOptions } from '../queue-scheduler.options';
 import { MemoryQueueService } from '../queue/memory/memory-queue.service';
-import type { ClaimFilter } from '../queue/task-queue';
+import type { ClaimFilter } from '../queue/queue-consumer';
 import { type AheadState, cancelAhead, occurrenceTaskId } from './ahead-occurrences';
 import { HeldOccurrences } from './held-occurrences';
 import type { DueSchedule } from './schedule-claims';

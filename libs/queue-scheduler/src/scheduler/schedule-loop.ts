@@ -6,6 +6,7 @@ import type { ScheduleEvent } from '../interfaces/schedule.interface';
 import type { PushTaskInput } from '../interfaces/task.interface';
 import { MAX_TIMER_MS } from '../queue-scheduler.constants';
 import type { LibraryLogger } from '../queue-scheduler.logger';
+import type { QueueConsumer } from '../queue/queue-consumer';
 import type { TaskQueue } from '../queue/task-queue';
 import type { FirePlan } from './math/schedule-math';
 import { occurrenceTaskId } from './ahead-occurrences';
@@ -47,13 +48,14 @@ export class ScheduleLoop {
   constructor(
     dataSource: DataSource,
     private readonly queue: TaskQueue,
+    private readonly consumer: QueueConsumer,
     private readonly options: ResolvedOptions['scheduler'],
     private readonly logger: LibraryLogger,
     private readonly clock: Clock,
   ) {
     this.claims = new ScheduleClaims(dataSource);
     this.limits = { misfireGraceMs: options.misfireGraceSeconds * 1000, maxCatchUp: options.maxCatchUp };
-    this.held = queue.capabilities.durable ? null : new HeldOccurrences();
+    this.held = consumer.capabilities.durable ? null : new HeldOccurrences();
   }
 
   get running(): boolean {
@@ -198,7 +200,7 @@ export class ScheduleLoop {
     let claimed: ClaimedSchedule[] = [];
     let read = 0;
     let pushedAt = now;
-    const ids = await this.queue.pushClaimed(async (manager) => {
+    const ids = await this.consumer.pushClaimed(async (manager) => {
       // a transaction rolled back for a deadlock runs this again from the start
       ({ read, won: claimed } = await this.claims.claim(horizon, this.options.batchSize, (row) => planClaim(row, now, horizon, this.limits), now, manager));
       if (!claimed.length) return null;

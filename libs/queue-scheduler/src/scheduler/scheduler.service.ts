@@ -9,6 +9,7 @@ import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { AddSchedulerTaskInput, ListSchedulesFilter, ScheduleEvent, UpdateSchedulerTaskInput } from '../interfaces/schedule.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
 import { LibraryLogger } from '../queue-scheduler.logger';
+import { QueueConsumer } from '../queue/queue-consumer';
 import { TaskQueue } from '../queue/task-queue';
 import { initialRun } from './math/schedule-math';
 import { assumeGivenBack, cancelAhead, type GivenBack } from './ahead-occurrences';
@@ -37,12 +38,13 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   constructor(
     @Inject(SCHEDULER_DATA_SOURCE) dataSource: DataSource,
     private readonly queue: TaskQueue,
+    consumer: QueueConsumer,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
     @Optional() @Inject(QUEUE_SCHEDULER_CLOCK) private readonly clock: Clock = systemClock,
   ) {
     this.logger = new LibraryLogger(SchedulerService.name, options.logLevel);
     this.repo = dataSource.getRepository(SchedulerTask);
-    this.loop = new ScheduleLoop(dataSource, queue, options.scheduler, this.logger, clock);
+    this.loop = new ScheduleLoop(dataSource, queue, consumer, options.scheduler, this.logger, clock);
     this.events$ = this.loop.events.asObservable();
     this.defaults = {
       timezone: options.scheduler.defaultTimezone,

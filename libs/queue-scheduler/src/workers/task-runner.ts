@@ -3,7 +3,7 @@ import { normalizeJson, storableText } from '../queue/json-value';
 import type { RegisteredHandler } from '../handlers/task-handler.registry';
 import type { MaybePromise, Task } from '../interfaces/task.interface';
 import { LibraryLogger, taskLabel } from '../queue-scheduler.logger';
-import type { TaskQueue } from '../queue/task-queue';
+import type { QueueConsumer } from '../queue/queue-consumer';
 import { backoffDelay } from './backoff';
 import { performance } from 'node:perf_hooks';
 import { TaskRun, type TryOwner } from './task-run';
@@ -55,7 +55,7 @@ export class TaskRunner implements TryOwner {
   private clock = 0.5;
 
   constructor(
-    private readonly queue: TaskQueue,
+    private readonly queue: QueueConsumer,
     private readonly logger: LibraryLogger,
     private readonly done: TaskDone,
     private readonly limits: RunnerLimits,

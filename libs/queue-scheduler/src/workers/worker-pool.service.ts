@@ -3,6 +3,7 @@ import { TaskHandlerRegistry } from '../handlers/task-handler.registry';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
 import { LibraryLogger } from '../queue-scheduler.logger';
+import { QueueConsumer } from '../queue/queue-consumer';
 import { TaskQueue } from '../queue/task-queue';
 import { WorkerPool } from './worker-pool';
 
@@ -19,11 +20,12 @@ export class WorkerPoolService implements OnApplicationBootstrap, BeforeApplicat
 
   constructor(
     private readonly queue: TaskQueue,
+    consumer: QueueConsumer,
     registry: TaskHandlerRegistry,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
   ) {
     this.logger = new LibraryLogger(WorkerPoolService.name, options.logLevel);
-    this.pool = new WorkerPool(queue, registry, options, this.logger);
+    this.pool = new WorkerPool(consumer, registry, options, this.logger);
   }
 
   /** Tasks running now. */

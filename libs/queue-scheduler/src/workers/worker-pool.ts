@@ -2,7 +2,7 @@ import type { RegisteredHandler, TaskHandlerRegistry } from '../handlers/task-ha
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { MaybePromise, Task } from '../interfaces/task.interface';
 import { LibraryLogger, taskLabel } from '../queue-scheduler.logger';
-import type { ClaimFilter, TaskQueue } from '../queue/task-queue';
+import type { ClaimFilter, QueueConsumer } from '../queue/queue-consumer';
 import { ShutdownAbort, TaskRunner } from './task-runner';
 
 /** How long an idle pool waits before looking again without being woken. */
@@ -68,7 +68,7 @@ export class WorkerPool {
   };
 
   constructor(
-    private readonly queue: TaskQueue,
+    private readonly queue: QueueConsumer,
     private readonly registry: TaskHandlerRegistry,
     private readonly options: ResolvedOptions,
     private readonly logger = new LibraryLogger(WorkerPool.name, options.logLevel),

@@ -1,12 +1,13 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import type { DataSource, QueryRunner } from 'typeorm';
 import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
 import { MAX_TIMER_MS, RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { DatabasePublicStore } from './database-public-store';
-import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type StatusCounts, type TaskPage } from '../task-queue';
+import { type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
+import { type ClaimFilter, type OccurrenceClaim, type QueueCapabilities, QueueConsumer } from '../queue-consumer';
 import { DurableTaskQueue, lostLeaseWarning } from '../durable-queue';
 import type { TaskEventSubject } from '../task-events';
 import { type NormalizedTask, MAX_KEY_LENGTH, normalizeBatch, normalizePush } from '../task-validation';
@@ -30,7 +31,7 @@ const FINISHED = "('succeeded', 'dead', 'cancelled')";
  * @publicApi
  */
 @Injectable()
-export class DatabaseQueueService extends DurableTaskQueue implements OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown {
+export class DatabaseQueueService extends DurableTaskQueue implements QueueConsumer, OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown {
   readonly capabilities: QueueCapabilities = { durable: true, soleConsumer: false, claimsOverlapWrites: true };
   private readonly logger: LibraryLogger;
   private readonly sql: Sql;
@@ -118,7 +119,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements OnApplicat
   }
 
   /** Runs the scheduler's claim and inserts its occurrences in the same transaction. */
-  override async pushClaimed(claim: (manager?: EntityManager) => Promise<PushTaskInput[] | null>): Promise<string[] | null> {
+  async pushClaimed(claim: OccurrenceClaim): Promise<string[] | null> {
     const result = await this.sql.transaction(async (runner) => {
       const inputs = await claim(runner.manager);
       if (!inputs) return null;
@@ -138,9 +139,8 @@ export class DatabaseQueueService extends DurableTaskQueue implements OnApplicat
     return this.status.queueSize();
   }
 
-  /** Polls until no task is pending or running on any instance. */
-  async onIdle(pollMs = 50): Promise<void> {
-    while ((await this.status.unfinished()) > 0) await new Promise((resolve) => setTimeout(resolve, pollMs));
+  protected unfinished(): Promise<number> {
+    return this.status.unfinished();
   }
 
   getTask(taskId: string): Promise<TaskRecord> {

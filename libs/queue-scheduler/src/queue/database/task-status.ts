@@ -1,11 +1,9 @@
-import { describeValue, InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
+import { TaskNotFoundError } from '../../errors/errors';
 import type { TaskRecord } from '../../interfaces/task.interface';
 import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
+import { pageOf, pageRequest } from '../task-pages';
 import type { Sql } from '../../database/sql';
 import { reportedStatus, taskColumns, type TaskRow, toRecord } from './task-rows';
-
-/** The largest page `listTasks` returns: a bound on one statement's rows, not a default. */
-const MAX_PAGE = 10_000;
 
 /**
  * The status API's reads of `task_queue` (sizes, one task, pages, counts by
@@ -34,10 +32,7 @@ export class TaskStatusReads {
 
   /** Newest first; the cursor is the last item's push order. */
   async list(filter: ListTasksFilter): Promise<TaskPage> {
-    const limit = filter.limit ?? 100;
-    if (!Number.isInteger(limit) || limit <= 0 || limit > MAX_PAGE) {
-      throw new InvalidArgumentError('limit', `limit must be an integer from 1 to ${MAX_PAGE}, got ${describeValue(limit)}`);
-    }
+    const { limit, before } = pageRequest(filter);
     const where: string[] = [];
     const params: unknown[] = [];
     if (filter.status === 'failed' || filter.status === 'pending') {
@@ -50,18 +45,15 @@ export class TaskStatusReads {
       where.push('task_type = ?');
       params.push(filter.type);
     }
-    if (filter.cursor !== undefined) {
-      if (!/^\d+$/.test(filter.cursor)) throw new InvalidArgumentError('cursor', `cursor is not one this queue issued, got ${describeValue(filter.cursor)}`);
+    if (before !== undefined) {
       where.push('seq < ?');
-      params.push(filter.cursor);
+      params.push(before);
     }
     const rows = await this.sql.rows<TaskRow>(
       `SELECT ${taskColumns(this.sql)} FROM task_queue ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit + 1}`,
       params,
     );
-    const items = rows.slice(0, limit).map(toRecord);
-    const nextCursor = rows.length > limit ? String(items[items.length - 1].seq) : undefined;
-    return { items: items.map(({ seq: _seq, ...r }) => r), nextCursor };
+    return pageOf(rows.map(toRecord), limit, ({ seq: _seq, ...record }) => record);
   }
 
   async counts(): Promise<StatusCounts> {

@@ -8,7 +8,8 @@ import { resolveOptions } from '../../queue-scheduler.options';
 import { WorkerPool } from '../../workers/worker-pool';
 import { MemoryQueueService } from './memory-queue.service';
 import type { MemoryTasks } from './memory-tasks';
-import type { ClaimFilter, ListTasksFilter } from '../task-queue';
+import type { ListTasksFilter } from '../task-queue';
+import type { ClaimFilter } from '../queue-consumer';
 
 const anyType: ClaimFilter = { types: [], unknownTypes: true, handled: new Set() };
 

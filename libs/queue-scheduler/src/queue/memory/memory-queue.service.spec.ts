@@ -1,7 +1,7 @@
 import { InvalidArgumentError, InvalidOptionsError, InvalidTaskError, TaskNotFoundError } from '../../errors/errors';
 import { resolveOptions } from '../../queue-scheduler.options';
 import { MemoryQueueService } from './memory-queue.service';
-import type { ClaimFilter } from '../task-queue';
+import type { ClaimFilter } from '../queue-consumer';
 
 const anyType: ClaimFilter = { types: [], unknownTypes: true, handled: new Set() };
 

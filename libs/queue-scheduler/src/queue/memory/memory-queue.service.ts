@@ -9,7 +9,8 @@ import { MemoryPublicStore } from './memory-public-store';
 import { inactiveQueue } from '../inactive-queue';
 import { MemoryEntry, toRecord } from './memory-entries';
 import { MemoryTasks } from './memory-tasks';
-import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
+import { type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
+import { type ClaimFilter, type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
 import { type NormalizedTask, normalizeBatch, normalizePush } from '../task-validation';
 import { WaitingTasks } from './waiting-tasks';
 
@@ -36,7 +37,7 @@ export interface MemoryQueueService {
  * @publicApi
  */
 @Injectable()
-export class MemoryQueueService extends TaskQueue implements OnApplicationBootstrap, OnModuleDestroy {
+export class MemoryQueueService extends TaskQueue implements QueueConsumer, OnApplicationBootstrap, OnModuleDestroy {
   readonly capabilities: QueueCapabilities = { durable: false, soleConsumer: true, claimsOverlapWrites: true };
   protected readonly logger: LibraryLogger;
   protected readonly store: MemoryPublicStore;
@@ -234,6 +235,10 @@ export class MemoryQueueService extends TaskQueue implements OnApplicationBootst
   }
 
   // ---- consumers (worker pool) ----------------------------------------
+
+  pushClaimed(claim: OccurrenceClaim): Promise<string[] | null> {
+    return pushAfterClaim((input) => this.pushTask(input), claim);
+  }
 
   claim(filter: ClaimFilter, limit: number): Task[] {
     const claimed: MemoryEntry[] = [];

@@ -1,4 +1,4 @@
-import { describeValue, InvalidArgumentError } from '../../errors/errors';
+import { pageOf, pageRequest } from '../task-pages';
 import type { TaskStatus } from '../../interfaces/task.interface';
 import { FinishedTasks, type MemoryEntry, toRecord } from './memory-entries';
 import { TaskIndex } from './task-index';
@@ -117,14 +117,7 @@ export class MemoryTasks {
 
   /** Newest first; the cursor is the seq of the last item, and the next page lists what is older. */
   page(filter: ListTasksFilter): TaskPage {
-    const limit = filter.limit ?? 100;
-    if (!Number.isInteger(limit) || limit <= 0) {
-      throw new InvalidArgumentError('limit', `limit must be a positive integer, got ${describeValue(limit)}`);
-    }
-    if (filter.cursor && !/^\d{1,15}$/.test(filter.cursor)) {
-      throw new InvalidArgumentError('cursor', `cursor is not one this queue issued, got ${describeValue(filter.cursor)}`);
-    }
-    const before = filter.cursor ? Number(filter.cursor) : Infinity;
+    const { limit, before = Infinity } = pageRequest(filter);
     const status = filter.status ? statusIndex(filter.status) : ANY_STATUS;
     const log = filter.type ? this.typeLog(filter.type) : this.all;
     const found: MemoryEntry[] = [];
@@ -134,8 +127,7 @@ export class MemoryTasks {
       log.page(status, before, limit + 1, found);
       this.lastPageCost = log.scanned;
     }
-    const items = found.slice(0, limit);
-    return { items: items.map(toRecord), nextCursor: found.length > limit ? String(items[limit - 1].seq) : undefined };
+    return pageOf(found, limit, toRecord);
   }
 
   /** The dead tasks still kept, oldest death first. */

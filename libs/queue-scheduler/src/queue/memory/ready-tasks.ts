@@ -1,6 +1,6 @@
 import type { MemoryEntry } from './memory-entries';
 import { PriorityLanes } from './priority-lanes';
-import type { ClaimFilter } from '../task-queue';
+import type { ClaimFilter } from '../queue-consumer';
 
 interface TypeQueue {
   readonly type: string;

@@ -2,7 +2,7 @@ import type { Clock } from '../../clock';
 import { DelayedTasks } from './delayed-tasks';
 import type { MemoryEntry } from './memory-entries';
 import { ReadyTasks } from './ready-tasks';
-import type { ClaimFilter } from '../task-queue';
+import type { ClaimFilter } from '../queue-consumer';
 import { Waiters } from '../waiters';
 
 /**

@@ -4,7 +4,7 @@ import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { Task, TaskEvent, TaskEventKind } from '../../interfaces/task.interface';
 import { type LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
 import { Deque } from '../deque';
-import type { ClaimFilter } from '../task-queue';
+import type { ClaimFilter } from '../queue-consumer';
 import { IdlePoll } from '../idle-poll';
 import type { RedisConnection } from './redis-connection';
 import { lostLeaseWarning } from '../durable-queue';

@@ -1,12 +1,13 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown, OnModuleDestroy } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { describeValue, InvalidArgumentError, InvalidTaskError, TaskNotFoundError } from '../../errors/errors';
+import { describeValue, InvalidArgumentError, InvalidTaskError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
 import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
-import { type ClaimFilter, type ListTasksFilter, type QueueCapabilities, type StatusCounts, type TaskPage } from '../task-queue';
-import { DurableTaskQueue, lostLeaseWarning } from '../durable-queue';
+import { type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
+import { type ClaimFilter, type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
+import { DurableTaskQueue } from '../durable-queue';
 import type { TaskEventSubject } from '../task-events';
 import { type NormalizedTask, normalizeBatch, normalizePush } from '../task-validation';
 import { RedisConnection } from './redis-connection';
@@ -30,7 +31,7 @@ const UNFINISHED = new Set(['active', 'waiting', 'prioritized', 'delayed', 'wait
  * @publicApi
  */
 @Injectable()
-export class RedisQueueService extends DurableTaskQueue implements OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
+export class RedisQueueService extends DurableTaskQueue implements QueueConsumer, OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
   private readonly logger: LibraryLogger;
   private readonly connection?: RedisConnection;
   private readonly consumer: RedisConsumer;
@@ -123,13 +124,9 @@ export class RedisQueueService extends DurableTaskQueue implements OnApplication
     return this.status.queueSize();
   }
 
-  /** Polls until no task is pending or running on any instance. */
-  async onIdle(pollMs = 50): Promise<void> {
-    for (;;) {
-      const c = await this.status.counts();
-      if (c.pending + c.running + c.failed === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
-    }
+  protected async unfinished(): Promise<number> {
+    const c = await this.status.counts();
+    return c.pending + c.running + c.failed;
   }
 
   getTask(taskId: string): Promise<TaskRecord> {
@@ -188,6 +185,10 @@ export class RedisQueueService extends DurableTaskQueue implements OnApplication
   }
 
   // ---- consumers -------------------------------------------------------
+
+  pushClaimed(claim: OccurrenceClaim): Promise<string[] | null> {
+    return pushAfterClaim((input) => this.pushTask(input), claim);
+  }
 
   claim(filter: ClaimFilter, limit: number): Promise<Task[]> {
     return this.consumer.claim(filter, limit);

@@ -1,5 +1,6 @@
+import { pageOf, pageRequest } from '../task-pages';
 import type { Job } from 'bullmq';
-import { describeValue, InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
+import { TaskNotFoundError } from '../../errors/errors';
 import type { TaskRecord } from '../../interfaces/task.interface';
 import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
 import type { RedisConnection } from './redis-connection';
@@ -50,15 +51,9 @@ export class RedisStatus {
 
   /** Newest first, walking the push-order index from the cursor until a page is full. */
   async list(filter: ListTasksFilter): Promise<TaskPage> {
-    const limit = filter.limit ?? 100;
-    if (!Number.isInteger(limit) || limit <= 0 || limit > 10_000) {
-      throw new InvalidArgumentError('limit', `limit must be an integer from 1 to 10000, got ${describeValue(limit)}`);
-    }
-    if (filter.cursor !== undefined && !/^\d+$/.test(filter.cursor)) {
-      throw new InvalidArgumentError('cursor', `cursor is not one this queue issued, got ${describeValue(filter.cursor)}`);
-    }
+    const { limit, before: cursor } = pageRequest(filter);
     const found: Array<{ record: TaskRecord; seq: number }> = [];
-    let before = filter.cursor === undefined ? undefined : Number(filter.cursor);
+    let before = cursor;
     while (found.length <= limit) {
       const batch = await this.redis.keys.newest(before, PAGE_SCAN);
       if (!batch.length) break;
@@ -70,8 +65,7 @@ export class RedisStatus {
         if (record && (!filter.status || record.status === filter.status)) found.push({ record, seq: wanted[i].seq });
       });
     }
-    const items = found.slice(0, limit);
-    return { items: items.map((f) => f.record), nextCursor: found.length > limit ? String(items[items.length - 1].seq) : undefined };
+    return pageOf(found, limit, (f) => f.record);
   }
 
   async counts(): Promise<StatusCounts> {

@@ -1,0 +1,84 @@
+import type { EntityManager } from 'typeorm';
+import type { MaybePromise, PushTaskInput, Task } from '../interfaces/task.interface';
+
+/** Which tasks a consumer may take now. */
+export interface ClaimFilter {
+  /** Types with a handler here and below their concurrency cap. */
+  readonly types: readonly string[];
+  /** Whether a type with no handler anywhere may be taken (to dead-letter it at once). */
+  readonly unknownTypes: boolean;
+  /** Types known to have a handler, capped or not. */
+  readonly handled: ReadonlySet<string>;
+  /** Free slots of the types that have a concurrency cap; a claim takes no more of them. */
+  readonly remaining?: ReadonlyMap<string, number>;
+}
+
+/**
+ * What the worker pool and the scheduler need to know of a backend, asked
+ * of the queue instead of which class it is.
+ */
+export interface QueueCapabilities {
+  /**
+   * Tasks outlive the process (database, redis). false: what is still queued
+   * at exit is lost with it, so the scheduler gives back on stop the
+   * occurrences it queued ahead.
+   */
+  readonly durable: boolean;
+  /**
+   * No other process takes this queue's tasks (memory): a task of a type
+   * with no handler here can be dead-lettered at once.
+   */
+  readonly soleConsumer: boolean;
+  /**
+   * Whether the worker pool may claim while outcomes are still being
+   * written: true frees a task's slot when its handler ends. A backend whose
+   * outcome write also fetches the next task (redis) says false, so the
+   * pool waits for that task instead of claiming another.
+   */
+  readonly claimsOverlapWrites: boolean;
+}
+
+/** The scheduler's compare-and-set on a schedule: the tasks to push, or null when the claim was lost. */
+export type OccurrenceClaim = (manager?: EntityManager) => Promise<PushTaskInput[] | null>;
+
+/**
+ * The side of a backend that the worker pool and the scheduler drive:
+ * taking tasks, recording their outcomes, and pushing a schedule's
+ * occurrences together with its claim. Kept apart from `TaskQueue` so a
+ * producer (which injects `TaskQueue`) is not handed `complete()`. Every
+ * backend class implements both; the module provides this token as an alias
+ * of the selected backend. Not part of the public API.
+ */
+export abstract class QueueConsumer {
+  abstract readonly capabilities: QueueCapabilities;
+  /** The queue's time source (epoch ms), as `TaskQueue.now()`. */
+  abstract now(): number;
+  /** Takes up to `limit` ready tasks for a worker and marks them running. */
+  abstract claim(filter: ClaimFilter, limit: number): MaybePromise<Task[]>;
+  /**
+   * Resolves when a claim with `filter` may succeed (at once if it may now),
+   * or after `timeoutMs`, or when `signal` aborts.
+   */
+  abstract waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void>;
+  abstract complete(task: Task, result: unknown, durationMs: number): MaybePromise<void>;
+  /** Records a failed try: `retryAt` queues it again, null makes it dead. */
+  abstract fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): MaybePromise<void>;
+  /** Gives back a claimed task (shutdown) without using an attempt. */
+  abstract release(task: Task): MaybePromise<void>;
+  /**
+   * Runs `claim` and pushes the tasks it returns. The database backend does
+   * both in one transaction (`claim` gets its EntityManager), so an
+   * occurrence is enqueued exactly once; other backends push right after a
+   * successful claim. Returns the task ids, or null when the claim was lost.
+   */
+  abstract pushClaimed(claim: OccurrenceClaim): Promise<string[] | null>;
+}
+
+/** pushClaimed for a backend with no transaction to share with the scheduler: claim, then push one by one. */
+export async function pushAfterClaim(push: (input: PushTaskInput) => MaybePromise<string>, claim: OccurrenceClaim): Promise<string[] | null> {
+  const inputs = await claim(undefined);
+  if (!inputs) return null;
+  const ids: string[] = [];
+  for (const input of inputs) ids.push(await push(input));
+  return ids;
+}
