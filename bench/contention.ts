@@ -12,7 +12,7 @@ const CONCURRENCY = 20;
 
 export async function run(rec: Recorder): Promise<void> {
   rec.settings.tasks = N;
-  rec.settings.workers = `test/support/instance.ts processes, workers.concurrency ${CONCURRENCY}, 'ledger' handler (one INSERT per run)`;
+  rec.settings.workers = `test/support/app-process.ts processes, workers.concurrency ${CONCURRENCY}, 'ledger' handler (one INSERT per run)`;
   const rig = await DurableRig.open(await createTestDatabase('mariadb'));
   const rates: number[] = [];
   let duplicates = 0;

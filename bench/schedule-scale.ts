@@ -4,14 +4,14 @@
  * memory, the due scan (the loop's indexed query), queries per second while
  * idle and CPU per look at the table. None of these may grow with the count.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { SchedulerService } from 'nestjs-queue-scheduler';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { boot, CountingLogger } from './lib/app';
 import type { Recorder } from './lib/result';
+import { type Instance, startInstance, stopAll, waitReady } from '../test/support/processes';
 import { createTestDatabase } from './lib/servers';
 import { latency } from './lib/stats';
 
@@ -21,20 +21,14 @@ const SCANS = 200;
 /** Rows per INSERT … SELECT: big enough to be quick, small enough for one transaction's undo log. */
 const ROWS_PER_INSERT = 100_000;
 
-/** An idle instance in its own process (bench/lib/scheduler-instance.cjs on the built library); resolves once it is up. */
-async function startIdleInstance(db: DataSourceOptions, options: object, baseline = false): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [join(__dirname, 'lib', 'scheduler-instance.cjs')], {
-    cwd: ROOT,
-    env: { ...process.env, QS_DB: JSON.stringify(db), QS_OPTIONS: JSON.stringify(options), ...(baseline ? { QS_BASELINE: '1' } : {}) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  await new Promise<void>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => line === 'ready' && resolve());
-    child.once('exit', (code) => reject(new Error(`the idle instance exited (${code}) before it was up: ${err}`)));
-  });
-  return child;
+/**
+ * An idle instance in its own process: test/support/app-process.ts (the `bare` app: the module, no
+ * handler) compiled and run on plain node against the built library; resolves once it is up.
+ */
+async function startIdleInstance(db: DataSourceOptions, options: object, baseline = false): Promise<Instance> {
+  const instance = startInstance(db, options, { app: 'bare', compiled: true, env: baseline ? { QS_BASELINE: '1' } : {} });
+  await waitReady([instance], 120_000);
+  return instance;
 }
 
 /** Lets a new instance get past its start-up (module loading, the first look) before a window opens. */
@@ -47,12 +41,7 @@ async function idleWindow(pid: number): Promise<{ cpuMs: number; rssMb: number }
   return { cpuMs: cpuMsOf(pid) - c0, rssMb: rssMbOf(pid) };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
+const stop = (instance: Instance): Promise<void> => stopAll([instance]);
 
 const gc = (): void => (global as { gc?: () => void }).gc?.();
 const ROOT = join(__dirname, '..');
@@ -95,7 +84,7 @@ export async function run(rec: Recorder): Promise<void> {
   rec.settings.app = 'memory queue backend, scheduler on MariaDB, scheduler.pollIntervalMs 1000 (default), batchSize 100; queries counted by a TypeORM logger of the app';
   rec.settings.dueScan = "SchedulerService.nextDueAt(): the loop's own first read of each look at the table, the earliest next_run_at (idx_scheduler_task_next_run_at); due rows are then claimed 100 at a time by an indexed range read FOR UPDATE SKIP LOCKED";
   rec.settings.instance =
-    "CPU and RSS: a separate instance (bench/lib/scheduler-instance.cjs: plain node on the library built by npm run build:lib, TypeORM on the same MariaDB database, memory queue, workers.concurrency 4, scheduler defaults) idle beside the app for the same window, read from /proc (CPU: every thread's schedstat, GC threads included); this process's own CPU and RSS carry the inserts, the scans and swc's TypeScript compiler";
+    "CPU and RSS: a separate instance (test/support/app-process.ts compiled to JavaScript: plain node on the library built by npm run build:lib, TypeORM on the same MariaDB database, memory queue, workers.concurrency 4, scheduler defaults) idle beside the app for the same window, read from /proc (CPU: every thread's schedstat, GC threads included); this process's own CPU and RSS carry the inserts, the scans and swc's TypeScript compiler";
   // the instance runs the library as an installed app would: from its compiled dist
   const build = spawnSync('npm', ['run', 'build:lib'], { cwd: ROOT, stdio: 'ignore' });
   if (build.status !== 0) throw new Error(`npm run build:lib failed (${build.status ?? build.signal})`);
@@ -108,7 +97,7 @@ export async function run(rec: Recorder): Promise<void> {
     let base: { cpuMs: number; rssMb: number };
     try {
       await settle();
-      base = await idleWindow(baseline.pid!);
+      base = await idleWindow(baseline.child.pid!);
     } finally {
       await stop(baseline);
     }
@@ -147,7 +136,7 @@ export async function run(rec: Recorder): Promise<void> {
           gc();
           const q0 = logger.queries;
           const selects0 = logger.byKind.get('SELECT') ?? 0;
-          const { cpuMs, rssMb: rss } = await idleWindow(instance.pid!);
+          const { cpuMs, rssMb: rss } = await idleWindow(instance.child.pid!);
           const queries = logger.queries - q0;
           // one look at the table per SELECT of the app in the window; the instance runs the same loop
           const looks = Math.max(1, (logger.byKind.get('SELECT') ?? 0) - selects0);

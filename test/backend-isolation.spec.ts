@@ -15,20 +15,20 @@ import {
   RedisQueueService,
   TaskQueue,
 } from 'nestjs-queue-scheduler';
-import { createTestDatabase, type TestDatabase } from './support/databases';
+import { useTestDatabase } from './support/databases';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
 
 type Backend = 'memory' | 'database' | 'redis';
 const CLASSES = { memory: MemoryQueueService, database: DatabaseQueueService, redis: RedisQueueService } as const;
 
 describe.each<Backend>(['memory', 'database', 'redis'])('backend %s', (backend) => {
-  let db: TestDatabase;
+  // every app here has a database, so each of the three classes has a provider to look at
+  const db = useTestDatabase('sqlite');
   let app: INestApplicationContext;
   const prefix = testPrefix();
+  db.beforeDrop(() => app?.close());
 
   beforeAll(async () => {
-    // every app here has a database, so each of the three classes has a provider to look at
-    db = await createTestDatabase('sqlite');
     const queue: QueueSchedulerModuleOptions['queue'] =
       backend === 'redis' ? { backend, connection: REDIS, prefix } : { backend };
     const moduleRef = await Test.createTestingModule({
@@ -41,8 +41,6 @@ describe.each<Backend>(['memory', 'database', 'redis'])('backend %s', (backend) 
   });
 
   afterAll(async () => {
-    await app?.close();
-    await db?.drop();
     if (backend === 'redis') await dropPrefix(prefix);
   });
 

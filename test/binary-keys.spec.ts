@@ -12,7 +12,7 @@ import {
 } from 'nestjs-queue-scheduler';
 import type { ClaimFilter, QueueConsumer } from 'nestjs-queue-scheduler/queue/queue-consumer';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases';
+import { type DatabaseKind, type TestDatabase, useTestDatabase } from './support/databases';
 
 jest.setTimeout(60_000);
 
@@ -64,16 +64,12 @@ async function keyCollations(ds: DataSource): Promise<Record<string, string>> {
 const allBinary = Object.fromEntries(KEY_COLUMNS.map((c) => [c, 'utf8mb4_nopad_bin']));
 
 describe.each(KINDS)('ids, types and keys compare byte for byte on %s', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind, { each: true });
   let app: INestApplication | undefined;
 
-  beforeEach(async () => {
-    db = await createTestDatabase(kind);
-  });
-  afterEach(async () => {
+  db.beforeDrop(async () => {
     await app?.close();
     app = undefined;
-    await db.drop();
   });
 
   async function boot(typeorm: Partial<TypeOrmModuleOptions> = {}): Promise<TaskQueue & QueueConsumer> {
@@ -135,12 +131,7 @@ describe.each(KINDS)('ids, types and keys compare byte for byte on %s', (kind) =
 });
 
 describe.each(MYSQL_KINDS)('key column collations on %s', (kind) => {
-  let db: TestDatabase;
-
-  beforeEach(async () => {
-    db = await createTestDatabase(kind);
-  });
-  afterEach(async () => db.drop());
+  const db = useTestDatabase(kind, { each: true });
 
   it("the new migration gives every key column the server's NO PAD binary collation, and its down() takes it back", async () => {
     await withDataSource(db, { migrations: QUEUE_SCHEDULER_MIGRATIONS }, async (ds) => {

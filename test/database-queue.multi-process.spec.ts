@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { DatabaseQueueService, SchedulerService, TaskQueue } from 'nestjs-queue-scheduler';
 import { DataSource } from 'typeorm';
-import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { DATABASES, useTestDatabase } from './support/databases';
 import { type Instance, startInstance, stopAll, waitReady } from './support/processes';
 import { bootProducer } from './support/producer';
 import { waitFor } from './support/wait-for';
@@ -12,13 +12,13 @@ const SERVERS = DATABASES.filter((k) => k !== 'sqlite');
 const WORKER = { queue: { backend: 'database', pollIntervalMs: 100 }, scheduler: { enabled: false }, workers: { concurrency: 8 } };
 
 describe.each(SERVERS)('database backend, several processes on %s', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let producer: INestApplication;
   let ds: DataSource;
   let instances: Instance[] = [];
+  db.beforeDrop(() => producer.close());
 
   beforeAll(async () => {
-    db = await createTestDatabase(kind);
     producer = await bootProducer(db);
     ds = producer.get(DataSource);
     await ds.query('CREATE TABLE ledger (task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)');
@@ -30,11 +30,6 @@ describe.each(SERVERS)('database backend, several processes on %s', (kind) => {
     for (const table of ['ledger', 'task_queue', 'scheduler_task']) await ds.query(`DELETE FROM ${table}`);
   });
 
-  afterAll(async () => {
-    await producer.close();
-    await db.drop();
-  });
-
   const count = async (sql: string): Promise<number> => Number((await ds.query(sql))[0].n);
 
   it('three worker processes drain 5,000 tasks: each succeeds exactly once, none lost', async () => {
@@ -42,7 +37,7 @@ describe.each(SERVERS)('database backend, several processes on %s', (kind) => {
     for (let i = 0; i < 5000; i += 500) {
       await queue.pushTasks(Array.from({ length: 500 }, (_, j) => ({ taskId: `t${i + j}`, type: 'ledger' })));
     }
-    instances = [0, 1, 2].map(() => startInstance('instance.ts', db.options, WORKER));
+    instances = [0, 1, 2].map(() => startInstance(db.options, WORKER));
     await waitReady(instances);
     await waitFor(async () => (await count("SELECT COUNT(*) AS n FROM task_queue WHERE status = 'succeeded'")) === 5000, '5,000 succeeded', 120_000, 200);
     expect(await count('SELECT COUNT(*) AS n FROM ledger')).toBe(5000);
@@ -56,14 +51,14 @@ describe.each(SERVERS)('database backend, several processes on %s', (kind) => {
 
   it('a worker killed with SIGKILL mid-task: another process completes it after the lease, with the retry in its attempts', async () => {
     const options = { ...WORKER, queue: { ...WORKER.queue, leaseMs: 2000, sweepIntervalMs: 250 } };
-    const [first] = (instances = [startInstance('instance.ts', db.options, options)]);
+    const [first] = (instances = [startInstance(db.options, options)]);
     await waitReady(instances);
     const id = await producer.get(TaskQueue).pushTask({ taskId: 'long-1', type: 'slow', params: { ms: 3000 } });
     await waitFor(() => first.lines.some((l) => l.event === 'slow-started' && l.id === id), 'the first try started', 20_000);
     first.child.kill('SIGKILL');
     await first.exited;
     const killedAt = Date.now();
-    const second = startInstance('instance.ts', db.options, options);
+    const second = startInstance(db.options, options);
     instances.push(second);
     await waitFor(async () => (await producer.get(TaskQueue).getTask(id)).status === 'succeeded', 'completed by the second process', 30_000, 50);
     const record = await producer.get(TaskQueue).getTask(id);
@@ -82,7 +77,7 @@ describe.each(SERVERS)('database backend, several processes on %s', (kind) => {
       ids.push((await scheduler.get(SchedulerService).addSchedulerTask({ name: `s${i}`, taskType: 'tick', scheduleType: 'cron', cronExpression: '* * * * * *', enabled: false })).taskId);
     }
     await scheduler.close();
-    instances = [0, 1, 2].map(() => startInstance('instance.ts', db.options, { ...WORKER, scheduler: { enabled: true } }));
+    instances = [0, 1, 2].map(() => startInstance(db.options, { ...WORKER, scheduler: { enabled: true } }));
     await waitReady(instances);
     // all ten become due at the same whole second, with every instance already polling
     const first = Math.ceil(Date.now() / 1000) * 1000 + 1000;
@@ -128,25 +123,23 @@ describe.each(SERVERS)('database backend, several processes on %s', (kind) => {
 });
 
 describe.each(DATABASES)('idle worker processes on %s', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let producer: INestApplication;
   let instances: Instance[] = [];
-
-  beforeAll(async () => {
-    db = await createTestDatabase(kind);
-    producer = await bootProducer(db);
-    await producer.get(DataSource).query('CREATE TABLE ledger (task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)');
-  });
-  afterAll(async () => {
+  db.beforeDrop(async () => {
     await stopAll(instances, 'SIGKILL');
     await producer.close();
-    await db.drop();
+  });
+
+  beforeAll(async () => {
+    producer = await bootProducer(db);
+    await producer.get(DataSource).query('CREATE TABLE ledger (task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)');
   });
 
   const count = async (sql: string): Promise<number> => Number((await producer.get(DataSource).query(sql))[0].n);
 
   it('stay up while the queue is empty and run the tasks another process pushed for later', async () => {
-    instances = [0, 1].map(() => startInstance('instance.ts', db.options, WORKER));
+    instances = [0, 1].map(() => startInstance(db.options, WORKER));
     await waitReady(instances);
     // not due for a second: both workers find the queue empty first (on SQLite no socket keeps an idle process alive)
     await producer.get(DatabaseQueueService).pushTasks(Array.from({ length: 40 }, (_, i) => ({ taskId: `later-${i}`, type: 'ledger', delayMs: 1000 })));

@@ -12,7 +12,7 @@ import type { ClaimFilter } from 'nestjs-queue-scheduler/queue/queue-consumer';
 import { DataSource, type DataSourceOptions, type Logger as TypeOrmLogger } from 'typeorm';
 import { OutcomeBatch } from 'nestjs-queue-scheduler/queue/database/outcome-batch';
 import { dialectOfDataSource, Sql } from 'nestjs-queue-scheduler/database/sql';
-import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { DATABASES, useTestDatabase } from './support/databases';
 import { TcpProxy } from './support/tcp-proxy';
 import { waitFor } from './support/wait-for';
 
@@ -71,17 +71,13 @@ class GatedHandlers {
 const only = (type: string): ClaimFilter => ({ types: [type], unknownTypes: false, handled: new Set([type]) });
 
 describe.each(DATABASES)('outcomes written in batches on %s', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let app: INestApplication | undefined;
 
-  beforeAll(async () => {
-    db = await createTestDatabase(kind);
-  });
   afterEach(async () => {
     await app?.close();
     app = undefined;
   });
-  afterAll(async () => db.drop());
 
   async function boot(options: QueueSchedulerModuleOptions = {}) {
     const statements = new StatementLog();
@@ -234,20 +230,18 @@ const serverKinds = DATABASES.filter((k): k is ServerKind => k !== 'sqlite');
 
 // SQLite is a file: there is no connection to cut. (describe.each refuses an empty table, e.g. with TEST_DATABASES=sqlite.)
 (serverKinds.length ? describe.each(serverKinds) : describe.skip.each<ServerKind>(['mariadb']))('a failed write of outcomes on %s behind a TCP proxy', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let proxy: TcpProxy;
   let app: INestApplication | undefined;
-
-  beforeAll(async () => {
-    db = await createTestDatabase(kind);
-    const target = db.options as { host: string; port: number };
-    proxy = await TcpProxy.start(target.host, target.port);
-  });
-  afterAll(async () => {
+  db.beforeDrop(async () => {
     proxy.restore();
     await app?.close();
     await proxy.close();
-    await db.drop();
+  });
+
+  beforeAll(async () => {
+    const target = db.options as { host: string; port: number };
+    proxy = await TcpProxy.start(target.host, target.port);
   });
 
   const viaProxy = (): DataSourceOptions => ({ ...db.options, host: '127.0.0.1', port: proxy.port }) as DataSourceOptions;

@@ -3,7 +3,7 @@ import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DatabaseQueueService, QueueSchedulerModule, type QueueSchedulerModuleOptions, TaskContext, TaskHandler, TaskQueue, WorkerPoolService } from 'nestjs-queue-scheduler';
 import { DataSource } from 'typeorm';
-import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { DATABASES, useTestDatabase } from './support/databases';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
@@ -26,12 +26,7 @@ class Recorder {
 }
 
 describe.each(DATABASES)('database backend across restarts on %s', (kind) => {
-  let db: TestDatabase;
-
-  beforeAll(async () => {
-    db = await createTestDatabase(kind);
-  });
-  afterAll(async () => db.drop());
+  const db = useTestDatabase(kind);
 
   async function boot(options: QueueSchedulerModuleOptions = {}) {
     const moduleRef = await Test.createTestingModule({
@@ -74,12 +69,7 @@ describe.each(DATABASES)('database backend across restarts on %s', (kind) => {
 });
 
 describe.each(DATABASES)('database backend housekeeping on %s', (kind) => {
-  let db: TestDatabase;
-
-  beforeAll(async () => {
-    db = await createTestDatabase(kind);
-  });
-  afterAll(async () => db.drop());
+  const db = useTestDatabase(kind);
 
   it('starts a task pushed on this instance at once (in-process wake-up), not at the next poll', async () => {
     const moduleRef = await Test.createTestingModule({

@@ -2,7 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { QueueSchedulerModule, TaskQueue } from 'nestjs-queue-scheduler';
 import { bootApp, RecordingHandlers } from './support/apps';
-import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { DATABASES, useTestDatabase } from './support/databases';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
 import { waitFor } from './support/wait-for';
 
@@ -37,18 +37,13 @@ async function expectStartsOnTime(app: INestApplication): Promise<void> {
 }
 
 describe.each(DATABASES)('database backend on %s: a delayed task starts at its run time when the wall clock lags the timers', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind, { each: true });
   let app: INestApplication | undefined;
 
-  beforeEach(async () => {
-    db = await createTestDatabase(kind);
-  });
-
-  afterEach(async () => {
+  db.beforeDrop(async () => {
     jest.restoreAllMocks();
     await app?.close();
     app = undefined;
-    await db.drop();
   });
 
   it('is not left for the idle poll when its wake fires before Date.now() reaches its run time', async () => {

@@ -13,7 +13,7 @@ import {
 import { QueueSchedulerHealthIndicator } from 'nestjs-queue-scheduler/health';
 import type { DataSource, DataSourceOptions } from 'typeorm';
 import { RecordingHandlers } from './support/apps';
-import { createTestDatabase, DATABASES, type DatabaseKind, type TestDatabase } from './support/databases';
+import { type DatabaseKind, DATABASES, useTestDatabase } from './support/databases';
 import { TcpProxy } from './support/tcp-proxy';
 import { waitFor } from './support/wait-for';
 
@@ -45,18 +45,12 @@ type ServerKind = Exclude<DatabaseKind, 'sqlite'>;
 const serverKinds = DATABASES.filter((k): k is ServerKind => k !== 'sqlite');
 
 describe.each(DATABASES)('QueueSchedulerHealthIndicator on %s', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let app: INestApplication | undefined;
 
-  beforeAll(async () => {
-    db = await createTestDatabase(kind);
-  });
   afterEach(async () => {
     await app?.close();
     app = undefined;
-  });
-  afterAll(async () => {
-    await db.drop();
   });
 
   it('is up with each check listed, and terminus answers ok', async () => {
@@ -107,13 +101,10 @@ describe.each(DATABASES)('QueueSchedulerHealthIndicator on %s', (kind) => {
 
 // SQLite is a file: there is no connection to cut. (describe.each refuses an empty table, e.g. with TEST_DATABASES=sqlite.)
 (serverKinds.length ? describe.each(serverKinds) : describe.skip.each<ServerKind>(['mariadb']))('QueueSchedulerHealthIndicator on %s behind a TCP proxy', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let proxy: TcpProxy;
   let app: INestApplication | undefined;
 
-  beforeAll(async () => {
-    db = await createTestDatabase(kind);
-  });
   beforeEach(async () => {
     const target = db.options as { host: string; port: number };
     proxy = await TcpProxy.start(target.host, target.port);
@@ -123,9 +114,6 @@ describe.each(DATABASES)('QueueSchedulerHealthIndicator on %s', (kind) => {
     await app?.close();
     app = undefined;
     await proxy.close();
-  });
-  afterAll(async () => {
-    await db.drop();
   });
 
   const viaProxy = (): DataSourceOptions => ({ ...db.options, host: '127.0.0.1', port: proxy.port }) as DataSourceOptions;

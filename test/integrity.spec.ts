@@ -1,7 +1,7 @@
 /**
  * Regression tests of issue 15 (data integrity at every backend's boundary),
  * cases 3, 4, 7 and 9: each failed on the code before the fix. The rules
- * themselves are proven with generated input in contract-properties.spec.ts.
+ * themselves are proven with generated input in queue-contract.properties.spec.ts.
  */
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -21,7 +21,7 @@ import {
   TaskQueue,
 } from 'nestjs-queue-scheduler';
 import { DataSource } from 'typeorm';
-import { createTestDatabase, DATABASES, type DatabaseKind, type TestDatabase } from './support/databases';
+import { databaseFor, type DatabaseKind, DATABASES, type TestDatabase, useTestDatabase } from './support/databases';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
 import { waitFor } from './support/wait-for';
 
@@ -70,18 +70,14 @@ async function boot(backend: Backend, db: TestDatabase | undefined, options: Que
 }
 
 describe.each(DURABLE)('a push on %s stores exactly what it acknowledges', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let app: INestApplication;
   let queue: TaskQueue;
+  db.beforeDrop(() => app?.close());
 
   beforeAll(async () => {
-    db = await createTestDatabase(kind);
     ({ app } = await boot(kind, db, { workers: { enabled: false } }));
     queue = app.get(TaskQueue);
-  });
-  afterAll(async () => {
-    await app?.close();
-    await db?.drop();
   });
 
   it('case 3: a batch holding params past the JSON depth or with a lone surrogate is refused whole, naming the path', async () => {
@@ -125,17 +121,13 @@ describe.each(DURABLE)('a push on %s stores exactly what it acknowledges', (kind
 });
 
 describe.each(DURABLE)('outcomes on %s are recorded task by task', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let app: INestApplication | undefined;
 
-  beforeAll(async () => {
-    db = await createTestDatabase(kind);
-  });
   afterEach(async () => {
     await app?.close();
     app = undefined;
   });
-  afterAll(async () => db?.drop());
 
   it('case 4: a NUL or a lone surrogate in one error message does not lose the outcome of a task failing beside it', async () => {
     ({ app } = await boot(kind, db, { workers: { concurrency: 4 } }));
@@ -180,18 +172,16 @@ describe.each(DURABLE)('outcomes on %s are recorded task by task', (kind) => {
 });
 
 describe.each<Backend>(['memory', 'redis', ...DURABLE])('params and store values on %s are the same normalised JSON', (backend) => {
-  let db: TestDatabase | undefined;
+  const db = useTestDatabase(databaseFor(backend));
   let app: INestApplication;
   let prefix: string | undefined;
-
-  beforeAll(async () => {
-    if (backend !== 'memory' && backend !== 'redis') db = await createTestDatabase(backend);
-    ({ app, prefix } = await boot(backend, db));
-  });
-  afterAll(async () => {
+  db.beforeDrop(async () => {
     await app?.close();
     if (prefix) await dropPrefix(prefix);
-    await db?.drop();
+  });
+
+  beforeAll(async () => {
+    ({ app, prefix } = await boot(backend, db.present ? db : undefined));
   });
 
   it('case 9: the handler gets the JSON round trip of the params, not live Dates, NaN or undefined keys', async () => {

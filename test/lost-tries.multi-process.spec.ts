@@ -7,10 +7,8 @@
  * Database backend on MariaDB and PostgreSQL, and the Redis backend.
  */
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { QueueSchedulerModule, TaskQueue, type TaskRecord } from 'nestjs-queue-scheduler';
-import { createTestDatabase, type TestDatabase } from './support/databases';
+import { TaskQueue, type TaskRecord } from 'nestjs-queue-scheduler';
+import { useTestDatabase } from './support/databases';
 import { type Instance, startInstance, stopAll, waitReady } from './support/processes';
 import { bootProducer } from './support/producer';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
@@ -28,11 +26,13 @@ const POLL_MS = 100;
 const HOLD = { QS_HOLD_MS: '600000' };
 
 describe.each(BACKENDS)('lost tries with the default retry policy, %s', (backend) => {
-  let db: TestDatabase;
+  // the Redis instances keep their TypeORM connection on MariaDB (test/support/app-process.ts always has one)
+  const db = useTestDatabase(backend === 'postgres' ? 'postgres' : 'mariadb');
   let producer: INestApplication;
   let queue: TaskQueue;
   let prefix = '';
   let instances: Instance[] = [];
+  db.beforeDrop(() => producer?.close());
 
   /** Worker options: the default retry policy and maxLostTries, a short lease. */
   const workerOptions = () => ({
@@ -45,21 +45,8 @@ describe.each(BACKENDS)('lost tries with the default retry policy, %s', (backend
   });
 
   beforeAll(async () => {
-    // the Redis instances keep their TypeORM connection on MariaDB (test/support/instance.ts always has one)
-    db = await createTestDatabase(backend === 'postgres' ? 'postgres' : 'mariadb');
-    if (backend === 'redis') {
-      prefix = testPrefix();
-      const ref = await Test.createTestingModule({
-        imports: [
-          TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
-          QueueSchedulerModule.forRoot({ logLevel: 'fatal', workers: { enabled: false }, scheduler: { enabled: false }, queue: { backend: 'redis', connection: REDIS, prefix } }),
-        ],
-      }).compile();
-      producer = ref.createNestApplication({ logger: false });
-      await producer.init();
-    } else {
-      producer = await bootProducer(db);
-    }
+    if (backend === 'redis') prefix = testPrefix();
+    producer = await bootProducer(db, backend === 'redis' ? { backend: 'redis', connection: REDIS, prefix } : undefined);
     queue = producer.get(TaskQueue);
   });
 
@@ -69,13 +56,11 @@ describe.each(BACKENDS)('lost tries with the default retry policy, %s', (backend
   });
 
   afterAll(async () => {
-    await producer?.close();
-    await db?.drop();
     if (prefix) await dropPrefix(prefix);
   });
 
   async function start(env: Record<string, string> = {}): Promise<Instance> {
-    const instance = startInstance('instance.ts', db.options, workerOptions(), env);
+    const instance = startInstance(db.options, workerOptions(), { env });
     instances.push(instance);
     await waitReady([instance]);
     return instance;

@@ -14,7 +14,7 @@ import {
 import { MAX_TRACKED_TYPES, OTHER_TYPES } from 'nestjs-queue-scheduler/metrics/queue-scheduler-metrics';
 import type { DataSource } from 'typeorm';
 import { bootApp, RecordingHandlers } from './support/apps';
-import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { DATABASES, useTestDatabase } from './support/databases';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
@@ -42,18 +42,12 @@ class OutcomeHandlers {
 const backends = ['memory', 'database'] as const;
 
 describe.each(DATABASES)('QueueSchedulerMetrics on %s', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let app: INestApplication | undefined;
 
-  beforeAll(async () => {
-    db = await createTestDatabase(kind);
-  });
   afterEach(async () => {
     await app?.close();
     app = undefined;
-  });
-  afterAll(async () => {
-    await db.drop();
   });
 
   const snapshot = (a: INestApplication): Promise<QueueSchedulerMetricsSnapshot> => a.get(QueueSchedulerMetrics).snapshot();

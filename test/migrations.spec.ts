@@ -1,13 +1,14 @@
 import { QUEUE_SCHEDULER_ENTITIES, QUEUE_SCHEDULER_MIGRATIONS } from 'nestjs-queue-scheduler';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { createTestDatabase, DATABASES, type DatabaseKind } from './support/databases';
+import { DATABASES, type DatabaseKind, useTestDatabase } from './support/databases';
 
 // plus MariaDB through type 'mysql': TypeORM reads that server's schema differently there
 const KINDS: DatabaseKind[] = [...new Set<DatabaseKind>([...DATABASES, 'mariadb-mysql'])];
 
 describe.each(KINDS)('migrations on %s', (kind) => {
+  const db = useTestDatabase(kind);
+
   it('create exactly the schema of the entities, and revert cleanly', async () => {
-    const db = await createTestDatabase(kind);
     const ds = new DataSource({ ...db.options, entities: QUEUE_SCHEDULER_ENTITIES, migrations: QUEUE_SCHEDULER_MIGRATIONS } as DataSourceOptions);
     try {
       await ds.initialize();
@@ -22,7 +23,6 @@ describe.each(KINDS)('migrations on %s', (kind) => {
       await runner.release();
     } finally {
       if (ds.isInitialized) await ds.destroy();
-      await db.drop();
     }
   });
 });

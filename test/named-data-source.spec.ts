@@ -3,7 +3,7 @@ import { Test } from '@nestjs/testing';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import { QueueSchedulerModule, SchedulerService, SchedulerTask, TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
 import type { DataSource } from 'typeorm';
-import { createTestDatabase, type TestDatabase } from './support/databases';
+import { useTestDatabase } from './support/databases';
 import { waitFor } from './support/wait-for';
 
 @Injectable()
@@ -17,13 +17,8 @@ class Jobs {
 }
 
 describe('a host app with two TypeORM connections', () => {
-  let main: TestDatabase;
-  let jobs: TestDatabase;
-
-  beforeAll(async () => {
-    [main, jobs] = await Promise.all([createTestDatabase('sqlite'), createTestDatabase('sqlite')]);
-  });
-  afterAll(async () => Promise.all([main.drop(), jobs.drop()]));
+  const main = useTestDatabase('sqlite');
+  const jobs = useTestDatabase('sqlite');
 
   it("keeps the library's tables on the data source named by the dataSource option", async () => {
     const moduleRef = await Test.createTestingModule({

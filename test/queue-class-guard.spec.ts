@@ -2,7 +2,7 @@ import { Inject, Injectable, type INestApplication, type Provider } from '@nestj
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DatabaseQueueService, InvalidOptionsError, MemoryQueueService, QueueSchedulerModule, RedisQueueService, type QueueSchedulerModuleOptions, TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
-import { createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases';
+import { type DatabaseKind, useTestDatabase } from './support/databases';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
 import { waitFor } from './support/wait-for';
 
@@ -38,19 +38,15 @@ const BACKENDS: Backend[] = [
 ];
 
 describe.each(BACKENDS)('queue.backend $name: MemoryQueueService refuses to take tasks no worker runs', ({ kind, redis }) => {
-  let db: TestDatabase | undefined;
+  const db = useTestDatabase(kind);
   let prefix = '';
   let app: INestApplication | undefined;
 
-  beforeAll(async () => {
-    if (kind) db = await createTestDatabase(kind);
-  });
   afterEach(async () => {
     await app?.close();
     app = undefined;
     if (prefix) await dropPrefix(prefix);
   });
-  afterAll(async () => db?.drop());
 
   /** Boots an app with `providers`; a failed start-up is closed (connections released) and rethrown. */
   async function boot(providers: Provider[]): Promise<INestApplication> {
@@ -58,7 +54,7 @@ describe.each(BACKENDS)('queue.backend $name: MemoryQueueService refuses to take
     const options: QueueSchedulerModuleOptions = redis
       ? { logLevel: 'fatal', queue: { backend: 'redis', connection: REDIS, prefix, pollIntervalMs: 100 } }
       : { logLevel: 'fatal', queue: { backend: 'database', pollIntervalMs: 100 } };
-    const imports = db
+    const imports = db.present
       ? [TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }), QueueSchedulerModule.forRoot(options)]
       : [QueueSchedulerModule.forRoot({ ...options, dataSource: false })];
     const moduleRef = await Test.createTestingModule({ imports, providers }).compile();
@@ -151,11 +147,7 @@ describe('the queue class of a backend that is not selected', () => {
     constructor(readonly queue: RedisQueueService) {}
   }
 
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase('sqlite');
-  });
-  afterAll(async () => db?.drop());
+  const db = useTestDatabase('sqlite');
 
   it.each([
     ['DatabaseQueueService', 'memory', DatabaseProducer],

@@ -14,7 +14,7 @@ import {
 } from 'nestjs-queue-scheduler';
 import type { ClaimFilter, QueueConsumer } from 'nestjs-queue-scheduler/queue/queue-consumer';
 import { DataSource } from 'typeorm';
-import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { databaseFor, DATABASES, useTestDatabase } from './support/databases';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
 import { waitFor } from './support/wait-for';
 
@@ -61,19 +61,15 @@ class ContractHandlers {
 const only = (type: string): ClaimFilter => ({ types: [type], unknownTypes: false, handled: new Set([type]) });
 
 describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
-  let db: TestDatabase | undefined;
+  const db = useTestDatabase(databaseFor(backend));
   let app: INestApplication | undefined;
   let prefix = '';
 
-  beforeAll(async () => {
-    if (backend !== 'memory' && backend !== 'redis') db = await createTestDatabase(backend);
-  });
   afterEach(async () => {
     await app?.close();
     app = undefined;
     if (prefix) await dropPrefix(prefix);
   });
-  afterAll(async () => db?.drop());
 
   async function boot(options: QueueSchedulerModuleOptions = {}) {
     // a prefix of its own per test: each test starts from an empty Redis
@@ -81,7 +77,7 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     const redis = { backend: 'redis' as const, connection: REDIS, prefix, pollIntervalMs: 100 };
     const imports = backend === 'redis'
       ? [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, ...options, queue: { ...redis, ...options.queue } })]
-      : db
+      : db.present
       ? [
           TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
           QueueSchedulerModule.forRoot({ logLevel: 'fatal', ...options, queue: { backend: 'database', pollIntervalMs: 100, ...options.queue } }),
@@ -89,7 +85,7 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
       : [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, ...options })];
     const moduleRef = await Test.createTestingModule({ imports, providers: [ContractHandlers] }).compile();
     app = moduleRef.createNestApplication({ logger: false });
-    if (db) {
+    if (db.present) {
       // one database per file: each test starts from empty tables
       const ds = app.get(DataSource);
       for (const table of ['task_queue', 'queue_store', 'scheduler_task']) await ds.query(`DELETE FROM ${table}`);

@@ -1,10 +1,9 @@
 import type { INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
-import { QueueSchedulerModule, RedisQueueService, SchedulerService } from 'nestjs-queue-scheduler';
+import { RedisQueueService, SchedulerService } from 'nestjs-queue-scheduler';
 import { DataSource } from 'typeorm';
-import { createTestDatabase, type TestDatabase } from './support/databases';
+import { useTestDatabase } from './support/databases';
 import { type Instance, startInstance, stopAll, waitReady } from './support/processes';
+import { bootProducer } from './support/producer';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
 import { waitFor } from './support/wait-for';
 
@@ -14,27 +13,16 @@ jest.setTimeout(180_000);
 const SERVER = 'mariadb';
 
 describe('redis backend, several processes (ledger and schedules on MariaDB)', () => {
-  let db: TestDatabase;
+  const db = useTestDatabase(SERVER);
   let producer: INestApplication;
   let ds: DataSource;
   let prefix: string;
   let instances: Instance[] = [];
   const worker = () => ({ queue: { backend: 'redis', connection: REDIS, prefix, pollIntervalMs: 100 }, scheduler: { enabled: false }, workers: { concurrency: 8 } });
 
-  beforeAll(async () => {
-    db = await createTestDatabase(SERVER);
-  });
-
   beforeEach(async () => {
     prefix = testPrefix();
-    const ref = await Test.createTestingModule({
-      imports: [
-        TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
-        QueueSchedulerModule.forRoot({ logLevel: 'fatal', workers: { enabled: false }, scheduler: { enabled: false }, queue: { backend: 'redis', connection: REDIS, prefix } }),
-      ],
-    }).compile();
-    producer = ref.createNestApplication({ logger: false });
-    await producer.init();
+    producer = await bootProducer(db, { backend: 'redis', connection: REDIS, prefix });
     ds = producer.get(DataSource);
     await ds.query('CREATE TABLE IF NOT EXISTS ledger (task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)');
   });
@@ -47,8 +35,6 @@ describe('redis backend, several processes (ledger and schedules on MariaDB)', (
     await dropPrefix(prefix);
   });
 
-  afterAll(async () => db.drop());
-
   const count = async (sql: string): Promise<number> => Number((await ds.query(sql))[0].n);
 
   it('three worker processes drain 5,000 tasks from Redis: each succeeds exactly once, none lost', async () => {
@@ -57,7 +43,7 @@ describe('redis backend, several processes (ledger and schedules on MariaDB)', (
       await Promise.all(Array.from({ length: 250 }, (_, j) => queue.pushTask({ taskId: `t${i + j}`, type: 'ledger' })));
     }
     expect(await queue.getQueueSize()).toBe(5000);
-    instances = [0, 1, 2].map(() => startInstance('instance.ts', db.options, worker()));
+    instances = [0, 1, 2].map(() => startInstance(db.options, worker()));
     await waitReady(instances);
     await waitFor(async () => (await queue.countByStatus()).succeeded === 5000, '5,000 succeeded', 120_000, 200);
     expect(await queue.countByStatus()).toEqual({ pending: 0, running: 0, succeeded: 5000, failed: 0, dead: 0, cancelled: 0 });
@@ -72,7 +58,7 @@ describe('redis backend, several processes (ledger and schedules on MariaDB)', (
 
   it('a worker killed with SIGKILL mid-task: another process runs it after the lock expires, the lost try using no attempt', async () => {
     const options = { ...worker(), queue: { ...worker().queue, leaseMs: 2000, sweepIntervalMs: 250 } };
-    const [first] = (instances = [startInstance('instance.ts', db.options, options)]);
+    const [first] = (instances = [startInstance(db.options, options)]);
     await waitReady(instances);
     const queue = producer.get(RedisQueueService);
     const id = await queue.pushTask({ taskId: 'long-1', type: 'slow', params: { ms: 3000 } });
@@ -80,7 +66,7 @@ describe('redis backend, several processes (ledger and schedules on MariaDB)', (
     expect((await queue.getTask(id)).status).toBe('running');
     first.child.kill('SIGKILL');
     await first.exited;
-    const second = startInstance('instance.ts', db.options, options);
+    const second = startInstance(db.options, options);
     instances.push(second);
     await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'completed by the second process', 30_000, 50);
     const record = await queue.getTask(id);
@@ -91,14 +77,14 @@ describe('redis backend, several processes (ledger and schedules on MariaDB)', (
 
   it('a graceful shutdown gives a running task back without using an attempt', async () => {
     const options = { ...worker(), shutdownTimeoutMs: 200 };
-    const [first] = (instances = [startInstance('instance.ts', db.options, options)]);
+    const [first] = (instances = [startInstance(db.options, options)]);
     await waitReady(instances);
     const queue = producer.get(RedisQueueService);
     const id = await queue.pushTask({ taskId: 'long-2', type: 'slow', params: { ms: 5000 } });
     await waitFor(() => first.lines.some((l) => l.event === 'slow-started' && l.id === id), 'the first try started', 20_000);
     await stopAll([first]);
     expect(await queue.getTask(id)).toMatchObject({ status: 'pending', attempts: 0 });
-    const second = startInstance('instance.ts', db.options, { ...worker(), workers: { concurrency: 1 } });
+    const second = startInstance(db.options, { ...worker(), workers: { concurrency: 1 } });
     instances.push(second);
     await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'completed by the second process', 30_000, 50);
     expect(await queue.getTask(id)).toMatchObject({ attempts: 1, result: `done by ${second.child.pid}` });
@@ -110,7 +96,7 @@ describe('redis backend, several processes (ledger and schedules on MariaDB)', (
     for (let i = 0; i < 10; i++) {
       ids.push((await scheduler.addSchedulerTask({ name: `s${i}`, taskType: 'tick', scheduleType: 'cron', cronExpression: '* * * * * *', enabled: false })).taskId);
     }
-    instances = [0, 1, 2].map(() => startInstance('instance.ts', db.options, { ...worker(), scheduler: { enabled: true } }));
+    instances = [0, 1, 2].map(() => startInstance(db.options, { ...worker(), scheduler: { enabled: true } }));
     await waitReady(instances);
     // all ten become due at the same whole second, with every instance already polling
     const first = Math.ceil(Date.now() / 1000) * 1000 + 1000;

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { createTestDatabase, type TestDatabase } from './support/databases';
+import { useTestDatabase } from './support/databases';
 import { startInstance, stopAll, waitReady } from './support/processes';
 import { REDIS } from './support/redis';
 
@@ -7,21 +7,19 @@ jest.setTimeout(60_000);
 
 /** bullmq and ioredis are optional peers: only queue.backend 'redis' loads them. */
 describe('redis backend packages', () => {
-  let db: TestDatabase;
+  const db = useTestDatabase('sqlite');
   const hide = (packages: string) => ({ NODE_OPTIONS: `--require ${join(__dirname, 'support', 'hide-packages.js')}`, QS_HIDE_PACKAGES: packages });
 
   beforeAll(async () => {
-    db = await createTestDatabase('sqlite');
     // the instance script expects the library's tables
     const { DataSource } = await import('typeorm');
     const { QUEUE_SCHEDULER_ENTITIES } = await import('nestjs-queue-scheduler');
     const ds = await new DataSource({ ...db.options, entities: QUEUE_SCHEDULER_ENTITIES, synchronize: true } as never).initialize();
     await ds.destroy();
   });
-  afterAll(async () => db.drop());
 
   it.each(['bullmq', 'ioredis'])("without '%s' installed, start-up on the redis backend stops with an error naming it", async (missing) => {
-    const instance = startInstance('instance.ts', db.options, { queue: { backend: 'redis', connection: REDIS, prefix: 'qs-missing' } }, hide(missing));
+    const instance = startInstance(db.options, { queue: { backend: 'redis', connection: REDIS, prefix: 'qs-missing' } }, { env: hide(missing) });
     expect(await instance.exited).toBe(1);
     const stderr = instance.stderr.join('\n');
     expect(stderr).toContain('InvalidOptionsError');
@@ -29,7 +27,7 @@ describe('redis backend packages', () => {
   });
 
   it('an app on the database backend starts and runs without bullmq or ioredis (they are never loaded)', async () => {
-    const instance = startInstance('instance.ts', db.options, { queue: { backend: 'database' } }, hide('bullmq,ioredis'));
+    const instance = startInstance(db.options, { queue: { backend: 'database' } }, { env: hide('bullmq,ioredis') });
     await waitReady([instance]);
     await stopAll([instance]);
     // Nest's shutdown hook closes the app, then re-raises SIGTERM

@@ -16,7 +16,7 @@ import {
 } from 'nestjs-queue-scheduler';
 import { QueueSchedulerTester, QueueSchedulerTestingModule } from 'nestjs-queue-scheduler/testing';
 import { DataSource, type DataSourceOptions, IsNull, Not } from 'typeorm';
-import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { DATABASES, type TestDatabase, useTestDatabase } from './support/databases';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
@@ -131,7 +131,7 @@ async function boot(db: TestDatabase, providers: Provider[], options: QueueSched
 }
 
 describe.each(DATABASES)('@Scheduled on %s', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind, { each: true });
   const apps: INestApplication[] = [];
   const start = async (providers: Provider[], options?: QueueSchedulerModuleOptions, synchronize?: boolean): Promise<Booted> => {
     const booted = await boot(db, providers, options, synchronize);
@@ -142,14 +142,7 @@ describe.each(DATABASES)('@Scheduled on %s', (kind) => {
     for (const app of apps.splice(0)) await app.close();
   };
 
-  beforeEach(async () => {
-    db = await createTestDatabase(kind);
-  });
-
-  afterEach(async () => {
-    await closeAll();
-    await db.drop();
-  });
+  db.beforeDrop(closeAll);
 
   it('inserts one row per key at boot, and the schedule fires', async () => {
     const { rows, byKey } = await start([JobsV1]);
@@ -260,15 +253,7 @@ describe.each(DATABASES)('@Scheduled on %s', (kind) => {
 });
 
 describe('@Scheduled declarations that stop start-up', () => {
-  let db: TestDatabase;
-
-  beforeAll(async () => {
-    db = await createTestDatabase('sqlite');
-  });
-
-  afterAll(async () => {
-    await db.drop();
-  });
+  const db = useTestDatabase('sqlite');
 
   const bootError = async (providers: Provider[], options?: QueueSchedulerModuleOptions): Promise<Error> => {
     const error = await boot(db, providers, options).then(

@@ -1,6 +1,6 @@
 import { QUEUE_SCHEDULER_ENTITIES, QUEUE_SCHEDULER_MIGRATIONS, SchedulerTask } from 'nestjs-queue-scheduler';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { DATABASES, type TestDatabase, useTestDatabase } from './support/databases';
 import { type Instance, startInstance, stopAll, waitReady } from './support/processes';
 import { waitFor } from './support/wait-for';
 
@@ -8,13 +8,13 @@ jest.setTimeout(120_000);
 
 const SERVERS = DATABASES.filter((k) => k !== 'sqlite');
 const INSTANCES = 3;
-/** What support/scheduled-instance.ts declares in variant 1, in key order. */
+/** What support/app-process.ts (app scheduled) declares in variant 1, in key order. */
 const BULK_KEYS = Array.from({ length: 20 }, (_, i) => `bulk-${String(i).padStart(2, '0')}`);
 const KEYS = [...BULK_KEYS, 'report-a', 'report-b', 'sweep'];
 
 /** Starts the instances and, once every one has loaded its code, lets them all boot at the same moment. */
 async function bootTogether(db: TestDatabase, variant: '1' | '2'): Promise<Instance[]> {
-  const instances = Array.from({ length: INSTANCES }, () => startInstance('scheduled-instance.ts', db.options, {}, { QS_VARIANT: variant }));
+  const instances = Array.from({ length: INSTANCES }, () => startInstance(db.options, {}, { app: 'scheduled', env: { QS_BOOT_ON_SIGUSR2: '1', QS_VARIANT: variant } }));
   await waitFor(() => {
     const dead = instances.find((i) => i.child.exitCode !== null);
     if (dead) throw new Error(`instance exited early: ${dead.stderr.join('\n')}`);
@@ -29,24 +29,20 @@ async function bootTogether(db: TestDatabase, variant: '1' | '2'): Promise<Insta
 const messages = (instances: Instance[]): string[] => instances.flatMap((i) => i.lines.filter((l) => l.event === 'log').map((l) => String(l.message)));
 
 describe.each(SERVERS)(`${INSTANCES} app instances booting together with the same @Scheduled declarations on %s`, (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let ds: DataSource;
   let instances: Instance[] = [];
   const rows = () => ds.getRepository(SchedulerTask).find({ order: { scheduleKey: 'ASC' } });
 
+  db.beforeDrop(() => ds.destroy());
+
   beforeAll(async () => {
-    db = await createTestDatabase(kind);
     ds = await new DataSource({ ...db.options, entities: QUEUE_SCHEDULER_ENTITIES, migrations: QUEUE_SCHEDULER_MIGRATIONS } as DataSourceOptions).initialize();
     await ds.runMigrations();
   });
 
   afterEach(async () => {
     await stopAll(instances, 'SIGKILL');
-  });
-
-  afterAll(async () => {
-    await ds.destroy();
-    await db.drop();
   });
 
   it('leave one row per key, each added by exactly one instance; a changed set is applied exactly once', async () => {

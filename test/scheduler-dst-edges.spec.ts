@@ -10,7 +10,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { QUEUE_SCHEDULER_ENTITIES, SchedulerService, TaskHandler } from 'nestjs-queue-scheduler';
 import { QueueSchedulerTester, QueueSchedulerTestingModule } from 'nestjs-queue-scheduler/testing';
-import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { DATABASES, useTestDatabase } from './support/databases';
 
 jest.setTimeout(60_000);
 
@@ -69,18 +69,12 @@ const EDGES: Edge[] = [
 ];
 
 describe.each(DATABASES)('DST edges through the scheduler on %s', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let moduleRef: TestingModule | undefined;
 
-  beforeAll(async () => {
-    db = await createTestDatabase(kind);
-  });
   afterEach(async () => {
     await moduleRef?.close();
     moduleRef = undefined;
-  });
-  afterAll(async () => {
-    await db.drop();
   });
 
   it.each(EDGES)('$name', async ({ timezone, cron, from, to, expected }) => {

@@ -4,7 +4,7 @@ import { InvalidScheduleError, type QueueSchedulerModuleOptions, type ScheduleEv
 import { randomUUID } from 'node:crypto';
 import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
 import { bootApp, RecordingHandlers } from './support/apps';
-import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { DATABASES, type TestDatabase, useTestDatabase } from './support/databases';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
 import { waitFor } from './support/wait-for';
 
@@ -27,17 +27,12 @@ class CountingLogger implements TypeOrmLogger {
 const START_TOLERANCE_MS = 250;
 
 describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind, { each: true });
   let app: INestApplication | undefined;
 
-  beforeEach(async () => {
-    db = await createTestDatabase(kind);
-  });
-
-  afterEach(async () => {
+  db.beforeDrop(async () => {
     await app?.close();
     app = undefined;
-    await db.drop();
   });
 
   const services = (a: INestApplication) => {

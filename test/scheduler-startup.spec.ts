@@ -2,7 +2,7 @@ import { type INestApplication, type LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { QueueSchedulerModule, SchedulerService } from 'nestjs-queue-scheduler';
-import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { DATABASES, type TestDatabase, useTestDatabase } from './support/databases';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
@@ -37,9 +37,7 @@ async function boot(db: TestDatabase, synchronize: boolean, logger = new Capturi
 }
 
 describe.each(DATABASES)('scheduler start-up on %s', (kind) => {
-  let db: TestDatabase;
-  beforeEach(async () => (db = await createTestDatabase(kind)));
-  afterEach(async () => db.drop());
+  const db = useTestDatabase(kind, { each: true });
 
   it('starts firing, then logs how many schedules are enabled', async () => {
     const first = await boot(db, true);

@@ -10,26 +10,18 @@ import {
 } from 'nestjs-queue-scheduler';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { bootApp, RecordingHandlers } from './support/apps';
-import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { DATABASES, useTestDatabase } from './support/databases';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
 
 describe.each(DATABASES)('SchedulerService on %s', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let app: INestApplication | undefined;
-
-  beforeAll(async () => {
-    db = await createTestDatabase(kind);
-  });
 
   afterEach(async () => {
     await app?.close();
     app = undefined;
-  });
-
-  afterAll(async () => {
-    await db.drop();
   });
 
   const services = (a: INestApplication) => ({

@@ -3,7 +3,7 @@ import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { QUEUE_SCHEDULER_ENTITIES, QueuedTask, QueueSchedulerModule, type QueueSchedulerModuleOptions, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases';
+import { type DatabaseKind, type TestDatabase, useTestDatabase } from './support/databases';
 import { type Instance, startInstance, stopAll, waitReady } from './support/processes';
 import { waitFor } from './support/wait-for';
 
@@ -40,12 +40,7 @@ async function pendingChanges(ds: DataSource): Promise<string[]> {
 }
 
 describe.each(KINDS)('schema under synchronize on %s', (kind) => {
-  let db: TestDatabase;
-
-  beforeEach(async () => {
-    db = await createTestDatabase(kind);
-  });
-  afterEach(async () => db.drop());
+  const db = useTestDatabase(kind, { each: true });
 
   it('a second boot plans no change and keeps the result a handler stored', async () => {
     const first = await boot(db);
@@ -64,16 +59,9 @@ describe.each(KINDS)('schema under synchronize on %s', (kind) => {
 });
 
 describe('three instances booting together with synchronize on mariadb-mysql', () => {
-  let db: TestDatabase;
+  const db = useTestDatabase('mariadb-mysql');
   let instances: Instance[] = [];
-
-  beforeAll(async () => {
-    db = await createTestDatabase('mariadb-mysql');
-  });
-  afterAll(async () => {
-    await stopAll(instances, 'SIGKILL');
-    await db.drop();
-  });
+  db.beforeDrop(() => stopAll(instances, 'SIGKILL'));
 
   it('all come up on an existing schema, none changes it, and a stored result survives', async () => {
     // the schema as an app on an earlier release left it: synchronized, keys not yet converted, one finished task
@@ -92,7 +80,7 @@ describe('three instances booting together with synchronize on mariadb-mysql', (
     });
     await before.destroy();
 
-    instances = [0, 1, 2].map(() => startInstance('synchronize-instance.ts', db.options, { queue: { backend: 'database' }, workers: { enabled: false } }));
+    instances = [0, 1, 2].map(() => startInstance({ ...db.options, synchronize: true, retryAttempts: 0 }, { queue: { backend: 'database' }, workers: { enabled: false } }, { app: 'bare' }));
     await waitReady(instances, 60_000);
     expect(instances.map((i) => i.stderr.join('\n'))).toEqual(['', '', '']);
     await stopAll(instances);

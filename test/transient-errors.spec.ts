@@ -1,6 +1,6 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { dialectOfDataSource, isTransientDbError, Sql } from 'nestjs-queue-scheduler/database/sql';
-import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { DATABASES, useTestDatabase } from './support/databases';
 
 jest.setTimeout(30_000);
 
@@ -8,21 +8,17 @@ jest.setTimeout(30_000);
 const SERVERS = DATABASES.filter((kind) => kind !== 'sqlite');
 
 describe.each(SERVERS)('a real deadlock on %s', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let ds: DataSource;
   let sql: Sql;
+  db.beforeDrop(() => ds?.destroy());
 
   beforeAll(async () => {
-    db = await createTestDatabase(kind);
     ds = await new DataSource(db.options as DataSourceOptions).initialize();
     sql = new Sql(ds, dialectOfDataSource(ds));
     await ds.query('CREATE TABLE pair (id INT PRIMARY KEY, v INT NOT NULL)');
   });
   beforeEach(() => ds.query('DELETE FROM pair').then(() => ds.query('INSERT INTO pair (id, v) VALUES (1, 0), (2, 0)')));
-  afterAll(async () => {
-    await ds?.destroy();
-    await db.drop();
-  });
 
   /** Two transactions that lock the rows in opposite order: on their first try each waits for the other, so one must be the deadlock victim. */
   function crossed() {

@@ -28,14 +28,14 @@ export async function pushMany(queue: RedisQueueService, type: string, n: number
 /**
  * Durable drains of our redis backend: a producer app (no workers) preloads
  * the tasks into the type's BullMQ queue while it is paused, the worker
- * processes (test/support/instance.ts on backend 'redis') start, and the
+ * processes (test/support/app-process.ts on backend 'redis') start, and the
  * queue is resumed once every one of them is up, so all see the tasks at
  * once as on the database rig. Completion times are BullMQ's `finishedOn`
  * (the score of the completed set), kept because retentionDays keeps jobs.
  */
 export class RedisRig {
   private constructor(
-    /** instance.ts always opens a TypeORM data source (schedules stay in SQL); the tasks never touch it. */
+    /** app-process.ts always opens a TypeORM data source (schedules stay in SQL); the tasks never touch it. */
     private readonly db: TestDatabase,
     private readonly client: IORedis,
   ) {}
@@ -60,7 +60,7 @@ export class RedisRig {
       await bull.pause();
       await pushMany(producer.get(RedisQueueService), type, n);
       const options = { queue: redisBackend(prefix, { pollIntervalMs: 100 }), scheduler: { enabled: false }, workers: { concurrency } };
-      instances = Array.from({ length: processes }, () => startInstance('instance.ts', this.db.options, options));
+      instances = Array.from({ length: processes }, () => startInstance(this.db.options, options));
       await waitReady(instances, 60_000);
       await bull.resume();
       const completed = `${prefix}:task.${type}:completed`;

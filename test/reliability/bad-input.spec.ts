@@ -17,7 +17,7 @@ import {
   TaskNotFoundError,
 } from 'nestjs-queue-scheduler';
 import { DataSource } from 'typeorm';
-import { createTestDatabase, DATABASES, type TestDatabase } from '../support/databases';
+import { DATABASES, useTestDatabase } from '../support/databases';
 
 jest.setTimeout(60_000);
 
@@ -179,14 +179,14 @@ describe('bad input, memory queue', () => {
 });
 
 describe.each(DATABASES)('bad input, database backend and scheduler on %s', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let app: INestApplication;
   let queue: DatabaseQueueService;
   let scheduler: SchedulerService;
   let ds: DataSource;
+  db.beforeDrop(() => app?.close());
 
   beforeAll(async () => {
-    db = await createTestDatabase(kind);
     const ref = await Test.createTestingModule({
       imports: [
         TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
@@ -206,10 +206,6 @@ describe.each(DATABASES)('bad input, database backend and scheduler on %s', (kin
   });
   afterEach(async () => {
     for (const table of ['task_queue', 'queue_store', 'scheduler_task']) await ds.query(`DELETE FROM ${table}`);
-  });
-  afterAll(async () => {
-    await app?.close();
-    await db?.drop();
   });
 
   const rows = async (table: string): Promise<number> => Number((await ds.query(`SELECT COUNT(*) AS n FROM ${table}`))[0].n);

@@ -49,7 +49,7 @@ describe.each(SERVERS)('database outage on a private %s server', (kind) => {
     const schedule = await ledger.producer.get(SchedulerService).addSchedulerTask({ name: 'heartbeat', taskType: 'occurrence', scheduleType: 'interval', intervalSeconds: 1, misfirePolicy: 'fire_once' });
     // a try the outage hits fails (its ledger write cannot reach the server) or loses its lease: retries run it to the end
     const retries = JSON.stringify({ attempts: 20, backoff: 'fixed', delayMs: 500 });
-    instance = startInstance('../reliability/support/ledger-instance.ts', server.options('qs_outage'), OPTIONS, { QS_PRODUCE: String(PUSHES), QS_RETRIES: retries });
+    instance = startInstance(server.options('qs_outage'), OPTIONS, { app: 'ledger', env: { QS_PRODUCE: String(PUSHES), QS_RETRIES: retries } });
     await waitReady([instance]);
     const lines = instance.lines;
     const pushed = () => lines.filter((l) => l.event === 'pushed');

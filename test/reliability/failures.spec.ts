@@ -11,7 +11,7 @@ import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DatabaseQueueService, QueueSchedulerModule, TaskContext, type TaskEvent, TaskHandler } from 'nestjs-queue-scheduler';
 import { DataSource } from 'typeorm';
-import { createTestDatabase, DATABASES, type TestDatabase } from '../support/databases';
+import { DATABASES, useTestDatabase } from '../support/databases';
 import { waitFor } from '../support/wait-for';
 import { PROFILE, report } from './support/profile';
 
@@ -58,14 +58,14 @@ class FlakyHandlers {
 }
 
 describe.each(DATABASES)('failures, retries and poison tasks on %s', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let app: INestApplication;
   let ds: DataSource;
   let queue: DatabaseQueueService;
   const events: TaskEvent[] = [];
+  db.beforeDrop(() => app?.close());
 
   beforeAll(async () => {
-    db = await createTestDatabase(kind);
     const ref = await Test.createTestingModule({
       imports: [
         TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
@@ -79,10 +79,6 @@ describe.each(DATABASES)('failures, retries and poison tasks on %s', (kind) => {
     for (const t of ['ledger_start', 'ledger_done', 'ledger_fail']) await ds.query(`CREATE TABLE ${t} (task_id varchar(191) NOT NULL, attempt int NOT NULL, at bigint NOT NULL)`);
     queue = app.get(DatabaseQueueService);
     queue.events$.subscribe((e) => events.push(e));
-  });
-  afterAll(async () => {
-    await app?.close();
-    await db?.drop();
   });
 
   const count = async (sql: string): Promise<number> => Number((await ds.query(sql))[0].n);

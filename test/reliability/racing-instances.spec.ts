@@ -6,10 +6,10 @@
  */
 import { CronExpressionParser } from 'cron-parser';
 import { SchedulerService } from 'nestjs-queue-scheduler';
-import { createTestDatabase, DATABASES, type TestDatabase } from '../support/databases';
+import { DATABASES } from '../support/databases';
 import { type Instance, startInstance, stopAll, waitReady } from '../support/processes';
 import { waitFor } from '../support/wait-for';
-import { Ledger } from './support/ledger';
+import { useLedger } from './support/ledger';
 import { PROFILE, report } from './support/profile';
 
 const { burst: BURST, everySecond: EVERY, seconds: SECONDS } = PROFILE.racing;
@@ -21,19 +21,8 @@ jest.setTimeout(SECONDS * 1000 + 180_000);
 const SERVERS = DATABASES.filter((k) => k !== 'sqlite');
 
 describe.each(SERVERS)('racing scheduler instances on %s', (kind) => {
-  let db: TestDatabase;
-  let ledger: Ledger;
   let instances: Instance[] = [];
-
-  beforeAll(async () => {
-    db = await createTestDatabase(kind);
-    ledger = await Ledger.create(db);
-  });
-  afterAll(async () => {
-    await stopAll(instances, 'SIGKILL');
-    await ledger?.close();
-    await db?.drop();
-  });
+  const { db, ledger } = useLedger(kind, () => instances);
 
   it(`${BURST} one-shots due in the same second and ${EVERY} every-second schedules for ${SECONDS} s: one task per occurrence, none missing`, async () => {
     const scheduler = ledger.producer.get(SchedulerService);
@@ -47,7 +36,7 @@ describe.each(SERVERS)('racing scheduler instances on %s', (kind) => {
     for (let i = 0; i < EVERY; i++) {
       cronIds.push((await scheduler.addSchedulerTask({ name: `every-${i}`, taskType: 'occurrence', scheduleType: 'cron', cronExpression: '* * * * * *', maxRuns: SECONDS, enabled: false })).taskId);
     }
-    instances = [0, 1, 2].map(() => startInstance('../reliability/support/ledger-instance.ts', db.options, OPTIONS));
+    instances = [0, 1, 2].map(() => startInstance(db.options, OPTIONS, { app: 'ledger' }));
     await waitReady(instances);
 
     const first = Math.ceil(Date.now() / 1000) * 1000 + 2000;

@@ -7,10 +7,10 @@
  * time plus the sweep interval.
  */
 import { DatabaseQueueService } from 'nestjs-queue-scheduler';
-import { createTestDatabase, DATABASES, type TestDatabase } from '../support/databases';
+import { DATABASES } from '../support/databases';
 import { type Instance, startInstance, stopAll, waitReady } from '../support/processes';
 import { waitFor } from '../support/wait-for';
-import { Ledger } from './support/ledger';
+import { useLedger } from './support/ledger';
 import { PROFILE, report } from './support/profile';
 
 const { tasks: TASKS, killEveryMs } = PROFILE.sigkill;
@@ -27,22 +27,10 @@ jest.setTimeout(TASKS * 20 + 120_000);
 const KIND = DATABASES.includes('mariadb') ? 'mariadb' : DATABASES[0];
 
 describe(`SIGKILL storm on ${KIND}`, () => {
-  let db: TestDatabase;
-  let ledger: Ledger;
   let instances: Instance[] = [];
+  const { db, ledger } = useLedger(KIND, () => instances);
 
-  beforeAll(async () => {
-    db = await createTestDatabase(KIND);
-    ledger = await Ledger.create(db);
-  });
-
-  afterAll(async () => {
-    await stopAll(instances, 'SIGKILL');
-    await ledger?.close();
-    await db?.drop();
-  });
-
-  const start = (): Instance => startInstance('../reliability/support/ledger-instance.ts', db.options, OPTIONS, { QS_RETRIES: RETRIES });
+  const start = (): Instance => startInstance(db.options, OPTIONS, { app: 'ledger', env: { QS_RETRIES: RETRIES } });
 
   it(`${TASKS} tasks, a random worker killed every ${killEveryMs} ms: every task done, every extra start maps to a kill`, async () => {
     const queue = ledger.producer.get(DatabaseQueueService);

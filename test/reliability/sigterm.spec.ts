@@ -6,10 +6,10 @@
  * instead of waiting for leases to expire.
  */
 import { DatabaseQueueService } from 'nestjs-queue-scheduler';
-import { createTestDatabase, DATABASES, type TestDatabase } from '../support/databases';
+import { DATABASES } from '../support/databases';
 import { type Instance, startInstance, stopAll, waitReady } from '../support/processes';
 import { waitFor } from '../support/wait-for';
-import { Ledger } from './support/ledger';
+import { useLedger } from './support/ledger';
 import { report } from './support/profile';
 
 jest.setTimeout(120_000);
@@ -23,21 +23,10 @@ const OPTIONS = { shutdownTimeoutMs: GRACE_MS, queue: { backend: 'database', pol
 const SERVERS = DATABASES.filter((k) => k !== 'sqlite');
 
 describe.each(SERVERS)('SIGTERM with work in flight on %s', (kind) => {
-  let db: TestDatabase;
-  let ledger: Ledger;
   let instances: Instance[] = [];
+  const { db, ledger } = useLedger(kind, () => instances);
 
-  beforeAll(async () => {
-    db = await createTestDatabase(kind);
-    ledger = await Ledger.create(db);
-  });
-  afterAll(async () => {
-    await stopAll(instances, 'SIGKILL');
-    await ledger?.close();
-    await db?.drop();
-  });
-
-  const start = (): Instance => startInstance('../reliability/support/ledger-instance.ts', db.options, OPTIONS, { QS_RETRIES: JSON.stringify({ attempts: 3 }) });
+  const start = (): Instance => startInstance(db.options, OPTIONS, { app: 'ledger', env: { QS_RETRIES: JSON.stringify({ attempts: 3 }) } });
 
   it('in-flight tasks finish within the grace period, nothing new is claimed, the interrupted task is released and resumes at once', async () => {
     const queue = ledger.producer.get(DatabaseQueueService);

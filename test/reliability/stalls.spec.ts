@@ -7,10 +7,10 @@
  * outcome is logged as a lost lease. No occurrence is silently skipped.
  */
 import { DatabaseQueueService, SchedulerService } from 'nestjs-queue-scheduler';
-import { createTestDatabase, DATABASES, type TestDatabase } from '../support/databases';
+import { DATABASES } from '../support/databases';
 import { type Instance, startInstance, stopAll, waitReady } from '../support/processes';
 import { waitFor } from '../support/wait-for';
-import { Ledger } from './support/ledger';
+import { useLedger } from './support/ledger';
 import { PROFILE, report } from './support/profile';
 
 const { leaseMs: LEASE_MS, short: SHORT, long: LONG_STALLS } = PROFILE.stalls;
@@ -27,19 +27,8 @@ jest.setTimeout(total * 3 + LEASE_MS * 4 + 120_000);
 const SERVERS = DATABASES.filter((k) => k !== 'sqlite');
 
 describe.each(SERVERS)('event-loop stalls inside a handler on %s', (kind) => {
-  let db: TestDatabase;
-  let ledger: Ledger;
   let instances: Instance[] = [];
-
-  beforeAll(async () => {
-    db = await createTestDatabase(kind);
-    ledger = await Ledger.create(db);
-  });
-  afterAll(async () => {
-    await stopAll(instances, 'SIGKILL');
-    await ledger?.close();
-    await db?.drop();
-  });
+  const { db, ledger } = useLedger(kind, () => instances);
 
   const starts = (id: string) => ledger.count('SELECT COUNT(*) AS n FROM ledger_start WHERE task_id = ?', [id]);
   const dones = (id: string) => ledger.count('SELECT COUNT(*) AS n FROM ledger_done WHERE task_id = ?', [id]);
@@ -47,7 +36,7 @@ describe.each(SERVERS)('event-loop stalls inside a handler on %s', (kind) => {
 
   it(`stalls of ${SHORT.join(', ')} ms keep the lease (${LEASE_MS} ms); ${LONG_STALLS.join(', ')} ms give at most one logged duplicate; no occurrence skipped`, async () => {
     const queue = ledger.producer.get(DatabaseQueueService);
-    instances = [0, 1].map(() => startInstance('../reliability/support/ledger-instance.ts', db.options, OPTIONS, { QS_RETRIES: JSON.stringify({ attempts: 3 }) }));
+    instances = [0, 1].map(() => startInstance(db.options, OPTIONS, { app: 'ledger', env: { QS_RETRIES: JSON.stringify({ attempts: 3 }) } }));
     await waitReady(instances);
     const schedule = await ledger.producer.get(SchedulerService).addSchedulerTask({ name: 'heartbeat', taskType: 'occurrence', scheduleType: 'interval', intervalSeconds: 1 });
 

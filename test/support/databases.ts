@@ -74,3 +74,57 @@ export async function createTestDatabase(kind: DatabaseKind): Promise<TestDataba
     },
   };
 }
+
+export interface SuiteDatabase extends TestDatabase {
+  /**
+   * Runs `fn` before the database is dropped, in the order registered:
+   * close what holds connections to it (an app, a DataSource, child
+   * processes). Jest runs after-hooks in declaration order, so an afterAll of
+   * the suite's own would come after the drop.
+   */
+  beforeDrop(fn: () => unknown): void;
+}
+
+/**
+ * A fresh database of `kind` for the enclosing describe block: created in
+ * beforeAll (beforeEach with `{ each: true }`: one per test) by
+ * createTestDatabase, dropped in afterAll (afterEach) after the
+ * `beforeDrop` callbacks. Its fields are readable inside hooks and tests.
+ * No `kind` (a memory or Redis backend in a table of backends): nothing is
+ * created, `present` is false and reading `options` throws.
+ */
+export function useTestDatabase(kind: DatabaseKind | undefined, { each = false }: { each?: boolean } = {}): SuiteDatabase & { readonly present: boolean } {
+  let db: TestDatabase | undefined;
+  const cleanups: Array<() => unknown> = [];
+  const current = (): TestDatabase => {
+    if (!db) throw new Error(kind ? `the ${kind} test database exists only inside hooks and tests` : 'this suite has no test database');
+    return db;
+  };
+  (each ? beforeEach : beforeAll)(async () => {
+    if (kind) db = await createTestDatabase(kind);
+  });
+  (each ? afterEach : afterAll)(async () => {
+    try {
+      for (const fn of cleanups) await fn();
+    } finally {
+      await db?.drop();
+      db = undefined;
+    }
+  });
+  return {
+    get kind() {
+      return kind ?? current().kind;
+    },
+    get options() {
+      return current().options;
+    },
+    get present() {
+      return db !== undefined;
+    },
+    drop: () => current().drop(),
+    beforeDrop: (fn) => void cleanups.push(fn),
+  };
+}
+
+/** The database a queue backend's suite needs: none for the memory and Redis backends. */
+export const databaseFor = (backend: DatabaseKind | 'memory' | 'redis'): DatabaseKind | undefined => (backend === 'memory' || backend === 'redis' ? undefined : backend);

@@ -1,6 +1,6 @@
 /**
  * Generators of hostile input for the property-based contract suite
- * (test/contract-properties.spec.ts), and the reference oracle the library's
+ * (test/queue-contract.properties.spec.ts), and the reference oracle the library's
  * behaviour is checked against. Nothing here imports the library: the rules
  * are written down independently of its code.
  */

@@ -1,7 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { TypeOrmModuleOptions } from '@nestjs/typeorm';
 import type { DataSourceOptions } from 'typeorm';
+import type { AppName } from './app-process';
 import { waitFor } from './wait-for';
 
 export interface Instance {
@@ -12,12 +15,53 @@ export interface Instance {
 }
 
 const ROOT = join(__dirname, '..', '..');
+const SCRIPT = join(__dirname, 'app-process.ts');
 
-/** Starts `script` (a TypeScript file under test/support) as an app instance in its own Node process. */
-export function startInstance(script: string, db: DataSourceOptions, options: object = {}, env: Record<string, string> = {}): Instance {
-  const child = spawn(process.execPath, ['-r', '@swc-node/register', join(__dirname, script)], {
+export interface StartOptions {
+  /** Which app of app-process.ts (QS_APP). @default 'workers' */
+  app?: AppName;
+  /** More of app-process.ts's environment (QS_RETRIES, QS_START_ON_STDIN, …). */
+  env?: Record<string, string>;
+  /**
+   * Plain `node` on app-process.ts compiled once to JavaScript, against the
+   * library's built dist (npm run build:lib), as an installed app runs: no
+   * TypeScript compiler in the process (the benchmarks' CPU and RSS figures).
+   * Otherwise the script and the library's sources run through swc.
+   */
+  compiled?: boolean;
+}
+
+let compiledScript: string | undefined;
+
+/** app-process.ts as CommonJS under .tmp/, where `nestjs-queue-scheduler` resolves to the package (its dist). */
+function compile(): string {
+  if (compiledScript) return compiledScript;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only by the runs that ask for it
+  const swc = require('@swc/core') as typeof import('@swc/core');
+  const { code } = swc.transformFileSync(SCRIPT, {
+    swcrc: false,
+    jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true }, target: 'es2022', keepClassNames: true },
+    module: { type: 'commonjs' },
+  });
+  const dir = join(ROOT, '.tmp');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `app-process.${process.pid}.js`);
+  writeFileSync(`${file}.part`, code);
+  renameSync(`${file}.part`, file);
+  process.once('exit', () => rmSync(file, { force: true }));
+  return (compiledScript = file);
+}
+
+/**
+ * Starts test/support/app-process.ts as an app instance in its own Node
+ * process, on the database `db` (TypeORM options, `retryAttempts` and such
+ * too) with the module `options`.
+ */
+export function startInstance(db: DataSourceOptions | TypeOrmModuleOptions, options: object = {}, { app = 'workers', env = {}, compiled = false }: StartOptions = {}): Instance {
+  const args = compiled ? [compile()] : ['-r', '@swc-node/register', SCRIPT];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { ...process.env, ...env, QS_DB: JSON.stringify(db), QS_OPTIONS: JSON.stringify(options), SWC_NODE_PROJECT: join(ROOT, 'tsconfig.json'), TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') },
+    env: { ...process.env, ...env, QS_APP: app, QS_DB: JSON.stringify(db), QS_OPTIONS: JSON.stringify(options), SWC_NODE_PROJECT: join(ROOT, 'tsconfig.json'), TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const lines: Array<Record<string, unknown>> = [];

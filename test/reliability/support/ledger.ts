@@ -1,26 +1,31 @@
 import type { INestApplication } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
+import { type DatabaseKind, type SuiteDatabase, type TestDatabase, useTestDatabase } from '../../support/databases';
+import { type Instance, stopAll } from '../../support/processes';
 import { bootProducer } from '../../support/producer';
-import type { TestDatabase } from '../../support/databases';
 
 /**
  * The parent's side of the ledger: the tables the child handlers write
  * (`ledger_start` per try, `ledger_done` per success) and SQL counts over them.
  */
 export class Ledger {
-  private constructor(
-    readonly ds: DataSource,
-    readonly producer: INestApplication,
-  ) {}
+  /** Set by open(). */
+  ds!: DataSource;
+  producer!: INestApplication;
 
   /** Boots a producer-only app on `db` (it creates the library's tables) and creates the ledger tables. */
   static async create(db: TestDatabase): Promise<Ledger> {
-    const producer = await bootProducer(db);
+    const ledger = new Ledger();
+    await ledger.open(db);
+    return ledger;
+  }
+
+  async open(db: TestDatabase): Promise<void> {
+    this.producer = await bootProducer(db);
     const { DataSource } = await import('typeorm');
-    const ds = producer.get(DataSource);
-    await ds.query('CREATE TABLE ledger_start (task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL, at bigint NOT NULL)');
-    await ds.query('CREATE TABLE ledger_done (task_id varchar(191) NOT NULL, pid int NOT NULL, at bigint NOT NULL)');
-    return new Ledger(ds, producer);
+    this.ds = this.producer.get(DataSource);
+    await this.ds.query('CREATE TABLE ledger_start (task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL, at bigint NOT NULL)');
+    await this.ds.query('CREATE TABLE ledger_done (task_id varchar(191) NOT NULL, pid int NOT NULL, at bigint NOT NULL)');
   }
 
   get postgres(): boolean {
@@ -45,4 +50,19 @@ export class Ledger {
   close(): Promise<void> {
     return this.producer.close();
   }
+}
+
+/**
+ * The suite's database of `kind` with the ledger open on it (from beforeAll);
+ * before the drop, the suite's `instances()` are SIGKILLed and the ledger closed.
+ */
+export function useLedger(kind: DatabaseKind, instances: () => Instance[]): { db: SuiteDatabase; ledger: Ledger } {
+  const db = useTestDatabase(kind);
+  const ledger = new Ledger();
+  beforeAll(() => ledger.open(db));
+  db.beforeDrop(async () => {
+    await stopAll(instances(), 'SIGKILL');
+    if (ledger.producer) await ledger.close();
+  });
+  return { db, ledger };
 }

@@ -32,7 +32,7 @@ import {
   type TaskRecord,
 } from 'nestjs-queue-scheduler';
 import { inspect, isDeepStrictEqual } from 'node:util';
-import { createTestDatabase, type DatabaseKind, type TestDatabase } from './support/databases';
+import { databaseFor, type DatabaseKind, useTestDatabase } from './support/databases';
 import {
   BULLMQ_KEYS,
   deepValue,
@@ -189,7 +189,7 @@ async function property<T>(backend: Backend, name: string, arb: fc.Arbitrary<T>,
 // ---- the suite -----------------------------------------------------------------
 
 describe.each(BACKENDS)('contract properties on %s', (backend) => {
-  let db: TestDatabase | undefined;
+  const db = useTestDatabase(databaseFor(backend));
   let app: INestApplication;
   let queue: TaskQueue;
   let handlers: PropertyHandlers;
@@ -204,7 +204,6 @@ describe.each(BACKENDS)('contract properties on %s', (backend) => {
       prefix = testPrefix();
       imports = [QueueSchedulerModule.forRoot({ ...common, dataSource: false, queue: { backend: 'redis', connection: REDIS, prefix, pollIntervalMs: 100 } })];
     } else {
-      db = await createTestDatabase(backend);
       imports = [
         TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
         QueueSchedulerModule.forRoot({ ...common, queue: { backend: 'database', pollIntervalMs: 100 } }),
@@ -217,9 +216,8 @@ describe.each(BACKENDS)('contract properties on %s', (backend) => {
     handlers = app.get(PropertyHandlers);
   });
 
+  db.beforeDrop(() => app?.close());
   afterAll(async () => {
-    await app?.close();
-    await db?.drop();
     if (prefix) await dropPrefix(prefix);
   });
 

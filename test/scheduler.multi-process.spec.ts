@@ -1,7 +1,7 @@
 import { QUEUE_SCHEDULER_ENTITIES, QUEUE_SCHEDULER_MIGRATIONS, SchedulerTask } from 'nestjs-queue-scheduler';
 import { randomUUID } from 'node:crypto';
 import { DataSource, type DataSourceOptions } from 'typeorm';
-import { createTestDatabase, DATABASES, type TestDatabase } from './support/databases';
+import { DATABASES, useTestDatabase } from './support/databases';
 import { type Instance, startInstance, stopAll, waitReady } from './support/processes';
 
 jest.setTimeout(120_000);
@@ -11,11 +11,11 @@ const SCHEDULES = 20;
 const RUN_MS = 10_000;
 
 describe.each(SERVERS)('three app instances on one %s database', (kind) => {
-  let db: TestDatabase;
+  const db = useTestDatabase(kind);
   let instances: Instance[] = [];
+  db.beforeDrop(() => stopAll(instances, 'SIGKILL'));
 
   beforeAll(async () => {
-    db = await createTestDatabase(kind);
     const ds = await new DataSource({ ...db.options, entities: QUEUE_SCHEDULER_ENTITIES, migrations: QUEUE_SCHEDULER_MIGRATIONS } as DataSourceOptions).initialize();
     await ds.runMigrations();
     const now = Date.now();
@@ -33,13 +33,8 @@ describe.each(SERVERS)('three app instances on one %s database', (kind) => {
     await ds.destroy();
   });
 
-  afterAll(async () => {
-    await stopAll(instances, 'SIGKILL');
-    await db.drop();
-  });
-
   it(`fire each occurrence of ${SCHEDULES} every-second schedules once in total, none missed`, async () => {
-    instances = [0, 1, 2].map(() => startInstance('instance.ts', db.options));
+    instances = [0, 1, 2].map(() => startInstance(db.options));
     await waitReady(instances);
     await new Promise((r) => setTimeout(r, RUN_MS));
     await stopAll(instances);

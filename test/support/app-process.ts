@@ -1,0 +1,313 @@
+/**
+ * One app instance in a child process: the only script the suites
+ * (`test/`, `test/reliability/`) and the benchmarks start, through
+ * `startInstance` in processes.ts. It boots a Nest application context on
+ * TypeORM and QueueSchedulerModule, prints one JSON line per event the
+ * parent counts (`{"event":"ready"}` once up), and closes cleanly on SIGTERM.
+ *
+ * It imports packages only, so processes.ts can also compile it and run it on
+ * plain `node` against the library's built dist (the benchmarks' idle instance).
+ *
+ * The environment, read once here:
+ * - QS_DB: TypeORM options (JSON), over `autoLoadEntities: true, synchronize: false, logging: false`
+ *   (pass `synchronize: true, retryAttempts: 0` for the schema-synchronisation suites).
+ * - QS_OPTIONS: the module options (JSON), over the app's defaults below.
+ * - QS_APP: which app, see APPS: `workers` (default), `ledger`, `scheduled` or `bare`.
+ * - QS_BASELINE=1: leaves QueueSchedulerModule out (the same Nest + TypeORM app, for the benchmarks' baseline).
+ * - QS_BOOT_ON_SIGUSR2=1: prints `loaded`, then boots when SIGUSR2 arrives, so several processes boot at one moment.
+ * - QS_START_ON_STDIN=1 (with autoStart: false): the workers start when a line arrives on stdin.
+ * - QS_HOLD_MS (`workers`): the `lossy` handler holds its task this long (a process that is to be killed).
+ * - QS_RETRIES (`ledger`): the `work` handler's retry policy (JSON, default one attempt).
+ * - QS_PRODUCE=n (`ledger`): pushes n `work` tasks one by one, printing each resolved push.
+ * - QS_VARIANT (`scheduled`): '1' or '2', the set of @Scheduled declarations.
+ */
+import 'reflect-metadata';
+import { Injectable, type LoggerService, type LogLevel, Module, type Provider } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import {
+  QueueSchedulerModule,
+  type QueueSchedulerModuleOptions,
+  type RetryPolicy,
+  Scheduled,
+  type ScheduledOptions,
+  TaskContext,
+  TaskHandler,
+  TaskQueue,
+  WorkerPoolService,
+} from 'nestjs-queue-scheduler';
+import { DataSource, type DataSourceOptions } from 'typeorm';
+
+export type AppName = 'workers' | 'ledger' | 'scheduled' | 'bare';
+
+const json = <T>(name: string, fallback: T): T => (process.env[name] ? (JSON.parse(process.env[name]!) as T) : fallback);
+
+const env = {
+  db: json<Partial<DataSourceOptions>>('QS_DB', {}),
+  options: json<QueueSchedulerModuleOptions>('QS_OPTIONS', {}),
+  app: (process.env.QS_APP ?? 'workers') as AppName,
+  baseline: Boolean(process.env.QS_BASELINE),
+  bootOnSignal: Boolean(process.env.QS_BOOT_ON_SIGUSR2),
+  startOnStdin: Boolean(process.env.QS_START_ON_STDIN),
+  holdMs: process.env.QS_HOLD_MS === undefined ? undefined : Number(process.env.QS_HOLD_MS),
+  retries: json<RetryPolicy>('QS_RETRIES', { attempts: 1 }),
+  produce: Number(process.env.QS_PRODUCE ?? 0),
+  variant: process.env.QS_VARIANT ?? '1',
+};
+
+const print = (line: Record<string, unknown>): boolean => process.stdout.write(`${JSON.stringify({ ...line, pid: process.pid, at: Date.now() })}\n`);
+
+/** `?` placeholders in any dialect. */
+function sql(ds: DataSource, text: string): string {
+  let i = 0;
+  return ds.options.type === 'postgres' ? text.replace(/\?/g, () => `$${++i}`) : text;
+}
+
+// ---- workers: the multi-process suites and the benchmarks' drains -------------------------------------------------
+
+@Injectable()
+class WorkerHandlers {
+  constructor(private readonly ds: DataSource) {}
+
+  @TaskHandler('tick')
+  tick(): void {}
+
+  /** Records every run in the ledger table: the proof of exactly-once (or at-least-once) delivery. */
+  @TaskHandler('ledger', { retries: { attempts: 5, backoff: 'fixed', delayMs: 100 } })
+  async ledger(_params: unknown, ctx: TaskContext): Promise<void> {
+    await this.ds.query(sql(this.ds, 'INSERT INTO ledger (task_id, attempt, pid) VALUES (?, ?, ?)'), [ctx.taskId, ctx.attempt, process.pid]);
+  }
+
+  @TaskHandler('slow', { retries: { attempts: 3, backoff: 'fixed', delayMs: 10 } })
+  async slow(params: { ms: number }, ctx: TaskContext): Promise<string> {
+    print({ event: 'slow-started', id: ctx.taskId, attempt: ctx.attempt });
+    await new Promise((resolve) => setTimeout(resolve, params.ms));
+    print({ event: 'slow-done', id: ctx.taskId, attempt: ctx.attempt });
+    return `done by ${process.pid}`;
+  }
+
+  /** The default retry policy (attempts: 1), for the lost-tries suite. Runs params.ms, or QS_HOLD_MS when set. */
+  @TaskHandler('lossy')
+  async lossy(params: { ms: number }, ctx: TaskContext): Promise<string> {
+    print({ event: 'lossy-started', id: ctx.taskId, attempt: ctx.attempt });
+    await new Promise((resolve) => setTimeout(resolve, env.holdMs ?? params.ms));
+    print({ event: 'lossy-done', id: ctx.taskId, attempt: ctx.attempt });
+    return `done by ${process.pid}`;
+  }
+}
+
+// ---- ledger: the reliability suite ----------------------------------------------------------------------------------
+
+export interface WorkParams {
+  /** Busy-waits this long inside the handler's first try: a real, one-off event-loop stall (a GC pause, a sync call). */
+  stallMs?: number;
+  /** Awaits this long (the event loop stays free). */
+  sleepMs?: number;
+  /** Chance that a try throws. */
+  failRate?: number;
+  /** Every try throws. */
+  poison?: boolean;
+}
+
+/** Writes `ledger_start` on entry and `ledger_done` on success, so the parent proves each promise with SQL counts. */
+@Injectable()
+class LedgerHandlers {
+  constructor(private readonly ds: DataSource) {}
+
+  private async start(ctx: TaskContext): Promise<void> {
+    await this.ds.query(sql(this.ds, 'INSERT INTO ledger_start (task_id, attempt, pid, at) VALUES (?, ?, ?, ?)'), [ctx.taskId, ctx.attempt, process.pid, Date.now()]);
+  }
+
+  private async done(ctx: TaskContext): Promise<void> {
+    await this.ds.query(sql(this.ds, 'INSERT INTO ledger_done (task_id, pid, at) VALUES (?, ?, ?)'), [ctx.taskId, process.pid, Date.now()]);
+  }
+
+  @TaskHandler('work', { retries: env.retries })
+  async work(params: WorkParams, ctx: TaskContext): Promise<void> {
+    await this.start(ctx);
+    if (params.stallMs && ctx.attempt === 1) {
+      print({ event: 'stall', id: ctx.taskId, attempt: ctx.attempt, ms: params.stallMs });
+      const until = Date.now() + params.stallMs;
+      while (Date.now() < until); // deliberately blocks the event loop
+    }
+    if (params.sleepMs) await new Promise((resolve) => setTimeout(resolve, params.sleepMs));
+    if (params.poison || (params.failRate && Math.random() < params.failRate)) throw new Error(`injected failure on attempt ${ctx.attempt}`);
+    await this.done(ctx);
+  }
+
+  /** The scheduler's occurrences: one ledger row per run, keyed by the occurrence's task id. */
+  @TaskHandler('occurrence')
+  async occurrence(_params: unknown, ctx: TaskContext): Promise<void> {
+    await this.start(ctx);
+    await this.done(ctx);
+  }
+}
+
+async function produce(queue: TaskQueue, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const taskId = `p${process.pid}-${i}`;
+    try {
+      await queue.pushTask({ taskId, type: 'work', params: {} });
+      print({ event: 'pushed', id: taskId });
+    } catch (err) {
+      print({ event: 'push-failed', id: taskId, error: (err as Error).message });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  print({ event: 'produced' });
+}
+
+// ---- scheduled: the multi-process @Scheduled upsert suite -----------------------------------------------------------
+
+/** Variant 2 changes `report-a`'s cron and `sweep`'s params, and drops `report-b`. */
+const v2 = env.variant === '2';
+const REPORT_A: ScheduledOptions = { key: 'report-a', cron: v2 ? '0 3 * * *' : '0 2 * * *', timezone: 'Asia/Shanghai' };
+const REPORT_B: ScheduledOptions = { key: 'report-b', cron: '30 * * * *' };
+const SWEEP: ScheduledOptions = { key: 'sweep', interval: 3600, params: { dir: v2 ? '/tmp/b' : '/tmp/a' } };
+/** Declared on one method in a loop (a method may carry several @Scheduled). */
+const BULK = 20;
+
+/** `@Scheduled` in variant 1 only. */
+const inV1 = (options: ScheduledOptions): MethodDecorator => (v2 ? () => undefined : Scheduled(options));
+
+@Injectable()
+class ScheduledJobs {
+  @Scheduled(REPORT_A)
+  @inV1(REPORT_B)
+  @TaskHandler('mp_report')
+  report(): void {}
+
+  @Scheduled(SWEEP)
+  @TaskHandler('mp_sweep')
+  sweep(): void {}
+
+  @TaskHandler('mp_bulk')
+  bulk(): void {}
+}
+
+// many keys, so the instances' writes overlap in time: bulk-00 … bulk-19, unchanged between the variants
+for (let i = 0; i < BULK; i++) {
+  Scheduled({ key: `bulk-${String(i).padStart(2, '0')}`, interval: 60 + i })(ScheduledJobs.prototype, 'bulk', Object.getOwnPropertyDescriptor(ScheduledJobs.prototype, 'bulk')!);
+}
+
+// ---- the apps -------------------------------------------------------------------------------------------------------
+
+/**
+ * Prints the library's log lines of `levels` (of one `context` when given) as
+ * `{"event":"log"}` JSON lines; any other error goes to stderr, the rest is dropped.
+ */
+class PrintingLogger implements LoggerService {
+  constructor(
+    private readonly levels: LogLevel[],
+    private readonly context?: string,
+  ) {}
+
+  private write(level: LogLevel, message: unknown, context: unknown, rest: unknown[] = []): void {
+    if (this.levels.includes(level) && (!this.context || context === this.context)) print({ event: 'log', level, context, message: String(message) });
+    else if (level === 'error') process.stderr.write(`${String(message)} ${rest.join(' ')}\n`);
+  }
+  log(message: unknown, context?: string): void {
+    this.write('log', message, context);
+  }
+  warn(message: unknown, context?: string): void {
+    this.write('warn', message, context);
+  }
+  error(message: unknown, ...rest: unknown[]): void {
+    this.write('error', message, rest.at(-1), rest);
+  }
+}
+
+interface App {
+  providers: Provider[];
+  /** Under QS_OPTIONS. */
+  defaults: QueueSchedulerModuleOptions;
+  logger: () => LoggerService | LogLevel[];
+  /** After boot. */
+  started?: (app: Awaited<ReturnType<typeof NestFactory.createApplicationContext>>) => void;
+}
+
+const APPS: Record<AppName, App> = {
+  /** tick, ledger, slow and lossy handlers; prints the occurrences it queues or cancels (`queued`, `cancelled`). */
+  workers: {
+    providers: [WorkerHandlers],
+    defaults: { logLevel: 'error', scheduler: { pollIntervalMs: 200 } },
+    logger: () => ['error', 'fatal'],
+    started: (app) =>
+      app.get(TaskQueue).events$.subscribe((e) => {
+        // a stopping memory-backend instance cancels the occurrences it queued ahead and gives them back to their rows
+        if ((e.kind === 'queued' || e.kind === 'cancelled') && e.schedulerTaskId) print({ event: e.kind, s: e.schedulerTaskId, scheduledAt: e.scheduledAt?.getTime() });
+      }),
+  },
+  /** work and occurrence handlers writing the ledger; the library's warnings and errors as JSON lines; QS_PRODUCE. */
+  ledger: {
+    providers: [LedgerHandlers],
+    defaults: { logLevel: 'warn' },
+    logger: () => new PrintingLogger(['warn', 'error']),
+    started: (app) => {
+      if (env.produce > 0) void produce(app.get(TaskQueue), env.produce);
+    },
+  },
+  /** @Scheduled declarations of QS_VARIANT, no workers or scheduler; prints DeclaredSchedulesService's log lines. */
+  scheduled: {
+    providers: [ScheduledJobs],
+    defaults: { logLevel: 'log', workers: { enabled: false }, scheduler: { enabled: false } },
+    logger: () => new PrintingLogger(['log', 'warn'], 'DeclaredSchedulesService'),
+  },
+  /** The module and no handler. */
+  bare: {
+    providers: [],
+    defaults: { logLevel: 'error' },
+    logger: () => ['error', 'fatal'],
+  },
+};
+
+const app = APPS[env.app];
+if (!app) throw new Error(`QS_APP: unknown app '${env.app}' (${Object.keys(APPS).join(', ')})`);
+
+if (env.app === 'ledger') {
+  // the outage scenario's promise: whatever the database does, nothing escapes as an unhandled rejection
+  process.on('unhandledRejection', (reason) => print({ event: 'unhandledRejection', reason: String((reason as Error)?.stack ?? reason) }));
+  process.on('uncaughtException', (err) => print({ event: 'uncaughtException', reason: String(err.stack ?? err) }));
+}
+
+/** QS_OPTIONS over the app's defaults; `scheduler` merged one level down. */
+const moduleOptions: QueueSchedulerModuleOptions = {
+  ...app.defaults,
+  ...env.options,
+  ...(app.defaults.scheduler && { scheduler: { ...app.defaults.scheduler, ...env.options.scheduler } }),
+};
+
+@Module({
+  imports: [
+    TypeOrmModule.forRoot({ autoLoadEntities: true, synchronize: false, logging: false, ...env.db } as never),
+    ...(env.baseline ? [] : [QueueSchedulerModule.forRoot(moduleOptions)]),
+  ],
+  providers: env.baseline ? [] : app.providers,
+})
+class AppProcessModule {}
+
+async function main(): Promise<void> {
+  if (env.bootOnSignal) {
+    const go = new Promise((resolve) => process.once('SIGUSR2', resolve));
+    const alive = setInterval(() => undefined, 1000); // a signal listener alone does not keep the process running
+    print({ event: 'loaded' });
+    await go;
+    clearInterval(alive);
+  }
+  const ctx = await NestFactory.createApplicationContext(AppProcessModule, { logger: app.logger() });
+  ctx.enableShutdownHooks(); // SIGTERM closes the app: the workers drain, the scheduler stops
+  // not a signal for the start: enableShutdownHooks() turns SIGUSR2 and the like into a shutdown
+  if (env.startOnStdin) {
+    process.stdin.once('data', () => {
+      process.stdin.destroy();
+      ctx.get(WorkerPoolService).start();
+    });
+  }
+  app.started?.(ctx);
+  print({ event: 'ready' });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack}\n`);
+  process.exit(1);
+});
