@@ -2,7 +2,8 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
 import { BinaryKeysCheck } from './database/binary-keys';
-import { TaskHandlerExplorer } from './handlers/task-handler.explorer';
+import { QUEUE_CLASSES } from './handlers/queue-class-guard';
+import { QueueSchedulerExplorer } from './handlers/queue-scheduler.explorer';
 import { TaskHandlerRegistry } from './handlers/task-handler.registry';
 import { InvalidOptionsError } from './errors/errors';
 import { QueueSchedulerHealthService } from './health/queue-scheduler-health.service';
@@ -67,7 +68,9 @@ function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, red
     // the worker pool and the scheduler drive the selected backend through its consumer side
     { provide: QueueConsumer, useExisting: TaskQueue },
     TaskHandlerRegistry,
-    TaskHandlerExplorer,
+    // what the explorer's start-up guard refuses to see injected when it is not the selected backend
+    { provide: QUEUE_CLASSES, useValue: new Map<unknown, string>([[MemoryQueueService, 'memory'], [DatabaseQueueService, 'database'], [RedisQueueService, 'redis']]) },
+    QueueSchedulerExplorer,
     WorkerPoolService,
     QueueSchedulerMetrics,
     QueueSchedulerHealthService,

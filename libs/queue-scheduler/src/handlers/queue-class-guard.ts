@@ -1,10 +1,7 @@
 import type { ForwardReference } from '@nestjs/common';
 import type { DiscoveryService } from '@nestjs/core';
 import { InvalidOptionsError } from '../errors/errors';
-import { DatabaseQueueService } from '../queue/database/database-queue.service';
 import { memoryQueueRefusal } from '../queue/inactive-queue';
-import { MemoryQueueService } from '../queue/memory/memory-queue.service';
-import { RedisQueueService } from '../queue/redis/redis-queue.service';
 
 type ProviderWrapper = ReturnType<DiscoveryService['getProviders']>[number];
 
@@ -21,12 +18,13 @@ function tokenOf(token: unknown): unknown {
   return token;
 }
 
-/** The backend each concrete queue class stands for. */
-const QUEUE_CLASSES = new Map<unknown, string>([
-  [MemoryQueueService, 'memory'],
-  [DatabaseQueueService, 'database'],
-  [RedisQueueService, 'redis'],
-]);
+/**
+ * Injection token of the backend each concrete queue class stands for
+ * (MemoryQueueService → 'memory', …). The module, which selects the backend,
+ * provides it, so this folder needs no backend's class.
+ */
+export const QUEUE_CLASSES = Symbol('QUEUE_SCHEDULER_QUEUE_CLASSES');
+export type QueueClasses = ReadonlyMap<unknown, string>;
 
 /** Where `wrapper` asks for `queueClass`: 'constructor parameter 0', 'property queue', 'factory inject[1]'. */
 function injectionsOf(wrapper: ProviderWrapper, queueClass: unknown): string[] {
@@ -55,9 +53,15 @@ function injectionsOf(wrapper: ProviderWrapper, queueClass: unknown): string[] {
  * module of the library's own providers: they inject them knowingly (the
  * TaskQueue factory picks a backend among them; the testing module's tester
  * drives the memory queue, and that module always runs on memory).
+ * `queueClasses` says which backend each queue class stands for.
  */
-export function refuseMemoryQueueInjection(backend: string, wrappers: readonly ProviderWrapper[], library: ProviderWrapper['host']): void {
-  for (const [queueClass, own] of QUEUE_CLASSES) {
+export function refuseUnselectedQueueInjection(
+  backend: string,
+  queueClasses: QueueClasses,
+  wrappers: readonly ProviderWrapper[],
+  library: ProviderWrapper['host'],
+): void {
+  for (const [queueClass, own] of queueClasses) {
     if (own === backend) continue;
     const users: string[] = [];
     for (const wrapper of wrappers) {
@@ -68,7 +72,7 @@ export function refuseMemoryQueueInjection(backend: string, wrappers: readonly P
     if (!users.length) continue;
     const name = (queueClass as { name: string }).name;
     const who = `${users.join('; ')} ${users.length === 1 ? 'injects' : 'inject'} ${name}`;
-    if (queueClass === MemoryQueueService) throw memoryQueueRefusal(backend, who);
+    if (own === 'memory') throw memoryQueueRefusal(backend, who);
     throw new InvalidOptionsError(
       'queue.backend',
       `${who}, the queue of the '${own}' backend, but queue.backend is '${backend}': its tasks would never reach this app's workers. Inject TaskQueue instead (the same API on every backend).`,

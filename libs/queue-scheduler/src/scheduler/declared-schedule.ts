@@ -17,6 +17,16 @@ export interface DeclaredSchedule {
   hash: string;
 }
 
+/** One method's `@Scheduled` list as the explorer found it, with the type of the `@TaskHandler` beside it. */
+export interface ScheduledMethod {
+  /** `Class.method`, for messages. */
+  source: string;
+  /** The `@TaskHandler` type on the same method; undefined when there is none (an error). */
+  taskType: string | undefined;
+  /** The method's declarations, in source order. */
+  list: ScheduledOptions[];
+}
+
 /** What a declaration sets besides its definition columns. */
 export interface DeclaredRun {
   enabled: boolean;
@@ -77,6 +87,31 @@ export function declareSchedule(options: ScheduledOptions, taskType: string, sou
   }
   if ((fields.cronExpression?.length ?? 0) > 255) fail('cron', 'cron must be at most 255 characters');
   return { key, source, fields, hash: fingerprint(key, fields) };
+}
+
+/**
+ * Validates every declaration the explorer found; throws InvalidScheduleError
+ * on the first bad one, a method with no `@TaskHandler`, or a key declared twice.
+ */
+export function declareSchedules(found: readonly ScheduledMethod[], defaults: ScheduleDefaults): DeclaredSchedule[] {
+  const byKey = new Map<string, DeclaredSchedule>();
+  for (const { source, taskType, list } of found) {
+    if (taskType === undefined) {
+      throw new InvalidScheduleError(
+        'taskType',
+        `@Scheduled(${list.map((o) => `'${o?.key}'`).join(', ')}) on ${source} has no @TaskHandler on the same method: put @TaskHandler('type') beside it, the schedule pushes tasks of that type`,
+      );
+    }
+    for (const options of list) {
+      const d = declareSchedule(options, taskType, source, defaults);
+      const other = byKey.get(d.key);
+      if (other) {
+        throw new InvalidScheduleError('key', `Two @Scheduled declarations with key '${d.key}': ${other.source} and ${source}. Each key names one schedule.`);
+      }
+      byKey.set(d.key, d);
+    }
+  }
+  return [...byKey.values()];
 }
 
 /**

@@ -1,21 +1,17 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnModuleInit, Optional } from '@nestjs/common';
-import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import { Inject, Injectable, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { type DataSource, IsNull, Not, type Repository } from 'typeorm';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
-import { InvalidOptionsError, InvalidScheduleError } from '../errors/errors';
-import { TASK_HANDLER } from '../handlers/task-handler.decorator';
+import { InvalidOptionsError } from '../errors/errors';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
 import { LibraryLogger } from '../queue-scheduler.logger';
 import { retryTransient } from '../database/sql';
-import { type DeclaredSchedule, declaredRun, declareSchedule } from './declared-schedule';
-import { SCHEDULED } from './scheduled.decorator';
+import { type DeclaredSchedule, declaredRun, declareSchedules, type ScheduledMethod } from './declared-schedule';
 import type { GivenBack } from './ahead-occurrences';
 import { SchedulerService } from './scheduler.service';
 
-type ProviderWrapper = ReturnType<DiscoveryService['getProviders']>[number];
 type Outcome = 'added' | 'updated' | 'unchanged' | 'disabled';
 
 /** Tries of one row's compare-and-set before giving up (another instance or the firing loop kept changing it). */
@@ -23,20 +19,18 @@ const MAX_TRIES = 10;
 
 /**
  * Writes the `@Scheduled` declarations to `scheduler_task`, keyed by
- * `schedule_key`: found and validated at module init (a bad one stops
- * start-up), upserted at bootstrap. The unique index on the key is the fence
+ * `schedule_key`: found by the library's explorer and validated at module
+ * init (a bad one stops start-up), upserted at bootstrap. The unique index on the key is the fence
  * between instances booting together: an insert that loses the race falls
  * back to the update path, and updates are compare-and-set on `version`.
  * @publicApi
  */
 @Injectable()
-export class DeclaredSchedulesService implements OnModuleInit, OnApplicationBootstrap {
+export class DeclaredSchedulesService implements OnApplicationBootstrap {
   private readonly logger: LibraryLogger;
   private declared: DeclaredSchedule[] = [];
 
   constructor(
-    private readonly discovery: DiscoveryService,
-    private readonly scanner: MetadataScanner,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
     @Optional() @Inject(SCHEDULER_DATA_SOURCE) private readonly dataSource?: DataSource,
     @Optional() private readonly scheduler?: SchedulerService,
@@ -45,14 +39,23 @@ export class DeclaredSchedulesService implements OnModuleInit, OnApplicationBoot
     this.logger = new LibraryLogger(DeclaredSchedulesService.name, options.logLevel);
   }
 
-  onModuleInit(): void {
-    this.declared = this.collect();
-    if (this.declared.length > 0 && !this.dataSource) {
+  /**
+   * Takes the `@Scheduled` methods the explorer found at module init (before
+   * any bootstrap), validated here: a bad declaration, a key declared twice or
+   * a declaration without a database stops start-up.
+   * @internal
+   */
+  declare(found: readonly ScheduledMethod[]): void {
+    const { scheduler, queue } = this.options;
+    const defaults = { timezone: scheduler.defaultTimezone, misfirePolicy: scheduler.defaultMisfirePolicy, maxPayloadBytes: queue.maxPayloadBytes };
+    const declared = declareSchedules(found, defaults);
+    if (declared.length > 0 && !this.dataSource) {
       throw new InvalidOptionsError(
         'dataSource',
-        `@Scheduled on ${this.declared.map((d) => d.source).join(', ')} needs a database, but the module was set up with dataSource: false`,
+        `@Scheduled on ${declared.map((d) => d.source).join(', ')} needs a database, but the module was set up with dataSource: false`,
       );
     }
+    this.declared = declared;
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -173,48 +176,6 @@ export class DeclaredSchedulesService implements OnModuleInit, OnApplicationBoot
   private report(what: string, nextRunAt: Date | null, note?: string): void {
     if (note) this.logger.warn(`${what}; stored disabled: ${note}`);
     else this.logger.log(`${what}; next run ${nextRunAt?.toISOString() ?? 'none (disabled)'}`);
-  }
-
-  /** Every `@Scheduled` on singleton providers and controllers, validated; keys must be unique. */
-  private collect(): DeclaredSchedule[] {
-    const defaults = {
-      timezone: this.options.scheduler.defaultTimezone,
-      misfirePolicy: this.options.scheduler.defaultMisfirePolicy,
-      maxPayloadBytes: this.options.queue.maxPayloadBytes,
-    };
-    const byKey = new Map<string, DeclaredSchedule>();
-    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
-      for (const { method, source, list } of this.scan(wrapper)) {
-        const handler = this.discovery.getMetadataByDecorator(TASK_HANDLER, wrapper, method);
-        if (!handler) {
-          throw new InvalidScheduleError(
-            'taskType',
-            `@Scheduled(${list.map((o) => `'${o?.key}'`).join(', ')}) on ${source} has no @TaskHandler on the same method: put @TaskHandler('type') beside it, the schedule pushes tasks of that type`,
-          );
-        }
-        for (const options of list) {
-          const d = declareSchedule(options, handler.type, source, defaults);
-          const other = byKey.get(d.key);
-          if (other) {
-            throw new InvalidScheduleError('key', `Two @Scheduled declarations with key '${d.key}': ${other.source} and ${source}. Each key names one schedule.`);
-          }
-          byKey.set(d.key, d);
-        }
-      }
-    }
-    return [...byKey.values()];
-  }
-
-  /** The methods of one provider that carry @Scheduled (request-scoped ones are refused by the handler explorer). */
-  private *scan(wrapper: ProviderWrapper) {
-    const { instance } = wrapper;
-    if (wrapper.isAlias || !instance || typeof instance !== 'object' || !wrapper.isDependencyTreeStatic()) return;
-    const prototype = Object.getPrototypeOf(instance) as object | null;
-    if (!prototype) return;
-    for (const method of this.scanner.getAllMethodNames(prototype)) {
-      const list = this.discovery.getMetadataByDecorator(SCHEDULED, wrapper, method);
-      if (list?.length) yield { method, source: `${(instance as object).constructor.name}.${method}`, list };
-    }
   }
 }
 
