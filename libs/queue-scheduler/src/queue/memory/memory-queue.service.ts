@@ -1,18 +1,16 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../../clock';
-import { TaskNotFoundError, InvalidArgumentError } from '../../errors/errors';
+import { TaskNotFoundError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
-import type { PushTaskInput, Task, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
+import type { PushTaskInput, Task, TaskEventKind } from '../../interfaces/task.interface';
 import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { MemoryPublicStore } from './memory-public-store';
 import { inactiveQueue } from '../inactive-queue';
-import { MemoryEntry, toRecord } from './memory-entries';
-import { MemoryTasks } from './memory-tasks';
-import { type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
+import { MemoryEntry } from './memory-entries';
+import { MemoryQueueStatus } from './memory-queue-status';
 import { type ClaimFilter, type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
 import { type NormalizedTask, normalizeBatch, normalizePush } from '../task-validation';
-import { WaitingTasks } from './waiting-tasks';
 
 const ANY_TYPE: ClaimFilter = { types: [], unknownTypes: true, handled: new Set() };
 
@@ -34,16 +32,15 @@ export interface MemoryQueueService {
  * API (`pushTask`, `popTask`, `taskDone`, `setPublic`, …) is kept as is.
  * With `queue.backend` other than 'memory' every method throws
  * InvalidOptionsError: inject `TaskQueue`, which works on every backend.
+ * Its sizes, status reads, retry and cancel are MemoryQueueStatus's; this
+ * class holds what runs once per task (push, claim, outcomes).
  * @publicApi
  */
 @Injectable()
-export class MemoryQueueService extends TaskQueue implements QueueConsumer, OnApplicationBootstrap, OnModuleDestroy {
+export class MemoryQueueService extends MemoryQueueStatus implements QueueConsumer, OnApplicationBootstrap, OnModuleDestroy {
   readonly capabilities: QueueCapabilities = { durable: false, soleConsumer: true, claimsOverlapWrites: true };
   protected readonly logger: LibraryLogger;
   protected readonly store: MemoryPublicStore;
-  private readonly waiting: WaitingTasks;
-  /** Every task still known (unfinished, and the bounded history): by id, in push order, counted by status. */
-  private readonly tasks: MemoryTasks;
   private readonly newId = (): string => this.tasks.newId();
   private readonly idleWaiters: Array<() => void> = [];
   /** false on another backend: the proxy the constructor returns refuses every call, and no timer starts. */
@@ -51,20 +48,14 @@ export class MemoryQueueService extends TaskQueue implements QueueConsumer, OnAp
 
   constructor(
     @Inject(RESOLVED_OPTIONS) protected readonly options: ResolvedOptions,
-    @Optional() @Inject(QUEUE_SCHEDULER_CLOCK) private readonly clock: Clock = systemClock,
+    @Optional() @Inject(QUEUE_SCHEDULER_CLOCK) clock: Clock = systemClock,
   ) {
-    super();
+    super(clock, options.queue.historySize);
     this.logger = new LibraryLogger(MemoryQueueService.name, options.logLevel);
     this.store = new MemoryPublicStore(() => this.clock.now(), options.store.maxValueBytes);
-    this.waiting = new WaitingTasks(this.clock);
-    this.tasks = new MemoryTasks(options.queue.historySize);
     this.active = options.queue.backend === 'memory';
     // the module never builds it on another backend (it provides an inactive stand-in); a direct `new` gets the same
     if (!this.active) return inactiveQueue(MemoryQueueService, options.queue.backend);
-  }
-
-  override now(): number {
-    return this.clock.now();
   }
 
   onApplicationBootstrap(): void {
@@ -151,87 +142,9 @@ export class MemoryQueueService extends TaskQueue implements QueueConsumer, OnAp
     this.complete(entry, result, Number.isNaN(entry.startedAtMs) ? 0 : this.clock.now() - entry.startedAtMs);
   }
 
-  getQueueSize(): number {
-    return this.waiting.size;
-  }
-
-  isEmpty(): boolean {
-    return this.getQueueSize() === 0;
-  }
-
-  /** Tasks handed out and not finished yet. */
-  getRunningCount(): number {
-    return this.tasks.running;
-  }
-
-  /** Tasks whose time has come and that wait for a worker. */
-  getReadyCount(): number {
-    return this.waiting.readyCount;
-  }
-
-  /** When the earliest delayed task (or retry) is due, epoch ms; null when none waits. */
-  nextDelayedAt(): number | null {
-    return this.waiting.earliest();
-  }
-
-  /** Moves delayed tasks that are due by the clock to the ready queues and wakes consumers (used with a manual clock). */
-  promoteDelayed(): number {
-    return this.waiting.promote();
-  }
-
   onIdle(): Promise<void> {
     if (this.tasks.unfinished === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
-  }
-
-  // ---- status API: unfinished tasks, and the last queue.historySize finished and dead ones ----
-
-  getTask(taskId: string): TaskRecord {
-    const entry = this.tasks.get(taskId);
-    if (!entry) throw new TaskNotFoundError(taskId);
-    return toRecord(entry);
-  }
-
-  /** Newest first (the last push or retry); the cursor is a push order, so pages do not shift as tasks come and go. */
-  listTasks(filter: ListTasksFilter = {}): TaskPage {
-    return this.tasks.page(filter);
-  }
-
-  /** The dead-letter list: the last queue.historySize tasks whose attempts ran out, with their last error, oldest first. */
-  listDeadTasks(): TaskRecord[] {
-    return this.tasks.deadTasks().map(toRecord);
-  }
-
-  /** succeeded, cancelled and dead count every such task of this process, also those the history no longer keeps. */
-  countByStatus(): StatusCounts {
-    return this.tasks.statusCounts();
-  }
-
-  /** Queues a dead task again with a fresh attempt count, or runs a failed one (waiting for its retry) now. */
-  retryTask(taskId: string): void {
-    const entry = this.tasks.get(taskId);
-    if (!entry) throw new TaskNotFoundError(taskId);
-    if (entry.status !== 'dead' && entry.status !== 'failed') {
-      throw new InvalidArgumentError('taskId', `task '${taskId}' is ${entry.status}; only dead or failed tasks can be retried`);
-    }
-    if (entry.status === 'failed') this.waiting.remove(entry);
-    const now = this.clock.now();
-    entry.attempts = 0;
-    entry.error = undefined;
-    entry.runAtMs = now;
-    this.tasks.requeue(entry, 'pending');
-    this.emit('queued', entry);
-    this.waiting.add(entry, now);
-  }
-
-  cancelTask(taskId: string): boolean {
-    const entry = this.tasks.get(taskId);
-    if (!entry) throw new TaskNotFoundError(taskId);
-    if (entry.status !== 'pending' && entry.status !== 'failed') return false;
-    this.waiting.remove(entry);
-    this.finish(entry, 'cancelled', this.clock.now());
-    this.emit('cancelled', entry);
-    return true;
   }
 
   // ---- consumers (worker pool) ----------------------------------------
@@ -300,7 +213,8 @@ export class MemoryQueueService extends TaskQueue implements QueueConsumer, OnAp
     return entry;
   }
 
-  private finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead', at: number): void {
+  /** @internal */
+  protected finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead', at: number): void {
     entry.completedAtMs = at;
     this.tasks.finish(entry, status);
     this.checkIdle();
@@ -312,7 +226,8 @@ export class MemoryQueueService extends TaskQueue implements QueueConsumer, OnAp
     for (const resolve of waiting) resolve();
   }
 
-  private emit(kind: TaskEventKind, entry: MemoryEntry, durationMs?: number, error?: string, retryAt?: Date): void {
+  /** @internal */
+  protected emit(kind: TaskEventKind, entry: MemoryEntry, durationMs?: number, error?: string, retryAt?: Date): void {
     this.taskEvents.emit(kind, entry, durationMs, error, retryAt);
   }
 }

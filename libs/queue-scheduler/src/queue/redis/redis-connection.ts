@@ -6,12 +6,11 @@ import { RedisIndex } from './redis-index';
 import { RedisKeys, jobIdOf, legacyJobIdOf, queueNameOf } from './redis-keys';
 import { type BullMQModule, loadRedisPackages } from './redis-loader';
 import { RedisPublicStore } from './redis-public-store';
-import { RedisStatus } from './redis-status';
 
 /**
  * The Redis side of one instance: one ioredis client shared by a BullMQ
  * Queue and a Worker per task type (each Worker adds BullMQ's own blocking
- * connection), our index, the store and the status reads.
+ * connection), our index and the store.
  *
  * `maxRetriesPerRequest: null` (which BullMQ's workers require) makes a
  * command issued while Redis is away wait for the reconnect instead of
@@ -21,7 +20,6 @@ export class RedisConnection {
   readonly client: Redis;
   readonly keys: RedisIndex;
   readonly store: RedisPublicStore;
-  readonly status: RedisStatus;
   private readonly bullmq: BullMQModule;
   private readonly queues = new Map<string, Queue>();
   private readonly workers = new Map<string, Worker>();
@@ -51,7 +49,6 @@ export class RedisConnection {
     const keys = new RedisKeys(prefix);
     this.keys = new RedisIndex(this.client, keys);
     this.store = new RedisPublicStore(this.client, keys, this.options.store.maxValueBytes);
-    this.status = new RedisStatus(this);
   }
 
   queueFor(type: string): Queue {

@@ -9,15 +9,9 @@ import { IdlePoll } from '../idle-poll';
 import type { RedisConnection } from './redis-connection';
 import { lostLeaseWarning } from '../durable-queue';
 import { isLockError, type JobData, taskOf } from './redis-jobs';
+import { type Lease, RedisLeases } from './redis-leases';
 import { taskIdOf } from './redis-keys';
 import { WakeTimers } from '../wake-timers';
-
-/** A job this instance holds: the BullMQ lock token proves it to Redis. */
-interface Lease {
-  readonly job: Job;
-  readonly token: string;
-  readonly task: Task;
-}
 
 export type EmitEvent = (kind: TaskEventKind, task: Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'scheduledAt'> & { attempts?: number }, extra?: Partial<TaskEvent>) => void;
 
@@ -30,16 +24,14 @@ export type EmitEvent = (kind: TaskEventKind, task: Pick<Task, 'taskId' | 'type'
  * (BullMQ's fetch-next, as its own Worker does): that job waits here,
  * leased, for the pool's next claim. A task then costs Redis one script to
  * finish and start the next instead of two, which is what BullMQ costs.
+ * The jobs it holds, their renewal and give-back are RedisLeases's.
  */
 export class RedisConsumer {
-  private readonly leased = new Map<string, Lease>();
-  /** Jobs fetched along with a completion, by type, until a claim hands them to the pool. */
-  private readonly ahead = new Map<string, Deque<Lease>>();
+  private readonly leases: RedisLeases;
   /** Off once shutdown begins: a job fetched then would only have to be given back. */
   private fetchNext = true;
   private readonly idle: IdlePoll;
   private readonly wakeTimers = new WakeTimers(() => this.wakeLocal(1));
-  private renewTimer?: NodeJS.Timeout;
   private tokens = 0;
   /** Rotates the first type a claim looks at, so one busy type cannot starve the others. */
   private turn = 0;
@@ -52,12 +44,12 @@ export class RedisConsumer {
     private readonly emit: EmitEvent,
   ) {
     this.idle = new IdlePoll(options.queue.pollIntervalMs);
+    this.leases = new RedisLeases(redis, options.queue.leaseMs, logger);
   }
 
   stop(): void {
     this.fetchNext = false;
-    clearInterval(this.renewTimer);
-    this.renewTimer = undefined;
+    this.leases.stop();
     this.wakeTimers.clear();
     this.idle.wakeAll();
   }
@@ -83,14 +75,14 @@ export class RedisConsumer {
     } finally {
       this.turn++;
       this.idle.claimed(claimed.length);
-      this.armRenewal();
+      this.leases.arm();
     }
     return claimed;
   }
 
   /** Hands the pool the jobs of `type` fetched ahead, within its room; returns how many. */
   private handAhead(type: string, limit: number, filter: ClaimFilter, into: Task[]): number {
-    const waiting = this.ahead.get(type);
+    const waiting = this.leases.ahead.get(type);
     if (!waiting) return 0;
     const room = Math.min(limit - into.length, filter.remaining?.get(type) ?? Infinity);
     let handed = 0;
@@ -99,7 +91,7 @@ export class RedisConsumer {
       this.emit('started', task);
       into.push(task);
     }
-    if (waiting.size === 0) this.ahead.delete(type);
+    if (waiting.size === 0) this.leases.ahead.delete(type);
     return handed;
   }
 
@@ -118,28 +110,17 @@ export class RedisConsumer {
       this.condemn(job, token).catch((err: unknown) => this.logger.warn(`${taskLabel(taskOf(job, false))}: ${(err as Error).message}`));
       return;
     }
-    const lease = this.lease(job, token);
-    let waiting = this.ahead.get(type);
-    if (!waiting) this.ahead.set(type, (waiting = new Deque<Lease>()));
+    const lease = this.leases.add(job, token);
+    let waiting = this.leases.ahead.get(type);
+    if (!waiting) this.leases.ahead.set(type, (waiting = new Deque<Lease>()));
     waiting.push(lease);
-    this.armRenewal();
+    this.leases.arm();
     this.wakeLocal(1);
   }
 
   /** Gives back the jobs fetched ahead that no claim took (shutdown). */
-  async releaseAhead(): Promise<void> {
-    const waiting = [...this.ahead.values()].flatMap((d) => [...d.values()]);
-    this.ahead.clear();
-    await Promise.all(
-      waiting.map(async ({ job, token, task }) => {
-        this.leased.delete(task.taskId);
-        try {
-          await job.moveToWait(token);
-        } catch (err) {
-          this.logger.warn(`${taskLabel(task)}: fetched ahead and not run; giving it back failed, it returns after its lock: ${(err as Error).message}`);
-        }
-      }),
-    );
+  releaseAhead(): Promise<void> {
+    return this.leases.releaseAhead();
   }
 
   /** One fetch first; only when the queue had a job are the other slots fetched at once (BullMQ moves each atomically). */
@@ -163,7 +144,7 @@ export class RedisConsumer {
         await this.condemn(job, token);
         continue;
       }
-      const { task } = this.lease(job, token);
+      const { task } = this.leases.add(job, token);
       this.emit('started', task);
       return task;
     }
@@ -189,24 +170,13 @@ export class RedisConsumer {
     this.emit('dead', task, { durationMs: 0, error: error.message });
   }
 
-  private lease(job: Job, token: string): Lease {
-    const task = taskOf(job);
-    const lease = { job, token, task };
-    this.leased.set(task.taskId, lease);
-    if (job.attemptsMade > 0) {
-      // only the `failed` count depends on it; the task must reach the pool whatever happens here
-      this.redis().keys.forgetRetry(task.taskId).catch((err: unknown) => this.logger.warn(`${taskLabel(task)}: ${(err as Error).message}`));
-    }
-    return lease;
-  }
-
   /** Sleeps until a local push, or the poll time: short right after work, doubling while empty, up to queue.pollIntervalMs. */
   waitForWork(_filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
     return this.idle.wait(timeoutMs, signal);
   }
 
   async complete(task: Task, result: unknown, durationMs: number): Promise<void> {
-    const lease = this.takeLease(task);
+    const lease = this.leases.take(task);
     if (!lease) return this.lostLease(task, 'succeeded');
     let next: unknown;
     try {
@@ -225,7 +195,7 @@ export class RedisConsumer {
    * fixed delay up to `retryAt`, or none, which leaves the job failed (dead).
    */
   async fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
-    const lease = this.takeLease(task);
+    const lease = this.leases.take(task);
     if (!lease) return this.lostLease(task, retryAt ? 'retrying' : 'dead');
     const { job } = lease;
     job.opts.attempts = job.attemptsMade + (retryAt ? 2 : 1);
@@ -246,43 +216,15 @@ export class RedisConsumer {
 
   /** Back to waiting without using an attempt (moveToWait does not count one). */
   async release(task: Task): Promise<void> {
-    const lease = this.takeLease(task);
+    const lease = this.leases.take(task);
     if (!lease) return;
     await lease.job.moveToWait(lease.token);
     this.wakeLocal(1);
   }
 
   /** Extends the locks of every job this instance runs, one call per task type. */
-  async renewLeases(): Promise<number> {
-    const byType = new Map<string, Lease[]>();
-    for (const lease of this.leased.values()) byType.set(lease.task.type, [...(byType.get(lease.task.type) ?? []), lease]);
-    let renewed = 0;
-    for (const [type, leases] of byType) {
-      const failed = await this.redis().workerFor(type).extendJobLocks(leases.map((l) => l.job.id!), leases.map((l) => l.token), this.options.queue.leaseMs);
-      renewed += leases.length - (Array.isArray(failed) ? failed.length : 0);
-    }
-    return renewed;
-  }
-
-  private takeLease(task: Task): Lease | undefined {
-    const lease = this.leased.get(task.taskId);
-    // a lease of an earlier try (lost and re-claimed here) is not this try's
-    if (!lease || lease.task.attempts !== task.attempts) return undefined;
-    this.leased.delete(task.taskId);
-    return lease;
-  }
-
-  private armRenewal(): void {
-    if (this.renewTimer || this.leased.size === 0) return;
-    this.renewTimer = setInterval(() => {
-      if (this.leased.size === 0) {
-        clearInterval(this.renewTimer);
-        this.renewTimer = undefined;
-        return;
-      }
-      this.renewLeases().catch((err: unknown) => this.logger.error(`lease renewal failed: ${(err as Error).message}`, err));
-    }, Math.floor(this.options.queue.leaseMs / 3));
-    this.renewTimer.unref();
+  renewLeases(): Promise<number> {
+    return this.leases.renew();
   }
 
   wakeLocal(n: number): void {

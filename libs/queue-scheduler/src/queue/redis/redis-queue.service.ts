@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown, OnModuleDestroy } from '@nestjs/common';
 import type { Queue } from 'bullmq';
-import { describeValue, InvalidArgumentError, InvalidTaskError } from '../../errors/errors';
+import { describeValue, InvalidTaskError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
 import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
@@ -14,7 +14,7 @@ import { RedisConnection } from './redis-connection';
 import { RedisConsumer } from './redis-consumer';
 import type { PublicStore } from '../../store/public-store';
 import { RedisRetention } from './redis-retention';
-import { jobDataOf, type JobData, PRIORITY_LIMIT, PRIORITY_OFFSET, recordOf, taskOf } from './redis-jobs';
+import { jobDataOf, PRIORITY_LIMIT, PRIORITY_OFFSET } from './redis-jobs';
 import { jobIdOf } from './redis-keys';
 import { RedisStatus } from './redis-status';
 
@@ -35,6 +35,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   private readonly logger: LibraryLogger;
   private readonly connection?: RedisConnection;
   private readonly consumer: RedisConsumer;
+  private statusReads?: RedisStatus;
   private retention?: RedisRetention;
   private trimTimer?: NodeJS.Timeout;
 
@@ -56,7 +57,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   private get status(): RedisStatus {
-    return this.redis.status;
+    return (this.statusReads ??= new RedisStatus(this.redis));
   }
 
   /** A completion fetches the next job of its type (see RedisConsumer): the pool waits for it rather than claim another. */
@@ -142,37 +143,13 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   async retryTask(taskId: string): Promise<void> {
-    const found = await this.status.find(taskId);
-    const state = found.cancelled ? 'cancelled' : await found.job!.getState();
-    const job = found.job;
-    if (job && state === 'failed') {
-      // a fresh allowance of lost tries too: BullMQ's retry keeps the stall count
-      await this.redis.client.hdel(this.redis.queueFor(job.name).toKey(job.id!), 'stc');
-      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-    } else if (job && state === 'delayed' && job.attemptsMade > 0) {
-      // waiting for its retry: queued again now, with a fresh attempt count
-      await job.remove();
-      await this.redis.keys.forgetRetry(taskId);
-      await this.redis.queueFor(job.name).add(job.name, job.data as JobData, { jobId: jobIdOf(taskId), priority: (job.data as JobData).priority + PRIORITY_OFFSET });
-    } else {
-      const { status } = found.cancelled ?? recordOf(job!, state);
-      throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
-    }
+    await this.status.retry(taskId);
     this.consumer.wakeLocal(1);
   }
 
   async cancelTask(taskId: string): Promise<boolean> {
-    const found = await this.status.find(taskId);
-    if (found.cancelled || !found.job) return false;
-    const job = found.job;
-    if (!['waiting', 'prioritized', 'delayed', 'paused'].includes(await job.getState())) return false;
-    try {
-      await job.remove();
-    } catch {
-      return false; // a worker took it meanwhile (BullMQ refuses to remove a locked job)
-    }
-    const record: TaskRecord = { ...taskOf(job, false), status: 'cancelled', completedAt: new Date() };
-    await this.redis.keys.markCancelled(record);
+    const record = await this.status.cancel(taskId);
+    if (!record) return false;
     this.emit('cancelled', record);
     return true;
   }

@@ -1,14 +1,18 @@
 import { pageOf, pageRequest } from '../task-pages';
 import type { Job } from 'bullmq';
-import { TaskNotFoundError } from '../../errors/errors';
+import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { TaskRecord } from '../../interfaces/task.interface';
 import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
 import type { RedisConnection } from './redis-connection';
-import { recordOf } from './redis-jobs';
+import { type JobData, PRIORITY_OFFSET, recordOf, taskOf } from './redis-jobs';
+import { jobIdOf } from './redis-keys';
 
 const PAGE_SCAN = 200;
 
-/** The status API over BullMQ's jobs and our index; reads only, nothing on the hot path. */
+/**
+ * The status API over BullMQ's jobs and our index: the reads, and the two
+ * writes of one task (retry, cancel); nothing on the hot path.
+ */
 export class RedisStatus {
   constructor(private readonly redis: RedisConnection) {}
 
@@ -89,5 +93,41 @@ export class RedisStatus {
   async queueSize(): Promise<number> {
     const c = await this.counts();
     return c.pending + c.failed;
+  }
+
+  /** Queues a dead task again, or a failed one waiting for its retry now, with a fresh attempt count. */
+  async retry(taskId: string): Promise<void> {
+    const found = await this.find(taskId);
+    const state = found.cancelled ? 'cancelled' : await found.job!.getState();
+    const job = found.job;
+    if (job && state === 'failed') {
+      // a fresh allowance of lost tries too: BullMQ's retry keeps the stall count
+      await this.redis.client.hdel(this.redis.queueFor(job.name).toKey(job.id!), 'stc');
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    } else if (job && state === 'delayed' && job.attemptsMade > 0) {
+      // waiting for its retry: queued again now, with a fresh attempt count
+      await job.remove();
+      await this.redis.keys.forgetRetry(taskId);
+      await this.redis.queueFor(job.name).add(job.name, job.data as JobData, { jobId: jobIdOf(taskId), priority: (job.data as JobData).priority + PRIORITY_OFFSET });
+    } else {
+      const { status } = found.cancelled ?? recordOf(job!, state);
+      throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
+    }
+  }
+
+  /** Removes a task not started yet and records it cancelled: its record, or null when it had started or finished. */
+  async cancel(taskId: string): Promise<TaskRecord | null> {
+    const found = await this.find(taskId);
+    if (found.cancelled || !found.job) return null;
+    const job = found.job;
+    if (!['waiting', 'prioritized', 'delayed', 'paused'].includes(await job.getState())) return null;
+    try {
+      await job.remove();
+    } catch {
+      return null; // a worker took it meanwhile (BullMQ refuses to remove a locked job)
+    }
+    const record: TaskRecord = { ...taskOf(job, false), status: 'cancelled', completedAt: new Date() };
+    await this.redis.keys.markCancelled(record);
+    return record;
   }
 }

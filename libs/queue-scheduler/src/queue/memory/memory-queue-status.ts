@@ -1,0 +1,119 @@
+import type { Clock } from '../../clock';
+import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
+import type { TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
+import { type MemoryEntry, toRecord } from './memory-entries';
+import { MemoryTasks } from './memory-tasks';
+import { type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
+import { WaitingTasks } from './waiting-tasks';
+
+/**
+ * The memory queue's books and the status API over them, off the hot path:
+ * sizes, task reads, retry and cancel. MemoryQueueService extends it with
+ * what runs once per task (push, claim, outcomes) and the Nest lifecycle.
+ * A base class rather than a helper object: push, claim and the outcomes
+ * stay methods of the queue object itself, with no extra call per task.
+ */
+export abstract class MemoryQueueStatus extends TaskQueue {
+  /** @internal where the waiting tasks are (ready lanes, delayed heap) and the consumers asleep until one is ready */
+  protected readonly waiting: WaitingTasks;
+  /** @internal every task still known (unfinished, and the bounded history): by id, in push order, counted by status */
+  protected readonly tasks: MemoryTasks;
+  /** @internal */
+  protected readonly clock: Clock;
+
+  protected constructor(clock: Clock, historySize: number) {
+    super();
+    this.clock = clock;
+    this.waiting = new WaitingTasks(clock);
+    this.tasks = new MemoryTasks(historySize);
+  }
+
+  override now(): number {
+    return this.clock.now();
+  }
+
+  getQueueSize(): number {
+    return this.waiting.size;
+  }
+
+  isEmpty(): boolean {
+    return this.getQueueSize() === 0;
+  }
+
+  /** Tasks handed out and not finished yet. */
+  getRunningCount(): number {
+    return this.tasks.running;
+  }
+
+  /** Tasks whose time has come and that wait for a worker. */
+  getReadyCount(): number {
+    return this.waiting.readyCount;
+  }
+
+  /** When the earliest delayed task (or retry) is due, epoch ms; null when none waits. */
+  nextDelayedAt(): number | null {
+    return this.waiting.earliest();
+  }
+
+  /** Moves delayed tasks that are due by the clock to the ready queues and wakes consumers (used with a manual clock). */
+  promoteDelayed(): number {
+    return this.waiting.promote();
+  }
+
+  // ---- status API: unfinished tasks, and the last queue.historySize finished and dead ones ----
+
+  getTask(taskId: string): TaskRecord {
+    const entry = this.tasks.get(taskId);
+    if (!entry) throw new TaskNotFoundError(taskId);
+    return toRecord(entry);
+  }
+
+  /** Newest first (the last push or retry); the cursor is a push order, so pages do not shift as tasks come and go. */
+  listTasks(filter: ListTasksFilter = {}): TaskPage {
+    return this.tasks.page(filter);
+  }
+
+  /** The dead-letter list: the last queue.historySize tasks whose attempts ran out, with their last error, oldest first. */
+  listDeadTasks(): TaskRecord[] {
+    return this.tasks.deadTasks().map(toRecord);
+  }
+
+  /** succeeded, cancelled and dead count every such task of this process, also those the history no longer keeps. */
+  countByStatus(): StatusCounts {
+    return this.tasks.statusCounts();
+  }
+
+  /** Queues a dead task again with a fresh attempt count, or runs a failed one (waiting for its retry) now. */
+  retryTask(taskId: string): void {
+    const entry = this.tasks.get(taskId);
+    if (!entry) throw new TaskNotFoundError(taskId);
+    if (entry.status !== 'dead' && entry.status !== 'failed') {
+      throw new InvalidArgumentError('taskId', `task '${taskId}' is ${entry.status}; only dead or failed tasks can be retried`);
+    }
+    if (entry.status === 'failed') this.waiting.remove(entry);
+    const now = this.clock.now();
+    entry.attempts = 0;
+    entry.error = undefined;
+    entry.runAtMs = now;
+    this.tasks.requeue(entry, 'pending');
+    this.emit('queued', entry);
+    this.waiting.add(entry, now);
+  }
+
+  cancelTask(taskId: string): boolean {
+    const entry = this.tasks.get(taskId);
+    if (!entry) throw new TaskNotFoundError(taskId);
+    if (entry.status !== 'pending' && entry.status !== 'failed') return false;
+    this.waiting.remove(entry);
+    this.finish(entry, 'cancelled', this.clock.now());
+    this.emit('cancelled', entry);
+    return true;
+  }
+
+  // ---- kept with the hot path (MemoryQueueService), which calls them once per task ----
+
+  /** @internal records a task's end and resolves onIdle when it was the last unfinished one */
+  protected abstract finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead', at: number): void;
+  /** @internal */
+  protected abstract emit(kind: TaskEventKind, entry: MemoryEntry, durationMs?: number, error?: string, retryAt?: Date): void;
+}
