@@ -1,11 +1,7 @@
-import type { Task } from '../../interfaces/task.interface';
 import type { Sql } from '../../database/sql';
+import { JOURNAL_MODE, type Outcome, type OutcomeUpdate, outcomeUpdates, returningIds } from './statements/outcomes';
 
-/** What one finished try writes: its task leaves `running` for one of these. */
-export type Outcome =
-  | { kind: 'succeeded'; task: Task; result: string | null }
-  | { kind: 'retrying'; task: Task; error: string; retryAt: number }
-  | { kind: 'dead'; task: Task; error: string };
+export type { Outcome };
 
 interface Waiting {
   outcome: Outcome;
@@ -15,11 +11,7 @@ interface Waiting {
 }
 
 /** One UPDATE for outcomes that set the same columns, and the tasks it covers. */
-interface Statement {
-  sql: string;
-  params: unknown[];
-  group: Waiting[];
-}
+type Statement = OutcomeUpdate<Waiting>;
 
 /** Placeholders stay far below every driver's limit (4 per outcome at most). */
 const MAX_BATCH = 500;
@@ -91,7 +83,7 @@ export class OutcomeBatch {
   private async writeAll(): Promise<void> {
     while (this.waiting.length) {
       const batch = this.waiting.splice(0, this.fits());
-      const statements = this.statements(batch, Date.now());
+      const statements = outcomeUpdates(this.sql, batch, Date.now());
       if (this.sql.dialect === 'mysql') await this.writeInTransaction(statements);
       else for (const s of statements) await this.writeReturning(s);
     }
@@ -111,7 +103,7 @@ export class OutcomeBatch {
   /** PostgreSQL and SQLite say which rows an UPDATE changed: each statement stands alone, no transaction needed. */
   private async writeReturning(s: Statement): Promise<void> {
     try {
-      const rows = await this.sql.rows<{ task_id: string }>(`${s.sql} RETURNING task_id`, s.params);
+      const rows = await this.sql.rows<{ task_id: string }>(returningIds(s.text), s.params);
       const written = new Set(rows.map((r) => r.task_id));
       const oneByOne = this.sql.dialect === 'sqlite' && !(await this.walMode());
       for (const w of s.group) {
@@ -132,10 +124,10 @@ export class OutcomeBatch {
   private async oneByOne(group: Waiting[], batchError: unknown): Promise<void> {
     if (group.length === 1) return group[0].reject(batchError);
     for (const w of group) {
-      const [s] = this.statements([w], Date.now());
+      const [s] = outcomeUpdates(this.sql, [w], Date.now());
       try {
-        if (this.sql.dialect === 'mysql') w.resolve((await this.sql.affected(s.sql, s.params)) === 1);
-        else w.resolve((await this.sql.rows(`${s.sql} RETURNING task_id`, s.params)).length === 1);
+        if (this.sql.dialect === 'mysql') w.resolve((await this.sql.affected(s.text, s.params)) === 1);
+        else w.resolve((await this.sql.rows(returningIds(s.text), s.params)).length === 1);
       } catch (err) {
         w.reject(err);
       }
@@ -151,7 +143,7 @@ export class OutcomeBatch {
    * recommendation, with synchronous NORMAL) a commit appends to the log without an fsync: the batch goes at once.
    */
   private walMode(): Promise<boolean> {
-    this.wal ??= this.sql.rows<{ journal_mode: string }>('PRAGMA journal_mode').then(
+    this.wal ??= this.sql.rows<{ journal_mode: string }>(JOURNAL_MODE).then(
       (rows) => rows[0]?.journal_mode?.toLowerCase() === 'wal',
       () => false,
     );
@@ -168,7 +160,7 @@ export class OutcomeBatch {
     try {
       const batched = await this.sql.transaction(async (runner) => {
         for (const s of statements) {
-          if ((await this.sql.affected(s.sql, s.params, runner)) < s.group.length) throw new ShortBatch();
+          if ((await this.sql.affected(s.text, s.params, runner)) < s.group.length) throw new ShortBatch();
         }
         return true;
       }, sessionDefault).catch((err: unknown) => {
@@ -182,8 +174,8 @@ export class OutcomeBatch {
       const written = await this.sql.transaction(async (runner) => {
         const out: boolean[] = [];
         for (const w of all) {
-          const [s] = this.statements([w], Date.now());
-          out.push((await this.sql.affected(s.sql, s.params, runner)) === 1);
+          const [s] = outcomeUpdates(this.sql, [w], Date.now());
+          out.push((await this.sql.affected(s.text, s.params, runner)) === 1);
         }
         return out;
       }, sessionDefault);
@@ -191,66 +183,5 @@ export class OutcomeBatch {
     } catch (err) {
       await this.oneByOne(all, err);
     }
-  }
-
-  /** Outcomes setting the same columns share a statement; per-task values (result, error, retry time) go through CASE. */
-  private statements(batch: Waiting[], now: number): Statement[] {
-    const groups = new Map<string, Waiting[]>();
-    for (const w of batch) {
-      const o = w.outcome;
-      const key = o.kind === 'succeeded' ? (o.result === null ? 'succeeded' : 'succeeded-result') : o.kind;
-      const group = groups.get(key);
-      if (group) group.push(w);
-      else groups.set(key, [w]);
-    }
-    const lease = 'lease_owner = NULL, lease_expires_at = NULL';
-    const out: Statement[] = [];
-    for (const [key, group] of groups) {
-      const set: string[] = [];
-      const params: unknown[] = [];
-      const perTask = (column: string, type: string, value: (o: Outcome) => unknown): void => {
-        set.push(`${column} = ${this.byTask(group.length, type)}`);
-        for (const w of group) params.push(w.outcome.task.taskId, value(w.outcome));
-      };
-      if (key === 'succeeded' || key === 'succeeded-result') {
-        set.push("status = 'succeeded'", 'completed_at = ?');
-        params.push(now);
-        if (key === 'succeeded') set.push('result = NULL');
-        else perTask('result', 'json', (o) => (o as Extract<Outcome, { kind: 'succeeded' }>).result);
-      } else if (key === 'retrying') {
-        set.push("status = 'pending'", 'retry_count = retry_count + 1');
-        perTask('run_at', 'bigint', (o) => (o as Extract<Outcome, { kind: 'retrying' }>).retryAt);
-        perTask('error_message', 'text', (o) => (o as Extract<Outcome, { kind: 'retrying' }>).error);
-      } else {
-        set.push("status = 'dead'", 'completed_at = ?', 'retry_count = retry_count + 1');
-        params.push(now);
-        perTask('error_message', 'text', (o) => (o as Extract<Outcome, { kind: 'dead' }>).error);
-      }
-      const where = this.leaseHeld(group, params);
-      out.push({ sql: `UPDATE task_queue SET ${set.join(', ')}, ${lease} WHERE status = 'running' AND (${where})`, params, group });
-    }
-    return out;
-  }
-
-  /** `CASE task_id WHEN ? THEN ? … END`; PostgreSQL types CASE parameters as text unless told. */
-  private byTask(n: number, type: string): string {
-    const value = this.sql.dialect === 'postgres' ? `CAST(? AS ${type})` : '?';
-    return `CASE task_id ${Array.from({ length: n }, () => `WHEN ? THEN ${value}`).join(' ')} END`;
-  }
-
-  /** The lease check of every task, grouped by attempt (nearly always one group): `attempts = ? AND task_id IN (…)`. */
-  private leaseHeld(group: Waiting[], params: unknown[]): string {
-    const byAttempt = new Map<number, string[]>();
-    for (const { outcome } of group) {
-      const ids = byAttempt.get(outcome.task.attempts);
-      if (ids) ids.push(outcome.task.taskId);
-      else byAttempt.set(outcome.task.attempts, [outcome.task.taskId]);
-    }
-    const terms: string[] = [];
-    for (const [attempts, ids] of byAttempt) {
-      terms.push(`(attempts = ? AND task_id IN (${this.sql.list(ids.length)}))`);
-      params.push(attempts, ...ids);
-    }
-    return terms.join(' OR ');
   }
 }

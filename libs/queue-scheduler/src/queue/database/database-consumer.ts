@@ -1,0 +1,224 @@
+import type { ResolvedOptions } from '../../interfaces/options.interface';
+import type { Task, TaskRecord } from '../../interfaces/task.interface';
+import { MAX_TIMER_MS } from '../../queue-scheduler.constants';
+import type { LibraryLogger } from '../../queue-scheduler.logger';
+import type { Sql } from '../../database/sql';
+import type { ClaimFilter } from '../queue-consumer';
+import { lostLeaseWarning } from '../durable-queue';
+import type { TaskEventStream } from '../task-events';
+import { storableText } from '../json-value';
+import { IdlePoll } from '../idle-poll';
+import { WakeTimers } from '../wake-timers';
+import { OutcomeBatch } from './outcome-batch';
+import { type TaskRow, toRecord } from './task-rows';
+import { claimDue, lockDue, markRunning, NO_SORT } from './statements/claim';
+import { purgeFinished, reclaimExpired, releaseClaim, renewLeases } from './statements/leases';
+
+/**
+ * The consumer half of the database backend: claims, the outcomes of tries,
+ * the leases of the tasks this instance runs and the sweep that queues again
+ * the tasks of a worker that died, with the timers that renew and sweep.
+ * DatabaseQueueService is its facade for the worker pool.
+ */
+export class DatabaseConsumer {
+  private readonly outcomes: OutcomeBatch;
+  private readonly leased = new Map<string, Task>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly wakeTimers = new WakeTimers(() => this.wakeLocal(1));
+  private readonly idle: IdlePoll;
+  /** The last claim filled its batch: more tasks are probably due than this instance can take. */
+  private backlog = false;
+  private destroyed = false;
+
+  constructor(
+    private readonly owner: string,
+    private readonly sql: Sql,
+    private readonly options: ResolvedOptions,
+    private readonly logger: LibraryLogger,
+    private readonly events: TaskEventStream,
+    /** Store cleanup runs on the maintenance timers too. */
+    private readonly cleanupStore: () => Promise<number>,
+  ) {
+    this.outcomes = new OutcomeBatch(sql);
+    this.idle = new IdlePoll(options.queue.pollIntervalMs);
+  }
+
+  /** Module destroy: no more timers, and every waiter wakes. */
+  stop(): void {
+    this.destroyed = true;
+    this.stopMaintenance();
+    this.wakeTimers.clear();
+    this.idle.wakeAll();
+  }
+
+  /** Resolves once every outcome recorded so far is written. */
+  drain(): Promise<void> {
+    return this.outcomes.drain();
+  }
+
+  /** Lease renewal, reclaiming of expired leases, retention and store cleanup, on unref'd timers. */
+  startMaintenance(): void {
+    if (this.timers.length) return;
+    const { leaseMs, sweepIntervalMs } = this.options.queue;
+    const every = (ms: number, what: string, fn: () => Promise<unknown>): void => {
+      const timer = setInterval(() => fn().catch((err: unknown) => this.logger.error(`${what} failed: ${(err as Error).message}`, err)), ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(Math.floor(leaseMs / 3), 'lease renewal', () => this.renewLeases());
+    every(sweepIntervalMs, 'sweep', () => this.sweep());
+    every(this.options.store.cleanupIntervalSeconds * 1000, 'store cleanup', () => this.cleanupStore());
+  }
+
+  stopMaintenance(): void {
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+  }
+
+  async claim(filter: ClaimFilter, limit: number): Promise<Task[]> {
+    this.idle.claiming();
+    const types = filter.types;
+    if (types.length === 0 || limit <= 0) return [];
+    const now = Date.now();
+    const lease = now + this.options.queue.leaseMs;
+    let rows: TaskRow[];
+    if (this.sql.dialect === 'mysql') {
+      // Over a backlog, REPEATABLE READ: READ COMMITTED visits the row of every index entry that rows claimed moments
+      // ago left behind for purge, so the locking read grew to 3x the cost on MariaDB. Its gap locks can deadlock two
+      // claims that reach the end of the queue together, so it is kept for backlogs, and a retry falls back.
+      const backlog = this.backlog;
+      // MySQL has no UPDATE … RETURNING: the locked rows are read whole, and their running state is what the UPDATE writes
+      rows = await this.sql.transaction(async (runner) => {
+        const lock = lockDue(this.sql, now, types, limit);
+        const locked = await this.sql.rows<TaskRow>(lock.text, lock.params, runner);
+        if (!locked.length) return [];
+        const mark = markRunning(this.sql, now, this.owner, lease, locked.map((r) => r.task_id));
+        await this.sql.affected(mark.text, mark.params, runner);
+        return locked.map((r) => ({ ...r, status: 'running', attempts: Number(r.attempts) + 1, started_at: now }));
+      }, (attempt) => (backlog && attempt === 1 ? 'REPEATABLE READ' : 'READ COMMITTED'));
+    } else if (this.sql.dialect === 'postgres') {
+      const claim = claimDue(this.sql, now, this.owner, lease, types, limit);
+      // Over a backlog, statistics from before it arrived (autovacuum analyzes a minute or more later) made the
+      // planner expect a handful of pending rows and read and sort all of them for every claim (70 ms per claim of
+      // 100 at 60,000 pending); without a sort to choose, it walks idx_task_queue_claim in order and stops at the
+      // limit (2 ms). Two round trips more, so only while a backlog lasts: a few pending rows sort in no time.
+      rows = this.backlog
+        ? await this.sql.transaction(async (runner) => {
+            await runner.query(NO_SORT);
+            return this.sql.rows<TaskRow>(claim.text, claim.params, runner);
+          })
+        : await this.sql.rows<TaskRow>(claim.text, claim.params);
+    } else {
+      const claim = claimDue(this.sql, now, this.owner, lease, types, limit);
+      rows = await this.sql.rows<TaskRow>(claim.text, claim.params);
+    }
+    this.backlog = rows.length >= limit;
+    const tasks = rows.map(claimedTask).sort((a, b) => a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || a.seq - b.seq);
+    const claimed = await this.withinCaps(tasks, filter);
+    this.idle.claimed(claimed.length);
+    // with autoStart: false nothing started the lease renewal, and a task running past leaseMs was taken from its worker
+    if (claimed.length && !this.timers.length && !this.destroyed) this.startMaintenance();
+    for (const task of claimed) {
+      this.leased.set(task.taskId, task);
+      this.events.emit('started', task);
+    }
+    return claimed;
+  }
+
+  /** Sleeps until a local push, or the poll time: short right after work, doubling while empty, up to queue.pollIntervalMs. */
+  waitForWork(_filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    // The waiters' timers are unref'd. On MySQL and PostgreSQL the pool's sockets keep a worker process alive
+    // while its queue is empty; SQLite has none, and a worker-only process exited at its first idle poll. This
+    // handle never fires (one firing before the waiter's own timer would leave nothing to wait for): the wait ends it.
+    const keepAlive = setInterval(() => undefined, MAX_TIMER_MS);
+    return this.idle.wait(timeoutMs, signal).finally(() => clearInterval(keepAlive));
+  }
+
+  /** Resolves once the outcome is committed, written together with the others finishing meanwhile (see OutcomeBatch). */
+  async complete(task: Task, result: unknown, durationMs: number): Promise<void> {
+    // the worker pool hands over the normalised result (see TaskRunner): plain JSON, within queue.maxResultBytes
+    const json = result === undefined || result === null ? null : JSON.stringify(result);
+    // the lease is renewed until the outcome is written; a failed write lets it lapse, so the task is run again
+    const written = await this.outcomes.record({ kind: 'succeeded', task, result: json }).finally(() => this.leased.delete(task.taskId));
+    if (!written) return this.lostLease(task, 'succeeded');
+    this.events.emit('succeeded', task, durationMs);
+  }
+
+  async fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
+    const message = storableText(error.message, 8000);
+    const outcome = retryAt ? { kind: 'retrying' as const, task, error: message, retryAt: retryAt.getTime() } : { kind: 'dead' as const, task, error: message };
+    const written = await this.outcomes.record(outcome).finally(() => this.leased.delete(task.taskId));
+    if (!written) return this.lostLease(task, outcome.kind);
+    this.events.emit(outcome.kind, task, durationMs, error.message, retryAt ?? undefined);
+    if (retryAt) this.wakeAt(retryAt);
+  }
+
+  async release(task: Task): Promise<void> {
+    this.leased.delete(task.taskId);
+    const { text, params } = releaseClaim(task);
+    await this.sql.affected(text, params);
+  }
+
+  /** Extends the leases of every task this instance runs, in one statement. */
+  async renewLeases(): Promise<number> {
+    if (this.leased.size === 0) return 0;
+    const { text, params } = renewLeases(this.owner, Date.now() + this.options.queue.leaseMs);
+    return this.sql.rangeAffected(text, params);
+  }
+
+  /** Re-queues tasks whose lease ran out (their worker died or stalled) and purges rows past retention. */
+  async sweep(): Promise<{ reclaimed: number; purged: number }> {
+    const now = Date.now();
+    const reclaim = reclaimExpired(now);
+    const reclaimed = await this.sql.rangeAffected(reclaim.text, reclaim.params);
+    if (reclaimed > 0) {
+      this.logger.warn(`${reclaimed} task(s) whose worker stopped renewing its lease were queued again (a lost try; a task lost more than queue.maxLostTries times is dead)`);
+      this.wakeLocal(reclaimed);
+    }
+    const days = this.options.queue.retentionDays;
+    const purge = days > 0 ? purgeFinished(now - days * 86_400_000) : null;
+    const purged = purge ? await this.sql.rangeAffected(purge.text, purge.params) : 0;
+    return { reclaimed, purged };
+  }
+
+  /** Wakes up to `n` local waiters: tasks were pushed or queued again here. */
+  wakeLocal(n: number): void {
+    this.idle.pushed(n);
+  }
+
+  /** A delayed or retried task of this instance starts on time rather than at the next poll. */
+  wakeAt(at: Date): void {
+    this.wakeTimers.at(at);
+  }
+
+  /** A batch may hold more of a capped type than it has free slots; give the extra back. */
+  private async withinCaps(tasks: Array<TaskRecord & { seq: number }>, filter: ClaimFilter): Promise<Task[]> {
+    if (!filter.remaining?.size) return tasks;
+    const left = new Map(filter.remaining);
+    const kept: Task[] = [];
+    for (const task of tasks) {
+      const slots = left.get(task.type);
+      if (slots === undefined || slots > 0) {
+        if (slots !== undefined) left.set(task.type, slots - 1);
+        kept.push(task);
+      } else {
+        await this.release(task);
+      }
+    }
+    return kept;
+  }
+
+  private lostLease(task: Task, outcome: string): void {
+    this.logger.warn(lostLeaseWarning(task, outcome));
+  }
+}
+
+/**
+ * A claimed row as its worker gets it. `attempts` counts every try started and
+ * `retry_count` the failed ones, so the tries before this one that neither
+ * failed nor were given back were lost with their worker.
+ */
+function claimedTask(row: TaskRow): TaskRecord & { seq: number } {
+  const task = toRecord(row);
+  task.lostTries = Math.max(0, task.attempts - 1 - Number(row.retry_count));
+  return task;
+}

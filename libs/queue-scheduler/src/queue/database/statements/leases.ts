@@ -1,0 +1,25 @@
+import type { Task } from '../../../interfaces/task.interface';
+import { FINISHED, type Statement } from './statement';
+
+/** Extends the leases of every task this instance runs. */
+export function renewLeases(owner: string, expiresAt: number): Statement {
+  return { text: "UPDATE task_queue SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'running'", params: [expiresAt, owner] };
+}
+
+/** Gives a claimed task back without using an attempt, if its lease is still this try's. */
+export function releaseClaim(task: Task): Statement {
+  return {
+    text: "UPDATE task_queue SET status = 'pending', attempts = attempts - 1, started_at = NULL, lease_owner = NULL, lease_expires_at = NULL WHERE task_id = ? AND status = 'running' AND attempts = ?",
+    params: [task.taskId, task.attempts],
+  };
+}
+
+/** Queues again the tasks whose lease ran out: their worker died or stalled. */
+export function reclaimExpired(now: number): Statement {
+  return { text: "UPDATE task_queue SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE status = 'running' AND lease_expires_at < ?", params: [now] };
+}
+
+/** Deletes finished tasks completed before `before` (retention). */
+export function purgeFinished(before: number): Statement {
+  return { text: `DELETE FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ?`, params: [before] };
+}

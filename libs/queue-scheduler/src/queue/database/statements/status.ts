@@ -1,0 +1,44 @@
+import type { Sql } from '../../../database/sql';
+import type { ListTasksFilter } from '../../task-queue';
+import type { PageRequest } from '../../task-pages';
+import { taskColumns } from '../task-rows';
+import type { Statement } from './statement';
+
+/** Tasks waiting (ready or delayed, retries included), not counting running ones. */
+export const COUNT_PENDING = "SELECT COUNT(*) AS n FROM task_queue WHERE status = 'pending'";
+
+/** Tasks pending or running, on any instance. */
+export const COUNT_UNFINISHED = "SELECT COUNT(*) AS n FROM task_queue WHERE status IN ('pending', 'running')";
+
+/** Tasks by status, a retry waiting for its time (pending with a recorded failure) apart from the others. */
+export const COUNT_BY_STATUS =
+  "SELECT status, CASE WHEN status = 'pending' AND retry_count > 0 THEN 1 ELSE 0 END AS retry_count, COUNT(*) AS n FROM task_queue GROUP BY status, CASE WHEN status = 'pending' AND retry_count > 0 THEN 1 ELSE 0 END";
+
+/** One task's row. */
+export function selectTask(sql: Sql, taskId: string): Statement {
+  return { text: `SELECT ${taskColumns(sql)} FROM task_queue WHERE task_id = ?`, params: [taskId] };
+}
+
+/** A page of `filter`'s tasks, newest first, from before push order `before`; one row more than `limit` tells whether more follow. */
+export function listTasks(sql: Sql, filter: ListTasksFilter, { limit, before }: PageRequest): Statement {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (filter.status === 'failed' || filter.status === 'pending') {
+    where.push(`status = 'pending' AND retry_count ${filter.status === 'failed' ? '>' : '='} 0`);
+  } else if (filter.status) {
+    where.push('status = ?');
+    params.push(filter.status);
+  }
+  if (filter.type) {
+    where.push('task_type = ?');
+    params.push(filter.type);
+  }
+  if (before !== undefined) {
+    where.push('seq < ?');
+    params.push(before);
+  }
+  return {
+    text: `SELECT ${taskColumns(sql)} FROM task_queue ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit + 1}`,
+    params,
+  };
+}

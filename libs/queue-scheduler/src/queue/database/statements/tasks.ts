@@ -1,0 +1,47 @@
+import type { Sql } from '../../../database/sql';
+import type { NormalizedTask } from '../../task-validation';
+import type { Sequence } from '../task-rows';
+import { FINISHED, type Statement } from './statement';
+
+const INSERT = 'INSERT INTO task_queue (task_id, seq, task_type, params, status, priority, run_at, max_retries, scheduler_task_id, scheduled_at, created_at) VALUES';
+const VALUES_PER_TASK = 11;
+
+/**
+ * Inserts `tasks`, one row each. `skipExisting` (PostgreSQL and SQLite): ON
+ * CONFLICT DO NOTHING, and the ids inserted come back; without it the
+ * statement fails on an existing id or occurrence.
+ */
+export function insertTasks(sql: Sql, seq: Sequence, tasks: NormalizedTask[], skipExisting: boolean): Statement {
+  const now = Date.now();
+  const params: unknown[] = [];
+  for (const t of tasks) {
+    params.push(t.taskId, seq.next(), t.type, JSON.stringify(t.params), 'pending', t.priority, t.runAtMs, t.maxRetries ?? null,
+      t.schedulerTaskId ?? null, t.scheduledAt?.getTime() ?? null, now);
+  }
+  const values = tasks.map(() => `(${sql.list(VALUES_PER_TASK)})`).join(', ');
+  return { text: `${INSERT} ${values}${skipExisting ? ' ON CONFLICT DO NOTHING RETURNING task_id' : ''}`, params };
+}
+
+/** Queues a finished task anew under its id, as a fresh push; a pending or running one is left alone. */
+export function requeueFinished(seq: Sequence, t: NormalizedTask): Statement {
+  return {
+    text: `UPDATE task_queue SET seq = ?, task_type = ?, params = ?, status = 'pending', priority = ?, run_at = ?, attempts = 0, retry_count = 0, max_retries = ?,
+           error_message = NULL, result = NULL, started_at = NULL, completed_at = NULL, lease_owner = NULL, lease_expires_at = NULL, created_at = ?
+         WHERE task_id = ? AND status IN ${FINISHED}`,
+    params: [seq.next(), t.type, JSON.stringify(t.params), t.priority, t.runAtMs, t.maxRetries ?? null, Date.now(), t.taskId],
+  };
+}
+
+/** Queues a dead task, or a failed one waiting for its retry, again now with fresh tries. */
+export function retryTask(seq: Sequence, taskId: string): Statement {
+  return {
+    text: `UPDATE task_queue SET status = 'pending', attempts = 0, retry_count = 0, run_at = ?, seq = ?, error_message = NULL, completed_at = NULL, started_at = NULL, lease_owner = NULL, lease_expires_at = NULL
+       WHERE task_id = ? AND (status = 'dead' OR (status = 'pending' AND retry_count > 0))`,
+    params: [Date.now(), seq.next(), taskId],
+  };
+}
+
+/** Cancels a task that is still pending. */
+export function cancelTask(taskId: string): Statement {
+  return { text: "UPDATE task_queue SET status = 'cancelled', completed_at = ? WHERE task_id = ? AND status = 'pending'", params: [Date.now(), taskId] };
+}

@@ -1,0 +1,80 @@
+import type { QueryRunner } from 'typeorm';
+import type { Sql } from '../../database/sql';
+import type { NormalizedTask } from '../task-validation';
+import type { Sequence } from './task-rows';
+import { insertTasks, requeueFinished } from './statements/tasks';
+
+/**
+ * The producers' writes of `task_queue`: a push inserts its tasks, and an id
+ * that exists already is queued anew only if its task has finished (a
+ * pending or running one is left alone, which is pushTask's dedupe rule).
+ */
+export class TaskInserts {
+  constructor(
+    private readonly sql: Sql,
+    private readonly seq: Sequence,
+  ) {}
+
+  /** Inserts the tasks whose id is not pending or running; a finished id is queued anew. Returns those inserted. */
+  async insert(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
+    if (!tasks.length) return [];
+    const inserted = this.sql.dialect === 'mysql' ? await this.insertMysql(tasks, runner) : await this.insertOnConflict(tasks, runner);
+    if (inserted.length === tasks.length) return tasks;
+    const taken = new Set(inserted);
+    return [...inserted, ...(await this.requeueFinished(tasks.filter((t) => !taken.has(t)), runner))];
+  }
+
+  /** PostgreSQL and SQLite: ON CONFLICT DO NOTHING skips exactly the rows whose id or occurrence exists, nothing else. */
+  private async insertOnConflict(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
+    const { text, params } = insertTasks(this.sql, this.seq, tasks, true);
+    const rows = await this.sql.rows<{ task_id: string }>(text, params, runner);
+    if (rows.length === tasks.length) return tasks;
+    const ids = new Set(rows.map((r) => r.task_id));
+    return tasks.filter((t) => ids.has(t.taskId));
+  }
+
+  /**
+   * MySQL/MariaDB: a plain INSERT, all or nothing. INSERT IGNORE also turned a
+   * failed JSON check, a truncation or a bad string into a warning and dropped
+   * or mangled that row while the push returned its id; a duplicate key is the
+   * one error to skip, so a batch that meets one is inserted again row by row.
+   */
+  private async insertMysql(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
+    try {
+      const { text, params } = insertTasks(this.sql, this.seq, tasks, false);
+      await this.sql.affected(text, params, runner);
+      return tasks;
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+    const inserted: NormalizedTask[] = [];
+    for (const t of tasks) {
+      try {
+        const { text, params } = insertTasks(this.sql, this.seq, [t], false);
+        await this.sql.affected(text, params, runner);
+        inserted.push(t);
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+      }
+    }
+    return inserted;
+  }
+
+  /** Some ids already existed: queue again those that had finished; leave pending/running ones alone. */
+  private async requeueFinished(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
+    const fresh: NormalizedTask[] = [];
+    for (const t of tasks) {
+      const { text, params } = requeueFinished(this.seq, t);
+      const n = await this.sql.affected(text, params, runner);
+      if (n > 0) fresh.push(t);
+    }
+    return fresh;
+  }
+}
+
+/** MySQL's ER_DUP_ENTRY: the id or the occurrence is there already. */
+function isDuplicateKey(err: unknown): boolean {
+  const e = err as { code?: unknown; errno?: unknown; driverError?: { code?: unknown; errno?: unknown } } | null;
+  const code = e?.code ?? e?.driverError?.code;
+  return code === 'ER_DUP_ENTRY' || (e?.errno ?? e?.driverError?.errno) === 1062;
+}
