@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Task } from '../interfaces/task.interface';
+import type { ClaimFilter } from './queue-consumer';
 import { taskLabel } from '../queue-scheduler.logger';
 import { TaskQueue } from './task-queue';
 
@@ -15,7 +16,21 @@ export interface DurableTaskQueue {
   cleanup(): Promise<number>;
 }
 
-/** What the database and Redis backends share: an instance name for their leases, and async store types. */
+/** The part of a durable backend that takes tasks and records their outcomes for this instance's workers. */
+export interface DurableConsumer {
+  claim(filter: ClaimFilter, limit: number): Promise<Task[]>;
+  waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void>;
+  complete(task: Task, result: unknown, durationMs: number): Promise<void>;
+  fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void>;
+  release(task: Task): Promise<void>;
+  renewLeases(): Promise<number>;
+}
+
+/**
+ * What the database and Redis backends share: an instance name for their
+ * leases, async store types, onIdle by polling, and the QueueConsumer
+ * methods handed to their consumer object.
+ */
 export abstract class DurableTaskQueue extends TaskQueue {
   /** This instance's name in its leases (`lease_owner` on the database, the lock tokens on Redis). */
   readonly owner = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`;
@@ -29,6 +44,33 @@ export abstract class DurableTaskQueue extends TaskQueue {
    */
   async onIdle(pollMs = 50): Promise<void> {
     while ((await this.unfinished()) > 0) await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+
+  protected abstract readonly consumer: DurableConsumer;
+
+  claim(filter: ClaimFilter, limit: number): Promise<Task[]> {
+    return this.consumer.claim(filter, limit);
+  }
+
+  waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    return this.consumer.waitForWork(filter, timeoutMs, signal);
+  }
+
+  complete(task: Task, result: unknown, durationMs: number): Promise<void> {
+    return this.consumer.complete(task, result, durationMs);
+  }
+
+  fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
+    return this.consumer.fail(task, error, retryAt, durationMs);
+  }
+
+  release(task: Task): Promise<void> {
+    return this.consumer.release(task);
+  }
+
+  /** Extends the leases of every task this instance runs (the database's lease rows, Redis's job locks). */
+  renewLeases(): Promise<number> {
+    return this.consumer.renewLeases();
   }
 }
 

@@ -2,12 +2,12 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown, OnMo
 import type { Queue } from 'bullmq';
 import { describeValue, InvalidTaskError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
-import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
+import type { PushTaskInput, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
 import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
-import { type ClaimFilter, type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
-import { DurableTaskQueue } from '../durable-queue';
+import { type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
+import { type DurableConsumer, DurableTaskQueue } from '../durable-queue';
 import type { TaskEventSubject } from '../task-events';
 import { type NormalizedTask, normalizeBatch, normalizePush } from '../task-validation';
 import { RedisConnection } from './redis-connection';
@@ -34,7 +34,9 @@ const UNFINISHED = new Set(['active', 'waiting', 'prioritized', 'delayed', 'wait
 export class RedisQueueService extends DurableTaskQueue implements QueueConsumer, OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
   private readonly logger: LibraryLogger;
   private readonly connection?: RedisConnection;
-  private readonly consumer: RedisConsumer;
+  /** The consumer side, typed as the base class sees it: its own type would pull the backend's driver types into the shipped declarations. */
+  protected readonly consumer: DurableConsumer;
+  private readonly jobConsumer: RedisConsumer;
   private statusReads?: RedisStatus;
   private retention?: RedisRetention;
   private trimTimer?: NodeJS.Timeout;
@@ -42,9 +44,9 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   constructor(@Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions) {
     super();
     this.logger = new LibraryLogger(RedisQueueService.name, options.logLevel);
-    this.consumer = new RedisConsumer(this.owner, () => this.redis, options, this.logger, (kind, task, extra) => this.emit(kind, task, extra));
+    this.consumer = this.jobConsumer = new RedisConsumer(this.owner, () => this.redis, options, this.logger, (kind, task, extra) => this.emit(kind, task, extra));
     // bullmq and ioredis are loaded only here, so the other backends never need them
-    if (this.active) this.connection = new RedisConnection(options, this.logger, (jobId, type) => this.consumer.onStalled(jobId, type));
+    if (this.active) this.connection = new RedisConnection(options, this.logger, (jobId, type) => this.jobConsumer.onStalled(jobId, type));
   }
 
   get active(): boolean {
@@ -73,13 +75,13 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
 
   onModuleDestroy(): void {
     clearInterval(this.trimTimer);
-    this.consumer.stop();
+    this.jobConsumer.stop();
     this.taskEvents.complete();
   }
 
   /** After the worker pool drained (beforeApplicationShutdown), so its last outcomes still reach Redis. */
   async onApplicationShutdown(): Promise<void> {
-    if (this.connection) await this.consumer.releaseAhead();
+    if (this.connection) await this.jobConsumer.releaseAhead();
     await this.connection?.close();
   }
 
@@ -144,7 +146,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
 
   async retryTask(taskId: string): Promise<void> {
     await this.status.retry(taskId);
-    this.consumer.wakeLocal(1);
+    this.jobConsumer.wakeLocal(1);
   }
 
   async cancelTask(taskId: string): Promise<boolean> {
@@ -165,31 +167,6 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
 
   pushClaimed(claim: OccurrenceClaim): Promise<string[] | null> {
     return pushAfterClaim((input) => this.pushTask(input), claim);
-  }
-
-  claim(filter: ClaimFilter, limit: number): Promise<Task[]> {
-    return this.consumer.claim(filter, limit);
-  }
-
-  waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
-    return this.consumer.waitForWork(filter, timeoutMs, signal);
-  }
-
-  complete(task: Task, result: unknown, durationMs: number): Promise<void> {
-    return this.consumer.complete(task, result, durationMs);
-  }
-
-  fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
-    return this.consumer.fail(task, error, retryAt, durationMs);
-  }
-
-  release(task: Task): Promise<void> {
-    return this.consumer.release(task);
-  }
-
-  /** Extends the locks of every job this instance runs. */
-  renewLeases(): Promise<number> {
-    return this.consumer.renewLeases();
   }
 
   // ---- internals -------------------------------------------------------
@@ -221,8 +198,8 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
 
   private announce(task: NormalizedTask): void {
     this.emit('queued', task);
-    if (task.runAtMs > Date.now()) this.consumer.wakeAt(new Date(task.runAtMs));
-    else this.consumer.wakeLocal(1);
+    if (task.runAtMs > Date.now()) this.jobConsumer.wakeAt(new Date(task.runAtMs));
+    else this.jobConsumer.wakeLocal(1);
   }
 
   private emit(kind: TaskEventKind, task: TaskEventSubject, extra?: Partial<TaskEvent>): void {
