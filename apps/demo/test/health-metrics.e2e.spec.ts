@@ -1,16 +1,9 @@
 import { SchedulerService, WorkerPoolService } from 'nestjs-queue-scheduler';
-import { type DemoApp, bootDemo, removeDb, waitFor } from './support/demo-app';
+import { waitFor, useDemoApp } from './support/demo-app';
 
 jest.setTimeout(30_000);
 
-let demo: DemoApp;
-beforeAll(async () => {
-  demo = await bootDemo();
-});
-afterAll(async () => {
-  await demo.close();
-  removeDb(demo.dbPath);
-});
+const demo = useDemoApp();
 
 /** Reads one sample of a Prometheus text exposition; undefined when the series is absent. */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {

@@ -1,4 +1,4 @@
-import { type DemoApp, bootDemo, messageOf, removeDb, waitFor } from './support/demo-app';
+import { bootDemo, messageOf, waitFor, useDemoApp } from './support/demo-app';
 
 jest.setTimeout(30_000);
 
@@ -8,14 +8,7 @@ const SEED_NAMES = [
   'welcome download (once, 20 s after first start)',
 ];
 
-let demo: DemoApp;
-beforeAll(async () => {
-  demo = await bootDemo();
-});
-afterAll(async () => {
-  await demo.close();
-  removeDb(demo.dbPath);
-});
+const demo = useDemoApp();
 
 const tick = (extra: Record<string, unknown> = {}) => ({
   name: `e2e interval ${Math.random().toString(36).slice(2, 8)}`,

@@ -1,16 +1,9 @@
 import { get, type IncomingMessage } from 'node:http';
-import { type DemoApp, bootDemo, removeDb, waitFor } from './support/demo-app';
+import { waitFor, useDemoApp } from './support/demo-app';
 
 jest.setTimeout(30_000);
 
-let demo: DemoApp;
-beforeAll(async () => {
-  demo = await bootDemo({ listen: true });
-});
-afterAll(async () => {
-  await demo.close();
-  removeDb(demo.dbPath);
-});
+const demo = useDemoApp({ listen: true });
 
 interface SseEvent {
   event: string;

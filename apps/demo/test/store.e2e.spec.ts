@@ -1,15 +1,8 @@
-import { type DemoApp, bootDemo, messageOf, removeDb, waitFor } from './support/demo-app';
+import { messageOf, waitFor, useDemoApp } from './support/demo-app';
 
 jest.setTimeout(30_000);
 
-let demo: DemoApp;
-beforeAll(async () => {
-  demo = await bootDemo();
-});
-afterAll(async () => {
-  await demo.close();
-  removeDb(demo.dbPath);
-});
+const demo = useDemoApp();
 
 describe('public store', () => {
   it('holds the bilibili_cookie the app sets at boot', async () => {

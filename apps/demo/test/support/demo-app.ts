@@ -79,3 +79,37 @@ export async function waitFor<T>(probe: () => Promise<T> | T, done: (value: T) =
 export function messageOf(body: { message?: string | string[] }): string {
   return Array.isArray(body.message) ? body.message.join('; ') : (body.message ?? '');
 }
+
+/**
+ * The demo app for one test file: booted in beforeAll, closed and its
+ * SQLite file removed in afterAll. The handle reads the booted app, so use
+ * it inside tests and hooks.
+ */
+export function useDemoApp(options: { listen?: boolean } = {}): DemoApp {
+  let booted: DemoApp | undefined;
+  beforeAll(async () => {
+    booted = await bootDemo(options);
+  });
+  afterAll(async () => {
+    if (!booted) return;
+    await booted.close();
+    removeDb(booted.dbPath);
+  });
+  const current = (): DemoApp => {
+    if (!booted) throw new Error('the demo app boots in beforeAll: use it inside a test or a hook');
+    return booted;
+  };
+  return {
+    get app() {
+      return current().app;
+    },
+    get dbPath() {
+      return current().dbPath;
+    },
+    get url() {
+      return current().url;
+    },
+    http: () => current().http(),
+    close: () => current().close(),
+  };
+}
