@@ -12,7 +12,7 @@ import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
 import { QueueSchedulerModule } from '../queue-scheduler.module';
 import { resolveOptions } from '../queue-scheduler.options';
 import { DeclaredSchedulesService } from '../scheduler/declared-schedules.service';
-import { Scheduled } from '../scheduler/scheduled.decorator';
+import { Scheduled } from './scheduled.decorator';
 import { QUEUE_CLASSES } from './queue-class-guard';
 import { QueueSchedulerExplorer } from './queue-scheduler.explorer';
 import { TaskHandler } from './task-handler.decorator';

@@ -5,7 +5,7 @@ import type { ResolvedOptions } from '../interfaces/options.interface';
 import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
 import type { ScheduledMethod } from '../scheduler/declared-schedule';
 import { DeclaredSchedulesService } from '../scheduler/declared-schedules.service';
-import { SCHEDULED, type ScheduledOptions } from '../scheduler/scheduled.decorator';
+import { SCHEDULED, type ScheduledOptions } from './scheduled.decorator';
 import { QUEUE_CLASSES, type QueueClasses, refuseUnselectedQueueInjection } from './queue-class-guard';
 import { TASK_HANDLER, type TaskHandlerMetadata } from './task-handler.decorator';
 import { TaskHandlerRegistry } from './task-handler.registry';

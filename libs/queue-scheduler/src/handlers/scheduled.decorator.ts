@@ -1,5 +1,5 @@
 import { DiscoveryService } from '@nestjs/core';
-import type { MisfirePolicy } from './math/schedule-math';
+import type { MisfirePolicy } from '../scheduler/math/schedule-math';
 
 /**
  * A schedule declared in code with `@Scheduled`. Give exactly one of `cron`,

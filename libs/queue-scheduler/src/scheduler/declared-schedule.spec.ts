@@ -1,7 +1,7 @@
 import type { SchedulerTask } from '../entities/scheduler-task.entity';
 import { InvalidScheduleError } from '../errors/errors';
 import { declaredRun, declareSchedule } from './declared-schedule';
-import type { ScheduledOptions } from './scheduled.decorator';
+import type { ScheduledOptions } from '../handlers/scheduled.decorator';
 
 const DEFAULTS = { timezone: 'UTC', misfirePolicy: 'fire_once' as const, maxPayloadBytes: 1_048_576 };
 const NOW = Date.parse('2026-03-28T12:00:00Z');

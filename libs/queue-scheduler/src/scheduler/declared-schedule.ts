@@ -4,7 +4,7 @@ import type { SchedulerTask } from '../entities/scheduler-task.entity';
 import { describeValue, InvalidScheduleError } from '../errors/errors';
 import type { AddSchedulerTaskInput } from '../interfaces/schedule.interface';
 import { initialRun } from './math/schedule-math';
-import type { ScheduledOptions } from './scheduled.decorator';
+import type { ScheduledOptions } from '../handlers/scheduled.decorator';
 import { comparable, ONCE_PAST_TOLERANCE_MS, type ScheduleDefaults, type ScheduleFields, TIMING_FIELDS, validateSchedule } from './schedule-input';
 
 /** A validated `@Scheduled` declaration. */
