@@ -24,8 +24,9 @@ const fastRetry = { retries: { attempts: 2, backoff: 'fixed' as const, delayMs: 
 @Injectable()
 class OutcomeHandlers {
   @TaskHandler('ok')
-  async ok(): Promise<void> {
+  async ok(_params: unknown, ctx: TaskContext): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 20)); // simulated work, so durations are measurable
+    ctx.progress(100);
   }
 
   @TaskHandler('flaky', fastRetry)
@@ -68,13 +69,13 @@ describe.each(DATABASES)('QueueSchedulerMetrics on %s', (kind) => {
     }, 'every outcome to be counted');
     const s = await snapshot(app);
 
-    expect(s.events).toEqual({ queued: 6, started: 7, succeeded: 4, failed: 0, retrying: 2, dead: 1, cancelled: 1 });
+    expect(s.events).toEqual({ queued: 6, started: 7, progress: 3, succeeded: 4, failed: 0, retrying: 2, dead: 1, cancelled: 1 });
     expect(s.retries).toBe(2);
     expect(s.deadLettered).toBe(1);
     expect(s.tasksByStatus).toEqual({ pending: 0, running: 0, succeeded: 4, failed: 0, dead: 1, cancelled: 1 });
     expect(s.queueDepth).toBe(0);
     expect(s.workers).toEqual({ running: true, busy: 0, size: 3 });
-    expect(s.types.ok.events).toMatchObject({ queued: 4, started: 3, succeeded: 3 });
+    expect(s.types.ok.events).toMatchObject({ queued: 4, started: 3, progress: 3, succeeded: 3 });
     expect(s.types.flaky.events).toMatchObject({ started: 2, retrying: 1, succeeded: 1, dead: 0 });
     expect(s.types.broken.events).toMatchObject({ started: 2, retrying: 1, dead: 1, succeeded: 0 });
     expect(Object.keys(s.types).sort()).toEqual(['broken', 'flaky', 'ok']);

@@ -86,6 +86,20 @@ class WorkerHandlers {
     return `done by ${process.pid}`;
   }
 
+  /** Runs until params.ms pass or its signal aborts (cancelTask), printing when and why it stopped. */
+  @TaskHandler('abortable', { retries: { attempts: 3, backoff: 'fixed', delayMs: 10 } })
+  abortable(params: { ms: number }, ctx: TaskContext): Promise<void> {
+    print({ event: 'abortable-started', id: ctx.taskId, attempt: ctx.attempt });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(resolve, params.ms);
+      ctx.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        print({ event: 'aborted', id: ctx.taskId, kind: (ctx.signal.reason as { kind?: string })?.kind });
+        reject(ctx.signal.reason);
+      });
+    });
+  }
+
   /** The default retry policy (attempts: 1), for the lost-tries suite. Runs params.ms, or QS_HOLD_MS when set. */
   @TaskHandler('lossy')
   async lossy(params: { ms: number }, ctx: TaskContext): Promise<string> {

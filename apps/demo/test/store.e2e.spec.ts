@@ -32,11 +32,10 @@ describe('public store', () => {
     expect((await demo.http().get('/api/store').expect(200)).body.keys).not.toContain('e2e_ttl');
   });
 
-  it("exposes a task's progress under task_<id>_status", async () => {
+  it("shows a task's last ctx.progress() report on its record, written before its outcome", async () => {
     const push = await demo.http().post('/api/tasks').send({ type: 'convert_format', params: { file: 's.wav', format: 'ogg', simulateMs: 20 } }).expect(202);
-    const key = `task_${push.body.taskId}_status`;
-    const res = await waitFor(() => demo.http().get(`/api/store/${key}`), (r) => r.status === 200 && r.body.value.state === 'done', key);
-    expect(res.body.value).toMatchObject({ state: 'done', progress: 100, attempt: 1, detail: 'wrote s.ogg' });
+    const res = await waitFor(() => demo.http().get(`/api/tasks/${push.body.taskId}`), (r) => r.status === 200 && r.body.status === 'succeeded', 'the task to succeed');
+    expect(res.body.progress).toEqual({ state: 'done', progress: 100, attempt: 1, detail: 'wrote s.ogg' });
   });
 
   it('answers 404 for a key that was never set', async () => {

@@ -5,7 +5,7 @@ export { MemoryQueueService } from './queue/memory/memory-queue.service';
 export { DatabaseQueueService } from './queue/database/database-queue.service';
 export { RedisQueueService } from './queue/redis/redis-queue.service';
 export { TaskQueue } from './queue/task-queue';
-export type { ListTasksFilter, StatusCounts, TaskPage } from './queue/task-queue';
+export type { CancelTaskOptions, ListTasksFilter, StatusCounts, TaskPage } from './queue/task-queue';
 export type { QueueCapabilities } from './queue/queue-consumer';
 export { TaskHandler } from './handlers/task-handler.decorator';
 export { TaskHandlerRegistry } from './handlers/task-handler.registry';
@@ -14,7 +14,7 @@ export { SchedulerService } from './scheduler/scheduler.service';
 export { Scheduled } from './handlers/scheduled.decorator';
 export type { ScheduledOptions } from './handlers/scheduled.decorator';
 export { DeclaredSchedulesService } from './scheduler/declared-schedules.service';
-export { SchedulerTask, QueuedTask, StoreEntry, QUEUE_SCHEDULER_ENTITIES } from './entities';
+export { SchedulerTask, QueuedTask, StoreEntry, PausedTaskType, QUEUE_SCHEDULER_ENTITIES } from './entities';
 export { QUEUE_SCHEDULER_MIGRATIONS } from './migrations';
 export type { AddSchedulerTaskInput, UpdateSchedulerTaskInput, ListSchedulesFilter, MisfirePolicy, ScheduleType, ScheduleEvent } from './interfaces/schedule.interface';
 export { QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
@@ -37,8 +37,11 @@ export {
   TaskTimeoutError,
   InvalidResultError,
   ResultTooLargeError,
+  InvalidProgressError,
+  TaskCancelledError,
   TaskLostError,
 } from './errors/errors';
+export { MAX_PROGRESS_BYTES } from './workers/task-progress';
 export type {
   QueueSchedulerModuleOptions,
   RetryPolicy,
@@ -56,6 +59,7 @@ export type {
   TaskContext,
   TaskEvent,
   TaskEventKind,
+  TaskProgress,
   PushTaskInput,
   MaybePromise,
 } from './interfaces/task.interface';

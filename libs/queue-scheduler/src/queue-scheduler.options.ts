@@ -113,6 +113,7 @@ export function resolveOptions(options: QueueSchedulerModuleOptions = {}): Resol
   positiveInt('queue.historySize', queue.historySize);
   if (!['memory', 'database', 'redis'].includes(queue.backend)) fail('queue.backend', "must be 'memory', 'database' or 'redis'", queue.backend);
   validateRedisOptions(queue.connection, queue.prefix);
+  timerDuration('queue.progressIntervalMs', nonNegative('queue.progressIntervalMs', queue.progressIntervalMs));
   timerDuration('queue.pollIntervalMs', positiveInt('queue.pollIntervalMs', queue.pollIntervalMs));
   timerDuration('queue.leaseMs', positiveInt('queue.leaseMs', queue.leaseMs));
   if (queue.leaseMs < 1000) fail('queue.leaseMs', 'must be at least 1000', queue.leaseMs);

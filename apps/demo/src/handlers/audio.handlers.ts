@@ -31,15 +31,15 @@ export class AudioHandlers {
       const cookie = await this.queue.getPublic<string>(COOKIE_KEY);
       const quality = cookie ? '320 kbps (logged in)' : '128 kbps (guest, no bilibili_cookie)';
       this.logger.log(`${label}: downloading ${params.url} at ${quality}`);
-      await simulateWork(this.queue, ctx, 'downloading', simulatedMs(params.simulateMs, 3000));
+      await simulateWork(ctx, 'downloading', simulatedMs(params.simulateMs, 3000));
       if (ctx.attempt <= (params.failAttempts ?? 0)) throw new Error(`simulated network error on attempt ${ctx.attempt}`);
       const bytes = 3_000_000 + (params.url.length % 97) * 10_000;
-      await publishOutcome(this.queue, ctx, undefined, `saved to ${params.savePath}`);
+      publishOutcome(ctx, undefined, `saved to ${params.savePath}`);
       this.logger.log(`${label}: saved ${bytes} bytes to ${params.savePath}`);
       return { savedTo: params.savePath, quality, bytes };
     } catch (err) {
-      // The library logs the failure with the task id and type; this only keeps the status key truthful.
-      await publishOutcome(this.queue, ctx, err);
+      // The library logs the failure with the task id and type; this only keeps the reported progress truthful.
+      publishOutcome(ctx, err);
       throw err;
     }
   }

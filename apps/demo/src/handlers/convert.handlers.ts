@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { type TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { type TaskContext, TaskHandler } from 'nestjs-queue-scheduler';
 import { publishOutcome, simulatedMs, simulateWork } from './simulate';
 
 export const FORMATS = ['mp3', 'aac', 'flac', 'ogg'] as const;
@@ -15,8 +15,6 @@ export interface ConvertParams {
 export class ConvertHandlers {
   private readonly logger = new Logger(ConvertHandlers.name);
 
-  constructor(private readonly queue: TaskQueue) {}
-
   // One at a time: a real conversion would be CPU-bound, and parallel ones would only slow each other down.
   @TaskHandler('convert_format', { concurrency: 1, timeoutMs: 5 * 60_000, retries: { attempts: 2, backoff: 'fixed', delayMs: 500 } })
   async convert(params: ConvertParams, ctx: TaskContext): Promise<{ output: string }> {
@@ -27,14 +25,14 @@ export class ConvertHandlers {
       // An unknown format fails every try and ends dead: it shows the dead-letter path on the dashboard.
       if (!(FORMATS as readonly string[]).includes(format)) throw new Error(`unsupported format '${format}' (use ${FORMATS.join(', ')})`);
       this.logger.log(`${label}: converting ${params.file} to ${format}`);
-      await simulateWork(this.queue, ctx, 'converting', simulatedMs(params.simulateMs, 2000), 4);
+      await simulateWork(ctx, 'converting', simulatedMs(params.simulateMs, 2000), 4);
       const output = `${params.file.replace(/\.[^./]+$/, '')}.${format}`;
-      await publishOutcome(this.queue, ctx, undefined, `wrote ${output}`);
+      publishOutcome(ctx, undefined, `wrote ${output}`);
       this.logger.log(`${label}: wrote ${output}`);
       return { output };
     } catch (err) {
-      // The library logs the failure with the task id and type; this only keeps the status key truthful.
-      await publishOutcome(this.queue, ctx, err);
+      // The library logs the failure with the task id and type; this only keeps the reported progress truthful.
+      publishOutcome(ctx, err);
       throw err;
     }
   }

@@ -1,11 +1,7 @@
-import type { TaskContext, TaskQueue } from 'nestjs-queue-scheduler';
+import type { TaskContext } from 'nestjs-queue-scheduler';
 
-/** Per-task status keys outlive the task by an hour, then expire so a long-running demo does not grow the store forever. */
-export const STATUS_TTL_SECONDS = 3600;
-
-export const statusKey = (taskId: string): string => `task_${taskId}_status`;
-
-export interface TaskProgress {
+/** What the demo's handlers report with `ctx.progress()`: the task's record carries the last one (`GET /api/tasks/:id`). */
+export interface DemoProgress {
   state: 'downloading' | 'converting' | 'done' | 'failed' | 'aborted';
   progress: number;
   attempt: number;
@@ -29,32 +25,27 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * Stands in for real I/O: `steps` slices of `totalMs`, publishing progress
- * to the public store after each, where any producer (or the REST API) can
- * read it by task id.
+ * Stands in for real I/O: `steps` slices of `totalMs`, reporting progress
+ * after each with `ctx.progress()`; the library stores it on the task, where
+ * any producer (or the REST API) reads it by task id.
  */
-export async function simulateWork(
-  queue: TaskQueue,
-  ctx: TaskContext,
-  state: 'downloading' | 'converting',
-  totalMs: number,
-  steps = 5,
-): Promise<void> {
+export async function simulateWork(ctx: TaskContext, state: 'downloading' | 'converting', totalMs: number, steps = 5): Promise<void> {
   for (let step = 0; step < steps; step++) {
-    await queue.setPublic(statusKey(ctx.taskId), progress(ctx, state, Math.round((step / steps) * 100)), STATUS_TTL_SECONDS);
+    ctx.progress(progress(ctx, state, Math.round((step / steps) * 100)));
     await pause(totalMs / steps, ctx.signal);
   }
 }
 
-/** Records how a try ended, so the status key never stays at "downloading 60%" after a failure. */
-export async function publishOutcome(queue: TaskQueue, ctx: TaskContext, err?: unknown, detail?: string): Promise<void> {
+/** Reports how a try ended, so the task's progress never stays at "downloading 60%" after a failure. */
+export function publishOutcome(ctx: TaskContext, err?: unknown, detail?: string): void {
   const state = err === undefined ? 'done' : ctx.signal.aborted ? 'aborted' : 'failed';
-  const text = err === undefined ? detail : (err as Error)?.message ?? String(err);
-  await queue.setPublic(statusKey(ctx.taskId), progress(ctx, state, err === undefined ? 100 : -1, text), STATUS_TTL_SECONDS);
+  const text = err === undefined ? detail : ((err as Error)?.message ?? String(err));
+  ctx.progress(progress(ctx, state, err === undefined ? 100 : -1, text));
 }
 
-function progress(ctx: TaskContext, state: TaskProgress['state'], pct: number, detail?: string): TaskProgress {
-  return { state, progress: pct, attempt: ctx.attempt, ...(detail ? { detail } : {}) };
+function progress(ctx: TaskContext, state: DemoProgress['state'], pct: number, detail?: string): DemoProgress {
+  // the detail is an error message or a path: cut, so a long one cannot push the report past the library's size cap
+  return { state, progress: pct, attempt: ctx.attempt, ...(detail ? { detail: detail.slice(0, 500) } : {}) };
 }
 
 /** A duration from params, clamped so a typo cannot park a worker for hours. */

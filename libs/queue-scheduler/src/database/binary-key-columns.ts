@@ -12,6 +12,7 @@ export const BINARY_KEY_COLUMNS: Readonly<Record<string, readonly string[]>> = {
   task_queue: ['task_id', 'task_type', 'scheduler_task_id', 'lease_owner'],
   scheduler_task: ['task_id', 'schedule_key', 'task_type'],
   queue_store: ['store_key'],
+  queue_paused_type: ['task_type'],
 };
 
 /** The DataSource types that reach a MySQL or MariaDB server. */

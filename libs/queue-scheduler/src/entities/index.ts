@@ -3,8 +3,9 @@ import './mariadb-null-default';
 import { QueuedTask } from './queued-task.entity';
 import { SchedulerTask } from './scheduler-task.entity';
 import { StoreEntry } from './store-entry.entity';
+import { PausedTaskType } from './paused-task-type.entity';
 
-export { QueuedTask, SchedulerTask, StoreEntry };
+export { QueuedTask, SchedulerTask, StoreEntry, PausedTaskType };
 
 /** Every entity the library needs; list them in a DataSource that does not use autoLoadEntities (e.g. for the TypeORM CLI). */
-export const QUEUE_SCHEDULER_ENTITIES = [SchedulerTask, QueuedTask, StoreEntry];
+export const QUEUE_SCHEDULER_ENTITIES = [SchedulerTask, QueuedTask, StoreEntry, PausedTaskType];

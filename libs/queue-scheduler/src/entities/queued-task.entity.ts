@@ -75,4 +75,12 @@ export class QueuedTask {
 
   @Column({ name: 'completed_at', type: 'bigint', nullable: true, transformer: epochMs })
   completedAt!: Date | null;
+
+  /** The last `ctx.progress()` report written (throttled to one per queue.progressIntervalMs). */
+  @Column({ type: 'json', nullable: true })
+  progress!: unknown;
+
+  /** 1: `cancelTask` asked the running try to stop; the instance running it aborts its signal within one poll. */
+  @Column({ name: 'cancel_requested', type: 'int', default: 0 })
+  cancelRequested!: number;
 }

@@ -106,6 +106,32 @@ export class InvalidResultError extends QueueSchedulerError {
   }
 }
 
+/**
+ * A value given to `ctx.progress()` is not a percentage (0–100) or a small
+ * JSON object; nothing was stored and the try goes on. @publicApi
+ */
+export class InvalidProgressError extends QueueSchedulerError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The reason `ctx.signal` aborts with when `cancelTask` cancels a running
+ * task (`kind` 'cancelled'): the task ends cancelled and is not retried,
+ * whatever the handler does after. @publicApi
+ */
+export class TaskCancelledError extends QueueSchedulerError {
+  readonly kind = 'cancelled' as const;
+
+  constructor(readonly taskId: string) {
+    super(`task ${taskId} was cancelled while it ran`);
+  }
+}
+
 /** A handler's result is larger than `queue.maxResultBytes` as JSON; the try fails with this error. @publicApi */
 export class ResultTooLargeError extends InvalidResultError {}
 

@@ -13,6 +13,8 @@ export interface RegisteredHandler {
   readonly concurrency: number;
   readonly timeoutMs?: number;
   readonly retries: ResolvedRetryPolicy;
+  /** Paused at start-up (`pauseType`) before any worker claims. */
+  readonly paused: boolean;
 }
 
 /**
@@ -45,13 +47,16 @@ export class TaskHandlerRegistry {
     if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || timeoutMs > MAX_TIMER_MS)) {
       throw new InvalidTaskHandlerError(`${where}: timeoutMs must be a positive number of ms, at most ${MAX_TIMER_MS} (about 24.8 days), got ${describeValue(timeoutMs)}`);
     }
+    if (options.paused !== undefined && typeof options.paused !== 'boolean') {
+      throw new InvalidTaskHandlerError(`${where}: paused must be true or false, got ${describeValue(options.paused)}`);
+    }
     let retries = this.options.retries;
     try {
       if (options.retries) retries = validateRetryPolicy('retries', { ...this.options.retries, ...options.retries });
     } catch (err) {
       throw new InvalidTaskHandlerError(`${where}: ${(err as QueueSchedulerError).message}`);
     }
-    const handler: RegisteredHandler = { type, name, fn, concurrency: concurrency ?? Infinity, timeoutMs, retries };
+    const handler: RegisteredHandler = { type, name, fn, concurrency: concurrency ?? Infinity, timeoutMs, retries, paused: options.paused === true };
     this.handlers.set(type, handler);
     return handler;
   }

@@ -95,6 +95,11 @@ export interface QueueOptions {
    * forgotten; `countByStatus` still counts every task of the process. @default 1000
    */
   historySize?: number;
+  /**
+   * Shortest time between two writes of one try's `ctx.progress()` reports;
+   * the last report of a window is written when it closes. 0 writes every report. @default 250
+   */
+  progressIntervalMs?: number;
   /** database, redis: longest an idle instance waits before looking for tasks pushed elsewhere. @default 500 */
   pollIntervalMs?: number;
   /** database, redis: a running task's lease (redis: the BullMQ job lock); renewed every third of it while the handler runs. @default 30000 */

@@ -9,6 +9,12 @@ export interface TaskHandlerOptions {
   timeoutMs?: number;
   /** @default the module's `retries` option */
   retries?: RetryPolicy;
+  /**
+   * Pause the type at every start-up, before any worker of this instance
+   * claims (`pauseType`, so on a durable backend for every instance): its tasks
+   * are queued and wait for `resumeType(type)`. @default false
+   */
+  paused?: boolean;
 }
 
 export type TaskHandlerFn<P = any, R = unknown> = (params: P, ctx: TaskContext<P>) => Promise<R> | R;

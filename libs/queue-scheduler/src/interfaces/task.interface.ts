@@ -50,7 +50,16 @@ export interface TaskRecord<P = unknown> extends Task<P> {
   completedAt?: Date;
   error?: string;
   result?: unknown;
+  /** The last value the handler reported with `ctx.progress()`, kept after the task ends (and across its retries). */
+  progress?: TaskProgress;
 }
+
+/**
+ * What `ctx.progress()` takes: a percentage from 0 to 100, or a small JSON
+ * object (at most MAX_PROGRESS_BYTES as JSON) such as `{ done: 3, of: 10 }`.
+ * @publicApi
+ */
+export type TaskProgress = number | object;
 
 /** Second argument of every `@TaskHandler` method. @publicApi */
 export interface TaskContext<P = unknown> {
@@ -63,9 +72,18 @@ export interface TaskContext<P = unknown> {
   readonly task: Task<P>;
   /** Aborted when the handler times out or when shutdown's grace period runs out. */
   readonly signal: AbortSignal;
+  /**
+   * Reports how far the task has got: stored on the task (`getTask(id).progress`)
+   * and emitted as a `progress` event. Calls are throttled to one write per
+   * `queue.progressIntervalMs`; the last value of a burst is written at the
+   * end of its window, or when the try ends, so the final report is never lost.
+   * Throws InvalidProgressError (nothing stored, the try goes on) for a value
+   * that is not a percentage or a small JSON object.
+   */
+  progress(value: TaskProgress): void;
 }
 
-export type TaskEventKind = 'queued' | 'started' | 'succeeded' | 'failed' | 'retrying' | 'dead' | 'cancelled';
+export type TaskEventKind = 'queued' | 'started' | 'progress' | 'succeeded' | 'failed' | 'retrying' | 'dead' | 'cancelled';
 
 /** One item of `events$`. @publicApi */
 export interface TaskEvent {
@@ -79,6 +97,8 @@ export interface TaskEvent {
   readonly error?: string;
   /** For `retrying`: when the next try may start. */
   readonly retryAt?: Date;
+  /** For `progress`: the value written. */
+  readonly progress?: TaskProgress;
   readonly schedulerTaskId?: string;
   /** For tasks a schedule pushed: the occurrence they stand for. */
   readonly scheduledAt?: Date;

@@ -60,13 +60,14 @@ interface TypeStats {
   duration: FixedHistogram;
 }
 
-const zeroCounts = (): EventCounts => ({ queued: 0, started: 0, succeeded: 0, failed: 0, retrying: 0, dead: 0, cancelled: 0 });
+const zeroCounts = (): EventCounts => ({ queued: 0, started: 0, progress: 0, succeeded: 0, failed: 0, retrying: 0, dead: 0, cancelled: 0 });
 
 /** Counts one event: a switch on the kind, cheaper per task than a property looked up by a string variable. */
 function bump(counts: EventCounts, kind: TaskEventKind): void {
   switch (kind) {
     case 'queued': counts.queued++; break;
     case 'started': counts.started++; break;
+    case 'progress': counts.progress++; break;
     case 'succeeded': counts.succeeded++; break;
     case 'failed': counts.failed++; break;
     case 'retrying': counts.retrying++; break;

@@ -2,8 +2,19 @@ import { CreateSchedulerTask1764300000000 } from './1764300000000-create-schedul
 import { CreateTaskQueue1764400000000 } from './1764400000000-create-task-queue';
 import { AddSchedulerTaskDeclaredHash1764500000000 } from './1764500000000-add-scheduler-task-declared-hash';
 import { BinaryKeyCollations1764600000000 } from './1764600000000-binary-key-collations';
+import { AddTaskQueueProgress1764720000000 } from './1764720000000-add-task-queue-progress';
+import { CreateQueuePausedType1764730000000 } from './1764730000000-create-queue-paused-type';
+import { AddTaskQueueCancelRequested1764740000000 } from './1764740000000-add-task-queue-cancel-requested';
 
-export { CreateSchedulerTask1764300000000, CreateTaskQueue1764400000000, AddSchedulerTaskDeclaredHash1764500000000, BinaryKeyCollations1764600000000 };
+export {
+  CreateSchedulerTask1764300000000,
+  CreateTaskQueue1764400000000,
+  AddSchedulerTaskDeclaredHash1764500000000,
+  BinaryKeyCollations1764600000000,
+  AddTaskQueueProgress1764720000000,
+  CreateQueuePausedType1764730000000,
+  AddTaskQueueCancelRequested1764740000000,
+};
 
 /**
  * The library's migrations, oldest first, for every supported database.
@@ -15,4 +26,7 @@ export const QUEUE_SCHEDULER_MIGRATIONS = [
   CreateTaskQueue1764400000000,
   AddSchedulerTaskDeclaredHash1764500000000,
   BinaryKeyCollations1764600000000,
+  AddTaskQueueProgress1764720000000,
+  CreateQueuePausedType1764730000000,
+  AddTaskQueueCancelRequested1764740000000,
 ];

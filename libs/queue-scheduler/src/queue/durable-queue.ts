@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Task } from '../interfaces/task.interface';
+import type { Task, TaskProgress } from '../interfaces/task.interface';
 import type { ClaimFilter } from './queue-consumer';
-import { taskLabel } from '../queue-scheduler.logger';
+import { type LibraryLogger, taskLabel } from '../queue-scheduler.logger';
+import type { ResolvedOptions } from '../interfaces/options.interface';
+import { PausedTypes, pausableType } from './paused-types';
 import { TaskQueue } from './task-queue';
 
 /** A durable queue's store methods answer with promises: TaskQueue's one facade, typed so (declaration merging). */
@@ -23,7 +25,17 @@ export interface DurableConsumer {
   complete(task: Task, result: unknown, durationMs: number): Promise<void>;
   fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void>;
   release(task: Task): Promise<void>;
+  progress(task: Task, value: TaskProgress): Promise<void>;
   renewLeases(): Promise<number>;
+  /** Wakes up to `n` of this instance's idle waits (a local push, a type resumed here). */
+  wakeLocal(n: number): void;
+}
+
+/** Where a durable backend keeps the paused task types: a table, a Redis set. */
+export interface PausedTypesStore {
+  load(): Promise<string[]>;
+  pause(type: string): Promise<void>;
+  resume(type: string): Promise<void>;
 }
 
 /**
@@ -47,9 +59,43 @@ export abstract class DurableTaskQueue extends TaskQueue {
   }
 
   protected abstract readonly consumer: DurableConsumer;
+  protected abstract readonly pausedStore: PausedTypesStore;
+  protected abstract readonly logger: LibraryLogger;
+  protected abstract readonly options: ResolvedOptions;
+  private pausedTypes?: PausedTypes;
+
+  /** The paused types as last read: again from the store once queue.pollIntervalMs old, on the next claim. */
+  protected get paused(): PausedTypes {
+    return (this.pausedTypes ??= new PausedTypes(() => this.pausedStore.load(), this.options.queue.pollIntervalMs, (types) => this.typesPaused(types)));
+  }
+
+  /** Another instance paused `types` (or this one did): a backend holding work of them aside gives it back. */
+  protected typesPaused(_types: ReadonlySet<string>): void {}
+
+  async pauseType(type: string): Promise<void> {
+    const name = pausableType(type);
+    await this.pausedStore.pause(name);
+    this.paused.add(name);
+    this.logger.log(`task type ${JSON.stringify(name)} paused: no instance starts its tasks until resumeType; running ones finish, pushes are kept`);
+  }
+
+  async resumeType(type: string): Promise<void> {
+    const name = pausableType(type);
+    await this.pausedStore.resume(name);
+    this.paused.delete(name);
+    this.logger.log(`task type ${JSON.stringify(name)} resumed`);
+    this.consumer.wakeLocal(Infinity);
+  }
+
+  /** Read from the store, so it is what every instance goes by (each within one poll). */
+  async listPausedTypes(): Promise<string[]> {
+    return [...new Set(await this.pausedStore.load())].sort();
+  }
 
   claim(filter: ClaimFilter, limit: number): Promise<Task[]> {
-    return this.consumer.claim(filter, limit);
+    const reading = this.paused.refresh();
+    if (reading) return reading.then(() => this.consumer.claim(this.paused.apply(filter), limit));
+    return this.consumer.claim(this.paused.apply(filter), limit);
   }
 
   waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
@@ -66,6 +112,10 @@ export abstract class DurableTaskQueue extends TaskQueue {
 
   release(task: Task): Promise<void> {
     return this.consumer.release(task);
+  }
+
+  progress(task: Task, value: TaskProgress): Promise<void> {
+    return this.consumer.progress(task, value);
   }
 
   /** Extends the leases of every task this instance runs (the database's lease rows, Redis's job locks). */

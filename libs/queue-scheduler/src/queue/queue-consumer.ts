@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import type { MaybePromise, PushTaskInput, Task } from '../interfaces/task.interface';
+import type { MaybePromise, PushTaskInput, Task, TaskProgress } from '../interfaces/task.interface';
 
 /** Which tasks a consumer may take now. */
 export interface ClaimFilter {
@@ -65,6 +65,20 @@ export abstract class QueueConsumer {
   abstract fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): MaybePromise<void>;
   /** Gives back a claimed task (shutdown) without using an attempt. */
   abstract release(task: Task): MaybePromise<void>;
+  /** Records that a running try was cancelled (`cancelTask`): the task ends cancelled, never retried; nothing when its lease is gone. */
+  abstract cancelled(task: Task, durationMs: number): MaybePromise<void>;
+  /**
+   * Registers the worker pool's handler of cancel requests for running tasks:
+   * called with the id of a task this instance may be running (returns
+   * whether it was). The database backend looks for requests made elsewhere
+   * once per queue.pollIntervalMs while it runs tasks; Redis hears them at once.
+   */
+  abstract onCancelRequest(listener: (taskId: string) => boolean): void;
+  /**
+   * Stores a validated progress report of this try of `task` (still running
+   * here) and emits a `progress` event; a try no longer running writes nothing.
+   */
+  abstract progress(task: Task, value: TaskProgress): MaybePromise<void>;
   /**
    * Runs `claim` and pushes the tasks it returns. The database backend does
    * both in one transaction (`claim` gets its EntityManager), so an

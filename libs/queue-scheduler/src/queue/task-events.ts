@@ -1,5 +1,5 @@
 import { Subject } from 'rxjs';
-import type { TaskEvent, TaskEventKind } from '../interfaces/task.interface';
+import type { TaskEvent, TaskEventKind, TaskProgress } from '../interfaces/task.interface';
 
 /**
  * A cheap observer of task events: called with the bare facts, no event
@@ -37,7 +37,7 @@ export class TaskEventStream {
     };
   }
 
-  emit(kind: TaskEventKind, task: TaskEventSubject, durationMs?: number, error?: string, retryAt?: Date): void {
+  emit(kind: TaskEventKind, task: TaskEventSubject, durationMs?: number, error?: string, retryAt?: Date, progress?: TaskProgress): void {
     const listeners = this.listeners;
     for (let i = 0; i < listeners.length; i++) listeners[i](kind, task.type, durationMs);
     if (!this.subject.observed) return;
@@ -53,6 +53,7 @@ export class TaskEventStream {
     if (durationMs !== undefined) Object.assign(event, { durationMs });
     if (error !== undefined) Object.assign(event, { error });
     if (retryAt !== undefined) Object.assign(event, { retryAt });
+    if (progress !== undefined) Object.assign(event, { progress });
     this.subject.next(event);
   }
 

@@ -13,6 +13,12 @@ export interface ListTasksFilter {
   cursor?: string;
 }
 
+/** @publicApi */
+export interface CancelTaskOptions {
+  /** false: leave a running task alone (cancel only one that has not started). @default true */
+  running?: boolean;
+}
+
 export interface TaskPage {
   items: TaskRecord[];
   nextCursor?: string;
@@ -72,8 +78,23 @@ export abstract class TaskQueue {
   abstract countByStatus(): MaybePromise<StatusCounts>;
   /** Queues a dead (or failed) task again with a fresh attempt count. */
   abstract retryTask(taskId: string): MaybePromise<void>;
-  /** Removes a pending task; returns false when it had already started or finished. */
-  abstract cancelTask(taskId: string): MaybePromise<boolean>;
+  /**
+   * Cancels a pending task at once, or asks a running one to stop (its
+   * `ctx.signal` aborts with TaskCancelledError; it ends cancelled when its
+   * handler returns). False when it had already finished, or, with
+   * `{ running: false }`, when it had started.
+   */
+  abstract cancelTask(taskId: string, options?: CancelTaskOptions): MaybePromise<boolean>;
+  /**
+   * Stops workers from starting tasks of `type`: on the durable backends every
+   * instance, within one `queue.pollIntervalMs`, and across restarts (it is
+   * stored); on memory this process. Running tasks finish; pushes are kept.
+   */
+  abstract pauseType(type: string): MaybePromise<void>;
+  /** Lets workers start tasks of `type` again (every instance within one poll). */
+  abstract resumeType(type: string): MaybePromise<void>;
+  /** The paused types, sorted. */
+  abstract listPausedTypes(): MaybePromise<string[]>;
 
   /** The backend's public store, behind the seed's store methods below (one facade for every backend). */
   protected abstract readonly store: PublicStore;

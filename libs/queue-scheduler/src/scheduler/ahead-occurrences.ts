@@ -31,10 +31,14 @@ export interface GivenBack {
  */
 const WALK_LIMIT = 100_000;
 
-/** cancelTask, with "no such task here" (the memory queue of another instance holds it, or it was never queued) as false. */
+/**
+ * cancelTask of an occurrence that has not started, with "no such task here"
+ * (the memory queue of another instance holds it, or it was never queued) as
+ * false. One that started is left to run: a schedule change never aborts a run.
+ */
 export async function cancelQuietly(queue: TaskQueue, taskId: string): Promise<boolean> {
   try {
-    return await queue.cancelTask(taskId);
+    return await queue.cancelTask(taskId, { running: false });
   } catch (err) {
     if (err instanceof TaskNotFoundError) return false;
     throw err;

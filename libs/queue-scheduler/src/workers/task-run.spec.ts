@@ -6,13 +6,13 @@ import { TaskRun, type TryOwner } from './task-run';
 const task = (): Task => ({ taskId: 't1', type: 'x', params: { a: 1 }, priority: 0, runAt: new Date(), attempts: 1, createdAt: new Date() });
 
 function handler(fn: RegisteredHandler['fn'], timeoutMs?: number): RegisteredHandler {
-  return { type: 'x', name: 'Test.x', fn, concurrency: Infinity, timeoutMs, retries: { attempts: 1, backoff: 'fixed', delayMs: 0, jitter: 0, maxDelayMs: 0 } };
+  return { type: 'x', name: 'Test.x', fn, concurrency: Infinity, timeoutMs, retries: { attempts: 1, backoff: 'fixed', delayMs: 0, jitter: 0, maxDelayMs: 0 }, paused: false };
 }
 
 /** Records how each try ended. */
 function owner(): TryOwner & { ends: Array<{ ok: boolean; value: unknown; durationMs: number }> } {
   const ends: Array<{ ok: boolean; value: unknown; durationMs: number }> = [];
-  return { ends, ended: (run, ok, value) => void ends.push({ ok, value, durationMs: run.durationMs }) };
+  return { ends, ended: (run, ok, value) => void ends.push({ ok, value, durationMs: run.durationMs }), writeProgress: () => undefined, progressIntervalMs: 250 };
 }
 
 describe('TaskRun', () => {

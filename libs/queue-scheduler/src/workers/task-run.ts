@@ -1,17 +1,22 @@
 import { performance } from 'node:perf_hooks';
 import { TaskTimeoutError } from '../errors/errors';
 import type { RegisteredHandler } from '../handlers/task-handler.registry';
-import type { Task, TaskContext } from '../interfaces/task.interface';
+import type { MaybePromise, Task, TaskContext, TaskProgress } from '../interfaces/task.interface';
+import { normalizeProgress, ProgressReports } from './task-progress';
 
 /** Told once when a try ends: `run.durationMs` and `run.endedAt` are set by then. */
 export interface TryOwner {
   ended(run: TaskRun, ok: boolean, value: unknown): void;
+  /** Stores a progress report of `run` (already validated); never throws, never rejects. */
+  writeProgress(run: TaskRun, value: TaskProgress): MaybePromise<void>;
+  readonly progressIntervalMs: number;
 }
 
-/** What only a try that did not end at once needs: made on first use. */
+/** What only some tries need: made on first use. */
 interface Pending {
   controller?: AbortController;
   timer?: NodeJS.Timeout;
+  progress?: ProgressReports;
 }
 
 /**
@@ -27,10 +32,14 @@ export class TaskRun implements TaskContext {
   readonly attempt: number;
   /** Why the try was aborted (timeout or shutdown); undefined while it runs. */
   reason?: Error = undefined;
+  /** Set by cancelTask: the signal aborts with it, and the try, when it ends, ends the task cancelled. */
+  cancelledBy?: Error = undefined;
   /** performance.now() when the handler was called, then when the try ended. */
   endedAt: number;
   durationMs = 0.5;
   private ended = false;
+  /** Inside the handler's synchronous part. */
+  private calling = false;
   private pending?: Pending = undefined;
 
   constructor(
@@ -57,24 +66,46 @@ export class TaskRun implements TaskContext {
     const pending = (this.pending ??= {});
     if (!pending.controller) {
       pending.controller = new AbortController();
-      if (this.reason) pending.controller.abort(this.reason);
+      const reason = this.reason ?? this.cancelledBy;
+      if (reason) pending.controller.abort(reason);
     }
     return pending.controller.signal;
+  }
+
+  progress(value: TaskProgress): void {
+    const clean = normalizeProgress(value);
+    // a handler that reports after its try ended (a callback it left behind) changes nothing
+    if (this.ended) return;
+    const pending = (this.pending ??= {});
+    pending.progress ??= new ProgressReports((v) => this.owner.writeProgress(this, v), this.owner.progressIntervalMs);
+    pending.progress.report(clean, this.calling);
+  }
+
+  /**
+   * Writes the progress value still waiting for its window; the promise of
+   * the writes under way, which the outcome must follow (undefined: none).
+   */
+  progressWritten(): Promise<void> | undefined {
+    return this.pending?.progress?.end();
   }
 
   /** Calls the handler. Returns true when the try already ended (a synchronous result or throw). */
   start(): boolean {
     let outcome: unknown;
+    this.calling = true;
     try {
       outcome = this.handler.fn(this.task.params, this);
     } catch (err) {
+      this.calling = false;
       this.end(false, err);
       return true;
     }
+    this.calling = false;
     if (!isThenable(outcome)) {
       this.end(true, outcome);
       return true;
     }
+    this.pending?.progress?.continued();
     const { timeoutMs } = this.handler;
     if (timeoutMs !== undefined) {
       const timer = setTimeout(() => this.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
@@ -86,6 +117,19 @@ export class TaskRun implements TaskContext {
       (err: unknown) => this.end(false, err),
     );
     return false;
+  }
+
+  /**
+   * Aborts `ctx.signal` with `reason` without ending the try: the handler
+   * ends it (most give up at once), and its outcome is then recorded as a
+   * cancel whatever it was. Returns false when the try is over.
+   */
+  cancel(reason: Error): boolean {
+    if (this.ended) return false;
+    if (this.cancelledBy) return true;
+    this.cancelledBy = reason;
+    if (!this.reason) this.pending?.controller?.abort(reason);
+    return true;
   }
 
   /** Ends the try now with `reason` as its error and aborts `ctx.signal`; the handler's own outcome is then ignored. */

@@ -1,7 +1,7 @@
-import { InvalidResultError, NoTaskHandlerError, ResultTooLargeError, TaskLostError } from '../errors/errors';
+import { InvalidResultError, NoTaskHandlerError, ResultTooLargeError, TaskCancelledError, TaskLostError } from '../errors/errors';
 import { normalizeJson, storableText } from '../queue/json-value';
 import type { RegisteredHandler } from '../handlers/task-handler.registry';
-import type { MaybePromise, Task } from '../interfaces/task.interface';
+import type { MaybePromise, Task, TaskProgress } from '../interfaces/task.interface';
 import { LibraryLogger, taskLabel } from '../queue-scheduler.logger';
 import type { QueueConsumer } from '../queue/queue-consumer';
 import { backoffDelay } from './backoff';
@@ -29,6 +29,8 @@ export interface RunnerLimits {
   maxResultBytes: number;
   /** queue.maxLostTries */
   maxLostTries: number;
+  /** queue.progressIntervalMs */
+  progressIntervalMs: number;
 }
 
 /** Longest error message stored with a task (the database's error_message is TEXT: 64 KiB on MySQL). */
@@ -89,10 +91,22 @@ export class TaskRunner implements TryOwner {
     this.clock = performance.now();
   }
 
+  /** Asks the try of `taskId` running here (if any) to stop: its signal aborts, and it ends the task cancelled. */
+  cancel(taskId: string): boolean {
+    for (const run of this.inFlight) {
+      if (run.task.taskId !== taskId) continue;
+      if (!run.cancel(new TaskCancelledError(taskId))) return false;
+      this.logger.log(`${taskLabel(run.task)}: cancel requested while running; its signal is aborted`);
+      return true;
+    }
+    return false;
+  }
+
   ended(run: TaskRun, ok: boolean, value: unknown): void {
     this.clock = run.endedAt;
     if (this.inFlight.size > 0) this.inFlight.delete(run);
     const { task } = run;
+    if (run.cancelledBy) return this.endCancelled(run, ok, value);
     let result: unknown;
     if (ok) {
       try {
@@ -103,13 +117,42 @@ export class TaskRunner implements TryOwner {
         value = err;
       }
     }
+    const record = (): MaybePromise<void> => (ok ? this.queue.complete(task, result, run.durationMs) : this.failed(run, value, run.durationMs));
+    // the outcome follows the last progress write: a database would otherwise take the progress after the outcome
+    const progress = run.progressWritten();
+    if (progress) return this.settle(task, run.handler, progress.then(record));
     let recorded: MaybePromise<void>;
     try {
-      recorded = ok ? this.queue.complete(task, result, run.durationMs) : this.failed(run, value, run.durationMs);
+      recorded = record();
     } catch (err) {
       return this.notRecorded(task, run.handler, err);
     }
     this.settle(task, run.handler, recorded);
+  }
+
+  /** A cancelled try: whatever the handler returned or threw, the task ends cancelled (a result is not stored). */
+  private endCancelled(run: TaskRun, ok: boolean, value: unknown): void {
+    const { task } = run;
+    const dropped = ok && value !== undefined && value !== null ? '; the result it returned is dropped' : '';
+    this.logger.warn(`${taskLabel(task)} was cancelled while running (attempt ${task.attempts}); it ended after ${Math.round(run.durationMs)} ms${dropped}`);
+    const record = (): MaybePromise<void> => this.queue.cancelled(task, run.durationMs);
+    const progress = run.progressWritten();
+    if (progress) return this.settle(task, run.handler, progress.then(record));
+    this.record(task, run.handler, record);
+  }
+
+  get progressIntervalMs(): number {
+    return this.limits.progressIntervalMs;
+  }
+
+  writeProgress(run: TaskRun, value: TaskProgress): MaybePromise<void> {
+    const failed = (err: unknown): void => this.logger.warn(`${taskLabel(run.task)}: progress not stored: ${(err as Error).message}`);
+    try {
+      const written = this.queue.progress(run.task, value);
+      return written instanceof Promise ? written.catch(failed) : written;
+    } catch (err) {
+      return failed(err);
+    }
   }
 
   private failed(run: TaskRun, raw: unknown, durationMs: number): MaybePromise<void> {

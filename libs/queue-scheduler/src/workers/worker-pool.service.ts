@@ -21,7 +21,7 @@ export class WorkerPoolService implements OnApplicationBootstrap, BeforeApplicat
   constructor(
     private readonly queue: TaskQueue,
     consumer: QueueConsumer,
-    registry: TaskHandlerRegistry,
+    private readonly registry: TaskHandlerRegistry,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
   ) {
     this.logger = new LibraryLogger(WorkerPoolService.name, options.logLevel);
@@ -42,7 +42,9 @@ export class WorkerPoolService implements OnApplicationBootstrap, BeforeApplicat
     return this.pool.started;
   }
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
+    // before the first claim, or a worker could start a task of a type declared paused
+    for (const handler of this.registry.all()) if (handler.paused) await this.queue.pauseType(handler.type);
     if (this.options.autoStart && this.options.workers.enabled) this.start();
   }
 

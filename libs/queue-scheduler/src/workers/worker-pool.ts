@@ -74,6 +74,7 @@ export class WorkerPool {
     private readonly logger = new LibraryLogger(WorkerPool.name, options.logLevel),
   ) {
     this.runner = new TaskRunner(queue, this.logger, (task, handler, recording) => this.done(task, handler, recording), options.queue);
+    queue.onCancelRequest((taskId) => this.runner.cancel(taskId));
   }
 
   get started(): boolean {

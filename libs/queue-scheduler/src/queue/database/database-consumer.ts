@@ -1,5 +1,5 @@
 import type { ResolvedOptions } from '../../interfaces/options.interface';
-import type { Task, TaskRecord } from '../../interfaces/task.interface';
+import type { Task, TaskProgress, TaskRecord } from '../../interfaces/task.interface';
 import { MAX_TIMER_MS } from '../../queue-scheduler.constants';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
 import type { Sql } from '../../database/sql';
@@ -13,6 +13,8 @@ import { OutcomeBatch } from './outcome-batch';
 import { type TaskRow, toRecord } from './task-rows';
 import { claimDue, lockDue, markRunning, NO_SORT } from './statements/claim';
 import { purgeFinished, reclaimExpired, releaseClaim, renewLeases } from './statements/leases';
+import { writeProgress } from './statements/outcomes';
+import { cancelRequests, recordCancelled } from './statements/tasks';
 
 /**
  * The consumer half of the database backend: claims, the outcomes of tries,
@@ -29,6 +31,9 @@ export class DatabaseConsumer {
   /** The last claim filled its batch: more tasks are probably due than this instance can take. */
   private backlog = false;
   private destroyed = false;
+  cancelListener?: (taskId: string) => boolean;
+  /** Requests already handed to the pool, so a try is told once. */
+  private readonly cancelsTold = new Set<string>();
 
   constructor(
     private readonly owner: string,
@@ -67,6 +72,7 @@ export class DatabaseConsumer {
     };
     every(Math.floor(leaseMs / 3), 'lease renewal', () => this.renewLeases());
     every(sweepIntervalMs, 'sweep', () => this.sweep());
+    every(this.options.queue.pollIntervalMs, 'cancel check', () => this.checkCancels());
     every(this.options.store.cleanupIntervalSeconds * 1000, 'store cleanup', () => this.cleanupStore());
   }
 
@@ -156,6 +162,33 @@ export class DatabaseConsumer {
     this.leased.delete(task.taskId);
     const { text, params } = releaseClaim(task);
     await this.sql.affected(text, params);
+  }
+
+  async progress(task: Task, value: TaskProgress): Promise<void> {
+    const { text, params } = writeProgress(task, JSON.stringify(value));
+    // 0 rows: the try is over or its lease was lost; its report is of no use to anyone
+    if ((await this.sql.affected(text, params)) === 0) return;
+    this.events.emit('progress', task, undefined, undefined, undefined, value);
+  }
+
+  /** Hands the pool the cancel requests for tries running here (a query only while some run). */
+  async checkCancels(): Promise<void> {
+    for (const id of this.cancelsTold) if (!this.leased.has(id)) this.cancelsTold.delete(id);
+    if (this.leased.size === 0 || !this.cancelListener) return;
+    const { text, params } = cancelRequests(this.owner);
+    for (const { task_id: id } of await this.sql.rows<{ task_id: string }>(text, params)) {
+      if (!this.leased.has(id) || this.cancelsTold.has(id)) continue;
+      this.cancelsTold.add(id);
+      this.cancelListener(id);
+    }
+  }
+
+  async cancelled(task: Task, durationMs: number): Promise<void> {
+    this.leased.delete(task.taskId);
+    this.cancelsTold.delete(task.taskId);
+    const { text, params } = recordCancelled(task, Date.now());
+    if ((await this.sql.affected(text, params)) === 0) return this.lostLease(task, 'cancelled');
+    this.events.emit('cancelled', task, durationMs);
   }
 
   /** Extends the leases of every task this instance runs, in one statement. */

@@ -2,13 +2,13 @@ import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, 
 import type { DataSource } from 'typeorm';
 import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
-import type { PushTaskInput, TaskRecord } from '../../interfaces/task.interface';
+import type { PushTaskInput, Task, TaskRecord } from '../../interfaces/task.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { DatabasePublicStore } from './database-public-store';
-import { type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
+import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
 import { type OccurrenceClaim, type QueueCapabilities, QueueConsumer } from '../queue-consumer';
-import { type DurableConsumer, DurableTaskQueue } from '../durable-queue';
+import { type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
 import { type NormalizedTask, MAX_KEY_LENGTH, normalizeBatch, normalizePush } from '../task-validation';
 import { keyProblem } from '../json-value';
 import { dialectOfDataSource, Sql } from '../../database/sql';
@@ -16,7 +16,8 @@ import { Sequence } from './task-rows';
 import { TaskStatusReads } from './task-status';
 import { TaskInserts } from './task-inserts';
 import { DatabaseConsumer } from './database-consumer';
-import { cancelTask, retryTask } from './statements/tasks';
+import { cancelTask, requestCancel, retryTask } from './statements/tasks';
+import { databasePausedTypes } from './statements/paused-types';
 
 /**
  * The durable backend: tasks are rows of `task_queue`, shared by every
@@ -33,7 +34,7 @@ import { cancelTask, retryTask } from './statements/tasks';
 @Injectable()
 export class DatabaseQueueService extends DurableTaskQueue implements QueueConsumer, OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown {
   readonly capabilities: QueueCapabilities = { durable: true, soleConsumer: false, claimsOverlapWrites: true };
-  private readonly logger: LibraryLogger;
+  protected readonly logger: LibraryLogger;
   private readonly sql: Sql;
   protected readonly store: DatabasePublicStore;
   private readonly status: TaskStatusReads;
@@ -42,10 +43,11 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   /** The consumer side, typed as the base class sees it: its own type would pull the backend's driver types into the shipped declarations. */
   protected readonly consumer: DurableConsumer;
   private readonly sqlConsumer: DatabaseConsumer;
+  protected readonly pausedStore: PausedTypesStore;
 
   constructor(
     @Inject(SCHEDULER_DATA_SOURCE) dataSource: DataSource,
-    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
+    @Inject(RESOLVED_OPTIONS) protected readonly options: ResolvedOptions,
   ) {
     super();
     this.logger = new LibraryLogger(DatabaseQueueService.name, options.logLevel);
@@ -53,6 +55,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     this.store = new DatabasePublicStore(this.sql, options.store.maxValueBytes);
     this.status = new TaskStatusReads(this.sql);
     this.inserts = new TaskInserts(this.sql, this.seq);
+    this.pausedStore = databasePausedTypes(this.sql);
     this.consumer = this.sqlConsumer = new DatabaseConsumer(this.owner, this.sql, options, this.logger, this.taskEvents, () => this.store.cleanup());
   }
 
@@ -154,16 +157,32 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     this.sqlConsumer.wakeLocal(1);
   }
 
-  async cancelTask(taskId: string): Promise<boolean> {
+  async cancelTask(taskId: string, options: CancelTaskOptions = {}): Promise<boolean> {
     if (!storableId(taskId)) throw new TaskNotFoundError(String(taskId));
     const { text, params } = cancelTask(taskId);
     const n = await this.sql.affected(text, params);
-    if (n === 0) {
+    if (n === 0) return options.running === false ? this.getTask(taskId).then(() => false) : this.cancelRunning(taskId);
+    this.taskEvents.emit('cancelled', { taskId, type: '' });
+    return true;
+  }
+
+  /** A running task: the request is stored for whichever instance runs it (this one is told at once). */
+  private async cancelRunning(taskId: string): Promise<boolean> {
+    const request = requestCancel(taskId);
+    if ((await this.sql.affected(request.text, request.params)) === 0) {
       await this.getTask(taskId);
       return false;
     }
-    this.taskEvents.emit('cancelled', { taskId, type: '' });
+    await this.sqlConsumer.checkCancels();
     return true;
+  }
+
+  onCancelRequest(listener: (taskId: string) => boolean): void {
+    this.sqlConsumer.cancelListener = listener;
+  }
+
+  cancelled(task: Task, durationMs: number): Promise<void> {
+    return this.sqlConsumer.cancelled(task, durationMs);
   }
 
   // ---- consumers (see DatabaseConsumer) --------------------------------

@@ -1,4 +1,4 @@
-import type { TaskRecord, TaskStatus } from '../../interfaces/task.interface';
+import type { TaskProgress, TaskRecord, TaskStatus } from '../../interfaces/task.interface';
 import type { Sql } from '../../database/sql';
 
 /** A task_queue row as the drivers return it (bigints may be strings). */
@@ -20,6 +20,7 @@ export interface TaskRow {
   created_at: string | number;
   started_at: string | number | null;
   completed_at: string | number | null;
+  progress: string | null;
 }
 
 /** The select list of a full task row, JSON columns read back as text. */
@@ -27,7 +28,7 @@ export function taskColumns(sql: Sql): string {
   return [
     'task_id', 'seq', 'task_type', `${sql.json('params')} AS params`, 'status', 'priority', 'run_at', 'attempts',
     'retry_count', 'max_retries', 'scheduler_task_id', 'scheduled_at', 'error_message', `${sql.json('result')} AS result`,
-    'created_at', 'started_at', 'completed_at',
+    'created_at', 'started_at', 'completed_at', `${sql.json('progress')} AS progress`,
   ].join(', ');
 }
 
@@ -61,6 +62,7 @@ export function toRecord(row: TaskRow): TaskRecord & { seq: number } {
     completedAt: date(row.completed_at),
     error: row.error_message ?? undefined,
     result: row.result === null || row.result === undefined ? undefined : (JSON.parse(row.result) as unknown),
+    progress: row.progress === null || row.progress === undefined ? undefined : (JSON.parse(row.progress) as TaskProgress),
   };
 }
 

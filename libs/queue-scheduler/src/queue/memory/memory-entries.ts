@@ -1,4 +1,4 @@
-import type { Task, TaskRecord, TaskStatus } from '../../interfaces/task.interface';
+import type { Task, TaskProgress, TaskRecord, TaskStatus } from '../../interfaces/task.interface';
 import type { Indexed } from './task-index';
 import type { LogBlock, Logged } from './task-log';
 import type { NormalizedTask } from '../task-validation';
@@ -42,6 +42,7 @@ export class MemoryEntry implements Task, Indexed, Logged {
   typeSlot = -1;
   error: string | undefined = undefined;
   result: unknown = undefined;
+  progress: TaskProgress | undefined = undefined;
   /** The queue that made it: a task given back to complete/fail/release is checked without a lookup. */
   readonly owner: object;
 
@@ -108,6 +109,7 @@ export function toRecord(entry: MemoryEntry): TaskRecord {
     completedAt: date(entry.completedAtMs),
     error: entry.error,
     result: entry.result,
+    progress: entry.progress,
   };
 }
 

@@ -3,8 +3,9 @@ import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
 import { type MemoryEntry, toRecord } from './memory-entries';
 import { MemoryTasks } from './memory-tasks';
-import { type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
+import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
 import { WaitingTasks } from './waiting-tasks';
+import { PausedTypes, pausableType } from '../paused-types';
 
 /**
  * The memory queue's books and the status API over them, off the hot path:
@@ -20,6 +21,9 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   protected readonly tasks: MemoryTasks;
   /** @internal */
   protected readonly clock: Clock;
+  /** @internal the types pauseType stopped, in this process */
+  protected readonly paused = new PausedTypes();
+  private cancelListener?: (taskId: string) => boolean;
 
   protected constructor(clock: Clock, historySize: number) {
     super();
@@ -100,14 +104,33 @@ export abstract class MemoryQueueStatus extends TaskQueue {
     this.waiting.add(entry, now);
   }
 
-  cancelTask(taskId: string): boolean {
+  /** A pending task is cancelled at once; a running one gets its signal aborted and ends cancelled when its handler returns. */
+  cancelTask(taskId: string, options: CancelTaskOptions = {}): boolean {
     const entry = this.tasks.get(taskId);
     if (!entry) throw new TaskNotFoundError(taskId);
+    if (entry.status === 'running') return options.running !== false && (this.cancelListener?.(taskId) ?? false);
     if (entry.status !== 'pending' && entry.status !== 'failed') return false;
     this.waiting.remove(entry);
     this.finish(entry, 'cancelled', this.clock.now());
     this.emit('cancelled', entry);
     return true;
+  }
+
+  onCancelRequest(listener: (taskId: string) => boolean): void {
+    this.cancelListener = listener;
+  }
+
+  pauseType(type: string): void {
+    this.paused.add(pausableType(type));
+  }
+
+  resumeType(type: string): void {
+    this.paused.delete(pausableType(type));
+    this.waiting.wakeAll();
+  }
+
+  listPausedTypes(): string[] {
+    return this.paused.list();
   }
 
   // ---- kept with the hot path (MemoryQueueService), which calls them once per task ----

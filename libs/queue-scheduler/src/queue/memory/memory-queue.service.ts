@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional }
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../../clock';
 import { TaskNotFoundError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
-import type { PushTaskInput, Task, TaskEventKind } from '../../interfaces/task.interface';
+import type { PushTaskInput, Task, TaskEventKind, TaskProgress } from '../../interfaces/task.interface';
 import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { MemoryPublicStore } from './memory-public-store';
@@ -155,7 +155,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
 
   claim(filter: ClaimFilter, limit: number): Task[] {
     const claimed: MemoryEntry[] = [];
-    this.waiting.take(filter, limit, claimed);
+    this.waiting.take(this.paused.apply(filter), limit, claimed);
     if (claimed.length === 0) return claimed;
     const now = this.clock.now();
     for (let i = 0; i < claimed.length; i++) {
@@ -170,7 +170,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
 
   waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
     // Work may have arrived between the consumer's empty claim and this call: never sleep past it.
-    if (this.waiting.has(filter)) return Promise.resolve();
+    if (this.waiting.has(this.paused.apply(filter))) return Promise.resolve();
     return this.waiting.wait(timeoutMs, signal);
   }
 
@@ -204,6 +204,18 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
     this.waiting.giveBack(entry);
   }
 
+  cancelled(task: Task, durationMs: number): void {
+    const entry = this.runningEntry(task);
+    this.finish(entry, 'cancelled', this.clock.now());
+    this.emit('cancelled', entry, durationMs);
+  }
+
+  progress(task: Task, value: TaskProgress): void {
+    const entry = this.runningEntry(task);
+    entry.progress = value;
+    this.emit('progress', entry, undefined, undefined, undefined, value);
+  }
+
   // ---- internals -------------------------------------------------------
 
   /** The entry a consumer holds: the task object claim handed out is the entry itself, so no lookup by id is needed. */
@@ -227,8 +239,8 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
   }
 
   /** @internal */
-  protected emit(kind: TaskEventKind, entry: MemoryEntry, durationMs?: number, error?: string, retryAt?: Date): void {
-    this.taskEvents.emit(kind, entry, durationMs, error, retryAt);
+  protected emit(kind: TaskEventKind, entry: MemoryEntry, durationMs?: number, error?: string, retryAt?: Date, progress?: TaskProgress): void {
+    this.taskEvents.emit(kind, entry, durationMs, error, retryAt, progress);
   }
 }
 

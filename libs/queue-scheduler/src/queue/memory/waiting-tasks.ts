@@ -80,6 +80,11 @@ export class WaitingTasks {
     return this.waiters.wait(timeoutMs, signal);
   }
 
+  /** Wakes every sleeper, so each looks again (a type was resumed). */
+  wakeAll(): void {
+    this.waiters.wakeAll();
+  }
+
   /** Shutdown: the timer stops, every sleeper wakes; what waits stays. */
   stop(): void {
     this.delayed.clearTimer();

@@ -1,14 +1,14 @@
 import type { Job, Worker } from 'bullmq';
 import { TaskLostError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
-import type { Task, TaskEvent, TaskEventKind } from '../../interfaces/task.interface';
+import type { Task, TaskEvent, TaskEventKind, TaskProgress } from '../../interfaces/task.interface';
 import { type LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
 import { Deque } from '../deque';
 import type { ClaimFilter } from '../queue-consumer';
 import { IdlePoll } from '../idle-poll';
 import type { RedisConnection } from './redis-connection';
 import { lostLeaseWarning } from '../durable-queue';
-import { isLockError, type JobData, taskOf } from './redis-jobs';
+import { isLockError, type JobData, progressOf, taskOf } from './redis-jobs';
 import { type Lease, RedisLeases } from './redis-leases';
 import { taskIdOf } from './redis-keys';
 import { WakeTimers } from '../wake-timers';
@@ -27,9 +27,10 @@ export type EmitEvent = (kind: TaskEventKind, task: Pick<Task, 'taskId' | 'type'
  * The jobs it holds, their renewal and give-back are RedisLeases's.
  */
 export class RedisConsumer {
-  private readonly leases: RedisLeases;
+  readonly leases: RedisLeases;
   /** Off once shutdown begins: a job fetched then would only have to be given back. */
   private fetchNext = true;
+  isPaused: (type: string) => boolean = () => false;
   private readonly idle: IdlePoll;
   private readonly wakeTimers = new WakeTimers(() => this.wakeLocal(1));
   private tokens = 0;
@@ -118,9 +119,9 @@ export class RedisConsumer {
     this.wakeLocal(1);
   }
 
-  /** Gives back the jobs fetched ahead that no claim took (shutdown). */
-  releaseAhead(): Promise<void> {
-    return this.leases.releaseAhead();
+  /** Gives back the jobs fetched ahead that no claim took (shutdown; `types`: of those types only). */
+  releaseAhead(types?: ReadonlySet<string>): Promise<void> {
+    return this.leases.releaseAhead(types);
   }
 
   /** One fetch first; only when the queue had a job are the other slots fetched at once (BullMQ moves each atomically). */
@@ -180,7 +181,7 @@ export class RedisConsumer {
     if (!lease) return this.lostLease(task, 'succeeded');
     let next: unknown;
     try {
-      next = await lease.job.moveToCompleted(result ?? null, lease.token, this.fetchNext);
+      next = await lease.job.moveToCompleted(result ?? null, lease.token, this.fetchNext && !this.isPaused(task.type));
     } catch (err) {
       if (isLockError(err)) return this.lostLease(task, 'succeeded');
       throw err;
@@ -220,6 +221,13 @@ export class RedisConsumer {
     if (!lease) return;
     await lease.job.moveToWait(lease.token);
     this.wakeLocal(1);
+  }
+
+  async progress(task: Task, value: TaskProgress): Promise<void> {
+    const lease = this.leases.held(task);
+    if (!lease) return;
+    await lease.job.updateProgress(progressOf(value));
+    this.emit('progress', task, { progress: value });
   }
 
   /** Extends the locks of every job this instance runs, one call per task type. */

@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import { TaskLostError } from '../../errors/errors';
-import type { Task, TaskRecord, TaskStatus } from '../../interfaces/task.interface';
+import type { Task, TaskProgress, TaskRecord, TaskStatus } from '../../interfaces/task.interface';
 import type { NormalizedTask } from '../task-validation';
 
 /** What a BullMQ job carries for us; `name` is the task type. */
@@ -82,6 +82,19 @@ export function taskOf(job: Job, running = true): Task {
   };
 }
 
+/**
+ * A progress report as the job's BullMQ progress: wrapped, because BullMQ
+ * starts every job at 0 and a report of 0 must read back as one.
+ */
+export function progressOf(value: TaskProgress): { progress: TaskProgress } {
+  return { progress: value };
+}
+
+function reportedProgress(job: Job): TaskProgress | undefined {
+  const stored = job.progress as unknown;
+  return stored !== null && typeof stored === 'object' && 'progress' in stored ? (stored as { progress: TaskProgress }).progress : undefined;
+}
+
 export function recordOf(job: Job, state: string): TaskRecord {
   const status = statusOf(state, job);
   const record: TaskRecord = { ...taskOf(job, status === 'running'), status };
@@ -89,6 +102,8 @@ export function recordOf(job: Job, state: string): TaskRecord {
   if (job.finishedOn && (status === 'succeeded' || status === 'dead')) record.completedAt = new Date(job.finishedOn);
   if (job.failedReason && status !== 'succeeded' && status !== 'pending') record.error = lostReason(job) ?? job.failedReason;
   if (status === 'succeeded' && job.returnvalue !== undefined && job.returnvalue !== null) record.result = job.returnvalue;
+  const progress = reportedProgress(job);
+  if (progress !== undefined) record.progress = progress;
   return record;
 }
 

@@ -70,6 +70,10 @@ export class RedisKeys {
   /** zset store key by expiry, so cleanup() can count what expired. */
   readonly storeExpiry: string;
   readonly storePrefix: string;
+  /** set of the task types `pauseType` stopped, read by every instance once per poll. */
+  readonly pausedTypes: string;
+  /** pub/sub channel of cancel requests for running tasks: every instance hears them at once. */
+  readonly cancelChannel: string;
 
   constructor(readonly prefix: string) {
     const own = `${prefix}:~`;
@@ -82,6 +86,8 @@ export class RedisKeys {
     this.cancelled = `${own}cancelled`;
     this.storeExpiry = `${own}store-expiry`;
     this.storePrefix = `${own}store:`;
+    this.pausedTypes = `${own}paused-types`;
+    this.cancelChannel = `${own}cancel`;
   }
 
   store(key: string): string {

@@ -48,6 +48,12 @@ export class RedisLeases {
     return lease;
   }
 
+  /** The lease of this try of `task`, still held; undefined when it was lost or given up. */
+  held(task: Task): Lease | undefined {
+    const lease = this.leased.get(task.taskId);
+    return lease && lease.task.attempts === task.attempts ? lease : undefined;
+  }
+
   /** The lease of this try of `task`, no longer held; undefined when it was lost. */
   take(task: Task): Lease | undefined {
     const lease = this.leased.get(task.taskId);
@@ -57,10 +63,11 @@ export class RedisLeases {
     return lease;
   }
 
-  /** Gives back the jobs fetched ahead that no claim took (shutdown). */
-  async releaseAhead(): Promise<void> {
-    const waiting = [...this.ahead.values()].flatMap((d) => [...d.values()]);
-    this.ahead.clear();
+  /** Gives back the jobs fetched ahead that no claim took (shutdown; `types`: of those types only). */
+  async releaseAhead(types?: ReadonlySet<string>): Promise<void> {
+    const given = [...this.ahead.keys()].filter((type) => !types || types.has(type));
+    const waiting = given.flatMap((type) => [...this.ahead.get(type)!.values()]);
+    for (const type of given) this.ahead.delete(type);
     await Promise.all(
       waiting.map(async ({ job, token, task }) => {
         this.leased.delete(task.taskId);

@@ -2,16 +2,18 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown, OnMo
 import type { Queue } from 'bullmq';
 import { describeValue, InvalidTaskError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
-import type { PushTaskInput, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
+import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
 import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
-import { type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
+import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
 import { type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
-import { type DurableConsumer, DurableTaskQueue } from '../durable-queue';
+import { type DurableConsumer, DurableTaskQueue, lostLeaseWarning, type PausedTypesStore } from '../durable-queue';
 import type { TaskEventSubject } from '../task-events';
 import { type NormalizedTask, normalizeBatch, normalizePush } from '../task-validation';
 import { RedisConnection } from './redis-connection';
 import { RedisConsumer } from './redis-consumer';
+import { redisPausedTypes } from './redis-paused-types';
+import { RedisCancels } from './redis-cancels';
 import type { PublicStore } from '../../store/public-store';
 import { RedisRetention } from './redis-retention';
 import { jobDataOf, PRIORITY_LIMIT, PRIORITY_OFFSET } from './redis-jobs';
@@ -32,19 +34,25 @@ const UNFINISHED = new Set(['active', 'waiting', 'prioritized', 'delayed', 'wait
  */
 @Injectable()
 export class RedisQueueService extends DurableTaskQueue implements QueueConsumer, OnApplicationBootstrap, OnModuleDestroy, OnApplicationShutdown {
-  private readonly logger: LibraryLogger;
+  protected readonly logger: LibraryLogger;
   private readonly connection?: RedisConnection;
   /** The consumer side, typed as the base class sees it: its own type would pull the backend's driver types into the shipped declarations. */
   protected readonly consumer: DurableConsumer;
   private readonly jobConsumer: RedisConsumer;
+  protected readonly pausedStore: PausedTypesStore;
   private statusReads?: RedisStatus;
   private retention?: RedisRetention;
   private trimTimer?: NodeJS.Timeout;
+  private readonly cancels: RedisCancels;
 
-  constructor(@Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions) {
+  constructor(@Inject(RESOLVED_OPTIONS) protected readonly options: ResolvedOptions) {
     super();
     this.logger = new LibraryLogger(RedisQueueService.name, options.logLevel);
     this.consumer = this.jobConsumer = new RedisConsumer(this.owner, () => this.redis, options, this.logger, (kind, task, extra) => this.emit(kind, task, extra));
+    this.pausedStore = redisPausedTypes(() => this.redis, options.queue.prefix);
+    this.cancels = new RedisCancels(() => this.redis, options.queue.prefix, this.logger);
+    // a completion fetches the next job of its type along: not one of a type paused since
+    this.jobConsumer.isPaused = (type) => this.paused.has(type);
     // bullmq and ioredis are loaded only here, so the other backends never need them
     if (this.active) this.connection = new RedisConnection(options, this.logger, (jobId, type) => this.jobConsumer.onStalled(jobId, type));
   }
@@ -73,6 +81,11 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     this.trimTimer.unref();
   }
 
+  /** Jobs fetched ahead for a type paused meanwhile go back to its queue: they have not started. */
+  protected override typesPaused(types: ReadonlySet<string>): void {
+    if (this.connection) void this.jobConsumer.releaseAhead(types);
+  }
+
   onModuleDestroy(): void {
     clearInterval(this.trimTimer);
     this.jobConsumer.stop();
@@ -82,6 +95,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   /** After the worker pool drained (beforeApplicationShutdown), so its last outcomes still reach Redis. */
   async onApplicationShutdown(): Promise<void> {
     if (this.connection) await this.jobConsumer.releaseAhead();
+    this.cancels.close();
     await this.connection?.close();
   }
 
@@ -149,11 +163,28 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     this.jobConsumer.wakeLocal(1);
   }
 
-  async cancelTask(taskId: string): Promise<boolean> {
+  /** A pending task is cancelled at once; for a running one the request is published to every instance (this one included). */
+  async cancelTask(taskId: string, options: CancelTaskOptions = {}): Promise<boolean> {
     const record = await this.status.cancel(taskId);
-    if (!record) return false;
-    this.emit('cancelled', record);
+    if (record) {
+      this.emit('cancelled', record);
+      return true;
+    }
+    const { job } = await this.status.find(taskId);
+    if (options.running === false || !job || (await job.getState()) !== 'active') return false;
+    await this.cancels.request(taskId);
     return true;
+  }
+
+  onCancelRequest(listener: (taskId: string) => boolean): void {
+    if (this.connection) this.cancels.listen((taskId) => void listener(taskId));
+  }
+
+  async cancelled(task: Task, durationMs: number): Promise<void> {
+    const lease = this.jobConsumer.leases.take(task);
+    if (!lease) return this.logger.warn(lostLeaseWarning(task, 'cancelled'));
+    await this.cancels.record(lease);
+    this.emit('cancelled', task, { durationMs });
   }
 
   // ---- public store ----------------------------------------------------
@@ -203,6 +234,6 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   private emit(kind: TaskEventKind, task: TaskEventSubject, extra?: Partial<TaskEvent>): void {
-    this.taskEvents.emit(kind, task, extra?.durationMs, extra?.error, extra?.retryAt);
+    this.taskEvents.emit(kind, task, extra?.durationMs, extra?.error, extra?.retryAt, extra?.progress);
   }
 }

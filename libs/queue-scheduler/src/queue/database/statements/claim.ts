@@ -3,7 +3,8 @@ import { taskColumns } from '../task-rows';
 import type { Statement } from './statement';
 
 /** What a claim writes on each row it takes: params started_at, lease_owner, lease_expires_at. */
-const SET_RUNNING = "SET status = 'running', attempts = attempts + 1, started_at = ?, lease_owner = ?, lease_expires_at = ?";
+/** A cancel request is for one try: a new try starts without it. */
+const SET_RUNNING = "SET status = 'running', attempts = attempts + 1, started_at = ?, lease_owner = ?, lease_expires_at = ?, cancel_requested = 0";
 
 /** The due rows of `types` in claim order, at most `limit`: params run_at bound, ...types. */
 function due(sql: Sql, types: number, limit: number): string {

@@ -57,6 +57,11 @@ export function outcomeUpdates<W extends { readonly outcome: Outcome }>(sql: Sql
   return out;
 }
 
+/** A progress report (JSON text) of a running try; it writes nothing once that try is over or was reclaimed. */
+export function writeProgress(task: Task, json: string): Statement {
+  return { text: "UPDATE task_queue SET progress = ? WHERE task_id = ? AND status = 'running' AND attempts = ?", params: [json, task.taskId, task.attempts] };
+}
+
 /** An outcome UPDATE that also says which rows it changed (PostgreSQL and SQLite). */
 export function returningIds(text: string): string {
   return `${text} RETURNING task_id`;

@@ -1,4 +1,5 @@
 import type { Sql } from '../../../database/sql';
+import type { Task } from '../../../interfaces/task.interface';
 import type { NormalizedTask } from '../../task-validation';
 import type { Sequence } from '../task-rows';
 import { FINISHED, type Statement } from './statement';
@@ -44,4 +45,22 @@ export function retryTask(seq: Sequence, taskId: string): Statement {
 /** Cancels a task that is still pending. */
 export function cancelTask(taskId: string): Statement {
   return { text: "UPDATE task_queue SET status = 'cancelled', completed_at = ? WHERE task_id = ? AND status = 'pending'", params: [Date.now(), taskId] };
+}
+
+/** A cancel request for a running try, seen by the instance running it at its next cancel check. */
+export function requestCancel(taskId: string): Statement {
+  return { text: "UPDATE task_queue SET cancel_requested = 1 WHERE task_id = ? AND status = 'running'", params: [taskId] };
+}
+
+/** The tries an instance runs that were asked to stop. */
+export function cancelRequests(owner: string): Statement {
+  return { text: "SELECT task_id FROM task_queue WHERE status = 'running' AND lease_owner = ? AND cancel_requested = 1", params: [owner] };
+}
+
+/** A cancelled try ends its task cancelled; nothing when the lease was lost meanwhile. */
+export function recordCancelled(task: Task, now: number): Statement {
+  return {
+    text: "UPDATE task_queue SET status = 'cancelled', completed_at = ?, lease_owner = NULL, lease_expires_at = NULL WHERE task_id = ? AND status = 'running' AND attempts = ?",
+    params: [now, task.taskId, task.attempts],
+  };
 }

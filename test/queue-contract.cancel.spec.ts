@@ -1,0 +1,143 @@
+import { Injectable, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { QueueSchedulerModule, type QueueSchedulerModuleOptions, TaskCancelledError, type TaskContext, type TaskEvent, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { DataSource } from 'typeorm';
+import { databaseFor, DATABASES, useTestDatabase } from './support/databases';
+import { dropPrefix, REDIS, testPrefix } from './support/redis';
+import { waitFor } from './support/wait-for';
+
+jest.setTimeout(60_000);
+
+type Backend = 'memory' | 'redis' | (typeof DATABASES)[number];
+const BACKENDS: Backend[] = ['memory', 'redis', ...DATABASES];
+const POLL_MS = 200;
+/** What the issue allows from cancelTask to the handler's abort: one poll plus 200 ms on a database, 200 ms on Redis. */
+const ALLOWED_MS: Record<string, number> = { memory: 50, redis: 200 };
+const retries = { attempts: 3, backoff: 'fixed' as const, delayMs: 10 };
+
+@Injectable()
+class CancelHandlers {
+  readonly started = new Map<string, number>();
+  readonly aborted = new Map<string, { at: number; reason: unknown }>();
+  openIgnoring!: () => void;
+  ignoringGate = new Promise<void>((resolve) => (this.openIgnoring = resolve));
+
+  /** Gives up as soon as its signal aborts, as a well-behaved handler does. */
+  @TaskHandler('cooperative', { retries })
+  cooperative(_params: unknown, ctx: TaskContext): Promise<void> {
+    this.started.set(ctx.taskId, (this.started.get(ctx.taskId) ?? 0) + 1);
+    return new Promise((_resolve, reject) => {
+      ctx.signal.addEventListener('abort', () => {
+        this.aborted.set(ctx.taskId, { at: Date.now(), reason: ctx.signal.reason });
+        reject(ctx.signal.reason);
+      });
+    });
+  }
+
+  /** Never looks at its signal and returns a result anyway. */
+  @TaskHandler('ignoring', { retries })
+  async ignoring(_params: unknown, ctx: TaskContext): Promise<string> {
+    this.started.set(ctx.taskId, (this.started.get(ctx.taskId) ?? 0) + 1);
+    await this.ignoringGate;
+    return 'a result nobody wants';
+  }
+
+  @TaskHandler('quick')
+  quick(): string {
+    return 'done';
+  }
+}
+
+describe.each(BACKENDS)('cancelTask of a running task on %s', (backend) => {
+  const db = useTestDatabase(databaseFor(backend));
+  let app: INestApplication | undefined;
+  let prefix = '';
+
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    if (prefix) await dropPrefix(prefix);
+  });
+
+  async function boot(options: QueueSchedulerModuleOptions = {}) {
+    if (backend === 'redis') prefix = testPrefix();
+    const queue = { pollIntervalMs: POLL_MS, ...options.queue };
+    const imports =
+      backend === 'redis'
+        ? [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, ...options, queue: { backend: 'redis', connection: REDIS, prefix, ...queue } })]
+        : db.present
+          ? [
+              TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
+              QueueSchedulerModule.forRoot({ logLevel: 'fatal', ...options, queue: { backend: 'database', ...queue } }),
+            ]
+          : [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, ...options, queue })];
+    const moduleRef = await Test.createTestingModule({ imports, providers: [CancelHandlers] }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    if (db.present) {
+      const ds = app.get(DataSource);
+      for (const table of ['task_queue', 'queue_store', 'scheduler_task']) await ds.query(`DELETE FROM ${table}`);
+    }
+    await app.init();
+    const events: TaskEvent[] = [];
+    app.get(TaskQueue).events$.subscribe((e) => events.push(e));
+    return { queue: app.get(TaskQueue), handlers: app.get(CancelHandlers), events };
+  }
+
+  it("aborts the handler's signal with a TaskCancelledError (kind 'cancelled'); the task ends cancelled and is never retried", async () => {
+    const { queue, handlers, events } = await boot();
+    const id = await queue.pushTask({ type: 'cooperative' });
+    await waitFor(() => handlers.started.has(id), 'the task to start');
+    const asked = Date.now();
+    expect(await queue.cancelTask(id)).toBe(true);
+    await waitFor(() => handlers.aborted.has(id), 'the handler to see the abort');
+    const { at, reason } = handlers.aborted.get(id)!;
+    console.log(`${backend}: signal aborted ${at - asked} ms after cancelTask`);
+    expect(at - asked).toBeLessThanOrEqual(ALLOWED_MS[backend] ?? POLL_MS + 200);
+    expect(reason).toBeInstanceOf(TaskCancelledError);
+    expect((reason as TaskCancelledError).kind).toBe('cancelled');
+    await waitFor(async () => (await queue.getTask(id)).status === 'cancelled', 'the task to end cancelled');
+    // a later task of the same worker runs: the cancel freed its slot and retried nothing
+    const after = await queue.pushTask({ type: 'quick' });
+    await waitFor(async () => (await queue.getTask(after)).status === 'succeeded', 'a later task to run');
+    const record = await queue.getTask(id);
+    expect(record).toMatchObject({ status: 'cancelled', attempts: 1 });
+    expect(handlers.started.get(id)).toBe(1);
+    await waitFor(() => events.some((e) => e.taskId === id && e.kind === 'cancelled'), 'the cancelled event');
+    expect(events.filter((e) => e.taskId === id).map((e) => e.kind)).toEqual(['queued', 'started', 'cancelled']);
+  });
+
+  it('records a handler that ignores the signal as cancelled when it returns, and drops its result', async () => {
+    const { queue, handlers } = await boot();
+    const id = await queue.pushTask({ type: 'ignoring' });
+    await waitFor(() => handlers.started.has(id), 'the task to start');
+    expect(await queue.cancelTask(id)).toBe(true);
+    // it keeps running until it returns: the cancel does not end a try behind its handler's back
+    expect((await queue.getTask(id)).status).toBe('running');
+    await new Promise((resolve) => setTimeout(resolve, (ALLOWED_MS[backend] ?? POLL_MS + 200) + 50));
+    handlers.openIgnoring();
+    await waitFor(async () => (await queue.getTask(id)).status === 'cancelled', 'the task to end cancelled');
+    const record = await queue.getTask(id);
+    expect(record.result).toBeUndefined();
+    expect(handlers.started.get(id)).toBe(1);
+  });
+
+  it('with { running: false } leaves a running task alone (what a schedule change uses)', async () => {
+    const { queue, handlers } = await boot();
+    const id = await queue.pushTask({ type: 'cooperative' });
+    await waitFor(() => handlers.started.has(id), 'the task to start');
+    expect(await queue.cancelTask(id, { running: false })).toBe(false);
+    const probe = await queue.pushTask({ type: 'quick' });
+    await waitFor(async () => (await queue.getTask(probe)).status === 'succeeded', 'a later task to run');
+    expect(handlers.aborted.has(id)).toBe(false);
+    expect((await queue.getTask(id)).status).toBe('running');
+  });
+
+  it('answers false for a finished task and leaves it as it was', async () => {
+    const { queue } = await boot();
+    const id = await queue.pushTask({ type: 'quick' });
+    await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'the task to succeed');
+    expect(await queue.cancelTask(id)).toBe(false);
+    expect((await queue.getTask(id)).status).toBe('succeeded');
+  });
+});

@@ -1,0 +1,161 @@
+import { Injectable, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import {
+  InvalidProgressError,
+  MAX_PROGRESS_BYTES,
+  QueueSchedulerModule,
+  type QueueSchedulerModuleOptions,
+  type TaskContext,
+  type TaskEvent,
+  TaskHandler,
+  TaskQueue,
+} from 'nestjs-queue-scheduler';
+import { DataSource } from 'typeorm';
+import { databaseFor, DATABASES, useTestDatabase } from './support/databases';
+import { dropPrefix, REDIS, testPrefix } from './support/redis';
+import { waitFor } from './support/wait-for';
+
+jest.setTimeout(60_000);
+
+type Backend = 'memory' | 'redis' | (typeof DATABASES)[number];
+const BACKENDS: Backend[] = ['memory', 'redis', ...DATABASES];
+const INTERVAL_MS = 200;
+
+let deep: Record<string, unknown> = { leaf: 1 };
+for (let i = 0; i < 40; i++) deep = { deep };
+const BAD_VALUES: Array<[string, unknown]> = [
+  ['above 100', 150],
+  ['below 0', -1],
+  ['NaN', NaN],
+  ['a string', 'half'],
+  ['an array', [1, 2]],
+  ['null', null],
+  ['a Date', new Date()],
+  ['too deep', deep],
+  ['too large', { text: 'x'.repeat(MAX_PROGRESS_BYTES) }],
+  ['a BigInt inside', { n: 1n }],
+];
+
+@Injectable()
+class ProgressHandlers {
+  /** Opened by the test: the `report` handler waits on it after its burst. */
+  open!: () => void;
+  gate = new Promise<void>((resolve) => (this.open = resolve));
+  refused: Array<{ what: string; error: unknown }> = [];
+
+  @TaskHandler('report')
+  async report(params: { burst: number }, ctx: TaskContext): Promise<string> {
+    // a tight loop: the library must turn it into at most one write per window
+    for (let i = 0; i < params.burst; i++) ctx.progress(i % 100);
+    await this.gate;
+    ctx.progress({ stage: 'done', files: 3 });
+    return 'reported';
+  }
+
+  @TaskHandler('zero')
+  zero(_params: unknown, ctx: TaskContext): void {
+    ctx.progress(0);
+  }
+
+  @TaskHandler('bad-progress')
+  bad(_params: unknown, ctx: TaskContext): string {
+    for (const [what, value] of BAD_VALUES) {
+      try {
+        ctx.progress(value as number);
+        this.refused.push({ what, error: undefined });
+      } catch (error) {
+        this.refused.push({ what, error });
+      }
+    }
+    return 'still fine';
+  }
+}
+
+describe.each(BACKENDS)('ctx.progress() on %s', (backend) => {
+  const db = useTestDatabase(databaseFor(backend));
+  let app: INestApplication | undefined;
+  let prefix = '';
+
+  afterEach(async () => {
+    await app?.close();
+    app = undefined;
+    if (prefix) await dropPrefix(prefix);
+  });
+
+  async function boot(options: QueueSchedulerModuleOptions = {}) {
+    if (backend === 'redis') prefix = testPrefix();
+    const queue = { progressIntervalMs: INTERVAL_MS, pollIntervalMs: 100, ...options.queue };
+    const imports =
+      backend === 'redis'
+        ? [QueueSchedulerModule.forRoot({ logLevel: (process.env.QS_LOG as 'fatal') ?? 'fatal', dataSource: false, ...options, queue: { backend: 'redis', connection: REDIS, prefix, ...queue } })]
+        : db.present
+          ? [
+              TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
+              QueueSchedulerModule.forRoot({ logLevel: (process.env.QS_LOG as 'fatal') ?? 'fatal', ...options, queue: { backend: 'database', ...queue } }),
+            ]
+          : [QueueSchedulerModule.forRoot({ logLevel: (process.env.QS_LOG as 'fatal') ?? 'fatal', dataSource: false, ...options, queue })];
+    const moduleRef = await Test.createTestingModule({ imports, providers: [ProgressHandlers] }).compile();
+    app = moduleRef.createNestApplication({ logger: process.env.QS_LOG ? undefined : false });
+    if (db.present) {
+      const ds = app.get(DataSource);
+      for (const table of ['task_queue', 'queue_store', 'scheduler_task']) await ds.query(`DELETE FROM ${table}`);
+    }
+    await app.init();
+    const events: TaskEvent[] = [];
+    app.get(TaskQueue).events$.subscribe((e) => events.push(e));
+    return { queue: app.get(TaskQueue), handlers: app.get(ProgressHandlers), events };
+  }
+
+  it('stores the reports on the task, one write per window for a tight loop, and the last one before the outcome', async () => {
+    const { queue, handlers, events } = await boot();
+    const id = await queue.pushTask({ type: 'report', params: { burst: 10_000 } });
+    const progressOf = () => events.filter((e) => e.taskId === id && e.kind === 'progress');
+    // the first report of the burst is written at once, the last one when its window closes
+    // the event follows the write (another connection may read the write first)
+    await waitFor(() => progressOf().some((e) => e.progress === 99), "the burst's last report written");
+    expect((await queue.getTask(id)).progress).toBe(99);
+    const burstStart = progressOf()[0].at.getTime();
+    const burstEnd = progressOf().at(-1)!.at.getTime();
+    expect(progressOf().map((e) => e.progress)).toEqual([0, 99]);
+    expect(burstEnd - burstStart).toBeGreaterThanOrEqual(INTERVAL_MS - 20);
+    expect((await queue.getTask(id)).status).toBe('running');
+    handlers.open();
+    await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'the task to succeed');
+    const record = await queue.getTask(id);
+    expect(record.progress).toEqual({ stage: 'done', files: 3 });
+    expect(record.result).toBe('reported');
+    await waitFor(() => events.some((e) => e.taskId === id && e.kind === 'succeeded'), 'the succeeded event');
+    const kinds = events.filter((e) => e.taskId === id).map((e) => e.kind);
+    // the final report is written (and told) before the outcome
+    expect(kinds.lastIndexOf('progress')).toBeLessThan(kinds.indexOf('succeeded'));
+    expect(progressOf().at(-1)!.progress).toEqual({ stage: 'done', files: 3 });
+    console.log(`${backend}: a burst of 10,000 ctx.progress() calls cost ${progressOf().length - 1} writes before the final report`);
+  });
+
+  it('reads back a report of 0 as 0, not as "no progress"', async () => {
+    const { queue } = await boot();
+    const id = await queue.pushTask({ type: 'zero' });
+    await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'the task to succeed');
+    expect((await queue.getTask(id)).progress).toBe(0);
+    const untouched = await queue.pushTask({ type: 'report', params: { burst: 0 }, delayMs: 60_000 });
+    expect((await queue.getTask(untouched)).progress).toBeUndefined();
+  });
+
+  it('refuses a value that is not a percentage or a small JSON object with a typed error, and the try goes on', async () => {
+    const { queue, handlers, events } = await boot();
+    const id = await queue.pushTask({ type: 'bad-progress' });
+    await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'the task to succeed');
+    const record = await queue.getTask(id);
+    expect(record.result).toBe('still fine');
+    expect(record.progress).toBeUndefined();
+    expect(events.filter((e) => e.taskId === id && e.kind === 'progress')).toEqual([]);
+    expect(handlers.refused.map((r) => r.what)).toEqual(BAD_VALUES.map(([what]) => what));
+    for (const { what, error } of handlers.refused) {
+      expect({ what, isTyped: error instanceof InvalidProgressError }).toEqual({ what, isTyped: true });
+      expect((error as InvalidProgressError).field).toMatch(/^progress/);
+    }
+    expect((handlers.refused[0].error as Error).message).toContain('150');
+    expect((handlers.refused[3].error as Error).message).toContain('half');
+  });
+});
