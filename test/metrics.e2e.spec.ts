@@ -140,7 +140,7 @@ describe('QueueSchedulerMetrics without a database', () => {
       expect(Object.keys(m.types)).toHaveLength(MAX_TRACKED_TYPES + 1);
       expect(m.types[OTHER_TYPES].events.queued).toBe(5);
       expect(m.events.queued).toBe(MAX_TRACKED_TYPES + 5);
-      expect(m.schedules).toEqual({ fired: 0, misfires: 0, lagMs: expect.objectContaining({ count: 0 }) });
+      expect(m.schedules).toEqual({ fired: 0, misfires: 0, skipped: 0, coalesced: 0, lagMs: expect.objectContaining({ count: 0 }) });
     } finally {
       await app.close();
     }

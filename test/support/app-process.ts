@@ -19,6 +19,7 @@
  * - QS_HOLD_MS (`workers`): the `lossy` handler holds its task this long (a process that is to be killed).
  * - QS_RETRIES (`ledger`): the `work` handler's retry policy (JSON, default one attempt).
  * - QS_PRODUCE=n (`ledger`): pushes n `work` tasks one by one, printing each resolved push.
+ * - QS_SCHEDULE_EVENTS=1 (`ledger`): prints the scheduler's `fired` and `skipped` events (the overlap suite counts them).
  * - QS_VARIANT (`scheduled`): '1' or '2', the set of @Scheduled declarations.
  */
 import 'reflect-metadata';
@@ -31,6 +32,7 @@ import {
   type RetryPolicy,
   Scheduled,
   type ScheduledOptions,
+  SchedulerService,
   TaskContext,
   TaskHandler,
   TaskQueue,
@@ -52,6 +54,7 @@ const env = {
   holdMs: process.env.QS_HOLD_MS === undefined ? undefined : Number(process.env.QS_HOLD_MS),
   retries: json<RetryPolicy>('QS_RETRIES', { attempts: 1 }),
   produce: Number(process.env.QS_PRODUCE ?? 0),
+  scheduleEvents: Boolean(process.env.QS_SCHEDULE_EVENTS),
   variant: process.env.QS_VARIANT ?? '1',
 };
 
@@ -171,6 +174,14 @@ async function produce(queue: TaskQueue, n: number): Promise<void> {
   print({ event: 'produced' });
 }
 
+/** One line per occurrence this instance fired, and per batch of occurrences an overlap policy gave up. */
+function printScheduleEvents(scheduler: SchedulerService): void {
+  scheduler.events$.subscribe((e) => {
+    if (e.kind === 'fired') print({ event: 'fired', s: e.scheduleId, scheduledAt: e.scheduledAt.getTime() });
+    if (e.kind === 'skipped') print({ event: 'skipped', s: e.scheduleId, overlap: e.overlap, n: e.skipped, scheduledAt: e.scheduledAt.map((d) => d.getTime()) });
+  });
+}
+
 // ---- scheduled: the multi-process @Scheduled upsert suite -----------------------------------------------------------
 
 /** Variant 2 changes `report-a`'s cron and `sweep`'s params, and drops `report-b`. */
@@ -259,6 +270,7 @@ const APPS: Record<AppName, App> = {
     logger: () => new PrintingLogger(['warn', 'error']),
     started: (app) => {
       if (env.produce > 0) void produce(app.get(TaskQueue), env.produce);
+      if (env.scheduleEvents) printScheduleEvents(app.get(SchedulerService));
     },
   },
   /** @Scheduled declarations of QS_VARIANT, no workers or scheduler; prints DeclaredSchedulesService's log lines. */

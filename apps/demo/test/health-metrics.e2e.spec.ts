@@ -101,5 +101,7 @@ describe('GET /metrics', () => {
     expect(sample(text, 'queue_scheduler_schedule_lag_seconds_count')).toBe(fired);
     expect(sample(text, 'queue_scheduler_schedule_lag_seconds_bucket', { le: '3600' })).toBe(fired);
     expect(sample(text, 'queue_scheduler_misfires_total')).toBe(0);
+    expect(sample(text, 'queue_scheduler_schedule_skipped_total')).toBe(0);
+    expect(sample(text, 'queue_scheduler_schedule_coalesced_total')).toBe(0);
   });
 });

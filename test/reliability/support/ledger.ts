@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import type { QueueSchedulerModuleOptions } from 'nestjs-queue-scheduler';
 import type { DataSource } from 'typeorm';
 import { type DatabaseKind, type SuiteDatabase, type TestDatabase, useTestDatabase } from '../../support/databases';
 import { type Instance, stopAll } from '../../support/processes';
@@ -14,14 +15,15 @@ export class Ledger {
   producer!: INestApplication;
 
   /** Boots a producer-only app on `db` (it creates the library's tables) and creates the ledger tables. */
-  static async create(db: TestDatabase): Promise<Ledger> {
+  static async create(db: TestDatabase, queue?: QueueSchedulerModuleOptions['queue']): Promise<Ledger> {
     const ledger = new Ledger();
-    await ledger.open(db);
+    await ledger.open(db, queue);
     return ledger;
   }
 
-  async open(db: TestDatabase): Promise<void> {
-    this.producer = await bootProducer(db);
+  /** `queue`: the producer's backend (the database backend by default); the ledger tables are on `db` whatever it is. */
+  async open(db: TestDatabase, queue?: QueueSchedulerModuleOptions['queue']): Promise<void> {
+    this.producer = await bootProducer(db, queue);
     const { DataSource } = await import('typeorm');
     this.ds = this.producer.get(DataSource);
     await this.ds.query('CREATE TABLE ledger_start (task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL, at bigint NOT NULL)');
@@ -56,10 +58,10 @@ export class Ledger {
  * The suite's database of `kind` with the ledger open on it (from beforeAll);
  * before the drop, the suite's `instances()` are SIGKILLed and the ledger closed.
  */
-export function useLedger(kind: DatabaseKind, instances: () => Instance[]): { db: SuiteDatabase; ledger: Ledger } {
+export function useLedger(kind: DatabaseKind, instances: () => Instance[], queue?: () => QueueSchedulerModuleOptions['queue']): { db: SuiteDatabase; ledger: Ledger } {
   const db = useTestDatabase(kind);
   const ledger = new Ledger();
-  beforeAll(() => ledger.open(db));
+  beforeAll(() => ledger.open(db, queue?.()));
   db.beforeDrop(async () => {
     await stopAll(instances(), 'SIGKILL');
     if (ledger.producer) await ledger.close();

@@ -62,6 +62,8 @@ export class PrometheusExporter {
   private readonly dead = this.counter('dead_lettered_total', 'Tasks moved to the dead-letter list');
   private readonly fired = this.counter('schedule_fired_total', 'Schedule occurrences fired by this instance');
   private readonly misfires = this.counter('misfires_total', 'Schedule occurrences missed while no instance ran');
+  private readonly skipped = this.counter('schedule_skipped_total', "Occurrences of overlap 'skip' schedules dropped while the previous run was unfinished");
+  private readonly coalesced = this.counter('schedule_coalesced_total', "Occurrences of overlap 'wait' schedules folded into one run after waiting");
   private readonly durations = this.histogram('handler_duration_seconds', 'Handler run time of each finished try');
   private readonly lag = this.histogram('schedule_lag_seconds', 'Fire time minus scheduled time of each fired occurrence');
 
@@ -87,6 +89,8 @@ export class PrometheusExporter {
     this.total(this.dead, s.deadLettered);
     this.total(this.fired, s.schedules.fired);
     this.total(this.misfires, s.schedules.misfires);
+    this.total(this.skipped, s.schedules.skipped);
+    this.total(this.coalesced, s.schedules.coalesced);
     this.durations.set(Object.entries(s.types).map(([type, t]) => ({ labels: { type }, h: t.durationMs })));
     this.lag.set([{ labels: {}, h: s.schedules.lagMs }]);
   }

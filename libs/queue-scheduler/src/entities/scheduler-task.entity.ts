@@ -1,5 +1,6 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { MisfirePolicy, ScheduleType } from '../scheduler/math/schedule-math';
+import type { OverlapPolicy } from '../scheduler/overlap';
 import { epochMs, jsonText } from './column-transformers';
 
 /**
@@ -71,6 +72,10 @@ export class SchedulerTask {
 
   @Column({ name: 'misfire_policy', type: 'varchar', length: 16, default: 'fire_once' })
   misfirePolicy!: MisfirePolicy;
+
+  /** Whether an occurrence may start while the schedule's previous run is unfinished: 'allow', 'skip' or 'wait'. */
+  @Column({ type: 'varchar', length: 8, default: 'allow' })
+  overlap!: OverlapPolicy;
 
   /** Priority of the tasks this schedule pushes. */
   @Column({ type: 'int', default: 0 })

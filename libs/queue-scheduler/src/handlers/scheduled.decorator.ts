@@ -1,5 +1,6 @@
 import { DiscoveryService } from '@nestjs/core';
 import type { MisfirePolicy } from '../scheduler/math/schedule-math';
+import type { OverlapPolicy } from '../scheduler/overlap';
 
 /**
  * A schedule declared in code with `@Scheduled`. Give exactly one of `cron`,
@@ -28,6 +29,8 @@ export interface ScheduledOptions {
   maxRuns?: number;
   /** @default the module's scheduler.defaultMisfirePolicy ('fire_once') */
   misfirePolicy?: MisfirePolicy;
+  /** Whether a run may start while the previous one is unfinished: 'allow', 'skip' or 'wait' (see `addSchedule`). @default 'allow' */
+  overlap?: OverlapPolicy;
   /** Priority of the pushed tasks. @default 0 */
   priority?: number;
   description?: string;

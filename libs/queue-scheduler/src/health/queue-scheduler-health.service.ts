@@ -14,6 +14,7 @@ export interface QueueSchedulerHealthOptions {
   /**
    * The oldest overdue occurrence (an enabled schedule's `next_run_at` in the
    * past) may be this late before the check fails. `Infinity`: report only.
+   * A schedule with `overlap: 'wait'` holding an occurrence for its previous run is not counted.
    * @default 60000
    */
   maxScheduleLagMs?: number;
@@ -97,6 +98,8 @@ export class QueueSchedulerHealthService {
           .addSelect('COUNT(*)', 'overdue')
           // next_run_at is null while a schedule is paused or finished, so this reads enabled schedules only
           .where('s.next_run_at <= :now', { now })
+          // an overlap 'wait' schedule is late on purpose while its previous run lasts: not the scheduler's lag
+          .andWhere("s.overlap <> 'wait'")
           .getRawOne<{ oldest: string | number | null; overdue: string | number }>(),
       );
       const oldest = row?.oldest === null || row?.oldest === undefined ? null : Number(row.oldest);

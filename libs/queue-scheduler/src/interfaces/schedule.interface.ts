@@ -1,6 +1,7 @@
 import type { MisfirePolicy, ScheduleType } from '../scheduler/math/schedule-math';
+import type { OverlapPolicy } from '../scheduler/overlap';
 
-export type { MisfirePolicy, ScheduleType };
+export type { MisfirePolicy, OverlapPolicy, ScheduleType };
 
 /** What `addSchedule` (alias `addSchedulerTask`) takes. @publicApi */
 export interface AddSchedulerTaskInput {
@@ -25,6 +26,15 @@ export interface AddSchedulerTaskInput {
   enabled?: boolean;
   /** What to do with occurrences missed while no instance was running. @default the module's scheduler.defaultMisfirePolicy */
   misfirePolicy?: MisfirePolicy;
+  /**
+   * Whether an occurrence may start while the previous run of this schedule is
+   * still pending or running on any instance: 'allow' runs them side by side,
+   * 'skip' drops the occurrence (logged, counted in the metrics' `schedules.skipped`),
+   * 'wait' holds it until that run has finished; occurrences due meanwhile fold
+   * into that one run. See the README's "No overlapping runs of a schedule".
+   * @default 'allow'
+   */
+  overlap?: OverlapPolicy;
   /** Priority of the pushed tasks. @default 0 */
   priority?: number;
 }
@@ -48,4 +58,6 @@ export interface ListSchedulesFilter {
  */
 export type ScheduleEvent =
   | { kind: 'fired'; scheduleId: string; name: string; taskType: string; taskId: string; scheduledAt: Date; at: Date }
-  | { kind: 'missed'; scheduleId: string; name: string; taskType: string; missed: number; policy: MisfirePolicy; at: Date };
+  | { kind: 'missed'; scheduleId: string; name: string; taskType: string; missed: number; policy: MisfirePolicy; at: Date }
+  /** Occurrences an overlap policy gave up: dropped by 'skip' (`scheduledAt` lists them), or folded into one run by 'wait'. */
+  | { kind: 'skipped'; scheduleId: string; name: string; taskType: string; overlap: 'skip' | 'wait'; skipped: number; scheduledAt: Date[]; at: Date };

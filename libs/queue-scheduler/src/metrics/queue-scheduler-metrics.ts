@@ -48,6 +48,10 @@ export interface QueueSchedulerMetricsSnapshot {
     fired: number;
     /** Occurrences missed while no instance ran (coalesced by `fire_once` or dropped by `skip`). */
     misfires: number;
+    /** Occurrences of `overlap: 'skip'` schedules dropped because the previous run was still pending or running. */
+    skipped: number;
+    /** Occurrences of `overlap: 'wait'` schedules folded into one run after waiting for the previous one. */
+    coalesced: number;
     /** Fire time − scheduled time of each fired occurrence. */
     lagMs: HistogramSnapshot;
   };
@@ -93,6 +97,8 @@ export class QueueSchedulerMetrics implements OnModuleDestroy {
   private readonly lag = new FixedHistogram(LAG_BUCKETS_MS);
   private fired = 0;
   private misfires = 0;
+  private skipped = 0;
+  private coalesced = 0;
   private readonly subscriptions: Subscription[] = [];
   private readonly stopListening: () => void;
 
@@ -128,7 +134,7 @@ export class QueueSchedulerMetrics implements OnModuleDestroy {
       events: { ...this.events },
       retries: this.events.retrying,
       deadLettered: this.events.dead,
-      schedules: { fired: this.fired, misfires: this.misfires, lagMs: this.lag.snapshot() },
+      schedules: { fired: this.fired, misfires: this.misfires, skipped: this.skipped, coalesced: this.coalesced, lagMs: this.lag.snapshot() },
       types,
     };
   }
@@ -149,6 +155,11 @@ export class QueueSchedulerMetrics implements OnModuleDestroy {
   private onSchedule(e: ScheduleEvent): void {
     if (e.kind === 'missed') {
       this.misfires += e.missed;
+      return;
+    }
+    if (e.kind === 'skipped') {
+      if (e.overlap === 'skip') this.skipped += e.skipped;
+      else this.coalesced += e.skipped;
       return;
     }
     this.fired++;

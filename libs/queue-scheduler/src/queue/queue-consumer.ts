@@ -86,6 +86,14 @@ export abstract class QueueConsumer {
    * successful claim. Returns the task ids, or null when the claim was lost.
    */
   abstract pushClaimed(claim: OccurrenceClaim): Promise<string[] | null>;
+  /**
+   * Whether a task of schedule `scheduleId` is still pending, running or
+   * waiting for a retry, on any instance sharing this queue: what an overlap
+   * policy ('skip', 'wait') decides on. The database backend answers inside
+   * the scheduler's claim transaction (`manager`), so the check and the claim
+   * see one state; the other backends ignore it.
+   */
+  abstract hasUnfinishedRun(scheduleId: string, manager?: EntityManager): Promise<boolean>;
 }
 
 /** pushClaimed for a backend with no transaction to share with the scheduler: claim, then push one by one. */

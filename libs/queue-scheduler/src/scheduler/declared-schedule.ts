@@ -72,6 +72,7 @@ export function declareSchedule(options: ScheduledOptions, taskType: string, sou
     params: options.params,
     maxRuns: options.maxRuns,
     misfirePolicy: options.misfirePolicy,
+    overlap: options.overlap,
     priority: options.priority,
     description: options.description,
     enabled: options.enabled,
@@ -142,6 +143,8 @@ function fingerprint(key: string, f: ScheduleFields): string {
   const values = [
     1, key, f.name, f.taskType, f.scheduleType, f.intervalSeconds ?? null, f.cronExpression ?? null, f.timezone, f.executeAt?.getTime() ?? null,
     canonical(JSON.parse(JSON.stringify(f.params))), f.maxRuns, f.description, f.enabled, f.misfirePolicy, f.priority,
+    // appended only when not the default, so the declarations stored before overlap existed keep their hash
+    ...(f.overlap === 'allow' ? [] : [f.overlap]),
   ];
   return createHash('sha256').update(JSON.stringify(values)).digest('hex');
 }

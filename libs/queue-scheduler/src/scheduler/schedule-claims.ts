@@ -1,7 +1,8 @@
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { dialectOfDataSource, Sql } from '../database/sql';
-import type { FirePlan, MisfirePolicy, ScheduleType } from './math/schedule-math';
+import type { MisfirePolicy, ScheduleType } from './math/schedule-math';
 import type { ClaimableSchedule } from './claim-plan';
+import type { ClaimPlan, OverlapPolicy } from './overlap';
 
 /** A schedule row as the loop reads it: the columns it needs, no entity. */
 export interface DueSchedule extends ClaimableSchedule {
@@ -12,13 +13,17 @@ export interface DueSchedule extends ClaimableSchedule {
   scheduleType: ScheduleType;
   lastRunAt: Date | null;
   priority: number;
+  overlap: OverlapPolicy;
   version: number;
 }
 
 export interface ClaimedSchedule {
   row: DueSchedule;
-  plan: FirePlan;
+  plan: ClaimPlan;
 }
+
+/** A claim's plan for a row; null leaves the row as it is (a 'wait' schedule whose previous run is unfinished). */
+export type PlanRow = (row: DueSchedule) => ClaimPlan | null | Promise<ClaimPlan | null>;
 
 /** A row's new timing state, written by a claim or by giving occurrences back. */
 export interface RowMove {
@@ -32,7 +37,7 @@ export interface RowMove {
 }
 
 const COLUMNS =
-  'task_id, name, task_type, params, schedule_type, interval_seconds, cron_expression, timezone, execute_at, last_run_at, next_run_at, run_count, max_runs, misfire_policy, priority, version';
+  'task_id, name, task_type, params, schedule_type, interval_seconds, cron_expression, timezone, execute_at, last_run_at, next_run_at, run_count, max_runs, misfire_policy, priority, overlap, version';
 /** Rows one give-back statement moves: bounds the statement's size whatever the number of rows held. */
 const MOVE_CHUNK = 500;
 
@@ -57,6 +62,7 @@ function toDue(r: Raw): DueSchedule {
     maxRuns: Number(r.max_runs),
     misfirePolicy: r.misfire_policy as MisfirePolicy,
     priority: Number(r.priority),
+    overlap: r.overlap as OverlapPolicy,
     version: Number(r.version),
   };
 }
@@ -76,10 +82,17 @@ export class ScheduleClaims {
     this.rowLocks = this.sql.dialect !== 'sqlite';
   }
 
-  /** The earliest next_run_at (epoch ms), one read of idx_scheduler_task_next_run_at; null when nothing is scheduled. */
-  async earliest(): Promise<number | null> {
-    const [row] = await this.sql.rows<{ n: string | number }>('SELECT next_run_at AS n FROM scheduler_task WHERE next_run_at IS NOT NULL ORDER BY next_run_at LIMIT 1');
-    return row ? Number(row.n) : null;
+  /**
+   * The earliest next_run_at (epoch ms) and that row's overlap policy, one
+   * read of idx_scheduler_task_next_run_at, leaving out the rows `held`;
+   * null when nothing is scheduled.
+   */
+  async earliest(held: readonly string[] = []): Promise<{ at: number; overlap: OverlapPolicy } | null> {
+    const [row] = await this.sql.rows<{ n: string | number; o: string }>(
+      `SELECT next_run_at AS n, overlap AS o FROM scheduler_task WHERE next_run_at IS NOT NULL${this.notHeld(held)} ORDER BY next_run_at LIMIT 1`,
+      [...held],
+    );
+    return row ? { at: Number(row.n), overlap: row.o as OverlapPolicy } : null;
   }
 
   /**
@@ -91,12 +104,28 @@ export class ScheduleClaims {
    * waiting on each other. On SQLite the UPDATE is a compare-and-set on each
    * row's version and RETURNING names the rows won. `read`: rows found due.
    */
-  async claim(horizon: number, limit: number, plan: (row: DueSchedule) => FirePlan, now: number, manager?: EntityManager): Promise<{ read: number; won: ClaimedSchedule[] }> {
+  async claim(
+    horizon: number,
+    limit: number,
+    plan: PlanRow,
+    now: number,
+    manager?: EntityManager,
+    held: readonly string[] = [],
+  ): Promise<{ read: number; won: ClaimedSchedule[]; waiting: string[] }> {
     const work = async (runner?: QueryRunner) => {
       const lock = this.rowLocks ? ' FOR UPDATE SKIP LOCKED' : '';
-      const raw = await this.sql.rows<Raw>(`SELECT ${COLUMNS} FROM scheduler_task WHERE next_run_at <= ? ORDER BY next_run_at LIMIT ${limit}${lock}`, [horizon], runner);
-      const claimed = raw.map(toDue).map((row) => ({ row, plan: plan(row) }));
-      if (!claimed.length) return { read: 0, won: [] };
+      // a schedule with an overlap policy is claimed only once due: an occurrence queued ahead would be the unfinished run blocking the next
+      const due = `next_run_at <= ? AND (overlap = 'allow' OR next_run_at <= ?)${this.notHeld(held)}`;
+      const raw = await this.sql.rows<Raw>(`SELECT ${COLUMNS} FROM scheduler_task WHERE ${due} ORDER BY next_run_at LIMIT ${limit}${lock}`, [horizon, now, ...held], runner);
+      const claimed: ClaimedSchedule[] = [];
+      const waiting: string[] = [];
+      for (const row of raw.map(toDue)) {
+        const planned = plan(row);
+        const p = planned instanceof Promise ? await planned : planned;
+        if (p) claimed.push({ row, plan: p });
+        else waiting.push(row.taskId);
+      }
+      if (!claimed.length) return { read: raw.length, won: [], waiting };
       const moves = claimed.map(({ row, plan: p }): RowMove => ({
         taskId: row.taskId,
         next: p.next?.getTime() ?? null,
@@ -107,10 +136,10 @@ export class ScheduleClaims {
       const finished = claimed.filter((c) => c.plan.next === null).map((c) => c.row.taskId);
       if (this.rowLocks) {
         await this.move(moves, now, { addRuns: true, disable: finished }, runner);
-        return { read: raw.length, won: claimed };
+        return { read: raw.length, won: claimed, waiting };
       }
       const won = await this.move(moves, now, { addRuns: true, disable: finished, returning: true }, runner);
-      return { read: raw.length, won: claimed.filter((c) => won.ids!.has(c.row.taskId)) };
+      return { read: raw.length, won: claimed.filter((c) => won.ids!.has(c.row.taskId)), waiting };
     };
     const runner = manager?.queryRunner;
     if (runner || !this.rowLocks) return work(runner);
@@ -126,6 +155,10 @@ export class ScheduleClaims {
     let moved = 0;
     for (let i = 0; i < moves.length; i += MOVE_CHUNK) moved += (await this.move(moves.slice(i, i + MOVE_CHUNK), now, { addRuns: false, enable: true })).affected;
     return moved;
+  }
+
+  private notHeld(held: readonly string[]): string {
+    return held.length ? ` AND task_id NOT IN (${this.sql.list(held.length)})` : '';
   }
 
   /** One UPDATE for all the rows, a CASE on task_id per column; `returning` names the rows it moved (not on MySQL/MariaDB). */

@@ -3,6 +3,7 @@ import type { AddSchedulerTaskInput } from '../interfaces/schedule.interface';
 import { keyProblem } from '../queue/json-value';
 import { INT32_MAX, INT32_MIN, isInt32, serializeParams } from '../queue/task-validation';
 import { assertCron, assertTimezone, type MisfirePolicy, type ScheduleSpec, type ScheduleType } from './math/schedule-math';
+import { OVERLAP_POLICIES, type OverlapPolicy } from './overlap';
 
 const SCHEDULE_TYPES: readonly ScheduleType[] = ['interval', 'cron', 'once'];
 const MISFIRE_POLICIES: readonly MisfirePolicy[] = ['fire_once', 'fire_all', 'skip'];
@@ -18,6 +19,7 @@ export interface ScheduleFields extends ScheduleSpec {
   description: string | null;
   enabled: boolean;
   misfirePolicy: MisfirePolicy;
+  overlap: OverlapPolicy;
   priority: number;
   timezone: string;
 }
@@ -91,6 +93,8 @@ export function validateSchedule(input: AddSchedulerTaskInput, defaults: Schedul
   if (!isInt32(maxRuns) || maxRuns < 0) bad('maxRuns', `must be a whole number from 0 to ${INT32_MAX} (0 = no limit)`, maxRuns);
   const misfirePolicy = input.misfirePolicy ?? defaults.misfirePolicy;
   if (!MISFIRE_POLICIES.includes(misfirePolicy)) bad('misfirePolicy', `must be one of ${MISFIRE_POLICIES.join(', ')}`, misfirePolicy);
+  const overlap = input.overlap ?? 'allow';
+  if (!OVERLAP_POLICIES.includes(overlap)) bad('overlap', "must be 'allow', 'skip' or 'wait'", overlap);
   const enabled = input.enabled ?? true;
   if (typeof enabled !== 'boolean') bad('enabled', 'must be true or false', enabled);
   const priority = input.priority ?? 0;
@@ -113,5 +117,5 @@ export function validateSchedule(input: AddSchedulerTaskInput, defaults: Schedul
   if (bytes > SCHEDULE_PARAMS_MAX_BYTES) {
     throw new InvalidScheduleError('params', `params is ${bytes} bytes as JSON, more than a schedule's ${SCHEDULE_PARAMS_MAX_BYTES} (scheduler_task.params is TEXT on MySQL/MariaDB); keep large inputs elsewhere and pass a reference`);
   }
-  return { ...spec, timezone, name, taskType, params, maxRuns, description, enabled, misfirePolicy, priority };
+  return { ...spec, timezone, name, taskType, params, maxRuns, description, enabled, misfirePolicy, overlap, priority };
 }

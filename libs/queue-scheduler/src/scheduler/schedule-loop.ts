@@ -8,17 +8,23 @@ import { MAX_TIMER_MS } from '../queue-scheduler.constants';
 import type { LibraryLogger } from '../queue-scheduler.logger';
 import type { QueueConsumer } from '../queue/queue-consumer';
 import type { TaskQueue } from '../queue/task-queue';
-import type { FirePlan } from './math/schedule-math';
 import { occurrenceTaskId } from './ahead-occurrences';
 import { type ClaimLimits, planClaim } from './claim-plan';
 import { HeldOccurrences } from './held-occurrences';
-import { type ClaimedSchedule, type DueSchedule, ScheduleClaims } from './schedule-claims';
+import { type ClaimPlan, planOverlap, WaitingSchedules } from './overlap';
+import { reportOverlap } from './overlap-report';
+import { type ClaimedSchedule, type DueSchedule, type PlanRow, ScheduleClaims } from './schedule-claims';
 
 /** After a failed look at the table, wait this long times 2^failures (capped) before the next one. */
 const ERROR_BACKOFF_MS = 500;
 const MAX_ERROR_BACKOFF_MS = 30_000;
 /** Pause before looking again when other instances held every due row. */
 const LOST_CLAIMS_PAUSE_MS = 50;
+/**
+ * How often a busy 'wait' schedule is looked at again (at most pollIntervalMs):
+ * the delay between the end of its previous run and the start of the held one.
+ */
+const WAIT_RECHECK_MS = 250;
 
 type Pushed = Pick<DueSchedule, 'taskId' | 'taskType' | 'params' | 'priority'>;
 
@@ -43,6 +49,8 @@ export class ScheduleLoop {
   private readonly limits: ClaimLimits;
   /** Occurrences queued ahead into a queue that dies with the process (memory backend), given back on stop. */
   private readonly held: HeldOccurrences | null;
+  /** 'wait' schedules found busy, out of this instance's claims until their recheck. */
+  private readonly waiting: WaitingSchedules;
   readonly events = new Subject<ScheduleEvent>();
 
   constructor(
@@ -56,6 +64,7 @@ export class ScheduleLoop {
     this.claims = new ScheduleClaims(dataSource);
     this.limits = { misfireGraceMs: options.misfireGraceSeconds * 1000, maxCatchUp: options.maxCatchUp };
     this.held = consumer.capabilities.durable ? null : new HeldOccurrences();
+    this.waiting = new WaitingSchedules(Math.min(options.pollIntervalMs, WAIT_RECHECK_MS));
   }
 
   get running(): boolean {
@@ -92,8 +101,8 @@ export class ScheduleLoop {
   }
 
   /** The earliest next_run_at (epoch ms): the read every look at the table starts with. */
-  nextDueAt(): Promise<number | null> {
-    return this.claims.earliest();
+  async nextDueAt(): Promise<number | null> {
+    return (await this.claims.earliest())?.at ?? null;
   }
 
   /** Look at the table now; if a look is under way, look again right after it. */
@@ -169,19 +178,34 @@ export class ScheduleLoop {
   private async tick(always: boolean): Promise<{ earliest: number | null; wakeAt: number | null }> {
     const lookahead = this.lookaheadMs;
     this.held?.sweep(this.clock.now());
+    const waitedThisTick = new Set<string>();
     for (;;) {
-      const earliest = await this.claims.earliest();
-      if (earliest === null) return { earliest, wakeAt: null };
-      if (earliest > this.clock.now() + lookahead) return { earliest, wakeAt: earliest - lookahead };
+      const first = await this.claims.earliest(this.waiting.held(this.clock.now()));
+      // a held 'wait' schedule is looked at again at its recheck, whatever else is due
+      const recheck = this.waiting.nextRecheck();
+      const soonest = (at: number | null): number | null => (recheck === null ? at : at === null ? recheck : Math.min(at, recheck));
+      if (first === null) return { earliest: recheck, wakeAt: recheck };
+      const earliest = first.at;
+      if (earliest > this.clock.now() + lookahead) return { earliest: soonest(earliest), wakeAt: soonest(earliest - lookahead) };
       let won = 0;
+      let waitedAnew = false;
       for (let more = true; more; ) {
         if (!this.active && !always) return { earliest: null, wakeAt: null };
         const batch = await this.claimBatch(lookahead);
         won += batch.won;
-        more = batch.won > 0 && batch.read === this.options.batchSize;
+        for (const id of batch.waiting) {
+          if (waitedThisTick.has(id)) continue;
+          waitedThisTick.add(id);
+          waitedAnew = true;
+        }
+        more = batch.won + batch.waiting.length > 0 && batch.read === this.options.batchSize;
       }
+      // rows found waiting are left out from now on: look again at what is behind them (once per row and tick, so a slow look cannot cycle)
+      if (waitedAnew) continue;
+      // a schedule with an overlap policy is claimed at its own time, not lookaheadMs before: sleep until then
+      if (won === 0 && first.overlap !== 'allow' && earliest > this.clock.now()) return { earliest: soonest(earliest), wakeAt: soonest(earliest) };
       // every due row was held or taken by other instances: let them commit rather than spin
-      if (won === 0) return { earliest, wakeAt: this.clock.now() + LOST_CLAIMS_PAUSE_MS };
+      if (won === 0) return { earliest: soonest(earliest), wakeAt: soonest(this.clock.now() + LOST_CLAIMS_PAUSE_MS) };
     }
   }
 
@@ -190,32 +214,40 @@ export class ScheduleLoop {
    * scheduled time; on the database backend claim and insert are one
    * transaction. Returns the rows found due and those this instance won.
    */
-  private claimBatch(lookahead: number): Promise<{ read: number; won: number }> {
+  private claimBatch(lookahead: number): Promise<{ read: number; won: number; waiting: string[] }> {
     return this.exclusive(() => this.claimAndPush(lookahead));
   }
 
-  private async claimAndPush(lookahead: number): Promise<{ read: number; won: number }> {
+  private async claimAndPush(lookahead: number): Promise<{ read: number; won: number; waiting: string[] }> {
     const now = this.clock.now();
     const horizon = now + lookahead;
     let claimed: ClaimedSchedule[] = [];
+    let waiting: string[] = [];
     let read = 0;
     let pushedAt = now;
     const ids = await this.consumer.pushClaimed(async (manager) => {
+      // in the claim's transaction on the database backend (its manager): the check and the claim see one state
+      const plan: PlanRow = (row) =>
+        row.overlap === 'allow'
+          ? planClaim(row, now, horizon, this.limits)
+          : this.consumer.hasUnfinishedRun(row.taskId, manager).then((busy) => planOverlap(row, now, this.limits, busy));
       // a transaction rolled back for a deadlock runs this again from the start
-      ({ read, won: claimed } = await this.claims.claim(horizon, this.options.batchSize, (row) => planClaim(row, now, horizon, this.limits), now, manager));
+      ({ read, won: claimed, waiting } = await this.claims.claim(horizon, this.options.batchSize, plan, now, manager, this.waiting.held(now)));
       if (!claimed.length) return null;
       // read after the claim's statements, so each delay ends at the occurrence
       pushedAt = this.clock.now();
       return claimed.flatMap(({ row, plan }) => plan.fire.map((at) => this.occurrence(row, at, pushedAt)));
     });
-    if (!ids) return { read, won: 0 };
+    for (const id of waiting) this.waiting.hold(id, now);
+    if (waiting.length && this.logger.enabled('debug')) this.logger.debug(`schedule(s) ${waiting.join(', ')}: due occurrence held until the previous run finishes (overlap wait)`);
+    if (!ids) return { read, won: 0, waiting };
     let next = 0;
     for (const { row, plan } of claimed) {
       const rowIds = ids.slice(next, (next += plan.fire.length));
       this.held?.note(row, plan, rowIds, pushedAt);
       this.fired(row, plan, rowIds, pushedAt);
     }
-    return { read, won: claimed.length };
+    return { read, won: claimed.length, waiting };
   }
 
   private async giveBackHeld(): Promise<void> {
@@ -237,8 +269,9 @@ export class ScheduleLoop {
    * its scheduled time if it was queued ahead, so `at − scheduledAt` stays
    * the scheduler's lag and is never negative.
    */
-  private fired(row: DueSchedule, plan: FirePlan, ids: string[], now: number): void {
+  private fired(row: DueSchedule, plan: ClaimPlan, ids: string[], now: number): void {
     const about = { scheduleId: row.taskId, name: row.name, taskType: row.taskType };
+    if (plan.skipped?.length || plan.coalesced) reportOverlap(this.logger, (e) => this.emit(e), row, plan, now);
     if (plan.missed > 0) {
       this.logger.warn(`schedule ${row.taskId} '${row.name}' (${row.taskType}): ${plan.missed} occurrence(s) missed, policy ${row.misfirePolicy}`);
       this.emit({ kind: 'missed', ...about, missed: plan.missed, policy: row.misfirePolicy, at: new Date(now) });

@@ -263,9 +263,9 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   }
 
   private asInput(row: SchedulerTask): AddSchedulerTaskInput {
-    const { name, taskType, scheduleType, params, maxRuns, description, enabled, misfirePolicy, priority, timezone } = row;
+    const { name, taskType, scheduleType, params, maxRuns, description, enabled, misfirePolicy, overlap, priority, timezone } = row;
     return {
-      name, taskType, scheduleType, params, maxRuns, description, enabled, misfirePolicy, priority,
+      name, taskType, scheduleType, params, maxRuns, description, enabled, misfirePolicy, overlap, priority,
       timezone: timezone ?? undefined,
       intervalSeconds: row.intervalSeconds ?? undefined,
       cronExpression: row.cronExpression ?? undefined,

@@ -1,5 +1,5 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskRecord } from '../../interfaces/task.interface';
@@ -120,6 +120,16 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     const later = [...new Set(result.inserted.map((t) => t.runAtMs).filter((t) => t > now))].sort((a, b) => a - b);
     for (const at of later.slice(1)) this.sqlConsumer.wakeAt(new Date(at));
     return result.tasks.map((t) => t.taskId);
+  }
+
+  /**
+   * Read in the scheduler's claim transaction (`manager`), after its row lock
+   * (or before its compare-and-set on SQLite): the previous run's task row was
+   * inserted by the claim that committed before, so the check and the claim
+   * cannot interleave with another instance's claim of the same schedule.
+   */
+  hasUnfinishedRun(scheduleId: string, manager?: EntityManager): Promise<boolean> {
+    return this.status.scheduleBusy(scheduleId, manager?.queryRunner);
   }
 
   // ---- status ----------------------------------------------------------

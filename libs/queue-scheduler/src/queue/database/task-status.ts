@@ -2,9 +2,10 @@ import { TaskNotFoundError } from '../../errors/errors';
 import type { TaskRecord } from '../../interfaces/task.interface';
 import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
 import { pageOf, pageRequest } from '../task-pages';
+import type { QueryRunner } from 'typeorm';
 import type { Sql } from '../../database/sql';
 import { reportedStatus, type TaskRow, toRecord } from './task-rows';
-import { COUNT_BY_STATUS, COUNT_PENDING, COUNT_UNFINISHED, listTasks, selectTask } from './statements/status';
+import { COUNT_BY_STATUS, COUNT_PENDING, COUNT_UNFINISHED, listTasks, SCHEDULE_UNFINISHED, selectTask } from './statements/status';
 
 /**
  * The status API's reads of `task_queue` (sizes, one task, pages, counts by
@@ -22,6 +23,11 @@ export class TaskStatusReads {
   /** Tasks pending or running, on any instance. */
   async unfinished(): Promise<number> {
     return this.count(COUNT_UNFINISHED);
+  }
+
+  /** Whether schedule `scheduleId` has a task pending or running; in the caller's transaction when `runner` is given. */
+  async scheduleBusy(scheduleId: string, runner?: QueryRunner): Promise<boolean> {
+    return (await this.sql.rows(SCHEDULE_UNFINISHED, [scheduleId], runner)).length > 0;
   }
 
   async get(taskId: string): Promise<TaskRecord> {

@@ -153,6 +153,10 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
     return pushAfterClaim((input) => this.pushTask(input), claim);
   }
 
+  hasUnfinishedRun(scheduleId: string): Promise<boolean> {
+    return Promise.resolve(this.tasks.unfinishedOf(scheduleId) > 0);
+  }
+
   claim(filter: ClaimFilter, limit: number): Task[] {
     const claimed: MemoryEntry[] = [];
     this.waiting.take(this.paused.apply(filter), limit, claimed);

@@ -11,6 +11,7 @@ const FAILED = statusIndex('failed');
 const SUCCEEDED = statusIndex('succeeded');
 const CANCELLED = statusIndex('cancelled');
 const DEAD = statusIndex('dead');
+const UNFINISHED = new Set([PENDING, RUNNING, FAILED]);
 /** Type logs kept at once: a dashboard filters by a handful of types, not by thousands. */
 const MAX_TYPE_LOGS = 32;
 
@@ -42,6 +43,8 @@ export class MemoryTasks {
    * attempts and were not retried or pushed again while still kept.
    */
   private readonly counts = [0, 0, 0, 0, 0, 0];
+  /** Unfinished tasks per schedule (schedulerTaskId), kept on every status move so an overlap check is one lookup. */
+  private readonly unfinishedBySchedule = new Map<string, number>();
   private seq = 0;
   /** Blocks and slots the last page read: its cost, for tests. */
   lastPageCost = 0;
@@ -55,6 +58,11 @@ export class MemoryTasks {
   /** Pending, running and failed (waiting for a retry) tasks. */
   get unfinished(): number {
     return this.counts[PENDING] + this.counts[RUNNING] + this.counts[FAILED];
+  }
+
+  /** Pending, running and failed tasks pushed by schedule `scheduleId`. */
+  unfinishedOf(scheduleId: string): number {
+    return this.unfinishedBySchedule.get(scheduleId) ?? 0;
   }
 
   get running(): number {
@@ -80,6 +88,7 @@ export class MemoryTasks {
     this.byId.set(entry);
     this.list(entry);
     this.counts[statusIndex(entry.status)]++;
+    this.countSchedule(entry, -1, statusIndex(entry.status));
   }
 
   /** A finished entry whose id was pushed again: the new entry takes its place in every list. */
@@ -95,6 +104,7 @@ export class MemoryTasks {
     entry.status = status;
     this.counts[from]--;
     this.counts[to]++;
+    this.countSchedule(entry, from, to);
     moveStatus(entry.allBlock, from, to);
     moveStatus(entry.typeBlock, from, to);
   }
@@ -104,6 +114,7 @@ export class MemoryTasks {
     this.unlist(entry);
     this.counts[statusIndex(entry.status)]--;
     this.counts[statusIndex(status)]++;
+    this.countSchedule(entry, statusIndex(entry.status), statusIndex(status));
     entry.status = status;
     entry.seq = this.seq++;
     this.list(entry);
@@ -147,6 +158,18 @@ export class MemoryTasks {
     let entries = 0;
     for (const _ of this.byId.values()) entries++;
     return { entries, slots: this.all.slots + [...this.byType.values()].reduce((n, log) => n + log.slots, 0) };
+  }
+
+  /** Moves `entry`'s count of its schedule's unfinished tasks from status `from` (-1: new) to `to`; the id is read first, most tasks have none. */
+  private countSchedule(entry: MemoryEntry, from: number, to: number): void {
+    const id = entry.schedulerTaskId;
+    if (id === undefined) return;
+    const delta = (UNFINISHED.has(to) ? 1 : 0) - (UNFINISHED.has(from) ? 1 : 0);
+    if (delta === 0) return;
+    const n = (this.unfinishedBySchedule.get(id) ?? 0) + delta;
+    // deleted at zero: the map holds only schedules with a run in progress
+    if (n > 0) this.unfinishedBySchedule.set(id, n);
+    else this.unfinishedBySchedule.delete(id);
   }
 
   private list(entry: MemoryEntry): void {

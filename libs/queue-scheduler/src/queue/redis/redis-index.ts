@@ -87,6 +87,15 @@ export class RedisIndex {
     return this.redis.qsDrop(this.keys.index, this.keys.order, this.keys.cancelled, taskId, seq);
   }
 
+  /** Marks `taskId` as schedule `scheduleId`'s latest run (see RedisQueueService.hasUnfinishedRun). */
+  async noteRun(scheduleId: string, taskId: string): Promise<void> {
+    await this.redis.hset(this.keys.scheduleRuns, scheduleId, taskId);
+  }
+
+  lastRunOf(scheduleId: string): Promise<string | null> {
+    return this.redis.hget(this.keys.scheduleRuns, scheduleId);
+  }
+
   async markRetry(taskId: string): Promise<void> {
     await this.redis.sadd(this.keys.retrying, taskId);
   }

@@ -23,6 +23,9 @@ export interface JobData {
  * BullMQ runs lower priority numbers first, FIFO within one, from 1 to 2^21;
  * ours are any integers with 0 the default, so they are shifted by 2^20.
  */
+/** BullMQ job states of a task not finished yet (a retry waits as 'delayed'). */
+export const UNFINISHED_STATES: ReadonlySet<string> = new Set(['active', 'waiting', 'prioritized', 'delayed', 'waiting-children', 'paused']);
+
 export const PRIORITY_OFFSET = 2 ** 20;
 export const PRIORITY_LIMIT = PRIORITY_OFFSET - 1;
 

@@ -67,6 +67,8 @@ export class RedisKeys {
   readonly retrying: string;
   /** hash taskId → JSON of a cancelled task (BullMQ removes the job; we keep its record). */
   readonly cancelled: string;
+  /** hash schedulerTaskId → the task id last pushed for that schedule, for the overlap check. */
+  readonly scheduleRuns: string;
   /** zset store key by expiry, so cleanup() can count what expired. */
   readonly storeExpiry: string;
   readonly storePrefix: string;
@@ -84,6 +86,7 @@ export class RedisKeys {
     this.typePushed = `${own}type-pushed`;
     this.retrying = `${own}retrying`;
     this.cancelled = `${own}cancelled`;
+    this.scheduleRuns = `${own}schedule-runs`;
     this.storeExpiry = `${own}store-expiry`;
     this.storePrefix = `${own}store:`;
     this.pausedTypes = `${own}paused-types`;

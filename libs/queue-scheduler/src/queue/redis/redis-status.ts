@@ -4,7 +4,7 @@ import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { TaskRecord } from '../../interfaces/task.interface';
 import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
 import type { RedisConnection } from './redis-connection';
-import { type JobData, PRIORITY_OFFSET, recordOf, taskOf } from './redis-jobs';
+import { type JobData, PRIORITY_OFFSET, recordOf, taskOf, UNFINISHED_STATES } from './redis-jobs';
 import { jobIdOf } from './redis-keys';
 
 const PAGE_SCAN = 200;
@@ -25,6 +25,13 @@ export class RedisStatus {
     const job = await this.redis.jobOf(type, taskId);
     if (!job) throw new TaskNotFoundError(taskId);
     return { job };
+  }
+
+  /** Whether the task is pending, running or waiting for a retry; false when it is unknown (never pushed, or removed by retention). */
+  async isUnfinished(taskId: string): Promise<boolean> {
+    const type = await this.redis.keys.typeOf(taskId);
+    if (type === null) return false;
+    return UNFINISHED_STATES.has(await this.redis.jobStateOf(type, taskId)) && !(await this.redis.keys.isCancelled(taskId));
   }
 
   /**

@@ -10,6 +10,13 @@ export const COUNT_PENDING = "SELECT COUNT(*) AS n FROM task_queue WHERE status 
 /** Tasks pending or running, on any instance. */
 export const COUNT_UNFINISHED = "SELECT COUNT(*) AS n FROM task_queue WHERE status IN ('pending', 'running')";
 
+/**
+ * Whether schedule ? has a task pending (retries included) or running. Read
+ * through uq_task_queue_occurrence (scheduler_task_id, scheduled_at): a range
+ * over that schedule's rows only, never the whole table.
+ */
+export const SCHEDULE_UNFINISHED = "SELECT 1 AS n FROM task_queue WHERE scheduler_task_id = ? AND status IN ('pending', 'running') LIMIT 1";
+
 /** Tasks by status, a retry waiting for its time (pending with a recorded failure) apart from the others. */
 export const COUNT_BY_STATUS =
   "SELECT status, CASE WHEN status = 'pending' AND retry_count > 0 THEN 1 ELSE 0 END AS retry_count, COUNT(*) AS n FROM task_queue GROUP BY status, CASE WHEN status = 'pending' AND retry_count > 0 THEN 1 ELSE 0 END";
