@@ -20,6 +20,10 @@ const KINDS: DatabaseKind[] = ['sqlite', 'mariadb', 'mariadb-mysql', 'postgres']
 const MYSQL_KINDS: DatabaseKind[] = ['mariadb', 'mariadb-mysql'];
 /** The migrations of the releases before key columns were binary. */
 const OLD_MIGRATIONS = QUEUE_SCHEDULER_MIGRATIONS.slice(0, 3);
+/** Up to the migration that made key columns binary. */
+const KEY_MIGRATIONS = QUEUE_SCHEDULER_MIGRATIONS.slice(0, 4);
+/** Key columns added after that migration, binary from the start. */
+const SINGLETON_KEY_COLUMNS = ['task_queue.singleton_key', 'task_singleton.singleton_key', 'task_singleton.task_id'];
 const KEY_COLUMNS = [
   'queue_store.store_key',
   'scheduler_task.schedule_key',
@@ -123,8 +127,8 @@ describe.each(KINDS)('ids, types and keys compare byte for byte on %s', (kind) =
       await ds.query(`INSERT INTO task_queue (task_id, seq, task_type, params, status, run_at, created_at) ${insert}`, ['Invoice-42', 1, 'echo', '{"n":0}', 'pending', 0, 0]);
     });
     const applied = await withDataSource(db, { migrations: QUEUE_SCHEDULER_MIGRATIONS }, (ds) => ds.runMigrations());
-    // the collation migration, and the later ones (overlap), which leave the key columns alone
-    expect(applied.map((m) => m.name)).toEqual(['BinaryKeyCollations1764600000000', 'AddSchedulerTaskOverlap1764700000000']);
+    // the collation migration, and every later one (they create or touch their own key columns binary from the start)
+    expect(applied.map((m) => m.name)).toEqual(QUEUE_SCHEDULER_MIGRATIONS.slice(OLD_MIGRATIONS.length).map((m) => new m().name));
     const queue = await boot({ synchronize: false });
     for (const [n, taskId] of ['invoice-42', 'invoice-42 '].entries()) await queue.pushTask({ taskId, type: 'echo', params: { n: n + 1 } });
     for (const [n, taskId] of ['Invoice-42', 'invoice-42', 'invoice-42 '].entries()) expect(await queue.getTask(taskId)).toMatchObject({ taskId, params: { n } });
@@ -135,13 +139,34 @@ describe.each(MYSQL_KINDS)('key column collations on %s', (kind) => {
   const db = useTestDatabase(kind, { each: true });
 
   it("the new migration gives every key column the server's NO PAD binary collation, and its down() takes it back", async () => {
-    await withDataSource(db, { migrations: QUEUE_SCHEDULER_MIGRATIONS }, async (ds) => {
+    await withDataSource(db, { migrations: KEY_MIGRATIONS }, async (ds) => {
       await ds.runMigrations();
       expect(await keyCollations(ds)).toEqual(allBinary);
       // back to before the collation migration: the later ones (overlap) are undone first
       for (let i = QUEUE_SCHEDULER_MIGRATIONS.length; i > OLD_MIGRATIONS.length; i--) await ds.undoLastMigration();
       expect(Object.values(await keyCollations(ds))).toEqual(KEY_COLUMNS.map(() => 'utf8mb4_general_ci'));
     });
+  });
+
+  it('creates the singleton key columns binary, and synchronize converts them too', async () => {
+    const collations = async (ds: DataSource) => {
+      const rows: Array<{ name: string; collation: string }> = await ds.query(
+        "SELECT CONCAT(TABLE_NAME, '.', COLUMN_NAME) AS name, COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() ORDER BY name",
+      );
+      return rows.filter((r) => SINGLETON_KEY_COLUMNS.includes(r.name)).map((r) => r.collation);
+    };
+    await withDataSource(db, { migrations: QUEUE_SCHEDULER_MIGRATIONS }, async (ds) => {
+      await ds.runMigrations();
+      expect(await collations(ds)).toEqual(SINGLETON_KEY_COLUMNS.map(() => 'utf8mb4_nopad_bin'));
+      await ds.dropDatabase();
+    });
+    const app = await createApp(db);
+    try {
+      await app.init();
+      expect(await collations(app.get(DataSource))).toEqual(SINGLETON_KEY_COLUMNS.map(() => 'utf8mb4_nopad_bin'));
+    } finally {
+      await app.close();
+    }
   });
 
   it('converts the key columns of a database made by synchronize at start-up', async () => {

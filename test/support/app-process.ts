@@ -12,7 +12,7 @@
  * - QS_DB: TypeORM options (JSON), over `autoLoadEntities: true, synchronize: false, logging: false`
  *   (pass `synchronize: true, retryAttempts: 0` for the schema-synchronisation suites).
  * - QS_OPTIONS: the module options (JSON), over the app's defaults below.
- * - QS_APP: which app, see APPS: `workers` (default), `ledger`, `scheduled` or `bare`.
+ * - QS_APP: which app, see APPS: `workers` (default), `ledger`, `scheduled`, `singleton` or `bare`.
  * - QS_BASELINE=1: leaves QueueSchedulerModule out (the same Nest + TypeORM app, for the benchmarks' baseline).
  * - QS_BOOT_ON_SIGUSR2=1: prints `loaded`, then boots when SIGUSR2 arrives, so several processes boot at one moment.
  * - QS_START_ON_STDIN=1 (with autoStart: false): the workers start when a line arrives on stdin.
@@ -21,6 +21,7 @@
  * - QS_PRODUCE=n (`ledger`): pushes n `work` tasks one by one, printing each resolved push.
  * - QS_SCHEDULE_EVENTS=1 (`ledger`): prints the scheduler's `fired` and `skipped` events (the overlap suite counts them).
  * - QS_VARIANT (`scheduled`): '1' or '2', the set of @Scheduled declarations.
+ * - QS_SINGLETON_PUSHES=n (`singleton`): how many pushes share the key `shared` (see SINGLETON_PUSHES).
  */
 import 'reflect-metadata';
 import { Injectable, type LoggerService, type LogLevel, Module, type Provider } from '@nestjs/common';
@@ -40,7 +41,7 @@ import {
 } from 'nestjs-queue-scheduler';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 
-export type AppName = 'workers' | 'ledger' | 'scheduled' | 'bare';
+export type AppName = 'workers' | 'ledger' | 'scheduled' | 'singleton' | 'bare';
 
 const json = <T>(name: string, fallback: T): T => (process.env[name] ? (JSON.parse(process.env[name]!) as T) : fallback);
 
@@ -56,6 +57,7 @@ const env = {
   produce: Number(process.env.QS_PRODUCE ?? 0),
   scheduleEvents: Boolean(process.env.QS_SCHEDULE_EVENTS),
   variant: process.env.QS_VARIANT ?? '1',
+  singletonPushes: Number(process.env.QS_SINGLETON_PUSHES ?? 300),
 };
 
 const print = (line: Record<string, unknown>): boolean => process.stdout.write(`${JSON.stringify({ ...line, pid: process.pid, at: Date.now() })}\n`);
@@ -182,6 +184,37 @@ function printScheduleEvents(scheduler: SchedulerService): void {
   });
 }
 
+// ---- singleton: the multi-process singleton-key suite -----------------------------------------------------------------
+
+/**
+ * What each `singleton` process pushes, all at once: QS_SINGLETON_PUSHES
+ * pushes of the key `shared`, and the keys `k-0`…`k-19` (singleton),
+ * `d-0`…`d-4` (debounce) and `t-0`…`t-4` (throttle) twice each, so every
+ * key meets the pushes of the other processes in the same moment.
+ */
+function singletonPushes(): Array<{ type: string; params: { pid: number; n: number }; singletonKey: string; debounceMs?: number; throttleMs?: number }> {
+  const pushes = Array.from({ length: env.singletonPushes }, () => ({ singletonKey: 'shared' }) as { singletonKey: string; debounceMs?: number; throttleMs?: number });
+  for (let j = 0; j < 20; j++) pushes.push({ singletonKey: `k-${j}` });
+  for (let j = 0; j < 10; j++) pushes.push({ singletonKey: `d-${j % 5}`, debounceMs: 600_000 }, { singletonKey: `t-${j % 5}`, throttleMs: 600_000 });
+  return pushes.map((p, n) => ({ type: 'single', params: { pid: process.pid, n }, ...p }));
+}
+
+/** On a line on stdin, pushes singletonPushes() concurrently and prints the distinct ids each key returned. */
+function pushSingletonsOnStdin(queue: TaskQueue): void {
+  process.stdin.once('data', () => {
+    process.stdin.destroy();
+    const pushes = singletonPushes();
+    Promise.all(pushes.map((p) => queue.pushTask(p))).then(
+      (ids) => {
+        const byKey: Record<string, string[]> = {};
+        pushes.forEach((p, n) => (byKey[p.singletonKey] = [...new Set([...(byKey[p.singletonKey] ?? []), ids[n]])]));
+        print({ event: 'pushed', count: ids.length, byKey });
+      },
+      (err: unknown) => print({ event: 'push-failed', error: String((err as Error)?.stack ?? err) }),
+    );
+  });
+}
+
 // ---- scheduled: the multi-process @Scheduled upsert suite -----------------------------------------------------------
 
 /** Variant 2 changes `report-a`'s cron and `sweep`'s params, and drops `report-b`. */
@@ -278,6 +311,13 @@ const APPS: Record<AppName, App> = {
     providers: [ScheduledJobs],
     defaults: { logLevel: 'log', workers: { enabled: false }, scheduler: { enabled: false } },
     logger: () => new PrintingLogger(['log', 'warn'], 'DeclaredSchedulesService'),
+  },
+  /** No workers or scheduler; pushes singletonPushes() when a line arrives on stdin. */
+  singleton: {
+    providers: [],
+    defaults: { logLevel: 'error', workers: { enabled: false }, scheduler: { enabled: false } },
+    logger: () => ['error', 'fatal'],
+    started: (app) => pushSingletonsOnStdin(app.get(TaskQueue)),
   },
   /** The module and no handler. */
   bare: {

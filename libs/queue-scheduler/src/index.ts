@@ -14,7 +14,7 @@ export { SchedulerService } from './scheduler/scheduler.service';
 export { Scheduled } from './handlers/scheduled.decorator';
 export type { ScheduledOptions } from './handlers/scheduled.decorator';
 export { DeclaredSchedulesService } from './scheduler/declared-schedules.service';
-export { SchedulerTask, QueuedTask, StoreEntry, PausedTaskType, QUEUE_SCHEDULER_ENTITIES } from './entities';
+export { SchedulerTask, QueuedTask, StoreEntry, TaskSingleton, PausedTaskType, QUEUE_SCHEDULER_ENTITIES } from './entities';
 export { QUEUE_SCHEDULER_MIGRATIONS } from './migrations';
 export type { AddSchedulerTaskInput, UpdateSchedulerTaskInput, ListSchedulesFilter, MisfirePolicy, OverlapPolicy, ScheduleType, ScheduleEvent } from './interfaces/schedule.interface';
 export { QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';

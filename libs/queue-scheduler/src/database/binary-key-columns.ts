@@ -9,7 +9,8 @@
 
 /** table → its key columns, which need a NO PAD binary collation on MySQL/MariaDB. */
 export const BINARY_KEY_COLUMNS: Readonly<Record<string, readonly string[]>> = {
-  task_queue: ['task_id', 'task_type', 'scheduler_task_id', 'lease_owner'],
+  task_queue: ['task_id', 'task_type', 'scheduler_task_id', 'lease_owner', 'singleton_key'],
+  task_singleton: ['singleton_key', 'task_id'],
   scheduler_task: ['task_id', 'schedule_key', 'task_type'],
   queue_store: ['store_key'],
   queue_paused_type: ['task_type'],

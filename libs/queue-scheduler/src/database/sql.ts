@@ -70,6 +70,14 @@ export class Sql {
    * undefined leaves the session's own, and saves a round trip.
    */
   transaction<T>(work: (runner: QueryRunner) => Promise<T>, isolation: (attempt: number) => IsolationLevel | undefined = readCommitted): Promise<T> {
+    if (this.dialect !== 'sqlite') return this.runTransaction(work, isolation);
+    // SQLite: one connection per DataSource, and a BEGIN on it while another transaction is open fails; they take turns
+    const turn = (sqliteTurns.get(this.ds) ?? Promise.resolve()).then(() => this.runTransaction(work, isolation));
+    sqliteTurns.set(this.ds, turn.then(noop, noop));
+    return turn;
+  }
+
+  private runTransaction<T>(work: (runner: QueryRunner) => Promise<T>, isolation: (attempt: number) => IsolationLevel | undefined): Promise<T> {
     return retryTransient(async (attempt) => {
       const runner = this.ds.createQueryRunner();
       await runner.connect();
@@ -101,6 +109,10 @@ export class Sql {
     });
   }
 }
+
+/** The last transaction queued on each SQLite DataSource (see Sql.transaction). */
+const sqliteTurns = new WeakMap<DataSource, Promise<void>>();
+const noop = (): void => undefined;
 
 /** MySQL/MariaDB: no gap locks, so SKIP LOCKED claims and inserts rarely deadlock (PostgreSQL's default already). */
 const readCommitted = (): IsolationLevel => 'READ COMMITTED';

@@ -4,8 +4,9 @@ import { QueuedTask } from './queued-task.entity';
 import { SchedulerTask } from './scheduler-task.entity';
 import { StoreEntry } from './store-entry.entity';
 import { PausedTaskType } from './paused-task-type.entity';
+import { TaskSingleton } from './task-singleton.entity';
 
-export { QueuedTask, SchedulerTask, StoreEntry, PausedTaskType };
+export { QueuedTask, SchedulerTask, StoreEntry, TaskSingleton, PausedTaskType };
 
 /** Every entity the library needs; list them in a DataSource that does not use autoLoadEntities (e.g. for the TypeORM CLI). */
-export const QUEUE_SCHEDULER_ENTITIES = [SchedulerTask, QueuedTask, StoreEntry, PausedTaskType];
+export const QUEUE_SCHEDULER_ENTITIES = [SchedulerTask, QueuedTask, StoreEntry, TaskSingleton, PausedTaskType];

@@ -83,4 +83,7 @@ export class QueuedTask {
   /** 1: `cancelTask` asked the running try to stop; the instance running it aborts its signal within one poll. */
   @Column({ name: 'cancel_requested', type: 'int', default: 0 })
   cancelRequested!: number;
+  /** The push's `singletonKey`, for the status API; which task holds a key is `task_singleton`'s to say. */
+  @Column({ name: 'singleton_key', type: 'varchar', length: 191, nullable: true })
+  singletonKey!: string | null;
 }

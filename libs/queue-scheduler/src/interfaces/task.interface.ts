@@ -19,6 +19,24 @@ export interface PushTaskInput<P = unknown> {
   schedulerTaskId?: string;
   /** Set by the scheduler: the occurrence this task stands for. */
   scheduledAt?: Date;
+  /**
+   * One pending task per key, across every type and (on the durable backends)
+   * every process: while the key's task has not started, a push with the key
+   * stores nothing and returns that task's id. Compared byte for byte, like ids.
+   */
+  singletonKey?: string;
+  /**
+   * With `singletonKey`: a push while the key's task is pending replaces its
+   * params and moves its start to this many ms after the push (the first push
+   * starts this late too). Not with `throttleMs`.
+   */
+  debounceMs?: number;
+  /**
+   * With `singletonKey`: once a push with the key was accepted, pushes with it
+   * in the next `throttleMs` ms are dropped (whatever became of that task) and
+   * return its id. Not with `debounceMs`.
+   */
+  throttleMs?: number;
 }
 
 /** A queued task as workers and manual consumers see it. @publicApi */
@@ -46,6 +64,8 @@ export interface Task<P = unknown> {
 /** A task with its outcome, as the status API reports it. @publicApi */
 export interface TaskRecord<P = unknown> extends Task<P> {
   status: TaskStatus;
+  /** The `singletonKey` it was pushed with. */
+  singletonKey?: string;
   startedAt?: Date;
   completedAt?: Date;
   error?: string;

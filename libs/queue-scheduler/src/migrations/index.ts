@@ -3,6 +3,7 @@ import { CreateTaskQueue1764400000000 } from './1764400000000-create-task-queue'
 import { AddSchedulerTaskDeclaredHash1764500000000 } from './1764500000000-add-scheduler-task-declared-hash';
 import { BinaryKeyCollations1764600000000 } from './1764600000000-binary-key-collations';
 import { AddSchedulerTaskOverlap1764700000000 } from './1764700000000-add-scheduler-task-overlap';
+import { AddTaskSingleton1764710000000 } from './1764710000000-add-task-singleton';
 import { AddTaskQueueProgress1764720000000 } from './1764720000000-add-task-queue-progress';
 import { CreateQueuePausedType1764730000000 } from './1764730000000-create-queue-paused-type';
 import { AddTaskQueueCancelRequested1764740000000 } from './1764740000000-add-task-queue-cancel-requested';
@@ -13,6 +14,7 @@ export {
   AddSchedulerTaskDeclaredHash1764500000000,
   BinaryKeyCollations1764600000000,
   AddSchedulerTaskOverlap1764700000000,
+  AddTaskSingleton1764710000000,
   AddTaskQueueProgress1764720000000,
   CreateQueuePausedType1764730000000,
   AddTaskQueueCancelRequested1764740000000,
@@ -29,6 +31,7 @@ export const QUEUE_SCHEDULER_MIGRATIONS = [
   AddSchedulerTaskDeclaredHash1764500000000,
   BinaryKeyCollations1764600000000,
   AddSchedulerTaskOverlap1764700000000,
+  AddTaskSingleton1764710000000,
   AddTaskQueueProgress1764720000000,
   CreateQueuePausedType1764730000000,
   AddTaskQueueCancelRequested1764740000000,

@@ -16,6 +16,20 @@ export interface NormalizedTask {
   maxRetries?: number;
   schedulerTaskId?: string;
   scheduledAt?: Date;
+  /** The push's singleton rule; undefined for a push without `singletonKey` (the common case). */
+  singleton: SingletonRule | undefined;
+}
+
+/**
+ * How a push with `singletonKey` meets the key's standing task: `singleton`
+ * drops it while that task is pending, `debounce` folds it into that task,
+ * `throttle` drops it for `ms` after the key's last accepted push.
+ */
+export interface SingletonRule {
+  readonly key: string;
+  readonly mode: 'singleton' | 'debounce' | 'throttle';
+  /** debounceMs or throttleMs; 0 for `singleton`. */
+  readonly ms: number;
 }
 
 /** The range of the INT columns (priority, max_retries, max_runs): MySQL's INSERT IGNORE would clamp a larger value silently. */
@@ -88,6 +102,8 @@ export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now
   if (scheduledAt !== undefined && !(scheduledAt instanceof Date && Number.isFinite(scheduledAt.getTime()))) {
     bad('scheduledAt', 'must be a valid Date', scheduledAt);
   }
+  // the common push has no key: nothing allocated for it, and two reads more refuse a window without one
+  const singleton = input.singletonKey === undefined ? noSingleton(input) : singletonRule(input, now + delayMs);
   const params = serializeParams(input.params, maxPayloadBytes);
   return {
     taskId: taskId ?? newId(),
@@ -95,9 +111,37 @@ export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now
     type,
     params,
     priority,
-    runAtMs: now + delayMs,
     maxRetries,
     schedulerTaskId,
     scheduledAt,
+    // debounce moves the start: the first push starts as late as any later one would
+    runAtMs: singleton?.mode === 'debounce' ? now + delayMs + singleton.ms : now + delayMs,
+    singleton,
   };
+}
+
+/** A push without a key may not name a window: it would be silently ignored. */
+function noSingleton(input: PushTaskInput): undefined {
+  if (input.debounceMs !== undefined) bad('debounceMs', 'needs singletonKey', input.debounceMs);
+  if (input.throttleMs !== undefined) bad('throttleMs', 'needs singletonKey', input.throttleMs);
+  return undefined;
+}
+
+/** `startMs`: the push's own run time, which a debounce window extends. */
+function singletonRule(input: PushTaskInput, startMs: number): SingletonRule {
+  const { singletonKey, debounceMs, throttleMs } = input;
+  key('singletonKey', singletonKey);
+  if (debounceMs !== undefined && throttleMs !== undefined) {
+    bad('throttleMs', `cannot be given with debounceMs (${describeValue(debounceMs)})`, throttleMs);
+  }
+  if (debounceMs !== undefined) return { key: singletonKey!, mode: 'debounce', ms: windowMs('debounceMs', debounceMs, startMs) };
+  if (throttleMs !== undefined) return { key: singletonKey!, mode: 'throttle', ms: windowMs('throttleMs', throttleMs) };
+  return { key: singletonKey!, mode: 'singleton', ms: 0 };
+}
+
+/** A window fits a timer and an INT column: a positive integer up to 2^31-1; a debounce also ends where a Date can. */
+function windowMs(field: string, value: unknown, startMs = 0): number {
+  if (!isInt32(value) || value <= 0) bad(field, `must be an integer from 1 to ${INT32_MAX}`, value);
+  if (startMs + value > MAX_EPOCH_MS) bad(field, `with delayMs must end by ${new Date(MAX_EPOCH_MS).toISOString()}`, value);
+  return value;
 }

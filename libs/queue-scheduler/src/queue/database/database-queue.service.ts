@@ -15,6 +15,7 @@ import { dialectOfDataSource, Sql } from '../../database/sql';
 import { Sequence } from './task-rows';
 import { TaskStatusReads } from './task-status';
 import { TaskInserts } from './task-inserts';
+import { SingletonPushes } from './singleton-pushes';
 import { DatabaseConsumer } from './database-consumer';
 import { cancelTask, requestCancel, retryTask } from './statements/tasks';
 import { databasePausedTypes } from './statements/paused-types';
@@ -40,6 +41,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   private readonly status: TaskStatusReads;
   private readonly seq = new Sequence();
   private readonly inserts: TaskInserts;
+  private readonly singletons: SingletonPushes;
   /** The consumer side, typed as the base class sees it: its own type would pull the backend's driver types into the shipped declarations. */
   protected readonly consumer: DurableConsumer;
   private readonly sqlConsumer: DatabaseConsumer;
@@ -56,6 +58,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     this.status = new TaskStatusReads(this.sql);
     this.inserts = new TaskInserts(this.sql, this.seq);
     this.pausedStore = databasePausedTypes(this.sql);
+    this.singletons = new SingletonPushes(this.sql, this.inserts, this.logger);
     this.consumer = this.sqlConsumer = new DatabaseConsumer(this.owner, this.sql, options, this.logger, this.taskEvents, () => this.store.cleanup());
   }
 
@@ -93,13 +96,15 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 
   async pushTask<P>(input: PushTaskInput<P>): Promise<string> {
     const task = normalizePush(input, this.options.queue.maxPayloadBytes);
+    if (task.singleton !== undefined) return (await this.pushSingletons([task]))[0];
     this.announce(await this.inserts.insert([task]));
     return task.taskId;
   }
 
-  /** Pushes several tasks in one statement; each keeps pushTask's dedupe rule. */
+  /** Pushes several tasks in one statement; each keeps pushTask's dedupe rule (and its singleton rule: then one transaction). */
   async pushTasks<P>(inputs: PushTaskInput<P>[]): Promise<string[]> {
     const tasks = normalizeBatch(inputs, (input) => normalizePush(input, this.options.queue.maxPayloadBytes));
+    if (tasks.some((t) => t.singleton !== undefined)) return this.pushSingletons(tasks);
     const inserted = await this.inserts.insert(tasks);
     this.announce(inserted);
     return tasks.map((t) => t.taskId);
@@ -203,6 +208,12 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   }
 
   // ---- internals -------------------------------------------------------
+
+  private async pushSingletons(tasks: NormalizedTask[]): Promise<string[]> {
+    const { ids, inserted } = await this.singletons.push(tasks);
+    this.announce(inserted);
+    return ids;
+  }
 
   private announce(tasks: NormalizedTask[]): void {
     if (!tasks.length) return;

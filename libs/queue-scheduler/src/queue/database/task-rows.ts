@@ -21,6 +21,7 @@ export interface TaskRow {
   started_at: string | number | null;
   completed_at: string | number | null;
   progress: string | null;
+  singleton_key: string | null;
 }
 
 /** The select list of a full task row, JSON columns read back as text. */
@@ -28,7 +29,7 @@ export function taskColumns(sql: Sql): string {
   return [
     'task_id', 'seq', 'task_type', `${sql.json('params')} AS params`, 'status', 'priority', 'run_at', 'attempts',
     'retry_count', 'max_retries', 'scheduler_task_id', 'scheduled_at', 'error_message', `${sql.json('result')} AS result`,
-    'created_at', 'started_at', 'completed_at', `${sql.json('progress')} AS progress`,
+    'created_at', 'started_at', 'completed_at', 'singleton_key', `${sql.json('progress')} AS progress`,
   ].join(', ');
 }
 
@@ -58,6 +59,7 @@ export function toRecord(row: TaskRow): TaskRecord & { seq: number } {
     scheduledAt: date(row.scheduled_at),
     createdAt: new Date(Number(row.created_at)),
     status: reportedStatus(row),
+    singletonKey: row.singleton_key ?? undefined,
     startedAt: date(row.started_at),
     completedAt: date(row.completed_at),
     error: row.error_message ?? undefined,

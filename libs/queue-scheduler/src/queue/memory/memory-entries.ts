@@ -16,7 +16,8 @@ import type { NormalizedTask } from '../task-validation';
 export class MemoryEntry implements Task, Indexed, Logged {
   readonly taskId: string;
   readonly type: string;
-  readonly params: unknown;
+  /** Replaced by a debounced push while pending (see SingletonSlots). */
+  params: unknown;
   readonly priority: number;
   /** Not before this, epoch ms: the delayed heap's key. */
   runAtMs: number;
@@ -24,6 +25,7 @@ export class MemoryEntry implements Task, Indexed, Logged {
   readonly maxRetries?: number;
   readonly schedulerTaskId?: string;
   readonly scheduledAt?: Date;
+  readonly singletonKey: string | undefined;
   readonly createdAtMs: number;
   status: TaskStatus = 'pending';
   /** Push order (a retry is queued again: a new seq); the status API lists newest first by it. */
@@ -56,6 +58,7 @@ export class MemoryEntry implements Task, Indexed, Logged {
     this.maxRetries = task.maxRetries;
     this.schedulerTaskId = task.schedulerTaskId;
     this.scheduledAt = task.scheduledAt;
+    this.singletonKey = task.singleton?.key;
     this.createdAtMs = now;
     this.idSeq = idSeq;
     this.owner = owner;
@@ -105,6 +108,7 @@ export function toRecord(entry: MemoryEntry): TaskRecord {
     scheduledAt: entry.scheduledAt,
     createdAt: new Date(entry.createdAtMs),
     status: entry.status,
+    singletonKey: entry.singletonKey,
     startedAt: date(entry.startedAtMs),
     completedAt: date(entry.completedAtMs),
     error: entry.error,

@@ -1,6 +1,6 @@
 import type { Clock } from '../../clock';
 import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
-import type { TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
+import type { Task, TaskEventKind, TaskProgress, TaskRecord } from '../../interfaces/task.interface';
 import { type MemoryEntry, toRecord } from './memory-entries';
 import { MemoryTasks } from './memory-tasks';
 import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
@@ -133,10 +133,36 @@ export abstract class MemoryQueueStatus extends TaskQueue {
     return this.paused.list();
   }
 
+  // ---- consumers, off the hot path ----
+
+  hasUnfinishedRun(scheduleId: string): Promise<boolean> {
+    return Promise.resolve(this.tasks.unfinishedOf(scheduleId) > 0);
+  }
+
+  cancelled(task: Task, durationMs: number): void {
+    const entry = this.runningEntry(task);
+    this.finish(entry, 'cancelled', this.clock.now());
+    this.emit('cancelled', entry, durationMs);
+  }
+
+  progress(task: Task, value: TaskProgress): void {
+    const entry = this.runningEntry(task);
+    entry.progress = value;
+    this.emit('progress', entry, undefined, undefined, undefined, value);
+  }
+
+  /** The entry a consumer holds: the task object claim handed out is the entry itself, so no lookup by id is needed. */
+  /** @internal */
+  protected runningEntry(task: Task): MemoryEntry {
+    const entry = task as MemoryEntry;
+    if (entry.owner !== this || entry.status !== 'running') throw new TaskNotFoundError(task.taskId);
+    return entry;
+  }
+
   // ---- kept with the hot path (MemoryQueueService), which calls them once per task ----
 
   /** @internal records a task's end and resolves onIdle when it was the last unfinished one */
   protected abstract finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead', at: number): void;
   /** @internal */
-  protected abstract emit(kind: TaskEventKind, entry: MemoryEntry, durationMs?: number, error?: string, retryAt?: Date): void;
+  protected abstract emit(kind: TaskEventKind, entry: MemoryEntry, durationMs?: number, error?: string, retryAt?: Date, progress?: TaskProgress): void;
 }

@@ -10,7 +10,8 @@ import { inactiveQueue } from '../inactive-queue';
 import { MemoryEntry } from './memory-entries';
 import { MemoryQueueStatus } from './memory-queue-status';
 import { type ClaimFilter, type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
-import { type NormalizedTask, normalizeBatch, normalizePush } from '../task-validation';
+import { type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule } from '../task-validation';
+import { SingletonSlots } from './singleton-slots';
 
 const ANY_TYPE: ClaimFilter = { types: [], unknownTypes: true, handled: new Set() };
 
@@ -43,6 +44,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
   protected readonly store: MemoryPublicStore;
   private readonly newId = (): string => this.tasks.newId();
   private readonly idleWaiters: Array<() => void> = [];
+  private readonly singletons = new SingletonSlots(this.tasks, this.waiting);
   /** false on another backend: the proxy the constructor returns refuses every call, and no timer starts. */
   private readonly active: boolean;
 
@@ -110,17 +112,35 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
 
   /** Queues a validated task; `idSeq` is the counter of an id the index made for it, or -1. */
   private add(task: NormalizedTask, now: number, idSeq: number): string {
+    if (task.singleton !== undefined) return this.addSingleton(task, task.singleton, now, idSeq);
+    this.enqueue(task, now, idSeq);
+    return task.taskId;
+  }
+
+  /** The key's rule first; an accepted push then keeps the id rule, and takes the key only if it was queued. */
+  private addSingleton(task: NormalizedTask, rule: SingletonRule, now: number, idSeq: number): string {
+    const standing = this.singletons.standing(task, rule, now);
+    if (standing !== undefined) {
+      this.logger.debug(`push of type '${task.type}' ${rule.mode === 'debounce' ? 'folded into' : 'dropped for'} task ${standing}, which holds ${rule.mode} key '${rule.key}'`);
+      return standing;
+    }
+    if (this.enqueue(task, now, idSeq)) this.singletons.accepted(rule.key, task.taskId, now);
+    return task.taskId;
+  }
+
+  /** false when its id is still pending or running (nothing queued). */
+  private enqueue(task: NormalizedTask, now: number, idSeq: number): boolean {
     // an id made for this push is new: no lookup
     if (!task.generatedId) {
       const known = this.tasks.get(task.taskId);
-      if (known && isUnfinished(known)) return task.taskId;
+      if (known && isUnfinished(known)) return false;
       if (known) this.tasks.supersede(known);
     }
     const entry = new MemoryEntry(task, now, idSeq, this);
     this.tasks.add(entry);
     this.emit('queued', entry);
     this.waiting.add(entry, now);
-    return entry.taskId;
+    return true;
   }
 
   /** Takes the next ready task (any type), waiting up to `timeoutMs` for one; null on timeout. Call `taskDone` after. */
@@ -153,9 +173,6 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
     return pushAfterClaim((input) => this.pushTask(input), claim);
   }
 
-  hasUnfinishedRun(scheduleId: string): Promise<boolean> {
-    return Promise.resolve(this.tasks.unfinishedOf(scheduleId) > 0);
-  }
 
   claim(filter: ClaimFilter, limit: number): Task[] {
     const claimed: MemoryEntry[] = [];
@@ -208,26 +225,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
     this.waiting.giveBack(entry);
   }
 
-  cancelled(task: Task, durationMs: number): void {
-    const entry = this.runningEntry(task);
-    this.finish(entry, 'cancelled', this.clock.now());
-    this.emit('cancelled', entry, durationMs);
-  }
-
-  progress(task: Task, value: TaskProgress): void {
-    const entry = this.runningEntry(task);
-    entry.progress = value;
-    this.emit('progress', entry, undefined, undefined, undefined, value);
-  }
-
   // ---- internals -------------------------------------------------------
-
-  /** The entry a consumer holds: the task object claim handed out is the entry itself, so no lookup by id is needed. */
-  private runningEntry(task: Task): MemoryEntry {
-    const entry = task as MemoryEntry;
-    if (entry.owner !== this || entry.status !== 'running') throw new TaskNotFoundError(task.taskId);
-    return entry;
-  }
 
   /** @internal */
   protected finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead', at: number): void {

@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis';
-import type { TaskRecord } from '../../interfaces/task.interface';
+import type { Task, TaskRecord } from '../../interfaces/task.interface';
+import { lostLeaseWarning } from '../durable-queue';
+import type { RedisStatus } from './redis-status';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
 import { isLockError, taskOf } from './redis-jobs';
 import { RedisKeys } from './redis-keys';
@@ -31,12 +33,20 @@ export class RedisCancels {
     subscriber.subscribe(this.channel).catch((err: unknown) => this.logger.error(`cancel requests will not reach this instance: ${(err as Error).message}`, err));
   }
 
-  async request(taskId: string): Promise<void> {
+  /** Publishes a cancel request when the task's job is active; false when it is not running. */
+  async requestIfActive(status: RedisStatus, taskId: string): Promise<boolean> {
+    const { job } = await status.find(taskId);
+    if (!job || (await job.getState()) !== 'active') return false;
     await this.redis().client.publish(this.channel, taskId);
+    return true;
   }
 
-  /** Ends a leased job as cancelled: its record kept with the cancelled ones, the job itself removed. */
-  async record(lease: Lease): Promise<void> {
+  /** Ends a leased job as cancelled: its record kept with the cancelled ones, the job itself removed; false when the lease was lost. */
+  async record(task: Task, lease: Lease | undefined): Promise<boolean> {
+    if (!lease) {
+      this.logger.warn(lostLeaseWarning(task, 'cancelled'));
+      return false;
+    }
     const record: TaskRecord = { ...taskOf(lease.job), status: 'cancelled', startedAt: lease.job.processedOn ? new Date(lease.job.processedOn) : undefined, completedAt: new Date() };
     await this.redis().keys.markCancelled(record);
     try {
@@ -46,6 +56,7 @@ export class RedisCancels {
     } catch (err) {
       if (!isLockError(err)) throw err;
     }
+    return true;
   }
 
   close(): void {

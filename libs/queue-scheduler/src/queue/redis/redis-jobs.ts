@@ -17,6 +17,8 @@ export interface JobData {
    * job from delayed to waiting, so the run time is kept here (set again for a retry).
    */
   runAt?: number;
+  /** The push's singletonKey, for the status API. */
+  singletonKey?: string;
 }
 
 /**
@@ -38,6 +40,7 @@ export function jobDataOf(t: NormalizedTask): JobData {
     schedulerTaskId: t.schedulerTaskId,
     scheduledAt: t.scheduledAt?.getTime(),
     runAt: t.runAtMs,
+    singletonKey: t.singleton?.key,
   };
 }
 
@@ -101,6 +104,8 @@ function reportedProgress(job: Job): TaskProgress | undefined {
 export function recordOf(job: Job, state: string): TaskRecord {
   const status = statusOf(state, job);
   const record: TaskRecord = { ...taskOf(job, status === 'running'), status };
+  const { singletonKey } = job.data as JobData;
+  if (typeof singletonKey === 'string') record.singletonKey = singletonKey;
   if (job.processedOn && status !== 'pending') record.startedAt = new Date(job.processedOn);
   if (job.finishedOn && (status === 'succeeded' || status === 'dead')) record.completedAt = new Date(job.finishedOn);
   if (job.failedReason && status !== 'succeeded' && status !== 'pending') record.error = lostReason(job) ?? job.failedReason;

@@ -1,5 +1,4 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown, OnModuleDestroy } from '@nestjs/common';
-import type { Queue } from 'bullmq';
 import { describeValue, InvalidTaskError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
@@ -7,17 +6,19 @@ import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
 import { type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
-import { type DurableConsumer, DurableTaskQueue, lostLeaseWarning, type PausedTypesStore } from '../durable-queue';
+import { type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
 import type { TaskEventSubject } from '../task-events';
-import { type NormalizedTask, normalizeBatch, normalizePush } from '../task-validation';
+import { type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule } from '../task-validation';
+import { RedisSingletons } from './redis-singletons';
 import { RedisConnection } from './redis-connection';
 import { RedisConsumer } from './redis-consumer';
 import { redisPausedTypes } from './redis-paused-types';
 import { RedisCancels } from './redis-cancels';
 import type { PublicStore } from '../../store/public-store';
 import { RedisRetention } from './redis-retention';
-import { jobDataOf, PRIORITY_LIMIT, PRIORITY_OFFSET, UNFINISHED_STATES } from './redis-jobs';
+import { PRIORITY_LIMIT } from './redis-jobs';
 import { jobIdOf } from './redis-keys';
+import { enqueue } from './redis-enqueue';
 import { RedisStatus } from './redis-status';
 
 const INDEX_TRIM_MS = 60_000;
@@ -41,6 +42,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   protected readonly pausedStore: PausedTypesStore;
   private statusReads?: RedisStatus;
   private retention?: RedisRetention;
+  private singletonSlots?: RedisSingletons;
   private trimTimer?: NodeJS.Timeout;
   private readonly cancels: RedisCancels;
 
@@ -113,7 +115,8 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
 
   async pushTask<P>(input: PushTaskInput<P>): Promise<string> {
     const task = this.normalize(input);
-    if (await this.enqueue(task)) this.announce(task);
+    if (task.singleton !== undefined) return this.pushSingleton(task, task.singleton);
+    if (await enqueue(this.redis, task)) this.announce(task);
     return task.taskId;
   }
 
@@ -124,8 +127,35 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
    */
   async pushTasks<P>(inputs: PushTaskInput<P>[]): Promise<string[]> {
     const tasks = normalizeBatch(inputs, (input) => this.normalize(input));
-    for (const task of tasks) if (await this.enqueue(task)) this.announce(task);
-    return tasks.map((t) => t.taskId);
+    const ids: string[] = [];
+    for (const task of tasks) {
+      if (task.singleton !== undefined) {
+        ids.push(await this.pushSingleton(task, task.singleton));
+        continue;
+      }
+      if (await enqueue(this.redis, task)) this.announce(task);
+      ids.push(task.taskId);
+    }
+    return ids;
+  }
+
+  /** The key's script decides; an accepted push adds its job, then reports whether it did (see RedisSingletons). */
+  private async pushSingleton(task: NormalizedTask, rule: SingletonRule): Promise<string> {
+    this.singletonSlots ??= new RedisSingletons(this.redis.client, this.options.queue.prefix, this.redis.keys.keys.retrying);
+    const place = { queue: this.redis.queueFor(task.type).qualifiedName, job: jobIdOf(task.taskId) };
+    const standing = await this.singletonSlots.reserve(rule, task.taskId, place, task.params, task.runAtMs);
+    if (standing !== null) {
+      this.logger.debug(`push of type '${task.type}' ${rule.mode === 'debounce' ? 'folded into' : 'dropped for'} task ${standing}, which holds ${rule.mode} key '${rule.key}'`);
+      return standing;
+    }
+    let queued = false;
+    try {
+      queued = await enqueue(this.redis, task);
+    } finally {
+      await this.singletonSlots.added(rule, task.taskId, queued);
+    }
+    if (queued) this.announce(task);
+    return task.taskId;
   }
 
   private normalize(input: PushTaskInput): NormalizedTask {
@@ -165,14 +195,8 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   /** A pending task is cancelled at once; for a running one the request is published to every instance (this one included). */
   async cancelTask(taskId: string, options: CancelTaskOptions = {}): Promise<boolean> {
     const record = await this.status.cancel(taskId);
-    if (record) {
-      this.emit('cancelled', record);
-      return true;
-    }
-    const { job } = await this.status.find(taskId);
-    if (options.running === false || !job || (await job.getState()) !== 'active') return false;
-    await this.cancels.request(taskId);
-    return true;
+    if (record) this.emit('cancelled', record);
+    return record !== null || (options.running !== false && this.cancels.requestIfActive(this.status, taskId));
   }
 
   onCancelRequest(listener: (taskId: string) => boolean): void {
@@ -180,10 +204,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   async cancelled(task: Task, durationMs: number): Promise<void> {
-    const lease = this.jobConsumer.leases.take(task);
-    if (!lease) return this.logger.warn(lostLeaseWarning(task, 'cancelled'));
-    await this.cancels.record(lease);
-    this.emit('cancelled', task, { durationMs });
+    if (await this.cancels.record(task, this.jobConsumer.leases.take(task))) this.emit('cancelled', task, { durationMs });
   }
 
   // ---- public store ----------------------------------------------------
@@ -212,33 +233,6 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   // ---- internals -------------------------------------------------------
-
-  /**
-   * Adds the job unless its id is pending or running; a finished (or
-   * cancelled) id is queued anew. BullMQ ignores an add whose job id exists,
-   * so a retried or racing push of one id enqueues it once.
-   */
-  private async enqueue(task: NormalizedTask): Promise<boolean> {
-    const keys = this.redis.keys;
-    const previousType = await keys.index(task.taskId, task.type, false);
-    if (previousType !== null) {
-      const previous = await this.redis.jobOf(previousType, task.taskId);
-      const state = previous ? await previous.getState() : 'unknown';
-      if (UNFINISHED_STATES.has(state) && !(await keys.isCancelled(task.taskId))) return false;
-      await previous?.remove();
-      await keys.forget(task.taskId);
-      await keys.index(task.taskId, task.type, true);
-    }
-    const queue: Queue = this.redis.queueFor(task.type);
-    // before the add: a crash between the two leaves a mark on a task that does not exist (read as finished), never a task without its mark
-    if (task.schedulerTaskId !== undefined) await keys.noteRun(task.schedulerTaskId, task.taskId);
-    await queue.add(task.type, jobDataOf(task), {
-      jobId: jobIdOf(task.taskId),
-      priority: task.priority + PRIORITY_OFFSET,
-      delay: Math.max(0, task.runAtMs - Date.now()),
-    });
-    return true;
-  }
 
   private announce(task: NormalizedTask): void {
     this.emit('queued', task);

@@ -1,0 +1,156 @@
+import type { Redis } from 'ioredis';
+import type { SingletonRule } from '../task-validation';
+
+/**
+ * Lua shared by both scripts. A job not yet started is one BullMQ keeps in
+ * its queue's `delayed` or `prioritized` set (every job of ours has a
+ * priority, so none sits in `wait`) with no try made (`atm`) and no retry
+ * pending: a running, retrying, finished or removed job holds no key.
+ * A debounce rewrites the job's data (params and runAt, the other fields
+ * kept as they were) and moves it to `delayed` at its new run time, scored
+ * as BullMQ scores delayed jobs (ms * 0x1000), with the queue's delay
+ * marker set as BullMQ's changeDelay sets it. Numbers are spliced as text:
+ * cjson would round params to 14 digits.
+ */
+const COMMON = `
+local function pendingState(queue, job, taskId, retrying)
+  if redis.call('SISMEMBER', retrying, taskId) == 1 then return false end
+  local atm = redis.call('HGET', queue .. ':' .. job, 'atm')
+  if atm and atm ~= '0' then return false end
+  if redis.call('ZSCORE', queue .. ':delayed', job) then return 'delayed' end
+  if redis.call('ZSCORE', queue .. ':prioritized', job) then return 'prioritized' end
+  return false
+end
+
+local function int(v) return string.format('%.0f', v) end
+
+local function debounce(queue, job, state, params, runAt)
+  local jobKey = queue .. ':' .. job
+  local fields = redis.call('HMGET', jobKey, 'data', 'timestamp')
+  if not fields[1] then return end
+  local old = cjson.decode(fields[1])
+  local parts = { '{"taskId":', cjson.encode(old.taskId), ',"params":', params, ',"priority":', int(old.priority) }
+  if type(old.maxRetries) == 'number' then parts[#parts + 1] = ',"maxRetries":' .. int(old.maxRetries) end
+  if type(old.schedulerTaskId) == 'string' then parts[#parts + 1] = ',"schedulerTaskId":' .. cjson.encode(old.schedulerTaskId) end
+  if type(old.scheduledAt) == 'number' then parts[#parts + 1] = ',"scheduledAt":' .. int(old.scheduledAt) end
+  if type(old.singletonKey) == 'string' then parts[#parts + 1] = ',"singletonKey":' .. cjson.encode(old.singletonKey) end
+  parts[#parts + 1] = ',"runAt":' .. runAt .. '}'
+  local at = tonumber(runAt)
+  redis.call('HSET', jobKey, 'data', table.concat(parts), 'delay', int(math.max(0, at - (tonumber(fields[2]) or at))))
+  if state == 'prioritized' then redis.call('ZREM', queue .. ':prioritized', job) end
+  redis.call('ZADD', queue .. ':delayed', at * 4096, job)
+  local first = redis.call('ZRANGE', queue .. ':delayed', 0, 0, 'WITHSCORES')
+  if first[2] then redis.call('ZADD', queue .. ':marker', math.floor(tonumber(first[2]) / 4096), '1') end
+end
+`;
+
+/**
+ * The key's rule, decided in one step. Slot hash fields: id (task), queue
+ * (its BullMQ queue's key prefix), job (its job id), at (ms the push was
+ * accepted), added ('0' while the accepted push is still adding its job).
+ * Returns the id that stands for the push, or nil when it is accepted: the
+ * slot then names the new task at once, so a push meeting it while its job
+ * is being added gets its id too (a debounce leaves its params for `ADDED`
+ * to apply); the previous holder is kept in p* fields for `ADDED` to put
+ * back if nothing was queued. A reservation older than ARGV[9] ms whose
+ * push never reported back holds nothing.
+ * KEYS: slot, retrying set. ARGV: mode, ms, now, taskId, queue, job, params, runAt, reserveMs.
+ */
+const RESERVE = `${COMMON}
+local slot = redis.call('HMGET', KEYS[1], 'id', 'queue', 'job', 'at', 'added')
+local id, at, added = slot[1], tonumber(slot[4]), slot[5]
+local now = tonumber(ARGV[3])
+local function accept()
+  redis.call('HSET', KEYS[1], 'id', ARGV[4], 'queue', ARGV[5], 'job', ARGV[6], 'at', ARGV[3], 'added', '0',
+    'pid', id or '', 'pqueue', slot[2] or '', 'pjob', slot[3] or '', 'pat', slot[4] or '', 'padded', added or '')
+  redis.call('HDEL', KEYS[1], 'pparams', 'prunat')
+  return false
+end
+if not id then return accept() end
+if ARGV[1] == 'throttle' then
+  if now < at + tonumber(ARGV[2]) then return id end
+  return accept()
+end
+if added == '0' then
+  if now >= at + tonumber(ARGV[9]) then return accept() end
+  if ARGV[1] == 'debounce' then redis.call('HSET', KEYS[1], 'pparams', ARGV[7], 'prunat', ARGV[8]) end
+  return id
+end
+local state = pendingState(slot[2], slot[3], id, KEYS[2])
+if not state then return accept() end
+if ARGV[1] == 'debounce' then debounce(slot[2], slot[3], state, ARGV[7], ARGV[8]) end
+return id
+`;
+
+/**
+ * The accepted push reports back. Queued: its job exists, and a debounce
+ * that met it meanwhile is applied now. Not queued (its taskId was pending
+ * or running, or the add failed): the key goes back to its previous holder.
+ * KEYS: slot, retrying set. ARGV: taskId, queued ('1' / '0').
+ */
+const ADDED = `${COMMON}
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
+if ARGV[2] ~= '1' then
+  local p = redis.call('HMGET', KEYS[1], 'pid', 'pqueue', 'pjob', 'pat', 'padded')
+  if not p[1] or p[1] == '' then redis.call('DEL', KEYS[1]) return 0 end
+  redis.call('HSET', KEYS[1], 'id', p[1], 'queue', p[2], 'job', p[3], 'at', p[4], 'added', p[5])
+  redis.call('HDEL', KEYS[1], 'pparams', 'prunat')
+  return 0
+end
+redis.call('HSET', KEYS[1], 'added', '1')
+local slot = redis.call('HMGET', KEYS[1], 'queue', 'job', 'pparams', 'prunat')
+if slot[3] then
+  redis.call('HDEL', KEYS[1], 'pparams', 'prunat')
+  local state = pendingState(slot[1], slot[2], ARGV[1], KEYS[2])
+  if state then debounce(slot[1], slot[2], state, slot[3], slot[4]) end
+end
+return 1
+`;
+
+/** How long an accepted push may take to add its job before its reservation of the key lapses. */
+const RESERVE_MS = 30_000;
+
+type SingletonRedis = Redis & {
+  qsSingletonReserve(slot: string, retrying: string, ...args: string[]): Promise<string | null>;
+  qsSingletonAdded(slot: string, retrying: string, taskId: string, queued: string): Promise<number>;
+};
+
+/** Where the accepted task will live: its BullMQ queue's key prefix and its job id. */
+export interface JobPlace {
+  readonly queue: string;
+  readonly job: string;
+}
+
+/**
+ * Singleton keys on Redis: a hash per key (`<prefix>:~singleton:<key>`),
+ * read and written only by the two scripts above, so a key is decided
+ * atomically on the server whichever instance pushes. Keys are binary-safe
+ * in Redis: compared byte for byte.
+ */
+export class RedisSingletons {
+  private readonly redis: SingletonRedis;
+
+  constructor(
+    redis: Redis,
+    private readonly prefix: string,
+    private readonly retrying: string,
+  ) {
+    redis.defineCommand('qsSingletonReserve', { numberOfKeys: 2, lua: RESERVE });
+    redis.defineCommand('qsSingletonAdded', { numberOfKeys: 2, lua: ADDED });
+    this.redis = redis as SingletonRedis;
+  }
+
+  /** The id standing for a push of `taskId` under `rule`, or null when the push is accepted (then call `added`). */
+  reserve(rule: SingletonRule, taskId: string, place: JobPlace, params: unknown, runAtMs: number): Promise<string | null> {
+    const args = [rule.mode, String(rule.ms), String(Date.now()), taskId, place.queue, place.job, JSON.stringify(params), String(runAtMs), String(RESERVE_MS)];
+    return this.redis.qsSingletonReserve(this.slot(rule.key), this.retrying, ...args);
+  }
+
+  async added(rule: SingletonRule, taskId: string, queued: boolean): Promise<void> {
+    await this.redis.qsSingletonAdded(this.slot(rule.key), this.retrying, taskId, queued ? '1' : '0');
+  }
+
+  private slot(key: string): string {
+    return `${this.prefix}:~singleton:${key}`;
+  }
+}
