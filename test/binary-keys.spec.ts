@@ -23,7 +23,7 @@ const OLD_MIGRATIONS = QUEUE_SCHEDULER_MIGRATIONS.slice(0, 3);
 /** Up to the migration that made key columns binary. */
 const KEY_MIGRATIONS = QUEUE_SCHEDULER_MIGRATIONS.slice(0, 4);
 /** Key columns added after that migration, binary from the start. */
-const SINGLETON_KEY_COLUMNS = ['task_queue.singleton_key', 'task_singleton.singleton_key', 'task_singleton.task_id'];
+const LATER_KEY_COLUMNS = ['queue_paused_type.task_type', 'task_queue.singleton_key', 'task_singleton.singleton_key', 'task_singleton.task_id'];
 const KEY_COLUMNS = [
   'queue_store.store_key',
   'scheduler_task.schedule_key',
@@ -142,28 +142,28 @@ describe.each(MYSQL_KINDS)('key column collations on %s', (kind) => {
     await withDataSource(db, { migrations: KEY_MIGRATIONS }, async (ds) => {
       await ds.runMigrations();
       expect(await keyCollations(ds)).toEqual(allBinary);
-      // back to before the collation migration: the later ones (overlap) are undone first
-      for (let i = QUEUE_SCHEDULER_MIGRATIONS.length; i > OLD_MIGRATIONS.length; i--) await ds.undoLastMigration();
+      // back to before the collation migration
+      for (let i = KEY_MIGRATIONS.length; i > OLD_MIGRATIONS.length; i--) await ds.undoLastMigration();
       expect(Object.values(await keyCollations(ds))).toEqual(KEY_COLUMNS.map(() => 'utf8mb4_general_ci'));
     });
   });
 
-  it('creates the singleton key columns binary, and synchronize converts them too', async () => {
+  it('creates the key columns of the later migrations (paused types, singleton keys) binary, and synchronize converts them too', async () => {
     const collations = async (ds: DataSource) => {
       const rows: Array<{ name: string; collation: string }> = await ds.query(
         "SELECT CONCAT(TABLE_NAME, '.', COLUMN_NAME) AS name, COLLATION_NAME AS collation FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() ORDER BY name",
       );
-      return rows.filter((r) => SINGLETON_KEY_COLUMNS.includes(r.name)).map((r) => r.collation);
+      return rows.filter((r) => LATER_KEY_COLUMNS.includes(r.name)).map((r) => r.collation);
     };
     await withDataSource(db, { migrations: QUEUE_SCHEDULER_MIGRATIONS }, async (ds) => {
       await ds.runMigrations();
-      expect(await collations(ds)).toEqual(SINGLETON_KEY_COLUMNS.map(() => 'utf8mb4_nopad_bin'));
+      expect(await collations(ds)).toEqual(LATER_KEY_COLUMNS.map(() => 'utf8mb4_nopad_bin'));
       await ds.dropDatabase();
     });
     const app = await createApp(db);
     try {
       await app.init();
-      expect(await collations(app.get(DataSource))).toEqual(SINGLETON_KEY_COLUMNS.map(() => 'utf8mb4_nopad_bin'));
+      expect(await collations(app.get(DataSource))).toEqual(LATER_KEY_COLUMNS.map(() => 'utf8mb4_nopad_bin'));
     } finally {
       await app.close();
     }

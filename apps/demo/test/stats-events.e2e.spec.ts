@@ -83,8 +83,12 @@ describe('GET /api/events (SSE)', () => {
       const push = await demo.http().post('/api/tasks').send({ type: 'convert_format', params: { file: 'e.wav', simulateMs: 10 } }).expect(202);
       const mine = () => stream.events.filter((e) => e.event === 'task' && e.data.taskId === push.body.taskId);
       await waitFor(mine, (e) => e.some((x) => x.data.kind === 'succeeded'), 'succeeded event');
-      expect(mine().map((e) => e.data.kind)).toEqual(['queued', 'started', 'succeeded']);
-      expect(mine()[2].data).toMatchObject({ type: 'convert_format', attempt: 1, durationMs: expect.any(Number), at: expect.any(String) });
+      const kinds = mine().map((e) => e.data.kind);
+      // the handler reports its progress (ctx.progress) between its start and its end
+      expect(kinds.filter((k) => k !== 'progress')).toEqual(['queued', 'started', 'succeeded']);
+      expect(kinds.indexOf('progress')).toBeGreaterThan(kinds.indexOf('started'));
+      expect(kinds.lastIndexOf('progress')).toBeLessThan(kinds.indexOf('succeeded'));
+      expect(mine().find((e) => e.data.kind === 'succeeded')!.data).toMatchObject({ type: 'convert_format', attempt: 1, durationMs: expect.any(Number), at: expect.any(String) });
     } finally {
       stream.close();
     }

@@ -108,7 +108,12 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   cancelTask(taskId: string, options: CancelTaskOptions = {}): boolean {
     const entry = this.tasks.get(taskId);
     if (!entry) throw new TaskNotFoundError(taskId);
-    if (entry.status === 'running') return options.running !== false && (this.cancelListener?.(taskId) ?? false);
+    if (entry.status === 'running') {
+      if (options.running === false) return false;
+      // the request is made, as on the durable backends; a try with no signal to abort (a popTask consumer) ends as it ends
+      this.cancelListener?.(taskId);
+      return true;
+    }
     if (entry.status !== 'pending' && entry.status !== 'failed') return false;
     this.waiting.remove(entry);
     this.finish(entry, 'cancelled', this.clock.now());
