@@ -13,6 +13,12 @@ export const sink: { run: (params: unknown, ctx: TaskContext) => void | Promise<
 
 @Injectable()
 class BenchHandlers {
+  /** rate-limit: 20 starts per 200 ms window (100/s), beside BullMQ's limiter with the same numbers. */
+  @TaskHandler('limited', { rateLimit: { max: 20, perMs: 200 } })
+  limited(params: unknown, ctx: TaskContext): void | Promise<void> {
+    return sink.run(params, ctx);
+  }
+
   /** The no-op task of the throughput benchmarks; all the cost measured is the library's. */
   @TaskHandler('noop')
   noop(params: unknown, ctx: TaskContext): void | Promise<void> {

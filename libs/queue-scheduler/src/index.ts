@@ -14,7 +14,7 @@ export { SchedulerService } from './scheduler/scheduler.service';
 export { Scheduled } from './handlers/scheduled.decorator';
 export type { ScheduledOptions } from './handlers/scheduled.decorator';
 export { DeclaredSchedulesService } from './scheduler/declared-schedules.service';
-export { SchedulerTask, QueuedTask, StoreEntry, TaskSingleton, PausedTaskType, QUEUE_SCHEDULER_ENTITIES } from './entities';
+export { SchedulerTask, QueuedTask, StoreEntry, TaskSingleton, PausedTaskType, RateWindow, QUEUE_SCHEDULER_ENTITIES } from './entities';
 export { QUEUE_SCHEDULER_MIGRATIONS } from './migrations';
 export type { AddSchedulerTaskInput, UpdateSchedulerTaskInput, ListSchedulesFilter, MisfirePolicy, OverlapPolicy, ScheduleType, ScheduleEvent } from './interfaces/schedule.interface';
 export { QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
@@ -39,6 +39,7 @@ export {
   ResultTooLargeError,
   InvalidProgressError,
   TaskCancelledError,
+  RateLimitedError,
   TaskLostError,
 } from './errors/errors';
 export { MAX_PROGRESS_BYTES } from './workers/task-progress';
@@ -51,7 +52,7 @@ export type {
   QueueOptions,
   RedisConnectionOptions,
 } from './interfaces/options.interface';
-export type { TaskHandlerOptions, TaskHandlerFn } from './interfaces/task-handler.interface';
+export type { TaskHandlerOptions, TaskHandlerFn, RateLimit } from './interfaces/task-handler.interface';
 export type {
   Task,
   TaskRecord,

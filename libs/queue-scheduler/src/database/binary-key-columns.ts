@@ -14,6 +14,7 @@ export const BINARY_KEY_COLUMNS: Readonly<Record<string, readonly string[]>> = {
   scheduler_task: ['task_id', 'schedule_key', 'task_type'],
   queue_store: ['store_key'],
   queue_paused_type: ['task_type'],
+  queue_rate_window: ['task_type'],
 };
 
 /** The DataSource types that reach a MySQL or MariaDB server. */

@@ -5,8 +5,9 @@ import { SchedulerTask } from './scheduler-task.entity';
 import { StoreEntry } from './store-entry.entity';
 import { PausedTaskType } from './paused-task-type.entity';
 import { TaskSingleton } from './task-singleton.entity';
+import { RateWindow } from './rate-window.entity';
 
-export { QueuedTask, SchedulerTask, StoreEntry, TaskSingleton, PausedTaskType };
+export { QueuedTask, SchedulerTask, StoreEntry, TaskSingleton, PausedTaskType, RateWindow };
 
 /** Every entity the library needs; list them in a DataSource that does not use autoLoadEntities (e.g. for the TypeORM CLI). */
-export const QUEUE_SCHEDULER_ENTITIES = [SchedulerTask, QueuedTask, StoreEntry, TaskSingleton, PausedTaskType];
+export const QUEUE_SCHEDULER_ENTITIES = [SchedulerTask, QueuedTask, StoreEntry, TaskSingleton, PausedTaskType, RateWindow];

@@ -132,6 +132,23 @@ export class TaskCancelledError extends QueueSchedulerError {
   }
 }
 
+/**
+ * Thrown by a handler to back off (the API it calls said "too many"): the
+ * task goes back to the queue and starts again no sooner than `retryAfterMs`
+ * from now, without using an attempt. @publicApi
+ */
+export class RateLimitedError extends QueueSchedulerError {
+  readonly retryAfterMs: number;
+
+  constructor(retryAfterMs: number, message = `rate limited: retry after ${retryAfterMs} ms`) {
+    super(message);
+    if (typeof retryAfterMs !== 'number' || !Number.isFinite(retryAfterMs) || retryAfterMs < 0 || retryAfterMs > 2_147_483_647) {
+      throw new InvalidArgumentError('retryAfterMs', `retryAfterMs must be a number of ms from 0 to 2147483647, got ${describeValue(retryAfterMs)}`);
+    }
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
 /** A handler's result is larger than `queue.maxResultBytes` as JSON; the try fails with this error. @publicApi */
 export class ResultTooLargeError extends InvalidResultError {}
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { describeValue, DuplicateTaskHandlerError, InvalidTaskHandlerError, QueueSchedulerError } from '../errors/errors';
 import type { ResolvedOptions, ResolvedRetryPolicy } from '../interfaces/options.interface';
-import type { TaskHandlerFn, TaskHandlerOptions } from '../interfaces/task-handler.interface';
+import type { RateLimit, TaskHandlerFn, TaskHandlerOptions } from '../interfaces/task-handler.interface';
 import { MAX_TIMER_MS, RESOLVED_OPTIONS } from '../queue-scheduler.constants';
 import { validateRetryPolicy } from '../queue-scheduler.options';
 
@@ -15,6 +15,7 @@ export interface RegisteredHandler {
   readonly retries: ResolvedRetryPolicy;
   /** Paused at start-up (`pauseType`) before any worker claims. */
   readonly paused: boolean;
+  readonly rateLimit?: RateLimit;
 }
 
 /**
@@ -50,13 +51,23 @@ export class TaskHandlerRegistry {
     if (options.paused !== undefined && typeof options.paused !== 'boolean') {
       throw new InvalidTaskHandlerError(`${where}: paused must be true or false, got ${describeValue(options.paused)}`);
     }
+    const { rateLimit } = options;
+    if (rateLimit !== undefined) {
+      if (rateLimit === null || typeof rateLimit !== 'object') throw new InvalidTaskHandlerError(`${where}: rateLimit must be { max, perMs }, got ${describeValue(rateLimit)}`);
+      if (!Number.isInteger(rateLimit.max) || rateLimit.max <= 0 || rateLimit.max > 1_000_000) {
+        throw new InvalidTaskHandlerError(`${where}: rateLimit.max must be an integer from 1 to 1000000, got ${describeValue(rateLimit.max)}`);
+      }
+      if (!Number.isInteger(rateLimit.perMs) || rateLimit.perMs < 10 || rateLimit.perMs > MAX_TIMER_MS) {
+        throw new InvalidTaskHandlerError(`${where}: rateLimit.perMs must be an integer number of ms from 10 to ${MAX_TIMER_MS}, got ${describeValue(rateLimit.perMs)}`);
+      }
+    }
     let retries = this.options.retries;
     try {
       if (options.retries) retries = validateRetryPolicy('retries', { ...this.options.retries, ...options.retries });
     } catch (err) {
       throw new InvalidTaskHandlerError(`${where}: ${(err as QueueSchedulerError).message}`);
     }
-    const handler: RegisteredHandler = { type, name, fn, concurrency: concurrency ?? Infinity, timeoutMs, retries, paused: options.paused === true };
+    const handler: RegisteredHandler = { type, name, fn, concurrency: concurrency ?? Infinity, timeoutMs, retries, paused: options.paused === true, ...(rateLimit && { rateLimit: { max: rateLimit.max, perMs: rateLimit.perMs } }) };
     this.handlers.set(type, handler);
     return handler;
   }

@@ -15,6 +15,18 @@ export interface TaskHandlerOptions {
    * are queued and wait for `resumeType(type)`. @default false
    */
   paused?: boolean;
+  /**
+   * At most `max` tries of this type start per `perMs` window (fixed windows,
+   * aligned on multiples of `perMs`): across every instance on the durable
+   * backends, in this process on memory. Tasks over the limit wait. @default none
+   */
+  rateLimit?: RateLimit;
+}
+
+/** @publicApi */
+export interface RateLimit {
+  readonly max: number;
+  readonly perMs: number;
 }
 
 export type TaskHandlerFn<P = any, R = unknown> = (params: P, ctx: TaskContext<P>) => Promise<R> | R;

@@ -7,6 +7,7 @@ import { AddTaskSingleton1764710000000 } from './1764710000000-add-task-singleto
 import { AddTaskQueueProgress1764720000000 } from './1764720000000-add-task-queue-progress';
 import { CreateQueuePausedType1764730000000 } from './1764730000000-create-queue-paused-type';
 import { AddTaskQueueCancelRequested1764740000000 } from './1764740000000-add-task-queue-cancel-requested';
+import { CreateQueueRateWindow1764750000000 } from './1764750000000-create-queue-rate-window';
 
 export {
   CreateSchedulerTask1764300000000,
@@ -18,6 +19,7 @@ export {
   AddTaskQueueProgress1764720000000,
   CreateQueuePausedType1764730000000,
   AddTaskQueueCancelRequested1764740000000,
+  CreateQueueRateWindow1764750000000,
 };
 
 /**
@@ -35,4 +37,5 @@ export const QUEUE_SCHEDULER_MIGRATIONS = [
   AddTaskQueueProgress1764720000000,
   CreateQueuePausedType1764730000000,
   AddTaskQueueCancelRequested1764740000000,
+  CreateQueueRateWindow1764750000000,
 ];

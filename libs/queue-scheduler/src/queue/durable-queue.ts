@@ -5,6 +5,8 @@ import type { ClaimFilter } from './queue-consumer';
 import { type LibraryLogger, taskLabel } from '../queue-scheduler.logger';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import { PausedTypes, pausableType } from './paused-types';
+import { type PermitStore, RateLimitedClaims } from './rate-windows';
+import type { RateLimit } from '../interfaces/task-handler.interface';
 import { TaskQueue } from './task-queue';
 
 /** A durable queue's store methods answer with promises: TaskQueue's one facade, typed so (declaration merging). */
@@ -24,7 +26,7 @@ export interface DurableConsumer {
   waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void>;
   complete(task: Task, result: unknown, durationMs: number): Promise<void>;
   fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void>;
-  release(task: Task): Promise<void>;
+  release(task: Task, runAt?: Date): Promise<void>;
   progress(task: Task, value: TaskProgress): Promise<void>;
   renewLeases(): Promise<number>;
   /** Wakes up to `n` of this instance's idle waits (a local push, a type resumed here). */
@@ -92,14 +94,35 @@ export abstract class DurableTaskQueue extends TaskQueue {
     return [...new Set(await this.pausedStore.load())].sort();
   }
 
+  /** Where this backend counts the starts of rate-limited types, for every instance. */
+  protected abstract readonly permitStore: PermitStore;
+  private rated?: RateLimitedClaims;
+  private rateLimited?: ReadonlyMap<string, RateLimit>;
+
   claim(filter: ClaimFilter, limit: number): Promise<Task[]> {
     const reading = this.paused.refresh();
-    if (reading) return reading.then(() => this.consumer.claim(this.paused.apply(filter), limit));
+    if (reading || filter.rateLimits !== undefined) return this.claimSlowly(filter, limit, reading);
     return this.consumer.claim(this.paused.apply(filter), limit);
   }
 
+  private async claimSlowly(filter: ClaimFilter, limit: number, reading: Promise<void> | undefined): Promise<Task[]> {
+    await reading;
+    const claimable = this.paused.apply(filter);
+    if (claimable.rateLimits === undefined) return this.consumer.claim(claimable, limit);
+    this.rated ??= new RateLimitedClaims(this.permitStore);
+    this.rateLimited = claimable.rateLimits;
+    return this.rated.claim(claimable as ClaimFilter & { rateLimits: ReadonlyMap<string, RateLimit> }, limit, (f) => this.consumer.claim(f, limit));
+  }
+
+  /** Types held back by their rate limit are due when their window ends: no idle wait lasts longer. */
   waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
-    return this.consumer.waitForWork(filter, timeoutMs, signal);
+    const untilWindow = filter.rateLimits && this.rated ? Math.max(1, this.rated.wakeAt - Date.now()) : Infinity;
+    return this.consumer.waitForWork(filter, Math.min(timeoutMs, untilWindow), signal);
+  }
+
+  /** A rate-limited type's next job is not fetched along with a completion: it needs a permit first. */
+  protected fetchesAlong(type: string): boolean {
+    return !this.paused.has(type) && !this.rateLimited?.has(type);
   }
 
   complete(task: Task, result: unknown, durationMs: number): Promise<void> {
@@ -110,8 +133,8 @@ export abstract class DurableTaskQueue extends TaskQueue {
     return this.consumer.fail(task, error, retryAt, durationMs);
   }
 
-  release(task: Task): Promise<void> {
-    return this.consumer.release(task);
+  release(task: Task, runAt?: Date): Promise<void> {
+    return this.consumer.release(task, runAt);
   }
 
   progress(task: Task, value: TaskProgress): Promise<void> {

@@ -1,5 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import type { MaybePromise, PushTaskInput, Task, TaskProgress } from '../interfaces/task.interface';
+import type { RateLimit } from '../interfaces/task-handler.interface';
 
 /** Which tasks a consumer may take now. */
 export interface ClaimFilter {
@@ -11,6 +12,8 @@ export interface ClaimFilter {
   readonly handled: ReadonlySet<string>;
   /** Free slots of the types that have a concurrency cap; a claim takes no more of them. */
   readonly remaining?: ReadonlyMap<string, number>;
+  /** The types with a rate limit: a claim starts no more of them than their window allows. */
+  readonly rateLimits?: ReadonlyMap<string, RateLimit>;
 }
 
 /**
@@ -63,8 +66,8 @@ export abstract class QueueConsumer {
   abstract complete(task: Task, result: unknown, durationMs: number): MaybePromise<void>;
   /** Records a failed try: `retryAt` queues it again, null makes it dead. */
   abstract fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): MaybePromise<void>;
-  /** Gives back a claimed task (shutdown) without using an attempt. */
-  abstract release(task: Task): MaybePromise<void>;
+  /** Gives back a claimed task without using an attempt (shutdown; a RateLimitedError: not before `runAt`). */
+  abstract release(task: Task, runAt?: Date): MaybePromise<void>;
   /** Records that a running try was cancelled (`cancelTask`): the task ends cancelled, never retried; nothing when its lease is gone. */
   abstract cancelled(task: Task, durationMs: number): MaybePromise<void>;
   /**

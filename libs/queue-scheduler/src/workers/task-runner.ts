@@ -1,4 +1,4 @@
-import { InvalidResultError, NoTaskHandlerError, ResultTooLargeError, TaskCancelledError, TaskLostError } from '../errors/errors';
+import { InvalidResultError, NoTaskHandlerError, RateLimitedError, ResultTooLargeError, TaskCancelledError, TaskLostError } from '../errors/errors';
 import { normalizeJson, storableText } from '../queue/json-value';
 import type { RegisteredHandler } from '../handlers/task-handler.registry';
 import type { MaybePromise, Task, TaskProgress } from '../interfaces/task.interface';
@@ -158,6 +158,11 @@ export class TaskRunner implements TryOwner {
   private failed(run: TaskRun, raw: unknown, durationMs: number): MaybePromise<void> {
     const { task, maxAttempts } = run;
     const error = storableError(raw);
+    if (raw instanceof RateLimitedError) {
+      const at = new Date(this.queue.now() + raw.retryAfterMs);
+      this.logger.warn(`${taskLabel(task)} backed off (RateLimitedError): queued again for ${at.toISOString()} without using an attempt`);
+      return this.queue.release(task, at);
+    }
     if (run.reason instanceof ShutdownAbort && error === run.reason) {
       this.logger.warn(`${taskLabel(task)} was interrupted by shutdown after ${Math.round(durationMs)} ms; it is released without using an attempt`);
       return this.queue.release(task);

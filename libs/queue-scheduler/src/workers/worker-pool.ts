@@ -3,6 +3,7 @@ import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { MaybePromise, Task } from '../interfaces/task.interface';
 import { LibraryLogger, taskLabel } from '../queue-scheduler.logger';
 import type { ClaimFilter, QueueConsumer } from '../queue/queue-consumer';
+import type { RateLimit } from '../interfaces/task-handler.interface';
 import { ShutdownAbort, TaskRunner } from './task-runner';
 
 /** How long an idle pool waits before looking again without being woken. */
@@ -276,12 +277,14 @@ export class WorkerPool {
     const handled = new Set(this.registry.types());
     const remaining = new Map<string, number>();
     const types: string[] = [];
+    const rateLimits = new Map<string, RateLimit>();
     for (const handler of this.registry.all()) {
       const left = handler.concurrency - (this.runningByType.get(handler.type) ?? 0);
       if (left <= 0) continue;
       types.push(handler.type);
       if (handler.concurrency !== Infinity) remaining.set(handler.type, left);
+      if (handler.rateLimit) rateLimits.set(handler.type, handler.rateLimit);
     }
-    return { types, unknownTypes: this.queue.capabilities.soleConsumer, handled, remaining };
+    return { types, unknownTypes: this.queue.capabilities.soleConsumer, handled, remaining, ...(rateLimits.size > 0 && { rateLimits }) };
   }
 }

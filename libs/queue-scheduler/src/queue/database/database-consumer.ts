@@ -158,10 +158,11 @@ export class DatabaseConsumer {
     if (retryAt) this.wakeAt(retryAt);
   }
 
-  async release(task: Task): Promise<void> {
+  async release(task: Task, runAt?: Date): Promise<void> {
     this.leased.delete(task.taskId);
-    const { text, params } = releaseClaim(task);
+    const { text, params } = releaseClaim(task, runAt);
     await this.sql.affected(text, params);
+    if (runAt) this.wakeAt(runAt);
   }
 
   async progress(task: Task, value: TaskProgress): Promise<void> {

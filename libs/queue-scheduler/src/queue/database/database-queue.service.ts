@@ -19,6 +19,8 @@ import { SingletonPushes } from './singleton-pushes';
 import { DatabaseConsumer } from './database-consumer';
 import { cancelTask, requestCancel, retryTask } from './statements/tasks';
 import { databasePausedTypes } from './statements/paused-types';
+import { databasePermits } from './statements/rate-windows';
+import type { PermitStore } from '../rate-windows';
 
 /**
  * The durable backend: tasks are rows of `task_queue`, shared by every
@@ -46,6 +48,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   protected readonly consumer: DurableConsumer;
   private readonly sqlConsumer: DatabaseConsumer;
   protected readonly pausedStore: PausedTypesStore;
+  protected readonly permitStore: PermitStore;
 
   constructor(
     @Inject(SCHEDULER_DATA_SOURCE) dataSource: DataSource,
@@ -58,6 +61,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     this.status = new TaskStatusReads(this.sql);
     this.inserts = new TaskInserts(this.sql, this.seq);
     this.pausedStore = databasePausedTypes(this.sql);
+    this.permitStore = databasePermits(this.sql);
     this.singletons = new SingletonPushes(this.sql, this.inserts, this.logger);
     this.consumer = this.sqlConsumer = new DatabaseConsumer(this.owner, this.sql, options, this.logger, this.taskEvents, () => this.store.cleanup());
   }

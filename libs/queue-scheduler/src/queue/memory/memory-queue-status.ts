@@ -6,6 +6,9 @@ import { MemoryTasks } from './memory-tasks';
 import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
 import { WaitingTasks } from './waiting-tasks';
 import { PausedTypes, pausableType } from '../paused-types';
+import { LocalWindows } from '../rate-windows';
+import type { ClaimFilter } from '../queue-consumer';
+import type { RateLimit } from '../../interfaces/task-handler.interface';
 
 /**
  * The memory queue's books and the status API over them, off the hot path:
@@ -23,6 +26,8 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   protected readonly clock: Clock;
   /** @internal the types pauseType stopped, in this process */
   protected readonly paused = new PausedTypes();
+  /** @internal the starts of each rate-limited type in its current window */
+  protected readonly rates = new LocalWindows();
   private cancelListener?: (taskId: string) => boolean;
 
   protected constructor(clock: Clock, historySize: number) {
@@ -139,6 +144,12 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   }
 
   // ---- consumers, off the hot path ----
+
+  /** @internal what a claim with `filter` may take now: paused types out, rate-limited ones within their window */
+  protected claimable(filter: ClaimFilter): ClaimFilter {
+    const f = this.paused.apply(filter);
+    return f.rateLimits === undefined ? f : this.rates.limit(f as ClaimFilter & { rateLimits: ReadonlyMap<string, RateLimit> }, this.clock.now());
+  }
 
   hasUnfinishedRun(scheduleId: string): Promise<boolean> {
     return Promise.resolve(this.tasks.unfinishedOf(scheduleId) > 0);

@@ -176,9 +176,10 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
 
   claim(filter: ClaimFilter, limit: number): Task[] {
     const claimed: MemoryEntry[] = [];
-    this.waiting.take(this.paused.apply(filter), limit, claimed);
+    this.waiting.take(this.claimable(filter), limit, claimed);
     if (claimed.length === 0) return claimed;
     const now = this.clock.now();
+    if (filter.rateLimits !== undefined) this.rates.took(claimed, filter.rateLimits, now);
     for (let i = 0; i < claimed.length; i++) {
       const entry = claimed[i];
       this.tasks.setStatus(entry, 'running');
@@ -191,8 +192,10 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
 
   waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
     // Work may have arrived between the consumer's empty claim and this call: never sleep past it.
-    if (this.waiting.has(this.paused.apply(filter))) return Promise.resolve();
-    return this.waiting.wait(timeoutMs, signal);
+    if (this.waiting.has(this.claimable(filter))) return Promise.resolve();
+    // a type held back by its rate limit is due again when its window ends
+    const untilWindow = filter.rateLimits === undefined ? Infinity : Math.max(1, this.rates.wakeAt - this.clock.now());
+    return this.waiting.wait(Math.min(timeoutMs, untilWindow), signal);
   }
 
   complete(task: Task, result: unknown, durationMs: number): void {
@@ -217,12 +220,14 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
     this.emit('dead', entry, durationMs, error.message);
   }
 
-  release(task: Task): void {
+  release(task: Task, runAt?: Date): void {
     const entry = this.runningEntry(task);
     entry.attempts--;
     this.tasks.setStatus(entry, 'pending');
     entry.startedAtMs = NaN;
-    this.waiting.giveBack(entry);
+    if (!runAt) return this.waiting.giveBack(entry);
+    entry.runAtMs = runAt.getTime();
+    this.waiting.add(entry);
   }
 
   // ---- internals -------------------------------------------------------

@@ -30,7 +30,7 @@ export class RedisConsumer {
   readonly leases: RedisLeases;
   /** Off once shutdown begins: a job fetched then would only have to be given back. */
   private fetchNext = true;
-  isPaused: (type: string) => boolean = () => false;
+  fetchesAlong: (type: string) => boolean = () => true;
   private readonly idle: IdlePoll;
   private readonly wakeTimers = new WakeTimers(() => this.wakeLocal(1));
   private tokens = 0;
@@ -181,7 +181,7 @@ export class RedisConsumer {
     if (!lease) return this.lostLease(task, 'succeeded');
     let next: unknown;
     try {
-      next = await lease.job.moveToCompleted(result ?? null, lease.token, this.fetchNext && !this.isPaused(task.type));
+      next = await lease.job.moveToCompleted(result ?? null, lease.token, this.fetchNext && this.fetchesAlong(task.type));
     } catch (err) {
       if (isLockError(err)) return this.lostLease(task, 'succeeded');
       throw err;
@@ -216,9 +216,10 @@ export class RedisConsumer {
   }
 
   /** Back to waiting without using an attempt (moveToWait does not count one). */
-  async release(task: Task): Promise<void> {
+  async release(task: Task, runAt?: Date): Promise<void> {
     const lease = this.leases.take(task);
     if (!lease) return;
+    if (runAt) return void (await lease.job.moveToDelayed(runAt.getTime(), lease.token), this.wakeAt(runAt));
     await lease.job.moveToWait(lease.token);
     this.wakeLocal(1);
   }

@@ -96,4 +96,9 @@ export class RedisKeys {
   store(key: string): string {
     return this.storePrefix + key;
   }
+
+  /** Counter of the starts of a rate-limited type in the window that begins at `windowStart`. */
+  rateWindow(type: string, windowStart: number): string {
+    return `${this.prefix}:~rate:${type}:${windowStart}`;
+  }
 }

@@ -13,6 +13,8 @@ import { RedisSingletons } from './redis-singletons';
 import { RedisConnection } from './redis-connection';
 import { RedisConsumer } from './redis-consumer';
 import { redisPausedTypes } from './redis-paused-types';
+import { redisPermits } from './redis-permits';
+import type { PermitStore } from '../rate-windows';
 import { RedisCancels } from './redis-cancels';
 import type { PublicStore } from '../../store/public-store';
 import { RedisRetention } from './redis-retention';
@@ -40,6 +42,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   protected readonly consumer: DurableConsumer;
   private readonly jobConsumer: RedisConsumer;
   protected readonly pausedStore: PausedTypesStore;
+  protected readonly permitStore: PermitStore;
   private statusReads?: RedisStatus;
   private retention?: RedisRetention;
   private singletonSlots?: RedisSingletons;
@@ -51,9 +54,10 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     this.logger = new LibraryLogger(RedisQueueService.name, options.logLevel);
     this.consumer = this.jobConsumer = new RedisConsumer(this.owner, () => this.redis, options, this.logger, (kind, task, extra) => this.emit(kind, task, extra));
     this.pausedStore = redisPausedTypes(() => this.redis, options.queue.prefix);
+    this.permitStore = redisPermits(() => this.redis, options.queue.prefix);
     this.cancels = new RedisCancels(() => this.redis, options.queue.prefix, this.logger);
-    // a completion fetches the next job of its type along: not one of a type paused since
-    this.jobConsumer.isPaused = (type) => this.paused.has(type);
+    // a completion fetches the next job of its type along: not one of a type paused since, nor of a rate-limited one
+    this.jobConsumer.fetchesAlong = (type) => this.fetchesAlong(type);
     // bullmq and ioredis are loaded only here, so the other backends never need them
     if (this.active) this.connection = new RedisConnection(options, this.logger, (jobId, type) => this.jobConsumer.onStalled(jobId, type));
   }

@@ -7,10 +7,11 @@ export function renewLeases(owner: string, expiresAt: number): Statement {
 }
 
 /** Gives a claimed task back without using an attempt, if its lease is still this try's. */
-export function releaseClaim(task: Task): Statement {
+export function releaseClaim(task: Task, runAt?: Date): Statement {
+  const later = runAt ? ', run_at = ?' : '';
   return {
-    text: "UPDATE task_queue SET status = 'pending', attempts = attempts - 1, started_at = NULL, lease_owner = NULL, lease_expires_at = NULL WHERE task_id = ? AND status = 'running' AND attempts = ?",
-    params: [task.taskId, task.attempts],
+    text: `UPDATE task_queue SET status = 'pending', attempts = attempts - 1, started_at = NULL, lease_owner = NULL, lease_expires_at = NULL${later} WHERE task_id = ? AND status = 'running' AND attempts = ?`,
+    params: [...(runAt ? [runAt.getTime()] : []), task.taskId, task.attempts],
   };
 }
 

@@ -1,0 +1,101 @@
+import type { RateLimit } from '../interfaces/task-handler.interface';
+import type { Task } from '../interfaces/task.interface';
+import type { ClaimFilter } from './queue-consumer';
+
+/**
+ * The start of the window `now` falls in: windows are fixed and aligned on
+ * multiples of `perMs`, so every instance (each on its own clock, which NTP
+ * keeps within milliseconds) counts in the same windows without talking.
+ */
+export function windowOf(now: number, perMs: number): number {
+  return Math.floor(now / perMs) * perMs;
+}
+
+/** `filter` with the permits a claim may use: types with none left out, the others capped by them. */
+export function withinPermits(filter: ClaimFilter, permits: ReadonlyMap<string, number>): ClaimFilter {
+  const remaining = new Map(filter.remaining);
+  for (const [type, n] of permits) remaining.set(type, Math.min(n, remaining.get(type) ?? Infinity));
+  return { ...filter, types: filter.types.filter((t) => permits.get(t) !== 0), remaining };
+}
+
+/** How many tasks of each type a claim took. */
+export function countByType(tasks: readonly Task[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const task of tasks) counts.set(task.type, (counts.get(task.type) ?? 0) + 1);
+  return counts;
+}
+
+/**
+ * Where a durable backend counts the starts of each window, shared by every
+ * instance: `take` grants up to `want` of what is left, atomically; `giveBack`
+ * returns permits a claim did not use (nothing was due).
+ */
+export interface PermitStore {
+  take(type: string, want: number, limit: RateLimit, windowStart: number): Promise<number>;
+  giveBack(type: string, n: number, limit: RateLimit, windowStart: number): Promise<void>;
+}
+
+/**
+ * Rate-limited claims of a durable backend: permits from the shared store
+ * first, then the claim within them, then the unused ones back. `wakeAt` is
+ * when the earliest exhausted window ends: an idle worker waits no longer.
+ */
+export class RateLimitedClaims {
+  wakeAt = Infinity;
+
+  constructor(private readonly store: PermitStore) {}
+
+  async claim<T extends Task>(filter: ClaimFilter & { rateLimits: ReadonlyMap<string, RateLimit> }, limit: number, claim: (filter: ClaimFilter) => Promise<T[]>): Promise<T[]> {
+    const now = Date.now();
+    const permits = new Map<string, number>();
+    const windows = new Map<string, number>();
+    this.wakeAt = Infinity;
+    for (const type of filter.types) {
+      const rate = filter.rateLimits.get(type);
+      if (!rate) continue;
+      const start = windowOf(now, rate.perMs);
+      const granted = await this.store.take(type, Math.min(limit, filter.remaining?.get(type) ?? limit), rate, start);
+      permits.set(type, granted);
+      windows.set(type, start);
+      if (granted === 0) this.wakeAt = Math.min(this.wakeAt, start + rate.perMs);
+    }
+    const tasks = await claim(withinPermits(filter, permits));
+    const took = countByType(tasks);
+    for (const [type, granted] of permits) {
+      const unused = granted - (took.get(type) ?? 0);
+      if (unused > 0) await this.store.giveBack(type, unused, filter.rateLimits.get(type)!, windows.get(type)!);
+    }
+    return tasks;
+  }
+}
+
+/** The same counts for one process (the memory backend), synchronous: a claim takes at most what is left, then counts what it took. */
+export class LocalWindows {
+  private readonly windows = new Map<string, { start: number; used: number }>();
+  wakeAt = Infinity;
+
+  /** `filter` within what each limited type has left now; its types with nothing left out. */
+  limit(filter: ClaimFilter & { rateLimits: ReadonlyMap<string, RateLimit> }, now: number): ClaimFilter {
+    const left = new Map<string, number>();
+    this.wakeAt = Infinity;
+    for (const [type, rate] of filter.rateLimits) {
+      const start = windowOf(now, rate.perMs);
+      const w = this.windows.get(type);
+      const n = rate.max - (w && w.start === start ? w.used : 0);
+      left.set(type, n);
+      if (n === 0) this.wakeAt = Math.min(this.wakeAt, start + rate.perMs);
+    }
+    return withinPermits(filter, left);
+  }
+
+  took(tasks: readonly Task[], rateLimits: ReadonlyMap<string, RateLimit>, now: number): void {
+    for (const [type, n] of countByType(tasks)) {
+      const rate = rateLimits.get(type);
+      if (!rate) continue;
+      const start = windowOf(now, rate.perMs);
+      const w = this.windows.get(type);
+      if (w && w.start === start) w.used += n;
+      else this.windows.set(type, { start, used: n });
+    }
+  }
+}
