@@ -9,7 +9,7 @@
  */
 import { Queue, Worker } from 'bullmq';
 import { MemoryQueueService, type PushTaskInput, TaskQueue, WorkerPoolService } from 'nestjs-queue-scheduler';
-import { boot, sink } from './lib/app';
+import { boot, LimitedHandlers, sink } from './lib/app';
 import { dropPrefix, redisBackend } from './lib/redis';
 import type { Recorder } from './lib/result';
 import { createTestDatabase, REDIS, uniqueName } from './lib/servers';
@@ -33,7 +33,7 @@ function outcome(starts: number[]): Outcome {
 }
 
 async function ours(queueOptions: object, db?: Awaited<ReturnType<typeof createTestDatabase>>): Promise<Outcome> {
-  const app = await boot({ db: db?.options, options: { autoStart: false, workers: { concurrency: 50 }, queue: queueOptions as never } });
+  const app = await boot({ db: db?.options, options: { autoStart: false, workers: { concurrency: 50 }, queue: queueOptions as never }, providers: [LimitedHandlers] });
   const starts: number[] = [];
   try {
     sink.run = () => void starts.push(Date.now());

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { type INestApplicationContext, Injectable, Module } from '@nestjs/common';
+import { type INestApplicationContext, Injectable, Module, type Provider } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { QueueSchedulerModule, type QueueSchedulerModuleOptions, type TaskContext, TaskHandler } from 'nestjs-queue-scheduler';
@@ -13,15 +13,22 @@ export const sink: { run: (params: unknown, ctx: TaskContext) => void | Promise<
 
 @Injectable()
 class BenchHandlers {
-  /** rate-limit: 20 starts per 200 ms window (100/s), beside BullMQ's limiter with the same numbers. */
-  @TaskHandler('limited', { rateLimit: { max: 20, perMs: 200 } })
-  limited(params: unknown, ctx: TaskContext): void | Promise<void> {
-    return sink.run(params, ctx);
-  }
-
   /** The no-op task of the throughput benchmarks; all the cost measured is the library's. */
   @TaskHandler('noop')
   noop(params: unknown, ctx: TaskContext): void | Promise<void> {
+    return sink.run(params, ctx);
+  }
+}
+
+/**
+ * rate-limit's handler: 20 starts per 200 ms window (100/s), beside BullMQ's
+ * limiter with the same numbers. Its own provider (boot's `providers`): a
+ * rate-limited type changes every claim, so the other benchmarks leave it out.
+ */
+@Injectable()
+export class LimitedHandlers {
+  @TaskHandler('limited', { rateLimit: { max: 20, perMs: 200 } })
+  limited(params: unknown, ctx: TaskContext): void | Promise<void> {
     return sink.run(params, ctx);
   }
 }
@@ -47,16 +54,18 @@ export interface BootOptions {
   options: QueueSchedulerModuleOptions;
   logger?: TypeOrmLogger;
   synchronize?: boolean;
+  /** More handler providers beside the no-op one. */
+  providers?: Provider[];
 }
 
 /** Boots an application context the way an app does: TypeORM (when a database is given), our module, the handlers. */
-export async function boot({ db, options, logger, synchronize = true }: BootOptions): Promise<INestApplicationContext> {
+export async function boot({ db, options, logger, synchronize = true, providers = [] }: BootOptions): Promise<INestApplicationContext> {
   const imports = db
     ? [TypeOrmModule.forRoot({ ...db, autoLoadEntities: true, synchronize, logging: logger ? ['query'] : false, logger } as never)]
     : [];
   @Module({
     imports: [...imports, QueueSchedulerModule.forRoot({ logLevel: 'error', ...options, ...(db ? {} : { dataSource: false }) } as never)],
-    providers: [BenchHandlers],
+    providers: [BenchHandlers, ...providers],
   })
   class BenchModule {}
   const app = await NestFactory.createApplicationContext(BenchModule, { logger: ['error', 'fatal'] });

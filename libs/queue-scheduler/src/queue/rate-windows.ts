@@ -74,28 +74,38 @@ export class LocalWindows {
   private readonly windows = new Map<string, { start: number; used: number }>();
   wakeAt = Infinity;
 
-  /** `filter` within what each limited type has left now; its types with nothing left out. */
-  limit(filter: ClaimFilter & { rateLimits: ReadonlyMap<string, RateLimit> }, now: number): ClaimFilter {
-    const left = new Map<string, number>();
+  /**
+   * `filter` within what each limited type has left now (its types with
+   * nothing left out), for a claim of at most `limit` tasks; `filter` itself,
+   * with nothing allocated, while no window is that close to full.
+   */
+  limit(filter: ClaimFilter & { rateLimits: ReadonlyMap<string, RateLimit> }, now: number, limit: number): ClaimFilter {
+    let left: Map<string, number> | undefined;
     this.wakeAt = Infinity;
     for (const [type, rate] of filter.rateLimits) {
       const start = windowOf(now, rate.perMs);
       const w = this.windows.get(type);
       const n = rate.max - (w && w.start === start ? w.used : 0);
-      left.set(type, n);
+      if (n >= limit) continue;
+      (left ??= new Map()).set(type, n);
       if (n === 0) this.wakeAt = Math.min(this.wakeAt, start + rate.perMs);
     }
-    return withinPermits(filter, left);
+    return left ? withinPermits(filter, left) : filter;
   }
 
+  /** Counts what a claim took; nothing allocated but a type's first window. */
   took(tasks: readonly Task[], rateLimits: ReadonlyMap<string, RateLimit>, now: number): void {
-    for (const [type, n] of countByType(tasks)) {
-      const rate = rateLimits.get(type);
+    for (let i = 0; i < tasks.length; i++) {
+      const rate = rateLimits.get(tasks[i].type);
       if (!rate) continue;
       const start = windowOf(now, rate.perMs);
-      const w = this.windows.get(type);
-      if (w && w.start === start) w.used += n;
-      else this.windows.set(type, { start, used: n });
+      const w = this.windows.get(tasks[i].type);
+      if (!w) this.windows.set(tasks[i].type, { start, used: 1 });
+      else if (w.start === start) w.used++;
+      else {
+        w.start = start;
+        w.used = 1;
+      }
     }
   }
 }

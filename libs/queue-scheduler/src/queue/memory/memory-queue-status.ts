@@ -145,10 +145,10 @@ export abstract class MemoryQueueStatus extends TaskQueue {
 
   // ---- consumers, off the hot path ----
 
-  /** @internal what a claim with `filter` may take now: paused types out, rate-limited ones within their window */
-  protected claimable(filter: ClaimFilter): ClaimFilter {
+  /** @internal what a claim of up to `limit` tasks with `filter` may take now: paused types out, rate-limited ones within their window */
+  protected claimable(filter: ClaimFilter, limit: number): ClaimFilter {
     const f = this.paused.apply(filter);
-    return f.rateLimits === undefined ? f : this.rates.limit(f as ClaimFilter & { rateLimits: ReadonlyMap<string, RateLimit> }, this.clock.now());
+    return f.rateLimits === undefined ? f : this.rates.limit(f as ClaimFilter & { rateLimits: ReadonlyMap<string, RateLimit> }, this.clock.now(), limit);
   }
 
   hasUnfinishedRun(scheduleId: string): Promise<boolean> {

@@ -176,7 +176,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
 
   claim(filter: ClaimFilter, limit: number): Task[] {
     const claimed: MemoryEntry[] = [];
-    this.waiting.take(this.claimable(filter), limit, claimed);
+    this.waiting.take(this.claimable(filter, limit), limit, claimed);
     if (claimed.length === 0) return claimed;
     const now = this.clock.now();
     if (filter.rateLimits !== undefined) this.rates.took(claimed, filter.rateLimits, now);
@@ -192,7 +192,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
 
   waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
     // Work may have arrived between the consumer's empty claim and this call: never sleep past it.
-    if (this.waiting.has(this.claimable(filter))) return Promise.resolve();
+    if (this.waiting.has(this.claimable(filter, 1))) return Promise.resolve();
     // a type held back by its rate limit is due again when its window ends
     const untilWindow = filter.rateLimits === undefined ? Infinity : Math.max(1, this.rates.wakeAt - this.clock.now());
     return this.waiting.wait(Math.min(timeoutMs, untilWindow), signal);
