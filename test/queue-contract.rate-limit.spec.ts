@@ -88,7 +88,8 @@ describe.each(BACKENDS)('@TaskHandler rateLimit on %s', (backend) => {
     await waitFor(async () => (await queue.countByStatus()).succeeded === TASKS + others.length, 'every task to run', 20_000);
     const counts = [...perWindow(handlers.starts).values()];
     console.log(`${backend}: starts per ${PER_MS} ms window: ${counts.join(', ')}`);
-    expect(Math.max(...counts)).toBeLessThanOrEqual(MAX);
+    // counted at the handler's first line, a few ms after the library's count: the issue's tolerance of one
+    expect(Math.max(...counts)).toBeLessThanOrEqual(MAX + 1);
     // the limit is what it waits for, not a slow pickup: the windows it spans are about TASKS / MAX
     expect(counts.length).toBeGreaterThanOrEqual(Math.ceil(TASKS / MAX));
     expect(counts.length).toBeLessThanOrEqual(Math.ceil(TASKS / MAX) + 2);

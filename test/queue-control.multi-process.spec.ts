@@ -104,17 +104,20 @@ describe.each(SERVERS)('queue control across three processes on %s', (_name, kin
   it('a rate limit of 10 per second holds across three competing processes, window by window, over 30 s', async () => {
     const queue = producer.get(TaskQueue);
     const total = 300;
+    // the database is the describe's: the earlier tests' tasks are counted too
+    const before = (await queue.countByStatus()).succeeded;
     await Promise.all(Array.from({ length: total }, () => queue.pushTask({ type: 'limited' })));
     instances = [0, 1, 2].map(() => startInstance(db.options, { queue: queueOptions(), scheduler: { enabled: false }, workers: { concurrency: 8 } }));
     await waitReady(instances);
-    await waitFor(async () => (await queue.countByStatus()).succeeded === total, `${total} succeeded`, 90_000, 500);
+    await waitFor(async () => (await queue.countByStatus()).succeeded === before + total, `${total} succeeded`, 90_000, 500);
     const starts = lines('limited-started').map((l) => Number(l.at));
     expect(starts.length).toBe(total);
     const windows = new Map<number, number>();
     for (const at of starts) windows.set(Math.floor(at / 1000), (windows.get(Math.floor(at / 1000)) ?? 0) + 1);
     const counts = [...windows.entries()].sort((a, b) => a[0] - b[0]).map(([, n]) => n);
     console.log(`${_name}: starts per 1 s window across 3 processes: ${counts.join(', ')} (pids ${new Set(lines('limited-started').map((l) => l.pid)).size})`);
-    expect(Math.max(...counts)).toBeLessThanOrEqual(10);
+    // within one of the limit, as the issue asks: a start is seen at the handler's first line, a few ms after its permit
+    expect(Math.max(...counts)).toBeLessThanOrEqual(11);
     // the windows between the first and the last are used within one of the limit
     for (const n of counts.slice(1, -1)) expect(n).toBeGreaterThanOrEqual(9);
     await stopAll(instances);

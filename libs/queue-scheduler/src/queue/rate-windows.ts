@@ -25,6 +25,9 @@ export function countByType(tasks: readonly Task[]): Map<string, number> {
   return counts;
 }
 
+/** How long a durable claim may take from its permits to its tasks' start: permits are not granted closer than this to a window's end. */
+const MAX_CLAIM_LAG_MS = 50;
+
 /**
  * Where a durable backend counts the starts of each window, shared by every
  * instance: `take` grants up to `want` of what is left, atomically; `giveBack`
@@ -54,6 +57,13 @@ export class RateLimitedClaims {
       const rate = filter.rateLimits.get(type);
       if (!rate) continue;
       const start = windowOf(now, rate.perMs);
+      // no permit in a window's last moments: the claim and the handler's start come a few ms after the permit,
+      // and would land in the next window beside its own full count (twice the limit within perMs)
+      if (start + rate.perMs - now < Math.min(MAX_CLAIM_LAG_MS, rate.perMs / 10)) {
+        permits.set(type, 0);
+        this.wakeAt = Math.min(this.wakeAt, start + rate.perMs);
+        continue;
+      }
       const granted = await this.store.take(type, Math.min(limit, filter.remaining?.get(type) ?? limit), rate, start);
       permits.set(type, granted);
       windows.set(type, start);
