@@ -1,16 +1,10 @@
-import { Injectable, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { Injectable } from '@nestjs/common';
 import { QueueSchedulerModule, type QueueSchedulerModuleOptions, TaskCancelledError, type TaskContext, type TaskEvent, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
-import { DataSource } from 'typeorm';
-import { databaseFor, DATABASES, useTestDatabase } from './support/databases';
-import { dropPrefix, REDIS, testPrefix } from './support/redis';
+import { BACKENDS, useBackendApp } from './support/backend-app';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
 
-type Backend = 'memory' | 'redis' | (typeof DATABASES)[number];
-const BACKENDS: Backend[] = ['memory', 'redis', ...DATABASES];
 const POLL_MS = 200;
 /** What the issue allows from cancelTask to the handler's abort: one poll plus 200 ms on a database, 200 ms on Redis. */
 const ALLOWED_MS: Record<string, number> = { memory: 50, redis: 200 };
@@ -50,35 +44,11 @@ class CancelHandlers {
 }
 
 describe.each(BACKENDS)('cancelTask of a running task on %s', (backend) => {
-  const db = useTestDatabase(databaseFor(backend));
-  let app: INestApplication | undefined;
-  let prefix = '';
-
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-    if (prefix) await dropPrefix(prefix);
-  });
+  const backendApp = useBackendApp(backend);
 
   async function boot(options: QueueSchedulerModuleOptions = {}) {
-    if (backend === 'redis') prefix = testPrefix();
     const queue = { pollIntervalMs: POLL_MS, ...options.queue };
-    const imports =
-      backend === 'redis'
-        ? [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, ...options, queue: { backend: 'redis', connection: REDIS, prefix, ...queue } })]
-        : db.present
-          ? [
-              TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
-              QueueSchedulerModule.forRoot({ logLevel: 'fatal', ...options, queue: { backend: 'database', ...queue } }),
-            ]
-          : [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, ...options, queue })];
-    const moduleRef = await Test.createTestingModule({ imports, providers: [CancelHandlers] }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    if (db.present) {
-      const ds = app.get(DataSource);
-      for (const table of ['task_queue', 'queue_store', 'scheduler_task']) await ds.query(`DELETE FROM ${table}`);
-    }
-    await app.init();
+    const app = await backendApp.boot({ ...options, queue }, [CancelHandlers]);
     const events: TaskEvent[] = [];
     app.get(TaskQueue).events$.subscribe((e) => events.push(e));
     return { queue: app.get(TaskQueue), handlers: app.get(CancelHandlers), events };

@@ -1,16 +1,10 @@
-import { Injectable, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { Injectable } from '@nestjs/common';
 import { InvalidArgumentError, QueueSchedulerModule, type QueueSchedulerModuleOptions, type TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
-import { DataSource } from 'typeorm';
-import { databaseFor, DATABASES, useTestDatabase } from './support/databases';
-import { dropPrefix, REDIS, testPrefix } from './support/redis';
+import { BACKENDS, useBackendApp } from './support/backend-app';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
 
-type Backend = 'memory' | 'redis' | (typeof DATABASES)[number];
-const BACKENDS: Backend[] = ['memory', 'redis', ...DATABASES];
 const POLL_MS = 100;
 
 @Injectable()
@@ -43,37 +37,11 @@ class PauseHandlers {
 }
 
 describe.each(BACKENDS)('pauseType / resumeType on %s', (backend) => {
-  const db = useTestDatabase(databaseFor(backend));
-  let app: INestApplication | undefined;
-  let prefix = '';
+  const backendApp = useBackendApp(backend);
 
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-    if (prefix) await dropPrefix(prefix);
-    prefix = '';
-  });
-
-  /** `fresh: false` boots again on what the last boot left (the same tables, the same Redis prefix). */
   async function boot(options: QueueSchedulerModuleOptions = {}, fresh = true) {
-    if (backend === 'redis' && fresh) prefix = testPrefix();
     const queue = { pollIntervalMs: POLL_MS, ...options.queue };
-    const imports =
-      backend === 'redis'
-        ? [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, ...options, queue: { backend: 'redis', connection: REDIS, prefix, ...queue } })]
-        : db.present
-          ? [
-              TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
-              QueueSchedulerModule.forRoot({ logLevel: 'fatal', ...options, queue: { backend: 'database', ...queue } }),
-            ]
-          : [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, ...options, queue })];
-    const moduleRef = await Test.createTestingModule({ imports, providers: [PauseHandlers] }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    if (db.present && fresh) {
-      const ds = app.get(DataSource);
-      for (const table of ['task_queue', 'queue_store', 'scheduler_task', 'queue_paused_type']) await ds.query(`DELETE FROM ${table}`);
-    }
-    await app.init();
+    const app = await backendApp.boot({ ...options, queue }, [PauseHandlers], { fresh });
     return { queue: app.get(TaskQueue), handlers: app.get(PauseHandlers) };
   }
 
@@ -157,7 +125,7 @@ describe.each(BACKENDS)('pauseType / resumeType on %s', (backend) => {
       const first = await boot({ workers: { enabled: false } });
       await first.queue.pauseType('work');
       const id = await first.queue.pushTask({ type: 'work' });
-      await app!.close();
+      await backendApp.close();
       const { queue } = await boot({}, false);
       expect(await queue.listPausedTypes()).toEqual(['held', 'work']);
       const other = await queue.pushTask({ type: 'other' });

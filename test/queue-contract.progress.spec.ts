@@ -1,6 +1,4 @@
-import { Injectable, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { Injectable } from '@nestjs/common';
 import {
   InvalidProgressError,
   MAX_PROGRESS_BYTES,
@@ -11,15 +9,11 @@ import {
   TaskHandler,
   TaskQueue,
 } from 'nestjs-queue-scheduler';
-import { DataSource } from 'typeorm';
-import { databaseFor, DATABASES, useTestDatabase } from './support/databases';
-import { dropPrefix, REDIS, testPrefix } from './support/redis';
+import { BACKENDS, useBackendApp } from './support/backend-app';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
 
-type Backend = 'memory' | 'redis' | (typeof DATABASES)[number];
-const BACKENDS: Backend[] = ['memory', 'redis', ...DATABASES];
 const INTERVAL_MS = 200;
 
 let deep: Record<string, unknown> = { leaf: 1 };
@@ -73,35 +67,11 @@ class ProgressHandlers {
 }
 
 describe.each(BACKENDS)('ctx.progress() on %s', (backend) => {
-  const db = useTestDatabase(databaseFor(backend));
-  let app: INestApplication | undefined;
-  let prefix = '';
-
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-    if (prefix) await dropPrefix(prefix);
-  });
+  const backendApp = useBackendApp(backend);
 
   async function boot(options: QueueSchedulerModuleOptions = {}) {
-    if (backend === 'redis') prefix = testPrefix();
     const queue = { progressIntervalMs: INTERVAL_MS, pollIntervalMs: 100, ...options.queue };
-    const imports =
-      backend === 'redis'
-        ? [QueueSchedulerModule.forRoot({ logLevel: (process.env.QS_LOG as 'fatal') ?? 'fatal', dataSource: false, ...options, queue: { backend: 'redis', connection: REDIS, prefix, ...queue } })]
-        : db.present
-          ? [
-              TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
-              QueueSchedulerModule.forRoot({ logLevel: (process.env.QS_LOG as 'fatal') ?? 'fatal', ...options, queue: { backend: 'database', ...queue } }),
-            ]
-          : [QueueSchedulerModule.forRoot({ logLevel: (process.env.QS_LOG as 'fatal') ?? 'fatal', dataSource: false, ...options, queue })];
-    const moduleRef = await Test.createTestingModule({ imports, providers: [ProgressHandlers] }).compile();
-    app = moduleRef.createNestApplication({ logger: process.env.QS_LOG ? undefined : false });
-    if (db.present) {
-      const ds = app.get(DataSource);
-      for (const table of ['task_queue', 'queue_store', 'scheduler_task']) await ds.query(`DELETE FROM ${table}`);
-    }
-    await app.init();
+    const app = await backendApp.boot({ ...options, queue }, [ProgressHandlers]);
     const events: TaskEvent[] = [];
     app.get(TaskQueue).events$.subscribe((e) => events.push(e));
     return { queue: app.get(TaskQueue), handlers: app.get(ProgressHandlers), events };

@@ -1,16 +1,10 @@
-import { Injectable, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
-import { TypeOrmModule } from '@nestjs/typeorm';
+import { Injectable, type Provider } from '@nestjs/common';
 import { InvalidTaskHandlerError, QueueSchedulerModule, RateLimitedError, type QueueSchedulerModuleOptions, type TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
-import { DataSource } from 'typeorm';
-import { databaseFor, DATABASES, useTestDatabase } from './support/databases';
-import { dropPrefix, REDIS, testPrefix } from './support/redis';
+import { BACKENDS, useBackendApp } from './support/backend-app';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
 
-type Backend = 'memory' | 'redis' | (typeof DATABASES)[number];
-const BACKENDS: Backend[] = ['memory', 'redis', ...DATABASES];
 const MAX = 5;
 const PER_MS = 400;
 const TASKS = 18;
@@ -49,35 +43,11 @@ function perWindow(starts: number[]): Map<number, number> {
 }
 
 describe.each(BACKENDS)('@TaskHandler rateLimit on %s', (backend) => {
-  const db = useTestDatabase(databaseFor(backend));
-  let app: INestApplication | undefined;
-  let prefix = '';
-
-  afterEach(async () => {
-    await app?.close();
-    app = undefined;
-    if (prefix) await dropPrefix(prefix);
-  });
+  const backendApp = useBackendApp(backend);
 
   async function boot(options: QueueSchedulerModuleOptions = {}, providers: unknown[] = [LimitedHandlers]) {
-    if (backend === 'redis') prefix = testPrefix();
     const queue = { pollIntervalMs: 100, ...options.queue };
-    const imports =
-      backend === 'redis'
-        ? [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, ...options, queue: { backend: 'redis', connection: REDIS, prefix, ...queue } })]
-        : db.present
-          ? [
-              TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
-              QueueSchedulerModule.forRoot({ logLevel: 'fatal', ...options, queue: { backend: 'database', ...queue } }),
-            ]
-          : [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, ...options, queue })];
-    const moduleRef = await Test.createTestingModule({ imports, providers: providers as never[] }).compile();
-    app = moduleRef.createNestApplication({ logger: false });
-    if (db.present) {
-      const ds = app.get(DataSource);
-      for (const table of ['task_queue', 'queue_store', 'scheduler_task', 'queue_rate_window']) await ds.query(`DELETE FROM ${table}`);
-    }
-    await app.init();
+    const app = await backendApp.boot({ ...options, queue }, providers as Provider[]);
     return { queue: app.get(TaskQueue), handlers: app.get(LimitedHandlers) };
   }
 
