@@ -20,24 +20,40 @@ export class LibraryLogger {
   }
 
   debug(message: string): void {
-    if (this.min <= RANK.debug) this.logger.debug(message);
+    if (this.min <= RANK.debug) this.logger.debug(printable(message));
   }
 
   log(message: string): void {
-    if (this.min <= RANK.log) this.logger.log(message);
+    if (this.min <= RANK.log) this.logger.log(printable(message));
   }
 
   warn(message: string): void {
-    if (this.min <= RANK.warn) this.logger.warn(message);
+    if (this.min <= RANK.warn) this.logger.warn(printable(message));
   }
 
   /** Keeps the stack as Nest's second argument so it is printed, not lost. */
   error(message: string, error?: unknown): void {
     if (this.min > RANK.error) return;
     const stack = error instanceof Error ? error.stack : undefined;
-    if (stack) this.logger.error(message, stack);
-    else this.logger.error(message);
+    if (stack) this.logger.error(printable(message), printable(stack, true));
+    else this.logger.error(printable(message));
   }
+}
+
+// C0 and C1 controls, DEL, and the two Unicode line separators: what can forge a log line or drive a terminal
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const CONTROLS_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * `text` with every control character written as a `\uXXXX` escape. Task
+ * ids, types, schedule names and error messages come from producers and
+ * handlers; written raw, a newline forges a second log line and an escape
+ * sequence rewrites the operator's terminal. A stack keeps its newlines.
+ */
+export function printable(text: string, keepNewlines = false): string {
+  if (!CONTROL.test(text)) return text;
+  return text.replace(keepNewlines ? CONTROLS_BUT_NEWLINE : CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** "task <id> (<type>)": the prefix of every log line about one task. */
