@@ -69,4 +69,15 @@ describe('databaseOptions', () => {
   it('masks the password of a DATABASE_URL in the start-up banner', () => {
     expect(describeDatabase({ DATABASE_URL: 'postgres://app:s3cret@db:5432/demo' })).toBe('postgres://app:***@db:5432/demo');
   });
+
+  it.each([
+    ['a password holding @, / and :', 'mysql://app:p@ss/w:rd@db:3306/demo', 'mysql://app:***@db:3306/demo'],
+    ['a password in the query', 'postgres://db/demo?user=app&password=s3cret&sslmode=require', 'postgres://db/demo?user=app&password=***&sslmode=require'],
+    ['both forms at once', 'mariadb://app:one@db/demo?PASSWORD=two&sslkey=three', 'mariadb://app:***@db/demo?PASSWORD=***&sslkey=***'],
+    ['a URL a parser refuses', 'mysql://app:s3cret@db:port/demo', 'mysql://app:***@db:port/demo'],
+  ])('masks %s', (_what, url, shown) => {
+    const banner = describeDatabase({ DATABASE_URL: url });
+    expect(banner).toBe(shown);
+    for (const secret of ['s3cret', 'p@ss', 'one', 'two', 'three']) expect(banner).not.toContain(secret);
+  });
 });

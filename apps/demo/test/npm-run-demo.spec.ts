@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { acquireBuildLock } from '../../../test/support/build-lock';
 
@@ -75,6 +75,11 @@ describe('npm run demo (the README command)', () => {
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(await page.text()).toContain('nestjs-queue-scheduler');
+    // loopback only by default: the machine's other addresses are refused
+    const outside = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i && i.family === 'IPv4' && !i.internal);
+    if (outside) await expect(fetch(`http://${outside.address}:${port}/`)).rejects.toThrow();
     // the time a newcomer waits; the issue asks for under 20 s on a developer machine, reported here, not asserted
     process.stdout.write(`npm run demo served the dashboard after ${Date.now() - startedAt} ms\n`);
 

@@ -67,6 +67,28 @@ export async function databaseOptions(env: NodeJS.ProcessEnv = process.env, prob
 /** Where the data lives, for the start-up banner; the password of a URL is masked. */
 export function describeDatabase(env: NodeJS.ProcessEnv = process.env): string {
   const url = env.DATABASE_URL?.trim();
-  if (url) return url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
+  if (url) return maskUrl(url);
   return `sqlite ${resolve(env.DEMO_DB_PATH?.trim() || DEFAULT_DB_PATH)}`;
+}
+
+/** Query parameters that drivers read as secrets (`?password=`, `&sslkey=`…), up to their value. */
+const SECRET_PARAM = /([?&;][^=&;#]*(?:pass|pwd|secret|token|key)[^=&;#]*=)[^&;#]*/gi;
+
+/**
+ * `url` with its secrets masked: the password of the userinfo and every
+ * secret-looking query parameter. The userinfo ends at the last `@` before
+ * the query, not at the first `/`: a password holding `@`, `/` or `:` is
+ * masked whole, even where a URL parser would read part of it as the host.
+ */
+export function maskUrl(url: string): string {
+  const parts = /^([a-z][a-z0-9+.-]*:\/\/)([^?#]*)(.*)$/is.exec(url);
+  if (!parts) return '(a DATABASE_URL without a scheme)';
+  const [, scheme, authorityAndPath, query] = parts;
+  let rest = authorityAndPath;
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) {
+    const colon = rest.indexOf(':');
+    if (colon >= 0 && colon < at) rest = `${rest.slice(0, colon)}:***${rest.slice(at)}`;
+  }
+  return scheme + rest + query.replace(SECRET_PARAM, '$1***');
 }
