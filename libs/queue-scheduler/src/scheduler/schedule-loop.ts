@@ -192,6 +192,9 @@ export class ScheduleLoop {
       for (let more = true; more; ) {
         if (!this.active && !always) return { earliest: null, wakeAt: null };
         const batch = await this.claimBatch(lookahead);
+        // a turn of the event loop between batches: on SQLite every statement runs on this thread, and a tick of
+        // many batches would otherwise hold it until the last one, while the occurrences already queued fall due
+        await new Promise((resolve) => setImmediate(resolve));
         won += batch.won;
         for (const id of batch.waiting) {
           if (waitedThisTick.has(id)) continue;
