@@ -49,7 +49,9 @@ function plot(results: BenchResult[]): string {
     label: `${b.label}${b.label === 'nestjs-queue-scheduler' ? `, ${['SQLite (WAL)', 'MariaDB', 'PostgreSQL'][all.slice(0, i).filter((x) => x.label === b.label).length] ?? ''}` : ''}`,
   }));
   const e2s = pick(by('enqueue-to-start'), (_c, _s, m) => m === 'p99', 'p99');
-  const cron = pick(by('cron-precision'), (c, _s, m) => m === 'lateness p99', '').map((b, i) => ({ ...b, label: `${b.label}, ${['no stalls', 'no stalls', '300 ms stalls', '300 ms stalls', '2 s stalls', '2 s stalls'][i] ?? ''}` }));
+  const cron = (by('cron-precision')?.rows ?? [])
+    .filter((row) => row.metric === 'lateness p99' && !row.case.includes('schedules'))
+    .map((row) => ({ label: `${row.subject}, ${row.case}`, value: row.value, ours: row.subject.startsWith('nestjs-queue-scheduler') }));
   return barChart(
     [
       { title: 'In-process drain, no-op tasks, concurrency 100', unit: 'tasks/s', bars: inproc },
