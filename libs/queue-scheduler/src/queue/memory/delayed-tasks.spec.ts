@@ -6,6 +6,7 @@ interface Entry {
   id: string;
   runAtMs: number;
   seq: number;
+  heapIndex: number;
 }
 
 describe('DelayedTasks', () => {
@@ -13,7 +14,7 @@ describe('DelayedTasks', () => {
   afterEach(() => jest.useRealTimers());
 
   let seq = 0;
-  const entry = (id: string, inMs: number): Entry => ({ id, runAtMs: Date.now() + inMs, seq: seq++ });
+  const entry = (id: string, inMs: number): Entry => ({ id, runAtMs: Date.now() + inMs, seq: seq++, heapIndex: -1 });
 
   /** A queue whose timer takes what is due into `taken`, as the memory queue's does. */
   function make(clock: Clock = { now: () => Date.now(), manual: false }) {
@@ -47,7 +48,7 @@ describe('DelayedTasks', () => {
     const start = Date.now();
     const clock = { now: () => start + Math.floor((Date.now() - start) * 0.99), manual: false };
     const { delayed, taken } = make(clock);
-    delayed.add({ id: 'x', runAtMs: start + 100, seq: seq++ });
+    delayed.add({ id: 'x', runAtMs: start + 100, seq: seq++, heapIndex: -1 });
     await jest.advanceTimersByTimeAsync(100);
     expect(taken).toEqual([]);
     await jest.advanceTimersByTimeAsync(5);
@@ -78,7 +79,7 @@ describe('DelayedTasks', () => {
   it('with a manual clock no timer is armed: the owner takes what is due', async () => {
     let now = Date.now();
     const { delayed, taken } = make({ now: () => now, manual: true });
-    delayed.add({ id: 'm', runAtMs: now + 100, seq: seq++ });
+    delayed.add({ id: 'm', runAtMs: now + 100, seq: seq++, heapIndex: -1 });
     await jest.advanceTimersByTimeAsync(1000);
     expect(taken).toEqual([]);
     expect(jest.getTimerCount()).toBe(0);

@@ -1,9 +1,9 @@
 import type { Clock } from '../../clock';
 import { MAX_TIMER_MS } from '../../queue-scheduler.constants';
-import { BinaryHeap } from '../binary-heap';
+import { type HeapPlaced, IndexedHeap } from '../binary-heap';
 
 /** What waits here: a run time, and the push order that breaks ties between equal ones. */
-export interface Delayable {
+export interface Delayable extends HeapPlaced {
   runAtMs: number;
   seq: number;
 }
@@ -18,7 +18,7 @@ const byRunAt = (a: Delayable, b: Delayable): boolean => a.runAtMs < b.runAtMs |
  * reached the run time finds nothing due and is armed again for the rest.
  */
 export class DelayedTasks<T extends Delayable> {
-  private readonly heap = new BinaryHeap<T>(byRunAt);
+  private readonly heap = new IndexedHeap<T>(byRunAt);
   private timer?: NodeJS.Timeout;
   private timerAt = Infinity;
 
@@ -43,7 +43,7 @@ export class DelayedTasks<T extends Delayable> {
 
   /** Takes `entry` out; false when it was not waiting here. */
   remove(entry: T): boolean {
-    return this.heap.removeWhere((e) => e === entry).length > 0;
+    return this.heap.remove(entry);
   }
 
   /** Hands each entry due by the clock to `take`, earliest first; returns how many. */

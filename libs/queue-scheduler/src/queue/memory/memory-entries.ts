@@ -45,6 +45,8 @@ export class MemoryEntry implements Task, Indexed, Logged {
   error: string | undefined = undefined;
   result: unknown = undefined;
   progress: TaskProgress | undefined = undefined;
+  /** Where it sits in the delayed heap (-1: not delayed), so a cancel takes it out in O(log n). */
+  heapIndex = -1;
   /** The queue that made it: a task given back to complete/fail/release is checked without a lookup. */
   readonly owner: object;
 
