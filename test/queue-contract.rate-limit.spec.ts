@@ -56,9 +56,13 @@ describe.each(BACKENDS)('@TaskHandler rateLimit on %s', (backend) => {
     const ids = await queue.pushTasks(Array.from({ length: TASKS }, () => ({ type: 'limited' })));
     const others = await queue.pushTasks(Array.from({ length: 10 }, () => ({ type: 'unlimited' })));
     await waitFor(async () => (await queue.countByStatus()).succeeded === TASKS + others.length, 'every task to run', 20_000);
-    const counts = [...perWindow(handlers.starts).values()];
-    console.log(`${backend}: starts per ${PER_MS} ms window: ${counts.join(', ')}`);
-    // counted at the handler's first line, a few ms after the library's count: the issue's tolerance of one
+    expect(handlers.starts).toHaveLength(TASKS);
+    // counted at each try's recorded start (the claim that took the permit), not at the handler's first line: on a
+    // loaded machine the event loop can hold a claimed task past the window's end, which says nothing of the limit
+    const started = await Promise.all(ids.map(async (id) => (await queue.getTask(id)).startedAt!.getTime()));
+    const counts = [...perWindow(started).values()];
+    console.log(`${backend}: starts per ${PER_MS} ms window: ${counts.join(', ')} (handler's first line: ${[...perWindow(handlers.starts).values()].join(', ')})`);
+    // the issue's tolerance of one
     expect(Math.max(...counts)).toBeLessThanOrEqual(MAX + 1);
     // the limit is what it waits for, not a slow pickup: the windows it spans are about TASKS / MAX
     expect(counts.length).toBeGreaterThanOrEqual(Math.ceil(TASKS / MAX));
