@@ -1,7 +1,9 @@
 import { type CanActivate, type DynamicModule, Injectable, type INestApplication, type LoggerService, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { QueueSchedulerModule, SchedulerService, type TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
 import { type QueueSchedulerDashboardExtras, QueueSchedulerDashboardModule, type QueueSchedulerDashboardOptions } from 'nestjs-queue-scheduler/dashboard';
 import { DataSource } from 'typeorm';
@@ -100,7 +102,8 @@ describe.each<QueueBackend>(['memory', 'database', 'redis'])('dashboard API on t
     })
       .setLogger(logger ?? { log() {}, error() {}, warn() {} })
       .compile();
-    app = moduleRef.createNestApplication({ logger: logger ?? false });
+    // forceCloseConnections: fetch keeps sockets alive, and open event streams would hold app.close()
+    app = moduleRef.createNestApplication({ logger: logger ?? false, forceCloseConnections: true });
     const ds = app.get(DataSource);
     for (const table of TABLES) await ds.query(`DELETE FROM ${table}`);
     await app.listen(0, '127.0.0.1');
@@ -362,6 +365,18 @@ describe.each<QueueBackend>(['memory', 'database', 'redis'])('dashboard API on t
     expect(await json(call('GET', '/ops/jobs/api/config'))).toMatchObject({ readOnly: false, title: 'Jobs' });
     expect((await fetch(`${base}/queues/api/config`)).status).toBe(404);
     expect(warnings.join('\n')).toContain('the dashboard at /ops/jobs accepts actions');
+  });
+});
+
+describe('the page', () => {
+  it('puts data in as text: no script of it writes HTML', () => {
+    const dir = join(__dirname, '..', 'libs', 'queue-scheduler', 'src', 'dashboard', 'assets');
+    const scripts = readdirSync(dir).filter((f) => f.endsWith('.js'));
+    expect(scripts).toEqual(expect.arrayContaining(['dashboard.js', 'tables.js', 'panels.js', 'dom.js']));
+    for (const file of scripts) {
+      const code = readFileSync(join(dir, file), 'utf8').replace(/\/\/.*$/gm, '').replace(/\/\*[\s\S]*?\*\//g, '');
+      expect({ file, sinks: code.match(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function/g) }).toEqual({ file, sinks: null });
+    }
   });
 });
 

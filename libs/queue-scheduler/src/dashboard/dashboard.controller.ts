@@ -5,8 +5,6 @@ import { DashboardStreams } from './dashboard-streams';
 import { DashboardWriteGuard } from './dashboard-write.guard';
 import { optionalText, parseLimit, parseStatus } from './dashboard-views';
 
-type Query = Record<string, unknown>;
-
 /**
  * The dashboard's routes under `path`: the page, its files, and its API
  * under `api/`. Reads are GET and change nothing; every action is POST or
@@ -50,13 +48,20 @@ export function createDashboardController(path: string, guards: Type<CanActivate
     }
 
     @Get('api/tasks')
-    tasks(@Query() q: Query) {
+    // one parameter per field, typed as strings: a host app's global ValidationPipe leaves primitives alone
+    tasks(
+      @Query('status') status?: string,
+      @Query('type') type?: string,
+      @Query('schedule') schedule?: string,
+      @Query('cursor') cursor?: string,
+      @Query('limit') limit?: string,
+    ) {
       return this.dashboard.tasks({
-        status: parseStatus(q.status),
-        type: optionalText(q.type, 'type'),
-        schedule: optionalText(q.schedule, 'schedule'),
-        cursor: optionalText(q.cursor, 'cursor'),
-        limit: parseLimit(q.limit, 50, 200),
+        status: parseStatus(status),
+        type: optionalText(type, 'type'),
+        schedule: optionalText(schedule, 'schedule'),
+        cursor: optionalText(cursor, 'cursor'),
+        limit: parseLimit(limit, 50, 200),
       });
     }
 
@@ -82,8 +87,8 @@ export function createDashboardController(path: string, guards: Type<CanActivate
     @Post('api/dead-tasks/retry')
     @HttpCode(200)
     @Action()
-    retryDead(@Body() body: { type?: unknown } | undefined) {
-      return this.dashboard.retryDead(optionalText(body?.type, 'type'));
+    retryDead(@Body('type') type?: string) {
+      return this.dashboard.retryDead(optionalText(type, 'type'));
     }
 
     @Get('api/types')
@@ -117,7 +122,7 @@ export function createDashboardController(path: string, guards: Type<CanActivate
 
     @Put('api/schedules/:id')
     @Action()
-    edit(@Param('id') id: string, @Body() body: unknown) {
+    edit(@Param('id') id: string, @Body() body: object) {
       return this.dashboard.editSchedule(id, body);
     }
 
