@@ -20,7 +20,7 @@ async function bootstrap(): Promise<void> {
   const seeded = app.get(DemoSeedService).report;
   logger.log(
     [
-      `Dashboard: http://localhost:${port}/   (REST API under http://localhost:${port}/api)`,
+      `Dashboard: http://localhost:${port}/queues/   (REST API under http://localhost:${port}/api)`,
       `Database: ${describeDatabase()}`,
       'Set up at boot:',
       ...seeded.map((line) => `  - ${line}`),
