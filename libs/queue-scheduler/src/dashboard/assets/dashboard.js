@@ -197,10 +197,12 @@ function connectEvents() {
     log(`k-schedule`, `${clock(e.at)} ${e.kind.padEnd(9)} schedule '${e.name}'${e.missed ? ` (${e.missed} missed)` : ''}`);
     refreshSchedules();
   });
-  // EventSource reconnects by itself (also after a 503 when too many pages are open); only say so.
+  // EventSource reconnects by itself after a dropped stream, but gives up on an error answer
+  // (503: too many pages open): then try again a little later, with the polling still running.
   source.addEventListener('error', () => {
     status.dataset.state = 'error';
     status.textContent = 'reconnecting…';
+    if (source.readyState === EventSource.CLOSED) setTimeout(connectEvents, 5000);
   });
 }
 
