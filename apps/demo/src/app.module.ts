@@ -2,18 +2,17 @@ import { Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { QueueSchedulerModule } from 'nestjs-queue-scheduler';
+import { QueueSchedulerDashboardModule } from 'nestjs-queue-scheduler/dashboard';
 import { QueueErrorFilter } from './common/queue-error.filter';
 import { createValidationPipe } from './common/validation';
 import { databaseOptions } from './config/database.config';
-import { EventsController } from './events/events.controller';
+import { LocalOnlyGuard } from './dashboard/local-only.guard';
 import { AudioHandlers } from './handlers/audio.handlers';
 import { ConvertHandlers } from './handlers/convert.handlers';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { SchedulesController } from './schedules/schedules.controller';
 import { DemoSeedService } from './seed/demo-seed.service';
-import { StatsController } from './stats/stats.controller';
-import { ThroughputService } from './stats/throughput.service';
 import { StoreController } from './store/store.controller';
 import { TasksController } from './tasks/tasks.controller';
 
@@ -31,14 +30,15 @@ import { TasksController } from './tasks/tasks.controller';
         shutdownTimeoutMs: 3000,
       }),
     }),
+    // The page and its API at /queues (kept out of the /api prefix in app.setup.ts); actions from this machine only.
+    QueueSchedulerDashboardModule.forRoot({ path: '/queues', guards: [LocalOnlyGuard], title: 'nestjs-queue-scheduler demo' }),
     HealthModule,
     MetricsModule,
   ],
-  controllers: [TasksController, SchedulesController, StoreController, StatsController, EventsController],
+  controllers: [TasksController, SchedulesController, StoreController],
   providers: [
     AudioHandlers,
     ConvertHandlers,
-    ThroughputService,
     DemoSeedService,
     // As providers (not app.useGlobal*) so every way of booting AppModule, tests included, gets them.
     { provide: APP_PIPE, useFactory: createValidationPipe },

@@ -16,14 +16,14 @@ async function bootstrap(): Promise<void> {
   app.enableShutdownHooks();
   const port = Number(process.env.PORT || 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got '${process.env.PORT}'`);
-  // Loopback only unless HOST widens it: the dashboard can retry, cancel and delete tasks.
+  // Loopback only unless HOST widens it: the dashboard can retry, cancel and pause tasks.
   const host = process.env.HOST?.trim() || '127.0.0.1';
   await app.listen(port, host);
   const seeded = app.get(DemoSeedService).report;
   const shown = host === '127.0.0.1' || host === '::1' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   logger.log(
     [
-      `Dashboard: http://${shown}:${port}/   (REST API under http://${shown}:${port}/api)`,
+      `Dashboard: http://${shown}:${port}/queues/   (REST API under http://${shown}:${port}/api)`,
       `Database: ${describeDatabase()}`,
       'Set up at boot:',
       ...seeded.map((line) => `  - ${line}`),

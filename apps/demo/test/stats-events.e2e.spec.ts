@@ -10,10 +10,10 @@ interface SseEvent {
   data: Record<string, unknown>;
 }
 
-/** Opens GET /api/events and parses what arrives, as an EventSource would. */
+/** Opens the dashboard's GET /queues/api/events and parses what arrives, as an EventSource would. */
 function openEvents(url: string): Promise<{ res: IncomingMessage; events: SseEvent[]; close(): void }> {
   return new Promise((resolve, reject) => {
-    const req = get(`${url}/api/events`, { headers: { accept: 'text/event-stream' } }, (res) => {
+    const req = get(`${url}/queues/api/events`, { headers: { accept: 'text/event-stream' } }, (res) => {
       const events: SseEvent[] = [];
       let buffer = '';
       res.setEncoding('utf8');
@@ -34,39 +34,50 @@ function openEvents(url: string): Promise<{ res: IncomingMessage; events: SseEve
   });
 }
 
-describe('GET /api/stats and /api/handlers', () => {
+// The dashboard (QueueSchedulerDashboardModule, mounted at /queues) serves what the page polls; the library's own
+// test/dashboard.api.spec.ts covers it in depth, these check the demo mounts it as the README says.
+describe('the dashboard API at /queues/api', () => {
   it('reports queue counts, workers and throughput', async () => {
-    const res = await demo.http().get('/api/stats').expect(200);
-    for (const key of ['pending', 'running', 'succeeded', 'failed', 'dead', 'cancelled']) expect(res.body[key]).toEqual(expect.any(Number));
-    expect(res.body.workers).toEqual({ busy: expect.any(Number), size: 3 });
+    const res = await demo.http().get('/queues/api/stats').expect(200);
+    for (const key of ['pending', 'running', 'succeeded', 'failed', 'dead', 'cancelled']) expect(res.body.byStatus[key]).toEqual(expect.any(Number));
+    expect(res.body.workers).toEqual({ busy: expect.any(Number), size: 3, running: true });
     expect(res.body.throughput.bucketSeconds).toBe(10);
     expect(res.body.throughput.buckets).toHaveLength(30);
   });
 
   it('counts a finished task and its throughput', async () => {
-    const before = (await demo.http().get('/api/stats')).body;
+    const before = (await demo.http().get('/queues/api/stats')).body;
     const total = (s: { throughput: { buckets: Array<{ succeeded: number }> } }) => s.throughput.buckets.reduce((n, b) => n + b.succeeded, 0);
     await demo.http().post('/api/tasks').send({ type: 'convert_format', params: { file: 'c.wav', simulateMs: 0 } }).expect(202);
-    const after = await waitFor(() => demo.http().get('/api/stats'), (r) => r.body.succeeded > before.succeeded, 'succeeded to grow');
+    const after = await waitFor(() => demo.http().get('/queues/api/stats'), (r) => r.body.byStatus.succeeded > before.byStatus.succeeded, 'succeeded to grow');
     expect(total(after.body)).toBeGreaterThan(total(before));
   });
 
   it('lists the task types this instance runs', async () => {
-    const res = await demo.http().get('/api/handlers').expect(200);
+    const res = await demo.http().get('/queues/api/types').expect(200);
     expect(res.body).toEqual(
       expect.arrayContaining([
-        { type: 'download_audio', concurrency: 2, timeoutMs: 60_000, maxAttempts: 3 },
-        { type: 'convert_format', concurrency: 1, timeoutMs: 300_000, maxAttempts: 2 },
+        expect.objectContaining({ type: 'download_audio', paused: false, concurrency: 2, timeoutMs: 60_000, maxAttempts: 3 }),
+        expect.objectContaining({ type: 'convert_format', paused: false, concurrency: 1, timeoutMs: 300_000, maxAttempts: 2 }),
       ]),
     );
+  });
+
+  it('opens actions to this machine only (LocalOnlyGuard) and hides the store values', async () => {
+    expect((await demo.http().get('/queues/api/config').expect(200)).body).toMatchObject({ readOnly: false, showStoreValues: false });
+    const store = await demo.http().get('/queues/api/store').expect(200);
+    expect(store.body.masked).toBe(true);
+    expect(JSON.stringify(store.body)).not.toContain('SESSDATA');
   });
 });
 
 describe('dashboard files', () => {
-  it('serves the dashboard page at / and its script', async () => {
-    const page = await demo.http().get('/').expect(200).expect('content-type', /html/);
+  it('sends / to the dashboard page at /queues/, which loads its script from the package', async () => {
+    await demo.http().get('/').expect(302).expect('location', '/queues/');
+    const page = await demo.http().get('/queues/').expect(200).expect('content-type', /html/);
     expect(page.text).toContain('data-testid="schedules-table"');
-    await demo.http().get('/dashboard.js').expect(200).expect('content-type', /javascript/);
+    expect(page.text).toContain('<base href="/queues/">');
+    await demo.http().get('/queues/assets/dashboard.js').expect(200).expect('content-type', /javascript/);
   });
 
   it('answers 404 for an unknown API route', async () => {
@@ -74,7 +85,7 @@ describe('dashboard files', () => {
   });
 });
 
-describe('GET /api/events (SSE)', () => {
+describe('GET /queues/api/events (SSE)', () => {
   it("streams a pushed task's lifecycle", async () => {
     const stream = await openEvents(demo.url);
     try {

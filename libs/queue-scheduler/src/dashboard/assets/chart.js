@@ -8,17 +8,17 @@ function niceMax(value) {
 }
 
 /**
- * Stacked bars, one per bucket of /api/stats' throughput (oldest left):
- * succeeded at the bottom, failed tries on top. Drawn at the element's
- * pixel size so the labels are not stretched.
+ * One bar per bucket of the stats' throughput (oldest left), for `key`
+ * ('succeeded' or 'failed'). Drawn at the element's pixel size so the labels
+ * are not stretched. `data-total` holds the sum, for tests and curious eyes.
  */
-export function drawThroughput(svg, throughput) {
+export function drawBars(svg, throughput, key, color) {
   const width = Math.max(200, Math.round(svg.clientWidth || 420));
-  const height = 110;
+  const height = 80;
   const top = 12;
   const bottom = 14;
   const buckets = throughput.buckets;
-  const max = niceMax(Math.max(0, ...buckets.map((b) => b.succeeded + b.failed)));
+  const max = niceMax(Math.max(0, ...buckets.map((b) => b[key])));
   const plot = height - top - bottom;
   const slot = width / buckets.length;
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
@@ -27,16 +27,13 @@ export function drawThroughput(svg, throughput) {
   svg.append(svgEl('line', { x1: 0, x2: width, y1: height - bottom, y2: height - bottom, stroke: '#c9ced8' }));
   let total = 0;
   buckets.forEach((b, i) => {
-    total += b.succeeded + b.failed;
-    const x = i * slot + 1;
-    const w = Math.max(1, slot - 2);
-    const hOk = (b.succeeded / max) * plot;
-    const hBad = (b.failed / max) * plot;
-    const title = `${new Date(b.start).toLocaleTimeString([], { hour12: false })}: ${b.succeeded} succeeded, ${b.failed} failed`;
-    const ok = svgEl('rect', { x, width: w, y: height - bottom - hOk, height: hOk, fill: '#1f9d55' });
-    const bad = svgEl('rect', { x, width: w, y: height - bottom - hOk - hBad, height: hBad, fill: '#d64545' });
-    for (const rect of [ok, bad]) rect.append(Object.assign(svgEl('title'), { textContent: title }));
-    svg.append(ok, bad);
+    total += b[key];
+    const h = (b[key] / max) * plot;
+    const rect = svgEl('rect', { x: i * slot + 1, width: Math.max(1, slot - 2), y: height - bottom - h, height: h, fill: color });
+    const title = svgEl('title');
+    title.textContent = `${new Date(b.start).toLocaleTimeString([], { hour12: false })}: ${b[key]} ${key}`;
+    rect.append(title);
+    svg.append(rect);
   });
   const label = (x, y, text, anchor = 'start') => {
     const t = svgEl('text', { x, y, 'font-size': 10, fill: '#6b7385', 'text-anchor': anchor });

@@ -1,5 +1,5 @@
-// Small DOM and formatting helpers. Text always goes in through textContent:
-// schedule names, params and errors come from users.
+// Small DOM and formatting helpers. Text always goes in through textContent, never innerHTML:
+// task types, params, results, errors and schedule names come from users.
 
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -46,6 +46,12 @@ export function duration(ms) {
 /** Scheduler ids look like `<uuid>:<epoch ms>`; the first block is enough to tell rows apart. */
 export function shortId(id) {
   return id.length > 14 ? `${id.slice(0, 8)}…${id.slice(-4)}` : id;
+}
+
+/** JSON for a <pre>, or '—'. */
+export function pretty(value) {
+  if (value === undefined || value === null) return '—';
+  return typeof value === 'string' ? value : JSON.stringify(value, null, 2);
 }
 
 export function summary(value) {

@@ -1,0 +1,108 @@
+import { clock, duration, el, pretty } from './dom.js';
+import { act, lag } from './tables.js';
+
+const field = (label, value, testid) => [el('dt', { text: label }), el('dd', { text: value, 'data-testid': testid })];
+const block = (label, value, testid) => [el('dt', { text: label }), el('dd', {}, el('pre', { text: pretty(value), 'data-testid': testid }))];
+const iso = (d) => (d ? new Date(d).toISOString() : '—');
+const closeButton = (panel) => el('button', { type: 'button', class: 'secondary close', text: 'Close', onclick: () => (panel.hidden = true) });
+
+/** A task's whole record; retry and cancel when actions are open. Everything shown is text. */
+export function showTask(panel, t, { readOnly, retry, cancel }) {
+  const buttons = [];
+  if (!readOnly && (t.status === 'dead' || t.status === 'failed')) {
+    const b = el('button', { type: 'button', class: 'action', 'data-testid': 'task-retry', text: 'Retry' });
+    b.addEventListener('click', () => act(b, () => retry(t)));
+    buttons.push(b);
+  }
+  if (!readOnly && (t.status === 'pending' || t.status === 'running')) {
+    const b = el('button', { type: 'button', class: 'action', 'data-testid': 'task-cancel', text: t.status === 'running' ? 'Cancel (ask to stop)' : 'Cancel' });
+    b.addEventListener('click', () => act(b, () => cancel(t)));
+    buttons.push(b);
+  }
+  panel.replaceChildren(
+    el('div', { class: 'detail-head' }, el('h3', { text: `Task ${t.taskId}` }), ...buttons, closeButton(panel)),
+    el('dl', {},
+      ...field('type', t.type),
+      ...field('status', t.status, 'detail-status'),
+      ...field('attempts', `${t.attempts}${t.maxRetries !== undefined && t.maxRetries !== null ? ` (max retries ${t.maxRetries})` : ''}${t.lostTries ? `, ${t.lostTries} lost` : ''}`, 'detail-attempts'),
+      ...field('created / runs at', `${iso(t.createdAt)} / ${iso(t.runAt)}`),
+      ...field('started / ended', `${iso(t.startedAt)} / ${iso(t.completedAt)} (${duration(t.durationMs)})`),
+      ...field('schedule', t.schedulerTaskId ? `${t.schedulerTaskId}${t.scheduledAt ? `, occurrence of ${iso(t.scheduledAt)}` : ', run now'}` : '—'),
+      ...field('lag', lag(t.lagMs), 'detail-lag'),
+      ...block('progress', t.progress, 'detail-progress'),
+      ...block('params', t.params, 'detail-params'),
+      ...block('result', t.result, 'detail-result'),
+      ...block('error', t.error, 'detail-error'),
+    ),
+  );
+  panel.dataset.taskId = t.taskId;
+  panel.hidden = false;
+}
+
+const EDITABLE = [
+  ['name', 'text'], ['description', 'text'], ['cronExpression', 'text'], ['intervalSeconds', 'number'], ['timezone', 'text'],
+  ['priority', 'number'], ['maxRuns', 'number'], ['overlap', ['allow', 'skip', 'wait']], ['misfirePolicy', ['fire_once', 'fire_all', 'skip']], ['params', 'json'],
+];
+
+/** Next runs, last runs with their lag, and (actions open) a form that sends only the fields changed. */
+export function showSchedule(panel, s, { readOnly, save, notice }) {
+  const next = el('ol', { class: 'runs', 'data-testid': 'schedule-next-runs' }, ...s.nextRuns.map((d) => el('li', { text: `${iso(d)} (${clock(d)} local)` })));
+  const last = el('table', { class: 'runs', 'data-testid': 'schedule-last-runs' },
+    el('thead', {}, el('tr', {}, ...['task', 'status', 'scheduled', 'started', 'lag'].map((h) => el('th', { text: h })))),
+    el('tbody', {}, ...s.lastRuns.map((r) => el('tr', {}, el('td', { text: r.taskId, title: r.taskId }), el('td', { text: r.status }), el('td', { text: iso(r.scheduledAt) }), el('td', { text: iso(r.startedAt) }), el('td', { text: lag(r.lagMs) })))),
+  );
+  const parts = [
+    el('div', { class: 'detail-head' }, el('h3', { text: `Schedule ${s.name}` }), closeButton(panel)),
+    el('p', { class: 'muted', text: `${s.describedAs}; overlap ${s.overlap}; misfire ${s.misfirePolicy}; ${s.state}` }),
+    el('h4', { text: s.nextRuns.length ? `Next ${s.nextRuns.length} runs` : 'No next run' }), next,
+    el('h4', { text: s.lastRuns.length ? 'Last runs' : 'No run found in the recent tasks' }), ...(s.lastRuns.length ? [last] : []),
+  ];
+  if (!readOnly) parts.push(editForm(s, save, notice));
+  panel.replaceChildren(...parts);
+  panel.dataset.scheduleId = s.taskId;
+  panel.hidden = false;
+}
+
+function editForm(s, save, notice = '') {
+  const inputs = new Map();
+  const rows = EDITABLE.filter(([name]) => name !== 'cronExpression' || s.scheduleType === 'cron').filter(([name]) => name !== 'intervalSeconds' || s.scheduleType === 'interval').map(([name, kind]) => {
+    const current = name === 'params' ? JSON.stringify(s.params ?? {}) : s[name] ?? '';
+    const input = Array.isArray(kind)
+      ? el('select', { name }, ...kind.map((v) => el('option', { value: v, text: v })))
+      : el('input', { name, type: kind === 'number' ? 'number' : 'text', spellcheck: 'false' });
+    input.value = String(current);
+    input.dataset.testid = `edit-${name}`;
+    inputs.set(name, { input, kind, initial: input.value });
+    return el('label', { text: name }, input);
+  });
+  const result = el('span', { class: 'result', 'data-testid': 'edit-result', text: notice });
+  const submit = el('button', { type: 'submit', class: 'action', 'data-testid': 'edit-save', text: 'Save changes' });
+  const form = el('form', { class: 'edit', 'data-testid': 'schedule-edit', autocomplete: 'off' }, el('h4', { text: 'Edit' }), el('div', { class: 'grid' }, ...rows), el('div', { class: 'row' }, submit, result));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const patch = {};
+    try {
+      for (const [name, { input, kind, initial }] of inputs) {
+        if (input.value === initial) continue;
+        patch[name] = kind === 'number' ? Number(input.value) : kind === 'json' ? JSON.parse(input.value) : input.value === '' && name === 'description' ? null : input.value;
+      }
+    } catch (err) {
+      result.textContent = `params is not valid JSON: ${err.message}`;
+      return;
+    }
+    if (Object.keys(patch).length === 0) {
+      result.textContent = 'nothing changed';
+      return;
+    }
+    // on success the panel is drawn again from the saved row, saying so
+    act(submit, () => save(s, patch).catch((err) => (result.textContent = err.message)));
+  });
+  return form;
+}
+
+/** Keys always; values only when the server sends them (showStoreValues). */
+export function renderStore(list, caption, store) {
+  caption.textContent = store.masked ? `${store.entries.length} key(s), values hidden (showStoreValues: false)` : `${store.entries.length} key(s)`;
+  list.replaceChildren(...store.entries.map((e) => el('li', { 'data-testid': 'store-entry', 'data-key': e.key },
+    el('b', { text: e.key }), el('span', { class: store.masked ? 'muted' : '', text: store.masked ? '••••••' : pretty(e.value) }))));
+}

@@ -1,0 +1,161 @@
+import { Body, type CanActivate, Controller, Get, Header, HttpCode, Param, Post, Put, Query, Req, Sse, type Type, UseGuards } from '@nestjs/common';
+import { asset, CONTENT_SECURITY_POLICY, page } from './dashboard-assets';
+import { DashboardService } from './dashboard.service';
+import { DashboardStreams } from './dashboard-streams';
+import { DashboardWriteGuard } from './dashboard-write.guard';
+import { optionalText, parseLimit, parseStatus } from './dashboard-views';
+
+/**
+ * The dashboard's routes under `path`: the page, its files, and its API
+ * under `api/`. Reads are GET and change nothing; every action is POST or
+ * PUT and passes the write guard (read-only mode, same origin) and then the
+ * app's `guards`. A class per module: `Controller(path)` is fixed when the module is built.
+ */
+export function createDashboardController(path: string, guards: Type<CanActivate>[]): Type<unknown> {
+  const Action = (): MethodDecorator => UseGuards(DashboardWriteGuard, ...guards);
+
+  @Controller(path)
+  class QueueSchedulerDashboardController {
+    constructor(
+      private readonly dashboard: DashboardService,
+      private readonly streams: DashboardStreams,
+    ) {}
+
+    @Get()
+    @Header('Cache-Control', 'no-cache')
+    @Header('Content-Security-Policy', CONTENT_SECURITY_POLICY)
+    @Header('X-Content-Type-Options', 'nosniff')
+    @Header('Referrer-Policy', 'same-origin')
+    index(@Req() req: { originalUrl?: string; url: string }) {
+      return page(req.originalUrl ?? req.url, this.dashboard.config().title);
+    }
+
+    @Get('assets/:file')
+    @Header('Cache-Control', 'no-cache')
+    @Header('X-Content-Type-Options', 'nosniff')
+    file(@Param('file') file: string) {
+      return asset(file);
+    }
+
+    @Get('api/config')
+    config() {
+      return this.dashboard.config();
+    }
+
+    @Get('api/stats')
+    stats() {
+      return this.dashboard.stats();
+    }
+
+    @Get('api/tasks')
+    // one parameter per field, typed as strings: a host app's global ValidationPipe leaves primitives alone
+    tasks(
+      @Query('status') status?: string,
+      @Query('type') type?: string,
+      @Query('schedule') schedule?: string,
+      @Query('cursor') cursor?: string,
+      @Query('limit') limit?: string,
+    ) {
+      return this.dashboard.tasks({
+        status: parseStatus(status),
+        type: optionalText(type, 'type'),
+        schedule: optionalText(schedule, 'schedule'),
+        cursor: optionalText(cursor, 'cursor'),
+        limit: parseLimit(limit, 50, 200),
+      });
+    }
+
+    @Get('api/tasks/:id')
+    task(@Param('id') id: string) {
+      return this.dashboard.task(id);
+    }
+
+    @Post('api/tasks/:id/retry')
+    @HttpCode(200)
+    @Action()
+    retry(@Param('id') id: string) {
+      return this.dashboard.retry(id);
+    }
+
+    @Post('api/tasks/:id/cancel')
+    @HttpCode(200)
+    @Action()
+    cancel(@Param('id') id: string) {
+      return this.dashboard.cancel(id);
+    }
+
+    @Post('api/dead-tasks/retry')
+    @HttpCode(200)
+    @Action()
+    retryDead(@Body('type') type?: string) {
+      return this.dashboard.retryDead(optionalText(type, 'type'));
+    }
+
+    @Get('api/types')
+    types() {
+      return this.dashboard.types();
+    }
+
+    @Post('api/types/:type/pause')
+    @HttpCode(200)
+    @Action()
+    pauseType(@Param('type') type: string) {
+      return this.dashboard.pauseType(type, true);
+    }
+
+    @Post('api/types/:type/resume')
+    @HttpCode(200)
+    @Action()
+    resumeType(@Param('type') type: string) {
+      return this.dashboard.pauseType(type, false);
+    }
+
+    @Get('api/schedules')
+    schedules() {
+      return this.dashboard.schedules();
+    }
+
+    @Get('api/schedules/:id')
+    schedule(@Param('id') id: string) {
+      return this.dashboard.schedule(id);
+    }
+
+    @Put('api/schedules/:id')
+    @Action()
+    edit(@Param('id') id: string, @Body() body: object) {
+      return this.dashboard.editSchedule(id, body);
+    }
+
+    @Post('api/schedules/:id/pause')
+    @HttpCode(200)
+    @Action()
+    pauseSchedule(@Param('id') id: string) {
+      return this.dashboard.scheduleAction(id, 'pause');
+    }
+
+    @Post('api/schedules/:id/resume')
+    @HttpCode(200)
+    @Action()
+    resumeSchedule(@Param('id') id: string) {
+      return this.dashboard.scheduleAction(id, 'resume');
+    }
+
+    @Post('api/schedules/:id/run')
+    @HttpCode(200)
+    @Action()
+    runSchedule(@Param('id') id: string) {
+      return this.dashboard.scheduleAction(id, 'run');
+    }
+
+    @Get('api/store')
+    store() {
+      return this.dashboard.store();
+    }
+
+    @Sse('api/events')
+    events() {
+      return this.streams.open();
+    }
+  }
+  return QueueSchedulerDashboardController;
+}
