@@ -145,4 +145,29 @@ describe('QueueSchedulerMetrics without a database', () => {
       await app.close();
     }
   });
+
+  it('keeps a type with a handler on its own even after junk types filled every slot', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [QueueSchedulerModule.forRoot({ dataSource: false, logLevel: 'fatal' })],
+      providers: [OutcomeHandlers],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    try {
+      const queue = app.get(TaskQueue);
+      for (let i = 0; i < MAX_TRACKED_TYPES + 50; i++) await queue.pushTask({ type: `junk_${i}` });
+      await queue.pushTask({ type: 'flaky' });
+      await queue.pushTask({ type: 'broken' });
+      await queue.onIdle();
+      await waitFor(async () => (await app.get(QueueSchedulerMetrics).snapshot()).events.dead === MAX_TRACKED_TYPES + 51, 'every outcome counted');
+      const m = await app.get(QueueSchedulerMetrics).snapshot();
+      expect(m.types.flaky.events).toMatchObject({ retrying: 1, succeeded: 1 });
+      expect(m.types.broken.events).toMatchObject({ retrying: 1, dead: 1 });
+      expect(m.types[OTHER_TYPES].events.queued).toBe(50);
+      // the handled types, MAX_TRACKED_TYPES junk names, one entry for the rest
+      expect(Object.keys(m.types)).toHaveLength(2 + MAX_TRACKED_TYPES + 1);
+    } finally {
+      await app.close();
+    }
+  });
 });

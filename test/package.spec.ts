@@ -65,7 +65,8 @@ function locked(name: string): string {
   return version;
 }
 
-const REGISTRY_DEPENDENCIES = ['@nestjs/common', '@nestjs/core', '@nestjs/typeorm', 'typeorm', 'better-sqlite3', 'reflect-metadata', 'rxjs', 'typescript', '@types/node'];
+// platform-express and prom-client: the prometheus entry point's scrape over HTTP
+const REGISTRY_DEPENDENCIES = ['@nestjs/common', '@nestjs/core', '@nestjs/platform-express', '@nestjs/typeorm', 'typeorm', 'better-sqlite3', 'reflect-metadata', 'rxjs', 'prom-client', 'typescript', '@types/node'];
 
 const TSCONFIG = {
   compilerOptions: {
@@ -174,6 +175,60 @@ async function main(): Promise<void> {
 void main();
 `;
 
+/** The optional entry point `nestjs-queue-scheduler/prometheus` with prom-client from the registry: one scrape over HTTP. */
+const PROMETHEUS_TS = `import 'reflect-metadata';
+import type { AddressInfo } from 'node:net';
+import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { QueueSchedulerMetrics, QueueSchedulerModule, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { OTHER_TYPE_LABEL, QueueSchedulerPrometheusModule } from 'nestjs-queue-scheduler/prometheus';
+import { Registry } from 'prom-client';
+
+@Injectable()
+class Mailer {
+  @TaskHandler('send_email')
+  send(): void {}
+}
+
+@Module({
+  imports: [
+    QueueSchedulerModule.forRoot({ dataSource: false }),
+    QueueSchedulerPrometheusModule.forRootAsync({ useFactory: () => ({ registry: new Registry() }) }),
+  ],
+  providers: [Mailer],
+})
+class AppModule {}
+
+async function main(): Promise<void> {
+  const app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] });
+  await app.listen(0, '127.0.0.1');
+  const queue = app.get(TaskQueue);
+  await queue.pushTask({ type: 'send_email' });
+  await queue.pushTask({ type: 'no_such_handler' });
+  const metrics = app.get(QueueSchedulerMetrics);
+  const settled = async () => {
+    const { events } = await metrics.snapshot();
+    return events.succeeded + events.dead >= 2;
+  };
+  const deadline = Date.now() + 15_000;
+  while (!(await settled()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  const res = await fetch(\`http://127.0.0.1:\${(app.getHttpServer().address() as AddressInfo).port}/metrics\`);
+  const text = await res.text();
+  await app.close();
+  console.log(JSON.stringify({ status: res.status, contentType: res.headers.get('content-type'), other: OTHER_TYPE_LABEL, text }));
+}
+
+void main();
+`;
+
+/** Series name → type of the README's "Prometheus" table. */
+function documentedSeries(): Map<string, string> {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('\n## Prometheus');
+  const section = readme.slice(start + 1, readme.indexOf('\n## ', start + 1));
+  return new Map([...section.matchAll(/^\| `(queue_scheduler_\w+)` \| (\w+) \|/gm)].map((r) => [r[1], r[2]]));
+}
+
 /** The data source file the README tells users to give the TypeORM CLI. */
 const DATA_SOURCE_JS = `const { DataSource } = require('typeorm');
 const { QUEUE_SCHEDULER_ENTITIES, QUEUE_SCHEDULER_MIGRATIONS } = require('nestjs-queue-scheduler');
@@ -241,6 +296,7 @@ describe('the npm package, installed into a new Nest app', () => {
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
     writeFileSync(join(app, 'src', 'main.ts'), MAIN_TS);
     writeFileSync(join(app, 'src', 'quick-start.ts'), readmeQuickStart());
+    writeFileSync(join(app, 'src', 'prometheus.ts'), PROMETHEUS_TS);
     writeFileSync(join(app, 'boot-quick-start.js'), BOOT_QUICK_START_JS);
     writeFileSync(join(app, 'data-source.js'), DATA_SOURCE_JS);
     const specs = REGISTRY_DEPENDENCIES.map((name) => `${name}@${locked(name)}`);
@@ -307,6 +363,27 @@ describe('the npm package, installed into a new Nest app', () => {
     await npx(['tsc', '-p', '.'], app);
     expect(readFileSync(join(app, 'dist', 'main.js'), 'utf8')).toContain("require(\"nestjs-queue-scheduler\")");
     expect(readFileSync(join(app, 'dist', 'quick-start.js'), 'utf8')).toContain("require(\"nestjs-queue-scheduler\")");
+    expect(readFileSync(join(app, 'dist', 'prometheus.js'), 'utf8')).toContain("require(\"nestjs-queue-scheduler/prometheus\")");
+  });
+
+  it('nestjs-queue-scheduler/prometheus with prom-client from the registry serves the documented series at GET /metrics', async () => {
+    const result = await succeed('node', ['dist/prometheus.js'], app, { NO_COLOR: '1' }, 60_000);
+    // the one error logged is the dead letter of the type without a handler, on purpose
+    const logged = `${result.stdout}\n${result.stderr}`.split('\n').filter((line) => /\b(ERROR|WARN)\b/.test(line));
+    expect(logged).toEqual([expect.stringContaining("(no_such_handler) is dead: no @TaskHandler for type 'no_such_handler'")]);
+    const out = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as { status: number; contentType: string; other: string; text: string };
+    expect(out.status).toBe(200);
+    expect(out.contentType).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const documented = documentedSeries();
+    expect(documented.size).toBeGreaterThanOrEqual(14);
+    const served = new Map([...out.text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]));
+    expect(served).toEqual(documented);
+    expect(out.text).toContain('queue_scheduler_task_events_total{type="send_email",kind="succeeded"} 1\n');
+    // a type without a handler is reported under the one shared label value
+    expect(out.other).toBe('(other)');
+    expect(out.text).toContain('queue_scheduler_task_events_total{type="(other)",kind="dead"} 1\n');
+    expect(out.text).not.toContain('no_such_handler');
+    expect(out.text).toContain('queue_scheduler_handler_duration_seconds_count{type="send_email"} 1\n');
   });
 
   it("the README's Quick start boots as written and stores its @Scheduled job", async () => {

@@ -1,4 +1,4 @@
-import type { INestApplication, Provider } from '@nestjs/common';
+import type { INestApplication, ModuleMetadata, Provider } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { QueueSchedulerModule, type QueueSchedulerModuleOptions } from 'nestjs-queue-scheduler';
@@ -17,7 +17,8 @@ const TABLES = ['task_queue', 'queue_store', 'scheduler_task', 'queue_paused_typ
  * One app per test on `backend`, with its handler `providers`: the database
  * backend on the file's database, or Redis under a prefix of its own, or
  * memory. Closed (and its Redis prefix dropped) after each test.
- * `boot(…, { fresh: false })` boots again on what the last boot left.
+ * `boot(…, { fresh: false })` boots again on what the last boot left;
+ * `boot(…, { imports })` adds modules beside the library's (an exporter, say).
  */
 export function useBackendApp(backend: Backend) {
   const db = useTestDatabase(databaseFor(backend));
@@ -37,7 +38,7 @@ export function useBackendApp(backend: Backend) {
       await app?.close();
       app = undefined;
     },
-    async boot(options: QueueSchedulerModuleOptions, providers: Provider[], { fresh = true } = {}): Promise<INestApplication> {
+    async boot(options: QueueSchedulerModuleOptions, providers: Provider[], { fresh = true, imports: extra = [] }: { fresh?: boolean; imports?: ModuleMetadata['imports'] } = {}): Promise<INestApplication> {
       if (backend === 'redis' && fresh) prefix = testPrefix();
       const logLevel = (process.env.QS_LOG as 'fatal' | undefined) ?? 'fatal';
       const imports =
@@ -49,7 +50,7 @@ export function useBackendApp(backend: Backend) {
                 QueueSchedulerModule.forRoot({ logLevel, ...options, queue: { backend: 'database', ...options.queue } }),
               ]
             : [QueueSchedulerModule.forRoot({ logLevel, dataSource: false, ...options })];
-      const moduleRef = await Test.createTestingModule({ imports, providers }).compile();
+      const moduleRef = await Test.createTestingModule({ imports: [...imports, ...extra], providers }).compile();
       app = moduleRef.createNestApplication({ logger: process.env.QS_LOG ? undefined : false });
       if (db.present && fresh) {
         const ds = app.get(DataSource);

@@ -41,6 +41,7 @@ export {
   TaskCancelledError,
   RateLimitedError,
   TaskLostError,
+  MissingPackageError,
 } from './errors/errors';
 export { MAX_PROGRESS_BYTES } from './workers/task-progress';
 export type {

@@ -164,3 +164,17 @@ export class TaskLostError extends QueueSchedulerError {
     super(`${lostTries} tries were lost with their worker (process stopped or stalled past its lease), more than queue.maxLostTries (${maxLostTries})`);
   }
 }
+
+/**
+ * A feature needs an optional peer package that is not installed (e.g.
+ * `prom-client` for `nestjs-queue-scheduler/prometheus`); start-up stops.
+ * `.packageName` names it, the message says how to install it. @publicApi
+ */
+export class MissingPackageError extends QueueSchedulerError {
+  constructor(
+    readonly packageName: string,
+    feature: string,
+  ) {
+    super(`${feature} needs the package '${packageName}', which is not installed: run npm install ${packageName}`);
+  }
+}

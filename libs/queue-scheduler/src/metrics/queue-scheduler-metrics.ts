@@ -1,6 +1,7 @@
 import { Inject, Injectable, OnModuleDestroy, Optional } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
+import { TaskHandlerRegistry } from '../handlers/task-handler.registry';
 import type { ScheduleEvent } from '../interfaces/schedule.interface';
 import type { TaskEventKind } from '../interfaces/task.interface';
 import { type StatusCounts, TaskQueue } from '../queue/task-queue';
@@ -8,7 +9,11 @@ import { SchedulerService } from '../scheduler/scheduler.service';
 import { WorkerPoolService } from '../workers/worker-pool.service';
 import { DURATION_BUCKETS_MS, FixedHistogram, type HistogramSnapshot, LAG_BUCKETS_MS } from './histogram';
 
-/** Task types tracked one by one; further types are counted together under OTHER_TYPES, so memory stays bounded. */
+/**
+ * Task types without a registered handler tracked one by one; further ones are counted together
+ * under OTHER_TYPES, so memory stays bounded. Types with a `@TaskHandler` are always tracked one by
+ * one (the code fixes how many there are), so junk pushed first cannot crowd them out.
+ */
 export const MAX_TRACKED_TYPES = 100;
 export const OTHER_TYPES = '(other)';
 
@@ -55,7 +60,7 @@ export interface QueueSchedulerMetricsSnapshot {
     /** Fire time − scheduled time of each fired occurrence. */
     lagMs: HistogramSnapshot;
   };
-  /** Per task type (at most MAX_TRACKED_TYPES, then OTHER_TYPES). */
+  /** Per task type: every type with a handler, at most MAX_TRACKED_TYPES others, then OTHER_TYPES. */
   types: Record<string, TaskTypeMetrics>;
 }
 
@@ -91,6 +96,8 @@ export class QueueSchedulerMetrics implements OnModuleDestroy {
   private readonly since: Date;
   private readonly events = zeroCounts();
   private readonly types = new Map<string, TypeStats>();
+  /** How many entries of `types` are names without a handler (OTHER_TYPES included). */
+  private unhandledTypes = 0;
   /** The type of the last event and its stats: events come in runs of one type, so most skip the map. */
   private lastType?: string;
   private lastStats?: TypeStats;
@@ -105,6 +112,7 @@ export class QueueSchedulerMetrics implements OnModuleDestroy {
   constructor(
     private readonly queue: TaskQueue,
     private readonly workers: WorkerPoolService,
+    private readonly handlers: TaskHandlerRegistry,
     @Optional() scheduler?: SchedulerService,
     @Optional() @Inject(QUEUE_SCHEDULER_CLOCK) private readonly clock: Clock = systemClock,
   ) {
@@ -146,7 +154,8 @@ export class QueueSchedulerMetrics implements OnModuleDestroy {
     let stats = this.lastStats;
     if (type !== this.lastType || !stats) {
       stats = this.lastStats = this.statsOf(type);
-      this.lastType = type;
+      // not cached when folded: a type seen before its handler registered (start-up) gets its own entry once it has one
+      this.lastType = stats === this.types.get(type) ? type : undefined;
     }
     bump(stats.events, kind);
     if (durationMs !== undefined) stats.duration.observe(durationMs);
@@ -169,11 +178,13 @@ export class QueueSchedulerMetrics implements OnModuleDestroy {
   private statsOf(type: string): TypeStats {
     let stats = this.types.get(type);
     if (stats) return stats;
-    const key = this.types.size < MAX_TRACKED_TYPES ? type : OTHER_TYPES;
+    const handled = this.handlers.get(type) !== undefined;
+    const key = handled || this.unhandledTypes < MAX_TRACKED_TYPES ? type : OTHER_TYPES;
     stats = this.types.get(key);
     if (!stats) {
       stats = { events: zeroCounts(), duration: new FixedHistogram(DURATION_BUCKETS_MS) };
       this.types.set(key, stats);
+      if (!handled) this.unhandledTypes++;
     }
     return stats;
   }
