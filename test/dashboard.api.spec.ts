@@ -244,6 +244,19 @@ describe.each<QueueBackend>(['memory', 'database', 'redis'])('dashboard API on t
     await waitFor(async () => (await Promise.all(dead.map((id) => queue().getTask(id)))).every((t) => t.status === 'succeeded'), 'the retried tasks');
   });
 
+  it('deletes a dead task, and every dead task with one bulk action; a pending one is refused', async () => {
+    await boot({ guards: [AllowGuard] });
+    const dead = await Promise.all([1, 2, 3].map(() => queue().pushTask({ type: 'flaky', maxRetries: 0 })));
+    await waitFor(async () => (await queue().countByStatus()).dead === 3, 'three dead tasks');
+    const waiting = await queue().pushTask({ type: 'flaky', delayMs: 60_000 });
+    expect(await json(call('POST', `/queues/api/tasks/${encodeURIComponent(waiting)}/delete`))).toEqual({ deleted: false });
+    expect(await json(call('POST', `/queues/api/tasks/${encodeURIComponent(dead[0])}/delete`))).toEqual({ deleted: true });
+    expect((await call('GET', `/queues/api/tasks/${encodeURIComponent(dead[0])}`)).status).toBe(404);
+    expect(await json(call('POST', '/queues/api/dead-tasks/delete'))).toEqual({ deleted: 2, errors: [] });
+    expect((await queue().listTasks({ status: 'dead' })).items).toEqual([]);
+    expect((await queue().getTask(waiting)).status).toBe('pending');
+  });
+
   it("runs the app's guards after its own: a guard that refuses wins", async () => {
     await boot({ guards: [DenyGuard] });
     const ids = await seed();

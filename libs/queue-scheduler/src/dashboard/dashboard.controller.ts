@@ -84,6 +84,20 @@ export function createDashboardController(path: string, guards: Type<CanActivate
       return this.dashboard.cancel(id);
     }
 
+    @Post('api/tasks/:id/delete')
+    @HttpCode(200)
+    @Action()
+    remove(@Param('id') id: string) {
+      return this.dashboard.delete(id);
+    }
+
+    @Post('api/dead-tasks/delete')
+    @HttpCode(200)
+    @Action()
+    deleteDead(@Body('type') type?: string) {
+      return this.dashboard.deleteDead(optionalText(type, 'type'));
+    }
+
     @Post('api/dead-tasks/retry')
     @HttpCode(200)
     @Action()

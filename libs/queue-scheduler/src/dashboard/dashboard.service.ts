@@ -90,6 +90,26 @@ export class DashboardService {
     return { cancelled: await asHttp(() => this.queue.cancelTask(id)) };
   }
 
+  async delete(id: string): Promise<{ deleted: boolean }> {
+    await this.task(id); // an unknown id is a 404, not "not deleted"
+    return { deleted: await asHttp(() => this.queue.deleteTask(id)) };
+  }
+
+  /** Deletes up to BULK_LIMIT dead tasks (of one type when given), oldest pages first as listTasks returns them. */
+  async deleteDead(type?: string): Promise<{ deleted: number; errors: string[] }> {
+    const page = await asHttp(() => this.queue.listTasks({ status: 'dead', type, limit: BULK_LIMIT }));
+    const errors: string[] = [];
+    let deleted = 0;
+    for (const task of page.items) {
+      try {
+        if (await this.queue.deleteTask(task.taskId)) deleted++;
+      } catch (err) {
+        errors.push(`${task.taskId}: ${(err as Error).message}`);
+      }
+    }
+    return { deleted, errors };
+  }
+
   /** Retries up to BULK_LIMIT dead tasks (of one type when given); each retried task leaves the dead list. */
   async retryDead(type?: string): Promise<{ retried: number; errors: string[] }> {
     const page = await asHttp(() => this.queue.listTasks({ status: 'dead', type, limit: BULK_LIMIT }));

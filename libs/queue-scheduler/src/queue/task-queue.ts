@@ -86,6 +86,12 @@ export abstract class TaskQueue {
    */
   abstract cancelTask(taskId: string, options?: CancelTaskOptions): MaybePromise<boolean>;
   /**
+   * Deletes a finished task (succeeded, cancelled or dead) and its record:
+   * `getTask` no longer finds it and its id is free. False while it is
+   * pending, running or waiting for a retry (cancel it first).
+   */
+  abstract deleteTask(taskId: string): MaybePromise<boolean>;
+  /**
    * Stops workers from starting tasks of `type`: on the durable backends every
    * instance, within one `queue.pollIntervalMs`, and across restarts (it is
    * stored); on memory this process. Running tasks finish; pushes are kept.

@@ -142,6 +142,7 @@ async function openTask(id) {
     readOnly: config.readOnly,
     retry: (task) => mutate(() => api(`tasks/${encodeURIComponent(task.taskId)}/retry`, { method: 'POST' }), refreshTasksNow, () => openTask(task.taskId)),
     cancel: (task) => mutate(() => api(`tasks/${encodeURIComponent(task.taskId)}/cancel`, { method: 'POST' }), refreshTasksNow, () => openTask(task.taskId)),
+    remove: (task) => mutate(() => api(`tasks/${encodeURIComponent(task.taskId)}/delete`, { method: 'POST' }), refreshTasksNow, () => (panel.hidden = true)),
   });
   panel.dataset.status = t.status;
 }
@@ -169,6 +170,15 @@ function setUpFilters() {
     const { retried, errors } = await api('dead-tasks/retry', { method: 'POST', body: { type } });
     flash(`${retried} dead task(s) queued again${errors.length ? `; ${errors.length} failed: ${errors[0]}` : ''}`);
   }, refreshTasksNow));
+  $('delete-dead').addEventListener('click', () => {
+    const type = form.elements.type.value || undefined;
+    // the one action that cannot be undone asks first
+    if (!window.confirm(`Delete every dead task${type ? ` of type ${type}` : ''}? Their records and errors are gone for good.`)) return;
+    mutate(async () => {
+      const { deleted, errors } = await api('dead-tasks/delete', { method: 'POST', body: { type } });
+      flash(`${deleted} dead task(s) deleted${errors.length ? `; ${errors.length} failed: ${errors[0]}` : ''}`);
+    }, refreshTasksNow);
+  });
 }
 
 // ---- live events ------------------------------------------------------------
@@ -215,6 +225,7 @@ async function start() {
   mode.hidden = !config.readOnly;
   // read-only: no action button at all, not merely disabled ones (the server refuses them anyway)
   $('retry-dead').hidden = config.readOnly;
+  $('delete-dead').hidden = config.readOnly;
   if (!config.schedules) $('schedules-card').hidden = true;
   connectEvents();
   setUpFilters();

@@ -6,8 +6,8 @@ const block = (label, value, testid) => [el('dt', { text: label }), el('dd', {},
 const iso = (d) => (d ? new Date(d).toISOString() : '—');
 const closeButton = (panel) => el('button', { type: 'button', class: 'secondary close', text: 'Close', onclick: () => (panel.hidden = true) });
 
-/** A task's whole record; retry and cancel when actions are open. Everything shown is text. */
-export function showTask(panel, t, { readOnly, retry, cancel }) {
+/** A task's whole record; retry, cancel and delete when actions are open. Everything shown is text. */
+export function showTask(panel, t, { readOnly, retry, cancel, remove }) {
   const buttons = [];
   if (!readOnly && (t.status === 'dead' || t.status === 'failed')) {
     const b = el('button', { type: 'button', class: 'action', 'data-testid': 'task-retry', text: 'Retry' });
@@ -17,6 +17,11 @@ export function showTask(panel, t, { readOnly, retry, cancel }) {
   if (!readOnly && (t.status === 'pending' || t.status === 'running')) {
     const b = el('button', { type: 'button', class: 'action', 'data-testid': 'task-cancel', text: t.status === 'running' ? 'Cancel (ask to stop)' : 'Cancel' });
     b.addEventListener('click', () => act(b, () => cancel(t)));
+    buttons.push(b);
+  }
+  if (!readOnly && (t.status === 'succeeded' || t.status === 'cancelled' || t.status === 'dead')) {
+    const b = el('button', { type: 'button', class: 'action secondary', 'data-testid': 'task-delete', text: 'Delete' });
+    b.addEventListener('click', () => act(b, () => remove(t)));
     buttons.push(b);
   }
   panel.replaceChildren(

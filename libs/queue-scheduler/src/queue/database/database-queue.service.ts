@@ -17,7 +17,7 @@ import { TaskStatusReads } from './task-status';
 import { TaskInserts } from './task-inserts';
 import { SingletonPushes } from './singleton-pushes';
 import { DatabaseConsumer } from './database-consumer';
-import { cancelTask, requestCancel, retryTask } from './statements/tasks';
+import { cancelTask, deleteFinished, requestCancel, retryTask } from './statements/tasks';
 import { databasePausedTypes } from './statements/paused-types';
 import { databasePermits } from './statements/rate-windows';
 import type { PermitStore } from '../rate-windows';
@@ -183,6 +183,14 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     if (n === 0) return options.running === false ? this.getTask(taskId).then(() => false) : this.cancelRunning(taskId);
     this.taskEvents.emit('cancelled', { taskId, type: '' });
     return true;
+  }
+
+  async deleteTask(taskId: string): Promise<boolean> {
+    if (!storableId(taskId)) throw new TaskNotFoundError(String(taskId));
+    const { text, params } = deleteFinished(taskId);
+    if ((await this.sql.affected(text, params)) > 0) return true;
+    await this.getTask(taskId); // unknown: TaskNotFoundError
+    return false;
   }
 
   /** A running task: the request is stored for whichever instance runs it (this one is told at once). */

@@ -109,6 +109,14 @@ export abstract class MemoryQueueStatus extends TaskQueue {
     this.waiting.add(entry, now);
   }
 
+  deleteTask(taskId: string): boolean {
+    const entry = this.tasks.get(taskId);
+    if (!entry) throw new TaskNotFoundError(taskId);
+    if (entry.status !== 'succeeded' && entry.status !== 'cancelled' && entry.status !== 'dead') return false;
+    this.tasks.remove(entry);
+    return true;
+  }
+
   /** A pending task is cancelled at once; a running one gets its signal aborted and ends cancelled when its handler returns. */
   cancelTask(taskId: string, options: CancelTaskOptions = {}): boolean {
     const entry = this.tasks.get(taskId);

@@ -98,6 +98,13 @@ export class MemoryTasks {
     if (entry.status === 'dead') this.counts[DEAD]--;
   }
 
+  /** A finished entry deleted through the status API: out of the index and the lists now; its history ring drops it in turn. */
+  remove(entry: MemoryEntry): void {
+    // before supersede: a superseded entry is no longer the index's to delete
+    this.byId.delete(entry);
+    this.supersede(entry);
+  }
+
   setStatus(entry: MemoryEntry, status: TaskStatus): void {
     const from = statusIndex(entry.status);
     const to = statusIndex(status);

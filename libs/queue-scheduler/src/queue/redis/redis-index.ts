@@ -83,6 +83,11 @@ export class RedisIndex {
     return out;
   }
 
+  /** The push order of `taskId` as Redis prints it (what `drop` compares); null when it is not indexed. */
+  seqOf(taskId: string): Promise<string | null> {
+    return this.redis.zscore(this.keys.order, taskId);
+  }
+
   drop(taskId: string, seq: string): Promise<number> {
     return this.redis.qsDrop(this.keys.index, this.keys.order, this.keys.cancelled, taskId, seq);
   }

@@ -203,6 +203,10 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     return record !== null || (options.running !== false && this.cancels.requestIfActive(this.status, taskId));
   }
 
+  deleteTask(taskId: string): Promise<boolean> {
+    return this.status.delete(taskId);
+  }
+
   onCancelRequest(listener: (taskId: string) => boolean): void {
     if (this.connection) this.cancels.listen((taskId) => void listener(taskId));
   }

@@ -122,6 +122,22 @@ export class RedisStatus {
     }
   }
 
+  /** Deletes a finished task: its job (or cancelled record) and our index entries; false while it is unfinished. */
+  async delete(taskId: string): Promise<boolean> {
+    const found = await this.find(taskId);
+    if (found.job) {
+      if (!['completed', 'failed'].includes(await found.job.getState())) return false;
+      try {
+        await found.job.remove();
+      } catch {
+        return false; // queued again meanwhile (a retry) and locked by a worker
+      }
+    }
+    const seq = await this.redis.keys.seqOf(taskId);
+    if (seq !== null) await this.redis.keys.drop(taskId, seq);
+    return true;
+  }
+
   /** Removes a task not started yet and records it cancelled: its record, or null when it had started or finished. */
   async cancel(taskId: string): Promise<TaskRecord | null> {
     const found = await this.find(taskId);

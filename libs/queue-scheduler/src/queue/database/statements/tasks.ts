@@ -47,6 +47,11 @@ export function cancelTask(taskId: string): Statement {
   return { text: "UPDATE task_queue SET status = 'cancelled', completed_at = ? WHERE task_id = ? AND status = 'pending'", params: [Date.now(), taskId] };
 }
 
+/** Deletes a task that has finished; nothing for one still pending or running. */
+export function deleteFinished(taskId: string): Statement {
+  return { text: "DELETE FROM task_queue WHERE task_id = ? AND status IN ('succeeded', 'cancelled', 'dead')", params: [taskId] };
+}
+
 /** A cancel request for a running try, seen by the instance running it at its next cancel check. */
 export function requestCancel(taskId: string): Statement {
   return { text: "UPDATE task_queue SET cancel_requested = 1 WHERE task_id = ? AND status = 'running'", params: [taskId] };
