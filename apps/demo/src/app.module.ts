@@ -6,6 +6,7 @@ import { QueueSchedulerDashboardModule } from 'nestjs-queue-scheduler/dashboard'
 import { QueueErrorFilter } from './common/queue-error.filter';
 import { createValidationPipe } from './common/validation';
 import { databaseOptions } from './config/database.config';
+import { DemoSessionController } from './dashboard/demo-session.controller';
 import { LocalOnlyGuard } from './dashboard/local-only.guard';
 import { AudioHandlers } from './handlers/audio.handlers';
 import { ConvertHandlers } from './handlers/convert.handlers';
@@ -35,7 +36,7 @@ import { TasksController } from './tasks/tasks.controller';
     HealthModule,
     MetricsModule,
   ],
-  controllers: [TasksController, SchedulesController, StoreController],
+  controllers: [TasksController, SchedulesController, StoreController, DemoSessionController],
   providers: [
     AudioHandlers,
     ConvertHandlers,

@@ -25,6 +25,9 @@ async function bootstrap(): Promise<void> {
     [
       `Dashboard: http://${shown}:${port}/queues/   (REST API under http://${shown}:${port}/api)`,
       `Database: ${describeDatabase()}`,
+      process.env.DEMO_TOKEN?.trim()
+        ? `Dashboard actions need DEMO_TOKEN: open http://${shown}:${port}/api/session?token=<DEMO_TOKEN> once`
+        : 'Dashboard actions: from this machine only (set DEMO_TOKEN to require a token instead)',
       'Set up at boot:',
       ...seeded.map((line) => `  - ${line}`),
     ].join('\n'),
