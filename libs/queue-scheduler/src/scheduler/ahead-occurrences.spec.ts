@@ -84,6 +84,21 @@ describe('HeldOccurrences', () => {
     expect(moves).toEqual([{ taskId: 's', next: T + 1000, last: T, runs: 5, version: 9 }]);
   });
 
+  it('walks its rows at most once a second: a row that came due between two sweeps goes at the next walk', () => {
+    const held = new HeldOccurrences();
+    const plan = (at: number) => ({ fire: [new Date(at)], next: new Date(at + 1000), missed: 0 });
+    held.note(due({ version: 1 }), plan(T + 1000), ids([T + 1000]), T);
+    held.sweep(T);
+    expect(held.size).toBe(1);
+    held.sweep(T + 1000);
+    expect(held.size).toBe(0);
+    held.note(due({ version: 1 }), plan(T + 1500), ids([T + 1500]), T + 1000);
+    held.sweep(T + 1600); // 600 ms after the last walk: not walked
+    expect(held.size).toBe(1);
+    held.sweep(T + 2000);
+    expect(held.size).toBe(0);
+  });
+
   it('forgets a row whose occurrences have all come due, and one changed by someone else since', async () => {
     const held = new HeldOccurrences();
     held.note(due({ version: 1 }), { fire: [new Date(T + 1000)], next: new Date(T + 2000), missed: 0 }, ids([T + 1000]), T);

@@ -3,6 +3,8 @@ import type { TaskQueue } from '../queue/task-queue';
 import { cancelQuietly } from './ahead-occurrences';
 import type { DueSchedule, RowMove } from './schedule-claims';
 
+const SWEEP_EVERY_MS = 1000;
+
 interface Held {
   /** The row's version and run count as this instance's last claim wrote them. */
   version: number;
@@ -20,6 +22,7 @@ interface Held {
  */
 export class HeldOccurrences {
   private readonly rows = new Map<string, Held>();
+  private sweptAt = -Infinity;
 
   /** Records a claim of `row` (read at `row.version`, written as version + 1). */
   note(row: DueSchedule, plan: FirePlan, ids: string[], now: number): void {
@@ -42,8 +45,16 @@ export class HeldOccurrences {
     this.rows.set(row.taskId, { ...written, before, occurrences: all.slice(first) });
   }
 
-  /** Forgets the occurrences whose time has come: they are the queue's to run now. */
+  /**
+   * Forgets the occurrences whose time has come: they are the queue's to run
+   * now. At most once a second: it walks every row held, and the loop ticks
+   * many times a second with thousands of schedules; a row claimed again is
+   * pruned by `note` anyway, and one left unpruned is a few past entries,
+   * which `cancelAll` tells apart from the held ones by their time.
+   */
   sweep(now: number): void {
+    if (now - this.sweptAt < SWEEP_EVERY_MS && now >= this.sweptAt) return;
+    this.sweptAt = now;
     for (const [id, held] of this.rows) this.prune(id, held, now);
   }
 
