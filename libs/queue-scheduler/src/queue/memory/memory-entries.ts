@@ -45,6 +45,7 @@ export class MemoryEntry implements Task, Indexed, Logged {
   error: string | undefined = undefined;
   result: unknown = undefined;
   progress: TaskProgress | undefined = undefined;
+  readonly traceContext: string | undefined;
   /** The queue that made it: a task given back to complete/fail/release is checked without a lookup. */
   readonly owner: object;
 
@@ -59,6 +60,7 @@ export class MemoryEntry implements Task, Indexed, Logged {
     this.schedulerTaskId = task.schedulerTaskId;
     this.scheduledAt = task.scheduledAt;
     this.singletonKey = task.singleton?.key;
+    this.traceContext = task.traceContext;
     this.createdAtMs = now;
     this.idSeq = idSeq;
     this.owner = owner;
@@ -89,6 +91,7 @@ export class MemoryEntry implements Task, Indexed, Logged {
       schedulerTaskId: this.schedulerTaskId,
       scheduledAt: this.scheduledAt,
       createdAt: this.createdAt,
+      traceContext: this.traceContext,
     };
   }
 }
@@ -114,6 +117,7 @@ export function toRecord(entry: MemoryEntry): TaskRecord {
     error: entry.error,
     result: entry.result,
     progress: entry.progress,
+    traceContext: entry.traceContext,
   };
 }
 
