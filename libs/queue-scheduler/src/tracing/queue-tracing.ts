@@ -50,7 +50,7 @@ export class QueueTracing {
   pushed(task: PushedTask): string | undefined {
     const active = this.api.context.active();
     if (this.api.trace.getSpan(active) === undefined) return undefined;
-    const span = this.tracer.startSpan('queue.push', { kind: this.api.SpanKind.PRODUCER, attributes: { ...this.taskAttributes(task), 'messaging.operation.type': 'send' } }, active);
+    const span = this.tracer.startSpan('queue.push', { kind: this.api.SpanKind.PRODUCER, attributes: this.taskAttributes(task, 'send') }, active);
     span.end();
     const { traceId, spanId, traceFlags, traceState } = span.spanContext();
     return formatTraceContext(traceId, spanId, traceFlags, traceState?.serialize());
@@ -62,7 +62,8 @@ export class QueueTracing {
    * task carries a valid trace context.
    */
   startTry(task: Task): OtelSpan {
-    const attributes: OtelAttributes = { ...this.taskAttributes(task), 'messaging.operation.type': 'process', 'queue.task.attempt': task.attempts };
+    const attributes = this.taskAttributes(task, 'process');
+    attributes['queue.task.attempt'] = task.attempts;
     const parsed = parseTraceContext(task.traceContext);
     const links = parsed && [
       {
@@ -115,9 +116,11 @@ export class QueueTracing {
     }
   }
 
-  private taskAttributes(task: PushedTask): OtelAttributes {
+  /** Filled in place, never spread: spreading an object of dotted keys into another took V8 microseconds per try. */
+  private taskAttributes(task: PushedTask, operation: 'send' | 'process'): OtelAttributes {
     const attributes: OtelAttributes = {
       'messaging.system': SYSTEM,
+      'messaging.operation.type': operation,
       'queue.backend': this.backend,
       'queue.task.type': task.type,
       'queue.task.id': task.taskId,
