@@ -4,7 +4,7 @@ import { Injectable, type INestApplication } from '@nestjs/common';
 import { context, createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { type PushTaskInput, QUEUE_SCHEDULER_ENTITIES, QueuedTask, SchedulerService, type TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { type PushTaskInput, QUEUE_SCHEDULER_ENTITIES, QueuedTask, RateLimitedError, SchedulerService, type TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { type Backend, BACKENDS, useBackendApp } from './support/backend-app';
 import { useTestDatabase } from './support/databases';
@@ -113,6 +113,23 @@ class TracedHandlers {
   fail(_params: unknown, ctx: TaskContext): never {
     throw new Error(`boom on attempt ${ctx.attempt}`);
   }
+
+  /** Backs off once with RateLimitedError (given back, no attempt used), then succeeds. */
+  backedOff = new Set<string>();
+  @TaskHandler('traced-limited')
+  limited(_params: unknown, ctx: TaskContext): string {
+    if (this.backedOff.has(ctx.taskId)) return 'ok';
+    this.backedOff.add(ctx.taskId);
+    throw new RateLimitedError(20);
+  }
+
+  /** Runs until cancelTask aborts its signal. */
+  started = new Set<string>();
+  @TaskHandler('traced-cancel')
+  cancellable(_params: unknown, ctx: TaskContext): Promise<never> {
+    this.started.add(ctx.taskId);
+    return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+  }
 }
 
 /** The trace context as stored: the entity's column on a database, the status API elsewhere. */
@@ -163,6 +180,27 @@ describe.each(BACKENDS)('tracing on the %s backend', (backend) => {
       expectLinkedTry(span, push, { 'queue.task.attempt': i + 1 });
       expectFailure(span, `boom on attempt ${i + 1}`);
     });
+  });
+
+  it('names the outcome of a try given back (RateLimitedError) and of a cancelled one, linked like any other', async () => {
+    const app = await boot(true);
+    const queue = app.get(TaskQueue);
+    const handlers = app.get(TracedHandlers);
+    const limited = await pushInRequest(queue, { type: 'traced-limited' });
+    const cancelled = await pushInRequest(queue, { type: 'traced-cancel' });
+    await settled(queue, limited.id, 'succeeded');
+    await waitFor(() => handlers.started.has(cancelled.id), 'the cancellable task started');
+    expect(await queue.cancelTask(cancelled.id)).toBe(true);
+    await waitFor(async () => (await queue.getTask(cancelled.id)).status === 'cancelled', 'cancelled');
+
+    const spans = finished();
+    const limitedTries = trySpansOf(spans, limited.id);
+    expect(limitedTries.map((s) => [s.attributes['queue.task.attempt'], s.attributes['queue.task.outcome']])).toEqual([[1, 'released'], [1, 'succeeded']]);
+    for (const span of limitedTries) expectLinkedTry(span, pushSpanOf(spans, limited.id, limited.request), {});
+    const [cancelledTry] = trySpansOf(spans, cancelled.id);
+    expectLinkedTry(cancelledTry, pushSpanOf(spans, cancelled.id, cancelled.request), { 'queue.task.outcome': 'cancelled' });
+    // neither is a failure
+    expect([...limitedTries, cancelledTry].map((s) => [s.status.code, s.events])).toEqual([[0, []], [0, []], [0, []]]);
   });
 
   it("stores nothing for a push made outside any span, and that task's try links to nothing", async () => {
