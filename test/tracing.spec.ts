@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Injectable, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
 import { context, createTraceState, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { type PushTaskInput, QUEUE_SCHEDULER_ENTITIES, QueuedTask, RateLimitedError, SchedulerService, type TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { type PushTaskInput, QUEUE_SCHEDULER_ENTITIES, QueuedTask, QueueSchedulerModule, RateLimitedError, SchedulerService, type TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { type Backend, BACKENDS, useBackendApp } from './support/backend-app';
-import { useTestDatabase } from './support/databases';
+import { DATABASES, useTestDatabase } from './support/databases';
 import { type Instance, startInstance, stopAll, waitReady } from './support/processes';
+import { dropPrefix, REDIS, testPrefix } from './support/redis';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
@@ -244,9 +246,37 @@ describe('tracing the scheduler on sqlite', () => {
   });
 });
 
-describe('tracing across processes on the database backend (sqlite)', () => {
+/**
+ * Pushes a task that succeeds and one that fails twice from this process (A),
+ * inside spans; starts process B with `startB` (the `traced` app, whose SDK
+ * prints each span it ends) to run them, and checks that B's try spans link
+ * to A's push spans.
+ */
+async function expectTracedAcross(queue: TaskQueue, startB: () => Instance, backend: string): Promise<Instance> {
+  const ok = await pushInRequest(queue, { type: 'traced-ok' });
+  const failing = await pushInRequest(queue, { type: 'traced-fail' });
+  const inA = finished();
+  const b = startB();
+  await waitReady([b]);
+  const inB = (): SpanLine[] => b.lines.filter((l) => l.event === 'span') as unknown as SpanLine[];
+  await waitFor(() => trySpansOf(inB(), ok.id).length === 1 && trySpansOf(inB(), failing.id).length === 2, "B's try spans", 20_000);
+
+  const okTries = trySpansOf(inB(), ok.id);
+  expectLinkedTry(okTries[0], pushSpanOf(inA, ok.id, ok.request), { 'queue.backend': backend, 'queue.task.type': 'traced-ok', 'queue.task.id': ok.id, 'queue.task.attempt': 1, 'queue.task.outcome': 'succeeded' });
+  const failedTries = trySpansOf(inB(), failing.id);
+  const failedPush = pushSpanOf(inA, failing.id, failing.request);
+  expect(failedTries.map((s) => s.attributes['queue.task.outcome'])).toEqual(['failed', 'dead']);
+  failedTries.forEach((span, i) => {
+    expectLinkedTry(span, failedPush, { 'queue.task.type': 'traced-fail', 'queue.task.attempt': i + 1 });
+    expectFailure(span, `boom on attempt ${i + 1}`);
+  });
+  expect(b.stderr).toEqual([]);
+  return b;
+}
+
+describe.each(DATABASES)('tracing across processes on the database backend (%s)', (kind) => {
   // process A, this one: pushes inside spans and runs nothing
-  const apps = useBackendApp('sqlite');
+  const apps = useBackendApp(kind);
   let b: Instance | undefined;
   apps.db.beforeDrop(async () => {
     if (b) await stopAll([b]);
@@ -255,27 +285,32 @@ describe('tracing across processes on the database backend (sqlite)', () => {
 
   it("B's try spans link to A's push spans, with the outcome and the error of each try", async () => {
     const app = await apps.boot({ tracing: true, workers: { enabled: false }, scheduler: { enabled: false } }, []);
-    const queue = app.get(TaskQueue);
-    const ok = await pushInRequest(queue, { type: 'traced-ok' });
-    const failing = await pushInRequest(queue, { type: 'traced-fail' });
-    const inA = finished();
+    const startB = () => (b = startInstance(apps.db.options, { tracing: true, queue: { backend: 'database', pollIntervalMs: 50 } }, { app: 'traced' }));
+    await expectTracedAcross(app.get(TaskQueue), startB, 'database');
+  });
+});
 
-    // process B: the `traced` app, with an SDK that prints each span it ends
-    b = startInstance(apps.db.options, { tracing: true, queue: { backend: 'database', pollIntervalMs: 50 } }, { app: 'traced' });
-    await waitReady([b]);
-    const inB = (): SpanLine[] => b!.lines.filter((l) => l.event === 'span') as unknown as SpanLine[];
-    await waitFor(() => trySpansOf(inB(), ok.id).length === 1 && trySpansOf(inB(), failing.id).length === 2, "B's try spans", 20_000);
+describe('tracing across processes on the redis backend', () => {
+  // B's TypeORM needs a database to boot on; the tasks are in Redis
+  const db = useTestDatabase('sqlite');
+  const prefix = testPrefix();
+  let a: INestApplication | undefined;
+  let b: Instance | undefined;
+  db.beforeDrop(async () => {
+    if (b) await stopAll([b]);
+    await a?.close();
+    await dropPrefix(prefix);
+  });
 
-    const okTries = trySpansOf(inB(), ok.id);
-    expectLinkedTry(okTries[0], pushSpanOf(inA, ok.id, ok.request), { 'queue.backend': 'database', 'queue.task.type': 'traced-ok', 'queue.task.id': ok.id, 'queue.task.attempt': 1, 'queue.task.outcome': 'succeeded' });
-    const failedTries = trySpansOf(inB(), failing.id);
-    const failedPush = pushSpanOf(inA, failing.id, failing.request);
-    expect(failedTries.map((s) => s.attributes['queue.task.outcome'])).toEqual(['failed', 'dead']);
-    failedTries.forEach((span, i) => {
-      expectLinkedTry(span, failedPush, { 'queue.task.type': 'traced-fail', 'queue.task.attempt': i + 1 });
-      expectFailure(span, `boom on attempt ${i + 1}`);
-    });
-    expect(b.stderr).toEqual([]);
+  it("B's try spans link to A's push spans, carried in the job's data", async () => {
+    const queue = { backend: 'redis' as const, connection: REDIS, prefix, pollIntervalMs: 50 };
+    const moduleRef = await Test.createTestingModule({
+      imports: [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, tracing: true, queue, workers: { enabled: false } })],
+    }).compile();
+    a = moduleRef.createNestApplication({ logger: false });
+    await a.init();
+    const startB = () => (b = startInstance({ ...db.options, synchronize: true }, { tracing: true, queue }, { app: 'traced' }));
+    await expectTracedAcross(a.get(TaskQueue), startB, 'redis');
   });
 });
 
