@@ -23,7 +23,7 @@ const OLD_MIGRATIONS = QUEUE_SCHEDULER_MIGRATIONS.slice(0, 3);
 /** Up to the migration that made key columns binary. */
 const KEY_MIGRATIONS = QUEUE_SCHEDULER_MIGRATIONS.slice(0, 4);
 /** Key columns added after that migration, binary from the start. */
-const LATER_KEY_COLUMNS = ['queue_paused_type.task_type', 'queue_rate_window.task_type', 'task_queue.singleton_key', 'task_singleton.singleton_key', 'task_singleton.task_id'];
+const LATER_KEY_COLUMNS = ['queue_paused_type.task_type', 'queue_rate_window.task_type', 'task_queue.singleton_key', 'task_queue.trace_context', 'task_singleton.singleton_key', 'task_singleton.task_id'];
 const KEY_COLUMNS = [
   'queue_store.store_key',
   'scheduler_task.schedule_key',

@@ -23,6 +23,7 @@
  * - QS_SCHEDULE_EVENTS=1 (`ledger`): prints the scheduler's `fired` and `skipped` events (the overlap suite counts them).
  * - QS_VARIANT (`scheduled`): '1' or '2', the set of @Scheduled declarations.
  * - QS_SINGLETON_PUSHES=n (`singleton`): how many pushes share the key `shared` (see SINGLETON_PUSHES).
+ * - QS_TRACED_PUSHES=n (`traced`): pushes n `traced-ok` tasks once up, printing their ids.
  */
 import 'reflect-metadata';
 import { Injectable, type LoggerService, type LogLevel, Module, type Provider } from '@nestjs/common';
@@ -41,8 +42,9 @@ import {
   WorkerPoolService,
 } from 'nestjs-queue-scheduler';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
-export type AppName = 'workers' | 'ledger' | 'scheduled' | 'singleton' | 'bare';
+export type AppName = 'workers' | 'ledger' | 'scheduled' | 'singleton' | 'traced' | 'bare';
 
 const json = <T>(name: string, fallback: T): T => (process.env[name] ? (JSON.parse(process.env[name]!) as T) : fallback);
 
@@ -59,6 +61,7 @@ const env = {
   scheduleEvents: Boolean(process.env.QS_SCHEDULE_EVENTS),
   variant: process.env.QS_VARIANT ?? '1',
   singletonPushes: Number(process.env.QS_SINGLETON_PUSHES ?? 300),
+  tracedPushes: Number(process.env.QS_TRACED_PUSHES ?? 0),
 };
 
 const print = (line: Record<string, unknown>): boolean => process.stdout.write(`${JSON.stringify({ ...line, pid: process.pid, at: Date.now() })}\n`);
@@ -255,6 +258,54 @@ for (let i = 0; i < BULK; i++) {
   Scheduled({ key: `bulk-${String(i).padStart(2, '0')}`, interval: 60 + i })(ScheduledJobs.prototype, 'bulk', Object.getOwnPropertyDescriptor(ScheduledJobs.prototype, 'bulk')!);
 }
 
+// ---- traced: the tracing suite's process that runs what another pushed ----------------------------------------------
+
+@Injectable()
+class TracedHandlers {
+  @TaskHandler('traced-ok')
+  ok(): string {
+    return 'ok';
+  }
+
+  @TaskHandler('traced-fail', { retries: { attempts: 2, backoff: 'fixed', delayMs: 10 } })
+  fail(_params: unknown, ctx: TaskContext): never {
+    throw new Error(`boom on attempt ${ctx.attempt}`);
+  }
+}
+
+/**
+ * With `tracing: true`, an OpenTelemetry SDK whose exporter prints each span
+ * as it ends (`{"event":"span"}`), for the parent to join to its own. Required
+ * here, not imported: every other app runs without the SDK (and the
+ * `@opentelemetry/api`-less suite without the API).
+ */
+function printSpans(): void {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const api = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+  const { BasicTracerProvider } = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
+  const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks') as typeof import('@opentelemetry/context-async-hooks');
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const printer: SpanProcessor = {
+    onStart: () => undefined,
+    onEnd: (span: ReadableSpan) => {
+      const { traceId, spanId } = span.spanContext();
+      const links = span.links.map((l) => ({ traceId: l.context.traceId, spanId: l.context.spanId, traceState: l.context.traceState?.serialize() }));
+      const events = span.events.map((e) => ({ name: e.name, attributes: e.attributes }));
+      print({ event: 'span', name: span.name, kind: span.kind, traceId, spanId, parentSpanId: span.parentSpanContext?.spanId, links, attributes: span.attributes, status: span.status, events });
+    },
+    forceFlush: () => Promise.resolve(),
+    shutdown: () => Promise.resolve(),
+  };
+  api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  api.trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [printer] }));
+}
+
+/** Pushes `n` `traced-ok` tasks, outside any span, printing their ids. */
+async function pushTraced(queue: TaskQueue, n: number): Promise<void> {
+  const ids = await queue.pushTasks(Array.from({ length: n }, () => ({ type: 'traced-ok' })));
+  print({ event: 'pushed', ids });
+}
+
 // ---- the apps -------------------------------------------------------------------------------------------------------
 
 /**
@@ -287,6 +338,8 @@ interface App {
   /** Under QS_OPTIONS. */
   defaults: QueueSchedulerModuleOptions;
   logger: () => LoggerService | LogLevel[];
+  /** Before boot. */
+  setup?: () => void;
   /** After boot. */
   started?: (app: Awaited<ReturnType<typeof NestFactory.createApplicationContext>>) => void;
 }
@@ -325,6 +378,18 @@ const APPS: Record<AppName, App> = {
     defaults: { logLevel: 'error', workers: { enabled: false }, scheduler: { enabled: false } },
     logger: () => ['error', 'fatal'],
     started: (app) => pushSingletonsOnStdin(app.get(TaskQueue)),
+  },
+  /** traced-ok and traced-fail handlers; with `tracing: true` prints its spans (see printSpans); QS_TRACED_PUSHES. */
+  traced: {
+    providers: [TracedHandlers],
+    defaults: { logLevel: 'fatal' },
+    logger: () => ['error', 'fatal'],
+    setup: () => {
+      if (env.options.tracing) printSpans();
+    },
+    started: (app) => {
+      if (env.tracedPushes > 0) void pushTraced(app.get(TaskQueue), env.tracedPushes);
+    },
   },
   /** The module and no handler. */
   bare: {
@@ -367,6 +432,7 @@ async function main(): Promise<void> {
     await go;
     clearInterval(alive);
   }
+  app.setup?.();
   const ctx = await NestFactory.createApplicationContext(AppProcessModule, { logger: app.logger() });
   ctx.enableShutdownHooks(); // SIGTERM closes the app: the workers drain, the scheduler stops
   // not a signal for the start: enableShutdownHooks() turns SIGUSR2 and the like into a shutdown

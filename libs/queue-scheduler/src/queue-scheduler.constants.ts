@@ -24,6 +24,7 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   retries: { attempts: 1, backoff: 'exponential', delayMs: 1000, jitter: 0, maxDelayMs: 3_600_000 },
   logLevel: 'log',
   autoStart: true,
+  tracing: false,
 };
 
 /** Longest delay setTimeout honours; larger values fire at once in Node, so timers are re-armed in steps. */

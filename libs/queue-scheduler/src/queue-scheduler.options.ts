@@ -3,6 +3,7 @@ import { describeValue, InvalidOptionsError } from './errors/errors';
 import type { QueueSchedulerModuleOptions, ResolvedOptions, RetryPolicy } from './interfaces/options.interface';
 import { DEFAULT_OPTIONS, MAX_TIMER_MS } from './queue-scheduler.constants';
 import { assertTimezone } from './scheduler/math/schedule-math';
+import { requireOpenTelemetry } from './tracing/open-telemetry';
 
 const LOG_LEVELS: readonly LogLevel[] = ['verbose', 'debug', 'log', 'warn', 'error', 'fatal'];
 const MISFIRE_POLICIES = ['fire_once', 'fire_all', 'skip'] as const;
@@ -79,6 +80,7 @@ export function resolveOptions(options: QueueSchedulerModuleOptions = {}): Resol
     retries: validateRetryPolicy('retries', options.retries ?? d.retries),
     logLevel: options.logLevel ?? d.logLevel,
     autoStart: options.autoStart ?? d.autoStart,
+    tracing: options.tracing ?? d.tracing,
   };
   positiveInt('workers.concurrency', workers.concurrency);
   bool('workers.enabled', workers.enabled);
@@ -122,5 +124,7 @@ export function resolveOptions(options: QueueSchedulerModuleOptions = {}): Resol
   timerDuration('shutdownTimeoutMs', nonNegative('shutdownTimeoutMs', resolved.shutdownTimeoutMs));
   if (!LOG_LEVELS.includes(resolved.logLevel)) fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`, resolved.logLevel);
   bool('autoStart', resolved.autoStart);
+  // the package is looked for once, here: a missing one stops start-up rather than leaving tracing silently off
+  if (bool('tracing', resolved.tracing)) requireOpenTelemetry();
   return resolved;
 }

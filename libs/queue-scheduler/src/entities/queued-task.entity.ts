@@ -86,4 +86,12 @@ export class QueuedTask {
   /** The push's `singletonKey`, for the status API; which task holds a key is `task_singleton`'s to say. */
   @Column({ name: 'singleton_key', type: 'varchar', length: 191, nullable: true })
   singletonKey!: string | null;
+
+  /**
+   * With `tracing: true`: the W3C traceparent of the push's span, then `;` and
+   * its tracestate, checked before it is written; the tries' spans link to it.
+   * 55 + 1 + 512 characters (OpenTelemetry keeps no longer tracestate).
+   */
+  @Column({ name: 'trace_context', type: 'varchar', length: 568, nullable: true })
+  traceContext!: string | null;
 }

@@ -124,6 +124,15 @@ export interface QueueSchedulerModuleOptions {
   logLevel?: LogLevel;
   /** false: nothing starts on bootstrap (call `start()` yourself; for tests and CLIs). @default true */
   autoStart?: boolean;
+  /**
+   * OpenTelemetry spans through the app's `@opentelemetry/api` (an optional
+   * peer: start-up stops naming it when it is not installed): a `queue.push`
+   * span at a push made inside a span, whose context is stored with the task;
+   * a `queue.task` span per try, linked to it; a `queue.scheduler.claim` span
+   * per claim of due schedules. Off: nothing is captured or stored, at no cost.
+   * @default false
+   */
+  tracing?: boolean;
 }
 
 export type ResolvedRetryPolicy = Required<RetryPolicy>;
@@ -138,4 +147,5 @@ export interface ResolvedOptions {
   retries: ResolvedRetryPolicy;
   logLevel: LogLevel;
   autoStart: boolean;
+  tracing: boolean;
 }

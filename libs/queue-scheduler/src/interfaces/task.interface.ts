@@ -59,6 +59,12 @@ export interface Task<P = unknown> {
   readonly schedulerTaskId?: string;
   readonly scheduledAt?: Date;
   readonly createdAt: Date;
+  /**
+   * With `tracing: true`, pushed while a span was active: the W3C `traceparent`
+   * of its push's span, then `;` and the `tracestate` if there was one. Each
+   * try's span links to it.
+   */
+  readonly traceContext?: string;
 }
 
 /** A task with its outcome, as the status API reports it. @publicApi */

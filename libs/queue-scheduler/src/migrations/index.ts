@@ -8,6 +8,7 @@ import { AddTaskQueueProgress1764720000000 } from './1764720000000-add-task-queu
 import { CreateQueuePausedType1764730000000 } from './1764730000000-create-queue-paused-type';
 import { AddTaskQueueCancelRequested1764740000000 } from './1764740000000-add-task-queue-cancel-requested';
 import { CreateQueueRateWindow1764750000000 } from './1764750000000-create-queue-rate-window';
+import { AddTaskQueueTraceContext1764760000000 } from './1764760000000-add-task-queue-trace-context';
 
 export {
   CreateSchedulerTask1764300000000,
@@ -20,6 +21,7 @@ export {
   CreateQueuePausedType1764730000000,
   AddTaskQueueCancelRequested1764740000000,
   CreateQueueRateWindow1764750000000,
+  AddTaskQueueTraceContext1764760000000,
 };
 
 /**
@@ -38,4 +40,5 @@ export const QUEUE_SCHEDULER_MIGRATIONS = [
   CreateQueuePausedType1764730000000,
   AddTaskQueueCancelRequested1764740000000,
   CreateQueueRateWindow1764750000000,
+  AddTaskQueueTraceContext1764760000000,
 ];

@@ -18,6 +18,8 @@ export interface NormalizedTask {
   scheduledAt?: Date;
   /** The push's singleton rule; undefined for a push without `singletonKey` (the common case). */
   singleton: SingletonRule | undefined;
+  /** Set by a backend with `tracing: true` when a span is active at the push (see QueueTracing.pushed); validated, never raw. */
+  traceContext: string | undefined;
 }
 
 /**
@@ -117,6 +119,7 @@ export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now
     // debounce moves the start: the first push starts as late as any later one would
     runAtMs: singleton?.mode === 'debounce' ? now + delayMs + singleton.ms : now + delayMs,
     singleton,
+    traceContext: undefined,
   };
 }
 

@@ -14,6 +14,7 @@ import { HeldOccurrences } from './held-occurrences';
 import { type ClaimPlan, planOverlap, WaitingSchedules } from './overlap';
 import { reportOverlap } from './overlap-report';
 import { type ClaimedSchedule, type DueSchedule, type PlanRow, ScheduleClaims } from './schedule-claims';
+import type { QueueTracing } from '../tracing/queue-tracing';
 
 /** After a failed look at the table, wait this long times 2^failures (capped) before the next one. */
 const ERROR_BACKOFF_MS = 500;
@@ -27,6 +28,8 @@ const LOST_CLAIMS_PAUSE_MS = 50;
 const WAIT_RECHECK_MS = 250;
 
 type Pushed = Pick<DueSchedule, 'taskId' | 'taskType' | 'params' | 'priority'>;
+/** One claim's count: rows found due, rows won, 'wait' rows found busy, occurrences pushed. */
+type ClaimedBatch = { read: number; won: number; waiting: string[]; pushed: number };
 
 /**
  * The firing loop: no fixed tick. One indexed read finds the earliest
@@ -60,6 +63,8 @@ export class ScheduleLoop {
     private readonly options: ResolvedOptions['scheduler'],
     private readonly logger: LibraryLogger,
     private readonly clock: Clock,
+    /** With `tracing: true`: each claim runs in a `queue.scheduler.claim` span, active while its occurrences are pushed. */
+    private readonly tracing?: QueueTracing,
   ) {
     this.claims = new ScheduleClaims(dataSource);
     this.limits = { misfireGraceMs: options.misfireGraceSeconds * 1000, maxCatchUp: options.maxCatchUp };
@@ -217,11 +222,12 @@ export class ScheduleLoop {
    * scheduled time; on the database backend claim and insert are one
    * transaction. Returns the rows found due and those this instance won.
    */
-  private claimBatch(lookahead: number): Promise<{ read: number; won: number; waiting: string[] }> {
-    return this.exclusive(() => this.claimAndPush(lookahead));
+  private claimBatch(lookahead: number): Promise<ClaimedBatch> {
+    const tracing = this.tracing;
+    return this.exclusive(() => (tracing === undefined ? this.claimAndPush(lookahead) : tracing.claim(() => this.claimAndPush(lookahead))));
   }
 
-  private async claimAndPush(lookahead: number): Promise<{ read: number; won: number; waiting: string[] }> {
+  private async claimAndPush(lookahead: number): Promise<ClaimedBatch> {
     const now = this.clock.now();
     const horizon = now + lookahead;
     let claimed: ClaimedSchedule[] = [];
@@ -243,14 +249,14 @@ export class ScheduleLoop {
     });
     for (const id of waiting) this.waiting.hold(id, now);
     if (waiting.length && this.logger.enabled('debug')) this.logger.debug(`schedule(s) ${waiting.join(', ')}: due occurrence held until the previous run finishes (overlap wait)`);
-    if (!ids) return { read, won: 0, waiting };
+    if (!ids) return { read, won: 0, waiting, pushed: 0 };
     let next = 0;
     for (const { row, plan } of claimed) {
       const rowIds = ids.slice(next, (next += plan.fire.length));
       this.held?.note(row, plan, rowIds, pushedAt);
       this.fired(row, plan, rowIds, pushedAt);
     }
-    return { read, won: claimed.length, waiting };
+    return { read, won: claimed.length, waiting, pushed: ids.length };
   }
 
   private async giveBackHeld(): Promise<void> {

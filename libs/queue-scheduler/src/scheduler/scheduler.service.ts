@@ -14,6 +14,7 @@ import { TaskQueue } from '../queue/task-queue';
 import { initialRun } from './math/schedule-math';
 import { assumeGivenBack, cancelAhead, type GivenBack } from './ahead-occurrences';
 import { ScheduleLoop } from './schedule-loop';
+import { tracingFor } from '../tracing/queue-tracing';
 import { comparable, type ScheduleDefaults, type ScheduleFields, TIMING_FIELDS, validateSchedule } from './schedule-input';
 
 /** Tries of one change's compare-and-set before giving up (the firing loop or another instance kept changing the row). */
@@ -44,7 +45,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   ) {
     this.logger = new LibraryLogger(SchedulerService.name, options.logLevel);
     this.repo = dataSource.getRepository(SchedulerTask);
-    this.loop = new ScheduleLoop(dataSource, queue, consumer, options.scheduler, this.logger, clock);
+    this.loop = new ScheduleLoop(dataSource, queue, consumer, options.scheduler, this.logger, clock, tracingFor(options));
     this.events$ = this.loop.events.asObservable();
     this.defaults = {
       timezone: options.scheduler.defaultTimezone,

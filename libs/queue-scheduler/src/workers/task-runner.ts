@@ -7,6 +7,7 @@ import type { QueueConsumer } from '../queue/queue-consumer';
 import { backoffDelay } from './backoff';
 import { performance } from 'node:perf_hooks';
 import { TaskRun, type TryOwner } from './task-run';
+import type { TryTraces } from '../tracing/try-traces';
 
 /** Why a running task's signal was aborted by shutdown, as opposed to its own timeout. */
 export class ShutdownAbort extends Error {
@@ -61,6 +62,8 @@ export class TaskRunner implements TryOwner {
     private readonly logger: LibraryLogger,
     private readonly done: TaskDone,
     private readonly limits: RunnerLimits,
+    /** With `tracing: true`: each try runs in its span. Otherwise undefined, and every check of it is all tracing costs. */
+    private readonly traces?: TryTraces,
   ) {}
 
   /** Reads the clock; called before a batch of `run`s, so the first starts at a fresh reading. */
@@ -73,6 +76,7 @@ export class TaskRunner implements TryOwner {
     if (!handler) {
       const error = new NoTaskHandlerError(task.type);
       this.logger.error(`${taskLabel(task)} is dead: ${error.message}`);
+      if (this.traces !== undefined) this.traces.dead(task, error);
       return this.record(task, undefined, () => this.queue.fail(task, error, null, 0));
     }
     // Tries lost with their worker are counted apart: a crash re-runs the task (at-least-once) without using up the
@@ -82,10 +86,11 @@ export class TaskRunner implements TryOwner {
     if (lost > this.limits.maxLostTries || task.attempts > maxAttempts) {
       const error = new TaskLostError(lost, this.limits.maxLostTries);
       this.logger.error(`${taskLabel(task)} is dead: ${error.message}`);
+      if (this.traces !== undefined) this.traces.dead(task, error);
       return this.record(task, handler, () => this.queue.fail(task, error, null, 0));
     }
     const run = new TaskRun(task, maxAttempts, handler, this, this.clock);
-    if (run.start()) return;
+    if (this.traces === undefined ? run.start() : this.traces.start(run)) return;
     this.inFlight.add(run);
     // its synchronous part took time: the next try must not start at the old reading
     this.clock = performance.now();
@@ -117,6 +122,7 @@ export class TaskRunner implements TryOwner {
         value = err;
       }
     }
+    if (ok && this.traces !== undefined) this.traces.ended(run, 'succeeded');
     const record = (): MaybePromise<void> => (ok ? this.queue.complete(task, result, run.durationMs) : this.failed(run, value, run.durationMs));
     // the outcome follows the last progress write: a database would otherwise take the progress after the outcome
     const progress = run.progressWritten();
@@ -135,6 +141,7 @@ export class TaskRunner implements TryOwner {
     const { task } = run;
     const dropped = ok && value !== undefined && value !== null ? '; the result it returned is dropped' : '';
     this.logger.warn(`${taskLabel(task)} was cancelled while running (attempt ${task.attempts}); it ended after ${Math.round(run.durationMs)} ms${dropped}`);
+    if (this.traces !== undefined) this.traces.ended(run, 'cancelled');
     const record = (): MaybePromise<void> => this.queue.cancelled(task, run.durationMs);
     const progress = run.progressWritten();
     if (progress) return this.settle(task, run.handler, progress.then(record));
@@ -161,10 +168,12 @@ export class TaskRunner implements TryOwner {
     if (raw instanceof RateLimitedError) {
       const at = new Date(this.queue.now() + raw.retryAfterMs);
       this.logger.warn(`${taskLabel(task)} backed off (RateLimitedError): queued again for ${at.toISOString()} without using an attempt`);
+      if (this.traces !== undefined) this.traces.ended(run, 'released');
       return this.queue.release(task, at);
     }
     if (run.reason instanceof ShutdownAbort && error === run.reason) {
       this.logger.warn(`${taskLabel(task)} was interrupted by shutdown after ${Math.round(durationMs)} ms; it is released without using an attempt`);
+      if (this.traces !== undefined) this.traces.ended(run, 'released');
       return this.queue.release(task);
     }
     const retryAt = task.attempts < maxAttempts ? new Date(this.queue.now() + backoffDelay(run.handler.retries, task.attempts)) : null;
@@ -173,6 +182,7 @@ export class TaskRunner implements TryOwner {
     // a try that will be retried is a warning; the error level is kept for tasks that end dead
     if (retryAt) this.logger.warn(line);
     else this.logger.error(line, error);
+    if (this.traces !== undefined) this.traces.ended(run, retryAt ? 'failed' : 'dead', error);
     return this.queue.fail(task, error, retryAt, durationMs);
   }
 

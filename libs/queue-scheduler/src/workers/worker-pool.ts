@@ -5,6 +5,8 @@ import { LibraryLogger, taskLabel } from '../queue-scheduler.logger';
 import type { ClaimFilter, QueueConsumer } from '../queue/queue-consumer';
 import type { RateLimit } from '../interfaces/task-handler.interface';
 import { ShutdownAbort, TaskRunner } from './task-runner';
+import { tracingFor } from '../tracing/queue-tracing';
+import { TryTraces } from '../tracing/try-traces';
 
 /** How long an idle pool waits before looking again without being woken. */
 const IDLE_WAIT_MS = 1000;
@@ -74,7 +76,8 @@ export class WorkerPool {
     private readonly options: ResolvedOptions,
     private readonly logger = new LibraryLogger(WorkerPool.name, options.logLevel),
   ) {
-    this.runner = new TaskRunner(queue, this.logger, (task, handler, recording) => this.done(task, handler, recording), options.queue);
+    const tracing = tracingFor(options);
+    this.runner = new TaskRunner(queue, this.logger, (task, handler, recording) => this.done(task, handler, recording), options.queue, tracing && new TryTraces(tracing));
     queue.onCancelRequest((taskId) => this.runner.cancel(taskId));
   }
 

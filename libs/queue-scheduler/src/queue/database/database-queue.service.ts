@@ -21,6 +21,7 @@ import { cancelTask, deleteFinished, requestCancel, retryTask } from './statemen
 import { databasePausedTypes } from './statements/paused-types';
 import { databasePermits } from './statements/rate-windows';
 import type { PermitStore } from '../rate-windows';
+import { type QueueTracing, tracingFor } from '../../tracing/queue-tracing';
 
 /**
  * The durable backend: tasks are rows of `task_queue`, shared by every
@@ -49,6 +50,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   private readonly sqlConsumer: DatabaseConsumer;
   protected readonly pausedStore: PausedTypesStore;
   protected readonly permitStore: PermitStore;
+  private readonly tracing: QueueTracing | undefined;
 
   constructor(
     @Inject(SCHEDULER_DATA_SOURCE) dataSource: DataSource,
@@ -63,6 +65,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     this.pausedStore = databasePausedTypes(this.sql);
     this.permitStore = databasePermits(this.sql);
     this.singletons = new SingletonPushes(this.sql, this.inserts, this.logger);
+    this.tracing = tracingFor(options);
     this.consumer = this.sqlConsumer = new DatabaseConsumer(this.owner, this.sql, options, this.logger, this.taskEvents, () => this.store.cleanup());
   }
 
@@ -99,7 +102,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   // ---- producers -------------------------------------------------------
 
   async pushTask<P>(input: PushTaskInput<P>): Promise<string> {
-    const task = normalizePush(input, this.options.queue.maxPayloadBytes);
+    const task = this.normalize(input);
     if (task.singleton !== undefined) return (await this.pushSingletons([task]))[0];
     this.announce(await this.inserts.insert([task]));
     return task.taskId;
@@ -107,7 +110,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 
   /** Pushes several tasks in one statement; each keeps pushTask's dedupe rule (and its singleton rule: then one transaction). */
   async pushTasks<P>(inputs: PushTaskInput<P>[]): Promise<string[]> {
-    const tasks = normalizeBatch(inputs, (input) => normalizePush(input, this.options.queue.maxPayloadBytes));
+    const tasks = normalizeBatch(inputs, (input) => this.normalize(input));
     if (tasks.some((t) => t.singleton !== undefined)) return this.pushSingletons(tasks);
     const inserted = await this.inserts.insert(tasks);
     this.announce(inserted);
@@ -119,7 +122,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     const result = await this.sql.transaction(async (runner) => {
       const inputs = await claim(runner.manager);
       if (!inputs) return null;
-      const tasks = inputs.map((input) => normalizePush(input, this.options.queue.maxPayloadBytes));
+      const tasks = inputs.map((input) => this.normalize(input));
       return { tasks, inserted: await this.inserts.insert(tasks, runner) };
     });
     if (!result) return null;
@@ -220,6 +223,13 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   }
 
   // ---- internals -------------------------------------------------------
+
+  /** A push validated, with the trace context to store when tracing. */
+  private normalize(input: PushTaskInput): NormalizedTask {
+    const task = normalizePush(input, this.options.queue.maxPayloadBytes);
+    if (this.tracing !== undefined) task.traceContext = this.tracing.pushed(task);
+    return task;
+  }
 
   private async pushSingletons(tasks: NormalizedTask[]): Promise<string[]> {
     const { ids, inserted } = await this.singletons.push(tasks);

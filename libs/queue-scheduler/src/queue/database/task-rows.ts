@@ -22,6 +22,7 @@ export interface TaskRow {
   completed_at: string | number | null;
   progress: string | null;
   singleton_key: string | null;
+  trace_context: string | null;
 }
 
 /** The select list of a full task row, JSON columns read back as text. */
@@ -29,7 +30,7 @@ export function taskColumns(sql: Sql): string {
   return [
     'task_id', 'seq', 'task_type', `${sql.json('params')} AS params`, 'status', 'priority', 'run_at', 'attempts',
     'retry_count', 'max_retries', 'scheduler_task_id', 'scheduled_at', 'error_message', `${sql.json('result')} AS result`,
-    'created_at', 'started_at', 'completed_at', 'singleton_key', `${sql.json('progress')} AS progress`,
+    'created_at', 'started_at', 'completed_at', 'singleton_key', `${sql.json('progress')} AS progress`, 'trace_context',
   ].join(', ');
 }
 
@@ -65,6 +66,7 @@ export function toRecord(row: TaskRow): TaskRecord & { seq: number } {
     error: row.error_message ?? undefined,
     result: row.result === null || row.result === undefined ? undefined : (JSON.parse(row.result) as unknown),
     progress: row.progress === null || row.progress === undefined ? undefined : (JSON.parse(row.progress) as TaskProgress),
+    traceContext: row.trace_context ?? undefined,
   };
 }
 

@@ -47,6 +47,7 @@ export class MemoryEntry implements Task, Indexed, Logged {
   progress: TaskProgress | undefined = undefined;
   /** Where it sits in the delayed heap (-1: not delayed), so a cancel takes it out in O(log n). */
   heapIndex = -1;
+  readonly traceContext: string | undefined;
   /** The queue that made it: a task given back to complete/fail/release is checked without a lookup. */
   readonly owner: object;
 
@@ -61,6 +62,7 @@ export class MemoryEntry implements Task, Indexed, Logged {
     this.schedulerTaskId = task.schedulerTaskId;
     this.scheduledAt = task.scheduledAt;
     this.singletonKey = task.singleton?.key;
+    this.traceContext = task.traceContext;
     this.createdAtMs = now;
     this.idSeq = idSeq;
     this.owner = owner;
@@ -91,6 +93,7 @@ export class MemoryEntry implements Task, Indexed, Logged {
       schedulerTaskId: this.schedulerTaskId,
       scheduledAt: this.scheduledAt,
       createdAt: this.createdAt,
+      traceContext: this.traceContext,
     };
   }
 }
@@ -116,6 +119,7 @@ export function toRecord(entry: MemoryEntry): TaskRecord {
     error: entry.error,
     result: entry.result,
     progress: entry.progress,
+    traceContext: entry.traceContext,
   };
 }
 

@@ -12,6 +12,7 @@ import { MemoryQueueStatus } from './memory-queue-status';
 import { type ClaimFilter, type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
 import { type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule } from '../task-validation';
 import { SingletonSlots } from './singleton-slots';
+import { type QueueTracing, tracingFor } from '../../tracing/queue-tracing';
 
 const ANY_TYPE: ClaimFilter = { types: [], unknownTypes: true, handled: new Set() };
 
@@ -47,6 +48,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
   private readonly singletons = new SingletonSlots(this.tasks, this.waiting);
   /** false on another backend: the proxy the constructor returns refuses every call, and no timer starts. */
   private readonly active: boolean;
+  private readonly tracing: QueueTracing | undefined;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) protected readonly options: ResolvedOptions,
@@ -56,6 +58,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
     this.logger = new LibraryLogger(MemoryQueueService.name, options.logLevel);
     this.store = new MemoryPublicStore(() => this.clock.now(), options.store.maxValueBytes);
     this.active = options.queue.backend === 'memory';
+    this.tracing = tracingFor(options);
     // the module never builds it on another backend (it provides an inactive stand-in); a direct `new` gets the same
     if (!this.active) return inactiveQueue(MemoryQueueService, options.queue.backend);
   }
@@ -112,6 +115,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
 
   /** Queues a validated task; `idSeq` is the counter of an id the index made for it, or -1. */
   private add(task: NormalizedTask, now: number, idSeq: number): string {
+    if (this.tracing !== undefined) task.traceContext = this.tracing.pushed(task);
     if (task.singleton !== undefined) return this.addSingleton(task, task.singleton, now, idSeq);
     this.enqueue(task, now, idSeq);
     return task.taskId;
@@ -172,7 +176,6 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
   pushClaimed(claim: OccurrenceClaim): Promise<string[] | null> {
     return pushAfterClaim((input) => this.pushTask(input), claim);
   }
-
 
   claim(filter: ClaimFilter, limit: number): Task[] {
     const claimed: MemoryEntry[] = [];

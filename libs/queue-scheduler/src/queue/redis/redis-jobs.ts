@@ -19,6 +19,8 @@ export interface JobData {
   runAt?: number;
   /** The push's singletonKey, for the status API. */
   singletonKey?: string;
+  /** The push's trace context (`tracing: true`), checked before it was written. */
+  traceContext?: string;
 }
 
 /**
@@ -41,6 +43,7 @@ export function jobDataOf(t: NormalizedTask): JobData {
     scheduledAt: t.scheduledAt?.getTime(),
     runAt: t.runAtMs,
     singletonKey: t.singleton?.key,
+    traceContext: t.traceContext,
   };
 }
 
@@ -85,6 +88,7 @@ export function taskOf(job: Job, running = true): Task {
     schedulerTaskId: data.schedulerTaskId ?? undefined,
     scheduledAt: data.scheduledAt !== undefined && data.scheduledAt !== null ? new Date(data.scheduledAt) : undefined,
     createdAt: new Date(job.timestamp),
+    traceContext: typeof data.traceContext === 'string' ? data.traceContext : undefined,
   };
 }
 

@@ -21,6 +21,7 @@ import { RedisRetention } from './redis-retention';
 import { PRIORITY_LIMIT } from './redis-jobs';
 import { jobIdOf } from './redis-keys';
 import { enqueue } from './redis-enqueue';
+import { type QueueTracing, tracingFor } from '../../tracing/queue-tracing';
 import { RedisStatus } from './redis-status';
 
 const INDEX_TRIM_MS = 60_000;
@@ -48,10 +49,12 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   private singletonSlots?: RedisSingletons;
   private trimTimer?: NodeJS.Timeout;
   private readonly cancels: RedisCancels;
+  private readonly tracing: QueueTracing | undefined;
 
   constructor(@Inject(RESOLVED_OPTIONS) protected readonly options: ResolvedOptions) {
     super();
     this.logger = new LibraryLogger(RedisQueueService.name, options.logLevel);
+    this.tracing = tracingFor(options);
     this.consumer = this.jobConsumer = new RedisConsumer(this.owner, () => this.redis, options, this.logger, (kind, task, extra) => this.emit(kind, task, extra));
     this.pausedStore = redisPausedTypes(() => this.redis, options.queue.prefix);
     this.permitStore = redisPermits(() => this.redis, options.queue.prefix);
@@ -167,6 +170,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     if (Math.abs(task.priority) > PRIORITY_LIMIT) {
       throw new InvalidTaskError('priority', `priority must be an integer from -${PRIORITY_LIMIT} to ${PRIORITY_LIMIT} on the redis backend, got ${describeValue(task.priority)}`);
     }
+    if (this.tracing !== undefined) task.traceContext = this.tracing.pushed(task);
     return task;
   }
 

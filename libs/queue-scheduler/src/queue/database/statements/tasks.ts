@@ -4,8 +4,8 @@ import type { NormalizedTask } from '../../task-validation';
 import type { Sequence } from '../task-rows';
 import { FINISHED, type Statement } from './statement';
 
-const INSERT = 'INSERT INTO task_queue (task_id, seq, task_type, params, status, priority, run_at, max_retries, scheduler_task_id, scheduled_at, created_at, singleton_key) VALUES';
-const VALUES_PER_TASK = 12;
+const INSERT = 'INSERT INTO task_queue (task_id, seq, task_type, params, status, priority, run_at, max_retries, scheduler_task_id, scheduled_at, created_at, singleton_key, trace_context) VALUES';
+const VALUES_PER_TASK = 13;
 
 /**
  * Inserts `tasks`, one row each. `skipExisting` (PostgreSQL and SQLite): ON
@@ -17,7 +17,7 @@ export function insertTasks(sql: Sql, seq: Sequence, tasks: NormalizedTask[], sk
   const params: unknown[] = [];
   for (const t of tasks) {
     params.push(t.taskId, seq.next(), t.type, JSON.stringify(t.params), 'pending', t.priority, t.runAtMs, t.maxRetries ?? null,
-      t.schedulerTaskId ?? null, t.scheduledAt?.getTime() ?? null, now, t.singleton?.key ?? null);
+      t.schedulerTaskId ?? null, t.scheduledAt?.getTime() ?? null, now, t.singleton?.key ?? null, t.traceContext ?? null);
   }
   const values = tasks.map(() => `(${sql.list(VALUES_PER_TASK)})`).join(', ');
   return { text: `${INSERT} ${values}${skipExisting ? ' ON CONFLICT DO NOTHING RETURNING task_id' : ''}`, params };
@@ -27,9 +27,9 @@ export function insertTasks(sql: Sql, seq: Sequence, tasks: NormalizedTask[], sk
 export function requeueFinished(seq: Sequence, t: NormalizedTask): Statement {
   return {
     text: `UPDATE task_queue SET seq = ?, task_type = ?, params = ?, status = 'pending', priority = ?, run_at = ?, attempts = 0, retry_count = 0, max_retries = ?,
-           error_message = NULL, result = NULL, started_at = NULL, completed_at = NULL, lease_owner = NULL, lease_expires_at = NULL, created_at = ?, singleton_key = ?
-         WHERE task_id = ? AND status IN ${FINISHED}`,
-    params: [seq.next(), t.type, JSON.stringify(t.params), t.priority, t.runAtMs, t.maxRetries ?? null, Date.now(), t.singleton?.key ?? null, t.taskId],
+           error_message = NULL, result = NULL, started_at = NULL, completed_at = NULL, lease_owner = NULL, lease_expires_at = NULL, created_at = ?, singleton_key = ?,
+           trace_context = ? WHERE task_id = ? AND status IN ${FINISHED}`,
+    params: [seq.next(), t.type, JSON.stringify(t.params), t.priority, t.runAtMs, t.maxRetries ?? null, Date.now(), t.singleton?.key ?? null, t.traceContext ?? null, t.taskId],
   };
 }
 
