@@ -44,9 +44,19 @@ const EDITABLE = [
   ['priority', 'number'], ['maxRuns', 'number'], ['overlap', ['allow', 'skip', 'wait']], ['misfirePolicy', ['fire_once', 'fire_all', 'skip']], ['params', 'json'],
 ];
 
+/** A run's time on the schedule's own wall clock, with its zone's abbreviation (CET, CEST): a DST change shows. */
+function wallClock(d, timezone) {
+  if (!timezone) return `${clock(d)} local`;
+  try {
+    return new Date(d).toLocaleString('en-GB', { timeZone: timezone, hour12: false, weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short' });
+  } catch {
+    return `${clock(d)} local`; // a zone this browser does not know
+  }
+}
+
 /** Next runs, last runs with their lag, and (actions open) a form that sends only the fields changed. */
 export function showSchedule(panel, s, { readOnly, save, notice, from = '', preview }) {
-  const next = el('ol', { class: 'runs', 'data-testid': 'schedule-next-runs' }, ...s.nextRuns.map((d) => el('li', { 'data-at': iso(d), text: `${iso(d)} (${clock(d)} local)` })));
+  const next = el('ol', { class: 'runs', 'data-testid': 'schedule-next-runs' }, ...s.nextRuns.map((d) => el('li', { 'data-at': iso(d), text: `${iso(d)} (${wallClock(d, s.timezone)})` })));
   const last = el('table', { class: 'runs', 'data-testid': 'schedule-last-runs' },
     el('thead', {}, el('tr', {}, ...['task', 'status', 'scheduled', 'started', 'lag'].map((h) => el('th', { text: h })))),
     el('tbody', {}, ...s.lastRuns.map((r) => el('tr', {}, el('td', { text: r.taskId, title: r.taskId }), el('td', { text: r.status }), el('td', { text: iso(r.scheduledAt) }), el('td', { text: iso(r.startedAt) }), el('td', { text: lag(r.lagMs) })))),
