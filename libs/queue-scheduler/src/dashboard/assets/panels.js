@@ -64,7 +64,7 @@ export function showSchedule(panel, s, { readOnly, save, notice, from = '', prev
   const parts = [
     el('div', { class: 'detail-head' }, el('h3', { text: `Schedule ${s.name}` }), closeButton(panel)),
     el('p', { class: 'muted', text: `${s.describedAs}; overlap ${s.overlap}; misfire ${s.misfirePolicy}; ${s.state}` }),
-    el('h4', { text: `${s.nextRuns.length ? `Next ${s.nextRuns.length} runs` : 'No next run'}${from ? ` after ${from}` : ''}` }), next, previewForm(s, from, preview),
+    el('h4', { text: `${s.nextRuns.length ? `Next ${s.nextRuns.length} runs` : 'No next run'}${from ? ` after ${from}` : ''}` }), next, ...(s.state === 'active' ? [previewForm(s, from, preview)] : []),
     el('h4', { text: s.lastRuns.length ? 'Last runs' : 'No run found in the recent tasks' }), ...(s.lastRuns.length ? [last] : []),
   ];
   if (!readOnly) parts.push(editForm(s, save, notice));
@@ -74,7 +74,7 @@ export function showSchedule(panel, s, { readOnly, save, notice, from = '', prev
   panel.hidden = false;
 }
 
-/** A read, open in read-only mode too: the next runs after an instant of the user's choice (empty: from the next run). */
+/** A read, open in read-only mode too: the next runs after an instant of the user's choice (empty: from the next run). Active schedules only: a paused one has none. */
 function previewForm(s, from, preview) {
   const input = el('input', { type: 'text', name: 'from', value: from, placeholder: '2026-10-22T12:00:00Z', spellcheck: 'false', 'data-testid': 'schedule-from' });
   const form = el('form', { class: 'preview', autocomplete: 'off' }, el('label', { text: 'next runs after' }, input),
