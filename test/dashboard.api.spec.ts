@@ -4,7 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { QueueSchedulerModule, SchedulerService, type TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { nextOccurrences, QueueSchedulerModule, SchedulerService, type TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
 import { type QueueSchedulerDashboardExtras, QueueSchedulerDashboardModule, type QueueSchedulerDashboardOptions } from 'nestjs-queue-scheduler/dashboard';
 import { DataSource } from 'typeorm';
 import { useTestDatabase } from './support/databases';
@@ -233,6 +233,35 @@ describe.each<QueueBackend>(['memory', 'database', 'redis'])('dashboard API on t
     const filtered = await json<{ items: Array<{ schedulerTaskId: string }> }>(call('GET', `/queues/api/tasks?schedule=${every.taskId}`));
     expect(filtered.items.length).toBeGreaterThan(0);
     expect(filtered.items.every((t) => t.schedulerTaskId === every.taskId)).toBe(true);
+  });
+
+  it("lists a schedule's next runs after ?from=, equal to nextOccurrences of its timing (across a DST change), and refuses a bad from", async () => {
+    await boot();
+    const timing = { scheduleType: 'cron' as const, cronExpression: '30 2 * * *', timezone: 'Europe/Berlin' };
+    const s = await scheduler().addSchedule({ name: 'nightly', taskType: 'work', ...timing });
+    const from = '2026-10-22T12:00:00Z';
+    const detail = await json<{ nextRuns: string[] }>(call('GET', `/queues/api/schedules/${s.taskId}?from=${from}`));
+    expect(detail.nextRuns).toEqual(nextOccurrences(timing, 5, new Date(from)).map((d) => d.toISOString()));
+    expect(detail.nextRuns).toContain('2026-10-25T00:30:00.000Z'); // 02:30 CEST, the first pass of the repeated hour only
+    expect(detail.nextRuns).toEqual(await scheduler().nextOccurrences(s.taskId, 5, new Date(from)).then((runs) => runs.map((d) => d.toISOString())));
+    // without from: from the stored next run, as the scheduler will fire them
+    const now = await json<{ nextRuns: string[]; nextRunAt: string }>(call('GET', `/queues/api/schedules/${s.taskId}`));
+    expect(now.nextRuns[0]).toBe(now.nextRunAt);
+    expect(now.nextRuns).toEqual((await scheduler().nextOccurrences(s.taskId)).map((d) => d.toISOString()));
+    for (const bad of ['yesterday', '2026-13-40T00:00:00Z', '1700000000000']) {
+      const res = await call('GET', `/queues/api/schedules/${s.taskId}?from=${encodeURIComponent(bad)}`);
+      expect(res.status).toBe(400);
+      expect(await res.text()).toContain('from must be an ISO 8601 date');
+    }
+  });
+
+  it('answers the access probe: 200 when the guards let this request act, their 403 when not', async () => {
+    await boot({ guards: [AllowGuard] });
+    expect(await json(call('POST', '/queues/api/access'))).toEqual({ actions: true });
+    await app!.close();
+    if (prefix) await dropPrefix(prefix);
+    await boot({ guards: [DenyGuard] });
+    expect((await call('POST', '/queues/api/access')).status).toBe(403);
   });
 
   it('retries every dead task with one bulk action', async () => {

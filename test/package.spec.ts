@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { withBuildLock } from './support/build-lock';
+import { join } from 'node:path';
+import { installApp, INSTALL_TIMEOUT_MS, locked, npx, ok, packLibrary, ROOT, succeed } from './support/packed-app';
 
 /**
  * The package as a user gets it: built and packed like a release, installed
@@ -10,82 +9,10 @@ import { withBuildLock } from './support/build-lock';
  * registry, compiled by that app's own tsc and run on SQLite.
  */
 
-const ROOT = resolve(__dirname, '..');
-// the install compiles better-sqlite3 from source when no prebuilt binary fits (about 2 min here)
-const INSTALL_TIMEOUT_MS = 480_000;
 jest.setTimeout(120_000);
-
-/** npm sets npm_config_* for scripts (`npm test`); the app's own npm must not inherit the repo's prefix or settings. */
-const CLEAN_ENV: NodeJS.ProcessEnv = Object.fromEntries(
-  Object.entries(process.env).filter(([key]) => !/^npm_/i.test(key) && key !== 'INIT_CWD' && key !== 'NODE_ENV'),
-);
-
-interface Result {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<Result> {
-  return new Promise((done, fail) => {
-    const child = spawn(command, args, { cwd, env: { ...CLEAN_ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', fail);
-    child.on('close', (code, signal) => done({ code, signal, stdout, stderr }));
-  });
-}
-
-/** Fails with the command's whole output, which is what one needs to see when it fails. */
-async function succeed(command: string, args: string[], cwd: string, env?: NodeJS.ProcessEnv, timeoutMs?: number): Promise<Result> {
-  const result = await run(command, args, cwd, env, timeoutMs);
-  if (result.code !== 0) {
-    throw new Error(`${command} ${args.join(' ')} failed (${result.code ?? result.signal}) in ${cwd}\n${result.stdout}\n${result.stderr}`);
-  }
-  return result;
-}
-
-async function ok(command: string, args: string[], cwd: string, env?: NodeJS.ProcessEnv, timeoutMs?: number): Promise<string> {
-  return (await succeed(command, args, cwd, env, timeoutMs)).stdout;
-}
-
-/** A binary of the app's own node_modules; `--no` refuses to fetch one, `--` keeps npx from reading the binary's flags. */
-function npx(args: string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<string> {
-  return ok('npx', ['--no', '--', ...args], cwd, env);
-}
-
-/** The version the repo's lock file resolved, so the app is built from what the repo is tested with. */
-function locked(name: string): string {
-  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
-  const version = lock.packages[`node_modules/${name}`]?.version;
-  if (!version) throw new Error(`${name} is not in package-lock.json`);
-  return version;
-}
 
 // platform-express and prom-client: the prometheus entry point's scrape over HTTP
 const REGISTRY_DEPENDENCIES = ['@nestjs/common', '@nestjs/core', '@nestjs/platform-express', '@nestjs/typeorm', 'typeorm', 'better-sqlite3', 'reflect-metadata', 'rxjs', 'prom-client', 'typescript', '@types/node'];
-
-const TSCONFIG = {
-  compilerOptions: {
-    // what `nest new` generates today; nodenext also honours the package's `exports` map
-    module: 'nodenext',
-    moduleResolution: 'nodenext',
-    target: 'ES2022',
-    lib: ['ES2023'],
-    types: ['node'],
-    rootDir: 'src',
-    outDir: 'dist',
-    experimentalDecorators: true,
-    emitDecoratorMetadata: true,
-    strict: true,
-    // our .d.ts files are type-checked as every consumer with the default setting sees them
-    skipLibCheck: false,
-  },
-  include: ['src'],
-};
 
 const MAIN_TS = `import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
@@ -263,11 +190,6 @@ const { AppModule } = require('./dist/quick-start.js');
 })();
 `;
 
-interface PackResult {
-  filename: string;
-  files: Array<{ path: string }>;
-}
-
 describe('the npm package, installed into a new Nest app', () => {
   let base: string;
   let app: string;
@@ -276,31 +198,15 @@ describe('the npm package, installed into a new Nest app', () => {
 
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), 'qs-package-'));
-    const packDir = join(base, 'pack');
     app = join(base, 'app');
-    mkdirSync(packDir);
-    mkdirSync(join(app, 'src'), { recursive: true });
-
-    const pack = await withBuildLock(async () => {
-      await ok('npm', ['run', 'build:lib'], ROOT);
-      return JSON.parse(await ok('npm', ['pack', './libs/queue-scheduler', '--pack-destination', packDir, '--json'], ROOT)) as PackResult[];
+    ({ tarball, files: packed } = await packLibrary(join(base, 'pack')));
+    await installApp(app, tarball, REGISTRY_DEPENDENCIES, {
+      'src/main.ts': MAIN_TS,
+      'src/quick-start.ts': readmeQuickStart(),
+      'src/prometheus.ts': PROMETHEUS_TS,
+      'boot-quick-start.js': BOOT_QUICK_START_JS,
+      'data-source.js': DATA_SOURCE_JS,
     });
-    tarball = join(packDir, pack[0].filename);
-    packed = pack[0].files.map((f) => f.path).sort();
-
-    writeFileSync(
-      join(app, 'package.json'),
-      // the repo's own install-script policy: better-sqlite3 must build its native addon
-      JSON.stringify({ name: 'consumer-app', version: '0.0.0', private: true, allowScripts: { 'better-sqlite3': true } }, null, 2),
-    );
-    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(TSCONFIG, null, 2));
-    writeFileSync(join(app, 'src', 'main.ts'), MAIN_TS);
-    writeFileSync(join(app, 'src', 'quick-start.ts'), readmeQuickStart());
-    writeFileSync(join(app, 'src', 'prometheus.ts'), PROMETHEUS_TS);
-    writeFileSync(join(app, 'boot-quick-start.js'), BOOT_QUICK_START_JS);
-    writeFileSync(join(app, 'data-source.js'), DATA_SOURCE_JS);
-    const specs = REGISTRY_DEPENDENCIES.map((name) => `${name}@${locked(name)}`);
-    await ok('npm', ['install', '--no-audit', '--no-fund', tarball, ...specs], app, {}, INSTALL_TIMEOUT_MS);
   }, INSTALL_TIMEOUT_MS + 120_000);
 
   afterAll(() => {

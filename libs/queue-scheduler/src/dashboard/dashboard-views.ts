@@ -2,7 +2,7 @@ import { BadRequestException, NotFoundException } from '@nestjs/common';
 import type { SchedulerTask } from '../entities/scheduler-task.entity';
 import { QueueSchedulerError, TaskNotFoundError } from '../errors/errors';
 import type { TaskRecord, TaskStatus } from '../interfaces/task.interface';
-import { nextOccurrence } from '../scheduler/math/schedule-math';
+import { upcomingRuns } from '../scheduler/next-occurrences';
 import { describeCron } from './cron-words';
 
 export const TASK_STATUSES: readonly TaskStatus[] = ['pending', 'running', 'succeeded', 'failed', 'dead', 'cancelled'];
@@ -48,23 +48,26 @@ export function describeTiming(s: SchedulerTask): string {
   return `once, at ${s.executeAt ? new Date(s.executeAt).toISOString() : '?'}`;
 }
 
-export function scheduleView(s: SchedulerTask): ScheduleView {
-  return { ...s, state: scheduleState(s), describedAs: describeTiming(s), nextRuns: nextRuns(s) };
+/** `from`: the runs after that instant rather than from the schedule's next run (a preview across a DST change, say). */
+export function scheduleView(s: SchedulerTask, from?: Date): ScheduleView {
+  return { ...s, state: scheduleState(s), describedAs: describeTiming(s), nextRuns: nextRuns(s, from) };
 }
 
-function nextRuns(s: SchedulerTask): Date[] {
-  const runs: Date[] = [];
-  let next = s.nextRunAt ? new Date(s.nextRunAt) : null;
-  const left = s.maxRuns > 0 ? s.maxRuns - s.runCount : Infinity;
+function nextRuns(s: SchedulerTask, from?: Date): Date[] {
   try {
-    while (next && runs.length < Math.min(NEXT_RUNS_SHOWN, left)) {
-      runs.push(next);
-      next = nextOccurrence(s, next);
-    }
+    return upcomingRuns(s, NEXT_RUNS_SHOWN, from);
   } catch {
     // a row written by hand with a timing the maths refuses: its first run is all that can be shown
+    return s.enabled && s.nextRunAt && from === undefined ? [new Date(s.nextRunAt)] : [];
   }
-  return runs;
+}
+
+/** The `from` query parameter: an ISO 8601 instant, or none. */
+export function parseFrom(value: unknown): Date | undefined {
+  if (value === undefined || value === '') return undefined;
+  const date = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(value) ? new Date(value) : new Date(NaN);
+  if (!Number.isFinite(date.getTime())) throw new BadRequestException(`from must be an ISO 8601 date and time such as 2026-10-22T12:00:00Z, got ${JSON.stringify(value)}`);
+  return date;
 }
 
 function plural(n: number, unit: string): string {

@@ -3,7 +3,7 @@ import { asset, CONTENT_SECURITY_POLICY, page } from './dashboard-assets';
 import { DashboardService } from './dashboard.service';
 import { DashboardStreams } from './dashboard-streams';
 import { DashboardWriteGuard } from './dashboard-write.guard';
-import { optionalText, parseLimit, parseStatus } from './dashboard-views';
+import { optionalText, parseFrom, parseLimit, parseStatus } from './dashboard-views';
 
 /**
  * The dashboard's routes under `path`: the page, its files, and its API
@@ -40,6 +40,18 @@ export function createDashboardController(path: string, guards: Type<CanActivate
     @Get('api/config')
     config() {
       return this.dashboard.config();
+    }
+
+    /**
+     * Changes nothing; guarded like every action, so its answer (200 or the
+     * guards' 403/401) tells the page whether this user may act: the app's
+     * guards run on a real request, in the real pipeline, with their own rules.
+     */
+    @Post('api/access')
+    @HttpCode(200)
+    @Action()
+    access() {
+      return { actions: true };
     }
 
     @Get('api/stats')
@@ -130,8 +142,8 @@ export function createDashboardController(path: string, guards: Type<CanActivate
     }
 
     @Get('api/schedules/:id')
-    schedule(@Param('id') id: string) {
-      return this.dashboard.schedule(id);
+    schedule(@Param('id') id: string, @Query('from') from?: string) {
+      return this.dashboard.schedule(id, parseFrom(from));
     }
 
     @Put('api/schedules/:id')

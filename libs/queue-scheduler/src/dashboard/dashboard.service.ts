@@ -149,14 +149,14 @@ export class DashboardService {
   }
 
   async schedules(): Promise<ScheduleView[]> {
-    return (await this.requireScheduler().listSchedules()).map(scheduleView);
+    return (await this.requireScheduler().listSchedules()).map((s) => scheduleView(s));
   }
 
-  /** One schedule with its latest occurrences found in the queue (start − scheduledAt is their lag). */
-  async schedule(id: string): Promise<ScheduleView & { lastRuns: TaskView[] }> {
+  /** One schedule with its latest occurrences found in the queue (start − scheduledAt is their lag); `from`: its next runs after then. */
+  async schedule(id: string, from?: Date): Promise<ScheduleView & { lastRuns: TaskView[] }> {
     const row = await asHttp(() => this.requireScheduler().getSchedule(id));
     const { items } = await this.tasks({ schedule: id, limit: 10 });
-    return { ...scheduleView(row), lastRuns: items };
+    return { ...scheduleView(row, from), lastRuns: items };
   }
 
   async scheduleAction(id: string, action: 'pause' | 'resume' | 'run'): Promise<ScheduleView | { taskId: string }> {

@@ -12,6 +12,7 @@ import { LibraryLogger } from '../queue-scheduler.logger';
 import { QueueConsumer } from '../queue/queue-consumer';
 import { TaskQueue } from '../queue/task-queue';
 import { initialRun } from './math/schedule-math';
+import { nextOccurrences, type ScheduleTiming, upcomingRuns } from './next-occurrences';
 import { assumeGivenBack, cancelAhead, type GivenBack } from './ahead-occurrences';
 import { ScheduleLoop } from './schedule-loop';
 import { tracingFor } from '../tracing/queue-tracing';
@@ -200,6 +201,22 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
       }
     }
     throw new Error(`schedule ${id}: could not delete it, the row kept changing (${MAX_CHANGE_TRIES} tries)`);
+  }
+
+  /**
+   * The next `count` run times. Of a stored schedule (by id): as this
+   * scheduler will fire them, from its next run (none while paused or
+   * finished), or those after `from`. Of a timing not stored: as a schedule
+   * added at `from` (default: the module's clock, now) would fire them, in the
+   * module's `scheduler.defaultTimezone` unless it names one. Same maths as
+   * the firing loop, DST rules included; see `nextOccurrences`.
+   */
+  async nextOccurrences(schedule: string | ScheduleTiming, count = 5, from?: Date): Promise<Date[]> {
+    if (typeof schedule === 'string') return upcomingRuns(await this.getSchedule(schedule), count, from);
+    if (schedule === null || typeof schedule !== 'object') {
+      throw new InvalidScheduleError('schedule', `schedule must be a schedule id or a timing object, got ${typeof schedule}`);
+    }
+    return nextOccurrences({ ...schedule, timezone: schedule.timezone ?? this.defaults.timezone }, count, from ?? new Date(this.clock.now()));
   }
 
   /** Pushes one extra occurrence now; the schedule itself (next run, run count) is unchanged. Returns the task id. */

@@ -37,6 +37,8 @@ async function mutate(work, ...refreshes) {
     return await work();
   } catch (err) {
     flash(err.message);
+    // a session that ended, or a right taken away since the page loaded: stop offering what is refused
+    if (err.status === 401 || err.status === 403) setReadOnly(`actions refused: ${err.message}`);
   } finally {
     for (const refresh of refreshes) refresh();
   }
@@ -91,11 +93,14 @@ async function refreshSchedules() {
   syncOptions($('filter-schedule'), schedules.map((s) => [s.taskId, s.name]));
 }
 
-async function openSchedule(id, notice) {
-  const s = await api(`schedules/${encodeURIComponent(id)}`);
+/** `from` (ISO 8601): list the next runs after that instant, to see how a schedule crosses a DST change, say. */
+async function openSchedule(id, notice, from = '') {
+  const s = await api(`schedules/${encodeURIComponent(id)}${from ? `?from=${encodeURIComponent(from)}` : ''}`);
   showSchedule($('schedule-detail'), s, {
     readOnly: config.readOnly,
     notice,
+    from,
+    preview: (schedule, at) => openSchedule(schedule.taskId, undefined, at),
     save: async (schedule, patch) => {
       await api(`schedules/${encodeURIComponent(schedule.taskId)}`, { method: 'PUT', body: patch });
       refreshSchedules();
@@ -106,7 +111,7 @@ async function openSchedule(id, notice) {
 
 function refreshOpenSchedule() {
   const panel = $('schedule-detail');
-  if (!panel.hidden && panel.dataset.scheduleId) openSchedule(panel.dataset.scheduleId).catch((err) => flash(err.message));
+  if (!panel.hidden && panel.dataset.scheduleId) openSchedule(panel.dataset.scheduleId, undefined, panel.dataset.from).catch((err) => flash(err.message));
 }
 
 // ---- tasks ------------------------------------------------------------------
@@ -218,14 +223,43 @@ function connectEvents() {
 
 // ---- start ------------------------------------------------------------------
 
+/** Read-only: no action button at all, not merely disabled ones (the server refuses them anyway). */
+function setReadOnly(reason) {
+  config.readOnly = true;
+  document.body.dataset.readOnly = 'true';
+  const mode = $('mode');
+  mode.hidden = false;
+  mode.title = reason;
+  mode.dataset.reason = reason;
+  $('retry-dead').hidden = true;
+  $('delete-dead').hidden = true;
+}
+
+/**
+ * Whether this user may act: the server's read-only mode is in the config,
+ * but only the app's own guards know who may act, so the page asks them with
+ * a POST that changes nothing and is guarded like every action.
+ */
+async function accessRefusal() {
+  if (config.readOnly) return 'the dashboard is read-only (no guards, or readOnly: true)';
+  try {
+    await api('access', { method: 'POST' });
+    return null;
+  } catch (err) {
+    return `actions refused: ${err.message}`;
+  }
+}
+
 async function start() {
   config = await api('config');
-  document.body.dataset.readOnly = String(config.readOnly);
-  const mode = $('mode');
-  mode.hidden = !config.readOnly;
-  // read-only: no action button at all, not merely disabled ones (the server refuses them anyway)
-  $('retry-dead').hidden = config.readOnly;
-  $('delete-dead').hidden = config.readOnly;
+  const refusal = await accessRefusal();
+  if (refusal) {
+    setReadOnly(refusal);
+  } else {
+    document.body.dataset.readOnly = 'false';
+    $('retry-dead').hidden = false;
+    $('delete-dead').hidden = false;
+  }
   if (!config.schedules) $('schedules-card').hidden = true;
   connectEvents();
   setUpFilters();

@@ -49,9 +49,19 @@ const EDITABLE = [
   ['priority', 'number'], ['maxRuns', 'number'], ['overlap', ['allow', 'skip', 'wait']], ['misfirePolicy', ['fire_once', 'fire_all', 'skip']], ['params', 'json'],
 ];
 
+/** A run's time on the schedule's own wall clock, with its zone's abbreviation (CET, CEST): a DST change shows. */
+function wallClock(d, timezone) {
+  if (!timezone) return `${clock(d)} local`;
+  try {
+    return new Date(d).toLocaleString('en-GB', { timeZone: timezone, hour12: false, weekday: 'short', day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', second: '2-digit', timeZoneName: 'short' });
+  } catch {
+    return `${clock(d)} local`; // a zone this browser does not know
+  }
+}
+
 /** Next runs, last runs with their lag, and (actions open) a form that sends only the fields changed. */
-export function showSchedule(panel, s, { readOnly, save, notice }) {
-  const next = el('ol', { class: 'runs', 'data-testid': 'schedule-next-runs' }, ...s.nextRuns.map((d) => el('li', { text: `${iso(d)} (${clock(d)} local)` })));
+export function showSchedule(panel, s, { readOnly, save, notice, from = '', preview }) {
+  const next = el('ol', { class: 'runs', 'data-testid': 'schedule-next-runs' }, ...s.nextRuns.map((d) => el('li', { 'data-at': iso(d), text: `${iso(d)} (${wallClock(d, s.timezone)})` })));
   const last = el('table', { class: 'runs', 'data-testid': 'schedule-last-runs' },
     el('thead', {}, el('tr', {}, ...['task', 'status', 'scheduled', 'started', 'lag'].map((h) => el('th', { text: h })))),
     el('tbody', {}, ...s.lastRuns.map((r) => el('tr', {}, el('td', { text: r.taskId, title: r.taskId }), el('td', { text: r.status }), el('td', { text: iso(r.scheduledAt) }), el('td', { text: iso(r.startedAt) }), el('td', { text: lag(r.lagMs) })))),
@@ -59,13 +69,30 @@ export function showSchedule(panel, s, { readOnly, save, notice }) {
   const parts = [
     el('div', { class: 'detail-head' }, el('h3', { text: `Schedule ${s.name}` }), closeButton(panel)),
     el('p', { class: 'muted', text: `${s.describedAs}; overlap ${s.overlap}; misfire ${s.misfirePolicy}; ${s.state}` }),
-    el('h4', { text: s.nextRuns.length ? `Next ${s.nextRuns.length} runs` : 'No next run' }), next,
+    el('h4', { text: `${s.nextRuns.length ? `Next ${s.nextRuns.length} runs` : 'No next run'}${from ? ` after ${from}` : ''}` }), next, ...(s.state === 'active' ? [previewForm(s, from, preview)] : []),
     el('h4', { text: s.lastRuns.length ? 'Last runs' : 'No run found in the recent tasks' }), ...(s.lastRuns.length ? [last] : []),
   ];
   if (!readOnly) parts.push(editForm(s, save, notice));
   panel.replaceChildren(...parts);
   panel.dataset.scheduleId = s.taskId;
+  panel.dataset.from = from;
   panel.hidden = false;
+}
+
+/** A read, open in read-only mode too: the next runs after an instant of the user's choice (empty: from the next run). Active schedules only: a paused one has none. */
+function previewForm(s, from, preview) {
+  const input = el('input', { type: 'text', name: 'from', value: from, placeholder: '2026-10-22T12:00:00Z', spellcheck: 'false', 'data-testid': 'schedule-from' });
+  const form = el('form', { class: 'preview', autocomplete: 'off' }, el('label', { text: 'next runs after' }, input),
+    el('button', { type: 'submit', class: 'secondary', 'data-testid': 'schedule-from-show', text: 'Show' }));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    preview(s, input.value.trim()).catch((err) => {
+      input.setCustomValidity(err.message);
+      input.reportValidity();
+      input.setCustomValidity('');
+    });
+  });
+  return form;
 }
 
 function editForm(s, save, notice = '') {
