@@ -135,6 +135,26 @@ describe('dashboard (QueueSchedulerDashboardModule in the demo)', () => {
     await page.waitForSelector(`${taskRow(later)}[data-status="cancelled"]`, WAIT);
   });
 
+  it('deletes a finished task from its detail, and every dead task with "Delete all dead" once confirmed', async () => {
+    const done = await push({ type: 'convert_format', params: { file: 'gone.wav', simulateMs: 0 } });
+    await page.waitForSelector(`${taskRow(done)}[data-status="succeeded"]`, WAIT);
+    await page.locator(taskRow(done)).click();
+    await page.locator(`[data-testid="task-detail"][data-task-id="${done}"] [data-testid="task-delete"]`).click();
+    await waitFor(() => demo.http().get(`/api/tasks/${done}`), (r) => r.status === 404, 'the task to be deleted', WAIT.timeout);
+
+    const dead = await Promise.all([1, 2].map(() => push({ type: 'convert_format', params: { file: 'old.wma', format: 'wma', simulateMs: 0 }, maxRetries: 0 })));
+    for (const id of dead) await page.waitForSelector(`${taskRow(id)}[data-status="dead"]`, WAIT);
+    const asked: string[] = [];
+    page.once('dialog', (dialog) => {
+      asked.push(dialog.message());
+      void dialog.accept();
+    });
+    await page.locator('[data-testid="delete-dead"]').click();
+    await waitFor(() => demo.http().get('/api/tasks?status=dead'), (r) => r.body.items.length === 0, 'no dead task left', WAIT.timeout);
+    expect(asked[0]).toMatch(/Delete every dead task/);
+    for (const id of dead) await page.waitForSelector(taskRow(id), { state: 'detached', timeout: WAIT.timeout });
+  });
+
   it('filters tasks by status and finds one by id', async () => {
     await page.selectOption('[data-testid="filter-status"]', 'cancelled');
     await waitFor(() => page.locator('[data-testid="task-row"]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-status'))), (s) => s.length > 0 && s.every((x) => x === 'cancelled'), 'only cancelled rows', WAIT.timeout);
