@@ -95,35 +95,34 @@ export class DashboardService {
     return { deleted: await asHttp(() => this.queue.deleteTask(id)) };
   }
 
-  /** Deletes up to BULK_LIMIT dead tasks (of one type when given), oldest pages first as listTasks returns them. */
+  /** Deletes up to BULK_LIMIT dead tasks (of one type when given), in the order listTasks returns them. */
   async deleteDead(type?: string): Promise<{ deleted: number; errors: string[] }> {
-    const page = await asHttp(() => this.queue.listTasks({ status: 'dead', type, limit: BULK_LIMIT }));
-    const errors: string[] = [];
-    let deleted = 0;
-    for (const task of page.items) {
-      try {
-        if (await this.queue.deleteTask(task.taskId)) deleted++;
-      } catch (err) {
-        errors.push(`${task.taskId}: ${(err as Error).message}`);
-      }
-    }
-    return { deleted, errors };
+    const { done, errors } = await this.eachDead(type, (id) => this.queue.deleteTask(id));
+    return { deleted: done, errors };
   }
 
   /** Retries up to BULK_LIMIT dead tasks (of one type when given); each retried task leaves the dead list. */
   async retryDead(type?: string): Promise<{ retried: number; errors: string[] }> {
+    const { done, errors } = await this.eachDead(type, async (id) => {
+      await this.queue.retryTask(id);
+      return true;
+    });
+    return { retried: done, errors };
+  }
+
+  /** The bulk actions' one loop: `act` on each of up to BULK_LIMIT dead tasks; a refusal is counted apart, never thrown. */
+  private async eachDead(type: string | undefined, act: (taskId: string) => Promise<boolean> | boolean): Promise<{ done: number; errors: string[] }> {
     const page = await asHttp(() => this.queue.listTasks({ status: 'dead', type, limit: BULK_LIMIT }));
     const errors: string[] = [];
-    let retried = 0;
+    let done = 0;
     for (const task of page.items) {
       try {
-        await this.queue.retryTask(task.taskId);
-        retried++;
+        if (await act(task.taskId)) done++;
       } catch (err) {
         errors.push(`${task.taskId}: ${(err as Error).message}`);
       }
     }
-    return { retried, errors };
+    return { done, errors };
   }
 
   async types() {
