@@ -123,17 +123,21 @@ export class TaskRunner implements TryOwner {
       }
     }
     if (ok && this.traces !== undefined) this.traces.ended(run, 'succeeded');
-    const record = (): MaybePromise<void> => (ok ? this.queue.complete(task, result, run.durationMs) : this.failed(run, value, run.durationMs));
     // the outcome follows the last progress write: a database would otherwise take the progress after the outcome
     const progress = run.progressWritten();
-    if (progress) return this.settle(task, run.handler, progress.then(record));
+    if (progress) return this.settle(task, run.handler, progress.then(() => this.outcome(run, ok, ok ? result : value)));
     let recorded: MaybePromise<void>;
     try {
-      recorded = record();
+      recorded = this.outcome(run, ok, ok ? result : value);
     } catch (err) {
       return this.notRecorded(task, run.handler, err);
     }
     this.settle(task, run.handler, recorded);
+  }
+
+  /** Writes a try's outcome: no closure is made for it, one allocation less per task on the drain's path. */
+  private outcome(run: TaskRun, ok: boolean, value: unknown): MaybePromise<void> {
+    return ok ? this.queue.complete(run.task, value, run.durationMs) : this.failed(run, value, run.durationMs);
   }
 
   /** A cancelled try: whatever the handler returned or threw, the task ends cancelled (a result is not stored). */

@@ -185,7 +185,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
     if (filter.rateLimits !== undefined) this.rates.took(claimed, filter.rateLimits, now);
     for (let i = 0; i < claimed.length; i++) {
       const entry = claimed[i];
-      this.tasks.setStatus(entry, 'running');
+      this.tasks.start(entry);
       entry.attempts++;
       entry.startedAtMs = now;
       this.emit('started', entry);

@@ -129,8 +129,35 @@ export class MemoryTasks {
 
   /** Ends `entry`; what falls out of its history ring is forgotten. */
   finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead'): void {
+    if (status === 'succeeded' && entry.status === 'running') return this.succeed(entry);
     this.setStatus(entry, status);
     (status === 'dead' ? this.dead : this.finished).add(entry);
+  }
+
+  /**
+   * `setStatus(entry, 'running')` for a claimed task: the drain's path, with
+   * the target's index known and no per-schedule count to move unless the
+   * task came from a schedule.
+   */
+  start(entry: MemoryEntry): void {
+    const from = statusIndex(entry.status);
+    entry.status = 'running';
+    this.counts[from]--;
+    this.counts[RUNNING]++;
+    if (entry.schedulerTaskId !== undefined) this.countSchedule(entry, from, RUNNING);
+    moveStatus(entry.allBlock, from, RUNNING);
+    moveStatus(entry.typeBlock, from, RUNNING);
+  }
+
+  /** `finish(entry, 'succeeded')` of a running task, the drain's path: both indexes known. */
+  private succeed(entry: MemoryEntry): void {
+    entry.status = 'succeeded';
+    this.counts[RUNNING]--;
+    this.counts[SUCCEEDED]++;
+    if (entry.schedulerTaskId !== undefined) this.countSchedule(entry, RUNNING, SUCCEEDED);
+    moveStatus(entry.allBlock, RUNNING, SUCCEEDED);
+    moveStatus(entry.typeBlock, RUNNING, SUCCEEDED);
+    this.finished.add(entry);
   }
 
   /** Newest first; the cursor is the seq of the last item, and the next page lists what is older. */
