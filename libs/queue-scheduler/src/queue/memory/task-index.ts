@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Deque } from '../deque';
 
 export interface Indexed {
@@ -9,6 +9,10 @@ export interface Indexed {
   superseded: boolean;
 }
 
+/** Generated ids count from here: 0x100000000000, the smallest 12-digit hex number. */
+const ID_BASE = 2 ** 44;
+/** Counters that fit 12 hex digits from ID_BASE. */
+const ID_COUNT = 2 ** 48 - ID_BASE;
 /** Windows shorter than this are never compacted. */
 const MIN_WINDOW = 1024;
 
@@ -44,7 +48,11 @@ export class TaskIndex<T extends Indexed> {
   /** A new id, unique to this index; its `idSeq` is `lastSeq` until the next call (or `seqOf(id)`). */
   newId(): string {
     this.lastSeq = this.nextSeq++;
-    return this.prefix + this.lastSeq.toString(16).padStart(12, '0');
+    // the counter from ID_BASE is 12 hex digits as it is: no padStart, whose string was a sixth of a push's garbage
+    if (this.lastSeq < ID_COUNT) return this.prefix + (this.lastSeq + ID_BASE).toString(16);
+    // 2^48 - 2^44 ids later (eight years at a million a second): ids the index cannot parse, kept in the map
+    this.lastSeq = -1;
+    return randomUUID();
   }
 
   get(taskId: string): T | undefined {
@@ -95,8 +103,8 @@ export class TaskIndex<T extends Indexed> {
   /** The counter inside an id this index made; -1 for any other id. */
   seqOf(taskId: string): number {
     if (taskId.length !== 36 || !taskId.startsWith(this.prefix)) return -1;
-    const seq = parseInt(taskId.slice(24), 16);
-    return Number.isSafeInteger(seq) ? seq : -1;
+    const seq = parseInt(taskId.slice(24), 16) - ID_BASE;
+    return Number.isSafeInteger(seq) && seq >= 0 ? seq : -1;
   }
 
   private compact(): void {
