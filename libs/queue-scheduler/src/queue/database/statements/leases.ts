@@ -25,7 +25,7 @@ export function reclaimExpired(sql: Sql, now: number): Statement {
   const lost = appendedTries(sql, {
     attempt: 'attempts', startedAt: 'started_at', finishedAt: 'lease_expires_at', outcome: textLiteral(sql, 'lost'), error: 'NULL', stack: 'NULL', instance: 'lease_owner',
   });
-  return { text: `UPDATE task_queue SET tries = ${lost}, status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE status = 'running' AND lease_expires_at < ?`, params: [now] };
+  return { text: `UPDATE task_queue SET status = 'pending', tries = ${lost}, lease_owner = NULL, lease_expires_at = NULL WHERE status = 'running' AND lease_expires_at < ?`, params: [now] };
 }
 
 /** Deletes finished tasks completed before `before` (retention). */

@@ -49,14 +49,14 @@ export function outcomeUpdates<W extends { readonly outcome: Outcome }>(sql: Sql
       if (key === 'succeeded') set.push('result = NULL');
       else perTask('result', 'json', (o) => (o as Extract<Outcome, { kind: 'succeeded' }>).result);
     } else if (key === 'retrying') {
-      // a try followed by another is stored (first: it reads the row before this UPDATE changes it); the last is read from the row
+      set.push("status = 'pending'", 'retry_count = retry_count + 1');
+      // a try followed by another is stored (before the lease is cleared: it names the instance); the last is read from the row
       const finishedAt = typed(sql, 'bigint');
       params.push(now);
       const outcome = caseOf('text', (o) => failureOutcome((o as Failed).stack));
       const error = caseOf('text', (o) => (o as Failed).error);
       const stack = caseOf('text', (o) => (o as Failed).stack);
       set.push('tries = ' + appendedTries(sql, { attempt: 'attempts', startedAt: 'started_at', finishedAt, outcome, error, stack, instance: 'lease_owner' }));
-      set.push("status = 'pending'", 'retry_count = retry_count + 1');
       perTask('run_at', 'bigint', (o) => (o as Failed & { kind: 'retrying' }).retryAt);
       perTask('error_message', 'text', (o) => (o as Failed).error);
       perTask('error_stack', 'text', (o) => (o as Failed).stack);

@@ -16,9 +16,9 @@ export interface TryFields {
  * The row's stored tries with one more at the end, the oldest
  * dropped past MAX_TRIES_KEPT, in one expression of each dialect's JSON
  * functions, so a failure or a reclaim appends with the UPDATE it already
- * makes (no read first). It reads the row's columns as they were: on MySQL,
- * which gives later assignments the values set before them, `tries = …`
- * must come first in its SET list.
+ * makes (no read first). It reads attempts, started_at, lease_owner and the
+ * like as they were: on MySQL, which gives later assignments the values set
+ * before them, `tries = …` must come before any assignment to those.
  */
 export function appendedTries(sql: Sql, f: TryFields): string {
   const pairs = (Object.keys(f) as Array<keyof TryFields>).map((k) => `'${k}', ${f[k]}`).join(', ');
