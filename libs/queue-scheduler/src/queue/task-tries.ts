@@ -53,7 +53,8 @@ export function storedTries(value: unknown): StoredTry[] | undefined {
   return Array.isArray(parsed) && parsed.length ? (parsed as StoredTry[]) : undefined;
 }
 
-const ENDED: ReadonlySet<string> = new Set(['running', 'succeeded', 'dead', 'cancelled']);
+/** Statuses whose record holds a try of its own: running, or ended by it (a pending or failed task's last try, if any, is stored). */
+const OWN_TRY: ReadonlySet<string> = new Set(['running', 'succeeded', 'dead', 'cancelled']);
 const date = (ms: number | string | null | undefined): Date | undefined => (ms === null || ms === undefined ? undefined : new Date(Number(ms)));
 const text = (v: string | null | undefined): string | undefined => (v === null || v === undefined ? undefined : v);
 
@@ -76,7 +77,7 @@ export function triesOf(record: TaskRecord, stored: readonly StoredTry[] | undef
   }));
   const started = record.startedAt?.getTime();
   const last = stored?.at(-1);
-  if (started === undefined || record.attempts < 1 || !ENDED.has(record.status)) return tries;
+  if (started === undefined || record.attempts < 1 || !OWN_TRY.has(record.status)) return tries;
   if (last && last.startedAt !== null && Number(last.startedAt) === started) return tries;
   const current: TaskTry = { attempt: record.attempts, startedAt: record.startedAt, finishedAt: record.completedAt, outcome: currentOutcome(record) };
   if (record.status === 'dead') {

@@ -13,10 +13,13 @@ export function recordFailure(entry: MemoryEntry, error: Error, retried: boolean
 
 /** `retryTask` of a dead task: its last try, read from the entry until now, is stored before the count starts again. */
 export function recordRetried(entry: MemoryEntry): void {
-  if (entry.status !== 'dead' || Number.isNaN(entry.startedAtMs)) return;
-  const failures = (entry.failures ??= { stack: undefined, tries: undefined });
-  const last = failures.tries?.at(-1);
-  if (last?.startedAt !== entry.startedAtMs) failures.tries = appendTry(failures.tries, tryOf(entry, entry.completedAtMs, failures.stack));
+  const failures = entry.failures;
+  if (failures === undefined) return;
+  // a failed task waiting for its retry has its last try stored already
+  if (entry.status === 'dead' && !Number.isNaN(entry.startedAtMs) && failures.tries?.at(-1)?.startedAt !== entry.startedAtMs) {
+    failures.tries = appendTry(failures.tries, tryOf(entry, entry.completedAtMs, failures.stack));
+  }
+  // the error is cleared with it
   failures.stack = undefined;
 }
 
