@@ -264,6 +264,39 @@ describe.each<QueueBackend>(['memory', 'database', 'redis'])('dashboard API on t
     expect((await call('POST', '/queues/api/access')).status).toBe(403);
   });
 
+  it("shows a task's error with its stack and its tries, and busy workers per instance", async () => {
+    await boot({ guards: [AllowGuard] });
+    const { dead } = await seed();
+    type Detail = { errorStack: string; tries: Array<{ attempt: number; outcome: string; error: string; errorStack: string; startedAt: string }> };
+    const detail = await json<Detail>(call('GET', `/queues/api/tasks/${dead}`));
+    expect(detail.errorStack).toMatch(/^Error: flaky failed on purpose\n\s+at /);
+    expect(detail.tries).toEqual([expect.objectContaining({ attempt: 1, outcome: 'failed', error: 'flaky failed on purpose', errorStack: detail.errorStack })]);
+    // retried by hand and succeeding: the failed try stays, the new one follows
+    Handlers.failing = false;
+    await json(call('POST', `/queues/api/tasks/${dead}/retry`));
+    await waitFor(async () => (await queue().getTask(dead)).status === 'succeeded', 'the retried task');
+    const after = await json<Detail>(call('GET', `/queues/api/tasks/${dead}`));
+    expect(after.tries.map((t) => [t.attempt, t.outcome])).toEqual([[1, 'failed'], [1, 'succeeded']]);
+
+    const running = await queue().pushTask({ type: 'slow' });
+    await waitFor(async () => (await queue().getTask(running)).status === 'running', 'the slow task to start');
+    if (backend === 'database') {
+      // a task another instance runs, as its lease says
+      await app!.get(DataSource).query(
+        "INSERT INTO task_queue (task_id, seq, task_type, params, status, priority, run_at, attempts, retry_count, created_at, started_at, lease_owner, lease_expires_at) VALUES ('elsewhere', 1, 'slow', '{}', 'running', 0, 1, 1, 0, 1, 1, 'other-host:42:beef01', ?)",
+        [Date.now() + 60_000],
+      );
+    }
+    type Stats = { workers: { size: number }; instances: Array<{ instance: string; running: number; self: boolean; size?: number }> };
+    const stats = await json<Stats>(call('GET', '/queues/api/stats'));
+    const self = stats.instances.find((i) => i.self)!;
+    expect(self).toMatchObject({ running: 1, size: stats.workers.size });
+    expect(self.instance).toContain(`:${process.pid}`);
+    const others = stats.instances.filter((i) => !i.self);
+    expect(others).toEqual(backend === 'database' ? [{ instance: 'other-host:42:beef01', running: 1, self: false }] : []);
+    await queue().cancelTask(running);
+  });
+
   it('retries every dead task with one bulk action', async () => {
     await boot({ guards: [AllowGuard] });
     const dead = await Promise.all([1, 2, 3].map(() => queue().pushTask({ type: 'flaky', maxRetries: 0 })));

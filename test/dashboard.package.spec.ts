@@ -298,7 +298,12 @@ describe.each<Backend>(['memory', 'mariadb', 'redis'])('the packed dashboard beh
     expect(await page.locator(`${row} [data-testid="task-error"]`).textContent()).toContain('the report server is down');
     await hook('POST', 'report-server-up');
     await page.locator(row).click();
-    await page.locator(`[data-testid="task-detail"][data-task-id="${taskId}"] [data-testid="task-retry"]`).click();
+    const detail = `[data-testid="task-detail"][data-task-id="${taskId}"]`;
+    // the error with its stack, and the timeline of its tries, as text
+    expect(await page.locator(`${detail} [data-testid="detail-stack"]`).textContent()).toMatch(/^Error: the report server is down\n\s+at /);
+    expect(await page.locator(`${detail} [data-testid="detail-try"]`).evaluateAll((tries) => tries.map((t) => t.getAttribute('data-outcome')))).toEqual(['failed']);
+    expect(await page.locator('[data-testid="instance"][data-self="true"]').textContent()).toContain('(this one)');
+    await page.locator(`${detail} [data-testid="task-retry"]`).click();
     await page.waitForSelector(`${row}[data-status="succeeded"]`, WAIT);
     expect(await api(`tasks/${taskId}`)).toMatchObject({ status: 'succeeded', result: 'report sent' });
   });

@@ -46,6 +46,7 @@ export {
   MissingPackageError,
 } from './errors/errors';
 export { MAX_PROGRESS_BYTES } from './workers/task-progress';
+export { MAX_ERROR_STACK_CHARS, MAX_TRIES_KEPT } from './queue/task-tries';
 export type {
   QueueSchedulerModuleOptions,
   RetryPolicy,
@@ -64,6 +65,9 @@ export type {
   TaskEvent,
   TaskEventKind,
   TaskProgress,
+  TaskTry,
+  TaskTryOutcome,
+  InstanceLoad,
   PushTaskInput,
   MaybePromise,
 } from './interfaces/task.interface';

@@ -45,7 +45,7 @@ export class DashboardService {
   }
 
   async stats() {
-    const snap = await this.metrics.snapshot();
+    const [snap, instances] = await Promise.all([this.metrics.snapshot(), this.queue.runningByInstance()]);
     const byType = Object.entries(snap.types)
       .map(([type, t]) => ({ type, ...t.events, meanDurationMs: t.durationMs.count ? t.durationMs.sum / t.durationMs.count : null }))
       .sort((a, b) => a.type.localeCompare(b.type));
@@ -53,6 +53,8 @@ export class DashboardService {
       byStatus: snap.tasksByStatus,
       queueDepth: snap.queueDepth,
       workers: { busy: this.workers.busy, size: this.workers.size, running: this.workers.running },
+      // every instance sharing the queue by its busy workers; only this one's pool size is known here
+      instances: instances.map((i) => (i.self ? { ...i, size: this.workers.size } : i)),
       since: snap.since,
       byType,
       throughput: this.streams.throughput(),

@@ -63,6 +63,19 @@ export class QueuedTask {
   @Column({ name: 'error_message', type: 'text', nullable: true })
   errorMessage!: string | null;
 
+  /** The stack of the failure `error_message` tells (at most MAX_ERROR_STACK_CHARS characters). */
+  @Column({ name: 'error_stack', type: 'text', nullable: true })
+  errorStack!: string | null;
+
+  /**
+   * The tries that failed, timed out or were lost and were followed by
+   * another, oldest first (the last MAX_TRIES_KEPT): written only then, so a
+   * first try that succeeds writes nothing here. The current or final try is
+   * read from the row's own columns.
+   */
+  @Column({ type: 'json', nullable: true })
+  tries!: unknown;
+
   /** The handler's resolved value. */
   @Column({ type: 'json', nullable: true })
   result!: unknown;

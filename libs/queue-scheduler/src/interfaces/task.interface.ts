@@ -75,9 +75,55 @@ export interface TaskRecord<P = unknown> extends Task<P> {
   startedAt?: Date;
   completedAt?: Date;
   error?: string;
+  /**
+   * The stack of the failed try whose message `error` is (at most
+   * MAX_ERROR_STACK_CHARS characters, cut with a marker), as text: show it
+   * as text, never as HTML.
+   */
+  errorStack?: string;
   result?: unknown;
   /** The last value the handler reported with `ctx.progress()`, kept after the task ends (and across its retries). */
   progress?: TaskProgress;
+  /**
+   * From `getTask` only (a page of `listTasks` leaves it out): the task's
+   * tries, oldest first, at most the last MAX_TRIES_KEPT ended ones plus the
+   * current or final one. Only a try that failed, timed out or was lost is
+   * stored; the last one is read from the task's own status and times.
+   */
+  tries?: TaskTry[];
+}
+
+/**
+ * How one try ended: `timed_out` past its handler's `timeoutMs`, `lost` with
+ * its worker (process killed or stalled past its lease), `running` for the
+ * try still under way. @publicApi
+ */
+export type TaskTryOutcome = 'running' | 'succeeded' | 'failed' | 'timed_out' | 'lost' | 'cancelled';
+
+/** One try of a task, as `TaskRecord.tries` lists it. @publicApi */
+export interface TaskTry {
+  /** 1 for the first try; counting starts again after `retryTask`. */
+  attempt: number;
+  /** Unknown for a try lost before its start was recorded. */
+  startedAt?: Date;
+  /** Unknown while it runs. */
+  finishedAt?: Date;
+  outcome: TaskTryOutcome;
+  error?: string;
+  /** As `TaskRecord.errorStack`, for this try. */
+  errorStack?: string;
+  /** The instance that ran it (`lease_owner` on the database, the lock token's owner on Redis), when known. */
+  instance?: string;
+}
+
+/** How many busy workers one instance has, as `TaskQueue.runningByInstance()` reports it. @publicApi */
+export interface InstanceLoad {
+  /** The instance's name: host, process id and a random part on the durable backends. */
+  instance: string;
+  /** Tasks it runs now. */
+  running: number;
+  /** This process. */
+  self: boolean;
 }
 
 /**

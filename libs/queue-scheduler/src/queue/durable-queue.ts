@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { Task, TaskProgress } from '../interfaces/task.interface';
 import type { ClaimFilter } from './queue-consumer';
 import { type LibraryLogger, taskLabel } from '../queue-scheduler.logger';
@@ -8,6 +7,7 @@ import { PausedTypes, pausableType } from './paused-types';
 import { type PermitStore, RateLimitedClaims } from './rate-windows';
 import type { RateLimit } from '../interfaces/task-handler.interface';
 import { TaskQueue } from './task-queue';
+import { processName } from './task-tries';
 
 /** A durable queue's store methods answer with promises: TaskQueue's one facade, typed so (declaration merging). */
 export interface DurableTaskQueue {
@@ -47,7 +47,7 @@ export interface PausedTypesStore {
  */
 export abstract class DurableTaskQueue extends TaskQueue {
   /** This instance's name in its leases (`lease_owner` on the database, the lock tokens on Redis). */
-  readonly owner = `${hostname().slice(0, 40)}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  readonly owner = `${processName}:${randomBytes(3).toString('hex')}`;
 
   /** Tasks pending (retries waiting included) or running, on any instance. */
   protected abstract unfinished(): Promise<number>;

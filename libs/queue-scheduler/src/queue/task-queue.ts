@@ -1,5 +1,5 @@
 import type { Observable } from 'rxjs';
-import type { MaybePromise, PushTaskInput, TaskEvent, TaskRecord, TaskStatus } from '../interfaces/task.interface';
+import type { InstanceLoad, MaybePromise, PushTaskInput, TaskEvent, TaskRecord, TaskStatus } from '../interfaces/task.interface';
 import type { PublicStore } from '../store/public-store';
 import type { QueueCapabilities } from './queue-consumer';
 import { type TaskEventListener, TaskEventStream } from './task-events';
@@ -76,6 +76,12 @@ export abstract class TaskQueue {
   abstract getTask(taskId: string): MaybePromise<TaskRecord>;
   abstract listTasks(filter?: ListTasksFilter): MaybePromise<TaskPage>;
   abstract countByStatus(): MaybePromise<StatusCounts>;
+  /**
+   * Busy workers per instance sharing this queue (this process alone on the
+   * memory backend): the instances running at least one task, and this one
+   * always, busy or not.
+   */
+  abstract runningByInstance(): MaybePromise<InstanceLoad[]>;
   /** Queues a dead (or failed) task again with a fresh attempt count. */
   abstract retryTask(taskId: string): MaybePromise<void>;
   /**

@@ -51,9 +51,19 @@ async function refreshStats() {
     if (node) setText(node, String(value));
   }
   setText($('stat-workers'), `${stats.workers.busy} / ${stats.workers.size}`);
+  showInstances(stats.instances);
   drawBars($('throughput-chart'), stats.throughput, 'succeeded', '#1f9d55');
   drawBars($('failure-chart'), stats.throughput, 'failed', '#d64545');
   typeCounts = new Map(stats.byType.map((t) => [t.type, t]));
+}
+
+/** Busy workers of every instance sharing the queue; this one with its pool size (the others' are not known here). */
+function showInstances(instances) {
+  const list = $('instances');
+  const text = (i) => `${i.instance}${i.self ? ' (this one)' : ''} → ${i.running}${i.size !== undefined ? ` / ${i.size}` : ''} busy`;
+  const shown = [...list.children].map((li) => li.textContent);
+  if (shown.length === instances.length && instances.every((i, n) => shown[n] === text(i))) return;
+  list.replaceChildren(...instances.map((i) => el('li', { 'data-testid': 'instance', 'data-self': String(i.self), text: text(i) })));
 }
 
 // ---- task types -------------------------------------------------------------

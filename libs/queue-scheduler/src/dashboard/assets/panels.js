@@ -38,10 +38,27 @@ export function showTask(panel, t, { readOnly, retry, cancel, remove }) {
       ...block('params', t.params, 'detail-params'),
       ...block('result', t.result, 'detail-result'),
       ...block('error', t.error, 'detail-error'),
+      ...block('stack', t.errorStack, 'detail-stack'),
     ),
+    ...(t.tries?.length ? [el('h4', { text: 'Tries' }), timeline(t.tries)] : []),
   );
   panel.dataset.taskId = t.taskId;
   panel.hidden = false;
+}
+
+/** One row per try, oldest first; a try's stack opens under it. Every value is text. */
+function timeline(tries) {
+  return el('ol', { class: 'tries', 'data-testid': 'detail-tries' },
+    ...tries.map((t) => {
+      const took = t.startedAt && t.finishedAt ? duration(new Date(t.finishedAt) - new Date(t.startedAt)) : '';
+      const head = `#${t.attempt} ${t.outcome.replace('_', ' ')} · ${iso(t.startedAt)} → ${t.finishedAt ? iso(t.finishedAt) : '…'}${took ? ` (${took})` : ''}${t.instance ? ` · ${t.instance}` : ''}`;
+      return el('li', { class: `try ${t.outcome}`, 'data-testid': 'detail-try', 'data-outcome': t.outcome },
+        el('div', { text: head }),
+        t.error ? el('div', { class: 'error', text: t.error }) : null,
+        t.errorStack ? el('details', {}, el('summary', { text: 'stack' }), el('pre', { text: t.errorStack })) : null,
+      );
+    }),
+  );
 }
 
 const EDITABLE = [

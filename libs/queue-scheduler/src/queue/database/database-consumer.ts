@@ -7,6 +7,7 @@ import type { ClaimFilter } from '../queue-consumer';
 import { lostLeaseWarning } from '../durable-queue';
 import type { TaskEventStream } from '../task-events';
 import { storableText } from '../json-value';
+import { stackOf } from '../task-tries';
 import { IdlePoll } from '../idle-poll';
 import { WakeTimers } from '../wake-timers';
 import { OutcomeBatch } from './outcome-batch';
@@ -150,8 +151,8 @@ export class DatabaseConsumer {
   }
 
   async fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
-    const message = storableText(error.message, 8000);
-    const outcome = retryAt ? { kind: 'retrying' as const, task, error: message, retryAt: retryAt.getTime() } : { kind: 'dead' as const, task, error: message };
+    const [message, stack] = [storableText(error.message, 8000), stackOf(error)];
+    const outcome = retryAt ? { kind: 'retrying' as const, task, error: message, stack, retryAt: retryAt.getTime() } : { kind: 'dead' as const, task, error: message, stack };
     const written = await this.outcomes.record(outcome).finally(() => this.leased.delete(task.taskId));
     if (!written) return this.lostLease(task, outcome.kind);
     this.events.emit(outcome.kind, task, durationMs, error.message, retryAt ?? undefined);
@@ -202,7 +203,7 @@ export class DatabaseConsumer {
   /** Re-queues tasks whose lease ran out (their worker died or stalled) and purges rows past retention. */
   async sweep(): Promise<{ reclaimed: number; purged: number }> {
     const now = Date.now();
-    const reclaim = reclaimExpired(now);
+    const reclaim = reclaimExpired(this.sql, now);
     const reclaimed = await this.sql.rangeAffected(reclaim.text, reclaim.params);
     if (reclaimed > 0) {
       this.logger.warn(`${reclaimed} task(s) whose worker stopped renewing its lease were queued again (a lost try; a task lost more than queue.maxLostTries times is dead)`);

@@ -2,7 +2,7 @@ import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, 
 import type { DataSource, EntityManager } from 'typeorm';
 import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
-import type { PushTaskInput, Task, TaskRecord } from '../../interfaces/task.interface';
+import type { InstanceLoad, PushTaskInput, Task, TaskRecord } from '../../interfaces/task.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { DatabasePublicStore } from './database-public-store';
@@ -168,9 +168,13 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     return this.status.counts();
   }
 
+  runningByInstance(): Promise<InstanceLoad[]> {
+    return this.status.byInstance(this.owner);
+  }
+
   async retryTask(taskId: string): Promise<void> {
     if (!storableId(taskId)) throw new TaskNotFoundError(String(taskId));
-    const { text, params } = retryTask(this.seq, taskId);
+    const { text, params } = retryTask(this.sql, this.seq, taskId);
     const n = await this.sql.affected(text, params);
     if (n === 0) {
       const { status } = await this.getTask(taskId);

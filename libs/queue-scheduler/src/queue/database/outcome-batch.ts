@@ -94,7 +94,8 @@ export class OutcomeBatch {
     let bytes = 0;
     for (let i = 0; i < Math.min(this.waiting.length, MAX_BATCH); i++) {
       const o = this.waiting[i].outcome;
-      bytes += (o.kind === 'succeeded' ? (o.result?.length ?? 0) : o.error.length) * 3;
+      // a retried try's error and stack are written twice: in their columns and in the stored try
+      bytes += (o.kind === 'succeeded' ? (o.result?.length ?? 0) : (o.error.length + o.stack.length) * 2) * 3;
       if (bytes > MAX_BATCH_BYTES && i > 0) return i;
     }
     return MAX_BATCH;

@@ -23,6 +23,11 @@ export interface TaskRow {
   progress: string | null;
   singleton_key: string | null;
   trace_context: string | null;
+  /** Read by the status API only (not by a claim). */
+  error_stack?: string | null;
+  /** One task's read only: its stored tries, as JSON text. */
+  tries?: string | null;
+  lease_owner?: string | null;
 }
 
 /** The select list of a full task row, JSON columns read back as text. */
@@ -64,6 +69,7 @@ export function toRecord(row: TaskRow): TaskRecord & { seq: number } {
     startedAt: date(row.started_at),
     completedAt: date(row.completed_at),
     error: row.error_message ?? undefined,
+    errorStack: row.error_stack ?? undefined,
     result: row.result === null || row.result === undefined ? undefined : (JSON.parse(row.result) as unknown),
     progress: row.progress === null || row.progress === undefined ? undefined : (JSON.parse(row.progress) as TaskProgress),
     traceContext: row.trace_context ?? undefined,

@@ -1,11 +1,12 @@
 import { TaskNotFoundError } from '../../errors/errors';
-import type { TaskRecord } from '../../interfaces/task.interface';
+import type { InstanceLoad, TaskRecord } from '../../interfaces/task.interface';
+import { storedTries, triesOf } from '../task-tries';
 import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
 import { pageOf, pageRequest } from '../task-pages';
 import type { QueryRunner } from 'typeorm';
 import type { Sql } from '../../database/sql';
 import { reportedStatus, type TaskRow, toRecord } from './task-rows';
-import { COUNT_BY_STATUS, COUNT_PENDING, COUNT_UNFINISHED, listTasks, SCHEDULE_UNFINISHED, selectTask } from './statements/status';
+import { COUNT_BY_STATUS, COUNT_PENDING, COUNT_UNFINISHED, listTasks, RUNNING_BY_OWNER, SCHEDULE_UNFINISHED, selectTask } from './statements/status';
 
 /**
  * The status API's reads of `task_queue` (sizes, one task, pages, counts by
@@ -35,7 +36,16 @@ export class TaskStatusReads {
     const rows = await this.sql.rows<TaskRow>(text, params);
     if (!rows.length) throw new TaskNotFoundError(taskId);
     const { seq: _seq, ...record } = toRecord(rows[0]);
+    record.tries = triesOf(record, storedTries(rows[0].tries), rows[0].lease_owner ?? undefined);
     return record;
+  }
+
+  /** Busy workers per instance, from the leases of the running rows; `self` listed even when idle. */
+  async byInstance(self: string): Promise<InstanceLoad[]> {
+    const rows = await this.sql.rows<{ lease_owner: string | null; n: number | string }>(RUNNING_BY_OWNER);
+    const loads = rows.filter((r) => r.lease_owner !== null).map((r) => ({ instance: r.lease_owner!, running: Number(r.n), self: r.lease_owner === self }));
+    if (!loads.some((l) => l.self)) loads.push({ instance: self, running: 0, self: true });
+    return loads.sort((a, b) => a.instance.localeCompare(b.instance));
   }
 
   /** Newest first; the cursor is the last item's push order. */

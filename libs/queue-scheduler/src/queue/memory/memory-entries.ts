@@ -2,6 +2,19 @@ import type { Task, TaskProgress, TaskRecord, TaskStatus } from '../../interface
 import type { Indexed } from './task-index';
 import type { LogBlock, Logged } from './task-log';
 import type { NormalizedTask } from '../task-validation';
+import type { StoredTry } from '../task-tries';
+
+/**
+ * What a memory task keeps of its failures, in one field (written by memory-tries.ts) that stays
+ * undefined until a try fails: a task whose first try succeeds allocates
+ * nothing here, and its entry grows by one slot only.
+ */
+export interface Failures {
+  /** The stack of the failure `entry.error` tells. */
+  stack: string | undefined;
+  /** Tries followed by another (failed, timed out), oldest first, at most MAX_TRIES_KEPT. */
+  tries: StoredTry[] | undefined;
+}
 
 /**
  * A task of the memory backend as it moves through the queue; the object a
@@ -43,6 +56,8 @@ export class MemoryEntry implements Task, Indexed, Logged {
   typeBlock: LogBlock | undefined = undefined;
   typeSlot = -1;
   error: string | undefined = undefined;
+  /** Undefined until a try fails (see Failures). */
+  failures: Failures | undefined = undefined;
   result: unknown = undefined;
   progress: TaskProgress | undefined = undefined;
   /** Where it sits in the delayed heap (-1: not delayed), so a cancel takes it out in O(log n). */
@@ -117,6 +132,7 @@ export function toRecord(entry: MemoryEntry): TaskRecord {
     startedAt: date(entry.startedAtMs),
     completedAt: date(entry.completedAtMs),
     error: entry.error,
+    errorStack: entry.failures?.stack,
     result: entry.result,
     progress: entry.progress,
     traceContext: entry.traceContext,

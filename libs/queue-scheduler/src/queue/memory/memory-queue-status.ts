@@ -1,8 +1,10 @@
 import type { Clock } from '../../clock';
 import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
-import type { Task, TaskEventKind, TaskProgress, TaskRecord } from '../../interfaces/task.interface';
+import type { InstanceLoad, Task, TaskEventKind, TaskProgress, TaskRecord } from '../../interfaces/task.interface';
 import { type MemoryEntry, toRecord } from './memory-entries';
 import { MemoryTasks } from './memory-tasks';
+import { recordFailure, recordRetried, recordWithTries } from './memory-tries';
+import { processName } from '../task-tries';
 import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, TaskQueue, type TaskPage } from '../task-queue';
 import { WaitingTasks } from './waiting-tasks';
 import { PausedTypes, pausableType } from '../paused-types';
@@ -74,7 +76,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   getTask(taskId: string): TaskRecord {
     const entry = this.tasks.get(taskId);
     if (!entry) throw new TaskNotFoundError(taskId);
-    return toRecord(entry);
+    return recordWithTries(entry);
   }
 
   /** Newest first (the last push or retry); the cursor is a push order, so pages do not shift as tasks come and go. */
@@ -92,6 +94,11 @@ export abstract class MemoryQueueStatus extends TaskQueue {
     return this.tasks.statusCounts();
   }
 
+  /** One instance: this process. */
+  runningByInstance(): InstanceLoad[] {
+    return [{ instance: processName, running: this.tasks.running, self: true }];
+  }
+
   /** Queues a dead task again with a fresh attempt count, or runs a failed one (waiting for its retry) now. */
   retryTask(taskId: string): void {
     const entry = this.tasks.get(taskId);
@@ -101,6 +108,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
     }
     if (entry.status === 'failed') this.waiting.remove(entry);
     const now = this.clock.now();
+    recordRetried(entry);
     entry.attempts = 0;
     entry.error = undefined;
     entry.runAtMs = now;
@@ -173,6 +181,11 @@ export abstract class MemoryQueueStatus extends TaskQueue {
     const entry = this.runningEntry(task);
     entry.progress = value;
     this.emit('progress', entry, undefined, undefined, undefined, value);
+  }
+
+  /** @internal a try failed (off the success path): its error and stack, and the try itself when another follows */
+  protected recordFailure(entry: MemoryEntry, error: Error, retried: boolean, finishedAt: number): void {
+    recordFailure(entry, error, retried, finishedAt);
   }
 
   /** The entry a consumer holds: the task object claim handed out is the entry itself, so no lookup by id is needed. */

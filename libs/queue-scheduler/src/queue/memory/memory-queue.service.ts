@@ -211,7 +211,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
 
   fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): void {
     const entry = this.runningEntry(task);
-    entry.error = error.message;
+    this.recordFailure(entry, error, retryAt !== null, entry.startedAtMs + durationMs);
     if (retryAt) {
       entry.runAtMs = retryAt.getTime();
       this.tasks.requeue(entry, 'failed');

@@ -8,7 +8,8 @@ import type { ClaimFilter } from '../queue-consumer';
 import { IdlePoll } from '../idle-poll';
 import type { RedisConnection } from './redis-connection';
 import { lostLeaseWarning } from '../durable-queue';
-import { isLockError, type JobData, progressOf, taskOf } from './redis-jobs';
+import { isLockError, progressOf, taskOf } from './redis-jobs';
+import { retriedData, storedFailure, storeLostTry } from './redis-tries';
 import { type Lease, RedisLeases } from './redis-leases';
 import { taskIdOf } from './redis-keys';
 import { WakeTimers } from '../wake-timers';
@@ -203,10 +204,10 @@ export class RedisConsumer {
     job.opts.backoff = { type: 'fixed', delay: retryAt ? Math.max(1, retryAt.getTime() - Date.now()) : 0 };
     if (retryAt) {
       await this.redis().keys.markRetry(task.taskId);
-      await job.updateData({ ...(job.data as JobData), runAt: retryAt.getTime() });
+      await job.updateData(retriedData(job, this.owner, error, retryAt.getTime()));
     }
     try {
-      await job.moveToFailed(new Error(error.message.slice(0, 8000)), lease.token, false);
+      await job.moveToFailed(storedFailure(job, error), lease.token, false);
     } catch (err) {
       if (isLockError(err)) return this.lostLease(task, retryAt ? 'retrying' : 'dead');
       throw err;
@@ -247,6 +248,7 @@ export class RedisConsumer {
 
   onStalled(jobId: string, type: string): void {
     this.logger.warn(`task ${taskIdOf(jobId)} (${type}): its worker stopped renewing the lock; BullMQ queued it again (the lost try uses no attempt; a task lost more than queue.maxLostTries times is dead)`);
+    storeLostTry(this.redis(), type, jobId).catch((err: unknown) => this.logger.warn(`task ${taskIdOf(jobId)}: its lost try was not stored: ${(err as Error).message}`));
     this.wakeLocal(1);
   }
 

@@ -112,7 +112,11 @@ export function recordOf(job: Job, state: string): TaskRecord {
   if (typeof singletonKey === 'string') record.singletonKey = singletonKey;
   if (job.processedOn && status !== 'pending') record.startedAt = new Date(job.processedOn);
   if (job.finishedOn && (status === 'succeeded' || status === 'dead')) record.completedAt = new Date(job.finishedOn);
-  if (job.failedReason && status !== 'succeeded' && status !== 'pending') record.error = lostReason(job) ?? job.failedReason;
+  if (job.failedReason && status !== 'succeeded' && status !== 'pending') {
+    record.error = lostReason(job) ?? job.failedReason;
+    const stack = job.stacktrace?.at(-1);
+    if (typeof stack === 'string') record.errorStack = stack;
+  }
   if (status === 'succeeded' && job.returnvalue !== undefined && job.returnvalue !== null) record.result = job.returnvalue;
   const progress = reportedProgress(job);
   if (progress !== undefined) record.progress = progress;

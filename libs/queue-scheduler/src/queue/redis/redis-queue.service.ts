@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown, OnModuleDestroy } from '@nestjs/common';
 import { describeValue, InvalidTaskError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
-import type { PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
+import type { InstanceLoad, PushTaskInput, Task, TaskEvent, TaskEventKind, TaskRecord } from '../../interfaces/task.interface';
 import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
@@ -108,10 +108,9 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   /**
-   * Forgets index entries of jobs BullMQ removed after `queue.retentionDays`
-   * (500 a pass; an entry goes on the second pass that finds its job missing),
-   * then releases the types with nothing left (see RedisTypeRelease).
-   * Runs every minute on its own; returns how many entries went.
+   * Forgets index entries of jobs BullMQ removed after `queue.retentionDays` (500 a pass; an entry goes on the second pass
+   * that finds its job missing), then releases the types with nothing left (see RedisTypeRelease). Runs every minute on
+   * its own; returns how many entries went.
    */
   trimIndex(): Promise<number> {
     this.retention ??= new RedisRetention(this.redis, this.options.queue.retentionDays);
@@ -184,7 +183,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   getTask(taskId: string): Promise<TaskRecord> {
-    return this.status.record(taskId);
+    return this.status.record(taskId, true);
   }
 
   listTasks(filter: ListTasksFilter = {}): Promise<TaskPage> {
@@ -193,6 +192,10 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
 
   countByStatus(): Promise<StatusCounts> {
     return this.status.counts();
+  }
+
+  runningByInstance(): Promise<InstanceLoad[]> {
+    return this.status.byInstance(this.owner);
   }
 
   async retryTask(taskId: string): Promise<void> {
@@ -233,11 +236,9 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   /**
-   * The schedule's last pushed task (kept per schedule at push), then that
-   * job's state: a few O(1) reads, no scan of the jobs. The scheduler starts
-   * a 'skip' or 'wait' schedule's run only once the one before has finished,
-   * so its last task is the only one that can be unfinished (a runNow beside
-   * a running occurrence is the exception: the later push is the one looked at).
+   * The schedule's last pushed task (kept per schedule at push), then that job's state: a few O(1) reads, no scan of the jobs.
+   * The scheduler starts a 'skip' or 'wait' schedule's run only once the one before has finished, so its last task is the only
+   * one that can be unfinished (a runNow beside a running occurrence is the exception: the later push is the one looked at).
    */
   async hasUnfinishedRun(scheduleId: string): Promise<boolean> {
     const taskId = await this.redis.keys.lastRunOf(scheduleId);

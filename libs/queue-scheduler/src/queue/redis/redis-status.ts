@@ -1,11 +1,12 @@
 import { pageOf, pageRequest } from '../task-pages';
 import type { Job } from 'bullmq';
 import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
-import type { TaskRecord } from '../../interfaces/task.interface';
+import type { InstanceLoad, TaskRecord } from '../../interfaces/task.interface';
 import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
 import type { RedisConnection } from './redis-connection';
 import { type JobData, PRIORITY_OFFSET, recordOf, taskOf, UNFINISHED_STATES } from './redis-jobs';
 import { jobIdOf } from './redis-keys';
+import { runningByInstance, storeLastTry, withTries } from './redis-tries';
 
 const PAGE_SCAN = 200;
 
@@ -39,15 +40,18 @@ export class RedisStatus {
    * read as 'dead' with no error yet, or 'succeeded' with no result. BullMQ
    * changes both in one script, so a job read while its state held still,
    * before and after, is the job of that state; otherwise it is read again.
+   * `timeline`: with its tries (getTask), which a page leaves out.
    */
-  async record(taskId: string): Promise<TaskRecord> {
+  async record(taskId: string, timeline = false): Promise<TaskRecord> {
     for (let tries = 0; ; tries++) {
       const type = await this.redis.keys.typeOf(taskId);
       const before = type === null ? 'unknown' : await this.redis.jobStateOf(type, taskId);
       const found = await this.find(taskId);
       if (found.cancelled) return found.cancelled;
       const after = await found.job!.getState();
-      if (after === before || tries >= 4) return recordOf(found.job!, after);
+      if (after !== before && tries < 4) continue;
+      const record = recordOf(found.job!, after);
+      return timeline ? withTries(this.redis, found.job!, record) : record;
     }
   }
 
@@ -96,6 +100,11 @@ export class RedisStatus {
     return counts;
   }
 
+  /** Busy workers per instance sharing this Redis; `self` listed even when idle. */
+  byInstance(self: string): Promise<InstanceLoad[]> {
+    return runningByInstance(this.redis, self);
+  }
+
   /** Tasks waiting, ready or delayed (retries included), as on the other backends. */
   async queueSize(): Promise<number> {
     const c = await this.counts();
@@ -110,6 +119,7 @@ export class RedisStatus {
     if (job && state === 'failed') {
       // a fresh allowance of lost tries too: BullMQ's retry keeps the stall count
       await this.redis.client.hdel(this.redis.queueFor(job.name).toKey(job.id!), 'stc');
+      await storeLastTry(job);
       await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     } else if (job && state === 'delayed' && job.attemptsMade > 0) {
       // waiting for its retry: queued again now, with a fresh attempt count

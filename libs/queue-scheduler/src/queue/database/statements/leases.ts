@@ -1,5 +1,7 @@
 import type { Task } from '../../../interfaces/task.interface';
+import type { Sql } from '../../../database/sql';
 import { FINISHED, type Statement } from './statement';
+import { appendedTries, textLiteral } from './tries';
 
 /** Extends the leases of every task this instance runs. */
 export function renewLeases(owner: string, expiresAt: number): Statement {
@@ -15,9 +17,15 @@ export function releaseClaim(task: Task, runAt?: Date): Statement {
   };
 }
 
-/** Queues again the tasks whose lease ran out: their worker died or stalled. */
-export function reclaimExpired(now: number): Statement {
-  return { text: "UPDATE task_queue SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL WHERE status = 'running' AND lease_expires_at < ?", params: [now] };
+/**
+ * Queues again the tasks whose lease ran out (their worker died or stalled),
+ * each lost try stored with the instance that held it and when its lease ended.
+ */
+export function reclaimExpired(sql: Sql, now: number): Statement {
+  const lost = appendedTries(sql, {
+    attempt: 'attempts', startedAt: 'started_at', finishedAt: 'lease_expires_at', outcome: textLiteral(sql, 'lost'), error: 'NULL', stack: 'NULL', instance: 'lease_owner',
+  });
+  return { text: `UPDATE task_queue SET status = 'pending', tries = ${lost}, lease_owner = NULL, lease_expires_at = NULL WHERE status = 'running' AND lease_expires_at < ?`, params: [now] };
 }
 
 /** Deletes finished tasks completed before `before` (retention). */

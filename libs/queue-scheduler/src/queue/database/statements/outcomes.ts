@@ -1,12 +1,14 @@
 import type { Task } from '../../../interfaces/task.interface';
 import type { Sql } from '../../../database/sql';
 import type { Statement } from './statement';
+import { appendedTries, typed } from './tries';
+import { failureOutcome } from '../../task-tries';
 
 /** What one finished try writes: its task leaves `running` for one of these. */
 export type Outcome =
   | { kind: 'succeeded'; task: Task; result: string | null }
-  | { kind: 'retrying'; task: Task; error: string; retryAt: number }
-  | { kind: 'dead'; task: Task; error: string };
+  | { kind: 'retrying'; task: Task; error: string; stack: string; retryAt: number }
+  | { kind: 'dead'; task: Task; error: string; stack: string };
 
 /** One UPDATE for outcomes that set the same columns, and the entries (of `outcomeUpdates`' batch) it covers. */
 export interface OutcomeUpdate<W> extends Statement {
@@ -33,10 +35,14 @@ export function outcomeUpdates<W extends { readonly outcome: Outcome }>(sql: Sql
   for (const [key, group] of groups) {
     const set: string[] = [];
     const params: unknown[] = [];
-    const perTask = (column: string, type: string, value: (o: Outcome) => unknown): void => {
-      set.push(`${column} = ${byTask(sql, group.length, type)}`);
+    const caseOf = (type: string, value: (o: Outcome) => unknown): string => {
       for (const w of group) params.push(w.outcome.task.taskId, value(w.outcome));
+      return byTask(sql, group.length, type);
     };
+    const perTask = (column: string, type: string, value: (o: Outcome) => unknown): void => {
+      set.push(`${column} = ${caseOf(type, value)}`);
+    };
+    type Failed = Extract<Outcome, { kind: 'retrying' | 'dead' }>;
     if (key === 'succeeded' || key === 'succeeded-result') {
       set.push("status = 'succeeded'", 'completed_at = ?');
       params.push(now);
@@ -44,12 +50,21 @@ export function outcomeUpdates<W extends { readonly outcome: Outcome }>(sql: Sql
       else perTask('result', 'json', (o) => (o as Extract<Outcome, { kind: 'succeeded' }>).result);
     } else if (key === 'retrying') {
       set.push("status = 'pending'", 'retry_count = retry_count + 1');
-      perTask('run_at', 'bigint', (o) => (o as Extract<Outcome, { kind: 'retrying' }>).retryAt);
-      perTask('error_message', 'text', (o) => (o as Extract<Outcome, { kind: 'retrying' }>).error);
+      // a try followed by another is stored (before the lease is cleared: it names the instance); the last is read from the row
+      const finishedAt = typed(sql, 'bigint');
+      params.push(now);
+      const outcome = caseOf('text', (o) => failureOutcome((o as Failed).stack));
+      const error = caseOf('text', (o) => (o as Failed).error);
+      const stack = caseOf('text', (o) => (o as Failed).stack);
+      set.push('tries = ' + appendedTries(sql, { attempt: 'attempts', startedAt: 'started_at', finishedAt, outcome, error, stack, instance: 'lease_owner' }));
+      perTask('run_at', 'bigint', (o) => (o as Failed & { kind: 'retrying' }).retryAt);
+      perTask('error_message', 'text', (o) => (o as Failed).error);
+      perTask('error_stack', 'text', (o) => (o as Failed).stack);
     } else {
       set.push("status = 'dead'", 'completed_at = ?', 'retry_count = retry_count + 1');
       params.push(now);
-      perTask('error_message', 'text', (o) => (o as Extract<Outcome, { kind: 'dead' }>).error);
+      perTask('error_message', 'text', (o) => (o as Failed).error);
+      perTask('error_stack', 'text', (o) => (o as Failed).stack);
     }
     const where = leaseHeld(sql, group, params);
     out.push({ text: `UPDATE task_queue SET ${set.join(', ')}, ${lease} WHERE status = 'running' AND (${where})`, params, group });

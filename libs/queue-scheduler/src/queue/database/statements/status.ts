@@ -21,9 +21,16 @@ export const SCHEDULE_UNFINISHED = "SELECT 1 AS n FROM task_queue WHERE schedule
 export const COUNT_BY_STATUS =
   "SELECT status, CASE WHEN status = 'pending' AND retry_count > 0 THEN 1 ELSE 0 END AS retry_count, COUNT(*) AS n FROM task_queue GROUP BY status, CASE WHEN status = 'pending' AND retry_count > 0 THEN 1 ELSE 0 END";
 
-/** One task's row. */
+/**
+ * Running tasks per instance holding their lease. Read through
+ * idx_task_queue_lease (status, lease_expires_at): a range over the running
+ * rows only (as many as the instances' workers), however many tasks the table keeps.
+ */
+export const RUNNING_BY_OWNER = "SELECT lease_owner, COUNT(*) AS n FROM task_queue WHERE status = 'running' GROUP BY lease_owner";
+
+/** One task's row, with what only a single task's read shows: its stack, its stored tries and who runs it. */
 export function selectTask(sql: Sql, taskId: string): Statement {
-  return { text: `SELECT ${taskColumns(sql)} FROM task_queue WHERE task_id = ?`, params: [taskId] };
+  return { text: `SELECT ${taskColumns(sql)}, error_stack, ${sql.json('tries')} AS tries, lease_owner FROM task_queue WHERE task_id = ?`, params: [taskId] };
 }
 
 /** A page of `filter`'s tasks, newest first, from before push order `before`; one row more than `limit` tells whether more follow. */
@@ -45,7 +52,7 @@ export function listTasks(sql: Sql, filter: ListTasksFilter, { limit, before }: 
     params.push(before);
   }
   return {
-    text: `SELECT ${taskColumns(sql)} FROM task_queue ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit + 1}`,
+    text: `SELECT ${taskColumns(sql)}, error_stack FROM task_queue ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit + 1}`,
     params,
   };
 }

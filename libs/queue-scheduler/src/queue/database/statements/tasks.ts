@@ -3,6 +3,7 @@ import type { Task } from '../../../interfaces/task.interface';
 import type { NormalizedTask } from '../../task-validation';
 import type { Sequence } from '../task-rows';
 import { FINISHED, type Statement } from './statement';
+import { appendedTries, OUTCOME_OF_STACK } from './tries';
 
 const INSERT = 'INSERT INTO task_queue (task_id, seq, task_type, params, status, priority, run_at, max_retries, scheduler_task_id, scheduled_at, created_at, singleton_key, trace_context) VALUES';
 const VALUES_PER_TASK = 13;
@@ -27,16 +28,24 @@ export function insertTasks(sql: Sql, seq: Sequence, tasks: NormalizedTask[], sk
 export function requeueFinished(seq: Sequence, t: NormalizedTask): Statement {
   return {
     text: `UPDATE task_queue SET seq = ?, task_type = ?, params = ?, status = 'pending', priority = ?, run_at = ?, attempts = 0, retry_count = 0, max_retries = ?,
-           error_message = NULL, result = NULL, started_at = NULL, completed_at = NULL, lease_owner = NULL, lease_expires_at = NULL, created_at = ?, singleton_key = ?,
+           error_message = NULL, error_stack = NULL, tries = NULL, result = NULL, started_at = NULL, completed_at = NULL, lease_owner = NULL, lease_expires_at = NULL, created_at = ?, singleton_key = ?,
            trace_context = ? WHERE task_id = ? AND status IN ${FINISHED}`,
     params: [seq.next(), t.type, JSON.stringify(t.params), t.priority, t.runAtMs, t.maxRetries ?? null, Date.now(), t.singleton?.key ?? null, t.traceContext ?? null, t.taskId],
   };
 }
 
-/** Queues a dead task, or a failed one waiting for its retry, again now with fresh tries. */
-export function retryTask(seq: Sequence, taskId: string): Statement {
+/**
+ * Queues a dead task, or a failed one waiting for its retry, again now with
+ * fresh tries; a dead task's last try, read from the row until now, is
+ * stored first (a failed one's already is).
+ */
+export function retryTask(sql: Sql, seq: Sequence, taskId: string): Statement {
+  const last = appendedTries(sql, {
+    attempt: 'attempts', startedAt: 'started_at', finishedAt: 'completed_at', outcome: OUTCOME_OF_STACK, error: 'error_message', stack: 'error_stack', instance: 'NULL',
+  });
   return {
-    text: `UPDATE task_queue SET status = 'pending', attempts = 0, retry_count = 0, run_at = ?, seq = ?, error_message = NULL, completed_at = NULL, started_at = NULL, lease_owner = NULL, lease_expires_at = NULL
+    text: `UPDATE task_queue SET tries = CASE WHEN status = 'dead' AND started_at IS NOT NULL THEN ${last} ELSE tries END,
+       status = 'pending', attempts = 0, retry_count = 0, run_at = ?, seq = ?, error_message = NULL, error_stack = NULL, completed_at = NULL, started_at = NULL, lease_owner = NULL, lease_expires_at = NULL
        WHERE task_id = ? AND (status = 'dead' OR (status = 'pending' AND retry_count > 0))`,
     params: [Date.now(), seq.next(), taskId],
   };

@@ -1,0 +1,83 @@
+import type { Job } from 'bullmq';
+import type { InstanceLoad, TaskRecord } from '../../interfaces/task.interface';
+import { appendTry, failureOutcome, stackOf, storedTries, type StoredTry, triesOf } from '../task-tries';
+import type { RedisConnection } from './redis-connection';
+import type { JobData } from './redis-jobs';
+
+/** The job data of the tries kept (JobData has no field for them: only this file reads and writes it). */
+type WithTries = JobData & { tries?: StoredTry[] };
+
+/** The instance a lock token names: tokens are `${owner}:${counter}` (RedisConsumer.take). */
+const ownerOf = (token: string | null): string | undefined => (token ? token.slice(0, token.lastIndexOf(':')) : undefined);
+
+/**
+ * The error BullMQ stores for a failed try: the message within the 8,000
+ * characters the other backends keep, and the try's own bounded stack
+ * (BullMQ keeps `err.stack`; the last one only, so a task retried for days
+ * does not grow a list of them).
+ */
+export function storedFailure(job: Job, error: Error): Error {
+  const failure = new Error(error.message.slice(0, 8000));
+  failure.stack = stackOf(error);
+  job.opts.stackTraceLimit = 1;
+  return failure;
+}
+
+/** The job data with the try failing now stored: written only when another try follows, with the runAt update a retry makes anyway. */
+export function retriedData(job: Job, owner: string, error: Error, runAt: number): JobData {
+  const stack = stackOf(error);
+  const data = job.data as WithTries;
+  const failed: StoredTry = {
+    attempt: job.attemptsMade + 1, startedAt: job.processedOn ?? null, finishedAt: Date.now(),
+    outcome: failureOutcome(stack), error: error.message.slice(0, 8000), stack, instance: owner,
+  };
+  return { ...data, runAt, tries: appendTry(storedTries(data.tries), failed) } as WithTries;
+}
+
+/** `retryTask` of a dead task: its last try, read from the job until now, is stored before the count starts again. */
+export async function storeLastTry(job: Job): Promise<void> {
+  const data = job.data as WithTries;
+  if (!job.processedOn) return;
+  const stack = job.stacktrace?.at(-1) ?? null;
+  const last: StoredTry = {
+    attempt: job.attemptsMade, startedAt: job.processedOn, finishedAt: job.finishedOn ?? null,
+    outcome: failureOutcome(stack), error: job.failedReason ?? null, stack, instance: null,
+  };
+  await job.updateData({ ...data, tries: appendTry(storedTries(data.tries), last) } as WithTries);
+}
+
+/**
+ * BullMQ's stalled check queued job `jobId` again: its try was lost with its
+ * worker. Stored by the one instance whose check moved it; its start is the
+ * job's processedOn, unless a worker took it again first.
+ */
+export async function storeLostTry(redis: RedisConnection, type: string, jobId: string): Promise<void> {
+  const job = (await redis.queueFor(type).getJob(jobId)) as Job | undefined;
+  if (!job) return;
+  const data = job.data as WithTries;
+  const lost: StoredTry = { attempt: job.attemptsMade + 1, startedAt: job.processedOn ?? null, finishedAt: Date.now(), outcome: 'lost', error: null, stack: null, instance: null };
+  await job.updateData({ ...data, tries: appendTry(storedTries(data.tries), lost) } as WithTries);
+}
+
+/** A record's timeline (see triesOf), with the instance holding the lock of a running try. */
+export async function withTries(redis: RedisConnection, job: Job, record: TaskRecord): Promise<TaskRecord> {
+  const runningOn = record.status === 'running' ? ownerOf(await redis.client.get(`${redis.queueFor(job.name).toKey(job.id!)}:lock`)) : undefined;
+  record.tries = triesOf(record, storedTries((job.data as WithTries).tries), runningOn);
+  return record;
+}
+
+/** Busy workers per instance: the active jobs of every type, grouped by the owner their lock token names. */
+export async function runningByInstance(redis: RedisConnection, self: string): Promise<InstanceLoad[]> {
+  const counts = new Map<string, number>([[self, 0]]);
+  for (const type of await redis.keys.types()) {
+    const queue = redis.queueFor(type);
+    const ids = await queue.getRanges(['active'], 0, -1, true);
+    if (!ids.length) continue;
+    const tokens = await redis.client.mget(...ids.map((id) => `${queue.toKey(id)}:lock`));
+    for (const token of tokens) {
+      const owner = ownerOf(token);
+      if (owner !== undefined) counts.set(owner, (counts.get(owner) ?? 0) + 1);
+    }
+  }
+  return [...counts].map(([instance, running]) => ({ instance, running, self: instance === self })).sort((a, b) => a.instance.localeCompare(b.instance));
+}

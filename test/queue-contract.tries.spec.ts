@@ -1,0 +1,208 @@
+import { Injectable } from '@nestjs/common';
+import { MAX_ERROR_STACK_CHARS, MAX_TRIES_KEPT, MemoryQueueService, type TaskContext, TaskHandler, TaskQueue, type TaskRecord } from 'nestjs-queue-scheduler';
+import { DataSource } from 'typeorm';
+import { BACKENDS, useBackendApp } from './support/backend-app';
+import { waitFor } from './support/wait-for';
+
+jest.setTimeout(60_000);
+
+/** Named so the stacks can be recognised: each handler throws from a function of its own. */
+function throwFromFlaky(attempt: number): never {
+  throw new Error(`flaky failure ${attempt}`);
+}
+
+function throwFromBroken(): never {
+  throw new TypeError('broken for good');
+}
+
+@Injectable()
+class TryHandlers {
+  flipFails = true;
+  open!: () => void;
+  gate = new Promise<void>((resolve) => (this.open = resolve));
+
+  @TaskHandler('flaky', { retries: { attempts: 3, backoff: 'fixed', delayMs: 20 } })
+  flaky(_params: unknown, ctx: TaskContext): string {
+    if (ctx.attempt < 3) throwFromFlaky(ctx.attempt);
+    return 'third time lucky';
+  }
+
+  @TaskHandler('broken', { retries: { attempts: 2, backoff: 'fixed', delayMs: 20 } })
+  broken(): void {
+    throwFromBroken();
+  }
+
+  @TaskHandler('huge-stack')
+  hugeStack(): void {
+    const err = new Error('deep');
+    err.stack = `Error: deep\n${'    at somewhere (file.js:1:1)\n'.repeat(2000)}`;
+    throw err;
+  }
+
+  @TaskHandler('slow', { timeoutMs: 50 })
+  async slow(_params: unknown, ctx: TaskContext): Promise<void> {
+    await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+  }
+
+  @TaskHandler('flip')
+  flip(): string {
+    if (this.flipFails) throw new Error('flip failed');
+    return 'flipped';
+  }
+
+  @TaskHandler('held')
+  async held(): Promise<void> {
+    await this.gate;
+  }
+
+  @TaskHandler('hopeless', { retries: { attempts: MAX_TRIES_KEPT + 3, backoff: 'fixed', delayMs: 1 } })
+  hopeless(_params: unknown, ctx: TaskContext): void {
+    throw new Error(`hopeless ${ctx.attempt}`);
+  }
+
+  @TaskHandler('echo')
+  echo(): string {
+    return 'ok';
+  }
+}
+
+describe.each(BACKENDS)('tries and stacks on %s', (backend) => {
+  const backendApp = useBackendApp(backend);
+
+  async function boot() {
+    const app = await backendApp.boot({ queue: { pollIntervalMs: 50 } }, [TryHandlers]);
+    return { app, queue: app.get(TaskQueue), handlers: app.get(TryHandlers) };
+  }
+
+  async function settled(queue: TaskQueue, id: string, status: TaskRecord['status']): Promise<TaskRecord> {
+    await waitFor(async () => (await queue.getTask(id)).status === status, `task ${id} to be ${status}`);
+    return queue.getTask(id);
+  }
+
+  it('lists a task failing twice then succeeding as three tries in order, the failures with their errors and stacks', async () => {
+    const { queue } = await boot();
+    const id = await queue.pushTask({ type: 'flaky' });
+    const record = await settled(queue, id, 'succeeded');
+    const tries = record.tries!;
+    expect(tries.map((t) => [t.attempt, t.outcome, t.error])).toEqual([
+      [1, 'failed', 'flaky failure 1'],
+      [2, 'failed', 'flaky failure 2'],
+      [3, 'succeeded', undefined],
+    ]);
+    for (const t of tries.slice(0, 2)) {
+      expect(t.errorStack).toMatch(new RegExp(`^Error: flaky failure ${t.attempt}\\n`));
+      expect(t.errorStack).toContain('throwFromFlaky');
+      expect(typeof t.instance).toBe('string');
+    }
+    expect(tries[2].errorStack).toBeUndefined();
+    for (let i = 0; i < tries.length; i++) {
+      expect(tries[i].startedAt!.getTime()).toBeLessThanOrEqual(tries[i].finishedAt!.getTime());
+      if (i > 0) expect(tries[i - 1].finishedAt!.getTime()).toBeLessThanOrEqual(tries[i].startedAt!.getTime());
+    }
+    expect(tries[2].startedAt).toEqual(record.startedAt);
+    expect(tries[2].finishedAt).toEqual(record.completedAt);
+    // a page stays small: stacks of the task itself, but no timeline
+    const { items } = await queue.listTasks({ type: 'flaky' });
+    expect(items[0].tries).toBeUndefined();
+  });
+
+  it("shows a dead task's error with its stack, and each failed try's own", async () => {
+    const { queue } = await boot();
+    const id = await queue.pushTask({ type: 'broken' });
+    const record = await settled(queue, id, 'dead');
+    expect(record.error).toBe('broken for good');
+    expect(record.errorStack).toMatch(/^TypeError: broken for good\n/);
+    expect(record.errorStack).toContain('throwFromBroken');
+    expect(record.tries!.map((t) => [t.attempt, t.outcome, t.error])).toEqual([
+      [1, 'failed', 'broken for good'],
+      [2, 'failed', 'broken for good'],
+    ]);
+    expect(record.tries![1].errorStack).toBe(record.errorStack);
+    const { items } = await queue.listTasks({ status: 'dead' });
+    expect(items.find((t) => t.taskId === id)!.errorStack).toBe(record.errorStack);
+  });
+
+  it('keeps at most MAX_ERROR_STACK_CHARS of a stack, cut with a marker, and tells a timeout from a failure', async () => {
+    const { queue } = await boot();
+    const huge = await settled(queue, await queue.pushTask({ type: 'huge-stack' }), 'dead');
+    expect(huge.errorStack!.length).toBeLessThanOrEqual(MAX_ERROR_STACK_CHARS);
+    expect(huge.errorStack).toMatch(/^Error: deep\n/);
+    expect(huge.errorStack).toMatch(/stack cut at MAX_ERROR_STACK_CHARS\)$/);
+    const slow = await settled(queue, await queue.pushTask({ type: 'slow' }), 'dead');
+    expect(slow.tries!.map((t) => t.outcome)).toEqual(['timed_out']);
+    expect(slow.errorStack).toMatch(/^TaskTimeoutError/);
+  });
+
+  it('keeps the last MAX_TRIES_KEPT ended tries, then the final one', async () => {
+    const { queue } = await boot();
+    const record = await settled(queue, await queue.pushTask({ type: 'hopeless' }), 'dead');
+    const attempts = record.tries!.map((t) => t.attempt);
+    expect(attempts).toEqual(Array.from({ length: MAX_TRIES_KEPT + 1 }, (_, i) => i + 3));
+    expect(record.tries!.at(-1)!.error).toBe(`hopeless ${MAX_TRIES_KEPT + 3}`);
+  });
+
+  it('keeps the tries of a dead task retried by hand, and counts the new ones from 1', async () => {
+    const { queue, handlers } = await boot();
+    const id = await queue.pushTask({ type: 'flip' });
+    await settled(queue, id, 'dead');
+    handlers.flipFails = false;
+    await queue.retryTask(id);
+    const record = await settled(queue, id, 'succeeded');
+    expect(record.tries!.map((t) => [t.attempt, t.outcome, t.error])).toEqual([
+      [1, 'failed', 'flip failed'],
+      [1, 'succeeded', undefined],
+    ]);
+    expect(record.tries![0].errorStack).toMatch(/^Error: flip failed\n/);
+  });
+
+  it('reports a running try with the instance running it, and busy workers per instance', async () => {
+    const { queue, handlers } = await boot();
+    const id = await queue.pushTask({ type: 'held' });
+    await settled(queue, id, 'running');
+    const loads = await queue.runningByInstance();
+    const self = loads.find((l) => l.self)!;
+    expect(self.running).toBe(1);
+    expect(loads.filter((l) => l.self)).toHaveLength(1);
+    const [running] = (await queue.getTask(id)).tries!;
+    expect(running).toMatchObject({ attempt: 1, outcome: 'running', instance: self.instance });
+    expect(running.finishedAt).toBeUndefined();
+    handlers.open();
+    await settled(queue, id, 'succeeded');
+    expect((await queue.runningByInstance()).find((l) => l.self)!.running).toBe(0);
+  });
+
+  if (backend === 'memory') {
+    it('stores no history for a first try that succeeds: the try is read from the task itself', async () => {
+      const { app, queue } = await boot();
+      const id = await queue.pushTask({ type: 'echo' });
+      const record = await settled(queue, id, 'succeeded');
+      expect(record.tries).toEqual([{ attempt: 1, startedAt: record.startedAt, finishedAt: record.completedAt, outcome: 'succeeded' }]);
+      const entry = (app.get(MemoryQueueService) as unknown as { tasks: { get(id: string): { failures: unknown } } }).tasks.get(id);
+      expect(entry.failures).toBeUndefined();
+    });
+  }
+
+  if (backend !== 'memory' && backend !== 'redis') {
+    it('stores nothing in the tries column for a first try that succeeds, and a lost try with the instance that held it', async () => {
+      const { app, queue, handlers } = await boot();
+      const ds = app.get(DataSource);
+      const ok = await settled(queue, await queue.pushTask({ type: 'echo' }), 'succeeded');
+      const [row] = await ds.query(`SELECT tries, error_stack FROM task_queue WHERE task_id = '${ok.taskId}'`);
+      expect(row.tries).toBeNull();
+      expect(row.error_stack).toBeNull();
+      // a try whose lease ran out (its worker stalled): the sweep queues it again and stores it as lost
+      const id = await queue.pushTask({ type: 'held' });
+      await settled(queue, id, 'running');
+      const owner = (await queue.runningByInstance()).find((l) => l.self)!.instance;
+      await ds.query(`UPDATE task_queue SET lease_expires_at = 1 WHERE task_id = '${id}'`);
+      await (queue as unknown as { sqlConsumer: { sweep(): Promise<unknown> } }).sqlConsumer.sweep();
+      handlers.open();
+      const record = await settled(queue, id, 'succeeded');
+      expect(record.tries!.map((t) => [t.attempt, t.outcome, t.instance])).toEqual([
+        [1, 'lost', owner],
+        [2, 'succeeded', undefined],
+      ]);
+      expect(record.tries![0].finishedAt).toEqual(new Date(1));
+    });
+  }
+});
