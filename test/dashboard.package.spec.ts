@@ -306,6 +306,15 @@ describe.each<Backend>(['memory', 'mariadb', 'redis'])('the packed dashboard beh
     await page.locator(`${detail} [data-testid="task-retry"]`).click();
     await page.waitForSelector(`${row}[data-status="succeeded"]`, WAIT);
     expect(await api(`tasks/${taskId}`)).toMatchObject({ status: 'succeeded', result: 'report sent' });
+
+    // the detail once more: its timeline now ends with the try that succeeded; the README shows this picture
+    await page.locator(row).click();
+    await page.waitForSelector(`${detail} [data-testid="detail-try"][data-outcome="succeeded"]`, WAIT);
+    expect(await page.locator(`${detail} [data-testid="detail-try"]`).evaluateAll((tries) => tries.map((t) => t.getAttribute('data-outcome')))).toEqual(['failed', 'succeeded']);
+    await waitFor(async () => (await page.evaluate('document.getAnimations().length')) === 0, 'animations to end', WAIT.timeout, 50);
+    const shot = join(ROOT, 'docs', `dashboard-ops-${backend}-task.png`);
+    await page.locator(detail).screenshot({ path: shot });
+    expect(readFileSync(shot).subarray(1, 4).toString()).toBe('PNG');
   });
 
   it('with the token: a task type is paused and resumed from the page, and the paused list agrees', async () => {
