@@ -51,7 +51,10 @@ export class WaitingTasks {
 
   /** Takes a waiting task out, ready or delayed (cancel, retry now). */
   remove(entry: MemoryEntry): void {
-    if (!this.ready.remove(entry)) this.delayed.remove(entry);
+    // a delayed one says where it is in O(1): the ready lanes' O(n) search would make a scheduler's stop, which
+    // cancels every occurrence it queued ahead, O(n^2) in the ready tasks of their type
+    if (entry.heapIndex >= 0) this.delayed.remove(entry);
+    else this.ready.remove(entry);
   }
 
   /** Takes up to `limit` ready tasks `filter` allows into `out`, in order. */
