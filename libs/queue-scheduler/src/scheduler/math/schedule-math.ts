@@ -25,7 +25,14 @@ export interface FirePlan {
 
 const DAY = 86_400_000;
 const POLICIES: readonly MisfirePolicy[] = ['fire_once', 'fire_all', 'skip'];
-type Cron = { kind: 'cron'; expr: string; tz: string; allHours: boolean };
+/**
+ * A compiled cron, shared by every schedule with its expression and zone. It
+ * remembers its last `cronAfter` question and answer: a claim asks the same
+ * one for every row of a common expression due at the same time (1,000
+ * per-second schedules ask it 1,000 times a second), and the walk through
+ * cron-parser and the zone's offsets is most of a row's planning.
+ */
+type Cron = { kind: 'cron'; expr: string; tz: string; allHours: boolean; after: number; lastRun: number; next: number | null };
 type Compiled = { kind: 'interval'; ms: number } | Cron | { kind: 'once'; at: number };
 
 // Offsets come from Intl only: local-time Date methods would leak the process TZ into the results.
@@ -121,6 +128,13 @@ function gapRuns(c: Cron, lo: number, hi: number): boolean {
  * `lastRun` (default `after`) is the schedule's last run when the walk starts elsewhere (after a misfire).
  */
 function cronAfter(c: Cron, after: number, lastRun = after): number | null {
+  if (c.after === after && c.lastRun === lastRun) return c.next;
+  const next = walkAfter(c, after, lastRun);
+  [c.after, c.lastRun, c.next] = [after, lastRun, next];
+  return next;
+}
+
+function walkAfter(c: Cron, after: number, lastRun: number): number | null {
   const fixed = !c.allHours;
   let reached = Math.max(wallOf(c.tz, after), wallOf(c.tz, lastRun));
   let [from, p] = [after, after]; // instants > from are wanted; p is the first instant of the walk in this offset
@@ -190,7 +204,7 @@ function compileCron(expression: unknown, tz: string): Cron {
     throw invalid(err instanceof Error ? err.message : String(err));
   }
   if (first === null) throw invalid('it never matches');
-  const cron: Cron = { kind: 'cron', expr, tz, allHours: parsed.get(expr)!.fields.hour.values.length === 24 };
+  const cron: Cron = { kind: 'cron', expr, tz, allHours: parsed.get(expr)!.fields.hour.values.length === 24, after: NaN, lastRun: NaN, next: null };
   if (compiledCrons.size >= 1000) compiledCrons.clear();
   compiledCrons.set(key!, cron);
   return cron;
