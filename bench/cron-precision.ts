@@ -63,9 +63,8 @@ async function behindAt(ds: DataSource, from: number, to: number): Promise<numbe
   return rows.reduce((a, r) => a + Math.ceil((to - Math.max(from, Number(r.n))) / 1000), 0);
 }
 
-async function ours(db: TestDatabase, stallMs: number, schedules = SCHEDULES, seconds = secondsOf(stallMs)): Promise<Outcome> {
-  const app = await boot({ db: db.options, options: { workers: { concurrency: 100 } } });
-  const ds = app.get(DataSource);
+/** `schedules` per-second cron rows, in place of any there were, first due at the next whole second. */
+async function seedSchedules(ds: DataSource, schedules: number): Promise<void> {
   await ds.query('DELETE FROM scheduler_task');
   const now = Date.now();
   const first = Math.ceil((now + 1000) / 1000) * 1000;
@@ -74,6 +73,12 @@ async function ours(db: TestDatabase, stallMs: number, schedules = SCHEDULES, se
     const values = Array.from({ length: Math.min(500, schedules - i) }, (_, j) => `('${randomUUID()}','c${i + j}','noop','{}','cron','* * * * * *','UTC',${first},${now},${now})`);
     await ds.query(`INSERT INTO scheduler_task (task_id,name,task_type,params,schedule_type,cron_expression,timezone,next_run_at,created_at,updated_at) VALUES ${values.join(',')}`);
   }
+}
+
+async function ours(db: TestDatabase, stallMs: number, schedules = SCHEDULES, seconds = secondsOf(stallMs)): Promise<Outcome> {
+  const app = await boot({ db: db.options, options: { workers: { concurrency: 100 } } });
+  const ds = app.get(DataSource);
+  await seedSchedules(ds, schedules);
   const runs: Array<{ at: number; scheduled: number }> = [];
   sink.run = (_p, ctx) => void runs.push({ at: Date.now(), scheduled: ctx.task.scheduledAt?.getTime() ?? NaN });
   const missed: Array<{ at: number; missed: number }> = [];
@@ -109,13 +114,7 @@ async function ours(db: TestDatabase, stallMs: number, schedules = SCHEDULES, se
 async function schedulerAlone(db: TestDatabase, schedules: number, seconds: number): Promise<number> {
   const app = await boot({ db: db.options, options: { autoStart: false, workers: { concurrency: 100 } } });
   const ds = app.get(DataSource);
-  await ds.query('DELETE FROM scheduler_task');
-  const now = Date.now();
-  const first = Math.ceil((now + 1000) / 1000) * 1000;
-  for (let i = 0; i < schedules; i += 500) {
-    const values = Array.from({ length: Math.min(500, schedules - i) }, (_, j) => `('${randomUUID()}','c${i + j}','noop','{}','cron','* * * * * *','UTC',${first},${now},${now})`);
-    await ds.query(`INSERT INTO scheduler_task (task_id,name,task_type,params,schedule_type,cron_expression,timezone,next_run_at,created_at,updated_at) VALUES ${values.join(',')}`);
-  }
+  await seedSchedules(ds, schedules);
   const scheduler = app.get(SchedulerService);
   scheduler.start();
   try {
