@@ -9,6 +9,7 @@ import { CreateQueuePausedType1764730000000 } from './1764730000000-create-queue
 import { AddTaskQueueCancelRequested1764740000000 } from './1764740000000-add-task-queue-cancel-requested';
 import { CreateQueueRateWindow1764750000000 } from './1764750000000-create-queue-rate-window';
 import { AddTaskQueueTraceContext1764760000000 } from './1764760000000-add-task-queue-trace-context';
+import { CreateTaskEvent1764770000000 } from './1764770000000-create-task-event';
 
 export {
   CreateSchedulerTask1764300000000,
@@ -22,6 +23,7 @@ export {
   AddTaskQueueCancelRequested1764740000000,
   CreateQueueRateWindow1764750000000,
   AddTaskQueueTraceContext1764760000000,
+  CreateTaskEvent1764770000000,
 };
 
 /**
@@ -41,4 +43,5 @@ export const QUEUE_SCHEDULER_MIGRATIONS = [
   AddTaskQueueCancelRequested1764740000000,
   CreateQueueRateWindow1764750000000,
   AddTaskQueueTraceContext1764760000000,
+  CreateTaskEvent1764770000000,
 ];
