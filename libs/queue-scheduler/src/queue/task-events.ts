@@ -26,6 +26,8 @@ export class TaskEventStream {
   private readonly subject = new Subject<TaskEvent>();
   readonly events$ = this.subject.asObservable();
   private listeners: TaskEventListener[] = [];
+  /** Called with each event object (memory's cluster log): an event is built while one is set. */
+  private recorder?: (event: TaskEvent) => void;
 
   constructor(private readonly now: () => number) {}
 
@@ -37,10 +39,15 @@ export class TaskEventStream {
     };
   }
 
+  /** Hands every later event object to `recorder` (one at a time: the memory queue's cluster log). */
+  record(recorder: (event: TaskEvent) => void): void {
+    this.recorder = recorder;
+  }
+
   emit(kind: TaskEventKind, task: TaskEventSubject, durationMs?: number, error?: string, retryAt?: Date, progress?: TaskProgress): void {
     const listeners = this.listeners;
     for (let i = 0; i < listeners.length; i++) listeners[i](kind, task.type, durationMs);
-    if (!this.subject.observed) return;
+    if (!this.subject.observed && this.recorder === undefined) return;
     const event: TaskEvent = {
       kind,
       taskId: task.taskId,
@@ -54,11 +61,13 @@ export class TaskEventStream {
     if (error !== undefined) Object.assign(event, { error });
     if (retryAt !== undefined) Object.assign(event, { retryAt });
     if (progress !== undefined) Object.assign(event, { progress });
+    this.recorder?.(event);
     this.subject.next(event);
   }
 
   complete(): void {
     this.subject.complete();
     this.listeners = [];
+    this.recorder = undefined;
   }
 }
