@@ -28,6 +28,7 @@ export class TaskEventStream {
   private listeners: TaskEventListener[] = [];
   /** Called with each event object (memory's cluster log): an event is built while one is set. */
   private recorder?: (event: TaskEvent) => void;
+  private readonly completions: Array<() => void> = [];
 
   constructor(private readonly now: () => number) {}
 
@@ -65,7 +66,13 @@ export class TaskEventStream {
     this.subject.next(event);
   }
 
+  /** Calls `fn` once, when the stream completes (module destroy). */
+  onComplete(fn: () => void): void {
+    this.completions.push(fn);
+  }
+
   complete(): void {
+    for (const fn of this.completions.splice(0)) fn();
     this.subject.complete();
     this.listeners = [];
     this.recorder = undefined;

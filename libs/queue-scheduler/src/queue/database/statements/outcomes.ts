@@ -3,10 +3,11 @@ import type { Sql } from '../../../database/sql';
 import type { Statement } from './statement';
 
 /** What one finished try writes: its task leaves `running` for one of these. */
-export type Outcome =
+export type Outcome = (
   | { kind: 'succeeded'; task: Task; result: string | null }
   | { kind: 'retrying'; task: Task; error: string; retryAt: number }
-  | { kind: 'dead'; task: Task; error: string };
+  | { kind: 'dead'; task: Task; error: string }
+) & { durationMs?: number };
 
 /** One UPDATE for outcomes that set the same columns, and the entries (of `outcomeUpdates`' batch) it covers. */
 export interface OutcomeUpdate<W> extends Statement {
