@@ -96,6 +96,16 @@ export class RedisConnection {
     return worker;
   }
 
+  /** BullMQ's event stream of a type's queue: what clusterEvents$ reads. */
+  eventsKey(type: string): string {
+    return `${this.options.queue.prefix}:${queueNameOf(type)}:events`;
+  }
+
+  /** With queue.clusterEvents: an event of ours in a type's stream, for what BullMQ records only as a job removed (a pending task's cancel). */
+  async addEvent(type: string, fields: string[]): Promise<void> {
+    if (this.options.queue.clusterEvents) await this.client.xadd(this.eventsKey(type), '*', ...fields);
+  }
+
   /** The types this instance runs a Worker (and so BullMQ's stalled check) for. */
   handledTypes(): string[] {
     return [...this.workers.keys()];

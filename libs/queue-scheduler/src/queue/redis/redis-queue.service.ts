@@ -6,7 +6,7 @@ import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
 import { type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
-import { type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
+import { type ClusterEventFeed, type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
 import type { TaskEventSubject } from '../task-events';
 import { type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule } from '../task-validation';
 import { RedisSingletons } from './redis-singletons';
@@ -16,6 +16,7 @@ import { redisPausedTypes } from './redis-paused-types';
 import { redisPermits } from './redis-permits';
 import type { PermitStore } from '../rate-windows';
 import { RedisCancels } from './redis-cancels';
+import { RedisClusterEvents } from './redis-cluster-events';
 import type { PublicStore } from '../../store/public-store';
 import { RedisRetention } from './redis-retention';
 import { PRIORITY_LIMIT } from './redis-jobs';
@@ -78,6 +79,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     return (this.statusReads ??= new RedisStatus(this.redis));
   }
 
+  protected readonly createClusterEvents = (): ClusterEventFeed => new RedisClusterEvents(() => this.redis, this.logger);
   /** A completion fetches the next job of its type (see RedisConsumer): the pool waits for it rather than claim another. */
   readonly capabilities: QueueCapabilities = { durable: true, soleConsumer: false, claimsOverlapWrites: false };
 

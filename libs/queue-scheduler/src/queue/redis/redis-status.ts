@@ -6,6 +6,7 @@ import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
 import type { RedisConnection } from './redis-connection';
 import { type JobData, PRIORITY_OFFSET, recordOf, taskOf, UNFINISHED_STATES } from './redis-jobs';
 import { jobIdOf } from './redis-keys';
+import { CANCELLED_EVENT } from './redis-event-marks';
 
 const PAGE_SCAN = 200;
 
@@ -151,6 +152,7 @@ export class RedisStatus {
     }
     const record: TaskRecord = { ...taskOf(job, false), status: 'cancelled', completedAt: new Date() };
     await this.redis.keys.markCancelled(record);
+    await this.redis.addEvent(record.type, [...CANCELLED_EVENT, 'jobId', jobIdOf(taskId)]);
     return record;
   }
 }
