@@ -4,7 +4,6 @@ import { InvalidArgumentError } from '../../errors/errors';
 import type { ClusterEventKind, ClusterTaskEvent } from '../../interfaces/task.interface';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
 import { type ClusterEventSource, pause, ReadFailures, readLoop } from '../cluster-events';
-import type { RedisConnection } from './redis-connection';
 import { CANCELLED_EVENT, CANCELLED_RESULT_JSON } from './redis-event-marks';
 import { taskIdOf } from './redis-keys';
 
@@ -39,6 +38,14 @@ function decode(after: string): Position {
   throw new InvalidArgumentError('after', `not an event id of this queue: ${JSON.stringify(after)}`);
 }
 
+/** What the reader needs of the instance's RedisConnection. */
+export interface EventStreams {
+  readonly client: Redis;
+  readonly keys: { types(): Promise<string[]> };
+  handledTypes(): string[];
+  eventsKey(type: string): string;
+}
+
 /**
  * `clusterEvents$` on Redis: BullMQ's own event stream of each task type's
  * queue (`<prefix>:task.<type>:events`, what QueueEvents reads), which its
@@ -55,7 +62,7 @@ export class RedisClusterEvents implements ClusterEventSource {
   private readonly clients = new Set<Redis>();
 
   constructor(
-    private readonly redis: () => RedisConnection,
+    private readonly redis: () => EventStreams,
     private readonly logger: LibraryLogger,
   ) {}
 

@@ -16,7 +16,6 @@ import { redisPausedTypes } from './redis-paused-types';
 import { redisPermits } from './redis-permits';
 import type { PermitStore } from '../rate-windows';
 import { RedisCancels } from './redis-cancels';
-import { RedisClusterEvents } from './redis-cluster-events';
 import type { PublicStore } from '../../store/public-store';
 import { RedisRetention } from './redis-retention';
 import { PRIORITY_LIMIT } from './redis-jobs';
@@ -79,7 +78,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     return (this.statusReads ??= new RedisStatus(this.redis));
   }
 
-  protected readonly createClusterEvents = (): ClusterEventFeed => new RedisClusterEvents(() => this.redis, this.logger);
+  protected readonly createClusterEvents = (): ClusterEventFeed => this.redis.clusterEvents();
   /** A completion fetches the next job of its type (see RedisConsumer): the pool waits for it rather than claim another. */
   readonly capabilities: QueueCapabilities = { durable: true, soleConsumer: false, claimsOverlapWrites: false };
 
