@@ -122,7 +122,8 @@ export function resolveOptions(options: QueueSchedulerModuleOptions = {}): Resol
   timerDuration('queue.sweepIntervalMs', positiveInt('queue.sweepIntervalMs', queue.sweepIntervalMs));
   nonNegative('queue.retentionDays', queue.retentionDays);
   bool('queue.clusterEvents', queue.clusterEvents);
-  timerDuration('queue.clusterEventsRetentionMs', positiveInt('queue.clusterEventsRetentionMs', queue.clusterEventsRetentionMs));
+  // compared with the events' ages, never waited for: any length
+  positiveInt('queue.clusterEventsRetentionMs', queue.clusterEventsRetentionMs);
   timerDuration('queue.clusterEventsPollMs', positiveInt('queue.clusterEventsPollMs', queue.clusterEventsPollMs));
   timerDuration('shutdownTimeoutMs', nonNegative('shutdownTimeoutMs', resolved.shutdownTimeoutMs));
   if (!LOG_LEVELS.includes(resolved.logLevel)) fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`, resolved.logLevel);
