@@ -26,6 +26,25 @@ describe.each(['sqlite', 'mariadb', 'postgres'] as const)('task_event on %s', (k
     expect(Number((await app.get(DataSource).query('SELECT COUNT(*) AS n FROM task_event'))[0].n)).toBe(0);
   });
 
+  it('a lost lease inside a batch writes the events of the outcomes written, and only those', async () => {
+    const app = await backendApp.boot({ queue: { clusterEvents: true }, workers: { enabled: false } }, []);
+    const queue = app.get(DatabaseQueueService);
+    const ds = app.get(DataSource);
+    await queue.pushTasks(['a', 'b', 'c', 'd'].map((taskId) => ({ taskId, type: 'noop' })));
+    const tasks = await queue.claim({ types: ['noop'], unknownTypes: false, handled: new Set(['noop']) }, 4);
+    const p = kind === 'postgres' ? '$1' : '?';
+    // b: its lease ran out and the sweep queued it again; d: another worker has claimed it since (on MySQL the batch is rolled back and written task by task)
+    await ds.query(`UPDATE task_queue SET status = 'pending', lease_owner = NULL WHERE task_id = ${p}`, ['b']);
+    await ds.query(`UPDATE task_queue SET attempts = attempts + 1 WHERE task_id = ${p}`, ['d']);
+    const byId = new Map(tasks.map((t) => [t.taskId, t]));
+    await Promise.all([queue.complete(byId.get('a')!, 'A', 5), queue.complete(byId.get('b')!, 'B', 5), queue.fail(byId.get('c')!, new Error('no'), null, 7), queue.fail(byId.get('d')!, new Error('late'), null, 5)]);
+    const rows = (await ds.query('SELECT task_id, task_type, kind, attempt, error, duration_ms FROM task_event ORDER BY id')) as Array<Record<string, unknown>>;
+    expect(rows.map((r) => ({ ...r, attempt: Number(r.attempt), duration_ms: Number(r.duration_ms) })).sort((x, y) => String(x.task_id).localeCompare(String(y.task_id)))).toEqual([
+      { task_id: 'a', task_type: 'noop', kind: 'succeeded', attempt: 1, error: null, duration_ms: 5 },
+      { task_id: 'c', task_type: 'noop', kind: 'dead', attempt: 1, error: 'no', duration_ms: 7 },
+    ]);
+  });
+
   it('keeps events for queue.clusterEventsRetentionMs: the sweep deletes older ones', async () => {
     const app = await backendApp.boot({ queue: { clusterEvents: true }, workers: { enabled: false } }, []);
     const ds = app.get(DataSource);
