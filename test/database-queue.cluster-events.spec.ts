@@ -39,7 +39,8 @@ describe.each(['sqlite', 'mariadb', 'postgres'] as const)('task_event on %s', (k
     const byId = new Map(tasks.map((t) => [t.taskId, t]));
     await Promise.all([queue.complete(byId.get('a')!, 'A', 5), queue.complete(byId.get('b')!, 'B', 5), queue.fail(byId.get('c')!, new Error('no'), null, 7), queue.fail(byId.get('d')!, new Error('late'), null, 5)]);
     const rows = (await ds.query('SELECT task_id, task_type, kind, attempt, error, duration_ms FROM task_event ORDER BY id')) as Array<Record<string, unknown>>;
-    expect(rows.map((r) => ({ ...r, attempt: Number(r.attempt), duration_ms: Number(r.duration_ms) })).sort((x, y) => String(x.task_id).localeCompare(String(y.task_id)))).toEqual([
+    const normalised = rows.map((r): Record<string, unknown> => ({ ...r, attempt: Number(r.attempt), duration_ms: Number(r.duration_ms) }));
+    expect(normalised.sort((x, y) => String(x.task_id).localeCompare(String(y.task_id)))).toEqual([
       { task_id: 'a', task_type: 'noop', kind: 'succeeded', attempt: 1, error: null, duration_ms: 5 },
       { task_id: 'c', task_type: 'noop', kind: 'dead', attempt: 1, error: 'no', duration_ms: 7 },
     ]);
