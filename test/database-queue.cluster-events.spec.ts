@@ -106,3 +106,31 @@ describe.each(['mariadb', 'postgres'] as const)('clusterEvents$ readers and ids 
     expect(waited).toBeGreaterThanOrEqual(1500);
   });
 });
+
+describe('clusterEvents$ on postgres when its LISTEN connection drops', () => {
+  const backendApp = useBackendApp('postgres');
+
+  it('opens another and goes on being woken', async () => {
+    const app = await backendApp.boot({ queue: { clusterEvents: true, clusterEventsPollMs: 1000 }, workers: { enabled: false } }, []);
+    const ds = app.get(DataSource);
+    const listeners = async (): Promise<number[]> =>
+      ((await ds.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN qs_task_event'")) as Array<{ pid: number }>).map((r) => r.pid);
+    const events: ClusterTaskEvent[] = [];
+    const sub = app.get(TaskQueue).clusterEvents$().subscribe((e) => events.push(e));
+    await waitFor(async () => (await listeners()).length === 1, 'the LISTEN connection');
+    const [first] = await listeners();
+    await ds.query('SELECT pg_terminate_backend($1)', [first]);
+    await waitFor(async () => (await listeners()).some((pid) => pid !== first), 'another LISTEN connection', 10_000);
+    // polled only every 10 s now: an event within a second was woken by NOTIFY
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const before = events.length;
+    const at = Date.now();
+    // as the library's writers do: the row, then the wake-up (delivered at commit)
+    await ds.query(row('after-reconnect'));
+    await ds.query("SELECT pg_notify('qs_task_event', '')");
+    await waitFor(() => events.some((e) => e.taskId === 'after-reconnect'), 'the event', 5000);
+    sub.unsubscribe();
+    expect(events.length).toBeGreaterThan(before);
+    expect(Date.now() - at).toBeLessThan(1000);
+  });
+});
