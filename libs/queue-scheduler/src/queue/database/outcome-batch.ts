@@ -108,7 +108,7 @@ export class OutcomeBatch {
     return MAX_BATCH;
   }
 
-  /** PostgreSQL and SQLite say which rows an UPDATE changed: each statement stands alone, no transaction needed. */
+  /** PostgreSQL and SQLite say which rows an UPDATE changed: each statement stands alone (in a transaction only to write its events with it). */
   private async writeReturning(s: Statement, now: number): Promise<void> {
     try {
       const written = await this.updateReturning(s, now);
