@@ -19,7 +19,7 @@ describe.each(KINDS)('migrations on %s', (kind) => {
       expect(pending.upQueries.map((q) => q.query)).toEqual([]);
       for (let i = 0; i < applied.length; i++) await ds.undoLastMigration();
       const runner = ds.createQueryRunner();
-      for (const table of ['scheduler_task', 'task_queue', 'queue_store', 'task_singleton', 'queue_paused_type', 'queue_rate_window']) expect(await runner.hasTable(table)).toBe(false);
+      for (const table of ['scheduler_task', 'task_queue', 'queue_store', 'task_singleton', 'queue_paused_type', 'queue_rate_window', 'task_event']) expect(await runner.hasTable(table)).toBe(false);
       await runner.release();
     } finally {
       if (ds.isInitialized) await ds.destroy();

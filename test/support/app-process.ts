@@ -24,6 +24,7 @@
  * - QS_VARIANT (`scheduled`): '1' or '2', the set of @Scheduled declarations.
  * - QS_SINGLETON_PUSHES=n (`singleton`): how many pushes share the key `shared` (see SINGLETON_PUSHES).
  * - QS_TRACED_PUSHES=n (`traced`): pushes n `traced-ok` tasks once up, printing their ids.
+ * - `events`: the workers' handlers, and a clusterEvents$ subscriber driven by lines on stdin (see countClusterEvents).
  */
 import 'reflect-metadata';
 import { Injectable, type LoggerService, type LogLevel, Module, type Provider } from '@nestjs/common';
@@ -42,9 +43,11 @@ import {
   WorkerPoolService,
 } from 'nestjs-queue-scheduler';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import { createInterface } from 'node:readline';
+import type { Subscription } from 'rxjs';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
-export type AppName = 'workers' | 'ledger' | 'scheduled' | 'singleton' | 'traced' | 'bare';
+export type AppName = 'workers' | 'ledger' | 'scheduled' | 'singleton' | 'traced' | 'events' | 'bare';
 
 const json = <T>(name: string, fallback: T): T => (process.env[name] ? (JSON.parse(process.env[name]!) as T) : fallback);
 
@@ -306,6 +309,54 @@ async function pushTraced(queue: TaskQueue, n: number): Promise<void> {
   print({ event: 'pushed', ids });
 }
 
+// ---- events: the multi-process cluster-events suite ------------------------------------------------------------------
+
+/**
+ * Subscribes to clusterEvents$ at once and counts the `succeeded` events per
+ * task (apart from `warm-*` tasks, only counted: they show the stream is live), with each one's delay (receipt minus `at`), printing `cluster-count`
+ * every 200 ms. Lines on stdin: `disconnect` (unsubscribe), `resume`
+ * (subscribe again after the last id seen), `report` (prints `cluster-report`:
+ * distinct tasks, events, tasks seen twice, delay percentiles before any resume).
+ */
+function countClusterEvents(queue: TaskQueue): void {
+  const seen = new Map<string, number>();
+  /** Of the first subscription only: after a resume the replayed events are late by design. */
+  const delays: number[] = [];
+  let resumed = false;
+  let lastId: string | undefined;
+  let warm = 0;
+  let subscription: Subscription | undefined;
+  const subscribe = (after?: string): void => {
+    subscription = queue.clusterEvents$({ after }).subscribe({
+      next: (e) => {
+        lastId = e.id;
+        if (e.kind !== 'succeeded') return;
+        if (e.taskId.startsWith('warm-')) return void warm++;
+        seen.set(e.taskId, (seen.get(e.taskId) ?? 0) + 1);
+        if (!resumed) delays.push(Date.now() - e.at.getTime());
+      },
+      error: (err: unknown) => print({ event: 'cluster-error', error: String(err) }),
+    });
+  };
+  subscribe();
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line === 'disconnect') {
+      subscription?.unsubscribe();
+      print({ event: 'disconnected', distinct: seen.size });
+    } else if (line === 'resume') {
+      resumed = true;
+      subscribe(lastId);
+      print({ event: 'resumed', distinct: seen.size });
+    } else if (line === 'report') {
+      const sorted = [...delays].sort((a, b) => a - b);
+      const pct = (p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+      const counts = [...seen.values()];
+      print({ event: 'cluster-report', distinct: seen.size, total: counts.reduce((a, b) => a + b, 0), twice: counts.filter((n) => n > 1).length, p50: pct(50), p99: pct(99), max: sorted.at(-1) ?? 0 });
+    }
+  });
+  setInterval(() => print({ event: 'cluster-count', distinct: seen.size, warm }), 200).unref();
+}
+
 // ---- the apps -------------------------------------------------------------------------------------------------------
 
 /**
@@ -390,6 +441,13 @@ const APPS: Record<AppName, App> = {
     started: (app) => {
       if (env.tracedPushes > 0) void pushTraced(app.get(TaskQueue), env.tracedPushes);
     },
+  },
+  /** The workers' handlers, and countClusterEvents. */
+  events: {
+    providers: [WorkerHandlers],
+    defaults: { logLevel: 'error' },
+    logger: () => ['error', 'fatal'],
+    started: (app) => countClusterEvents(app.get(TaskQueue)),
   },
   /** The module and no handler. */
   bare: {

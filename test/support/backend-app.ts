@@ -11,7 +11,7 @@ export type Backend = 'memory' | 'redis' | (typeof DATABASES)[number];
 export const BACKENDS: Backend[] = ['memory', 'redis', ...DATABASES];
 
 /** The library's tables a fresh boot empties (one database per file). */
-const TABLES = ['task_queue', 'queue_store', 'scheduler_task', 'queue_paused_type', 'queue_rate_window', 'task_singleton'];
+const TABLES = ['task_queue', 'queue_store', 'scheduler_task', 'queue_paused_type', 'queue_rate_window', 'task_singleton', 'task_event'];
 
 /**
  * One app per test on `backend`, with its handler `providers`: the database

@@ -16,7 +16,7 @@ export type { ScheduleTiming } from './scheduler/next-occurrences';
 export { Scheduled } from './handlers/scheduled.decorator';
 export type { ScheduledOptions } from './handlers/scheduled.decorator';
 export { DeclaredSchedulesService } from './scheduler/declared-schedules.service';
-export { SchedulerTask, QueuedTask, StoreEntry, TaskSingleton, PausedTaskType, RateWindow, QUEUE_SCHEDULER_ENTITIES } from './entities';
+export { SchedulerTask, QueuedTask, StoreEntry, TaskSingleton, PausedTaskType, RateWindow, RecordedTaskEvent, QUEUE_SCHEDULER_ENTITIES } from './entities';
 export { QUEUE_SCHEDULER_MIGRATIONS } from './migrations';
 export type { AddSchedulerTaskInput, UpdateSchedulerTaskInput, ListSchedulesFilter, MisfirePolicy, OverlapPolicy, ScheduleType, ScheduleEvent } from './interfaces/schedule.interface';
 export { QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
@@ -44,6 +44,7 @@ export {
   RateLimitedError,
   TaskLostError,
   MissingPackageError,
+  TaskWaitTimeoutError,
 } from './errors/errors';
 export { MAX_PROGRESS_BYTES } from './workers/task-progress';
 export { MAX_ERROR_STACK_CHARS, MAX_TRIES_KEPT } from './queue/task-tries';
@@ -64,6 +65,10 @@ export type {
   TaskContext,
   TaskEvent,
   TaskEventKind,
+  ClusterTaskEvent,
+  ClusterEventKind,
+  ClusterEventsOptions,
+  TaskFinishedOptions,
   TaskProgress,
   TaskTry,
   TaskTryOutcome,

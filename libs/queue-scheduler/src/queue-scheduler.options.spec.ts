@@ -24,6 +24,7 @@ describe('resolveOptions: durations a timer waits for', () => {
     ['queue.pollIntervalMs', { queue: { pollIntervalMs: over } }],
     ['queue.leaseMs', { queue: { leaseMs: over } }],
     ['queue.sweepIntervalMs', { queue: { sweepIntervalMs: over } }],
+    ['queue.clusterEventsPollMs', { queue: { clusterEventsPollMs: over } }],
     ['store.cleanupIntervalSeconds', { store: { cleanupIntervalSeconds: Math.floor(MAX_TIMER_MS / 1000) + 1 } }],
     ['shutdownTimeoutMs', { shutdownTimeoutMs: over }],
     ['retries.delayMs', { retries: { attempts: 2, delayMs: over } }],
@@ -52,5 +53,24 @@ describe('resolveOptions: durations a timer waits for', () => {
     expect(resolved.queue.leaseMs).toBe(max);
     // retentionDays is compared with row ages, never waited for: a long one stays legitimate
     expect(resolved.queue.retentionDays).toBe(36_500);
+  });
+});
+
+describe('resolveOptions: cluster events', () => {
+  it('are off by default, kept an hour and read every 100 ms when on', () => {
+    const { queue } = resolveOptions();
+    expect({ on: queue.clusterEvents, kept: queue.clusterEventsRetentionMs, poll: queue.clusterEventsPollMs }).toEqual({ on: false, kept: 3_600_000, poll: 100 });
+  });
+
+  it.each<[string, QueueSchedulerModuleOptions]>([
+    ['queue.clusterEvents', { queue: { clusterEvents: 'yes' as unknown as boolean } }],
+    ['queue.clusterEventsRetentionMs', { queue: { clusterEventsRetentionMs: 0 } }],
+    ['queue.clusterEventsPollMs', { queue: { clusterEventsPollMs: 1.5 } }],
+  ])('refuses a bad %s, naming it', (field, options) => {
+    expect(() => resolveOptions(options)).toThrow(expect.objectContaining({ field }) as Error);
+  });
+
+  it('keeps a retention of any length: it is compared with ages, never waited for', () => {
+    expect(resolveOptions({ queue: { clusterEventsRetentionMs: 10 * MAX_TIMER_MS } }).queue.clusterEventsRetentionMs).toBe(10 * MAX_TIMER_MS);
   });
 });

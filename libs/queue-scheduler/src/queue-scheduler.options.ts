@@ -121,6 +121,10 @@ export function resolveOptions(options: QueueSchedulerModuleOptions = {}): Resol
   if (queue.leaseMs < 1000) fail('queue.leaseMs', 'must be at least 1000', queue.leaseMs);
   timerDuration('queue.sweepIntervalMs', positiveInt('queue.sweepIntervalMs', queue.sweepIntervalMs));
   nonNegative('queue.retentionDays', queue.retentionDays);
+  bool('queue.clusterEvents', queue.clusterEvents);
+  // compared with the events' ages, never waited for: any length
+  positiveInt('queue.clusterEventsRetentionMs', queue.clusterEventsRetentionMs);
+  timerDuration('queue.clusterEventsPollMs', positiveInt('queue.clusterEventsPollMs', queue.clusterEventsPollMs));
   timerDuration('shutdownTimeoutMs', nonNegative('shutdownTimeoutMs', resolved.shutdownTimeoutMs));
   if (!LOG_LEVELS.includes(resolved.logLevel)) fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`, resolved.logLevel);
   bool('autoStart', resolved.autoStart);

@@ -16,6 +16,7 @@ export const BINARY_KEY_COLUMNS: Readonly<Record<string, readonly string[]>> = {
   queue_store: ['store_key'],
   queue_paused_type: ['task_type'],
   queue_rate_window: ['task_type'],
+  task_event: ['task_id', 'task_type'],
 };
 
 /** The DataSource types that reach a MySQL or MariaDB server. */

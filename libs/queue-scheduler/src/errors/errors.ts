@@ -64,6 +64,16 @@ export class TaskTimeoutError extends QueueSchedulerError {
   }
 }
 
+/** `onTaskFinished` gave up after its `timeoutMs`; the task goes on. @publicApi */
+export class TaskWaitTimeoutError extends QueueSchedulerError {
+  constructor(
+    readonly taskId: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`task '${taskId}' did not finish within ${timeoutMs} ms`);
+  }
+}
+
 /** Names a value for a message: strings quoted, everything else as JSON-ish text. */
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return `'${value}'`;

@@ -108,6 +108,16 @@ export interface QueueOptions {
   sweepIntervalMs?: number;
   /** database, redis: finished tasks (succeeded, dead, cancelled) older than this many days are deleted; 0 keeps them. @default 30 */
   retentionDays?: number;
+  /**
+   * Turns on `clusterEvents$`: every instance sees the outcome events (succeeded, retrying, dead, cancelled)
+   * of every task. On the databases each outcome then also writes a `task_event` row (in the batch and
+   * transaction of its status change); off, nothing more is written. Every instance must agree. @default false
+   */
+  clusterEvents?: boolean;
+  /** database, memory: how long cluster events are kept for a consumer that resumes with `after`. @default 3_600_000 (1 h) */
+  clusterEventsRetentionMs?: number;
+  /** database: how often a `clusterEvents$` subscriber reads new events (PostgreSQL: a fallback, NOTIFY wakes it). @default 100 */
+  clusterEventsPollMs?: number;
 }
 
 /** Options of `QueueSchedulerModule.forRoot`. @publicApi */

@@ -177,3 +177,35 @@ export interface TaskEvent {
 }
 
 export type MaybePromise<T> = T | Promise<T>;
+
+/** The kinds `clusterEvents$` carries: a try's outcome, as the task's row or job records it. @publicApi */
+export type ClusterEventKind = 'succeeded' | 'retrying' | 'dead' | 'cancelled';
+
+/**
+ * One item of `clusterEvents$`: an outcome recorded by any instance. `id` is an
+ * opaque cursor: `clusterEvents$({ after: id })` resumes just after this event.
+ * `attempt` is 0 where the backend does not record it (Redis). @publicApi
+ */
+export interface ClusterTaskEvent {
+  readonly id: string;
+  readonly kind: ClusterEventKind;
+  readonly taskId: string;
+  readonly type: string;
+  readonly attempt: number;
+  /** When the outcome was recorded (the writer's clock). */
+  readonly at: Date;
+  readonly durationMs?: number;
+  readonly error?: string;
+}
+
+/** Options of `clusterEvents$`. @publicApi */
+export interface ClusterEventsOptions {
+  /** The `id` of the last event seen: the stream starts with the event after it. @default now: only events recorded from the subscription on */
+  after?: string;
+}
+
+/** Options of `onTaskFinished`. @publicApi */
+export interface TaskFinishedOptions {
+  /** Rejects with TaskWaitTimeoutError after this many ms. @default no limit */
+  timeoutMs?: number;
+}

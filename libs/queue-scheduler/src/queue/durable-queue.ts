@@ -8,6 +8,7 @@ import { type PermitStore, RateLimitedClaims } from './rate-windows';
 import type { RateLimit } from '../interfaces/task-handler.interface';
 import { TaskQueue } from './task-queue';
 import { processName } from './task-tries';
+import type { ClusterEventSource } from './cluster-events';
 
 /** A durable queue's store methods answer with promises: TaskQueue's one facade, typed so (declaration merging). */
 export interface DurableTaskQueue {
@@ -32,6 +33,9 @@ export interface DurableConsumer {
   /** Wakes up to `n` of this instance's idle waits (a local push, a type resumed here). */
   wakeLocal(n: number): void;
 }
+
+/** A durable backend's reader of cluster events; closed on module destroy. */
+export type ClusterEventFeed = ClusterEventSource & { close(): void };
 
 /** Where a durable backend keeps the paused task types: a table, a Redis set. */
 export interface PausedTypesStore {
@@ -58,6 +62,20 @@ export abstract class DurableTaskQueue extends TaskQueue {
    */
   async onIdle(pollMs = 50): Promise<void> {
     while ((await this.unfinished()) > 0) await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+
+  /** The backend's reader of cluster events, made with the first use of clusterEvents$ or onTaskFinished. */
+  protected abstract readonly createClusterEvents: () => ClusterEventFeed;
+  private clusterFeed?: ClusterEventSource;
+
+  protected override clusterEventSource(): ClusterEventSource | undefined {
+    if (!this.options.queue.clusterEvents) return undefined;
+    if (!this.clusterFeed) {
+      const feed = (this.clusterFeed = this.createClusterEvents());
+      // each backend ends its event stream on module destroy, before its connections close: the readers end there too
+      this.taskEvents.onComplete(() => feed.close());
+    }
+    return this.clusterFeed;
   }
 
   protected abstract readonly consumer: DurableConsumer;

@@ -26,6 +26,9 @@ export class TaskEventStream {
   private readonly subject = new Subject<TaskEvent>();
   readonly events$ = this.subject.asObservable();
   private listeners: TaskEventListener[] = [];
+  /** Called with each event object (memory's cluster log): an event is built while one is set. */
+  private recorder?: (event: TaskEvent) => void;
+  private readonly completions: Array<() => void> = [];
 
   constructor(private readonly now: () => number) {}
 
@@ -37,10 +40,15 @@ export class TaskEventStream {
     };
   }
 
+  /** Hands every later event object to `recorder` (one at a time: the memory queue's cluster log). */
+  record(recorder: (event: TaskEvent) => void): void {
+    this.recorder = recorder;
+  }
+
   emit(kind: TaskEventKind, task: TaskEventSubject, durationMs?: number, error?: string, retryAt?: Date, progress?: TaskProgress): void {
     const listeners = this.listeners;
     for (let i = 0; i < listeners.length; i++) listeners[i](kind, task.type, durationMs);
-    if (!this.subject.observed) return;
+    if (!this.subject.observed && this.recorder === undefined) return;
     const event: TaskEvent = {
       kind,
       taskId: task.taskId,
@@ -54,11 +62,19 @@ export class TaskEventStream {
     if (error !== undefined) Object.assign(event, { error });
     if (retryAt !== undefined) Object.assign(event, { retryAt });
     if (progress !== undefined) Object.assign(event, { progress });
+    this.recorder?.(event);
     this.subject.next(event);
   }
 
+  /** Calls `fn` once, when the stream completes (module destroy). */
+  onComplete(fn: () => void): void {
+    this.completions.push(fn);
+  }
+
   complete(): void {
+    for (const fn of this.completions.splice(0)) fn();
     this.subject.complete();
     this.listeners = [];
+    this.recorder = undefined;
   }
 }

@@ -1,8 +1,11 @@
 import type { Observable } from 'rxjs';
-import type { InstanceLoad, MaybePromise, PushTaskInput, TaskEvent, TaskRecord, TaskStatus } from '../interfaces/task.interface';
+import { InvalidOptionsError } from '../errors/errors';
+import type { ClusterEventsOptions, ClusterTaskEvent, InstanceLoad, MaybePromise, PushTaskInput, TaskEvent, TaskFinishedOptions, TaskRecord, TaskStatus } from '../interfaces/task.interface';
 import type { PublicStore } from '../store/public-store';
 import type { QueueCapabilities } from './queue-consumer';
 import { type TaskEventListener, TaskEventStream } from './task-events';
+import type { ClusterEventSource } from './cluster-events';
+import { TaskFinishWaiters } from './task-finished';
 
 export interface ListTasksFilter {
   status?: TaskStatus;
@@ -50,6 +53,41 @@ export abstract class TaskQueue {
    */
   onEvent(listener: TaskEventListener): () => void {
     return this.taskEvents.listen(listener);
+  }
+
+  /**
+   * The outcome events (succeeded, retrying, dead, cancelled) of every task on
+   * every instance sharing this backend, each with an `id` to resume from:
+   * `clusterEvents$({ after: lastSeen.id })` replays what was recorded since,
+   * as long as it is kept (see the README's "Cluster events"), then goes on live.
+   * Needs `queue.clusterEvents: true` on every instance (InvalidOptionsError otherwise).
+   */
+  clusterEvents$(options: ClusterEventsOptions = {}): Observable<ClusterTaskEvent> {
+    const source = this.clusterEventSource();
+    if (!source) throw new InvalidOptionsError('queue.clusterEvents', 'clusterEvents$ needs queue.clusterEvents: true (on every instance: only then do they record events)');
+    return source.stream(options.after);
+  }
+
+  /** The backend's cluster events; undefined while queue.clusterEvents is off. */
+  protected clusterEventSource(): ClusterEventSource | undefined {
+    return undefined;
+  }
+
+  private finishWaiters?: TaskFinishWaiters;
+
+  /**
+   * Resolves with the task's record once it is succeeded, dead or cancelled,
+   * whichever instance ran it (at once if it already is); TaskNotFoundError for
+   * an unknown id, TaskWaitTimeoutError after `timeoutMs`. Woken by cluster
+   * events when they are on, else by polling `getTask` (backing off to 1 s).
+   */
+  onTaskFinished(taskId: string, options: TaskFinishedOptions = {}): Promise<TaskRecord> {
+    this.finishWaiters ??= new TaskFinishWaiters({
+      getTask: (id) => this.getTask(id),
+      events$: this.events$,
+      clusterStream: () => this.clusterEventSource()?.stream(undefined),
+    });
+    return this.finishWaiters.wait(taskId, options);
   }
 
   /** Queues a task and returns its id; an id still pending or running is not queued twice. */

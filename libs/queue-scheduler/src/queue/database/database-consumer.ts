@@ -11,6 +11,7 @@ import { stackOf } from '../task-tries';
 import { IdlePoll } from '../idle-poll';
 import { WakeTimers } from '../wake-timers';
 import { OutcomeBatch } from './outcome-batch';
+import { cancelWithEvent, pruneEvents } from './event-log';
 import { type TaskRow, toRecord } from './task-rows';
 import { claimDue, lockDue, markRunning, NO_SORT } from './statements/claim';
 import { purgeFinished, reclaimExpired, releaseClaim, renewLeases } from './statements/leases';
@@ -45,7 +46,7 @@ export class DatabaseConsumer {
     /** Store cleanup runs on the maintenance timers too. */
     private readonly cleanupStore: () => Promise<number>,
   ) {
-    this.outcomes = new OutcomeBatch(sql);
+    this.outcomes = new OutcomeBatch(sql, options.queue.clusterEvents);
     this.idle = new IdlePoll(options.queue.pollIntervalMs);
   }
 
@@ -145,14 +146,14 @@ export class DatabaseConsumer {
     // the worker pool hands over the normalised result (see TaskRunner): plain JSON, within queue.maxResultBytes
     const json = result === undefined || result === null ? null : JSON.stringify(result);
     // the lease is renewed until the outcome is written; a failed write lets it lapse, so the task is run again
-    const written = await this.outcomes.record({ kind: 'succeeded', task, result: json }).finally(() => this.leased.delete(task.taskId));
+    const written = await this.outcomes.record({ kind: 'succeeded', task, result: json, durationMs }).finally(() => this.leased.delete(task.taskId));
     if (!written) return this.lostLease(task, 'succeeded');
     this.events.emit('succeeded', task, durationMs);
   }
 
   async fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
     const [message, stack] = [storableText(error.message, 8000), stackOf(error)];
-    const outcome = retryAt ? { kind: 'retrying' as const, task, error: message, stack, retryAt: retryAt.getTime() } : { kind: 'dead' as const, task, error: message, stack };
+    const outcome = retryAt ? { kind: 'retrying' as const, task, error: message, stack, retryAt: retryAt.getTime(), durationMs } : { kind: 'dead' as const, task, error: message, stack, durationMs };
     const written = await this.outcomes.record(outcome).finally(() => this.leased.delete(task.taskId));
     if (!written) return this.lostLease(task, outcome.kind);
     this.events.emit(outcome.kind, task, durationMs, error.message, retryAt ?? undefined);
@@ -188,8 +189,7 @@ export class DatabaseConsumer {
   async cancelled(task: Task, durationMs: number): Promise<void> {
     this.leased.delete(task.taskId);
     this.cancelsTold.delete(task.taskId);
-    const { text, params } = recordCancelled(task, Date.now());
-    if ((await this.sql.affected(text, params)) === 0) return this.lostLease(task, 'cancelled');
+    if ((await cancelWithEvent(this.sql, recordCancelled(task, Date.now()), task.taskId, this.options.queue.clusterEvents)) === 0) return this.lostLease(task, 'cancelled');
     this.events.emit('cancelled', task, durationMs);
   }
 
@@ -212,6 +212,7 @@ export class DatabaseConsumer {
     const days = this.options.queue.retentionDays;
     const purge = days > 0 ? purgeFinished(now - days * 86_400_000) : null;
     const purged = purge ? await this.sql.rangeAffected(purge.text, purge.params) : 0;
+    if (this.options.queue.clusterEvents) await pruneEvents(this.sql, now - this.options.queue.clusterEventsRetentionMs);
     return { reclaimed, purged };
   }
 

@@ -8,7 +8,7 @@ import { LibraryLogger } from '../../queue-scheduler.logger';
 import { DatabasePublicStore } from './database-public-store';
 import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
 import { type OccurrenceClaim, type QueueCapabilities, QueueConsumer } from '../queue-consumer';
-import { type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
+import { type ClusterEventFeed, type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
 import { type NormalizedTask, MAX_KEY_LENGTH, normalizeBatch, normalizePush } from '../task-validation';
 import { keyProblem } from '../json-value';
 import { dialectOfDataSource, Sql } from '../../database/sql';
@@ -18,6 +18,8 @@ import { TaskInserts } from './task-inserts';
 import { SingletonPushes } from './singleton-pushes';
 import { DatabaseConsumer } from './database-consumer';
 import { cancelTask, deleteFinished, requestCancel, retryTask } from './statements/tasks';
+import { cancelWithEvent } from './event-log';
+import { DatabaseClusterEvents } from './database-cluster-events';
 import { databasePausedTypes } from './statements/paused-types';
 import { databasePermits } from './statements/rate-windows';
 import type { PermitStore } from '../rate-windows';
@@ -185,8 +187,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 
   async cancelTask(taskId: string, options: CancelTaskOptions = {}): Promise<boolean> {
     if (!storableId(taskId)) throw new TaskNotFoundError(String(taskId));
-    const { text, params } = cancelTask(taskId);
-    const n = await this.sql.affected(text, params);
+    const n = await cancelWithEvent(this.sql, cancelTask(taskId), taskId, this.options.queue.clusterEvents);
     if (n === 0) return options.running === false ? this.getTask(taskId).then(() => false) : this.cancelRunning(taskId);
     this.taskEvents.emit('cancelled', { taskId, type: '' });
     return true;
@@ -225,6 +226,8 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   sweep(): Promise<{ reclaimed: number; purged: number }> {
     return this.sqlConsumer.sweep();
   }
+
+  protected readonly createClusterEvents = (): ClusterEventFeed => new DatabaseClusterEvents(this.sql, this.options, this.logger);
 
   // ---- internals -------------------------------------------------------
 

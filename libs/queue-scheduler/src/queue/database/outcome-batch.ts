@@ -1,4 +1,7 @@
+import type { QueryRunner } from 'typeorm';
 import type { Sql } from '../../database/sql';
+import { writeEvents } from './event-log';
+import type { EventRow } from './statements/task-events';
 import { JOURNAL_MODE, type Outcome, type OutcomeUpdate, outcomeUpdates, returningIds } from './statements/outcomes';
 
 export type { Outcome };
@@ -47,7 +50,11 @@ export class OutcomeBatch {
   /** SQLite only: whether the file is in WAL mode (see walMode). */
   private wal?: Promise<boolean>;
 
-  constructor(private readonly sql: Sql) {}
+  /** `events`: queue.clusterEvents, each written outcome also writes its `task_event` row, in the same transaction. */
+  constructor(
+    private readonly sql: Sql,
+    private readonly events = false,
+  ) {}
 
   /** Resolves once the outcome is written (true) or found to belong to a lost lease (false); rejects if the write failed. */
   record(outcome: Outcome): Promise<boolean> {
@@ -83,9 +90,10 @@ export class OutcomeBatch {
   private async writeAll(): Promise<void> {
     while (this.waiting.length) {
       const batch = this.waiting.splice(0, this.fits());
-      const statements = outcomeUpdates(this.sql, batch, Date.now());
-      if (this.sql.dialect === 'mysql') await this.writeInTransaction(statements);
-      else for (const s of statements) await this.writeReturning(s);
+      const now = Date.now();
+      const statements = outcomeUpdates(this.sql, batch, now);
+      if (this.sql.dialect === 'mysql') await this.writeInTransaction(statements, now);
+      else for (const s of statements) await this.writeReturning(s, now);
     }
   }
 
@@ -101,11 +109,10 @@ export class OutcomeBatch {
     return MAX_BATCH;
   }
 
-  /** PostgreSQL and SQLite say which rows an UPDATE changed: each statement stands alone, no transaction needed. */
-  private async writeReturning(s: Statement): Promise<void> {
+  /** PostgreSQL and SQLite say which rows an UPDATE changed: each statement stands alone (in a transaction only to write its events with it). */
+  private async writeReturning(s: Statement, now: number): Promise<void> {
     try {
-      const rows = await this.sql.rows<{ task_id: string }>(returningIds(s.text), s.params);
-      const written = new Set(rows.map((r) => r.task_id));
+      const written = await this.updateReturning(s, now);
       const oneByOne = this.sql.dialect === 'sqlite' && !(await this.walMode());
       for (const w of s.group) {
         w.resolve(written.has(w.outcome.task.taskId));
@@ -114,6 +121,20 @@ export class OutcomeBatch {
     } catch (err) {
       await this.oneByOne(s.group, err);
     }
+  }
+
+  /** The ids the UPDATE changed; with cluster events, their events are inserted in its transaction. */
+  private async updateReturning(s: Statement, now: number): Promise<Set<string>> {
+    const update = async (runner?: QueryRunner): Promise<Set<string>> => {
+      const rows = await this.sql.rows<{ task_id: string }>(returningIds(s.text), s.params, runner);
+      return new Set(rows.map((r) => r.task_id));
+    };
+    if (!this.events) return update();
+    return this.sql.transaction(async (runner) => {
+      const written = await update(runner);
+      await writeEvents(this.sql, eventRows(s.group.filter((w) => written.has(w.outcome.task.taskId)), now), runner);
+      return written;
+    });
   }
 
   /**
@@ -125,10 +146,12 @@ export class OutcomeBatch {
   private async oneByOne(group: Waiting[], batchError: unknown): Promise<void> {
     if (group.length === 1) return group[0].reject(batchError);
     for (const w of group) {
-      const [s] = outcomeUpdates(this.sql, [w], Date.now());
+      const now = Date.now();
+      const [s] = outcomeUpdates(this.sql, [w], now);
       try {
-        if (this.sql.dialect === 'mysql') w.resolve((await this.sql.affected(s.text, s.params)) === 1);
-        else w.resolve((await this.sql.rows(returningIds(s.text), s.params)).length === 1);
+        if (this.sql.dialect !== 'mysql') w.resolve((await this.updateReturning(s, now)).size === 1);
+        else if (!this.events) w.resolve((await this.sql.affected(s.text, s.params)) === 1);
+        else w.resolve(await this.sql.transaction(async (runner) => this.updateOne(s, now, runner), sessionDefault));
       } catch (err) {
         w.reject(err);
       }
@@ -156,13 +179,14 @@ export class OutcomeBatch {
    * than it covers, the batch is rolled back and written again one task per
    * statement (still one commit), which tells exactly whose lease was lost.
    */
-  private async writeInTransaction(statements: Statement[]): Promise<void> {
+  private async writeInTransaction(statements: Statement[], now: number): Promise<void> {
     const all = statements.flatMap((s) => s.group);
     try {
       const batched = await this.sql.transaction(async (runner) => {
         for (const s of statements) {
           if ((await this.sql.affected(s.text, s.params, runner)) < s.group.length) throw new ShortBatch();
         }
+        if (this.events) await writeEvents(this.sql, eventRows(all, now), runner);
         return true;
       }, sessionDefault).catch((err: unknown) => {
         if (err instanceof ShortBatch) return false;
@@ -175,8 +199,8 @@ export class OutcomeBatch {
       const written = await this.sql.transaction(async (runner) => {
         const out: boolean[] = [];
         for (const w of all) {
-          const [s] = outcomeUpdates(this.sql, [w], Date.now());
-          out.push((await this.sql.affected(s.text, s.params, runner)) === 1);
+          const [s] = outcomeUpdates(this.sql, [w], now);
+          out.push(await this.updateOne(s, now, runner));
         }
         return out;
       }, sessionDefault);
@@ -185,4 +209,24 @@ export class OutcomeBatch {
       await this.oneByOne(all, err);
     }
   }
+
+  /** MySQL: one task's UPDATE in the caller's transaction, and its event when it was written. */
+  private async updateOne(s: Statement, now: number, runner: QueryRunner): Promise<boolean> {
+    const written = (await this.sql.affected(s.text, s.params, runner)) === 1;
+    if (written && this.events) await writeEvents(this.sql, eventRows(s.group, now), runner);
+    return written;
+  }
+}
+
+/** The `task_event` rows of written outcomes. */
+function eventRows(written: readonly Waiting[], at: number): EventRow[] {
+  return written.map(({ outcome: o }) => ({
+    taskId: o.task.taskId,
+    type: o.task.type,
+    kind: o.kind,
+    attempt: o.task.attempts,
+    at,
+    error: o.kind === 'succeeded' ? undefined : o.error,
+    durationMs: o.durationMs,
+  }));
 }

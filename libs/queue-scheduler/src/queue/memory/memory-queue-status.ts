@@ -11,6 +11,8 @@ import { PausedTypes, pausableType } from '../paused-types';
 import { LocalWindows } from '../rate-windows';
 import type { ClaimFilter } from '../queue-consumer';
 import type { RateLimit } from '../../interfaces/task-handler.interface';
+import type { ResolvedOptions } from '../../interfaces/options.interface';
+import { MemoryClusterEvents } from './memory-cluster-events';
 
 /**
  * The memory queue's books and the status API over them, off the hot path:
@@ -31,12 +33,20 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   /** @internal the starts of each rate-limited type in its current window */
   protected readonly rates = new LocalWindows();
   private cancelListener?: (taskId: string) => boolean;
+  protected abstract readonly options: ResolvedOptions;
+  private clusterEvents?: MemoryClusterEvents;
 
   protected constructor(clock: Clock, historySize: number) {
     super();
     this.clock = clock;
     this.waiting = new WaitingTasks(clock);
     this.tasks = new MemoryTasks(historySize);
+  }
+
+  /** Started by the first subscriber: in one process no one can hold the id of an event from before. */
+  protected override clusterEventSource(): MemoryClusterEvents | undefined {
+    if (!this.options.queue.clusterEvents) return undefined;
+    return (this.clusterEvents ??= new MemoryClusterEvents(this.taskEvents, this.options.queue.clusterEventsRetentionMs, () => this.clock.now()));
   }
 
   override now(): number {

@@ -7,6 +7,7 @@ import { isLockError, taskOf } from './redis-jobs';
 import { RedisKeys } from './redis-keys';
 import type { Lease } from './redis-leases';
 import type { RedisConnection } from './redis-connection';
+import { CANCELLED_RESULT } from './redis-event-marks';
 
 /**
  * Cancel requests for running tasks on the Redis backend: published on one
@@ -51,7 +52,7 @@ export class RedisCancels {
     await this.redis().keys.markCancelled(record);
     try {
       // BullMQ removes no locked job: the completion releases the lock, and nothing is fetched along
-      await lease.job.moveToCompleted(null, lease.token, false);
+      await lease.job.moveToCompleted(CANCELLED_RESULT, lease.token, false);
       await lease.job.remove();
     } catch (err) {
       if (!isLockError(err)) throw err;

@@ -6,6 +6,7 @@ import { RedisIndex } from './redis-index';
 import { RedisKeys, jobIdOf, legacyJobIdOf, queueNameOf } from './redis-keys';
 import { type BullMQModule, loadRedisPackages } from './redis-loader';
 import { RedisPublicStore } from './redis-public-store';
+import { RedisClusterEvents } from './redis-cluster-events';
 
 /**
  * The Redis side of one instance: one ioredis client shared by a BullMQ
@@ -94,6 +95,21 @@ export class RedisConnection {
       this.keys.addTypes([type]).catch((err: unknown) => this.logger.warn(`listing type '${type}': ${(err as Error).message}`));
     }
     return worker;
+  }
+
+  /** BullMQ's event stream of a type's queue: what clusterEvents$ reads. */
+  eventsKey(type: string): string {
+    return `${this.options.queue.prefix}:${queueNameOf(type)}:events`;
+  }
+
+  /** With queue.clusterEvents: an event of ours in a type's stream, for what BullMQ records only as a job removed (a pending task's cancel). */
+  async addEvent(type: string, fields: string[]): Promise<void> {
+    if (this.options.queue.clusterEvents) await this.client.xadd(this.eventsKey(type), '*', ...fields);
+  }
+
+  /** The reader of clusterEvents$ over this connection's streams. */
+  clusterEvents(): RedisClusterEvents {
+    return new RedisClusterEvents(() => this, this.logger);
   }
 
   /** The types this instance runs a Worker (and so BullMQ's stalled check) for. */

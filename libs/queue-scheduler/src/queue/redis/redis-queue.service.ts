@@ -6,7 +6,7 @@ import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
 import { type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
-import { type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
+import { type ClusterEventFeed, type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
 import type { TaskEventSubject } from '../task-events';
 import { type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule } from '../task-validation';
 import { RedisSingletons } from './redis-singletons';
@@ -78,6 +78,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     return (this.statusReads ??= new RedisStatus(this.redis));
   }
 
+  protected readonly createClusterEvents = (): ClusterEventFeed => this.redis.clusterEvents();
   /** A completion fetches the next job of its type (see RedisConsumer): the pool waits for it rather than claim another. */
   readonly capabilities: QueueCapabilities = { durable: true, soleConsumer: false, claimsOverlapWrites: false };
 

@@ -7,6 +7,7 @@ import type { RedisConnection } from './redis-connection';
 import { type JobData, PRIORITY_OFFSET, recordOf, taskOf, UNFINISHED_STATES } from './redis-jobs';
 import { jobIdOf } from './redis-keys';
 import { runningByInstance, storeLastTry, withTries } from './redis-tries';
+import { CANCELLED_EVENT } from './redis-event-marks';
 
 const PAGE_SCAN = 200;
 
@@ -161,6 +162,7 @@ export class RedisStatus {
     }
     const record: TaskRecord = { ...taskOf(job, false), status: 'cancelled', completedAt: new Date() };
     await this.redis.keys.markCancelled(record);
+    await this.redis.addEvent(record.type, [...CANCELLED_EVENT, 'jobId', jobIdOf(taskId)]);
     return record;
   }
 }

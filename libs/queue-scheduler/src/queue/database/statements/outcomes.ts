@@ -5,10 +5,11 @@ import { appendedTries, typed } from './tries';
 import { failureOutcome } from '../../task-tries';
 
 /** What one finished try writes: its task leaves `running` for one of these. */
-export type Outcome =
+export type Outcome = (
   | { kind: 'succeeded'; task: Task; result: string | null }
   | { kind: 'retrying'; task: Task; error: string; stack: string; retryAt: number }
-  | { kind: 'dead'; task: Task; error: string; stack: string };
+  | { kind: 'dead'; task: Task; error: string; stack: string }
+) & { durationMs?: number };
 
 /** One UPDATE for outcomes that set the same columns, and the entries (of `outcomeUpdates`' batch) it covers. */
 export interface OutcomeUpdate<W> extends Statement {

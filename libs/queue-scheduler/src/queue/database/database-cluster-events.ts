@@ -1,0 +1,126 @@
+import type { Observable } from 'rxjs';
+import type { Sql } from '../../database/sql';
+import { InvalidArgumentError } from '../../errors/errors';
+import type { ResolvedOptions } from '../../interfaces/options.interface';
+import type { ClusterTaskEvent } from '../../interfaces/task.interface';
+import type { LibraryLogger } from '../../queue-scheduler.logger';
+import { type ClusterEventSource, pause, ReadFailures, readLoop } from '../cluster-events';
+import { PgEventListener } from './pg-event-listener';
+import { LATEST_EVENT, readEvents, type StoredEventRow } from './statements/task-events';
+
+/** Events read per statement; a full page is followed at once by the next. */
+const PAGE = 500;
+/**
+ * How long a reader waits for a missing id before it skips it. Ids are taken
+ * when a row is inserted but become visible when its transaction commits, in
+ * any order (InnoDB's autoincrement, PostgreSQL's sequences): a reader may see
+ * 12 before 11. A gap that lasts this long was a transaction rolled back.
+ */
+export const GAP_GRACE_MS = 2000;
+/** While a gap holds a reader, it looks again this often (the missing commit is usually a few ms away). */
+const HOLD_POLL_MS = 20;
+/** PostgreSQL readers are woken by NOTIFY; they also poll, this many times slower, for a notification lost with its connection. */
+const PG_POLL_FACTOR = 10;
+
+/**
+ * `clusterEvents$` on the databases: each subscriber pages through
+ * `task_event` by id (`WHERE id > cursor ORDER BY id LIMIT n`, the primary key
+ * only), every queue.clusterEventsPollMs, or on PostgreSQL when a NOTIFY
+ * says a commit wrote some. Ids are delivered in order and never twice; a
+ * gap in them holds the reader for up to GAP_GRACE_MS (see there).
+ */
+export class DatabaseClusterEvents implements ClusterEventSource {
+  private readonly stopped = new AbortController();
+  private readonly listener: PgEventListener | undefined;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly options: ResolvedOptions,
+    private readonly logger: LibraryLogger,
+  ) {
+    this.listener = sql.dialect === 'postgres' ? new PgEventListener(sql, logger) : undefined;
+  }
+
+  stream(after: string | undefined): Observable<ClusterTaskEvent> {
+    if (after !== undefined && !/^\d{1,15}$/.test(after)) throw new InvalidArgumentError('after', `not an event id of this queue: ${JSON.stringify(after)}`);
+    const start = after === undefined ? undefined : Number(after);
+    return readLoop(async (emit, signal) => {
+      const both = AbortSignal.any([signal, this.stopped.signal]);
+      this.listener?.subscribed();
+      try {
+        await this.read(start, emit, both);
+      } finally {
+        this.listener?.unsubscribed();
+      }
+    });
+  }
+
+  /** Module destroy: every reader ends (its stream completes) before the DataSource closes. */
+  close(): void {
+    this.stopped.abort();
+    this.listener?.close();
+  }
+
+  private async read(start: number | undefined, emit: (event: ClusterTaskEvent) => void, signal: AbortSignal): Promise<void> {
+    const failures = new ReadFailures(this.logger, 'clusterEvents$');
+    const poll = this.options.queue.clusterEventsPollMs * (this.listener ? PG_POLL_FACTOR : 1);
+    const onWake = this.listener ? (wake: () => void) => this.listener!.onNotify(wake) : undefined;
+    let cursor = start;
+    /** A fresh reader starting on an empty table takes whatever id comes first. */
+    let anchored = start !== undefined;
+    let gapSince: number | undefined;
+    while (!signal.aborted) {
+      let rows: StoredEventRow[];
+      try {
+        if (cursor === undefined) {
+          const latest = (await this.sql.rows<{ id: string | number | null }>(LATEST_EVENT))[0]?.id;
+          cursor = latest === null || latest === undefined ? 0 : Number(latest);
+          anchored = latest !== null && latest !== undefined;
+        }
+        const { text, params } = readEvents(cursor, PAGE);
+        rows = await this.sql.rows<StoredEventRow>(text, params);
+        failures.ok();
+      } catch (err) {
+        if (signal.aborted) return;
+        failures.failed(err);
+        await pause(Math.max(poll, 1000), signal);
+        continue;
+      }
+      let held = false;
+      for (const row of rows) {
+        const id = Number(row.id);
+        if (anchored && id !== cursor + 1) {
+          const now = Date.now();
+          gapSince ??= now;
+          // a gap behind a row written long ago (a resume, pruned rows) will never fill: no wait for it
+          if (now - gapSince < GAP_GRACE_MS && now - Number(row.recorded_at) < GAP_GRACE_MS) {
+            held = true;
+            break;
+          }
+          this.logger.debug(`clusterEvents$: event ids ${cursor + 1}..${id - 1} never committed (rolled back or pruned); going on from ${id}`);
+        }
+        gapSince = undefined;
+        anchored = true;
+        cursor = id;
+        if (signal.aborted) return;
+        emit(toEvent(row));
+      }
+      if (!held && rows.length === PAGE) continue;
+      await pause(held ? HOLD_POLL_MS : poll, signal, onWake);
+    }
+  }
+}
+
+function toEvent(row: StoredEventRow): ClusterTaskEvent {
+  const event: { -readonly [K in keyof ClusterTaskEvent]: ClusterTaskEvent[K] } = {
+    id: String(row.id),
+    kind: row.kind,
+    taskId: row.task_id,
+    type: row.task_type,
+    attempt: Number(row.attempt),
+    at: new Date(Number(row.recorded_at)),
+  };
+  if (row.duration_ms !== null) event.durationMs = Number(row.duration_ms);
+  if (row.error !== null) event.error = row.error;
+  return event;
+}

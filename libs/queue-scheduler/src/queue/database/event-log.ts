@@ -1,0 +1,61 @@
+import type { QueryRunner } from 'typeorm';
+import type { Sql } from '../../database/sql';
+import type { Statement } from './statements/statement';
+import { deleteEventsUpTo, type EventRow, insertCancelEvent, insertEvents, oldestEvents } from './statements/task-events';
+
+/** Rows of one INSERT: 7 placeholders each stays under every driver's limit. */
+const MAX_ROWS = 1000;
+
+/** Writes `rows` inside the caller's transaction (`runner`), a multi-row INSERT per MAX_ROWS. */
+export async function writeEvents(sql: Sql, rows: readonly EventRow[], runner: QueryRunner): Promise<void> {
+  for (let i = 0; i < rows.length; i += MAX_ROWS) {
+    const { text, params } = insertEvents(sql, rows.slice(i, i + MAX_ROWS));
+    await sql.rows(text, params, runner);
+  }
+}
+
+/**
+ * A cancel's UPDATE (`statement`, of one task), and with cluster events on the
+ * event it reports, in one transaction. Returns the rows the UPDATE changed.
+ */
+export async function cancelWithEvent(sql: Sql, statement: Statement, taskId: string, events: boolean): Promise<number> {
+  if (!events) return sql.affected(statement.text, statement.params);
+  return sql.transaction(async (runner) => {
+    const n = await sql.affected(statement.text, statement.params, runner);
+    if (n > 0) {
+      const insert = insertCancelEvent(sql, taskId, Date.now());
+      await sql.rows(insert.text, insert.params, runner);
+    }
+    return n;
+  });
+}
+
+/** Rows a retention pass looks at per statement, and the most statements one pass runs. */
+const PRUNE_PAGE = 1000;
+const PRUNE_PAGES = 20;
+
+/**
+ * Deletes events recorded before `cutoff`, oldest first, in bounded batches
+ * found through the primary key (ids grow with time, so the old ones are a
+ * prefix); a pass stops at PRUNE_PAGES and the next sweep goes on.
+ */
+export async function pruneEvents(sql: Sql, cutoff: number): Promise<number> {
+  let deleted = 0;
+  for (let page = 0; page < PRUNE_PAGES; page++) {
+    const oldest = oldestEvents(PRUNE_PAGE);
+    const rows = await sql.rows<{ id: string | number; recorded_at: string | number }>(oldest.text, oldest.params);
+    let last: string | number | undefined;
+    let n = 0;
+    for (const row of rows) {
+      if (Number(row.recorded_at) >= cutoff) break;
+      last = row.id;
+      n++;
+    }
+    if (last === undefined) break;
+    const { text, params } = deleteEventsUpTo(last);
+    await sql.rangeAffected(text, params);
+    deleted += n;
+    if (n < rows.length) break;
+  }
+  return deleted;
+}

@@ -1,0 +1,72 @@
+import type { Sql } from '../../../database/sql';
+import type { ClusterEventKind } from '../../../interfaces/task.interface';
+import type { Statement } from './statement';
+
+/** One row of `task_event` to write. */
+export interface EventRow {
+  readonly taskId: string;
+  readonly type: string;
+  readonly kind: ClusterEventKind;
+  readonly attempt: number;
+  readonly at: number;
+  readonly error?: string;
+  readonly durationMs?: number;
+}
+
+/** A row as read back (bigint columns come back as strings from PostgreSQL and MySQL). */
+export interface StoredEventRow {
+  id: string | number;
+  task_id: string;
+  task_type: string;
+  kind: ClusterEventKind;
+  attempt: number;
+  recorded_at: string | number;
+  error: string | null;
+  duration_ms: number | null;
+}
+
+/** What listeners LISTEN to on PostgreSQL; the payload is the highest id written. */
+export const EVENTS_CHANNEL = 'qs_task_event';
+
+/**
+ * One multi-row INSERT for a batch's events. On PostgreSQL it also sends a
+ * NOTIFY carrying the highest id, which the server delivers on commit, so a
+ * listener never hears of a row it cannot read yet.
+ */
+export function insertEvents(sql: Sql, rows: readonly EventRow[]): Statement {
+  const params: unknown[] = [];
+  const values = rows.map((r) => {
+    params.push(r.taskId, r.type, r.kind, r.attempt, r.at, r.error ?? null, r.durationMs === undefined ? null : Math.round(r.durationMs));
+    return '(?, ?, ?, ?, ?, ?, ?)';
+  });
+  const insert = `INSERT INTO task_event (task_id, task_type, kind, attempt, recorded_at, error, duration_ms) VALUES ${values.join(', ')}`;
+  if (sql.dialect !== 'postgres') return { text: insert, params };
+  return { text: `WITH ins AS (${insert} RETURNING id) SELECT pg_notify('${EVENTS_CHANNEL}', max(id)::text) FROM ins`, params };
+}
+
+/**
+ * The cancel of a pending task, from the row it just changed (same
+ * transaction): a cancel names only the id, the row has the type and attempts.
+ */
+export function insertCancelEvent(sql: Sql, taskId: string, at: number): Statement {
+  const insert = "INSERT INTO task_event (task_id, task_type, kind, attempt, recorded_at, error, duration_ms) SELECT task_id, task_type, 'cancelled', attempts, ?, NULL, NULL FROM task_queue WHERE task_id = ?";
+  if (sql.dialect !== 'postgres') return { text: insert, params: [at, taskId] };
+  return { text: `WITH ins AS (${insert} RETURNING id) SELECT pg_notify('${EVENTS_CHANNEL}', max(id)::text) FROM ins`, params: [at, taskId] };
+}
+
+/** The next page after `after`, on the primary key alone. */
+export function readEvents(after: number, limit: number): Statement {
+  return { text: `SELECT id, task_id, task_type, kind, attempt, recorded_at, error, duration_ms FROM task_event WHERE id > ? ORDER BY id LIMIT ${limit}`, params: [after] };
+}
+
+/** Where a subscriber without `after` starts: after the newest event. */
+export const LATEST_EVENT = 'SELECT MAX(id) AS id FROM task_event';
+
+/** The oldest events, to find how far a retention pass may delete (by id: the primary key is the only index). */
+export function oldestEvents(limit: number): Statement {
+  return { text: `SELECT id, recorded_at FROM task_event ORDER BY id LIMIT ${limit}`, params: [] };
+}
+
+export function deleteEventsUpTo(id: string | number): Statement {
+  return { text: 'DELETE FROM task_event WHERE id <= ?', params: [id] };
+}

@@ -1,0 +1,144 @@
+import type { Redis } from 'ioredis';
+import type { Observable } from 'rxjs';
+import { InvalidArgumentError } from '../../errors/errors';
+import type { ClusterEventKind, ClusterTaskEvent } from '../../interfaces/task.interface';
+import type { LibraryLogger } from '../../queue-scheduler.logger';
+import { type ClusterEventSource, pause, ReadFailures, readLoop } from '../cluster-events';
+import { CANCELLED_EVENT, CANCELLED_RESULT_JSON } from './redis-event-marks';
+import { taskIdOf } from './redis-keys';
+
+/** Entries per XREAD; the longest an XREAD blocks, and so how late a type that appears is first read. */
+const COUNT = 1000;
+const BLOCK_MS = 1000;
+/** How often the set of task types (one BullMQ stream each) is read again. */
+const TYPES_MS = 1000;
+
+/**
+ * Where a reader is: the last entry id read in each type's stream, and for a
+ * stream not read yet, `base` (entries after it are new to the reader).
+ * Stream ids are the Redis server's ms-seq, so `base` is comparable with all.
+ */
+interface Position {
+  base: string;
+  last: Record<string, string>;
+}
+
+function encode(p: Position): string {
+  return Buffer.from(JSON.stringify([p.base, p.last])).toString('base64url');
+}
+
+function decode(after: string): Position {
+  try {
+    const [base, last] = JSON.parse(Buffer.from(after, 'base64url').toString()) as [unknown, unknown];
+    const streamId = (v: unknown): boolean => typeof v === 'string' && /^\d+-\d+$/.test(v);
+    if (streamId(base) && last && typeof last === 'object' && Object.values(last).every(streamId)) return { base: base as string, last: { ...(last as Record<string, string>) } };
+  } catch {
+    // refused below
+  }
+  throw new InvalidArgumentError('after', `not an event id of this queue: ${JSON.stringify(after)}`);
+}
+
+/** What the reader needs of the instance's RedisConnection. */
+export interface EventStreams {
+  readonly client: Redis;
+  readonly keys: { types(): Promise<string[]> };
+  handledTypes(): string[];
+  eventsKey(type: string): string;
+}
+
+/**
+ * `clusterEvents$` on Redis: BullMQ's own event stream of each task type's
+ * queue (`<prefix>:task.<type>:events`, what QueueEvents reads), which its
+ * scripts write in the same call as the job's move, so reading costs the
+ * writers nothing. One XREAD BLOCK over every type's stream per subscriber,
+ * on a connection of its own; the types are those pushed so far (our types
+ * set), read again every TYPES_MS. An event's `id` is the reader's position in
+ * every stream, so resuming from it misses nothing BullMQ still keeps (each
+ * stream is trimmed to about `opts.maxLenEvents`, 10,000 entries by default:
+ * some 2,500 tasks of that type, as each writes added, waiting, active and an outcome).
+ */
+export class RedisClusterEvents implements ClusterEventSource {
+  private readonly stopped = new AbortController();
+  private readonly clients = new Set<Redis>();
+
+  constructor(
+    private readonly redis: () => EventStreams,
+    private readonly logger: LibraryLogger,
+  ) {}
+
+  stream(after: string | undefined): Observable<ClusterTaskEvent> {
+    const start = after === undefined ? undefined : decode(after);
+    return readLoop(async (emit, signal) => {
+      const both = AbortSignal.any([signal, this.stopped.signal]);
+      const client = this.redis().client.duplicate();
+      this.clients.add(client);
+      const stop = (): void => client.disconnect();
+      both.addEventListener('abort', stop);
+      try {
+        await this.read(client, start ?? { base: await this.now(client), last: {} }, emit, both);
+      } finally {
+        both.removeEventListener('abort', stop);
+        this.clients.delete(client);
+        client.disconnect();
+      }
+    });
+  }
+
+  close(): void {
+    this.stopped.abort();
+  }
+
+  /** The server's clock as a stream id: a new reader takes what is written from now on. */
+  private async now(client: Redis): Promise<string> {
+    const [seconds, micros] = await client.time();
+    return `${Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)}-0`;
+  }
+
+  private async read(client: Redis, position: Position, emit: (event: ClusterTaskEvent) => void, signal: AbortSignal): Promise<void> {
+    const failures = new ReadFailures(this.logger, 'clusterEvents$');
+    let types: string[] = [];
+    let typesAt = 0;
+    while (!signal.aborted) {
+      try {
+        if (Date.now() - typesAt >= TYPES_MS) {
+          types = [...new Set([...(await this.redis().keys.types()), ...this.redis().handledTypes()])].sort();
+          typesAt = Date.now();
+        }
+        if (!types.length) {
+          await pause(TYPES_MS, signal);
+          continue;
+        }
+        const keys = types.map((t) => this.redis().eventsKey(t));
+        const ids = types.map((t) => position.last[t] ?? position.base);
+        const reply = (await client.xread('COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids)) as Array<[string, Array<[string, string[]]>]> | null;
+        failures.ok();
+        for (const [key, entries] of reply ?? []) {
+          const type = types[keys.indexOf(key)];
+          for (const [id, fields] of entries) {
+            position.last[type] = id;
+            const event = eventOf(type, id, fields);
+            if (event && !signal.aborted) emit({ id: encode(position), ...event });
+          }
+        }
+      } catch (err) {
+        if (signal.aborted) return;
+        failures.failed(err);
+        await pause(1000, signal);
+      }
+    }
+  }
+}
+
+/** The outcome a stream entry reports, or undefined for the entries clusterEvents$ does not carry. */
+function eventOf(type: string, streamId: string, fields: string[]): Omit<ClusterTaskEvent, 'id'> | undefined {
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
+  let kind: ClusterEventKind;
+  if (f.event === 'completed') kind = f.returnvalue === CANCELLED_RESULT_JSON ? 'cancelled' : 'succeeded';
+  else if (f.event === 'failed') kind = 'dead';
+  else if (f.event === CANCELLED_EVENT[1]) kind = 'cancelled';
+  else return undefined;
+  if (!f.jobId) return undefined;
+  const event = { kind, taskId: taskIdOf(f.jobId), type, attempt: 0, at: new Date(Number(streamId.split('-')[0])) };
+  return kind === 'dead' && f.failedReason !== undefined ? { ...event, error: f.failedReason } : event;
+}

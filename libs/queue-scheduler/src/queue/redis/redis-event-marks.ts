@@ -1,0 +1,10 @@
+/**
+ * What clusterEvents$ cannot read from BullMQ's own stream entries alone.
+ * A pending task's cancel removes its job, and BullMQ writes `removed` for
+ * that as for a retried or deleted one: our entry says it was a cancel.
+ */
+export const CANCELLED_EVENT = ['event', 'qs-cancelled'];
+
+/** A running task's cancel completes its job with this value, so its `completed` entry is told apart from a success. */
+export const CANCELLED_RESULT = { 'nestjs-queue-scheduler': 'cancelled' };
+export const CANCELLED_RESULT_JSON = JSON.stringify(CANCELLED_RESULT);

@@ -1,0 +1,101 @@
+import type { Observable, Subscription } from 'rxjs';
+import { TaskWaitTimeoutError } from '../errors/errors';
+import type { ClusterTaskEvent, MaybePromise, TaskEvent, TaskFinishedOptions, TaskRecord } from '../interfaces/task.interface';
+import { FINISHED_STATUSES } from './cluster-events';
+
+/** What the waiters need of their queue. */
+export interface FinishSources {
+  getTask(taskId: string): MaybePromise<TaskRecord>;
+  readonly events$: Observable<TaskEvent>;
+  /** The cluster stream from now, or undefined when queue.clusterEvents is off. */
+  clusterStream(): Observable<ClusterTaskEvent> | undefined;
+}
+
+/** Polling without cluster events: soon after the call, then doubling up to this. */
+const MAX_POLL_MS = 1000;
+/** With cluster events the stream wakes a waiter; a read this often covers the stream's start-up (its cursor is read after the first getTask). */
+const SAFETY_POLL_MS = 2000;
+
+interface Waiter {
+  /** Another look at the task now. */
+  check(): void;
+}
+
+/**
+ * `onTaskFinished`: the task is read once, then again whenever an event says
+ * it may have finished: this instance's own events, every instance's through
+ * one shared `clusterEvents$` subscription while anyone waits, or (cluster
+ * events off) a poll that backs off to once a second.
+ */
+export class TaskFinishWaiters {
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private subscriptions: Subscription[] = [];
+
+  constructor(private readonly sources: FinishSources) {}
+
+  wait(taskId: string, { timeoutMs }: TaskFinishedOptions = {}): Promise<TaskRecord> {
+    return new Promise<TaskRecord>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      let deadline: NodeJS.Timeout | undefined;
+      let reading = false;
+      let again = false;
+      let pollMs = 25;
+      const cluster = this.subscribe();
+      const finish = (settle: () => void): void => {
+        clearTimeout(timer);
+        clearTimeout(deadline);
+        this.remove(taskId, waiter);
+        settle();
+      };
+      const waiter: Waiter = {
+        check: () => {
+          if (reading) return void (again = true);
+          reading = true;
+          clearTimeout(timer);
+          Promise.resolve()
+            .then(() => this.sources.getTask(taskId))
+            .then(
+              (record) => {
+                reading = false;
+                if (FINISHED_STATUSES.has(record.status)) return finish(() => resolve(record));
+                if (again) return ((again = false), waiter.check());
+                timer = setTimeout(() => waiter.check(), cluster ? SAFETY_POLL_MS : pollMs);
+                timer.unref();
+                pollMs = Math.min(MAX_POLL_MS, pollMs * 2);
+              },
+              (err: unknown) => finish(() => reject(err)),
+            );
+        },
+      };
+      let set = this.waiters.get(taskId);
+      if (!set) this.waiters.set(taskId, (set = new Set()));
+      set.add(waiter);
+      if (timeoutMs !== undefined) {
+        deadline = setTimeout(() => finish(() => reject(new TaskWaitTimeoutError(taskId, timeoutMs))), timeoutMs);
+        deadline.unref();
+      }
+      waiter.check();
+    });
+  }
+
+  /** Subscribes to the event streams with the first waiter; true when the cluster stream is among them. */
+  private subscribe(): boolean {
+    if (this.subscriptions.length) return this.subscriptions.length > 1;
+    const wake = (e: { kind: string; taskId: string }): void => {
+      if (e.kind === 'succeeded' || e.kind === 'dead' || e.kind === 'cancelled') for (const w of this.waiters.get(e.taskId) ?? []) w.check();
+    };
+    this.subscriptions.push(this.sources.events$.subscribe(wake));
+    const cluster = this.sources.clusterStream();
+    // a failing stream leaves the waiters to their safety poll
+    if (cluster) this.subscriptions.push(cluster.subscribe({ next: wake, error: () => undefined }));
+    return cluster !== undefined;
+  }
+
+  private remove(taskId: string, waiter: Waiter): void {
+    const set = this.waiters.get(taskId);
+    set?.delete(waiter);
+    if (set?.size === 0) this.waiters.delete(taskId);
+    if (this.waiters.size > 0) return;
+    for (const s of this.subscriptions.splice(0)) s.unsubscribe();
+  }
+}

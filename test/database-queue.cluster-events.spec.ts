@@ -1,0 +1,136 @@
+import { Injectable } from '@nestjs/common';
+import { type ClusterTaskEvent, DatabaseQueueService, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { DataSource } from 'typeorm';
+import { useBackendApp } from './support/backend-app';
+import { waitFor } from './support/wait-for';
+
+jest.setTimeout(60_000);
+
+@Injectable()
+class Handlers {
+  @TaskHandler('ok')
+  ok(): void {}
+}
+
+/** An event row written by hand, as an outcome's transaction writes it. */
+const row = (taskId: string, at = Date.now()): string => `INSERT INTO task_event (task_id, task_type, kind, attempt, recorded_at, error, duration_ms) VALUES ('${taskId}', 'ok', 'succeeded', 1, ${at}, NULL, NULL)`;
+
+describe.each(['sqlite', 'mariadb', 'postgres'] as const)('task_event on %s', (kind) => {
+  const backendApp = useBackendApp(kind);
+
+  it('stays empty with queue.clusterEvents off: the outcomes write nothing more', async () => {
+    const app = await backendApp.boot({ queue: { pollIntervalMs: 50 } }, [Handlers]);
+    const queue = app.get(TaskQueue);
+    const ids = await queue.pushTasks(Array.from({ length: 20 }, () => ({ type: 'ok' })));
+    await Promise.all(ids.map((id) => queue.onTaskFinished(id, { timeoutMs: 10_000 })));
+    expect(Number((await app.get(DataSource).query('SELECT COUNT(*) AS n FROM task_event'))[0].n)).toBe(0);
+  });
+
+  it('a lost lease inside a batch writes the events of the outcomes written, and only those', async () => {
+    const app = await backendApp.boot({ queue: { clusterEvents: true }, workers: { enabled: false } }, []);
+    const queue = app.get(DatabaseQueueService);
+    const ds = app.get(DataSource);
+    await queue.pushTasks(['a', 'b', 'c', 'd'].map((taskId) => ({ taskId, type: 'noop' })));
+    const tasks = await queue.claim({ types: ['noop'], unknownTypes: false, handled: new Set(['noop']) }, 4);
+    const p = kind === 'postgres' ? '$1' : '?';
+    // b: its lease ran out and the sweep queued it again; d: another worker has claimed it since (on MySQL the batch is rolled back and written task by task)
+    await ds.query(`UPDATE task_queue SET status = 'pending', lease_owner = NULL WHERE task_id = ${p}`, ['b']);
+    await ds.query(`UPDATE task_queue SET attempts = attempts + 1 WHERE task_id = ${p}`, ['d']);
+    const byId = new Map(tasks.map((t) => [t.taskId, t]));
+    await Promise.all([queue.complete(byId.get('a')!, 'A', 5), queue.complete(byId.get('b')!, 'B', 5), queue.fail(byId.get('c')!, new Error('no'), null, 7), queue.fail(byId.get('d')!, new Error('late'), null, 5)]);
+    const rows = (await ds.query('SELECT task_id, task_type, kind, attempt, error, duration_ms FROM task_event ORDER BY id')) as Array<Record<string, unknown>>;
+    const normalised = rows.map((r): Record<string, unknown> => ({ ...r, attempt: Number(r.attempt), duration_ms: Number(r.duration_ms) }));
+    expect(normalised.sort((x, y) => String(x.task_id).localeCompare(String(y.task_id)))).toEqual([
+      { task_id: 'a', task_type: 'noop', kind: 'succeeded', attempt: 1, error: null, duration_ms: 5 },
+      { task_id: 'c', task_type: 'noop', kind: 'dead', attempt: 1, error: 'no', duration_ms: 7 },
+    ]);
+  });
+
+  it('keeps events for queue.clusterEventsRetentionMs: the sweep deletes older ones', async () => {
+    const app = await backendApp.boot({ queue: { clusterEvents: true }, workers: { enabled: false } }, []);
+    const ds = app.get(DataSource);
+    for (let i = 0; i < 3; i++) await ds.query(row(`old-${i}`, Date.now() - 2 * 3_600_000));
+    for (let i = 0; i < 2; i++) await ds.query(row(`new-${i}`));
+    await app.get(DatabaseQueueService).sweep();
+    expect((await ds.query('SELECT task_id FROM task_event ORDER BY id')).map((r: { task_id: string }) => r.task_id)).toEqual(['new-0', 'new-1']);
+  });
+});
+
+// SQLite has one writer at a time, so its ids commit in order; these two do not
+describe.each(['mariadb', 'postgres'] as const)('clusterEvents$ readers and ids that commit out of order on %s', (kind) => {
+  const backendApp = useBackendApp(kind);
+
+  async function subscribed() {
+    const app = await backendApp.boot({ queue: { clusterEvents: true, clusterEventsPollMs: 50 }, workers: { enabled: false } }, []);
+    const ds = app.get(DataSource);
+    const events: ClusterTaskEvent[] = [];
+    const sub = app.get(TaskQueue).clusterEvents$().subscribe((e) => events.push(e));
+    // live once it reports a row committed after it started
+    for (let n = 0; !events.length; n++) {
+      await ds.query(row(`probe-${n}`));
+      await waitFor(() => events.length > 0, 'the reader', 500).catch(() => undefined);
+    }
+    const held = ds.createQueryRunner();
+    await held.connect();
+    await held.startTransaction();
+    return { ds, events, sub, held, ids: () => events.map((e) => e.taskId).filter((id) => !id.startsWith('probe-')) };
+  }
+
+  it('holds the reader below an uncommitted id, then delivers both in id order', async () => {
+    const { ds, events, sub, held, ids } = await subscribed();
+    await held.query(row('first'));
+    await ds.query(row('second'));
+    // several polls: the committed later id must wait for the earlier one
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(ids()).toEqual([]);
+    await held.commitTransaction();
+    await held.release();
+    await waitFor(() => ids().length === 2, 'both events');
+    sub.unsubscribe();
+    expect(ids()).toEqual(['first', 'second']);
+    expect(Number(events.at(-1)!.id)).toBe(Number(events.at(-2)!.id) + 1);
+  });
+
+  it('skips an id whose transaction rolled back once the grace period has passed', async () => {
+    const { ds, sub, held, ids } = await subscribed();
+    await held.query(row('rolled-back'));
+    const committed = Date.now();
+    await ds.query(row('kept'));
+    await held.rollbackTransaction();
+    await held.release();
+    await waitFor(() => ids().length === 1, 'the later event', 10_000);
+    const waited = Date.now() - committed;
+    sub.unsubscribe();
+    expect(ids()).toEqual(['kept']);
+    // GAP_GRACE_MS (2 s), counted from the first read that saw the gap
+    expect(waited).toBeGreaterThanOrEqual(1500);
+  });
+});
+
+describe('clusterEvents$ on postgres when its LISTEN connection drops', () => {
+  const backendApp = useBackendApp('postgres');
+
+  it('opens another and goes on being woken', async () => {
+    const app = await backendApp.boot({ queue: { clusterEvents: true, clusterEventsPollMs: 1000 }, workers: { enabled: false } }, []);
+    const ds = app.get(DataSource);
+    const listeners = async (): Promise<number[]> =>
+      ((await ds.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN qs_task_event'")) as Array<{ pid: number }>).map((r) => r.pid);
+    const events: ClusterTaskEvent[] = [];
+    const sub = app.get(TaskQueue).clusterEvents$().subscribe((e) => events.push(e));
+    await waitFor(async () => (await listeners()).length === 1, 'the LISTEN connection');
+    const [first] = await listeners();
+    await ds.query('SELECT pg_terminate_backend($1)', [first]);
+    await waitFor(async () => (await listeners()).some((pid) => pid !== first), 'another LISTEN connection', 10_000);
+    // polled only every 10 s now: an event within a second was woken by NOTIFY
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const before = events.length;
+    const at = Date.now();
+    // as the library's writers do: the row, then the wake-up (delivered at commit)
+    await ds.query(row('after-reconnect'));
+    await ds.query("SELECT pg_notify('qs_task_event', '')");
+    await waitFor(() => events.some((e) => e.taskId === 'after-reconnect'), 'the event', 5000);
+    sub.unsubscribe();
+    expect(events.length).toBeGreaterThan(before);
+    expect(Date.now() - at).toBeLessThan(1000);
+  });
+});

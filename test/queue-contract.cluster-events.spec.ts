@@ -1,0 +1,158 @@
+import { Injectable } from '@nestjs/common';
+import {
+  type ClusterTaskEvent,
+  InvalidArgumentError,
+  InvalidOptionsError,
+  type QueueSchedulerModuleOptions,
+  type TaskContext,
+  TaskHandler,
+  TaskNotFoundError,
+  TaskQueue,
+  TaskWaitTimeoutError,
+} from 'nestjs-queue-scheduler';
+import type { Subscription } from 'rxjs';
+import { BACKENDS, useBackendApp } from './support/backend-app';
+import { waitFor } from './support/wait-for';
+
+jest.setTimeout(60_000);
+
+@Injectable()
+class EventHandlers {
+  @TaskHandler('ok')
+  ok(): string {
+    return 'fine';
+  }
+
+  /** Fails its first try, succeeds on the second. */
+  @TaskHandler('flaky', { retries: { attempts: 2, backoff: 'fixed', delayMs: 10 } })
+  flaky(_params: unknown, ctx: TaskContext): void {
+    if (ctx.attempt === 1) throw new Error('first try fails');
+  }
+
+  @TaskHandler('doomed')
+  doomed(): never {
+    throw new Error('always fails');
+  }
+
+  /** Holds its task until the test opens the gate. */
+  @TaskHandler('gated')
+  async gated(): Promise<void> {
+    await this.gate;
+  }
+
+  /** Runs until its signal aborts (a cancel). */
+  @TaskHandler('cooperative')
+  cooperative(_params: unknown, ctx: TaskContext): Promise<void> {
+    return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+  }
+
+  open!: () => void;
+  gate = new Promise<void>((resolve) => (this.open = resolve));
+}
+
+/** Collects a cluster stream's events. */
+function collect(queue: TaskQueue, after?: string): { events: ClusterTaskEvent[]; sub: Subscription } {
+  const events: ClusterTaskEvent[] = [];
+  const sub = queue.clusterEvents$({ after }).subscribe((e) => events.push(e));
+  return { events, sub };
+}
+
+describe.each(BACKENDS)('clusterEvents$ and onTaskFinished on %s', (backend) => {
+  const backendApp = useBackendApp(backend);
+
+  async function boot(options: QueueSchedulerModuleOptions = {}) {
+    const app = await backendApp.boot({ ...options, queue: { pollIntervalMs: 50, clusterEvents: true, clusterEventsPollMs: 50, ...options.queue } }, [EventHandlers]);
+    return { queue: app.get(TaskQueue), handlers: app.get(EventHandlers) };
+  }
+
+  /** A stream is live once it reports a task pushed after it started. */
+  async function live(queue: TaskQueue, events: ClusterTaskEvent[]): Promise<void> {
+    const probe = await queue.pushTask({ type: 'ok' });
+    await waitFor(() => events.some((e) => e.taskId === probe && e.kind === 'succeeded'), 'the stream to report a probe task', 15_000);
+  }
+
+  it('reports every outcome once, in order per task, each with its own id', async () => {
+    const { queue } = await boot();
+    const { events, sub } = collect(queue);
+    await live(queue, events);
+    const ok = await queue.pushTasks(Array.from({ length: 20 }, () => ({ type: 'ok' })));
+    const flaky = await queue.pushTask({ type: 'flaky' });
+    const doomed = await queue.pushTask({ type: 'doomed' });
+    await waitFor(() => ok.every((id) => events.some((e) => e.taskId === id)) && [flaky, doomed].every((id) => events.some((e) => e.taskId === id && e.kind !== 'retrying')), 'every outcome', 15_000);
+    sub.unsubscribe();
+    const kinds = (id: string): string[] => events.filter((e) => e.taskId === id).map((e) => e.kind);
+    for (const id of ok) expect(kinds(id)).toEqual(['succeeded']);
+    // Redis: BullMQ's stream says 'delayed' both for a retry and for a release, so retries are not reported there
+    expect(kinds(flaky)).toEqual(backend === 'redis' ? ['succeeded'] : ['retrying', 'succeeded']);
+    expect(kinds(doomed)).toEqual(['dead']);
+    const doomedEvent = events.find((e) => e.taskId === doomed)!;
+    expect(doomedEvent).toMatchObject({ type: 'doomed', error: expect.stringContaining('always fails') });
+    if (backend !== 'redis') expect(events.find((e) => e.taskId === flaky && e.kind === 'succeeded')!.attempt).toBe(2);
+    expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+    // numeric on memory and the databases, increasing in delivery order
+    if (backend !== 'redis') expect(events.map((e) => Number(e.id))).toEqual(events.map((e) => Number(e.id)).sort((a, b) => a - b));
+  });
+
+  it('a subscriber that resumes with the last id it saw gets exactly what it missed, then the live ones', async () => {
+    const { queue } = await boot();
+    const first = collect(queue);
+    await live(queue, first.events);
+    const before = await queue.pushTasks(Array.from({ length: 3 }, () => ({ type: 'ok' })));
+    await waitFor(() => before.every((id) => first.events.some((e) => e.taskId === id)), 'the first tasks');
+    const lastSeen = first.events.at(-1)!.id;
+    first.sub.unsubscribe();
+    const missed = await queue.pushTasks(Array.from({ length: 7 }, () => ({ type: 'ok' })));
+    await Promise.all(missed.map((id) => queue.onTaskFinished(id, { timeoutMs: 15_000 })));
+    const resumed = collect(queue, lastSeen);
+    await waitFor(() => missed.every((id) => resumed.events.some((e) => e.taskId === id)), 'the missed events', 15_000);
+    const later = await queue.pushTask({ type: 'ok' });
+    await waitFor(() => resumed.events.some((e) => e.taskId === later), 'a live event after the replay', 15_000);
+    resumed.sub.unsubscribe();
+    // the replay first (in the order the outcomes were recorded), then the live one
+    expect(resumed.events.at(-1)!.taskId).toBe(later);
+    expect(resumed.events.map((e) => e.taskId).sort()).toEqual([...missed, later].sort());
+    expect(resumed.events.every((e) => e.kind === 'succeeded')).toBe(true);
+  });
+
+  it('onTaskFinished resolves for a finished task at once, for a running one when it ends, and refuses an unknown id', async () => {
+    const { queue, handlers } = await boot();
+    const done = await queue.pushTask({ type: 'ok' });
+    await waitFor(async () => (await queue.getTask(done)).status === 'succeeded', 'the first task');
+    expect(await queue.onTaskFinished(done)).toMatchObject({ taskId: done, status: 'succeeded', result: 'fine' });
+    const gated = await queue.pushTask({ type: 'gated' });
+    const waiting = queue.onTaskFinished(gated);
+    await expect(queue.onTaskFinished(gated, { timeoutMs: 100 })).rejects.toBeInstanceOf(TaskWaitTimeoutError);
+    handlers.open();
+    expect(await waiting).toMatchObject({ taskId: gated, status: 'succeeded' });
+    const doomed = await queue.pushTask({ type: 'doomed' });
+    expect(await queue.onTaskFinished(doomed)).toMatchObject({ status: 'dead' });
+    await expect(queue.onTaskFinished('no-such-task')).rejects.toBeInstanceOf(TaskNotFoundError);
+  });
+
+  it('reports the cancel of a pending task and of a running one', async () => {
+    const { queue } = await boot();
+    const { events, sub } = collect(queue);
+    await live(queue, events);
+    const pending = await queue.pushTask({ type: 'ok', delayMs: 600_000 });
+    const running = await queue.pushTask({ type: 'cooperative' });
+    await waitFor(async () => (await queue.getTask(running)).status === 'running', 'the task to start');
+    expect(await queue.cancelTask(pending)).toBe(true);
+    expect(await queue.cancelTask(running)).toBe(true);
+    await waitFor(() => [pending, running].every((id) => events.some((e) => e.taskId === id)), 'both cancels', 15_000);
+    sub.unsubscribe();
+    expect(events.filter((e) => e.taskId === pending || e.taskId === running).map((e) => [e.taskId, e.kind]).sort()).toEqual([[pending, 'cancelled'], [running, 'cancelled']].sort());
+    expect(await queue.onTaskFinished(running)).toMatchObject({ status: 'cancelled' });
+  });
+
+  it('onTaskFinished works with cluster events off (by polling), and clusterEvents$ then refuses', async () => {
+    const { queue } = await boot({ queue: { clusterEvents: false } });
+    const id = await queue.pushTask({ type: 'ok' });
+    expect(await queue.onTaskFinished(id, { timeoutMs: 10_000 })).toMatchObject({ status: 'succeeded' });
+    expect(() => queue.clusterEvents$()).toThrow(InvalidOptionsError);
+  });
+
+  it('refuses an `after` that is no event id', async () => {
+    const { queue } = await boot();
+    expect(() => queue.clusterEvents$({ after: 'not an id' })).toThrow(InvalidArgumentError);
+  });
+});
