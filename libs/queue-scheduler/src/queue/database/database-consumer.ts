@@ -103,21 +103,19 @@ export class DatabaseConsumer {
         await this.sql.affected(mark.text, mark.params, runner);
         return locked.map((r) => ({ ...r, status: 'running', attempts: Number(r.attempts) + 1, started_at: now }));
       }, (attempt) => (backlog && attempt === 1 ? 'REPEATABLE READ' : 'READ COMMITTED'));
-    } else if (this.sql.dialect === 'postgres') {
-      const claim = claimDue(this.sql, now, this.owner, lease, types, limit);
-      // Over a backlog, statistics from before it arrived (autovacuum analyzes a minute or more later) made the
-      // planner expect a handful of pending rows and read and sort all of them for every claim (70 ms per claim of
-      // 100 at 60,000 pending); without a sort to choose, it walks idx_task_queue_claim in order and stops at the
-      // limit (2 ms). Two round trips more, so only while a backlog lasts: a few pending rows sort in no time.
-      rows = this.backlog
-        ? await this.sql.transaction(async (runner) => {
-            await runner.query(NO_SORT);
-            return this.sql.rows<TaskRow>(claim.text, claim.params, runner);
-          })
-        : await this.sql.rows<TaskRow>(claim.text, claim.params);
     } else {
       const claim = claimDue(this.sql, now, this.owner, lease, types, limit);
-      rows = await this.sql.rows<TaskRow>(claim.text, claim.params);
+      // PostgreSQL, over a backlog: statistics from before it arrived (autovacuum analyzes a minute or more later) made
+      // the planner expect a handful of pending rows and read and sort all of them for every claim (70 ms per claim of
+      // 100 at 60,000 pending); without a sort to choose, it walks idx_task_queue_claim in order and stops at the
+      // limit (2 ms). Two round trips more, so only while a backlog lasts: a few pending rows sort in no time.
+      rows =
+        this.sql.dialect === 'postgres' && this.backlog
+          ? await this.sql.transaction(async (runner) => {
+              await runner.query(NO_SORT);
+              return this.sql.rows<TaskRow>(claim.text, claim.params, runner);
+            })
+          : await this.sql.rows<TaskRow>(claim.text, claim.params);
     }
     this.backlog = rows.length >= limit;
     const tasks = rows.map(claimedTask).sort((a, b) => a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || a.seq - b.seq);

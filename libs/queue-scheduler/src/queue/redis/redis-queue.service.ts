@@ -77,7 +77,6 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   private get status(): RedisStatus {
     return (this.statusReads ??= new RedisStatus(this.redis));
   }
-
   protected readonly createClusterEvents = (): ClusterEventFeed => this.redis.clusterEvents();
   /** A completion fetches the next job of its type (see RedisConsumer): the pool waits for it rather than claim another. */
   readonly capabilities: QueueCapabilities = { durable: true, soleConsumer: false, claimsOverlapWrites: false };
