@@ -1,3 +1,5 @@
+import { NotSupportedError } from '../errors/errors';
+import type { ChildResult, FlowIds, FlowInput, FlowNode } from '../interfaces/flow.interface';
 import { randomBytes } from 'node:crypto';
 import type { Task, TaskProgress } from '../interfaces/task.interface';
 import type { ClaimFilter } from './queue-consumer';
@@ -58,6 +60,23 @@ export abstract class DurableTaskQueue extends TaskQueue {
    */
   async onIdle(pollMs = 50): Promise<void> {
     while ((await this.unfinished()) > 0) await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+
+  /**
+   * Flows, until a backend has them (the database overrides these; Redis
+   * does not yet): refused before anything is written.
+   */
+  pushFlow<P>(_flow: FlowInput<P>): Promise<FlowIds> {
+    return Promise.reject(new NotSupportedError('pushFlow (flows)', this.options.queue.backend));
+  }
+
+  getFlow(_rootId: string): Promise<FlowNode> {
+    return Promise.reject(new NotSupportedError('getFlow (flows)', this.options.queue.backend));
+  }
+
+  /** No flow was pushed, so no task has children. */
+  childResults(_task: Task): Promise<Record<string, ChildResult>> {
+    return Promise.resolve({});
   }
 
   protected abstract readonly consumer: DurableConsumer;

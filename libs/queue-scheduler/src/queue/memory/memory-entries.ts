@@ -1,3 +1,4 @@
+import type { ChildFailurePolicy } from '../../interfaces/flow.interface';
 import type { Task, TaskProgress, TaskRecord, TaskStatus } from '../../interfaces/task.interface';
 import type { Indexed } from './task-index';
 import type { LogBlock, Logged } from './task-log';
@@ -14,6 +15,22 @@ export interface Failures {
   stack: string | undefined;
   /** Tries followed by another (failed, timed out), oldest first, at most MAX_TRIES_KEPT. */
   tries: StoredTry[] | undefined;
+}
+
+/** A flow child's link to its parent (see memory-flows.ts). */
+export interface ParentLink {
+  readonly entry: MemoryEntry;
+  readonly policy: ChildFailurePolicy;
+  /** Its end was counted off the parent's `pending` (succeeded, or failed under 'ignore' / 'continue'). */
+  counted: boolean;
+}
+
+/** A flow parent's side: its children in input order, and how many have not been counted yet. */
+export interface FlowState {
+  readonly children: MemoryEntry[];
+  pending: number;
+  /** The child whose failure (under 'fail') made it dead: retrying that child re-arms it. */
+  failedBy: MemoryEntry | undefined;
 }
 
 /**
@@ -60,6 +77,10 @@ export class MemoryEntry implements Task, Indexed, Logged {
   failures: Failures | undefined = undefined;
   result: unknown = undefined;
   progress: TaskProgress | undefined = undefined;
+  /** In a flow: its parent and how the parent treats its failure; undefined for every other task (the hot path's one check). */
+  parent: ParentLink | undefined = undefined;
+  /** A flow's parent: its children and how many it still waits for. */
+  flow: FlowState | undefined = undefined;
   /** Where it sits in the delayed heap (-1: not delayed), so a cancel takes it out in O(log n). */
   heapIndex = -1;
   readonly traceContext: string | undefined;
@@ -111,6 +132,11 @@ export class MemoryEntry implements Task, Indexed, Logged {
       traceContext: this.traceContext,
     };
   }
+}
+
+/** Still holds its id: a push of the same id is not queued twice. */
+export function isUnfinished(entry: MemoryEntry): boolean {
+  return entry.status === 'pending' || entry.status === 'running' || entry.status === 'failed' || entry.status === 'waiting';
 }
 
 const date = (ms: number): Date | undefined => (Number.isNaN(ms) ? undefined : new Date(ms));
