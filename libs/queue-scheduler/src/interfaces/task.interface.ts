@@ -62,6 +62,8 @@ export interface Task<P = unknown> {
   readonly schedulerTaskId?: string;
   readonly scheduledAt?: Date;
   readonly createdAt: Date;
+  /** In a flow (see `pushFlow`): the task that waits for this one. */
+  readonly parentId?: string;
   /**
    * With `tracing: true`, pushed while a span was active: the W3C `traceparent`
    * of its push's span, then `;` and the `tracestate` if there was one. Each

@@ -10,6 +10,7 @@ import { AddTaskQueueCancelRequested1764740000000 } from './1764740000000-add-ta
 import { CreateQueueRateWindow1764750000000 } from './1764750000000-create-queue-rate-window';
 import { AddTaskQueueTraceContext1764760000000 } from './1764760000000-add-task-queue-trace-context';
 import { AddTaskQueueTries1764770000000 } from './1764770000000-add-task-queue-tries';
+import { AddTaskQueueFlows1764780000000 } from './1764780000000-add-task-queue-flows';
 
 export {
   CreateSchedulerTask1764300000000,
@@ -24,6 +25,7 @@ export {
   CreateQueueRateWindow1764750000000,
   AddTaskQueueTraceContext1764760000000,
   AddTaskQueueTries1764770000000,
+  AddTaskQueueFlows1764780000000,
 };
 
 /**
@@ -44,4 +46,5 @@ export const QUEUE_SCHEDULER_MIGRATIONS = [
   CreateQueueRateWindow1764750000000,
   AddTaskQueueTraceContext1764760000000,
   AddTaskQueueTries1764770000000,
+  AddTaskQueueFlows1764780000000,
 ];

@@ -35,6 +35,13 @@ export interface DurableConsumer {
   wakeLocal(n: number): void;
 }
 
+/** Where a durable backend keeps its flows (see DatabaseFlows). */
+export interface FlowStore {
+  push<P>(flow: FlowInput<P>): Promise<FlowIds>;
+  tree(rootId: string): Promise<FlowNode>;
+  childResults(task: Task): Promise<Record<string, ChildResult>>;
+}
+
 /** Where a durable backend keeps the paused task types: a table, a Redis set. */
 export interface PausedTypesStore {
   load(): Promise<string[]>;
@@ -62,21 +69,22 @@ export abstract class DurableTaskQueue extends TaskQueue {
     while ((await this.unfinished()) > 0) await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 
-  /**
-   * Flows, until a backend has them (the database overrides these; Redis
-   * does not yet): refused before anything is written.
-   */
-  pushFlow<P>(_flow: FlowInput<P>): Promise<FlowIds> {
-    return Promise.reject(new NotSupportedError('pushFlow (flows)', this.options.queue.backend));
+  /** The backend's flows; undefined where there are none yet (Redis): pushFlow and getFlow refuse, nothing is written. */
+  protected readonly flows: FlowStore | undefined = undefined;
+
+  pushFlow<P>(flow: FlowInput<P>): Promise<FlowIds> {
+    if (this.flows === undefined) return Promise.reject(new NotSupportedError('pushFlow (flows)', this.options.queue.backend));
+    return this.flows.push(flow);
   }
 
-  getFlow(_rootId: string): Promise<FlowNode> {
-    return Promise.reject(new NotSupportedError('getFlow (flows)', this.options.queue.backend));
+  getFlow(rootId: string): Promise<FlowNode> {
+    if (this.flows === undefined) return Promise.reject(new NotSupportedError('getFlow (flows)', this.options.queue.backend));
+    return this.flows.tree(rootId);
   }
 
-  /** No flow was pushed, so no task has children. */
-  childResults(_task: Task): Promise<Record<string, ChildResult>> {
-    return Promise.resolve({});
+  /** `{}` for a task that is no flow's parent; no flows, no parents. */
+  childResults(task: Task): Promise<Record<string, ChildResult>> {
+    return this.flows === undefined ? Promise.resolve({}) : this.flows.childResults(task);
   }
 
   protected abstract readonly consumer: DurableConsumer;

@@ -1,4 +1,6 @@
+import type { QueryRunner } from 'typeorm';
 import type { Sql } from '../../database/sql';
+import { settleParents } from './database-flows';
 import { JOURNAL_MODE, type Outcome, type OutcomeUpdate, outcomeUpdates, returningIds } from './statements/outcomes';
 
 export type { Outcome };
@@ -21,6 +23,11 @@ const MAX_BATCH = 500;
  * the whole batch (a large value still goes alone, as it did before batching).
  */
 const MAX_BATCH_BYTES = 1 << 20;
+
+/** A try that ends (not a retry) a task with a parent: its parent's count changes in the same transaction. */
+const endsFlowChild = (w: { outcome: Outcome }): boolean => w.outcome.task.parentId !== undefined && w.outcome.kind !== 'retrying';
+
+const endedChildren = (ws: ReadonlyArray<{ outcome: Outcome }>): string[] => ws.filter(endsFlowChild).map((w) => w.outcome.task.taskId);
 
 /** Updates by primary key take no gap locks at any level: no SET TRANSACTION round trip before each write. */
 const sessionDefault = (): undefined => undefined;
@@ -85,6 +92,7 @@ export class OutcomeBatch {
       const batch = this.waiting.splice(0, this.fits());
       const statements = outcomeUpdates(this.sql, batch, Date.now());
       if (this.sql.dialect === 'mysql') await this.writeInTransaction(statements);
+      else if (batch.some(endsFlowChild)) await this.writeWithParents(statements);
       else for (const s of statements) await this.writeReturning(s);
     }
   }
@@ -117,6 +125,26 @@ export class OutcomeBatch {
   }
 
   /**
+   * PostgreSQL and SQLite, a batch ending a flow's children: its UPDATEs and
+   * their parents' (counted, released, failed) in one transaction, so a
+   * child's end and its parent's count are never apart.
+   */
+  private async writeWithParents(statements: Statement[]): Promise<void> {
+    const all = statements.flatMap((s) => s.group);
+    try {
+      const written = await this.sql.transaction(async (runner) => {
+        const ids = new Set<string>();
+        for (const s of statements) for (const r of await this.sql.rows<{ task_id: string }>(returningIds(s.text), s.params, runner)) ids.add(r.task_id);
+        await settleParents(this.sql, runner, endedChildren(all.filter((w) => ids.has(w.outcome.task.taskId))));
+        return ids;
+      }, sessionDefault);
+      for (const w of all) w.resolve(written.has(w.outcome.task.taskId));
+    } catch (err) {
+      await this.oneByOne(all, err);
+    }
+  }
+
+  /**
    * A batch whose write failed (after transient errors were retried) is written
    * again one task per statement: a value one task could not store (PostgreSQL
    * refused a NUL in an error message; a result past the packet size) fails
@@ -127,12 +155,21 @@ export class OutcomeBatch {
     for (const w of group) {
       const [s] = outcomeUpdates(this.sql, [w], Date.now());
       try {
-        if (this.sql.dialect === 'mysql') w.resolve((await this.sql.affected(s.text, s.params)) === 1);
+        if (endsFlowChild(w)) w.resolve(await this.sql.transaction((runner) => this.writeOne(s, runner), sessionDefault));
+        else if (this.sql.dialect === 'mysql') w.resolve((await this.sql.affected(s.text, s.params)) === 1);
         else w.resolve((await this.sql.rows(returningIds(s.text), s.params)).length === 1);
       } catch (err) {
         w.reject(err);
       }
     }
+  }
+
+  /** One flow child's outcome and its parent's count, in the caller's transaction; false when its lease was lost. */
+  private async writeOne(s: Statement, runner: QueryRunner): Promise<boolean> {
+    const written =
+      this.sql.dialect === 'mysql' ? (await this.sql.affected(s.text, s.params, runner)) === 1 : (await this.sql.rows(returningIds(s.text), s.params, runner)).length === 1;
+    if (written) await settleParents(this.sql, runner, endedChildren(s.group));
+    return written;
   }
 
   /**
@@ -163,6 +200,7 @@ export class OutcomeBatch {
         for (const s of statements) {
           if ((await this.sql.affected(s.text, s.params, runner)) < s.group.length) throw new ShortBatch();
         }
+        if (all.some(endsFlowChild)) await settleParents(this.sql, runner, endedChildren(all));
         return true;
       }, sessionDefault).catch((err: unknown) => {
         if (err instanceof ShortBatch) return false;
@@ -178,6 +216,8 @@ export class OutcomeBatch {
           const [s] = outcomeUpdates(this.sql, [w], Date.now());
           out.push((await this.sql.affected(s.text, s.params, runner)) === 1);
         }
+        const ended = endedChildren(all.filter((w, i) => out[i]));
+        if (ended.length > 0) await settleParents(this.sql, runner, ended);
         return out;
       }, sessionDefault);
       all.forEach((w, i) => w.resolve(written[i]));

@@ -162,6 +162,7 @@ export function toRecord(entry: MemoryEntry): TaskRecord {
     result: entry.result,
     progress: entry.progress,
     traceContext: entry.traceContext,
+    parentId: entry.parent?.entry.taskId,
   };
 }
 
