@@ -27,6 +27,13 @@ class FlowHandlers {
     throw new Error('boom always fails');
   }
 
+  /** Runs until its signal aborts (a cancel), then gives up with the signal's reason. */
+  @TaskHandler('held')
+  held(_params: unknown, ctx: TaskContext): Promise<never> {
+    this.log.push(`start:${ctx.taskId}`);
+    return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+  }
+
   @TaskHandler('flaky')
   flaky(): string {
     if (!this.flakyOk) throw new Error('not yet');
@@ -121,6 +128,26 @@ describe.each(FLOW_BACKENDS)('flows on %s', (backend) => {
     const seen = handlers.seen.get(continued.taskId)!;
     expect(seen[continued.children[0].taskId]).toEqual({ type: 'node', status: 'succeeded', result: { n: 2 } });
     expect(seen[continued.children[1].taskId]).toMatchObject({ type: 'boom', status: 'dead', error: expect.stringContaining('boom always fails') });
+  });
+
+  it("a parent dead of its child fails its own parent by the same rule, up the tree", async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node', children: [{ type: 'boom' }] }] });
+    const middle = ids.children[0].taskId;
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the root to die');
+    expect((await queue.getTask(ids.taskId)).error).toContain(middle);
+    expect((await queue.getTask(middle)).error).toContain(ids.children[0].children[0].taskId);
+    expect(handlers.log).toEqual([]);
+  });
+
+  it("a running child cancelled under 'continue': the parent runs and sees it cancelled", async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'held', onChildFailure: 'continue' }] });
+    const child = ids.children[0].taskId;
+    await waitFor(() => handlers.log.includes(`start:${child}`), 'the child to start');
+    expect(await queue.cancelTask(child)).toBe(true);
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to run');
+    expect(handlers.seen.get(ids.taskId)![child]).toMatchObject({ type: 'held', status: 'cancelled' });
   });
 
   it('cancelling a parent cancels what under it has not started', async () => {
