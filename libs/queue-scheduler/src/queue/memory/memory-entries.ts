@@ -17,17 +17,20 @@ export interface Failures {
   tries: StoredTry[] | undefined;
 }
 
-/** A flow child's link to its parent (see memory-flows.ts). */
-export interface ParentLink {
-  readonly entry: MemoryEntry;
+/**
+ * A flow task's links (see memory-flows.ts), in one object so a task outside
+ * any flow carries a single undefined field.
+ */
+export interface FlowLinks {
+  /** Undefined on the root. */
+  readonly parent: MemoryEntry | undefined;
+  /** How the parent treats this task's failure. */
   readonly policy: ChildFailurePolicy;
   /** Its end was counted off the parent's `pending` (succeeded, or failed under 'ignore' / 'continue'). */
   counted: boolean;
-}
-
-/** A flow parent's side: its children in input order, and how many have not been counted yet. */
-export interface FlowState {
-  readonly children: MemoryEntry[];
+  /** A parent's children in input order; undefined on a leaf. */
+  readonly children: MemoryEntry[] | undefined;
+  /** Children not counted yet. */
   pending: number;
   /** The child whose failure (under 'fail') made it dead: retrying that child re-arms it. */
   failedBy: MemoryEntry | undefined;
@@ -77,10 +80,8 @@ export class MemoryEntry implements Task, Indexed, Logged {
   failures: Failures | undefined = undefined;
   result: unknown = undefined;
   progress: TaskProgress | undefined = undefined;
-  /** In a flow: its parent and how the parent treats its failure; undefined for every other task (the hot path's one check). */
-  parent: ParentLink | undefined = undefined;
-  /** A flow's parent: its children and how many it still waits for. */
-  flow: FlowState | undefined = undefined;
+  /** In a flow: its parent and children; undefined for every other task (the one check a task's end makes). */
+  flow: FlowLinks | undefined = undefined;
   /** Where it sits in the delayed heap (-1: not delayed), so a cancel takes it out in O(log n). */
   heapIndex = -1;
   readonly traceContext: string | undefined;
@@ -162,7 +163,7 @@ export function toRecord(entry: MemoryEntry): TaskRecord {
     result: entry.result,
     progress: entry.progress,
     traceContext: entry.traceContext,
-    parentId: entry.parent?.entry.taskId,
+    parentId: entry.flow?.parent?.taskId,
   };
 }
 

@@ -16,9 +16,9 @@ export interface FlowHost {
 }
 
 /**
- * The memory backend's flows. Links live on the entries (`parent`, `flow`),
- * so a flow is forgotten with its tasks and a task outside any flow carries
- * two undefined fields and nothing else. Everything here runs in one turn of
+ * The memory backend's flows. Links live on the entries (`flow`), so a
+ * flow is forgotten with its tasks and a task outside any flow carries one
+ * undefined field and nothing else. Everything here runs in one turn of
  * the event loop, so a flow is pushed, released or failed atomically.
  */
 export class MemoryFlows {
@@ -31,30 +31,26 @@ export class MemoryFlows {
     for (let i = 0; i < nodes.length; i++) {
       const node = nodes[i];
       const entry = this.host.entry(node.task, now, idSeqs[i]);
-      if (node.parent >= 0) {
-        const parent = entries[node.parent];
-        entry.parent = { entry: parent, policy: node.onChildFailure, counted: false };
-        parent.flow!.children.push(entry);
-      }
-      if (node.children > 0) {
-        entry.flow = { children: [], pending: node.children, failedBy: undefined };
-        entry.status = 'waiting';
-      }
+      const parent = node.parent < 0 ? undefined : entries[node.parent];
+      entry.flow = { parent, policy: node.onChildFailure, counted: false, children: node.children > 0 ? [] : undefined, pending: node.children, failedBy: undefined };
+      parent?.flow!.children!.push(entry);
+      if (node.children > 0) entry.status = 'waiting';
       entries.push(entry);
     }
     // every entry is linked before any is announced or made claimable
     for (const entry of entries) {
       this.host.tasks.add(entry);
       this.host.emit('queued', entry);
-      if (entry.flow === undefined) this.host.waiting.add(entry, now);
+      if (entry.flow!.children === undefined) this.host.waiting.add(entry, now);
     }
     return entries;
   }
 
-  /** A child ended (through the queue's `finish`): its parent counts it, runs once none is left, or dies under 'fail'. */
+  /** A flow task ended (through the queue's `finish`): its parent counts it, runs once none is left, or dies under 'fail'. */
   ended(child: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead'): void {
-    const link = child.parent!;
-    const parent = link.entry;
+    const link = child.flow!;
+    const parent = link.parent;
+    if (parent === undefined) return;
     const flow = parent.flow!;
     if (status !== 'succeeded' && link.policy === 'fail') {
       if (parent.status !== 'waiting') return;
@@ -71,10 +67,11 @@ export class MemoryFlows {
     }
   }
 
-  /** A dead or cancelled child queued again: its parent waits for it again, and one that died of it is re-armed. */
+  /** A dead flow task queued again: its parent waits for it again, and one that died of it is re-armed. */
   retried(child: MemoryEntry): void {
-    const link = child.parent!;
-    const parent = link.entry;
+    const link = child.flow!;
+    const parent = link.parent;
+    if (parent === undefined) return;
     const flow = parent.flow!;
     if (link.counted) {
       link.counted = false;
@@ -86,13 +83,13 @@ export class MemoryFlows {
       parent.attempts = 0;
       parent.completedAtMs = NaN;
       this.host.tasks.requeue(parent, 'waiting');
-      if (parent.parent !== undefined) this.retried(parent);
+      this.retried(parent);
     }
   }
 
   /** Cancels what under `parent` has not started (running children finish as they finish). */
   cancelChildren(parent: MemoryEntry, cancel: (entry: MemoryEntry) => void): void {
-    for (const child of parent.flow!.children) {
+    for (const child of parent.flow?.children ?? []) {
       if (child.status === 'pending' || child.status === 'failed' || child.status === 'waiting') cancel(child);
     }
   }
@@ -102,9 +99,9 @@ export class MemoryFlows {
       taskId: entry.taskId,
       type: entry.type,
       status: entry.status,
-      onChildFailure: entry.parent?.policy,
+      onChildFailure: entry.flow?.parent === undefined ? undefined : entry.flow.policy,
       error: entry.error,
-      children: entry.flow === undefined ? [] : entry.flow.children.map((child) => this.tree(child)),
+      children: entry.flow?.children === undefined ? [] : entry.flow.children.map((child) => this.tree(child)),
     };
   }
 
@@ -112,7 +109,7 @@ export class MemoryFlows {
     const results: Record<string, ChildResult> = {};
     for (const child of entry.flow?.children ?? []) {
       if (child.status === 'succeeded') results[child.taskId] = { type: child.type, status: child.status, result: child.result };
-      else if (child.parent!.policy !== 'ignore') results[child.taskId] = { type: child.type, status: child.status, error: child.error };
+      else if (child.flow!.policy !== 'ignore') results[child.taskId] = { type: child.type, status: child.status, error: child.error };
     }
     return results;
   }

@@ -149,7 +149,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
     }
     if (entry.status === 'failed') this.waiting.remove(entry);
     const now = this.clock.now();
-    if (entry.parent !== undefined && entry.status === 'dead') this.flows.retried(entry);
+    if (entry.flow !== undefined && entry.status === 'dead') this.flows.retried(entry);
     recordRetried(entry);
     entry.attempts = 0;
     entry.error = undefined;
@@ -188,7 +188,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
     if (entry.status !== 'waiting') this.waiting.remove(entry);
     this.finish(entry, 'cancelled', this.clock.now());
     this.emit('cancelled', entry);
-    if (entry.flow !== undefined) this.flows.cancelChildren(entry, (child) => this.cancelEntry(child));
+    if (entry.flow?.children !== undefined) this.flows.cancelChildren(entry, (child) => this.cancelEntry(child));
   }
 
   onCancelRequest(listener: (taskId: string) => boolean): void {

@@ -239,7 +239,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
   protected finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead', at: number): void {
     entry.completedAtMs = at;
     this.tasks.finish(entry, status);
-    if (entry.parent !== undefined) this.flows.ended(entry, status);
+    if (entry.flow !== undefined) this.flows.ended(entry, status);
     this.checkIdle();
   }
 
