@@ -297,6 +297,28 @@ describe.each<QueueBackend>(['memory', 'database', 'redis'])('dashboard API on t
     await queue().cancelTask(running);
   });
 
+  it("shows a flow parent's children, with their statuses, in its detail", async () => {
+    await boot({ guards: [AllowGuard] });
+    if (backend === 'redis') {
+      // no flows on Redis yet: a task's detail simply has none
+      const id = await queue().pushTask({ type: 'work', delayMs: 3_600_000 });
+      expect((await json<{ flow?: unknown }>(call('GET', `/queues/api/tasks/${id}`))).flow).toBeUndefined();
+      return;
+    }
+    const ids = await queue().pushFlow({ type: 'work', children: [{ type: 'work', delayMs: 3_600_000 }, { type: 'work', delayMs: 3_600_000, onChildFailure: 'ignore' }] });
+    type Detail = { status: string; flow: { children: Array<{ taskId: string; status: string; onChildFailure: string }> } };
+    const detail = await json<Detail>(call('GET', `/queues/api/tasks/${ids.taskId}`));
+    expect(detail.status).toBe('waiting');
+    expect(detail.flow.children).toEqual([
+      expect.objectContaining({ taskId: ids.children[0].taskId, status: 'pending', onChildFailure: 'fail' }),
+      expect.objectContaining({ taskId: ids.children[1].taskId, status: 'pending', onChildFailure: 'ignore' }),
+    ]);
+    const child = await json<{ parentId: string; flow?: unknown }>(call('GET', `/queues/api/tasks/${ids.children[0].taskId}`));
+    expect(child).toMatchObject({ parentId: ids.taskId });
+    expect(child.flow).toBeUndefined();
+    expect(await json(call('POST', `/queues/api/tasks/${ids.taskId}/cancel`))).toEqual({ cancelled: true });
+  });
+
   it('retries every dead task with one bulk action', async () => {
     await boot({ guards: [AllowGuard] });
     const dead = await Promise.all([1, 2, 3].map(() => queue().pushTask({ type: 'flaky', maxRetries: 0 })));

@@ -72,7 +72,7 @@ describe.each(DATABASES)('QueueSchedulerMetrics on %s', (kind) => {
     expect(s.events).toEqual({ queued: 6, started: 7, progress: 3, succeeded: 4, failed: 0, retrying: 2, dead: 1, cancelled: 1 });
     expect(s.retries).toBe(2);
     expect(s.deadLettered).toBe(1);
-    expect(s.tasksByStatus).toEqual({ pending: 0, running: 0, succeeded: 4, failed: 0, dead: 1, cancelled: 1 });
+    expect(s.tasksByStatus).toEqual({ pending: 0, running: 0, succeeded: 4, failed: 0, dead: 1, cancelled: 1, waiting: 0 });
     expect(s.queueDepth).toBe(0);
     expect(s.workers).toEqual({ running: true, busy: 0, size: 3 });
     expect(s.types.ok.events).toMatchObject({ queued: 4, started: 3, progress: 3, succeeded: 3 });

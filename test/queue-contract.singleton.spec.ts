@@ -205,7 +205,7 @@ describe.each(BACKENDS)('singleton keys on %s', (backend) => {
       .then(() => queue.pushTasks([{ type: 'job', singletonKey: 'fine' }, { type: 'job', singletonKey: 'k', debounceMs: -5 }]))
       .then(() => undefined, (err: unknown) => err);
     expect(batch).toMatchObject({ field: 'inputs[1].debounceMs' });
-    expect(await queue.countByStatus()).toEqual({ pending: 0, running: 0, failed: 0, succeeded: 0, dead: 0, cancelled: 0 });
+    expect(await queue.countByStatus()).toEqual({ pending: 0, running: 0, failed: 0, succeeded: 0, dead: 0, cancelled: 0, waiting: 0 });
     // nothing was taken either: the keys are free
     const id = await queue.pushTask({ type: 'job', singletonKey: 'fine' });
     expect(await queue.getTask(id)).toMatchObject({ singletonKey: 'fine' });

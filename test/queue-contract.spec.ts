@@ -224,7 +224,7 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     expect(second.items.map((t) => t.taskId)).toEqual(['e1', 'e0']);
     expect(second.nextCursor).toBeUndefined();
     expect((await queue.listTasks({ status: 'pending' })).items).toHaveLength(6);
-    expect(await queue.countByStatus()).toEqual({ pending: 6, running: 0, succeeded: 0, failed: 0, dead: 0, cancelled: 0 });
+    expect(await queue.countByStatus()).toEqual({ pending: 6, running: 0, succeeded: 0, failed: 0, dead: 0, cancelled: 0, waiting: 0 });
     await expect(Promise.resolve().then(() => queue.listTasks({ limit: 0 }))).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 

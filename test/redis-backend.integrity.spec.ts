@@ -173,7 +173,7 @@ describe('types with nothing left are released', () => {
     expect(await inTypes('kept')).toBe(true);
     expect(await redis.hkeys(`${prefix}:~index`)).toEqual(['k1']);
     await expect(later.getTask('g1')).rejects.toBeInstanceOf(TaskNotFoundError);
-    expect(await later.countByStatus()).toEqual({ pending: 1, running: 0, succeeded: 0, failed: 0, dead: 0, cancelled: 0 });
+    expect(await later.countByStatus()).toEqual({ pending: 1, running: 0, succeeded: 0, failed: 0, dead: 0, cancelled: 0, waiting: 0 });
   });
 
   it('cancelled tasks: the type goes, the cancelled records stay readable', async () => {

@@ -46,7 +46,7 @@ describe('redis backend, several processes (ledger and schedules on MariaDB)', (
     instances = [0, 1, 2].map(() => startInstance(db.options, worker()));
     await waitReady(instances);
     await waitFor(async () => (await queue.countByStatus()).succeeded === 5000, '5,000 succeeded', 120_000, 200);
-    expect(await queue.countByStatus()).toEqual({ pending: 0, running: 0, succeeded: 5000, failed: 0, dead: 0, cancelled: 0 });
+    expect(await queue.countByStatus()).toEqual({ pending: 0, running: 0, succeeded: 5000, failed: 0, dead: 0, cancelled: 0, waiting: 0 });
     expect(await count('SELECT COUNT(*) AS n FROM ledger')).toBe(5000);
     expect(await count('SELECT COUNT(DISTINCT task_id) AS n FROM ledger')).toBe(5000);
     expect(await count('SELECT COUNT(DISTINCT pid) AS n FROM ledger')).toBe(3);

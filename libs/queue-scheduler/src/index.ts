@@ -45,7 +45,10 @@ export {
   TaskLostError,
   MissingPackageError,
   TaskWaitTimeoutError,
+  NotSupportedError,
 } from './errors/errors';
+export { MAX_FLOW_DEPTH, MAX_FLOW_NODES } from './interfaces/flow.interface';
+export type { ChildFailurePolicy, ChildResult, FlowIds, FlowInput, FlowNode } from './interfaces/flow.interface';
 export { MAX_PROGRESS_BYTES } from './workers/task-progress';
 export { MAX_ERROR_STACK_CHARS, MAX_TRIES_KEPT } from './queue/task-tries';
 export type {

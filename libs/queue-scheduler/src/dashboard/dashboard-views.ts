@@ -1,11 +1,12 @@
 import { BadRequestException, NotFoundException } from '@nestjs/common';
 import type { SchedulerTask } from '../entities/scheduler-task.entity';
 import { QueueSchedulerError, TaskNotFoundError } from '../errors/errors';
+import type { FlowNode } from '../interfaces/flow.interface';
 import type { TaskRecord, TaskStatus } from '../interfaces/task.interface';
 import { upcomingRuns } from '../scheduler/next-occurrences';
 import { describeCron } from './cron-words';
 
-export const TASK_STATUSES: readonly TaskStatus[] = ['pending', 'running', 'succeeded', 'failed', 'dead', 'cancelled'];
+export const TASK_STATUSES: readonly TaskStatus[] = ['pending', 'waiting', 'running', 'succeeded', 'failed', 'dead', 'cancelled'];
 export const NEXT_RUNS_SHOWN = 5;
 
 /** A task as the page shows it: the queue's record plus its run time and, for a scheduled occurrence, how late it started. */
@@ -13,6 +14,8 @@ export interface TaskView extends TaskRecord {
   durationMs: number | null;
   /** start − scheduledAt of a scheduled occurrence, in ms. */
   lagMs: number | null;
+  /** A flow's parent: the tree under it, each task with its status. */
+  flow?: FlowNode;
 }
 
 export function taskView(task: TaskRecord): TaskView {

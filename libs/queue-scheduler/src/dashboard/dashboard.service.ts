@@ -79,7 +79,13 @@ export class DashboardService {
   }
 
   async task(id: string): Promise<TaskView> {
-    return taskView(await asHttp(() => this.queue.getTask(id)));
+    const view = taskView(await asHttp(() => this.queue.getTask(id)));
+    // a flow's tree under this task, for the detail; none on a backend without flows (Redis refuses getFlow)
+    const flow = await Promise.resolve()
+      .then(() => this.queue.getFlow(id))
+      .catch(() => undefined);
+    if (flow !== undefined && flow.children.length > 0) view.flow = flow;
+    return view;
   }
 
   async retry(id: string): Promise<TaskView> {

@@ -10,7 +10,7 @@
 /** table → its key columns, which need a NO PAD binary collation on MySQL/MariaDB. */
 export const BINARY_KEY_COLUMNS: Readonly<Record<string, readonly string[]>> = {
   // trace_context is no key, but holds ASCII ids (of a trace and a span): the ids' collation too
-  task_queue: ['task_id', 'task_type', 'scheduler_task_id', 'lease_owner', 'singleton_key', 'trace_context'],
+  task_queue: ['task_id', 'task_type', 'scheduler_task_id', 'lease_owner', 'singleton_key', 'trace_context', 'parent_id'],
   task_singleton: ['singleton_key', 'task_id'],
   scheduler_task: ['task_id', 'schedule_key', 'task_type'],
   queue_store: ['store_key'],

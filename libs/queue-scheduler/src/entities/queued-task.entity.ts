@@ -12,6 +12,7 @@ import { epochMs } from './column-transformers';
 @Index('idx_task_queue_lease', ['status', 'leaseExpiresAt'])
 @Index('idx_task_queue_finished', ['status', 'completedAt'])
 @Index('idx_task_queue_seq', ['seq'])
+@Index('idx_task_queue_parent', ['parentId'])
 @Index('uq_task_queue_occurrence', ['schedulerTaskId', 'scheduledAt'], { unique: true })
 export class QueuedTask {
   @PrimaryColumn({ name: 'task_id', type: 'varchar', length: 191, primaryKeyConstraintName: 'pk_task_queue' })
@@ -107,4 +108,16 @@ export class QueuedTask {
    */
   @Column({ name: 'trace_context', type: 'varchar', length: 568, nullable: true })
   traceContext!: string | null;
+
+  /** In a flow: the task this one is a child of. */
+  @Column({ name: 'parent_id', type: 'varchar', length: 191, nullable: true })
+  parentId!: string | null;
+
+  /** A flow's parent: children not yet ended as their `on_child_failure` allows; it leaves `waiting` at 0. */
+  @Column({ name: 'pending_children', type: 'int', default: 0 })
+  pendingChildren!: number;
+
+  /** In a flow: how the parent treats this child's failure ('fail', 'ignore' or 'continue'). */
+  @Column({ name: 'on_child_failure', type: 'varchar', length: 16, nullable: true })
+  onChildFailure!: string | null;
 }

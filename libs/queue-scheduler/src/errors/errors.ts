@@ -188,3 +188,16 @@ export class MissingPackageError extends QueueSchedulerError {
     super(`${feature} needs the package '${packageName}', which is not installed: run npm install ${packageName}`);
   }
 }
+
+/**
+ * The selected backend cannot do this yet (flows on Redis): nothing was
+ * written. `feature` names what was asked for. @publicApi
+ */
+export class NotSupportedError extends QueueSchedulerError {
+  constructor(
+    readonly feature: string,
+    readonly backend: string,
+  ) {
+    super(`${feature} is not supported on the ${backend} backend yet`);
+  }
+}

@@ -1,5 +1,8 @@
-/** Lifecycle states a task goes through. `failed` is a failed attempt waiting for its retry. @publicApi */
-export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'dead' | 'cancelled';
+/**
+ * Lifecycle states a task goes through. `failed` is a failed attempt waiting for its retry;
+ * `waiting` is a flow's parent waiting for its children (see `pushFlow`). @publicApi
+ */
+export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'dead' | 'cancelled' | 'waiting';
 
 /** What a producer gives to `pushTask`. @publicApi */
 export interface PushTaskInput<P = unknown> {
@@ -59,6 +62,8 @@ export interface Task<P = unknown> {
   readonly schedulerTaskId?: string;
   readonly scheduledAt?: Date;
   readonly createdAt: Date;
+  /** In a flow (see `pushFlow`): the task that waits for this one. */
+  readonly parentId?: string;
   /**
    * With `tracing: true`, pushed while a span was active: the W3C `traceparent`
    * of its push's span, then `;` and the `tracestate` if there was one. Each
@@ -153,6 +158,22 @@ export interface TaskContext<P = unknown> {
    * that is not a percentage or a small JSON object.
    */
   progress(value: TaskProgress): void;
+  /**
+   * In a flow's parent: its children's outcomes keyed by task id (a child
+   * that failed under `onChildFailure: 'ignore'` is left out). `{}` for a
+   * task that is no flow's parent.
+   */
+  childResults(): Promise<Record<string, ChildResult>>;
+}
+
+/** One child's outcome, as `ctx.childResults()` gives it to a flow's parent. @publicApi */
+export interface ChildResult {
+  type: string;
+  status: TaskStatus;
+  /** The child's handler result, when it succeeded. */
+  result?: unknown;
+  /** Why it failed, under `onChildFailure: 'continue'`. */
+  error?: string;
 }
 
 export type TaskEventKind = 'queued' | 'started' | 'progress' | 'succeeded' | 'failed' | 'retrying' | 'dead' | 'cancelled';

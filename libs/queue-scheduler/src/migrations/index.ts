@@ -11,6 +11,7 @@ import { CreateQueueRateWindow1764750000000 } from './1764750000000-create-queue
 import { AddTaskQueueTraceContext1764760000000 } from './1764760000000-add-task-queue-trace-context';
 import { AddTaskQueueTries1764770000000 } from './1764770000000-add-task-queue-tries';
 import { CreateTaskEvent1764780000000 } from './1764780000000-create-task-event';
+import { AddTaskQueueFlows1764790000000 } from './1764790000000-add-task-queue-flows';
 
 export {
   CreateSchedulerTask1764300000000,
@@ -26,6 +27,7 @@ export {
   AddTaskQueueTraceContext1764760000000,
   AddTaskQueueTries1764770000000,
   CreateTaskEvent1764780000000,
+  AddTaskQueueFlows1764790000000,
 };
 
 /**
@@ -47,4 +49,5 @@ export const QUEUE_SCHEDULER_MIGRATIONS = [
   AddTaskQueueTraceContext1764760000000,
   AddTaskQueueTries1764770000000,
   CreateTaskEvent1764780000000,
+  AddTaskQueueFlows1764790000000,
 ];

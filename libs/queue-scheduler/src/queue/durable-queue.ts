@@ -1,3 +1,5 @@
+import { NotSupportedError } from '../errors/errors';
+import type { ChildResult, FlowIds, FlowInput, FlowNode } from '../interfaces/flow.interface';
 import { randomBytes } from 'node:crypto';
 import type { Task, TaskProgress } from '../interfaces/task.interface';
 import type { ClaimFilter } from './queue-consumer';
@@ -36,6 +38,12 @@ export interface DurableConsumer {
 
 /** A durable backend's reader of cluster events; closed on module destroy. */
 export type ClusterEventFeed = ClusterEventSource & { close(): void };
+/** Where a durable backend keeps its flows (see DatabaseFlows). */
+export interface FlowStore {
+  push<P>(flow: FlowInput<P>): Promise<FlowIds>;
+  tree(rootId: string): Promise<FlowNode>;
+  childResults(task: Task): Promise<Record<string, ChildResult>>;
+}
 
 /** Where a durable backend keeps the paused task types: a table, a Redis set. */
 export interface PausedTypesStore {
@@ -76,6 +84,24 @@ export abstract class DurableTaskQueue extends TaskQueue {
       this.taskEvents.onComplete(() => feed.close());
     }
     return this.clusterFeed;
+  }
+
+  /** The backend's flows; undefined where there are none yet (Redis): pushFlow and getFlow refuse, nothing is written. */
+  protected readonly flows: FlowStore | undefined = undefined;
+
+  pushFlow<P>(flow: FlowInput<P>): Promise<FlowIds> {
+    if (this.flows === undefined) return Promise.reject(new NotSupportedError('pushFlow (flows)', this.options.queue.backend));
+    return this.flows.push(flow);
+  }
+
+  getFlow(rootId: string): Promise<FlowNode> {
+    if (this.flows === undefined) return Promise.reject(new NotSupportedError('getFlow (flows)', this.options.queue.backend));
+    return this.flows.tree(rootId);
+  }
+
+  /** `{}` for a task that is no flow's parent; no flows, no parents. */
+  childResults(task: Task): Promise<Record<string, ChildResult>> {
+    return this.flows === undefined ? Promise.resolve({}) : this.flows.childResults(task);
   }
 
   protected abstract readonly consumer: DurableConsumer;

@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import type { ChildResult } from '../interfaces/flow.interface';
 import type { MaybePromise, PushTaskInput, Task, TaskProgress } from '../interfaces/task.interface';
 import type { RateLimit } from '../interfaces/task-handler.interface';
 
@@ -82,6 +83,8 @@ export abstract class QueueConsumer {
    * here) and emits a `progress` event; a try no longer running writes nothing.
    */
   abstract progress(task: Task, value: TaskProgress): MaybePromise<void>;
+  /** What `ctx.childResults()` gives a flow's parent: its children's outcomes by id (`{}` for a task with none). */
+  abstract childResults(task: Task): MaybePromise<Record<string, ChildResult>>;
   /**
    * Runs `claim` and pushes the tasks it returns. The database backend does
    * both in one transaction (`claim` gets its EntityManager), so an

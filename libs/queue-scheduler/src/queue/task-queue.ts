@@ -1,5 +1,6 @@
 import type { Observable } from 'rxjs';
 import { InvalidOptionsError } from '../errors/errors';
+import type { FlowIds, FlowInput, FlowNode } from '../interfaces/flow.interface';
 import type { ClusterEventsOptions, ClusterTaskEvent, InstanceLoad, MaybePromise, PushTaskInput, TaskEvent, TaskFinishedOptions, TaskRecord, TaskStatus } from '../interfaces/task.interface';
 import type { PublicStore } from '../store/public-store';
 import type { QueueCapabilities } from './queue-consumer';
@@ -98,6 +99,17 @@ export abstract class TaskQueue {
    * `inputs[i].field`) queues none.
    */
   abstract pushTasks<P>(inputs: PushTaskInput<P>[]): MaybePromise<string[]>;
+  /**
+   * Queues a tree of tasks in one atomic write (one transaction on the
+   * databases) and returns their ids, shaped as the input: a parent becomes
+   * ready once all its children have ended as their `onChildFailure` allows,
+   * and its handler reads their results with `ctx.childResults()`. A bad node
+   * throws InvalidTaskError naming its path (`children[2].children[0].type`)
+   * and writes nothing. NotSupportedError on Redis (not yet).
+   */
+  abstract pushFlow<P>(flow: FlowInput<P>): MaybePromise<FlowIds>;
+  /** The tree under `rootId` with each node's status; TaskNotFoundError for an unknown id. */
+  abstract getFlow(rootId: string): MaybePromise<FlowNode>;
   /** What this backend guarantees and how it is driven (see QueueCapabilities). */
   abstract readonly capabilities: QueueCapabilities;
 

@@ -12,7 +12,8 @@ function handler(fn: RegisteredHandler['fn'], timeoutMs?: number): RegisteredHan
 /** Records how each try ended. */
 function owner(): TryOwner & { ends: Array<{ ok: boolean; value: unknown; durationMs: number }> } {
   const ends: Array<{ ok: boolean; value: unknown; durationMs: number }> = [];
-  return { ends, ended: (run, ok, value) => void ends.push({ ok, value, durationMs: run.durationMs }), writeProgress: () => undefined, progressIntervalMs: 250 };
+  return { ends, ended: (run, ok, value) => void ends.push({ ok, value, durationMs: run.durationMs }), writeProgress: () => undefined,
+    childResults: () => Promise.resolve({}), progressIntervalMs: 250 };
 }
 
 describe('TaskRun', () => {

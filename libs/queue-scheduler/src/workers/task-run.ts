@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { TaskTimeoutError } from '../errors/errors';
 import type { RegisteredHandler } from '../handlers/task-handler.registry';
+import type { ChildResult } from '../interfaces/flow.interface';
 import type { MaybePromise, Task, TaskContext, TaskProgress } from '../interfaces/task.interface';
 import { normalizeProgress, ProgressReports } from './task-progress';
 
@@ -10,6 +11,7 @@ export interface TryOwner {
   /** Stores a progress report of `run` (already validated); never throws, never rejects. */
   writeProgress(run: TaskRun, value: TaskProgress): MaybePromise<void>;
   readonly progressIntervalMs: number;
+  childResults(run: TaskRun): Promise<Record<string, ChildResult>>;
 }
 
 /** What only some tries need: made on first use. */
@@ -70,6 +72,10 @@ export class TaskRun implements TaskContext {
       if (reason) pending.controller.abort(reason);
     }
     return pending.controller.signal;
+  }
+
+  childResults(): Promise<Record<string, ChildResult>> {
+    return this.owner.childResults(this);
   }
 
   progress(value: TaskProgress): void {

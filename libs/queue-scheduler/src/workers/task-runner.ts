@@ -2,6 +2,7 @@ import { InvalidResultError, NoTaskHandlerError, RateLimitedError, ResultTooLarg
 import { normalizeJson, storableText } from '../queue/json-value';
 import type { RegisteredHandler } from '../handlers/task-handler.registry';
 import type { MaybePromise, Task, TaskProgress } from '../interfaces/task.interface';
+import type { ChildResult } from '../interfaces/flow.interface';
 import { LibraryLogger, taskLabel } from '../queue-scheduler.logger';
 import type { QueueConsumer } from '../queue/queue-consumer';
 import { backoffDelay } from './backoff';
@@ -154,6 +155,10 @@ export class TaskRunner implements TryOwner {
 
   get progressIntervalMs(): number {
     return this.limits.progressIntervalMs;
+  }
+
+  async childResults(run: TaskRun): Promise<Record<string, ChildResult>> {
+    return this.queue.childResults(run.task);
   }
 
   writeProgress(run: TaskRun, value: TaskProgress): MaybePromise<void> {

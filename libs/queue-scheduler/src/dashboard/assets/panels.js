@@ -14,7 +14,7 @@ export function showTask(panel, t, { readOnly, retry, cancel, remove }) {
     b.addEventListener('click', () => act(b, () => retry(t)));
     buttons.push(b);
   }
-  if (!readOnly && (t.status === 'pending' || t.status === 'running')) {
+  if (!readOnly && (t.status === 'pending' || t.status === 'waiting' || t.status === 'running')) {
     const b = el('button', { type: 'button', class: 'action', 'data-testid': 'task-cancel', text: t.status === 'running' ? 'Cancel (ask to stop)' : 'Cancel' });
     b.addEventListener('click', () => act(b, () => cancel(t)));
     buttons.push(b);
@@ -32,6 +32,7 @@ export function showTask(panel, t, { readOnly, retry, cancel, remove }) {
       ...field('attempts', `${t.attempts}${t.maxRetries !== undefined && t.maxRetries !== null ? ` (max retries ${t.maxRetries})` : ''}${t.lostTries ? `, ${t.lostTries} lost` : ''}`, 'detail-attempts'),
       ...field('created / runs at', `${iso(t.createdAt)} / ${iso(t.runAt)}`),
       ...field('started / ended', `${iso(t.startedAt)} / ${iso(t.completedAt)} (${duration(t.durationMs)})`),
+      ...(t.parentId ? field('flow parent', t.parentId, 'detail-parent') : []),
       ...field('schedule', t.schedulerTaskId ? `${t.schedulerTaskId}${t.scheduledAt ? `, occurrence of ${iso(t.scheduledAt)}` : ', run now'}` : '—'),
       ...field('lag', lag(t.lagMs), 'detail-lag'),
       ...block('progress', t.progress, 'detail-progress'),
@@ -41,9 +42,18 @@ export function showTask(panel, t, { readOnly, retry, cancel, remove }) {
       ...block('stack', t.errorStack, 'detail-stack'),
     ),
     ...(t.tries?.length ? [el('h4', { text: 'Tries' }), timeline(t.tries)] : []),
+    ...(t.flow ? [el('h4', { text: 'Children (flow)' }), flowTree(t.flow.children)] : []),
   );
   panel.dataset.taskId = t.taskId;
   panel.hidden = false;
+}
+
+/** A flow under a task: one item per child with its status, nested as pushed. Every value is text. */
+function flowTree(children) {
+  return el('ul', { class: 'flow', 'data-testid': 'detail-flow' },
+    ...children.map((c) => el('li', { 'data-testid': 'flow-node', 'data-status': c.status },
+      el('span', { text: `${c.type} · ${c.status} · ${c.taskId}${c.onChildFailure && c.onChildFailure !== 'fail' ? ` (on failure: ${c.onChildFailure})` : ''}` }),
+      c.children.length ? flowTree(c.children) : null)));
 }
 
 /** One row per try, oldest first; a try's stack opens under it. Every value is text. */

@@ -17,9 +17,9 @@ import { TaskStatusReads } from './task-status';
 import { TaskInserts } from './task-inserts';
 import { SingletonPushes } from './singleton-pushes';
 import { DatabaseConsumer } from './database-consumer';
-import { cancelTask, deleteFinished, requestCancel, retryTask } from './statements/tasks';
-import { cancelWithEvent } from './event-log';
+import { deleteFinished, requestCancel, retryTask } from './statements/tasks';
 import { DatabaseClusterEvents } from './database-cluster-events';
+import { DatabaseFlows } from './database-flows';
 import { databasePausedTypes } from './statements/paused-types';
 import { databasePermits } from './statements/rate-windows';
 import type { PermitStore } from '../rate-windows';
@@ -53,6 +53,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   protected readonly pausedStore: PausedTypesStore;
   protected readonly permitStore: PermitStore;
   private readonly tracing: QueueTracing | undefined;
+  protected override readonly flows: DatabaseFlows;
 
   constructor(
     @Inject(SCHEDULER_DATA_SOURCE) dataSource: DataSource,
@@ -68,6 +69,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     this.permitStore = databasePermits(this.sql);
     this.singletons = new SingletonPushes(this.sql, this.inserts, this.logger);
     this.tracing = tracingFor(options);
+    this.flows = new DatabaseFlows(this.sql, this.seq, (input) => this.normalize(input), (tasks) => this.announce(tasks));
     this.consumer = this.sqlConsumer = new DatabaseConsumer(this.owner, this.sql, options, this.logger, this.taskEvents, () => this.store.cleanup());
   }
 
@@ -176,8 +178,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 
   async retryTask(taskId: string): Promise<void> {
     if (!storableId(taskId)) throw new TaskNotFoundError(String(taskId));
-    const { text, params } = retryTask(this.sql, this.seq, taskId);
-    const n = await this.sql.affected(text, params);
+    const n = await this.flows.retry(taskId, retryTask(this.sql, this.seq, taskId));
     if (n === 0) {
       const { status } = await this.getTask(taskId);
       throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
@@ -187,9 +188,9 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 
   async cancelTask(taskId: string, options: CancelTaskOptions = {}): Promise<boolean> {
     if (!storableId(taskId)) throw new TaskNotFoundError(String(taskId));
-    const n = await cancelWithEvent(this.sql, cancelTask(taskId), taskId, this.options.queue.clusterEvents);
-    if (n === 0) return options.running === false ? this.getTask(taskId).then(() => false) : this.cancelRunning(taskId);
-    this.taskEvents.emit('cancelled', { taskId, type: '' });
+    const cancelled = await this.flows.cancel(taskId, this.options.queue.clusterEvents);
+    if (cancelled.length === 0) return options.running === false ? this.getTask(taskId).then(() => false) : this.cancelRunning(taskId);
+    for (const id of cancelled) this.taskEvents.emit('cancelled', { taskId: id, type: '' });
     return true;
   }
 
@@ -217,7 +218,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   }
 
   cancelled(task: Task, durationMs: number): Promise<void> {
-    return this.sqlConsumer.cancelled(task, durationMs);
+    return this.sqlConsumer.cancelled(task, durationMs).then(() => this.flows.childCancelled(task));
   }
 
   // ---- consumers (see DatabaseConsumer) --------------------------------

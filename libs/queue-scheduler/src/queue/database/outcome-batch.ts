@@ -1,5 +1,6 @@
 import type { QueryRunner } from 'typeorm';
 import type { Sql } from '../../database/sql';
+import { settleParents } from './database-flows';
 import { writeEvents } from './event-log';
 import type { EventRow } from './statements/task-events';
 import { JOURNAL_MODE, type Outcome, type OutcomeUpdate, outcomeUpdates, returningIds } from './statements/outcomes';
@@ -24,6 +25,11 @@ const MAX_BATCH = 500;
  * the whole batch (a large value still goes alone, as it did before batching).
  */
 const MAX_BATCH_BYTES = 1 << 20;
+
+/** A try that ends (not a retry) a task with a parent: its parent's count changes in the same transaction. */
+const endsFlowChild = (w: { outcome: Outcome }): boolean => w.outcome.task.parentId !== undefined && w.outcome.kind !== 'retrying';
+
+const endedChildren = (ws: ReadonlyArray<{ outcome: Outcome }>): string[] => ws.filter(endsFlowChild).map((w) => w.outcome.task.taskId);
 
 /** Updates by primary key take no gap locks at any level: no SET TRANSACTION round trip before each write. */
 const sessionDefault = (): undefined => undefined;
@@ -93,7 +99,8 @@ export class OutcomeBatch {
       const now = Date.now();
       const statements = outcomeUpdates(this.sql, batch, now);
       if (this.sql.dialect === 'mysql') await this.writeInTransaction(statements, now);
-      else for (const s of statements) await this.writeReturning(s, now);
+      else if (this.events || batch.some(endsFlowChild)) await this.writeWithFollowUps(statements, now);
+      else for (const s of statements) await this.writeReturning(s);
     }
   }
 
@@ -109,32 +116,49 @@ export class OutcomeBatch {
     return MAX_BATCH;
   }
 
-  /** PostgreSQL and SQLite say which rows an UPDATE changed: each statement stands alone (in a transaction only to write its events with it). */
-  private async writeReturning(s: Statement, now: number): Promise<void> {
+  /** PostgreSQL and SQLite say which rows an UPDATE changed: each statement stands alone, no transaction needed. */
+  private async writeReturning(s: Statement): Promise<void> {
     try {
-      const written = await this.updateReturning(s, now);
-      const oneByOne = this.sql.dialect === 'sqlite' && !(await this.walMode());
-      for (const w of s.group) {
-        w.resolve(written.has(w.outcome.task.taskId));
-        if (oneByOne) await new Promise((resolve) => setImmediate(resolve));
-      }
+      const rows = await this.sql.rows<{ task_id: string }>(returningIds(s.text), s.params);
+      await this.release(s.group, new Set(rows.map((r) => r.task_id)));
     } catch (err) {
       await this.oneByOne(s.group, err);
     }
   }
 
-  /** The ids the UPDATE changed; with cluster events, their events are inserted in its transaction. */
-  private async updateReturning(s: Statement, now: number): Promise<Set<string>> {
-    const update = async (runner?: QueryRunner): Promise<Set<string>> => {
-      const rows = await this.sql.rows<{ task_id: string }>(returningIds(s.text), s.params, runner);
-      return new Set(rows.map((r) => r.task_id));
-    };
-    if (!this.events) return update();
-    return this.sql.transaction(async (runner) => {
-      const written = await update(runner);
-      await writeEvents(this.sql, eventRows(s.group.filter((w) => written.has(w.outcome.task.taskId)), now), runner);
-      return written;
-    });
+  /**
+   * PostgreSQL and SQLite, a batch with something more to write for its
+   * outcomes (their `task_event` rows, a flow child's parent): the UPDATEs
+   * and that, in one transaction, so an outcome is never apart from them.
+   */
+  private async writeWithFollowUps(statements: Statement[], now: number): Promise<void> {
+    const all = statements.flatMap((s) => s.group);
+    try {
+      const written = await this.sql.transaction(async (runner) => {
+        const ids = new Set<string>();
+        for (const s of statements) for (const r of await this.sql.rows<{ task_id: string }>(returningIds(s.text), s.params, runner)) ids.add(r.task_id);
+        await this.followUps(all.filter((w) => ids.has(w.outcome.task.taskId)), now, runner);
+        return ids;
+      }, sessionDefault);
+      await this.release(all, written);
+    } catch (err) {
+      await this.oneByOne(all, err);
+    }
+  }
+
+  /** Tells each caller whether its outcome was written (see walMode for the pace outside WAL). */
+  private async release(group: Waiting[], written: ReadonlySet<string>): Promise<void> {
+    const oneByOne = this.sql.dialect === 'sqlite' && !(await this.walMode());
+    for (const w of group) {
+      w.resolve(written.has(w.outcome.task.taskId));
+      if (oneByOne) await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** What written outcomes bring along in their transaction: their events (queue.clusterEvents), their parents' counts. */
+  private async followUps(written: Waiting[], now: number, runner: QueryRunner): Promise<void> {
+    if (this.events && written.length) await writeEvents(this.sql, eventRows(written, now), runner);
+    if (written.some(endsFlowChild)) await settleParents(this.sql, runner, endedChildren(written));
   }
 
   /**
@@ -149,9 +173,9 @@ export class OutcomeBatch {
       const now = Date.now();
       const [s] = outcomeUpdates(this.sql, [w], now);
       try {
-        if (this.sql.dialect !== 'mysql') w.resolve((await this.updateReturning(s, now)).size === 1);
-        else if (!this.events) w.resolve((await this.sql.affected(s.text, s.params)) === 1);
-        else w.resolve(await this.sql.transaction(async (runner) => this.updateOne(s, now, runner), sessionDefault));
+        if (this.events || endsFlowChild(w)) w.resolve(await this.sql.transaction((runner) => this.writeOne(s, now, runner), sessionDefault));
+        else if (this.sql.dialect === 'mysql') w.resolve((await this.sql.affected(s.text, s.params)) === 1);
+        else w.resolve((await this.sql.rows(returningIds(s.text), s.params)).length === 1);
       } catch (err) {
         w.reject(err);
       }
@@ -186,7 +210,7 @@ export class OutcomeBatch {
         for (const s of statements) {
           if ((await this.sql.affected(s.text, s.params, runner)) < s.group.length) throw new ShortBatch();
         }
-        if (this.events) await writeEvents(this.sql, eventRows(all, now), runner);
+        await this.followUps(all, now, runner);
         return true;
       }, sessionDefault).catch((err: unknown) => {
         if (err instanceof ShortBatch) return false;
@@ -200,7 +224,7 @@ export class OutcomeBatch {
         const out: boolean[] = [];
         for (const w of all) {
           const [s] = outcomeUpdates(this.sql, [w], now);
-          out.push(await this.updateOne(s, now, runner));
+          out.push(await this.writeOne(s, now, runner));
         }
         return out;
       }, sessionDefault);
@@ -210,10 +234,11 @@ export class OutcomeBatch {
     }
   }
 
-  /** MySQL: one task's UPDATE in the caller's transaction, and its event when it was written. */
-  private async updateOne(s: Statement, now: number, runner: QueryRunner): Promise<boolean> {
-    const written = (await this.sql.affected(s.text, s.params, runner)) === 1;
-    if (written && this.events) await writeEvents(this.sql, eventRows(s.group, now), runner);
+  /** One task's UPDATE in the caller's transaction, and what it brings along when it was written; false when its lease was lost. */
+  private async writeOne(s: Statement, now: number, runner: QueryRunner): Promise<boolean> {
+    const written =
+      this.sql.dialect === 'mysql' ? (await this.sql.affected(s.text, s.params, runner)) === 1 : (await this.sql.rows(returningIds(s.text), s.params, runner)).length === 1;
+    if (written) await this.followUps(s.group, now, runner);
     return written;
   }
 }

@@ -23,6 +23,7 @@ export interface TaskRow {
   progress: string | null;
   singleton_key: string | null;
   trace_context: string | null;
+  parent_id: string | null;
   /** Read by the status API only (not by a claim). */
   error_stack?: string | null;
   /** One task's read only: its stored tries, as JSON text. */
@@ -35,7 +36,7 @@ export function taskColumns(sql: Sql): string {
   return [
     'task_id', 'seq', 'task_type', `${sql.json('params')} AS params`, 'status', 'priority', 'run_at', 'attempts',
     'retry_count', 'max_retries', 'scheduler_task_id', 'scheduled_at', 'error_message', `${sql.json('result')} AS result`,
-    'created_at', 'started_at', 'completed_at', 'singleton_key', `${sql.json('progress')} AS progress`, 'trace_context',
+    'created_at', 'started_at', 'completed_at', 'singleton_key', `${sql.json('progress')} AS progress`, 'trace_context', 'parent_id',
   ].join(', ');
 }
 
@@ -73,6 +74,7 @@ export function toRecord(row: TaskRow): TaskRecord & { seq: number } {
     result: row.result === null || row.result === undefined ? undefined : (JSON.parse(row.result) as unknown),
     progress: row.progress === null || row.progress === undefined ? undefined : (JSON.parse(row.progress) as TaskProgress),
     traceContext: row.trace_context ?? undefined,
+    parentId: row.parent_id ?? undefined,
   };
 }
 

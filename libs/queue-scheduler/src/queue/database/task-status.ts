@@ -58,7 +58,7 @@ export class TaskStatusReads {
 
   async counts(): Promise<StatusCounts> {
     const rows = await this.sql.rows<{ status: string; retry_count: number | string; n: number | string }>(COUNT_BY_STATUS);
-    const counts: StatusCounts = { pending: 0, running: 0, succeeded: 0, failed: 0, dead: 0, cancelled: 0 };
+    const counts: StatusCounts = { pending: 0, running: 0, succeeded: 0, failed: 0, dead: 0, cancelled: 0, waiting: 0 };
     for (const row of rows) counts[reportedStatus(row)] += Number(row.n);
     return counts;
   }

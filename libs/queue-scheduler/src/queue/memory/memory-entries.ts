@@ -1,3 +1,4 @@
+import type { ChildFailurePolicy } from '../../interfaces/flow.interface';
 import type { Task, TaskProgress, TaskRecord, TaskStatus } from '../../interfaces/task.interface';
 import type { Indexed } from './task-index';
 import type { LogBlock, Logged } from './task-log';
@@ -14,6 +15,25 @@ export interface Failures {
   stack: string | undefined;
   /** Tries followed by another (failed, timed out), oldest first, at most MAX_TRIES_KEPT. */
   tries: StoredTry[] | undefined;
+}
+
+/**
+ * A flow task's links (see memory-flows.ts), in one object so a task outside
+ * any flow carries a single undefined field.
+ */
+export interface FlowLinks {
+  /** Undefined on the root. */
+  readonly parent: MemoryEntry | undefined;
+  /** How the parent treats this task's failure. */
+  readonly policy: ChildFailurePolicy;
+  /** Its end was counted off the parent's `pending` (succeeded, or failed under 'ignore' / 'continue'). */
+  counted: boolean;
+  /** A parent's children in input order; undefined on a leaf. */
+  readonly children: MemoryEntry[] | undefined;
+  /** Children not counted yet. */
+  pending: number;
+  /** The child whose failure (under 'fail') made it dead: retrying that child re-arms it. */
+  failedBy: MemoryEntry | undefined;
 }
 
 /**
@@ -60,6 +80,8 @@ export class MemoryEntry implements Task, Indexed, Logged {
   failures: Failures | undefined = undefined;
   result: unknown = undefined;
   progress: TaskProgress | undefined = undefined;
+  /** In a flow: its parent and children; undefined for every other task (the one check a task's end makes). */
+  flow: FlowLinks | undefined = undefined;
   /** Where it sits in the delayed heap (-1: not delayed), so a cancel takes it out in O(log n). */
   heapIndex = -1;
   readonly traceContext: string | undefined;
@@ -113,6 +135,11 @@ export class MemoryEntry implements Task, Indexed, Logged {
   }
 }
 
+/** Still holds its id: a push of the same id is not queued twice. */
+export function isUnfinished(entry: MemoryEntry): boolean {
+  return entry.status === 'pending' || entry.status === 'running' || entry.status === 'failed' || entry.status === 'waiting';
+}
+
 const date = (ms: number): Date | undefined => (Number.isNaN(ms) ? undefined : new Date(ms));
 
 export function toRecord(entry: MemoryEntry): TaskRecord {
@@ -136,6 +163,7 @@ export function toRecord(entry: MemoryEntry): TaskRecord {
     result: entry.result,
     progress: entry.progress,
     traceContext: entry.traceContext,
+    parentId: entry.flow?.parent?.taskId,
   };
 }
 

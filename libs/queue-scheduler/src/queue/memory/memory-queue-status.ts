@@ -1,7 +1,12 @@
 import type { Clock } from '../../clock';
 import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { InstanceLoad, Task, TaskEventKind, TaskProgress, TaskRecord } from '../../interfaces/task.interface';
-import { type MemoryEntry, toRecord } from './memory-entries';
+import { MemoryEntry, toRecord } from './memory-entries';
+import { MemoryFlows } from './memory-flows';
+import { flowIds, normalizeFlow } from '../flow-validation';
+import { normalizePush } from '../task-validation';
+import type { ResolvedOptions } from '../../interfaces/options.interface';
+import type { ChildResult, FlowIds, FlowInput, FlowNode } from '../../interfaces/flow.interface';
 import { MemoryTasks } from './memory-tasks';
 import { recordFailure, recordRetried, recordWithTries } from './memory-tries';
 import { processName } from '../task-tries';
@@ -11,7 +16,6 @@ import { PausedTypes, pausableType } from '../paused-types';
 import { LocalWindows } from '../rate-windows';
 import type { ClaimFilter } from '../queue-consumer';
 import type { RateLimit } from '../../interfaces/task-handler.interface';
-import type { ResolvedOptions } from '../../interfaces/options.interface';
 import { MemoryClusterEvents } from './memory-cluster-events';
 
 /**
@@ -32,6 +36,8 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   protected readonly paused = new PausedTypes();
   /** @internal the starts of each rate-limited type in its current window */
   protected readonly rates = new LocalWindows();
+  /** @internal links and releases of flows; called from `finish` only for a task with a parent */
+  protected readonly flows: MemoryFlows;
   private cancelListener?: (taskId: string) => boolean;
   protected abstract readonly options: ResolvedOptions;
   private clusterEvents?: MemoryClusterEvents;
@@ -41,6 +47,39 @@ export abstract class MemoryQueueStatus extends TaskQueue {
     this.clock = clock;
     this.waiting = new WaitingTasks(clock);
     this.tasks = new MemoryTasks(historySize);
+    this.flows = new MemoryFlows({
+      tasks: this.tasks,
+      waiting: this.waiting,
+      now: () => this.clock.now(),
+      entry: (task, now, idSeq) => new MemoryEntry(task, now, idSeq, this),
+      finish: (entry, status, at) => this.finish(entry, status, at),
+      emit: (kind, entry, error) => this.emit(kind, entry, undefined, error),
+    });
+  }
+
+  // ---- flows ----
+
+  /** Validates the whole tree, then queues it in this turn of the event loop: nothing is queued if a node is bad. */
+  pushFlow<P>(flow: FlowInput<P>): FlowIds {
+    const now = this.clock.now();
+    const seqs: number[] = [];
+    const nodes = normalizeFlow(flow, (input) => {
+      const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, () => this.tasks.newId());
+      seqs.push(this.tasks.lastIdSeq);
+      return task;
+    });
+    this.flows.push(nodes, seqs);
+    return flowIds(nodes);
+  }
+
+  getFlow(rootId: string): FlowNode {
+    const entry = this.tasks.get(rootId);
+    if (!entry) throw new TaskNotFoundError(rootId);
+    return this.flows.tree(entry);
+  }
+
+  childResults(task: Task): Record<string, ChildResult> {
+    return this.flows.results(task as MemoryEntry);
   }
 
   /** Started by the first subscriber: in one process no one can hold the id of an event from before. */
@@ -118,6 +157,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
     }
     if (entry.status === 'failed') this.waiting.remove(entry);
     const now = this.clock.now();
+    if (entry.flow !== undefined && entry.status === 'dead') this.flows.retried(entry);
     recordRetried(entry);
     entry.attempts = 0;
     entry.error = undefined;
@@ -145,11 +185,18 @@ export abstract class MemoryQueueStatus extends TaskQueue {
       this.cancelListener?.(taskId);
       return true;
     }
-    if (entry.status !== 'pending' && entry.status !== 'failed') return false;
-    this.waiting.remove(entry);
+    if (entry.status !== 'pending' && entry.status !== 'failed' && entry.status !== 'waiting') return false;
+    this.cancelEntry(entry);
+    return true;
+  }
+
+  /** A task that has not started, and in a flow what under it has not started either. */
+  private cancelEntry(entry: MemoryEntry): void {
+    // a parent waiting for its children is in no ready lane or heap
+    if (entry.status !== 'waiting') this.waiting.remove(entry);
     this.finish(entry, 'cancelled', this.clock.now());
     this.emit('cancelled', entry);
-    return true;
+    if (entry.flow?.children !== undefined) this.flows.cancelChildren(entry, (child) => this.cancelEntry(child));
   }
 
   onCancelRequest(listener: (taskId: string) => boolean): void {

@@ -66,7 +66,7 @@ describe('MemoryQueueService: bounded history', () => {
     expect(dead.map((t) => (t.params as { n: number }).n)).toEqual(Array.from({ length: size }, (_, i) => 55_000 - size + i));
     expect(dead.every((t) => t.error === "no @TaskHandler for type 'nobody'")).toBe(true);
     // counts are of the process, as succeeded always was: every task that died and was not run again
-    expect(queue.countByStatus()).toEqual({ pending: 0, running: 0, failed: 0, succeeded: 0, cancelled: 0, dead: 55_000 });
+    expect(queue.countByStatus()).toEqual({ pending: 0, running: 0, failed: 0, succeeded: 0, cancelled: 0, dead: 55_000, waiting: 0 });
     expect(allPages(queue, { status: 'dead', limit: 300 })).toHaveLength(size);
     expect(allPages(queue, { limit: 300 })).toHaveLength(size);
     expect(() => queue.getTask(dead[0].taskId)).not.toThrow();
@@ -97,7 +97,7 @@ describe('MemoryQueueService: bounded history', () => {
     expect(queue.listDeadTasks().map((t) => t.taskId)).toEqual(['d2', 'd3', 'd4']);
     expect(allPages(queue, {}).map((t) => t.taskId)).toEqual(['c0', 's5', 's4', 'd4', 'd3', 'd2']);
     for (const gone of ['d0', 'd1', 's0', 's3']) expect(() => queue.getTask(gone)).toThrow(TaskNotFoundError);
-    expect(queue.countByStatus()).toEqual({ pending: 0, running: 0, failed: 0, succeeded: 6, cancelled: 1, dead: 5 });
+    expect(queue.countByStatus()).toEqual({ pending: 0, running: 0, failed: 0, succeeded: 6, cancelled: 1, dead: 5, waiting: 0 });
     // a dead task retried and dead again is kept once, and counted once
     queue.retryTask('d2');
     queue.fail(queue.claim(anyType, 1)[0], new Error('again'), null, 1);

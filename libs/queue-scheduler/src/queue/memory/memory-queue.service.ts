@@ -7,7 +7,7 @@ import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { MemoryPublicStore } from './memory-public-store';
 import { inactiveQueue } from '../inactive-queue';
-import { MemoryEntry } from './memory-entries';
+import { isUnfinished, MemoryEntry } from './memory-entries';
 import { MemoryQueueStatus } from './memory-queue-status';
 import { type ClaimFilter, type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
 import { type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule } from '../task-validation';
@@ -239,6 +239,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
   protected finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead', at: number): void {
     entry.completedAtMs = at;
     this.tasks.finish(entry, status);
+    if (entry.flow !== undefined) this.flows.ended(entry, status);
     this.checkIdle();
   }
 
@@ -252,8 +253,4 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
   protected emit(kind: TaskEventKind, entry: MemoryEntry, durationMs?: number, error?: string, retryAt?: Date, progress?: TaskProgress): void {
     this.taskEvents.emit(kind, entry, durationMs, error, retryAt, progress);
   }
-}
-
-function isUnfinished(entry: MemoryEntry): boolean {
-  return entry.status === 'pending' || entry.status === 'running' || entry.status === 'failed';
 }

@@ -11,7 +11,8 @@ const FAILED = statusIndex('failed');
 const SUCCEEDED = statusIndex('succeeded');
 const CANCELLED = statusIndex('cancelled');
 const DEAD = statusIndex('dead');
-const UNFINISHED = new Set([PENDING, RUNNING, FAILED]);
+const WAITING = statusIndex('waiting');
+const UNFINISHED = new Set([PENDING, RUNNING, FAILED, WAITING]);
 /** Type logs kept at once: a dashboard filters by a handful of types, not by thousands. */
 const MAX_TYPE_LOGS = 32;
 
@@ -42,7 +43,7 @@ export class MemoryTasks {
    * this process, kept or forgotten; dead counts the tasks that ran out of
    * attempts and were not retried or pushed again while still kept.
    */
-  private readonly counts = [0, 0, 0, 0, 0, 0];
+  private readonly counts = [0, 0, 0, 0, 0, 0, 0];
   /** Unfinished tasks per schedule (schedulerTaskId), kept on every status move so an overlap check is one lookup. */
   private readonly unfinishedBySchedule = new Map<string, number>();
   private seq = 0;
@@ -55,9 +56,9 @@ export class MemoryTasks {
     this.dead = new FinishedTasks(historySize, forget);
   }
 
-  /** Pending, running and failed (waiting for a retry) tasks. */
+  /** Pending, running, failed (waiting for a retry) and waiting (for their children) tasks. */
   get unfinished(): number {
-    return this.counts[PENDING] + this.counts[RUNNING] + this.counts[FAILED];
+    return this.counts[PENDING] + this.counts[RUNNING] + this.counts[FAILED] + this.counts[WAITING];
   }
 
   /** Pending, running and failed tasks pushed by schedule `scheduleId`. */
@@ -117,7 +118,7 @@ export class MemoryTasks {
   }
 
   /** Queues `entry` again (a retry) with `status`: a new seq, so it lists as the newest. */
-  requeue(entry: MemoryEntry, status: 'pending' | 'failed'): void {
+  requeue(entry: MemoryEntry, status: 'pending' | 'failed' | 'waiting'): void {
     this.unlist(entry);
     this.counts[statusIndex(entry.status)]--;
     this.counts[statusIndex(status)]++;
@@ -184,7 +185,7 @@ export class MemoryTasks {
 
   statusCounts(): StatusCounts {
     const c = this.counts;
-    return { pending: c[PENDING], running: c[RUNNING], failed: c[FAILED], succeeded: c[SUCCEEDED], cancelled: c[CANCELLED], dead: c[DEAD] };
+    return { pending: c[PENDING], running: c[RUNNING], failed: c[FAILED], succeeded: c[SUCCEEDED], cancelled: c[CANCELLED], dead: c[DEAD], waiting: c[WAITING] };
   }
 
   /** Entries indexed, and slots held by the logs: what memory holds, for tests. */

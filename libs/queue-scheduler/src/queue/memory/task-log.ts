@@ -4,7 +4,7 @@ import { Deque } from '../deque';
 /** Slots per block. */
 const BLOCK = 64;
 /** The counts index of "any status". */
-export const ANY_STATUS = 6;
+export const ANY_STATUS = 7;
 
 /** A status's index in the per-block counts; -1 for a string that is no status. */
 export function statusIndex(status: string): number {
@@ -16,6 +16,7 @@ export function statusIndex(status: string): number {
     case 'succeeded': return 3;
     case 'cancelled': return 4;
     case 'dead': return 5;
+    case 'waiting': return 6;
     default: return -1;
   }
 }
@@ -74,7 +75,7 @@ export class TaskLog<T extends Logged> {
   private blocks = new Deque<LogBlock>();
   private tail: LogBlock | undefined;
   /** Entries in the log by statusIndex, and in all (ANY_STATUS). */
-  readonly totals = new Int32Array(7);
+  readonly totals = new Int32Array(8);
   /** Blocks and slots the last page read: what a page costs, for tests. */
   scanned = 0;
 
@@ -93,7 +94,7 @@ export class TaskLog<T extends Logged> {
   append(entry: T): void {
     let block = this.tail;
     if (block === undefined || block.used === BLOCK) {
-      block = { log: this as TaskLog<Logged>, entries: new Array<Logged | undefined>(BLOCK), used: 0, firstSeq: entry.seq, counts: [0, 0, 0, 0, 0, 0, 0] };
+      block = { log: this as TaskLog<Logged>, entries: new Array<Logged | undefined>(BLOCK), used: 0, firstSeq: entry.seq, counts: [0, 0, 0, 0, 0, 0, 0, 0] };
       this.blocks.push(block);
       this.tail = block;
     }

@@ -85,7 +85,7 @@ export class RedisStatus {
   }
 
   async counts(): Promise<StatusCounts> {
-    const counts: StatusCounts = { pending: 0, running: 0, succeeded: 0, failed: 0, dead: 0, cancelled: 0 };
+    const counts: StatusCounts = { pending: 0, running: 0, succeeded: 0, failed: 0, dead: 0, cancelled: 0, waiting: 0 };
     const perType = await Promise.all(
       (await this.redis.keys.types()).map((type) => this.redis.queueFor(type).getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed')),
     );

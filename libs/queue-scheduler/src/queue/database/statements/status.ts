@@ -8,7 +8,7 @@ import type { Statement } from './statement';
 export const COUNT_PENDING = "SELECT COUNT(*) AS n FROM task_queue WHERE status = 'pending'";
 
 /** Tasks pending or running, on any instance. */
-export const COUNT_UNFINISHED = "SELECT COUNT(*) AS n FROM task_queue WHERE status IN ('pending', 'running')";
+export const COUNT_UNFINISHED = "SELECT COUNT(*) AS n FROM task_queue WHERE status IN ('pending', 'running', 'waiting')";
 
 /**
  * Whether schedule ? has a task pending (retries included) or running. Read

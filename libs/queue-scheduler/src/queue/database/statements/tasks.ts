@@ -51,11 +51,6 @@ export function retryTask(sql: Sql, seq: Sequence, taskId: string): Statement {
   };
 }
 
-/** Cancels a task that is still pending. */
-export function cancelTask(taskId: string): Statement {
-  return { text: "UPDATE task_queue SET status = 'cancelled', completed_at = ? WHERE task_id = ? AND status = 'pending'", params: [Date.now(), taskId] };
-}
-
 /** Deletes a task that has finished; nothing for one still pending or running. */
 export function deleteFinished(taskId: string): Statement {
   return { text: "DELETE FROM task_queue WHERE task_id = ? AND status IN ('succeeded', 'cancelled', 'dead')", params: [taskId] };

@@ -1,0 +1,175 @@
+import type { QueryRunner } from 'typeorm';
+import type { Sql } from '../../database/sql';
+import { TaskNotFoundError } from '../../errors/errors';
+import type { ChildFailurePolicy, ChildResult, FlowIds, FlowInput, FlowNode } from '../../interfaces/flow.interface';
+import type { PushTaskInput, Task, TaskStatus } from '../../interfaces/task.interface';
+import type { FlowStore } from '../durable-queue';
+import { childFailedMessage, childFailedPrefix, flowIds, normalizeFlow } from '../flow-validation';
+import type { NormalizedTask } from '../task-validation';
+import type { Statement } from './statements/statement';
+import { insertCancelEvent } from './statements/task-events';
+import {
+  cancelUnstarted, childRows, countChildren, failParent, FLOW_ROWS_PER_INSERT, type FlowRow, flowRows, insertFlowTasks, rearmParent, uncountChild, unstartedChildren,
+} from './statements/flows';
+import { reportedStatus, type Sequence } from './task-rows';
+
+const ENDED: ReadonlySet<string> = new Set(['succeeded', 'dead', 'cancelled']);
+
+/**
+ * The database backend's flows: a tree is inserted in one transaction, and
+ * every change a child's end makes to its parent (count it, release it, fail
+ * it) is written in the transaction that records that end, so two children
+ * ending on two instances at once take turns on the parent's row lock.
+ */
+export class DatabaseFlows implements FlowStore {
+  constructor(
+    private readonly sql: Sql,
+    private readonly seq: Sequence,
+    private readonly normalize: (input: PushTaskInput) => NormalizedTask,
+    private readonly announce: (tasks: NormalizedTask[]) => void,
+  ) {}
+
+  async push<P>(flow: FlowInput<P>): Promise<FlowIds> {
+    const nodes = normalizeFlow(flow, this.normalize);
+    await this.sql.transaction(async (runner) => {
+      for (let from = 0; from < nodes.length; from += FLOW_ROWS_PER_INSERT) {
+        const { text, params } = insertFlowTasks(this.sql, this.seq, nodes, from, Math.min(nodes.length, from + FLOW_ROWS_PER_INSERT));
+        await this.sql.affected(text, params, runner);
+      }
+    });
+    this.announce(nodes.map((n) => n.task));
+    return flowIds(nodes);
+  }
+
+  async tree(rootId: string): Promise<FlowNode> {
+    const [root] = await this.read(flowRows(this.sql, [rootId]));
+    if (!root) throw new TaskNotFoundError(rootId);
+    const top = node(root);
+    let level = new Map([[root.task_id, top]]);
+    while (level.size > 0) {
+      const next = new Map<string, FlowNode>();
+      for (const row of await this.read(childRows(this.sql, [...level.keys()]))) {
+        const child = node(row);
+        level.get(row.parent_id!)!.children.push(child);
+        next.set(row.task_id, child);
+      }
+      level = next;
+    }
+    return top;
+  }
+
+  async childResults(task: Task): Promise<Record<string, ChildResult>> {
+    const results: Record<string, ChildResult> = {};
+    for (const row of await this.read(childRows(this.sql, [task.taskId], true))) {
+      const status = reportedStatus(row);
+      if (status === 'succeeded') results[row.task_id] = { type: row.task_type, status, result: row.result == null ? undefined : (JSON.parse(row.result) as unknown) };
+      else if (row.on_child_failure !== 'ignore') results[row.task_id] = { type: row.task_type, status, error: row.error_message ?? undefined };
+    }
+    return results;
+  }
+
+  /** A running child's cancel was recorded on its own: its parent learns it in a transaction of its own. */
+  async childCancelled(task: Task): Promise<void> {
+    if (task.parentId === undefined) return;
+    await this.sql.transaction((runner) => settleParents(this.sql, runner, [task.taskId]));
+  }
+
+  /**
+   * Cancels `taskId` if it has not started, and what under it has not
+   * started, in one transaction; its parent learns it there too, and with
+   * `events` (queue.clusterEvents) each cancel's event is written there.
+   * Returns the ids cancelled, none when `taskId` had started or ended.
+   */
+  cancel(taskId: string, events = false): Promise<string[]> {
+    return this.sql.transaction(async (runner) => {
+      const now = Date.now();
+      if ((await this.write(cancelUnstarted(this.sql, [taskId], now), runner)) === 0) return [];
+      const cancelled = [taskId];
+      let parents = [taskId];
+      while (parents.length > 0) {
+        const children = (await this.read(unstartedChildren(this.sql, parents), runner)).map((r) => r.task_id);
+        if (children.length > 0) await this.write(cancelUnstarted(this.sql, children, now), runner);
+        cancelled.push(...children);
+        parents = children;
+      }
+      await settleParents(this.sql, runner, [taskId], now);
+      for (const id of events ? cancelled : []) {
+        const event = insertCancelEvent(this.sql, id, now);
+        await this.sql.rows(event.text, event.params, runner);
+      }
+      return cancelled;
+    });
+  }
+
+  /**
+   * Runs the retry `statement` of `taskId`; for a dead child, in the same
+   * transaction, its parent waits for it again, and a parent that died of it
+   * is re-armed. Returns the rows the retry changed.
+   */
+  retry(taskId: string, statement: Statement): Promise<number> {
+    return this.sql.transaction(async (runner) => {
+      const [before] = await this.read(flowRows(this.sql, [taskId]), runner);
+      const n = await this.write(statement, runner);
+      if (n > 0 && before?.parent_id && before.status === 'dead') await this.retried(runner, before);
+      return n;
+    });
+  }
+
+  private async retried(runner: QueryRunner, child: FlowRow): Promise<void> {
+    const parentId = child.parent_id!;
+    // a child counted off its parent when it failed ('ignore', 'continue') is waited for again
+    if (child.on_child_failure !== 'fail') return void (await this.write(uncountChild(parentId), runner));
+    const [parent] = await this.read(flowRows(this.sql, [parentId]), runner);
+    if (parent?.status !== 'dead' || !parent.error_message?.startsWith(childFailedPrefix(child.task_id))) return;
+    await this.write(rearmParent(parentId), runner);
+    if (parent.parent_id) await this.retried(runner, parent);
+  }
+
+  private read(s: Statement, runner?: QueryRunner): Promise<FlowRow[]> {
+    return this.sql.rows<FlowRow>(s.text, s.params, runner);
+  }
+
+  private write(s: Statement, runner: QueryRunner): Promise<number> {
+    return this.sql.affected(s.text, s.params, runner);
+  }
+}
+
+/**
+ * Within the transaction that recorded their ends: the parents of `ended`
+ * count them, become pending once none is left, or die of a child that
+ * failed under 'fail' (and then their own parents learn it, up the tree).
+ * Called for tasks with a parent only: a task outside a flow costs nothing here.
+ */
+export async function settleParents(sql: Sql, runner: QueryRunner, ended: readonly string[], now = Date.now()): Promise<void> {
+  let ids = ended;
+  while (ids.length > 0) {
+    const counted = new Map<string, number>();
+    const died: string[] = [];
+    const { text, params } = flowRows(sql, ids);
+    for (const row of await sql.rows<FlowRow>(text, params, runner)) {
+      if (row.parent_id === null || !ENDED.has(row.status)) continue;
+      if (row.status === 'succeeded' || row.on_child_failure !== 'fail') {
+        counted.set(row.parent_id, (counted.get(row.parent_id) ?? 0) + 1);
+        continue;
+      }
+      const fail = failParent(row.parent_id, childFailedMessage(row.task_id, row.task_type, row.status, row.error_message ?? undefined), now);
+      if ((await sql.affected(fail.text, fail.params, runner)) > 0) died.push(row.parent_id);
+    }
+    for (const [parent, n] of counted) {
+      const count = countChildren(parent, n);
+      await sql.affected(count.text, count.params, runner);
+    }
+    ids = died;
+  }
+}
+
+function node(row: FlowRow): FlowNode {
+  return {
+    taskId: row.task_id,
+    type: row.task_type,
+    status: reportedStatus(row) as TaskStatus,
+    onChildFailure: (row.on_child_failure ?? undefined) as ChildFailurePolicy | undefined,
+    error: row.error_message ?? undefined,
+    children: [],
+  };
+}

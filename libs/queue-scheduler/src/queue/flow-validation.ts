@@ -1,0 +1,76 @@
+import { describeValue, InvalidTaskError } from '../errors/errors';
+import { type ChildFailurePolicy, type FlowIds, type FlowInput, MAX_FLOW_DEPTH, MAX_FLOW_NODES } from '../interfaces/flow.interface';
+import type { PushTaskInput } from '../interfaces/task.interface';
+import type { NormalizedTask } from './task-validation';
+
+/** One task of a validated flow, in pre-order: a parent comes before its children. */
+export interface FlowTask {
+  task: NormalizedTask;
+  /** Index of its parent in the list; -1 for the root. */
+  parent: number;
+  /** How its parent treats its failure ('fail' on the root, where it is never read). */
+  onChildFailure: ChildFailurePolicy;
+  /** Its direct children: a parent waits for this many. */
+  children: number;
+}
+
+const POLICIES: ReadonlySet<unknown> = new Set(['fail', 'ignore', 'continue']);
+
+/** `children[2].children[0]` + `type`; the root's own fields are named bare (`type`), the root itself `flow`. */
+const at = (path: string, field: string): string => (path && field ? `${path}.${field}` : path || field || 'flow');
+
+function bad(path: string, field: string, rule: string, value: unknown): never {
+  const name = at(path, field);
+  throw new InvalidTaskError(name, `${name} ${rule}, got ${describeValue(value)}`);
+}
+
+/**
+ * Validates a whole tree before anything is written, each node with the
+ * push's own rules (`normalize`), and names the failing place
+ * (`children[2].children[0].type`). Depth and size are bounded, which also
+ * stops an object that contains itself.
+ */
+export function normalizeFlow(root: unknown, normalize: (input: PushTaskInput) => NormalizedTask): FlowTask[] {
+  const out: FlowTask[] = [];
+  const visit = (input: unknown, path: string, parent: number, depth: number): void => {
+    if (input === null || typeof input !== 'object' || Array.isArray(input)) bad(path, '', 'must be an object', input);
+    const node = input as FlowInput & { taskId?: unknown; singletonKey?: unknown };
+    // ids are ours: no id can collide with another task, or make a node its own ancestor
+    if (node.taskId !== undefined) bad(path, 'taskId', 'cannot be given in a flow (ids are assigned)', node.taskId);
+    if (node.singletonKey !== undefined) bad(path, 'singletonKey', 'cannot be given in a flow (a dropped node would leave its parent waiting)', node.singletonKey);
+    const policy = node.onChildFailure ?? 'fail';
+    if (parent < 0 && node.onChildFailure !== undefined) bad(path, 'onChildFailure', 'needs a parent (not on the root)', node.onChildFailure);
+    if (!POLICIES.has(policy)) bad(path, 'onChildFailure', "must be 'fail', 'ignore' or 'continue'", policy);
+    const children = node.children ?? [];
+    if (!Array.isArray(children)) bad(path, 'children', 'must be an array', children);
+    if (children.length > 0 && depth >= MAX_FLOW_DEPTH) bad(path, 'children', `would nest deeper than ${MAX_FLOW_DEPTH} levels`, children);
+    if (out.length + 1 > MAX_FLOW_NODES) bad(path, '', `makes the flow larger than ${MAX_FLOW_NODES} tasks`, input);
+    let task: NormalizedTask;
+    try {
+      task = normalize(node as PushTaskInput);
+    } catch (err) {
+      if (err instanceof InvalidTaskError && path) throw new InvalidTaskError(at(path, err.field), `${path}.${err.message}`);
+      throw err;
+    }
+    const index = out.push({ task, parent, onChildFailure: policy, children: children.length }) - 1;
+    children.forEach((child, i) => visit(child, at(path, `children[${i}]`), index, depth + 1));
+  };
+  visit(root, '', -1, 0);
+  return out;
+}
+
+/** The ids of a validated flow, shaped as its input. */
+export function flowIds(tasks: readonly FlowTask[]): FlowIds {
+  const ids: FlowIds[] = tasks.map((t) => ({ taskId: t.task.taskId, children: [] }));
+  for (let i = 1; i < tasks.length; i++) ids[tasks[i].parent].children.push(ids[i]);
+  return ids[0];
+}
+
+/** The error a parent under `onChildFailure: 'fail'` dies with; retryTask finds the child it names by this prefix. */
+export function childFailedMessage(childId: string, type: string, status: string, error: string | undefined): string {
+  return `${childFailedPrefix(childId)}(${type}) ${status === 'cancelled' ? 'was cancelled' : 'is dead'}${error ? `: ${error}` : ''}`;
+}
+
+export function childFailedPrefix(childId: string): string {
+  return `child task ${childId} `;
+}

@@ -1,0 +1,116 @@
+import type { ChildResult, FlowNode } from '../../interfaces/flow.interface';
+import type { TaskEventKind } from '../../interfaces/task.interface';
+import { childFailedMessage, type FlowTask } from '../flow-validation';
+import type { MemoryEntry } from './memory-entries';
+import type { MemoryTasks } from './memory-tasks';
+import type { WaitingTasks } from './waiting-tasks';
+
+/** What the flows need of the memory queue: its books, its ready queues, and its own way to end and announce a task. */
+export interface FlowHost {
+  readonly tasks: MemoryTasks;
+  readonly waiting: WaitingTasks;
+  now(): number;
+  entry(task: FlowTask['task'], now: number, idSeq: number): MemoryEntry;
+  finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead', at: number): void;
+  emit(kind: TaskEventKind, entry: MemoryEntry, error?: string): void;
+}
+
+/**
+ * The memory backend's flows. Links live on the entries (`flow`), so a
+ * flow is forgotten with its tasks and a task outside any flow carries one
+ * undefined field and nothing else. Everything here runs in one turn of
+ * the event loop, so a flow is pushed, released or failed atomically.
+ */
+export class MemoryFlows {
+  constructor(private readonly host: FlowHost) {}
+
+  /** Adds a validated tree (parents first): leaves ready now, parents waiting for their children. */
+  push(nodes: readonly FlowTask[], idSeqs: readonly number[]): MemoryEntry[] {
+    const now = this.host.now();
+    const entries: MemoryEntry[] = [];
+    for (let i = 0; i < nodes.length; i++) {
+      const node = nodes[i];
+      const entry = this.host.entry(node.task, now, idSeqs[i]);
+      const parent = node.parent < 0 ? undefined : entries[node.parent];
+      entry.flow = { parent, policy: node.onChildFailure, counted: false, children: node.children > 0 ? [] : undefined, pending: node.children, failedBy: undefined };
+      parent?.flow!.children!.push(entry);
+      if (node.children > 0) entry.status = 'waiting';
+      entries.push(entry);
+    }
+    // every entry is linked before any is announced or made claimable
+    for (const entry of entries) {
+      this.host.tasks.add(entry);
+      this.host.emit('queued', entry);
+      if (entry.flow!.children === undefined) this.host.waiting.add(entry, now);
+    }
+    return entries;
+  }
+
+  /** A flow task ended (through the queue's `finish`): its parent counts it, runs once none is left, or dies under 'fail'. */
+  ended(child: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead'): void {
+    const link = child.flow!;
+    const parent = link.parent;
+    if (parent === undefined) return;
+    const flow = parent.flow!;
+    if (status !== 'succeeded' && link.policy === 'fail') {
+      if (parent.status !== 'waiting') return;
+      flow.failedBy = child;
+      parent.error = childFailedMessage(child.taskId, child.type, status, child.error);
+      this.host.finish(parent, 'dead', this.host.now());
+      this.host.emit('dead', parent, parent.error);
+      return;
+    }
+    link.counted = true;
+    if (--flow.pending === 0 && parent.status === 'waiting') {
+      this.host.tasks.setStatus(parent, 'pending');
+      this.host.waiting.add(parent);
+    }
+  }
+
+  /** A dead flow task queued again: its parent waits for it again, and one that died of it is re-armed. */
+  retried(child: MemoryEntry): void {
+    const link = child.flow!;
+    const parent = link.parent;
+    if (parent === undefined) return;
+    const flow = parent.flow!;
+    if (link.counted) {
+      link.counted = false;
+      flow.pending++;
+    }
+    if (parent.status === 'dead' && flow.failedBy === child) {
+      flow.failedBy = undefined;
+      parent.error = undefined;
+      parent.attempts = 0;
+      parent.completedAtMs = NaN;
+      this.host.tasks.requeue(parent, 'waiting');
+      this.retried(parent);
+    }
+  }
+
+  /** Cancels what under `parent` has not started (running children finish as they finish). */
+  cancelChildren(parent: MemoryEntry, cancel: (entry: MemoryEntry) => void): void {
+    for (const child of parent.flow?.children ?? []) {
+      if (child.status === 'pending' || child.status === 'failed' || child.status === 'waiting') cancel(child);
+    }
+  }
+
+  tree(entry: MemoryEntry): FlowNode {
+    return {
+      taskId: entry.taskId,
+      type: entry.type,
+      status: entry.status,
+      onChildFailure: entry.flow?.parent === undefined ? undefined : entry.flow.policy,
+      error: entry.error,
+      children: entry.flow?.children === undefined ? [] : entry.flow.children.map((child) => this.tree(child)),
+    };
+  }
+
+  results(entry: MemoryEntry): Record<string, ChildResult> {
+    const results: Record<string, ChildResult> = {};
+    for (const child of entry.flow?.children ?? []) {
+      if (child.status === 'succeeded') results[child.taskId] = { type: child.type, status: child.status, result: child.result };
+      else if (child.flow!.policy !== 'ignore') results[child.taskId] = { type: child.type, status: child.status, error: child.error };
+    }
+    return results;
+  }
+}

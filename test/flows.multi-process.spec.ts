@@ -1,0 +1,60 @@
+import type { INestApplication } from '@nestjs/common';
+import { TaskQueue } from 'nestjs-queue-scheduler';
+import { DataSource } from 'typeorm';
+import { DATABASES, type TestDatabase, useTestDatabase } from './support/databases';
+import { type Instance, startInstance, stopAll, waitReady } from './support/processes';
+import { bootProducer } from './support/producer';
+import { waitFor } from './support/wait-for';
+
+jest.setTimeout(120_000);
+
+const WORKER = { queue: { backend: 'database', pollIntervalMs: 100 }, scheduler: { enabled: false }, workers: { concurrency: 8 } };
+const CHILDREN = 1000;
+
+/** A ledger whose ids count up in insert order: a parent's row after every child's proves it ran after them. */
+const LEDGER: Record<string, string> = {
+  sqlite: 'CREATE TABLE ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)',
+  mariadb: 'CREATE TABLE ledger (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)',
+  postgres: 'CREATE TABLE ledger (id serial PRIMARY KEY, task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)',
+};
+
+describe.each(DATABASES)('a flow shared by three processes on %s', (kind) => {
+  const base = useTestDatabase(kind);
+  let db: TestDatabase;
+  let producer: INestApplication;
+  let ds: DataSource;
+  let instances: Instance[] = [];
+  base.beforeDrop(async () => {
+    await stopAll(instances, 'SIGKILL');
+    await producer.close();
+  });
+
+  beforeAll(async () => {
+    // several processes on one SQLite file need WAL, as the README sets it up
+    db = kind === 'sqlite' ? ({ ...base, options: { ...base.options, enableWAL: true } } as TestDatabase) : base;
+    producer = await bootProducer(db);
+    ds = producer.get(DataSource);
+    await ds.query(LEDGER[kind]);
+  });
+
+  const count = async (sql: string): Promise<number> => Number((await ds.query(sql))[0].n);
+
+  it(`${CHILDREN} children run once each across the processes, and the parent once, after all of them`, async () => {
+    const queue = producer.get(TaskQueue);
+    const ids = await queue.pushFlow({ type: 'ledger', children: Array.from({ length: CHILDREN }, () => ({ type: 'ledger' })) });
+    expect(await count("SELECT COUNT(*) AS n FROM task_queue WHERE status = 'waiting'")).toBe(1);
+    instances = [0, 1, 2].map(() => startInstance(db.options, WORKER));
+    await waitReady(instances);
+    await waitFor(async () => (await queue.getTask(ids.taskId)).status === 'succeeded', 'the parent to succeed', 90_000, 200);
+
+    expect(await count('SELECT COUNT(*) AS n FROM ledger')).toBe(CHILDREN + 1);
+    expect(await count('SELECT COUNT(DISTINCT task_id) AS n FROM ledger')).toBe(CHILDREN + 1);
+    expect(await count("SELECT COUNT(*) AS n FROM task_queue WHERE status = 'succeeded' AND attempts = 1")).toBe(CHILDREN + 1);
+    const parentRow = (await ds.query(`SELECT id FROM ledger WHERE task_id = '${ids.taskId}'`))[0].id;
+    expect(await count(`SELECT MAX(id) AS n FROM ledger WHERE task_id <> '${ids.taskId}'`)).toBeLessThan(Number(parentRow));
+    // the children really were shared: more than one process ran them
+    expect(await count('SELECT COUNT(DISTINCT pid) AS n FROM ledger')).toBeGreaterThan(1);
+    await stopAll(instances);
+    for (const i of instances) expect(i.stderr).toEqual([]);
+  });
+});

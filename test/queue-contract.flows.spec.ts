@@ -1,0 +1,224 @@
+import { Injectable } from '@nestjs/common';
+import { type FlowInput, type FlowNode, InvalidTaskError, MAX_FLOW_DEPTH, NotSupportedError, TaskHandler, TaskQueue, type TaskContext } from 'nestjs-queue-scheduler';
+import { BACKENDS, useBackendApp } from './support/backend-app';
+import { waitFor } from './support/wait-for';
+
+jest.setTimeout(60_000);
+
+@Injectable()
+class FlowHandlers {
+  /** `start:<id>` and `end:<id>` in the order they happened, in this process. */
+  readonly log: string[] = [];
+  readonly seen = new Map<string, Record<string, unknown>>();
+  flakyOk = false;
+
+  @TaskHandler('node', { concurrency: 8 })
+  async node(params: { n?: number }, ctx: TaskContext): Promise<{ n?: number }> {
+    this.log.push(`start:${ctx.taskId}`);
+    this.seen.set(ctx.taskId, await ctx.childResults());
+    // a little await, so siblings overlap and an early parent would show in the log
+    await new Promise((resolve) => setImmediate(resolve));
+    this.log.push(`end:${ctx.taskId}`);
+    return { n: params.n };
+  }
+
+  @TaskHandler('boom')
+  boom(): never {
+    throw new Error('boom always fails');
+  }
+
+  /** Runs until its signal aborts (a cancel), then gives up with the signal's reason. */
+  @TaskHandler('held')
+  held(_params: unknown, ctx: TaskContext): Promise<never> {
+    this.log.push(`start:${ctx.taskId}`);
+    return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+  }
+
+  @TaskHandler('flaky')
+  flaky(): string {
+    if (!this.flakyOk) throw new Error('not yet');
+    return 'fine now';
+  }
+}
+
+/** Every node of a tree, parents before children. */
+function nodes(tree: FlowNode): FlowNode[] {
+  return [tree, ...tree.children.flatMap(nodes)];
+}
+
+const FLOW_BACKENDS = BACKENDS.filter((b) => b !== 'redis');
+
+describe.each(FLOW_BACKENDS)('flows on %s', (backend) => {
+  const backendApp = useBackendApp(backend);
+
+  async function boot() {
+    const app = await backendApp.boot({ queue: { pollIntervalMs: 50 }, workers: { concurrency: 8 } }, [FlowHandlers]);
+    return { queue: app.get(TaskQueue), handlers: app.get(FlowHandlers) };
+  }
+
+  /** The memory backend throws at once, the durable ones reject: either way a rejection here. */
+  const settled = <T>(call: () => T | Promise<T>): Promise<T> => Promise.resolve().then(call);
+  const statusOf = async (queue: TaskQueue, id: string) => (await queue.getTask(id)).status;
+
+  it('runs a three-level tree of 100 tasks in dependency order, each parent after all its children succeeded', async () => {
+    const { queue, handlers } = await boot();
+    let n = 0;
+    const flow: FlowInput = {
+      type: 'node',
+      params: { n: n++ },
+      children: Array.from({ length: 9 }, () => ({
+        type: 'node',
+        params: { n: n++ },
+        children: Array.from({ length: 10 }, () => ({ type: 'node', params: { n: n++ } })),
+      })),
+    };
+    const ids = await queue.pushFlow(flow);
+    expect(n).toBe(100);
+    expect(ids.children).toHaveLength(9);
+    expect((await queue.getTask(ids.taskId)).status).toBe('waiting');
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the root to succeed');
+
+    const tree = await queue.getFlow(ids.taskId);
+    expect(nodes(tree)).toHaveLength(100);
+    expect(nodes(tree).every((node) => node.status === 'succeeded')).toBe(true);
+    const at = (event: string) => handlers.log.indexOf(event);
+    for (const parent of nodes(tree).filter((node) => node.children.length > 0)) {
+      expect(handlers.log.filter((e) => e === `start:${parent.taskId}`)).toHaveLength(1);
+      for (const child of parent.children) {
+        expect(at(`end:${child.taskId}`)).toBeGreaterThanOrEqual(0);
+        expect(at(`start:${parent.taskId}`)).toBeGreaterThan(at(`end:${child.taskId}`));
+      }
+    }
+    // the root sees its nine children's results by id, not its grandchildren's
+    const rootSaw = handlers.seen.get(ids.taskId)!;
+    expect(Object.keys(rootSaw).sort()).toEqual(ids.children.map((c) => c.taskId).sort());
+    const first = ids.children[0];
+    expect(rootSaw[first.taskId]).toEqual({ type: 'node', status: 'succeeded', result: { n: 1 } });
+    expect(handlers.seen.get(first.children[0].taskId)).toEqual({});
+  });
+
+  it("onChildFailure 'fail' (the default): the parent is dead with an error naming the child", async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node' }, { type: 'boom' }] });
+    const bad = ids.children[1].taskId;
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the parent to die');
+    // the parent does not wait for its other children to die: the sibling ends as it ends
+    await waitFor(async () => (await statusOf(queue, ids.children[0].taskId)) === 'succeeded', 'the sibling to succeed');
+    const parent = await queue.getTask(ids.taskId);
+    expect(parent.error).toContain(bad);
+    expect(parent.error).toContain('boom always fails');
+    expect(handlers.log).not.toContain(`start:${ids.taskId}`);
+    const tree = await queue.getFlow(ids.taskId);
+    expect(tree.status).toBe('dead');
+    expect(tree.children.map((c) => [c.taskId, c.status, c.onChildFailure])).toEqual([
+      [ids.children[0].taskId, 'succeeded', 'fail'],
+      [bad, 'dead', 'fail'],
+    ]);
+  });
+
+  it("onChildFailure 'ignore': the parent runs without the child; 'continue': it runs and sees the failure", async () => {
+    const { queue, handlers } = await boot();
+    const ignored = await queue.pushFlow({ type: 'node', children: [{ type: 'node', params: { n: 1 } }, { type: 'boom', onChildFailure: 'ignore' }] });
+    const continued = await queue.pushFlow({ type: 'node', children: [{ type: 'node', params: { n: 2 } }, { type: 'boom', onChildFailure: 'continue' }] });
+    await waitFor(
+      async () => (await statusOf(queue, ignored.taskId)) === 'succeeded' && (await statusOf(queue, continued.taskId)) === 'succeeded',
+      'both parents to succeed',
+    );
+    expect(handlers.seen.get(ignored.taskId)).toEqual({ [ignored.children[0].taskId]: { type: 'node', status: 'succeeded', result: { n: 1 } } });
+    const seen = handlers.seen.get(continued.taskId)!;
+    expect(seen[continued.children[0].taskId]).toEqual({ type: 'node', status: 'succeeded', result: { n: 2 } });
+    expect(seen[continued.children[1].taskId]).toMatchObject({ type: 'boom', status: 'dead', error: expect.stringContaining('boom always fails') });
+  });
+
+  it("a parent dead of its child fails its own parent by the same rule, up the tree", async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node', children: [{ type: 'boom' }] }] });
+    const middle = ids.children[0].taskId;
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the root to die');
+    expect((await queue.getTask(ids.taskId)).error).toContain(middle);
+    expect((await queue.getTask(middle)).error).toContain(ids.children[0].children[0].taskId);
+    expect(handlers.log).toEqual([]);
+  });
+
+  it("a running child cancelled under 'continue': the parent runs and sees it cancelled", async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'held', onChildFailure: 'continue' }] });
+    const child = ids.children[0].taskId;
+    await waitFor(() => handlers.log.includes(`start:${child}`), 'the child to start');
+    expect(await queue.cancelTask(child)).toBe(true);
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to run');
+    expect(handlers.seen.get(ids.taskId)![child]).toMatchObject({ type: 'held', status: 'cancelled' });
+  });
+
+  it('cancelling a parent cancels what under it has not started', async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({
+      type: 'node',
+      children: [{ type: 'node', delayMs: 60_000 }, { type: 'node', children: [{ type: 'node', delayMs: 60_000 }] }],
+    });
+    expect(await queue.cancelTask(ids.taskId)).toBe(true);
+    const tree = await queue.getFlow(ids.taskId);
+    expect(nodes(tree).map((node) => node.status)).toEqual(['cancelled', 'cancelled', 'cancelled', 'cancelled']);
+    await queue.onIdle();
+    expect(handlers.log).toEqual([]);
+  });
+
+  it('retrying the dead child a parent died of re-arms the parent, which then runs once', async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'node' }] });
+    const child = ids.children[0].taskId;
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the parent to die');
+    await waitFor(async () => (await statusOf(queue, ids.children[1].taskId)) === 'succeeded', 'the other child to succeed');
+    handlers.flakyOk = true;
+    await queue.retryTask(child);
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the re-armed parent to succeed');
+    expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
+    const parent = await queue.getTask(ids.taskId);
+    expect(parent.error).toBeUndefined();
+    expect(handlers.seen.get(ids.taskId)![child]).toEqual({ type: 'flaky', status: 'succeeded', result: 'fine now' });
+  });
+
+  it('refuses a bad tree with InvalidTaskError naming the path, and writes nothing', async () => {
+    const { queue } = await boot();
+    const before = await queue.countByStatus();
+    const leaf = { type: 'node', delayMs: 60_000 };
+    const refused = async (flow: unknown, field: string) => {
+      const err = await settled(() => queue.pushFlow(flow as FlowInput)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidTaskError);
+      expect((err as InvalidTaskError).field).toBe(field);
+      expect((err as Error).message).toContain(field);
+    };
+    await refused({ type: 'node', children: [leaf, leaf, { type: 'node', children: [{ type: 42 }] }] }, 'children[2].children[0].type');
+    await refused({ type: 'node', children: [leaf, { type: 'node', params: { f: () => 1 } }] }, 'children[1].params.f');
+    await refused({ type: 'node', children: [{ ...leaf, onChildFailure: 'maybe' }] }, 'children[0].onChildFailure');
+    await refused({ type: 'node', children: [{ ...leaf, taskId: 'mine' }] }, 'children[0].taskId');
+    await refused({ type: 'node', children: 'nope' }, 'children');
+    await refused({ type: 'node', onChildFailure: 'ignore', children: [leaf] }, 'onChildFailure');
+    // one level too deep: the deepest allowed level may have no children
+    let deep: FlowInput = { type: 'node', children: [leaf] };
+    for (let i = 0; i < MAX_FLOW_DEPTH; i++) deep = { type: 'node', children: [deep] };
+    await refused(deep, `${'children[0].'.repeat(MAX_FLOW_DEPTH).slice(0, -1)}.children`);
+    // an object that holds itself is refused by the depth limit too
+    const cycle: FlowInput = { type: 'node', children: [] };
+    cycle.children!.push(cycle);
+    await expect(settled(() => queue.pushFlow(cycle))).rejects.toBeInstanceOf(InvalidTaskError);
+
+    expect(await queue.countByStatus()).toEqual(before);
+    expect((await queue.listTasks({ limit: 10 })).items).toEqual([]);
+  });
+});
+
+describe('flows on redis', () => {
+  const backendApp = useBackendApp('redis');
+
+  it('pushFlow is refused with NotSupportedError, nothing written', async () => {
+    const app = await backendApp.boot({}, [FlowHandlers]);
+    const queue = app.get(TaskQueue);
+    const err = await settled(() => queue.pushFlow({ type: 'node', children: [{ type: 'node' }] })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotSupportedError);
+    expect((err as Error).message).toBe('pushFlow (flows) is not supported on the redis backend yet');
+    expect((await queue.listTasks({ limit: 10 })).items).toEqual([]);
+  });
+
+  const settled = <T>(call: () => T | Promise<T>): Promise<T> => Promise.resolve().then(call);
+});
