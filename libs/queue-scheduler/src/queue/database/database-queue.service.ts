@@ -229,7 +229,6 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   }
 
   protected readonly createClusterEvents = (): ClusterEventFeed => new DatabaseClusterEvents(this.sql, this.options, this.logger);
-
   // ---- internals -------------------------------------------------------
 
   /** A push validated, with the trace context to store when tracing. */

@@ -57,8 +57,6 @@ export abstract class MemoryQueueStatus extends TaskQueue {
     });
   }
 
-  // ---- flows ----
-
   /** Validates the whole tree, then queues it in this turn of the event loop: nothing is queued if a node is bad. */
   pushFlow<P>(flow: FlowInput<P>): FlowIds {
     const now = this.clock.now();
@@ -84,8 +82,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
 
   /** Started by the first subscriber: in one process no one can hold the id of an event from before. */
   protected override clusterEventSource(): MemoryClusterEvents | undefined {
-    if (!this.options.queue.clusterEvents) return undefined;
-    return (this.clusterEvents ??= new MemoryClusterEvents(this.taskEvents, this.options.queue.clusterEventsRetentionMs, () => this.clock.now()));
+    return this.options.queue.clusterEvents ? (this.clusterEvents ??= new MemoryClusterEvents(this.taskEvents, this.options.queue.clusterEventsRetentionMs, () => this.clock.now())) : undefined;
   }
 
   override now(): number {
