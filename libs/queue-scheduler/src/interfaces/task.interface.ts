@@ -200,23 +200,18 @@ export interface TaskEvent {
 export type MaybePromise<T> = T | Promise<T>;
 
 /** The kinds `clusterEvents$` carries: a try's outcome, as the task's row or job records it. @publicApi */
-export type ClusterEventKind = 'succeeded' | 'retrying' | 'dead' | 'cancelled';
+export type ClusterEventKind = Extract<TaskEventKind, 'succeeded' | 'retrying' | 'dead' | 'cancelled'>;
 
 /**
- * One item of `clusterEvents$`: an outcome recorded by any instance. `id` is an
- * opaque cursor: `clusterEvents$({ after: id })` resumes just after this event.
- * `attempt` is 0 where the backend does not record it (Redis). @publicApi
+ * One item of `clusterEvents$`: an outcome recorded by any instance, with the
+ * fields of a TaskEvent that every backend records. `id` is an opaque cursor:
+ * `clusterEvents$({ after: id })` resumes just after this event. `attempt` is
+ * 0 where the backend does not record it (Redis); `at` is when the outcome was
+ * recorded (the writer's clock). @publicApi
  */
-export interface ClusterTaskEvent {
+export interface ClusterTaskEvent extends Pick<TaskEvent, 'taskId' | 'type' | 'attempt' | 'at' | 'durationMs' | 'error'> {
   readonly id: string;
   readonly kind: ClusterEventKind;
-  readonly taskId: string;
-  readonly type: string;
-  readonly attempt: number;
-  /** When the outcome was recorded (the writer's clock). */
-  readonly at: Date;
-  readonly durationMs?: number;
-  readonly error?: string;
 }
 
 /** Options of `clusterEvents$`. @publicApi */
