@@ -190,6 +190,15 @@ const { AppModule } = require('./dist/quick-start.js');
 })();
 `;
 
+/**
+ * A user's install downloads better-sqlite3's prebuilt addon; this machine has no
+ * network beyond the registry, so npm would compile it from source (about two
+ * minutes). By default the app gets the addon the repo's own `npm ci` built, through
+ * prebuild-install's local-prebuild setting; QS_TEST_SQLITE_FROM_SOURCE=1 proves
+ * the from-source build a user without a prebuilt binary goes through.
+ */
+const FROM_SOURCE = process.env.QS_TEST_SQLITE_FROM_SOURCE === '1';
+
 describe('the npm package, installed into a new Nest app', () => {
   let base: string;
   let app: string;
@@ -206,7 +215,7 @@ describe('the npm package, installed into a new Nest app', () => {
       'src/prometheus.ts': PROMETHEUS_TS,
       'boot-quick-start.js': BOOT_QUICK_START_JS,
       'data-source.js': DATA_SOURCE_JS,
-    });
+    }, FROM_SOURCE ? undefined : join(base, 'prebuilds'));
   }, INSTALL_TIMEOUT_MS + 120_000);
 
   afterAll(() => {

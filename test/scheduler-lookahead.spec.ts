@@ -107,7 +107,7 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
     it('pausing cancels the occurrence queued ahead and gives it back: it runs once, at its time, after resume', async () => {
       app = await boot({ lookaheadMs: 5000 });
       const { scheduler, fired, queue, handlers } = services(app);
-      const executeAt = new Date(Date.now() + 2500);
+      const executeAt = new Date(Date.now() + 1500);
       const s = await scheduler.addSchedule({ name: 'paused ahead', taskType: 'report', scheduleType: 'once', executeAt });
       await waitFor(() => fired.length === 1, 'claimed ahead');
       expect(await scheduler.getSchedule(s.taskId)).toMatchObject({ runCount: 1, enabled: false, nextRunAt: null });
@@ -123,7 +123,8 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
     });
 
     it.each(['delete', 'retime'] as const)('%s: the occurrences queued ahead do not run afterwards', async (change) => {
-      app = await boot({ lookaheadMs: 5000 });
+      // 2.5 s ahead still queues three or four occurrences, and the test waits for the last of them to be due
+      app = await boot({ lookaheadMs: 2500 });
       const { scheduler, fired, queue, handlers } = services(app);
       const s = await scheduler.addSchedule({ name: `every second, ${change}`, taskType: 'tick', scheduleType: 'interval', intervalSeconds: 1 });
       await waitFor(() => handlers.of(s.taskId).length >= 1 && fired.length >= 4, 'a run and occurrences queued ahead', 10_000);
@@ -156,7 +157,7 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
     it('a rejected update leaves the occurrence queued ahead queued, and the row as it was', async () => {
       app = await boot({ lookaheadMs: 5000 });
       const { scheduler, fired, queue, handlers } = services(app);
-      const executeAt = new Date(Date.now() + 2500);
+      const executeAt = new Date(Date.now() + 1500);
       const s = await scheduler.addSchedule({ name: 'typo ahead', taskType: 'report', scheduleType: 'once', executeAt });
       await waitFor(() => fired.length === 1, 'claimed ahead');
       const before = await scheduler.getSchedule(s.taskId);
@@ -169,7 +170,7 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
     it('an update of params applies to the occurrence already queued ahead', async () => {
       app = await boot({ lookaheadMs: 5000 });
       const { scheduler, fired, handlers } = services(app);
-      const executeAt = new Date(Date.now() + 2500);
+      const executeAt = new Date(Date.now() + 1500);
       const s = await scheduler.addSchedule({ name: 'edited ahead', taskType: 'report', scheduleType: 'once', executeAt, params: { v: 1 } });
       await waitFor(() => fired.length === 1, 'claimed ahead');
       await scheduler.updateSchedule(s.taskId, { params: { v: 2 } });
@@ -214,7 +215,8 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
     it.each(['delete', 'retime'] as const)('%s: the claimed occurrences are cancelled once pushed, and none runs', async (change) => {
       if (backend === 'redis') prefix = testPrefix();
       const queueOptions = backend === 'redis' ? { backend, connection: REDIS, prefix, pollIntervalMs: 50 } : { backend, pollIntervalMs: 50 };
-      app = await bootApp(db, { queue: queueOptions, scheduler: { lookaheadMs: 5000 } });
+      // the first occurrence (2 s from now) is claimed at once; the test waits until it is due
+      app = await bootApp(db, { queue: queueOptions, scheduler: { lookaheadMs: 3000 } });
       const { scheduler, fired, queue, handlers } = services(app);
       // the first claim's pushes wait for the gate: its rows are committed, its occurrences not yet in the queue
       let release!: () => void;

@@ -103,7 +103,7 @@ export async function packLibrary(packDir: string): Promise<Packed> {
  * Hands better-sqlite3's own installer (prebuild-install) the addon the repo's
  * `npm ci` compiled from the same version, as a local prebuild, so the app's
  * install skips a two-minute compile. Its JavaScript and sources still come
- * from the registry; package.spec.ts keeps proving the from-source build.
+ * from the registry; package.spec.ts proves the from-source build with QS_TEST_SQLITE_FROM_SOURCE=1.
  * Without a matching build here (another version, a non-glibc system) it
  * returns no setting and the install compiles as a user's would.
  */
