@@ -38,7 +38,11 @@ describe.each(['sqlite', 'mariadb', 'postgres'] as const)('task_event on %s', (k
     await ds.query(`UPDATE task_queue SET attempts = attempts + 1 WHERE task_id = ${p}`, ['d']);
     const byId = new Map(tasks.map((t) => [t.taskId, t]));
     await Promise.all([queue.complete(byId.get('a')!, 'A', 5), queue.complete(byId.get('b')!, 'B', 5), queue.fail(byId.get('c')!, new Error('no'), null, 7), queue.fail(byId.get('d')!, new Error('late'), null, 5)]);
-    const rows = (await ds.query('SELECT task_id, task_type, kind, attempt, error, duration_ms FROM task_event ORDER BY id')) as Array<Record<string, unknown>>;
+    const all = (await ds.query('SELECT task_id, task_type, kind, attempt, error, duration_ms FROM task_event ORDER BY id')) as Array<Record<string, unknown>>;
+    // the push and the claim wrote their steps for all four, each in its own transaction
+    expect(all.filter((r) => r.kind === 'queued').map((r) => r.task_id)).toEqual(['a', 'b', 'c', 'd']);
+    expect(all.filter((r) => r.kind === 'started').map((r) => [r.task_id, Number(r.attempt)])).toEqual([['a', 1], ['b', 1], ['c', 1], ['d', 1]]);
+    const rows = all.filter((r) => r.kind !== 'queued' && r.kind !== 'started');
     const normalised = rows.map((r): Record<string, unknown> => ({ ...r, attempt: Number(r.attempt), duration_ms: Number(r.duration_ms) }));
     expect(normalised.sort((x, y) => String(x.task_id).localeCompare(String(y.task_id)))).toEqual([
       { task_id: 'a', task_type: 'noop', kind: 'succeeded', attempt: 1, error: null, duration_ms: 5 },

@@ -200,7 +200,7 @@ export interface TaskEvent {
 export type MaybePromise<T> = T | Promise<T>;
 
 /** The kinds `clusterEvents$` carries: a try's outcome, as the task's row or job records it. @publicApi */
-export type ClusterEventKind = Extract<TaskEventKind, 'succeeded' | 'retrying' | 'dead' | 'cancelled'>;
+export type ClusterEventKind = Extract<TaskEventKind, 'queued' | 'started' | 'succeeded' | 'retrying' | 'dead' | 'cancelled'>;
 
 /**
  * One item of `clusterEvents$`: an outcome recorded by any instance, with the

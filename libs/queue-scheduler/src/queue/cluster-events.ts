@@ -7,7 +7,7 @@ export interface ClusterEventSource {
   stream(after: string | undefined): Observable<ClusterTaskEvent>;
 }
 
-const CLUSTER_KINDS: ReadonlySet<string> = new Set<ClusterEventKind>(['succeeded', 'retrying', 'dead', 'cancelled']);
+const CLUSTER_KINDS: ReadonlySet<string> = new Set<ClusterEventKind>(['queued', 'started', 'succeeded', 'retrying', 'dead', 'cancelled']);
 
 export function isClusterKind(kind: TaskEventKind | string): kind is ClusterEventKind {
   return CLUSTER_KINDS.has(kind);

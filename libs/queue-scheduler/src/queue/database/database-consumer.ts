@@ -11,7 +11,7 @@ import { stackOf } from '../task-tries';
 import { IdlePoll } from '../idle-poll';
 import { WakeTimers } from '../wake-timers';
 import { OutcomeBatch } from './outcome-batch';
-import { cancelWithEvent, pruneEvents } from './event-log';
+import { cancelWithEvent, pruneEvents, writeStarted } from './event-log';
 import { type TaskRow, toRecord } from './task-rows';
 import { claimDue, lockDue, markRunning, NO_SORT } from './statements/claim';
 import { purgeFinished, reclaimExpired, releaseClaim, renewLeases } from './statements/leases';
@@ -120,6 +120,7 @@ export class DatabaseConsumer {
     this.backlog = rows.length >= limit;
     const tasks = rows.map(claimedTask).sort((a, b) => a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || a.seq - b.seq);
     const claimed = await this.withinCaps(tasks, filter);
+    if (this.options.queue.clusterEvents && claimed.length) await writeStarted(this.sql, claimed);
     this.idle.claimed(claimed.length);
     // with autoStart: false nothing started the lease renewal, and a task running past leaseMs was taken from its worker
     if (claimed.length && !this.timers.length && !this.destroyed) this.startMaintenance();

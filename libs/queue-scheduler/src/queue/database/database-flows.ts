@@ -7,6 +7,7 @@ import type { FlowStore } from '../durable-queue';
 import { childFailedMessage, childFailedPrefix, flowIds, normalizeFlow } from '../flow-validation';
 import type { NormalizedTask } from '../task-validation';
 import type { Statement } from './statements/statement';
+import { lifecycleRows, writeEvents } from './event-log';
 import { insertCancelEvent } from './statements/task-events';
 import {
   cancelUnstarted, childRows, countChildren, failParent, FLOW_ROWS_PER_INSERT, type FlowRow, flowRows, insertFlowTasks, rearmParent, uncountChild, unstartedChildren,
@@ -27,6 +28,8 @@ export class DatabaseFlows implements FlowStore {
     private readonly seq: Sequence,
     private readonly normalize: (input: PushTaskInput) => NormalizedTask,
     private readonly announce: (tasks: NormalizedTask[]) => void,
+    /** queue.clusterEvents: every node's `queued` event is written in the tree's transaction. */
+    private readonly events = false,
   ) {}
 
   async push<P>(flow: FlowInput<P>): Promise<FlowIds> {
@@ -36,6 +39,7 @@ export class DatabaseFlows implements FlowStore {
         const { text, params } = insertFlowTasks(this.sql, this.seq, nodes, from, Math.min(nodes.length, from + FLOW_ROWS_PER_INSERT));
         await this.sql.affected(text, params, runner);
       }
+      if (this.events) await writeEvents(this.sql, lifecycleRows('queued', nodes.map((n) => n.task), Date.now()), runner);
     });
     this.announce(nodes.map((n) => n.task));
     return flowIds(nodes);

@@ -64,12 +64,12 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     this.sql = new Sql(dataSource, dialectOfDataSource(dataSource));
     this.store = new DatabasePublicStore(this.sql, options.store.maxValueBytes);
     this.status = new TaskStatusReads(this.sql);
-    this.inserts = new TaskInserts(this.sql, this.seq);
+    this.inserts = new TaskInserts(this.sql, this.seq, options.queue.clusterEvents);
     this.pausedStore = databasePausedTypes(this.sql);
     this.permitStore = databasePermits(this.sql);
     this.singletons = new SingletonPushes(this.sql, this.inserts, this.logger);
     this.tracing = tracingFor(options);
-    this.flows = new DatabaseFlows(this.sql, this.seq, (input) => this.normalize(input), (tasks) => this.announce(tasks));
+    this.flows = new DatabaseFlows(this.sql, this.seq, (input) => this.normalize(input), (tasks) => this.announce(tasks), options.queue.clusterEvents);
     this.consumer = this.sqlConsumer = new DatabaseConsumer(this.owner, this.sql, options, this.logger, this.taskEvents, () => this.store.cleanup());
   }
 

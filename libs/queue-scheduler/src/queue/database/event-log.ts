@@ -14,6 +14,16 @@ export async function writeEvents(sql: Sql, rows: readonly EventRow[], runner: Q
   }
 }
 
+/** A task's lifecycle events that have no outcome row to go with: `queued` (attempt 0) and `started` (its try). */
+export function lifecycleRows(kind: 'queued' | 'started', tasks: ReadonlyArray<{ taskId: string; type: string; attempts?: number }>, at: number): EventRow[] {
+  return tasks.map((t) => ({ taskId: t.taskId, type: t.type, kind, attempt: t.attempts ?? 0, at }));
+}
+
+/** `started` events of the tries a claim handed out, in a transaction of their own, before any of them can end. */
+export function writeStarted(sql: Sql, tasks: ReadonlyArray<{ taskId: string; type: string; attempts: number }>): Promise<void> {
+  return sql.transaction((runner) => writeEvents(sql, lifecycleRows('started', tasks, Date.now()), runner));
+}
+
 /**
  * A cancel's UPDATE (`statement`, of one task), and with cluster events on the
  * event it reports, in one transaction. Returns the rows the UPDATE changed.

@@ -1,6 +1,7 @@
 import type { QueryRunner } from 'typeorm';
 import type { Sql } from '../../database/sql';
 import type { NormalizedTask } from '../task-validation';
+import { lifecycleRows, writeEvents } from './event-log';
 import type { Sequence } from './task-rows';
 import { insertTasks, requeueFinished } from './statements/tasks';
 
@@ -10,14 +11,24 @@ import { insertTasks, requeueFinished } from './statements/tasks';
  * pending or running one is left alone, which is pushTask's dedupe rule).
  */
 export class TaskInserts {
+  /** `events`: queue.clusterEvents, each task inserted also writes its `queued` event, in the same transaction. */
   constructor(
     private readonly sql: Sql,
     private readonly seq: Sequence,
+    private readonly events = false,
   ) {}
 
   /** Inserts the tasks whose id is not pending or running; a finished id is queued anew. Returns those inserted. */
   async insert(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
     if (!tasks.length) return [];
+    if (!this.events) return this.insertRows(tasks, runner);
+    if (!runner) return this.sql.transaction((own) => this.insert(tasks, own));
+    const inserted = await this.insertRows(tasks, runner);
+    if (inserted.length) await writeEvents(this.sql, lifecycleRows('queued', inserted, Date.now()), runner);
+    return inserted;
+  }
+
+  private async insertRows(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
     const inserted = this.sql.dialect === 'mysql' ? await this.insertMysql(tasks, runner) : await this.insertOnConflict(tasks, runner);
     if (inserted.length === tasks.length) return tasks;
     const taken = new Set(inserted);

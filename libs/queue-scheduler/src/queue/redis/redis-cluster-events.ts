@@ -4,7 +4,7 @@ import { InvalidArgumentError } from '../../errors/errors';
 import type { ClusterEventKind, ClusterTaskEvent } from '../../interfaces/task.interface';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
 import { type ClusterEventSource, pause, ReadFailures, readLoop } from '../cluster-events';
-import { CANCELLED_EVENT, CANCELLED_RESULT_JSON } from './redis-event-marks';
+import { CANCELLED_EVENT, CANCELLED_RESULT_JSON, RETRYING_EVENT } from './redis-event-marks';
 import { taskIdOf } from './redis-keys';
 
 /** Entries per XREAD; the longest an XREAD blocks, and so how late a type that appears is first read. */
@@ -137,8 +137,12 @@ function eventOf(type: string, streamId: string, fields: string[]): Omit<Cluster
   if (f.event === 'completed') kind = f.returnvalue === CANCELLED_RESULT_JSON ? 'cancelled' : 'succeeded';
   else if (f.event === 'failed') kind = 'dead';
   else if (f.event === CANCELLED_EVENT[1]) kind = 'cancelled';
+  else if (f.event === RETRYING_EVENT) kind = 'retrying';
+  else if (f.event === 'added') kind = 'queued';
+  else if (f.event === 'active') kind = 'started';
   else return undefined;
   if (!f.jobId) return undefined;
-  const event = { kind, taskId: taskIdOf(f.jobId), type, attempt: 0, at: new Date(Number(streamId.split('-')[0])) };
-  return kind === 'dead' && f.failedReason !== undefined ? { ...event, error: f.failedReason } : event;
+  // only our own entries carry the attempt; BullMQ's do not
+  const event = { kind, taskId: taskIdOf(f.jobId), type, attempt: Number(f.attempt ?? 0), at: new Date(Number(streamId.split('-')[0])) };
+  return (kind === 'dead' || kind === 'retrying') && f.failedReason !== undefined ? { ...event, error: f.failedReason } : event;
 }

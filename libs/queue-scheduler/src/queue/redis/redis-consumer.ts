@@ -12,6 +12,7 @@ import { isLockError, progressOf, taskOf } from './redis-jobs';
 import { retriedData, storedFailure, storeLostTry } from './redis-tries';
 import { type Lease, RedisLeases } from './redis-leases';
 import { taskIdOf } from './redis-keys';
+import { retryingEvent } from './redis-event-marks';
 import { WakeTimers } from '../wake-timers';
 
 export type EmitEvent = (kind: TaskEventKind, task: Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'scheduledAt'> & { attempts?: number }, extra?: Partial<TaskEvent>) => void;
@@ -203,7 +204,7 @@ export class RedisConsumer {
     job.opts.attempts = job.attemptsMade + (retryAt ? 2 : 1);
     job.opts.backoff = { type: 'fixed', delay: retryAt ? Math.max(1, retryAt.getTime() - Date.now()) : 0 };
     if (retryAt) {
-      await this.redis().keys.markRetry(task.taskId);
+      await Promise.all([this.redis().keys.markRetry(task.taskId), this.redis().addEvent(task.type, retryingEvent(job.id!, task.attempts, error.message))]);
       await job.updateData(retriedData(job, this.owner, error, retryAt.getTime()));
     }
     try {

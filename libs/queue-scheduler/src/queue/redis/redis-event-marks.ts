@@ -5,6 +5,17 @@
  */
 export const CANCELLED_EVENT = ['event', 'qs-cancelled'];
 
+/**
+ * A failed try that will be retried: BullMQ records it as a job `delayed`,
+ * as it does a release, and without the attempt. Ours is written before the
+ * move, so it always precedes the retry's own `active` in the stream.
+ */
+export const RETRYING_EVENT = 'qs-retrying';
+
+export function retryingEvent(jobId: string, attempt: number, error: string): string[] {
+  return ['event', RETRYING_EVENT, 'jobId', jobId, 'attempt', String(attempt), 'failedReason', error];
+}
+
 /** A running task's cancel completes its job with this value, so its `completed` entry is told apart from a success. */
 export const CANCELLED_RESULT = { 'nestjs-queue-scheduler': 'cancelled' };
 export const CANCELLED_RESULT_JSON = JSON.stringify(CANCELLED_RESULT);
