@@ -66,7 +66,7 @@ function plot(results: BenchResult[]): string {
 /** Writes the doc's generated part and the plot; returns the tables (printed by run.ts). */
 export function writeReport(): string {
   const results = load();
-  const order = ['inproc-drain', 'push-drain', 'enqueue-to-start', 'enqueue', 'durable-drain', 'contention', 'schedule-scale', 'cron-precision', 'memory', 'progress', 'rate-limit'];
+  const order = ['inproc-drain', 'push-drain', 'enqueue-to-start', 'enqueue', 'durable-drain', 'contention', 'schedule-scale', 'cron-precision', 'memory', 'progress', 'rate-limit', 'flow'];
   results.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   const m = results[0]?.machine;
   const head = m ? `Machine: ${m.cpus} × ${m.cpuModel}, ${Math.round(m.memMB / 1024)} GB, ${m.platform}; versions: ${Object.entries(results[0].versions).map(([k, v]) => `${k} ${v}`).join(', ')}.` : '';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { writeReport } from './report';
 import { RESULTS, ROOT } from './lib/result';
 
-export const BENCHMARKS = ['inproc-drain', 'push-drain', 'enqueue-to-start', 'enqueue', 'durable-drain', 'contention', 'schedule-scale', 'cron-precision', 'memory', 'progress', 'rate-limit'];
+export const BENCHMARKS = ['inproc-drain', 'push-drain', 'enqueue-to-start', 'enqueue', 'durable-drain', 'contention', 'schedule-scale', 'cron-precision', 'memory', 'progress', 'rate-limit', 'flow'];
 
 function main(): void {
   const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -12,6 +12,7 @@ import { AudioHandlers } from './handlers/audio.handlers';
 import { ConvertHandlers } from './handlers/convert.handlers';
 import { HealthModule } from './health/health.module';
 import { MetricsModule } from './metrics/metrics.module';
+import { PipelinesController } from './pipelines/pipelines.controller';
 import { SchedulesController } from './schedules/schedules.controller';
 import { DemoSeedService } from './seed/demo-seed.service';
 import { StoreController } from './store/store.controller';
@@ -36,7 +37,7 @@ import { TasksController } from './tasks/tasks.controller';
     HealthModule,
     MetricsModule,
   ],
-  controllers: [TasksController, SchedulesController, StoreController, DemoSessionController],
+  controllers: [TasksController, PipelinesController, SchedulesController, StoreController, DemoSessionController],
   providers: [
     AudioHandlers,
     ConvertHandlers,

@@ -6,6 +6,7 @@ import { Test } from '@nestjs/testing';
 import { QueueSchedulerModule } from 'nestjs-queue-scheduler';
 import { QueueSchedulerDashboardModule } from 'nestjs-queue-scheduler/dashboard';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { DemoSeedService } from '../src/seed/demo-seed.service';
 import { type DemoApp, bootDemo, removeDb, waitFor } from './support/demo-app';
 
 // Launching Chromium and waiting for real schedule runs takes a few seconds; every wait below is for a condition.
@@ -45,6 +46,8 @@ const row = (scheduleId: string) => `[data-testid="schedule-row"][data-schedule-
 const taskRow = (taskId: string) => `[data-testid="task-row"][data-task-id="${taskId}"]`;
 const runsOf = (scheduleId: string) => page.locator(row(scheduleId)).getAttribute('data-runs').then(Number);
 const push = async (body: Record<string, unknown>): Promise<string> => (await demo.http().post('/api/tasks').send(body).expect(202)).body.taskId;
+/** The root (the convert) of the pipeline the app pushes at boot. */
+const bootPipelineId = (): string => demo.app.get(DemoSeedService).bootPipeline!.taskId;
 
 describe('dashboard (QueueSchedulerDashboardModule in the demo)', () => {
   let tickId: string;
@@ -118,6 +121,29 @@ describe('dashboard (QueueSchedulerDashboardModule in the demo)', () => {
     expect(await page.evaluate('window.hacked')).toBeUndefined();
   });
 
+  it("shows a pipeline's downloads as a tree in its convert's detail, and the parent in a download's", async () => {
+    const res = await demo.http().post('/api/pipelines').send({
+      file: 'data/music/tree.m4a',
+      simulateMs: 50,
+      downloads: [1, 2].map((n) => ({ url: `https://www.bilibili.com/audio/au90${n}`, savePath: `data/music/tree-${n}.m4a`, simulateMs: 100 })),
+    }).expect(202);
+    const root: string = res.body.taskId;
+    const children: string[] = res.body.children.map((c: { taskId: string }) => c.taskId);
+    await page.waitForSelector(`${taskRow(root)}[data-status="succeeded"]`, WAIT);
+    await page.locator(taskRow(root)).click();
+    const detail = page.locator(`[data-testid="task-detail"][data-task-id="${root}"]`);
+    await detail.waitFor(WAIT);
+    const nodes = detail.locator('[data-testid="detail-flow"] > [data-testid="flow-node"]');
+    expect(await nodes.evaluateAll((li) => li.map((n) => n.getAttribute('data-status')))).toEqual(['succeeded', 'succeeded']);
+    for (const [i, id] of children.entries()) expect(await nodes.nth(i).textContent()).toBe(`download_audio · succeeded · ${id}`);
+
+    await page.locator(taskRow(children[0])).click();
+    const child = page.locator(`[data-testid="task-detail"][data-task-id="${children[0]}"]`);
+    await child.waitFor(WAIT);
+    expect(await child.locator('[data-testid="detail-parent"]').textContent()).toBe(root);
+    expect(await child.locator('[data-testid="detail-flow"]').count()).toBe(0);
+  });
+
   it('retries a dead task and cancels a pending one from the detail panel', async () => {
     const dead = await push({ type: 'convert_format', params: { file: 'old.wma', format: 'wma', simulateMs: 0 }, maxRetries: 0 });
     await page.waitForSelector(`${taskRow(dead)}[data-status="dead"]`, WAIT);
@@ -159,8 +185,8 @@ describe('dashboard (QueueSchedulerDashboardModule in the demo)', () => {
     await page.selectOption('[data-testid="filter-status"]', 'cancelled');
     await waitFor(() => page.locator('[data-testid="task-row"]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-status'))), (s) => s.length > 0 && s.every((x) => x === 'cancelled'), 'only cancelled rows', WAIT.timeout);
     await page.selectOption('[data-testid="filter-status"]', '');
-    await page.fill('[data-testid="filter-id"]', 'boot-convert');
-    await waitFor(() => page.locator('[data-testid="task-row"]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-task-id'))), (ids) => ids.length === 1 && ids[0] === 'boot-convert', 'the one task', WAIT.timeout);
+    await page.fill('[data-testid="filter-id"]', bootPipelineId());
+    await waitFor(() => page.locator('[data-testid="task-row"]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-task-id'))), (ids) => ids.length === 1 && ids[0] === bootPipelineId(), 'the one task', WAIT.timeout);
     await page.fill('[data-testid="filter-id"]', '');
   });
 
@@ -179,8 +205,8 @@ describe('dashboard (QueueSchedulerDashboardModule in the demo)', () => {
     for (let i = 0; i < 3; i++) ids.push(await push({ type: 'download_audio', params: { url: `https://www.bilibili.com/audio/au${i}`, savePath: `data/music/au${i}.m4a`, simulateMs: 200 } }));
     await waitFor(() => Promise.all(ids.map((id) => demo.http().get(`/api/tasks/${id}`))), (all) => all.every((r) => r.body.status === 'succeeded'), 'the extra downloads');
     await page.waitForSelector(`${taskRow(ids[2])}[data-status="succeeded"]`, WAIT);
-    // A settled picture: the task the app pushes 5 s after boot is done, the counters caught up, the new-row highlight faded.
-    await page.waitForSelector(`${taskRow('boot-convert')}[data-status="succeeded"]`, WAIT);
+    // A settled picture: the pipeline the app pushes at boot is done, the counters caught up, the new-row highlight faded.
+    await page.waitForSelector(`${taskRow(bootPipelineId())}[data-status="succeeded"]`, WAIT);
     await page.locator(`${taskRow(ids[2])}`).click();
     await page.locator('[data-testid="stat-running"]', { hasText: /^0$/ }).waitFor(WAIT);
     // Polled through page.evaluate: the page's CSP forbids the eval that waitForFunction uses. A string: this file is type-checked without the DOM library.

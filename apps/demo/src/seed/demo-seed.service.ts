@@ -1,6 +1,7 @@
 import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
-import { type AddSchedulerTaskInput, SchedulerService, type SchedulerTask, TaskQueue } from 'nestjs-queue-scheduler';
+import { type AddSchedulerTaskInput, type FlowIds, SchedulerService, type SchedulerTask, TaskQueue } from 'nestjs-queue-scheduler';
 import { COOKIE_KEY } from '../handlers/audio.handlers';
+import { pipelineFlow } from '../pipelines/pipeline-flow';
 
 /** The seed system's jobs, written as a user of the library would. */
 function seedSchedules(now: number): AddSchedulerTaskInput[] {
@@ -43,6 +44,8 @@ function seedSchedules(now: number): AddSchedulerTaskInput[] {
 export class DemoSeedService implements OnApplicationBootstrap {
   /** What was set up at boot, one line each, for main.ts's banner. */
   readonly report: string[] = [];
+  /** The ids of the pipeline pushed at boot (the dashboard's detail of its root shows the tree). */
+  bootPipeline?: FlowIds;
 
   constructor(
     private readonly scheduler: SchedulerService,
@@ -61,13 +64,19 @@ export class DemoSeedService implements OnApplicationBootstrap {
       this.report.push(`${found ? 'kept   ' : 'created'} schedule ${describe(row)}`);
     }
 
-    const taskId = await this.queue.pushTask({
-      taskId: 'boot-convert',
-      type: 'convert_format',
-      params: { file: 'data/music/intro.wav', format: 'flac' },
-      delayMs: 5000,
-    });
-    this.report.push(`pushed task ${taskId} (convert_format, starts in 5 s)`);
+    // The seed's pipeline as a flow: the convert waits for both downloads and reads their files (see pipelineFlow).
+    this.bootPipeline = await this.queue.pushFlow(
+      pipelineFlow({
+        file: 'data/music/intro.m4a',
+        format: 'flac',
+        downloads: [
+          { url: 'https://www.bilibili.com/audio/au1000001', savePath: 'data/music/intro-1.m4a' },
+          { url: 'https://www.bilibili.com/audio/au1000002', savePath: 'data/music/intro-2.m4a' },
+        ],
+      }),
+    );
+    const [a, b] = this.bootPipeline.children.map((c) => c.taskId);
+    this.report.push(`pushed pipeline ${this.bootPipeline.taskId} (convert_format once downloads ${a} and ${b} succeed)`);
   }
 }
 
