@@ -42,5 +42,5 @@ export interface FlowNode {
 
 /** Deepest level below the root a flow may have (the root's children are level 1). */
 export const MAX_FLOW_DEPTH = 10;
-/** Most tasks one flow may hold, root included. */
-export const MAX_FLOW_NODES = 10_000;
+/** Most tasks one flow may hold, root included: room for a parent over 10,000 children and more. */
+export const MAX_FLOW_NODES = 20_000;
