@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { type FlowInput, type FlowNode, InvalidTaskError, MAX_FLOW_DEPTH, NotSupportedError, TaskHandler, TaskQueue, type TaskContext } from 'nestjs-queue-scheduler';
+import { type FlowInput, type FlowNode, InvalidTaskError, MAX_FLOW_DEPTH, TaskHandler, TaskQueue, type TaskContext } from 'nestjs-queue-scheduler';
 import { BACKENDS, useBackendApp } from './support/backend-app';
 import { waitFor } from './support/wait-for';
 
@@ -46,9 +46,7 @@ function nodes(tree: FlowNode): FlowNode[] {
   return [tree, ...tree.children.flatMap(nodes)];
 }
 
-const FLOW_BACKENDS = BACKENDS.filter((b) => b !== 'redis');
-
-describe.each(FLOW_BACKENDS)('flows on %s', (backend) => {
+describe.each(BACKENDS)('flows on %s', (backend) => {
   const backendApp = useBackendApp(backend);
 
   async function boot() {
@@ -206,19 +204,4 @@ describe.each(FLOW_BACKENDS)('flows on %s', (backend) => {
     expect(await queue.countByStatus()).toEqual(before);
     expect((await queue.listTasks({ limit: 10 })).items).toEqual([]);
   });
-});
-
-describe('flows on redis', () => {
-  const backendApp = useBackendApp('redis');
-
-  it('pushFlow is refused with NotSupportedError, nothing written', async () => {
-    const app = await backendApp.boot({}, [FlowHandlers]);
-    const queue = app.get(TaskQueue);
-    const err = await settled(() => queue.pushFlow({ type: 'node', children: [{ type: 'node' }] })).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(NotSupportedError);
-    expect((err as Error).message).toBe('pushFlow (flows) is not supported on the redis backend yet');
-    expect((await queue.listTasks({ limit: 10 })).items).toEqual([]);
-  });
-
-  const settled = <T>(call: () => T | Promise<T>): Promise<T> => Promise.resolve().then(call);
 });

@@ -7,7 +7,7 @@ import { isLockError, taskOf } from './redis-jobs';
 import { RedisKeys } from './redis-keys';
 import type { Lease } from './redis-leases';
 import type { RedisConnection } from './redis-connection';
-import { CANCELLED_RESULT } from './redis-event-marks';
+import { CANCELLED_DEFERRED, CANCELLED_RESULT } from './redis-event-marks';
 
 /**
  * Cancel requests for running tasks on the Redis backend: published on one
@@ -50,10 +50,17 @@ export class RedisCancels {
     }
     const record: TaskRecord = { ...taskOf(lease.job), status: 'cancelled', startedAt: lease.job.processedOn ? new Date(lease.job.processedOn) : undefined, completedAt: new Date() };
     await this.redis().keys.markCancelled(record);
+    const { job } = lease;
     try {
-      // BullMQ removes no locked job: the completion releases the lock, and nothing is fetched along
-      await lease.job.moveToCompleted(CANCELLED_RESULT, lease.token, false);
-      await lease.job.remove();
+      // BullMQ removes no locked job: the outcome releases the lock, and nothing is fetched along. A flow child
+      // ends failed, its last try, so that BullMQ tells its parent as of a failure (a completion would count as a success)
+      if (job.parentKey) {
+        job.opts.attempts = job.attemptsMade + 1;
+        await job.moveToFailed(new Error(CANCELLED_DEFERRED), lease.token, false);
+      } else {
+        await job.moveToCompleted(CANCELLED_RESULT, lease.token, false);
+      }
+      await job.remove();
     } catch (err) {
       if (!isLockError(err)) throw err;
     }

@@ -1,7 +1,6 @@
 import type { Job, Worker } from 'bullmq';
-import { TaskLostError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
-import type { Task, TaskEvent, TaskEventKind, TaskProgress } from '../../interfaces/task.interface';
+import type { Task, TaskProgress } from '../../interfaces/task.interface';
 import { type LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
 import { Deque } from '../deque';
 import type { ClaimFilter } from '../queue-consumer';
@@ -13,8 +12,7 @@ import { retriedData, storedFailure, storeLostTry } from './redis-tries';
 import { type Lease, RedisLeases } from './redis-leases';
 import { taskIdOf } from './redis-keys';
 import { WakeTimers } from '../wake-timers';
-
-export type EmitEvent = (kind: TaskEventKind, task: Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'scheduledAt'> & { attempts?: number }, extra?: Partial<TaskEvent>) => void;
+import { condemn, type CondemnHost, type EmitEvent } from './redis-condemn';
 
 /**
  * The consumer half of the redis backend, driving BullMQ Workers by hand:
@@ -27,11 +25,14 @@ export type EmitEvent = (kind: TaskEventKind, task: Pick<Task, 'taskId' | 'type'
  * finish and start the next instead of two, which is what BullMQ costs.
  * The jobs it holds, their renewal and give-back are RedisLeases's.
  */
-export class RedisConsumer {
+export class RedisConsumer implements CondemnHost {
   readonly leases: RedisLeases;
   /** Off once shutdown begins: a job fetched then would only have to be given back. */
   private fetchNext = true;
   fetchesAlong: (type: string) => boolean = () => true;
+  /** How a flow child's failure mark reads (set by the queue to RedisFlows.childFailure). */
+  childFailure: (deferred: string) => Promise<string | undefined> = () => Promise.resolve(undefined);
+  readonly maxLostTries: number;
   private readonly idle: IdlePoll;
   private readonly wakeTimers = new WakeTimers(() => this.wakeLocal(1));
   private tokens = 0;
@@ -42,9 +43,10 @@ export class RedisConsumer {
     private readonly owner: string,
     private readonly redis: () => RedisConnection,
     private readonly options: ResolvedOptions,
-    private readonly logger: LibraryLogger,
-    private readonly emit: EmitEvent,
+    readonly logger: LibraryLogger,
+    readonly emit: EmitEvent,
   ) {
+    this.maxLostTries = options.queue.maxLostTries;
     this.idle = new IdlePoll(options.queue.pollIntervalMs);
     this.leases = new RedisLeases(redis, options.queue.leaseMs, logger);
   }
@@ -152,24 +154,9 @@ export class RedisConsumer {
     }
   }
 
-  /**
-   * BullMQ's stalled check does not fail a job lost more than maxStalledCount
-   * (queue.maxLostTries) times: it marks it (deferredFailure) and queues it
-   * again for the next fetch to fail, as its own Worker does. Here that fetch
-   * is ours: the job goes dead without running, saying why.
-   */
-  private async condemn(job: Job, token: string): Promise<void> {
-    const task = taskOf(job, false);
-    const error = new TaskLostError(job.stalledCounter, this.options.queue.maxLostTries);
-    job.opts.attempts = job.attemptsMade + 1;
-    try {
-      await job.moveToFailed(error, token, false);
-    } catch (err) {
-      if (isLockError(err)) return this.lostLease(task, 'dead');
-      throw err;
-    }
-    this.logger.error(`${taskLabel(task)} is dead: ${error.message}`);
-    this.emit('dead', task, { durationMs: 0, error: error.message });
+  /** A job marked with a deferred failure: failed without running (see condemn). */
+  private condemn(job: Job, token: string): Promise<void> {
+    return condemn(this, job, token);
   }
 
   /** Sleeps until a local push, or the poll time: short right after work, doubling while empty, up to queue.pollIntervalMs. */
@@ -252,7 +239,7 @@ export class RedisConsumer {
     this.wakeLocal(1);
   }
 
-  private lostLease(task: Task, outcome: string): void {
+  lostLease(task: Task, outcome: string): void {
     this.logger.warn(lostLeaseWarning(task, outcome));
   }
 }
