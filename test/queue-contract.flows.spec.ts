@@ -154,11 +154,30 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
       type: 'node',
       children: [{ type: 'node', delayMs: 60_000 }, { type: 'node', children: [{ type: 'node', delayMs: 60_000 }] }],
     });
+    // the two parents are counted and listed as waiting
+    expect((await queue.countByStatus()).waiting).toBe(2);
+    expect((await queue.listTasks({ status: 'waiting' })).items.map((t) => t.taskId).sort()).toEqual([ids.taskId, ids.children[1].taskId].sort());
     expect(await queue.cancelTask(ids.taskId)).toBe(true);
     const tree = await queue.getFlow(ids.taskId);
     expect(nodes(tree).map((node) => node.status)).toEqual(['cancelled', 'cancelled', 'cancelled', 'cancelled']);
     await queue.onIdle();
     expect(handlers.log).toEqual([]);
+  });
+
+  it("cancelling a pending child: under 'fail' its parent dies naming the cancel; under 'ignore' the parent runs without it", async () => {
+    const { queue, handlers } = await boot();
+    const failing = await queue.pushFlow({ type: 'node', children: [{ type: 'node', delayMs: 60_000 }] });
+    const ignoring = await queue.pushFlow({ type: 'node', children: [{ type: 'node', delayMs: 60_000, onChildFailure: 'ignore' }, { type: 'node', params: { n: 1 } }] });
+    const [failed, ignored] = [failing.children[0].taskId, ignoring.children[0].taskId];
+    expect(await queue.cancelTask(failed)).toBe(true);
+    expect(await queue.cancelTask(ignored)).toBe(true);
+    await waitFor(async () => (await statusOf(queue, failing.taskId)) === 'dead', 'the parent to die');
+    expect((await queue.getTask(failing.taskId)).error).toBe(`child task ${failed} (node) was cancelled`);
+    await waitFor(async () => (await statusOf(queue, ignoring.taskId)) === 'succeeded', 'the other parent to run');
+    expect(handlers.seen.get(ignoring.taskId)).toEqual({ [ignoring.children[1].taskId]: { type: 'node', status: 'succeeded', result: { n: 1 } } });
+    expect([await statusOf(queue, failed), await statusOf(queue, ignored)]).toEqual(['cancelled', 'cancelled']);
+    expect(handlers.log).not.toContain(`start:${failing.taskId}`);
+    expect(handlers.log).not.toContain(`start:${failed}`);
   });
 
   it('retrying the dead child a parent died of re-arms the parent, which then runs once', async () => {
