@@ -39,6 +39,12 @@ class FlowHandlers {
     if (!this.flakyOk) throw new Error('not yet');
     return 'fine now';
   }
+
+  /** Fails until flakyOk, with one retry a minute later: a test retries it by hand meanwhile. */
+  @TaskHandler('patient', { retries: { attempts: 2, backoff: 'fixed', delayMs: 60_000 } })
+  patient(): string {
+    return this.flaky();
+  }
 }
 
 /** Every node of a tree, parents before children. */
@@ -193,6 +199,34 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     const parent = await queue.getTask(ids.taskId);
     expect(parent.error).toBeUndefined();
     expect(handlers.seen.get(ids.taskId)![child]).toEqual({ type: 'flaky', status: 'succeeded', result: 'fine now' });
+  });
+
+  it('retrying the dead grandchild re-arms both parents that died of it, up the tree', async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node', children: [{ type: 'flaky' }] }] });
+    const [middle, leaf] = [ids.children[0].taskId, ids.children[0].children[0].taskId];
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the root to die');
+    handlers.flakyOk = true;
+    await queue.retryTask(leaf);
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the root to succeed');
+    expect(handlers.log.filter((e) => e.startsWith('start:'))).toEqual([`start:${middle}`, `start:${ids.taskId}`]);
+    expect((await queue.getTask(middle)).error).toBeUndefined();
+    expect((await queue.getTask(ids.taskId)).attempts).toBe(1);
+  });
+
+  it('retrying a child that waits for its retry runs it now; its parent waits for it still, then runs once', async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'patient' }, { type: 'node' }] });
+    const child = ids.children[0].taskId;
+    await waitFor(async () => (await statusOf(queue, child)) === 'failed', 'the child to wait for its retry');
+    await waitFor(async () => (await statusOf(queue, ids.children[1].taskId)) === 'succeeded', 'the other child to succeed');
+    expect(await statusOf(queue, ids.taskId)).toBe('waiting');
+    handlers.flakyOk = true;
+    await queue.retryTask(child);
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to succeed');
+    expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
+    expect(handlers.seen.get(ids.taskId)![child]).toEqual({ type: 'patient', status: 'succeeded', result: 'fine now' });
+    expect((await queue.getTask(child)).attempts).toBe(1);
   });
 
   it('refuses a bad tree with InvalidTaskError naming the path, and writes nothing', async () => {
