@@ -229,6 +229,20 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect((await queue.getTask(child)).attempts).toBe(1);
   });
 
+  it('a delayed parent whose children end early waits for its own time, then runs', async () => {
+    const { queue, handlers } = await boot();
+    const pushedAt = Date.now();
+    const ids = await queue.pushFlow({ type: 'node', delayMs: 1500, children: [{ type: 'node', delayMs: 800 }] });
+    await waitFor(async () => (await statusOf(queue, ids.children[0].taskId)) === 'succeeded', 'the child to succeed');
+    expect(await statusOf(queue, ids.taskId)).toBe('pending');
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to run');
+    // its time is counted from the push, not from its release (which would start it at 800 + 1500 ms)
+    const startedAfter = (await queue.getTask(ids.taskId)).startedAt!.getTime() - pushedAt;
+    expect(startedAfter).toBeGreaterThanOrEqual(1500);
+    expect(startedAfter).toBeLessThan(2200);
+    expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
+  });
+
   it('refuses a bad tree with InvalidTaskError naming the path, and writes nothing', async () => {
     const { queue } = await boot();
     const before = await queue.countByStatus();

@@ -3,7 +3,7 @@ import { TaskLostError } from '../../errors/errors';
 import type { Task, TaskEvent, TaskEventKind } from '../../interfaces/task.interface';
 import { type LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
 import { CANCELLED_DEFERRED } from './redis-event-marks';
-import { isLockError, taskOf } from './redis-jobs';
+import { isLockError, type JobData, taskOf } from './redis-jobs';
 
 export type EmitEvent = (kind: TaskEventKind, task: Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'scheduledAt'> & { attempts?: number }, extra?: Partial<TaskEvent>) => void;
 
@@ -44,4 +44,14 @@ export async function condemn(host: CondemnHost, job: Job, token: string): Promi
   if (cancelled) return void (await job.remove());
   host.logger.error(`${taskLabel(task)} is dead: ${message}`);
   host.emit('dead', task, { durationMs: 0, error: message });
+}
+
+/**
+ * A flow parent fetched before its own run time: BullMQ delays a released
+ * parent by a relative `delay`, so ours get none and wait here instead, put
+ * back in BullMQ's delayed set until `runAt` (moveToDelayed uses no attempt).
+ */
+export function releasedEarly(job: Job): boolean {
+  const { flowParent, runAt } = job.data as JobData;
+  return flowParent === true && typeof runAt === 'number' && runAt > Date.now();
 }

@@ -7,12 +7,12 @@ import type { ClaimFilter } from '../queue-consumer';
 import { IdlePoll } from '../idle-poll';
 import type { RedisConnection } from './redis-connection';
 import { lostLeaseWarning } from '../durable-queue';
-import { isLockError, progressOf, taskOf } from './redis-jobs';
+import { isLockError, type JobData, progressOf, taskOf } from './redis-jobs';
 import { retriedData, storedFailure, storeLostTry } from './redis-tries';
 import { type Lease, RedisLeases } from './redis-leases';
 import { taskIdOf } from './redis-keys';
 import { WakeTimers } from '../wake-timers';
-import { condemn, type CondemnHost, type EmitEvent } from './redis-condemn';
+import { condemn, type CondemnHost, type EmitEvent, releasedEarly } from './redis-condemn';
 
 /**
  * The consumer half of the redis backend, driving BullMQ Workers by hand:
@@ -110,7 +110,7 @@ export class RedisConsumer implements CondemnHost {
       return;
     }
     if (!job) return;
-    if (job.deferredFailure) {
+    if (job.deferredFailure || releasedEarly(job)) {
       this.condemn(job, token).catch((err: unknown) => this.logger.warn(`${taskLabel(taskOf(job, false))}: ${(err as Error).message}`));
       return;
     }
@@ -144,7 +144,7 @@ export class RedisConsumer implements CondemnHost {
       const token = `${this.owner}:${++this.tokens}`;
       const job = (await worker.getNextJob(token, { block: false })) as Job | undefined;
       if (!job) return undefined;
-      if (job.deferredFailure) {
+      if (job.deferredFailure || releasedEarly(job)) {
         await this.condemn(job, token);
         continue;
       }
@@ -154,9 +154,12 @@ export class RedisConsumer implements CondemnHost {
     }
   }
 
-  /** A job marked with a deferred failure: failed without running (see condemn). */
-  private condemn(job: Job, token: string): Promise<void> {
-    return condemn(this, job, token);
+  /** A job marked with a deferred failure, failed without running (see condemn); a flow parent released early, put back. */
+  private async condemn(job: Job, token: string): Promise<void> {
+    if (job.deferredFailure) return condemn(this, job, token);
+    const runAt = (job.data as JobData).runAt!;
+    await job.moveToDelayed(runAt, token);
+    this.wakeAt(new Date(runAt));
   }
 
   /** Sleeps until a local push, or the poll time: short right after work, doubling while empty, up to queue.pollIntervalMs. */

@@ -54,7 +54,7 @@ export class RedisFlows implements FlowStore {
     const redis = this.redis();
     const links: Links[] = nodes.map(() => ({}));
     const keep = redis.keepJobs;
-    const jobs = nodes.map(({ task, parent, onChildFailure }, i): FlowJob => {
+    const jobs = nodes.map(({ task, parent, onChildFailure, children }, i): FlowJob => {
       const child = parent >= 0;
       if (child) {
         links[i].p = nodes[parent].task.taskId;
@@ -64,11 +64,12 @@ export class RedisFlows implements FlowStore {
       return {
         name: task.type,
         queueName: queueNameOf(task.type),
-        data: { ...jobDataOf(task), parentId: links[i].p },
+        data: { ...jobDataOf(task), parentId: links[i].p, flowParent: children > 0 || undefined },
         opts: {
           jobId: jobIdOf(task.taskId),
           priority: task.priority + PRIORITY_OFFSET,
-          delay: Math.max(0, task.runAtMs - Date.now()),
+          // BullMQ would delay a parent from its release; ours waits for its own runAt then (see releasedEarly)
+          delay: children > 0 ? 0 : Math.max(0, task.runAtMs - Date.now()),
           removeOnComplete: keep,
           removeOnFail: keep,
           ...(child ? { failParentOnFailure: onChildFailure === 'fail', ignoreDependencyOnFailure: onChildFailure !== 'fail' } : {}),

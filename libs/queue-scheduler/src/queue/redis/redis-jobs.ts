@@ -23,6 +23,8 @@ export interface JobData {
   traceContext?: string;
   /** In a flow: the task that waits for this one (see RedisFlows). */
   parentId?: string;
+  /** A flow's parent: it has no BullMQ delay, and waits for `runAt` once released (see releasedEarly). */
+  flowParent?: true;
 }
 
 /**
