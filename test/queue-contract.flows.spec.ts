@@ -243,6 +243,14 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
   });
 
+  it('deleting a finished parent deletes its record only: its children keep theirs', async () => {
+    const { queue } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node', params: { n: 1 } }] });
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to succeed');
+    expect(await queue.deleteTask(ids.taskId)).toBe(true);
+    expect(await queue.getTask(ids.children[0].taskId)).toMatchObject({ status: 'succeeded', result: { n: 1 } });
+  });
+
   it('refuses a bad tree with InvalidTaskError naming the path, and writes nothing', async () => {
     const { queue } = await boot();
     const before = await queue.countByStatus();

@@ -60,7 +60,7 @@ export class RedisCancels {
       } else {
         await job.moveToCompleted(CANCELLED_RESULT, lease.token, false);
       }
-      await job.remove();
+      await job.remove({ removeChildren: false });
     } catch (err) {
       if (!isLockError(err)) throw err;
     }

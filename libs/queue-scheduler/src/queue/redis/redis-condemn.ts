@@ -41,7 +41,7 @@ export async function condemn(host: CondemnHost, job: Job, token: string): Promi
     if (isLockError(err)) return host.lostLease(task, 'dead');
     throw err;
   }
-  if (cancelled) return void (await job.remove());
+  if (cancelled) return void (await job.remove({ removeChildren: false }));
   host.logger.error(`${taskLabel(task)} is dead: ${message}`);
   host.emit('dead', task, { durationMs: 0, error: message });
 }

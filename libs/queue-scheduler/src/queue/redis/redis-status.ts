@@ -148,7 +148,7 @@ export class RedisStatus {
     if (found.job) {
       if (!['completed', 'failed'].includes(await found.job.getState())) return false;
       try {
-        await found.job.remove();
+        await found.job.remove({ removeChildren: false }); // a flow parent's children keep their own records
       } catch {
         return false; // queued again meanwhile (a retry) and locked by a worker
       }
