@@ -1,4 +1,5 @@
 import type { FlowJob } from 'bullmq';
+import { TaskNotFoundError } from '../../errors/errors';
 import type { ChildFailurePolicy, ChildResult, FlowIds, FlowInput, FlowNode } from '../../interfaces/flow.interface';
 import type { PushTaskInput, Task, TaskRecord } from '../../interfaces/task.interface';
 import type { FlowStore } from '../durable-queue';
@@ -19,6 +20,11 @@ interface Links {
 
 /** Reads at once per batch: a parent of 10,000 children is read in 20 steps, not 10,000 nor one huge one. */
 const BATCH = 500;
+
+function gone(err: unknown): undefined {
+  if (err instanceof TaskNotFoundError) return undefined;
+  throw err;
+}
 
 async function batched<T, R>(items: readonly T[], read: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = [];
@@ -95,7 +101,8 @@ export class RedisFlows implements FlowStore {
       for (const [i, parent] of level.entries()) {
         const ids = links[i]?.c ?? [];
         const policies = ids.length ? await this.links(ids) : [];
-        parent.children = await batched(ids.map((id, j) => [id, policies[j]?.f] as const), ([id, f]) => this.node(id, f));
+        const children = await batched(ids.map((id, j) => [id, policies[j]?.f] as const), ([id, f]) => this.node(id, f).catch(gone));
+        parent.children = children.filter((c) => c !== undefined);
         next.push(...parent.children);
       }
       level = next;
@@ -108,9 +115,10 @@ export class RedisFlows implements FlowStore {
     const ids = links?.c ?? [];
     if (ids.length === 0) return {};
     const policies = await this.links(ids);
-    const records = await batched(ids, (id) => this.record(id));
+    const records = await batched(ids, (id) => this.known(id));
     const results: Record<string, ChildResult> = {};
     records.forEach((r, i) => {
+      if (r === undefined) return;
       if (r.status === 'succeeded') results[r.taskId] = { type: r.type, status: r.status, result: r.result };
       else if (policies[i]?.f !== 'ignore') results[r.taskId] = { type: r.type, status: r.status, error: r.error };
     });
@@ -160,13 +168,18 @@ export class RedisFlows implements FlowStore {
     const key = /^child (.+) failed$/.exec(deferred)?.[1];
     if (key === undefined) return undefined;
     const childId = taskIdOf(key.slice(key.lastIndexOf(':') + 1));
-    const child = await this.record(childId).catch(() => undefined);
+    const child = await this.known(childId);
     return child ? childFailedMessage(childId, child.type, child.status, child.error) : `child task ${childId} is dead`;
   }
 
   private async node(taskId: string, onChildFailure: ChildFailurePolicy | undefined): Promise<FlowNode> {
     const r = await this.record(taskId);
     return { taskId, type: r.type, status: r.status, onChildFailure, error: r.error, children: [] };
+  }
+
+  /** A child's record; undefined once retention (queue.retentionDays) removed it, which a long-waiting parent may outlive. */
+  private known(taskId: string): Promise<TaskRecord | undefined> {
+    return this.record(taskId).catch(gone);
   }
 
   private async links(taskIds: string[]): Promise<Array<Links | undefined>> {
