@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { type FlowInput, type FlowNode, InvalidTaskError, MAX_FLOW_DEPTH, TaskHandler, TaskQueue, type TaskContext } from 'nestjs-queue-scheduler';
+import { type ClusterTaskEvent, type FlowInput, type FlowNode, InvalidTaskError, MAX_FLOW_DEPTH, TaskHandler, TaskQueue, type TaskContext } from 'nestjs-queue-scheduler';
 import { BACKENDS, useBackendApp } from './support/backend-app';
 import { waitFor } from './support/wait-for';
 
@@ -249,6 +249,28 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to succeed');
     expect(await queue.deleteTask(ids.taskId)).toBe(true);
     expect(await queue.getTask(ids.children[0].taskId)).toMatchObject({ status: 'succeeded', result: { n: 1 } });
+  });
+
+  it('clusterEvents$ reports cancelled flow children, pending or running, as cancelled', async () => {
+    const app = await backendApp.boot({ queue: { pollIntervalMs: 50, clusterEvents: true, clusterEventsPollMs: 50 }, workers: { concurrency: 8 } }, [FlowHandlers]);
+    const [queue, handlers] = [app.get(TaskQueue), app.get(FlowHandlers)];
+    const events: ClusterTaskEvent[] = [];
+    const sub = queue.clusterEvents$().subscribe((e) => events.push(e));
+    try {
+      const probe = await queue.pushTask({ type: 'node' });
+      await waitFor(() => events.some((e) => e.taskId === probe), 'the stream to report a probe task', 15_000);
+      const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node', delayMs: 60_000 }, { type: 'held', onChildFailure: 'continue' }] });
+      const [pending, running] = ids.children.map((c) => c.taskId);
+      await waitFor(() => handlers.log.includes(`start:${running}`), 'the held child to start');
+      expect(await queue.cancelTask(running)).toBe(true);
+      expect(await queue.cancelTask(pending)).toBe(true);
+      await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the parent to die of its cancelled child');
+      await waitFor(() => [pending, running].every((id) => events.some((e) => e.taskId === id)), "the children's events", 15_000);
+      const kinds = (id: string): string[] => events.filter((e) => e.taskId === id).map((e) => e.kind);
+      expect([kinds(pending), kinds(running)]).toEqual([['cancelled'], ['cancelled']]);
+    } finally {
+      sub.unsubscribe();
+    }
   });
 
   it('refuses a bad tree with InvalidTaskError naming the path, and writes nothing', async () => {
