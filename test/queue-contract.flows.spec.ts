@@ -201,6 +201,21 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(handlers.seen.get(ids.taskId)![child]).toEqual({ type: 'flaky', status: 'succeeded', result: 'fine now' });
   });
 
+  it("retrying the dead child re-arms its parent while the parent's type is paused (on Redis: before a fetch ended it dead)", async () => {
+    const { queue, handlers } = await boot();
+    await queue.pauseType('node');
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }] });
+    const child = ids.children[0].taskId;
+    await waitFor(async () => (await statusOf(queue, child)) === 'dead', 'the child to die');
+    handlers.flakyOk = true;
+    await queue.retryTask(child);
+    await waitFor(async () => (await statusOf(queue, child)) === 'succeeded', 'the retried child to succeed');
+    await queue.resumeType('node');
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to run');
+    expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
+    expect(handlers.seen.get(ids.taskId)![child]).toEqual({ type: 'flaky', status: 'succeeded', result: 'fine now' });
+  });
+
   it('retrying the dead grandchild re-arms both parents that died of it, up the tree', async () => {
     const { queue, handlers } = await boot();
     const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node', children: [{ type: 'flaky' }] }] });

@@ -54,7 +54,8 @@ return out
 /**
  * After BullMQ retried a dead flow child (which puts it back among its
  * parent's dependencies, but leaves a parent that has ended alone): a parent
- * that died of this child (its error starts 'child task <id> ') goes back to
+ * that died of this child (its error starts 'child task <id> '), or that
+ * BullMQ marked to die of it and no fetch has failed yet, goes back to
  * waiting-children with a fresh attempt count, and so on up the tree.
  * ARGV: the child's job key, now. Returns how many parents were re-armed.
  */
@@ -67,7 +68,11 @@ while true do
   local q = string.sub(parentKey, 1, #parentKey - #id)
   local named = 'child task ' .. cjson.decode(redis.call('HGET', child, 'data')).taskId .. ' '
   local reason = redis.call('HGET', parentKey, 'failedReason')
-  if not redis.call('ZSCORE', q .. 'failed', id) or not reason or string.sub(reason, 1, #named) ~= named then break end
+  local died = redis.call('ZSCORE', q .. 'failed', id) and reason and string.sub(reason, 1, #named) == named
+  -- marked by BullMQ for this child but not failed yet by a fetch: taken back from its queue before one does
+  local marked = not died and redis.call('HGET', parentKey, 'defa') == 'child ' .. child .. ' failed'
+    and (redis.call('ZREM', q .. 'prioritized', id) + redis.call('ZREM', q .. 'delayed', id) + redis.call('LREM', q .. 'wait', 0, id)) > 0
+  if not died and not marked then break end
   if redis.call('ZREM', parentKey .. ':unsuccessful', child) == 1 or redis.call('HDEL', parentKey .. ':failed', child) == 1 then
     redis.call('SADD', parentKey .. ':dependencies', child)
   end
