@@ -201,12 +201,13 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(handlers.seen.get(ids.taskId)![child]).toEqual({ type: 'flaky', status: 'succeeded', result: 'fine now' });
   });
 
-  it("retrying the dead child re-arms its parent while the parent's type is paused (on Redis: before a fetch ended it dead)", async () => {
+  it("a parent dies of its child while its own type is paused, and retrying the child re-arms it", async () => {
     const { queue, handlers } = await boot();
     await queue.pauseType('node');
     const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }] });
     const child = ids.children[0].taskId;
-    await waitFor(async () => (await statusOf(queue, child)) === 'dead', 'the child to die');
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the parent to die, no worker of its type taking it');
+    expect((await queue.getTask(ids.taskId)).error).toBe(`child task ${child} (flaky) is dead: not yet`);
     handlers.flakyOk = true;
     await queue.retryTask(child);
     await waitFor(async () => (await statusOf(queue, child)) === 'succeeded', 'the retried child to succeed');

@@ -1,3 +1,4 @@
+import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Task, TaskRecord } from '../../interfaces/task.interface';
 import { lostLeaseWarning } from '../durable-queue';
@@ -24,6 +25,8 @@ export class RedisCancels {
     private readonly redis: () => RedisConnection,
     prefix: string,
     private readonly logger: LibraryLogger,
+    /** A flow child failed as cancelled: its parent, marked to die of it under 'fail', is ended now (endMarkedParent). */
+    private readonly failedChild: (job: Job) => Promise<void>,
   ) {
     this.channel = new RedisKeys(prefix).cancelChannel;
   }
@@ -61,6 +64,7 @@ export class RedisCancels {
         await job.moveToCompleted(CANCELLED_RESULT, lease.token, false);
       }
       await job.remove({ removeChildren: false });
+      if (job.parentKey) await this.failedChild(job);
     } catch (err) {
       if (!isLockError(err)) throw err;
     }

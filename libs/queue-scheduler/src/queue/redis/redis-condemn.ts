@@ -3,7 +3,10 @@ import { TaskLostError } from '../../errors/errors';
 import type { Task, TaskEvent, TaskEventKind } from '../../interfaces/task.interface';
 import { type LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
 import { CANCELLED_DEFERRED } from './redis-event-marks';
+import { TAKE_MARKED } from './redis-flow-scripts';
+import type { RedisConnection } from './redis-connection';
 import { isLockError, type JobData, taskOf } from './redis-jobs';
+import { taskIdOf } from './redis-keys';
 
 export type EmitEvent = (kind: TaskEventKind, task: Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'scheduledAt'> & { attempts?: number }, extra?: Partial<TaskEvent>) => void;
 
@@ -15,6 +18,10 @@ export interface CondemnHost {
   /** The flows' reading of a child's failure mark (RedisFlows.childFailure). */
   childFailure(deferred: string): Promise<string | undefined>;
   lostLease(task: Task, outcome: string): void;
+  readonly redis: () => RedisConnection;
+  /** A fresh lock token of this instance (`<owner>:<n>`, as a fetch's). */
+  nextToken(): string;
+  readonly leaseMs: number;
 }
 
 /**
@@ -41,9 +48,41 @@ export async function condemn(host: CondemnHost, job: Job, token: string): Promi
     if (isLockError(err)) return host.lostLease(task, 'dead');
     throw err;
   }
-  if (cancelled) return void (await job.remove({ removeChildren: false }));
-  host.logger.error(`${taskLabel(task)} is dead: ${message}`);
-  host.emit('dead', task, { durationMs: 0, error: message });
+  if (cancelled) {
+    await job.remove({ removeChildren: false });
+  } else {
+    host.logger.error(`${taskLabel(task)} is dead: ${message}`);
+    host.emit('dead', task, { durationMs: 0, error: message });
+  }
+  await endMarkedParent(host, job);
+}
+
+/**
+ * After a flow task failed for good (its last try, a cancel, a condemn):
+ * the parent BullMQ marked to die of it (under 'fail') is ended now rather
+ * than by the next fetch of its type, which a paused type, or one no
+ * running instance handles, would put off. TAKE_MARKED takes it from its
+ * queue under a lock of ours, as a fetch would; condemn then fails it, and
+ * so on up the tree. A crash between the two leaves it active under a lock
+ * that runs out: BullMQ's stalled check queues it again, and a fetch ends it.
+ */
+export async function endMarkedParent(host: CondemnHost, child: Job): Promise<void> {
+  if (child.parentKey) await endMarked(host, child.parentKey);
+}
+
+/** Ends the job at `key` if it bears a deferred failure and waits in its queue (see endMarkedParent). */
+export async function endMarked(host: CondemnHost, key: string): Promise<void> {
+  const redis = host.redis();
+  const id = key.slice(key.lastIndexOf(':') + 1);
+  const token = host.nextToken();
+  try {
+    const type = (await redis.client.eval(TAKE_MARKED, 0, key, key.slice(0, -id.length), id, token, String(host.leaseMs), String(Date.now()))) as string | null;
+    if (type === null) return;
+    const job = (await redis.queueFor(type).getJob(id)) as Job | undefined;
+    if (job) await condemn(host, job, token);
+  } catch (err) {
+    host.logger.warn(`task ${taskIdOf(id)}, marked to fail, is left to the next fetch of its type: ${(err as Error).message}`);
+  }
 }
 
 /**

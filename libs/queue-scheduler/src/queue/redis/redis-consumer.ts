@@ -12,7 +12,7 @@ import { retriedData, storedFailure, storeLostTry } from './redis-tries';
 import { type Lease, RedisLeases } from './redis-leases';
 import { taskIdOf } from './redis-keys';
 import { WakeTimers } from '../wake-timers';
-import { condemn, type CondemnHost, type EmitEvent, releasedEarly } from './redis-condemn';
+import { condemn, type CondemnHost, type EmitEvent, endMarkedParent, releasedEarly } from './redis-condemn';
 
 /**
  * The consumer half of the redis backend, driving BullMQ Workers by hand:
@@ -33,6 +33,7 @@ export class RedisConsumer implements CondemnHost {
   /** How a flow child's failure mark reads (set by the queue to RedisFlows.childFailure). */
   childFailure: (deferred: string) => Promise<string | undefined> = () => Promise.resolve(undefined);
   readonly maxLostTries: number;
+  readonly leaseMs: number;
   private readonly idle: IdlePoll;
   private readonly wakeTimers = new WakeTimers(() => this.wakeLocal(1));
   private tokens = 0;
@@ -41,12 +42,13 @@ export class RedisConsumer implements CondemnHost {
 
   constructor(
     private readonly owner: string,
-    private readonly redis: () => RedisConnection,
+    readonly redis: () => RedisConnection,
     private readonly options: ResolvedOptions,
     readonly logger: LibraryLogger,
     readonly emit: EmitEvent,
   ) {
     this.maxLostTries = options.queue.maxLostTries;
+    this.leaseMs = options.queue.leaseMs;
     this.idle = new IdlePoll(options.queue.pollIntervalMs);
     this.leases = new RedisLeases(redis, options.queue.leaseMs, logger);
   }
@@ -141,7 +143,7 @@ export class RedisConsumer implements CondemnHost {
 
   private async take(worker: Worker): Promise<Task | undefined> {
     for (;;) {
-      const token = `${this.owner}:${++this.tokens}`;
+      const token = this.nextToken();
       const job = (await worker.getNextJob(token, { block: false })) as Job | undefined;
       if (!job) return undefined;
       if (job.deferredFailure || releasedEarly(job)) {
@@ -204,6 +206,7 @@ export class RedisConsumer implements CondemnHost {
     }
     this.emit(retryAt ? 'retrying' : 'dead', task, { durationMs, error: error.message, retryAt: retryAt ?? undefined });
     if (retryAt) this.wakeAt(retryAt);
+    else await endMarkedParent(this, job);
   }
 
   /** Back to waiting without using an attempt (moveToWait does not count one). */
@@ -240,6 +243,10 @@ export class RedisConsumer implements CondemnHost {
     this.logger.warn(`task ${taskIdOf(jobId)} (${type}): its worker stopped renewing the lock; BullMQ queued it again (the lost try uses no attempt; a task lost more than queue.maxLostTries times is dead)`);
     storeLostTry(this.redis(), type, jobId).catch((err: unknown) => this.logger.warn(`task ${taskIdOf(jobId)}: its lost try was not stored: ${(err as Error).message}`));
     this.wakeLocal(1);
+  }
+
+  nextToken(): string {
+    return `${this.owner}:${++this.tokens}`;
   }
 
   lostLease(task: Task, outcome: string): void {

@@ -86,3 +86,24 @@ while true do
 end
 return rearmed
 `;
+
+/**
+ * Takes a job that bears a deferred failure (BullMQ's `defa`) out of its
+ * queue's waiting sets into `active`, locked with ARGV[4] for ARGV[5] ms, as
+ * BullMQ's fetch does, so that moveToFailed accepts the lock: returns its
+ * name (the task type), or nil when it bears none or is not waiting (a
+ * worker took it, or it ended).
+ * ARGV: job key, its queue's key prefix, job id, token, lock ms, now.
+ */
+export const TAKE_MARKED = `
+local key, q, id = ARGV[1], ARGV[2], ARGV[3]
+if not redis.call('HGET', key, 'defa') then return nil end
+local taken = redis.call('ZREM', q .. 'prioritized', id) + redis.call('ZREM', q .. 'delayed', id)
+  + redis.call('LREM', q .. 'wait', 0, id) + redis.call('LREM', q .. 'paused', 0, id)
+if taken == 0 then return nil end
+redis.call('LPUSH', q .. 'active', id)
+redis.call('SET', key .. ':lock', ARGV[4], 'PX', ARGV[5])
+redis.call('HSET', key, 'processedOn', ARGV[6])
+redis.call('HINCRBY', key, 'ats', 1)
+return redis.call('HGET', key, 'name')
+`;

@@ -6,6 +6,8 @@ import type { FlowStore } from '../durable-queue';
 import { childFailedMessage, flowIds, normalizeFlow } from '../flow-validation';
 import type { NormalizedTask } from '../task-validation';
 import type { RedisConnection } from './redis-connection';
+import type { RedisConsumer } from './redis-consumer';
+import { endMarked } from './redis-condemn';
 import { jobDataOf, PRIORITY_OFFSET, taskOf } from './redis-jobs';
 import { jobIdOf, queueNameOf, taskIdOf } from './redis-keys';
 import { CANCEL_FLOW } from './redis-flow-scripts';
@@ -40,20 +42,25 @@ async function batched<T, R>(items: readonly T[], read: (item: T) => Promise<R>)
  * two instances cannot both miss (or both release) it.
  *
  * Policies map onto BullMQ's: 'fail' is `failParentOnFailure` (BullMQ marks the
- * parent with a deferred failure, and the next fetch of its type ends it dead
- * with our message, see condemn); 'ignore' and 'continue' are
+ * parent with a deferred failure; the instance that failed the child then
+ * ends it dead with our message, see endMarkedParent); 'ignore' and 'continue' are
  * `ignoreDependencyOnFailure` and differ only in what `childResults` shows.
  * Our links (parent, policy, children) are kept in one hash beside the jobs,
  * written in one script just before the tree: they outlive a cancelled job,
  * so `getFlow` and `childResults` still see it.
  */
 export class RedisFlows implements FlowStore {
+  private readonly redis: () => RedisConnection;
+
   constructor(
-    private readonly redis: () => RedisConnection,
+    private readonly consumer: RedisConsumer,
     private readonly normalize: (input: PushTaskInput) => NormalizedTask,
     private readonly record: (taskId: string) => Promise<TaskRecord>,
     private readonly announce: (tasks: NormalizedTask[]) => void,
-  ) {}
+  ) {
+    this.redis = consumer.redis;
+    consumer.childFailure = (deferred) => this.childFailure(deferred);
+  }
 
   async push<P>(flow: FlowInput<P>): Promise<FlowIds> {
     const nodes = normalizeFlow(flow, this.normalize);
@@ -156,6 +163,8 @@ export class RedisFlows implements FlowStore {
     if (!jobs[0]) return [];
     const k = redis.keys.keys;
     const cancelled = (await redis.client.eval(CANCEL_FLOW, 2, k.cancelled, k.retrying, String(now), top.p ? '1' : '0', events ? '1' : '0', CANCELLED_DEFERRED, ...args)) as string[];
+    // the one kept, marked: failed now, so that its parent learns it at once (see endMarked)
+    if (top.p && cancelled[0] === taskId) await endMarked(this.consumer, redis.queueFor(jobs[0].name).toKey(jobs[0].id!));
     return cancelled.map((id) => records.get(id)!);
   }
 

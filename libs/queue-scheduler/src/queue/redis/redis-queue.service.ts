@@ -24,6 +24,7 @@ import { enqueue } from './redis-enqueue';
 import { type QueueTracing, tracingFor } from '../../tracing/queue-tracing';
 import { RedisStatus } from './redis-status';
 import { RedisFlows } from './redis-flows';
+import { endMarkedParent } from './redis-condemn';
 
 const INDEX_TRIM_MS = 60_000;
 
@@ -60,11 +61,10 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     this.consumer = this.jobConsumer = new RedisConsumer(this.owner, () => this.redis, options, this.logger, (kind, task, extra) => this.emit(kind, task, extra));
     this.pausedStore = redisPausedTypes(() => this.redis, options.queue.prefix);
     this.permitStore = redisPermits(() => this.redis, options.queue.prefix);
-    this.cancels = new RedisCancels(() => this.redis, options.queue.prefix, this.logger);
+    this.cancels = new RedisCancels(() => this.redis, options.queue.prefix, this.logger, (job) => endMarkedParent(this.jobConsumer, job));
     // a completion fetches the next job of its type along: not one of a type paused since, nor of a rate-limited one
     this.jobConsumer.fetchesAlong = (type) => this.fetchesAlong(type);
-    this.flows = new RedisFlows(() => this.redis, (input) => this.normalize(input), (id) => this.status.record(id), (tasks) => tasks.forEach((t) => this.announce(t)));
-    this.jobConsumer.childFailure = (deferred) => this.flows.childFailure(deferred);
+    this.flows = new RedisFlows(this.jobConsumer, (input) => this.normalize(input), (id) => this.status.record(id), (tasks) => tasks.forEach((t) => this.announce(t)));
     // bullmq and ioredis are loaded only here, so the other backends never need them
     if (this.active) this.connection = new RedisConnection(options, this.logger, (jobId, type) => this.jobConsumer.onStalled(jobId, type));
   }
