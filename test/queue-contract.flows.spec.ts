@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { type FlowInput, type FlowNode, InvalidTaskError, MAX_FLOW_DEPTH, NotSupportedError, TaskHandler, TaskQueue, type TaskContext } from 'nestjs-queue-scheduler';
+import { type ClusterTaskEvent, type FlowInput, type FlowNode, InvalidTaskError, MAX_FLOW_DEPTH, TaskHandler, TaskQueue, type TaskContext } from 'nestjs-queue-scheduler';
 import { BACKENDS, useBackendApp } from './support/backend-app';
 import { waitFor } from './support/wait-for';
 
@@ -39,6 +39,12 @@ class FlowHandlers {
     if (!this.flakyOk) throw new Error('not yet');
     return 'fine now';
   }
+
+  /** Fails until flakyOk, with one retry a minute later: a test retries it by hand meanwhile. */
+  @TaskHandler('patient', { retries: { attempts: 2, backoff: 'fixed', delayMs: 60_000 } })
+  patient(): string {
+    return this.flaky();
+  }
 }
 
 /** Every node of a tree, parents before children. */
@@ -46,9 +52,7 @@ function nodes(tree: FlowNode): FlowNode[] {
   return [tree, ...tree.children.flatMap(nodes)];
 }
 
-const FLOW_BACKENDS = BACKENDS.filter((b) => b !== 'redis');
-
-describe.each(FLOW_BACKENDS)('flows on %s', (backend) => {
+describe.each(BACKENDS)('flows on %s', (backend) => {
   const backendApp = useBackendApp(backend);
 
   async function boot() {
@@ -156,11 +160,30 @@ describe.each(FLOW_BACKENDS)('flows on %s', (backend) => {
       type: 'node',
       children: [{ type: 'node', delayMs: 60_000 }, { type: 'node', children: [{ type: 'node', delayMs: 60_000 }] }],
     });
+    // the two parents are counted and listed as waiting
+    expect((await queue.countByStatus()).waiting).toBe(2);
+    expect((await queue.listTasks({ status: 'waiting' })).items.map((t) => t.taskId).sort()).toEqual([ids.taskId, ids.children[1].taskId].sort());
     expect(await queue.cancelTask(ids.taskId)).toBe(true);
     const tree = await queue.getFlow(ids.taskId);
     expect(nodes(tree).map((node) => node.status)).toEqual(['cancelled', 'cancelled', 'cancelled', 'cancelled']);
     await queue.onIdle();
     expect(handlers.log).toEqual([]);
+  });
+
+  it("cancelling a pending child: under 'fail' its parent dies naming the cancel; under 'ignore' the parent runs without it", async () => {
+    const { queue, handlers } = await boot();
+    const failing = await queue.pushFlow({ type: 'node', children: [{ type: 'node', delayMs: 60_000 }] });
+    const ignoring = await queue.pushFlow({ type: 'node', children: [{ type: 'node', delayMs: 60_000, onChildFailure: 'ignore' }, { type: 'node', params: { n: 1 } }] });
+    const [failed, ignored] = [failing.children[0].taskId, ignoring.children[0].taskId];
+    expect(await queue.cancelTask(failed)).toBe(true);
+    expect(await queue.cancelTask(ignored)).toBe(true);
+    await waitFor(async () => (await statusOf(queue, failing.taskId)) === 'dead', 'the parent to die');
+    expect((await queue.getTask(failing.taskId)).error).toBe(`child task ${failed} (node) was cancelled`);
+    await waitFor(async () => (await statusOf(queue, ignoring.taskId)) === 'succeeded', 'the other parent to run');
+    expect(handlers.seen.get(ignoring.taskId)).toEqual({ [ignoring.children[1].taskId]: { type: 'node', status: 'succeeded', result: { n: 1 } } });
+    expect([await statusOf(queue, failed), await statusOf(queue, ignored)]).toEqual(['cancelled', 'cancelled']);
+    expect(handlers.log).not.toContain(`start:${failing.taskId}`);
+    expect(handlers.log).not.toContain(`start:${failed}`);
   });
 
   it('retrying the dead child a parent died of re-arms the parent, which then runs once', async () => {
@@ -176,6 +199,94 @@ describe.each(FLOW_BACKENDS)('flows on %s', (backend) => {
     const parent = await queue.getTask(ids.taskId);
     expect(parent.error).toBeUndefined();
     expect(handlers.seen.get(ids.taskId)![child]).toEqual({ type: 'flaky', status: 'succeeded', result: 'fine now' });
+  });
+
+  it("a parent dies of its child while its own type is paused, and retrying the child re-arms it", async () => {
+    const { queue, handlers } = await boot();
+    await queue.pauseType('node');
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }] });
+    const child = ids.children[0].taskId;
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the parent to die, no worker of its type taking it');
+    expect((await queue.getTask(ids.taskId)).error).toBe(`child task ${child} (flaky) is dead: not yet`);
+    handlers.flakyOk = true;
+    await queue.retryTask(child);
+    await waitFor(async () => (await statusOf(queue, child)) === 'succeeded', 'the retried child to succeed');
+    await queue.resumeType('node');
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to run');
+    expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
+    expect(handlers.seen.get(ids.taskId)![child]).toEqual({ type: 'flaky', status: 'succeeded', result: 'fine now' });
+  });
+
+  it('retrying the dead grandchild re-arms both parents that died of it, up the tree', async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node', children: [{ type: 'flaky' }] }] });
+    const [middle, leaf] = [ids.children[0].taskId, ids.children[0].children[0].taskId];
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the root to die');
+    handlers.flakyOk = true;
+    await queue.retryTask(leaf);
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the root to succeed');
+    expect(handlers.log.filter((e) => e.startsWith('start:'))).toEqual([`start:${middle}`, `start:${ids.taskId}`]);
+    expect((await queue.getTask(middle)).error).toBeUndefined();
+    expect((await queue.getTask(ids.taskId)).attempts).toBe(1);
+  });
+
+  it('retrying a child that waits for its retry runs it now; its parent waits for it still, then runs once', async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'patient' }, { type: 'node' }] });
+    const child = ids.children[0].taskId;
+    await waitFor(async () => (await statusOf(queue, child)) === 'failed', 'the child to wait for its retry');
+    await waitFor(async () => (await statusOf(queue, ids.children[1].taskId)) === 'succeeded', 'the other child to succeed');
+    expect(await statusOf(queue, ids.taskId)).toBe('waiting');
+    handlers.flakyOk = true;
+    await queue.retryTask(child);
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to succeed');
+    expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
+    expect(handlers.seen.get(ids.taskId)![child]).toEqual({ type: 'patient', status: 'succeeded', result: 'fine now' });
+    expect((await queue.getTask(child)).attempts).toBe(1);
+  });
+
+  it('a delayed parent whose children end early waits for its own time, then runs', async () => {
+    const { queue, handlers } = await boot();
+    const pushedAt = Date.now();
+    const ids = await queue.pushFlow({ type: 'node', delayMs: 1500, children: [{ type: 'node', delayMs: 800 }] });
+    await waitFor(async () => (await statusOf(queue, ids.children[0].taskId)) === 'succeeded', 'the child to succeed');
+    expect(await statusOf(queue, ids.taskId)).toBe('pending');
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to run');
+    // its time is counted from the push, not from its release (which would start it at 800 + 1500 ms)
+    const startedAfter = (await queue.getTask(ids.taskId)).startedAt!.getTime() - pushedAt;
+    expect(startedAfter).toBeGreaterThanOrEqual(1500);
+    expect(startedAfter).toBeLessThan(2200);
+    expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
+  });
+
+  it('deleting a finished parent deletes its record only: its children keep theirs', async () => {
+    const { queue } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node', params: { n: 1 } }] });
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to succeed');
+    expect(await queue.deleteTask(ids.taskId)).toBe(true);
+    expect(await queue.getTask(ids.children[0].taskId)).toMatchObject({ status: 'succeeded', result: { n: 1 } });
+  });
+
+  it('clusterEvents$ reports cancelled flow children, pending or running, as cancelled', async () => {
+    const app = await backendApp.boot({ queue: { pollIntervalMs: 50, clusterEvents: true, clusterEventsPollMs: 50 }, workers: { concurrency: 8 } }, [FlowHandlers]);
+    const [queue, handlers] = [app.get(TaskQueue), app.get(FlowHandlers)];
+    const events: ClusterTaskEvent[] = [];
+    const sub = queue.clusterEvents$().subscribe((e) => events.push(e));
+    try {
+      const probe = await queue.pushTask({ type: 'node' });
+      await waitFor(() => events.some((e) => e.taskId === probe), 'the stream to report a probe task', 15_000);
+      const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node', delayMs: 60_000 }, { type: 'held', onChildFailure: 'continue' }] });
+      const [pending, running] = ids.children.map((c) => c.taskId);
+      await waitFor(() => handlers.log.includes(`start:${running}`), 'the held child to start');
+      expect(await queue.cancelTask(running)).toBe(true);
+      expect(await queue.cancelTask(pending)).toBe(true);
+      await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the parent to die of its cancelled child');
+      await waitFor(() => [pending, running].every((id) => events.some((e) => e.taskId === id)), "the children's events", 15_000);
+      const kinds = (id: string): string[] => events.filter((e) => e.taskId === id).map((e) => e.kind);
+      expect([kinds(pending), kinds(running)]).toEqual([['cancelled'], ['cancelled']]);
+    } finally {
+      sub.unsubscribe();
+    }
   });
 
   it('refuses a bad tree with InvalidTaskError naming the path, and writes nothing', async () => {
@@ -206,19 +317,4 @@ describe.each(FLOW_BACKENDS)('flows on %s', (backend) => {
     expect(await queue.countByStatus()).toEqual(before);
     expect((await queue.listTasks({ limit: 10 })).items).toEqual([]);
   });
-});
-
-describe('flows on redis', () => {
-  const backendApp = useBackendApp('redis');
-
-  it('pushFlow is refused with NotSupportedError, nothing written', async () => {
-    const app = await backendApp.boot({}, [FlowHandlers]);
-    const queue = app.get(TaskQueue);
-    const err = await settled(() => queue.pushFlow({ type: 'node', children: [{ type: 'node' }] })).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(NotSupportedError);
-    expect((err as Error).message).toBe('pushFlow (flows) is not supported on the redis backend yet');
-    expect((await queue.listTasks({ limit: 10 })).items).toEqual([]);
-  });
-
-  const settled = <T>(call: () => T | Promise<T>): Promise<T> => Promise.resolve().then(call);
 });

@@ -86,7 +86,7 @@ export abstract class DurableTaskQueue extends TaskQueue {
     return this.clusterFeed;
   }
 
-  /** The backend's flows; undefined where there are none yet (Redis): pushFlow and getFlow refuse, nothing is written. */
+  /** The backend's flows (DatabaseFlows, RedisFlows); a backend without them would refuse pushFlow and getFlow, writing nothing. */
   protected readonly flows: FlowStore | undefined = undefined;
 
   pushFlow<P>(flow: FlowInput<P>): Promise<FlowIds> {

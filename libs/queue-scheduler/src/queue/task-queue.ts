@@ -101,11 +101,11 @@ export abstract class TaskQueue {
   abstract pushTasks<P>(inputs: PushTaskInput<P>[]): MaybePromise<string[]>;
   /**
    * Queues a tree of tasks in one atomic write (one transaction on the
-   * databases) and returns their ids, shaped as the input: a parent becomes
+   * databases, one MULTI on Redis) and returns their ids, shaped as the input: a parent becomes
    * ready once all its children have ended as their `onChildFailure` allows,
    * and its handler reads their results with `ctx.childResults()`. A bad node
    * throws InvalidTaskError naming its path (`children[2].children[0].type`)
-   * and writes nothing. NotSupportedError on Redis (not yet).
+   * and writes nothing.
    */
   abstract pushFlow<P>(flow: FlowInput<P>): MaybePromise<FlowIds>;
   /** The tree under `rootId` with each node's status; TaskNotFoundError for an unknown id. */

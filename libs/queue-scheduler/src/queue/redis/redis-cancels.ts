@@ -1,3 +1,4 @@
+import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Task, TaskRecord } from '../../interfaces/task.interface';
 import { lostLeaseWarning } from '../durable-queue';
@@ -7,7 +8,7 @@ import { isLockError, taskOf } from './redis-jobs';
 import { RedisKeys } from './redis-keys';
 import type { Lease } from './redis-leases';
 import type { RedisConnection } from './redis-connection';
-import { CANCELLED_RESULT } from './redis-event-marks';
+import { CANCELLED_DEFERRED, CANCELLED_RESULT } from './redis-event-marks';
 
 /**
  * Cancel requests for running tasks on the Redis backend: published on one
@@ -24,6 +25,8 @@ export class RedisCancels {
     private readonly redis: () => RedisConnection,
     prefix: string,
     private readonly logger: LibraryLogger,
+    /** A flow child failed as cancelled: its parent, marked to die of it under 'fail', is ended now (endMarkedParent). */
+    private readonly failedChild: (job: Job) => Promise<void>,
   ) {
     this.channel = new RedisKeys(prefix).cancelChannel;
   }
@@ -50,10 +53,18 @@ export class RedisCancels {
     }
     const record: TaskRecord = { ...taskOf(lease.job), status: 'cancelled', startedAt: lease.job.processedOn ? new Date(lease.job.processedOn) : undefined, completedAt: new Date() };
     await this.redis().keys.markCancelled(record);
+    const { job } = lease;
     try {
-      // BullMQ removes no locked job: the completion releases the lock, and nothing is fetched along
-      await lease.job.moveToCompleted(CANCELLED_RESULT, lease.token, false);
-      await lease.job.remove();
+      // BullMQ removes no locked job: the outcome releases the lock, and nothing is fetched along. A flow child
+      // ends failed, its last try, so that BullMQ tells its parent as of a failure (a completion would count as a success)
+      if (job.parentKey) {
+        job.opts.attempts = job.attemptsMade + 1;
+        await job.moveToFailed(new Error(CANCELLED_DEFERRED), lease.token, false);
+      } else {
+        await job.moveToCompleted(CANCELLED_RESULT, lease.token, false);
+      }
+      await job.remove({ removeChildren: false });
+      if (job.parentKey) await this.failedChild(job);
     } catch (err) {
       if (!isLockError(err)) throw err;
     }

@@ -4,7 +4,7 @@ import { InvalidArgumentError } from '../../errors/errors';
 import type { ClusterEventKind, ClusterTaskEvent } from '../../interfaces/task.interface';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
 import { type ClusterEventSource, pause, ReadFailures, readLoop } from '../cluster-events';
-import { CANCELLED_EVENT, CANCELLED_RESULT_JSON, RETRYING_EVENT } from './redis-event-marks';
+import { CANCELLED_DEFERRED, CANCELLED_EVENT, CANCELLED_RESULT_JSON, RETRYING_EVENT } from './redis-event-marks';
 import { taskIdOf } from './redis-keys';
 
 /** Entries per XREAD; the longest an XREAD blocks, and so how late a type that appears is first read. */
@@ -135,7 +135,7 @@ function eventOf(type: string, streamId: string, fields: string[]): Omit<Cluster
   for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1];
   let kind: ClusterEventKind;
   if (f.event === 'completed') kind = f.returnvalue === CANCELLED_RESULT_JSON ? 'cancelled' : 'succeeded';
-  else if (f.event === 'failed') kind = 'dead';
+  else if (f.event === 'failed') kind = f.failedReason === CANCELLED_DEFERRED ? 'cancelled' : 'dead';
   else if (f.event === CANCELLED_EVENT[1]) kind = 'cancelled';
   else if (f.event === RETRYING_EVENT) kind = 'retrying';
   else if (f.event === 'added') kind = 'queued';

@@ -1,4 +1,4 @@
-import type { Job, JobJson, Queue, Worker } from 'bullmq';
+import type { FlowJob, FlowProducer, Job, JobJson, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
@@ -24,6 +24,7 @@ export class RedisConnection {
   private readonly bullmq: BullMQModule;
   private readonly queues = new Map<string, Queue>();
   private readonly workers = new Map<string, Worker>();
+  private flows?: FlowProducer;
   private down = false;
 
   constructor(
@@ -52,10 +53,15 @@ export class RedisConnection {
     this.store = new RedisPublicStore(this.client, keys, this.options.store.maxValueBytes);
   }
 
+  /** How long BullMQ keeps a finished job (every job's removeOnComplete / removeOnFail). */
+  get keepJobs(): { age: number } | false {
+    return this.options.queue.retentionDays > 0 ? { age: this.options.queue.retentionDays * 86_400 } : false;
+  }
+
   queueFor(type: string): Queue {
     let queue = this.queues.get(type);
     if (!queue) {
-      const keep = this.options.queue.retentionDays > 0 ? { age: this.options.queue.retentionDays * 86_400 } : false;
+      const keep = this.keepJobs;
       queue = new this.bullmq.Queue(queueNameOf(type), {
         connection: this.client,
         prefix: this.options.queue.prefix,
@@ -95,6 +101,12 @@ export class RedisConnection {
       this.keys.addTypes([type]).catch((err: unknown) => this.logger.warn(`listing type '${type}': ${(err as Error).message}`));
     }
     return worker;
+  }
+
+  /** Adds a tree of jobs in one MULTI (BullMQ's FlowProducer): all of them, or none. */
+  async addFlow(flow: FlowJob): Promise<void> {
+    this.flows ??= new this.bullmq.FlowProducer({ connection: this.client, prefix: this.options.queue.prefix });
+    await this.flows.add(flow);
   }
 
   /** BullMQ's event stream of a type's queue: what clusterEvents$ reads. */
@@ -152,6 +164,7 @@ export class RedisConnection {
   async close(): Promise<void> {
     await Promise.all([...this.workers.values()].map((w) => w.close(true)));
     await Promise.all([...this.queues.values()].map((q) => q.close()));
+    await this.flows?.close();
     this.workers.clear();
     this.queues.clear();
     await this.client.quit().catch(() => this.client.disconnect());

@@ -1,21 +1,19 @@
 import type { Job, Worker } from 'bullmq';
-import { TaskLostError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
-import type { Task, TaskEvent, TaskEventKind, TaskProgress } from '../../interfaces/task.interface';
+import type { Task, TaskProgress } from '../../interfaces/task.interface';
 import { type LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
 import { Deque } from '../deque';
 import type { ClaimFilter } from '../queue-consumer';
 import { IdlePoll } from '../idle-poll';
 import type { RedisConnection } from './redis-connection';
 import { lostLeaseWarning } from '../durable-queue';
-import { isLockError, progressOf, taskOf } from './redis-jobs';
+import { isLockError, type JobData, progressOf, taskOf } from './redis-jobs';
 import { retriedData, storedFailure, storeLostTry } from './redis-tries';
 import { type Lease, RedisLeases } from './redis-leases';
 import { taskIdOf } from './redis-keys';
 import { retryingEvent } from './redis-event-marks';
 import { WakeTimers } from '../wake-timers';
-
-export type EmitEvent = (kind: TaskEventKind, task: Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'scheduledAt'> & { attempts?: number }, extra?: Partial<TaskEvent>) => void;
+import { condemn, type CondemnHost, type EmitEvent, endMarkedParent, releasedEarly } from './redis-condemn';
 
 /**
  * The consumer half of the redis backend, driving BullMQ Workers by hand:
@@ -28,11 +26,15 @@ export type EmitEvent = (kind: TaskEventKind, task: Pick<Task, 'taskId' | 'type'
  * finish and start the next instead of two, which is what BullMQ costs.
  * The jobs it holds, their renewal and give-back are RedisLeases's.
  */
-export class RedisConsumer {
+export class RedisConsumer implements CondemnHost {
   readonly leases: RedisLeases;
   /** Off once shutdown begins: a job fetched then would only have to be given back. */
   private fetchNext = true;
   fetchesAlong: (type: string) => boolean = () => true;
+  /** How a flow child's failure mark reads (set by the queue to RedisFlows.childFailure). */
+  childFailure: (deferred: string) => Promise<string | undefined> = () => Promise.resolve(undefined);
+  readonly maxLostTries: number;
+  readonly leaseMs: number;
   private readonly idle: IdlePoll;
   private readonly wakeTimers = new WakeTimers(() => this.wakeLocal(1));
   private tokens = 0;
@@ -41,11 +43,13 @@ export class RedisConsumer {
 
   constructor(
     private readonly owner: string,
-    private readonly redis: () => RedisConnection,
+    readonly redis: () => RedisConnection,
     private readonly options: ResolvedOptions,
-    private readonly logger: LibraryLogger,
-    private readonly emit: EmitEvent,
+    readonly logger: LibraryLogger,
+    readonly emit: EmitEvent,
   ) {
+    this.maxLostTries = options.queue.maxLostTries;
+    this.leaseMs = options.queue.leaseMs;
     this.idle = new IdlePoll(options.queue.pollIntervalMs);
     this.leases = new RedisLeases(redis, options.queue.leaseMs, logger);
   }
@@ -109,7 +113,7 @@ export class RedisConsumer {
       return;
     }
     if (!job) return;
-    if (job.deferredFailure) {
+    if (job.deferredFailure || releasedEarly(job)) {
       this.condemn(job, token).catch((err: unknown) => this.logger.warn(`${taskLabel(taskOf(job, false))}: ${(err as Error).message}`));
       return;
     }
@@ -140,10 +144,10 @@ export class RedisConsumer {
 
   private async take(worker: Worker): Promise<Task | undefined> {
     for (;;) {
-      const token = `${this.owner}:${++this.tokens}`;
+      const token = this.nextToken();
       const job = (await worker.getNextJob(token, { block: false })) as Job | undefined;
       if (!job) return undefined;
-      if (job.deferredFailure) {
+      if (job.deferredFailure || releasedEarly(job)) {
         await this.condemn(job, token);
         continue;
       }
@@ -153,24 +157,12 @@ export class RedisConsumer {
     }
   }
 
-  /**
-   * BullMQ's stalled check does not fail a job lost more than maxStalledCount
-   * (queue.maxLostTries) times: it marks it (deferredFailure) and queues it
-   * again for the next fetch to fail, as its own Worker does. Here that fetch
-   * is ours: the job goes dead without running, saying why.
-   */
+  /** A job marked with a deferred failure, failed without running (see condemn); a flow parent released early, put back. */
   private async condemn(job: Job, token: string): Promise<void> {
-    const task = taskOf(job, false);
-    const error = new TaskLostError(job.stalledCounter, this.options.queue.maxLostTries);
-    job.opts.attempts = job.attemptsMade + 1;
-    try {
-      await job.moveToFailed(error, token, false);
-    } catch (err) {
-      if (isLockError(err)) return this.lostLease(task, 'dead');
-      throw err;
-    }
-    this.logger.error(`${taskLabel(task)} is dead: ${error.message}`);
-    this.emit('dead', task, { durationMs: 0, error: error.message });
+    if (job.deferredFailure) return condemn(this, job, token);
+    const runAt = (job.data as JobData).runAt!;
+    await job.moveToDelayed(runAt, token);
+    this.wakeAt(new Date(runAt));
   }
 
   /** Sleeps until a local push, or the poll time: short right after work, doubling while empty, up to queue.pollIntervalMs. */
@@ -215,6 +207,7 @@ export class RedisConsumer {
     }
     this.emit(retryAt ? 'retrying' : 'dead', task, { durationMs, error: error.message, retryAt: retryAt ?? undefined });
     if (retryAt) this.wakeAt(retryAt);
+    else await endMarkedParent(this, job);
   }
 
   /** Back to waiting without using an attempt (moveToWait does not count one). */
@@ -253,7 +246,11 @@ export class RedisConsumer {
     this.wakeLocal(1);
   }
 
-  private lostLease(task: Task, outcome: string): void {
+  nextToken(): string {
+    return `${this.owner}:${++this.tokens}`;
+  }
+
+  lostLease(task: Task, outcome: string): void {
     this.logger.warn(lostLeaseWarning(task, outcome));
   }
 }

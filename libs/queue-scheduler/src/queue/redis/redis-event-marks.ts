@@ -19,3 +19,11 @@ export function retryingEvent(jobId: string, attempt: number, error: string): st
 /** A running task's cancel completes its job with this value, so its `completed` entry is told apart from a success. */
 export const CANCELLED_RESULT = { 'nestjs-queue-scheduler': 'cancelled' };
 export const CANCELLED_RESULT_JSON = JSON.stringify(CANCELLED_RESULT);
+
+/**
+ * The deferred failure (BullMQ's `defa` job field) a cancel leaves on a flow
+ * task with a parent, and the error such a task (or a running flow child
+ * cancelled) fails with: failing it, not removing or completing it, is what
+ * makes BullMQ's own scripts tell its parent, as of a failure (see condemn).
+ */
+export const CANCELLED_DEFERRED = 'nestjs-queue-scheduler: cancelled';

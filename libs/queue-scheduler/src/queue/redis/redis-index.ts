@@ -19,18 +19,35 @@ redis.call('HSET', KEYS[5], ARGV[2], seq)
 return previous
 `;
 
+/** INDEX_SCRIPT for every task of a flow at once (ARGV: taskId, type, links JSON, …), with each task's links. */
+const INDEX_FLOW_SCRIPT = `
+local n = #ARGV / 3
+local seq = redis.call('INCRBY', KEYS[4], n) - n
+for i = 1, #ARGV, 3 do
+  seq = seq + 1
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[2], seq, ARGV[i])
+  redis.call('SADD', KEYS[3], ARGV[i + 1])
+  redis.call('HSET', KEYS[5], ARGV[i + 1], seq)
+  redis.call('HSET', KEYS[6], ARGV[i], ARGV[i + 2])
+end
+return n
+`;
+
 /** Forgets an id, but only the entry that was read: a re-push since gave it a new push order. */
 const DROP_SCRIPT = `
 if redis.call('ZSCORE', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[4], ARGV[1])
 return 1
 `;
 
 type IndexingRedis = Redis & {
   qsIndex(k1: string, k2: string, k3: string, k4: string, k5: string, id: string, type: string, force: string): Promise<string | null>;
-  qsDrop(k1: string, k2: string, k3: string, id: string, seq: string): Promise<number>;
+  qsDrop(k1: string, k2: string, k3: string, k4: string, id: string, seq: string): Promise<number>;
+  qsIndexFlow(k1: string, k2: string, k3: string, k4: string, k5: string, k6: string, ...args: string[]): Promise<number>;
 };
 
 /** Our bookkeeping beside BullMQ's jobs: id → type, push order, retry waits, cancelled records. */
@@ -42,13 +59,25 @@ export class RedisIndex {
     readonly keys: RedisKeys,
   ) {
     redis.defineCommand('qsIndex', { numberOfKeys: 5, lua: INDEX_SCRIPT });
-    redis.defineCommand('qsDrop', { numberOfKeys: 3, lua: DROP_SCRIPT });
+    redis.defineCommand('qsDrop', { numberOfKeys: 4, lua: DROP_SCRIPT });
+    redis.defineCommand('qsIndexFlow', { numberOfKeys: 6, lua: INDEX_FLOW_SCRIPT });
     this.redis = redis as IndexingRedis;
   }
 
   index(taskId: string, type: string, force: boolean): Promise<string | null> {
     const k = this.keys;
     return this.redis.qsIndex(k.index, k.order, k.types, k.seq, k.typePushed, taskId, type, force ? '1' : '0');
+  }
+
+  /** Indexes a flow's tasks in one step (`[taskId, type, links JSON]` each), parents first. */
+  async indexFlow(nodes: Array<[string, string, string]>): Promise<void> {
+    const k = this.keys;
+    await this.redis.qsIndexFlow(k.index, k.order, k.types, k.seq, k.typePushed, k.flows, ...nodes.flat());
+  }
+
+  /** The links of flow tasks (JSON, null for a task in no flow). */
+  flowLinks(taskIds: string[]): Promise<Array<string | null>> {
+    return taskIds.length ? this.redis.hmget(this.keys.flows, ...taskIds) : Promise.resolve([]);
   }
 
   typeOf(taskId: string): Promise<string | null> {
@@ -89,7 +118,7 @@ export class RedisIndex {
   }
 
   drop(taskId: string, seq: string): Promise<number> {
-    return this.redis.qsDrop(this.keys.index, this.keys.order, this.keys.cancelled, taskId, seq);
+    return this.redis.qsDrop(this.keys.index, this.keys.order, this.keys.cancelled, this.keys.flows, taskId, seq);
   }
 
   /** Marks `taskId` as schedule `scheduleId`'s latest run (see RedisQueueService.hasUnfinishedRun). */

@@ -21,6 +21,10 @@ export interface JobData {
   singletonKey?: string;
   /** The push's trace context (`tracing: true`), checked before it was written. */
   traceContext?: string;
+  /** In a flow: the task that waits for this one (see RedisFlows). */
+  parentId?: string;
+  /** A flow's parent: it has no BullMQ delay, and waits for `runAt` once released (see releasedEarly). */
+  flowParent?: true;
 }
 
 /**
@@ -29,6 +33,8 @@ export interface JobData {
  */
 /** BullMQ job states of a task not finished yet (a retry waits as 'delayed'). */
 export const UNFINISHED_STATES: ReadonlySet<string> = new Set(['active', 'waiting', 'prioritized', 'delayed', 'waiting-children', 'paused']);
+/** BullMQ job states of a task not started yet: what a cancel removes. */
+export const UNSTARTED_STATES: ReadonlySet<string> = new Set(['waiting', 'prioritized', 'delayed', 'waiting-children', 'paused']);
 
 export const PRIORITY_OFFSET = 2 ** 20;
 export const PRIORITY_LIMIT = PRIORITY_OFFSET - 1;
@@ -58,6 +64,8 @@ export function statusOf(state: string, job: Pick<Job, 'attemptsMade'>): TaskSta
       return 'dead';
     case 'delayed':
       return job.attemptsMade > 0 ? 'failed' : 'pending';
+    case 'waiting-children':
+      return 'waiting';
     default:
       return 'pending';
   }
@@ -89,6 +97,7 @@ export function taskOf(job: Job, running = true): Task {
     scheduledAt: data.scheduledAt !== undefined && data.scheduledAt !== null ? new Date(data.scheduledAt) : undefined,
     createdAt: new Date(job.timestamp),
     traceContext: typeof data.traceContext === 'string' ? data.traceContext : undefined,
+    parentId: typeof data.parentId === 'string' ? data.parentId : undefined,
   };
 }
 

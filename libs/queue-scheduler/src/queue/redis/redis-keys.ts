@@ -69,6 +69,8 @@ export class RedisKeys {
   readonly cancelled: string;
   /** hash schedulerTaskId → the task id last pushed for that schedule, for the overlap check. */
   readonly scheduleRuns: string;
+  /** hash taskId → JSON links of a flow's task (parent, policy, children): outlives the jobs, so a cancelled node keeps its place. */
+  readonly flows: string;
   /** zset store key by expiry, so cleanup() can count what expired. */
   readonly storeExpiry: string;
   readonly storePrefix: string;
@@ -87,6 +89,7 @@ export class RedisKeys {
     this.retrying = `${own}retrying`;
     this.cancelled = `${own}cancelled`;
     this.scheduleRuns = `${own}schedule-runs`;
+    this.flows = `${own}flows`;
     this.storeExpiry = `${own}store-expiry`;
     this.storePrefix = `${own}store:`;
     this.pausedTypes = `${own}paused-types`;

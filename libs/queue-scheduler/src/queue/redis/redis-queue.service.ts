@@ -23,6 +23,8 @@ import { jobIdOf } from './redis-keys';
 import { enqueue } from './redis-enqueue';
 import { type QueueTracing, tracingFor } from '../../tracing/queue-tracing';
 import { RedisStatus } from './redis-status';
+import { RedisFlows } from './redis-flows';
+import { endMarkedParent } from './redis-condemn';
 
 const INDEX_TRIM_MS = 60_000;
 
@@ -50,6 +52,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   private trimTimer?: NodeJS.Timeout;
   private readonly cancels: RedisCancels;
   private readonly tracing: QueueTracing | undefined;
+  protected override readonly flows: RedisFlows;
 
   constructor(@Inject(RESOLVED_OPTIONS) protected readonly options: ResolvedOptions) {
     super();
@@ -58,9 +61,10 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     this.consumer = this.jobConsumer = new RedisConsumer(this.owner, () => this.redis, options, this.logger, (kind, task, extra) => this.emit(kind, task, extra));
     this.pausedStore = redisPausedTypes(() => this.redis, options.queue.prefix);
     this.permitStore = redisPermits(() => this.redis, options.queue.prefix);
-    this.cancels = new RedisCancels(() => this.redis, options.queue.prefix, this.logger);
+    this.cancels = new RedisCancels(() => this.redis, options.queue.prefix, this.logger, (job) => endMarkedParent(this.jobConsumer, job));
     // a completion fetches the next job of its type along: not one of a type paused since, nor of a rate-limited one
     this.jobConsumer.fetchesAlong = (type) => this.fetchesAlong(type);
+    this.flows = new RedisFlows(this.jobConsumer, (input) => this.normalize(input), (id) => this.status.record(id), (tasks) => tasks.forEach((t) => this.announce(t)));
     // bullmq and ioredis are loaded only here, so the other backends never need them
     if (this.active) this.connection = new RedisConnection(options, this.logger, (jobId, type) => this.jobConsumer.onStalled(jobId, type));
   }
@@ -120,10 +124,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   // ---- producers -------------------------------------------------------
 
   async pushTask<P>(input: PushTaskInput<P>): Promise<string> {
-    const task = this.normalize(input);
-    if (task.singleton !== undefined) return this.pushSingleton(task, task.singleton);
-    if (await enqueue(this.redis, task)) this.announce(task);
-    return task.taskId;
+    return this.pushOne(this.normalize(input));
   }
 
   /**
@@ -132,17 +133,15 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
    * the adds themselves are one per task (BullMQ's addBulk has no dedupe).
    */
   async pushTasks<P>(inputs: PushTaskInput<P>[]): Promise<string[]> {
-    const tasks = normalizeBatch(inputs, (input) => this.normalize(input));
     const ids: string[] = [];
-    for (const task of tasks) {
-      if (task.singleton !== undefined) {
-        ids.push(await this.pushSingleton(task, task.singleton));
-        continue;
-      }
-      if (await enqueue(this.redis, task)) this.announce(task);
-      ids.push(task.taskId);
-    }
+    for (const task of normalizeBatch(inputs, (input) => this.normalize(input))) ids.push(await this.pushOne(task));
     return ids;
+  }
+
+  private async pushOne(task: NormalizedTask): Promise<string> {
+    if (task.singleton !== undefined) return this.pushSingleton(task, task.singleton);
+    if (await enqueue(this.redis, task)) this.announce(task);
+    return task.taskId;
   }
 
   /** The key's script decides; an accepted push adds its job, then reports whether it did (see RedisSingletons). */
@@ -205,9 +204,10 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
 
   /** A pending task is cancelled at once; for a running one the request is published to every instance (this one included). */
   async cancelTask(taskId: string, options: CancelTaskOptions = {}): Promise<boolean> {
-    const record = await this.status.cancel(taskId);
-    if (record) this.emit('cancelled', record);
-    return record !== null || (options.running !== false && this.cancels.requestIfActive(this.status, taskId));
+    // a flow task: with what under it has not started (see RedisFlows.cancel)
+    const records = (await this.flows.cancel(taskId, this.options.queue.clusterEvents)) ?? [await this.status.cancel(taskId)].filter((r) => r !== null);
+    for (const record of records) this.emit('cancelled', record);
+    return records.length > 0 || (options.running !== false && this.cancels.requestIfActive(this.status, taskId));
   }
 
   deleteTask(taskId: string): Promise<boolean> {

@@ -4,7 +4,8 @@ import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { InstanceLoad, TaskRecord } from '../../interfaces/task.interface';
 import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
 import type { RedisConnection } from './redis-connection';
-import { type JobData, PRIORITY_OFFSET, recordOf, taskOf, UNFINISHED_STATES } from './redis-jobs';
+import { type JobData, PRIORITY_OFFSET, recordOf, taskOf, UNFINISHED_STATES, UNSTARTED_STATES } from './redis-jobs';
+import { REARM_PARENTS } from './redis-flow-scripts';
 import { jobIdOf } from './redis-keys';
 import { runningByInstance, storeLastTry, withTries } from './redis-tries';
 import { CANCELLED_EVENT } from './redis-event-marks';
@@ -87,13 +88,14 @@ export class RedisStatus {
   async counts(): Promise<StatusCounts> {
     const counts: StatusCounts = { pending: 0, running: 0, succeeded: 0, failed: 0, dead: 0, cancelled: 0, waiting: 0 };
     const perType = await Promise.all(
-      (await this.redis.keys.types()).map((type) => this.redis.queueFor(type).getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed')),
+      (await this.redis.keys.types()).map((type) => this.redis.queueFor(type).getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'completed', 'failed', 'waiting-children')),
     );
     for (const c of perType) {
       counts.pending += (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0);
       counts.running += c.active ?? 0;
       counts.succeeded += c.completed ?? 0;
       counts.dead += c.failed ?? 0;
+      counts.waiting += c['waiting-children'] ?? 0;
     }
     counts.failed = Math.min(counts.pending, await this.redis.keys.retryingCount());
     counts.pending -= counts.failed;
@@ -122,6 +124,13 @@ export class RedisStatus {
       await this.redis.client.hdel(this.redis.queueFor(job.name).toKey(job.id!), 'stc');
       await storeLastTry(job);
       await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      // a flow child is back among its parent's dependencies (BullMQ's retry): a parent that died of it waits again
+      if (job.parentKey) await this.redis.client.eval(REARM_PARENTS, 0, this.redis.queueFor(job.name).toKey(job.id!), String(Date.now()));
+    } else if (job && state === 'delayed' && job.attemptsMade > 0 && job.parentKey) {
+      // a flow child keeps its job, and so its place among its parent's dependencies: due now, tries counted afresh
+      await this.redis.client.hset(this.redis.queueFor(job.name).toKey(job.id!), 'atm', 0, 'ats', 0);
+      await this.redis.keys.forgetRetry(taskId);
+      await job.promote();
     } else if (job && state === 'delayed' && job.attemptsMade > 0) {
       // waiting for its retry: queued again now, with a fresh attempt count
       await job.remove();
@@ -139,7 +148,7 @@ export class RedisStatus {
     if (found.job) {
       if (!['completed', 'failed'].includes(await found.job.getState())) return false;
       try {
-        await found.job.remove();
+        await found.job.remove({ removeChildren: false }); // a flow parent's children keep their own records
       } catch {
         return false; // queued again meanwhile (a retry) and locked by a worker
       }
@@ -154,7 +163,7 @@ export class RedisStatus {
     const found = await this.find(taskId);
     if (found.cancelled || !found.job) return null;
     const job = found.job;
-    if (!['waiting', 'prioritized', 'delayed', 'paused'].includes(await job.getState())) return null;
+    if (!UNSTARTED_STATES.has(await job.getState())) return null;
     try {
       await job.remove();
     } catch {

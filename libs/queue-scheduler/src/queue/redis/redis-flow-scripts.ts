@@ -1,0 +1,109 @@
+/**
+ * Cancels the flow tasks named (the one asked for first, then what is under
+ * it) that have not started: each is taken out of BullMQ's waiting sets and
+ * its cancelled record stored, in this one script, so no worker starts one
+ * half-cancelled. The first, when it has a parent, is kept and marked with
+ * CANCELLED_DEFERRED, due now (BullMQ's delayed set, scored as BullMQ scores
+ * it, with the queue's delay marker), so a worker fails it at once and
+ * BullMQ applies the parent's policy; every other is removed with its keys
+ * (a running child of a removed parent then finds no parent to tell).
+ * The kept one's cancel event is BullMQ's `failed` entry, with CANCELLED_DEFERRED as its reason.
+ * Returns the task ids cancelled: none when the first had started or ended.
+ * KEYS: cancelled hash, retrying set.
+ * ARGV: now, first has a parent ('1'), write our cancel events ('1'), the mark, then per task:
+ * its queue's key prefix, job id, task id, record JSON.
+ */
+export const CANCEL_FLOW = `
+local now, hasParent, events, mark = tonumber(ARGV[1]), ARGV[2] == '1', ARGV[3] == '1', ARGV[4]
+local out = {}
+local function stateOf(q, id)
+  for _, set in ipairs({ 'prioritized', 'delayed', 'waiting-children' }) do
+    if redis.call('ZSCORE', q .. set, id) then return set end
+  end
+  for _, list in ipairs({ 'wait', 'paused' }) do
+    if redis.call('LPOS', q .. list, id) then return list end
+  end
+  return false
+end
+for i = 5, #ARGV, 4 do
+  local q, id, taskId, record = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local state = redis.call('HEXISTS', KEYS[1], taskId) == 0 and stateOf(q, id)
+  if i == 5 and not state then return out end
+  if state then
+    local key = q .. id
+    if state == 'wait' or state == 'paused' then redis.call('LREM', q .. state, 0, id) else redis.call('ZREM', q .. state, id) end
+    redis.call('DEL', key .. ':dependencies')
+    if i == 5 and hasParent then
+      redis.call('HSET', key, 'defa', mark, 'delay', 0)
+      redis.call('ZADD', q .. 'delayed', now * 4096, id)
+      local first = redis.call('ZRANGE', q .. 'delayed', 0, 0, 'WITHSCORES')
+      redis.call('ZADD', q .. 'marker', math.floor(tonumber(first[2]) / 4096), '1')
+    else
+      redis.call('DEL', key, key .. ':logs', key .. ':processed', key .. ':failed', key .. ':unsuccessful')
+      redis.call('XADD', q .. 'events', '*', 'event', 'removed', 'jobId', id, 'prev', state)
+    end
+    if events and not (i == 5 and hasParent) then redis.call('XADD', q .. 'events', '*', 'event', 'qs-cancelled', 'jobId', id) end
+    redis.call('HSET', KEYS[1], taskId, record)
+    redis.call('SREM', KEYS[2], taskId)
+    out[#out + 1] = taskId
+  end
+end
+return out
+`;
+
+/**
+ * After BullMQ retried a dead flow child (which puts it back among its
+ * parent's dependencies, but leaves a parent that has ended alone): a parent
+ * that died of this child (its error starts 'child task <id> '), or that
+ * BullMQ marked to die of it and no fetch has failed yet, goes back to
+ * waiting-children with a fresh attempt count, and so on up the tree.
+ * ARGV: the child's job key, now. Returns how many parents were re-armed.
+ */
+export const REARM_PARENTS = `
+local child, rearmed = ARGV[1], 0
+while true do
+  local parentKey = redis.call('HGET', child, 'parentKey')
+  if not parentKey or redis.call('EXISTS', parentKey) == 0 then break end
+  local id = string.match(parentKey, '([^:]+)$')
+  local q = string.sub(parentKey, 1, #parentKey - #id)
+  local named = 'child task ' .. cjson.decode(redis.call('HGET', child, 'data')).taskId .. ' '
+  local reason = redis.call('HGET', parentKey, 'failedReason')
+  local died = redis.call('ZSCORE', q .. 'failed', id) and reason and string.sub(reason, 1, #named) == named
+  -- marked by BullMQ for this child but not failed yet by a fetch: taken back from its queue before one does
+  local marked = not died and redis.call('HGET', parentKey, 'defa') == 'child ' .. child .. ' failed'
+    and (redis.call('ZREM', q .. 'prioritized', id) + redis.call('ZREM', q .. 'delayed', id) + redis.call('LREM', q .. 'wait', 0, id)) > 0
+  if not died and not marked then break end
+  if redis.call('ZREM', parentKey .. ':unsuccessful', child) == 1 or redis.call('HDEL', parentKey .. ':failed', child) == 1 then
+    redis.call('SADD', parentKey .. ':dependencies', child)
+  end
+  redis.call('ZREM', q .. 'failed', id)
+  redis.call('HDEL', parentKey, 'failedReason', 'finishedOn', 'processedOn', 'defa', 'stacktrace', 'stc')
+  redis.call('HSET', parentKey, 'atm', 0, 'ats', 0)
+  redis.call('ZADD', q .. 'waiting-children', ARGV[2], id)
+  redis.call('XADD', q .. 'events', '*', 'event', 'waiting-children', 'jobId', id, 'prev', 'failed')
+  rearmed = rearmed + 1
+  child = parentKey
+end
+return rearmed
+`;
+
+/**
+ * Takes a job that bears a deferred failure (BullMQ's `defa`) out of its
+ * queue's waiting sets into `active`, locked with ARGV[4] for ARGV[5] ms, as
+ * BullMQ's fetch does, so that moveToFailed accepts the lock: returns its
+ * name (the task type), or nil when it bears none or is not waiting (a
+ * worker took it, or it ended).
+ * ARGV: job key, its queue's key prefix, job id, token, lock ms, now.
+ */
+export const TAKE_MARKED = `
+local key, q, id = ARGV[1], ARGV[2], ARGV[3]
+if not redis.call('HGET', key, 'defa') then return nil end
+local taken = redis.call('ZREM', q .. 'prioritized', id) + redis.call('ZREM', q .. 'delayed', id)
+  + redis.call('LREM', q .. 'wait', 0, id) + redis.call('LREM', q .. 'paused', 0, id)
+if taken == 0 then return nil end
+redis.call('LPUSH', q .. 'active', id)
+redis.call('SET', key .. ':lock', ARGV[4], 'PX', ARGV[5])
+redis.call('HSET', key, 'processedOn', ARGV[6])
+redis.call('HINCRBY', key, 'ats', 1)
+return redis.call('HGET', key, 'name')
+`;
