@@ -267,7 +267,7 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(await queue.getTask(ids.children[0].taskId)).toMatchObject({ status: 'succeeded', result: { n: 1 } });
   });
 
-  it('clusterEvents$ reports cancelled flow children, pending or running, as cancelled', async () => {
+  it('clusterEvents$ reports cancelled flow children, pending or running, as cancelled, and the parent that died of them', async () => {
     const app = await backendApp.boot({ queue: { pollIntervalMs: 50, clusterEvents: true, clusterEventsPollMs: 50 }, workers: { concurrency: 8 } }, [FlowHandlers]);
     const [queue, handlers] = [app.get(TaskQueue), app.get(FlowHandlers)];
     const events: ClusterTaskEvent[] = [];
@@ -281,9 +281,13 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
       expect(await queue.cancelTask(running)).toBe(true);
       expect(await queue.cancelTask(pending)).toBe(true);
       await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the parent to die of its cancelled child');
-      await waitFor(() => [pending, running].every((id) => events.some((e) => e.taskId === id)), "the children's events", 15_000);
+      const ended = (id: string, kind: string): boolean => events.some((e) => e.taskId === id && e.kind === kind);
+      await waitFor(() => ended(pending, 'cancelled') && ended(running, 'cancelled') && ended(ids.taskId, 'dead'), 'the events of the children and the parent', 15_000);
       const kinds = (id: string): string[] => events.filter((e) => e.taskId === id).map((e) => e.kind);
-      expect([kinds(pending), kinds(running)]).toEqual([['cancelled'], ['cancelled']]);
+      expect([kinds(pending), kinds(running)]).toEqual([['queued', 'cancelled'], ['queued', 'started', 'cancelled']]);
+      // the parent never started: it died of its pending child (under 'fail'; the running one is 'continue'), and every instance hears of it
+      expect(kinds(ids.taskId)).toEqual(['queued', 'dead']);
+      expect(events.find((e) => e.taskId === ids.taskId && e.kind === 'dead')!.error).toContain(`child task ${pending} (node) was cancelled`);
     } finally {
       sub.unsubscribe();
     }

@@ -8,7 +8,7 @@ import { childFailedMessage, childFailedPrefix, flowIds, normalizeFlow } from '.
 import type { NormalizedTask } from '../task-validation';
 import type { Statement } from './statements/statement';
 import { lifecycleRows, writeEvents } from './event-log';
-import { insertCancelEvent } from './statements/task-events';
+import { insertEndEvent } from './statements/task-events';
 import {
   cancelUnstarted, childRows, countChildren, failParent, FLOW_ROWS_PER_INSERT, type FlowRow, flowRows, insertFlowTasks, rearmParent, uncountChild, unstartedChildren,
 } from './statements/flows';
@@ -75,7 +75,7 @@ export class DatabaseFlows implements FlowStore {
   /** A running child's cancel was recorded on its own: its parent learns it in a transaction of its own. */
   async childCancelled(task: Task): Promise<void> {
     if (task.parentId === undefined) return;
-    await this.sql.transaction((runner) => settleParents(this.sql, runner, [task.taskId]));
+    await this.sql.transaction((runner) => settleParents(this.sql, runner, [task.taskId], Date.now(), this.events));
   }
 
   /**
@@ -96,9 +96,9 @@ export class DatabaseFlows implements FlowStore {
         cancelled.push(...children);
         parents = children;
       }
-      await settleParents(this.sql, runner, [taskId], now);
+      await settleParents(this.sql, runner, [taskId], now, events);
       for (const id of events ? cancelled : []) {
-        const event = insertCancelEvent(this.sql, id, now);
+        const event = insertEndEvent(this.sql, id, now);
         await this.sql.rows(event.text, event.params, runner);
       }
       return cancelled;
@@ -143,8 +143,9 @@ export class DatabaseFlows implements FlowStore {
  * count them, become pending once none is left, or die of a child that
  * failed under 'fail' (and then their own parents learn it, up the tree).
  * Called for tasks with a parent only: a task outside a flow costs nothing here.
+ * `events` (queue.clusterEvents): a parent's death is written to task_event too.
  */
-export async function settleParents(sql: Sql, runner: QueryRunner, ended: readonly string[], now = Date.now()): Promise<void> {
+export async function settleParents(sql: Sql, runner: QueryRunner, ended: readonly string[], now = Date.now(), events = false): Promise<void> {
   let ids = ended;
   while (ids.length > 0) {
     const counted = new Map<string, number>();
@@ -157,7 +158,12 @@ export async function settleParents(sql: Sql, runner: QueryRunner, ended: readon
         continue;
       }
       const fail = failParent(row.parent_id, childFailedMessage(row.task_id, row.task_type, row.status, row.error_message ?? undefined), now);
-      if ((await sql.affected(fail.text, fail.params, runner)) > 0) died.push(row.parent_id);
+      if ((await sql.affected(fail.text, fail.params, runner)) === 0) continue;
+      died.push(row.parent_id);
+      if (events) {
+        const event = insertEndEvent(sql, row.parent_id, now, 'dead');
+        await sql.rows(event.text, event.params, runner);
+      }
     }
     for (const [parent, n] of counted) {
       const count = countChildren(parent, n);

@@ -1,7 +1,7 @@
 import type { QueryRunner } from 'typeorm';
 import type { Sql } from '../../database/sql';
 import type { Statement } from './statements/statement';
-import { deleteEventsUpTo, type EventRow, insertCancelEvent, insertEvents, oldestEvents } from './statements/task-events';
+import { deleteEventsUpTo, type EventRow, insertEndEvent, insertEvents, oldestEvents } from './statements/task-events';
 
 /** Rows of one INSERT: 7 placeholders each stays under every driver's limit. */
 const MAX_ROWS = 1000;
@@ -33,7 +33,7 @@ export async function cancelWithEvent(sql: Sql, statement: Statement, taskId: st
   return sql.transaction(async (runner) => {
     const n = await sql.affected(statement.text, statement.params, runner);
     if (n > 0) {
-      const insert = insertCancelEvent(sql, taskId, Date.now());
+      const insert = insertEndEvent(sql, taskId, Date.now());
       await sql.rows(insert.text, insert.params, runner);
     }
     return n;

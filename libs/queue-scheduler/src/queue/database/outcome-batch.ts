@@ -158,7 +158,7 @@ export class OutcomeBatch {
   /** What written outcomes bring along in their transaction: their events (queue.clusterEvents), their parents' counts. */
   private async followUps(written: Waiting[], now: number, runner: QueryRunner): Promise<void> {
     if (this.events && written.length) await writeEvents(this.sql, eventRows(written, now), runner);
-    if (written.some(endsFlowChild)) await settleParents(this.sql, runner, endedChildren(written));
+    if (written.some(endsFlowChild)) await settleParents(this.sql, runner, endedChildren(written), Date.now(), this.events);
   }
 
   /**

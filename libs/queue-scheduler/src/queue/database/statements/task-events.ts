@@ -45,11 +45,13 @@ export function insertEvents(sql: Sql, rows: readonly EventRow[]): Statement {
 }
 
 /**
- * The cancel of a pending task, from the row it just changed (same
- * transaction): a cancel names only the id, the row has the type and attempts.
+ * An end written by a statement that names only the id (a cancel, a flow
+ * parent dying of its child), read from the row it just changed, in the
+ * same transaction: the row has the type, the attempts and the error.
  */
-export function insertCancelEvent(sql: Sql, taskId: string, at: number): Statement {
-  const insert = "INSERT INTO task_event (task_id, task_type, kind, attempt, recorded_at, error, duration_ms) SELECT task_id, task_type, 'cancelled', attempts, ?, NULL, NULL FROM task_queue WHERE task_id = ?";
+export function insertEndEvent(sql: Sql, taskId: string, at: number, kind: 'cancelled' | 'dead' = 'cancelled'): Statement {
+  const error = kind === 'dead' ? 'error_message' : 'NULL';
+  const insert = `INSERT INTO task_event (task_id, task_type, kind, attempt, recorded_at, error, duration_ms) SELECT task_id, task_type, '${kind}', attempts, ?, ${error}, NULL FROM task_queue WHERE task_id = ?`;
   if (sql.dialect !== 'postgres') return { text: insert, params: [at, taskId] };
   return { text: `WITH ins AS (${insert} RETURNING id) SELECT pg_notify('${EVENTS_CHANNEL}', max(id)::text) FROM ins`, params: [at, taskId] };
 }
