@@ -12,7 +12,8 @@ const swc = {
 };
 
 const base = {
-  testEnvironment: 'node',
+  // two files at a time, but only one that measures time or loads the machine (see the environment)
+  testEnvironment: '<rootDir>/test/support/machine-environment.js',
   transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest', swc] },
   transformIgnorePatterns: ['/node_modules/(?!(@nestjs)/)'],
   moduleNameMapper: {
@@ -23,6 +24,8 @@ const base = {
 };
 
 module.exports = {
+  // Jest's default on 2 cores is one worker; the second runs the @shares-machine suites beside the others
+  maxWorkers: 2,
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/libs/**/src/**/*.spec.ts'] },
     { ...base, displayName: 'integration', testMatch: ['<rootDir>/test/**/*.spec.ts'], testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/reliability/'] },

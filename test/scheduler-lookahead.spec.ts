@@ -1,3 +1,6 @@
+/**
+ * @shares-machine occurrences are queued seconds ahead and the suite mostly waits for them; its tolerance is 250 ms
+ */
 import type { INestApplication } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { InvalidScheduleError, type QueueSchedulerModuleOptions, type ScheduleEvent, SchedulerService, SchedulerTask, TaskQueue, WorkerPoolService } from 'nestjs-queue-scheduler';
