@@ -29,6 +29,7 @@ interface FlowRun {
   children?: Record<string, ChildResult>;
   /** Order of the handler's end among every run of the test. */
   order: number;
+  startedAt: number;
 }
 
 /** Records every run of a flow's root and children; a root records the children's results it read. */
@@ -38,7 +39,7 @@ class FlowHandlers {
 
   protected record(params: unknown, ctx: TaskContext, children?: Record<string, ChildResult>): void {
     const { taskId, type, parentId, schedulerTaskId, scheduledAt } = ctx.task;
-    this.runs.push({ taskId, type, params, parentId, schedulerTaskId, scheduledAt: scheduledAt?.getTime(), children, order: this.runs.length });
+    this.runs.push({ taskId, type, params, parentId, schedulerTaskId, scheduledAt: scheduledAt?.getTime(), children, order: this.runs.length, startedAt: Date.now() });
   }
 
   @TaskHandler('sf_root')
@@ -125,6 +126,8 @@ describe.each(DATABASES)('scheduled flows on %s', (kind) => {
         expect(children.every((c) => c.schedulerTaskId === undefined && c.scheduledAt === undefined)).toBe(true);
         const grandchildren = handlers.childrenOf(children.find((c) => (c.params as { n: number }).n === 3)!.taskId);
         expect(grandchildren.map((c) => c.params)).toEqual([{ n: 4 }]);
+        // queued ahead (memory: lookaheadMs 1 s), no task of the tree starts before the occurrence's time
+        expect(Math.min(...[...children, ...grandchildren].map((c) => c.startedAt))).toBeGreaterThanOrEqual(root.scheduledAt!);
         // after all of them, and it saw each child's result
         expect(Math.max(...[...children, ...grandchildren].map((c) => c.order))).toBeLessThan(root.order);
         expect(root.children).toEqual(Object.fromEntries(children.map((c) => [c.taskId, { type: 'sf_child', status: 'succeeded', result: { doubled: 2 * (c.params as { n: number }).n } }])));

@@ -46,3 +46,14 @@ export function validateScheduleFlow(
   }
   return JSON.parse(json) as ScheduleFlow;
 }
+
+/**
+ * The children an occurrence pushes under its root. Queued ahead of its time
+ * (`scheduler.lookaheadMs`), the root is delayed to it: so is every node,
+ * or the leaves would start early; a node's own delayMs counts from then.
+ */
+export function occurrenceChildren(flow: ScheduleFlow, delayMs: number): FlowInput[] {
+  if (delayMs <= 0) return flow.children;
+  const shift = (node: FlowInput): FlowInput => ({ ...node, delayMs: (node.delayMs ?? 0) + delayMs, children: node.children?.map(shift) });
+  return flow.children.map(shift);
+}

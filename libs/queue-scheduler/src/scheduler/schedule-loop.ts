@@ -8,6 +8,7 @@ import type { LibraryLogger } from '../queue-scheduler.logger';
 import type { Occurrence, QueueConsumer } from '../queue/queue-consumer';
 import type { TaskQueue } from '../queue/task-queue';
 import { occurrenceTaskId } from './ahead-occurrences';
+import { occurrenceChildren } from './schedule-flow';
 import { type ClaimLimits, planClaim } from './claim-plan';
 import { HeldOccurrences } from './held-occurrences';
 import { type ClaimPlan, planOverlap, WaitingSchedules } from './overlap';
@@ -141,17 +142,18 @@ export class ScheduleLoop {
   }
 
   private occurrence(row: Pushed, scheduledAt: Date, now: number, tag = ''): Occurrence {
+    const delayMs = Math.max(0, scheduledAt.getTime() - now);
     // runNow's extra occurrence carries no scheduledAt fence: it is not one of the schedule's own occurrences
     return {
       taskId: occurrenceTaskId(row.taskId, scheduledAt, tag),
       type: row.taskType,
       params: row.params,
       priority: row.priority,
-      delayMs: Math.max(0, scheduledAt.getTime() - now),
+      delayMs,
       schedulerTaskId: row.taskId,
       scheduledAt: tag ? undefined : scheduledAt,
       // a flow schedule: this task is the root, the template's children are pushed under it (no schedule fields of their own)
-      children: row.flow?.children,
+      children: row.flow ? occurrenceChildren(row.flow, delayMs) : undefined,
     };
   }
 
