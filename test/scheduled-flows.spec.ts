@@ -99,8 +99,8 @@ describe.each(DATABASES)('scheduled flows on %s', (kind) => {
       app = undefined;
     });
 
-    const boot = async (handlers: typeof FlowHandlers = FlowHandlers) => {
-      app = await bootApp(db, { queue: { backend, pollIntervalMs: 100 }, scheduler: { pollIntervalMs: 200 } }, [handlers]);
+    const boot = async (handlers: typeof FlowHandlers = FlowHandlers, lookaheadMs?: number) => {
+      app = await bootApp(db, { queue: { backend, pollIntervalMs: 100 }, scheduler: { pollIntervalMs: 200, lookaheadMs } }, [handlers]);
       return { scheduler: app.get(SchedulerService), queue: app.get(TaskQueue), handlers: app.get(handlers) };
     };
 
@@ -166,6 +166,26 @@ describe.each(DATABASES)('scheduled flows on %s', (kind) => {
       await waitFor(() => handlers.roots(s.taskId).length >= 1, 'the first tree done', 10_000);
       await scheduler.pauseSchedule(s.taskId);
       sub.unsubscribe();
+    });
+
+    it('a change cancels the tree queued ahead; the occurrence, claimed again, runs a new tree under the same root id', async () => {
+      const { scheduler, queue, handlers } = await boot(FlowHandlers, 2000);
+      const s = await scheduler.addSchedule({ name: 'ahead', taskType: 'sf_root', scheduleType: 'interval', intervalSeconds: 4, params: { v: 1 }, flow: TEMPLATE });
+      const rootId = `${s.taskId}:${s.nextRunAt!.getTime()}`;
+      await waitFor(() => Promise.resolve().then(() => queue.getTask(rootId)).then((t) => t.status === 'waiting', () => false), 'the tree queued ahead', 10_000);
+      const before = await queue.getFlow(rootId);
+      await scheduler.updateSchedule(s.taskId, { params: { v: 2 } });
+      await waitFor(async () => (await queue.getTask(rootId)).status === 'succeeded', 'the occurrence run', 10_000);
+      await scheduler.pauseSchedule(s.taskId);
+      const [root] = handlers.roots(s.taskId);
+      expect(root).toMatchObject({ taskId: rootId, params: { v: 2 } });
+      const after = await queue.getFlow(rootId);
+      expect(after.children.map((c) => c.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+      // the first tree's children were cancelled with it and never ran; the new ones are others
+      const oldIds = before.children.map((c) => c.taskId);
+      expect(after.children.map((c) => c.taskId).filter((id) => oldIds.includes(id))).toEqual([]);
+      for (const id of oldIds) expect((await queue.getTask(id)).status).toBe('cancelled');
+      expect(handlers.runs.filter((r) => oldIds.includes(r.taskId))).toEqual([]);
     });
 
     it('@Scheduled({ flow }) on a provider stores the template and fires trees', async () => {
