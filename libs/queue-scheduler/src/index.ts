@@ -18,7 +18,7 @@ export type { ScheduledOptions } from './handlers/scheduled.decorator';
 export { DeclaredSchedulesService } from './scheduler/declared-schedules.service';
 export { SchedulerTask, QueuedTask, StoreEntry, TaskSingleton, PausedTaskType, RateWindow, RecordedTaskEvent, QUEUE_SCHEDULER_ENTITIES } from './entities';
 export { QUEUE_SCHEDULER_MIGRATIONS } from './migrations';
-export type { AddSchedulerTaskInput, UpdateSchedulerTaskInput, ListSchedulesFilter, MisfirePolicy, OverlapPolicy, ScheduleType, ScheduleEvent } from './interfaces/schedule.interface';
+export type { AddSchedulerTaskInput, UpdateSchedulerTaskInput, ListSchedulesFilter, MisfirePolicy, OverlapPolicy, ScheduleType, ScheduleEvent, ScheduleFlow } from './interfaces/schedule.interface';
 export { QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
 export type { Clock } from './clock';
 export { QueueSchedulerMetrics } from './metrics/queue-scheduler-metrics';

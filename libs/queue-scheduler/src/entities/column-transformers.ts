@@ -18,3 +18,9 @@ export const jsonText: ValueTransformer = {
   to: (value: unknown) => (value === undefined ? null : JSON.stringify(value)),
   from: (value: string | null) => (value === null || value === undefined ? null : JSON.parse(value)),
 };
+
+/** jsonText for a nullable column: null stays SQL NULL (jsonText would store the text 'null'). */
+export const nullableJsonText: ValueTransformer = {
+  to: (value: unknown) => (value === undefined || value === null ? null : JSON.stringify(value)),
+  from: jsonText.from,
+};

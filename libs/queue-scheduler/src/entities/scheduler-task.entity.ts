@@ -1,7 +1,7 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import type { MisfirePolicy, ScheduleType } from '../scheduler/math/schedule-math';
 import type { OverlapPolicy } from '../scheduler/overlap';
-import { epochMs, jsonText } from './column-transformers';
+import { epochMs, jsonText, nullableJsonText } from './column-transformers';
 
 /**
  * One persistent schedule (table `scheduler_task`). Every time column is
@@ -83,6 +83,11 @@ export class SchedulerTask {
 
   @Column({ type: 'text', nullable: true })
   description!: string | null;
+
+  /** A flow schedule's children template, a `ScheduleFlow` (each occurrence's task is their root); null for a plain schedule. */
+  @Column({ type: 'text', nullable: true, transformer: nullableJsonText })
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as params: TypeORM's partial-entity types reject the `unknown` params of FlowInput
+  flow!: { children: any[] } | null;
 
   @Column({ type: 'int', default: 0 })
   version!: number;

@@ -1,6 +1,7 @@
 import { DiscoveryService } from '@nestjs/core';
 import type { MisfirePolicy } from '../scheduler/math/schedule-math';
 import type { OverlapPolicy } from '../scheduler/overlap';
+import type { ScheduleFlow } from '../interfaces/schedule.interface';
 
 /**
  * A schedule declared in code with `@Scheduled`. Give exactly one of `cron`,
@@ -36,6 +37,11 @@ export interface ScheduledOptions {
   description?: string;
   /** false: the schedule is stored disabled. @default true */
   enabled?: boolean;
+  /**
+   * Makes each occurrence a flow: this method's task is the root and waits
+   * for these children (see `addSchedule`'s `flow`). @default none
+   */
+  flow?: ScheduleFlow;
 }
 
 /** Internal discoverable key: the list of declarations on one method, in source order. */

@@ -1,3 +1,4 @@
+import type { FlowInput } from './flow.interface';
 import type { MisfirePolicy, ScheduleType } from '../scheduler/math/schedule-math';
 import type { OverlapPolicy } from '../scheduler/overlap';
 
@@ -37,6 +38,23 @@ export interface AddSchedulerTaskInput {
   overlap?: OverlapPolicy;
   /** Priority of the pushed tasks. @default 0 */
   priority?: number;
+  /**
+   * Makes each occurrence a flow: the occurrence's task (taskType, params,
+   * priority) is the root, and these children (a `pushFlow` tree) are pushed
+   * with it, at once, exactly once per occurrence. Null: a plain task (the
+   * way to remove a template in `updateSchedule`). Not on the redis backend yet.
+   * @default null
+   */
+  flow?: ScheduleFlow | null;
+}
+
+/**
+ * The tree a flow schedule pushes under each occurrence's task: `pushFlow`'s
+ * children, validated by its rules when the schedule is stored (errors name
+ * `flow.children[2].type`). Stored as JSON in `scheduler_task.flow` (TEXT: at most 64 KiB). @publicApi
+ */
+export interface ScheduleFlow {
+  children: FlowInput[];
 }
 
 /** What `updateSchedule` (alias `updateTask`) takes: any field of a schedule; the schedule is re-validated as a whole. @publicApi */

@@ -12,6 +12,7 @@ import { AddTaskQueueTraceContext1764760000000 } from './1764760000000-add-task-
 import { AddTaskQueueTries1764770000000 } from './1764770000000-add-task-queue-tries';
 import { CreateTaskEvent1764780000000 } from './1764780000000-create-task-event';
 import { AddTaskQueueFlows1764790000000 } from './1764790000000-add-task-queue-flows';
+import { AddSchedulerTaskFlow1764800000000 } from './1764800000000-add-scheduler-task-flow';
 
 export {
   CreateSchedulerTask1764300000000,
@@ -28,6 +29,7 @@ export {
   AddTaskQueueTries1764770000000,
   CreateTaskEvent1764780000000,
   AddTaskQueueFlows1764790000000,
+  AddSchedulerTaskFlow1764800000000,
 };
 
 /**
@@ -50,4 +52,5 @@ export const QUEUE_SCHEDULER_MIGRATIONS = [
   AddTaskQueueTries1764770000000,
   CreateTaskEvent1764780000000,
   AddTaskQueueFlows1764790000000,
+  AddSchedulerTaskFlow1764800000000,
 ];

@@ -28,15 +28,17 @@ function bad(path: string, field: string, rule: string, value: unknown): never {
  * Validates a whole tree before anything is written, each node with the
  * push's own rules (`normalize`), and names the failing place
  * (`children[2].children[0].type`). Depth and size are bounded, which also
- * stops an object that contains itself.
+ * stops an object that contains itself. `occurrence`: the root is a
+ * scheduler's occurrence and keeps its given id (deterministic, so the
+ * occurrence is pushed once); every other node still gets a new one.
  */
-export function normalizeFlow(root: unknown, normalize: (input: PushTaskInput) => NormalizedTask): FlowTask[] {
+export function normalizeFlow(root: unknown, normalize: (input: PushTaskInput) => NormalizedTask, occurrence = false): FlowTask[] {
   const out: FlowTask[] = [];
   const visit = (input: unknown, path: string, parent: number, depth: number): void => {
     if (input === null || typeof input !== 'object' || Array.isArray(input)) bad(path, '', 'must be an object', input);
     const node = input as FlowInput & { taskId?: unknown; singletonKey?: unknown };
     // ids are ours: no id can collide with another task, or make a node its own ancestor
-    if (node.taskId !== undefined) bad(path, 'taskId', 'cannot be given in a flow (ids are assigned)', node.taskId);
+    if (node.taskId !== undefined && !(occurrence && parent < 0)) bad(path, 'taskId', 'cannot be given in a flow (ids are assigned)', node.taskId);
     if (node.singletonKey !== undefined) bad(path, 'singletonKey', 'cannot be given in a flow (a dropped node would leave its parent waiting)', node.singletonKey);
     const policy = node.onChildFailure ?? 'fail';
     if (parent < 0 && node.onChildFailure !== undefined) bad(path, 'onChildFailure', 'needs a parent (not on the root)', node.onChildFailure);

@@ -1,5 +1,6 @@
 import type { EntityManager } from 'typeorm';
-import type { ChildResult } from '../interfaces/flow.interface';
+import type { ChildResult, FlowInput } from '../interfaces/flow.interface';
+import { NotSupportedError } from '../errors/errors';
 import type { MaybePromise, PushTaskInput, Task, TaskProgress } from '../interfaces/task.interface';
 import type { RateLimit } from '../interfaces/task-handler.interface';
 
@@ -42,8 +43,16 @@ export interface QueueCapabilities {
   readonly claimsOverlapWrites: boolean;
 }
 
-/** The scheduler's compare-and-set on a schedule: the tasks to push, or null when the claim was lost. */
-export type OccurrenceClaim = (manager?: EntityManager) => Promise<PushTaskInput[] | null>;
+/**
+ * One occurrence the scheduler pushes: a task, or with `children` (a flow
+ * schedule) the root of a flow, whose id, `schedulerTaskId` and
+ * `scheduledAt` are the scheduler's; the children get ids of their own and
+ * carry no schedule fields.
+ */
+export type Occurrence = PushTaskInput & { children?: FlowInput[] };
+
+/** The scheduler's compare-and-set on a schedule: the occurrences to push, or null when the claim was lost. */
+export type OccurrenceClaim = (manager?: EntityManager) => Promise<Occurrence[] | null>;
 
 /**
  * The side of a backend that the worker pool and the scheduler drive:
@@ -102,11 +111,23 @@ export abstract class QueueConsumer {
   abstract hasUnfinishedRun(scheduleId: string, manager?: EntityManager): Promise<boolean>;
 }
 
-/** pushClaimed for a backend with no transaction to share with the scheduler: claim, then push one by one. */
-export async function pushAfterClaim(push: (input: PushTaskInput) => MaybePromise<string>, claim: OccurrenceClaim): Promise<string[] | null> {
+/**
+ * pushClaimed for a backend with no transaction to share with the scheduler:
+ * claim, then push one by one. A flow occurrence goes to `pushFlow`; a
+ * backend without one refuses it (the claim has committed: that occurrence is lost, and logged).
+ */
+export async function pushAfterClaim(
+  push: (input: PushTaskInput) => MaybePromise<string>,
+  claim: OccurrenceClaim,
+  pushFlow?: (root: Occurrence) => MaybePromise<string>,
+): Promise<string[] | null> {
   const inputs = await claim(undefined);
   if (!inputs) return null;
   const ids: string[] = [];
-  for (const input of inputs) ids.push(await push(input));
+  for (const input of inputs) {
+    if (input.children === undefined) ids.push(await push(input));
+    else if (pushFlow) ids.push(await pushFlow(input));
+    else throw new NotSupportedError(`occurrence ${input.taskId} of a flow schedule (flows)`, 'selected');
+  }
   return ids;
 }

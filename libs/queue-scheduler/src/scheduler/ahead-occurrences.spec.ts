@@ -69,7 +69,7 @@ describe('HeldOccurrences', () => {
 
   const due = (over: Partial<DueSchedule>): DueSchedule => ({
     taskId: 's', name: 's', taskType: 't', params: {}, scheduleType: 'interval', intervalSeconds: 1, cronExpression: null, timezone: null, executeAt: null,
-    lastRunAt: null, nextRunAt: new Date(T), runCount: 0, maxRuns: 0, misfirePolicy: 'fire_once', priority: 0, overlap: 'allow', version: 0, ...over,
+    lastRunAt: null, nextRunAt: new Date(T), runCount: 0, maxRuns: 0, misfirePolicy: 'fire_once', priority: 0, overlap: 'allow', flow: null, version: 0, ...over,
   });
   const ids = (times: number[]) => times.map((t) => occurrenceTaskId('s', new Date(t)));
 

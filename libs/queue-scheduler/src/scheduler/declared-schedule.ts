@@ -76,6 +76,7 @@ export function declareSchedule(options: ScheduledOptions, taskType: string, sou
     priority: options.priority,
     description: options.description,
     enabled: options.enabled,
+    flow: options.flow,
   };
   let fields: ScheduleFields;
   try {
@@ -145,6 +146,7 @@ function fingerprint(key: string, f: ScheduleFields): string {
     canonical(JSON.parse(JSON.stringify(f.params))), f.maxRuns, f.description, f.enabled, f.misfirePolicy, f.priority,
     // appended only when not the default, so the declarations stored before overlap existed keep their hash
     ...(f.overlap === 'allow' ? [] : [f.overlap]),
+    ...(f.flow === null ? [] : [{ flow: canonical(f.flow) }]),
   ];
   return createHash('sha256').update(JSON.stringify(values)).digest('hex');
 }

@@ -3,6 +3,7 @@ import { dialectOfDataSource, Sql } from '../database/sql';
 import type { MisfirePolicy, ScheduleType } from './math/schedule-math';
 import type { ClaimableSchedule } from './claim-plan';
 import type { ClaimPlan, OverlapPolicy } from './overlap';
+import type { ScheduleFlow } from '../interfaces/schedule.interface';
 
 /** A schedule row as the loop reads it: the columns it needs, no entity. */
 export interface DueSchedule extends ClaimableSchedule {
@@ -14,6 +15,8 @@ export interface DueSchedule extends ClaimableSchedule {
   lastRunAt: Date | null;
   priority: number;
   overlap: OverlapPolicy;
+  /** A flow schedule's children template; null for a plain schedule. */
+  flow: ScheduleFlow | null;
   version: number;
 }
 
@@ -37,7 +40,7 @@ export interface RowMove {
 }
 
 const COLUMNS =
-  'task_id, name, task_type, params, schedule_type, interval_seconds, cron_expression, timezone, execute_at, last_run_at, next_run_at, run_count, max_runs, misfire_policy, priority, overlap, version';
+  'task_id, name, task_type, params, schedule_type, interval_seconds, cron_expression, timezone, execute_at, last_run_at, next_run_at, run_count, max_runs, misfire_policy, priority, overlap, flow, version';
 /** Rows one give-back statement moves: bounds the statement's size whatever the number of rows held. */
 const MOVE_CHUNK = 500;
 
@@ -63,6 +66,7 @@ function toDue(r: Raw): DueSchedule {
     misfirePolicy: r.misfire_policy as MisfirePolicy,
     priority: Number(r.priority),
     overlap: r.overlap as OverlapPolicy,
+    flow: r.flow === null || r.flow === undefined ? null : (JSON.parse(String(r.flow)) as ScheduleFlow),
     version: Number(r.version),
   };
 }

@@ -1,9 +1,10 @@
 import { describeValue, InvalidScheduleError, InvalidTaskError } from '../errors/errors';
-import type { AddSchedulerTaskInput } from '../interfaces/schedule.interface';
+import type { AddSchedulerTaskInput, ScheduleFlow } from '../interfaces/schedule.interface';
 import { keyProblem } from '../queue/json-value';
 import { INT32_MAX, INT32_MIN, isInt32, serializeParams } from '../queue/task-validation';
 import { assertCron, assertTimezone, type MisfirePolicy, type ScheduleSpec, type ScheduleType } from './math/schedule-math';
 import { OVERLAP_POLICIES, type OverlapPolicy } from './overlap';
+import { validateScheduleFlow } from './schedule-flow';
 
 const SCHEDULE_TYPES: readonly ScheduleType[] = ['interval', 'cron', 'once'];
 const MISFIRE_POLICIES: readonly MisfirePolicy[] = ['fire_once', 'fire_all', 'skip'];
@@ -22,12 +23,15 @@ export interface ScheduleFields extends ScheduleSpec {
   overlap: OverlapPolicy;
   priority: number;
   timezone: string;
+  flow: ScheduleFlow | null;
 }
 
 export interface ScheduleDefaults {
   timezone: string;
   misfirePolicy: MisfirePolicy;
   maxPayloadBytes: number;
+  /** The queue backend the schedules' occurrences go to (flow schedules are refused where it has no flows). */
+  backend?: string;
 }
 
 function bad(field: string, rule: string, value: unknown): never {
@@ -117,5 +121,6 @@ export function validateSchedule(input: AddSchedulerTaskInput, defaults: Schedul
   if (bytes > SCHEDULE_PARAMS_MAX_BYTES) {
     throw new InvalidScheduleError('params', `params is ${bytes} bytes as JSON, more than a schedule's ${SCHEDULE_PARAMS_MAX_BYTES} (scheduler_task.params is TEXT on MySQL/MariaDB); keep large inputs elsewhere and pass a reference`);
   }
-  return { ...spec, timezone, name, taskType, params, maxRuns, description, enabled, misfirePolicy, overlap, priority };
+  const flow = validateScheduleFlow(input.flow, { taskType, params, priority }, defaults);
+  return { ...spec, timezone, name, taskType, params, maxRuns, description, enabled, misfirePolicy, overlap, priority, flow };
 }

@@ -3,12 +3,12 @@ import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { ScheduleEvent } from '../interfaces/schedule.interface';
-import type { PushTaskInput } from '../interfaces/task.interface';
 import { MAX_TIMER_MS } from '../queue-scheduler.constants';
 import type { LibraryLogger } from '../queue-scheduler.logger';
-import type { QueueConsumer } from '../queue/queue-consumer';
+import type { Occurrence, QueueConsumer } from '../queue/queue-consumer';
 import type { TaskQueue } from '../queue/task-queue';
 import { occurrenceTaskId } from './ahead-occurrences';
+import { occurrenceChildren } from './schedule-flow';
 import { type ClaimLimits, planClaim } from './claim-plan';
 import { HeldOccurrences } from './held-occurrences';
 import { type ClaimPlan, planOverlap, WaitingSchedules } from './overlap';
@@ -27,7 +27,7 @@ const LOST_CLAIMS_PAUSE_MS = 50;
  */
 const WAIT_RECHECK_MS = 250;
 
-type Pushed = Pick<DueSchedule, 'taskId' | 'taskType' | 'params' | 'priority'>;
+type Pushed = Pick<DueSchedule, 'taskId' | 'taskType' | 'params' | 'priority' | 'flow'>;
 /** One claim's count: rows found due, rows won, 'wait' rows found busy, occurrences pushed. */
 type ClaimedBatch = { read: number; won: number; waiting: string[]; pushed: number };
 
@@ -134,21 +134,26 @@ export class ScheduleLoop {
     return run;
   }
 
-  /** Pushes one occurrence outside the schedule's own timing (runNow). */
+  /** Pushes one occurrence outside the schedule's own timing (runNow); a flow schedule's through the claimed path, which pushes flows. */
   async push(row: Pushed, scheduledAt: Date, tag = ''): Promise<string> {
-    return this.queue.pushTask(this.occurrence(row, scheduledAt, this.clock.now(), tag));
+    const occurrence = this.occurrence(row, scheduledAt, this.clock.now(), tag);
+    if (occurrence.children === undefined) return this.queue.pushTask(occurrence);
+    return (await this.consumer.pushClaimed(() => Promise.resolve([occurrence])))![0];
   }
 
-  private occurrence(row: Pushed, scheduledAt: Date, now: number, tag = ''): PushTaskInput {
+  private occurrence(row: Pushed, scheduledAt: Date, now: number, tag = ''): Occurrence {
+    const delayMs = Math.max(0, scheduledAt.getTime() - now);
     // runNow's extra occurrence carries no scheduledAt fence: it is not one of the schedule's own occurrences
     return {
       taskId: occurrenceTaskId(row.taskId, scheduledAt, tag),
       type: row.taskType,
       params: row.params,
       priority: row.priority,
-      delayMs: Math.max(0, scheduledAt.getTime() - now),
+      delayMs,
       schedulerTaskId: row.taskId,
       scheduledAt: tag ? undefined : scheduledAt,
+      // a flow schedule: this task is the root, the template's children are pushed under it (no schedule fields of their own)
+      children: row.flow ? occurrenceChildren(row.flow, delayMs) : undefined,
     };
   }
 

@@ -52,6 +52,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
       timezone: options.scheduler.defaultTimezone,
       misfirePolicy: options.scheduler.defaultMisfirePolicy,
       maxPayloadBytes: options.queue.maxPayloadBytes,
+      backend: options.queue.backend,
     };
   }
 
@@ -281,9 +282,9 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   }
 
   private asInput(row: SchedulerTask): AddSchedulerTaskInput {
-    const { name, taskType, scheduleType, params, maxRuns, description, enabled, misfirePolicy, overlap, priority, timezone } = row;
+    const { name, taskType, scheduleType, params, maxRuns, description, enabled, misfirePolicy, overlap, priority, timezone, flow } = row;
     return {
-      name, taskType, scheduleType, params, maxRuns, description, enabled, misfirePolicy, overlap, priority,
+      name, taskType, scheduleType, params, maxRuns, description, enabled, misfirePolicy, overlap, priority, flow,
       timezone: timezone ?? undefined,
       intervalSeconds: row.intervalSeconds ?? undefined,
       cronExpression: row.cronExpression ?? undefined,

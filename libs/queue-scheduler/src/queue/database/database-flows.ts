@@ -10,8 +10,11 @@ import type { Statement } from './statements/statement';
 import { lifecycleRows, writeEvents } from './event-log';
 import { insertEndEvent } from './statements/task-events';
 import {
-  cancelUnstarted, childRows, countChildren, failParent, FLOW_ROWS_PER_INSERT, type FlowRow, flowRows, insertFlowTasks, rearmParent, uncountChild, unstartedChildren,
+  cancelUnstarted, childRows, countChildren, failParent, FLOW_ROWS_PER_INSERT, type FlowRow, flowRows, insertFlowTasks, rearmParent, replaceFinishedRoot, uncountChild,
+  unstartedChildren,
 } from './statements/flows';
+import type { Occurrence } from '../queue-consumer';
+import type { FlowTask } from '../flow-validation';
 import { reportedStatus, type Sequence } from './task-rows';
 
 const ENDED: ReadonlySet<string> = new Set(['succeeded', 'dead', 'cancelled']);
@@ -34,15 +37,32 @@ export class DatabaseFlows implements FlowStore {
 
   async push<P>(flow: FlowInput<P>): Promise<FlowIds> {
     const nodes = normalizeFlow(flow, this.normalize);
-    await this.sql.transaction(async (runner) => {
-      for (let from = 0; from < nodes.length; from += FLOW_ROWS_PER_INSERT) {
-        const { text, params } = insertFlowTasks(this.sql, this.seq, nodes, from, Math.min(nodes.length, from + FLOW_ROWS_PER_INSERT));
-        await this.sql.affected(text, params, runner);
-      }
-      if (this.events) await writeEvents(this.sql, lifecycleRows('queued', nodes.map((n) => n.task), Date.now()), runner);
-    });
+    await this.sql.transaction((runner) => this.insert(nodes, runner));
     this.announce(nodes.map((n) => n.task));
     return flowIds(nodes);
+  }
+
+  /**
+   * Inserts a flow schedule's occurrence in the scheduler's claim transaction
+   * (`runner`), so the claim and the whole tree commit together. The root's
+   * id is the occurrence's: one still unfinished is not inserted again
+   * (pushTask's dedupe rule); a finished one is replaced by the new tree.
+   * Returns the tasks inserted, for the caller to announce after the commit.
+   */
+  async insertOccurrence(root: Occurrence, runner: QueryRunner): Promise<NormalizedTask[]> {
+    const nodes = normalizeFlow(root, this.normalize, true);
+    const [known] = await this.read(flowRows(this.sql, [nodes[0].task.taskId]), runner);
+    if (known && !ENDED.has(known.status)) return [];
+    for (const statement of known ? replaceFinishedRoot(known.task_id) : []) await this.write(statement, runner);
+    await this.insert(nodes, runner);
+    return nodes.map((n) => n.task);
+  }
+
+  private async insert(nodes: readonly FlowTask[], runner: QueryRunner): Promise<void> {
+    for (let from = 0; from < nodes.length; from += FLOW_ROWS_PER_INSERT) {
+      await this.write(insertFlowTasks(this.sql, this.seq, nodes, from, Math.min(nodes.length, from + FLOW_ROWS_PER_INSERT)), runner);
+    }
+    if (this.events) await writeEvents(this.sql, lifecycleRows('queued', nodes.map((n) => n.task), Date.now()), runner);
   }
 
   async tree(rootId: string): Promise<FlowNode> {

@@ -121,21 +121,21 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     return tasks.map((t) => t.taskId);
   }
 
-  /** Runs the scheduler's claim and inserts its occurrences in the same transaction. */
+  /** Runs the scheduler's claim and inserts its occurrences (a flow schedule's: whole trees) in the same transaction. */
   async pushClaimed(claim: OccurrenceClaim): Promise<string[] | null> {
     const result = await this.sql.transaction(async (runner) => {
       const inputs = await claim(runner.manager);
       if (!inputs) return null;
-      const tasks = inputs.map((input) => this.normalize(input));
-      return { tasks, inserted: await this.inserts.insert(tasks, runner) };
+      const inserted = [...(await this.inserts.insert(inputs.filter((i) => i.children === undefined).map((i) => this.normalize(i)), runner))];
+      for (const root of inputs) if (root.children !== undefined) inserted.push(...(await this.flows.insertOccurrence(root, runner)));
+      return { ids: inputs.map((i) => i.taskId!), inserted };
     });
     if (!result) return null;
     this.announce(result.inserted);
     // occurrences claimed ahead each start at their own time, and announce() wakes a worker for the earliest only
-    const now = Date.now();
-    const later = [...new Set(result.inserted.map((t) => t.runAtMs).filter((t) => t > now))].sort((a, b) => a - b);
+    const later = [...new Set(result.inserted.map((t) => t.runAtMs).filter((t) => t > Date.now()))].sort((a, b) => a - b);
     for (const at of later.slice(1)) this.sqlConsumer.wakeAt(new Date(at));
-    return result.tasks.map((t) => t.taskId);
+    return result.ids;
   }
 
   /**

@@ -117,6 +117,11 @@ export class MemoryEntry implements Task, Indexed, Logged {
     return new Date(this.createdAtMs);
   }
 
+  /** `Task.parentId`, read off the flow links: a handler's `ctx.task` names its parent on every backend. */
+  get parentId(): string | undefined {
+    return this.flow?.parent?.taskId;
+  }
+
   /** What `JSON.stringify(ctx.task)` writes: the task, not the queue's bookkeeping (which refers back to it). */
   toJSON(): Task {
     return {
@@ -131,6 +136,7 @@ export class MemoryEntry implements Task, Indexed, Logged {
       scheduledAt: this.scheduledAt,
       createdAt: this.createdAt,
       traceContext: this.traceContext,
+      parentId: this.parentId,
     };
   }
 }

@@ -1,7 +1,7 @@
-import type { ChildResult, FlowNode } from '../../interfaces/flow.interface';
-import type { TaskEventKind } from '../../interfaces/task.interface';
-import { childFailedMessage, type FlowTask } from '../flow-validation';
-import type { MemoryEntry } from './memory-entries';
+import type { ChildResult, FlowIds, FlowNode } from '../../interfaces/flow.interface';
+import type { PushTaskInput, TaskEventKind } from '../../interfaces/task.interface';
+import { childFailedMessage, flowIds, type FlowTask, normalizeFlow } from '../flow-validation';
+import { isUnfinished, type MemoryEntry } from './memory-entries';
 import type { MemoryTasks } from './memory-tasks';
 import type { WaitingTasks } from './waiting-tasks';
 
@@ -13,6 +13,8 @@ export interface FlowHost {
   entry(task: FlowTask['task'], now: number, idSeq: number): MemoryEntry;
   finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead', at: number): void;
   emit(kind: TaskEventKind, entry: MemoryEntry, error?: string): void;
+  /** A push validated by the queue's rules, with the counter of the id made for it (-1: the id was given). */
+  normalize(input: PushTaskInput): { task: FlowTask['task']; idSeq: number };
 }
 
 /**
@@ -23,6 +25,26 @@ export interface FlowHost {
  */
 export class MemoryFlows {
   constructor(private readonly host: FlowHost) {}
+
+  /**
+   * Validates the whole tree, then queues it in this turn of the event loop:
+   * nothing is queued if a node is bad. `occurrence`: the root is a
+   * scheduler's occurrence with its own id, queued once like any pushed id
+   * (still unfinished: nothing is queued; finished: the new tree takes its place).
+   */
+  pushInput(flow: unknown, occurrence = false): FlowIds {
+    const seqs: number[] = [];
+    const nodes = normalizeFlow(flow, (input) => {
+      const { task, idSeq } = this.host.normalize(input);
+      seqs.push(idSeq);
+      return task;
+    }, occurrence);
+    const known = occurrence ? this.host.tasks.get(nodes[0].task.taskId) : undefined;
+    if (known && isUnfinished(known)) return { taskId: known.taskId, children: [] };
+    if (known) this.host.tasks.supersede(known);
+    this.push(nodes, seqs);
+    return flowIds(nodes);
+  }
 
   /** Adds a validated tree (parents first): leaves ready now, parents waiting for their children. */
   push(nodes: readonly FlowTask[], idSeqs: readonly number[]): MemoryEntry[] {

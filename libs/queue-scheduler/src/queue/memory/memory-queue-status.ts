@@ -3,7 +3,6 @@ import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { InstanceLoad, Task, TaskEventKind, TaskProgress, TaskRecord } from '../../interfaces/task.interface';
 import { MemoryEntry, toRecord } from './memory-entries';
 import { MemoryFlows } from './memory-flows';
-import { flowIds, normalizeFlow } from '../flow-validation';
 import { normalizePush } from '../task-validation';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { ChildResult, FlowIds, FlowInput, FlowNode } from '../../interfaces/flow.interface';
@@ -54,20 +53,16 @@ export abstract class MemoryQueueStatus extends TaskQueue {
       entry: (task, now, idSeq) => new MemoryEntry(task, now, idSeq, this),
       finish: (entry, status, at) => this.finish(entry, status, at),
       emit: (kind, entry, error) => this.emit(kind, entry, undefined, error),
+      normalize: (input) => {
+        const task = normalizePush(input, this.options.queue.maxPayloadBytes, this.clock.now(), () => this.tasks.newId());
+        return { task, idSeq: task.generatedId ? this.tasks.lastIdSeq : -1 };
+      },
     });
   }
 
   /** Validates the whole tree, then queues it in this turn of the event loop: nothing is queued if a node is bad. */
   pushFlow<P>(flow: FlowInput<P>): FlowIds {
-    const now = this.clock.now();
-    const seqs: number[] = [];
-    const nodes = normalizeFlow(flow, (input) => {
-      const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, () => this.tasks.newId());
-      seqs.push(this.tasks.lastIdSeq);
-      return task;
-    });
-    this.flows.push(nodes, seqs);
-    return flowIds(nodes);
+    return this.flows.pushInput(flow);
   }
 
   getFlow(rootId: string): FlowNode {

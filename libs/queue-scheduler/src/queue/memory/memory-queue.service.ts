@@ -174,7 +174,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
   // ---- consumers (worker pool) ----------------------------------------
 
   pushClaimed(claim: OccurrenceClaim): Promise<string[] | null> {
-    return pushAfterClaim((input) => this.pushTask(input), claim);
+    return pushAfterClaim((input) => this.pushTask(input), claim, (root) => this.flows.pushInput(root, true).taskId);
   }
 
   claim(filter: ClaimFilter, limit: number): Task[] {

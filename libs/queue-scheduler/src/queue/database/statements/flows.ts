@@ -89,3 +89,15 @@ export function cancelUnstarted(sql: Sql, ids: readonly string[], now: number): 
 export function unstartedChildren(sql: Sql, parents: readonly string[]): Statement {
   return { text: `SELECT task_id FROM task_queue WHERE parent_id IN (${sql.list(parents.length)}) AND status IN ('pending', 'waiting')`, params: [...parents] };
 }
+
+/**
+ * A finished occurrence root claimed again (cancelled ahead of its time, then
+ * given back): its row makes way for the new tree, and its old children,
+ * which ended or still end on their own, no longer count for any parent.
+ */
+export function replaceFinishedRoot(rootId: string): Statement[] {
+  return [
+    { text: 'UPDATE task_queue SET parent_id = NULL WHERE parent_id = ?', params: [rootId] },
+    { text: "DELETE FROM task_queue WHERE task_id = ? AND status IN ('succeeded', 'dead', 'cancelled')", params: [rootId] },
+  ];
+}

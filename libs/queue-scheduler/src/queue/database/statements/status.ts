@@ -11,11 +11,12 @@ export const COUNT_PENDING = "SELECT COUNT(*) AS n FROM task_queue WHERE status 
 export const COUNT_UNFINISHED = "SELECT COUNT(*) AS n FROM task_queue WHERE status IN ('pending', 'running', 'waiting')";
 
 /**
- * Whether schedule ? has a task pending (retries included) or running. Read
+ * Whether schedule ? has a task pending (retries included) or running, or a
+ * flow root waiting for its children (a flow schedule's run is unfinished until its root ends). Read
  * through uq_task_queue_occurrence (scheduler_task_id, scheduled_at): a range
  * over that schedule's rows only, never the whole table.
  */
-export const SCHEDULE_UNFINISHED = "SELECT 1 AS n FROM task_queue WHERE scheduler_task_id = ? AND status IN ('pending', 'running') LIMIT 1";
+export const SCHEDULE_UNFINISHED = "SELECT 1 AS n FROM task_queue WHERE scheduler_task_id = ? AND status IN ('pending', 'running', 'waiting') LIMIT 1";
 
 /** Tasks by status, a retry waiting for its time (pending with a recorded failure) apart from the others. */
 export const COUNT_BY_STATUS =

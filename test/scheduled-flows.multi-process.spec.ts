@@ -1,0 +1,88 @@
+import type { INestApplication } from '@nestjs/common';
+import { SchedulerService } from 'nestjs-queue-scheduler';
+import { DataSource } from 'typeorm';
+import { DATABASES, type TestDatabase, useTestDatabase } from './support/databases';
+import { type Instance, startInstance, stopAll, waitReady } from './support/processes';
+import { bootProducer } from './support/producer';
+import { waitFor } from './support/wait-for';
+
+jest.setTimeout(120_000);
+
+/** Short leases, so the tasks of the instance killed mid-run are run again within the test. */
+const WORKER = {
+  queue: { backend: 'database', pollIntervalMs: 100, leaseMs: 2000, sweepIntervalMs: 500 },
+  scheduler: { pollIntervalMs: 200 },
+  workers: { concurrency: 4 },
+};
+const CHILDREN = 5;
+const RUN_MS = 6000;
+
+/** A ledger whose ids count up in insert order: a root's row after its children's proves it ran after them. */
+const LEDGER: Record<string, string> = {
+  sqlite: 'CREATE TABLE ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)',
+  mariadb: 'CREATE TABLE ledger (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)',
+  postgres: 'CREATE TABLE ledger (id serial PRIMARY KEY, task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)',
+};
+
+describe.each(DATABASES)('a flow schedule fired by three scheduler processes on %s', (kind) => {
+  const base = useTestDatabase(kind);
+  let db: TestDatabase;
+  let producer: INestApplication;
+  let ds: DataSource;
+  let instances: Instance[] = [];
+  base.beforeDrop(async () => {
+    await stopAll(instances, 'SIGKILL');
+    await producer.close();
+  });
+
+  beforeAll(async () => {
+    // several processes on one SQLite file need WAL, as the README sets it up
+    db = kind === 'sqlite' ? ({ ...base, options: { ...base.options, enableWAL: true } } as TestDatabase) : base;
+    producer = await bootProducer(db);
+    ds = producer.get(DataSource);
+    await ds.query(LEDGER[kind]);
+  });
+
+  const rows = <T>(sql: string, params: unknown[] = []): Promise<T[]> => ds.query(kind === 'postgres' ? sql.replace(/\?/g, (_, i: number) => `$${sql.slice(0, i).split('?').length}`) : sql, params);
+
+  it(`pushes each occurrence's tree exactly once, through a SIGKILL of one of them; every root runs after its ${CHILDREN} children`, async () => {
+    instances = [0, 1, 2].map(() => startInstance(db.options, WORKER));
+    await waitReady(instances);
+    const scheduler = producer.get(SchedulerService);
+    const children = Array.from({ length: CHILDREN }, () => ({ type: 'ledger' }));
+    const s = await scheduler.addSchedule({ name: 'tree every second', taskType: 'ledger', scheduleType: 'interval', intervalSeconds: 1, flow: { children } });
+    await new Promise((resolve) => setTimeout(resolve, RUN_MS / 2));
+    // a crash mid-run: the survivors keep firing, and what the killed one claimed is in the database already (or not at all)
+    instances[0].child.kill('SIGKILL');
+    await instances[0].exited;
+    await new Promise((resolve) => setTimeout(resolve, RUN_MS / 2));
+    await scheduler.pauseSchedule(s.taskId);
+    await waitFor(async () => (await rows<{ n: string }>("SELECT COUNT(*) AS n FROM task_queue WHERE status <> 'succeeded'"))[0].n == '0', 'every tree done', 60_000, 200);
+    await stopAll(instances.slice(1));
+    for (const i of instances.slice(1)) expect(i.stderr).toEqual([]);
+
+    // one root per occurrence, none missed: every second from the first to the last
+    const roots = await rows<{ task_id: string; scheduled_at: string }>('SELECT task_id, scheduled_at FROM task_queue WHERE scheduler_task_id = ? ORDER BY scheduled_at', [s.taskId]);
+    const times = roots.map((r) => Number(r.scheduled_at));
+    expect(roots.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(times).size).toBe(roots.length);
+    expect(times.slice(1).map((t, i) => t - times[i])).toEqual(times.slice(1).map(() => 1000));
+    // each with its whole tree, and no task outside the trees
+    const perParent = await rows<{ parent_id: string; n: string }>('SELECT parent_id, COUNT(*) AS n FROM task_queue WHERE parent_id IS NOT NULL GROUP BY parent_id');
+    expect(new Map(perParent.map((p) => [p.parent_id, Number(p.n)]))).toEqual(new Map(roots.map((r) => [r.task_id, CHILDREN])));
+    expect(Number((await rows<{ n: string }>('SELECT COUNT(*) AS n FROM task_queue'))[0].n)).toBe(roots.length * (CHILDREN + 1));
+
+    // every task ran (a task whose worker was killed ran again), each root after all its children
+    const ledger = await rows<{ id: number; task_id: string }>('SELECT id, task_id FROM ledger ORDER BY id');
+    expect(new Set(ledger.map((l) => l.task_id)).size).toBe(roots.length * (CHILDREN + 1));
+    for (const root of roots) {
+      const kids = new Set((await rows<{ task_id: string }>('SELECT task_id FROM task_queue WHERE parent_id = ?', [root.task_id])).map((k) => k.task_id));
+      const lastChild = Math.max(...ledger.filter((l) => kids.has(l.task_id)).map((l) => Number(l.id)));
+      const rootRuns = ledger.filter((l) => l.task_id === root.task_id).map((l) => Number(l.id));
+      expect(Math.min(...rootRuns)).toBeGreaterThan(lastChild);
+    }
+    // and each root was queued by one process only, as the processes themselves report it
+    const queued = instances.flatMap((i) => i.lines.filter((l) => l.event === 'queued' && l.s === s.taskId).map((l) => Number(l.scheduledAt)));
+    expect(queued.sort((a, b) => a - b)).toEqual(times);
+  });
+});
