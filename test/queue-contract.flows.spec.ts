@@ -285,8 +285,10 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
       await waitFor(() => ended(pending, 'cancelled') && ended(running, 'cancelled') && ended(ids.taskId, 'dead'), 'the events of the children and the parent', 15_000);
       const kinds = (id: string): string[] => events.filter((e) => e.taskId === id).map((e) => e.kind);
       expect([kinds(pending), kinds(running)]).toEqual([['queued', 'cancelled'], ['queued', 'started', 'cancelled']]);
-      // the parent never started: it died of its pending child (under 'fail'; the running one is 'continue'), and every instance hears of it
-      expect(kinds(ids.taskId)).toEqual(['queued', 'dead']);
+      // the parent died of its pending child (under 'fail'; the running one is 'continue'), and every instance hears of it;
+      // its handler never ran (Redis: BullMQ may move it to active before this instance ends it, and reports that)
+      expect(kinds(ids.taskId).filter((k) => backend !== 'redis' || k !== 'started')).toEqual(['queued', 'dead']);
+      expect(handlers.log.filter((line) => line.endsWith(ids.taskId))).toEqual([]);
       expect(events.find((e) => e.taskId === ids.taskId && e.kind === 'dead')!.error).toContain(`child task ${pending} (node) was cancelled`);
     } finally {
       sub.unsubscribe();

@@ -1,4 +1,4 @@
-import { describeValue, InvalidScheduleError, InvalidTaskError, NotSupportedError } from '../errors/errors';
+import { describeValue, InvalidScheduleError, InvalidTaskError } from '../errors/errors';
 import type { FlowInput } from '../interfaces/flow.interface';
 import type { ScheduleFlow } from '../interfaces/schedule.interface';
 import { normalizeFlow } from '../queue/flow-validation';
@@ -6,8 +6,6 @@ import { normalizePush } from '../queue/task-validation';
 
 /** `scheduler_task.flow` is TEXT: 64 KiB on MySQL/MariaDB. */
 export const SCHEDULE_FLOW_MAX_BYTES = 65_535;
-/** Backends whose queue cannot push a flow yet (its pushFlow rejects): a flow schedule is refused when stored, not at each occurrence. */
-const NO_FLOWS: ReadonlySet<string> = new Set(['redis']);
 
 function bad(field: string, rule: string, value: unknown): never {
   throw new InvalidScheduleError(field, `${field} ${rule}, got ${describeValue(value)}`);
@@ -18,15 +16,14 @@ function bad(field: string, rule: string, value: unknown): never {
  * occurrence's tree (the root being the schedule's own task), so a template
  * that is stored can always be pushed; errors name the place below `flow`
  * (`flow.children[2].type`). Returns the template as it is stored (its JSON),
- * or null for a plain schedule. On a backend with no flows: NotSupportedError.
+ * or null for a plain schedule.
  */
 export function validateScheduleFlow(
   raw: unknown,
   root: { taskType: string; params: Record<string, unknown>; priority: number },
-  { maxPayloadBytes, backend }: { maxPayloadBytes: number; backend?: string },
+  { maxPayloadBytes }: { maxPayloadBytes: number },
 ): ScheduleFlow | null {
   if (raw === undefined || raw === null) return null;
-  if (backend !== undefined && NO_FLOWS.has(backend)) throw new NotSupportedError('flow schedules (flow)', backend);
   if (typeof raw !== 'object' || Array.isArray(raw)) bad('flow', 'must be an object { children: [...] } or null', raw);
   const extra = Object.keys(raw).filter((k) => k !== 'children');
   // the root is the schedule's own task: its type, params and priority are the schedule's fields, not the template's

@@ -3,12 +3,13 @@ import { TaskNotFoundError } from '../../errors/errors';
 import type { ChildFailurePolicy, ChildResult, FlowIds, FlowInput, FlowNode } from '../../interfaces/flow.interface';
 import type { PushTaskInput, Task, TaskRecord } from '../../interfaces/task.interface';
 import type { FlowStore } from '../durable-queue';
-import { childFailedMessage, flowIds, normalizeFlow } from '../flow-validation';
+import { childFailedMessage, flowIds, type FlowTask, normalizeFlow } from '../flow-validation';
+import type { Occurrence } from '../queue-consumer';
 import type { NormalizedTask } from '../task-validation';
 import type { RedisConnection } from './redis-connection';
 import type { RedisConsumer } from './redis-consumer';
 import { endMarked } from './redis-condemn';
-import { jobDataOf, PRIORITY_OFFSET, taskOf } from './redis-jobs';
+import { jobDataOf, PRIORITY_OFFSET, taskOf, UNFINISHED_STATES } from './redis-jobs';
 import { jobIdOf, queueNameOf, taskIdOf } from './redis-keys';
 import { CANCEL_FLOW } from './redis-flow-scripts';
 import { CANCELLED_DEFERRED } from './redis-event-marks';
@@ -62,8 +63,32 @@ export class RedisFlows implements FlowStore {
     consumer.childFailure = (deferred) => this.childFailure(deferred);
   }
 
-  async push<P>(flow: FlowInput<P>): Promise<FlowIds> {
-    const nodes = normalizeFlow(flow, this.normalize);
+  push<P>(flow: FlowInput<P>): Promise<FlowIds> {
+    return this.add(normalizeFlow(flow, this.normalize));
+  }
+
+  /**
+   * A flow schedule's occurrence: the root keeps the occurrence's id and is
+   * queued once, like a pushed id (still unfinished: nothing is added; ended,
+   * e.g. cancelled by a schedule change: the new tree takes its place).
+   */
+  async pushOccurrence(root: Occurrence): Promise<string> {
+    const nodes = normalizeFlow(root, this.normalize, true);
+    const { taskId, type } = nodes[0].task;
+    const redis = this.redis();
+    const previousType = await redis.keys.index(taskId, type, false);
+    if (previousType !== null) {
+      const previous = await redis.jobOf(previousType, taskId);
+      const state = previous ? await previous.getState() : 'unknown';
+      if (UNFINISHED_STATES.has(state) && !(await redis.keys.isCancelled(taskId))) return taskId;
+      // the old tree's children keep their own records; the links of the new one replace its root's
+      await previous?.remove({ removeChildren: false });
+      await redis.keys.forget(taskId);
+    }
+    return (await this.add(nodes)).taskId;
+  }
+
+  private async add(nodes: FlowTask[]): Promise<FlowIds> {
     const redis = this.redis();
     const links: Links[] = nodes.map(() => ({}));
     const keep = redis.keepJobs;

@@ -232,7 +232,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   // ---- consumers -------------------------------------------------------
 
   pushClaimed(claim: OccurrenceClaim): Promise<string[] | null> {
-    return pushAfterClaim((input) => this.pushTask(input), claim);
+    return pushAfterClaim((input) => this.pushTask(input), claim, (root) => this.flows.pushOccurrence(root));
   }
 
   /**
