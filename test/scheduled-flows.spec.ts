@@ -84,7 +84,10 @@ const TEMPLATE = {
 describe.each(DATABASES)('scheduled flows on %s', (kind) => {
   const db = useTestDatabase(kind);
 
-  describe.each(['memory', 'database', 'redis'] as const)('with the %s queue', (backend) => {
+  // the schedules table's side (claim, template column) differs per database and runs on each with the database
+  // queue; the memory and redis queues push a claimed tree the same way whatever stores the schedules: once, on the first
+  const queues = kind === DATABASES[0] ? (['memory', 'database', 'redis'] as const) : (['database'] as const);
+  describe.each(queues)('with the %s queue', (backend) => {
     let app: INestApplication | undefined;
     let prefix: string | undefined;
 

@@ -77,15 +77,16 @@ export class RedisFlows implements FlowStore {
     const { taskId, type } = nodes[0].task;
     const redis = this.redis();
     const previousType = await redis.keys.index(taskId, type, false);
-    if (previousType !== null) {
-      const previous = await redis.jobOf(previousType, taskId);
-      const state = previous ? await previous.getState() : 'unknown';
-      if (UNFINISHED_STATES.has(state) && !(await redis.keys.isCancelled(taskId))) return taskId;
-      // the old tree's children keep their own records; the links of the new one replace its root's
-      await previous?.remove({ removeChildren: false });
-      await redis.keys.forget(taskId);
-    }
-    return (await this.add(nodes)).taskId;
+    if (previousType === null) return (await this.add(nodes)).taskId;
+    const previous = await redis.jobOf(previousType, taskId);
+    const state = previous ? await previous.getState() : 'unknown';
+    if (UNFINISHED_STATES.has(state) && !(await redis.keys.isCancelled(taskId))) return taskId;
+    // the old tree's children keep their own records; the links of the new one replace its root's. The cancelled
+    // mark goes last: until the new root's job exists, a read finds the old end, never no task at all
+    await previous?.remove({ removeChildren: false });
+    await this.add(nodes);
+    await redis.keys.forget(taskId);
+    return taskId;
   }
 
   private async add(nodes: FlowTask[]): Promise<FlowIds> {
