@@ -1,3 +1,6 @@
+/**
+ * @shares-machine it waits on the readers' polls and the 2 s gap grace; its only upper bound (a NOTIFY wake within 1 s) allows several hundred ms
+ */
 import { Injectable } from '@nestjs/common';
 import { type ClusterTaskEvent, DatabaseQueueService, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
 import { DataSource } from 'typeorm';

@@ -101,6 +101,9 @@ describe.each(BACKENDS)('cancelTask of a running task on %s', (backend) => {
     await waitFor(async () => (await queue.getTask(probe)).status === 'succeeded', 'a later task to run');
     expect(handlers.aborted.has(id)).toBe(false);
     expect((await queue.getTask(id)).status).toBe('running');
+    // ended here, or the app's close waits its whole shutdownTimeoutMs (10 s) for this handler
+    expect(await queue.cancelTask(id)).toBe(true);
+    await waitFor(async () => (await queue.getTask(id)).status === 'cancelled', 'the task to end cancelled');
   });
 
   it('answers false for a finished task and leaves it as it was', async () => {

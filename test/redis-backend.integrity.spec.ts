@@ -1,3 +1,6 @@
+/**
+ * @shares-machine it waits on delays, retention and stalled checks of a second; its reads of pending tasks have a second's margin
+ */
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Job, Queue, QueueKeys, Worker } from 'bullmq';
@@ -101,9 +104,10 @@ describe("task ids equal to BullMQ's own key names", () => {
 
   it.each(BULLMQ_NAMES)("'%s' pushed with a delay waits under that id, then runs", async (name) => {
     const { queue, handlers } = await boot();
-    const runAt = Date.now() + 300;
-    await queue.pushTask({ taskId: name, type: 'note', delayMs: 300 });
-    await queue.pushTask({ taskId: 'ordinary', type: 'note', delayMs: 300 });
+    // a second: the reads below must see both still pending even when the process stalls a few hundred ms
+    const runAt = Date.now() + 1000;
+    await queue.pushTask({ taskId: name, type: 'note', delayMs: 1000 });
+    await queue.pushTask({ taskId: 'ordinary', type: 'note', delayMs: 1000 });
     const waiting = await queue.getTask(name);
     expect(waiting).toMatchObject({ taskId: name, status: 'pending' });
     expect(waiting.runAt.getTime()).toBeGreaterThanOrEqual(runAt - 50);

@@ -1,3 +1,6 @@
+/**
+ * @shares-machine it waits on 1 s and 2 s interval schedules and boots; every check is a waitFor or a row read, no start time or window is measured
+ */
 import { type INestApplication, Injectable, type LoggerService, type Provider } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
