@@ -42,9 +42,17 @@ export interface FlowLinks {
  * is about 90 bytes, and every byte a queued task holds is copied by each
  * young-generation GC it survives, which made two Dates per push a large
  * part of the push's cost. `runAt` and `createdAt` are Dates made when read.
- * Every field is set in the constructor, numbers to NaN rather than
- * undefined, so a million entries share one shape and a later write never
- * grows an entry.
+ * Every field is set in the constructor, so a million entries share one
+ * shape and a later write never grows an entry.
+ *
+ * The four times are stored as ms since TIME_BASE, undefined while unset,
+ * and read through the `*Ms` accessors as epoch ms (NaN while unset). An
+ * epoch-ms number (or a NaN) in a field is a double, which V8 keeps in a heap
+ * number of its own, four per entry: 64 of the entry's ~330 bytes, four more
+ * objects per task for every GC to mark behind a backlog, and four
+ * allocations per push. An offset within 24 days of the start is a small
+ * integer kept in the field itself; any other value (a fake clock, a
+ * fractional delay) is still stored exactly, only boxed as before.
  */
 export class MemoryEntry implements Task, Indexed, Logged {
   readonly taskId: string;
@@ -52,23 +60,20 @@ export class MemoryEntry implements Task, Indexed, Logged {
   /** Replaced by a debounced push while pending (see SingletonSlots). */
   params: unknown;
   readonly priority: number;
-  /** Not before this, epoch ms: the delayed heap's key. */
-  runAtMs: number;
+  private runAtOffset: number | undefined;
   attempts = 0;
   readonly maxRetries?: number;
   readonly schedulerTaskId?: string;
   readonly scheduledAt?: Date;
   readonly singletonKey: string | undefined;
-  readonly createdAtMs: number;
+  private readonly createdAtOffset: number | undefined;
   status: TaskStatus = 'pending';
   /** Push order (a retry is queued again: a new seq); the status API lists newest first by it. */
   seq = -1;
   /** When it became ready: FIFO within a priority, across types. */
   order = 0;
-  /** NaN until claimed. */
-  startedAtMs = NaN;
-  /** NaN until finished. */
-  completedAtMs = NaN;
+  private startedAtOffset: number | undefined = undefined;
+  private completedAtOffset: number | undefined = undefined;
   superseded = false;
   idSeq: number;
   allBlock: LogBlock | undefined = undefined;
@@ -94,15 +99,46 @@ export class MemoryEntry implements Task, Indexed, Logged {
     this.type = task.type;
     this.params = task.params;
     this.priority = task.priority;
-    this.runAtMs = task.runAtMs;
+    this.runAtOffset = offset(task.runAtMs);
     this.maxRetries = task.maxRetries;
     this.schedulerTaskId = task.schedulerTaskId;
     this.scheduledAt = task.scheduledAt;
     this.singletonKey = task.singleton?.key;
     this.traceContext = task.traceContext;
-    this.createdAtMs = now;
+    this.createdAtOffset = offset(now);
     this.idSeq = idSeq;
     this.owner = owner;
+  }
+
+  /** Not before this, epoch ms: the delayed heap's key. */
+  get runAtMs(): number {
+    return epochMs(this.runAtOffset);
+  }
+
+  set runAtMs(ms: number) {
+    this.runAtOffset = offset(ms);
+  }
+
+  get createdAtMs(): number {
+    return epochMs(this.createdAtOffset);
+  }
+
+  /** NaN until claimed. */
+  get startedAtMs(): number {
+    return epochMs(this.startedAtOffset);
+  }
+
+  set startedAtMs(ms: number) {
+    this.startedAtOffset = offset(ms);
+  }
+
+  /** NaN until finished; whole ms (it is read only as a Date, which drops the fraction a run's duration gives it). */
+  get completedAtMs(): number {
+    return epochMs(this.completedAtOffset);
+  }
+
+  set completedAtMs(ms: number) {
+    this.completedAtOffset = offset(Math.trunc(ms));
   }
 
   get runAt(): Date {
@@ -139,6 +175,21 @@ export class MemoryEntry implements Task, Indexed, Logged {
       parentId: this.parentId,
     };
   }
+}
+
+/**
+ * Where MemoryEntry's times count from: this module's load, in whole ms, so
+ * the offsets of the next 2^31 ms (24 days) are small integers.
+ */
+const TIME_BASE = Date.now();
+
+/** Epoch ms as stored on an entry: undefined for NaN (unset). */
+function offset(ms: number): number | undefined {
+  return Number.isNaN(ms) ? undefined : ms - TIME_BASE;
+}
+
+function epochMs(offset: number | undefined): number {
+  return offset === undefined ? NaN : offset + TIME_BASE;
 }
 
 /** Still holds its id: a push of the same id is not queued twice. */
