@@ -1,3 +1,7 @@
+/**
+ * @shares-machine schedules fire every second or seconds ahead and the suite waits for their trees; it checks order and
+ * ids, never how late a start is
+ */
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import {
