@@ -5,6 +5,7 @@ import { DATABASES, type TestDatabase, useTestDatabase } from './support/databas
 import { type Instance, startInstance, stopAll, waitReady } from './support/processes';
 import { bootProducer } from './support/producer';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
+import { ORDERED_LEDGER } from './support/ordered-ledger';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(120_000);
@@ -12,12 +13,6 @@ jest.setTimeout(120_000);
 const WORKER = { queue: { backend: 'database', pollIntervalMs: 100 }, scheduler: { enabled: false }, workers: { concurrency: 8 } };
 const CHILDREN = 1000;
 
-/** A ledger whose ids count up in insert order: a parent's row after every child's proves it ran after them. */
-const LEDGER: Record<string, string> = {
-  sqlite: 'CREATE TABLE ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)',
-  mariadb: 'CREATE TABLE ledger (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)',
-  postgres: 'CREATE TABLE ledger (id serial PRIMARY KEY, task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)',
-};
 
 describe.each(DATABASES)('a flow shared by three processes on %s', (kind) => {
   const base = useTestDatabase(kind);
@@ -35,7 +30,7 @@ describe.each(DATABASES)('a flow shared by three processes on %s', (kind) => {
     db = kind === 'sqlite' ? ({ ...base, options: { ...base.options, enableWAL: true } } as TestDatabase) : base;
     producer = await bootProducer(db);
     ds = producer.get(DataSource);
-    await ds.query(LEDGER[kind]);
+    await ds.query(ORDERED_LEDGER[kind as keyof typeof ORDERED_LEDGER]);
   });
 
   const count = async (sql: string): Promise<number> => Number((await ds.query(sql))[0].n);
@@ -78,7 +73,7 @@ describe('a flow shared by three processes on redis (ledger on MariaDB)', () => 
   beforeAll(async () => {
     producer = await bootProducer(db, { backend: 'redis', connection: REDIS, prefix });
     ds = producer.get(DataSource);
-    await ds.query(LEDGER.mariadb);
+    await ds.query(ORDERED_LEDGER.mariadb);
   });
 
   const count = async (sql: string): Promise<number> => Number((await ds.query(sql))[0].n);

@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { DATABASES, type TestDatabase, useTestDatabase } from './support/databases';
 import { type Instance, startInstance, stopAll, waitReady } from './support/processes';
 import { bootProducer } from './support/producer';
+import { ORDERED_LEDGER } from './support/ordered-ledger';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(120_000);
@@ -17,12 +18,6 @@ const WORKER = {
 const CHILDREN = 5;
 const RUN_MS = 6000;
 
-/** A ledger whose ids count up in insert order: a root's row after its children's proves it ran after them. */
-const LEDGER: Record<string, string> = {
-  sqlite: 'CREATE TABLE ledger (id INTEGER PRIMARY KEY AUTOINCREMENT, task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)',
-  mariadb: 'CREATE TABLE ledger (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)',
-  postgres: 'CREATE TABLE ledger (id serial PRIMARY KEY, task_id varchar(191) NOT NULL, attempt int NOT NULL, pid int NOT NULL)',
-};
 
 describe.each(DATABASES)('a flow schedule fired by three scheduler processes on %s', (kind) => {
   const base = useTestDatabase(kind);
@@ -40,7 +35,7 @@ describe.each(DATABASES)('a flow schedule fired by three scheduler processes on 
     db = kind === 'sqlite' ? ({ ...base, options: { ...base.options, enableWAL: true } } as TestDatabase) : base;
     producer = await bootProducer(db);
     ds = producer.get(DataSource);
-    await ds.query(LEDGER[kind]);
+    await ds.query(ORDERED_LEDGER[kind as keyof typeof ORDERED_LEDGER]);
   });
 
   const rows = <T>(sql: string, params: unknown[] = []): Promise<T[]> => ds.query(kind === 'postgres' ? sql.replace(/\?/g, (_, i: number) => `$${sql.slice(0, i).split('?').length}`) : sql, params);
