@@ -1,6 +1,7 @@
 import { pageOf, pageRequest } from '../task-pages';
 import type { TaskStatus } from '../../interfaces/task.interface';
-import { FinishedTasks, type MemoryEntry, toRecord } from './memory-entries';
+import { FinishedTasks } from './finished-tasks';
+import { type MemoryEntry, toRecord } from './memory-entries';
 import { TaskIndex } from './task-index';
 import { ANY_STATUS, moveStatus, statusIndex, TaskLog } from './task-log';
 import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';

@@ -52,7 +52,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   private trimTimer?: NodeJS.Timeout;
   private readonly cancels: RedisCancels;
   private readonly tracing: QueueTracing | undefined;
-  protected override readonly flows: RedisFlows;
+  /** @internal the declarations must not name RedisFlows: its constructor's types reach bullmq's and ioredis's (optional peers) */ protected override readonly flows: RedisFlows;
 
   constructor(@Inject(RESOLVED_OPTIONS) protected readonly options: ResolvedOptions) {
     super();
