@@ -78,7 +78,9 @@ export function triesOf(record: TaskRecord, stored: readonly StoredTry[] | undef
   const started = record.startedAt?.getTime();
   const last = stored?.at(-1);
   if (started === undefined || record.attempts < 1 || !OWN_TRY.has(record.status)) return tries;
-  if (last && last.startedAt !== null && Number(last.startedAt) === started) return tries;
+  // the current try stored already (a failed try waiting for its retry); a try after a manual retry can start in the
+  // same ms as the stored one (the memory backend), with the same attempt number: its outcome tells them apart
+  if (last && last.startedAt !== null && Number(last.startedAt) === started && Number(last.attempt) === record.attempts && last.outcome === currentOutcome(record)) return tries;
   const current: TaskTry = { attempt: record.attempts, startedAt: record.startedAt, finishedAt: record.completedAt, outcome: currentOutcome(record) };
   if (record.status === 'dead') {
     current.error = record.error;

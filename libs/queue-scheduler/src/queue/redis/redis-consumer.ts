@@ -194,11 +194,12 @@ export class RedisConsumer implements CondemnHost {
     if (!lease) return this.lostLease(task, retryAt ? 'retrying' : 'dead');
     const { job } = lease;
     job.opts.attempts = job.attemptsMade + (retryAt ? 2 : 1);
-    job.opts.backoff = { type: 'fixed', delay: retryAt ? Math.max(1, retryAt.getTime() - Date.now()) : 0 };
     if (retryAt) {
       await Promise.all([this.redis().keys.markRetry(task.taskId), this.redis().addEvent(task.type, retryingEvent(job.id!, task.attempts, error.message))]);
       await job.updateData(retriedData(job, this.owner, error, retryAt.getTime()));
     }
+    // BullMQ makes the retry due at its own now + this delay: measured after the writes above, and woken for below
+    job.opts.backoff = { type: 'fixed', delay: retryAt ? Math.max(1, retryAt.getTime() - Date.now()) : 0 };
     try {
       await job.moveToFailed(storedFailure(job, error), lease.token, false);
     } catch (err) {
@@ -206,7 +207,8 @@ export class RedisConsumer implements CondemnHost {
       throw err;
     }
     this.emit(retryAt ? 'retrying' : 'dead', task, { durationMs, error: error.message, retryAt: retryAt ?? undefined });
-    if (retryAt) this.wakeAt(retryAt);
+    // not before it is due by BullMQ's clock, which read its now during the call: a wake at retryAt could find it 1 ms short
+    if (retryAt) this.wakeAt(new Date(Date.now() + job.opts.backoff.delay!));
     else await endMarkedParent(this, job);
   }
 

@@ -23,10 +23,14 @@ export async function enqueue(redis: RedisConnection, task: NormalizedTask): Pro
   const queue: Queue = redis.queueFor(task.type);
   // before the add: a crash between the two leaves a mark on a task that does not exist (read as finished), never a task without its mark
   if (task.schedulerTaskId !== undefined) await keys.noteRun(task.schedulerTaskId, task.taskId);
+  // BullMQ due time is the job's timestamp + delay: with its own Date.now() a ms later than ours, a task became due
+  // 1 ms after its run time, the wake timer's claim found nothing, and it waited for the idle poll (about 1 s late)
+  const now = Date.now();
   await queue.add(task.type, jobDataOf(task), {
     jobId: jobIdOf(task.taskId),
     priority: task.priority + PRIORITY_OFFSET,
-    delay: Math.max(0, task.runAtMs - Date.now()),
+    timestamp: now,
+    delay: Math.max(0, task.runAtMs - now),
   });
   return true;
 }

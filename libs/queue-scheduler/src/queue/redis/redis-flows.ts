@@ -93,6 +93,7 @@ export class RedisFlows implements FlowStore {
     const redis = this.redis();
     const links: Links[] = nodes.map(() => ({}));
     const keep = redis.keepJobs;
+    const now = Date.now();
     const jobs = nodes.map(({ task, parent, onChildFailure, children }, i): FlowJob => {
       const child = parent >= 0;
       if (child) {
@@ -108,7 +109,9 @@ export class RedisFlows implements FlowStore {
           jobId: jobIdOf(task.taskId),
           priority: task.priority + PRIORITY_OFFSET,
           // BullMQ would delay a parent from its release; ours waits for its own runAt then (see releasedEarly)
-          delay: children > 0 ? 0 : Math.max(0, task.runAtMs - Date.now()),
+          // due at exactly runAt: BullMQ adds the delay to this timestamp (see enqueue)
+          timestamp: now,
+          delay: children > 0 ? 0 : Math.max(0, task.runAtMs - now),
           removeOnComplete: keep,
           removeOnFail: keep,
           ...(child ? { failParentOnFailure: onChildFailure === 'fail', ignoreDependencyOnFailure: onChildFailure !== 'fail' } : {}),
