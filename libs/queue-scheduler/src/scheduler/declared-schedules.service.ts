@@ -47,7 +47,7 @@ export class DeclaredSchedulesService implements OnApplicationBootstrap {
    */
   declare(found: readonly ScheduledMethod[]): void {
     const { scheduler, queue } = this.options;
-    const defaults = { timezone: scheduler.defaultTimezone, misfirePolicy: scheduler.defaultMisfirePolicy, maxPayloadBytes: queue.maxPayloadBytes, backend: queue.backend };
+    const defaults = { timezone: scheduler.defaultTimezone, misfirePolicy: scheduler.defaultMisfirePolicy, maxPayloadBytes: queue.maxPayloadBytes };
     const declared = declareSchedules(found, defaults);
     if (declared.length > 0 && !this.dataSource) {
       throw new InvalidOptionsError(

@@ -30,8 +30,6 @@ export interface ScheduleDefaults {
   timezone: string;
   misfirePolicy: MisfirePolicy;
   maxPayloadBytes: number;
-  /** The queue backend the schedules' occurrences go to (flow schedules are refused where it has no flows). */
-  backend?: string;
 }
 
 function bad(field: string, rule: string, value: unknown): never {

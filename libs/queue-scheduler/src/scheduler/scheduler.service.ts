@@ -52,7 +52,6 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
       timezone: options.scheduler.defaultTimezone,
       misfirePolicy: options.scheduler.defaultMisfirePolicy,
       maxPayloadBytes: options.queue.maxPayloadBytes,
-      backend: options.queue.backend,
     };
   }
 

@@ -5,24 +5,37 @@ import { jobDataOf, PRIORITY_OFFSET, UNFINISHED_STATES } from './redis-jobs';
 import { jobIdOf } from './redis-keys';
 
 /**
+ * Makes room for a push under `taskId`: undefined when its task is pending
+ * or running (the push is dropped, pushTask's dedupe rule); otherwise the
+ * old job, if any, is removed (not its flow children: they keep their own
+ * records) and the returned `done` clears the old end's marks, to
+ * be called once the new job exists: until then a read finds the old end,
+ * never no task at all.
+ */
+export async function takeOverId(redis: RedisConnection, taskId: string, type: string): Promise<(() => Promise<void>) | undefined> {
+  const keys = redis.keys;
+  const previousType = await keys.index(taskId, type, false);
+  if (previousType === null) return async () => undefined;
+  const previous = await redis.jobOf(previousType, taskId);
+  const state = previous ? await previous.getState() : 'unknown';
+  if (UNFINISHED_STATES.has(state) && !(await keys.isCancelled(taskId))) return undefined;
+  await previous?.remove({ removeChildren: false });
+  // a new type: reads look for the job where it will be
+  if (previousType !== type) await keys.index(taskId, type, true);
+  return () => keys.forget(taskId);
+}
+
+/**
  * Adds the job unless its id is pending or running; a finished (or
  * cancelled) id is queued anew. BullMQ ignores an add whose job id exists,
  * so a retried or racing push of one id enqueues it once.
  */
 export async function enqueue(redis: RedisConnection, task: NormalizedTask): Promise<boolean> {
-  const keys = redis.keys;
-  const previousType = await keys.index(task.taskId, task.type, false);
-  if (previousType !== null) {
-    const previous = await redis.jobOf(previousType, task.taskId);
-    const state = previous ? await previous.getState() : 'unknown';
-    if (UNFINISHED_STATES.has(state) && !(await keys.isCancelled(task.taskId))) return false;
-    await previous?.remove();
-    await keys.forget(task.taskId);
-    await keys.index(task.taskId, task.type, true);
-  }
+  const done = await takeOverId(redis, task.taskId, task.type);
+  if (!done) return false;
   const queue: Queue = redis.queueFor(task.type);
   // before the add: a crash between the two leaves a mark on a task that does not exist (read as finished), never a task without its mark
-  if (task.schedulerTaskId !== undefined) await keys.noteRun(task.schedulerTaskId, task.taskId);
+  if (task.schedulerTaskId !== undefined) await redis.keys.noteRun(task.schedulerTaskId, task.taskId);
   // BullMQ due time is the job's timestamp + delay: with its own Date.now() a ms later than ours, a task became due
   // 1 ms after its run time, the wake timer's claim found nothing, and it waited for the idle poll (about 1 s late)
   const now = Date.now();
@@ -32,5 +45,6 @@ export async function enqueue(redis: RedisConnection, task: NormalizedTask): Pro
     timestamp: now,
     delay: Math.max(0, task.runAtMs - now),
   });
+  await done();
   return true;
 }

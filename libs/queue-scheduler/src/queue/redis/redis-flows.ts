@@ -9,7 +9,8 @@ import type { NormalizedTask } from '../task-validation';
 import type { RedisConnection } from './redis-connection';
 import type { RedisConsumer } from './redis-consumer';
 import { endMarked } from './redis-condemn';
-import { jobDataOf, PRIORITY_OFFSET, taskOf, UNFINISHED_STATES } from './redis-jobs';
+import { jobDataOf, PRIORITY_OFFSET, taskOf } from './redis-jobs';
+import { takeOverId } from './redis-enqueue';
 import { jobIdOf, queueNameOf, taskIdOf } from './redis-keys';
 import { CANCEL_FLOW } from './redis-flow-scripts';
 import { CANCELLED_DEFERRED } from './redis-event-marks';
@@ -75,17 +76,10 @@ export class RedisFlows implements FlowStore {
   async pushOccurrence(root: Occurrence): Promise<string> {
     const nodes = normalizeFlow(root, this.normalize, true);
     const { taskId, type } = nodes[0].task;
-    const redis = this.redis();
-    const previousType = await redis.keys.index(taskId, type, false);
-    if (previousType === null) return (await this.add(nodes)).taskId;
-    const previous = await redis.jobOf(previousType, taskId);
-    const state = previous ? await previous.getState() : 'unknown';
-    if (UNFINISHED_STATES.has(state) && !(await redis.keys.isCancelled(taskId))) return taskId;
-    // the old tree's children keep their own records; the links of the new one replace its root's. The cancelled
-    // mark goes last: until the new root's job exists, a read finds the old end, never no task at all
-    await previous?.remove({ removeChildren: false });
+    const done = await takeOverId(this.redis(), taskId, type);
+    if (!done) return taskId;
     await this.add(nodes);
-    await redis.keys.forget(taskId);
+    await done();
     return taskId;
   }
 
