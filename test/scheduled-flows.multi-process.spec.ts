@@ -1,10 +1,7 @@
-import type { INestApplication } from '@nestjs/common';
 import { SchedulerService } from 'nestjs-queue-scheduler';
-import { DataSource } from 'typeorm';
-import { DATABASES, type TestDatabase, useTestDatabase } from './support/databases';
-import { type Instance, startInstance, stopAll, waitReady } from './support/processes';
-import { bootProducer } from './support/producer';
-import { ORDERED_LEDGER } from './support/ordered-ledger';
+import { DATABASES } from './support/databases';
+import { stopAll } from './support/processes';
+import { useLedgerCluster } from './support/ordered-ledger';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(120_000);
@@ -18,32 +15,14 @@ const WORKER = {
 const CHILDREN = 5;
 const RUN_MS = 6000;
 
-
 describe.each(DATABASES)('a flow schedule fired by three scheduler processes on %s', (kind) => {
-  const base = useTestDatabase(kind);
-  let db: TestDatabase;
-  let producer: INestApplication;
-  let ds: DataSource;
-  let instances: Instance[] = [];
-  base.beforeDrop(async () => {
-    await stopAll(instances, 'SIGKILL');
-    await producer.close();
-  });
+  const cluster = useLedgerCluster(kind as Exclude<typeof kind, 'mariadb-mysql'>);
 
-  beforeAll(async () => {
-    // several processes on one SQLite file need WAL, as the README sets it up
-    db = kind === 'sqlite' ? ({ ...base, options: { ...base.options, enableWAL: true } } as TestDatabase) : base;
-    producer = await bootProducer(db);
-    ds = producer.get(DataSource);
-    await ds.query(ORDERED_LEDGER[kind as keyof typeof ORDERED_LEDGER]);
-  });
-
-  const rows = <T>(sql: string, params: unknown[] = []): Promise<T[]> => ds.query(kind === 'postgres' ? sql.replace(/\?/g, (_, i: number) => `$${sql.slice(0, i).split('?').length}`) : sql, params);
+  const rows = <T>(sql: string, params: unknown[] = []): Promise<T[]> => cluster.ds.query(kind === 'postgres' ? sql.replace(/\?/g, (_, i: number) => `$${sql.slice(0, i).split('?').length}`) : sql, params);
 
   it(`pushes each occurrence's tree exactly once, through a SIGKILL of one of them; every root runs after its ${CHILDREN} children`, async () => {
-    instances = [0, 1, 2].map(() => startInstance(db.options, WORKER));
-    await waitReady(instances);
-    const scheduler = producer.get(SchedulerService);
+    const instances = await cluster.start(3, WORKER);
+    const scheduler = cluster.producer.get(SchedulerService);
     const children = Array.from({ length: CHILDREN }, () => ({ type: 'ledger' }));
     const s = await scheduler.addSchedule({ name: 'tree every second', taskType: 'ledger', scheduleType: 'interval', intervalSeconds: 1, flow: { children } });
     await new Promise((resolve) => setTimeout(resolve, RUN_MS / 2));
