@@ -27,6 +27,7 @@ describe.each(DATABASES)('a flow schedule fired by three scheduler processes on 
     const s = await scheduler.addSchedule({ name: 'tree every second', taskType: 'ledger', scheduleType: 'interval', intervalSeconds: 1, flow: { children } });
     await new Promise((resolve) => setTimeout(resolve, RUN_MS / 2));
     // a crash mid-run: the survivors keep firing, and what the killed one claimed is in the database already (or not at all)
+    const killedAt = Date.now();
     instances[0].child.kill('SIGKILL');
     await instances[0].exited;
     await new Promise((resolve) => setTimeout(resolve, RUN_MS / 2));
@@ -55,8 +56,13 @@ describe.each(DATABASES)('a flow schedule fired by three scheduler processes on 
       const rootRuns = ledger.filter((l) => l.task_id === root.task_id).map((l) => Number(l.id));
       expect(Math.min(...rootRuns)).toBeGreaterThan(lastChild);
     }
-    // and each root was queued by one process only, as the processes themselves report it
-    const queued = instances.flatMap((i) => i.lines.filter((l) => l.event === 'queued' && l.s === s.taskId).map((l) => Number(l.scheduledAt)));
-    expect(queued.sort((a, b) => a - b)).toEqual(times);
+    // and no root was queued by two processes, as the processes themselves report it; the one SIGKILLed can commit a
+    // claim and die before its line reaches the pipe (CI saw one missing), so a survivor must report every other
+    const reported = (i: (typeof instances)[number]) => i.lines.filter((l) => l.event === 'queued' && l.s === s.taskId).map((l) => Number(l.scheduledAt));
+    const queued = instances.flatMap(reported);
+    expect(new Set(queued).size).toBe(queued.length);
+    expect(times).toEqual(expect.arrayContaining(queued));
+    // only a claim the killed process made, so due by the time it died (no lookahead on the database backend; 1 s of slack)
+    expect(times.filter((t) => !queued.includes(t) && t > killedAt + 1000)).toEqual([]);
   });
 });
