@@ -32,7 +32,10 @@ export async function takeOverId(redis: RedisConnection, taskId: string, type: s
  */
 export async function enqueue(redis: RedisConnection, task: NormalizedTask): Promise<boolean> {
   // an id made for this push: no task holds it, so the index entry needs no reply before the add (see addJob)
-  if (task.generatedId) return (await Promise.all([redis.keys.index(task.taskId, task.type, false), addJob(redis, task)]), true);
+  if (task.generatedId) {
+    await Promise.all([redis.keys.index(task.taskId, task.type, false), addJob(redis, task)]);
+    return true;
+  }
   const done = await takeOverId(redis, task.taskId, task.type);
   if (!done) return false;
   await addJob(redis, task);
