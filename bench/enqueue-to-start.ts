@@ -3,12 +3,14 @@
  * call to the handler's first line: memory backend, database backend with
  * the worker in the pushing instance, database backend with the worker in
  * another instance (a second app on the same database, which learns of the
- * task only by polling), and BullMQ on Redis.
+ * task only by polling), and BullMQ on Redis beside our redis backend (the
+ * worker in the pushing instance, as BullMQ's Worker is in its process).
  */
 import type { INestApplicationContext } from '@nestjs/common';
 import { Queue, Worker } from 'bullmq';
-import { DatabaseQueueService, TaskQueue } from 'nestjs-queue-scheduler';
+import { DatabaseQueueService, RedisQueueService, TaskQueue } from 'nestjs-queue-scheduler';
 import { boot, sink } from './lib/app';
+import { dropPrefix, redisBackend } from './lib/redis';
 import type { Recorder } from './lib/result';
 import { createTestDatabase, REDIS, uniqueName } from './lib/servers';
 import { latency } from './lib/stats';
@@ -63,8 +65,22 @@ async function bullmq(n: number): Promise<number[]> {
   }
 }
 
+/** Our redis backend, worker and pusher in one app: BullMQ's case with our pool and consumer on top. */
+async function oursRedis(n: number): Promise<number[]> {
+  const prefix = uniqueName('e2s-redis');
+  const app = await boot({ options: { queue: redisBackend(prefix), scheduler: { enabled: false }, workers: { concurrency: 1 } } });
+  const queue = app.get(RedisQueueService);
+  try {
+    // polled every 2 ms, as the database rows: the default 50 ms would make each sample wait that long for the next
+    return await sample(n, () => queue.pushTask({ type: 'noop' }), () => queue.onIdle(2));
+  } finally {
+    await app.close();
+    await dropPrefix(prefix, REDIS);
+  }
+}
+
 export async function run(rec: Recorder): Promise<void> {
-  rec.settings.samples = { memory: SAMPLES, databaseSameInstance: DB_SAMPLES, databaseOtherInstance: OTHER_SAMPLES, bullmq: SAMPLES, warmUp: `${WARM} samples excluded` };
+  rec.settings.samples = { memory: SAMPLES, databaseSameInstance: DB_SAMPLES, databaseOtherInstance: OTHER_SAMPLES, bullmq: SAMPLES, redisBackend: SAMPLES, warmUp: `${WARM} samples excluded` };
   rec.settings.database = 'MariaDB; workers.concurrency 1; other instance: a second Nest app in this process (workers only), queue.pollIntervalMs 500 (the default)';
   const record = (subject: string, values: number[]): ReturnType<typeof latency> => {
     const l = latency(values);
@@ -96,7 +112,11 @@ export async function run(rec: Recorder): Promise<void> {
     await db.drop();
   }
   const bull = record('BullMQ (Redis)', await bullmq(SAMPLES));
+  const ourRedis = record('nestjs-queue-scheduler, redis backend', await oursRedis(SAMPLES));
   rec.ratio('memory backend p99 (ms)', memory.p99, { text: '< 1 ms', met: memory.p99 < 1 }, ' ms');
   rec.ratio('BullMQ p99 / memory backend p99', bull.p99 / memory.p99);
   rec.ratio('BullMQ p50 / memory backend p50', bull.p50 / memory.p50);
+  const over = ourRedis.p99 / bull.p99;
+  rec.ratio('redis backend p99 / BullMQ p99', over, { text: '≤ 1.1', met: over <= 1.1 });
+  rec.ratio('redis backend p50 / BullMQ p50', ourRedis.p50 / bull.p50);
 }

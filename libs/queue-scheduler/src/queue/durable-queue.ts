@@ -34,6 +34,8 @@ export interface DurableConsumer {
   renewLeases(): Promise<number>;
   /** Wakes up to `n` of this instance's idle waits (a local push, a type resumed here). */
   wakeLocal(n: number): void;
+  /** Types a claim just found nothing of, which the next claims of a busy pool skip (Redis: EmptyTypes). */
+  readonly emptyTypes?: { has(type: string): boolean };
 }
 
 /** A durable backend's reader of cluster events; closed on module destroy. */
@@ -151,11 +153,18 @@ export abstract class DurableTaskQueue extends TaskQueue {
 
   private async claimSlowly(filter: ClaimFilter, limit: number, reading: Promise<void> | undefined): Promise<Task[]> {
     await reading;
-    const claimable = this.paused.apply(filter);
+    const claimable = this.withoutEmpty(this.paused.apply(filter));
     if (claimable.rateLimits === undefined) return this.consumer.claim(claimable, limit);
     this.rated ??= new RateLimitedClaims(this.permitStore);
     this.rateLimited = claimable.rateLimits;
     return this.rated.claim(claimable as ClaimFilter & { rateLimits: ReadonlyMap<string, RateLimit> }, limit, (f) => this.consumer.claim(f, limit));
+  }
+
+  /** Rate-limited types the consumer just found empty are left out: their permits would be taken and given back unused. */
+  private withoutEmpty(filter: ClaimFilter): ClaimFilter {
+    const empty = this.consumer.emptyTypes;
+    const skip = (type: string): boolean => filter.rateLimits!.has(type) && empty!.has(type);
+    return empty && filter.rateLimits && filter.types.some(skip) ? { ...filter, types: filter.types.filter((t) => !skip(t)) } : filter;
   }
 
   /** Types held back by their rate limit are due when their window ends: no idle wait lasts longer. */

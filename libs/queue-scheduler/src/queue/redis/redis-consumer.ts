@@ -2,14 +2,14 @@ import type { Job, Worker } from 'bullmq';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { Task, TaskProgress } from '../../interfaces/task.interface';
 import { type LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
-import { Deque } from '../deque';
 import type { ClaimFilter } from '../queue-consumer';
 import { IdlePoll } from '../idle-poll';
 import type { RedisConnection } from './redis-connection';
 import { lostLeaseWarning } from '../durable-queue';
 import { isLockError, type JobData, progressOf, taskOf } from './redis-jobs';
 import { retriedData, storedFailure, storeLostTry } from './redis-tries';
-import { type Lease, RedisLeases } from './redis-leases';
+import { RedisLeases } from './redis-leases';
+import { EmptyTypes } from './redis-empty-types';
 import { taskIdOf } from './redis-keys';
 import { retryingEvent } from './redis-event-marks';
 import { WakeTimers } from '../wake-timers';
@@ -37,6 +37,7 @@ export class RedisConsumer implements CondemnHost {
   readonly leaseMs: number;
   private readonly idle: IdlePoll;
   private readonly wakeTimers = new WakeTimers(() => this.wakeLocal(1));
+  readonly emptyTypes = new EmptyTypes();
   private tokens = 0;
   /** Rotates the first type a claim looks at, so one busy type cannot starve the others. */
   private turn = 0;
@@ -74,7 +75,7 @@ export class RedisConsumer implements CondemnHost {
       for (let i = 0; i < types.length && claimed.length < limit; i++) {
         const type = types[(this.turn + i) % types.length];
         const room = Math.min(limit - claimed.length, filter.remaining?.get(type) ?? Infinity) - this.handAhead(type, limit, filter, claimed);
-        if (room > 0) await this.fetch(this.redis().workerFor(type), room, claimed);
+        if (room > 0 && !this.emptyTypes.has(type)) await this.fetch(type, room, claimed);
       }
     } catch (err) {
       if (!claimed.length) throw err;
@@ -89,17 +90,12 @@ export class RedisConsumer implements CondemnHost {
 
   /** Hands the pool the jobs of `type` fetched ahead, within its room; returns how many. */
   private handAhead(type: string, limit: number, filter: ClaimFilter, into: Task[]): number {
-    const waiting = this.leases.ahead.get(type);
-    if (!waiting) return 0;
-    const room = Math.min(limit - into.length, filter.remaining?.get(type) ?? Infinity);
-    let handed = 0;
-    for (; handed < room && waiting.size > 0; handed++) {
-      const { task } = waiting.shift()!;
+    const tasks = this.leases.takeAhead(type, Math.min(limit - into.length, filter.remaining?.get(type) ?? Infinity));
+    for (const task of tasks) {
       this.emit('started', task);
       into.push(task);
     }
-    if (waiting.size === 0) this.leases.ahead.delete(type);
-    return handed;
+    return tasks.length;
   }
 
   /** Keeps the job a completion fetched along, leased, for the next claim. */
@@ -117,12 +113,10 @@ export class RedisConsumer implements CondemnHost {
       this.condemn(job, token).catch((err: unknown) => this.logger.warn(`${taskLabel(taskOf(job, false))}: ${(err as Error).message}`));
       return;
     }
-    const lease = this.leases.add(job, token);
-    let waiting = this.leases.ahead.get(type);
-    if (!waiting) this.leases.ahead.set(type, (waiting = new Deque<Lease>()));
-    waiting.push(lease);
+    this.leases.keepAhead(type, this.leases.add(job, token));
     this.leases.arm();
-    this.wakeLocal(1);
+    // not wakeLocal: this job is no news about the other types' queues (see EmptyTypes)
+    this.idle.pushed(1);
   }
 
   /** Gives back the jobs fetched ahead that no claim took (shutdown; `types`: of those types only). */
@@ -131,9 +125,10 @@ export class RedisConsumer implements CondemnHost {
   }
 
   /** One fetch first; only when the queue had a job are the other slots fetched at once (BullMQ moves each atomically). */
-  private async fetch(worker: Worker, room: number, into: Task[]): Promise<void> {
+  private async fetch(type: string, room: number, into: Task[]): Promise<void> {
+    const worker = this.redis().workerFor(type);
     const first = await this.take(worker);
-    if (!first) return;
+    if (!first) return this.emptyTypes.mark(type);
     into.push(first);
     if (room === 1) return;
     const rest = await Promise.allSettled(Array.from({ length: room - 1 }, () => this.take(worker)));
@@ -167,6 +162,7 @@ export class RedisConsumer implements CondemnHost {
 
   /** Sleeps until a local push, or the poll time: short right after work, doubling while empty, up to queue.pollIntervalMs. */
   waitForWork(_filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    this.emptyTypes.clear();
     return this.idle.wait(timeoutMs, signal);
   }
 
@@ -181,6 +177,8 @@ export class RedisConsumer implements CondemnHost {
       throw err;
     }
     this.emit('succeeded', task, { durationMs });
+    // a flow child's end may have released its parent into its own type's queue
+    if (task.parentId !== undefined) this.emptyTypes.clear();
     if (Array.isArray(next)) this.keepAhead(task.type, next, lease.token);
   }
 
@@ -234,6 +232,7 @@ export class RedisConsumer implements CondemnHost {
   }
 
   wakeLocal(n: number): void {
+    this.emptyTypes.clear();
     this.idle.pushed(n);
   }
 

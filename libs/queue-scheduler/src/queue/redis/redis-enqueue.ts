@@ -31,8 +31,24 @@ export async function takeOverId(redis: RedisConnection, taskId: string, type: s
  * so a retried or racing push of one id enqueues it once.
  */
 export async function enqueue(redis: RedisConnection, task: NormalizedTask): Promise<boolean> {
+  // an id made for this push: no task holds it, so the index entry needs no reply before the add (see addJob)
+  if (task.generatedId) {
+    await Promise.all([redis.keys.index(task.taskId, task.type, false), addJob(redis, task)]);
+    return true;
+  }
   const done = await takeOverId(redis, task.taskId, task.type);
   if (!done) return false;
+  await addJob(redis, task);
+  await done();
+  return true;
+}
+
+/**
+ * Called right after an index write not awaited, the commands still reach
+ * Redis in the order they were issued on the one connection: the index
+ * entry, the schedule's mark, then the job, as when each waits for the last.
+ */
+async function addJob(redis: RedisConnection, task: NormalizedTask): Promise<void> {
   const queue: Queue = redis.queueFor(task.type);
   // before the add: a crash between the two leaves a mark on a task that does not exist (read as finished), never a task without its mark
   if (task.schedulerTaskId !== undefined) await redis.keys.noteRun(task.schedulerTaskId, task.taskId);
@@ -45,6 +61,4 @@ export async function enqueue(redis: RedisConnection, task: NormalizedTask): Pro
     timestamp: now,
     delay: Math.max(0, task.runAtMs - now),
   });
-  await done();
-  return true;
 }

@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type { Task } from '../../interfaces/task.interface';
 import { type LibraryLogger, taskLabel } from '../../queue-scheduler.logger';
-import type { Deque } from '../deque';
+import { Deque } from '../deque';
 import type { RedisConnection } from './redis-connection';
 import { taskOf } from './redis-jobs';
 
@@ -46,6 +46,23 @@ export class RedisLeases {
       this.redis().keys.forgetRetry(task.taskId).catch((err: unknown) => this.logger.warn(`${taskLabel(task)}: ${(err as Error).message}`));
     }
     return lease;
+  }
+
+  /** Keeps a job fetched along with a completion until a claim takes it. */
+  keepAhead(type: string, lease: Lease): void {
+    let waiting = this.ahead.get(type);
+    if (!waiting) this.ahead.set(type, (waiting = new Deque<Lease>()));
+    waiting.push(lease);
+  }
+
+  /** Up to `room` of the tasks of `type` fetched ahead, oldest first. */
+  takeAhead(type: string, room: number): Task[] {
+    const waiting = this.ahead.get(type);
+    const tasks: Task[] = [];
+    if (!waiting) return tasks;
+    while (tasks.length < room && waiting.size > 0) tasks.push(waiting.shift()!.task);
+    if (waiting.size === 0) this.ahead.delete(type);
+    return tasks;
   }
 
   /** The lease of this try of `task`, still held; undefined when it was lost or given up. */
