@@ -33,8 +33,11 @@ export async function takeOverId(redis: RedisConnection, taskId: string, type: s
 export async function enqueue(redis: RedisConnection, task: NormalizedTask): Promise<boolean> {
   // an id made for this push: no task holds it, so the index entry needs no reply before the add (see addJob)
   if (task.generatedId) {
-    await Promise.all([redis.keys.index(task.taskId, task.type, false), addJob(redis, task)]);
-    return true;
+    const [indexed, added] = await Promise.allSettled([redis.keys.index(task.taskId, task.type, false), addJob(redis, task)]);
+    if (indexed.status === 'fulfilled' && added.status === 'fulfilled') return true;
+    // a push that throws stores nothing: a job whose index entry failed would be one no read finds
+    if (added.status === 'fulfilled') await redis.queueFor(task.type).remove(jobIdOf(task.taskId)).catch(() => undefined);
+    throw indexed.status === 'rejected' ? indexed.reason : (added as PromiseRejectedResult).reason;
   }
   const done = await takeOverId(redis, task.taskId, task.type);
   if (!done) return false;
