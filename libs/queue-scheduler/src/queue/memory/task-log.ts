@@ -110,22 +110,34 @@ export class TaskLog<T extends Logged> {
 
   /** Takes `entry` out; nothing when it is not in this log. */
   remove(entry: T): void {
-    const block = this.place === 'all' ? entry.allBlock : entry.typeBlock;
-    if (block === undefined) return;
-    block.entries[this.place === 'all' ? entry.allSlot : entry.typeSlot] = undefined;
+    // every forgotten task passes here (once per task finished past historySize): one branch on the place, not three
+    let block: LogBlock | undefined;
+    if (this.place === 'all') {
+      block = entry.allBlock;
+      if (block === undefined) return;
+      block.entries[entry.allSlot] = undefined;
+      entry.allBlock = undefined;
+      entry.allSlot = -1;
+    } else {
+      block = entry.typeBlock;
+      if (block === undefined) return;
+      block.entries[entry.typeSlot] = undefined;
+      entry.typeBlock = undefined;
+      entry.typeSlot = -1;
+    }
     const status = statusIndex(entry.status);
-    block.counts[status]--;
-    block.counts[ANY_STATUS]--;
-    this.totals[status]--;
-    this.totals[ANY_STATUS]--;
-    this.setPlace(entry, undefined, -1);
-    if (block.counts[ANY_STATUS] === 0) {
+    const counts = block.counts;
+    counts[status]--;
+    const totals = this.totals;
+    totals[status]--;
+    totals[ANY_STATUS]--;
+    if (--counts[ANY_STATUS] === 0) {
       while (this.blocks.size > 0 && this.blocks.peek()!.counts[ANY_STATUS] === 0) this.blocks.shift();
       if (this.blocks.size === 0) this.tail = undefined;
     }
     // a long-lived entry keeps its block, and the blocks after it stay, empty or nearly: rebuild when they outweigh the
     // entries, so slots stay within about twice the entries (a rebuild is paid for by the removals or appends before it)
-    if (this.blocks.size * BLOCK > 2 * this.size + 2 * BLOCK) this.rebuild();
+    if (this.blocks.size * BLOCK > 2 * totals[ANY_STATUS] + 2 * BLOCK) this.rebuild();
   }
 
   /**
