@@ -3,7 +3,8 @@ import type { TaskStatus } from '../../interfaces/task.interface';
 import { FinishedTasks } from './finished-tasks';
 import { type MemoryEntry, toRecord } from './memory-entries';
 import { TaskIndex } from './task-index';
-import { ANY_STATUS, moveStatus, statusIndex, TaskLog } from './task-log';
+import { TaskListing } from './task-listing';
+import { ANY_STATUS, moveStatus, statusIndex } from './task-log';
 import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
 
 const PENDING = statusIndex('pending');
@@ -14,12 +15,10 @@ const CANCELLED = statusIndex('cancelled');
 const DEAD = statusIndex('dead');
 const WAITING = statusIndex('waiting');
 const UNFINISHED = new Set([PENDING, RUNNING, FAILED, WAITING]);
-/** Type logs kept at once: a dashboard filters by a handful of types, not by thousands. */
-const MAX_TYPE_LOGS = 32;
 
 /**
  * Every task the memory queue still knows, for the status API: by id, in
- * push order (and per type, for the types listed by type), counted by status. Unfinished tasks stay
+ * push order once a page asks (TaskListing), counted by status. Unfinished tasks stay
  * until they finish; of the finished, the last `historySize` succeeded or
  * cancelled ones stay, and apart from them the last `historySize` dead ones
  * (so a burst of successes never pushes out the dead ones an operator wants
@@ -28,14 +27,8 @@ const MAX_TYPE_LOGS = 32;
  */
 export class MemoryTasks {
   private readonly byId = new TaskIndex<MemoryEntry>();
-  private readonly all = new TaskLog<MemoryEntry>('all');
-  /**
-   * A log per type that a page filtered by type asked for, built then from
-   * `all` (one walk) and kept up to date from then on: most apps never list
-   * by type, and a second log kept for every task was a tenth of the drain's
-   * cost. At most MAX_TYPE_LOGS types, the least recently asked dropped.
-   */
-  private readonly byType = new Map<string, TaskLog<MemoryEntry>>();
+  /** The status API's logs (built when first asked for). */
+  private readonly listing = new TaskListing(() => this.byId.values());
   private readonly finished: FinishedTasks;
   private readonly dead: FinishedTasks;
   /**
@@ -88,7 +81,7 @@ export class MemoryTasks {
   add(entry: MemoryEntry): void {
     entry.seq = this.seq++;
     this.byId.set(entry);
-    this.list(entry);
+    this.listing.list(entry);
     this.counts[statusIndex(entry.status)]++;
     this.countSchedule(entry, -1, statusIndex(entry.status));
   }
@@ -96,7 +89,7 @@ export class MemoryTasks {
   /** A finished entry whose id was pushed again: the new entry takes its place in every list. */
   supersede(entry: MemoryEntry): void {
     entry.superseded = true;
-    this.unlist(entry);
+    this.listing.unlist(entry);
     if (entry.status === 'dead') this.counts[DEAD]--;
   }
 
@@ -120,13 +113,13 @@ export class MemoryTasks {
 
   /** Queues `entry` again (a retry) with `status`: a new seq, so it lists as the newest. */
   requeue(entry: MemoryEntry, status: 'pending' | 'failed' | 'waiting'): void {
-    this.unlist(entry);
+    this.listing.unlist(entry);
     this.counts[statusIndex(entry.status)]--;
     this.counts[statusIndex(status)]++;
     this.countSchedule(entry, statusIndex(entry.status), statusIndex(status));
     entry.status = status;
     entry.seq = this.seq++;
-    this.list(entry);
+    this.listing.list(entry);
   }
 
   /** Ends `entry`; what falls out of its history ring is forgotten. */
@@ -166,7 +159,7 @@ export class MemoryTasks {
   page(filter: ListTasksFilter): TaskPage {
     const { limit, before = Infinity } = pageRequest(filter);
     const status = filter.status ? statusIndex(filter.status) : ANY_STATUS;
-    const log = filter.type ? this.typeLog(filter.type) : this.all;
+    const log = this.listing.log(filter.type);
     const found: MemoryEntry[] = [];
     this.lastPageCost = 0;
     // one more than the page: whether there is a next page is known without a second walk
@@ -193,7 +186,7 @@ export class MemoryTasks {
   get retained(): { entries: number; slots: number } {
     let entries = 0;
     for (const _ of this.byId.values()) entries++;
-    return { entries, slots: this.all.slots + [...this.byType.values()].reduce((n, log) => n + log.slots, 0) };
+    return { entries, slots: this.listing.slots };
   }
 
   /** Moves `entry`'s count of its schedule's unfinished tasks from status `from` (-1: new) to `to`; the id is read first, most tasks have none. */
@@ -208,42 +201,8 @@ export class MemoryTasks {
     else this.unfinishedBySchedule.delete(id);
   }
 
-  private list(entry: MemoryEntry): void {
-    this.all.append(entry);
-    if (this.byType.size === 0) return;
-    this.byType.get(entry.type)?.append(entry);
-  }
-
-  private unlist(entry: MemoryEntry): void {
-    this.all.remove(entry);
-    entry.typeBlock?.log.remove(entry);
-  }
-
-  /** The log of `type`, built from `all` when first asked for; the most recently asked types stay at the map's end. */
-  private typeLog(type: string): TaskLog<MemoryEntry> {
-    let log = this.byType.get(type);
-    if (log) {
-      this.byType.delete(type);
-    } else {
-      log = new TaskLog<MemoryEntry>('type');
-      for (const entry of this.all.oldestFirst()) if (entry.type === type) log.append(entry);
-      if (this.byType.size >= MAX_TYPE_LOGS) this.dropTypeLog(this.byType.keys().next().value!);
-    }
-    this.byType.set(type, log);
-    return log;
-  }
-
-  private dropTypeLog(type: string): void {
-    const log = this.byType.get(type)!;
-    this.byType.delete(type);
-    for (const entry of log.oldestFirst()) {
-      entry.typeBlock = undefined;
-      entry.typeSlot = -1;
-    }
-  }
-
   private forget(entry: MemoryEntry): void {
     this.byId.delete(entry);
-    this.unlist(entry);
+    this.listing.unlist(entry);
   }
 }

@@ -49,7 +49,7 @@ describe('TaskLog', () => {
     for (const status of ['pending', ...statuses] as TaskStatus[]) {
       const expected = all.filter((e) => e.status === status).map((e) => e.id).reverse();
       expect(pages(log, statusIndex(status), 37).ids).toEqual(expected);
-      expect(log.totals[statusIndex(status)]).toBe(expected.length);
+      expect(log.count(statusIndex(status))).toBe(expected.length);
     }
     expect(pages(log, statusIndex('cancelled'), 10).ids).toEqual([]);
   });
