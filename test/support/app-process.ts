@@ -118,6 +118,14 @@ class WorkerHandlers {
     });
   }
 
+  /** Fails its first try, retried a second later, and succeeds the next: a retry whichever process has a free worker runs. */
+  @TaskHandler('flaky', { retries: { attempts: 2, backoff: 'fixed', delayMs: 1000 } })
+  flaky(_params: unknown, ctx: TaskContext): string {
+    print({ event: 'flaky-started', id: ctx.taskId, attempt: ctx.attempt });
+    if (ctx.attempt === 1) throw new Error('the first try fails');
+    return `done by ${process.pid}`;
+  }
+
   /** The default retry policy (attempts: 1), for the lost-tries suite. Runs params.ms, or QS_HOLD_MS when set. */
   @TaskHandler('lossy')
   async lossy(params: { ms: number }, ctx: TaskContext): Promise<string> {
