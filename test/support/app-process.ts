@@ -43,6 +43,7 @@ import {
   WorkerPoolService,
 } from 'nestjs-queue-scheduler';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { Subscription } from 'rxjs';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -77,12 +78,26 @@ function sql(ds: DataSource, text: string): string {
 
 // ---- workers: the multi-process suites and the benchmarks' drains -------------------------------------------------
 
+const DIGEST_INPUT = Buffer.alloc(1 << 20, 7);
+
 @Injectable()
 class WorkerHandlers {
   constructor(private readonly ds: DataSource) {}
 
   @TaskHandler('tick')
   tick(): void {}
+
+  /** CPU work per task for the benchmarks' scaling rows: a SHA-256 of DIGEST_INPUT (1 MiB), about 0.6 ms of one core here. */
+  @TaskHandler('digest')
+  digest(): void {
+    createHash('sha256').update(DIGEST_INPUT).digest();
+  }
+
+  /** Waits 10 ms for nothing, as a handler waits for a call to another service: the benchmarks' I/O-bound scaling rows. */
+  @TaskHandler('wait10')
+  async wait10(): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 
   /** Records every run in the ledger table: the proof of exactly-once (or at-least-once) delivery. */
   @TaskHandler('ledger', { retries: { attempts: 5, backoff: 'fixed', delayMs: 100 } })
