@@ -63,6 +63,31 @@ describe('SQLite in WAL, two worker processes', () => {
     for (const id of ids) expect(await queue.getTask(id)).toMatchObject({ status: 'succeeded', attempts: 1, result: `done by ${other.child.pid}` });
   });
 
+  it('a retry that the process whose try failed has no worker for is run by the other one', async () => {
+    const queue = producer.get(TaskQueue);
+    const startsIn = (instance: Instance, event: string): Array<Record<string, unknown>> => instance.lines.filter((l) => l.event === event);
+    // two workers: one holds a task throughout, the other runs the first try of `flaky`, then takes the second held task
+    // 'failed' is a task waiting for its retry
+    const busy = startInstance(db.options, { ...WORKER, workers: { concurrency: 2 } }, { env: { QS_HOLD_MS: String(10 * 60_000) } });
+    instances = [busy];
+    await waitReady(instances);
+    await queue.pushTask({ taskId: 'held-a', type: 'lossy', params: { ms: 0 } });
+    await waitFor(() => startsOf(busy).length === 1, 'the first held task to start', 30_000);
+    const id = await queue.pushTask({ taskId: 'flaky', type: 'flaky' });
+    await waitFor(() => startsIn(busy, 'flaky-started').length === 1, 'the first try to start', 30_000);
+    await queue.pushTask({ taskId: 'held-b', type: 'lossy', params: { ms: 0 } });
+    await waitFor(async () => startsOf(busy).length === 2 && (await queue.getTask(id)).status === 'failed', 'the first try to fail and both workers to be held', 30_000, 50);
+
+    const other = startInstance(db.options, WORKER, { env: { QS_HOLD_MS: '0' } });
+    instances.push(other);
+    await waitReady([other]);
+    // well inside the lease, which the held tasks keep renewing: only the released retry can be run this soon
+    await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'the other process to run the retry', LEASE_MS / 2, 50);
+    expect(startsIn(other, 'flaky-started').map((l) => [l.id, l.attempt])).toEqual([[id, 2]]);
+    expect(await queue.getTask(id)).toMatchObject({ status: 'succeeded', attempts: 2, result: `done by ${other.child.pid}` });
+    expect(startsIn(busy, 'flaky-started')).toHaveLength(1);
+  });
+
   it('two processes drain 2,000 tasks together: each runs once, both take part', async () => {
     const queue = producer.get(TaskQueue);
     instances = [0, 1].map(() => startInstance(db.options, WORKER, { env: { QS_HOLD_MS: '0' } }));

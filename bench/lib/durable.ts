@@ -52,7 +52,7 @@ export class DurableRig {
     return Number(((await this.ds.query(sql)) as Array<{ n: unknown }>)[0].n);
   }
 
-  async drain(type: 'tick' | 'ledger', n: number, processes: number, concurrency: number): Promise<DrainOutcome> {
+  async drain(type: 'tick' | 'ledger' | 'digest' | 'wait10', n: number, processes: number, concurrency: number): Promise<DrainOutcome> {
     // TRUNCATE, not DELETE: InnoDB purges deleted rows in the background, and that purge would run through the next drain
     for (const table of ['task_queue', 'ledger']) await this.ds.query(this.db.kind === 'sqlite' ? `DELETE FROM ${table}` : `TRUNCATE TABLE ${table}`);
     const queue = this.producer.get(DatabaseQueueService);

@@ -43,6 +43,7 @@ import {
   WorkerPoolService,
 } from 'nestjs-queue-scheduler';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { Subscription } from 'rxjs';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -77,12 +78,26 @@ function sql(ds: DataSource, text: string): string {
 
 // ---- workers: the multi-process suites and the benchmarks' drains -------------------------------------------------
 
+const DIGEST_INPUT = Buffer.alloc(1 << 20, 7);
+
 @Injectable()
 class WorkerHandlers {
   constructor(private readonly ds: DataSource) {}
 
   @TaskHandler('tick')
   tick(): void {}
+
+  /** CPU work per task for the benchmarks' scaling rows: a SHA-256 of DIGEST_INPUT (1 MiB), about 0.6 ms of one core here. */
+  @TaskHandler('digest')
+  digest(): void {
+    createHash('sha256').update(DIGEST_INPUT).digest();
+  }
+
+  /** Waits 10 ms for nothing, as a handler waits for a call to another service: the benchmarks' I/O-bound scaling rows. */
+  @TaskHandler('wait10')
+  async wait10(): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 
   /** Records every run in the ledger table: the proof of exactly-once (or at-least-once) delivery. */
   @TaskHandler('ledger', { retries: { attempts: 5, backoff: 'fixed', delayMs: 100 } })
@@ -116,6 +131,14 @@ class WorkerHandlers {
         reject(ctx.signal.reason);
       });
     });
+  }
+
+  /** Fails its first try, retried a second later, and succeeds the next: a retry whichever process has a free worker runs. */
+  @TaskHandler('flaky', { retries: { attempts: 2, backoff: 'fixed', delayMs: 1000 } })
+  flaky(_params: unknown, ctx: TaskContext): string {
+    print({ event: 'flaky-started', id: ctx.taskId, attempt: ctx.attempt });
+    if (ctx.attempt === 1) throw new Error('the first try fails');
+    return `done by ${process.pid}`;
   }
 
   /** The default retry policy (attempts: 1), for the lost-tries suite. Runs params.ms, or QS_HOLD_MS when set. */
