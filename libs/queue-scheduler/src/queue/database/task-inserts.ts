@@ -3,7 +3,7 @@ import type { Sql } from '../../database/sql';
 import type { NormalizedTask } from '../task-validation';
 import { lifecycleRows, writeEvents } from './event-log';
 import type { Sequence } from './task-rows';
-import { insertTasks, requeueFinished } from './statements/tasks';
+import { insertTasks, insertTasksUnnest, requeueFinished } from './statements/tasks';
 
 /**
  * The producers' writes of `task_queue`: a push inserts its tasks, and an id
@@ -37,7 +37,7 @@ export class TaskInserts {
 
   /** PostgreSQL and SQLite: ON CONFLICT DO NOTHING skips exactly the rows whose id or occurrence exists, nothing else. */
   private async insertOnConflict(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
-    const { text, params } = insertTasks(this.sql, this.seq, tasks, true);
+    const { text, params } = this.sql.dialect === 'postgres' && tasks.length > 1 ? insertTasksUnnest(this.seq, tasks) : insertTasks(this.seq, tasks, true);
     const rows = await this.sql.rows<{ task_id: string }>(text, params, runner);
     if (rows.length === tasks.length) return tasks;
     const ids = new Set(rows.map((r) => r.task_id));
@@ -52,7 +52,7 @@ export class TaskInserts {
    */
   private async insertMysql(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
     try {
-      const { text, params } = insertTasks(this.sql, this.seq, tasks, false);
+      const { text, params } = insertTasks(this.seq, tasks, false);
       await this.sql.affected(text, params, runner);
       return tasks;
     } catch (err) {
@@ -61,7 +61,7 @@ export class TaskInserts {
     const inserted: NormalizedTask[] = [];
     for (const t of tasks) {
       try {
-        const { text, params } = insertTasks(this.sql, this.seq, [t], false);
+        const { text, params } = insertTasks(this.seq, [t], false);
         await this.sql.affected(text, params, runner);
         inserted.push(t);
       } catch (err) {
