@@ -89,7 +89,7 @@ export async function run(rec: Recorder): Promise<void> {
     note: "databases drain the 60,000 the issue asks at concurrency 100 (BENCH_DURABLE_N); concurrency 1 is one commit after another, so 1,000 (BENCH_DURABLE_N1); SQLite in TypeORM's default journal 5,000 (BENCH_SQLITE_JOURNAL_N); BullMQ and the redis backend 10,000 (BENCH_REDIS_N), pg-boss at most 3,000 (one batch per polling interval)",
   };
   rec.settings.rate = 'completions per second over the middle 90% of completion times (the first and last 5% are warm-up and drain), read from the table (ours), completed events (BullMQ) or handler returns (pg-boss)';
-  rec.settings.ours = 'worker processes = test/support/app-process.ts, queue.backend database, pollIntervalMs 100, booted with autoStart false and their pools started together once every process is up; one repeat per configuration';
+  rec.settings.ours = 'worker processes = test/support/app-process.ts, queue.backend database, pollIntervalMs 100, booted with autoStart false and their pools started together once every process is up; the rate-limited `limited` handler is registered without its limit (QS_RATE=off: a type never pushed here would cost a permit round per claim, which the rate-limit case measures); one repeat per configuration';
   rec.settings.durability = await durability();
   rec.settings.oursRedis = "worker processes = test/support/app-process.ts on queue.backend 'redis' (pollIntervalMs 100), tasks pushed while the BullMQ queue is paused and resumed once every process is up; rate from BullMQ's finishedOn of the completed jobs (kept by retentionDays); a fresh key prefix per drain, deleted after";
   const rate: Record<string, number> = {};

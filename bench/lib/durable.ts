@@ -60,7 +60,7 @@ export class DurableRig {
     // The workers boot with nothing started and start together once all are up. (Releasing tasks held back by a
     // far run_at took one UPDATE of every row, which deadlocked with the claims of processes already polling.)
     const options = { autoStart: false, queue: { backend: 'database', pollIntervalMs: 100 }, scheduler: { enabled: false }, workers: { concurrency } };
-    const instances: Instance[] = Array.from({ length: processes }, () => startInstance(this.db.options, options, { env: { QS_START_ON_STDIN: '1' } }));
+    const instances: Instance[] = Array.from({ length: processes }, () => startInstance(this.db.options, options, { env: { QS_START_ON_STDIN: '1', QS_RATE: 'off' } }));
     try {
       await waitReady(instances, 60_000);
       for (const i of instances) i.child.stdin!.write('start\n');

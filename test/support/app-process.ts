@@ -17,7 +17,8 @@
  * - QS_BOOT_ON_SIGUSR2=1: prints `loaded`, then boots when SIGUSR2 arrives, so several processes boot at one moment.
  * - QS_START_ON_STDIN=1 (with autoStart: false): the workers start when a line arrives on stdin.
  * - QS_HOLD_MS (`workers`): the `lossy` handler holds its task this long (a process that is to be killed).
- * - QS_RATE (`workers`): the `limited` handler's rate limit (JSON, default 10 per second).
+ * - QS_RATE (`workers`): the `limited` handler's rate limit (JSON, default 10 per second; `off`: none, so a
+ *   benchmark's drain pays no permit round for a type it never pushes).
  * - QS_RETRIES (`ledger`): the `work` handler's retry policy (JSON, default one attempt).
  * - QS_PRODUCE=n (`ledger`): pushes n `work` tasks one by one, printing each resolved push.
  * - QS_SCHEDULE_EVENTS=1 (`ledger`): prints the scheduler's `fired` and `skipped` events (the overlap suite counts them).
@@ -114,7 +115,7 @@ class WorkerHandlers {
   }
 
   /** Rate-limited (QS_RATE, default 10 per second): prints each start, the proof of the limit across processes. */
-  @TaskHandler('limited', { rateLimit: json('QS_RATE', { max: 10, perMs: 1000 }) })
+  @TaskHandler('limited', { rateLimit: process.env.QS_RATE === 'off' ? undefined : json('QS_RATE', { max: 10, perMs: 1000 }) })
   limited(_params: unknown, ctx: TaskContext): void {
     print({ event: 'limited-started', id: ctx.taskId });
   }
