@@ -154,7 +154,7 @@ export async function run(rec: Recorder): Promise<void> {
       const n = concurrency === 1 ? N1 : NR;
       rate[`bullInBench-${concurrency}`] = await bullmqInBench(n, concurrency);
       rec.row({ case: `redis, benchmark process, concurrency ${concurrency}`, subject: 'BullMQ (Redis), Worker in the benchmark process', metric: 'throughput', unit: 'tasks/s', value: rate[`bullInBench-${concurrency}`] });
-      rate[`bull-${concurrency}`] = await bullmqProcessDrain(n, concurrency);
+      rate[`bull-${concurrency}`] = (await bullmqProcessDrain(n, concurrency)).rate;
       rec.row({ case: `redis, 1 process, concurrency ${concurrency}`, subject: 'BullMQ (Redis)', metric: 'throughput', unit: 'tasks/s', value: rate[`bull-${concurrency}`] });
       await oursRedis(1, concurrency, n);
       // pg-boss 10 waits its polling interval (0.5 s at least) between fetches even when it found jobs: at most one batch per 0.5 s

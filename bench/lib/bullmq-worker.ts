@@ -24,7 +24,7 @@ import { Queue, Worker } from 'bullmq';
 import type { Instance } from '../../test/support/processes';
 import { stopAll, waitReady } from '../../test/support/processes';
 import { waitFor } from '../../test/support/wait-for';
-import { middleRate } from './durable';
+import { middleRate, middleWindow } from './durable';
 import { REDIS, uniqueName } from './servers';
 
 const ROOT = join(__dirname, '..', '..');
@@ -52,8 +52,8 @@ function startWorkerProcess(queue: string, concurrency: number, n: number): Inst
   return { child, lines, stderr, exited };
 }
 
-/** `n` no-op jobs drained by BullMQ's Worker at `concurrency` in one worker process; tasks/s over the middle 90%. */
-export async function bullmqProcessDrain(n: number, concurrency: number): Promise<number> {
+/** `n` no-op jobs drained by BullMQ's Worker at `concurrency` in one worker process; tasks/s over the middle 90% and that window. */
+export async function bullmqProcessDrain(n: number, concurrency: number): Promise<{ rate: number; window: [number, number] }> {
   const name = uniqueName('durable_proc');
   const queue = new Queue(name, { connection: REDIS });
   let instances: Instance[] = [];
@@ -74,7 +74,8 @@ export async function bullmqProcessDrain(n: number, concurrency: number): Promis
       600_000,
       200,
     );
-    return middleRate(drained!.finishedOn as number[]);
+    const finishedOn = drained!.finishedOn as number[];
+    return { rate: middleRate(finishedOn), window: middleWindow(finishedOn) };
   } finally {
     await stopAll(instances);
     await queue.obliterate({ force: true });
