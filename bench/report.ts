@@ -43,7 +43,7 @@ function plot(results: BenchResult[]): string {
   const pick = (r: BenchResult | undefined, test: (c: string, s: string, m: string) => boolean, label: string): Bar[] =>
     (r?.rows ?? []).filter((row) => test(row.case, row.subject, row.metric)).map((row) => ({ label: `${row.subject}${label ? `, ${label}` : ''}`, value: row.value, ours: row.subject.startsWith('nestjs-queue-scheduler') }));
   const inproc = pick(by('inproc-drain'), (c, _s, m) => c === 'concurrency 100, backlog 0' && m === 'throughput', 'c=100');
-  const durable = pick(by('durable-drain'), (c, s, m) => m === 'throughput' && c.endsWith('concurrency 100') && (c.includes('1 process') || !s.startsWith('nestjs')), '').map((b, i, all) => ({
+  const durable = pick(by('durable-drain'), (c, s, m) => m === 'throughput' && c.endsWith('concurrency 100') && !c.includes('benchmark process') && (c.includes('1 process') || !s.startsWith('nestjs')), '').map((b, i, all) => ({
     ...b,
     // the database rows name their server by order; the redis backend's subject names it already
     label: `${b.label}${b.label === 'nestjs-queue-scheduler' ? `, ${['SQLite (WAL)', 'MariaDB', 'PostgreSQL'][all.slice(0, i).filter((x) => x.label === b.label).length] ?? ''}` : ''}`,

@@ -6,16 +6,24 @@ import { bootProducer } from '../../test/support/producer';
 import { waitFor } from '../../test/support/wait-for';
 import type { TestDatabase } from './servers';
 
+/** The first and last of the middle 90% of completion times (ms), the window middleRate measures over. */
+export function middleWindow(completedAt: number[]): [number, number] {
+  const t = Float64Array.from(completedAt).sort();
+  return [t[Math.floor(t.length * 0.05)], t[Math.ceil(t.length * 0.95) - 1]];
+}
+
 /** Rate over the middle 90% of completion times: start-up and the last stragglers are the warm-up and cool-down. */
 export function middleRate(completedAt: number[]): number {
-  const t = Float64Array.from(completedAt).sort();
-  const lo = Math.floor(t.length * 0.05);
-  const hi = Math.ceil(t.length * 0.95) - 1;
-  return ((hi - lo) / Math.max(1, t[hi] - t[lo])) * 1000;
+  const lo = Math.floor(completedAt.length * 0.05);
+  const hi = Math.ceil(completedAt.length * 0.95) - 1;
+  const [from, to] = middleWindow(completedAt);
+  return ((hi - lo) / Math.max(1, to - from)) * 1000;
 }
 
 export interface DrainOutcome {
   rate: number;
+  /** middleWindow of the completion times, for reading other counters (CPU) over the same span. */
+  window?: [number, number];
   /** Tasks claimed more than once (attempts above 1); 0 is the exactly-once claim. */
   reclaimed: number;
   /** Runs recorded by the ledger handler beyond one per task (contention only). */

@@ -5,7 +5,7 @@ import { dropPrefix } from '../../test/support/redis';
 import { type Instance, startInstance, stopAll, waitReady } from '../../test/support/processes';
 import { waitFor } from '../../test/support/wait-for';
 import { boot } from './app';
-import { middleRate, type DrainOutcome } from './durable';
+import { middleRate, middleWindow, type DrainOutcome } from './durable';
 import { createTestDatabase, REDIS, uniqueName, type TestDatabase } from './servers';
 
 export { dropPrefix };
@@ -78,7 +78,7 @@ export class RedisRig {
       const pipe = this.client.pipeline();
       for (const id of ids) pipe.hget(`${prefix}:task.${type}:${id}`, 'ats');
       const started = ((await pipe.exec()) ?? []).map(([, v]) => Number(v ?? 1));
-      return { rate: middleRate(finishedAt), reclaimed: started.filter((s) => s > 1).length };
+      return { rate: middleRate(finishedAt), window: middleWindow(finishedAt), reclaimed: started.filter((s) => s > 1).length };
     } finally {
       await stopAll(instances);
       await producer.close();
