@@ -44,6 +44,8 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
   protected readonly logger: LibraryLogger;
   protected readonly store: MemoryPublicStore;
   private readonly newId = (): string => this.tasks.newId();
+  /** What pushTask validates into and MemoryEntry copies from at once: no object per push beside the entry. */
+  private readonly scratch = normalizePush({ type: 'scratch' }, Infinity, 0, () => 'scratch');
   private readonly idleWaiters: Array<() => void> = [];
   private readonly singletons = new SingletonSlots(this.tasks, this.waiting);
   /** false on another backend: the proxy the constructor returns refuses every call, and no timer starts. */
@@ -94,7 +96,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
 
   pushTask<P>(input: PushTaskInput<P>): string {
     const now = this.clock.now();
-    const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId);
+    const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId, this.scratch);
     return this.add(task, now, task.generatedId ? this.tasks.lastIdSeq : -1);
   }
 
@@ -113,12 +115,11 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
     return tasks.map((task, i) => this.add(task, now, seqs[i]));
   }
 
-  /** Queues a validated task; `idSeq` is the counter of an id the index made for it, or -1. */
+  /** Queues a validated task (`idSeq`: its made id's counter, or -1); `task` may be pushTask's scratch, not read once the entry is built. */
   private add(task: NormalizedTask, now: number, idSeq: number): string {
     if (this.tracing !== undefined) task.traceContext = this.tracing.pushed(task);
     if (task.singleton !== undefined) return this.addSingleton(task, task.singleton, now, idSeq);
-    this.enqueue(task, now, idSeq);
-    return task.taskId;
+    return this.enqueue(task, now, idSeq) ?? task.taskId;
   }
 
   /** The key's rule first; an accepted push then keeps the id rule, and takes the key only if it was queued. */
@@ -128,23 +129,24 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
       this.logger.debug(`push of type '${task.type}' ${rule.mode === 'debounce' ? 'folded into' : 'dropped for'} task ${standing}, which holds ${rule.mode} key '${rule.key}'`);
       return standing;
     }
-    if (this.enqueue(task, now, idSeq)) this.singletons.accepted(rule.key, task.taskId, now);
-    return task.taskId;
+    const taskId = this.enqueue(task, now, idSeq);
+    if (taskId !== undefined) this.singletons.accepted(rule.key, taskId, now);
+    return taskId ?? task.taskId;
   }
 
-  /** false when its id is still pending or running (nothing queued). */
-  private enqueue(task: NormalizedTask, now: number, idSeq: number): boolean {
+  /** The new task's id; undefined when its id is still pending or running (nothing queued). */
+  private enqueue(task: NormalizedTask, now: number, idSeq: number): string | undefined {
     // an id made for this push is new: no lookup
     if (!task.generatedId) {
       const known = this.tasks.get(task.taskId);
-      if (known && isUnfinished(known)) return false;
+      if (known && isUnfinished(known)) return undefined;
       if (known) this.tasks.supersede(known);
     }
     const entry = new MemoryEntry(task, now, idSeq, this);
     this.tasks.add(entry);
     this.emit('queued', entry);
     this.waiting.add(entry, now);
-    return true;
+    return entry.taskId;
   }
 
   /** Takes the next ready task (any type), waiting up to `timeoutMs` for one; null on timeout. Call `taskDone` after. */
