@@ -49,3 +49,27 @@ describe('MemoryQueueService.pushTasks', () => {
     expect(queue.isEmpty()).toBe(true);
   });
 });
+
+describe('MemoryQueueService.pushTask from inside a queued event', () => {
+  it('keeps both pushes whole: the inner one does not change the outer task or the id it returns', () => {
+    const queue = makeQueue();
+    queue.onEvent((kind, type) => {
+      if (kind === 'queued' && type === 'outer') queue.pushTask({ taskId: 'inner', type: 'inner', params: { who: 'inner' }, priority: 9, singletonKey: 'k' });
+    });
+    const id = queue.pushTask({ taskId: 'outer', type: 'outer', params: { who: 'outer' }, priority: -1, singletonKey: 'o' });
+    expect(id).toBe('outer');
+    expect(queue.getTask('outer')).toMatchObject({ type: 'outer', params: { who: 'outer' }, priority: -1, singletonKey: 'o' });
+    expect(queue.getTask('inner')).toMatchObject({ type: 'inner', params: { who: 'inner' }, priority: 9, singletonKey: 'k' });
+    // the outer push took its key: a second push under it is dropped for the standing task
+    expect(queue.pushTask({ type: 'outer', singletonKey: 'o' })).toBe('outer');
+  });
+
+  it('a caller changing its params after the push does not change the stored task', () => {
+    const queue = makeQueue();
+    const params: Record<string, unknown> = { n: 1 };
+    const id = queue.pushTask({ type: 't', params });
+    params.n = 2;
+    params.m = 3;
+    expect(queue.getTask(id).params).toEqual({ n: 1 });
+  });
+});
