@@ -43,6 +43,20 @@ describe('MemoryQueueService.pushTasks', () => {
     expect(queue.getQueueSize()).toBe(0);
   });
 
+  it('mixes plain pushes and pushes with a key in one batch: order, key rule and params kept', () => {
+    const queue = makeQueue();
+    const ids = queue.pushTasks([{ type: 't', params: { i: 0 } }, { type: 't', singletonKey: 'k', params: { i: 1 } }, { type: 't', singletonKey: 'k' }, { taskId: 'x', type: 't', params: { i: 3 } }]);
+    expect(ids[2]).toBe(ids[1]);
+    expect(ids[3]).toBe('x');
+    expect(queue.getQueueSize()).toBe(3);
+    const claimed = queue.claim(anyType, 3);
+    expect(claimed.map((t) => t.params)).toEqual([{ i: 0 }, { i: 1 }, { i: 3 }]);
+    // a finished id pushed again in a batch is queued again
+    queue.complete(claimed[2], undefined, 0);
+    expect(queue.pushTasks([{ taskId: 'x', type: 't', params: { i: 4 } }])).toEqual(['x']);
+    expect(queue.getTask('x').params).toEqual({ i: 4 });
+  });
+
   it('an empty batch queues nothing and returns no ids', () => {
     const queue = makeQueue();
     expect(queue.pushTasks([])).toEqual([]);
