@@ -16,6 +16,11 @@ export class Deque<T> {
     return this.count;
   }
 
+  /** Items it holds before it has to grow. */
+  get capacity(): number {
+    return this.items.length;
+  }
+
   peek(): T | undefined {
     return this.count === 0 ? undefined : this.items[this.head];
   }

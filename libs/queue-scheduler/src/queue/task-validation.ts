@@ -85,8 +85,12 @@ export function normalizeBatch<T>(inputs: unknown, normalize: (input: PushTaskIn
   });
 }
 
-/** Validates a push and fills its defaults; throws InvalidTaskError naming the field. */
-export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now = Date.now(), newId: () => string = randomUUID): NormalizedTask {
+/**
+ * Validates a push and fills its defaults; throws InvalidTaskError naming the
+ * field. With `into`, the result is written there (a caller's scratch object
+ * that is copied at once: no object made per push) and `into` is returned.
+ */
+export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now = Date.now(), newId: () => string = randomUUID, into?: NormalizedTask): NormalizedTask {
   if (input === null || typeof input !== 'object') bad('task', 'must be an object', input);
   const { taskId, type, priority = 0, delayMs = 0, maxRetries, schedulerTaskId, scheduledAt } = input;
   key('type', type);
@@ -107,20 +111,23 @@ export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now
   // the common push has no key: nothing allocated for it, and two reads more refuse a window without one
   const singleton = input.singletonKey === undefined ? noSingleton(input) : singletonRule(input, now + delayMs);
   const params = serializeParams(input.params, maxPayloadBytes);
-  return {
-    taskId: taskId ?? newId(),
-    generatedId: taskId === undefined,
-    type,
-    params,
-    priority,
-    maxRetries,
-    schedulerTaskId,
-    scheduledAt,
-    // debounce moves the start: the first push starts as late as any later one would
-    runAtMs: singleton?.mode === 'debounce' ? now + delayMs + singleton.ms : now + delayMs,
-    singleton,
-    traceContext: undefined,
-  };
+  // debounce moves the start: the first push starts as late as any later one would
+  const runAtMs = singleton?.mode === 'debounce' ? now + delayMs + singleton.ms : now + delayMs;
+  if (into === undefined) {
+    return { taskId: taskId ?? newId(), generatedId: taskId === undefined, type, params, priority, maxRetries, schedulerTaskId, scheduledAt, runAtMs, singleton, traceContext: undefined };
+  }
+  into.taskId = taskId ?? newId();
+  into.generatedId = taskId === undefined;
+  into.type = type;
+  into.params = params;
+  into.priority = priority;
+  into.maxRetries = maxRetries;
+  into.schedulerTaskId = schedulerTaskId;
+  into.scheduledAt = scheduledAt;
+  into.runAtMs = runAtMs;
+  into.singleton = singleton;
+  into.traceContext = undefined;
+  return into;
 }
 
 /** A push without a key may not name a window: it would be silently ignored. */

@@ -43,9 +43,47 @@ describe('MemoryQueueService.pushTasks', () => {
     expect(queue.getQueueSize()).toBe(0);
   });
 
+  it('mixes plain pushes and pushes with a key in one batch: order, key rule and params kept', () => {
+    const queue = makeQueue();
+    const ids = queue.pushTasks([{ type: 't', params: { i: 0 } }, { type: 't', singletonKey: 'k', params: { i: 1 } }, { type: 't', singletonKey: 'k' }, { taskId: 'x', type: 't', params: { i: 3 } }]);
+    expect(ids[2]).toBe(ids[1]);
+    expect(ids[3]).toBe('x');
+    expect(queue.getQueueSize()).toBe(3);
+    const claimed = queue.claim(anyType, 3);
+    expect(claimed.map((t) => t.params)).toEqual([{ i: 0 }, { i: 1 }, { i: 3 }]);
+    // a finished id pushed again in a batch is queued again
+    queue.complete(claimed[2], undefined, 0);
+    expect(queue.pushTasks([{ taskId: 'x', type: 't', params: { i: 4 } }])).toEqual(['x']);
+    expect(queue.getTask('x').params).toEqual({ i: 4 });
+  });
+
   it('an empty batch queues nothing and returns no ids', () => {
     const queue = makeQueue();
     expect(queue.pushTasks([])).toEqual([]);
     expect(queue.isEmpty()).toBe(true);
+  });
+});
+
+describe('MemoryQueueService.pushTask from inside a queued event', () => {
+  it('keeps both pushes whole: the inner one does not change the outer task or the id it returns', () => {
+    const queue = makeQueue();
+    queue.onEvent((kind, type) => {
+      if (kind === 'queued' && type === 'outer') queue.pushTask({ taskId: 'inner', type: 'inner', params: { who: 'inner' }, priority: 9, singletonKey: 'k' });
+    });
+    const id = queue.pushTask({ taskId: 'outer', type: 'outer', params: { who: 'outer' }, priority: -1, singletonKey: 'o' });
+    expect(id).toBe('outer');
+    expect(queue.getTask('outer')).toMatchObject({ type: 'outer', params: { who: 'outer' }, priority: -1, singletonKey: 'o' });
+    expect(queue.getTask('inner')).toMatchObject({ type: 'inner', params: { who: 'inner' }, priority: 9, singletonKey: 'k' });
+    // the outer push took its key: a second push under it is dropped for the standing task
+    expect(queue.pushTask({ type: 'outer', singletonKey: 'o' })).toBe('outer');
+  });
+
+  it('a caller changing its params after the push does not change the stored task', () => {
+    const queue = makeQueue();
+    const params: Record<string, unknown> = { n: 1 };
+    const id = queue.pushTask({ type: 't', params });
+    params.n = 2;
+    params.m = 3;
+    expect(queue.getTask(id).params).toEqual({ n: 1 });
   });
 });

@@ -44,6 +44,8 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
   protected readonly logger: LibraryLogger;
   protected readonly store: MemoryPublicStore;
   private readonly newId = (): string => this.tasks.newId();
+  /** What pushTask validates into and MemoryEntry copies from at once: no object per push beside the entry. */
+  private readonly scratch = normalizePush({ type: 'scratch' }, Infinity, 0, () => 'scratch');
   private readonly idleWaiters: Array<() => void> = [];
   private readonly singletons = new SingletonSlots(this.tasks, this.waiting);
   /** false on another backend: the proxy the constructor returns refuses every call, and no timer starts. */
@@ -94,31 +96,29 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
 
   pushTask<P>(input: PushTaskInput<P>): string {
     const now = this.clock.now();
-    const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId);
+    const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId, this.scratch);
     return this.add(task, now, task.generatedId ? this.tasks.lastIdSeq : -1);
   }
 
-  /**
-   * Pushes several tasks, in order, each with pushTask's dedupe rule. Every
-   * input is validated before the first is queued, so a bad one queues none.
-   */
+  /** Pushes several tasks, in order, each with pushTask's dedupe rule; all are validated before the first is queued, so a bad one queues none. */
   pushTasks<P>(inputs: PushTaskInput<P>[]): string[] {
     const now = this.clock.now();
-    const seqs: number[] = [];
-    const tasks = normalizeBatch(inputs, (input) => {
-      const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId);
-      seqs.push(task.generatedId ? this.tasks.lastIdSeq : -1);
-      return task;
+    // a plain push (no key, no tracing) becomes its entry as it is validated: no normalised object per input
+    const plain = this.tracing === undefined;
+    const tasks = normalizeBatch(inputs, (input): MemoryEntry | (NormalizedTask & { idSeq: number }) => {
+      const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId, this.scratch);
+      const idSeq = task.generatedId ? this.tasks.lastIdSeq : -1;
+      return plain && task.singleton === undefined ? new MemoryEntry(task, now, idSeq, this) : { ...task, idSeq };
     });
-    return tasks.map((task, i) => this.add(task, now, seqs[i]));
+    // an entry's idSeq is -1 for a given id (or for a made one past the counter's range: looked up for nothing)
+    return tasks.map((task) => (task instanceof MemoryEntry ? (this.queue(task, now, task.idSeq >= 0) ?? task.taskId) : this.add(task, now, task.idSeq)));
   }
 
-  /** Queues a validated task; `idSeq` is the counter of an id the index made for it, or -1. */
+  /** Queues a validated task (`idSeq`: its made id's counter, or -1); `task` may be the scratch object, not read once the entry is built. */
   private add(task: NormalizedTask, now: number, idSeq: number): string {
     if (this.tracing !== undefined) task.traceContext = this.tracing.pushed(task);
     if (task.singleton !== undefined) return this.addSingleton(task, task.singleton, now, idSeq);
-    this.enqueue(task, now, idSeq);
-    return task.taskId;
+    return this.queue(new MemoryEntry(task, now, idSeq, this), now, task.generatedId) ?? task.taskId;
   }
 
   /** The key's rule first; an accepted push then keeps the id rule, and takes the key only if it was queued. */
@@ -128,23 +128,23 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
       this.logger.debug(`push of type '${task.type}' ${rule.mode === 'debounce' ? 'folded into' : 'dropped for'} task ${standing}, which holds ${rule.mode} key '${rule.key}'`);
       return standing;
     }
-    if (this.enqueue(task, now, idSeq)) this.singletons.accepted(rule.key, task.taskId, now);
-    return task.taskId;
+    const taskId = this.queue(new MemoryEntry(task, now, idSeq, this), now, task.generatedId);
+    if (taskId !== undefined) this.singletons.accepted(rule.key, taskId, now);
+    return taskId ?? task.taskId;
   }
 
-  /** false when its id is still pending or running (nothing queued). */
-  private enqueue(task: NormalizedTask, now: number, idSeq: number): boolean {
+  /** Queues a new entry and returns its id; undefined when a task of its id is still pending or running (nothing queued). */
+  private queue(entry: MemoryEntry, now: number, generatedId: boolean): string | undefined {
     // an id made for this push is new: no lookup
-    if (!task.generatedId) {
-      const known = this.tasks.get(task.taskId);
-      if (known && isUnfinished(known)) return false;
+    if (!generatedId) {
+      const known = this.tasks.get(entry.taskId);
+      if (known && isUnfinished(known)) return undefined;
       if (known) this.tasks.supersede(known);
     }
-    const entry = new MemoryEntry(task, now, idSeq, this);
     this.tasks.add(entry);
     this.emit('queued', entry);
     this.waiting.add(entry, now);
-    return true;
+    return entry.taskId;
   }
 
   /** Takes the next ready task (any type), waiting up to `timeoutMs` for one; null on timeout. Call `taskDone` after. */

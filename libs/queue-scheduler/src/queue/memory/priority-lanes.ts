@@ -1,6 +1,13 @@
 import { BinaryHeap } from '../binary-heap';
 import { Deque } from '../deque';
 
+/**
+ * An emptied lane's ring up to this many slots (2 MiB of pointers) is kept
+ * for the next lane to open: a backlog drained and refilled, as a burst of
+ * pushes makes, would otherwise grow a ring from 16 slots by doubling each time.
+ */
+const MAX_SPARE_CAPACITY = 2 ** 18;
+
 interface Lane<T> {
   readonly priority: number;
   readonly items: Deque<T>;
@@ -16,6 +23,7 @@ export class PriorityLanes<T extends { readonly priority: number }> {
   private readonly lanes = new Map<number, Lane<T>>();
   private readonly byPriority = new BinaryHeap<Lane<T>>((a, b) => a.priority < b.priority);
   private count = 0;
+  private spare: Deque<T> | undefined;
 
   get size(): number {
     return this.count;
@@ -43,6 +51,7 @@ export class PriorityLanes<T extends { readonly priority: number }> {
     if (lane.items.size === 0) {
       this.byPriority.pop();
       this.lanes.delete(lane.priority);
+      if (lane.items.capacity <= MAX_SPARE_CAPACITY) this.spare = lane.items;
     }
     this.count--;
     return item;
@@ -67,7 +76,8 @@ export class PriorityLanes<T extends { readonly priority: number }> {
   private lane(priority: number): Lane<T> {
     let lane = this.lanes.get(priority);
     if (!lane) {
-      lane = { priority, items: new Deque<T>() };
+      lane = { priority, items: this.spare ?? new Deque<T>() };
+      this.spare = undefined;
       this.lanes.set(priority, lane);
       this.byPriority.push(lane);
     }

@@ -23,6 +23,8 @@ export class ReadyTasks {
   /** Each filter's types as a Set, built once per filter (the pool keeps a filter until its caps change). */
   private readonly typeSets = new WeakMap<ClaimFilter, ReadonlySet<string>>();
   private count = 0;
+  /** The lanes of the type queue dropped last, empty: the next type to get a ready task takes them, with their kept ring. */
+  private spare: PriorityLanes<MemoryEntry> | undefined;
 
   get size(): number {
     return this.count;
@@ -122,7 +124,8 @@ export class ReadyTasks {
   private queueOf(type: string): TypeQueue {
     let q = this.byType.get(type);
     if (!q) {
-      q = { type, lanes: new PriorityLanes<MemoryEntry>(), index: this.queues.length };
+      q = { type, lanes: this.spare ?? new PriorityLanes<MemoryEntry>(), index: this.queues.length };
+      this.spare = undefined;
       this.byType.set(type, q);
       this.queues.push(q);
     }
@@ -132,6 +135,7 @@ export class ReadyTasks {
   /** Forgets an empty type's queue, so types that come and go do not pile up. */
   private drop(q: TypeQueue): void {
     this.byType.delete(q.type);
+    this.spare = q.lanes;
     const last = this.queues.pop()!;
     if (last !== q) {
       this.queues[q.index] = last;
