@@ -76,7 +76,7 @@ async function seedSchedules(ds: DataSource, schedules: number): Promise<void> {
   }
 }
 
-async function ours(db: TestDatabase, stallMs: number, schedules = SCHEDULES, seconds = secondsOf(stallMs)): Promise<Outcome> {
+export async function ours(db: TestDatabase, stallMs: number, schedules = SCHEDULES, seconds = secondsOf(stallMs)): Promise<Outcome> {
   const app = await boot({ db: db.options, options: { workers: { concurrency: 100 } } });
   const ds = app.get(DataSource);
   await seedSchedules(ds, schedules);
