@@ -139,6 +139,10 @@ export async function schedulerAlone(db: TestDatabase, schedules: number, second
   await new Promise((resolve) => setTimeout(resolve, from - Date.now()));
   const delay = monitorEventLoopDelay({ resolution: 1 });
   const watch = watchSchedulerSlices(app, ds);
+  sink.run = () => {
+    ran++;
+    watch.handlerStarted();
+  };
   const cpu0 = process.cpuUsage();
   const ran0 = ran;
   delay.enable();

@@ -37,6 +37,8 @@ export interface SliceReport {
   maxCpu: number;
   /** The longest slice's CPU time, ms. */
   longestCpu: number;
+  /** Handlers that started between the longest slice's first and last mark (in the same microtask drain). */
+  handlersInLongest: number;
   /** Collections during the window by kind: count and longest pause, ms. */
   gc: Record<string, { count: number; max: number }>;
   /** The longest slice's make-up, ms ('gc': pauses that started within it, overlapping the others; 'js': the rest besides gc). */
@@ -58,8 +60,10 @@ function kindOf(sql: string): Piece {
 }
 
 /** Wraps the scheduler's statements, its claim and the queue's pushes in `app`; `stop()` unwraps and reports. */
-export function watchSchedulerSlices(app: INestApplicationContext, ds: DataSource): { stop(): SliceReport } {
+export function watchSchedulerSlices(app: INestApplicationContext, ds: DataSource): { stop(): SliceReport; handlerStarted(): void } {
   const done: Slice[] = [];
+  /** When the app's handlers ran: one inside a slice ran in the scheduler's microtask drain, not the scheduler's work. */
+  const handlers: number[] = [];
   const longestPiece = zero();
   let open: Slice | undefined;
   let enabled = true;
@@ -137,6 +141,7 @@ export function watchSchedulerSlices(app: INestApplicationContext, ds: DataSourc
     }
   });
   return {
+    handlerStarted: () => void handlers.push(performance.now()),
     stop(): SliceReport {
       enabled = false;
       gcObserver.disconnect();
@@ -163,6 +168,7 @@ export function watchSchedulerSlices(app: INestApplicationContext, ds: DataSourc
         over5: lengths.filter((l) => l > 5).length,
         median: lengths[Math.floor(lengths.length / 2)] ?? 0,
         gc,
+        handlersInLongest: longest ? handlers.filter((t) => t >= longest.start && t <= longest.end).length : 0,
         longest: round(pieces),
         longestPiece: round(longestPiece),
       };
