@@ -244,11 +244,13 @@ export async function run(rec: Recorder): Promise<void> {
       row("scheduler's synchronous slice p99", held.slices.p99);
       row("scheduler's slices over 5 ms", held.slices.over5, `of ${held.slices.slices}`);
       row("handlers started inside the scheduler's longest slice", held.slices.handlersInLongest, 'handlers');
-      for (const [piece, ms] of Object.entries(held.slices.longestPiece)) if (piece !== 'js') row(`longest ${piece}`, ms);
+      for (const [piece, ms] of Object.entries(held.slices.longestPiece)) if (piece !== 'js' && piece !== 'gc') row(`longest ${piece}`, ms);
+      row('longest GC pause in the window', Math.max(0, ...Object.values(held.slices.gc).map((g) => g.max)));
       row('event-loop delay max (process)', held.loopMax);
       row('event-loop delay p99 (process)', held.loopP99);
       row('CPU time', held.cpuMsPerS, 'ms/s');
-      row('occurrences run', held.ran, `of ${n * ALONE_SECONDS}`);
+      // the window's edges fall on whole seconds: the occurrences of both edges can land in it
+      row('occurrences run', held.ran, `in ${ALONE_SECONDS} s, ${n.toLocaleString('en-US')} a second`);
       alone[n] = held.slices.max;
       aloneLoop[n] = held.loopMax;
     }
