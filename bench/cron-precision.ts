@@ -18,6 +18,7 @@ import { DataSource } from 'typeorm';
 import { boot, sink } from './lib/app';
 import type { Recorder } from './lib/result';
 import { createTestDatabase, type TestDatabase } from './lib/servers';
+import { type SliceReport, watchSchedulerSlices } from './lib/scheduler-slices';
 import { latency, stall } from './lib/stats';
 
 const SCHEDULES = 1000;
@@ -75,7 +76,7 @@ async function seedSchedules(ds: DataSource, schedules: number): Promise<void> {
   }
 }
 
-async function ours(db: TestDatabase, stallMs: number, schedules = SCHEDULES, seconds = secondsOf(stallMs)): Promise<Outcome> {
+export async function ours(db: TestDatabase, stallMs: number, schedules = SCHEDULES, seconds = secondsOf(stallMs)): Promise<Outcome> {
   const app = await boot({ db: db.options, options: { workers: { concurrency: 100 } } });
   const ds = app.get(DataSource);
   await seedSchedules(ds, schedules);
@@ -106,21 +107,55 @@ async function ours(db: TestDatabase, stallMs: number, schedules = SCHEDULES, se
   }
 }
 
+/** What the scheduler-alone case reports: the process's loop delay and the scheduler's own synchronous slices. */
+interface Hold {
+  loopMax: number;
+  loopP99: number;
+  slices: SliceReport;
+  /** CPU time of the process over the window, ms per second. */
+  cpuMsPerS: number;
+  /** Occurrences run in the window: the consumption keeps up. */
+  ran: number;
+}
+
 /**
- * The scheduler's own hold on the event loop: the same rows, the scheduler
- * started without the worker pool, so what the loop waits on is the claims
- * and the pushes into the queue, not 1,000 handlers starting at once.
+ * The scheduler's own hold on the event loop: the same rows, each occurrence
+ * consumed as an app would (a no-op handler, workers.concurrency 100, a
+ * memory queue keeping the last 100 finished tasks), so the heap stays flat.
+ * Before (the first figures of issue 20), this case started the scheduler
+ * without the worker pool and its "event-loop delay max" was the process's
+ * with a memory queue filling up by `schedules` tasks a second: that figure
+ * measured GC of an undrained queue more than the scheduler.
  */
-async function schedulerAlone(db: TestDatabase, schedules: number, seconds: number): Promise<number> {
-  const app = await boot({ db: db.options, options: { autoStart: false, workers: { concurrency: 100 } } });
+export async function schedulerAlone(db: TestDatabase, schedules: number, seconds: number): Promise<Hold> {
+  const app = await boot({ db: db.options, options: { workers: { concurrency: 100 }, queue: { historySize: 100 } } });
   const ds = app.get(DataSource);
   await seedSchedules(ds, schedules);
+  let ran = 0;
+  sink.run = () => void ran++;
   const scheduler = app.get(SchedulerService);
-  scheduler.start();
+  scheduler.wake();
+  const from = Math.ceil((Date.now() + 1500) / 1000) * 1000;
+  await new Promise((resolve) => setTimeout(resolve, from - Date.now()));
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  const watch = watchSchedulerSlices(app, ds);
+  sink.run = () => {
+    ran++;
+    watch.handlerStarted();
+  };
+  const cpu0 = process.cpuUsage();
+  const ran0 = ran;
+  delay.enable();
   try {
-    return (await window(0, seconds)).loopMax;
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    delay.disable();
+    const cpu = process.cpuUsage(cpu0);
+    const slices = watch.stop();
+    return { loopMax: delay.max / 1e6, loopP99: delay.percentile(99) / 1e6, slices, cpuMsPerS: (cpu.user + cpu.system) / 1000 / seconds, ran: ran - ran0 };
   } finally {
     await scheduler.stop();
+    await app.get(TaskQueue).onIdle();
+    sink.run = () => undefined;
     await app.close();
   }
 }
@@ -165,10 +200,11 @@ export async function run(rec: Recorder): Promise<void> {
   rec.settings.ours =
     'cron "* * * * * *" rows, misfire policy fire_once, grace 60 s, memory queue, workers.concurrency 100; without stalls on MariaDB, SQLite (better-sqlite3 in WAL with synchronous NORMAL, as the README Quick start) and PostgreSQL, with stalls on MariaDB';
   rec.settings.loopDelay = 'the longest event-loop delay during the window (perf_hooks.monitorEventLoopDelay, 1 ms resolution); it includes time the OS gave to other processes';
-  rec.settings.schedulerAlone = `the scheduler's own hold on the loop: SQLite as the Quick start, autoStart false and SchedulerService.start() without the worker pool, ${ALONE_SECONDS} s, the memory queue filling up`;
+  rec.settings.schedulerAlone = `the scheduler's own hold on the loop: SQLite as the Quick start, ${ALONE_SECONDS} s, each occurrence consumed by a no-op handler (workers.concurrency 100, queue.historySize 100); "scheduler's longest synchronous slice": the longest stretch from a claim's first statement to the scheduler's next real turn of the loop (better-sqlite3's statements and the library's pushes timed in the bench), the issue's "block over 5 ms from the scheduler"; "event-loop delay" is the whole process's (monitorEventLoopDelay), handlers, GC and OS descheduling included. Before this change the case ran without workers and reported only the process's loop delay max, with the memory queue filling up`;
   const dbs = {} as Record<Server, TestDatabase>;
   const p99: Record<string, number> = {};
   const alone: Record<number, number> = {};
+  const aloneLoop: Record<number, number> = {};
   const loop: Record<string, number> = {};
   let silent = 0;
   const record = (label: string, subject: string, o: Outcome, withBehind: boolean): number => {
@@ -202,8 +238,21 @@ export async function run(rec: Recorder): Promise<void> {
     record(`no stalls, ${LARGE.toLocaleString('en-US')} schedules`, ourName('sqlite'), await ours(dbs.sqlite, 0, LARGE, LARGE_SECONDS), true);
     for (const n of [SCHEDULES, LARGE]) {
       const held = await schedulerAlone(dbs.sqlite, n, ALONE_SECONDS);
-      rec.row({ case: `scheduler alone (no workers), ${n.toLocaleString('en-US')} schedules`, subject: ourName('sqlite'), metric: 'event-loop delay max', unit: 'ms', value: held });
-      alone[n] = held;
+      const label = `scheduler alone (no-op handlers), ${n.toLocaleString('en-US')} schedules`;
+      const row = (metric: string, value: number, unit = 'ms'): unknown => rec.row({ case: label, subject: ourName('sqlite'), metric, unit, value });
+      row("scheduler's longest synchronous slice", held.slices.max);
+      row("scheduler's synchronous slice p99", held.slices.p99);
+      row("scheduler's slices over 5 ms", held.slices.over5, `of ${held.slices.slices}`);
+      row("handlers started inside the scheduler's longest slice", held.slices.handlersInLongest, 'handlers');
+      for (const [piece, ms] of Object.entries(held.slices.longestPiece)) if (piece !== 'js' && piece !== 'gc') row(`longest ${piece}`, ms);
+      row('longest GC pause in the window', Math.max(0, ...Object.values(held.slices.gc).map((g) => g.max)));
+      row('event-loop delay max (process)', held.loopMax);
+      row('event-loop delay p99 (process)', held.loopP99);
+      row('CPU time', held.cpuMsPerS, 'ms/s');
+      // the window's edges fall on whole seconds: the occurrences of both edges can land in it
+      row('occurrences run', held.ran, `in ${ALONE_SECONDS} s, ${n.toLocaleString('en-US')} a second`);
+      alone[n] = held.slices.max;
+      aloneLoop[n] = held.loopMax;
     }
   } finally {
     for (const db of Object.values(dbs)) await db.drop();
@@ -215,7 +264,8 @@ export async function run(rec: Recorder): Promise<void> {
   const sqliteLoop = loop[`${ourName('sqlite')}|no stalls`];
   rec.ratio('event-loop delay max, SQLite, 1,000 schedules, whole process with 1,000 handlers a second (ms)', sqliteLoop);
   for (const n of [SCHEDULES, LARGE]) {
-    rec.ratio(`event-loop delay max from the scheduler alone, SQLite, ${n.toLocaleString('en-US')} schedules (ms)`, alone[n], { text: '≤ 5 ms', met: alone[n] <= 5 }, ' ms');
+    rec.ratio(`the scheduler's longest synchronous slice, SQLite, ${n.toLocaleString('en-US')} schedules (ms)`, alone[n], { text: '≤ 5 ms', met: alone[n] <= 5 }, ' ms');
+    rec.ratio(`event-loop delay max of the process, scheduler with no-op handlers, SQLite, ${n.toLocaleString('en-US')} schedules (ms)`, aloneLoop[n]);
   }
   const large = at('sqlite', `no stalls, ${LARGE.toLocaleString('en-US')} schedules`);
   rec.ratio('lateness p99, SQLite, 10,000 schedules (ms)', large, { text: '< 50 ms', met: large < 50 }, ' ms');

@@ -45,7 +45,7 @@ export interface SchedulerOptions {
   defaultMisfirePolicy?: MisfirePolicy;
   /** Most occurrences one `fire_all` catch-up enqueues. @default 100 */
   maxCatchUp?: number;
-  /** Due schedules claimed per query. @default 100 */
+  /** Due schedules claimed per query; at most 25 on SQLite, whose claims run on the event loop's thread. @default 100 */
   batchSize?: number;
   /**
    * How far ahead occurrences are claimed and queued as delayed tasks that start

@@ -49,6 +49,8 @@ export class ScheduleLoop {
   /** The tail of the claims and changes that must not interleave (see exclusive). */
   private turn: Promise<unknown> = Promise.resolve();
   private readonly claims: ScheduleClaims;
+  /** Rows per claim: scheduler.batchSize, fewer on SQLite (see ScheduleClaims.claimRows). */
+  private readonly claimRows: number;
   private readonly limits: ClaimLimits;
   /** Occurrences queued ahead into a queue that dies with the process (memory backend), given back on stop. */
   private readonly held: HeldOccurrences | null;
@@ -67,6 +69,7 @@ export class ScheduleLoop {
     private readonly tracing?: QueueTracing,
   ) {
     this.claims = new ScheduleClaims(dataSource);
+    this.claimRows = this.claims.claimRows(options.batchSize);
     this.limits = { misfireGraceMs: options.misfireGraceSeconds * 1000, maxCatchUp: options.maxCatchUp };
     this.held = consumer.capabilities.durable ? null : new HeldOccurrences();
     this.waiting = new WaitingSchedules(Math.min(options.pollIntervalMs, WAIT_RECHECK_MS));
@@ -211,7 +214,7 @@ export class ScheduleLoop {
           waitedThisTick.add(id);
           waitedAnew = true;
         }
-        more = batch.won + batch.waiting.length > 0 && batch.read === this.options.batchSize;
+        more = batch.won + batch.waiting.length > 0 && batch.read === this.claimRows;
       }
       // rows found waiting are left out from now on: look again at what is behind them (once per row and tick, so a slow look cannot cycle)
       if (waitedAnew) continue;
@@ -246,7 +249,7 @@ export class ScheduleLoop {
           ? planClaim(row, now, horizon, this.limits)
           : this.consumer.hasUnfinishedRun(row.taskId, manager).then((busy) => planOverlap(row, now, this.limits, busy));
       // a transaction rolled back for a deadlock runs this again from the start
-      ({ read, won: claimed, waiting } = await this.claims.claim(horizon, this.options.batchSize, plan, now, manager, this.waiting.held(now)));
+      ({ read, won: claimed, waiting } = await this.claims.claim(horizon, this.claimRows, plan, now, manager, this.waiting.held(now)));
       if (!claimed.length) return null;
       // read after the claim's statements, so each delay ends at the occurrence
       pushedAt = this.clock.now();
