@@ -19,10 +19,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Queue, Worker } from 'bullmq';
 import type { Instance } from '../../test/support/processes';
-import { stopAll, waitReady } from '../../test/support/processes';
+import { instanceOf, stopAll, waitReady } from '../../test/support/processes';
 import { waitFor } from '../../test/support/wait-for';
 import { middleRate, middleWindow } from './durable';
 import { REDIS, uniqueName } from './servers';
@@ -38,18 +37,7 @@ function startWorkerProcess(queue: string, concurrency: number, n: number): Inst
     env: { ...process.env, QS_BULL_QUEUE: queue, QS_BULL_CONCURRENCY: String(concurrency), QS_BULL_N: String(n), SWC_NODE_PROJECT: join(ROOT, 'tsconfig.json') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const lines: Array<Record<string, unknown>> = [];
-  const stderr: string[] = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    try {
-      lines.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      stderr.push(line);
-    }
-  });
-  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, lines, stderr, exited };
+  return instanceOf(child);
 }
 
 /** `n` no-op jobs drained by BullMQ's Worker at `concurrency` in one worker process; tasks/s over the middle 90% and that window. */

@@ -64,6 +64,11 @@ export function startInstance(db: DataSourceOptions | TypeOrmModuleOptions, opti
     env: { ...process.env, ...env, QS_APP: app, QS_DB: JSON.stringify(db), QS_OPTIONS: JSON.stringify(options), SWC_NODE_PROJECT: join(ROOT, 'tsconfig.json'), TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  return instanceOf(child);
+}
+
+/** A started process read as an Instance: its stdout's JSON lines, the rest (and stderr) as text. */
+export function instanceOf(child: ChildProcess): Instance {
   const lines: Array<Record<string, unknown>> = [];
   const stderr: string[] = [];
   createInterface({ input: child.stdout! }).on('line', (line) => {
