@@ -83,6 +83,10 @@ describe.each(SERVERS)('database backend, several processes on %s', (kind) => {
     const first = Math.ceil(Date.now() / 1000) * 1000 + 1000;
     await ds.query(kind === 'postgres' ? 'UPDATE scheduler_task SET enabled = true, next_run_at = $1, version = version + 1' : 'UPDATE scheduler_task SET enabled = 1, next_run_at = ?, version = version + 1', [first]);
     await new Promise((r) => setTimeout(r, 6000));
+    // each second's claim goes to whichever instance looks first: in a loaded run one instance can win a few in a row, so
+    // the run goes on until a second instance has pushed one (failing after 20 s more): several instances share the pushes
+    const pushers = (): Set<number> => new Set(instances.flatMap((i) => i.lines.filter((l) => l.event === 'queued').map((l) => l.pid as number)));
+    await waitFor(() => pushers().size > 1, 'a second instance to push an occurrence', 20_000, 50);
     const stopping = Date.now();
     await stopAll(instances);
     const rows: Array<{ s: string; at: string; n: string | number }> = await ds.query(
@@ -102,8 +106,6 @@ describe.each(SERVERS)('database backend, several processes on %s', (kind) => {
     const ran = await count("SELECT COUNT(*) AS n FROM task_queue WHERE status = 'succeeded' AND started_at >= scheduled_at");
     const ahead = await count(`SELECT COUNT(*) AS n FROM task_queue WHERE status = 'pending' AND scheduled_at > ${stopping - 250}`);
     expect(ran + ahead).toBe(rows.length);
-    const pushers = new Set(instances.flatMap((i) => i.lines.filter((l) => l.event === 'queued').map((l) => l.pid)));
-    expect(pushers.size).toBeGreaterThan(1);
   });
 
   async function bootSchedulerApp(): Promise<INestApplication> {
