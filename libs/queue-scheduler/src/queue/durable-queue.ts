@@ -155,7 +155,14 @@ export abstract class DurableTaskQueue extends TaskQueue {
     await reading;
     const claimable = this.withoutEmpty(this.paused.apply(filter));
     if (claimable.rateLimits === undefined) return this.consumer.claim(claimable, limit);
-    this.rated ??= new RateLimitedClaims(this.permitStore);
+    this.rated ??= new RateLimitedClaims(
+      this.permitStore,
+      (task, runAt) => this.consumer.release(task, runAt),
+      (type, over, windowEnd) =>
+        this.logger.warn(
+          `a claim of rate-limited type ${JSON.stringify(type)} ended after the window of its permits, and the next window had none left for ${over.length} of its tasks: put back, without using an attempt, until ${new Date(windowEnd).toISOString()}: ${over.map(taskLabel).join(', ')}`,
+        ),
+    );
     this.rateLimited = claimable.rateLimits;
     return this.rated.claim(claimable as ClaimFilter & { rateLimits: ReadonlyMap<string, RateLimit> }, limit, (f) => this.consumer.claim(f, limit));
   }

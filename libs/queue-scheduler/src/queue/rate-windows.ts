@@ -38,6 +38,9 @@ export interface PermitStore {
   giveBack(type: string, n: number, limit: RateLimit, windowStart: number): Promise<void>;
 }
 
+/** Gives a claimed task back to the queue, to be claimed again from `runAt`, without using an attempt. */
+export type PutBack = (task: Task, runAt: Date) => Promise<void>;
+
 /**
  * Rate-limited claims of a durable backend: permits from the shared store
  * first, then the claim within them, then the unused ones back. `wakeAt` is
@@ -46,7 +49,11 @@ export interface PermitStore {
 export class RateLimitedClaims {
   wakeAt = Infinity;
 
-  constructor(private readonly store: PermitStore) {}
+  constructor(
+    private readonly store: PermitStore,
+    private readonly putBack: PutBack,
+    private readonly onLate?: (type: string, putBack: readonly Task[], windowEnd: number) => void,
+  ) {}
 
   async claim<T extends Task>(filter: ClaimFilter & { rateLimits: ReadonlyMap<string, RateLimit> }, limit: number, claim: (filter: ClaimFilter) => Promise<T[]>): Promise<T[]> {
     const now = Date.now();
@@ -75,7 +82,37 @@ export class RateLimitedClaims {
       const unused = granted - (took.get(type) ?? 0);
       if (unused > 0) await this.store.giveBack(type, unused, filter.rateLimits.get(type)!, windows.get(type)!);
     }
-    return tasks;
+    return this.recountLate(tasks, took, filter.rateLimits, windows);
+  }
+
+  /**
+   * A claim slower than MAX_CLAIM_LAG_MS (a starved CPU, a slow server) ends
+   * after the window its permits came from: its tasks would start in the next
+   * window beside that window's own `max`. They take that window's permits
+   * instead, and those without one go back to the queue until it ends. The
+   * old window's permits stay spent: fewer starts there, never more.
+   */
+  private async recountLate<T extends Task>(tasks: T[], took: ReadonlyMap<string, number>, rateLimits: ReadonlyMap<string, RateLimit>, windows: ReadonlyMap<string, number>): Promise<T[]> {
+    let kept = tasks;
+    for (const [type, n] of took) {
+      const rate = rateLimits.get(type);
+      let start = windows.get(type);
+      if (rate === undefined || start === undefined) continue; // not rate-limited
+      let granted = n;
+      for (let now = Date.now(); now >= start + rate.perMs && granted > 0; now = Date.now()) {
+        start = windowOf(now, rate.perMs);
+        granted = await this.store.take(type, granted, rate, start);
+      }
+      if (granted === n) continue;
+      let seen = 0;
+      const over: T[] = [];
+      kept = kept.filter((task) => task.type !== type || ++seen <= granted || (over.push(task), false));
+      const runAt = start + rate.perMs;
+      this.wakeAt = Math.min(this.wakeAt, runAt);
+      this.onLate?.(type, over, runAt);
+      for (const task of over) await this.putBack(task, new Date(runAt));
+    }
+    return kept;
   }
 }
 
