@@ -9,6 +9,7 @@ import { PausedTypes, pausableType } from './paused-types';
 import { type PermitStore, RateLimitedClaims } from './rate-windows';
 import type { RateLimit } from '../interfaces/task-handler.interface';
 import { TaskQueue } from './task-queue';
+import type { EmptyTypes } from './empty-types';
 import { processName } from './task-tries';
 import type { ClusterEventSource } from './cluster-events';
 
@@ -34,8 +35,8 @@ export interface DurableConsumer {
   renewLeases(): Promise<number>;
   /** Wakes up to `n` of this instance's idle waits (a local push, a type resumed here). */
   wakeLocal(n: number): void;
-  /** Types a claim just found nothing of, which the next claims of a busy pool skip (Redis: EmptyTypes). */
-  readonly emptyTypes?: { has(type: string): boolean };
+  /** Types its claims just found nothing of (each backend knows when it has looked): the rate-limited ones are skipped below. */
+  readonly emptyTypes: EmptyTypes;
 }
 
 /** A durable backend's reader of cluster events; closed on module destroy. */
@@ -170,12 +171,16 @@ export abstract class DurableTaskQueue extends TaskQueue {
   /** Rate-limited types the consumer just found empty are left out: their permits would be taken and given back unused. */
   private withoutEmpty(filter: ClaimFilter): ClaimFilter {
     const empty = this.consumer.emptyTypes;
-    const skip = (type: string): boolean => filter.rateLimits!.has(type) && empty!.has(type);
-    return empty && filter.rateLimits && filter.types.some(skip) ? { ...filter, types: filter.types.filter((t) => !skip(t)) } : filter;
+    const skip = (type: string): boolean => filter.rateLimits!.has(type) && empty.has(type);
+    return filter.rateLimits && filter.types.some(skip) ? { ...filter, types: filter.types.filter((t) => !skip(t)) } : filter;
   }
 
-  /** Types held back by their rate limit are due when their window ends: no idle wait lasts longer. */
+  /**
+   * Types held back by their rate limit are due when their window ends: no idle wait lasts longer.
+   * An idle pool asks every type again: a type skipped as empty is then looked at within the poll.
+   */
   waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
+    this.consumer.emptyTypes.clear();
     const untilWindow = filter.rateLimits && this.rated ? Math.max(1, this.rated.wakeAt - Date.now()) : Infinity;
     return this.consumer.waitForWork(filter, Math.min(timeoutMs, untilWindow), signal);
   }
@@ -185,12 +190,15 @@ export abstract class DurableTaskQueue extends TaskQueue {
     return !this.paused.has(type) && !this.rateLimited?.has(type);
   }
 
+  /** A flow child's end may have released its parent, whose type may be one skipped as empty: every type is asked again. */
   complete(task: Task, result: unknown, durationMs: number): Promise<void> {
-    return this.consumer.complete(task, result, durationMs);
+    const done = this.consumer.complete(task, result, durationMs);
+    return task.parentId === undefined ? done : done.then(() => this.consumer.emptyTypes.clear());
   }
 
   fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
-    return this.consumer.fail(task, error, retryAt, durationMs);
+    const done = this.consumer.fail(task, error, retryAt, durationMs);
+    return task.parentId === undefined || retryAt ? done : done.then(() => this.consumer.emptyTypes.clear());
   }
 
   release(task: Task, runAt?: Date): Promise<void> {

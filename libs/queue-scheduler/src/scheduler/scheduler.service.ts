@@ -4,7 +4,7 @@ import type { Observable } from 'rxjs';
 import type { DataSource, Repository } from 'typeorm';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
-import { InvalidScheduleError, TaskNotFoundError } from '../errors/errors';
+import { InvalidScheduleError } from '../errors/errors';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { AddSchedulerTaskInput, ListSchedulesFilter, ScheduleEvent, UpdateSchedulerTaskInput } from '../interfaces/schedule.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
@@ -13,13 +13,11 @@ import { QueueConsumer } from '../queue/queue-consumer';
 import { TaskQueue } from '../queue/task-queue';
 import { initialRun } from './math/schedule-math';
 import { nextOccurrences, type ScheduleTiming, upcomingRuns } from './next-occurrences';
-import { assumeGivenBack, cancelAhead, type GivenBack } from './ahead-occurrences';
+import type { GivenBack } from './ahead-occurrences';
 import { ScheduleLoop } from './schedule-loop';
 import { tracingFor } from '../tracing/queue-tracing';
-import { comparable, type ScheduleDefaults, type ScheduleFields, TIMING_FIELDS, validateSchedule } from './schedule-input';
-
-/** Tries of one change's compare-and-set before giving up (the firing loop or another instance kept changing the row). */
-const MAX_CHANGE_TRIES = 10;
+import { type ScheduleDefaults, validateSchedule } from './schedule-input';
+import { ScheduleChanges } from './schedule-changes';
 
 /**
  * Persistent interval / cron / once schedules in the app's database. Each
@@ -36,6 +34,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   private readonly repo: Repository<SchedulerTask>;
   private readonly loop: ScheduleLoop;
   private readonly defaults: ScheduleDefaults;
+  private readonly changes: ScheduleChanges;
 
   constructor(
     @Inject(SCHEDULER_DATA_SOURCE) dataSource: DataSource,
@@ -53,6 +52,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
       misfirePolicy: options.scheduler.defaultMisfirePolicy,
       maxPayloadBytes: options.queue.maxPayloadBytes,
     };
+    this.changes = new ScheduleChanges(this.repo, this.loop, queue, clock, this.defaults, this.logger);
   }
 
   /** Starts firing the schedules (unless autoStart or scheduler.enabled is off), then logs how many are enabled. */
@@ -99,7 +99,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
    * the row says was claimed is in the queue to be cancelled.
    */
   cancelAheadThen<T>(row: SchedulerTask, cancelled: Set<number>, write: (givenBack: GivenBack | null) => Promise<T>): Promise<T> {
-    return this.loop.exclusive(async () => write(await cancelAhead(this.queue, row, this.clock.now(), cancelled)));
+    return this.changes.cancelAheadThen(row, cancelled, write);
   }
 
   /** Starts firing due occurrences (for `autoStart: false`). */
@@ -142,10 +142,8 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   }
 
   /** Unknown id → `TaskNotFoundError`, as for every method below that takes an id. */
-  async getSchedule(id: string): Promise<SchedulerTask> {
-    const row = await this.repo.findOneBy({ taskId: id });
-    if (!row) throw new TaskNotFoundError(id, 'schedule');
-    return row;
+  getSchedule(id: string): Promise<SchedulerTask> {
+    return this.changes.read(id);
   }
 
   /** Oldest first; ties broken by id, so two calls list the same order. */
@@ -155,52 +153,22 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
 
   /** Stops firing until resumed; persists across restarts. */
   pauseSchedule(id: string): Promise<SchedulerTask> {
-    return this.change(id, () => ({ enabled: false, nextRunAt: null }));
+    return this.changes.pause(id);
   }
 
   /** Fires again from now on (missed occurrences while paused are not caught up). */
   resumeSchedule(id: string): Promise<SchedulerTask> {
-    return this.change(id, (row) => {
-      if (this.finished(row)) {
-        throw new InvalidScheduleError('enabled', `schedule '${row.taskId}' has finished (run_count ${row.runCount}, max_runs ${row.maxRuns}, type ${row.scheduleType}); update it to run again`);
-      }
-      return { enabled: true, nextRunAt: this.resumeAt(row, this.clock.now()) };
-    });
+    return this.changes.resume(id);
   }
 
   /** Changes any field; the result is validated as a whole and the next run recomputed when the timing changed. */
   updateSchedule(id: string, patch: UpdateSchedulerTaskInput): Promise<SchedulerTask> {
-    return this.change(id, (row) => {
-      const now = this.clock.now();
-      // keys present with an undefined value (optional DTO fields) change nothing
-      const given = stripUndefined(patch);
-      const merged = { ...this.asInput(row), ...given };
-      const fields = validateSchedule(merged as AddSchedulerTaskInput, this.defaults, 'executeAt' in given ? now : -Infinity);
-      const timingChanged = TIMING_FIELDS.some((f) => comparable(fields[f]) !== comparable(row[f]));
-      const next: Partial<SchedulerTask> = { ...fields };
-      const candidate = { ...row, ...fields } as SchedulerTask;
-      if (!fields.enabled || this.finished(candidate)) {
-        next.nextRunAt = null;
-        next.enabled = fields.enabled && !this.finished(candidate);
-      } else if (timingChanged || !row.enabled || row.nextRunAt === null) {
-        next.nextRunAt = timingChanged ? initialRun(fields, new Date(now)) : this.resumeAt(candidate, now);
-      }
-      return next;
-    });
+    return this.changes.update(id, patch);
   }
 
   /** Deletes the schedule; occurrences it queued ahead of their time are cancelled. */
-  async deleteSchedule(id: string): Promise<void> {
-    const cancelled = new Set<number>();
-    for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
-      const row = await this.getSchedule(id);
-      const deleted = await this.cancelAheadThen(row, cancelled, async () => (await this.repo.delete({ taskId: id, version: row.version })).affected);
-      if (deleted) {
-        this.logger.log(`schedule ${id} deleted`);
-        return;
-      }
-    }
-    throw new Error(`schedule ${id}: could not delete it, the row kept changing (${MAX_CHANGE_TRIES} tries)`);
+  deleteSchedule(id: string): Promise<void> {
+    return this.changes.delete(id);
   }
 
   /**
@@ -267,63 +235,4 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   wake(): void {
     this.loop.wake();
   }
-
-  private finished(row: SchedulerTask): boolean {
-    if (row.maxRuns > 0 && row.runCount >= row.maxRuns) return true;
-    return row.scheduleType === 'once' && row.runCount > 0;
-  }
-
-  private resumeAt(row: SchedulerTask, now: number): Date | null {
-    // A once that has not fired keeps its time, even if past: it then fires by its misfire policy.
-    if (row.scheduleType === 'once') return row.executeAt;
-    // the last run bounds the wall clock: a resume inside a repeated hour does not run again what ran on its first pass
-    return initialRun(row, new Date(now), row.lastRunAt);
-  }
-
-  private asInput(row: SchedulerTask): AddSchedulerTaskInput {
-    const { name, taskType, scheduleType, params, maxRuns, description, enabled, misfirePolicy, overlap, priority, timezone, flow } = row;
-    return {
-      name, taskType, scheduleType, params, maxRuns, description, enabled, misfirePolicy, overlap, priority, flow,
-      timezone: timezone ?? undefined,
-      intervalSeconds: row.intervalSeconds ?? undefined,
-      cronExpression: row.cronExpression ?? undefined,
-      executeAt: row.executeAt ?? undefined,
-    };
-  }
-
-  /**
-   * Read, change, write with compare-and-set on `version`, retried when
-   * another instance (usually the firing loop) changed the row in between.
-   * Occurrences queued ahead of their time are cancelled and given back to
-   * the row first, so the change applies to them as to every later one.
-   */
-  private async change(id: string, apply: (row: SchedulerTask) => Partial<SchedulerTask | ScheduleFields>): Promise<SchedulerTask> {
-    const cancelled = new Set<number>();
-    const withBack = (row: SchedulerTask, back: GivenBack | null): SchedulerTask => (back ? this.repo.merge(this.repo.create(row), back) : row);
-    for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
-      const read = await this.getSchedule(id);
-      // validated first on the row as it will be once everything ahead is given back: a rejected call cancels nothing
-      apply(withBack(read, assumeGivenBack(read, this.clock.now())));
-      const written = await this.cancelAheadThen(read, cancelled, async (givenBack) => {
-        const row = withBack(read, givenBack);
-        const changes = { ...givenBack, ...apply(row), updatedAt: new Date(this.clock.now()), version: read.version + 1 };
-        const result = await this.repo
-          .createQueryBuilder()
-          .update(SchedulerTask)
-          .set(changes as never)
-          .where('task_id = :id AND version = :version', { id, version: read.version })
-          .execute();
-        return result.affected === 1 ? this.repo.merge(row, changes as never) : null;
-      });
-      if (written) {
-        this.loop.wake();
-        return written;
-      }
-    }
-    throw new Error(`schedule ${id}: could not apply the change, the row kept changing (${MAX_CHANGE_TRIES} tries)`);
-  }
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

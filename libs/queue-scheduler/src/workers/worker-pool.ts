@@ -3,23 +3,16 @@ import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { MaybePromise, Task } from '../interfaces/task.interface';
 import { LibraryLogger, taskLabel } from '../queue-scheduler.logger';
 import type { ClaimFilter, QueueConsumer } from '../queue/queue-consumer';
-import type { RateLimit } from '../interfaces/task-handler.interface';
 import { ShutdownAbort, TaskRunner } from './task-runner';
 import { tracingFor } from '../tracing/queue-tracing';
 import { TryTraces } from '../tracing/try-traces';
+import { ClaimFilters } from './claim-filter';
+import { LoopSlice } from './loop-slice';
 
 /** How long an idle pool waits before looking again without being woken. */
 const IDLE_WAIT_MS = 1000;
 /** The reason an idle wait is ended early; nothing reads it (a reason-less abort() builds a DOMException with a stack). */
 const WOKEN = Symbol('woken');
-/**
- * Longest the pool runs tasks without letting the event loop turn: tasks
- * that finish synchronously or in a microtask would otherwise starve timers
- * and I/O (an HTTP server in the same process) for as long as the backlog lasts.
- */
-const SLICE_MS = 10;
-/** Launches between two looks at the clock for SLICE_MS. */
-const CLOCK_EVERY = 64;
 /** A real microtask even under Jest's fake timers, which fake queueMicrotask. */
 const RESOLVED = Promise.resolve();
 
@@ -42,12 +35,12 @@ type State = 'stopped' | 'running' | 'stopping';
  */
 export class WorkerPool {
   private readonly runner: TaskRunner;
-  private readonly runningByType = new Map<string, number>();
+  private readonly filters: ClaimFilters;
+  private readonly slice = new LoopSlice();
   private state: State = 'stopped';
   private busyCount = 0;
   /** Outcomes handed to the queue and not written yet. */
   private recording = 0;
-  private filter?: ClaimFilter;
   /** Inside the claim loop: a task that ends now needs no new pump. */
   private pumping = false;
   private pumpQueued = false;
@@ -57,14 +50,7 @@ export class WorkerPool {
   private retryTimer?: NodeJS.Timeout;
   private drained?: () => void;
   private stopping?: Promise<void>;
-  private launches = 0;
   private lastHandler?: RegisteredHandler;
-  /** Set while a setImmediate is pending: when it runs, the event loop has turned. */
-  private turnPending = false;
-  private turnAt = 0;
-  private readonly onTurn = (): void => {
-    this.turnPending = false;
-  };
   private readonly pumpNow = (): void => {
     this.pumpQueued = false;
     this.pump();
@@ -79,6 +65,7 @@ export class WorkerPool {
     const tracing = tracingFor(options);
     this.runner = new TaskRunner(queue, this.logger, (task, handler, recording) => this.done(task, handler, recording), options.queue, tracing && new TryTraces(tracing));
     queue.onCancelRequest((taskId) => this.runner.cancel(taskId));
+    this.filters = new ClaimFilters(registry, queue.capabilities.soleConsumer);
   }
 
   get started(): boolean {
@@ -98,7 +85,7 @@ export class WorkerPool {
   start(): void {
     if (this.state !== 'stopped') return;
     this.state = 'running';
-    this.filter = undefined;
+    this.filters.reset();
     this.logger.log(`${this.options.workers.concurrency} worker(s) started for ${this.registry.types().length} task type(s)`);
     this.schedulePump(false);
   }
@@ -152,7 +139,7 @@ export class WorkerPool {
       for (;;) {
         const free = Math.min(concurrency - this.busyCount, 2 * concurrency - this.busyCount - this.recording);
         if (free <= 0) return; // a task that ends pumps again
-        const filter = (this.filter ??= this.buildFilter());
+        const filter = this.filters.current;
         let claimed: MaybePromise<Task[]>;
         try {
           claimed = this.queue.claim(filter, free);
@@ -163,7 +150,7 @@ export class WorkerPool {
         if (claimed.length === 0) return this.waitForWork(filter);
         this.runner.readClock();
         for (const task of claimed) this.launch(task);
-        if ((this.launches += claimed.length) >= CLOCK_EVERY && this.sliceSpent()) return this.schedulePump(true);
+        if (this.slice.spent(claimed.length)) return this.schedulePump(true);
       }
     } finally {
       this.pumping = false;
@@ -212,7 +199,7 @@ export class WorkerPool {
     let handler = this.lastHandler;
     if (task.type !== handler?.type) handler = this.lastHandler = this.registry.get(task.type);
     this.busyCount++;
-    if (handler && handler.concurrency !== Infinity) this.track(handler, 1);
+    if (handler && handler.concurrency !== Infinity) this.filters.track(handler, 1);
     this.runner.run(task, handler);
   }
 
@@ -224,7 +211,7 @@ export class WorkerPool {
       return;
     }
     this.busyCount--;
-    if (handler && handler.concurrency !== Infinity) this.track(handler, -1);
+    if (handler && handler.concurrency !== Infinity) this.filters.track(handler, -1);
     if (recording) {
       this.recording++;
       void recording.then(this.recorded);
@@ -257,39 +244,5 @@ export class WorkerPool {
     this.pumpQueued = true;
     if (later) setImmediate(this.pumpNow);
     else void RESOLVED.then(this.pumpNow);
-  }
-
-  /** Whether SLICE_MS have passed since the event loop last turned. */
-  private sliceSpent(): boolean {
-    this.launches = 0;
-    const now = performance.now();
-    if (!this.turnPending) {
-      this.turnPending = true;
-      this.turnAt = now;
-      setImmediate(this.onTurn);
-      return false;
-    }
-    return now - this.turnAt >= SLICE_MS;
-  }
-
-  /** Counts running tasks of a capped type; any change invalidates the claim filter. */
-  private track(handler: RegisteredHandler, delta: 1 | -1): void {
-    this.runningByType.set(handler.type, (this.runningByType.get(handler.type) ?? 0) + delta);
-    this.filter = undefined;
-  }
-
-  private buildFilter(): ClaimFilter {
-    const handled = new Set(this.registry.types());
-    const remaining = new Map<string, number>();
-    const types: string[] = [];
-    const rateLimits = new Map<string, RateLimit>();
-    for (const handler of this.registry.all()) {
-      const left = handler.concurrency - (this.runningByType.get(handler.type) ?? 0);
-      if (left <= 0) continue;
-      types.push(handler.type);
-      if (handler.concurrency !== Infinity) remaining.set(handler.type, left);
-      if (handler.rateLimit) rateLimits.set(handler.type, handler.rateLimit);
-    }
-    return { types, unknownTypes: this.queue.capabilities.soleConsumer, handled, remaining, ...(rateLimits.size > 0 && { rateLimits }) };
   }
 }

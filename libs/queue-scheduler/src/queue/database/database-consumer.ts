@@ -13,7 +13,8 @@ import { WakeTimers } from '../wake-timers';
 import { OutcomeBatch } from './outcome-batch';
 import { cancelWithEvent, pruneEvents, writeStarted } from './event-log';
 import { type TaskRow, toRecord } from './task-rows';
-import { claimDue, lockDue, markRunning, NO_SORT } from './statements/claim';
+import { claimRows } from './claim-rows';
+import { EmptyTypes } from '../empty-types';
 import { purgeFinished, reclaimExpired, releaseClaim, renewLeases } from './statements/leases';
 import { writeProgress } from './statements/outcomes';
 import { cancelRequests, recordCancelled } from './statements/tasks';
@@ -30,6 +31,7 @@ export class DatabaseConsumer {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly wakeTimers = new WakeTimers(() => this.wakeLocal(1));
   private readonly idle: IdlePoll;
+  readonly emptyTypes = new EmptyTypes();
   /** The last claim filled its batch: more tasks are probably due than this instance can take. */
   private backlog = false;
   private destroyed = false;
@@ -86,38 +88,11 @@ export class DatabaseConsumer {
     this.idle.claiming();
     const types = filter.types;
     if (types.length === 0 || limit <= 0) return [];
+    const version = this.emptyTypes.version;
     const now = Date.now();
-    const lease = now + this.options.queue.leaseMs;
-    let rows: TaskRow[];
-    if (this.sql.dialect === 'mysql') {
-      // Over a backlog, REPEATABLE READ: READ COMMITTED visits the row of every index entry that rows claimed moments
-      // ago left behind for purge, so the locking read grew to 3x the cost on MariaDB. Its gap locks can deadlock two
-      // claims that reach the end of the queue together, so it is kept for backlogs, and a retry falls back.
-      const backlog = this.backlog;
-      // MySQL has no UPDATE … RETURNING: the locked rows are read whole, and their running state is what the UPDATE writes
-      rows = await this.sql.transaction(async (runner) => {
-        const lock = lockDue(this.sql, now, types, limit);
-        const locked = await this.sql.rows<TaskRow>(lock.text, lock.params, runner);
-        if (!locked.length) return [];
-        const mark = markRunning(this.sql, now, this.owner, lease, locked.map((r) => r.task_id));
-        await this.sql.affected(mark.text, mark.params, runner);
-        return locked.map((r) => ({ ...r, status: 'running', attempts: Number(r.attempts) + 1, started_at: now }));
-      }, (attempt) => (backlog && attempt === 1 ? 'REPEATABLE READ' : 'READ COMMITTED'));
-    } else {
-      const claim = claimDue(this.sql, now, this.owner, lease, types, limit);
-      // PostgreSQL, over a backlog: statistics from before it arrived (autovacuum analyzes a minute or more later) made
-      // the planner expect a handful of pending rows and read and sort all of them for every claim (70 ms per claim of
-      // 100 at 60,000 pending); without a sort to choose, it walks idx_task_queue_claim in order and stops at the
-      // limit (2 ms). Two round trips more, so only while a backlog lasts: a few pending rows sort in no time.
-      rows =
-        this.sql.dialect === 'postgres' && this.backlog
-          ? await this.sql.transaction(async (runner) => {
-              await runner.query(NO_SORT);
-              return this.sql.rows<TaskRow>(claim.text, claim.params, runner);
-            })
-          : await this.sql.rows<TaskRow>(claim.text, claim.params);
-    }
+    const rows = await claimRows(this.sql, this.owner, now, now + this.options.queue.leaseMs, types, limit, this.backlog);
     this.backlog = rows.length >= limit;
+    if (filter.rateLimits) this.markEmpty(filter, rows, version);
     const tasks = rows.map(claimedTask).sort((a, b) => a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || a.seq - b.seq);
     const claimed = await this.withinCaps(tasks, filter);
     if (this.options.queue.clusterEvents && claimed.length) await writeStarted(this.sql, claimed);
@@ -217,12 +192,22 @@ export class DatabaseConsumer {
 
   /** Wakes up to `n` local waiters: tasks were pushed or queued again here. */
   wakeLocal(n: number): void {
+    this.emptyTypes.clear();
     this.idle.pushed(n);
   }
 
   /** A delayed or retried task of this instance starts on time rather than at the next poll. */
   wakeAt(at: Date): void {
     this.wakeTimers.at(at);
+  }
+
+  /**
+   * The rate-limited types this claim asked for and got none of, left out of
+   * the next claims for a while (see EmptyTypes): each asks for a permit. A
+   * full batch may have left some behind; they wait at most RECHECK_MS more.
+   */
+  private markEmpty(filter: ClaimFilter, rows: readonly TaskRow[], version: number): void {
+    for (const type of filter.types) if (filter.rateLimits!.has(type) && !rows.some((r) => r.task_type === type)) this.emptyTypes.mark(type, version);
   }
 
   /** A batch may hold more of a capped type than it has free slots; give the extra back. */

@@ -9,7 +9,7 @@ import { lostLeaseWarning } from '../durable-queue';
 import { isLockError, type JobData, progressOf, taskOf } from './redis-jobs';
 import { retriedData, storedFailure, storeLostTry } from './redis-tries';
 import { RedisLeases } from './redis-leases';
-import { EmptyTypes } from './redis-empty-types';
+import { EmptyTypes } from '../empty-types';
 import { taskIdOf } from './redis-keys';
 import { retryingEvent } from './redis-event-marks';
 import { WakeTimers } from '../wake-timers';
@@ -71,11 +71,13 @@ export class RedisConsumer implements CondemnHost {
     this.idle.claiming();
     const claimed: Task[] = [];
     const types = filter.types;
+    const version = this.emptyTypes.version;
     try {
       for (let i = 0; i < types.length && claimed.length < limit; i++) {
         const type = types[(this.turn + i) % types.length];
         const room = Math.min(limit - claimed.length, filter.remaining?.get(type) ?? Infinity) - this.handAhead(type, limit, filter, claimed);
-        if (room > 0 && !this.emptyTypes.has(type)) await this.fetch(type, room, claimed);
+        // every empty type is skipped here, not only the rate-limited ones the shared claim leaves out: each costs a round trip
+        if (room > 0 && !this.emptyTypes.has(type)) await this.fetch(type, room, claimed, version);
       }
     } catch (err) {
       if (!claimed.length) throw err;
@@ -125,10 +127,10 @@ export class RedisConsumer implements CondemnHost {
   }
 
   /** One fetch first; only when the queue had a job are the other slots fetched at once (BullMQ moves each atomically). */
-  private async fetch(type: string, room: number, into: Task[]): Promise<void> {
+  private async fetch(type: string, room: number, into: Task[], version: number): Promise<void> {
     const worker = this.redis().workerFor(type);
     const first = await this.take(worker);
-    if (!first) return this.emptyTypes.mark(type);
+    if (!first) return this.emptyTypes.mark(type, version);
     into.push(first);
     if (room === 1) return;
     const rest = await Promise.allSettled(Array.from({ length: room - 1 }, () => this.take(worker)));
@@ -162,7 +164,6 @@ export class RedisConsumer implements CondemnHost {
 
   /** Sleeps until a local push, or the poll time: short right after work, doubling while empty, up to queue.pollIntervalMs. */
   waitForWork(_filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
-    this.emptyTypes.clear();
     return this.idle.wait(timeoutMs, signal);
   }
 
@@ -177,8 +178,6 @@ export class RedisConsumer implements CondemnHost {
       throw err;
     }
     this.emit('succeeded', task, { durationMs });
-    // a flow child's end may have released its parent into its own type's queue
-    if (task.parentId !== undefined) this.emptyTypes.clear();
     if (Array.isArray(next)) this.keepAhead(task.type, next, lease.token);
   }
 

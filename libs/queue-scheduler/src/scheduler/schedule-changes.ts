@@ -1,0 +1,144 @@
+import type { Repository } from 'typeorm';
+import type { Clock } from '../clock';
+import { SchedulerTask } from '../entities/scheduler-task.entity';
+import { InvalidScheduleError, TaskNotFoundError } from '../errors/errors';
+import type { AddSchedulerTaskInput, UpdateSchedulerTaskInput } from '../interfaces/schedule.interface';
+import type { LibraryLogger } from '../queue-scheduler.logger';
+import type { TaskQueue } from '../queue/task-queue';
+import { initialRun } from './math/schedule-math';
+import { assumeGivenBack, cancelAhead, type GivenBack } from './ahead-occurrences';
+import type { ScheduleLoop } from './schedule-loop';
+import { comparable, type ScheduleDefaults, type ScheduleFields, TIMING_FIELDS, validateSchedule } from './schedule-input';
+
+/** Tries of one change's compare-and-set before giving up (the firing loop or another instance kept changing the row). */
+const MAX_CHANGE_TRIES = 10;
+
+/**
+ * Changes to a stored schedule (pause, resume, update, delete): each a
+ * compare-and-set on the row's `version`, retried when another instance
+ * (usually a firing loop) changed the row in between, and each after the
+ * occurrences the row queued ahead of their time are cancelled and given back
+ * to it, so the change applies to them as to every later one.
+ */
+export class ScheduleChanges {
+  constructor(
+    private readonly repo: Repository<SchedulerTask>,
+    private readonly loop: ScheduleLoop,
+    private readonly queue: TaskQueue,
+    private readonly clock: Clock,
+    private readonly defaults: ScheduleDefaults,
+    private readonly logger: LibraryLogger,
+  ) {}
+
+  /** Unknown id → `TaskNotFoundError`. */
+  async read(id: string): Promise<SchedulerTask> {
+    const row = await this.repo.findOneBy({ taskId: id });
+    if (!row) throw new TaskNotFoundError(id, 'schedule');
+    return row;
+  }
+
+  /** See SchedulerService.cancelAheadThen. */
+  cancelAheadThen<T>(row: SchedulerTask, cancelled: Set<number>, write: (givenBack: GivenBack | null) => Promise<T>): Promise<T> {
+    return this.loop.exclusive(async () => write(await cancelAhead(this.queue, row, this.clock.now(), cancelled)));
+  }
+
+  pause(id: string): Promise<SchedulerTask> {
+    return this.change(id, () => ({ enabled: false, nextRunAt: null }));
+  }
+
+  resume(id: string): Promise<SchedulerTask> {
+    return this.change(id, (row) => {
+      if (finished(row)) {
+        throw new InvalidScheduleError('enabled', `schedule '${row.taskId}' has finished (run_count ${row.runCount}, max_runs ${row.maxRuns}, type ${row.scheduleType}); update it to run again`);
+      }
+      return { enabled: true, nextRunAt: resumeAt(row, this.clock.now()) };
+    });
+  }
+
+  update(id: string, patch: UpdateSchedulerTaskInput): Promise<SchedulerTask> {
+    return this.change(id, (row) => {
+      const now = this.clock.now();
+      // keys present with an undefined value (optional DTO fields) change nothing
+      const given = stripUndefined(patch);
+      const merged = { ...asInput(row), ...given };
+      const fields = validateSchedule(merged as AddSchedulerTaskInput, this.defaults, 'executeAt' in given ? now : -Infinity);
+      const timingChanged = TIMING_FIELDS.some((f) => comparable(fields[f]) !== comparable(row[f]));
+      const next: Partial<SchedulerTask> = { ...fields };
+      const candidate = { ...row, ...fields } as SchedulerTask;
+      if (!fields.enabled || finished(candidate)) {
+        next.nextRunAt = null;
+        next.enabled = fields.enabled && !finished(candidate);
+      } else if (timingChanged || !row.enabled || row.nextRunAt === null) {
+        next.nextRunAt = timingChanged ? initialRun(fields, new Date(now)) : resumeAt(candidate, now);
+      }
+      return next;
+    });
+  }
+
+  async delete(id: string): Promise<void> {
+    const cancelled = new Set<number>();
+    for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
+      const row = await this.read(id);
+      const deleted = await this.cancelAheadThen(row, cancelled, async () => (await this.repo.delete({ taskId: id, version: row.version })).affected);
+      if (deleted) {
+        this.logger.log(`schedule ${id} deleted`);
+        return;
+      }
+    }
+    throw new Error(`schedule ${id}: could not delete it, the row kept changing (${MAX_CHANGE_TRIES} tries)`);
+  }
+
+  /** Read, change, write with compare-and-set on `version`; the loop looks at the table again after a change. */
+  private async change(id: string, apply: (row: SchedulerTask) => Partial<SchedulerTask | ScheduleFields>): Promise<SchedulerTask> {
+    const cancelled = new Set<number>();
+    const withBack = (row: SchedulerTask, back: GivenBack | null): SchedulerTask => (back ? this.repo.merge(this.repo.create(row), back) : row);
+    for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
+      const read = await this.read(id);
+      // validated first on the row as it will be once everything ahead is given back: a rejected call cancels nothing
+      apply(withBack(read, assumeGivenBack(read, this.clock.now())));
+      const written = await this.cancelAheadThen(read, cancelled, async (givenBack) => {
+        const row = withBack(read, givenBack);
+        const changes = { ...givenBack, ...apply(row), updatedAt: new Date(this.clock.now()), version: read.version + 1 };
+        const result = await this.repo
+          .createQueryBuilder()
+          .update(SchedulerTask)
+          .set(changes as never)
+          .where('task_id = :id AND version = :version', { id, version: read.version })
+          .execute();
+        return result.affected === 1 ? this.repo.merge(row, changes as never) : null;
+      });
+      if (written) {
+        this.loop.wake();
+        return written;
+      }
+    }
+    throw new Error(`schedule ${id}: could not apply the change, the row kept changing (${MAX_CHANGE_TRIES} tries)`);
+  }
+}
+
+function finished(row: SchedulerTask): boolean {
+  if (row.maxRuns > 0 && row.runCount >= row.maxRuns) return true;
+  return row.scheduleType === 'once' && row.runCount > 0;
+}
+
+function resumeAt(row: SchedulerTask, now: number): Date | null {
+  // A once that has not fired keeps its time, even if past: it then fires by its misfire policy.
+  if (row.scheduleType === 'once') return row.executeAt;
+  // the last run bounds the wall clock: a resume inside a repeated hour does not run again what ran on its first pass
+  return initialRun(row, new Date(now), row.lastRunAt);
+}
+
+function asInput(row: SchedulerTask): AddSchedulerTaskInput {
+  const { name, taskType, scheduleType, params, maxRuns, description, enabled, misfirePolicy, overlap, priority, timezone, flow } = row;
+  return {
+    name, taskType, scheduleType, params, maxRuns, description, enabled, misfirePolicy, overlap, priority, flow,
+    timezone: timezone ?? undefined,
+    intervalSeconds: row.intervalSeconds ?? undefined,
+    cronExpression: row.cronExpression ?? undefined,
+    executeAt: row.executeAt ?? undefined,
+  };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

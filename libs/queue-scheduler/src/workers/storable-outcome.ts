@@ -1,0 +1,47 @@
+import { InvalidResultError, ResultTooLargeError } from '../errors/errors';
+import { normalizeJson, storableText } from '../queue/json-value';
+
+/** Longest error message stored with a task (the database's error_message is TEXT: 64 KiB on MySQL). */
+export const MAX_ERROR_LENGTH = 8000;
+
+const refuseResult = (field: string, message: string): Error => new InvalidResultError(field, message);
+const refuseResultSize = (field: string, message: string): Error => new ResultTooLargeError(field, message);
+
+/**
+ * The handler's value as every backend stores it (see normalizeJson); null
+ * and undefined are "no result". Plain scalars skip the walk: most handlers
+ * return nothing or a number, and this runs once per task.
+ */
+export function storableResult(value: unknown, maxBytes: number): unknown {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value + 0 : null;
+  return normalizeJson(value, 'result', maxBytes, 'queue.maxResultBytes', refuseResult, undefined, refuseResultSize);
+}
+
+/**
+ * What a handler threw, as an Error whose message every backend can store:
+ * NUL and lone surrogates replaced (PostgreSQL refused the whole batched
+ * write for one NUL), cut to MAX_ERROR_LENGTH. The thrown Error itself when
+ * its message needs none of it.
+ */
+export function storableError(raw: unknown): Error {
+  let error: Error;
+  if (raw instanceof Error) error = raw;
+  else {
+    let text: string;
+    try {
+      text = String(raw);
+    } catch {
+      text = Object.prototype.toString.call(raw);
+    }
+    error = new Error(text);
+  }
+  const message = typeof error.message === 'string' ? error.message : String(error.message);
+  const text = storableText(message, MAX_ERROR_LENGTH);
+  if (text === error.message) return error;
+  const clean = new Error(text);
+  clean.name = error.name;
+  clean.stack = error.stack === undefined ? undefined : storableText(error.stack, MAX_ERROR_LENGTH * 4);
+  return clean;
+}
