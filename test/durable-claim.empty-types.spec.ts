@@ -3,7 +3,6 @@ import { TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
 import { DataSource } from 'typeorm';
 import { BACKENDS, useBackendApp } from './support/backend-app';
 import type { DatabaseKind } from './support/databases';
-import { bootProducer } from './support/producer';
 import { waitFor } from './support/wait-for';
 
 /**
@@ -65,7 +64,8 @@ describe.each(BACKENDS.filter((b) => b !== 'memory'))('a rate-limited type found
     await waitFor(() => handlers.order.length >= 5, 'the busy drain to start');
   }
 
-  (database ? it : it.skip)('is not asked for a permit again within 50 ms while the pool drains another type', async () => {
+  // Redis's permits are a counter per window: the databases' row is what a trigger can count without a mock
+  if (database) it('is not asked for a permit again within 50 ms while the pool drains another type', async () => {
     const { app, queue, handlers } = await boot();
     // a first limited task makes the type's row: from then on each permit taken or given back updates it
     await queue.pushTask({ type: 'limited', params: { id: 'first' } });
@@ -101,10 +101,10 @@ describe.each(BACKENDS.filter((b) => b !== 'memory'))('a rate-limited type found
     for (const n of between) expect(n).toBeLessThanOrEqual(3);
   });
 
-  (database ? it : it.skip)('starts one pushed by another instance on the same database within the poll interval + 50 ms', async () => {
+  it('starts one pushed by another instance within the poll interval + 50 ms', async () => {
     const POLL_MS = 200;
     const { queue, handlers } = await boot(POLL_MS);
-    const producer = await bootProducer(backendApp.db);
+    const producer = await backendApp.producer();
     try {
       await keepBusy(queue, handlers, 2000);
       const other = producer.get(TaskQueue);

@@ -4,6 +4,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { QueueSchedulerModule, type QueueSchedulerModuleOptions } from 'nestjs-queue-scheduler';
 import { DataSource } from 'typeorm';
 import { databaseFor, DATABASES, useTestDatabase } from './databases';
+import { bootProducer } from './producer';
 import { dropPrefix, REDIS, testPrefix } from './redis';
 
 export type Backend = 'memory' | 'redis' | (typeof DATABASES)[number];
@@ -37,6 +38,16 @@ export function useBackendApp(backend: Backend) {
     async close(): Promise<void> {
       await app?.close();
       app = undefined;
+    },
+    /** A producer-only app (no workers, no scheduler) on the last boot's database or Redis prefix: another instance. The caller closes it. */
+    async producer(): Promise<INestApplication> {
+      if (backend !== 'redis') return bootProducer(db);
+      const moduleRef = await Test.createTestingModule({
+        imports: [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, workers: { enabled: false }, scheduler: { enabled: false }, queue: { backend: 'redis', connection: REDIS, prefix } })],
+      }).compile();
+      const other = moduleRef.createNestApplication({ logger: false });
+      await other.init();
+      return other;
     },
     async boot(options: QueueSchedulerModuleOptions, providers: Provider[], { fresh = true, imports: extra = [] }: { fresh?: boolean; imports?: ModuleMetadata['imports'] } = {}): Promise<INestApplication> {
       if (backend === 'redis' && fresh) prefix = testPrefix();
