@@ -243,6 +243,7 @@ export async function run(rec: Recorder): Promise<void> {
       row("scheduler's longest synchronous slice", held.slices.max);
       row("scheduler's synchronous slice p99", held.slices.p99);
       row("scheduler's slices over 5 ms", held.slices.over5, `of ${held.slices.slices}`);
+      row("scheduler's longest synchronous slice, the OS's run-queue waits left out", held.slices.held.max);
       row("handlers started inside the scheduler's longest slice", held.slices.handlersInLongest, 'handlers');
       for (const [piece, ms] of Object.entries(held.slices.longestPiece)) if (piece !== 'js' && piece !== 'gc') row(`longest ${piece}`, ms);
       row('longest GC pause in the window', Math.max(0, ...Object.values(held.slices.gc).map((g) => g.max)));

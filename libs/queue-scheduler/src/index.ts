@@ -58,6 +58,7 @@ export type {
   StoreOptions,
   SchedulerOptions,
   QueueOptions,
+  SqliteOptions,
   RedisConnectionOptions,
 } from './interfaces/options.interface';
 export type { TaskHandlerOptions, TaskHandlerFn, RateLimit } from './interfaces/task-handler.interface';

@@ -20,6 +20,7 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
     lookaheadMs: 1000,
   },
   queue: { backend: 'memory', connection: { host: '127.0.0.1', port: 6379 }, prefix: 'qs', maxPayloadBytes: 1_048_576, maxResultBytes: 1_048_576, maxLostTries: 1, historySize: 1000, progressIntervalMs: 250, pollIntervalMs: 500, leaseMs: 30_000, sweepIntervalMs: 5000, retentionDays: 30, clusterEvents: false, clusterEventsRetentionMs: 3_600_000, clusterEventsPollMs: 100 },
+  sqlite: { checkpoints: 'background' },
   shutdownTimeoutMs: 10_000,
   retries: { attempts: 1, backoff: 'exponential', delayMs: 1000, jitter: 0, maxDelayMs: 3_600_000 },
   logLevel: 'log',

@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
 import { BinaryKeysCheck } from './database/binary-keys';
+import { SqliteCheckpointer } from './database/sqlite-checkpointer';
 import { QUEUE_CLASSES } from './handlers/queue-class-guard';
 import { QueueSchedulerExplorer } from './handlers/queue-scheduler.explorer';
 import { TaskHandlerRegistry } from './handlers/task-handler.registry';
@@ -75,6 +76,7 @@ function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, red
     QueueSchedulerMetrics,
     QueueSchedulerHealthService,
     BinaryKeysCheck,
+    SqliteCheckpointer,
   ],
   exports: [MemoryQueueService, RedisQueueService, TaskQueue, TaskHandlerRegistry, WorkerPoolService, QUEUE_SCHEDULER_CLOCK, QueueSchedulerMetrics, QueueSchedulerHealthService],
 })

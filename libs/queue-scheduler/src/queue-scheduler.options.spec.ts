@@ -74,3 +74,22 @@ describe('resolveOptions: cluster events', () => {
     expect(resolveOptions({ queue: { clusterEventsRetentionMs: 10 * MAX_TIMER_MS } }).queue.clusterEventsRetentionMs).toBe(10 * MAX_TIMER_MS);
   });
 });
+
+describe('resolveOptions: sqlite.checkpoints', () => {
+  it("is 'background' by default and takes 'inline'", () => {
+    expect(resolveOptions().sqlite.checkpoints).toBe('background');
+    expect(resolveOptions({ sqlite: { checkpoints: 'inline' } }).sqlite.checkpoints).toBe('inline');
+  });
+
+  it('refuses anything else, naming the field and the value', () => {
+    let error: unknown;
+    try {
+      resolveOptions({ sqlite: { checkpoints: 'worker' as 'inline' } });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect((error as InvalidOptionsError).field).toBe('sqlite.checkpoints');
+    expect((error as Error).message).toBe("sqlite.checkpoints must be 'background' or 'inline', got 'worker'");
+  });
+});

@@ -76,6 +76,7 @@ export function resolveOptions(options: QueueSchedulerModuleOptions = {}): Resol
     store,
     scheduler,
     queue,
+    sqlite: { ...d.sqlite, ...options.sqlite },
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? d.shutdownTimeoutMs,
     retries: validateRetryPolicy('retries', options.retries ?? d.retries),
     logLevel: options.logLevel ?? d.logLevel,
@@ -125,6 +126,7 @@ export function resolveOptions(options: QueueSchedulerModuleOptions = {}): Resol
   // compared with the events' ages, never waited for: any length
   positiveInt('queue.clusterEventsRetentionMs', queue.clusterEventsRetentionMs);
   timerDuration('queue.clusterEventsPollMs', positiveInt('queue.clusterEventsPollMs', queue.clusterEventsPollMs));
+  if (!['background', 'inline'].includes(resolved.sqlite.checkpoints)) fail('sqlite.checkpoints', "must be 'background' or 'inline'", resolved.sqlite.checkpoints);
   timerDuration('shutdownTimeoutMs', nonNegative('shutdownTimeoutMs', resolved.shutdownTimeoutMs));
   if (!LOG_LEVELS.includes(resolved.logLevel)) fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`, resolved.logLevel);
   bool('autoStart', resolved.autoStart);

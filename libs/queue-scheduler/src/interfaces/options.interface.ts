@@ -120,12 +120,26 @@ export interface QueueOptions {
   clusterEventsPollMs?: number;
 }
 
+/** @publicApi */
+export interface SqliteOptions {
+  /**
+   * Where SQLite's WAL checkpoints run for a better-sqlite3 data source in WAL mode on a file.
+   * 'background': in a worker thread with its own connection, every 200 ms, and the app's
+   * connection gets `wal_autocheckpoint = 0` (its previous value returns on shutdown or if the
+   * thread stops), so no commit on the event loop copies the WAL into the database file.
+   * 'inline': SQLite's default, the commit that crosses `wal_autocheckpoint` checkpoints;
+   * nothing on the connection is changed. @default 'background'
+   */
+  checkpoints?: 'background' | 'inline';
+}
+
 /** Options of `QueueSchedulerModule.forRoot`. @publicApi */
 export interface QueueSchedulerModuleOptions {
   workers?: WorkerOptions;
   store?: StoreOptions;
   scheduler?: SchedulerOptions;
   queue?: QueueOptions;
+  sqlite?: SqliteOptions;
   /** Grace period for in-flight tasks on `app.close()`, then their AbortSignal fires. @default 10000 */
   shutdownTimeoutMs?: number;
   /** Default retry policy of handlers that declare none. @default { attempts: 1, backoff: 'exponential', delayMs: 1000 } */
@@ -153,6 +167,7 @@ export interface ResolvedOptions {
   store: Required<StoreOptions>;
   scheduler: Required<SchedulerOptions>;
   queue: Required<QueueOptions>;
+  sqlite: Required<SqliteOptions>;
   shutdownTimeoutMs: number;
   retries: ResolvedRetryPolicy;
   logLevel: LogLevel;

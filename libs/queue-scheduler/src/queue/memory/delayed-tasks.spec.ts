@@ -5,16 +5,28 @@ import { DelayedTasks } from './delayed-tasks';
 interface Entry {
   id: string;
   runAtMs: number;
+  readonly runAtKey: number;
   seq: number;
   heapIndex: number;
 }
+
+/** An entry whose heap key follows its run time, as MemoryEntry's offset does. */
+const delayable = (id: string, runAtMs: number, seq: number): Entry => ({
+  id,
+  runAtMs,
+  get runAtKey() {
+    return this.runAtMs;
+  },
+  seq,
+  heapIndex: -1,
+});
 
 describe('DelayedTasks', () => {
   beforeEach(() => jest.useFakeTimers({ now: 1_000_000 }));
   afterEach(() => jest.useRealTimers());
 
   let seq = 0;
-  const entry = (id: string, inMs: number): Entry => ({ id, runAtMs: Date.now() + inMs, seq: seq++, heapIndex: -1 });
+  const entry = (id: string, inMs: number): Entry => delayable(id, Date.now() + inMs, seq++);
 
   /** A queue whose timer takes what is due into `taken`, as the memory queue's does. */
   function make(clock: Clock = { now: () => Date.now(), manual: false }) {
@@ -48,7 +60,7 @@ describe('DelayedTasks', () => {
     const start = Date.now();
     const clock = { now: () => start + Math.floor((Date.now() - start) * 0.99), manual: false };
     const { delayed, taken } = make(clock);
-    delayed.add({ id: 'x', runAtMs: start + 100, seq: seq++, heapIndex: -1 });
+    delayed.add(delayable('x', start + 100, seq++));
     await jest.advanceTimersByTimeAsync(100);
     expect(taken).toEqual([]);
     await jest.advanceTimersByTimeAsync(5);
@@ -79,7 +91,7 @@ describe('DelayedTasks', () => {
   it('with a manual clock no timer is armed: the owner takes what is due', async () => {
     let now = Date.now();
     const { delayed, taken } = make({ now: () => now, manual: true });
-    delayed.add({ id: 'm', runAtMs: now + 100, seq: seq++, heapIndex: -1 });
+    delayed.add(delayable('m', now + 100, seq++));
     await jest.advanceTimersByTimeAsync(1000);
     expect(taken).toEqual([]);
     expect(jest.getTimerCount()).toBe(0);

@@ -5,10 +5,12 @@ import { type HeapPlaced, IndexedHeap } from '../binary-heap';
 /** What waits here: a run time, and the push order that breaks ties between equal ones. */
 export interface Delayable extends HeapPlaced {
   runAtMs: number;
+  /** A number in runAtMs's order that V8 need not box (see MemoryEntry.runAtKey); the heap compares this. */
+  readonly runAtKey: number;
   seq: number;
 }
 
-const byRunAt = (a: Delayable, b: Delayable): boolean => a.runAtMs < b.runAtMs || (a.runAtMs === b.runAtMs && a.seq < b.seq);
+const byRunAt = (a: Delayable, b: Delayable): boolean => a.runAtKey < b.runAtKey || (a.runAtKey === b.runAtKey && a.seq < b.seq);
 
 /**
  * The memory queue's tasks and retries waiting for their run time: a heap by
