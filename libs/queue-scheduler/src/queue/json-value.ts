@@ -61,6 +61,20 @@ export function normalizeJson(
   return value;
 }
 
+/**
+ * A fresh empty plain object of 24 bytes: a `{}` literal reserves four
+ * property slots in the object (56 bytes), and the empty params of a queued
+ * task live (and are copied by each young GC they survive) until it ends.
+ * Its prototype and constructor are a literal's; a key added later goes to a
+ * property store of its own, as a fifth key of a literal would.
+ */
+export function emptyObject(): Record<string, unknown> {
+  return new (EmptyObject as unknown as new () => Record<string, unknown>)();
+}
+
+function EmptyObject(): void {}
+EmptyObject.prototype = Object.prototype;
+
 /** Keys a flat object may have for the quick copy: more goes the general way. */
 const MAX_FLAT_KEYS = 16;
 
@@ -73,7 +87,8 @@ const MAX_FLAT_KEYS = 16;
 function copyFlat(raw: unknown, maxBytes: number): Record<string, unknown> | undefined {
   if (raw === null || typeof raw !== 'object' || Object.getPrototypeOf(raw) !== Object.prototype) return undefined;
   const object = raw as Record<string, unknown>;
-  const out: Record<string, unknown> = {};
+  // made at the first key kept: empty params (the common push) end up in a 24-byte emptyObject()
+  let out: Record<string, unknown> | undefined;
   let keys = 0;
   let bytes = 2;
   for (const k in object) {
@@ -82,27 +97,28 @@ function copyFlat(raw: unknown, maxBytes: number): Record<string, unknown> | und
     switch (typeof value) {
       case 'string':
         bytes += value.length * 6 + 2;
-        out[k] = value;
+        (out ??= {})[k] = value;
         break;
       case 'number':
         bytes += 24;
-        out[k] = Number.isFinite(value) ? value + 0 : null;
+        (out ??= {})[k] = Number.isFinite(value) ? value + 0 : null;
         break;
       case 'boolean':
         bytes += 5;
-        out[k] = value;
+        (out ??= {})[k] = value;
         break;
       case 'undefined':
         continue;
       default:
         if (value !== null) return undefined;
         bytes += 4;
-        out[k] = null;
+        (out ??= {})[k] = null;
     }
     bytes += k.length * 6 + 3;
   }
   // lone surrogates, in keys or values, and a size near the limit are the general walk's to judge and to name
   if (bytes > maxBytes) return undefined;
+  if (out === undefined) return emptyObject();
   for (const k in out) {
     const value = out[k];
     if (!k.isWellFormed() || (typeof value === 'string' && !value.isWellFormed())) return undefined;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describeValue, InvalidArgumentError, InvalidTaskError } from '../errors/errors';
 import type { PushTaskInput } from '../interfaces/task.interface';
-import { keyProblem, normalizeJson } from './json-value';
+import { emptyObject, keyProblem, normalizeJson } from './json-value';
 
 /** A push after validation: every field present, ready to be queued or inserted. */
 export interface NormalizedTask {
@@ -55,8 +55,12 @@ const refuseParams = (field: string, message: string): Error => new InvalidTaskE
  * round trip of what was pushed (see normalizeJson), `{}` for none.
  */
 export function serializeParams(params: unknown, maxBytes: number): unknown {
-  return normalizeJson(params, 'params', maxBytes, 'queue.maxPayloadBytes', refuseParams, {});
+  // a marker, not a `{}` argument: that literal was made (56 bytes) on every push, params given or not
+  const value = normalizeJson(params, 'params', maxBytes, 'queue.maxPayloadBytes', refuseParams, NO_PARAMS);
+  return value === NO_PARAMS ? emptyObject() : value;
 }
+
+const NO_PARAMS = Symbol('no params');
 
 /** Ids and types are compared byte for byte by every backend; these are what none of them can store as given. */
 export const MAX_KEY_LENGTH = 191;

@@ -1,6 +1,6 @@
 import { TaskTimeoutError } from '../errors/errors';
 import type { RegisteredHandler } from '../handlers/task-handler.registry';
-import type { Task } from '../interfaces/task.interface';
+import type { Task, TaskContext } from '../interfaces/task.interface';
 import { TaskRun, type TryOwner } from './task-run';
 
 const task = (): Task => ({ taskId: 't1', type: 'x', params: { a: 1 }, priority: 0, runAt: new Date(), attempts: 1, createdAt: new Date() });
@@ -12,7 +12,7 @@ function handler(fn: RegisteredHandler['fn'], timeoutMs?: number): RegisteredHan
 /** Records how each try ended. */
 function owner(): TryOwner & { ends: Array<{ ok: boolean; value: unknown; durationMs: number }> } {
   const ends: Array<{ ok: boolean; value: unknown; durationMs: number }> = [];
-  return { ends, ended: (run, ok, value) => void ends.push({ ok, value, durationMs: run.durationMs }), writeProgress: () => undefined,
+  return { ends, clock: 0, ended: (run, ok, value) => void ends.push({ ok, value, durationMs: run.durationMs }), writeProgress: () => undefined,
     childResults: () => Promise.resolve({}), progressIntervalMs: 250 };
 }
 
@@ -80,5 +80,33 @@ describe('TaskRun', () => {
     const run = new TaskRun(task(), 1, handler(() => 1), o, performance.now());
     run.start();
     expect((run as unknown as { pending?: unknown }).pending).toBeUndefined();
+  });
+  it('a context a handler keeps reads after its try as it did during it', () => {
+    const o = owner();
+    let kept: TaskContext | undefined;
+    const run = new TaskRun(task(), 3, handler((_p, ctx) => void (kept = ctx)), o, performance.now());
+    run.start();
+    expect(kept).toBe(run);
+    expect([kept?.taskId, kept?.type, kept?.attempt, kept?.maxAttempts, kept?.task.params]).toEqual(['t1', 'x', 1, 3, { a: 1 }]);
+    expect(kept?.signal.aborted).toBe(false);
+    kept?.progress(50);
+    expect((run as unknown as { pending?: { progress?: unknown } }).pending?.progress).toBeUndefined();
+    expect(o.ends).toHaveLength(1);
+    expect(o.clock).toBeGreaterThan(0);
+  });
+
+  it('cancel aborts a signal read after it with the cancel, and an abort after it keeps that reason', () => {
+    const o = owner();
+    const run = new TaskRun(task(), 1, handler(() => new Promise<never>(() => undefined)), o, performance.now());
+    run.start();
+    const cancel = new Error('cancelled');
+    expect(run.cancel(cancel)).toBe(true);
+    expect(run.cancelledBy).toBe(cancel);
+    expect(run.signal.reason).toBe(cancel);
+    run.abort(new Error('shutdown'));
+    expect(run.signal.reason).toBe(cancel);
+    expect(run.reason?.message).toBe('shutdown');
+    expect(run.cancel(new Error('late'))).toBe(false);
+    expect(o.ends).toHaveLength(1);
   });
 });

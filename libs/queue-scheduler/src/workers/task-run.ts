@@ -5,8 +5,14 @@ import type { ChildResult } from '../interfaces/flow.interface';
 import type { MaybePromise, Task, TaskContext, TaskProgress } from '../interfaces/task.interface';
 import { normalizeProgress, ProgressReports } from './task-progress';
 
-/** Told once when a try ends: `run.durationMs` and `run.endedAt` are set by then. */
+/** Told once when a try ends: `run.durationMs` is set, and `clock` holds the end, by then. */
 export interface TryOwner {
+  /**
+   * The last performance.now() reading: a try writes its end here before
+   * `ended`, so the owner needs no reading of its own and the run keeps one
+   * number, not two (each is a heap box of 16 bytes, per try).
+   */
+  clock: number;
   ended(run: TaskRun, ok: boolean, value: unknown): void;
   /** Stores a progress report of `run` (already validated); never throws, never rejects. */
   writeProgress(run: TaskRun, value: TaskProgress): MaybePromise<void>;
@@ -19,7 +25,17 @@ interface Pending {
   controller?: AbortController;
   timer?: NodeJS.Timeout;
   progress?: ProgressReports;
+  /** Why the try was aborted (timeout or shutdown). */
+  reason?: Error;
+  /** Set by cancelTask. */
+  cancelledBy?: Error;
 }
+
+/** `TaskRun.state`: one small integer instead of two booleans, a field less per try. */
+const RUNNING = 0;
+/** Inside the handler's synchronous part. */
+const CALLING = 1;
+const ENDED = 2;
 
 /**
  * One try of one task: the handler's context (`ctx`), its abort switch and
@@ -32,16 +48,9 @@ interface Pending {
  */
 export class TaskRun implements TaskContext {
   readonly attempt: number;
-  /** Why the try was aborted (timeout or shutdown); undefined while it runs. */
-  reason?: Error = undefined;
-  /** Set by cancelTask: the signal aborts with it, and the try, when it ends, ends the task cancelled. */
-  cancelledBy?: Error = undefined;
-  /** performance.now() when the handler was called, then when the try ended. */
-  endedAt: number;
-  durationMs = 0.5;
-  private ended = false;
-  /** Inside the handler's synchronous part. */
-  private calling = false;
+  /** performance.now() when the handler was called; once the try ended, its duration. */
+  private time: number;
+  private state = RUNNING;
   private pending?: Pending = undefined;
 
   constructor(
@@ -53,7 +62,22 @@ export class TaskRun implements TaskContext {
     startedAt: number,
   ) {
     this.attempt = task.attempts;
-    this.endedAt = startedAt;
+    this.time = startedAt;
+  }
+
+  /** Why the try was aborted (timeout or shutdown); undefined while it runs. */
+  get reason(): Error | undefined {
+    return this.pending?.reason;
+  }
+
+  /** Set by cancelTask: the signal aborts with it, and the try, when it ends, ends the task cancelled. */
+  get cancelledBy(): Error | undefined {
+    return this.pending?.cancelledBy;
+  }
+
+  /** How long the handler ran, in ms; read once the try ended. */
+  get durationMs(): number {
+    return this.state === ENDED ? this.time : 0;
   }
 
   get taskId(): string {
@@ -68,7 +92,7 @@ export class TaskRun implements TaskContext {
     const pending = (this.pending ??= {});
     if (!pending.controller) {
       pending.controller = new AbortController();
-      const reason = this.reason ?? this.cancelledBy;
+      const reason = pending.reason ?? pending.cancelledBy;
       if (reason) pending.controller.abort(reason);
     }
     return pending.controller.signal;
@@ -81,10 +105,10 @@ export class TaskRun implements TaskContext {
   progress(value: TaskProgress): void {
     const clean = normalizeProgress(value);
     // a handler that reports after its try ended (a callback it left behind) changes nothing
-    if (this.ended) return;
+    if (this.state === ENDED) return;
     const pending = (this.pending ??= {});
     pending.progress ??= new ProgressReports((v) => this.owner.writeProgress(this, v), this.owner.progressIntervalMs);
-    pending.progress.report(clean, this.calling);
+    pending.progress.report(clean, this.state === CALLING);
   }
 
   /**
@@ -98,15 +122,16 @@ export class TaskRun implements TaskContext {
   /** Calls the handler. Returns true when the try already ended (a synchronous result or throw). */
   start(): boolean {
     let outcome: unknown;
-    this.calling = true;
+    this.state = CALLING;
     try {
       outcome = this.handler.fn(this.task.params, this);
     } catch (err) {
-      this.calling = false;
+      // an abort inside the handler's synchronous part has ended the try already: it stays ended
+      if (this.state === CALLING) this.state = RUNNING;
       this.end(false, err);
       return true;
     }
-    this.calling = false;
+    if (this.state === CALLING) this.state = RUNNING;
     if (!isThenable(outcome)) {
       this.end(true, outcome);
       return true;
@@ -131,29 +156,31 @@ export class TaskRun implements TaskContext {
    * cancel whatever it was. Returns false when the try is over.
    */
   cancel(reason: Error): boolean {
-    if (this.ended) return false;
-    if (this.cancelledBy) return true;
-    this.cancelledBy = reason;
-    if (!this.reason) this.pending?.controller?.abort(reason);
+    if (this.state === ENDED) return false;
+    const pending = (this.pending ??= {});
+    if (pending.cancelledBy) return true;
+    pending.cancelledBy = reason;
+    if (!pending.reason) pending.controller?.abort(reason);
     return true;
   }
 
   /** Ends the try now with `reason` as its error and aborts `ctx.signal`; the handler's own outcome is then ignored. */
   abort(reason: Error): void {
-    if (this.ended || this.reason) return;
-    this.reason = reason;
-    this.pending?.controller?.abort(reason);
+    if (this.state === ENDED || this.pending?.reason) return;
+    const pending = (this.pending ??= {});
+    pending.reason = reason;
+    pending.controller?.abort(reason);
     this.end(false, reason);
   }
 
   private end(ok: boolean, value: unknown): void {
-    if (this.ended) return;
-    this.ended = true;
+    if (this.state === ENDED) return;
+    this.state = ENDED;
     if (this.pending?.timer) clearTimeout(this.pending.timer);
-    // kept in fields, not passed on as arguments: a double argument is a heap allocation per call
+    // written into fields, not passed on as arguments: a double argument is a heap allocation per call
     const now = performance.now();
-    this.durationMs = now - this.endedAt;
-    this.endedAt = now;
+    this.time = now - this.time;
+    this.owner.clock = now;
     this.owner.ended(this, ok, value);
   }
 }

@@ -1,21 +1,11 @@
-import type { ChildFailurePolicy } from '../../interfaces/flow.interface';
 import type { Task, TaskProgress, TaskRecord, TaskStatus } from '../../interfaces/task.interface';
+import type { ChildFailurePolicy } from '../../interfaces/flow.interface';
+import { EntryExtras, type Failures } from './memory-entry-extras';
 import type { Indexed } from './task-index';
 import type { LogBlock, Logged } from './task-log';
 import type { NormalizedTask } from '../task-validation';
-import type { StoredTry } from '../task-tries';
 
-/**
- * What a memory task keeps of its failures, in one field (written by memory-tries.ts) that stays
- * undefined until a try fails: a task whose first try succeeds allocates
- * nothing here, and its entry grows by one slot only.
- */
-export interface Failures {
-  /** The stack of the failure `entry.error` tells. */
-  stack: string | undefined;
-  /** Tries followed by another (failed, timed out), oldest first, at most MAX_TRIES_KEPT. */
-  tries: StoredTry[] | undefined;
-}
+export type { Failures } from './memory-entry-extras';
 
 /**
  * A flow task's links (see memory-flows.ts), in one object so a task outside
@@ -34,23 +24,6 @@ export interface FlowLinks {
   pending: number;
   /** The child whose failure (under 'fail') made it dead: retrying that child re-arms it. */
   failedBy: MemoryEntry | undefined;
-}
-
-/**
- * What a task of the first try that succeeds with no result, outside a flow,
- * never sets until a status page is read: nine fields an entry holds in one,
- * 64 bytes less on every queued task (a sixth of what a push keeps alive).
- */
-class EntryExtras {
-  allBlock: LogBlock | undefined = undefined;
-  allSlot = -1;
-  typeBlock: LogBlock | undefined = undefined;
-  typeSlot = -1;
-  error: string | undefined = undefined;
-  failures: Failures | undefined = undefined;
-  result: unknown = undefined;
-  progress: TaskProgress | undefined = undefined;
-  flow: FlowLinks | undefined = undefined;
 }
 
 /**
@@ -82,7 +55,6 @@ export class MemoryEntry implements Task, Indexed, Logged {
   readonly maxRetries?: number;
   readonly schedulerTaskId?: string;
   readonly scheduledAt?: Date;
-  readonly singletonKey: string | undefined;
   private readonly createdAtOffset: number | undefined;
   status: TaskStatus = 'pending';
   /** Push order (a retry is queued again: a new seq); the status API lists newest first by it. */
@@ -91,10 +63,9 @@ export class MemoryEntry implements Task, Indexed, Logged {
   order = 0;
   private startedAtOffset: number | undefined = undefined;
   private completedAtOffset: number | undefined = undefined;
-  superseded = false;
   idSeq: number;
   /** The fields below `extras` stands for, made on the first write of a value other than the default. */
-  private extras: EntryExtras | undefined = undefined;
+  private extras: EntryExtras<FlowLinks> | undefined = undefined;
   /** Where it sits in the delayed heap (-1: not delayed), so a cancel takes it out in O(log n). */
   heapIndex = -1;
   readonly traceContext: string | undefined;
@@ -111,7 +82,7 @@ export class MemoryEntry implements Task, Indexed, Logged {
     this.maxRetries = task.maxRetries;
     this.schedulerTaskId = task.schedulerTaskId;
     this.scheduledAt = task.scheduledAt;
-    this.singletonKey = task.singleton?.key;
+    if (task.singleton !== undefined) this.more().singletonKey = task.singleton.key;
     this.traceContext = task.traceContext;
     this.createdAtOffset = offset(now);
     this.idSeq = idSeq;
@@ -139,8 +110,12 @@ export class MemoryEntry implements Task, Indexed, Logged {
   get flow(): FlowLinks | undefined { return this.extras?.flow; }
   set flow(v: FlowLinks | undefined) { if (v !== undefined || this.extras !== undefined) this.more().flow = v; }
 
-  private more(): EntryExtras {
-    return (this.extras ??= new EntryExtras());
+  get singletonKey(): string | undefined { return this.extras?.singletonKey; }
+  get superseded(): boolean { return this.extras !== undefined && this.extras.superseded; }
+  set superseded(v: boolean) { if (v || this.extras !== undefined) this.more().superseded = v; }
+
+  private more(): EntryExtras<FlowLinks> {
+    return (this.extras ??= new EntryExtras<FlowLinks>());
   }
 
   /** Not before this, epoch ms. */
