@@ -59,6 +59,8 @@ describe('SQLite in WAL, two worker processes', () => {
 
     // well inside the lease: only a release, not an expired lease, can hand them over this soon
     await waitFor(async () => (await Promise.all(ids.map((id) => queue.getTask(id)))).every((t) => t.status === 'succeeded'), 'the other process to run all ten', LEASE_MS / 2, 50);
+    // a child's stdout reaches this process after its commit can: the start lines may still be on their way
+    await waitFor(() => startsOf(other).length >= ids.length, "the other process's ten start lines", 10_000);
     expect(startsOf(other).sort()).toEqual([...ids].sort());
     for (const id of ids) expect(await queue.getTask(id)).toMatchObject({ status: 'succeeded', attempts: 1, result: `done by ${other.child.pid}` });
   });
@@ -83,6 +85,7 @@ describe('SQLite in WAL, two worker processes', () => {
     await waitReady([other]);
     // well inside the lease, which the held tasks keep renewing: only the released retry can be run this soon
     await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'the other process to run the retry', LEASE_MS / 2, 50);
+    await waitFor(() => startsIn(other, 'flaky-started').length >= 1, "the other process's start line", 10_000);
     expect(startsIn(other, 'flaky-started').map((l) => [l.id, l.attempt])).toEqual([[id, 2]]);
     expect(await queue.getTask(id)).toMatchObject({ status: 'succeeded', attempts: 2, result: `done by ${other.child.pid}` });
     expect(startsIn(busy, 'flaky-started')).toHaveLength(1);
@@ -95,6 +98,7 @@ describe('SQLite in WAL, two worker processes', () => {
     const ids: string[] = [];
     for (let i = 0; i < 2000; i += 500) ids.push(...(await queue.pushTasks(Array.from({ length: 500 }, (_, j) => ({ taskId: `d-${i + j}`, type: 'lossy', params: { ms: 0 } })))));
     await waitFor(async () => (await queue.countByStatus()).succeeded >= 2000, 'all 2,000 to succeed', 90_000, 100);
+    await waitFor(() => instances.flatMap(startsOf).length >= 2000, 'the 2,000 start lines', 10_000);
     const starts = instances.flatMap(startsOf);
     expect(starts.length).toBe(2000);
     expect(new Set(starts).size).toBe(2000);
