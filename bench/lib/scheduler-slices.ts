@@ -158,13 +158,13 @@ export function watchSchedulerSlices(app: INestApplicationContext, ds: DataSourc
       }
     });
   }
-  const loop = (app.get(SchedulerService) as unknown as { loop: { claimBatch: unknown; consumer: object } }).loop;
+  const loop = (app.get(SchedulerService) as unknown as { loop: { claimBatch: unknown; firing: { consumer: object } } }).loop;
   wrap(loop, 'claimBatch', (orig, self, args) => {
     mark(performance.now());
     const p = orig.apply(self, args) as Promise<unknown>;
     return p.finally(() => mark(performance.now()));
   });
-  wrap(loop.consumer, 'pushTask', (orig, self, args) => {
+  wrap(loop.firing.consumer, 'pushTask', (orig, self, args) => {
     const t0 = performance.now();
     try {
       return orig.apply(self, args);
