@@ -24,25 +24,32 @@ export class HeldOccurrences {
   private readonly rows = new Map<string, Held>();
   private sweptAt = -Infinity;
 
-  /** Records a claim of `row` (read at `row.version`, written as version + 1). */
+  /**
+   * Records a claim of `row` (read at `row.version`, written as version + 1). Called for every row of every claim:
+   * it builds only the held entries (no array of all the occurrences, no objects merged), the largest of the
+   * scheduler's own frames at 1,000 schedules a second before.
+   */
   note(row: DueSchedule, plan: FirePlan, ids: string[], now: number): void {
-    const all = plan.fire.map((at, i) => ({ at: at.getTime(), taskId: ids[i] }));
+    const fire = plan.fire;
     const prev = this.rows.get(row.taskId);
-    const written = { version: row.version + 1, runCount: row.runCount + all.length };
     if (prev && prev.version === row.version) {
       // the row is as this instance left it: its new occurrences follow the held ones
-      Object.assign(prev, written);
-      prev.occurrences.push(...all);
+      prev.version = row.version + 1;
+      prev.runCount = row.runCount + fire.length;
+      for (let i = 0; i < fire.length; i++) prev.occurrences.push({ at: fire[i].getTime(), taskId: ids[i] });
       this.prune(row.taskId, prev, now);
       return;
     }
-    const first = all.findIndex((o) => o.at > now);
-    if (first === -1) {
+    let first = 0;
+    while (first < fire.length && fire[first].getTime() <= now) first++;
+    if (first === fire.length) {
       this.rows.delete(row.taskId);
       return;
     }
-    const before = first > 0 ? all[first - 1].at : (row.lastRunAt?.getTime() ?? null);
-    this.rows.set(row.taskId, { ...written, before, occurrences: all.slice(first) });
+    const occurrences: Held['occurrences'] = [];
+    for (let i = first; i < fire.length; i++) occurrences.push({ at: fire[i].getTime(), taskId: ids[i] });
+    const before = first > 0 ? fire[first - 1].getTime() : (row.lastRunAt?.getTime() ?? null);
+    this.rows.set(row.taskId, { version: row.version + 1, runCount: row.runCount + fire.length, before, occurrences });
   }
 
   /**
@@ -85,12 +92,16 @@ export class HeldOccurrences {
   }
 
   private prune(id: string, held: Held, now: number): void {
-    const due = held.occurrences.findIndex((o) => o.at > now);
-    if (due === -1) {
+    const { occurrences } = held;
+    let due = 0;
+    while (due < occurrences.length && occurrences[due].at <= now) due++;
+    if (due === occurrences.length) {
       this.rows.delete(id);
     } else if (due > 0) {
-      held.before = held.occurrences[due - 1].at;
-      held.occurrences.splice(0, due);
+      held.before = occurrences[due - 1].at;
+      // a row holds the few occurrences of one lookahead: moved down in place, no array of the removed ones
+      occurrences.copyWithin(0, due);
+      occurrences.length -= due;
     }
   }
 }
