@@ -2,6 +2,7 @@ import { pageOf, pageRequest } from '../task-pages';
 import type { TaskStatus } from '../../interfaces/task.interface';
 import { FinishedTasks } from './finished-tasks';
 import { type MemoryEntry, toRecord } from './memory-entries';
+import { ScheduleCounts } from './schedule-counts';
 import { TaskIndex } from './task-index';
 import { TaskListing } from './task-listing';
 import { ANY_STATUS, moveStatus, statusIndex } from './task-log';
@@ -38,8 +39,7 @@ export class MemoryTasks {
    * attempts and were not retried or pushed again while still kept.
    */
   private readonly counts = [0, 0, 0, 0, 0, 0, 0];
-  /** Unfinished tasks per schedule (schedulerTaskId), kept on every status move so an overlap check is one lookup. */
-  private readonly unfinishedBySchedule = new Map<string, number>();
+  private readonly unfinishedBySchedule = new ScheduleCounts();
   private seq = 0;
   /** Blocks and slots the last page read: its cost, for tests. */
   lastPageCost = 0;
@@ -57,7 +57,7 @@ export class MemoryTasks {
 
   /** Pending, running and failed tasks pushed by schedule `scheduleId`. */
   unfinishedOf(scheduleId: string): number {
-    return this.unfinishedBySchedule.get(scheduleId) ?? 0;
+    return this.unfinishedBySchedule.of(scheduleId);
   }
 
   get running(): number {
@@ -195,10 +195,7 @@ export class MemoryTasks {
     if (id === undefined) return;
     const delta = (UNFINISHED.has(to) ? 1 : 0) - (UNFINISHED.has(from) ? 1 : 0);
     if (delta === 0) return;
-    const n = (this.unfinishedBySchedule.get(id) ?? 0) + delta;
-    // deleted at zero: the map holds only schedules with a run in progress
-    if (n > 0) this.unfinishedBySchedule.set(id, n);
-    else this.unfinishedBySchedule.delete(id);
+    this.unfinishedBySchedule.add(id, delta as 1 | -1);
   }
 
   private forget(entry: MemoryEntry): void {
