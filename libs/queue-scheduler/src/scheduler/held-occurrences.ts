@@ -36,7 +36,7 @@ export class HeldOccurrences {
       // the row is as this instance left it: its new occurrences follow the held ones
       prev.version = row.version + 1;
       prev.runCount = row.runCount + fire.length;
-      for (let i = 0; i < fire.length; i++) prev.occurrences.push({ at: fire[i].getTime(), taskId: ids[i] });
+      appendHeld(fire, ids, 0, prev.occurrences);
       this.prune(row.taskId, prev, now);
       return;
     }
@@ -46,8 +46,7 @@ export class HeldOccurrences {
       this.rows.delete(row.taskId);
       return;
     }
-    const occurrences: Held['occurrences'] = [];
-    for (let i = first; i < fire.length; i++) occurrences.push({ at: fire[i].getTime(), taskId: ids[i] });
+    const occurrences = appendHeld(fire, ids, first, []);
     const before = first > 0 ? fire[first - 1].getTime() : (row.lastRunAt?.getTime() ?? null);
     this.rows.set(row.taskId, { version: row.version + 1, runCount: row.runCount + fire.length, before, occurrences });
   }
@@ -104,4 +103,10 @@ export class HeldOccurrences {
       occurrences.length -= due;
     }
   }
+}
+
+/** Appends the occurrences of `fire` from index `from` (with their task ids) to `into`. */
+function appendHeld(fire: Date[], ids: string[], from: number, into: Held['occurrences']): Held['occurrences'] {
+  for (let i = from; i < fire.length; i++) into.push({ at: fire[i].getTime(), taskId: ids[i] });
+  return into;
 }

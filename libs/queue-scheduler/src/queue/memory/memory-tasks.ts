@@ -195,7 +195,7 @@ export class MemoryTasks {
     if (id === undefined) return;
     const delta = (UNFINISHED.has(to) ? 1 : 0) - (UNFINISHED.has(from) ? 1 : 0);
     if (delta === 0) return;
-    this.unfinishedBySchedule.add(id, delta as 1 | -1);
+    this.unfinishedBySchedule.add(id, delta);
   }
 
   private forget(entry: MemoryEntry): void {

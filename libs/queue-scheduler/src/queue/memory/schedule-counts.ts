@@ -25,14 +25,14 @@ export class ScheduleCounts {
     return this.counts.size;
   }
 
-  /** One task of schedule `id` became unfinished (+1) or finished (-1). */
-  add(id: string, delta: 1 | -1): void {
+  /** Tasks of schedule `id` became unfinished (delta > 0) or finished (delta < 0). */
+  add(id: string, delta: number): void {
     const before = this.counts.get(id) ?? 0;
     const n = before + delta;
     this.counts.set(id, n);
-    if (before === 0) {
+    if (before === 0 && n > 0) {
       if (++this.busy > this.peakBusy) this.peakBusy = this.busy;
-    } else if (n === 0) {
+    } else if (before > 0 && n === 0) {
       this.busy--;
       if (this.counts.size > 2 * this.peakBusy + KEPT_IDLE) this.dropIdle();
     }
