@@ -61,6 +61,7 @@ function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, red
         options.queue.backend === 'redis' ? new RedisQueueService(options) : inactiveQueue(RedisQueueService, options.queue.backend),
       inject: [RESOLVED_OPTIONS],
     },
+    // the same instance as its class's token: Nest runs its lifecycle hooks once per token, so each backend's hooks are idempotent
     {
       provide: TaskQueue,
       useFactory: selectBackend,

@@ -49,7 +49,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   private statusReads?: RedisStatus;
   private retention?: RedisRetention;
   private singletonSlots?: RedisSingletons;
-  private trimTimer?: NodeJS.Timeout;
+  private shutdown?: Promise<void>;
   private readonly cancels: RedisCancels;
   private readonly tracing: QueueTracing | undefined;
   /** @internal the declarations must not name RedisFlows: its constructor's types reach bullmq's and ioredis's (optional peers) */ protected override readonly flows: RedisFlows;
@@ -85,12 +85,12 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   /** A completion fetches the next job of its type (see RedisConsumer): the pool waits for it rather than claim another. */
   readonly capabilities: QueueCapabilities = { durable: true, soleConsumer: false, claimsOverlapWrites: false };
 
+  /**
+   * Nest runs a provider's hooks once per token, and the selected backend is both RedisQueueService and TaskQueue:
+   * each hook here runs twice, at once, and does its work once (see onApplicationShutdown).
+   */
   onApplicationBootstrap(): void {
-    if (!this.active || !this.options.autoStart) return;
-    this.trimTimer = setInterval(() => {
-      this.trimIndex().catch((err: unknown) => this.logger.error(`index trim failed: ${(err as Error).message}`, err));
-    }, INDEX_TRIM_MS);
-    this.trimTimer.unref();
+    if (this.active && this.options.autoStart) this.indexRetention.every(INDEX_TRIM_MS, (err) => this.logger.error(`index trim failed: ${(err as Error).message}`, err));
   }
 
   /** Jobs fetched ahead for a type paused meanwhile go back to its queue: they have not started. */
@@ -99,13 +99,17 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   onModuleDestroy(): void {
-    clearInterval(this.trimTimer);
+    this.retention?.stop();
     this.jobConsumer.stop();
     this.taskEvents.complete();
   }
 
-  /** After the worker pool drained (beforeApplicationShutdown), so its last outcomes still reach Redis. */
-  async onApplicationShutdown(): Promise<void> {
+  /** After the pool drained (beforeApplicationShutdown), so its last outcomes reach Redis; both calls wait for one shutdown. */
+  onApplicationShutdown(): Promise<void> {
+    return (this.shutdown ??= this.shutDown());
+  }
+
+  private async shutDown(): Promise<void> {
     if (this.connection) await this.jobConsumer.releaseAhead();
     this.cancels.close();
     await this.connection?.close();
@@ -117,9 +121,10 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
    * its own; returns how many entries went.
    */
   trimIndex(): Promise<number> {
-    this.retention ??= new RedisRetention(this.redis, this.options.queue.retentionDays);
-    return this.retention.sweep();
+    return this.indexRetention.sweep();
   }
+
+  private get indexRetention(): RedisRetention { return (this.retention ??= new RedisRetention(this.redis, this.options.queue.retentionDays)); }
 
   // ---- producers -------------------------------------------------------
 
@@ -144,22 +149,15 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     return task.taskId;
   }
 
-  /** The key's script decides; an accepted push adds its job, then reports whether it did (see RedisSingletons). */
   private async pushSingleton(task: NormalizedTask, rule: SingletonRule): Promise<string> {
     this.singletonSlots ??= new RedisSingletons(this.redis.client, this.options.queue.prefix, this.redis.keys.keys.retrying);
     const place = { queue: this.redis.queueFor(task.type).qualifiedName, job: jobIdOf(task.taskId) };
-    const standing = await this.singletonSlots.reserve(rule, task.taskId, place, task.params, task.runAtMs);
-    if (standing !== null) {
-      this.logger.debug(`push of type '${task.type}' ${rule.mode === 'debounce' ? 'folded into' : 'dropped for'} task ${standing}, which holds ${rule.mode} key '${rule.key}'`);
-      return standing;
+    const pushed = await this.singletonSlots.push(rule, task, place, () => enqueue(this.redis, task));
+    if (pushed.standing !== undefined) {
+      this.logger.debug(`push of type '${task.type}' ${rule.mode === 'debounce' ? 'folded into' : 'dropped for'} task ${pushed.standing}, which holds ${rule.mode} key '${rule.key}'`);
+      return pushed.standing;
     }
-    let queued = false;
-    try {
-      queued = await enqueue(this.redis, task);
-    } finally {
-      await this.singletonSlots.added(rule, task.taskId, queued);
-    }
-    if (queued) this.announce(task);
+    if (pushed.queued) this.announce(task);
     return task.taskId;
   }
 

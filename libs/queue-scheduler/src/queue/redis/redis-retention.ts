@@ -20,12 +20,23 @@ export class RedisRetention {
    */
   private suspects = new Set<string>();
   private readonly types: RedisTypeRelease;
+  private timer?: NodeJS.Timeout;
 
   constructor(
     private readonly redis: RedisConnection,
     private readonly retentionDays: number,
   ) {
     this.types = new RedisTypeRelease(redis, retentionDays);
+  }
+
+  /** Sweeps every `ms` on an unref'd timer until stop(); a second call keeps the first timer. */
+  every(ms: number, onError: (err: unknown) => void): void {
+    this.timer ??= setInterval(() => void this.sweep().catch(onError), ms).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   async sweep(): Promise<number> {

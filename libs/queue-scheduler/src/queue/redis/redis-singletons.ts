@@ -140,13 +140,30 @@ export class RedisSingletons {
     this.redis = redis as SingletonRedis;
   }
 
+  /**
+   * A push under `rule`: the key's script decides; an accepted push adds its job (`add`: whether it was queued), then
+   * reports whether it did, so the key is taken only by a queued task. `standing`: the task the push was folded into or
+   * dropped for.
+   */
+  async push(rule: SingletonRule, task: { taskId: string; params: unknown; runAtMs: number }, place: JobPlace, add: () => Promise<boolean>): Promise<{ standing?: string; queued: boolean }> {
+    const standing = await this.reserve(rule, task.taskId, place, task.params, task.runAtMs);
+    if (standing !== null) return { standing, queued: false };
+    let queued = false;
+    try {
+      queued = await add();
+    } finally {
+      await this.added(rule, task.taskId, queued);
+    }
+    return { queued };
+  }
+
   /** The id standing for a push of `taskId` under `rule`, or null when the push is accepted (then call `added`). */
-  reserve(rule: SingletonRule, taskId: string, place: JobPlace, params: unknown, runAtMs: number): Promise<string | null> {
+  private reserve(rule: SingletonRule, taskId: string, place: JobPlace, params: unknown, runAtMs: number): Promise<string | null> {
     const args = [rule.mode, String(rule.ms), String(Date.now()), taskId, place.queue, place.job, JSON.stringify(params), String(runAtMs), String(RESERVE_MS)];
     return this.redis.qsSingletonReserve(this.slot(rule.key), this.retrying, ...args);
   }
 
-  async added(rule: SingletonRule, taskId: string, queued: boolean): Promise<void> {
+  private async added(rule: SingletonRule, taskId: string, queued: boolean): Promise<void> {
     await this.redis.qsSingletonAdded(this.slot(rule.key), this.retrying, taskId, queued ? '1' : '0');
   }
 

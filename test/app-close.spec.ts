@@ -1,0 +1,82 @@
+import { createHook } from 'node:async_hooks';
+import { sep } from 'node:path';
+import { Injectable } from '@nestjs/common';
+import { SchedulerService, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { BACKENDS, useBackendApp } from './support/backend-app';
+import { waitFor } from './support/wait-for';
+
+/** The library's own source: a resource made with one of its frames on the stack is the library's to release. */
+const LIBRARY = `${sep}libs${sep}queue-scheduler${sep}src${sep}`;
+const KINDS = new Set(['Timeout', 'Immediate', 'TCPWRAP', 'PIPEWRAP']);
+
+/**
+ * Timers and sockets made while a library frame was on the stack, alive until Node destroys them (a timer
+ * cleared or run, a socket closed), each with the stack that made it.
+ */
+class LibraryResources {
+  private readonly live = new Map<number, string>();
+  private readonly hook = createHook({
+    init: (id, type) => {
+      if (!KINDS.has(type)) return;
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 40;
+      const stack = new Error().stack ?? '';
+      Error.stackTraceLimit = limit;
+      if (stack.includes(LIBRARY)) this.live.set(id, `${type}\n${stack.split('\n').filter((line) => line.includes(LIBRARY)).join('\n')}`);
+    },
+    destroy: (id) => void this.live.delete(id),
+  });
+
+  start(): void {
+    this.live.clear();
+    this.hook.enable();
+  }
+
+  stop(): void {
+    this.hook.disable();
+  }
+
+  get left(): string[] {
+    return [...this.live.values()];
+  }
+}
+
+@Injectable()
+class Handlers {
+  ran = 0;
+
+  @TaskHandler('limited', { rateLimit: { max: 100, perMs: 1000 } })
+  limited(): void {
+    this.ran++;
+  }
+
+  @TaskHandler('later')
+  later(): void {}
+}
+
+/**
+ * A Nest app that closes must leave nothing of the library running: Jest reports a worker that "failed to exit
+ * gracefully", and a process that makes apps (tests, a CLI) keeps timers firing against closed connections. Nest
+ * runs the selected backend's hooks once for each token it is provided under (its class and TaskQueue), so a hook
+ * that starts something must start it once: the Redis backend's second index-trim timer outlived close().
+ */
+describe.each(BACKENDS)('%s backend: closing the app', (backend) => {
+  const app = useBackendApp(backend);
+  const resources = new LibraryResources();
+
+  afterEach(() => resources.stop());
+
+  it('leaves no timer or socket of the library behind', async () => {
+    resources.start();
+    const nest = await app.boot({ queue: { clusterEvents: true } }, [Handlers]);
+    const queue = nest.get(TaskQueue);
+    await queue.pushTask({ type: 'limited' });
+    await queue.pushTask({ type: 'later', delayMs: 3_600_000 });
+    if (app.db.present) await nest.get(SchedulerService).addSchedule({ name: 'every-second', taskType: 'limited', scheduleType: 'interval', intervalSeconds: 1 });
+    await waitFor(() => nest.get(Handlers).ran >= 1, 'a task ran');
+    await app.close();
+    // a socket ends and a timer is destroyed a moment after close() resolves: wait for that, not for a hoped-for time
+    await waitFor(() => resources.left.length === 0, 'the library to release every timer and socket', 3_000).catch(() => undefined);
+    expect(resources.left).toEqual([]);
+  }, 15_000);
+});
