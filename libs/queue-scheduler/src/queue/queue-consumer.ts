@@ -125,9 +125,12 @@ export async function pushAfterClaim(
   if (!inputs) return null;
   const ids: string[] = [];
   for (const input of inputs) {
-    if (input.children === undefined) ids.push(await push(input));
-    else if (pushFlow) ids.push(await pushFlow(input));
+    let id: MaybePromise<string>;
+    if (input.children === undefined) id = push(input);
+    else if (pushFlow) id = pushFlow(input);
     else throw new NotSupportedError(`occurrence ${input.taskId} of a flow schedule (flows)`, 'selected');
+    // the memory backend answers at once: an await per occurrence cost a promise and a resumption each, in the claim's slice
+    ids.push(typeof id === 'string' ? id : await id);
   }
   return ids;
 }

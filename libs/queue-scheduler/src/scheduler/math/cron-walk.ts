@@ -166,12 +166,13 @@ export function assertTimezone(tz: string, field = 'timezone'): void {
 }
 
 // Compiling checks the zone and walks the expression once from 1970 to refuse one that never matches: a claim
-// compiles every due row, so a valid expression is compiled once per zone (bounded like `parsed`).
-const compiledCrons = new Map<string, Cron>();
+// compiles every due row, so a valid expression is compiled once per zone (bounded like `parsed`). By zone, then
+// expression: a key made of both was a string built for every row of every claim.
+const compiledCrons = new Map<string, Map<string, Cron>>();
+let compiledCount = 0;
 
 export function compileCron(expression: unknown, tz: string): Cron {
-  const key = typeof expression === 'string' ? `${tz}\n${expression}` : null;
-  const known = key === null ? undefined : compiledCrons.get(key);
+  const known = typeof expression === 'string' ? compiledCrons.get(tz)?.get(expression) : undefined;
   if (known) return known;
   assertTimezone(tz);
   const invalid = (why: string) => new InvalidScheduleError('cronExpression', `cronExpression ${describeValue(expression)} is invalid: ${why}`);
@@ -188,8 +189,14 @@ export function compileCron(expression: unknown, tz: string): Cron {
   }
   if (first === null) throw invalid('it never matches');
   const cron: Cron = { kind: 'cron', expr, tz, allHours: parsed.get(expr)!.fields.hour.values.length === 24, after: NaN, lastRun: NaN, next: null };
-  if (compiledCrons.size >= 1000) compiledCrons.clear();
-  compiledCrons.set(key!, cron);
+  if (compiledCount >= 1000) {
+    compiledCrons.clear();
+    compiledCount = 0;
+  }
+  let inZone = compiledCrons.get(tz);
+  if (!inZone) compiledCrons.set(tz, (inZone = new Map()));
+  inZone.set(expression, cron);
+  compiledCount++;
   return cron;
 }
 
