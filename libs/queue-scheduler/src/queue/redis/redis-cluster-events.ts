@@ -72,14 +72,20 @@ export class RedisClusterEvents implements ClusterEventSource {
       const both = AbortSignal.any([signal, this.stopped.signal]);
       const client = this.redis().client.duplicate();
       this.clients.add(client);
-      const stop = (): void => client.disconnect();
+      // once: a second disconnect after the socket closed arms ioredis's 2 s timer to destroy it, which nothing clears
+      // and which kept the process up for 2 s after app.close()
+      let connected = true;
+      const stop = (): void => {
+        if (connected) client.disconnect();
+        connected = false;
+      };
       both.addEventListener('abort', stop);
       try {
         await this.read(client, start ?? { base: await this.now(client), last: {} }, emit, both);
       } finally {
         both.removeEventListener('abort', stop);
         this.clients.delete(client);
-        client.disconnect();
+        stop();
       }
     });
   }
