@@ -1,7 +1,7 @@
 import { createHook } from 'node:async_hooks';
 import { sep } from 'node:path';
 import { Injectable } from '@nestjs/common';
-import { SchedulerService, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { QueueClosedError, SchedulerService, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
 import { BACKENDS, useBackendApp } from './support/backend-app';
 import { waitFor } from './support/wait-for';
 
@@ -66,21 +66,23 @@ describe.each(BACKENDS)('%s backend: closing the app', (backend) => {
 
   afterEach(() => resources.stop());
 
-  it('leaves no timer or socket of the library behind', async () => {
+  it('leaves no timer or socket of the library behind, and ends the waits for tasks', async () => {
     resources.start();
     const nest = await app.boot({ queue: { clusterEvents: true } }, [Handlers]);
     const queue = nest.get(TaskQueue);
     await queue.pushTask({ type: 'limited' });
-    await queue.pushTask({ type: 'later', delayMs: 3_600_000 });
+    const laterId = await queue.pushTask({ type: 'later', delayMs: 3_600_000 });
+    // a wait for a task that cannot finish before the app closes: it ends with the queue, not at its timeout
+    const waiting = queue.onTaskFinished(laterId, { timeoutMs: 60_000 }).catch((err: Error) => err);
     if (app.db.present) await nest.get(SchedulerService).addSchedule({ name: 'every-second', taskType: 'limited', scheduleType: 'interval', intervalSeconds: 1 });
-    // the cluster feed's reader (a poll, PostgreSQL's LISTEN, Redis streams) and a wait for a task that never ends
+    // the cluster feed's reader: a poll, PostgreSQL's LISTEN, Redis streams
     const seen: string[] = [];
     const feed = queue.clusterEvents$().subscribe((e) => seen.push(e.kind));
-    const never = queue.onTaskFinished('no-such-task-yet', { timeoutMs: 60_000 }).catch((err: Error) => err);
     await waitFor(() => nest.get(Handlers).ran >= 1, 'a task ran');
     await app.close();
     feed.unsubscribe();
-    await never;
+    expect(await waiting).toBeInstanceOf(QueueClosedError);
+    await expect(queue.onTaskFinished(laterId)).rejects.toThrow(QueueClosedError);
     // a socket ends and a timer is destroyed a moment after close() resolves: wait a moment for that, well short of
     // ioredis's 2 s timer that a second disconnect of a closed socket arms (the cluster feed's reader did that)
     await waitFor(() => resources.left.length === 0, 'the library to release every timer and socket', 1_000).catch(() => undefined);

@@ -45,6 +45,7 @@ export {
   TaskLostError,
   MissingPackageError,
   TaskWaitTimeoutError,
+  QueueClosedError,
   NotSupportedError,
 } from './errors/errors';
 export { MAX_FLOW_DEPTH, MAX_FLOW_NODES } from './interfaces/flow.interface';

@@ -74,6 +74,13 @@ export class TaskWaitTimeoutError extends QueueSchedulerError {
   }
 }
 
+/** `onTaskFinished` ended because the queue closed (the app is shutting down) before the task finished. */
+export class QueueClosedError extends QueueSchedulerError {
+  constructor(readonly taskId: string) {
+    super(`stopped waiting for task '${taskId}': the queue closed before it finished`);
+  }
+}
+
 /** Names a value for a message: strings quoted, everything else as JSON-ish text. */
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return `'${value}'`;

@@ -1,5 +1,5 @@
 import type { Observable, Subscription } from 'rxjs';
-import { TaskWaitTimeoutError } from '../errors/errors';
+import { QueueClosedError, TaskWaitTimeoutError } from '../errors/errors';
 import type { ClusterTaskEvent, MaybePromise, TaskEvent, TaskFinishedOptions, TaskRecord } from '../interfaces/task.interface';
 import { FINISHED_STATUSES } from './cluster-events';
 
@@ -19,29 +19,38 @@ const SAFETY_POLL_MS = 2000;
 interface Waiter {
   /** Another look at the task now. */
   check(): void;
+  /** The queue closed: the wait ends with QueueClosedError. */
+  close(): void;
 }
 
 /**
  * `onTaskFinished`: the task is read once, then again whenever an event says
  * it may have finished: this instance's own events, every instance's through
  * one shared `clusterEvents$` subscription while anyone waits, or (cluster
- * events off) a poll that backs off to once a second.
+ * events off) a poll that backs off to once a second. When the queue closes
+ * (its own events end, on module destroy, before its connections close) every
+ * wait ends with QueueClosedError, and so does a wait asked for after.
  */
 export class TaskFinishWaiters {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private subscriptions: Subscription[] = [];
+  private closed = false;
 
   constructor(private readonly sources: FinishSources) {}
 
   wait(taskId: string, { timeoutMs }: TaskFinishedOptions = {}): Promise<TaskRecord> {
     return new Promise<TaskRecord>((resolve, reject) => {
+      if (this.closed) return reject(new QueueClosedError(taskId));
       let timer: NodeJS.Timeout | undefined;
       let deadline: NodeJS.Timeout | undefined;
       let reading = false;
       let again = false;
       let pollMs = 25;
-      const cluster = this.subscribe();
+      let cluster = false;
+      let done = false;
       const finish = (settle: () => void): void => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
         clearTimeout(deadline);
         this.remove(taskId, waiter);
@@ -49,6 +58,7 @@ export class TaskFinishWaiters {
       };
       const waiter: Waiter = {
         check: () => {
+          if (done) return;
           if (reading) return void (again = true);
           reading = true;
           clearTimeout(timer);
@@ -57,6 +67,8 @@ export class TaskFinishWaiters {
             .then(
               (record) => {
                 reading = false;
+                // ended meanwhile (closed, timed out): a read under way must not arm another poll
+                if (done) return;
                 if (FINISHED_STATUSES.has(record.status)) return finish(() => resolve(record));
                 if (again) return ((again = false), waiter.check());
                 timer = setTimeout(() => waiter.check(), cluster ? SAFETY_POLL_MS : pollMs);
@@ -66,10 +78,14 @@ export class TaskFinishWaiters {
               (err: unknown) => finish(() => reject(err)),
             );
         },
+        close: () => finish(() => reject(new QueueClosedError(taskId))),
       };
       let set = this.waiters.get(taskId);
       if (!set) this.waiters.set(taskId, (set = new Set()));
       set.add(waiter);
+      cluster = this.subscribe();
+      // the queue's events had already ended: close() has rejected this wait
+      if (this.closed) return;
       if (timeoutMs !== undefined) {
         deadline = setTimeout(() => finish(() => reject(new TaskWaitTimeoutError(taskId, timeoutMs))), timeoutMs);
         deadline.unref();
@@ -84,11 +100,17 @@ export class TaskFinishWaiters {
     const wake = (e: { kind: string; taskId: string }): void => {
       if (e.kind === 'succeeded' || e.kind === 'dead' || e.kind === 'cancelled') for (const w of this.waiters.get(e.taskId) ?? []) w.check();
     };
-    this.subscriptions.push(this.sources.events$.subscribe(wake));
+    this.subscriptions.push(this.sources.events$.subscribe({ next: wake, complete: () => this.close() }));
+    if (this.closed) return false;
     const cluster = this.sources.clusterStream();
     // a failing stream leaves the waiters to their safety poll
     if (cluster) this.subscriptions.push(cluster.subscribe({ next: wake, error: () => undefined }));
     return cluster !== undefined;
+  }
+
+  private close(): void {
+    this.closed = true;
+    for (const set of [...this.waiters.values()]) for (const waiter of [...set]) waiter.close();
   }
 
   private remove(taskId: string, waiter: Waiter): void {
