@@ -66,7 +66,7 @@ describe.each(BACKENDS)('%s backend: closing the app', (backend) => {
 
   afterEach(() => resources.stop());
 
-  it('leaves no timer or socket of the library behind, and ends the waits for tasks', async () => {
+  it('leaves no timer or socket of the library behind, and ends the waits for tasks and for idle', async () => {
     resources.start();
     const nest = await app.boot({ queue: { clusterEvents: true } }, [Handlers]);
     const queue = nest.get(TaskQueue);
@@ -74,6 +74,8 @@ describe.each(BACKENDS)('%s backend: closing the app', (backend) => {
     const laterId = await queue.pushTask({ type: 'later', delayMs: 3_600_000 });
     // a wait for a task that cannot finish before the app closes: it ends with the queue, not at its timeout
     const waiting = queue.onTaskFinished(laterId, { timeoutMs: 60_000 }).catch((err: Error) => err);
+    // and a wait for the queue to be idle, which the delayed task keeps it from being (a poll on the durable backends)
+    const idle = queue.onIdle().then(() => 'idle', (err: Error) => err);
     if (app.db.present) await nest.get(SchedulerService).addSchedule({ name: 'every-second', taskType: 'limited', scheduleType: 'interval', intervalSeconds: 1 });
     // the cluster feed's reader: a poll, PostgreSQL's LISTEN, Redis streams
     const seen: string[] = [];
@@ -83,6 +85,10 @@ describe.each(BACKENDS)('%s backend: closing the app', (backend) => {
     feed.unsubscribe();
     expect(await waiting).toBeInstanceOf(QueueClosedError);
     await expect(queue.onTaskFinished(laterId)).rejects.toThrow(QueueClosedError);
+    const idleEnd = await idle;
+    expect(idleEnd).toBeInstanceOf(QueueClosedError);
+    expect((idleEnd as QueueClosedError).taskId).toBeUndefined();
+    await expect(queue.onIdle()).rejects.toThrow(QueueClosedError);
     // a socket ends and a timer is destroyed a moment after close() resolves: wait a moment for that, well short of
     // ioredis's 2 s timer that a second disconnect of a closed socket arms (the cluster feed's reader did that)
     await waitFor(() => resources.left.length === 0, 'the library to release every timer and socket', 1_000).catch(() => undefined);

@@ -74,10 +74,13 @@ export class TaskWaitTimeoutError extends QueueSchedulerError {
   }
 }
 
-/** `onTaskFinished` ended because the queue closed (the app is shutting down) before the task finished. */
+/**
+ * A wait ended because the queue closed (the app is shutting down): `onTaskFinished` before its task finished
+ * (`taskId` names it), or `onIdle` before the queue was idle (`taskId` undefined).
+ */
 export class QueueClosedError extends QueueSchedulerError {
-  constructor(readonly taskId: string) {
-    super(`stopped waiting for task '${taskId}': the queue closed before it finished`);
+  constructor(readonly taskId?: string) {
+    super(taskId === undefined ? 'stopped waiting for the queue to be idle: the queue closed first' : `stopped waiting for task '${taskId}': the queue closed before it finished`);
   }
 }
 

@@ -12,6 +12,7 @@ import { TaskQueue } from './task-queue';
 import type { EmptyTypes } from './empty-types';
 import { processName } from './task-tries';
 import type { ClusterEventSource } from './cluster-events';
+import { IdleWaiters } from './idle-waiters';
 
 /** A durable queue's store methods answer with promises: TaskQueue's one facade, typed so (declaration merging). */
 export interface DurableTaskQueue {
@@ -67,12 +68,14 @@ export abstract class DurableTaskQueue extends TaskQueue {
   /** Tasks pending (retries waiting included) or running, on any instance. */
   protected abstract unfinished(): Promise<number>;
 
+  private readonly idle = new IdleWaiters(this.taskEvents);
+
   /**
    * Polls until no task is pending or running on any instance: other
    * processes finish tasks too, so no local signal can say when that is.
    */
-  async onIdle(pollMs = 50): Promise<void> {
-    while ((await this.unfinished()) > 0) await new Promise((resolve) => setTimeout(resolve, pollMs));
+  onIdle(pollMs = 50): Promise<void> {
+    return this.idle.poll(() => this.unfinished(), pollMs);
   }
 
   /** The backend's reader of cluster events, made with the first use of clusterEvents$ or onTaskFinished. */

@@ -120,7 +120,7 @@ export abstract class TaskQueue {
 
   /** Number of tasks waiting (ready or delayed), not counting running ones. */
   abstract getQueueSize(): MaybePromise<number>;
-  /** Resolves when nothing is pending or running. */
+  /** Resolves when nothing is pending or running; QueueClosedError once the queue closes (the app shuts down) first. */
   abstract onIdle(): Promise<void>;
   /** Status, attempts, timestamps, error and result; TaskNotFoundError for an unknown id. */
   abstract getTask(taskId: string): MaybePromise<TaskRecord>;

@@ -12,6 +12,7 @@ import { MemoryQueueStatus } from './memory-queue-status';
 import { type ClaimFilter, type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
 import { type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule } from '../task-validation';
 import { SingletonSlots } from './singleton-slots';
+import { IdleWaiters } from '../idle-waiters';
 import { type QueueTracing, tracingFor } from '../../tracing/queue-tracing';
 
 const ANY_TYPE: ClaimFilter = { types: [], unknownTypes: true, handled: new Set() };
@@ -46,7 +47,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
   private readonly newId = (): string => this.tasks.newId();
   /** What pushTask validates into and MemoryEntry copies from at once: no object per push beside the entry. */
   private readonly scratch = normalizePush({ type: 'scratch' }, Infinity, 0, () => 'scratch');
-  private readonly idleWaiters: Array<() => void> = [];
+  private readonly idle = new IdleWaiters(this.taskEvents);
   private readonly singletons = new SingletonSlots(this.tasks, this.waiting);
   /** false on another backend: the proxy the constructor returns refuses every call, and no timer starts. */
   private readonly active: boolean;
@@ -167,8 +168,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
   }
 
   onIdle(): Promise<void> {
-    if (this.tasks.unfinished === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    return this.idle.wait(this.tasks.unfinished === 0);
   }
 
   // ---- consumers (worker pool) ----------------------------------------
@@ -245,9 +245,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
 
   private checkIdle(): void {
     // nobody waits for idle while a drain runs: that check first, the unfinished count (four reads) only when someone does
-    if (this.idleWaiters.length === 0 || this.tasks.unfinished > 0) return;
-    const waiting = this.idleWaiters.splice(0);
-    for (const resolve of waiting) resolve();
+    if (this.idle.waiting && this.tasks.unfinished === 0) this.idle.idle();
   }
 
   /** @internal */
