@@ -136,7 +136,7 @@ describe.each(DATABASES)('scheduled flows on %s', (kind) => {
         expect(children.every((c) => c.schedulerTaskId === undefined && c.scheduledAt === undefined)).toBe(true);
         const grandchildren = handlers.childrenOf(children.find((c) => (c.params as { n: number }).n === 3)!.taskId);
         expect(grandchildren.map((c) => c.params)).toEqual([{ n: 4 }]);
-        // queued ahead (memory: lookaheadMs 1 s), no task of the tree starts before the occurrence's time
+        // queued ahead (memory: lookaheadMs 750 ms by default), no task of the tree starts before the occurrence's time
         expect(Math.min(...[...children, ...grandchildren].map((c) => c.startedAt))).toBeGreaterThanOrEqual(root.scheduledAt!);
         // after all of them, and it saw each child's result
         expect(Math.max(...[...children, ...grandchildren].map((c) => c.order))).toBeLessThan(root.order);

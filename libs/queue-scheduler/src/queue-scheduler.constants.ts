@@ -17,7 +17,10 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
     defaultMisfirePolicy: 'fire_once',
     maxCatchUp: 100,
     batchSize: 100,
-    lookaheadMs: 1000,
+    // Not a whole second: schedules sit on whole seconds, so a 1000 ms lookahead claimed every per-second schedule's
+    // next run at the very instant its last run's handlers started, and the two bursts shared the event loop
+    // (docs/perf-notes-issue20-sqlite.md, "The lookahead"). 750 ms claims a quarter second after them.
+    lookaheadMs: 750,
   },
   queue: { backend: 'memory', connection: { host: '127.0.0.1', port: 6379 }, prefix: 'qs', maxPayloadBytes: 1_048_576, maxResultBytes: 1_048_576, maxLostTries: 1, historySize: 1000, progressIntervalMs: 250, pollIntervalMs: 500, leaseMs: 30_000, sweepIntervalMs: 5000, retentionDays: 30, clusterEvents: false, clusterEventsRetentionMs: 3_600_000, clusterEventsPollMs: 100 },
   sqlite: { checkpoints: 'background' },

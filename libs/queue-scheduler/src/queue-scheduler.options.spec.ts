@@ -4,9 +4,9 @@ import { MAX_TIMER_MS } from './queue-scheduler.constants';
 import { resolveOptions } from './queue-scheduler.options';
 
 describe('resolveOptions: scheduler.lookaheadMs', () => {
-  it('claims a second ahead by default, and not at all by default on the database backend', () => {
-    expect(resolveOptions().scheduler.lookaheadMs).toBe(1000);
-    expect(resolveOptions({ queue: { backend: 'redis' } }).scheduler.lookaheadMs).toBe(1000);
+  it('claims 750 ms ahead by default (off the whole second), and not at all by default on the database backend', () => {
+    expect(resolveOptions().scheduler.lookaheadMs).toBe(750);
+    expect(resolveOptions({ queue: { backend: 'redis' } }).scheduler.lookaheadMs).toBe(750);
     expect(resolveOptions({ queue: { backend: 'database' } }).scheduler.lookaheadMs).toBe(0);
   });
 
