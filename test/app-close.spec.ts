@@ -1,6 +1,6 @@
 import { createHook } from 'node:async_hooks';
 import { sep } from 'node:path';
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { QueueClosedError, SchedulerService, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
 import { BACKENDS, useBackendApp } from './support/backend-app';
 import { waitFor } from './support/wait-for';
@@ -8,6 +8,7 @@ import { waitFor } from './support/wait-for';
 /** The library's own source: a resource made with one of its frames on the stack is the library's to release. */
 const LIBRARY = `${sep}libs${sep}queue-scheduler${sep}src${sep}`;
 const KINDS = new Set(['Timeout', 'Immediate', 'TCPWRAP', 'PIPEWRAP']);
+const DRIVERS = /[\\/]node_modules[\\/](ioredis|bullmq|mysql2|pg|pg-pool|better-sqlite3|typeorm)[\\/]/;
 
 /**
  * Timers and sockets made while a library frame was on the stack, alive until Node destroys them (a timer
@@ -15,6 +16,9 @@ const KINDS = new Set(['Timeout', 'Immediate', 'TCPWRAP', 'PIPEWRAP']);
  */
 class LibraryResources {
   private readonly live = new Map<number, string>();
+  /** `anyStack`: the drivers' timers and sockets too (one armed by a close the library made is the library's doing). */
+  constructor(private readonly anyStack = false) {}
+
   private readonly hook = createHook({
     init: (id, type) => {
       if (!KINDS.has(type)) return;
@@ -22,7 +26,8 @@ class LibraryResources {
       Error.stackTraceLimit = 40;
       const stack = new Error().stack ?? '';
       Error.stackTraceLimit = limit;
-      if (stack.includes(LIBRARY)) this.live.set(id, `${type}\n${stack.split('\n').filter((line) => line.includes(LIBRARY)).join('\n')}`);
+      const mine = (line: string): boolean => line.includes(LIBRARY) || (this.anyStack && DRIVERS.test(line));
+      if (stack.split('\n').some(mine)) this.live.set(id, `${type}\n${stack.split('\n').filter(mine).join('\n')}`);
     },
     destroy: (id) => void this.live.delete(id),
   });
@@ -52,6 +57,14 @@ class Handlers {
 
   @TaskHandler('later')
   later(): void {}
+}
+
+/** An app's own provider whose start-up fails, after the library's providers have started theirs. */
+@Injectable()
+class FailingStart implements OnModuleInit {
+  onModuleInit(): void {
+    throw new Error("the app's own start-up failed");
+  }
 }
 
 /**
@@ -93,5 +106,20 @@ describe.each(BACKENDS)('%s backend: closing the app', (backend) => {
     // ioredis's 2 s timer that a second disconnect of a closed socket arms (the cluster feed's reader did that)
     await waitFor(() => resources.left.length === 0, 'the library to release every timer and socket', 1_000).catch(() => undefined);
     expect(resources.left).toEqual([]);
+  }, 15_000);
+
+  it('closes after a failed start-up leaving no timer or socket behind, the drivers\' included', async () => {
+    // a start-up that fails closes connections still in their handshake: ioredis then destroyed the socket on a 2 s
+    // timer of its own that nothing cleared, and the process stayed up that long (Jest: "did not exit one second after")
+    const everything = new LibraryResources(true);
+    everything.start();
+    try {
+      await expect(app.boot({}, [Handlers, FailingStart])).rejects.toThrow("the app's own start-up failed");
+      await app.close();
+      await waitFor(() => everything.left.length === 0, 'every timer and socket to go', 1_000).catch(() => undefined);
+      expect(everything.left).toEqual([]);
+    } finally {
+      everything.stop();
+    }
   }, 15_000);
 });

@@ -9,6 +9,7 @@ import { RedisKeys } from './redis-keys';
 import type { Lease } from './redis-leases';
 import type { RedisConnection } from './redis-connection';
 import { CANCELLED_DEFERRED, CANCELLED_RESULT } from './redis-event-marks';
+import { closeRedis } from './redis-close';
 
 /**
  * Cancel requests for running tasks on the Redis backend: published on one
@@ -71,8 +72,9 @@ export class RedisCancels {
     return true;
   }
 
-  close(): void {
-    this.subscriber?.disconnect();
+  async close(): Promise<void> {
+    const subscriber = this.subscriber;
     this.subscriber = undefined;
+    if (subscriber) await closeRedis(subscriber, 'disconnect');
   }
 }

@@ -7,6 +7,7 @@ import { RedisKeys, jobIdOf, legacyJobIdOf, queueNameOf } from './redis-keys';
 import { type BullMQModule, loadRedisPackages } from './redis-loader';
 import { RedisPublicStore } from './redis-public-store';
 import { RedisClusterEvents } from './redis-cluster-events';
+import { closeRedis } from './redis-close';
 
 /**
  * The Redis side of one instance: one ioredis client shared by a BullMQ
@@ -167,6 +168,6 @@ export class RedisConnection {
     await this.flows?.close();
     this.workers.clear();
     this.queues.clear();
-    await this.client.quit().catch(() => this.client.disconnect());
+    await closeRedis(this.client, 'quit');
   }
 }

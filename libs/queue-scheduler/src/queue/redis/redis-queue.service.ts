@@ -111,7 +111,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
 
   private async shutDown(): Promise<void> {
     if (this.connection) await this.jobConsumer.releaseAhead();
-    this.cancels.close();
+    await this.cancels.close();
     await this.connection?.close();
   }
 
