@@ -29,6 +29,7 @@ export class TaskEventStream {
   /** Called with each event object (memory's cluster log): an event is built while one is set. */
   private recorder?: (event: TaskEvent) => void;
   private readonly completions: Array<() => void> = [];
+  private completed = false;
 
   constructor(private readonly now: () => number) {}
 
@@ -66,12 +67,14 @@ export class TaskEventStream {
     this.subject.next(event);
   }
 
-  /** Calls `fn` once, when the stream completes (module destroy). */
+  /** Calls `fn` once, when the stream completes (module destroy), or at once if it has: the queue's one close signal. */
   onComplete(fn: () => void): void {
-    this.completions.push(fn);
+    if (this.completed) fn();
+    else this.completions.push(fn);
   }
 
   complete(): void {
+    this.completed = true;
     for (const fn of this.completions.splice(0)) fn();
     this.subject.complete();
     this.listeners = [];

@@ -9,6 +9,8 @@ export interface FinishSources {
   readonly events$: Observable<TaskEvent>;
   /** The cluster stream from now, or undefined when queue.clusterEvents is off. */
   clusterStream(): Observable<ClusterTaskEvent> | undefined;
+  /** Calls `fn` once when the queue closes (its events end), at once if it has. */
+  onClose(fn: () => void): void;
 }
 
 /** Polling without cluster events: soon after the call, then doubling up to this. */
@@ -36,7 +38,9 @@ export class TaskFinishWaiters {
   private subscriptions: Subscription[] = [];
   private closed = false;
 
-  constructor(private readonly sources: FinishSources) {}
+  constructor(private readonly sources: FinishSources) {
+    sources.onClose(() => this.close());
+  }
 
   wait(taskId: string, { timeoutMs }: TaskFinishedOptions = {}): Promise<TaskRecord> {
     return new Promise<TaskRecord>((resolve, reject) => {
@@ -84,8 +88,6 @@ export class TaskFinishWaiters {
       if (!set) this.waiters.set(taskId, (set = new Set()));
       set.add(waiter);
       cluster = this.subscribe();
-      // the queue's events had already ended: close() has rejected this wait
-      if (this.closed) return;
       if (timeoutMs !== undefined) {
         deadline = setTimeout(() => finish(() => reject(new TaskWaitTimeoutError(taskId, timeoutMs))), timeoutMs);
         deadline.unref();
@@ -100,8 +102,7 @@ export class TaskFinishWaiters {
     const wake = (e: { kind: string; taskId: string }): void => {
       if (e.kind === 'succeeded' || e.kind === 'dead' || e.kind === 'cancelled') for (const w of this.waiters.get(e.taskId) ?? []) w.check();
     };
-    this.subscriptions.push(this.sources.events$.subscribe({ next: wake, complete: () => this.close() }));
-    if (this.closed) return false;
+    this.subscriptions.push(this.sources.events$.subscribe(wake));
     const cluster = this.sources.clusterStream();
     // a failing stream leaves the waiters to their safety poll
     if (cluster) this.subscriptions.push(cluster.subscribe({ next: wake, error: () => undefined }));

@@ -87,6 +87,7 @@ export abstract class TaskQueue {
       getTask: (id) => this.getTask(id),
       events$: this.events$,
       clusterStream: () => this.clusterEventSource()?.stream(undefined),
+      onClose: (fn) => this.taskEvents.onComplete(fn),
     });
     return this.finishWaiters.wait(taskId, options);
   }
