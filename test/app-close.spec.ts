@@ -108,6 +108,17 @@ describe.each(BACKENDS)('%s backend: closing the app', (backend) => {
     expect(resources.left).toEqual([]);
   }, 15_000);
 
+  it('completes a cluster events stream opened just before close, rather than erroring it', async () => {
+    // Redis's reader asked the server's clock (its starting point) outside its retry loop: closed before the answer,
+    // the stream errored with ioredis's "Connection is closed.", and a subscriber without an error callback threw
+    const nest = await app.boot({ queue: { clusterEvents: true } }, [Handlers]);
+    const ended = new Promise<string>((resolve) =>
+      nest.get(TaskQueue).clusterEvents$().subscribe({ error: (err: Error) => resolve(`error: ${err.message}`), complete: () => resolve('complete') }),
+    );
+    await app.close();
+    expect(await ended).toBe('complete');
+  });
+
   it('closes after a failed start-up leaving no timer or socket behind, the drivers\' included', async () => {
     // a start-up that fails closes connections still in their handshake: ioredis then destroyed the socket on a 2 s
     // timer of its own that nothing cleared, and the process stayed up that long (Jest: "did not exit one second after")

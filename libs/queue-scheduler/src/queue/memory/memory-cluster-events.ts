@@ -24,6 +24,8 @@ export class MemoryClusterEvents implements ClusterEventSource {
     private readonly now: () => number,
   ) {
     events.record((e) => this.add(e));
+    // the app closed: every subscriber's stream completes, as the durable backends' readers do
+    events.onComplete(() => this.live.complete());
   }
 
   private add(e: TaskEvent): void {

@@ -81,7 +81,7 @@ export class RedisClusterEvents implements ClusterEventSource {
       };
       both.addEventListener('abort', stop);
       try {
-        await this.read(client, start ?? { base: await this.now(client), last: {} }, emit, both);
+        await this.read(client, start, emit, both);
       } finally {
         both.removeEventListener('abort', stop);
         this.clients.delete(client);
@@ -100,12 +100,18 @@ export class RedisClusterEvents implements ClusterEventSource {
     return `${Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)}-0`;
   }
 
-  private async read(client: Redis, position: Position, emit: (event: ClusterTaskEvent) => void, signal: AbortSignal): Promise<void> {
+  /**
+   * `start` undefined: a fresh reader, placed at the server's clock by its first pass. That read is in the loop, so
+   * it is retried like any other, and a close before its answer ends the stream rather than erroring it.
+   */
+  private async read(client: Redis, start: Position | undefined, emit: (event: ClusterTaskEvent) => void, signal: AbortSignal): Promise<void> {
     const failures = new ReadFailures(this.logger, 'clusterEvents$');
+    let position = start;
     let types: string[] = [];
     let typesAt = 0;
     while (!signal.aborted) {
       try {
+        const at = (position ??= { base: await this.now(client), last: {} });
         if (Date.now() - typesAt >= TYPES_MS) {
           types = [...new Set([...(await this.redis().keys.types()), ...this.redis().handledTypes()])].sort();
           typesAt = Date.now();
@@ -115,15 +121,15 @@ export class RedisClusterEvents implements ClusterEventSource {
           continue;
         }
         const keys = types.map((t) => this.redis().eventsKey(t));
-        const ids = types.map((t) => position.last[t] ?? position.base);
+        const ids = types.map((t) => at.last[t] ?? at.base);
         const reply = (await client.xread('COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids)) as Array<[string, Array<[string, string[]]>]> | null;
         failures.ok();
         for (const [key, entries] of reply ?? []) {
           const type = types[keys.indexOf(key)];
           for (const [id, fields] of entries) {
-            position.last[type] = id;
+            at.last[type] = id;
             const event = eventOf(type, id, fields);
-            if (event && !signal.aborted) emit({ id: encode(position), ...event });
+            if (event && !signal.aborted) emit({ id: encode(at), ...event });
           }
         }
       } catch (err) {
