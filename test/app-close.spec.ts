@@ -112,11 +112,25 @@ describe.each(BACKENDS)('%s backend: closing the app', (backend) => {
     // Redis's reader asked the server's clock (its starting point) outside its retry loop: closed before the answer,
     // the stream errored with ioredis's "Connection is closed.", and a subscriber without an error callback threw
     const nest = await app.boot({ queue: { clusterEvents: true } }, [Handlers]);
-    const ended = new Promise<string>((resolve) =>
-      nest.get(TaskQueue).clusterEvents$().subscribe({ error: (err: Error) => resolve(`error: ${err.message}`), complete: () => resolve('complete') }),
-    );
-    await app.close();
-    expect(await ended).toBe('complete');
+    const everything = new LibraryResources(true);
+    everything.start();
+    try {
+      const ended = new Promise<string>((resolve) =>
+        nest.get(TaskQueue).clusterEvents$().subscribe({ error: (err: Error) => resolve(`error: ${err.message}`), complete: () => resolve('complete') }),
+      );
+      await app.close();
+      expect(await ended).toBe('complete');
+      // one subscribed after the close completes at once, without a connection of its own
+      const after = await new Promise<string>((resolve) =>
+        nest.get(TaskQueue).clusterEvents$().subscribe({ error: (err: Error) => resolve(`error: ${err.message}`), complete: () => resolve('complete') }),
+      );
+      expect(after).toBe('complete');
+      // and no connection, closed mid-handshake, left a timer of ioredis's behind
+      await waitFor(() => everything.left.length === 0, 'every timer and socket to go', 1_000).catch(() => undefined);
+      expect(everything.left).toEqual([]);
+    } finally {
+      everything.stop();
+    }
   });
 
   it('closes after a failed start-up leaving no timer or socket behind, the drivers\' included', async () => {

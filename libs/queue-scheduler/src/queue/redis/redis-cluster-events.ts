@@ -4,6 +4,7 @@ import { InvalidArgumentError } from '../../errors/errors';
 import type { ClusterEventKind, ClusterTaskEvent } from '../../interfaces/task.interface';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
 import { type ClusterEventSource, pause, ReadFailures, readLoop } from '../cluster-events';
+import { closeRedis } from './redis-close';
 import { CANCELLED_DEFERRED, CANCELLED_EVENT, CANCELLED_RESULT_JSON, RETRYING_EVENT } from './redis-event-marks';
 import { taskIdOf } from './redis-keys';
 
@@ -59,7 +60,6 @@ export interface EventStreams {
  */
 export class RedisClusterEvents implements ClusterEventSource {
   private readonly stopped = new AbortController();
-  private readonly clients = new Set<Redis>();
 
   constructor(
     private readonly redis: () => EventStreams,
@@ -70,22 +70,20 @@ export class RedisClusterEvents implements ClusterEventSource {
     const start = after === undefined ? undefined : decode(after);
     return readLoop(async (emit, signal) => {
       const both = AbortSignal.any([signal, this.stopped.signal]);
+      // subscribed after the queue closed: the stream completes, and opens no connection for it
+      if (both.aborted) return;
       const client = this.redis().client.duplicate();
-      this.clients.add(client);
-      // once: a second disconnect after the socket closed arms ioredis's 2 s timer to destroy it, which nothing clears
-      // and which kept the process up for 2 s after app.close()
-      let connected = true;
-      const stop = (): void => {
-        if (connected) client.disconnect();
-        connected = false;
-      };
-      both.addEventListener('abort', stop);
+      // once, and past the handshake (closeRedis): a second disconnect of a closed socket, or one during the ready
+      // check, arms ioredis's 2 s timer to destroy it, which nothing clears and which kept the process up after close
+      let closing: Promise<void> | undefined;
+      const stop = (): Promise<void> => (closing ??= closeRedis(client, 'disconnect'));
+      const onAbort = (): void => void stop();
+      both.addEventListener('abort', onAbort);
       try {
         await this.read(client, start, emit, both);
       } finally {
-        both.removeEventListener('abort', stop);
-        this.clients.delete(client);
-        stop();
+        both.removeEventListener('abort', onAbort);
+        await stop();
       }
     });
   }
