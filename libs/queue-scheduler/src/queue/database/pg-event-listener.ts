@@ -58,10 +58,12 @@ export class PgEventListener {
     if (this.client || this.connecting || this.closed || this.subscribers === 0) return;
     this.connecting = true;
     const pool = (this.sql.ds.driver as unknown as { master?: { connect(): Promise<PgClient> } }).master;
+    let client: PgClient | undefined;
     try {
       if (!pool) throw new Error('the DataSource exposes no PostgreSQL pool (driver.master)');
-      const client = await pool.connect();
-      client.on('error', (err) => this.lost(client, err));
+      client = await pool.connect();
+      const listening = client;
+      client.on('error', (err) => this.lost(listening, err));
       client.on('notification', () => this.wakeAll());
       await client.query(`LISTEN ${EVENTS_CHANNEL}`);
       this.client = client;
@@ -69,6 +71,8 @@ export class PgEventListener {
       // what committed while no one listened is read now, not at the next poll
       this.wakeAll();
     } catch (err) {
+      // a LISTEN that failed leaves a connection that may half-listen: destroyed, not handed back to the pool
+      if (client && this.client !== client) client.release(true);
       this.logger.warn(`clusterEvents$: LISTEN ${EVENTS_CHANNEL} failed, readers poll until it is back: ${(err as Error).message}`);
       this.retry();
     } finally {
