@@ -51,7 +51,7 @@ export interface SchedulerOptions {
    * How far ahead occurrences are claimed and queued as delayed tasks that start
    * at their scheduled time, so the queue's timer, not the speed of a claim,
    * decides when they start. 0: claim each occurrence when it is due. A manual
-   * clock (the testing module) always behaves as 0. @default 1000 (0 with `queue.backend: 'database'`)
+   * clock (the testing module) always behaves as 0. @default 750 (0 with `queue.backend: 'database'`)
    */
   lookaheadMs?: number;
 }
@@ -142,7 +142,7 @@ export interface QueueSchedulerModuleOptions {
   sqlite?: SqliteOptions;
   /** Grace period for in-flight tasks on `app.close()`, then their AbortSignal fires. @default 10000 */
   shutdownTimeoutMs?: number;
-  /** Default retry policy of handlers that declare none. @default { attempts: 1, backoff: 'exponential', delayMs: 1000 } */
+  /** Default retry policy of handlers that declare none. @default { attempts: 1, backoff: 'exponential', delayMs: 1000, jitter: 0, maxDelayMs: 3600000 } */
   retries?: RetryPolicy;
   /** Lowest level the library logs at. @default 'log' */
   logLevel?: LogLevel;
