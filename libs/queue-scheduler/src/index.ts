@@ -47,6 +47,7 @@ export {
   TaskWaitTimeoutError,
   QueueClosedError,
   NotSupportedError,
+  SchemaNotReadyError,
 } from './errors/errors';
 export { MAX_FLOW_DEPTH, MAX_FLOW_NODES } from './interfaces/flow.interface';
 export type { ChildFailurePolicy, ChildResult, FlowIds, FlowInput, FlowNode } from './interfaces/flow.interface';

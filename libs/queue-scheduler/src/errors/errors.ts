@@ -211,3 +211,20 @@ export class NotSupportedError extends QueueSchedulerError {
     super(`${feature} is not supported on the ${backend} backend yet`);
   }
 }
+
+/**
+ * The library's tables are not all in the database, or lack a column a later
+ * migration adds: its migrations have not run (and TypeORM's `synchronize` is
+ * off). Start-up stops; `.tables` names each table found missing or out of date. @publicApi
+ */
+export class SchemaNotReadyError extends QueueSchedulerError {
+  constructor(
+    readonly tables: string[],
+    details: string[],
+  ) {
+    super(
+      `table(s) ${tables.join(', ')} missing or out of date in the database (${details.join('; ')}): run the library's migrations ` +
+        `(QUEUE_SCHEDULER_MIGRATIONS, see the README's "Tables and migrations"), or set TypeORM's synchronize: true in development`,
+    );
+  }
+}

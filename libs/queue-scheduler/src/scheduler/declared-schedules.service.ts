@@ -5,6 +5,7 @@ import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
 import { InvalidOptionsError } from '../errors/errors';
 import type { ResolvedOptions } from '../interfaces/options.interface';
+import { checkSchema } from '../database/schema-check';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
 import { LibraryLogger } from '../queue-scheduler.logger';
 import { retryTransient } from '../database/sql';
@@ -68,6 +69,8 @@ export class DeclaredSchedulesService implements OnApplicationBootstrap {
    */
   async sync(): Promise<void> {
     if (!this.dataSource) return;
+    // the scheduler checked at module init; with it disabled (or autoStart off) this is the first read of the table
+    await checkSchema(this.dataSource);
     const repo = this.dataSource.getRepository(SchedulerTask);
     const rows = await retryTransient(() => repo.find({ where: { scheduleKey: Not(IsNull()) } }));
     const byKey = new Map(rows.map((r) => [r.scheduleKey!, r]));

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { Observable } from 'rxjs';
 import type { DataSource, Repository } from 'typeorm';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
+import { checkSchema } from '../database/schema-check';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
 import { InvalidScheduleError } from '../errors/errors';
 import type { ResolvedOptions } from '../interfaces/options.interface';
@@ -37,7 +38,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   private readonly changes: ScheduleChanges;
 
   constructor(
-    @Inject(SCHEDULER_DATA_SOURCE) dataSource: DataSource,
+    @Inject(SCHEDULER_DATA_SOURCE) private readonly dataSource: DataSource,
     private readonly queue: TaskQueue,
     consumer: QueueConsumer,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
@@ -59,8 +60,8 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   async onModuleInit(): Promise<void> {
     // with a manual clock its owner fires due schedules (runDue) as it moves time
     if (!this.options.autoStart || !this.options.scheduler.enabled || this.clock.manual) return;
-    // one cheap read, awaited, so a missing table or a bad connection still stops start-up
-    await this.repo.createQueryBuilder('s').select('s.task_id').limit(1).getRawMany();
+    // awaited, so tables whose migrations have not run, or a bad connection, stop start-up
+    await checkSchema(this.dataSource);
     this.start();
     // counted after the start, not awaited: COUNT over every schedule is a full scan (2.4 s at 1M rows), boot need not wait for a log line
     this.repo.count({ where: { enabled: true } }).then(

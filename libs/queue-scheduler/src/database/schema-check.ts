@@ -1,0 +1,55 @@
+import type { DataSource } from 'typeorm';
+import { QUEUE_SCHEDULER_ENTITIES } from '../entities';
+import { SchemaNotReadyError } from '../errors/errors';
+
+/** The drivers' codes for a table or a column that is not there: MySQL/MariaDB (mysql2), PostgreSQL (pg). */
+const MISSING_CODES = new Set(['ER_NO_SUCH_TABLE', 'ER_BAD_FIELD_ERROR', '42P01', '42703']);
+/** SQLite has one code for every error: its message tells. */
+const SQLITE_MISSING = /no such (table|column)|has no column named/i;
+
+/** Data sources whose tables were found complete (a failed check is not kept: the next start looks again). */
+const ready = new WeakMap<DataSource, Promise<void>>();
+
+/** The missing table or column the driver reported in `err`, or undefined for any other failure. */
+export function missingSchemaIn(err: unknown): string | undefined {
+  const e = err as { code?: unknown; message?: unknown; driverError?: { code?: unknown; message?: unknown } };
+  const code = e.driverError?.code ?? e.code;
+  const message = String(e.driverError?.message ?? e.message ?? '');
+  return (typeof code === 'string' && MISSING_CODES.has(code)) || SQLITE_MISSING.test(message) ? message : undefined;
+}
+
+/**
+ * Reads one row of each of the library's tables, every column it maps, once
+ * per DataSource. A database whose migrations have not run then stops
+ * start-up with SchemaNotReadyError naming every table to fix and the way to
+ * fix it, rather than with the driver's "no such table" for the first table
+ * some service happened to read, or later, at the first push or claim that
+ * touches a column a later migration adds. Other failures (a connection
+ * refused) are thrown as they are.
+ */
+export function checkSchema(dataSource: DataSource): Promise<void> {
+  let check = ready.get(dataSource);
+  if (!check) {
+    check = readEachTable(dataSource);
+    ready.set(dataSource, check);
+    check.catch(() => ready.delete(dataSource));
+  }
+  return check;
+}
+
+async function readEachTable(dataSource: DataSource): Promise<void> {
+  const tables: string[] = [];
+  const details: string[] = [];
+  for (const entity of QUEUE_SCHEDULER_ENTITIES) {
+    const repo = dataSource.getRepository(entity);
+    try {
+      await repo.find({ take: 1 });
+    } catch (err) {
+      const missing = missingSchemaIn(err);
+      if (missing === undefined) throw err;
+      tables.push(repo.metadata.tableName);
+      details.push(missing);
+    }
+  }
+  if (tables.length) throw new SchemaNotReadyError(tables, details);
+}
