@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from './clock';
 import { BinaryKeysCheck } from './database/binary-keys';
+import { SchemaCheck } from './database/schema-check';
 import { SqliteCheckpointer } from './database/sqlite-checkpointer';
 import { QUEUE_CLASSES } from './handlers/queue-class-guard';
 import { QueueSchedulerExplorer } from './handlers/queue-scheduler.explorer';
@@ -77,6 +78,7 @@ function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, red
     QueueSchedulerMetrics,
     QueueSchedulerHealthService,
     BinaryKeysCheck,
+    SchemaCheck,
     SqliteCheckpointer,
   ],
   exports: [MemoryQueueService, RedisQueueService, TaskQueue, TaskHandlerRegistry, WorkerPoolService, QUEUE_SCHEDULER_CLOCK, QueueSchedulerMetrics, QueueSchedulerHealthService],

@@ -1,6 +1,9 @@
+import { Inject, Injectable, type OnModuleInit, Optional } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { QUEUE_SCHEDULER_ENTITIES } from '../entities';
 import { SchemaNotReadyError } from '../errors/errors';
+import type { ResolvedOptions } from '../interfaces/options.interface';
+import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
 
 /** The drivers' codes for a table or a column that is not there: MySQL/MariaDB (mysql2), PostgreSQL (pg). */
 const MISSING_CODES = new Set(['ER_NO_SUCH_TABLE', 'ER_BAD_FIELD_ERROR', '42P01', '42703']);
@@ -11,7 +14,7 @@ const SQLITE_MISSING = /no such (table|column)|has no column named/i;
 const ready = new WeakMap<DataSource, Promise<void>>();
 
 /** The missing table or column the driver reported in `err`, or undefined for any other failure. */
-export function missingSchemaIn(err: unknown): string | undefined {
+function missingSchemaIn(err: unknown): string | undefined {
   const e = err as { code?: unknown; message?: unknown; driverError?: { code?: unknown; message?: unknown } };
   const code = e.driverError?.code ?? e.code;
   const message = String(e.driverError?.message ?? e.message ?? '');
@@ -52,4 +55,21 @@ async function readEachTable(dataSource: DataSource): Promise<void> {
     }
   }
   if (tables.length) throw new SchemaNotReadyError(tables, details);
+}
+
+/**
+ * The check at module init, whatever the backend and whether the scheduler
+ * runs: the database backend would otherwise first read its tables at a push
+ * or a claim. The scheduler awaits the same check before it starts.
+ */
+@Injectable()
+export class SchemaCheck implements OnModuleInit {
+  constructor(
+    @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
+    @Optional() @Inject(SCHEDULER_DATA_SOURCE) private readonly dataSource?: DataSource,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    if (this.dataSource && this.options.autoStart) await checkSchema(this.dataSource);
+  }
 }

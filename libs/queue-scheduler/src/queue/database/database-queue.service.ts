@@ -1,9 +1,8 @@
-import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { InstanceLoad, PushTaskInput, Task, TaskRecord } from '../../interfaces/task.interface';
-import { checkSchema } from '../../database/schema-check';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { DatabasePublicStore } from './database-public-store';
@@ -39,7 +38,7 @@ import { type QueueTracing, tracingFor } from '../../tracing/queue-tracing';
  * @publicApi
  */
 @Injectable()
-export class DatabaseQueueService extends DurableTaskQueue implements QueueConsumer, OnModuleInit, OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown {
+export class DatabaseQueueService extends DurableTaskQueue implements QueueConsumer, OnApplicationBootstrap, OnModuleDestroy, BeforeApplicationShutdown {
   readonly capabilities: QueueCapabilities = { durable: true, soleConsumer: false, claimsOverlapWrites: true };
   protected readonly logger: LibraryLogger;
   private readonly sql: Sql;
@@ -76,11 +75,6 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 
   get active(): boolean {
     return this.options.queue.backend === 'database';
-  }
-
-  /** Tables whose migrations have not run stop start-up here, with what to do, not at the first push or claim. */
-  async onModuleInit(): Promise<void> {
-    if (this.active && this.options.autoStart) await checkSchema(this.sql.ds);
   }
 
   onApplicationBootstrap(): void {
