@@ -117,6 +117,30 @@ describe.each(BACKENDS)('clusterEvents$ and onTaskFinished on %s', (backend) => 
     for (const id of [...missed, later]) expect(resumed.events.filter((e) => e.taskId === id).map((e) => e.kind)).toEqual(['queued', 'started', 'succeeded']);
   });
 
+  it('each subscription to one resumed stream starts from its `after` (a second one, or a retry, replays the same)', async () => {
+    // Redis shared one position between the subscriptions of a stream: a second subscription started where the first had got to
+    const { queue } = await boot();
+    const first = collect(queue);
+    await live(queue, first.events);
+    const lastSeen = first.events.at(-1)!.id;
+    first.sub.unsubscribe();
+    const missed = await queue.pushTasks(Array.from({ length: 3 }, () => ({ type: 'ok' })));
+    await Promise.all(missed.map((id) => queue.onTaskFinished(id, { timeoutMs: 15_000 })));
+    const stream = queue.clusterEvents$({ after: lastSeen });
+    const subscribe = (): { events: ClusterTaskEvent[]; sub: Subscription } => {
+      const events: ClusterTaskEvent[] = [];
+      return { events, sub: stream.subscribe((e) => events.push(e)) };
+    };
+    const a = subscribe();
+    await waitFor(() => missed.every((id) => ended(a.events, id)), 'the first subscription to replay', 15_000);
+    const b = subscribe();
+    await waitFor(() => missed.every((id) => ended(b.events, id)), 'the second subscription to replay the same', 15_000);
+    a.sub.unsubscribe();
+    b.sub.unsubscribe();
+    const steps = (events: ClusterTaskEvent[]): string[] => events.filter((e) => missed.includes(e.taskId)).map((e) => `${e.taskId}:${e.kind}`);
+    expect(steps(b.events)).toEqual(steps(a.events));
+  });
+
   it('onTaskFinished resolves for a finished task at once, for a running one when it ends, and refuses an unknown id', async () => {
     const { queue, handlers } = await boot();
     const done = await queue.pushTask({ type: 'ok' });

@@ -104,7 +104,8 @@ export class RedisClusterEvents implements ClusterEventSource {
    */
   private async read(client: Redis, start: Position | undefined, emit: (event: ClusterTaskEvent) => void, signal: AbortSignal): Promise<void> {
     const failures = new ReadFailures(this.logger, 'clusterEvents$');
-    let position = start;
+    // a copy: each subscription of the stream (a second subscriber, an rxjs retry) starts from `after`
+    let position = start && { base: start.base, last: { ...start.last } };
     let types: string[] = [];
     let typesAt = 0;
     while (!signal.aborted) {
