@@ -4,6 +4,7 @@ import { QUEUE_SCHEDULER_ENTITIES } from '../entities';
 import { SchemaNotReadyError } from '../errors/errors';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
+import { driverErrorOf } from './sql';
 
 /** The drivers' codes for a table or a column that is not there: MySQL/MariaDB (mysql2), PostgreSQL (pg). */
 const MISSING_CODES = new Set(['ER_NO_SUCH_TABLE', 'ER_BAD_FIELD_ERROR', '42P01', '42703']);
@@ -15,10 +16,8 @@ const ready = new WeakMap<DataSource, Promise<void>>();
 
 /** The missing table or column the driver reported in `err`, or undefined for any other failure. */
 function missingSchemaIn(err: unknown): string | undefined {
-  const e = err as { code?: unknown; message?: unknown; driverError?: { code?: unknown; message?: unknown } };
-  const code = e.driverError?.code ?? e.code;
-  const message = String(e.driverError?.message ?? e.message ?? '');
-  return (typeof code === 'string' && MISSING_CODES.has(code)) || SQLITE_MISSING.test(message) ? message : undefined;
+  const { code, message } = driverErrorOf(err);
+  return MISSING_CODES.has(code) || SQLITE_MISSING.test(message) ? message : undefined;
 }
 
 /**

@@ -137,11 +137,16 @@ const TRANSIENT_ATTEMPTS = 5;
 const CLOSED_CONNECTION_CODES = new Set(['PROTOCOL_CONNECTION_LOST', 'ECONNRESET', 'EPIPE']);
 const CLOSED_CONNECTION_MESSAGE = /in closed state|Connection lost|connection is closed|Connection terminated/i;
 
+/** A failed statement's code, errno and message, from the driver's error whether TypeORM wrapped it (QueryFailedError) or not. */
+export function driverErrorOf(err: unknown): { code: string; errno: unknown; message: string } {
+  const e = err as { code?: unknown; errno?: unknown; message?: unknown; driverError?: { code?: unknown; errno?: unknown; message?: unknown } } | null;
+  return { code: String(e?.code ?? e?.driverError?.code ?? ''), errno: e?.errno ?? e?.driverError?.errno, message: String(e?.driverError?.message ?? e?.message ?? '') };
+}
+
 export function isTransientDbError(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown; driverError?: { code?: unknown; message?: unknown } } | null;
-  const code = String(e?.code ?? e?.driverError?.code ?? '');
+  const { code, message } = driverErrorOf(err);
   if (TRANSIENT_CODES.has(code) || CLOSED_CONNECTION_CODES.has(code)) return true;
-  return CLOSED_CONNECTION_MESSAGE.test(String(e?.driverError?.message ?? e?.message ?? ''));
+  return CLOSED_CONNECTION_MESSAGE.test(message);
 }
 
 /** Runs `fn` again, after a short random pause, while it fails with a deadlock or lock timeout. */

@@ -8,7 +8,7 @@ import type { ResolvedOptions } from '../interfaces/options.interface';
 import { checkSchema } from '../database/schema-check';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
 import { LibraryLogger } from '../queue-scheduler.logger';
-import { retryTransient } from '../database/sql';
+import { driverErrorOf, retryTransient } from '../database/sql';
 import { type DeclaredSchedule, declaredRun, declareSchedules, type ScheduledMethod } from './declared-schedule';
 import type { GivenBack } from './ahead-occurrences';
 import { SchedulerService } from './scheduler.service';
@@ -184,7 +184,6 @@ export class DeclaredSchedulesService implements OnApplicationBootstrap {
 
 /** The insert hit a unique index (here: another instance inserted the same schedule_key first). */
 function isUniqueViolation(err: unknown): boolean {
-  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
-  const code = String(e?.driverError?.code ?? e?.code ?? '');
+  const { code } = driverErrorOf(err);
   return code === 'ER_DUP_ENTRY' || code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE';
 }

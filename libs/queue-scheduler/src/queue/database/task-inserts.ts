@@ -1,5 +1,5 @@
 import type { QueryRunner } from 'typeorm';
-import type { Sql } from '../../database/sql';
+import { driverErrorOf, type Sql } from '../../database/sql';
 import type { NormalizedTask } from '../task-validation';
 import { lifecycleRows, writeEvents } from './event-log';
 import type { Sequence } from './task-rows';
@@ -85,7 +85,6 @@ export class TaskInserts {
 
 /** MySQL's ER_DUP_ENTRY: the id or the occurrence is there already. */
 function isDuplicateKey(err: unknown): boolean {
-  const e = err as { code?: unknown; errno?: unknown; driverError?: { code?: unknown; errno?: unknown } } | null;
-  const code = e?.code ?? e?.driverError?.code;
-  return code === 'ER_DUP_ENTRY' || (e?.errno ?? e?.driverError?.errno) === 1062;
+  const { code, errno } = driverErrorOf(err);
+  return code === 'ER_DUP_ENTRY' || errno === 1062;
 }
