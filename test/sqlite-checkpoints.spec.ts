@@ -1,12 +1,12 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type INestApplication, type LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { getDataSourceToken, TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataSource } from 'typeorm';
 import { QueueSchedulerModule, type QueueSchedulerModuleOptions } from 'nestjs-queue-scheduler';
-import { SqliteCheckpointer } from 'nestjs-queue-scheduler/database/sqlite-checkpointer';
+import { CHECKPOINT_INTERVAL_MS, SqliteCheckpointer } from 'nestjs-queue-scheduler/database/sqlite-checkpointer';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
@@ -15,7 +15,7 @@ interface Db {
   readonly name: string;
   readonly open: boolean;
   pragma(source: string, options?: { simple: boolean }): unknown;
-  prepare(sql: string): { run(...params: unknown[]): unknown };
+  prepare(sql: string): { run(...params: unknown[]): unknown; get(...params: unknown[]): unknown };
 }
 
 class CapturingLogger implements LoggerService {
@@ -37,6 +37,18 @@ class ShutdownProbe implements BeforeApplicationShutdown {
   constructor(@Inject(getDataSourceToken()) private readonly ds: DataSource) {}
   beforeApplicationShutdown(): void {
     ShutdownProbe.seen = autocheckpointOf((this.ds.driver as unknown as { databaseConnection: Db }).databaseConnection);
+  }
+}
+
+/** The WAL header's checkpoint sequence number: SQLite adds one each time a commit starts the WAL over (and syncs the new header). */
+function walStartedOver(database: string): number {
+  const fd = openSync(`${database}-wal`, 'r');
+  try {
+    const header = Buffer.alloc(32);
+    readSync(fd, header, 0, 32, 0);
+    return header.readUInt32BE(12);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -123,6 +135,43 @@ describe('SQLite checkpoints in a worker thread', () => {
     expect(commits).toBeGreaterThan(2000);
     expect(largest).toBeLessThan(unbounded / 4);
     expect(autocheckpointOf(db)).toBe(0);
+  });
+
+  it("starts the WAL over in its thread once every frame is copied, so the app's next commit appends (no header fsync on the event loop), and leaves an idle file alone", async () => {
+    const app = await boot({ autocheckpoint: 100 });
+    const db = connectionOf(app);
+    db.prepare('CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT)').run();
+    const insert = db.prepare("INSERT INTO notes (body) VALUES ('x')");
+    db.pragma('user_version = 7');
+    const startsOver = (): number => walStartedOver(db.name);
+    insert.run();
+    const afterCommit = startsOver();
+    await waitFor(() => startsOver() !== afterCommit, 'the checkpoint thread to start the WAL over', 5000);
+    const byThread = startsOver();
+    insert.run();
+    expect(startsOver()).toBe(byThread);
+    // its write changes nothing the app can read
+    expect(db.pragma('user_version', { simple: true })).toBe(7);
+    // with nothing committed since, rounds pass without another start-over (one every round, were it to write regardless)
+    await waitFor(() => startsOver() !== byThread, 'the start-over after the second commit', 5000);
+    const quiet = startsOver();
+    await new Promise((resolve) => setTimeout(resolve, CHECKPOINT_INTERVAL_MS * 5));
+    expect(startsOver()).toBe(quiet);
+    expect(db.prepare('SELECT count(*) AS n FROM notes').get()).toEqual({ n: 2 });
+  });
+
+  it("two apps' threads on one file do not take turns starting an idle WAL over", async () => {
+    const database = join(dir, `db-${++files}.sqlite`);
+    const first = await boot({ database });
+    await boot({ database });
+    connectionOf(first).prepare('CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT)').run();
+    const before = walStartedOver(database);
+    await waitFor(() => walStartedOver(database) !== before, 'a thread to start the WAL over', 5000);
+    // each start-over is a commit the other thread sees; were it to answer with one of its own, this would climb every round
+    await new Promise((resolve) => setTimeout(resolve, CHECKPOINT_INTERVAL_MS * 2));
+    const settled = walStartedOver(database);
+    await new Promise((resolve) => setTimeout(resolve, CHECKPOINT_INTERVAL_MS * 5));
+    expect(walStartedOver(database)).toBe(settled);
   });
 
   it("with sqlite.checkpoints 'inline' changes nothing on the connection and starts no thread", async () => {
