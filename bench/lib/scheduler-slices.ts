@@ -195,6 +195,24 @@ export function watchSchedulerSlices(app: INestApplicationContext, ds: DataSourc
       enabled = false;
       gcObserver.disconnect();
       for (const r of restores.reverse()) r();
+      // BENCH_SLICE_DUMP=<ms>: every slice longer than that, with its offset in the second, its place in the
+      // second's burst of claims (0: the first), its pieces, the process's CPU, this thread's run-queue wait, GC pauses
+      const dumpOver = Number(process.env.BENCH_SLICE_DUMP);
+      if (process.env.BENCH_SLICE_DUMP !== undefined && Number.isFinite(dumpOver)) {
+        let place = 0;
+        let prevEnd = -Infinity;
+        for (const s of done) {
+          place = s.start - prevEnd > 100 ? 0 : place + 1;
+          prevEnd = s.end;
+          if (s.end - s.start <= dumpOver) continue;
+          const pieces = Object.fromEntries(Object.entries(s.pieces).map(([k, v]) => [k, Math.round(v * 100) / 100]));
+          const inGc = gcs.filter((g) => g.start >= s.start && g.start < s.end).map((g) => (g.end - g.start).toFixed(1));
+          const at = ((performance.timeOrigin + s.start) % 1000).toFixed(0);
+          const cpu = ((s.cpuEnd - s.cpuStart) / 1000).toFixed(2);
+          const wait = ((s.waitEnd - s.waitStart) / 1000).toFixed(2);
+          console.log(`slice at .${at} place ${place} length ${(s.end - s.start).toFixed(2)} ms cpu ${cpu} wait ${wait} ${JSON.stringify(pieces)} gc [${inGc.join(', ')}]`);
+        }
+      }
       const lengths = done.map((s) => s.end - s.start).sort((a, b) => a - b);
       const longest = done.reduce<Slice | undefined>((a, s) => (!a || s.end - s.start > a.end - a.start ? s : a), undefined);
       const pieces = longest ? { ...longest.pieces } : zero();
