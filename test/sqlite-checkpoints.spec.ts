@@ -65,7 +65,7 @@ afterEach(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let files = 0;
-async function boot(opts: { database?: string; wal?: boolean; autocheckpoint?: number; options?: QueueSchedulerModuleOptions; logger?: LoggerService } = {}): Promise<INestApplication> {
+async function boot(opts: { database?: string; wal?: boolean; autocheckpoint?: number; timeout?: number; options?: QueueSchedulerModuleOptions; logger?: LoggerService } = {}): Promise<INestApplication> {
   const { wal = true, autocheckpoint = 100 } = opts;
   const typeorm = {
     type: 'better-sqlite3',
@@ -74,6 +74,7 @@ async function boot(opts: { database?: string; wal?: boolean; autocheckpoint?: n
     synchronize: true,
     logging: false,
     enableWAL: wal,
+    ...(opts.timeout === undefined ? {} : { timeout: opts.timeout }),
     prepareDatabase: (db: Db) => {
       db.pragma('synchronous = NORMAL');
       db.pragma(`wal_autocheckpoint = ${autocheckpoint}`);
@@ -158,6 +159,20 @@ describe('SQLite checkpoints in a worker thread', () => {
     await new Promise((resolve) => setTimeout(resolve, CHECKPOINT_INTERVAL_MS * 5));
     expect(startsOver()).toBe(quiet);
     expect(db.prepare('SELECT count(*) AS n FROM notes').get()).toEqual({ n: 2 });
+  });
+
+  it("leaves the start-over to the app's own commit when its connection fails on a lock rather than waiting (busy_timeout 0)", async () => {
+    const app = await boot({ timeout: 0 });
+    const db = connectionOf(app);
+    expect(db.pragma('busy_timeout', { simple: true })).toBe(0);
+    db.prepare('CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT)').run();
+    const afterCommit = walStartedOver(db.name);
+    // a thread that started the WAL over does so within a round or two of a commit (the test above)
+    await new Promise((resolve) => setTimeout(resolve, CHECKPOINT_INTERVAL_MS * 5));
+    expect(walStartedOver(db.name)).toBe(afterCommit);
+    // still checkpointed: the next commit finds every frame copied and starts the WAL over itself
+    db.prepare("INSERT INTO notes (body) VALUES ('x')").run();
+    expect(walStartedOver(db.name)).toBe(afterCommit + 1);
   });
 
   it("two apps' threads on one file do not take turns starting an idle WAL over", async () => {

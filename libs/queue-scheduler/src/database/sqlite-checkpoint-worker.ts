@@ -12,6 +12,8 @@ export interface CheckpointWorkerData {
   restartFrames: number;
   /** How long the RESTART may wait for the app's writer and readers. */
   busyTimeoutMs: number;
+  /** Whether the thread may start the WAL over with a write of its own: not when the app's commits fail rather than wait for a lock. */
+  startOver: boolean;
 }
 
 /**
@@ -67,7 +69,7 @@ setInterval(() => {
   }
   // one frame is most likely another process's thread having started the WAL over: doing it again would
   // have the two threads take turns writing to an idle file for as long as both run
-  if (passive.log < 2 || passive.checkpointed !== passive.log) return;
+  if (!workerData.startOver || passive.log < 2 || passive.checkpointed !== passive.log) return;
   try {
     startOver.immediate();
     quietAt = db.pragma('data_version', { simple: true });

@@ -80,6 +80,8 @@ export class SqliteCheckpointer implements OnModuleInit, OnModuleDestroy {
       intervalMs: CHECKPOINT_INTERVAL_MS,
       restartFrames: autocheckpoint * RESTART_FACTOR,
       busyTimeoutMs: RESTART_BUSY_TIMEOUT_MS,
+      // busy_timeout 0: a commit of the app that met the thread's write would fail with SQLITE_BUSY instead of waiting for it
+      startOver: Number(db.pragma('busy_timeout', { simple: true })) > 0,
     };
     const worker = new Worker(CHECKPOINT_WORKER_SOURCE, { eval: true, workerData });
     // a checkpoint thread is no reason for the process to stay up
