@@ -79,17 +79,18 @@ describe.each<QueueBackend>(['memory', 'database', 'redis'])('dashboard API on t
   const db = useTestDatabase('sqlite');
   let app: INestApplication | undefined;
   let base = '';
-  let prefix = '';
+  // every prefix a test booted with: a test that boots twice left its first app's keys on the shared server
+  const prefixes: string[] = [];
 
   afterEach(async () => {
     await app?.close();
     app = undefined;
-    if (prefix) await dropPrefix(prefix);
-    prefix = '';
+    for (const prefix of prefixes.splice(0)) await dropPrefix(prefix);
   });
 
   async function boot(dashboard: DashboardConfig | DynamicModule = {}, logger?: LoggerService): Promise<INestApplication> {
-    if (backend === 'redis') prefix = testPrefix();
+    const prefix = backend === 'redis' ? testPrefix() : '';
+    if (prefix) prefixes.push(prefix);
     const queue = backend === 'redis' ? { backend, connection: REDIS, prefix } : { backend };
     const mounted = 'module' in dashboard ? dashboard : QueueSchedulerDashboardModule.forRoot(dashboard);
     const moduleRef = await Test.createTestingModule({
@@ -259,7 +260,6 @@ describe.each<QueueBackend>(['memory', 'database', 'redis'])('dashboard API on t
     await boot({ guards: [AllowGuard] });
     expect(await json(call('POST', '/queues/api/access'))).toEqual({ actions: true });
     await app!.close();
-    if (prefix) await dropPrefix(prefix);
     await boot({ guards: [DenyGuard] });
     expect((await call('POST', '/queues/api/access')).status).toBe(403);
   });
