@@ -46,6 +46,17 @@ export class TaskEventStream {
     this.recorder = recorder;
   }
 
+  /** Whether an event object is wanted: by a subscriber of the stream or the cluster log. */
+  get detailed(): boolean {
+    return this.subject.observed || this.recorder !== undefined;
+  }
+
+  /** `emit` while no event object is wanted (not `detailed`): the listeners get what they take, no task needed. */
+  counted(kind: TaskEventKind, type: string): void {
+    const listeners = this.listeners;
+    for (let i = 0; i < listeners.length; i++) listeners[i](kind, type, undefined);
+  }
+
   emit(kind: TaskEventKind, task: TaskEventSubject, durationMs?: number, error?: string, retryAt?: Date, progress?: TaskProgress): void {
     const listeners = this.listeners;
     for (let i = 0; i < listeners.length; i++) listeners[i](kind, task.type, durationMs);

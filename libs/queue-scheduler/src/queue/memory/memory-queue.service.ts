@@ -9,6 +9,7 @@ import { MemoryPublicStore } from './memory-public-store';
 import { inactiveQueue } from '../inactive-queue';
 import { isUnfinished, MemoryEntry } from './memory-entries';
 import { MemoryQueueStatus } from './memory-queue-status';
+import { isPlain, PlainPush, PlainPushes } from './plain-pushes';
 import { type ClaimFilter, type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
 import { type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule } from '../task-validation';
 import { SingletonSlots } from './singleton-slots';
@@ -49,6 +50,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
   private readonly scratch = normalizePush({ type: 'scratch' }, Infinity, 0, () => 'scratch');
   private readonly idle = new IdleWaiters(this.taskEvents);
   private readonly singletons = new SingletonSlots(this.tasks, this.waiting);
+  private readonly plain = new PlainPushes(this.tasks, this.waiting, this.taskEvents, this, (entry, now) => this.queue(entry, now, true));
   /** false on another backend: the proxy the constructor returns refuses every call, and no timer starts. */
   private readonly active: boolean;
   private readonly tracing: QueueTracing | undefined;
@@ -93,26 +95,27 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
     this.store.stopCleanup();
   }
 
-  // ---- producers -------------------------------------------------------
-
   pushTask<P>(input: PushTaskInput<P>): string {
     const now = this.clock.now();
     const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId, this.scratch);
-    return this.add(task, now, task.generatedId ? this.tasks.lastIdSeq : -1);
+    const idSeq = task.generatedId ? this.tasks.lastIdSeq : -1;
+    if (this.tracing === undefined && isPlain(task, now, idSeq)) return this.plain.push(task.taskId, task.type, task.params, task.priority, idSeq, now);
+    return this.add(task, now, idSeq);
   }
 
   /** Pushes several tasks, in order, each with pushTask's dedupe rule; all are validated before the first is queued, so a bad one queues none. */
   pushTasks<P>(inputs: PushTaskInput<P>[]): string[] {
     const now = this.clock.now();
-    // a plain push (no key, no tracing) becomes its entry as it is validated: no normalised object per input
-    const plain = this.tracing === undefined;
-    const tasks = normalizeBatch(inputs, (input): MemoryEntry | (NormalizedTask & { idSeq: number }) => {
+    // a push with no key and no tracing becomes its entry (or a plain one its PlainPush) as it is validated: no normalised object per input
+    const untraced = this.tracing === undefined;
+    const tasks = normalizeBatch(inputs, (input): PlainPush | MemoryEntry | (NormalizedTask & { idSeq: number }) => {
       const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId, this.scratch);
       const idSeq = task.generatedId ? this.tasks.lastIdSeq : -1;
-      return plain && task.singleton === undefined ? new MemoryEntry(task, now, idSeq, this) : { ...task, idSeq };
+      if (untraced && isPlain(task, now, idSeq)) return new PlainPush(task.taskId, task.type, task.params, task.priority, idSeq);
+      return untraced && task.singleton === undefined ? new MemoryEntry(task, now, idSeq, this) : { ...task, idSeq };
     });
     // an entry's idSeq is -1 for a given id (or for a made one past the counter's range: looked up for nothing)
-    return tasks.map((task) => (task instanceof MemoryEntry ? (this.queue(task, now, task.idSeq >= 0) ?? task.taskId) : this.add(task, now, task.idSeq)));
+    return tasks.map((t) => (t instanceof PlainPush ? this.plain.push(t.taskId, t.type, t.params, t.priority, t.idSeq, now) : t instanceof MemoryEntry ? (this.queue(t, now, t.idSeq >= 0) ?? t.taskId) : this.add(t, now, t.idSeq)));
   }
 
   /** Queues a validated task (`idSeq`: its made id's counter, or -1); `task` may be the scratch object, not read once the entry is built. */

@@ -1,6 +1,7 @@
 import { pageOf, pageRequest } from '../task-pages';
 import type { TaskStatus } from '../../interfaces/task.interface';
 import { FinishedTasks } from './finished-tasks';
+import type { PendingRun } from './pending-runs';
 import { type MemoryEntry, toRecord } from './memory-entries';
 import { ScheduleCounts } from './schedule-counts';
 import { TaskIndex } from './task-index';
@@ -84,6 +85,37 @@ export class MemoryTasks {
     this.listing.list(entry);
     this.counts[statusIndex(entry.status)]++;
     this.countSchedule(entry, -1, statusIndex(entry.status));
+  }
+
+  /** The seq the next task added gets. */
+  get nextSeq(): number {
+    return this.seq;
+  }
+
+  /**
+   * Whether a push of generated counter `idSeq` may wait in a run (see
+   * PendingRun): not once the status API's logs are kept, which hold every
+   * task as an object.
+   */
+  runnable(idSeq: number): boolean {
+    return !this.listing.kept && this.byId.canHoldRun(idSeq);
+  }
+
+  /** `add` for a task appended to `run` (`runnable`), with seq `nextSeq`. */
+  addToRun(run: PendingRun<MemoryEntry>, idSeq: number): void {
+    this.seq++;
+    this.byId.setRun(run, idSeq);
+    this.counts[PENDING]++;
+  }
+
+  /** The id a run's task of counter `idSeq` was pushed with. */
+  idAt(idSeq: number): string {
+    return this.byId.idAt(idSeq);
+  }
+
+  /** A run's task, made: the index holds it from now on. */
+  place(entry: MemoryEntry): void {
+    this.byId.place(entry);
   }
 
   /** A finished entry whose id was pushed again: the new entry takes its place in every list. */

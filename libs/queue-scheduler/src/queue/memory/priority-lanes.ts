@@ -1,5 +1,6 @@
 import { BinaryHeap } from '../binary-heap';
 import { Deque } from '../deque';
+import { PendingRun } from './pending-runs';
 
 /**
  * An emptied lane's ring up to this many slots (2 MiB of pointers) is kept
@@ -10,7 +11,8 @@ const MAX_SPARE_CAPACITY = 2 ** 18;
 
 interface Lane<T> {
   readonly priority: number;
-  readonly items: Deque<T>;
+  /** Tasks, and runs of tasks kept as columns (see PendingRun). */
+  readonly items: Deque<T | PendingRun<T>>;
 }
 
 /**
@@ -23,18 +25,30 @@ export class PriorityLanes<T extends { readonly priority: number }> {
   private readonly lanes = new Map<number, Lane<T>>();
   private readonly byPriority = new BinaryHeap<Lane<T>>((a, b) => a.priority < b.priority);
   private count = 0;
-  private spare: Deque<T> | undefined;
+  private spare: Deque<T | PendingRun<T>> | undefined;
 
   get size(): number {
     return this.count;
   }
 
-  peek(): T | undefined {
+  /** The front task, or the run it is in. */
+  peek(): T | PendingRun<T> | undefined {
     return this.byPriority.peek()?.items.peek();
   }
 
   push(item: T): void {
     this.lane(item.priority).items.push(item);
+    this.count++;
+  }
+
+  /** A new run, at the end of its priority's lane. */
+  pushRun(run: PendingRun<T>): void {
+    this.lane(run.priority).items.push(run);
+    this.count += run.live;
+  }
+
+  /** A task was appended to a run at the end of its lane. */
+  grew(): void {
     this.count++;
   }
 
@@ -47,7 +61,14 @@ export class PriorityLanes<T extends { readonly priority: number }> {
   shift(): T | undefined {
     const lane = this.byPriority.peek();
     if (!lane) return undefined;
-    const item = lane.items.shift();
+    const head = lane.items.peek()!;
+    let item: T | undefined;
+    if (head instanceof PendingRun) {
+      item = head.shift();
+      if (head.live === 0) this.dropRun(lane.items.shift() as PendingRun<T>);
+    } else {
+      item = lane.items.shift() as T;
+    }
     if (lane.items.size === 0) {
       this.byPriority.pop();
       this.lanes.delete(lane.priority);
@@ -60,7 +81,13 @@ export class PriorityLanes<T extends { readonly priority: number }> {
   /** O(n), for rare operations (cancel, retry now). */
   removeWhere(drop: (item: T) => boolean): T[] {
     const removed: T[] = [];
-    for (const lane of this.lanes.values()) removed.push(...lane.items.removeWhere(drop));
+    for (const lane of this.lanes.values()) {
+      for (const item of lane.items.values()) if (item instanceof PendingRun) removed.push(...item.removeWhere(drop));
+      for (const item of lane.items.removeWhere((i) => (i instanceof PendingRun ? i.live === 0 : drop(i)))) {
+        if (item instanceof PendingRun) this.dropRun(item);
+        else removed.push(item);
+      }
+    }
     if (removed.length === 0) return removed;
     this.count -= removed.length;
     const left = [...this.lanes.values()].filter((lane) => lane.items.size > 0);
@@ -73,10 +100,14 @@ export class PriorityLanes<T extends { readonly priority: number }> {
     return removed;
   }
 
+  private dropRun(run: PendingRun<T>): void {
+    run.inLane = false;
+  }
+
   private lane(priority: number): Lane<T> {
     let lane = this.lanes.get(priority);
     if (!lane) {
-      lane = { priority, items: this.spare ?? new Deque<T>() };
+      lane = { priority, items: this.spare ?? new Deque<T | PendingRun<T>>() };
       this.spare = undefined;
       this.lanes.set(priority, lane);
       this.byPriority.push(lane);

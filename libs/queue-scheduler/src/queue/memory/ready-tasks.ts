@@ -1,4 +1,5 @@
 import type { MemoryEntry } from './memory-entries';
+import { PendingRun } from './pending-runs';
 import { PriorityLanes } from './priority-lanes';
 import type { ClaimFilter } from '../queue-consumer';
 
@@ -9,7 +10,8 @@ interface TypeQueue {
   index: number;
 }
 
-const before = (a: MemoryEntry, b: MemoryEntry): boolean => a.priority < b.priority || (a.priority === b.priority && a.order < b.order);
+/** When a lane's front task became ready: a run's front task is not made to be compared. */
+const orderOf = (head: MemoryEntry | PendingRun<MemoryEntry>): number => (head instanceof PendingRun ? head.headOrder : head.order);
 
 /**
  * The ready tasks of the memory backend, by type: a consumer takes the best
@@ -32,6 +34,18 @@ export class ReadyTasks {
 
   push(entry: MemoryEntry): void {
     this.queueOf(entry.type).lanes.push(entry);
+    this.count++;
+  }
+
+  /** A new run of plain tasks (see PendingRun), at the end of its lane. */
+  pushRun(run: PendingRun<MemoryEntry>): void {
+    this.queueOf(run.type).lanes.pushRun(run);
+    this.count += run.live;
+  }
+
+  /** A task was appended to `run`, at the end of its lane. */
+  grew(run: PendingRun<MemoryEntry>): void {
+    this.byType.get(run.type)!.lanes.grew();
     this.count++;
   }
 
@@ -96,16 +110,19 @@ export class ReadyTasks {
 
   private best(filter: ClaimFilter, types: ReadonlySet<string>, left?: Map<string, number>): TypeQueue | undefined {
     let best: TypeQueue | undefined;
-    let head: MemoryEntry | undefined;
+    let priority = 0;
+    let order = 0;
     const queues = this.queues;
     for (let i = 0; i < queues.length; i++) {
       const q = queues[i];
       const allowed = types.has(q.type) || (filter.unknownTypes && !filter.handled.has(q.type));
       if (!allowed || left?.get(q.type) === 0) continue;
       const h = q.lanes.peek()!;
-      if (!head || before(h, head)) {
+      const o = orderOf(h);
+      if (!best || h.priority < priority || (h.priority === priority && o < order)) {
         best = q;
-        head = h;
+        priority = h.priority;
+        order = o;
       }
     }
     return best;

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Deque } from '../deque';
+import { PendingRun } from './pending-runs';
 
 export interface Indexed {
   readonly taskId: string;
@@ -34,7 +35,8 @@ const MIN_WINDOW = 1024;
  */
 export class TaskIndex<T extends Indexed> {
   private readonly byId = new Map<string, T>();
-  private readonly window = new Deque<T | undefined>(MIN_WINDOW);
+  /** A slot holds its task, or the run that keeps it until it is made (see PendingRun). */
+  private readonly window = new Deque<T | PendingRun<T> | undefined>(MIN_WINDOW);
   /** The counter of the window's first slot. */
   private base = 0;
   private nextSeq = 0;
@@ -55,28 +57,32 @@ export class TaskIndex<T extends Indexed> {
   /** A new id, unique to this index; its `idSeq` is `lastSeq` until the next call (or `seqOf(id)`). */
   newId(): string {
     this.lastSeq = this.nextSeq++;
-    if (this.lastSeq < ID_COUNT) {
-      // the counter from ID_BASE is 12 hex digits: the high six change once per 2^24 ids and are kept with the prefix,
-      // the low six are two table reads. Number#toString(16) of a value past 2^31 (not a small integer) took ~0.5 µs,
-      // a third of a push, and padStart made a string more per id.
-      const value = this.lastSeq + ID_BASE;
-      const high = Math.floor(value / LOW_IDS);
-      if (high !== this.high) {
-        this.high = high;
-        this.highPrefix = this.prefix + HEX3[high >>> 12] + HEX3[high & 4095];
-      }
-      const low = value - high * LOW_IDS;
-      return this.highPrefix + (HEX3[low >>> 12] + HEX3[low & 4095]);
-    }
+    if (this.lastSeq < ID_COUNT) return this.idAt(this.lastSeq);
     // 2^48 - 2^44 ids later (eight years at a million a second): ids the index cannot parse, kept in the map
     this.lastSeq = -1;
     return randomUUID();
   }
 
+  /** The id `newId` made for counter `seq` (0 ≤ seq < ID_COUNT): a run's task gets it again when it is made. */
+  idAt(seq: number): string {
+    // the counter from ID_BASE is 12 hex digits: the high six change once per 2^24 ids and are kept with the prefix,
+    // the low six are two table reads. Number#toString(16) of a value past 2^31 (not a small integer) took ~0.5 µs,
+    // a third of a push, and padStart made a string more per id.
+    const value = seq + ID_BASE;
+    const high = Math.floor(value / LOW_IDS);
+    if (high !== this.high) {
+      this.high = high;
+      this.highPrefix = this.prefix + HEX3[high >>> 12] + HEX3[high & 4095];
+    }
+    const low = value - high * LOW_IDS;
+    return this.highPrefix + (HEX3[low >>> 12] + HEX3[low & 4095]);
+  }
+
   get(taskId: string): T | undefined {
     const seq = this.seqOf(taskId);
     if (seq >= 0) {
-      const entry = this.window.at(seq - this.base);
+      const slot = this.window.at(seq - this.base);
+      const entry = slot instanceof PendingRun ? slot.taskOf(seq) : slot;
       if (entry && entry.taskId === taskId && !entry.superseded) return entry;
     }
     return this.byId.get(taskId);
@@ -94,6 +100,26 @@ export class TaskIndex<T extends Indexed> {
     else this.window.setAt(entry.idSeq - this.base, entry);
     this.inWindow++;
     if (this.window.size > MIN_WINDOW && this.window.size > 4 * this.inWindow) this.compact();
+  }
+
+  /** Whether a run can stand for the task of generated counter `idSeq` here (see setRun). */
+  canHoldRun(idSeq: number): boolean {
+    return idSeq >= this.base;
+  }
+
+  /** Adds the task of counter `idSeq` (canHoldRun), kept by `run` until it is made; `place` then puts it in the slot. */
+  setRun(run: PendingRun<T>, idSeq: number): void {
+    while (this.base + this.window.size < idSeq) this.window.push(undefined);
+    if (this.base + this.window.size === idSeq) this.window.push(run);
+    else this.window.setAt(idSeq - this.base, run);
+    this.inWindow++;
+    if (this.window.size > MIN_WINDOW && this.window.size > 4 * this.inWindow) this.compact();
+  }
+
+  /** A run's task, made: it takes the run's place in its slot. */
+  place(entry: T): void {
+    const i = entry.idSeq - this.base;
+    if (this.window.at(i) instanceof PendingRun) this.window.setAt(i, entry);
   }
 
   /** Removes `entry` (not another entry of the same id). */
@@ -114,7 +140,14 @@ export class TaskIndex<T extends Indexed> {
   }
 
   *values(): IterableIterator<T> {
-    for (const entry of this.window.values()) if (entry && !entry.superseded) yield entry;
+    for (let i = 0; i < this.window.size; i++) {
+      let slot = this.window.at(i);
+      if (slot instanceof PendingRun) {
+        slot.makeAll();
+        slot = this.window.at(i);
+      }
+      if (slot && !(slot instanceof PendingRun) && !slot.superseded) yield slot;
+    }
     yield* this.byId.values();
   }
 
@@ -127,7 +160,10 @@ export class TaskIndex<T extends Indexed> {
 
   private compact(): void {
     while (this.window.size > 2 * this.inWindow) {
-      const entry = this.window.shift();
+      const head = this.window.peek();
+      // its tasks made first, each into its slot: a slot moved to the map holds a task
+      if (head instanceof PendingRun) head.makeAll();
+      const entry = this.window.shift() as T | undefined;
       this.base++;
       if (!entry) continue;
       this.inWindow--;

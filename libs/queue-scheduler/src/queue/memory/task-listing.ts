@@ -34,6 +34,11 @@ export class TaskListing {
     return type ? this.typeLog(type) : this.allLog();
   }
 
+  /** Whether the logs are kept (a page was asked for): every task is then listed as it is pushed. */
+  get kept(): boolean {
+    return this.all !== undefined;
+  }
+
   /** Slots held by the logs: memory, for tests. */
   get slots(): number {
     return (this.all?.slots ?? 0) + [...this.byType.values()].reduce((n, log) => n + log.slots, 0);

@@ -1,5 +1,6 @@
 import type { Clock } from '../../clock';
 import { DelayedTasks } from './delayed-tasks';
+import type { PendingRun } from './pending-runs';
 import type { MemoryEntry } from './memory-entries';
 import { ReadyTasks } from './ready-tasks';
 import type { ClaimFilter } from '../queue-consumer';
@@ -39,6 +40,19 @@ export class WaitingTasks {
   add(entry: MemoryEntry, now = this.clock.now()): void {
     if (entry.runAtMs > now) return this.delayed.add(entry);
     this.makeReady(entry);
+    this.waiters.wakeOne();
+  }
+
+  /** The ready order the next task to become ready gets. */
+  get nextOrder(): number {
+    return this.readyOrder;
+  }
+
+  /** A task ready now, appended to `run` with order `nextOrder` (`fresh`: the run is new, its first task). */
+  addToRun(run: PendingRun<MemoryEntry>, fresh: boolean): void {
+    this.readyOrder++;
+    if (fresh) this.ready.pushRun(run);
+    else this.ready.grew(run);
     this.waiters.wakeOne();
   }
 
