@@ -70,8 +70,15 @@ export class PendingRun<T> {
   shift(): T | undefined {
     if (this.live === 0) return undefined;
     const at = this.next;
-    const task = this.made === undefined ? this.make(this, at) : (this.made[at] as T);
-    // the made task holds its params now: the column lets go, so a run outliving its tasks keeps none of them
+    let task: T;
+    if (this.made === undefined) {
+      task = this.make(this, at);
+    } else {
+      task = this.made[at] as T;
+      // handed out: a run outliving its tasks (the open run of a quiet queue) keeps none of them
+      this.made[at] = null;
+    }
+    // the made task holds its params now
     this.params[at] = undefined;
     this.live--;
     this.next++;
@@ -94,10 +101,15 @@ export class PendingRun<T> {
     return at >= this.next && at < this.count ? (this.made![at] ?? undefined) : undefined;
   }
 
-  /** Takes out the tasks left for which `drop` is true, in order. */
+  /**
+   * Takes out the tasks left for which `drop` is true, in order. Only tasks
+   * already made are asked about: a caller can only name a task by an object
+   * it holds (cancel, retry now), and no one holds a task not made yet, so a
+   * cancel does not make every run of the backlog.
+   */
   removeWhere(drop: (task: T) => boolean): T[] {
-    this.makeAll();
-    const made = this.made!;
+    const made = this.made;
+    if (made === undefined) return [];
     const removed: T[] = [];
     for (let i = this.next; i < this.count; i++) {
       const task = made[i];

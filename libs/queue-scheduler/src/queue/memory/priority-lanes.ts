@@ -78,7 +78,7 @@ export class PriorityLanes<T extends { readonly priority: number }> {
     return item;
   }
 
-  /** O(n), for rare operations (cancel, retry now). */
+  /** O(n), for rare operations (cancel, retry now); in a run, only tasks already made are asked about (see PendingRun.removeWhere). */
   removeWhere(drop: (item: T) => boolean): T[] {
     const removed: T[] = [];
     for (const lane of this.lanes.values()) {

@@ -44,9 +44,9 @@ export class TaskIndex<T extends Indexed> {
   lastSeq = -1;
   private inWindow = 0;
   private readonly prefix: string;
-  /** The counter's high six hex digits that `highPrefix` ends with (see newId). */
-  private high = -1;
-  private highPrefix = '';
+  /** The counter's digits but the last three, which `blockPrefix` ends with (see idAt). */
+  private block = -1;
+  private blockPrefix = '';
 
   constructor() {
     const hex = randomBytes(10).toString('hex');
@@ -65,17 +65,19 @@ export class TaskIndex<T extends Indexed> {
 
   /** The id `newId` made for counter `seq` (0 ≤ seq < ID_COUNT): a run's task gets it again when it is made. */
   idAt(seq: number): string {
-    // the counter from ID_BASE is 12 hex digits: the high six change once per 2^24 ids and are kept with the prefix,
-    // the low six are two table reads. Number#toString(16) of a value past 2^31 (not a small integer) took ~0.5 µs,
-    // a third of a push, and padStart made a string more per id.
+    // the counter from ID_BASE is 12 hex digits: all but the last three change once per 4,096 ids and are kept with
+    // the prefix, so an id is one concatenation of a table string (one allocation). Number#toString(16) of a value
+    // past 2^31 (not a small integer) took ~0.5 µs, a third of a push, and padStart made a string more per id.
     const value = seq + ID_BASE;
-    const high = Math.floor(value / LOW_IDS);
-    if (high !== this.high) {
-      this.high = high;
-      this.highPrefix = this.prefix + HEX3[high >>> 12] + HEX3[high & 4095];
+    const block = Math.floor(value / 4096);
+    if (block !== this.block) {
+      this.block = block;
+      const high = Math.floor(value / LOW_IDS);
+      this.blockPrefix = this.prefix + HEX3[high >>> 12] + HEX3[high & 4095] + HEX3[block & 4095];
+      // flattened once here rather than by the first lookup of each id made from it
+      this.blockPrefix.charCodeAt(0);
     }
-    const low = value - high * LOW_IDS;
-    return this.highPrefix + (HEX3[low >>> 12] + HEX3[low & 4095]);
+    return this.blockPrefix + HEX3[value & 4095];
   }
 
   get(taskId: string): T | undefined {
