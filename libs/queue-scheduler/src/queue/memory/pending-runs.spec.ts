@@ -63,7 +63,7 @@ describe('plain pushes kept as runs (memory queue)', () => {
       fc.property(fc.array(ops, { maxLength: 60 }), (script) => {
         // each step is 1 ms later, and a delayed task is due at the next step: it becomes ready between plain pushes
         let now = 1_000_000;
-        const queue = new MemoryQueueService(resolveOptions({ logLevel: 'fatal' }), { now: () => now } as never);
+        const queue = new MemoryQueueService(resolveOptions({ logLevel: 'fatal' }), { now: () => now, manual: true });
         const pending = new Map<string, Pending>();
         let n = 0;
         let pushed = 0;
@@ -138,7 +138,7 @@ describe('plain pushes kept as runs (memory queue)', () => {
 
   it('does not run a plain push ahead of a delayed task that became ready before it', () => {
     let now = 1_000_000;
-    const queue = new MemoryQueueService(resolveOptions({ logLevel: 'fatal' }), { now: () => now } as never);
+    const queue = new MemoryQueueService(resolveOptions({ logLevel: 'fatal' }), { now: () => now, manual: true });
     const delayed = queue.pushTask({ type: 't', delayMs: 5 });
     const first = queue.pushTask({ type: 't' });
     now += 5;
@@ -150,7 +150,7 @@ describe('plain pushes kept as runs (memory queue)', () => {
 
   it('gives each task its own params and its push time, made when claimed', () => {
     let now = Date.parse('2026-12-05T10:00:00Z');
-    const queue = new MemoryQueueService(resolveOptions({ logLevel: 'fatal' }), { now: () => now } as never);
+    const queue = new MemoryQueueService(resolveOptions({ logLevel: 'fatal' }), { now: () => now, manual: true });
     const shared = { n: 1 };
     const first = queue.pushTask({ type: 't', params: shared });
     now += 1500;
