@@ -33,7 +33,8 @@ type Op =
   | { op: 'claim'; n: number; type: string | undefined }
   | { op: 'delayed'; type: string; priority: number }
   | { op: 'list' }
-  | { op: 'listen' };
+  | { op: 'listen' }
+  | { op: 'sleep' };
 
 const types = fc.constantFrom('a', 'b');
 const priorities = fc.constantFrom(0, 0, 0, 1, -1);
@@ -47,6 +48,7 @@ const ops: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('delayed' as const), type: types, priority: priorities }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('list' as const) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('listen' as const) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('sleep' as const) }) },
 );
 
 /** The model's next task for a claim: lowest priority, then push order (all tasks are ready at once). */
@@ -75,6 +77,7 @@ describe('plain pushes kept as runs (memory queue)', () => {
           }
         };
         const stop: Array<() => void> = [];
+        const sleepers: AbortController[] = [];
         const check = (t: Task | null | undefined, p: Pending): void => {
           expect(t).toBeTruthy();
           expect({ id: t!.taskId, type: t!.type, priority: t!.priority, params: t!.params }).toEqual({ id: p.id, type: p.type, priority: p.priority, params: p.params });
@@ -117,6 +120,13 @@ describe('plain pushes kept as runs (memory queue)', () => {
           } else if (step.op === 'list') {
             const listed = queue.listTasks({ status: 'pending', limit: 1000 }).items.map((t) => t.taskId);
             expect(listed).toEqual([...pending.values()].sort((x, y) => y.pushed - x.pushed).map((p) => p.id));
+          } else if (step.op === 'sleep') {
+            // a consumer asleep until work comes: the next push is queued as an entry, taken at once;
+            // it looks first, which makes the delayed tasks due by now ready
+            promote();
+            const sleeper = new AbortController();
+            sleepers.push(sleeper);
+            void queue.waitForWork(anyType, 60_000, sleeper.signal);
           } else {
             // a subscriber wants an event object per push: plain pushes are then queued as entries
             const sub = queue.events$.subscribe(() => undefined);
@@ -131,6 +141,7 @@ describe('plain pushes kept as runs (memory queue)', () => {
         const rest = queue.claim(anyType, 100_000);
         expect(rest.map((t) => t.taskId)).toEqual(expectedClaim(pending, Infinity, undefined).map((p) => p.id));
         stop.forEach((s) => s());
+        sleepers.forEach((s) => s.abort());
       }),
       { seed: 20261205, numRuns: 300 },
     );

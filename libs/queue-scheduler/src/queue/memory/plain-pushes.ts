@@ -37,8 +37,9 @@ export function isPlain(task: NormalizedTask, now: number, idSeq: number): boole
 /**
  * The memory queue's plain pushes: appended to the open run while each
  * continues it, or a new run. While the task event stream has a subscriber
- * (each push is an event object naming the task) or the status API's logs
- * are kept, a plain push is queued as an entry, as every other push is.
+ * (each push is an event object naming the task), the status API's logs
+ * are kept or a consumer sleeps for work, a plain push is queued as an
+ * entry, as every other push is.
  */
 export class PlainPushes {
   private open: PendingRun<MemoryEntry> | undefined;
@@ -57,7 +58,8 @@ export class PlainPushes {
 
   /** Queues a plain push (`isPlain`) and returns its id. */
   push(taskId: string, type: string, params: unknown, priority: number, idSeq: number, now: number): string {
-    if (this.events.detailed || !this.tasks.runnable(idSeq)) {
+    // a sleeping consumer takes this task next: a run made for it alone would be made into its entry at once
+    if (this.events.detailed || this.waiting.sleepers || !this.tasks.runnable(idSeq)) {
       this.queueEntry(new MemoryEntry(this.fill(taskId, type, params, priority, now), now, idSeq, this.owner), now);
       return taskId;
     }

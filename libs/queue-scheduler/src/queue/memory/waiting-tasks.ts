@@ -43,6 +43,11 @@ export class WaitingTasks {
     this.waiters.wakeOne();
   }
 
+  /** Whether a consumer sleeps until a task is ready: the next push is taken at once. */
+  get sleepers(): boolean {
+    return this.waiters.size > 0;
+  }
+
   /** The ready order the next task to become ready gets. */
   get nextOrder(): number {
     return this.readyOrder;
