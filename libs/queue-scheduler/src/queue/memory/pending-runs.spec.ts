@@ -26,8 +26,8 @@ interface Pending {
 }
 
 type Op =
-  | { op: 'push'; type: string; priority: number; params: Record<string, unknown>; keyed: boolean }
-  | { op: 'batch'; items: Array<{ type: string; priority: number; params: Record<string, unknown> }> }
+  | { op: 'push'; type: string; priority: number; params: Record<string, unknown> | undefined; keyed: boolean }
+  | { op: 'batch'; items: Array<{ type: string; priority: number; params: Record<string, unknown> | undefined }> }
   | { op: 'get'; pick: number }
   | { op: 'cancel'; pick: number }
   | { op: 'claim'; n: number; type: string | undefined }
@@ -38,7 +38,8 @@ type Op =
 
 const types = fc.constantFrom('a', 'b');
 const priorities = fc.constantFrom(0, 0, 0, 1, -1);
-const params = fc.oneof(fc.constant({}), fc.record({ n: fc.integer(), s: fc.string({ maxLength: 4 }) }));
+// undefined: a push that gives none, whose task has params `{}`
+const params = fc.oneof(fc.constant(undefined), fc.constant({}), fc.record({ n: fc.integer(), s: fc.string({ maxLength: 4 }) }));
 const ops: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ op: fc.constant('push' as const), type: types, priority: priorities, params, keyed: fc.boolean() }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('batch' as const), items: fc.array(fc.record({ type: types, priority: priorities, params }), { maxLength: 30 }) }) },
@@ -90,10 +91,10 @@ describe('plain pushes kept as runs (memory queue)', () => {
           } else if (step.op === 'push') {
             // a key makes the push not plain: its entry sits among the runs
             const id = queue.pushTask({ type: step.type, priority: step.priority, params: step.params, ...(step.keyed ? { taskId: `k${n}` } : {}) });
-            pending.set(id, { id, type: step.type, priority: step.priority, params: step.params, n: n++, pushed: pushed++ });
+            pending.set(id, { id, type: step.type, priority: step.priority, params: step.params ?? {}, n: n++, pushed: pushed++ });
           } else if (step.op === 'batch') {
             const ids = queue.pushTasks(step.items.map((i) => ({ ...i })));
-            ids.forEach((id, i) => pending.set(id, { id, ...step.items[i], n: n++, pushed: pushed++ }));
+            ids.forEach((id, i) => pending.set(id, { id, ...step.items[i], params: step.items[i].params ?? {}, n: n++, pushed: pushed++ }));
           } else if (step.op === 'get' || step.op === 'cancel') {
             const all = [...pending.values()];
             if (all.length === 0) continue;
@@ -174,6 +175,19 @@ describe('plain pushes kept as runs (memory queue)', () => {
     expect(a.createdAt.toISOString()).toBe('2026-12-05T10:00:00.000Z');
     expect(b.createdAt.toISOString()).toBe('2026-12-05T10:00:01.500Z');
     expect(queue.getTask(first)).toMatchObject({ status: 'running', attempts: 1 });
+  });
+
+  it('gives each task pushed without params an empty object of its own', () => {
+    const queue = makeQueue();
+    const ids = [queue.pushTask({ type: 't' }), ...queue.pushTasks([{ type: 't' }, { type: 't', params: undefined }])];
+    const pending = queue.getTask(ids[2]).params as Record<string, unknown>;
+    expect(pending).toEqual({});
+    const claimed = queue.claim(only('t'), 3);
+    expect(claimed.map((t) => t.taskId)).toEqual(ids);
+    expect(claimed[2].params).toBe(pending);
+    (claimed[0].params as Record<string, unknown>).changed = true;
+    expect(claimed.map((t) => t.params)).toEqual([{ changed: true }, {}, {}]);
+    expect(claimed[1].params).not.toBe(claimed[2].params);
   });
 
   it('keeps thousands of plain pushes in order across runs, with the same id found before and after the claim', () => {

@@ -30,6 +30,7 @@ export class PendingRun<T> {
   /** False once its last task left its lane: a push then opens a new run. */
   inLane = true;
   readonly createdAt: number[];
+  /** Each push's normalised params; undefined for a push that gave none (its `{}` is made with the task). */
   readonly params: unknown[];
   /** Once made, by offset: the task, or null when removed. */
   private made: Array<T | null> | undefined;

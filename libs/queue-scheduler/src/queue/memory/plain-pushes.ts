@@ -1,3 +1,4 @@
+import { emptyObject } from '../json-value';
 import { MemoryEntry } from './memory-entries';
 import type { MemoryTasks } from './memory-tasks';
 import { PendingRun, type RunMaker } from './pending-runs';
@@ -56,11 +57,16 @@ export class PlainPushes {
     private readonly queueEntry: (entry: MemoryEntry, now: number) => void,
   ) {}
 
-  /** Queues a plain push (`isPlain`) and returns its id. */
+  /**
+   * Queues a plain push (`isPlain`) and returns its id. `params` is the
+   * normalised params, or undefined for a push that gave none: its `{}` is
+   * made with the task, so a backlog of such pushes holds no object per task
+   * (each would be one more object for every full GC to mark).
+   */
   push(taskId: string, type: string, params: unknown, priority: number, idSeq: number, now: number): string {
     // a sleeping consumer takes this task next: a run made for it alone would be made into its entry at once
     if (this.events.detailed || this.waiting.sleepers || !this.tasks.runnable(idSeq)) {
-      this.queueEntry(new MemoryEntry(this.fill(taskId, type, params, priority, now), now, idSeq, this.owner), now);
+      this.queueEntry(new MemoryEntry(this.fill(taskId, type, params === undefined ? emptyObject() : params, priority, now), now, idSeq, this.owner), now);
       return taskId;
     }
     const seq = this.tasks.nextSeq;
@@ -79,7 +85,8 @@ export class PlainPushes {
   private made(run: PendingRun<MemoryEntry>, at: number): MemoryEntry {
     const idSeq = run.firstIdSeq + at;
     const createdAt = run.createdAt[at];
-    const entry = new MemoryEntry(this.fill(this.tasks.idAt(idSeq), run.type, run.params[at], run.priority, createdAt), createdAt, idSeq, this.owner);
+    const params = run.params[at];
+    const entry = new MemoryEntry(this.fill(this.tasks.idAt(idSeq), run.type, params === undefined ? emptyObject() : params, run.priority, createdAt), createdAt, idSeq, this.owner);
     entry.seq = run.firstSeq + at;
     entry.order = run.firstOrder + at;
     this.tasks.place(entry);
