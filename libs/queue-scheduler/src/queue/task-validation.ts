@@ -10,6 +10,8 @@ export interface NormalizedTask {
   generatedId: boolean;
   type: string;
   params: unknown;
+  /** The push gave no params: `params` is a new `{}` (a backend may make it later instead). */
+  noParams: boolean;
   priority: number;
   /** Not before this, epoch ms. */
   runAtMs: number;
@@ -114,16 +116,20 @@ export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now
   }
   // the common push has no key: nothing allocated for it, and two reads more refuse a window without one
   const singleton = input.singletonKey === undefined ? noSingleton(input) : singletonRule(input, now + delayMs);
-  const params = serializeParams(input.params, maxPayloadBytes);
+  // read once: what is validated is what is stored, whatever a getter would answer a second time
+  const given = input.params;
+  const noParams = given === undefined;
+  const params = serializeParams(given, maxPayloadBytes);
   // debounce moves the start: the first push starts as late as any later one would
   const runAtMs = singleton?.mode === 'debounce' ? now + delayMs + singleton.ms : now + delayMs;
   if (into === undefined) {
-    return { taskId: taskId ?? newId(), generatedId: taskId === undefined, type, params, priority, maxRetries, schedulerTaskId, scheduledAt, runAtMs, singleton, traceContext: undefined };
+    return { taskId: taskId ?? newId(), generatedId: taskId === undefined, type, params, noParams, priority, maxRetries, schedulerTaskId, scheduledAt, runAtMs, singleton, traceContext: undefined };
   }
   into.taskId = taskId ?? newId();
   into.generatedId = taskId === undefined;
   into.type = type;
   into.params = params;
+  into.noParams = noParams;
   into.priority = priority;
   into.maxRetries = maxRetries;
   into.schedulerTaskId = schedulerTaskId;

@@ -9,7 +9,7 @@ import { MemoryPublicStore } from './memory-public-store';
 import { inactiveQueue } from '../inactive-queue';
 import { isUnfinished, MemoryEntry } from './memory-entries';
 import { MemoryQueueStatus } from './memory-queue-status';
-import { isPlain, PlainPush, PlainPushes } from './plain-pushes';
+import { isPlain, PlainPush, PlainPushes, plainParams } from './plain-pushes';
 import { type ClaimFilter, type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
 import { type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule } from '../task-validation';
 import { SingletonSlots } from './singleton-slots';
@@ -99,7 +99,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
     const now = this.clock.now();
     const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId, this.scratch);
     const idSeq = task.generatedId ? this.tasks.lastIdSeq : -1;
-    if (this.tracing === undefined && isPlain(task, now, idSeq)) return this.plain.push(task.taskId, task.type, input.params === undefined ? undefined : task.params, task.priority, idSeq, now);
+    if (this.tracing === undefined && isPlain(task, now, idSeq)) return this.plain.push(task.taskId, task.type, plainParams(task), task.priority, idSeq, now);
     return this.add(task, now, idSeq);
   }
 
@@ -111,7 +111,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
     const tasks = normalizeBatch(inputs, (input): PlainPush | MemoryEntry | (NormalizedTask & { idSeq: number }) => {
       const task = normalizePush(input, this.options.queue.maxPayloadBytes, now, this.newId, this.scratch);
       const idSeq = task.generatedId ? this.tasks.lastIdSeq : -1;
-      if (untraced && isPlain(task, now, idSeq)) return new PlainPush(task.taskId, task.type, input.params === undefined ? undefined : task.params, task.priority, idSeq);
+      if (untraced && isPlain(task, now, idSeq)) return new PlainPush(task.taskId, task.type, plainParams(task), task.priority, idSeq);
       return untraced && task.singleton === undefined ? new MemoryEntry(task, now, idSeq, this) : { ...task, idSeq };
     });
     // an entry's idSeq is -1 for a given id (or for a made one past the counter's range: looked up for nothing)

@@ -190,6 +190,17 @@ describe('plain pushes kept as runs (memory queue)', () => {
     expect(claimed[1].params).not.toBe(claimed[2].params);
   });
 
+  it('stores the params it validated, reading them from the input once', () => {
+    const queue = makeQueue();
+    // a getter that answers differently on a second read: what was validated is what is stored
+    const shifty = (first: unknown, later: unknown) => {
+      let reads = 0;
+      return { type: 't', get params() { return reads++ === 0 ? first : later; } };
+    };
+    const ids = [queue.pushTask(shifty({ a: 1 }, undefined)), queue.pushTask(shifty(undefined, { a: 2 })), ...queue.pushTasks([shifty({ a: 3 }, undefined), shifty(undefined, { a: 4 })])];
+    expect(queue.claim(only('t'), 4).map((t) => [t.taskId, t.params])).toEqual([[ids[0], { a: 1 }], [ids[1], {}], [ids[2], { a: 3 }], [ids[3], {}]]);
+  });
+
   it('keeps thousands of plain pushes in order across runs, with the same id found before and after the claim', () => {
     const queue = makeQueue();
     const ids = [...queue.pushTasks(Array.from({ length: 2500 }, (_, i) => ({ type: 't', params: { i } }))), ...Array.from({ length: 2500 }, (_, i) => queue.pushTask({ type: 't', params: { i: 2500 + i } }))];

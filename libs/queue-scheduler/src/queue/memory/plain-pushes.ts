@@ -35,6 +35,11 @@ export function isPlain(task: NormalizedTask, now: number, idSeq: number): boole
   );
 }
 
+/** What a run keeps of a plain push's params: undefined for none given, whose `{}` is made with the task. */
+export function plainParams(task: NormalizedTask): unknown {
+  return task.noParams ? undefined : task.params;
+}
+
 /**
  * The memory queue's plain pushes: appended to the open run while each
  * continues it, or a new run. While the task event stream has a subscriber
