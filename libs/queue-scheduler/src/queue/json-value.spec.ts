@@ -1,3 +1,5 @@
+import fc from 'fast-check';
+import type { InvalidTaskError } from '../errors/errors';
 import { serializeParams } from './task-validation';
 
 describe('serializeParams of empty params', () => {
@@ -23,5 +25,36 @@ describe('serializeParams of empty params', () => {
     const params = serializeParams(raw, 1024);
     expect(params).toStrictEqual({ a: 1, b: 'x', d: null, e: true });
     expect(params).not.toBe(raw);
+  });
+});
+
+describe('serializeParams of flat params (a copy key by key) against the general walk', () => {
+  type Outcome = { ok: true; value: unknown } | { ok: false; type: string; field: string };
+  const outcome = (make: () => unknown): Outcome => {
+    try {
+      return { ok: true, value: make() };
+    } catch (err) {
+      const field = (err as InvalidTaskError).field;
+      return { ok: false, type: (err as Error).constructor.name, field: field.replace(/^params\.w(?=\.|$)/, 'params') };
+    }
+  };
+
+  it('accepts, drops and refuses exactly what the walk does (which nested params take), naming the same field', () => {
+    const piece = fc.constantFrom('a', 'k', 'é', '😀', ' ', '1', '\0', '\ud800', '\udfff', '\ud83d', '__proto__', 'toJSON');
+    const text = fc.array(piece, { maxLength: 3 }).map((p) => p.join(''));
+    const leaf = fc.oneof(text, fc.constantFrom(undefined, null, NaN, Infinity, -Infinity, -0, 1.5, true, false));
+    fc.assert(
+      fc.property(fc.dictionary(text, leaf, { maxKeys: 5 }), (raw) => {
+        const flat = outcome(() => serializeParams(raw, 1 << 20));
+        const walked = outcome(() => (serializeParams({ w: raw }, 1 << 20) as { w: unknown }).w);
+        expect(flat).toStrictEqual(walked);
+      }),
+      { seed: 20261205, numRuns: 3000 },
+    );
+  });
+
+  it('refuses a lone surrogate in a key whose value is undefined, as the walk does, though JSON would drop the key', () => {
+    const error = outcome(() => serializeParams({ ok: 1, 'k\ud800': undefined }, 1024));
+    expect(error).toEqual({ ok: false, type: 'InvalidTaskError', field: 'params.k\ud800' });
   });
 });

@@ -108,6 +108,8 @@ function copyFlat(raw: unknown, maxBytes: number): Record<string, unknown> | und
         (out ??= {})[k] = value;
         break;
       case 'undefined':
+        // JSON drops the key, but the walk refuses a lone surrogate in it all the same: so must this copy
+        if (!k.isWellFormed()) return undefined;
         continue;
       default:
         if (value !== null) return undefined;

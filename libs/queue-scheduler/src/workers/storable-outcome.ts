@@ -15,7 +15,8 @@ const refuseResultSize = (field: string, message: string): Error => new ResultTo
 export function storableResult(value: unknown, maxBytes: number): unknown {
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'boolean') return value;
-  if (typeof value === 'number') return Number.isFinite(value) ? value + 0 : null;
+  // NaN and ±Infinity become null in JSON, and null is "no result"
+  if (typeof value === 'number') return Number.isFinite(value) ? value + 0 : undefined;
   return normalizeJson(value, 'result', maxBytes, 'queue.maxResultBytes', refuseResult, undefined, refuseResultSize);
 }
 

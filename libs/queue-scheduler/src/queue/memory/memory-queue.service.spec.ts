@@ -1,4 +1,4 @@
-import { InvalidArgumentError, InvalidOptionsError, InvalidTaskError, TaskNotFoundError } from '../../errors/errors';
+import { InvalidArgumentError, InvalidOptionsError, InvalidResultError, InvalidTaskError, TaskNotFoundError } from '../../errors/errors';
 import { resolveOptions } from '../../queue-scheduler.options';
 import { MemoryQueueService } from './memory-queue.service';
 import type { ClaimFilter } from '../queue-consumer';
@@ -101,6 +101,30 @@ describe('MemoryQueueService tasks', () => {
     const popped = queue.popTask(10_000);
     queue.pushTask({ taskId: 'soon', type: 't' });
     expect((await popped)?.taskId).toBe('soon');
+  });
+
+  it('taskDone keeps its result as a handler\'s is kept: normalised, NaN as no result, a refused one throws and the task stays running', async () => {
+    const queue = makeQueue();
+    const ids = ['copied', 'nan', 'refused'].map((taskId) => queue.pushTask({ taskId, type: 't' }));
+    const [copied, nan, refused] = await Promise.all(ids.map(async () => (await queue.popTask())!));
+    const result = { at: new Date(0), n: Infinity, gone: undefined, list: [undefined] };
+    queue.taskDone(copied.taskId, result);
+    result.list.push(undefined);
+    expect(queue.getTask('copied')).toMatchObject({ status: 'succeeded', result: { at: '1970-01-01T00:00:00.000Z', n: null, list: [null] } });
+    queue.taskDone(nan.taskId, NaN);
+    expect(queue.getTask('nan').status).toBe('succeeded');
+    expect(queue.getTask('nan').result).toBeUndefined();
+    let error: unknown;
+    try {
+      queue.taskDone(refused.taskId, { total: 10n });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(InvalidResultError);
+    expect((error as InvalidResultError).field).toBe('result.total');
+    expect(queue.getTask('refused')).toMatchObject({ status: 'running', result: undefined });
+    queue.taskDone(refused.taskId, 'fine');
+    expect(queue.getTask('refused')).toMatchObject({ status: 'succeeded', result: 'fine' });
   });
 
   it('onIdle resolves once nothing is pending or running; size and isEmpty follow', async () => {

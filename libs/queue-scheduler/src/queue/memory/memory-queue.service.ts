@@ -15,6 +15,7 @@ import { type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule 
 import { SingletonSlots } from './singleton-slots';
 import { IdleWaiters } from '../idle-waiters';
 import { type QueueTracing, tracingFor } from '../../tracing/queue-tracing';
+import { storableResult } from '../../workers/storable-outcome';
 
 const ANY_TYPE: ClaimFilter = { types: [], unknownTypes: true, handled: new Set() };
 
@@ -163,11 +164,11 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
     }
   }
 
-  /** Marks a task taken with `popTask` as done. */
+  /** Marks a task taken with `popTask` as done; its result is kept as a handler's is (one refused throws, the task still running). */
   taskDone(taskId: string, result?: unknown): void {
     const entry = this.tasks.get(taskId);
     if (!entry || entry.status !== 'running') throw new TaskNotFoundError(taskId);
-    this.complete(entry, result, Number.isNaN(entry.startedAtMs) ? 0 : this.clock.now() - entry.startedAtMs);
+    this.complete(entry, storableResult(result, this.options.queue.maxResultBytes), Number.isNaN(entry.startedAtMs) ? 0 : this.clock.now() - entry.startedAtMs);
   }
 
   onIdle(): Promise<void> {
