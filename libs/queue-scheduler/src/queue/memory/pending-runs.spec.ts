@@ -144,7 +144,7 @@ describe('plain pushes kept as runs (memory queue)', () => {
         stop.forEach((s) => s());
         sleepers.forEach((s) => s.abort());
       }),
-      { seed: 20261205, numRuns: 300 },
+      { seed: process.env.FC_SEED ? Number(process.env.FC_SEED) : 20261205, numRuns: process.env.FC_RUNS ? Number(process.env.FC_RUNS) : 300 },
     );
   });
 
