@@ -200,10 +200,12 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
       if (backend === 'memory') expect(row).toMatchObject({ run_count: 0, next_run_at: executeAt.getTime(), enabled: true });
       else expect(row).toMatchObject({ run_count: 1, next_run_at: null, enabled: false });
       app = await boot();
+      // the next instance runs it at its time, or at once if it came up after that time (a stop and a boot on a busy runner)
+      const due = Math.max(executeAt.getTime(), Date.now());
       const second = services(app);
       await waitFor(() => second.handlers.of(s.taskId).length === 1, 'the run on the next instance', 10_000);
       expect(second.handlers.of(s.taskId)[0].startedAt - executeAt.getTime()).toBeGreaterThanOrEqual(0);
-      expect(second.handlers.of(s.taskId)[0].startedAt - executeAt.getTime()).toBeLessThan(START_TOLERANCE_MS);
+      expect(second.handlers.of(s.taskId)[0].startedAt - due).toBeLessThan(START_TOLERANCE_MS);
       expect(await second.scheduler.getSchedule(s.taskId)).toMatchObject({ runCount: 1, enabled: false, nextRunAt: null });
     });
   });
