@@ -123,6 +123,38 @@ describe.each(DATABASES)('database backend housekeeping on %s', (kind) => {
     }
   });
 
+  it('a sweep that finds no lease run out and nothing past retention writes nothing (it only reads)', async () => {
+    const writes: string[] = [];
+    const logger = { logQuery: (q: string) => void (/^\s*(UPDATE|DELETE)\b[\s\S]*\btask_queue\b/i.test(q) && writes.push(q)), logQueryError() {}, logQuerySlow() {}, logSchemaBuild() {}, logMigration() {}, log() {} };
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: ['query'], logger }),
+        QueueSchedulerModule.forRoot({ logLevel: 'fatal', autoStart: false, queue: { backend: 'database', retentionDays: 1 } }),
+      ],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    const queue = app.get(DatabaseQueueService);
+    await queue.pushTasks([{ taskId: 'sweep-done', type: 'sweep' }, { taskId: 'sweep-running', type: 'sweep' }]);
+    const ds = app.get(DataSource);
+    const p = (i: number) => (kind === 'postgres' ? `$${i}` : '?');
+    await ds.query(`UPDATE task_queue SET status = 'succeeded', completed_at = ${p(1)} WHERE task_id = ${p(2)}`, [Date.now(), 'sweep-done']);
+    await ds.query(`UPDATE task_queue SET status = 'running', lease_owner = 'elsewhere', lease_expires_at = ${p(1)} WHERE task_id = ${p(2)}`, [Date.now() + 60_000, 'sweep-running']);
+    try {
+      writes.length = 0;
+      // on MariaDB the sweep's range UPDATE and DELETE deadlocked with three busy instances' claims even when they matched nothing
+      expect(await queue.sweep()).toEqual({ reclaimed: 0, purged: 0 });
+      expect(writes).toEqual([]);
+      // a lease that ran out is still taken back
+      await ds.query(`UPDATE task_queue SET lease_expires_at = ${p(1)} WHERE task_id = ${p(2)}`, [Date.now() - 1000, 'sweep-running']);
+      expect(await queue.sweep()).toEqual({ reclaimed: 1, purged: 0 });
+      expect(await queue.getTask('sweep-running')).toMatchObject({ status: 'pending' });
+    } finally {
+      await ds.query("DELETE FROM task_queue WHERE task_type = 'sweep'");
+      await app.close();
+    }
+  });
+
   it('the sweep purges finished rows older than retentionDays and keeps newer and unfinished ones', async () => {
     const moduleRef = await Test.createTestingModule({
       imports: [

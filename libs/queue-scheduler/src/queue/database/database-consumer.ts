@@ -15,9 +15,10 @@ import { cancelWithEvent, pruneEvents, writeStarted } from './event-log';
 import { type TaskRow, toRecord } from './task-rows';
 import { claimRows } from './claim-rows';
 import { EmptyTypes } from '../empty-types';
-import { purgeFinished, reclaimExpired, releaseClaim, renewLeases } from './statements/leases';
+import { anyExpired, anyFinishedBefore, purgeFinished, reclaimExpired, releaseClaim, renewLeases } from './statements/leases';
 import { writeProgress } from './statements/outcomes';
 import { cancelRequests, recordCancelled } from './statements/tasks';
+import type { Statement } from './statements/statement';
 
 /**
  * The consumer half of the database backend: claims, the outcomes of tries,
@@ -178,16 +179,21 @@ export class DatabaseConsumer {
   async sweep(): Promise<{ reclaimed: number; purged: number }> {
     const now = Date.now();
     const reclaim = reclaimExpired(this.sql, now);
-    const reclaimed = await this.sql.rangeAffected(reclaim.text, reclaim.params);
+    const reclaimed = (await this.any(anyExpired(now))) ? await this.sql.rangeAffected(reclaim.text, reclaim.params) : 0;
     if (reclaimed > 0) {
       this.logger.warn(`${reclaimed} task(s) whose worker stopped renewing its lease were queued again (a lost try; a task lost more than queue.maxLostTries times is dead)`);
       this.wakeLocal(reclaimed);
     }
     const days = this.options.queue.retentionDays;
-    const purge = days > 0 ? purgeFinished(now - days * 86_400_000) : null;
+    const before = now - days * 86_400_000;
+    const purge = days > 0 && (await this.any(anyFinishedBefore(before))) ? purgeFinished(before) : null;
     const purged = purge ? await this.sql.rangeAffected(purge.text, purge.params) : 0;
     if (this.options.queue.clusterEvents) await pruneEvents(this.sql, now - this.options.queue.clusterEventsRetentionMs);
     return { reclaimed, purged };
+  }
+
+  private async any(check: Statement): Promise<boolean> {
+    return (await this.sql.rows(check.text, check.params)).length > 0;
   }
 
   /** Wakes up to `n` local waiters: tasks were pushed or queued again here. */

@@ -32,3 +32,17 @@ export function reclaimExpired(sql: Sql, now: number): Statement {
 export function purgeFinished(before: number): Statement {
   return { text: `DELETE FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ?`, params: [before] };
 }
+
+/**
+ * Whether any lease ran out, read without a lock (a plain read on InnoDB and PostgreSQL). The sweep's
+ * UPDATE, which locks the index range it walks, runs only then: on MariaDB a sweep that found nothing
+ * still deadlocked with the claims and outcome writes of three busy instances, five times in a row.
+ */
+export function anyExpired(now: number): Statement {
+  return { text: "SELECT 1 AS n FROM task_queue WHERE status = 'running' AND lease_expires_at < ? LIMIT 1", params: [now] };
+}
+
+/** Whether any finished task is past retention, read without a lock; the DELETE runs only then (see anyExpired). */
+export function anyFinishedBefore(before: number): Statement {
+  return { text: `SELECT 1 AS n FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ? LIMIT 1`, params: [before] };
+}
