@@ -42,6 +42,11 @@ export class Sql {
     return (result.records ?? []) as T[];
   }
 
+  /** Whether a query finds any row: a plain read, so on InnoDB and PostgreSQL it takes no lock. */
+  async exists(sql: string, params: unknown[] = [], runner?: QueryRunner): Promise<boolean> {
+    return (await this.rows(sql, params, runner)).length > 0;
+  }
+
   /** Affected row count of an INSERT/UPDATE/DELETE. */
   async affected(sql: string, params: unknown[] = [], runner?: QueryRunner): Promise<number> {
     const result = await this.run(sql, params, runner);

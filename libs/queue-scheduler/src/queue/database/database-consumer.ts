@@ -11,14 +11,14 @@ import { stackOf } from '../task-tries';
 import { IdlePoll } from '../idle-poll';
 import { WakeTimers } from '../wake-timers';
 import { OutcomeBatch } from './outcome-batch';
-import { cancelWithEvent, pruneEvents, writeStarted } from './event-log';
+import { cancelWithEvent, writeStarted } from './event-log';
 import { type TaskRow, toRecord } from './task-rows';
 import { claimRows } from './claim-rows';
 import { EmptyTypes } from '../empty-types';
-import { anyExpired, anyFinishedBefore, purgeFinished, reclaimExpired, releaseClaim, renewLeases } from './statements/leases';
+import { releaseClaim, renewLeases } from './statements/leases';
+import { sweepOnce } from './lease-sweep';
 import { writeProgress } from './statements/outcomes';
 import { cancelRequests, recordCancelled } from './statements/tasks';
-import type { Statement } from './statements/statement';
 
 /**
  * The consumer half of the database backend: claims, the outcomes of tries,
@@ -175,25 +175,11 @@ export class DatabaseConsumer {
     return this.sql.rangeAffected(text, params);
   }
 
-  /** Re-queues tasks whose lease ran out (their worker died or stalled) and purges rows past retention. */
+  /** Re-queues tasks whose lease ran out (their worker died or stalled) and purges rows past retention (see sweepOnce). */
   async sweep(): Promise<{ reclaimed: number; purged: number }> {
-    const now = Date.now();
-    const reclaim = reclaimExpired(this.sql, now);
-    const reclaimed = (await this.any(anyExpired(now))) ? await this.sql.rangeAffected(reclaim.text, reclaim.params) : 0;
-    if (reclaimed > 0) {
-      this.logger.warn(`${reclaimed} task(s) whose worker stopped renewing its lease were queued again (a lost try; a task lost more than queue.maxLostTries times is dead)`);
-      this.wakeLocal(reclaimed);
-    }
-    const days = this.options.queue.retentionDays;
-    const before = now - days * 86_400_000;
-    const purge = days > 0 && (await this.any(anyFinishedBefore(before))) ? purgeFinished(before) : null;
-    const purged = purge ? await this.sql.rangeAffected(purge.text, purge.params) : 0;
-    if (this.options.queue.clusterEvents) await pruneEvents(this.sql, now - this.options.queue.clusterEventsRetentionMs);
-    return { reclaimed, purged };
-  }
-
-  private async any(check: Statement): Promise<boolean> {
-    return (await this.sql.rows(check.text, check.params)).length > 0;
+    const swept = await sweepOnce(this.sql, this.options, this.logger, Date.now());
+    if (swept.reclaimed > 0) this.wakeLocal(swept.reclaimed);
+    return swept;
   }
 
   /** Wakes up to `n` local waiters: tasks were pushed or queued again here. */

@@ -28,7 +28,7 @@ export class TaskStatusReads {
 
   /** Whether schedule `scheduleId` has a task pending or running; in the caller's transaction when `runner` is given. */
   async scheduleBusy(scheduleId: string, runner?: QueryRunner): Promise<boolean> {
-    return (await this.sql.rows(SCHEDULE_UNFINISHED, [scheduleId], runner)).length > 0;
+    return this.sql.exists(SCHEDULE_UNFINISHED, [scheduleId], runner);
   }
 
   async get(taskId: string): Promise<TaskRecord> {
