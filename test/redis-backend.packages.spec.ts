@@ -22,8 +22,8 @@ describe('redis backend packages', () => {
     const instance = startInstance(db.options, { queue: { backend: 'redis', connection: REDIS, prefix: 'qs-missing' } }, { env: hide(missing) });
     expect(await instance.exited).toBe(1);
     const stderr = instance.stderr.join('\n');
-    expect(stderr).toContain('InvalidOptionsError');
-    expect(stderr).toContain(`queue.backend 'redis' needs the package '${missing}', which is not installed`);
+    expect(stderr).toContain('MissingPackageError');
+    expect(stderr).toContain(`queue.backend 'redis' needs the package '${missing}', which is not installed: run npm install bullmq ioredis`);
   });
 
   it('an app on the database backend starts and runs without bullmq or ioredis (they are never loaded)', async () => {

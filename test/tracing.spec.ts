@@ -331,7 +331,7 @@ describe('without @opentelemetry/api installed', () => {
     instances.push(instance);
     expect(await instance.exited).toBe(1);
     const stderr = instance.stderr.join('\n');
-    expect(stderr).toContain('InvalidOptionsError');
+    expect(stderr).toContain('MissingPackageError');
     expect(stderr).toContain("tracing: true needs the package '@opentelemetry/api', which is not installed: run npm install @opentelemetry/api");
   });
 

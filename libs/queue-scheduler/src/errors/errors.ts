@@ -186,16 +186,19 @@ export class TaskLostError extends QueueSchedulerError {
 }
 
 /**
- * A feature needs an optional peer package that is not installed (e.g.
- * `prom-client` for `nestjs-queue-scheduler/prometheus`); start-up stops.
- * `.packageName` names it, the message says how to install it. @publicApi
+ * A feature needs an optional peer package that is not installed (`prom-client`
+ * for `nestjs-queue-scheduler/prometheus`, `@opentelemetry/api` for
+ * `tracing: true`, `bullmq` or `ioredis` for `queue.backend: 'redis'`);
+ * start-up stops. `.packageName` names it, the message says how to install
+ * it (`install`: the packages to name there, when the feature needs more than one). @publicApi
  */
 export class MissingPackageError extends QueueSchedulerError {
   constructor(
     readonly packageName: string,
     feature: string,
+    install: string = packageName,
   ) {
-    super(`${feature} needs the package '${packageName}', which is not installed: run npm install ${packageName}`);
+    super(`${feature} needs the package '${packageName}', which is not installed: run npm install ${install}`);
   }
 }
 

@@ -1,4 +1,4 @@
-import { InvalidOptionsError } from '../errors/errors';
+import { InvalidOptionsError, MissingPackageError } from '../errors/errors';
 import { resolveOptions } from '../queue-scheduler.options';
 import { loadOpenTelemetry, OTEL_PACKAGE, requireOpenTelemetry } from './open-telemetry';
 
@@ -16,7 +16,7 @@ describe('loading @opentelemetry/api', () => {
     expect(loadOpenTelemetry(requireWithout(OTEL_PACKAGE))).toBeNull();
   });
 
-  it('with tracing asked for, stops with an InvalidOptionsError naming the package and the fix', () => {
+  it('with tracing asked for, stops with a MissingPackageError naming the package and the fix', () => {
     const error = (() => {
       try {
         requireOpenTelemetry(requireWithout(OTEL_PACKAGE));
@@ -24,8 +24,8 @@ describe('loading @opentelemetry/api', () => {
         return err;
       }
     })();
-    expect(error).toBeInstanceOf(InvalidOptionsError);
-    expect(error).toMatchObject({ field: 'tracing', message: "tracing: true needs the package '@opentelemetry/api', which is not installed: run npm install @opentelemetry/api" });
+    expect(error).toBeInstanceOf(MissingPackageError);
+    expect(error).toMatchObject({ packageName: '@opentelemetry/api', message: "tracing: true needs the package '@opentelemetry/api', which is not installed: run npm install @opentelemetry/api" });
   });
 
   it('passes on any other failure to load it (a broken install is not a missing one)', () => {

@@ -1,4 +1,4 @@
-import { InvalidOptionsError } from '../errors/errors';
+import { MissingPackageError } from '../errors/errors';
 
 /**
  * The part of `@opentelemetry/api` the library calls, typed here rather than
@@ -82,5 +82,5 @@ export function loadOpenTelemetry(load?: (name: string) => unknown): OtelApi | n
 export function requireOpenTelemetry(load?: (name: string) => unknown): OtelApi {
   const api = loadOpenTelemetry(load);
   if (api) return api;
-  throw new InvalidOptionsError('tracing', `tracing: true needs the package '${OTEL_PACKAGE}', which is not installed: run npm install ${OTEL_PACKAGE}`);
+  throw new MissingPackageError(OTEL_PACKAGE, 'tracing: true');
 }

@@ -1,6 +1,6 @@
 import type * as BullMQ from 'bullmq';
 import type IORedis from 'ioredis';
-import { InvalidOptionsError } from '../../errors/errors';
+import { MissingPackageError } from '../../errors/errors';
 
 export type BullMQModule = typeof BullMQ;
 export type IORedisClass = typeof IORedis;
@@ -18,10 +18,7 @@ function load<T>(name: 'bullmq' | 'ioredis'): T {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'MODULE_NOT_FOUND' || !String((err as Error).message).includes(`'${name}'`)) throw err;
-    throw new InvalidOptionsError(
-      'queue.backend',
-      `queue.backend 'redis' needs the package '${name}', which is not installed: run npm install bullmq ioredis`,
-    );
+    throw new MissingPackageError(name, "queue.backend 'redis'", 'bullmq ioredis');
   }
 }
 
