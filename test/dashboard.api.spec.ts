@@ -240,10 +240,11 @@ describe.each<QueueBackend>(['memory', 'database', 'redis'])('dashboard API on t
     await boot();
     const timing = { scheduleType: 'cron' as const, cronExpression: '30 2 * * *', timezone: 'Europe/Berlin' };
     const s = await scheduler().addSchedule({ name: 'nightly', taskType: 'work', ...timing });
-    const from = '2026-10-22T12:00:00Z';
+    // a date after the schedule's next run (listed runs never come before it), before a fall-back night
+    const from = '2030-10-24T12:00:00Z';
     const detail = await json<{ nextRuns: string[] }>(call('GET', `/queues/api/schedules/${s.taskId}?from=${from}`));
     expect(detail.nextRuns).toEqual(nextOccurrences(timing, 5, new Date(from)).map((d) => d.toISOString()));
-    expect(detail.nextRuns).toContain('2026-10-25T00:30:00.000Z'); // 02:30 CEST, the first pass of the repeated hour only
+    expect(detail.nextRuns).toContain('2030-10-27T00:30:00.000Z'); // 02:30 CEST, the first pass of the repeated hour only
     expect(detail.nextRuns).toEqual(await scheduler().nextOccurrences(s.taskId, 5, new Date(from)).then((runs) => runs.map((d) => d.toISOString())));
     // without from: from the stored next run, as the scheduler will fire them
     const now = await json<{ nextRuns: string[]; nextRunAt: string }>(call('GET', `/queues/api/schedules/${s.taskId}`));

@@ -27,9 +27,12 @@ const REGISTRY_DEPENDENCIES = [
 const TOKEN = 'letmein';
 const MOUNT = '/ops/queues';
 const TIMING = { scheduleType: 'cron', cronExpression: '30 2 * * *', timezone: 'Europe/Berlin' } as const;
-/** A few days before Berlin's spring-forward (2026-03-29) and fall-back (2026-10-25) nights. */
-const FROM_SPRING = '2026-03-26T12:00:00Z';
-const FROM_FALL = '2026-10-22T12:00:00Z';
+/**
+ * A few days before Berlin's spring-forward (2030-03-31) and fall-back (2030-10-27) nights: after the
+ * schedule's next run, since a stored schedule lists nothing before it.
+ */
+const FROM_SPRING = '2030-03-28T12:00:00Z';
+const FROM_FALL = '2030-10-24T12:00:00Z';
 
 /** The app, as a user writes it; `/app/*` is its own test hook, how the spec pushes work and reads the package's answers. */
 const OPS_TS = `import 'reflect-metadata';
@@ -339,8 +342,8 @@ describe.each<Backend>(['memory', 'mariadb', 'redis'])('the packed dashboard beh
     expect(await shown()).toEqual(await hook<string[]>('GET', `schedules/${id}/next`));
 
     const cases: Array<[string, string]> = [
-      [FROM_SPRING, '2026-03-29T01:00:00.000Z'], // 02:30 does not exist that night: once, at the jump (03:00 CEST)
-      [FROM_FALL, '2026-10-25T00:30:00.000Z'], // 02:30 happens twice that night: once, on the first pass (CEST)
+      [FROM_SPRING, '2030-03-31T01:00:00.000Z'], // 02:30 does not exist that night: once, at the jump (03:00 CEST)
+      [FROM_FALL, '2030-10-27T00:30:00.000Z'], // 02:30 happens twice that night: once, on the first pass (CEST)
     ];
     for (const [from, night] of cases) {
       await detail.locator('[data-testid="schedule-from"]').fill(from);

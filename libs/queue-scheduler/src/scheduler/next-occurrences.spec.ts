@@ -82,6 +82,9 @@ describe('nextOccurrences', () => {
       [() => nextOccurrences({ ...BERLIN_0230, cronExpression: '61 * * * *' }, 5, from), InvalidScheduleError, 'cronExpression', /61 \* \* \* \*/],
       [() => nextOccurrences({ ...BERLIN_0230, timezone: 'Europe/Nowhere' }, 5, from), InvalidScheduleError, 'timezone', /Europe\/Nowhere/],
       [() => nextOccurrences({ scheduleType: 'interval', intervalSeconds: 0 }, 5, from), InvalidScheduleError, 'intervalSeconds', /got 0/],
+      // what addSchedule refuses, with its message: no runs are predicted for a schedule that cannot be saved
+      [() => nextOccurrences({ scheduleType: 'interval', intervalSeconds: 1.5 }, 5, from), InvalidScheduleError, 'intervalSeconds', /positive whole number of seconds .*got 1\.5/],
+      [() => nextOccurrences({ scheduleType: 'interval', intervalSeconds: 2 ** 31 }, 5, from), InvalidScheduleError, 'intervalSeconds', /got 2147483648/],
       [() => nextOccurrences({ scheduleType: 'weekly' as never }, 5, from), InvalidScheduleError, 'scheduleType', /weekly/],
       [() => nextOccurrences({ scheduleType: 'interval', intervalSeconds: 60, maxRuns: -2 }, 5, from), InvalidScheduleError, 'maxRuns', /got -2/],
     ];
@@ -109,7 +112,32 @@ describe('upcomingRuns (a stored schedule, what the dashboard shows)', () => {
     expect(upcomingRuns(row({ enabled: false }), 5)).toEqual([]);
     expect(upcomingRuns(row({ nextRunAt: new Date('2026-03-27T01:30:00Z'), maxRuns: 4, runCount: 2 }), 5)).toHaveLength(2);
     const interval = row({ scheduleType: 'interval', intervalSeconds: 60, cronExpression: null, nextRunAt: new Date('2026-06-01T08:00:30Z') });
-    expect(iso(upcomingRuns(interval, 2, new Date('2026-06-01T07:58:40Z')))).toEqual(['2026-06-01T07:59:30.000Z', '2026-06-01T08:00:30.000Z']);
     expect(iso(upcomingRuns(interval, 2, new Date('2026-06-01T08:00:30Z')))).toEqual(['2026-06-01T08:01:30.000Z', '2026-06-01T08:02:30.000Z']);
+    expect(iso(upcomingRuns(interval, 2, new Date('2026-06-01T08:03:00Z')))).toEqual(['2026-06-01T08:03:30.000Z', '2026-06-01T08:04:30.000Z']);
+  });
+
+  it('given from, lists nothing before nextRunAt, which the scheduler never fires', () => {
+    const interval = row({ scheduleType: 'interval', intervalSeconds: 60, cronExpression: null, nextRunAt: new Date('2026-06-01T08:00:30Z') });
+    expect(iso(upcomingRuns(interval, 2, new Date('2026-06-01T07:58:40Z')))).toEqual(['2026-06-01T08:00:30.000Z', '2026-06-01T08:01:30.000Z']);
+    const cron = row({ nextRunAt: new Date('2026-12-07T01:30:00Z') });
+    expect(iso(upcomingRuns(cron, 2, new Date('2026-03-27T00:00:00Z')))).toEqual(['2026-12-07T01:30:00.000Z', '2026-12-08T01:30:00.000Z']);
+    const once = row({ scheduleType: 'once', cronExpression: null, executeAt: new Date('2026-06-01T09:00:00Z'), nextRunAt: new Date('2026-06-01T09:00:00Z') });
+    expect(iso(upcomingRuns(once, 3, new Date('2026-06-01T08:00:00Z')))).toEqual(['2026-06-01T09:00:00.000Z']);
+    expect(upcomingRuns(once, 3, new Date('2026-06-01T09:00:00Z'))).toEqual([]);
+  });
+
+  it('given a from past nextRunAt, the runs up to it count against maxRuns', () => {
+    // 3 runs left from 08:00:30: 08:00:30, 08:01:30, 08:02:30; two of them are at or before 08:01:45
+    const interval = row({ scheduleType: 'interval', intervalSeconds: 60, cronExpression: null, maxRuns: 5, runCount: 2, nextRunAt: new Date('2026-06-01T08:00:30Z') });
+    expect(iso(upcomingRuns(interval, 10, new Date('2026-06-01T08:01:45Z')))).toEqual(['2026-06-01T08:02:30.000Z']);
+    expect(upcomingRuns(interval, 10, new Date('2026-06-01T08:02:30Z'))).toEqual([]);
+    expect(iso(upcomingRuns(interval, 10))).toEqual(['2026-06-01T08:00:30.000Z', '2026-06-01T08:01:30.000Z', '2026-06-01T08:02:30.000Z']);
+    // cron: 2026-03-27, -28 and -29 (the spring-forward night) left; from the 28th's run on, only the 29th's
+    const cron = row({ nextRunAt: new Date('2026-03-27T01:30:00Z'), maxRuns: 3 });
+    expect(iso(upcomingRuns(cron, 10, new Date('2026-03-28T01:30:00Z')))).toEqual(['2026-03-29T01:00:00.000Z']);
+    expect(upcomingRuns(cron, 10, new Date('2026-03-29T01:00:00Z'))).toEqual([]);
+    // with no cap, the same list as the timing's own from that date
+    const from = new Date('2026-03-28T01:30:00Z');
+    expect(iso(upcomingRuns(row({ nextRunAt: new Date('2026-03-27T01:30:00Z') }), 4, from))).toEqual(iso(nextOccurrences(BERLIN_0230, 4, from)));
   });
 });

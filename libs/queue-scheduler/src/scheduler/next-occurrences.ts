@@ -1,6 +1,7 @@
 import type { SchedulerTask } from '../entities/scheduler-task.entity';
 import { describeValue, InvalidArgumentError, InvalidScheduleError } from '../errors/errors';
 import { assertScheduleSpec, nextOccurrence, type ScheduleType } from './math/schedule-math';
+import { checkIntervalSeconds } from './schedule-input';
 
 /**
  * The timing of a schedule: the fields of `addSchedule` that decide when it
@@ -74,29 +75,42 @@ function chain(timing: ScheduleTiming, after: Date, count: number): Date[] {
 export function nextOccurrences(timing: ScheduleTiming, count = 5, from: Date = new Date()): Date[] {
   const n = checkCount(count);
   const after = checkFrom(from);
+  // a timing addSchedule would refuse has no runs to predict: the same rule, the same error
+  if (timing?.scheduleType === 'interval') checkIntervalSeconds(timing.intervalSeconds);
   assertScheduleSpec(timing);
   return chain(timing, after, Math.min(n, runsLeft(timing)));
 }
 
 /**
  * A stored schedule's upcoming runs as the scheduler will fire them: none
- * while paused or finished; its `nextRunAt` and each next one after it, or,
- * given `from`, those strictly after `from` (an interval stays on the grid of
- * its `nextRunAt`); at most the runs `maxRuns` leaves.
+ * while paused or finished; its `nextRunAt` and each next one after it, at
+ * most the runs `maxRuns` leaves. Given `from`, those of that same sequence
+ * strictly after `from`: the ones at or before it still count against
+ * `maxRuns`, and nothing before `nextRunAt` is listed (the scheduler never fires it).
  */
 export function upcomingRuns(row: SchedulerTask, count = 5, from?: Date): Date[] {
-  const n = Math.min(checkCount(count), runsLeft(row));
+  const want = checkCount(count);
+  const left = runsLeft(row);
   if (from !== undefined) checkFrom(from);
-  if (!row.enabled || !row.nextRunAt || n === 0) return [];
+  if (!row.enabled || !row.nextRunAt || want === 0 || left === 0) return [];
   const next = new Date(row.nextRunAt);
   const timing = { ...row, maxRuns: 0 };
   assertScheduleSpec(timing);
-  if (from === undefined) return [next, ...chain(timing, next, n - 1)];
+  if (from === undefined || next > from) return [next, ...chain(timing, next, Math.min(want, left) - 1)];
   if (row.scheduleType === 'interval') {
     const ms = Math.round((row.intervalSeconds ?? 0) * 1000);
-    // the first point of the row's grid after `from`, before or after nextRunAt alike
-    const first = next.getTime() + (Math.floor((from.getTime() - next.getTime()) / ms) + 1) * ms;
-    return Array.from({ length: n }, (_, i) => new Date(first + i * ms));
+    const passed = Math.floor((from.getTime() - next.getTime()) / ms) + 1;
+    const first = next.getTime() + passed * ms;
+    return Array.from({ length: Math.max(0, Math.min(want, left - passed)) }, (_, i) => new Date(first + i * ms));
   }
-  return nextOccurrences(timing, n, from);
+  if (left === Infinity) return nextOccurrences(timing, want, from);
+  // the runs up to `from` use up maxRuns: walk them (at most `left` steps, the cap bounds the walk)
+  let passed = 0;
+  let t: Date | null = next;
+  while (t !== null && t <= from && passed < left) {
+    passed++;
+    t = nextOccurrence(timing, t);
+  }
+  if (t === null || passed >= left) return [];
+  return [t, ...chain(timing, t, Math.min(want, left - passed) - 1)];
 }

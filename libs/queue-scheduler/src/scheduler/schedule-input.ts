@@ -36,6 +36,14 @@ function bad(field: string, rule: string, value: unknown): never {
   throw new InvalidScheduleError(field, `${field} ${rule}, got ${describeValue(value)}`);
 }
 
+/** An interval schedule's period: what addSchedule stores, and what nextOccurrences predicts for. */
+export function checkIntervalSeconds(s: unknown): number {
+  if (typeof s !== 'number' || !Number.isInteger(s) || s <= 0 || s > 2 ** 31 - 1) {
+    bad('intervalSeconds', 'must be a positive whole number of seconds (required for an interval schedule)', s);
+  }
+  return s;
+}
+
 /** A name or type: stored in a text column of every database, so no NUL or lone surrogate (see keyProblem). */
 function text(field: string, value: unknown, max: number): string {
   const problem = keyProblem(value, max);
@@ -74,11 +82,7 @@ export function validateSchedule(input: AddSchedulerTaskInput, defaults: Schedul
   assertTimezone(timezone, 'timezone');
   const spec: ScheduleSpec = { scheduleType, timezone, intervalSeconds: null, cronExpression: null, executeAt: null };
   if (scheduleType === 'interval') {
-    const s = input.intervalSeconds;
-    if (typeof s !== 'number' || !Number.isInteger(s) || s <= 0 || s > 2 ** 31 - 1) {
-      bad('intervalSeconds', 'must be a positive whole number of seconds (required for an interval schedule)', s);
-    }
-    spec.intervalSeconds = s;
+    spec.intervalSeconds = checkIntervalSeconds(input.intervalSeconds);
   } else if (scheduleType === 'cron') {
     if (typeof input.cronExpression !== 'string' || input.cronExpression.trim() === '') {
       bad('cronExpression', 'is required for a cron schedule (5 fields, or 6 with seconds)', input.cronExpression);
