@@ -176,7 +176,8 @@ export interface ChildResult {
   error?: string;
 }
 
-export type TaskEventKind = 'queued' | 'started' | 'progress' | 'succeeded' | 'failed' | 'retrying' | 'dead' | 'cancelled';
+/** A failed try is `retrying` (another try follows) or `dead` (none does): no event is a bare 'failed'. */
+export type TaskEventKind = 'queued' | 'started' | 'progress' | 'succeeded' | 'retrying' | 'dead' | 'cancelled';
 
 /** One item of `events$`. @publicApi */
 export interface TaskEvent {
@@ -185,7 +186,7 @@ export interface TaskEvent {
   readonly type: string;
   readonly attempt: number;
   readonly at: Date;
-  /** Handler run time in ms (succeeded / failed / retrying / dead after a run). */
+  /** Handler run time in ms (succeeded / retrying / dead after a run). */
   readonly durationMs?: number;
   readonly error?: string;
   /** For `retrying`: when the next try may start. */

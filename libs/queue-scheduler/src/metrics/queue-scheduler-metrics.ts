@@ -69,7 +69,7 @@ interface TypeStats {
   duration: FixedHistogram;
 }
 
-const zeroCounts = (): EventCounts => ({ queued: 0, started: 0, progress: 0, succeeded: 0, failed: 0, retrying: 0, dead: 0, cancelled: 0 });
+const zeroCounts = (): EventCounts => ({ queued: 0, started: 0, progress: 0, succeeded: 0, retrying: 0, dead: 0, cancelled: 0 });
 
 /** Counts one event: a switch on the kind, cheaper per task than a property looked up by a string variable. */
 function bump(counts: EventCounts, kind: TaskEventKind): void {
@@ -78,7 +78,6 @@ function bump(counts: EventCounts, kind: TaskEventKind): void {
     case 'started': counts.started++; break;
     case 'progress': counts.progress++; break;
     case 'succeeded': counts.succeeded++; break;
-    case 'failed': counts.failed++; break;
     case 'retrying': counts.retrying++; break;
     case 'dead': counts.dead++; break;
     case 'cancelled': counts.cancelled++; break;

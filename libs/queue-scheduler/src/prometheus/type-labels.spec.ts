@@ -3,7 +3,7 @@ import type { EventCounts, QueueSchedulerMetricsSnapshot, TaskTypeMetrics } from
 import { OTHER_TYPE_LABEL } from './prometheus.options';
 import { totalsByTypeLabel } from './type-labels';
 
-const zero = (): EventCounts => ({ queued: 0, started: 0, progress: 0, succeeded: 0, failed: 0, retrying: 0, dead: 0, cancelled: 0 });
+const zero = (): EventCounts => ({ queued: 0, started: 0, progress: 0, succeeded: 0, retrying: 0, dead: 0, cancelled: 0 });
 
 function figures(events: Partial<EventCounts>, durations: number[] = []): TaskTypeMetrics {
   const h = new FixedHistogram(DURATION_BUCKETS_MS);

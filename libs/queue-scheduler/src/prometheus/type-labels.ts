@@ -8,11 +8,11 @@ export interface TypeTotals {
   durationMs: HistogramSnapshot;
 }
 
-const KINDS: readonly TaskEventKind[] = ['queued', 'started', 'progress', 'succeeded', 'failed', 'retrying', 'dead', 'cancelled'];
+const KINDS: readonly TaskEventKind[] = ['queued', 'started', 'progress', 'succeeded', 'retrying', 'dead', 'cancelled'];
 
 function emptyTotals(): TypeTotals {
   return {
-    events: { queued: 0, started: 0, progress: 0, succeeded: 0, failed: 0, retrying: 0, dead: 0, cancelled: 0 },
+    events: { queued: 0, started: 0, progress: 0, succeeded: 0, retrying: 0, dead: 0, cancelled: 0 },
     durationMs: { bounds: DURATION_BUCKETS_MS, cumulative: DURATION_BUCKETS_MS.map(() => 0), count: 0, sum: 0, max: 0 },
   };
 }
