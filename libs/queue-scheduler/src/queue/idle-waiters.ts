@@ -1,4 +1,5 @@
 import { QueueClosedError } from '../errors/errors';
+import { holdProcess } from './keep-alive';
 import type { TaskEventStream } from './task-events';
 
 interface Waiter {
@@ -30,7 +31,8 @@ export class IdleWaiters {
   wait(idleNow: boolean): Promise<void> {
     if (this.closed) return Promise.reject(new QueueClosedError());
     if (idleNow) return Promise.resolve();
-    return new Promise((resolve, reject) => void this.waiters.add({ resolve, reject }));
+    const release = holdProcess();
+    return new Promise<void>((resolve, reject) => void this.waiters.add({ resolve, reject })).finally(release);
   }
 
   /** Ends every wait: nothing is pending or running. */

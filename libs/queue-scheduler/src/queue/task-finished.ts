@@ -2,6 +2,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { QueueClosedError, TaskWaitTimeoutError } from '../errors/errors';
 import type { ClusterTaskEvent, MaybePromise, TaskEvent, TaskFinishedOptions, TaskRecord } from '../interfaces/task.interface';
 import { FINISHED_STATUSES } from './cluster-events';
+import { holdProcess } from './keep-alive';
 
 /** What the waiters need of their queue. */
 export interface FinishSources {
@@ -52,9 +53,11 @@ export class TaskFinishWaiters {
       let pollMs = 25;
       let cluster = false;
       let done = false;
+      const release = holdProcess();
       const finish = (settle: () => void): void => {
         if (done) return;
         done = true;
+        release();
         clearTimeout(timer);
         clearTimeout(deadline);
         this.remove(taskId, waiter);
