@@ -110,8 +110,18 @@ export class InvalidArgumentError extends QueueSchedulerError {
   }
 }
 
-/** A `@TaskHandler` cannot be registered (bad options, request-scoped provider); start-up stops. @publicApi */
-export class InvalidTaskHandlerError extends QueueSchedulerError {}
+/**
+ * A `@TaskHandler` cannot be registered (bad options, request-scoped provider); start-up stops.
+ * `.field` names the bad option (`timeoutMs`, `rateLimit.max`, `retries.delayMs`, …) when one is. @publicApi
+ */
+export class InvalidTaskHandlerError extends QueueSchedulerError {
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * A handler's result cannot be stored as JSON (a function, a BigInt, a lone

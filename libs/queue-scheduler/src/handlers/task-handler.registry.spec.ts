@@ -17,6 +17,17 @@ describe('TaskHandlerRegistry: handler durations', () => {
     expect(register).toThrow(InvalidTaskHandlerError);
     expect(register).toThrow(`@TaskHandler('report') on Reports.run: ${field} must be`);
     expect(register).toThrow(String(over));
+    expect(register).toThrow(expect.objectContaining({ field }));
+  });
+
+  it.each<[string, TaskHandlerOptions]>([
+    ['concurrency', { concurrency: 0 }],
+    ['paused', { paused: 'yes' as never }],
+    ['rateLimit.max', { rateLimit: { max: 0, perMs: 1000 } }],
+    ['rateLimit.perMs', { rateLimit: { max: 1, perMs: 5 } }],
+    ['retries.attempts', { retries: { attempts: 0 } }],
+  ])('names the bad option in .field: %s', (field, options) => {
+    expect(() => registry().register('report', 'Reports.run', () => undefined, options)).toThrow(expect.objectContaining({ name: 'InvalidTaskHandlerError', field }));
   });
 
   it('accepts them at the longest timer Node keeps', () => {

@@ -32,7 +32,7 @@ export class TaskHandlerRegistry {
   register(type: string, name: string, fn: TaskHandlerFn, options: TaskHandlerOptions = {}): RegisteredHandler {
     const where = `@TaskHandler(${describeValue(type)}) on ${name}`;
     if (typeof type !== 'string' || type.trim() === '') {
-      throw new InvalidTaskHandlerError(`${where}: type must be a non-empty string`);
+      throw new InvalidTaskHandlerError(`${where}: type must be a non-empty string`, 'type');
     }
     const existing = this.handlers.get(type);
     if (existing) {
@@ -42,30 +42,30 @@ export class TaskHandlerRegistry {
     }
     const { concurrency, timeoutMs } = options;
     if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency <= 0)) {
-      throw new InvalidTaskHandlerError(`${where}: concurrency must be a positive integer, got ${describeValue(concurrency)}`);
+      throw new InvalidTaskHandlerError(`${where}: concurrency must be a positive integer, got ${describeValue(concurrency)}`, 'concurrency');
     }
     // a longer timeout would be a timer Node runs after 1 ms: every try would time out at once
     if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !(timeoutMs > 0) || timeoutMs > MAX_TIMER_MS)) {
-      throw new InvalidTaskHandlerError(`${where}: timeoutMs must be a positive number of ms, at most ${MAX_TIMER_MS} (about 24.8 days), got ${describeValue(timeoutMs)}`);
+      throw new InvalidTaskHandlerError(`${where}: timeoutMs must be a positive number of ms, at most ${MAX_TIMER_MS} (about 24.8 days), got ${describeValue(timeoutMs)}`, 'timeoutMs');
     }
     if (options.paused !== undefined && typeof options.paused !== 'boolean') {
-      throw new InvalidTaskHandlerError(`${where}: paused must be true or false, got ${describeValue(options.paused)}`);
+      throw new InvalidTaskHandlerError(`${where}: paused must be true or false, got ${describeValue(options.paused)}`, 'paused');
     }
     const { rateLimit } = options;
     if (rateLimit !== undefined) {
-      if (rateLimit === null || typeof rateLimit !== 'object') throw new InvalidTaskHandlerError(`${where}: rateLimit must be { max, perMs }, got ${describeValue(rateLimit)}`);
+      if (rateLimit === null || typeof rateLimit !== 'object') throw new InvalidTaskHandlerError(`${where}: rateLimit must be { max, perMs }, got ${describeValue(rateLimit)}`, 'rateLimit');
       if (!Number.isInteger(rateLimit.max) || rateLimit.max <= 0 || rateLimit.max > 1_000_000) {
-        throw new InvalidTaskHandlerError(`${where}: rateLimit.max must be an integer from 1 to 1000000, got ${describeValue(rateLimit.max)}`);
+        throw new InvalidTaskHandlerError(`${where}: rateLimit.max must be an integer from 1 to 1000000, got ${describeValue(rateLimit.max)}`, 'rateLimit.max');
       }
       if (!Number.isInteger(rateLimit.perMs) || rateLimit.perMs < 10 || rateLimit.perMs > MAX_TIMER_MS) {
-        throw new InvalidTaskHandlerError(`${where}: rateLimit.perMs must be an integer number of ms from 10 to ${MAX_TIMER_MS}, got ${describeValue(rateLimit.perMs)}`);
+        throw new InvalidTaskHandlerError(`${where}: rateLimit.perMs must be an integer number of ms from 10 to ${MAX_TIMER_MS}, got ${describeValue(rateLimit.perMs)}`, 'rateLimit.perMs');
       }
     }
     let retries = this.options.retries;
     try {
       if (options.retries) retries = validateRetryPolicy('retries', { ...this.options.retries, ...options.retries });
     } catch (err) {
-      throw new InvalidTaskHandlerError(`${where}: ${(err as QueueSchedulerError).message}`);
+      throw new InvalidTaskHandlerError(`${where}: ${(err as QueueSchedulerError).message}`, (err as { field?: string }).field);
     }
     const handler: RegisteredHandler = { type, name, fn, concurrency: concurrency ?? Infinity, timeoutMs, retries, paused: options.paused === true, ...(rateLimit && { rateLimit: { max: rateLimit.max, perMs: rateLimit.perMs } }) };
     this.handlers.set(type, handler);
