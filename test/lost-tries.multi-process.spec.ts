@@ -137,5 +137,7 @@ describe.each(BACKENDS)('lost tries with the default retry policy, %s', (backend
     expect(record.error).toMatch(/lost/i);
     expect(record.error).toMatch(/worker/i);
     expect(startedOn(third, id)).toBe(false);
+    // the two tries its error counts, and no third for the claim that found it dead without running it
+    expect(record.tries?.map((t) => t.outcome)).toEqual(['lost', 'lost']);
   });
 });

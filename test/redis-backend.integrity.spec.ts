@@ -328,6 +328,8 @@ describe('tries lost with their worker (queue.maxLostTries)', () => {
       expect(message).toMatch(new RegExp(`lost with their worker .*more than queue.maxLostTries \\(${maxLostTries}\\)`));
       expect(await queue.getTask('l1')).toMatchObject({ status: 'dead', error: message });
       expect(dead).toEqual([message]);
+      // the tries its error counts, and none for the claim that found it dead without running it
+      expect((await queue.getTask('l1')).tries?.map((t) => t.outcome)).toEqual(Array.from({ length: maxLostTries + 1 }, () => 'lost'));
       // retryTask gives it a fresh allowance of lost tries
       await queue.retryTask('l1');
       if (maxLostTries > 0) {

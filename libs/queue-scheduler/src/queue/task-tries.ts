@@ -81,7 +81,11 @@ export function triesOf(record: TaskRecord, stored: readonly StoredTry[] | undef
   // the current try stored already (a failed try waiting for its retry); a try after a manual retry can start in the
   // same ms as the stored one (the memory backend), with the same attempt number: its outcome tells them apart
   if (last && last.startedAt !== null && Number(last.startedAt) === started && Number(last.attempt) === record.attempts && last.outcome === currentOutcome(record)) return tries;
-  const current: TaskTry = { attempt: record.attempts, startedAt: record.startedAt, finishedAt: record.completedAt, outcome: currentOutcome(record) };
+  const outcome = currentOutcome(record);
+  // dead of TaskLostError: the claim that found it lost too often ran no handler, so it is no try of its own;
+  // the stored lost tries are the ones the error counts
+  if (record.status === 'dead' && outcome === 'lost' && last?.outcome === 'lost') return tries;
+  const current: TaskTry = { attempt: record.attempts, startedAt: record.startedAt, finishedAt: record.completedAt, outcome };
   if (record.status === 'dead') {
     current.error = record.error;
     current.errorStack = record.errorStack;
