@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import type { SchedulerTask } from '../entities/scheduler-task.entity';
 import { InvalidArgumentError, InvalidScheduleError } from '../errors/errors';
 import { initialRun, planFire } from './math/schedule-math';
@@ -139,5 +140,50 @@ describe('upcomingRuns (a stored schedule, what the dashboard shows)', () => {
     // with no cap, the same list as the timing's own from that date
     const from = new Date('2026-03-28T01:30:00Z');
     expect(iso(upcomingRuns(row({ nextRunAt: new Date('2026-03-27T01:30:00Z') }), 4, from))).toEqual(iso(nextOccurrences(BERLIN_0230, 4, from)));
+  });
+});
+
+describe('upcomingRuns against the firing loop (property)', () => {
+  const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : 20_1206;
+  const RUNS = process.env.FC_RUNS ? Number(process.env.FC_RUNS) : 300;
+  // up to 60 days between next_run_at and from: every-20-seconds walks ~260,000 firings, so the finest is hourly
+  const CRONS = ['7 * * * *', '30 2 * * *', '0 9 * * MON-FRI', '15 1-3 * * *', '0 0 1 * *', '0 */5 * * *'];
+  const ZONES = ['UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe'];
+  const BASE = Date.UTC(2026, 2, 20);
+
+  /** What the scheduler fires of a stored row, on time, after `from`: its next_run_at, then each firing's next, no more than maxRuns leaves. */
+  function firedAfter(row: SchedulerTask, from: Date, count: number): Date[] {
+    let left = row.maxRuns ? row.maxRuns - row.runCount : Infinity;
+    const out: Date[] = [];
+    for (let due: Date | null = row.nextRunAt; due && left > 0 && out.length < count; due = planFire(row, due, due, 'fire_once', 1000, 10).next, left--) {
+      if (due > from) out.push(due);
+    }
+    return out;
+  }
+
+  it('given any from, lists exactly the runs the firing loop fires after it, within maxRuns', () => {
+    const timing = fc.oneof(
+      fc.record({ scheduleType: fc.constant('interval' as const), intervalSeconds: fc.integer({ min: 1, max: 40 * 86_400 }), cronExpression: fc.constant(null), timezone: fc.constant('UTC') }),
+      fc.record({ scheduleType: fc.constant('cron' as const), intervalSeconds: fc.constant(null), cronExpression: fc.constantFrom(...CRONS), timezone: fc.constantFrom(...ZONES) }),
+    );
+    fc.assert(
+      fc.property(
+        timing,
+        fc.integer({ min: 0, max: 12 }),
+        fc.integer({ min: 0, max: 12 }),
+        fc.integer({ min: 0, max: 200 * 86_400_000 }),
+        fc.integer({ min: -30 * 86_400_000, max: 60 * 86_400_000 }),
+        fc.integer({ min: 0, max: 8 }),
+        (t, maxRuns, done, nextOffset, fromOffset, count) => {
+          const runCount = maxRuns ? Math.min(done, maxRuns - 1) : done;
+          const first = nextOccurrences(t, 1, new Date(BASE + nextOffset))[0];
+          const row = { ...t, executeAt: null, enabled: true, maxRuns, runCount, nextRunAt: first } as SchedulerTask;
+          const from = new Date(first.getTime() + fromOffset);
+          const got = upcomingRuns(row, count, from);
+          expect(iso(got)).toEqual(iso(firedAfter(row, from, count)));
+        },
+      ),
+      { seed: SEED, numRuns: RUNS },
+    );
   });
 });
