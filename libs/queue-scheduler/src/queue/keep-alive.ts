@@ -6,7 +6,8 @@ const noop = (): void => undefined;
 
 /**
  * Keeps the process alive while someone awaits a wait of the queue
- * (`onIdle`, `onTaskFinished`), as a pending socket read would. The library's
+ * (`onIdle`, `onTaskFinished`, the worker pool's wait for work on SQLite),
+ * as a pending socket read would. The library's
  * own timers are unref'd so that an idle app can exit; without this, a
  * script that pushed a delayed or retried task on the memory backend and
  * awaited `onIdle()` exited at once, with the task never run and nothing

@@ -1,6 +1,5 @@
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { Task, TaskProgress, TaskRecord } from '../../interfaces/task.interface';
-import { MAX_TIMER_MS } from '../../queue-scheduler.constants';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
 import type { Sql } from '../../database/sql';
 import type { ClaimFilter } from '../queue-consumer';
@@ -10,6 +9,7 @@ import { storableText } from '../json-value';
 import { stackOf } from '../task-tries';
 import { IdlePoll } from '../idle-poll';
 import { WakeTimers } from '../wake-timers';
+import { holdProcess } from '../keep-alive';
 import { OutcomeBatch } from './outcome-batch';
 import { cancelWithEvent, writeStarted } from './event-log';
 import { type TaskRow, toRecord } from './task-rows';
@@ -111,9 +111,8 @@ export class DatabaseConsumer {
   waitForWork(_filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void> {
     // The waiters' timers are unref'd. On MySQL and PostgreSQL the pool's sockets keep a worker process alive
     // while its queue is empty; SQLite has none, and a worker-only process exited at its first idle poll. This
-    // handle never fires (one firing before the waiter's own timer would leave nothing to wait for): the wait ends it.
-    const keepAlive = setInterval(() => undefined, MAX_TIMER_MS);
-    return this.idle.wait(timeoutMs, signal).finally(() => clearInterval(keepAlive));
+    // wait holds the process (holdProcess: a ref'd handle that never fires) until it ends.
+    return this.idle.wait(timeoutMs, signal).finally(holdProcess());
   }
 
   /** Resolves once the outcome is committed, written together with the others finishing meanwhile (see OutcomeBatch). */
