@@ -1,5 +1,6 @@
 import type * as PromClient from 'prom-client';
 import { MissingPackageError } from '../errors/errors';
+import { requireOptional } from '../optional-package';
 
 export type PromClientModule = typeof PromClient;
 
@@ -10,14 +11,7 @@ export type PromClientModule = typeof PromClient;
  * start-up naming it.
  */
 export function loadPromClient(): PromClientModule {
-  try {
-    // a plain require, resolved from the app, keeps the package optional
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('prom-client') as PromClientModule;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    // a package prom-client itself fails to find is a broken install, not a missing prom-client: rethrown as it is
-    if (code !== 'MODULE_NOT_FOUND' || !String((err as Error).message).includes("'prom-client'")) throw err;
-    throw new MissingPackageError('prom-client', 'QueueSchedulerPrometheusModule (nestjs-queue-scheduler/prometheus)');
-  }
+  const promClient = requireOptional<PromClientModule>('prom-client');
+  if (promClient) return promClient;
+  throw new MissingPackageError('prom-client', 'QueueSchedulerPrometheusModule (nestjs-queue-scheduler/prometheus)');
 }

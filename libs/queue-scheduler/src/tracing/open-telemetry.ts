@@ -1,4 +1,5 @@
 import { MissingPackageError } from '../errors/errors';
+import { requireOptional } from '../optional-package';
 
 /**
  * The part of `@opentelemetry/api` the library calls, typed here rather than
@@ -64,16 +65,7 @@ let loaded: OtelApi | null | undefined;
  */
 export function loadOpenTelemetry(load?: (name: string) => unknown): OtelApi | null {
   if (!load && loaded !== undefined) return loaded;
-  let api: OtelApi | null;
-  try {
-    // a plain require, resolved from the app, keeps the package optional
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    api = (load ?? require)(OTEL_PACKAGE) as OtelApi;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'MODULE_NOT_FOUND' || !String((err as Error).message).includes(`'${OTEL_PACKAGE}'`)) throw err;
-    api = null;
-  }
+  const api = requireOptional<OtelApi>(OTEL_PACKAGE, load);
   if (!load) loaded = api;
   return api;
 }

@@ -1,6 +1,7 @@
 import type * as BullMQ from 'bullmq';
 import type IORedis from 'ioredis';
 import { MissingPackageError } from '../../errors/errors';
+import { requireOptional } from '../../optional-package';
 
 export type BullMQModule = typeof BullMQ;
 export type IORedisClass = typeof IORedis;
@@ -11,15 +12,9 @@ export type IORedisClass = typeof IORedis;
  * loads) bullmq and ioredis; a missing one stops start-up naming it.
  */
 function load<T>(name: 'bullmq' | 'ioredis'): T {
-  try {
-    // a plain require, resolved from the app, keeps the package optional
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(name) as T;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'MODULE_NOT_FOUND' || !String((err as Error).message).includes(`'${name}'`)) throw err;
-    throw new MissingPackageError(name, "queue.backend 'redis'", 'bullmq ioredis');
-  }
+  const mod = requireOptional<T>(name);
+  if (mod) return mod;
+  throw new MissingPackageError(name, "queue.backend 'redis'", 'bullmq ioredis');
 }
 
 export function loadRedisPackages(): { bullmq: BullMQModule; IORedis: IORedisClass } {
