@@ -26,7 +26,7 @@ const ROWS_PER_INSERT = 100_000;
  * handler) compiled and run on plain node against the built library; resolves once it is up.
  */
 async function startIdleInstance(db: DataSourceOptions, options: object, baseline = false): Promise<Instance> {
-  const instance = startInstance(db, options, { app: 'bare', compiled: true, env: baseline ? { QS_BASELINE: '1' } : {} });
+  const instance = startInstance(db, options, { app: 'bare', compiled: true, baseline });
   await waitReady([instance], 120_000);
   return instance;
 }
@@ -84,7 +84,7 @@ export async function run(rec: Recorder): Promise<void> {
   rec.settings.app = 'memory queue backend, scheduler on MariaDB, scheduler.pollIntervalMs 1000 (default), batchSize 100; queries counted by a TypeORM logger of the app';
   rec.settings.dueScan = "SchedulerService.nextDueAt(): the loop's own first read of each look at the table, the earliest next_run_at (idx_scheduler_task_next_run_at); due rows are then claimed 100 at a time by an indexed range read FOR UPDATE SKIP LOCKED";
   rec.settings.instance =
-    "CPU and RSS: a separate instance (test/support/app-process.ts compiled to JavaScript: plain node on the library built by npm run build:lib, TypeORM on the same MariaDB database, memory queue, workers.concurrency 4, scheduler defaults) idle beside the app for the same window, read from /proc (CPU: every thread's schedstat, GC threads included); this process's own CPU and RSS carry the inserts, the scans and swc's TypeScript compiler";
+    "CPU and RSS: a separate instance (test/support/app-process.ts compiled to JavaScript: plain node on the library built by npm run build:lib, TypeORM on the same MariaDB database, memory queue, workers.concurrency 4, scheduler defaults) idle beside the app for the same window, read from /proc, beside a baseline (test/support/baseline-process.ts: the same Nest + TypeORM app, compiled the same way, without the library loaded at all) (CPU: every thread's schedstat, GC threads included); this process's own CPU and RSS carry the inserts, the scans and swc's TypeScript compiler";
   // the instance runs the library as an installed app would: from its compiled dist
   const build = spawnSync('npm', ['run', 'build:lib'], { cwd: ROOT, stdio: 'ignore' });
   if (build.status !== 0) throw new Error(`npm run build:lib failed (${build.status ?? build.signal})`);

@@ -13,7 +13,6 @@
  *   (pass `synchronize: true, retryAttempts: 0` for the schema-synchronisation suites).
  * - QS_OPTIONS: the module options (JSON), over the app's defaults below.
  * - QS_APP: which app, see APPS: `workers` (default), `ledger`, `scheduled`, `singleton` or `bare`.
- * - QS_BASELINE=1: leaves QueueSchedulerModule out (the same Nest + TypeORM app, for the benchmarks' baseline).
  * - QS_BOOT_ON_SIGUSR2=1: prints `loaded`, then boots when SIGUSR2 arrives, so several processes boot at one moment.
  * - QS_START_ON_STDIN=1 (with autoStart: false): the workers start when a line arrives on stdin.
  * - QS_HOLD_MS (`workers`): the `lossy` handler holds its task this long (a process that is to be killed).
@@ -57,7 +56,6 @@ const env = {
   db: json<Partial<DataSourceOptions>>('QS_DB', {}),
   options: json<QueueSchedulerModuleOptions>('QS_OPTIONS', {}),
   app: (process.env.QS_APP ?? 'workers') as AppName,
-  baseline: Boolean(process.env.QS_BASELINE),
   bootOnSignal: Boolean(process.env.QS_BOOT_ON_SIGUSR2),
   startOnStdin: Boolean(process.env.QS_START_ON_STDIN),
   holdMs: process.env.QS_HOLD_MS === undefined ? undefined : Number(process.env.QS_HOLD_MS),
@@ -500,9 +498,9 @@ const moduleOptions: QueueSchedulerModuleOptions = {
 @Module({
   imports: [
     TypeOrmModule.forRoot({ autoLoadEntities: true, synchronize: false, logging: false, ...env.db } as never),
-    ...(env.baseline ? [] : [QueueSchedulerModule.forRoot(moduleOptions)]),
+    QueueSchedulerModule.forRoot(moduleOptions),
   ],
-  providers: env.baseline ? [] : app.providers,
+  providers: app.providers,
 })
 class AppProcessModule {}
 

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { TypeOrmModuleOptions } from '@nestjs/typeorm';
 import type { DataSourceOptions } from 'typeorm';
@@ -16,6 +16,7 @@ export interface Instance {
 
 const ROOT = join(__dirname, '..', '..');
 const SCRIPT = join(__dirname, 'app-process.ts');
+const BASELINE_SCRIPT = join(__dirname, 'baseline-process.ts');
 
 export interface StartOptions {
   /** Which app of app-process.ts (QS_APP). @default 'workers' */
@@ -29,27 +30,35 @@ export interface StartOptions {
    * Otherwise the script and the library's sources run through swc.
    */
   compiled?: boolean;
+  /**
+   * baseline-process.ts instead: the same Nest + TypeORM app without the
+   * library loaded at all (the benchmarks' baseline); `app` and the module
+   * options do not apply.
+   */
+  baseline?: boolean;
 }
 
-let compiledScript: string | undefined;
+const compiledScripts = new Map<string, string>();
 
-/** app-process.ts as CommonJS under .tmp/, where `nestjs-queue-scheduler` resolves to the package (its dist). */
-function compile(): string {
-  if (compiledScript) return compiledScript;
+/** A support script as CommonJS under .tmp/, where `nestjs-queue-scheduler` resolves to the package (its dist). */
+function compile(script: string): string {
+  const done = compiledScripts.get(script);
+  if (done) return done;
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only by the runs that ask for it
   const swc = require('@swc/core') as typeof import('@swc/core');
-  const { code } = swc.transformFileSync(SCRIPT, {
+  const { code } = swc.transformFileSync(script, {
     swcrc: false,
     jsc: { parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true }, target: 'es2022', keepClassNames: true },
     module: { type: 'commonjs' },
   });
   const dir = join(ROOT, '.tmp');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `app-process.${process.pid}.js`);
+  const file = join(dir, `${basename(script, '.ts')}.${process.pid}.js`);
   writeFileSync(`${file}.part`, code);
   renameSync(`${file}.part`, file);
   process.once('exit', () => rmSync(file, { force: true }));
-  return (compiledScript = file);
+  compiledScripts.set(script, file);
+  return file;
 }
 
 /**
@@ -57,8 +66,9 @@ function compile(): string {
  * process, on the database `db` (TypeORM options, `retryAttempts` and such
  * too) with the module `options`.
  */
-export function startInstance(db: DataSourceOptions | TypeOrmModuleOptions, options: object = {}, { app = 'workers', env = {}, compiled = false }: StartOptions = {}): Instance {
-  const args = compiled ? [compile()] : ['-r', '@swc-node/register', SCRIPT];
+export function startInstance(db: DataSourceOptions | TypeOrmModuleOptions, options: object = {}, { app = 'workers', env = {}, compiled = false, baseline = false }: StartOptions = {}): Instance {
+  const script = baseline ? BASELINE_SCRIPT : SCRIPT;
+  const args = compiled ? [compile(script)] : ['-r', '@swc-node/register', script];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...env, QS_APP: app, QS_DB: JSON.stringify(db), QS_OPTIONS: JSON.stringify(options), SWC_NODE_PROJECT: join(ROOT, 'tsconfig.json'), TS_NODE_PROJECT: join(ROOT, 'tsconfig.json') },
