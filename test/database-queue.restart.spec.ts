@@ -179,4 +179,34 @@ describe.each(DATABASES)('database backend housekeeping on %s', (kind) => {
       await app.close();
     }
   });
+
+  // any length is accepted: a cutoff that is a fraction of a ms made PostgreSQL refuse the bigint, one past what a
+  // number holds made MariaDB read `-Infinity` as a column, and the failing sweep never purged or pruned again
+  it.each([
+    ['a fraction of a day (1/7) purges what is older', 1 / 7, ['new-done']],
+    ['a length past any clock (Number.MAX_VALUE) keeps everything', Number.MAX_VALUE, ['new-done', 'old-done']],
+    ['1e300 days keeps everything', 1e300, ['new-done', 'old-done']],
+  ])('retentionDays of %s, and the sweep does not fail', async (_name, retentionDays, left) => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
+        QueueSchedulerModule.forRoot({ logLevel: 'fatal', autoStart: false, queue: { backend: 'database', retentionDays } }),
+      ],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    const queue = app.get(DatabaseQueueService);
+    const ds = app.get(DataSource);
+    const p = (i: number) => (kind === 'postgres' ? `$${i}` : '?');
+    try {
+      await queue.pushTasks([{ taskId: 'old-done', type: 'y' }, { taskId: 'new-done', type: 'y' }]);
+      await ds.query(`UPDATE task_queue SET status = 'succeeded', completed_at = ${p(1)} WHERE task_id = ${p(2)}`, [Date.now() - 2 * 86_400_000, 'old-done']);
+      await ds.query(`UPDATE task_queue SET status = 'succeeded', completed_at = ${p(1)} WHERE task_id = ${p(2)}`, [Date.now(), 'new-done']);
+      expect(await queue.sweep()).toEqual({ reclaimed: 0, purged: 2 - left.length });
+      expect((await queue.listTasks({ type: 'y' })).items.map((t) => t.taskId).sort()).toEqual(left);
+    } finally {
+      await ds.query("DELETE FROM task_queue WHERE task_type = 'y'");
+      await app.close();
+    }
+  });
 });

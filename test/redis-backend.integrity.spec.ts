@@ -151,6 +151,18 @@ describe("task ids equal to BullMQ's own key names", () => {
   });
 });
 
+describe('retentionDays of any length', () => {
+  // retentionDays × 86,400 s overflowed to Infinity, which BullMQ cannot send to Redis: every push failed
+  it.each([Number.MAX_VALUE, 1e300, 1 / 7])('%s: a push is stored and run, and the retention pass does not fail', async (retentionDays) => {
+    const { queue, handlers } = await boot({ queue: { retentionDays } });
+    expect(await queue.pushTask({ taskId: `r-${retentionDays}`, type: 'gone' })).toBe(`r-${retentionDays}`);
+    await waitFor(() => handlers!.ran.some((r) => r.taskId === `r-${retentionDays}`), 'the task ran');
+    await waitFor(async () => (await queue.getTask(`r-${retentionDays}`)).status === 'succeeded', 'the task succeeded');
+    await expect(queue.trimIndex()).resolves.toBe(0);
+    expect((await queue.getTask(`r-${retentionDays}`)).status).toBe('succeeded');
+  });
+});
+
 describe('types with nothing left are released', () => {
   const retentionDays = 1 / 86_400; // one second
   const inTypes = async (type: string) => (await redis.sismember(`${prefix}:~types`, type)) === 1;

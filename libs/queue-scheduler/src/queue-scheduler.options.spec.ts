@@ -1,7 +1,8 @@
 import { InvalidOptionsError } from './errors/errors';
 import type { QueueSchedulerModuleOptions } from './interfaces/options.interface';
 import { MAX_TIMER_MS } from './queue-scheduler.constants';
-import { resolveOptions } from './queue-scheduler.options';
+import { resolveOptions, retentionMs } from './queue-scheduler.options';
+import { DEFAULT_OPTIONS } from './queue-scheduler.constants';
 
 describe('resolveOptions: scheduler.lookaheadMs', () => {
   it('claims 750 ms ahead by default (off the whole second), and not at all by default on the database backend', () => {
@@ -91,5 +92,43 @@ describe('resolveOptions: sqlite.checkpoints', () => {
     expect(error).toBeInstanceOf(InvalidOptionsError);
     expect((error as InvalidOptionsError).field).toBe('sqlite.checkpoints');
     expect((error as Error).message).toBe("sqlite.checkpoints must be 'background' or 'inline', got 'worker'");
+  });
+});
+
+describe('resolveOptions: an option set to undefined', () => {
+  // a forRootAsync factory passes config values through, and an unset one is undefined
+  it('takes its default, in every group and in the retry policy', () => {
+    const resolved = resolveOptions({
+      workers: { concurrency: undefined },
+      store: { cleanupIntervalSeconds: undefined },
+      scheduler: { pollIntervalMs: undefined },
+      queue: { retentionDays: undefined, pollIntervalMs: undefined, backend: undefined },
+      sqlite: { checkpoints: undefined },
+      retries: { attempts: 3, delayMs: undefined },
+    });
+    expect(resolved.workers.concurrency).toBe(DEFAULT_OPTIONS.workers.concurrency);
+    expect(resolved.store.cleanupIntervalSeconds).toBe(DEFAULT_OPTIONS.store.cleanupIntervalSeconds);
+    expect(resolved.scheduler.pollIntervalMs).toBe(DEFAULT_OPTIONS.scheduler.pollIntervalMs);
+    expect(resolved.queue).toMatchObject({ retentionDays: 30, pollIntervalMs: DEFAULT_OPTIONS.queue.pollIntervalMs, backend: 'memory' });
+    expect(resolved.sqlite.checkpoints).toBe('background');
+    expect(resolved.retries).toMatchObject({ attempts: 3, delayMs: DEFAULT_OPTIONS.retries.delayMs });
+  });
+
+  it('is not null: null is a value, refused with the field named', () => {
+    expect(() => resolveOptions({ queue: { retentionDays: null as never } })).toThrow('queue.retentionDays must be a finite number >= 0, got null');
+  });
+});
+
+describe('retentionMs: queue.retentionDays as the backends compare it', () => {
+  it('is whole milliseconds, never less than the days given', () => {
+    expect(retentionMs(1 / 7)).toBe(Math.ceil(86_400_000 / 7));
+    expect(retentionMs(30)).toBe(30 * 86_400_000);
+    expect(retentionMs(1e-9)).toBe(1);
+  });
+
+  it('is 0 (keep) for 0, and at most the span a Date holds for any length', () => {
+    expect(retentionMs(0)).toBe(0);
+    for (const days of [1e9, 1e300, Number.MAX_VALUE]) expect(retentionMs(days)).toBe(8.64e15);
+    expect(new Date(Date.now() - retentionMs(Number.MAX_VALUE)).getTime()).toBeLessThan(0);
   });
 });

@@ -33,6 +33,22 @@ function timerDuration(field: string, value: number, msPerUnit = 1): number {
   return value;
 }
 
+/**
+ * `queue.retentionDays` as whole milliseconds (0: keep). Any length is accepted, so it is capped at the
+ * span a Date can hold (8.64e15 ms): a cutoff before 1970 finds nothing, and none becomes a fraction of a
+ * ms (PostgreSQL refuses one for a bigint) or Infinity (BullMQ cannot send it to Redis).
+ */
+export function retentionMs(days: number): number {
+  return days > 0 ? Math.min(Math.ceil(days * 86_400_000), 8.64e15) : 0;
+}
+
+/** `given` over `defaults`, an option set to undefined taking its default (a config value left unset). */
+function withDefaults<T extends object>(defaults: T, given: Partial<T> | undefined): T {
+  const merged = { ...defaults };
+  for (const [key, value] of Object.entries(given ?? {})) if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
+  return merged;
+}
+
 function bool(field: string, value: unknown): boolean {
   if (typeof value !== 'boolean') fail(field, 'must be true or false', value);
   return value;
@@ -40,7 +56,7 @@ function bool(field: string, value: unknown): boolean {
 
 /** Checks a retry policy; `field` names where it came from (options or a handler). */
 export function validateRetryPolicy(field: string, policy: RetryPolicy): Required<RetryPolicy> {
-  const merged = { ...DEFAULT_OPTIONS.retries, ...policy };
+  const merged = withDefaults(DEFAULT_OPTIONS.retries, policy);
   positiveInt(`${field}.attempts`, merged.attempts);
   if (merged.backoff !== 'fixed' && merged.backoff !== 'exponential') {
     fail(`${field}.backoff`, "must be 'fixed' or 'exponential'", merged.backoff);
@@ -67,16 +83,16 @@ function validateRedisOptions(connection: unknown, prefix: unknown): void {
  */
 export function resolveOptions(options: QueueSchedulerModuleOptions = {}): ResolvedOptions {
   const d = DEFAULT_OPTIONS;
-  const workers = { ...d.workers, ...options.workers };
-  const store = { ...d.store, ...options.store };
-  const scheduler = { ...d.scheduler, ...options.scheduler };
-  const queue = { ...d.queue, ...options.queue };
+  const workers = withDefaults(d.workers, options.workers);
+  const store = withDefaults(d.store, options.store);
+  const scheduler = withDefaults(d.scheduler, options.scheduler);
+  const queue = withDefaults(d.queue, options.queue);
   const resolved: ResolvedOptions = {
     workers,
     store,
     scheduler,
     queue,
-    sqlite: { ...d.sqlite, ...options.sqlite },
+    sqlite: withDefaults(d.sqlite, options.sqlite),
     shutdownTimeoutMs: options.shutdownTimeoutMs ?? d.shutdownTimeoutMs,
     retries: validateRetryPolicy('retries', options.retries ?? d.retries),
     logLevel: options.logLevel ?? d.logLevel,

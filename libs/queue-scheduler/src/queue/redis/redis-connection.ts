@@ -2,6 +2,7 @@ import type { FlowJob, FlowProducer, Job, JobJson, Queue, Worker } from 'bullmq'
 import type { Redis } from 'ioredis';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
+import { retentionMs } from '../../queue-scheduler.options';
 import { RedisIndex } from './redis-index';
 import { RedisKeys, jobIdOf, legacyJobIdOf, queueNameOf } from './redis-keys';
 import { type BullMQModule, loadRedisPackages } from './redis-loader';
@@ -56,7 +57,8 @@ export class RedisConnection {
 
   /** How long BullMQ keeps a finished job (every job's removeOnComplete / removeOnFail). */
   get keepJobs(): { age: number } | false {
-    return this.options.queue.retentionDays > 0 ? { age: this.options.queue.retentionDays * 86_400 } : false;
+    const keep = retentionMs(this.options.queue.retentionDays);
+    return keep > 0 ? { age: Math.ceil(keep / 1000) } : false;
   }
 
   queueFor(type: string): Queue {

@@ -1,3 +1,4 @@
+import { retentionMs } from '../../queue-scheduler.options';
 import type { RedisConnection } from './redis-connection';
 import { RedisTypeRelease } from './redis-type-release';
 
@@ -43,7 +44,8 @@ export class RedisRetention {
     const { keys } = this.redis;
     const entries = await keys.oldest(this.from, BATCH);
     const types = await keys.typesOf(entries.map((e) => e.taskId));
-    const expiredBefore = this.retentionDays > 0 ? Date.now() - this.retentionDays * 86_400_000 : -Infinity;
+    const keep = retentionMs(this.retentionDays);
+    const expiredBefore = keep > 0 ? Date.now() - keep : -Infinity;
     const gone = await Promise.all(
       entries.map(async ({ taskId }, i) => {
         const cancelled = await keys.cancelled(taskId);

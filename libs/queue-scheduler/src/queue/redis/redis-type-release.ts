@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { retentionMs } from '../../queue-scheduler.options';
 import type { RedisConnection } from './redis-connection';
 
 /** The keys of a BullMQ queue that hold its jobs: while any exists, the type is in use. */
@@ -91,8 +92,8 @@ export class RedisTypeRelease {
 
   /** BullMQ's own age limit acts only when a later job of the queue finishes: the last ones of an idle type would stay. */
   private async expireFinished(queue: Queue): Promise<void> {
-    if (this.retentionDays <= 0) return;
-    const graceMs = this.retentionDays * 86_400_000;
+    const graceMs = retentionMs(this.retentionDays);
+    if (graceMs <= 0) return;
     const before = `(${Date.now() - graceMs}`;
     const [[, completed], [, failed]] = (await this.redis.client.pipeline().zcount(queue.keys.completed, '-inf', before).zcount(queue.keys.failed, '-inf', before).exec()) as Array<[Error | null, number]>;
     // only where there is something to remove: clean() also writes a 'cleaned' event
