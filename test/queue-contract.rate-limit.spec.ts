@@ -29,6 +29,14 @@ class LimitedHandlers {
     return 'after the back-off';
   }
 
+  readonly laterStarts: number[] = [];
+
+  @TaskHandler('backoff-later')
+  backoffLater(): void {
+    this.laterStarts.push(Date.now());
+    if (this.laterStarts.length === 1) throw new RateLimitedError(1500);
+  }
+
   @TaskHandler('unlimited')
   unlimited(_params: unknown, ctx: TaskContext): void {
     this.quickIds.push(ctx.taskId);
@@ -80,6 +88,18 @@ describe.each(BACKENDS)('@TaskHandler rateLimit on %s', (backend) => {
     expect(handlers.backoffStarts).toHaveLength(2);
     expect(handlers.backoffStarts[1] - handlers.backoffStarts[0]).toBeGreaterThanOrEqual(300 - 5);
     expect(() => new RateLimitedError(-1)).toThrow('retryAfterMs');
+  });
+
+  it('shows the time it starts again as runAt while a task backs off, with no attempt used', async () => {
+    const { queue, handlers } = await boot();
+    const id = await queue.pushTask({ type: 'backoff-later' });
+    await waitFor(async () => handlers.laterStarts.length === 1 && (await queue.getTask(id)).status === 'pending', 'the task to be put back');
+    const backingOff = await queue.getTask(id);
+    expect(backingOff.attempts).toBe(0);
+    expect(backingOff.runAt.getTime()).toBeGreaterThanOrEqual(handlers.laterStarts[0] + 1500 - 5);
+    expect(backingOff.runAt.getTime()).toBeLessThanOrEqual(Date.now() + 1500);
+    await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'the task to run again', 10_000);
+    expect(handlers.laterStarts[1]).toBeGreaterThanOrEqual(backingOff.runAt.getTime() - 5);
   });
 
   it.each([

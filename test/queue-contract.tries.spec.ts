@@ -64,6 +64,16 @@ class TryHandlers {
   echo(): string {
     return 'ok';
   }
+
+  readonly lateFailures: number[] = [];
+
+  @TaskHandler('late-retry', { retries: { attempts: 2, backoff: 'fixed', delayMs: 1500 } })
+  lateRetry(_params: unknown, ctx: TaskContext): void {
+    if (ctx.attempt === 1) {
+      this.lateFailures.push(Date.now());
+      throw new Error('again later');
+    }
+  }
 }
 
 describe.each(BACKENDS)('tries and stacks on %s', (backend) => {
@@ -78,6 +88,18 @@ describe.each(BACKENDS)('tries and stacks on %s', (backend) => {
     await waitFor(async () => (await queue.getTask(id)).status === status, `task ${id} to be ${status}`);
     return queue.getTask(id);
   }
+
+  // Task.runAt is "push time + delay, or the retry time": Redis read the job's first delay back, not the retry's
+  it('shows the retry time as runAt while a failed task waits for its next try', async () => {
+    const { queue, handlers } = await boot();
+    const id = await queue.pushTask({ type: 'late-retry' });
+    const waiting = await settled(queue, id, 'failed');
+    const failedAt = handlers.lateFailures[0];
+    expect(waiting.runAt.getTime()).toBeGreaterThanOrEqual(failedAt + 1500 - 5);
+    expect(waiting.runAt.getTime()).toBeLessThanOrEqual(Date.now() + 1500);
+    expect((await queue.listTasks({ type: 'late-retry' })).items[0].runAt).toEqual(waiting.runAt);
+    await settled(queue, id, 'succeeded');
+  });
 
   it('lists a task failing twice then succeeding as three tries in order, the failures with their errors and stacks', async () => {
     const { queue } = await boot();

@@ -213,6 +213,8 @@ export class RedisConsumer implements CondemnHost {
   async release(task: Task, runAt?: Date): Promise<void> {
     const lease = this.leases.take(task);
     if (!lease) return;
+    // a record's runAt is the job's data: BullMQ's moveToDelayed leaves it, and the job's delay, as first pushed
+    if (runAt) await lease.job.updateData({ ...(lease.job.data as JobData), runAt: runAt.getTime() });
     if (runAt) return void (await lease.job.moveToDelayed(runAt.getTime(), lease.token), this.wakeAt(runAt));
     await lease.job.moveToWait(lease.token);
     this.wakeLocal(1);
