@@ -105,6 +105,9 @@ describe.each(BACKENDS)('tries and stacks on %s', (backend) => {
     const { queue } = await boot();
     const id = await queue.pushTask({ type: 'flaky' });
     const record = await settled(queue, id, 'succeeded');
+    // the task's own error is its last failure's, kept after the success as on every backend
+    expect(record.error).toBe('flaky failure 2');
+    expect(record.errorStack).toMatch(/^Error: flaky failure 2\n/);
     const tries = record.tries!;
     expect(tries.map((t) => [t.attempt, t.outcome, t.error])).toEqual([
       [1, 'failed', 'flaky failure 1'],

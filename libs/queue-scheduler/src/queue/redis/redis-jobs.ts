@@ -121,7 +121,8 @@ export function recordOf(job: Job, state: string): TaskRecord {
   if (typeof singletonKey === 'string') record.singletonKey = singletonKey;
   if (job.processedOn && status !== 'pending') record.startedAt = new Date(job.processedOn);
   if (job.finishedOn && (status === 'succeeded' || status === 'dead')) record.completedAt = new Date(job.finishedOn);
-  if (job.failedReason && status !== 'succeeded' && status !== 'pending') {
+  // a success keeps its last failure's error, as on the other backends (a retry by hand clears failedReason)
+  if (job.failedReason && status !== 'pending') {
     record.error = lostReason(job) ?? job.failedReason;
     const stack = job.stacktrace?.at(-1);
     if (typeof stack === 'string') record.errorStack = stack;
