@@ -151,6 +151,18 @@ describe("task ids equal to BullMQ's own key names", () => {
   });
 });
 
+describe('a push whose add fails', () => {
+  it('throws and stores nothing: no index or order entry is left under the id it was given', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    // hostile data under the type's BullMQ keys: the add script meets a string where it reads a hash
+    await redis.set(`${prefix}:${queueNameOf('broken')}:meta`, 'not a hash');
+    await expect(queue.pushTask({ type: 'broken' })).rejects.toThrow();
+    expect(await redis.hlen(`${prefix}:~index`)).toBe(0);
+    expect(await redis.zcard(`${prefix}:~order`)).toBe(0);
+    expect((await queue.listTasks()).items).toEqual([]);
+  });
+});
+
 describe('retentionDays of any length', () => {
   // retentionDays × 86,400 s overflowed to Infinity, which BullMQ cannot send to Redis: every push failed
   it.each([Number.MAX_VALUE, 1e300, 1 / 7])('%s: a push is stored and run, and the retention pass does not fail', async (retentionDays) => {

@@ -37,6 +37,8 @@ export async function enqueue(redis: RedisConnection, task: NormalizedTask): Pro
     if (indexed.status === 'fulfilled' && added.status === 'fulfilled') return true;
     // a push that throws stores nothing: a job whose index entry failed would be one no read finds
     if (added.status === 'fulfilled') await redis.queueFor(task.type).remove(jobIdOf(task.taskId)).catch(() => undefined);
+    // and an index entry whose add failed would name a task no read finds (no other push holds a made id)
+    else if (indexed.status === 'fulfilled') await unindex(redis, task.taskId).catch(() => undefined);
     throw indexed.status === 'rejected' ? indexed.reason : (added as PromiseRejectedResult).reason;
   }
   const done = await takeOverId(redis, task.taskId, task.type);
@@ -44,6 +46,11 @@ export async function enqueue(redis: RedisConnection, task: NormalizedTask): Pro
   await addJob(redis, task);
   await done();
   return true;
+}
+
+async function unindex(redis: RedisConnection, taskId: string): Promise<void> {
+  const seq = await redis.keys.seqOf(taskId);
+  if (seq !== null) await redis.keys.drop(taskId, seq);
 }
 
 /**
