@@ -118,6 +118,62 @@ describe.each(DURABLE)('a push on %s stores exactly what it acknowledges', (kind
   it('case 9: schedulerTaskId is checked against its column instead of being cut by the database', async () => {
     await expect(queue.pushTask({ type: 'echo', schedulerTaskId: 'x'.repeat(37) })).rejects.toThrow(/schedulerTaskId must be a non-empty string of at most 36/);
   });
+
+  // audit of 2026-12-06: MariaDB compared a number with the text id as numbers (getSchedule(2) found, and
+  // deleteSchedule(2) deleted, the schedule whose uuid starts with '2'); PostgreSQL refused a NUL, TypeORM a null
+  it('a schedule id no schedule can have finds nothing and acts on no other schedule', async () => {
+    const scheduler = app.get(SchedulerService);
+    const row = await scheduler.addSchedule({ name: 'victim', taskType: 'echo', scheduleType: 'interval', intervalSeconds: 3600, enabled: false });
+    const asNumber = Number.parseFloat(row.taskId) || 0; // what MariaDB reads the uuid as, compared with a number
+    const counts = await queue.countByStatus();
+    try {
+      for (const id of [asNumber, null, undefined, 'a\0b', '']) {
+        await expect(scheduler.getSchedule(id as never)).rejects.toBeInstanceOf(TaskNotFoundError);
+        await expect(scheduler.pauseSchedule(id as never)).rejects.toBeInstanceOf(TaskNotFoundError);
+        await expect(scheduler.runNow(id as never)).rejects.toBeInstanceOf(TaskNotFoundError);
+        await expect(scheduler.deleteSchedule(id as never)).rejects.toBeInstanceOf(TaskNotFoundError);
+      }
+      expect((await scheduler.getSchedule(row.taskId)).name).toBe('victim');
+      expect(await queue.countByStatus()).toEqual(counts); // runNow queued nothing
+    } finally {
+      await scheduler.deleteSchedule(row.taskId);
+    }
+  });
+
+  it('a schedule the database could not store, or a null for a default, is an InvalidScheduleError naming the field; nothing changes', async () => {
+    const scheduler = app.get(SchedulerService);
+    const base = { name: 'edges', taskType: 'echo', scheduleType: 'cron' as const, cronExpression: '0 * * * *' };
+    const sixty = Array.from({ length: 60 }, (_, i) => i).join(',');
+    const longCron = `${sixty} ${sixty} ${Array.from({ length: 24 }, (_, i) => i).join(',')} * * *`; // valid, 400 characters
+    const refused: Array<[Record<string, unknown>, string]> = [
+      [{ cronExpression: longCron }, 'cronExpression'],
+      [{ description: 'd'.repeat(70_000) }, 'description'],
+      [{ params: new Date(0) }, 'params'],
+      [{ params: { toJSON: () => [1] } }, 'params'],
+      [{ maxRuns: null }, 'maxRuns'],
+      [{ enabled: null }, 'enabled'],
+      [{ timezone: null }, 'timezone'],
+    ];
+    for (const [fields, field] of refused) {
+      await expect(scheduler.addSchedule({ ...base, ...fields } as never)).rejects.toMatchObject({ name: 'InvalidScheduleError', field });
+    }
+    expect(await scheduler.listSchedules()).toEqual([]);
+    const row = await scheduler.addSchedule({ ...base, timezone: 'Asia/Tokyo', maxRuns: 5 });
+    const paused = await scheduler.pauseSchedule(row.taskId);
+    try {
+      for (const [fields, field] of refused) {
+        await expect(scheduler.updateSchedule(row.taskId, fields as never)).rejects.toMatchObject({ name: 'InvalidScheduleError', field });
+      }
+      for (const patch of [null, 'abc', [1]]) {
+        await expect(scheduler.updateSchedule(row.taskId, patch as never)).rejects.toMatchObject({ name: 'InvalidScheduleError', field: 'schedule' });
+      }
+      // a null left the paused schedule resumed, in UTC, without its run limit
+      const after = await scheduler.getSchedule(row.taskId);
+      expect({ enabled: after.enabled, timezone: after.timezone, maxRuns: after.maxRuns, version: after.version }).toEqual({ enabled: false, timezone: 'Asia/Tokyo', maxRuns: 5, version: paused.version });
+    } finally {
+      await scheduler.deleteSchedule(row.taskId);
+    }
+  });
 });
 
 describe.each(DURABLE)('outcomes on %s are recorded task by task', (kind) => {
@@ -199,6 +255,48 @@ describe.each<Backend>(['memory', 'redis', ...DURABLE])('params and store values
 
   it('case 9: params nested 20,000 deep are an InvalidTaskError, not a RangeError', async () => {
     await expect(Promise.resolve().then(() => app.get(TaskQueue).pushTask({ type: 'echo', params: nested(20_000) }))).rejects.toBeInstanceOf(InvalidTaskError);
+  });
+
+  // audit of 2026-12-06: PostgreSQL refused a fraction of a ms (bigint), as an untyped QueryFailedError
+  it('a fraction of a ms in delayMs or a store TTL is kept as whole ms, never earlier than asked', async () => {
+    const queue = app.get(TaskQueue);
+    const before = Date.now();
+    const ids = [await queue.pushTask({ type: 'echo', delayMs: 60_000.5 }), await queue.pushTask({ type: 'echo', delayMs: 1.5, singletonKey: 'fraction', debounceMs: 60_000 })];
+    for (const id of ids) {
+      const { runAt } = await queue.getTask(id);
+      expect(Number.isInteger(runAt.getTime())).toBe(true);
+      expect(runAt.getTime()).toBeGreaterThanOrEqual(before + 60_001);
+      await queue.cancelTask(id);
+    }
+    await queue.setPublic('fraction', 'kept', 60.0005);
+    expect(await queue.getPublic('fraction')).toBe('kept');
+  });
+
+  it('a hole in a pushTasks array is refused as a missing task, naming its place; nothing is queued', async () => {
+    const queue = app.get(TaskQueue);
+    // eslint-disable-next-line no-sparse-arrays
+    const sparse = [, { taskId: 'after-hole', type: 'echo' }];
+    await expect(Promise.resolve().then(() => queue.pushTasks(sparse as never))).rejects.toMatchObject({ name: 'InvalidTaskError', field: 'inputs[0].task' });
+    await expect(Promise.resolve().then(() => queue.getTask('after-hole'))).rejects.toBeInstanceOf(TaskNotFoundError);
+  });
+
+  // audit of 2026-12-06: Redis sent a lone surrogate as U+FFFD and a number as its digits, so it found another task or key
+  it('an id or store key no push could store finds nothing, and leaves the task or key it would be encoded as alone', async () => {
+    const queue = app.get(TaskQueue);
+    const ids = [await queue.pushTask({ taskId: 'alias-\uFFFD', type: 'echo', delayMs: 60_000 }), await queue.pushTask({ taskId: '2', type: 'echo', delayMs: 60_000 })];
+    await queue.setPublic('alias-\uFFFD', 'kept');
+    for (const id of ['alias-\uDC00', 2]) {
+      await expect(Promise.resolve().then(() => queue.getTask(id as never))).rejects.toBeInstanceOf(TaskNotFoundError);
+      for (const call of [() => queue.cancelTask(id as never), () => queue.deleteTask(id as never)]) {
+        const outcome = await Promise.resolve().then(call).catch((err: unknown) => err);
+        expect(outcome === false || outcome instanceof TaskNotFoundError).toBe(true);
+      }
+    }
+    for (const id of ids) expect((await queue.getTask(id)).status).toBe('pending');
+    expect(await queue.getPublic('alias-\uD800')).toBeNull();
+    expect(await queue.deletePublic('alias-\uD800')).toBe(false);
+    expect(await queue.getPublic('alias-\uFFFD')).toBe('kept');
+    for (const id of ids) await queue.cancelTask(id);
   });
 
   it('case 9: store values are capped by store.maxValueBytes, BigInt is refused, and values come back normalised', async () => {

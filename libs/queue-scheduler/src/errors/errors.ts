@@ -86,12 +86,15 @@ export class QueueClosedError extends QueueSchedulerError {
 
 /** Names a value for a message: strings quoted, everything else as JSON-ish text. */
 export function describeValue(value: unknown): string {
-  if (typeof value === 'string') return `'${value}'`;
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) {
-    return String(value);
-  }
+  // control characters escaped: a NUL or a newline inside a message would hide or split it in a log
+  if (typeof value === 'string') return `'${value.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}'`;
+  if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
+  if (typeof value === 'boolean' || value === null || value === undefined) return String(value);
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'function') return 'a function';
+  // JSON would show an invalid Date as null, and a boxed primitive as the primitive it is not
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : value.toISOString();
+  if (value instanceof Number || value instanceof String || value instanceof Boolean) return `new ${value.constructor.name}(${describeValue(value.valueOf())})`;
   try {
     const text = JSON.stringify(value);
     return text.length > 80 ? `${text.slice(0, 77)}...` : text;

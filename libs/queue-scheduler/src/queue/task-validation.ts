@@ -81,7 +81,8 @@ function key(field: string, value: unknown, maxLength = MAX_KEY_LENGTH): void {
 export function normalizeBatch<T>(inputs: unknown, normalize: (input: PushTaskInput) => T): T[] {
   // not a bad task but a bad argument: no task of it can be named
   if (!Array.isArray(inputs)) throw new InvalidArgumentError('inputs', `inputs must be an array of tasks, got ${describeValue(inputs)}`);
-  return inputs.map((input: PushTaskInput, i) => {
+  // Array.from visits the holes of a sparse array (as undefined, refused below), which map skips
+  return Array.from(inputs as PushTaskInput[], (input, i) => {
     try {
       return normalize(input);
     } catch (err) {
@@ -98,22 +99,26 @@ export function normalizeBatch<T>(inputs: unknown, normalize: (input: PushTaskIn
  */
 export function normalizePush(input: PushTaskInput, maxPayloadBytes: number, now = Date.now(), newId: () => string = randomUUID, into?: NormalizedTask): NormalizedTask {
   if (input === null || typeof input !== 'object') bad('task', 'must be an object', input);
-  const { taskId, type, priority = 0, delayMs = 0, maxRetries, schedulerTaskId, scheduledAt } = input;
+  const { taskId, type, priority = 0, delayMs: delayGiven = 0, maxRetries, schedulerTaskId, scheduledAt: scheduledGiven } = input;
   key('type', type);
   if ((type as string).trim() === '') bad('type', `must be a non-empty string of at most ${MAX_KEY_LENGTH} characters, not only whitespace`, type);
   if (taskId !== undefined) key('taskId', taskId);
   if (schedulerTaskId !== undefined) key('schedulerTaskId', schedulerTaskId, MAX_SCHEDULE_ID_LENGTH);
   if (!isInt32(priority)) bad('priority', `must be an integer from ${INT32_MIN} to ${INT32_MAX}`, priority);
   // beyond the last representable Date the run time would be Invalid Date: never due, and refused by the database
-  if (typeof delayMs !== 'number' || !Number.isFinite(delayMs) || delayMs < 0 || now + delayMs > MAX_EPOCH_MS) {
-    bad('delayMs', `must be a finite number >= 0 that ends by ${new Date(MAX_EPOCH_MS).toISOString()}`, delayMs);
+  if (typeof delayGiven !== 'number' || !Number.isFinite(delayGiven) || delayGiven < 0 || now + delayGiven > MAX_EPOCH_MS) {
+    bad('delayMs', `must be a finite number >= 0 that ends by ${new Date(MAX_EPOCH_MS).toISOString()}`, delayGiven);
   }
+  // whole ms, never earlier than asked: the databases keep run times in integer columns (PostgreSQL refuses 0.5)
+  const delayMs = Math.ceil(delayGiven);
   if (maxRetries !== undefined && (!isInt32(maxRetries) || maxRetries < 0)) {
     bad('maxRetries', `must be an integer from 0 to ${INT32_MAX}`, maxRetries);
   }
-  if (scheduledAt !== undefined && !(scheduledAt instanceof Date && Number.isFinite(scheduledAt.getTime()))) {
-    bad('scheduledAt', 'must be a valid Date', scheduledAt);
+  if (scheduledGiven !== undefined && !(scheduledGiven instanceof Date && Number.isFinite(scheduledGiven.getTime()))) {
+    bad('scheduledAt', 'must be a valid Date', scheduledGiven);
   }
+  // a copy: the memory backend keeps the task itself, and the caller may change its Date afterwards
+  const scheduledAt = scheduledGiven === undefined ? undefined : new Date(scheduledGiven.getTime());
   // the common push has no key: nothing allocated for it, and two reads more refuse a window without one
   const singleton = input.singletonKey === undefined ? noSingleton(input) : singletonRule(input, now + delayMs);
   // read once: what is validated is what is stored, whatever a getter would answer a second time

@@ -1,7 +1,9 @@
 import type { Repository } from 'typeorm';
 import type { Clock } from '../clock';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
-import { InvalidScheduleError, TaskNotFoundError } from '../errors/errors';
+import { describeValue, InvalidScheduleError, TaskNotFoundError } from '../errors/errors';
+import { keyProblem } from '../queue/json-value';
+import { MAX_SCHEDULE_ID_LENGTH } from '../queue/task-validation';
 import type { AddSchedulerTaskInput, UpdateSchedulerTaskInput } from '../interfaces/schedule.interface';
 import type { LibraryLogger } from '../queue-scheduler.logger';
 import type { TaskQueue } from '../queue/task-queue';
@@ -32,6 +34,9 @@ export class ScheduleChanges {
 
   /** Unknown id → `TaskNotFoundError`. */
   async read(id: string): Promise<SchedulerTask> {
+    // no schedule can have an id a push of its occurrences would refuse: MariaDB compared a number with the
+    // text column as numbers (getSchedule(2) found another schedule), PostgreSQL refused a NUL, TypeORM a null
+    if (keyProblem(id, MAX_SCHEDULE_ID_LENGTH)) throw new TaskNotFoundError(String(id), 'schedule');
     const row = await this.repo.findOneBy({ taskId: id });
     if (!row) throw new TaskNotFoundError(id, 'schedule');
     return row;
@@ -56,6 +61,9 @@ export class ScheduleChanges {
   }
 
   update(id: string, patch: UpdateSchedulerTaskInput): Promise<SchedulerTask> {
+    if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) {
+      return Promise.reject(new InvalidScheduleError('schedule', `an update must be an object of the fields to change, got ${describeValue(patch)}`));
+    }
     return this.change(id, (row) => {
       const now = this.clock.now();
       // keys present with an undefined value (optional DTO fields) change nothing

@@ -71,8 +71,12 @@ export const TIMING_FIELDS = ['scheduleType', 'intervalSeconds', 'cronExpression
 /** A field's value in a form `!==` compares by content (Dates by time, undefined as null). */
 export const comparable = (v: unknown): unknown => (v instanceof Date ? v.getTime() : v ?? null);
 
+/** Fields whose default an omitted value takes; null is no value of theirs (an update with it reset the field, resumed a paused schedule). */
+const NOT_NULL = ['timezone', 'maxRuns', 'misfirePolicy', 'overlap', 'enabled', 'priority'] as const;
+
 export function validateSchedule(input: AddSchedulerTaskInput, defaults: ScheduleDefaults, now: number): ScheduleFields {
-  if (input === null || typeof input !== 'object') bad('schedule', 'must be an object', input);
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) bad('schedule', 'must be an object', input);
+  for (const field of NOT_NULL) if (input[field] === null) bad(field, 'must be omitted for its default, not null', null);
   const name = text('name', input.name, 255);
   const taskType = text('taskType', input.taskType, 191);
   const scheduleType = input.scheduleType;
@@ -89,6 +93,8 @@ export function validateSchedule(input: AddSchedulerTaskInput, defaults: Schedul
     }
     assertCron(input.cronExpression, timezone);
     spec.cronExpression = input.cronExpression.trim();
+    // cron_expression is VARCHAR(255): MariaDB and PostgreSQL would refuse a longer one after the checks
+    if (spec.cronExpression.length > 255) bad('cronExpression', 'must be at most 255 characters', spec.cronExpression);
   } else {
     if (input.executeAt === undefined || input.executeAt === null) bad('executeAt', 'is required for a once schedule', input.executeAt);
     const at = toDate('executeAt', input.executeAt);
@@ -108,6 +114,8 @@ export function validateSchedule(input: AddSchedulerTaskInput, defaults: Schedul
   const description = input.description ?? null;
   if (description !== null && typeof description !== 'string') bad('description', 'must be a string', description);
   if (description !== null && description !== '' && keyProblem(description, Number.MAX_SAFE_INTEGER)) bad('description', keyProblem(description, Number.MAX_SAFE_INTEGER) as string, description);
+  // a TEXT column: 65,535 bytes on MySQL/MariaDB, which would refuse more after the checks
+  if (description !== null && Buffer.byteLength(description) > SCHEDULE_PARAMS_MAX_BYTES) bad('description', `must be at most ${SCHEDULE_PARAMS_MAX_BYTES} bytes as UTF-8`, `${description.slice(0, 40)}… (${Buffer.byteLength(description)} bytes)`);
   const raw = input.params ?? {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) bad('params', 'must be a plain object', raw);
   let json: string;
@@ -119,6 +127,8 @@ export function validateSchedule(input: AddSchedulerTaskInput, defaults: Schedul
     const e = err as InvalidTaskError;
     throw new InvalidScheduleError(e.field, e.message);
   }
+  // checked again as stored: a Date, a boxed string or a toJSON would be kept as a string or an array
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) bad('params', 'must be a plain object (as JSON)', raw);
   const bytes = Buffer.byteLength(json);
   if (bytes > SCHEDULE_PARAMS_MAX_BYTES) {
     throw new InvalidScheduleError('params', `params is ${bytes} bytes as JSON, more than a schedule's ${SCHEDULE_PARAMS_MAX_BYTES} (scheduler_task.params is TEXT on MySQL/MariaDB); keep large inputs elsewhere and pass a reference`);
