@@ -81,15 +81,17 @@ function key(field: string, value: unknown, maxLength = MAX_KEY_LENGTH): void {
 export function normalizeBatch<T>(inputs: unknown, normalize: (input: PushTaskInput) => T): T[] {
   // not a bad task but a bad argument: no task of it can be named
   if (!Array.isArray(inputs)) throw new InvalidArgumentError('inputs', `inputs must be an array of tasks, got ${describeValue(inputs)}`);
-  // Array.from visits the holes of a sparse array (as undefined, refused below), which map skips
-  return Array.from(inputs as PushTaskInput[], (input, i) => {
+  // by index: a hole of a sparse array is read as undefined and refused (map skipped it)
+  const tasks: T[] = [];
+  for (let i = 0; i < inputs.length; i++) {
     try {
-      return normalize(input);
+      tasks.push(normalize(inputs[i] as PushTaskInput));
     } catch (err) {
       if (err instanceof InvalidTaskError) throw new InvalidTaskError(`inputs[${i}].${err.field}`, `inputs[${i}].${err.message}`);
       throw err;
     }
-  });
+  }
+  return tasks;
 }
 
 /**
