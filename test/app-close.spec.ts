@@ -102,6 +102,14 @@ describe.each(BACKENDS)('%s backend: closing the app', (backend) => {
     expect(idleEnd).toBeInstanceOf(QueueClosedError);
     expect((idleEnd as QueueClosedError).taskId).toBeUndefined();
     await expect(queue.onIdle()).rejects.toThrow(QueueClosedError);
+    if (backend !== 'memory') {
+      // a push after close: the typed error rather than the closed driver's (SQLite's 'connection is not open',
+      // TypeORM's 'Driver not Connected', ioredis's 'Connection is closed'), and nothing written
+      const pushes: Array<() => unknown> = [() => queue.pushTask({ type: 'later' }), () => queue.pushTasks([{ type: 'later' }]), () => queue.pushFlow({ type: 'later', children: [{ type: 'later' }] })];
+      for (const push of pushes) {
+        await expect(Promise.resolve().then(push)).rejects.toThrow(new QueueClosedError(undefined, "cannot queue a task of type 'later': the queue closed with the app"));
+      }
+    }
     // a socket ends and a timer is destroyed a moment after close() resolves: wait a moment for that, well short of
     // ioredis's 2 s timer that a second disconnect of a closed socket arms (the cluster feed's reader did that)
     await waitFor(() => resources.left.length === 0, 'the library to release every timer and socket', 1_000).catch(() => undefined);

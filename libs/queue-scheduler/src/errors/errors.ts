@@ -79,8 +79,11 @@ export class TaskWaitTimeoutError extends QueueSchedulerError {
  * (`taskId` names it), or `onIdle` before the queue was idle (`taskId` undefined).
  */
 export class QueueClosedError extends QueueSchedulerError {
-  constructor(readonly taskId?: string) {
-    super(taskId === undefined ? 'stopped waiting for the queue to be idle: the queue closed first' : `stopped waiting for task '${taskId}': the queue closed before it finished`);
+  constructor(
+    readonly taskId?: string,
+    message?: string,
+  ) {
+    super(message ?? (taskId === undefined ? 'stopped waiting for the queue to be idle: the queue closed first' : `stopped waiting for task '${taskId}': the queue closed before it finished`));
   }
 }
 

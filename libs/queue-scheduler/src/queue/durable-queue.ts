@@ -1,7 +1,7 @@
-import { NotSupportedError } from '../errors/errors';
+import { describeValue, NotSupportedError, QueueClosedError } from '../errors/errors';
 import type { ChildResult, FlowIds, FlowInput, FlowNode } from '../interfaces/flow.interface';
 import { randomBytes } from 'node:crypto';
-import type { Task, TaskProgress } from '../interfaces/task.interface';
+import type { PushTaskInput, Task, TaskProgress } from '../interfaces/task.interface';
 import type { ClaimFilter } from './queue-consumer';
 import { type LibraryLogger, taskLabel } from '../queue-scheduler.logger';
 import type { ResolvedOptions } from '../interfaces/options.interface';
@@ -69,6 +69,20 @@ export abstract class DurableTaskQueue extends TaskQueue {
   protected abstract unfinished(): Promise<number>;
 
   private readonly idle = new IdleWaiters(this.taskEvents);
+
+  /** The app has shut down: its connections are closing or closed. */
+  private appShutDown = false;
+
+  /** Nest's last hook (the workers drained before it): from here a push would meet a closed driver, an untyped error. */
+  onApplicationShutdown(): void | Promise<void> {
+    this.appShutDown = true;
+  }
+
+  /** A push's input, or QueueClosedError once the app has shut down; nothing is written either way. */
+  protected whileOpen<T extends PushTaskInput>(input: T): T {
+    if (this.appShutDown) throw new QueueClosedError(undefined, `cannot queue a task of type ${describeValue(input?.type)}: the queue closed with the app`);
+    return input;
+  }
 
   /**
    * Polls until no task is pending or running on any instance: other

@@ -233,7 +233,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 
   /** A push validated, with the trace context to store when tracing. */
   private normalize(input: PushTaskInput): NormalizedTask {
-    const task = normalizePush(input, this.options.queue.maxPayloadBytes);
+    const task = normalizePush(this.whileOpen(input), this.options.queue.maxPayloadBytes);
     if (this.tracing !== undefined) task.traceContext = this.tracing.pushed(task);
     return task;
   }

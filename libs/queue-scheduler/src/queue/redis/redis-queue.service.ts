@@ -105,8 +105,8 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   /** After the pool drained (beforeApplicationShutdown), so its last outcomes reach Redis; both calls wait for one shutdown. */
-  onApplicationShutdown(): Promise<void> {
-    return (this.shutdown ??= this.shutDown());
+  override onApplicationShutdown(): Promise<void> {
+    return (this.shutdown ??= (super.onApplicationShutdown(), this.shutDown()));
   }
 
   private async shutDown(): Promise<void> {
@@ -162,7 +162,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   private normalize(input: PushTaskInput): NormalizedTask {
-    const task = normalizePush(input, this.options.queue.maxPayloadBytes);
+    const task = normalizePush(this.whileOpen(input), this.options.queue.maxPayloadBytes);
     if (Math.abs(task.priority) > PRIORITY_LIMIT) {
       throw new InvalidTaskError('priority', `priority must be an integer from -${PRIORITY_LIMIT} to ${PRIORITY_LIMIT} on the redis backend, got ${describeValue(task.priority)}`);
     }
