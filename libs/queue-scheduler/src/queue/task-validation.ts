@@ -69,6 +69,13 @@ export const MAX_KEY_LENGTH = 191;
 /** `task_queue.scheduler_task_id` is a varchar(36): MySQL truncated a longer one. */
 export const MAX_SCHEDULE_ID_LENGTH = 36;
 
+/**
+ * Whether a task id or store key asked for could be one a push stored. A lookup refuses the rest before it reaches
+ * the backend: PostgreSQL would refuse a NUL in the query itself, and Redis sends a lone surrogate as U+FFFD (and a
+ * number as its digits), which would find another task or key.
+ */
+export const storableKey = (value: unknown): value is string => keyProblem(value, MAX_KEY_LENGTH) === null;
+
 function key(field: string, value: unknown, maxLength = MAX_KEY_LENGTH): void {
   const problem = keyProblem(value, maxLength);
   if (problem) bad(field, problem, value);

@@ -1,6 +1,5 @@
 import type { Sql } from '../../database/sql';
-import { keyProblem } from '../json-value';
-import { MAX_KEY_LENGTH } from '../task-validation';
+import { storableKey } from '../task-validation';
 import { type PublicStore, storeExpiry, storeValueJson } from '../../store/public-store';
 import { CLEAR_STORE, countLiveKeys, deleteExpired, deleteKey, deleteLiveKey, liveKeys, selectValue, upsertValue } from './statements/store';
 
@@ -25,15 +24,14 @@ export class DatabasePublicStore implements PublicStore {
   }
 
   async get<T>(key: string): Promise<T | null> {
-    // no stored key can hold what a key may not (PostgreSQL would refuse a NUL in the query itself)
-    if (keyProblem(key, MAX_KEY_LENGTH)) return null;
+    if (!storableKey(key)) return null;
     const { text, params } = selectValue(this.sql, key);
     const rows = await this.sql.rows<{ value: string }>(text, params);
     return rows.length ? (JSON.parse(rows[0].value) as T) : null;
   }
 
   async delete(key: string): Promise<boolean> {
-    if (keyProblem(key, MAX_KEY_LENGTH)) return false;
+    if (!storableKey(key)) return false;
     const live = await this.run(deleteLiveKey(key));
     if (live === 0) await this.run(deleteKey(key));
     return live > 0;

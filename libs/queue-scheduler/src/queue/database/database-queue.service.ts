@@ -9,8 +9,7 @@ import { DatabasePublicStore } from './database-public-store';
 import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
 import { type OccurrenceClaim, type QueueCapabilities, QueueConsumer } from '../queue-consumer';
 import { type ClusterEventFeed, type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
-import { type NormalizedTask, MAX_KEY_LENGTH, normalizeBatch, normalizePush } from '../task-validation';
-import { keyProblem } from '../json-value';
+import { type NormalizedTask, normalizeBatch, normalizePush, storableKey } from '../task-validation';
 import { dialectOfDataSource, Sql } from '../../database/sql';
 import { Sequence } from './task-rows';
 import { TaskStatusReads } from './task-status';
@@ -160,7 +159,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 
   getTask(taskId: string): Promise<TaskRecord> {
     // no stored id can hold what an id may not (PostgreSQL would refuse a NUL in the query itself)
-    if (!storableId(taskId)) return Promise.reject(new TaskNotFoundError(String(taskId)));
+    if (!storableKey(taskId)) return Promise.reject(new TaskNotFoundError(String(taskId)));
     return this.status.get(taskId);
   }
 
@@ -177,7 +176,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   }
 
   async retryTask(taskId: string): Promise<void> {
-    if (!storableId(taskId)) throw new TaskNotFoundError(String(taskId));
+    if (!storableKey(taskId)) throw new TaskNotFoundError(String(taskId));
     const n = await this.flows.retry(taskId, retryTask(this.sql, this.seq, taskId));
     if (n === 0) {
       const { status } = await this.getTask(taskId);
@@ -187,7 +186,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   }
 
   async cancelTask(taskId: string, options: CancelTaskOptions = {}): Promise<boolean> {
-    if (!storableId(taskId)) throw new TaskNotFoundError(String(taskId));
+    if (!storableKey(taskId)) throw new TaskNotFoundError(String(taskId));
     const cancelled = await this.flows.cancel(taskId, this.options.queue.clusterEvents);
     if (cancelled.length === 0) return options.running === false ? this.getTask(taskId).then(() => false) : this.cancelRunning(taskId);
     for (const id of cancelled) this.taskEvents.emit('cancelled', { taskId: id, type: '' });
@@ -195,7 +194,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   }
 
   async deleteTask(taskId: string): Promise<boolean> {
-    if (!storableId(taskId)) throw new TaskNotFoundError(String(taskId));
+    if (!storableKey(taskId)) throw new TaskNotFoundError(String(taskId));
     const { text, params } = deleteFinished(taskId);
     if ((await this.sql.affected(text, params)) > 0) return true;
     await this.getTask(taskId); // unknown: TaskNotFoundError
@@ -256,4 +255,3 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 }
 
 /** Whether an id could be stored at all: one that could not names no task (and PostgreSQL would refuse a NUL in the query). */
-const storableId = (taskId: string): boolean => keyProblem(taskId, MAX_KEY_LENGTH) === null;

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { TaskRecord } from '../../interfaces/task.interface';
 import type { RedisKeys } from './redis-keys';
+import { storableKey } from '../task-validation';
 
 /**
  * Records the task's type (which BullMQ queue holds it) and its push order
@@ -78,11 +79,11 @@ export class RedisIndex {
   /** The links of flow tasks (JSON, null for a task in no flow). */
   flowLinks(taskIds: string[]): Promise<Array<string | null>> {
     // '' is no task's id (a push refuses it): what an id can never be reads as no link, not another task's
-    return taskIds.length ? this.redis.hmget(this.keys.flows, ...taskIds.map((id) => (storable(id) ? id : ''))) : Promise.resolve([]);
+    return taskIds.length ? this.redis.hmget(this.keys.flows, ...taskIds.map((id) => (storableKey(id) ? id : ''))) : Promise.resolve([]);
   }
 
   typeOf(taskId: string): Promise<string | null> {
-    return storable(taskId) ? this.redis.hget(this.keys.index, taskId) : Promise.resolve(null);
+    return storableKey(taskId) ? this.redis.hget(this.keys.index, taskId) : Promise.resolve(null);
   }
 
   typesOf(taskIds: string[]): Promise<Array<string | null>> {
@@ -144,7 +145,7 @@ export class RedisIndex {
   }
 
   async isCancelled(taskId: string): Promise<boolean> {
-    return storable(taskId) && (await this.redis.hexists(this.keys.cancelled, taskId)) === 1;
+    return storableKey(taskId) && (await this.redis.hexists(this.keys.cancelled, taskId)) === 1;
   }
 
   async markCancelled(record: TaskRecord): Promise<void> {
@@ -152,7 +153,7 @@ export class RedisIndex {
   }
 
   async cancelled(taskId: string): Promise<TaskRecord | undefined> {
-    const json = storable(taskId) ? await this.redis.hget(this.keys.cancelled, taskId) : null;
+    const json = storableKey(taskId) ? await this.redis.hget(this.keys.cancelled, taskId) : null;
     return json === null ? undefined : reviveRecord(json);
   }
 
@@ -168,14 +169,6 @@ export class RedisIndex {
   async forget(taskId: string): Promise<void> {
     await this.redis.multi().hdel(this.keys.cancelled, taskId).srem(this.keys.retrying, taskId).exec();
   }
-}
-
-/**
- * Whether an id asked for can be one a push stored. Redis keeps text as UTF-8: a lone surrogate would be sent as
- * U+FFFD and find the task named with one, and a number the task named by its digits. A push refuses both.
- */
-function storable(id: unknown): boolean {
-  return typeof id === 'string' && !/\p{Surrogate}/u.test(id);
 }
 
 function reviveRecord(json: string): TaskRecord {

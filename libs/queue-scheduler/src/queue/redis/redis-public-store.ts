@@ -1,8 +1,7 @@
 import type { Redis } from 'ioredis';
 import { type PublicStore, storeExpiry, storeValueJson } from '../../store/public-store';
 import type { RedisKeys } from './redis-keys';
-import { keyProblem } from '../json-value';
-import { MAX_KEY_LENGTH } from '../task-validation';
+import { storableKey } from '../task-validation';
 
 const SCAN_COUNT = 500;
 
@@ -33,14 +32,13 @@ export class RedisPublicStore implements PublicStore {
   }
 
   async get<T>(key: string): Promise<T | null> {
-    // no stored key can hold what a key may not (a lone surrogate would be sent as U+FFFD: another key)
-    if (keyProblem(key, MAX_KEY_LENGTH)) return null;
+    if (!storableKey(key)) return null;
     const json = await this.redis.get(this.names.store(key));
     return json === null ? null : (JSON.parse(json) as T);
   }
 
   async delete(key: string): Promise<boolean> {
-    if (keyProblem(key, MAX_KEY_LENGTH)) return false;
+    if (!storableKey(key)) return false;
     const [[, removed]] = (await this.redis.multi().del(this.names.store(key)).zrem(this.names.storeExpiry, key).exec()) as [[Error | null, number]];
     return removed > 0;
   }
