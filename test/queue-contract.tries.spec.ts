@@ -44,6 +44,21 @@ class TryHandlers {
     await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
   }
 
+  stubbornRunning = 0;
+  stubbornMax = 0;
+  readonly stubbornSpans: Array<[number, number]> = [];
+
+  @TaskHandler('stubborn', { concurrency: 1, timeoutMs: 100, retries: { attempts: 2, backoff: 'fixed', delayMs: 10 } })
+  async stubborn(_params: unknown, ctx: TaskContext): Promise<void> {
+    const start = Date.now();
+    this.stubbornMax = Math.max(this.stubbornMax, ++this.stubbornRunning);
+    // sees its signal abort, and still runs on for a while: a handler deep in a call that takes no signal
+    await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    this.stubbornRunning--;
+    this.stubbornSpans.push([start, Date.now()]);
+  }
+
   @TaskHandler('flip')
   flip(): string {
     if (this.flipFails) throw new Error('flip failed');
@@ -156,6 +171,21 @@ describe.each(BACKENDS)('tries and stacks on %s', (backend) => {
     const slow = await settled(queue, await queue.pushTask({ type: 'slow' }), 'dead');
     expect(slow.tries!.map((t) => t.outcome)).toEqual(['timed_out']);
     expect(slow.errorStack).toMatch(/^TaskTimeoutError/);
+  });
+
+  it("keeps a handler's concurrency while a timed-out try runs on: the next try starts once its handler returned", async () => {
+    const { queue, handlers } = await boot();
+    const ids = [await queue.pushTask({ type: 'stubborn' }), await queue.pushTask({ type: 'stubborn' })];
+    for (const id of ids) {
+      const record = await settled(queue, id, 'dead');
+      expect(record.tries!.map((t) => t.outcome)).toEqual(['timed_out', 'timed_out']);
+    }
+    // a timeout freed the slot at once: the other task, or this one's retry, ran beside the try it had ended
+    // the last try ended at its timeout; its handler returns a little later
+    await waitFor(() => handlers.stubbornSpans.length === 4, 'the last stubborn handler to return');
+    expect(handlers.stubbornMax).toBe(1);
+    const spans = [...handlers.stubbornSpans].sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i][0]).toBeGreaterThanOrEqual(spans[i - 1][1]);
   });
 
   it('keeps the last MAX_TRIES_KEPT ended tries, then the final one', async () => {

@@ -29,6 +29,9 @@ interface Pending {
   reason?: Error;
   /** Set by cancelTask. */
   cancelledBy?: Error;
+  /** Made by `abort`: resolves once the handler, which the abort did not stop, has returned. */
+  returned?: Promise<void>;
+  onReturn?: () => void;
 }
 
 /** `TaskRun.state`: one small integer instead of two booleans, a field less per try. */
@@ -73,6 +76,14 @@ export class TaskRun implements TaskContext {
   /** Set by cancelTask: the signal aborts with it, and the try, when it ends, ends the task cancelled. */
   get cancelledBy(): Error | undefined {
     return this.pending?.cancelledBy;
+  }
+
+  /**
+   * For a try its timeout or the shutdown ended (`abort`): resolves once its handler returned. Until then the
+   * handler still runs, and keeps its worker slot. Undefined for a try its handler ended.
+   */
+  get returned(): Promise<void> | undefined {
+    return this.pending?.returned;
   }
 
   /** How long the handler ran, in ms; read once the try ended. */
@@ -169,12 +180,17 @@ export class TaskRun implements TaskContext {
     if (this.state === ENDED || this.pending?.reason) return;
     const pending = (this.pending ??= {});
     pending.reason = reason;
+    pending.returned = new Promise<void>((resolve) => (pending.onReturn = resolve));
     pending.controller?.abort(reason);
     this.end(false, reason);
   }
 
   private end(ok: boolean, value: unknown): void {
-    if (this.state === ENDED) return;
+    if (this.state === ENDED) {
+      // the handler of a try `abort` ended has returned now: its slot may be freed
+      this.pending?.onReturn?.();
+      return;
+    }
     this.state = ENDED;
     if (this.pending?.timer) clearTimeout(this.pending.timer);
     // written into fields, not passed on as arguments: a double argument is a heap allocation per call

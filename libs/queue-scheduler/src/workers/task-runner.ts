@@ -22,8 +22,11 @@ export class ShutdownAbort extends Error {
  * Called when a task's handler is over and its outcome handed to the queue.
  * `recording` is set when the queue writes it asynchronously: it resolves
  * once written (or once the failure to write is logged), never rejects.
+ * `returned` is set when the try was ended (timeout, shutdown) while its
+ * handler still runs: it resolves once the handler returned, and until then
+ * the handler's slot is still taken.
  */
-export type TaskDone = (task: Task, handler: RegisteredHandler | undefined, recording?: Promise<void>) => void;
+export type TaskDone = (task: Task, handler: RegisteredHandler | undefined, recording?: Promise<void>, returned?: Promise<void>) => void;
 
 /** What the runner enforces on every backend alike. */
 export interface RunnerLimits {
@@ -105,7 +108,7 @@ export class TaskRunner implements TryOwner {
 
   ended(run: TaskRun, ok: boolean, value: unknown): void {
     if (this.inFlight.size > 0) this.inFlight.delete(run);
-    const { task } = run;
+    const { task, returned } = run;
     if (run.cancelledBy) return this.endCancelled(run, ok, value);
     let result: unknown;
     if (ok) {
@@ -120,14 +123,14 @@ export class TaskRunner implements TryOwner {
     if (ok && this.traces !== undefined) this.traces.ended(run, 'succeeded');
     // the outcome follows the last progress write: a database would otherwise take the progress after the outcome
     const progress = run.progressWritten();
-    if (progress) return this.settle(task, run.handler, progress.then(() => this.outcome(run, ok, ok ? result : value)));
+    if (progress) return this.settle(task, run.handler, progress.then(() => this.outcome(run, ok, ok ? result : value)), returned);
     let recorded: MaybePromise<void>;
     try {
       recorded = this.outcome(run, ok, ok ? result : value);
     } catch (err) {
-      return this.notRecorded(task, run.handler, err);
+      return this.notRecorded(task, run.handler, err, returned);
     }
-    this.settle(task, run.handler, recorded);
+    this.settle(task, run.handler, recorded, returned);
   }
 
   /** Writes a try's outcome: no closure is made for it, one allocation less per task on the drain's path. */
@@ -143,8 +146,8 @@ export class TaskRunner implements TryOwner {
     if (this.traces !== undefined) this.traces.ended(run, 'cancelled');
     const record = (): MaybePromise<void> => this.queue.cancelled(task, run.durationMs);
     const progress = run.progressWritten();
-    if (progress) return this.settle(task, run.handler, progress.then(record));
-    this.record(task, run.handler, record);
+    if (progress) return this.settle(task, run.handler, progress.then(record), run.returned);
+    this.record(task, run.handler, record, run.returned);
   }
 
   get progressIntervalMs(): number {
@@ -189,25 +192,25 @@ export class TaskRunner implements TryOwner {
     return this.queue.fail(task, error, retryAt, durationMs);
   }
 
-  private record(task: Task, handler: RegisteredHandler | undefined, write: () => MaybePromise<void>): void {
+  private record(task: Task, handler: RegisteredHandler | undefined, write: () => MaybePromise<void>, returned?: Promise<void>): void {
     let recorded: MaybePromise<void>;
     try {
       recorded = write();
     } catch (err) {
-      return this.notRecorded(task, handler, err);
+      return this.notRecorded(task, handler, err, returned);
     }
-    this.settle(task, handler, recorded);
+    this.settle(task, handler, recorded, returned);
   }
 
   /** Calls `done`, with the queue's write still under way when it is asynchronous. */
-  private settle(task: Task, handler: RegisteredHandler | undefined, recorded: MaybePromise<void>): void {
-    if (!(recorded instanceof Promise)) return this.done(task, handler);
-    this.done(task, handler, recorded.then(undefined, (err: unknown) => this.logNotRecorded(task, err)));
+  private settle(task: Task, handler: RegisteredHandler | undefined, recorded: MaybePromise<void>, returned?: Promise<void>): void {
+    if (!(recorded instanceof Promise)) return this.done(task, handler, undefined, returned);
+    this.done(task, handler, recorded.then(undefined, (err: unknown) => this.logNotRecorded(task, err)), returned);
   }
 
-  private notRecorded(task: Task, handler: RegisteredHandler | undefined, err: unknown): void {
+  private notRecorded(task: Task, handler: RegisteredHandler | undefined, err: unknown, returned?: Promise<void>): void {
     this.logNotRecorded(task, err);
-    this.done(task, handler);
+    this.done(task, handler, undefined, returned);
   }
 
   private logNotRecorded(task: Task, err: unknown): void {

@@ -7,6 +7,7 @@ import { ShutdownAbort, TaskRunner } from './task-runner';
 import { tracingFor } from '../tracing/queue-tracing';
 import { TryTraces } from '../tracing/try-traces';
 import { ClaimFilters } from './claim-filter';
+import { PoolSlots } from './pool-slots';
 import { LoopSlice } from './loop-slice';
 
 /** How long an idle pool waits before looking again without being woken. */
@@ -38,9 +39,7 @@ export class WorkerPool {
   private readonly filters: ClaimFilters;
   private readonly slice = new LoopSlice();
   private state: State = 'stopped';
-  private busyCount = 0;
-  /** Outcomes handed to the queue and not written yet. */
-  private recording = 0;
+  private readonly slots: PoolSlots;
   /** Inside the claim loop: a task that ends now needs no new pump. */
   private pumping = false;
   private pumpQueued = false;
@@ -63,9 +62,10 @@ export class WorkerPool {
     private readonly logger = new LibraryLogger(WorkerPool.name, options.logLevel),
   ) {
     const tracing = tracingFor(options);
-    this.runner = new TaskRunner(queue, this.logger, (task, handler, recording) => this.done(task, handler, recording), options.queue, tracing && new TryTraces(tracing));
+    this.runner = new TaskRunner(queue, this.logger, (_task, handler, recording, returned) => this.slots.done(handler, recording, returned), options.queue, tracing && new TryTraces(tracing));
     queue.onCancelRequest((taskId) => this.runner.cancel(taskId));
     this.filters = new ClaimFilters(registry, queue.capabilities.soleConsumer);
+    this.slots = new PoolSlots(this.filters, queue.capabilities.claimsOverlapWrites, () => this.settled());
   }
 
   get started(): boolean {
@@ -74,7 +74,7 @@ export class WorkerPool {
 
   /** Handlers running now. */
   get busy(): number {
-    return this.busyCount;
+    return this.slots.busy;
   }
 
   /** Tasks that may run at once (0 while stopped). */
@@ -137,7 +137,8 @@ export class WorkerPool {
     try {
       const concurrency = this.options.workers.concurrency;
       for (;;) {
-        const free = Math.min(concurrency - this.busyCount, 2 * concurrency - this.busyCount - this.recording);
+        const { busy } = this.slots;
+        const free = Math.min(concurrency - busy, 2 * concurrency - busy - this.slots.recording);
         if (free <= 0) return; // a task that ends pumps again
         const filter = this.filters.current;
         let claimed: MaybePromise<Task[]>;
@@ -198,31 +199,9 @@ export class WorkerPool {
     // tasks come in runs of one type: the last lookup is usually the answer
     let handler = this.lastHandler;
     if (task.type !== handler?.type) handler = this.lastHandler = this.registry.get(task.type);
-    this.busyCount++;
-    if (handler && handler.concurrency !== Infinity) this.filters.track(handler, 1);
+    this.slots.take(handler);
     this.runner.run(task, handler);
   }
-
-  /** A task's handler is over: its slot is free (its outcome may still be being written: `recording`). */
-  private done(task: Task, handler: RegisteredHandler | undefined, recording?: Promise<void>): void {
-    if (recording && !this.queue.capabilities.claimsOverlapWrites) {
-      // the slot stays taken until the write (which brings the next task) is over
-      void recording.then(() => this.done(task, handler));
-      return;
-    }
-    this.busyCount--;
-    if (handler && handler.concurrency !== Infinity) this.filters.track(handler, -1);
-    if (recording) {
-      this.recording++;
-      void recording.then(this.recorded);
-    }
-    this.settled();
-  }
-
-  private readonly recorded = (): void => {
-    this.recording--;
-    this.settled();
-  };
 
   private settled(): void {
     if (this.drained && this.idleNow()) {
@@ -235,7 +214,7 @@ export class WorkerPool {
   }
 
   private idleNow(): boolean {
-    return this.busyCount === 0 && this.recording === 0;
+    return this.slots.idle;
   }
 
   /** One pump per microtask however many tasks end in it; `later`: after the event loop turns. */
