@@ -311,6 +311,14 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     await refused({ type: 'node', children: [{ ...leaf, taskId: 'mine' }] }, 'children[0].taskId');
     await refused({ type: 'node', children: 'nope' }, 'children');
     await refused({ type: 'node', onChildFailure: 'ignore', children: [leaf] }, 'onChildFailure');
+    // a hole is a missing node, not one fewer: its parent would wait for it forever
+    const holed: unknown[] = [];
+    holed[1] = leaf;
+    await refused({ type: 'node', children: holed }, 'children[0]');
+    await refused({ type: 'node', children: [leaf, { type: 'node', children: new Array(2) }] }, 'children[1].children[0]');
+    // null is not the default, as for every pushTask field
+    await refused({ type: 'node', children: [{ ...leaf, onChildFailure: null }] }, 'children[0].onChildFailure');
+    await refused({ type: 'node', children: null }, 'children');
     // one level too deep: the deepest allowed level may have no children
     let deep: FlowInput = { type: 'node', children: [leaf] };
     for (let i = 0; i < MAX_FLOW_DEPTH; i++) deep = { type: 'node', children: [deep] };

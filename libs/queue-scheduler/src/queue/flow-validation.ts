@@ -40,10 +40,11 @@ export function normalizeFlow(root: unknown, normalize: (input: PushTaskInput) =
     // ids are ours: no id can collide with another task, or make a node its own ancestor
     if (node.taskId !== undefined && !(occurrence && parent < 0)) bad(path, 'taskId', 'cannot be given in a flow (ids are assigned)', node.taskId);
     if (node.singletonKey !== undefined) bad(path, 'singletonKey', 'cannot be given in a flow (a dropped node would leave its parent waiting)', node.singletonKey);
-    const policy = node.onChildFailure ?? 'fail';
+    // null is refused, as every pushTask field refuses it, rather than read as the default
+    const policy = node.onChildFailure === undefined ? 'fail' : node.onChildFailure;
     if (parent < 0 && node.onChildFailure !== undefined) bad(path, 'onChildFailure', 'needs a parent (not on the root)', node.onChildFailure);
     if (!POLICIES.has(policy)) bad(path, 'onChildFailure', "must be 'fail', 'ignore' or 'continue'", policy);
-    const children = node.children ?? [];
+    const children = node.children === undefined ? [] : node.children;
     if (!Array.isArray(children)) bad(path, 'children', 'must be an array', children);
     if (children.length > 0 && depth >= MAX_FLOW_DEPTH) bad(path, 'children', `would nest deeper than ${MAX_FLOW_DEPTH} levels`, children);
     if (out.length + 1 > MAX_FLOW_NODES) bad(path, '', `makes the flow larger than ${MAX_FLOW_NODES} tasks`, input);
@@ -55,7 +56,8 @@ export function normalizeFlow(root: unknown, normalize: (input: PushTaskInput) =
       throw err;
     }
     const index = out.push({ task, parent, onChildFailure: policy, children: children.length }) - 1;
-    children.forEach((child, i) => visit(child, at(path, `children[${i}]`), index, depth + 1));
+    // by index: a hole is refused as the node it stands for (forEach skips it, and the parent waited for it forever)
+    for (let i = 0; i < children.length; i++) visit(children[i], at(path, `children[${i}]`), index, depth + 1);
   };
   visit(root, '', -1, 0);
   return out;
