@@ -259,6 +259,20 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
   });
 
+  it('leaves a deleted finished child out of getFlow and childResults; its parent still runs', async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node', params: { n: 1 } }, { type: 'patient' }] });
+    const [done, later] = ids.children.map((c) => c.taskId);
+    await waitFor(async () => (await statusOf(queue, done)) === 'succeeded', 'the first child to succeed');
+    await waitFor(async () => (await statusOf(queue, later)) === 'failed', 'the other child to wait for its retry');
+    expect(await queue.deleteTask(done)).toBe(true);
+    expect((await queue.getFlow(ids.taskId)).children.map((c) => c.taskId)).toEqual([later]);
+    handlers.flakyOk = true;
+    await queue.retryTask(later);
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to succeed');
+    expect(Object.keys(handlers.seen.get(ids.taskId)!)).toEqual([later]);
+  });
+
   it('deleting a finished parent deletes its record only: its children keep theirs', async () => {
     const { queue } = await boot();
     const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node', params: { n: 1 } }] });

@@ -123,13 +123,22 @@ export class MemoryFlows {
       status: entry.status,
       onChildFailure: entry.flow?.parent === undefined ? undefined : entry.flow.policy,
       error: entry.error,
-      children: entry.flow?.children === undefined ? [] : entry.flow.children.map((child) => this.tree(child)),
+      children: this.kept(entry).map((child) => this.tree(child)),
     };
+  }
+
+  /**
+   * The children still known by their id: one deleted (deleteTask) or forgotten (historySize) is left out, as on the
+   * other backends, though the parent still links it.
+   */
+  private kept(entry: MemoryEntry): MemoryEntry[] {
+    const children = entry.flow?.children;
+    return children === undefined ? [] : children.filter((child) => this.host.tasks.get(child.taskId) === child);
   }
 
   results(entry: MemoryEntry): Record<string, ChildResult> {
     const results: Record<string, ChildResult> = {};
-    for (const child of entry.flow?.children ?? []) {
+    for (const child of this.kept(entry)) {
       if (child.status === 'succeeded') results[child.taskId] = { type: child.type, status: child.status, result: child.result };
       else if (child.flow!.policy !== 'ignore') results[child.taskId] = { type: child.type, status: child.status, error: child.error };
     }
