@@ -112,6 +112,20 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     expect(await queue.countByStatus()).toMatchObject({ succeeded: 1, pending: 0, running: 0 });
   });
 
+  it('gives a copy in each record: changing what getTask or listTasks returned changes no task', async () => {
+    const { queue } = await boot();
+    const id = await queue.pushTask({ type: 'echo', params: { value: { nested: [1] } }, delayMs: 1000 });
+    const pending = await queue.getTask(id);
+    (pending.params as { value: { nested: number[] } }).value.nested.push(2);
+    (((await queue.listTasks()).items[0].params as { value: { nested: number[] } }).value.nested).push(3);
+    expect((await queue.getTask(id)).params).toEqual({ value: { nested: [1] } });
+    await waitFor(async () => (await queue.getTask(id)).status === 'succeeded', 'task succeeded');
+    const done = await queue.getTask(id);
+    expect(done.result).toEqual({ echoed: { nested: [1] }, attempt: 1 });
+    (done.result as { echoed: { nested: number[] } }).echoed.nested.push(4);
+    expect((await queue.getTask(id)).result).toEqual({ echoed: { nested: [1] }, attempt: 1 });
+  });
+
   it('hands the handler a task that reads its times as Dates and writes itself as JSON', async () => {
     const { queue } = await boot();
     const before = Date.now();
@@ -260,9 +274,16 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
   it('public store: values with and without TTL, expiry without the sweep, cleanup count', async () => {
     const { queue } = await boot();
     await queue.setPublic('bilibili_cookie', 'SESSDATA=x', 0.3);
-    await queue.setPublic('config', { retries: 3, tags: ['a'] });
+    const given = { retries: 3, tags: ['a'] };
+    await queue.setPublic('config', given);
     await queue.setPublic('short', 1, 0.3);
     expect(await queue.getPublic('bilibili_cookie')).toBe('SESSDATA=x');
+    // neither the object given nor one read is the stored value: changing them changes no later read
+    given.tags.push('given');
+    const read = (await queue.getPublic<{ retries: number; tags: string[] }>('config'))!;
+    expect(read).toEqual({ retries: 3, tags: ['a'] });
+    read.retries = 0;
+    read.tags.push('read');
     expect(await queue.getPublic('config')).toEqual({ retries: 3, tags: ['a'] });
     expect((await queue.listKeys()).sort()).toEqual(['bilibili_cookie', 'config', 'short']);
     await queue.setPublic('config', { retries: 4 });

@@ -208,11 +208,14 @@ export function isUnfinished(entry: MemoryEntry): boolean {
 
 const date = (ms: number): Date | undefined => (Number.isNaN(ms) ? undefined : new Date(ms));
 
+/** A JSON value the entry keeps, as a copy (the same a durable backend parses): a caller changing a record changes no task. */
+const copy = <T>(value: T): T => (value === null || typeof value !== 'object' ? value : JSON.parse(JSON.stringify(value)));
+
 export function toRecord(entry: MemoryEntry): TaskRecord {
   return {
     taskId: entry.taskId,
     type: entry.type,
-    params: entry.params,
+    params: copy(entry.params),
     priority: entry.priority,
     runAt: new Date(entry.runAtMs),
     attempts: entry.attempts,
@@ -226,8 +229,8 @@ export function toRecord(entry: MemoryEntry): TaskRecord {
     completedAt: date(entry.completedAtMs),
     error: entry.error,
     errorStack: entry.failures?.stack,
-    result: entry.result,
-    progress: entry.progress,
+    result: copy(entry.result),
+    progress: copy(entry.progress),
     traceContext: entry.traceContext,
     parentId: entry.flow?.parent?.taskId,
   };

@@ -1,8 +1,9 @@
 import { DEFAULT_OPTIONS } from '../../queue-scheduler.constants';
-import { type PublicStore, storeExpiry, storeValue } from '../../store/public-store';
+import { type PublicStore, storeExpiry, storeValueJson } from '../../store/public-store';
 
 interface Entry {
-  value: unknown;
+  /** As JSON, parsed on each read: a caller changing what it read changes no one else's copy. */
+  json: string;
   /** Epoch ms, or Infinity for keys without a TTL. */
   expiresAt: number;
 }
@@ -25,7 +26,7 @@ export class MemoryPublicStore implements PublicStore {
     const now = this.now();
     const expiresAt = storeExpiry(key, ttlSeconds, now);
     // the normalised copy: what the durable stores would give back, and safe from later changes by the caller
-    this.entries.set(key, { value: storeValue(value, this.maxValueBytes), expiresAt });
+    this.entries.set(key, { json: storeValueJson(value, this.maxValueBytes), expiresAt });
   }
 
   get<T>(key: string): T | null {
@@ -35,7 +36,7 @@ export class MemoryPublicStore implements PublicStore {
       this.entries.delete(key);
       return null;
     }
-    return entry.value as T;
+    return JSON.parse(entry.json) as T;
   }
 
   delete(key: string): boolean {

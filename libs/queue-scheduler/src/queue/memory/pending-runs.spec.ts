@@ -184,7 +184,9 @@ describe('plain pushes kept as runs (memory queue)', () => {
     expect(pending).toEqual({});
     const claimed = queue.claim(only('t'), 3);
     expect(claimed.map((t) => t.taskId)).toEqual(ids);
-    expect(claimed[2].params).toBe(pending);
+    // a record is a copy: changing it reaches no task
+    pending.changed = 'by a reader';
+    expect(claimed[2].params).toEqual({});
     (claimed[0].params as Record<string, unknown>).changed = true;
     expect(claimed.map((t) => t.params)).toEqual([{ changed: true }, {}, {}]);
     expect(claimed[1].params).not.toBe(claimed[2].params);
