@@ -59,6 +59,21 @@ class TryHandlers {
     this.stubbornSpans.push([start, Date.now()]);
   }
 
+  readonly secondTries = new Set<string>();
+
+  /** Fails its first try; its second runs until its signal aborts (a cancel). */
+  @TaskHandler('fail-then-hold', { retries: { attempts: 2, backoff: 'fixed', delayMs: 20 } })
+  async failThenHold(_params: unknown, ctx: TaskContext): Promise<void> {
+    if (ctx.attempt === 1) throw new Error('not this time');
+    this.secondTries.add(ctx.taskId);
+    await new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+  }
+
+  @TaskHandler('fail-then-later', { retries: { attempts: 2, backoff: 'fixed', delayMs: 60_000 } })
+  failThenLater(): void {
+    throw new Error('not this time');
+  }
+
   @TaskHandler('flip')
   flip(): string {
     if (this.flipFails) throw new Error('flip failed');
@@ -186,6 +201,29 @@ describe.each(BACKENDS)('tries and stacks on %s', (backend) => {
     expect(handlers.stubbornMax).toBe(1);
     const spans = [...handlers.stubbornSpans].sort((a, b) => a[0] - b[0]);
     for (let i = 1; i < spans.length; i++) expect(spans[i][0]).toBeGreaterThanOrEqual(spans[i - 1][1]);
+  });
+
+  it('keeps the tries of a cancelled task: its failures, and the try the cancel ended', async () => {
+    const { queue, handlers } = await boot();
+    const running = await queue.pushTask({ type: 'fail-then-hold' });
+    await waitFor(() => handlers.secondTries.has(running), 'the second try to start');
+    expect(await queue.cancelTask(running)).toBe(true);
+    const ended = await settled(queue, running, 'cancelled');
+    expect(ended.tries!.map((t) => [t.attempt, t.outcome, t.error])).toEqual([
+      [1, 'failed', 'not this time'],
+      [2, 'cancelled', undefined],
+    ]);
+    expect(ended.tries![0].errorStack).toMatch(/^Error: not this time\n/);
+    const waiting = await queue.pushTask({ type: 'fail-then-later' });
+    await settled(queue, waiting, 'failed');
+    expect(await queue.cancelTask(waiting)).toBe(true);
+    const cancelled = await settled(queue, waiting, 'cancelled');
+    expect(cancelled.tries!.map((t) => [t.attempt, t.outcome, t.error])).toEqual([[1, 'failed', 'not this time']]);
+    expect([ended.error, cancelled.error]).toEqual(['not this time', 'not this time']);
+    // a page leaves the timelines out, as for every other task
+    const { items } = await queue.listTasks({ status: 'cancelled' });
+    expect(items.map((t) => t.taskId).sort()).toEqual([running, waiting].sort());
+    expect(items.map((t) => t.tries)).toEqual([undefined, undefined]);
   });
 
   it('keeps the last MAX_TRIES_KEPT ended tries, then the final one', async () => {

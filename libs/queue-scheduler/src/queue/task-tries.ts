@@ -80,7 +80,10 @@ export function triesOf(record: TaskRecord, stored: readonly StoredTry[] | undef
   if (started === undefined || record.attempts < 1 || !OWN_TRY.has(record.status)) return tries;
   // the current try stored already (a failed try waiting for its retry); a try after a manual retry can start in the
   // same ms as the stored one (the memory backend), with the same attempt number: its outcome tells them apart
-  if (last && last.startedAt !== null && Number(last.startedAt) === started && Number(last.attempt) === record.attempts && last.outcome === currentOutcome(record)) return tries;
+  const lastIsCurrent = last !== undefined && last.startedAt !== null && Number(last.startedAt) === started && Number(last.attempt) === record.attempts;
+  if (lastIsCurrent && last.outcome === currentOutcome(record)) return tries;
+  // cancelled while it waited for its retry: the cancel ended no try, the last one stored is the task's last
+  if (lastIsCurrent && record.status === 'cancelled') return tries;
   const outcome = currentOutcome(record);
   // dead of TaskLostError: the claim that found it lost too often ran no handler, so it is no try of its own;
   // the stored lost tries are the ones the error counts

@@ -1,10 +1,11 @@
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Task, TaskRecord } from '../../interfaces/task.interface';
+import type { Task } from '../../interfaces/task.interface';
 import { lostLeaseWarning } from '../durable-queue';
 import type { RedisStatus } from './redis-status';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
-import { isLockError, taskOf } from './redis-jobs';
+import { isLockError } from './redis-jobs';
+import { cancelledRecord } from './redis-tries';
 import { RedisKeys } from './redis-keys';
 import type { Lease } from './redis-leases';
 import type { RedisConnection } from './redis-connection';
@@ -52,7 +53,7 @@ export class RedisCancels {
       this.logger.warn(lostLeaseWarning(task, 'cancelled'));
       return false;
     }
-    const record: TaskRecord = { ...taskOf(lease.job), status: 'cancelled', startedAt: lease.job.processedOn ? new Date(lease.job.processedOn) : undefined, completedAt: new Date() };
+    const record = cancelledRecord(lease.job, true);
     await this.redis().keys.markCancelled(record);
     const { job } = lease;
     try {

@@ -176,5 +176,9 @@ function reviveRecord(json: string): TaskRecord {
   for (const field of ['runAt', 'createdAt', 'startedAt', 'completedAt', 'scheduledAt'] as const) {
     if (typeof r[field] === 'string') (r as Record<string, unknown>)[field] = new Date(r[field] as string);
   }
+  for (const t of r.tries ?? []) {
+    if (typeof t.startedAt === 'string') t.startedAt = new Date(t.startedAt);
+    if (typeof t.finishedAt === 'string') t.finishedAt = new Date(t.finishedAt);
+  }
   return r;
 }

@@ -7,7 +7,7 @@ import type { RedisConnection } from './redis-connection';
 import { type JobData, PRIORITY_OFFSET, recordOf, taskOf, UNFINISHED_STATES, UNSTARTED_STATES } from './redis-jobs';
 import { REARM_PARENTS } from './redis-flow-scripts';
 import { jobIdOf } from './redis-keys';
-import { runningByInstance, storeLastTry, withTries } from './redis-tries';
+import { cancelledRecord, runningByInstance, storeLastTry, withTries } from './redis-tries';
 import { CANCELLED_EVENT } from './redis-event-marks';
 
 const PAGE_SCAN = 200;
@@ -49,7 +49,7 @@ export class RedisStatus {
       const type = await this.redis.keys.typeOf(taskId);
       const before = type === null ? 'unknown' : await this.redis.jobStateOf(type, taskId);
       const found = await this.find(taskId);
-      if (found.cancelled) return found.cancelled;
+      if (found.cancelled) return timeline ? found.cancelled : { ...found.cancelled, tries: undefined };
       const after = await found.job!.getState();
       if (after !== before && tries < 4) continue;
       const record = recordOf(found.job!, after);
@@ -169,7 +169,7 @@ export class RedisStatus {
     } catch {
       return null; // a worker took it meanwhile (BullMQ refuses to remove a locked job)
     }
-    const record: TaskRecord = { ...taskOf(job, false), status: 'cancelled', completedAt: new Date() };
+    const record = cancelledRecord(job, false);
     await this.redis.keys.markCancelled(record);
     await this.redis.addEvent(record.type, [...CANCELLED_EVENT, 'jobId', jobIdOf(taskId)]);
     return record;

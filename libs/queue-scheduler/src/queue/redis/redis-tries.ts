@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import type { InstanceLoad, TaskRecord } from '../../interfaces/task.interface';
 import { appendTry, failureOutcome, stackOf, storedTries, type StoredTry, triesOf } from '../task-tries';
 import type { RedisConnection } from './redis-connection';
-import type { JobData } from './redis-jobs';
+import { type JobData, taskOf } from './redis-jobs';
 
 /** The job data of the tries kept (JobData has no field for them: only this file reads and writes it). */
 type WithTries = JobData & { tries?: StoredTry[] };
@@ -57,6 +57,22 @@ export async function storeLostTry(redis: RedisConnection, type: string, jobId: 
   const data = job.data as WithTries;
   const lost: StoredTry = { attempt: job.attemptsMade + 1, startedAt: job.processedOn ?? null, finishedAt: Date.now(), outcome: 'lost', error: null, stack: null, instance: null };
   await job.updateData({ ...data, tries: appendTry(storedTries(data.tries), lost) } as WithTries);
+}
+
+/**
+ * The record a cancel keeps once the job is gone (`running`: its try was under way): with its last failure's error
+ * and its tries, as the other backends keep them, read from the job now.
+ */
+export function cancelledRecord(job: Job, running: boolean): TaskRecord {
+  const record: TaskRecord = { ...taskOf(job, running), status: 'cancelled', completedAt: new Date() };
+  if (running && job.processedOn) record.startedAt = new Date(job.processedOn);
+  if (job.failedReason) {
+    record.error = job.failedReason;
+    const stack = job.stacktrace?.at(-1);
+    if (typeof stack === 'string') record.errorStack = stack;
+  }
+  record.tries = triesOf(record, storedTries((job.data as WithTries).tries));
+  return record;
 }
 
 /** A record's timeline (see triesOf), with the instance holding the lock of a running try. */
