@@ -236,6 +236,26 @@ describe.each<QueueBackend>(['memory', 'database', 'redis'])('dashboard API on t
     expect(filtered.items.every((t) => t.schedulerTaskId === every.taskId)).toBe(true);
   });
 
+  it("pages through a schedule's tasks with nextCursor, each once, none skipped", async () => {
+    await boot();
+    const mine: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      mine.push(await queue().pushTask({ type: 'work', delayMs: 3_600_000, schedulerTaskId: 'sched-paging' }));
+      await queue().pushTask({ type: 'work', delayMs: 3_600_000 });
+    }
+    const listed: string[] = [];
+    let cursor: string | undefined;
+    for (let pages = 0; pages < 10; pages++) {
+      const page = await json<{ items: Array<{ taskId: string }>; nextCursor?: string }>(
+        call('GET', `/queues/api/tasks?schedule=sched-paging&limit=7${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`),
+      );
+      listed.push(...page.items.map((t) => t.taskId));
+      cursor = page.nextCursor;
+      if (!cursor) break;
+    }
+    expect(listed).toEqual([...mine].reverse());
+  });
+
   it("lists a schedule's next runs after ?from=, equal to nextOccurrences of its timing (across a DST change), and refuses a bad from", async () => {
     await boot();
     const timing = { scheduleType: 'cron' as const, cronExpression: '30 2 * * *', timezone: 'Europe/Berlin' };

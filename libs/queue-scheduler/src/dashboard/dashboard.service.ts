@@ -68,14 +68,23 @@ export class DashboardService {
     }
     const items: TaskView[] = [];
     let cursor = q.cursor;
-    for (let scanned = 0; items.length < q.limit && scanned < SCHEDULE_SCAN_LIMIT; ) {
-      const page = await asHttp(() => this.queue.listTasks({ status: q.status, type: q.type, limit: SCAN_PAGE, cursor }));
+    for (let scanned = 0; scanned < SCHEDULE_SCAN_LIMIT; ) {
+      const from = cursor;
+      const page = await asHttp(() => this.queue.listTasks({ status: q.status, type: q.type, limit: SCAN_PAGE, cursor: from }));
       scanned += page.items.length;
-      items.push(...page.items.filter((t) => t.schedulerTaskId === q.schedule).map(taskView));
       cursor = page.nextCursor;
+      for (let i = 0; i < page.items.length; i++) {
+        if (page.items[i].schedulerTaskId !== q.schedule) continue;
+        items.push(taskView(page.items[i]));
+        if (items.length < q.limit) continue;
+        // the page went on past the last task returned: the next page must start right after that one, not after the
+        // page (its later matches would never be listed)
+        if (i + 1 < page.items.length) cursor = (await asHttp(() => this.queue.listTasks({ status: q.status, type: q.type, limit: i + 1, cursor: from }))).nextCursor;
+        return { items, nextCursor: cursor };
+      }
       if (!cursor) break;
     }
-    return { items: items.slice(0, q.limit), nextCursor: cursor };
+    return { items, nextCursor: cursor };
   }
 
   async task(id: string): Promise<TaskView> {
