@@ -182,5 +182,8 @@ describe.each(BACKENDS)('clusterEvents$ and onTaskFinished on %s', (backend) => 
   it('refuses an `after` that is no event id', async () => {
     const { queue } = await boot();
     expect(() => queue.clusterEvents$({ after: 'not an id' })).toThrow(InvalidArgumentError);
+    // an id is a string on every backend: the number of a database's id is refused as Redis refuses it
+    expect(() => queue.clusterEvents$({ after: 12345 as unknown as string })).toThrow(/after must be an event id \(a string\) from this queue, got 12345/);
+    expect(() => queue.clusterEvents$({ after: null as unknown as string })).toThrow(InvalidArgumentError);
   });
 });

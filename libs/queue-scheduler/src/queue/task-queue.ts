@@ -1,5 +1,5 @@
 import type { Observable } from 'rxjs';
-import { InvalidOptionsError } from '../errors/errors';
+import { describeValue, InvalidArgumentError, InvalidOptionsError } from '../errors/errors';
 import type { FlowIds, FlowInput, FlowNode } from '../interfaces/flow.interface';
 import type { ClusterEventsOptions, ClusterTaskEvent, InstanceLoad, MaybePromise, PushTaskInput, TaskEvent, TaskFinishedOptions, TaskRecord, TaskStatus } from '../interfaces/task.interface';
 import type { PublicStore } from '../store/public-store';
@@ -66,7 +66,10 @@ export abstract class TaskQueue {
   clusterEvents$(options: ClusterEventsOptions = {}): Observable<ClusterTaskEvent> {
     const source = this.clusterEventSource();
     if (!source) throw new InvalidOptionsError('queue.clusterEvents', 'clusterEvents$ needs queue.clusterEvents: true (on every instance: only then do they record events)');
-    return source.stream(options.after);
+    // a number passed the database backends' digit check as its digits, and Redis refused it: one rule for all
+    const after: unknown = options?.after;
+    if (after !== undefined && typeof after !== 'string') throw new InvalidArgumentError('after', `after must be an event id (a string) from this queue, got ${describeValue(after)}`);
+    return source.stream(after);
   }
 
   /** The backend's cluster events; undefined while queue.clusterEvents is off. */
