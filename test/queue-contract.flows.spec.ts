@@ -118,6 +118,9 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
       [ids.children[0].taskId, 'succeeded', 'fail'],
       [bad, 'dead', 'fail'],
     ]);
+    // a subtree read from a child names the child's own policy, as the whole tree does
+    expect(await queue.getFlow(bad)).toMatchObject({ taskId: bad, status: 'dead', onChildFailure: 'fail', children: [] });
+    expect((await queue.getFlow(ids.taskId)).onChildFailure).toBeUndefined();
   });
 
   it("onChildFailure 'ignore': the parent runs without the child; 'continue': it runs and sees the failure", async () => {

@@ -9,11 +9,12 @@ import type { NormalizedTask } from '../task-validation';
 import type { RedisConnection } from './redis-connection';
 import type { RedisConsumer } from './redis-consumer';
 import { endMarked } from './redis-condemn';
-import { jobDataOf, PRIORITY_OFFSET, taskOf } from './redis-jobs';
+import { jobDataOf, PRIORITY_OFFSET } from './redis-jobs';
 import { takeOverId } from './redis-enqueue';
 import { jobIdOf, queueNameOf, taskIdOf } from './redis-keys';
 import { CANCEL_FLOW } from './redis-flow-scripts';
 import { CANCELLED_DEFERRED } from './redis-event-marks';
+import { cancelledRecord } from './redis-tries';
 
 /** A flow task's links as kept in the flows hash: parent, its policy, children (each only where there is one). */
 interface Links {
@@ -123,7 +124,9 @@ export class RedisFlows implements FlowStore {
   }
 
   async tree(rootId: string): Promise<FlowNode> {
-    const top = await this.node(rootId, undefined);
+    // a subtree read from a child names the child's own policy (its links hold it; a root's hold none)
+    const [own] = await this.links([rootId]);
+    const top = await this.node(rootId, own?.f);
     let level = [top];
     while (level.length > 0) {
       const links = await this.links(level.map((n) => n.taskId));
@@ -179,7 +182,7 @@ export class RedisFlows implements FlowStore {
     const args: string[] = [];
     for (const job of jobs) {
       if (!job) continue; // cancelled before, or removed by retention
-      const record: TaskRecord = { ...taskOf(job, false), status: 'cancelled', completedAt: new Date(now) };
+      const record = cancelledRecord(job, false, now);
       records.set(record.taskId, record);
       args.push(redis.queueFor(job.name).toKey(''), job.id!, record.taskId, JSON.stringify(record));
     }

@@ -63,8 +63,8 @@ export async function storeLostTry(redis: RedisConnection, type: string, jobId: 
  * The record a cancel keeps once the job is gone (`running`: its try was under way): with its last failure's error
  * and its tries, as the other backends keep them, read from the job now.
  */
-export function cancelledRecord(job: Job, running: boolean): TaskRecord {
-  const record: TaskRecord = { ...taskOf(job, running), status: 'cancelled', completedAt: new Date() };
+export function cancelledRecord(job: Job, running: boolean, now = Date.now()): TaskRecord {
+  const record: TaskRecord = { ...taskOf(job, running), status: 'cancelled', completedAt: new Date(now) };
   if (running && job.processedOn) record.startedAt = new Date(job.processedOn);
   if (job.failedReason) {
     record.error = job.failedReason;
