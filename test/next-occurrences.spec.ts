@@ -56,6 +56,7 @@ describe('SchedulerService.nextOccurrences', () => {
     await expect(scheduler.nextOccurrences('no-such-schedule')).rejects.toBeInstanceOf(TaskNotFoundError);
     await expect(scheduler.nextOccurrences(s.taskId, -1)).rejects.toMatchObject({ constructor: InvalidArgumentError, field: 'count' });
     await expect(scheduler.nextOccurrences({ scheduleType: 'cron', cronExpression: 'every day' })).rejects.toMatchObject({ constructor: InvalidScheduleError, field: 'cronExpression' });
-    await expect(scheduler.nextOccurrences(null as never)).rejects.toMatchObject({ constructor: InvalidScheduleError, field: 'schedule' });
+    // neither an id nor a timing: an unknown schedule, as for every method that takes an id (README)
+    await expect(scheduler.nextOccurrences(null as never)).rejects.toMatchObject({ constructor: TaskNotFoundError, taskId: 'null' });
   });
 });

@@ -151,6 +151,31 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
     expect(moved.nextRunAt!.getTime()).toBeGreaterThan(s.nextRunAt!.getTime());
   });
 
+  it('addSchedule returns enabled as a boolean, as every read does', async () => {
+    app = await bootApp(db, { scheduler: { enabled: false }, workers: { enabled: false } });
+    const { scheduler } = services(app);
+    const on = await scheduler.addSchedule({ name: 'on', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 3600 });
+    const off = await scheduler.addSchedule({ name: 'off', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 3600, enabled: false });
+    expect([on.enabled, off.enabled]).toEqual([true, false]);
+    expect(on).toEqual(await scheduler.getSchedule(on.taskId));
+  });
+
+  it('a once that ran runs again once moved to a later time and resumed (or enabled in the same update)', async () => {
+    app = await bootApp(db);
+    const { scheduler, handlers } = services(app);
+    const s = await scheduler.addSchedule({ name: 'once', taskType: 'tick', scheduleType: 'once', executeAt: new Date(Date.now() + 200) });
+    await waitFor(async () => handlers.of(s.taskId).length === 1 && !(await scheduler.getSchedule(s.taskId)).enabled, 'the once to run and finish', 5000);
+    await expect(scheduler.resumeSchedule(s.taskId)).rejects.toBeInstanceOf(InvalidScheduleError);
+    const moved = await scheduler.updateSchedule(s.taskId, { executeAt: new Date(Date.now() + 300) });
+    expect(moved).toMatchObject({ enabled: false, nextRunAt: null });
+    expect((await scheduler.resumeSchedule(s.taskId)).nextRunAt).toEqual(moved.executeAt);
+    await waitFor(async () => handlers.of(s.taskId).length === 2 && !(await scheduler.getSchedule(s.taskId)).enabled, 'the run at its new time', 5000);
+    const again = await scheduler.updateSchedule(s.taskId, { executeAt: new Date(Date.now() + 300), enabled: true });
+    expect(again.nextRunAt).toEqual(again.executeAt);
+    await waitFor(() => handlers.of(s.taskId).length === 3, 'the run at its third time', 5000);
+    expect(handlers.of(s.taskId).map((r) => r.scheduledAt)).toEqual([s.executeAt!.getTime(), moved.executeAt!.getTime(), again.executeAt!.getTime()]);
+  });
+
   it('get, list, update, runNow and delete; unknown ids are TaskNotFoundError', async () => {
     app = await bootApp(db);
     const { scheduler, handlers } = services(app);
@@ -165,6 +190,14 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
     const taskId = await scheduler.runNow(s.taskId);
     await waitFor(() => handlers.runs.some((r) => r.taskId === taskId), 'run-now task');
     expect((await scheduler.getSchedule(s.taskId)).runCount).toBe(0);
+    // each call is a run of its own, however close together: the ids were made of the ms, and a fast SQLite read or
+    // concurrent calls made one task of several
+    const more = [await scheduler.runNow(s.taskId), await scheduler.runNow(s.taskId), ...(await Promise.all(Array.from({ length: 8 }, () => scheduler.runNow(s.taskId))))];
+    expect(new Set([taskId, ...more]).size).toBe(11);
+    await waitFor(() => more.every((id) => handlers.runs.some((r) => r.taskId === id)), 'every run-now task to run');
+    // a value no id can be is an unknown schedule here too
+    await expect(scheduler.nextOccurrences(2 as unknown as string)).rejects.toBeInstanceOf(TaskNotFoundError);
+    await expect(scheduler.nextOccurrences(null as unknown as string)).rejects.toBeInstanceOf(TaskNotFoundError);
     await scheduler.deleteSchedule(s.taskId);
     for (const call of [
       () => scheduler.getSchedule(s.taskId),

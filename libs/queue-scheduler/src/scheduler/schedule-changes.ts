@@ -54,7 +54,7 @@ export class ScheduleChanges {
   resume(id: string): Promise<SchedulerTask> {
     return this.change(id, (row) => {
       if (finished(row)) {
-        throw new InvalidScheduleError('enabled', `schedule '${row.taskId}' has finished (run_count ${row.runCount}, max_runs ${row.maxRuns}, type ${row.scheduleType}); update it to run again`);
+        throw new InvalidScheduleError('enabled', `schedule '${row.taskId}' has finished (run_count ${row.runCount}, max_runs ${row.maxRuns}, type ${row.scheduleType}); to run it again, update it first (a higher maxRuns, a later executeAt), or pass enabled: true in that update`);
       }
       return { enabled: true, nextRunAt: resumeAt(row, this.clock.now()) };
     });
@@ -126,7 +126,9 @@ export class ScheduleChanges {
 
 function finished(row: SchedulerTask): boolean {
   if (row.maxRuns > 0 && row.runCount >= row.maxRuns) return true;
-  return row.scheduleType === 'once' && row.runCount > 0;
+  if (row.scheduleType !== 'once' || row.runCount === 0) return false;
+  // a once has run when it ran at its time or later: moved to a later time, it may run again
+  return row.lastRunAt === null || row.executeAt === null || row.lastRunAt.getTime() >= row.executeAt.getTime();
 }
 
 function resumeAt(row: SchedulerTask, now: number): Date | null {

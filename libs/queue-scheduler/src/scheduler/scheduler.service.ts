@@ -5,7 +5,7 @@ import type { DataSource, Repository } from 'typeorm';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
 import { checkSchema } from '../database/schema-check';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
-import { InvalidScheduleError } from '../errors/errors';
+import { TaskNotFoundError } from '../errors/errors';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { AddSchedulerTaskInput, ListSchedulesFilter, ScheduleEvent, UpdateSchedulerTaskInput } from '../interfaces/schedule.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
@@ -129,6 +129,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
       ...fields,
       taskId: randomUUID(),
       scheduleKey: null,
+      declaredHash: null,
       runCount: 0,
       lastRunAt: null,
       nextRunAt: fields.enabled ? initialRun(fields, new Date(now)) : null,
@@ -136,7 +137,8 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
       createdAt: new Date(now),
       updatedAt: new Date(now),
     });
-    await this.repo.insert(row);
+    // updateEntity(false): MariaDB's driver wrote the tinyint default back onto the entity, so `enabled` came back as 1 or 0
+    await this.repo.createQueryBuilder().insert().values(row).updateEntity(false).execute();
     this.logger.log(`schedule ${row.taskId} '${row.name}' (${row.taskType}) added; next run ${row.nextRunAt?.toISOString() ?? 'none'}`);
     this.loop.wake();
     return row;
@@ -182,16 +184,16 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
    */
   async nextOccurrences(schedule: string | ScheduleTiming, count = 5, from?: Date): Promise<Date[]> {
     if (typeof schedule === 'string') return upcomingRuns(await this.getSchedule(schedule), count, from);
-    if (schedule === null || typeof schedule !== 'object') {
-      throw new InvalidScheduleError('schedule', `schedule must be a schedule id or a timing object, got ${typeof schedule}`);
-    }
+    // a value no id can be (a number, null) is an unknown schedule, as for every method that takes an id
+    if (schedule === null || typeof schedule !== 'object') throw new TaskNotFoundError(String(schedule), 'schedule');
     return nextOccurrences({ ...schedule, timezone: schedule.timezone ?? this.defaults.timezone }, count, from ?? new Date(this.clock.now()));
   }
 
   /** Pushes one extra occurrence now; the schedule itself (next run, run count) is unchanged. Returns the task id. */
   async runNow(id: string): Promise<string> {
     const row = await this.getSchedule(id);
-    return this.loop.push(row, new Date(this.clock.now()), 'now');
+    // an id of its own per call: two calls in one ms (a fast SQLite read, or concurrent calls) were one task, a run lost
+    return this.loop.push(row, new Date(this.clock.now()), `now-${randomUUID()}-`);
   }
 
   // The seed system's names, kept so code ported from it runs unchanged; each only forwards,
