@@ -7,7 +7,7 @@ jest.setTimeout(60_000);
 const ROOT = join(__dirname, '..');
 
 /** Runs test/support/await-script.ts in its own process: what a user's one-off script is. */
-async function runScript(wait: 'idle' | 'finished'): Promise<{ code: number | null; lines: Array<Record<string, unknown>>; stderr: string[] }> {
+async function runScript(wait: 'idle' | 'finished' | 'pop'): Promise<{ code: number | null; lines: Array<Record<string, unknown>>; stderr: string[] }> {
   const child = spawn(process.execPath, ['-r', '@swc-node/register', join(__dirname, 'support', 'await-script.ts')], {
     cwd: ROOT,
     env: { ...process.env, QS_WAIT: wait, SWC_NODE_PROJECT: join(ROOT, 'tsconfig.json') },
@@ -30,6 +30,19 @@ describe('an awaited wait on the memory queue keeps the process alive', () => {
     expect(stderr.filter((l) => l.trim() !== '')).toEqual([]);
     expect(lines.filter((l) => l.event === 'ran').map((l) => l.type).sort()).toEqual(['flaky', 'later']);
     expect(lines.at(-1)).toEqual({ event: 'idle', statuses: ['succeeded', 'succeeded'] });
+    expect(code).toBe(0);
+  });
+
+  it('popTask() waits out its timeout, returns a delayed task when due, and ends with QueueClosedError when the app closes', async () => {
+    const { code, lines, stderr } = await runScript('pop');
+    expect(stderr.filter((l) => l.trim() !== '')).toEqual([]);
+    expect(lines.map((l) => l.event)).toEqual(['timeout', 'popped', 'closed']);
+    // the script exited mid-wait (code 0, no line) while only popTask's unref'd timer was left
+    expect(lines[0]).toEqual({ event: 'timeout', task: null, waitedMs: expect.any(Number) });
+    expect(lines[0].waitedMs).toBeGreaterThanOrEqual(399);
+    expect(lines[1]).toMatchObject({ event: 'popped', same: true });
+    expect(lines[1].waitedMs).toBeGreaterThanOrEqual(250);
+    expect(lines[2]).toEqual({ event: 'closed', outcome: 'QueueClosedError' });
     expect(code).toBe(0);
   });
 

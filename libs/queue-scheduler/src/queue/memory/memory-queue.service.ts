@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../../clock';
-import { TaskNotFoundError } from '../../errors/errors';
+import { QueueClosedError, TaskNotFoundError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { PushTaskInput, Task, TaskEventKind, TaskProgress } from '../../interfaces/task.interface';
 import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
@@ -160,7 +160,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
       if (task) return task;
       const left = deadline - Date.now();
       if (left <= 0) return null;
-      await this.waiting.wait(left);
+      if (!(await this.waiting.waitHeld(left))) throw new QueueClosedError(undefined, 'popTask stopped waiting: the queue closed with the app');
     }
   }
 

@@ -5,6 +5,7 @@ import type { MemoryEntry } from './memory-entries';
 import { ReadyTasks } from './ready-tasks';
 import type { ClaimFilter } from '../queue-consumer';
 import { Waiters } from '../waiters';
+import { holdProcess } from '../keep-alive';
 
 /**
  * Where the memory queue's waiting tasks are, and who waits for them: the
@@ -17,6 +18,7 @@ export class WaitingTasks {
   private readonly waiters = new Waiters();
   private readonly readyUp = (entry: MemoryEntry): void => this.makeReady(entry);
   private readyOrder = 0;
+  private stopped = false;
 
   constructor(private readonly clock: Clock) {
     this.delayed = new DelayedTasks(clock, () => this.waiters.wake(this.promoteDue()));
@@ -102,6 +104,16 @@ export class WaitingTasks {
     return this.waiters.wait(timeoutMs, signal);
   }
 
+  /**
+   * A caller's wait for a task (popTask): it holds the process, as onIdle does (the timers are unref'd, and a script
+   * awaiting popTask exited before its timeout with the promise never settled); false once the queue stopped.
+   */
+  async waitHeld(timeoutMs: number): Promise<boolean> {
+    if (this.stopped) return false;
+    await this.waiters.wait(timeoutMs).finally(holdProcess());
+    return !this.stopped;
+  }
+
   /** Wakes every sleeper, so each looks again (a type was resumed). */
   wakeAll(): void {
     this.waiters.wakeAll();
@@ -109,6 +121,7 @@ export class WaitingTasks {
 
   /** Shutdown: the timer stops, every sleeper wakes; what waits stays. */
   stop(): void {
+    this.stopped = true;
     this.delayed.clearTimer();
     this.waiters.wakeAll();
   }
