@@ -220,6 +220,22 @@ describe.each(DATABASES)('@Scheduled on %s', (kind) => {
     expect(restored.nextRunAt!.toISOString()).toMatch(/T18:00:00\.000Z$/);
   });
 
+  it('a removed declaration whose schedule is overdue at boot is disabled too, though the firing loop claims it first', async () => {
+    const v1 = await start([JobsV1]);
+    const nightly = await v1.byKey('nightly-report');
+    await closeAll();
+    // due at the next boot: the loop, started at module init, claims it (a new version) before the sync at bootstrap
+    // reads it; a single compare-and-set then lost, and the row stayed enabled and firing
+    await withDataSource(db, (ds) => ds.getRepository(SchedulerTask).update({ taskId: nightly.taskId }, { nextRunAt: new Date(Date.now() - 1000) }));
+    const v3 = await start([JobsV3]);
+    expect(await v3.byKey('nightly-report')).toMatchObject({ enabled: false, nextRunAt: null, declaredHash: null });
+    expect(v3.logger.lines).toContainEqual({
+      level: 'warn',
+      context: 'DeclaredSchedulesService',
+      message: `schedule 'nightly-report' (${nightly.taskId}, sd_report) disabled: no @Scheduled declares it any more`,
+    });
+  });
+
   it('an app that declares no schedule at all (an API-only instance on the same table) leaves declared rows alone', async () => {
     // no firing in either app, so any write to the rows would be the declarations' sync
     const v1 = await start([JobsV1], { scheduler: { enabled: false } });

@@ -148,15 +148,28 @@ export class DeclaredSchedulesService implements OnApplicationBootstrap {
     return true;
   }
 
-  /** Disables a row whose declaration is gone; only the instance whose write wins logs it. */
-  private async retire(repo: Repository<SchedulerTask>, row: SchedulerTask): Promise<Outcome> {
-    const retired = await this.cancelAheadThen(row, new Set(), async (givenBack) => {
-      const changes = { ...givenBack, enabled: false, nextRunAt: null, declaredHash: null, version: row.version + 1, updatedAt: new Date(this.clock.now()) };
-      return this.compareAndSet(repo, row, changes);
-    });
-    if (!retired) return 'unchanged';
-    this.logger.warn(`schedule '${row.scheduleKey}' (${row.taskId}, ${row.taskType}) disabled: no @Scheduled declares it any more`);
-    return 'disabled';
+  /**
+   * Disables a row whose declaration is gone; only the instance whose write wins logs it. A write that lost is tried
+   * again on the row read anew: the firing loop, started before this sync, claims the row too (an overdue schedule at
+   * once), and a single try left it enabled and firing.
+   */
+  private async retire(repo: Repository<SchedulerTask>, row: SchedulerTask | null): Promise<Outcome> {
+    const cancelled = new Set<number>();
+    for (let attempt = 0; attempt < MAX_TRIES && row !== null && row.declaredHash !== null; attempt++) {
+      const read: SchedulerTask = row;
+      const retired = await this.cancelAheadThen(read, cancelled, async (givenBack) => {
+        const changes = { ...givenBack, enabled: false, nextRunAt: null, declaredHash: null, version: read.version + 1, updatedAt: new Date(this.clock.now()) };
+        return this.compareAndSet(repo, read, changes);
+      });
+      if (retired) {
+        this.logger.warn(`schedule '${read.scheduleKey}' (${read.taskId}, ${read.taskType}) disabled: no @Scheduled declares it any more`);
+        return 'disabled';
+      }
+      row = await retryTransient(() => repo.findOneBy({ taskId: read.taskId }));
+    }
+    // gone, or retired by another instance meanwhile
+    if (row === null || row.declaredHash === null) return 'unchanged';
+    throw new Error(`schedule '${row.scheduleKey}' (${row.taskId}): could not disable it, its row kept changing (${MAX_TRIES} tries)`);
   }
 
   /** SchedulerService.cancelAheadThen; without a scheduler nothing was queued ahead. */
