@@ -116,6 +116,16 @@ describe('resolveOptions: an option set to undefined', () => {
 
   it('is not null: null is a value, refused with the field named', () => {
     expect(() => resolveOptions({ queue: { retentionDays: null as never } })).toThrow('queue.retentionDays must be a finite number >= 0, got null');
+    // a group or a top-level option read null as "the defaults"
+    for (const field of ['workers', 'store', 'scheduler', 'queue', 'sqlite', 'retries']) {
+      expect(() => resolveOptions({ [field]: null } as never)).toThrow(new InvalidOptionsError(field, `${field} must be an object of options, got null`));
+    }
+    expect(() => resolveOptions({ workers: 5 } as never)).toThrow('workers must be an object of options, got 5');
+    expect(() => resolveOptions({ queue: [] } as never)).toThrow(InvalidOptionsError);
+    expect(() => resolveOptions(null as never)).toThrow('options must be an object of options, got null');
+    for (const field of ['shutdownTimeoutMs', 'logLevel', 'autoStart', 'tracing']) {
+      expect(() => resolveOptions({ [field]: null } as never)).toThrow(expect.objectContaining({ field }));
+    }
   });
 });
 

@@ -42,12 +42,19 @@ export function retentionMs(days: number): number {
   return days > 0 ? Math.min(Math.ceil(days * 86_400_000), 8.64e15) : 0;
 }
 
-/** `given` over `defaults`, an option set to undefined taking its default (a config value left unset). */
-function withDefaults<T extends object>(defaults: T, given: Partial<T> | undefined): T {
+/**
+ * `given` over `defaults`, an option set to undefined taking its default (a config value left unset). A group that
+ * is given must be an object: null, like any other value, is refused (it read as "every default").
+ */
+function withDefaults<T extends object>(field: string, defaults: T, given: Partial<T> | undefined): T {
+  if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given))) fail(field, 'must be an object of options', given);
   const merged = { ...defaults };
   for (const [key, value] of Object.entries(given ?? {})) if (value !== undefined) (merged as Record<string, unknown>)[key] = value;
   return merged;
 }
+
+/** An option's value, its default when undefined (not when null: null is a value, and refused by the checks). */
+const given = <T>(value: T | undefined, fallback: T): T => (value === undefined ? fallback : value);
 
 function bool(field: string, value: unknown): boolean {
   if (typeof value !== 'boolean') fail(field, 'must be true or false', value);
@@ -56,7 +63,7 @@ function bool(field: string, value: unknown): boolean {
 
 /** Checks a retry policy; `field` names where it came from (options or a handler). */
 export function validateRetryPolicy(field: string, policy: RetryPolicy): Required<RetryPolicy> {
-  const merged = withDefaults(DEFAULT_OPTIONS.retries, policy);
+  const merged = withDefaults(field, DEFAULT_OPTIONS.retries, policy);
   positiveInt(`${field}.attempts`, merged.attempts);
   if (merged.backoff !== 'fixed' && merged.backoff !== 'exponential') {
     fail(`${field}.backoff`, "must be 'fixed' or 'exponential'", merged.backoff);
@@ -82,22 +89,23 @@ function validateRedisOptions(connection: unknown, prefix: unknown): void {
  * library reads plain values and a typo stops start-up with its field named.
  */
 export function resolveOptions(options: QueueSchedulerModuleOptions = {}): ResolvedOptions {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) fail('options', 'must be an object of options', options);
   const d = DEFAULT_OPTIONS;
-  const workers = withDefaults(d.workers, options.workers);
-  const store = withDefaults(d.store, options.store);
-  const scheduler = withDefaults(d.scheduler, options.scheduler);
-  const queue = withDefaults(d.queue, options.queue);
+  const workers = withDefaults('workers', d.workers, options.workers);
+  const store = withDefaults('store', d.store, options.store);
+  const scheduler = withDefaults('scheduler', d.scheduler, options.scheduler);
+  const queue = withDefaults('queue', d.queue, options.queue);
   const resolved: ResolvedOptions = {
     workers,
     store,
     scheduler,
     queue,
-    sqlite: withDefaults(d.sqlite, options.sqlite),
-    shutdownTimeoutMs: options.shutdownTimeoutMs ?? d.shutdownTimeoutMs,
-    retries: validateRetryPolicy('retries', options.retries ?? d.retries),
-    logLevel: options.logLevel ?? d.logLevel,
-    autoStart: options.autoStart ?? d.autoStart,
-    tracing: options.tracing ?? d.tracing,
+    sqlite: withDefaults('sqlite', d.sqlite, options.sqlite),
+    shutdownTimeoutMs: given(options.shutdownTimeoutMs, d.shutdownTimeoutMs),
+    retries: validateRetryPolicy('retries', given(options.retries, d.retries)),
+    logLevel: given(options.logLevel, d.logLevel),
+    autoStart: given(options.autoStart, d.autoStart),
+    tracing: given(options.tracing, d.tracing),
   };
   positiveInt('workers.concurrency', workers.concurrency);
   bool('workers.enabled', workers.enabled);

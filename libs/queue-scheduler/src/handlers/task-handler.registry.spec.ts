@@ -26,6 +26,8 @@ describe('TaskHandlerRegistry: handler durations', () => {
     ['rateLimit.max', { rateLimit: { max: 0, perMs: 1000 } }],
     ['rateLimit.perMs', { rateLimit: { max: 1, perMs: 5 } }],
     ['retries.attempts', { retries: { attempts: 0 } }],
+    // null is a value, not "the module's policy"
+    ['retries', { retries: null as never }],
   ])('names the bad option in .field: %s', (field, options) => {
     expect(() => registry().register('report', 'Reports.run', () => undefined, options)).toThrow(expect.objectContaining({ name: 'InvalidTaskHandlerError', field }));
   });

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { describeValue, DuplicateTaskHandlerError, InvalidTaskHandlerError, QueueSchedulerError } from '../errors/errors';
-import type { ResolvedOptions, ResolvedRetryPolicy } from '../interfaces/options.interface';
+import type { ResolvedOptions, ResolvedRetryPolicy, RetryPolicy } from '../interfaces/options.interface';
 import type { RateLimit, TaskHandlerFn, TaskHandlerOptions } from '../interfaces/task-handler.interface';
 import { MAX_TIMER_MS, RESOLVED_OPTIONS } from '../queue-scheduler.constants';
 import { validateRetryPolicy } from '../queue-scheduler.options';
@@ -63,7 +63,9 @@ export class TaskHandlerRegistry {
     }
     let retries = this.options.retries;
     try {
-      if (options.retries) retries = validateRetryPolicy('retries', { ...this.options.retries, ...options.retries });
+      // over the module's policy; null, like any other non-object, is refused (the module's options refuse it too)
+      const own: unknown = options.retries;
+      if (own !== undefined) retries = validateRetryPolicy('retries', own !== null && typeof own === 'object' ? { ...this.options.retries, ...own } : (own as RetryPolicy));
     } catch (err) {
       throw new InvalidTaskHandlerError(`${where}: ${(err as QueueSchedulerError).message}`, (err as { field?: string }).field);
     }
