@@ -116,6 +116,25 @@ describe.each(BACKENDS)('%s backend: closing the app', (backend) => {
     expect(resources.left).toEqual([]);
   }, 15_000);
 
+  it('completes a reading cluster events stream before app.close() resolves', async () => {
+    // a subscriber-only instance (no workers): its close is quick, and Redis's stream completed a tick after it
+    const nest = await app.boot({ queue: { clusterEvents: true }, workers: { enabled: false } }, [Handlers]);
+    const queue = nest.get(TaskQueue);
+    let ended: string | undefined;
+    const seen: string[] = [];
+    queue.clusterEvents$().subscribe({ next: (e) => seen.push(e.taskId), error: (err: Error) => (ended = `error: ${err.message}`), complete: () => (ended = 'complete') });
+    // a fresh reader starts from the server's clock once it is reading: push until it reports one
+    let pushedAt = 0;
+    await waitFor(async () => {
+      if (seen.length > 0) return true;
+      if (Date.now() - pushedAt > 500) [pushedAt] = [Date.now(), await queue.pushTask({ type: 'later', delayMs: 60_000 })];
+      return false;
+    }, 'the stream to report a task', 15_000);
+    await app.close();
+    // Redis completed it a tick after close() resolved: a subscriber-only process exiting then never saw it
+    expect(ended).toBe('complete');
+  }, 20_000);
+
   it('completes a cluster events stream opened just before close, rather than erroring it', async () => {
     // Redis's reader asked the server's clock (its starting point) outside its retry loop: closed before the answer,
     // the stream errored with ioredis's "Connection is closed.", and a subscriber without an error callback threw

@@ -60,6 +60,8 @@ export interface EventStreams {
  */
 export class RedisClusterEvents implements ClusterEventSource {
   private readonly stopped = new AbortController();
+  /** Each reading stream's end (its own connection closed): the queue's shutdown waits for them. */
+  private readonly open = new Set<Promise<void>>();
 
   constructor(
     private readonly redis: () => EventStreams,
@@ -79,17 +81,32 @@ export class RedisClusterEvents implements ClusterEventSource {
       const stop = (): Promise<void> => (closing ??= closeRedis(client, 'disconnect'));
       const onAbort = (): void => void stop();
       both.addEventListener('abort', onAbort);
+      let ended!: () => void;
+      const end = new Promise<void>((resolve) => (ended = resolve));
+      this.open.add(end);
       try {
         await this.read(client, start, emit, both);
       } finally {
         both.removeEventListener('abort', onAbort);
         await stop();
+        this.open.delete(end);
+        ended();
       }
     });
   }
 
   close(): void {
     this.stopped.abort();
+  }
+
+  /**
+   * Resolves once every stream has ended and its subscriber completed: the queue's shutdown waits for it, so
+   * `app.close()` resolves after the streams completed (as on the other backends), not a tick before.
+   */
+  async closed(): Promise<void> {
+    await Promise.all(this.open);
+    // the completion is a reaction queued as the read loop returns: a few promise turns (real ones under fake timers too)
+    for (let turn = 0; turn < 3; turn++) await Promise.resolve();
   }
 
   /** The server's clock as a stream id: a new reader takes what is written from now on. */

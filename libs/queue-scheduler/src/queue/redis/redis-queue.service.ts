@@ -81,7 +81,8 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   private get status(): RedisStatus {
     return (this.statusReads ??= new RedisStatus(this.redis));
   }
-  protected readonly createClusterEvents = (): ClusterEventFeed => this.redis.clusterEvents();
+  private clusterEvents?: ReturnType<RedisConnection['clusterEvents']>;
+  protected readonly createClusterEvents = (): ClusterEventFeed => (this.clusterEvents = this.redis.clusterEvents());
   /** A completion fetches the next job of its type (see RedisConsumer): the pool waits for it rather than claim another. */
   readonly capabilities: QueueCapabilities = { durable: true, soleConsumer: false, claimsOverlapWrites: false };
 
@@ -110,6 +111,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   private async shutDown(): Promise<void> {
+    await this.clusterEvents?.closed();
     if (this.connection) await this.jobConsumer.releaseAhead();
     await this.cancels.close();
     await this.connection?.close();
