@@ -168,12 +168,12 @@ module.exports = new DataSource({
 });
 `;
 
-/** The README's Quick start, verbatim: what a newcomer copies must compile and run as it is. */
-function readmeQuickStart(): string {
+/** The first ```ts block under `heading` in the README, verbatim: what a newcomer copies must compile (and run) as it is. */
+function readmeBlock(heading: string): string {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('## Quick start'));
+  const section = readme.slice(readme.indexOf(heading));
   const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
-  if (!code) throw new Error('README.md has no ```ts block under ## Quick start');
+  if (!code) throw new Error(`README.md has no \`\`\`ts block under ${heading}`);
   return code;
 }
 
@@ -211,7 +211,9 @@ describe('the npm package, installed into a new Nest app', () => {
     ({ tarball, files: packed } = await packLibrary(join(base, 'pack')));
     await installApp(app, tarball, REGISTRY_DEPENDENCIES, {
       'src/main.ts': MAIN_TS,
-      'src/quick-start.ts': readmeQuickStart(),
+      'src/quick-start.ts': readmeBlock('## Quick start'),
+      // compiled only: under the tsconfig of `nest new` (isolatedModules), a type in a decorated signature must be imported as a type
+      'src/install.ts': readmeBlock('## Install in your app'),
       'src/prometheus.ts': PROMETHEUS_TS,
       'boot-quick-start.js': BOOT_QUICK_START_JS,
       'data-source.js': DATA_SOURCE_JS,

@@ -76,6 +76,7 @@ export const APP_TSCONFIG = {
     outDir: 'dist',
     experimentalDecorators: true,
     emitDecoratorMetadata: true,
+    isolatedModules: true,
     strict: true,
     // our .d.ts files are type-checked as every consumer with the default setting sees them
     skipLibCheck: false,
