@@ -122,15 +122,19 @@ export function recordOf(job: Job, state: string): TaskRecord {
   if (job.processedOn && status !== 'pending') record.startedAt = new Date(job.processedOn);
   if (job.finishedOn && (status === 'succeeded' || status === 'dead')) record.completedAt = new Date(job.finishedOn);
   // a success keeps its last failure's error, as on the other backends (a retry by hand clears failedReason)
-  if (job.failedReason && status !== 'pending') {
-    record.error = lostReason(job) ?? job.failedReason;
-    const stack = job.stacktrace?.at(-1);
-    if (typeof stack === 'string') record.errorStack = stack;
-  }
+  if (status !== 'pending') withLastFailure(job, record);
   if (status === 'succeeded' && job.returnvalue !== undefined && job.returnvalue !== null) record.result = job.returnvalue;
   const progress = reportedProgress(job);
   if (progress !== undefined) record.progress = progress;
   return record;
+}
+
+/** The job's last failure (BullMQ's failedReason and last stack) as the record's error, when it has one. */
+export function withLastFailure(job: Job, record: TaskRecord): void {
+  if (!job.failedReason) return;
+  record.error = lostReason(job) ?? job.failedReason;
+  const stack = job.stacktrace?.at(-1);
+  if (typeof stack === 'string') record.errorStack = stack;
 }
 
 /**

@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import type { InstanceLoad, TaskRecord } from '../../interfaces/task.interface';
 import { appendTry, failureOutcome, stackOf, storedTries, type StoredTry, triesOf } from '../task-tries';
 import type { RedisConnection } from './redis-connection';
-import { type JobData, taskOf } from './redis-jobs';
+import { type JobData, taskOf, withLastFailure } from './redis-jobs';
 
 /** The job data of the tries kept (JobData has no field for them: only this file reads and writes it). */
 type WithTries = JobData & { tries?: StoredTry[] };
@@ -66,11 +66,7 @@ export async function storeLostTry(redis: RedisConnection, type: string, jobId: 
 export function cancelledRecord(job: Job, running: boolean, now = Date.now()): TaskRecord {
   const record: TaskRecord = { ...taskOf(job, running), status: 'cancelled', completedAt: new Date(now) };
   if (running && job.processedOn) record.startedAt = new Date(job.processedOn);
-  if (job.failedReason) {
-    record.error = job.failedReason;
-    const stack = job.stacktrace?.at(-1);
-    if (typeof stack === 'string') record.errorStack = stack;
-  }
+  withLastFailure(job, record);
   record.tries = triesOf(record, storedTries((job.data as WithTries).tries));
   return record;
 }
