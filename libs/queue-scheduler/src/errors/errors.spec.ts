@@ -2,6 +2,12 @@ import { describeValue } from './errors';
 
 // the value a typed error names is what the caller passed: what JSON would make of it hid the mistake
 describe('describeValue', () => {
+  it('cuts a long string, saying how long it was: a 1 MB id would otherwise be the whole message', () => {
+    const shown = describeValue('x'.repeat(1_000_000));
+    expect(shown).toBe(`'${'x'.repeat(200)}'... (1000000 characters)`);
+    expect(describeValue('y'.repeat(200))).toBe(`'${'y'.repeat(200)}'`);
+  });
+
   it('names the value as given, not as JSON would turn it', () => {
     expect(describeValue(new Date(Number.NaN))).toBe('an invalid Date'); // JSON: null
     expect(describeValue(new Date(0))).toBe('1970-01-01T00:00:00.000Z');

@@ -87,10 +87,18 @@ export class QueueClosedError extends QueueSchedulerError {
   }
 }
 
+/** The most characters of a string value an error message shows. */
+const MAX_SHOWN_CHARS = 200;
+
 /** Names a value for a message: strings quoted, everything else as JSON-ish text. */
 export function describeValue(value: unknown): string {
   // control characters escaped: a NUL or a newline inside a message would hide or split it in a log
-  if (typeof value === 'string') return `'${value.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}'`;
+  // and cut: a 1 MB id from a request would otherwise be the whole message, in every log line that shows it
+  if (typeof value === 'string') {
+    const shown = value.length > MAX_SHOWN_CHARS ? value.slice(0, MAX_SHOWN_CHARS) : value;
+    const text = `'${shown.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}'`;
+    return shown === value ? text : `${text}... (${value.length} characters)`;
+  }
   if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
   if (typeof value === 'boolean' || value === null || value === undefined) return String(value);
   if (typeof value === 'bigint') return `${value}n`;
