@@ -67,11 +67,17 @@ describe('resolveOptions: cluster events', () => {
     ['queue.clusterEvents', { queue: { clusterEvents: 'yes' as unknown as boolean } }],
     ['queue.clusterEventsRetentionMs', { queue: { clusterEventsRetentionMs: 0 } }],
     ['queue.clusterEventsPollMs', { queue: { clusterEventsPollMs: 1.5 } }],
+    // shorter than a reader needs to reach the rows: the sweep deleted them first
+    ['queue.clusterEventsRetentionMs', { queue: { clusterEventsRetentionMs: 9_999 } }],
+    ['queue.clusterEventsRetentionMs', { queue: { clusterEventsRetentionMs: 20_000, clusterEventsPollMs: 2_001 } }],
   ])('refuses a bad %s, naming it', (field, options) => {
     expect(() => resolveOptions(options)).toThrow(expect.objectContaining({ field }) as Error);
   });
 
-  it('keeps a retention of any length: it is compared with ages, never waited for', () => {
+  it('keeps a retention of any length from 10 s and 10 polls: it is compared with ages, never waited for', () => {
+    expect(resolveOptions({ queue: { clusterEventsRetentionMs: 10_000 } }).queue.clusterEventsRetentionMs).toBe(10_000);
+    expect(resolveOptions({ queue: { clusterEventsRetentionMs: 20_000, clusterEventsPollMs: 2_000 } }).queue.clusterEventsRetentionMs).toBe(20_000);
+    expect(() => resolveOptions({ queue: { clusterEventsRetentionMs: 5_000 } })).toThrow('queue.clusterEventsRetentionMs must be at least 10000 (10 s, and 10 × queue.clusterEventsPollMs');
     expect(resolveOptions({ queue: { clusterEventsRetentionMs: 10 * MAX_TIMER_MS } }).queue.clusterEventsRetentionMs).toBe(10 * MAX_TIMER_MS);
   });
 });

@@ -8,6 +8,8 @@ import { requireOpenTelemetry } from './tracing/open-telemetry';
 const LOG_LEVELS: readonly LogLevel[] = ['verbose', 'debug', 'log', 'warn', 'error', 'fatal'];
 const MISFIRE_POLICIES = ['fire_once', 'fire_all', 'skip'] as const;
 const MAX_LOOKAHEAD_MS = 3_600_000;
+/** The shortest queue.clusterEventsRetentionMs: a reader keeps up within it (see validate). */
+const MIN_EVENT_RETENTION_MS = 10_000;
 
 function fail(field: string, rule: string, value: unknown): never {
   throw new InvalidOptionsError(field, `${field} ${rule}, got ${describeValue(value)}`);
@@ -147,9 +149,14 @@ export function resolveOptions(options: QueueSchedulerModuleOptions = {}): Resol
   timerDuration('queue.sweepIntervalMs', positiveInt('queue.sweepIntervalMs', queue.sweepIntervalMs));
   nonNegative('queue.retentionDays', queue.retentionDays);
   bool('queue.clusterEvents', queue.clusterEvents);
-  // compared with the events' ages, never waited for: any length
+  // compared with the events' ages, never waited for: any length above the floor. Below it the sweep deleted rows a
+  // reader had not reached yet: a poll, or the 2 s a reader waits on a gap in the ids, outlasted them (0 of 15 read)
   positiveInt('queue.clusterEventsRetentionMs', queue.clusterEventsRetentionMs);
   timerDuration('queue.clusterEventsPollMs', positiveInt('queue.clusterEventsPollMs', queue.clusterEventsPollMs));
+  const retentionFloor = Math.max(MIN_EVENT_RETENTION_MS, 10 * queue.clusterEventsPollMs);
+  if (queue.clusterEventsRetentionMs < retentionFloor) {
+    fail('queue.clusterEventsRetentionMs', `must be at least ${retentionFloor} (10 s, and 10 × queue.clusterEventsPollMs: PostgreSQL's readers poll that slowly between notifications)`, queue.clusterEventsRetentionMs);
+  }
   if (!['background', 'inline'].includes(resolved.sqlite.checkpoints)) fail('sqlite.checkpoints', "must be 'background' or 'inline'", resolved.sqlite.checkpoints);
   timerDuration('shutdownTimeoutMs', nonNegative('shutdownTimeoutMs', resolved.shutdownTimeoutMs));
   if (!LOG_LEVELS.includes(resolved.logLevel)) fail('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`, resolved.logLevel);
