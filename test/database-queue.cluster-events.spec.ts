@@ -61,6 +61,24 @@ describe.each(['sqlite', 'mariadb', 'postgres'] as const)('task_event on %s', (k
     await app.get(DatabaseQueueService).sweep();
     expect((await ds.query('SELECT task_id FROM task_event ORDER BY id')).map((r: { task_id: string }) => r.task_id)).toEqual(['new-0', 'new-1']);
   });
+
+  it('never deletes the newest event, however old: MAX(id) stays the newest id the table gave, to check an `after` against', async () => {
+    const app = await backendApp.boot({ queue: { clusterEvents: true }, workers: { enabled: false } }, []);
+    const ds = app.get(DataSource);
+    for (let i = 0; i < 4; i++) await ds.query(row(`old-${i}`, Date.now() - 2 * 3_600_000));
+    await app.get(DatabaseQueueService).sweep();
+    const kept = (await ds.query('SELECT id, task_id FROM task_event ORDER BY id')) as Array<{ id: string | number; task_id: string }>;
+    expect(kept.map((r) => r.task_id)).toEqual(['old-3']);
+    // a subscriber that saw it resumes from it; one past it is refused
+    const queue = app.get(TaskQueue);
+    const resumed = await new Promise<unknown>((resolve) => {
+      const sub = queue.clusterEvents$({ after: String(kept[0].id) }).subscribe({ error: resolve });
+      setTimeout(() => (sub.unsubscribe(), resolve('reading')), 500);
+    });
+    expect(resumed).toBe('reading');
+    const refused = await new Promise<unknown>((resolve) => queue.clusterEvents$({ after: String(Number(kept[0].id) + 1) }).subscribe({ error: resolve }));
+    expect(refused).toMatchObject({ field: 'after' });
+  });
 });
 
 // SQLite has one writer at a time, so its ids commit in order; these two do not

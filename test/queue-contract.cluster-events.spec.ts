@@ -92,8 +92,9 @@ describe.each(BACKENDS)('clusterEvents$ and onTaskFinished on %s', (backend) => 
     // Redis: BullMQ's own entries do not carry the attempt
     if (backend !== 'redis') expect(events.filter((e) => e.taskId === flaky && e.kind !== 'queued').map((e) => e.attempt)).toEqual([1, 1, 2, 2]);
     expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
-    // numeric on memory and the databases, increasing in delivery order
-    if (backend !== 'redis') expect(events.map((e) => Number(e.id))).toEqual(events.map((e) => Number(e.id)).sort((a, b) => a - b));
+    // numbered on memory (after its log's token) and the databases, increasing in delivery order
+    const numbers = events.map((e) => Number(backend === 'memory' ? e.id.slice(e.id.lastIndexOf('-') + 1) : e.id));
+    if (backend !== 'redis') expect(numbers.every(Number.isSafeInteger) && numbers).toEqual([...numbers].sort((a, b) => a - b));
   });
 
   it('a subscriber that resumes with the last id it saw gets exactly what it missed, then the live ones', async () => {
@@ -177,6 +178,49 @@ describe.each(BACKENDS)('clusterEvents$ and onTaskFinished on %s', (backend) => 
     const id = await queue.pushTask({ type: 'ok' });
     expect(await queue.onTaskFinished(id, { timeoutMs: 10_000 })).toMatchObject({ status: 'succeeded' });
     expect(() => queue.clusterEvents$()).toThrow(InvalidOptionsError);
+  });
+
+  it('"from now" is the subscription: a push awaited right after subscribing is reported from its queued step', async () => {
+    // Redis placed a new reader at the server's clock once its own connection was up: after such a push's `queued`
+    const { queue } = await boot();
+    const warm = collect(queue);
+    await live(queue, warm.events);
+    warm.sub.unsubscribe();
+    for (let round = 0; round < 3; round++) {
+      const { events, sub } = collect(queue);
+      const id = await queue.pushTask({ type: 'ok' });
+      await waitFor(() => ended(events, id), 'its outcome', 15_000);
+      sub.unsubscribe();
+      expect(events.filter((e) => e.taskId === id).map((e) => e.kind)).toEqual(['queued', 'started', 'succeeded']);
+    }
+  });
+
+  it("refuses an `after` past the newest event, which no id this queue gave can be (InvalidArgumentError: the call's or the stream's)", async () => {
+    // a checkpoint from another database or process was accepted, and the stream stayed silent until ids passed it
+    const { queue } = await boot();
+    const { events, sub } = collect(queue);
+    await live(queue, events);
+    sub.unsubscribe();
+    const last = events.at(-1)!.id;
+    const ahead =
+      backend === 'redis'
+        ? Buffer.from(JSON.stringify([`${Date.now() + 3_600_000}-0`, {}])).toString('base64url')
+        : last.replace(/\d+$/, (n) => String(Number(n) + 1000));
+    const outcome = (after: string): Promise<unknown> =>
+      new Promise((resolve) => {
+        try {
+          const s = queue.clusterEvents$({ after }).subscribe({ next: () => resolve('an event'), error: resolve, complete: () => resolve('completed') });
+          // a stream that reads on (the accepted `after`) is ended by the test once it has been given the chance to refuse
+          setTimeout(() => (s.unsubscribe(), resolve('reading')), 1500);
+        } catch (err) {
+          resolve(err);
+        }
+      });
+    const refused = await outcome(ahead);
+    expect(refused).toBeInstanceOf(InvalidArgumentError);
+    expect(refused).toMatchObject({ field: 'after', message: expect.stringContaining('not an event id of this queue') });
+    // the newest id it gave is still one to resume from
+    expect(await outcome(last)).toBe('reading');
   });
 
   it('refuses an `after` that is no event id', async () => {

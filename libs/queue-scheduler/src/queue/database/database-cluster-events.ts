@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { Sql } from '../../database/sql';
-import { InvalidArgumentError } from '../../errors/errors';
+import { describeValue, InvalidArgumentError } from '../../errors/errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { ClusterTaskEvent } from '../../interfaces/task.interface';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
@@ -42,13 +42,13 @@ export class DatabaseClusterEvents implements ClusterEventSource {
   }
 
   stream(after: string | undefined): Observable<ClusterTaskEvent> {
-    if (after !== undefined && !/^\d{1,15}$/.test(after)) throw new InvalidArgumentError('after', `not an event id of this queue: ${JSON.stringify(after)}`);
+    if (after !== undefined && !/^(0|[1-9]\d{0,14})$/.test(after)) throw new InvalidArgumentError('after', `not an event id of this queue: ${describeValue(after)}`);
     const start = after === undefined ? undefined : Number(after);
     return readLoop(async (emit, signal) => {
       const both = AbortSignal.any([signal, this.stopped.signal]);
       this.listener?.subscribed();
       try {
-        await this.read(start, emit, both);
+        await this.read(start, emit, both, after);
       } finally {
         this.listener?.unsubscribed();
       }
@@ -61,7 +61,7 @@ export class DatabaseClusterEvents implements ClusterEventSource {
     this.listener?.close();
   }
 
-  private async read(start: number | undefined, emit: (event: ClusterTaskEvent) => void, signal: AbortSignal): Promise<void> {
+  private async read(start: number | undefined, emit: (event: ClusterTaskEvent) => void, signal: AbortSignal, after?: string): Promise<void> {
     const failures = new ReadFailures(this.logger, 'clusterEvents$');
     const poll = this.options.queue.clusterEventsPollMs * (this.listener ? PG_POLL_FACTOR : 1);
     const onWake = this.listener ? (wake: () => void) => this.listener!.onNotify(wake) : undefined;
@@ -69,9 +69,17 @@ export class DatabaseClusterEvents implements ClusterEventSource {
     /** A fresh reader starting on an empty table takes whatever id comes first. */
     let anchored = start !== undefined;
     let gapSince: number | undefined;
+    /** An `after` past the newest event is no id of this table (another database's, or from before it was recreated). */
+    let checked = start === undefined || start === 0;
     while (!signal.aborted) {
       let rows: StoredEventRow[];
       try {
+        if (!checked) {
+          // the sweep never deletes the newest row, so MAX(id) is the newest id this table ever gave
+          const latest = Number((await this.sql.rows<{ id: string | number | null }>(LATEST_EVENT))[0]?.id ?? 0);
+          if (start! > latest) throw new InvalidArgumentError('after', `not an event id of this queue: ${describeValue(after)} is past its newest event (${latest || 'none'})`);
+          checked = true;
+        }
         if (cursor === undefined) {
           const latest = (await this.sql.rows<{ id: string | number | null }>(LATEST_EVENT))[0]?.id;
           cursor = latest === null || latest === undefined ? 0 : Number(latest);
@@ -82,6 +90,7 @@ export class DatabaseClusterEvents implements ClusterEventSource {
         failures.ok();
       } catch (err) {
         if (signal.aborted) return;
+        if (err instanceof InvalidArgumentError) throw err;
         failures.failed(err);
         await pause(Math.max(poll, 1000), signal);
         continue;

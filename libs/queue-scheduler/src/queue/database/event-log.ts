@@ -47,16 +47,20 @@ const PRUNE_PAGES = 20;
 /**
  * Deletes events recorded before `cutoff`, oldest first, in bounded batches
  * found through the primary key (ids grow with time, so the old ones are a
- * prefix); a pass stops at PRUNE_PAGES and the next sweep goes on.
+ * prefix); a pass stops at PRUNE_PAGES and the next sweep goes on. The newest
+ * row is never deleted, however old: MAX(id) then stays the newest id the
+ * table gave, which is how a reader knows an `after` past it is no id of ours
+ * (and an empty table cannot give ids again from 1, as SQLite would).
  */
 export async function pruneEvents(sql: Sql, cutoff: number): Promise<number> {
   let deleted = 0;
   for (let page = 0; page < PRUNE_PAGES; page++) {
-    const oldest = oldestEvents(PRUNE_PAGE);
+    // one row more than is deleted: the last one read is the next page's first, or the newest
+    const oldest = oldestEvents(PRUNE_PAGE + 1);
     const rows = await sql.rows<{ id: string | number; recorded_at: string | number }>(oldest.text, oldest.params);
     let last: string | number | undefined;
     let n = 0;
-    for (const row of rows) {
+    for (const row of rows.slice(0, -1)) {
       if (Number(row.recorded_at) >= cutoff) break;
       last = row.id;
       n++;
@@ -65,7 +69,7 @@ export async function pruneEvents(sql: Sql, cutoff: number): Promise<number> {
     const { text, params } = deleteEventsUpTo(last);
     await sql.rangeAffected(text, params);
     deleted += n;
-    if (n < rows.length) break;
+    if (n < rows.length - 1 || rows.length <= PRUNE_PAGE) break;
   }
   return deleted;
 }

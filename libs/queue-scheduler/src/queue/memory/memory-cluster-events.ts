@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { Observable, Subject } from 'rxjs';
-import { InvalidArgumentError } from '../../errors/errors';
+import { describeValue, InvalidArgumentError } from '../../errors/errors';
 import type { ClusterTaskEvent, TaskEvent } from '../../interfaces/task.interface';
 import { type ClusterEventSource, isClusterKind } from '../cluster-events';
 import type { TaskEventStream } from '../task-events';
@@ -10,12 +11,16 @@ const MAX_KEPT = 100_000;
 /**
  * The memory backend's cluster: this process. Its outcome events are numbered
  * and kept for `retentionMs` (at most MAX_KEPT), so a subscriber that
- * resumes with `after` gets what it missed, then the live ones.
+ * resumes with `after` gets what it missed, then the live ones. An id is
+ * `<this log's token>-<number>`: the numbers start at 1 in every process, so
+ * a checkpoint saved by an earlier process would otherwise read as one of
+ * ours and silently skip that many events.
  */
 export class MemoryClusterEvents implements ClusterEventSource {
   private kept: ClusterTaskEvent[] = [];
   private head = 0;
   private seq = 0;
+  private readonly token = randomBytes(6).toString('base64url');
   private readonly live = new Subject<ClusterTaskEvent>();
 
   constructor(
@@ -30,7 +35,7 @@ export class MemoryClusterEvents implements ClusterEventSource {
 
   private add(e: TaskEvent): void {
     if (!isClusterKind(e.kind)) return;
-    const event: ClusterTaskEvent = { id: String(++this.seq), kind: e.kind, taskId: e.taskId, type: e.type, attempt: e.attempt, at: e.at, durationMs: e.durationMs, error: e.error };
+    const event: ClusterTaskEvent = { id: `${this.token}-${++this.seq}`, kind: e.kind, taskId: e.taskId, type: e.type, attempt: e.attempt, at: e.at, durationMs: e.durationMs, error: e.error };
     this.kept.push(event);
     this.prune();
     this.live.next(event);
@@ -46,13 +51,31 @@ export class MemoryClusterEvents implements ClusterEventSource {
     }
   }
 
+  /** The event numbered `n` if it is still kept (the kept ones are numbered without a gap). */
+  private numbered(n: number): ClusterTaskEvent | undefined {
+    if (this.head >= this.kept.length) return undefined;
+    return this.kept[this.head + n - (this.seq - (this.kept.length - this.head) + 1)];
+  }
+
   stream(after: string | undefined): Observable<ClusterTaskEvent> {
-    if (after !== undefined && !/^\d{1,15}$/.test(after)) throw new InvalidArgumentError('after', `not an event id of this queue: ${JSON.stringify(after)}`);
-    const from = after === undefined ? this.seq : Number(after);
+    let from: number | undefined;
+    if (after !== undefined) {
+      const match = /^([\w-]{8})-([1-9]\d{0,14})$/.exec(after);
+      from = match && match[1] === this.token ? Number(match[2]) : undefined;
+      if (from === undefined || from > this.seq) throw new InvalidArgumentError('after', `not an event id of this queue (this process's memory backend): ${describeValue(after)}`);
+    }
     return new Observable<ClusterTaskEvent>((subscriber) => {
-      // one thread: nothing is recorded between the replay and the live subscription
+      // "from now" is the subscription, as on the other backends (an Observable does nothing before it)
+      let next = (from ?? this.seq) + 1;
       this.prune();
-      for (let i = this.head; i < this.kept.length; i++) if (Number(this.kept[i].id) > from) subscriber.next(this.kept[i]);
+      // by number, not by index: a subscriber that pushes while it is replayed prunes and compacts the log under the loop.
+      // One thread: what it adds meanwhile is replayed too, and nothing is recorded between the replay and the live subscription
+      for (; next <= this.seq && !subscriber.closed; next++) {
+        const oldest = this.seq - (this.kept.length - this.head) + 1;
+        if (next < oldest) next = oldest;
+        const event = this.numbered(next);
+        if (event) subscriber.next(event);
+      }
       return this.live.subscribe(subscriber);
     });
   }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Observable } from 'rxjs';
-import { InvalidArgumentError } from '../../errors/errors';
+import { describeValue, InvalidArgumentError } from '../../errors/errors';
 import type { ClusterEventKind, ClusterTaskEvent } from '../../interfaces/task.interface';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
 import { type ClusterEventSource, pause, ReadFailures, readLoop } from '../cluster-events';
@@ -36,7 +36,7 @@ function decode(after: string): Position {
   } catch {
     // refused below
   }
-  throw new InvalidArgumentError('after', `not an event id of this queue: ${JSON.stringify(after)}`);
+  throw new InvalidArgumentError('after', `not an event id of this queue: ${describeValue(after)}`);
 }
 
 /** What the reader needs of the instance's RedisConnection. */
@@ -74,6 +74,10 @@ export class RedisClusterEvents implements ClusterEventSource {
       const both = AbortSignal.any([signal, this.stopped.signal]);
       // subscribed after the queue closed: the stream completes, and opens no connection for it
       if (both.aborted) return;
+      // "from now" is the subscription: the server's clock asked on the connection already open, before the reader's own
+      // connects (a push awaited right after subscribing was written before that handshake ended, and was missed)
+      const now = start ? undefined : this.now(this.redis().client);
+      now?.catch(() => undefined);
       const client = this.redis().client.duplicate();
       // once, and past the handshake (closeRedis): a second disconnect of a closed socket, or one during the ready
       // check, arms ioredis's 2 s timer to destroy it, which nothing clears and which kept the process up after close
@@ -85,7 +89,7 @@ export class RedisClusterEvents implements ClusterEventSource {
       const end = new Promise<void>((resolve) => (ended = resolve));
       this.open.add(end);
       try {
-        await this.read(client, start, emit, both);
+        await this.read(client, start, emit, both, now, after);
       } finally {
         both.removeEventListener('abort', onAbort);
         await stop();
@@ -119,15 +123,26 @@ export class RedisClusterEvents implements ClusterEventSource {
    * `start` undefined: a fresh reader, placed at the server's clock by its first pass. That read is in the loop, so
    * it is retried like any other, and a close before its answer ends the stream rather than erroring it.
    */
-  private async read(client: Redis, start: Position | undefined, emit: (event: ClusterTaskEvent) => void, signal: AbortSignal): Promise<void> {
+  private async read(client: Redis, start: Position | undefined, emit: (event: ClusterTaskEvent) => void, signal: AbortSignal, now?: Promise<string>, after?: string): Promise<void> {
     const failures = new ReadFailures(this.logger, 'clusterEvents$');
     // a copy: each subscription of the stream (a second subscriber, an rxjs retry) starts from `after`
     let position = start && { base: start.base, last: { ...start.last } };
+    let checked = start === undefined;
     let types: string[] = [];
     let typesAt = 0;
     while (!signal.aborted) {
       try {
-        const at = (position ??= { base: await this.now(client), last: {} });
+        if (!checked) {
+          // stream ids are the server's ms: a position past its clock is no id this queue gave (a forged or foreign one)
+          const serverNow = await this.now(client);
+          if ([start!.base, ...Object.values(start!.last)].some((id) => later(id, serverNow))) {
+            throw new InvalidArgumentError('after', `not an event id of this queue: ${describeValue(after)} is past the server's clock`);
+          }
+          checked = true;
+        }
+        // the subscription's own reading of the clock first; a failed one is taken again here, as any read
+        const base = position ? undefined : await (now ?? this.now(client)).finally(() => (now = undefined));
+        const at = (position ??= { base: base!, last: {} });
         if (Date.now() - typesAt >= TYPES_MS) {
           types = [...new Set([...(await this.redis().keys.types()), ...this.redis().handledTypes()])].sort();
           typesAt = Date.now();
@@ -150,11 +165,17 @@ export class RedisClusterEvents implements ClusterEventSource {
         }
       } catch (err) {
         if (signal.aborted) return;
+        if (err instanceof InvalidArgumentError) throw err;
         failures.failed(err);
         await pause(1000, signal);
       }
     }
   }
+}
+
+/** Whether stream id `a` (ms-seq) is more than a second past `b`: the slack is for a server clock NTP set back a little. */
+function later(a: string, b: string): boolean {
+  return Number(a.split('-')[0]) > Number(b.split('-')[0]) + 1000;
 }
 
 /** The outcome a stream entry reports, or undefined for the entries clusterEvents$ does not carry. */
