@@ -110,10 +110,14 @@ export class MemoryFlows {
   }
 
   /** Cancels what under `parent` has not started (running children finish as they finish). */
-  cancelChildren(parent: MemoryEntry, cancel: (entry: MemoryEntry) => void): void {
+  /** Appends to `out`, parents first, what a cancel of `parent` also cancels: every task under it that has not started. */
+  unstartedUnder(parent: MemoryEntry, out: MemoryEntry[]): MemoryEntry[] {
     for (const child of parent.flow?.children ?? []) {
-      if (child.status === 'pending' || child.status === 'failed' || child.status === 'waiting') cancel(child);
+      if (child.status !== 'pending' && child.status !== 'failed' && child.status !== 'waiting') continue;
+      out.push(child);
+      this.unstartedUnder(child, out);
     }
+    return out;
   }
 
   tree(entry: MemoryEntry): FlowNode {

@@ -184,11 +184,13 @@ export abstract class MemoryQueueStatus extends TaskQueue {
 
   /** A task that has not started, and in a flow what under it has not started either. */
   private cancelEntry(entry: MemoryEntry): void {
+    const cancelled = entry.flow?.children === undefined ? [entry] : this.flows.unstartedUnder(entry, [entry]);
     // a parent waiting for its children is in no ready lane or heap
-    if (entry.status !== 'waiting') this.waiting.remove(entry);
-    this.finish(entry, 'cancelled', this.clock.now());
-    this.emit('cancelled', entry);
-    if (entry.flow?.children !== undefined) this.flows.cancelChildren(entry, (child) => this.cancelEntry(child));
+    this.waiting.removeAll(cancelled.filter((e) => e.status !== 'waiting'));
+    for (const e of cancelled) {
+      this.finish(e, 'cancelled', this.clock.now());
+      this.emit('cancelled', e);
+    }
   }
 
   onCancelRequest(listener: (taskId: string) => boolean): void {

@@ -78,6 +78,17 @@ export class WaitingTasks {
     else this.ready.remove(entry);
   }
 
+  /** Takes many waiting tasks out at once (a flow's cancel): the ready ones in one pass per type. */
+  removeAll(entries: readonly MemoryEntry[]): void {
+    const ready = new Set<MemoryEntry>();
+    for (const entry of entries) {
+      if (entry.heapIndex >= 0) this.delayed.remove(entry);
+      else ready.add(entry);
+    }
+    if (ready.size === 1) this.ready.remove(ready.values().next().value!);
+    else if (ready.size > 1) this.ready.removeAll(ready);
+  }
+
   /** Takes up to `limit` ready tasks `filter` allows into `out`, in order. */
   take(filter: ClaimFilter, limit: number, out: MemoryEntry[]): void {
     this.promoteDue();
