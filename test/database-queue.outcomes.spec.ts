@@ -66,6 +66,21 @@ class GatedHandlers {
   release(): void {
     this.open();
   }
+
+  private openBusy!: () => void;
+  private readonly busyGate = new Promise<void>((resolve) => (this.openBusy = resolve));
+  busyStarted = false;
+
+  /** Runs until released: while it does, its instance renews its lease. */
+  @TaskHandler('busy')
+  async busy(): Promise<void> {
+    this.busyStarted = true;
+    await this.busyGate;
+  }
+
+  releaseBusy(): void {
+    this.openBusy();
+  }
 }
 
 const only = (type: string): ClaimFilter => ({ types: [type], unknownTypes: false, handled: new Set([type]) });
@@ -272,5 +287,40 @@ const serverKinds = DATABASES.filter((k): k is ServerKind => k !== 'sqlite');
     await waitFor(async () => (await queue.getTask('cut-off').catch(() => undefined))?.status === 'succeeded', 'the task run again and recorded', 30_000, 50);
     expect(handlers.started).toBe(2);
     expect(await queue.getTask('cut-off')).toMatchObject({ status: 'succeeded', attempts: 2, result: { n: 1 } });
+  });
+
+  it('runs such a task again while its instance is busy: the lease renewal is for the tries it still runs', async () => {
+    // the renewal extended every running row of the instance, the unwritten try's too: it stayed running while any ran
+    await app?.close();
+    const logger = new CapturingLogger();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...viaProxy(), autoLoadEntities: true, synchronize: true, logging: false }),
+        QueueSchedulerModule.forRoot({ logLevel: 'warn', queue: { backend: 'database', pollIntervalMs: 100, leaseMs: 1500, sweepIntervalMs: 200 }, workers: { concurrency: 2 } }),
+      ],
+      providers: [GatedHandlers],
+    })
+      .setLogger(logger)
+      .compile();
+    app = moduleRef.createNestApplication({ logger });
+    await app.init();
+    const queue = app.get(DatabaseQueueService);
+    const handlers = app.get(GatedHandlers);
+    await queue.pushTask({ taskId: 'busy-1', type: 'busy' });
+    await waitFor(() => handlers.busyStarted, 'the busy task started');
+    await queue.pushTask({ taskId: 'cut-off-2', type: 'gated', params: { n: 2 } });
+    await waitFor(() => handlers.started === 1, 'the first try started');
+
+    proxy.cut('reset');
+    handlers.release();
+    await waitFor(() => logger.lines.some((l) => l.startsWith('task cut-off-2 (gated): could not record the outcome')), 'the failed write logged for the task');
+    proxy.restore();
+
+    // ten leases: the busy task's is renewed all along
+    await waitFor(async () => (await queue.getTask('cut-off-2').catch(() => undefined))?.status === 'succeeded', 'the task run again and recorded', 15_000, 50);
+    expect(handlers.started).toBe(2);
+    expect((await queue.getTask('busy-1')).status).toBe('running');
+    handlers.releaseBusy();
+    await waitFor(async () => (await queue.getTask('busy-1')).status === 'succeeded', 'the busy task');
   });
 });

@@ -15,7 +15,7 @@ import { cancelWithEvent, writeStarted } from './event-log';
 import { type TaskRow, toRecord } from './task-rows';
 import { claimRows } from './claim-rows';
 import { EmptyTypes } from '../empty-types';
-import { releaseClaim, renewLeases } from './statements/leases';
+import { releaseClaim, setLeasesOf } from './statements/leases';
 import { sweepOnce } from './lease-sweep';
 import { writeProgress } from './statements/outcomes';
 import { cancelRequests, recordCancelled } from './statements/tasks';
@@ -29,6 +29,8 @@ import { cancelRequests, recordCancelled } from './statements/tasks';
 export class DatabaseConsumer {
   private readonly outcomes: OutcomeBatch;
   private readonly leased = new Map<string, Task>();
+  /** Tries whose outcome write failed, by task id: their leases are ended at the next sweep that reaches the database. */
+  private readonly unwrittenTries = new Map<string, Task>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly wakeTimers = new WakeTimers(() => this.wakeLocal(1));
   private readonly idle: IdlePoll;
@@ -120,7 +122,7 @@ export class DatabaseConsumer {
     // the worker pool hands over the normalised result (see TaskRunner): plain JSON, within queue.maxResultBytes
     const json = result === undefined || result === null ? null : JSON.stringify(result);
     // the lease is renewed until the outcome is written; a failed write lets it lapse, so the task is run again
-    const written = await this.outcomes.record({ kind: 'succeeded', task, result: json, durationMs }).finally(() => this.leased.delete(task.taskId));
+    const written = await this.outcomes.record({ kind: 'succeeded', task, result: json, durationMs }).catch(this.unwritten(task)).finally(() => this.leased.delete(task.taskId));
     if (!written) return this.lostLease(task, 'succeeded');
     this.events.emit('succeeded', task, durationMs);
   }
@@ -128,7 +130,7 @@ export class DatabaseConsumer {
   async fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
     const [message, stack] = [storableText(error.message, 8000), stackOf(error)];
     const outcome = retryAt ? { kind: 'retrying' as const, task, error: message, stack, retryAt: retryAt.getTime(), durationMs } : { kind: 'dead' as const, task, error: message, stack, durationMs };
-    const written = await this.outcomes.record(outcome).finally(() => this.leased.delete(task.taskId));
+    const written = await this.outcomes.record(outcome).catch(this.unwritten(task)).finally(() => this.leased.delete(task.taskId));
     if (!written) return this.lostLease(task, outcome.kind);
     this.events.emit(outcome.kind, task, durationMs, error.message, retryAt ?? undefined);
     if (retryAt) this.wakeAt(retryAt);
@@ -167,15 +169,14 @@ export class DatabaseConsumer {
     this.events.emit('cancelled', task, durationMs);
   }
 
-  /** Extends the leases of every task this instance runs, in one statement. */
+  /** Extends the leases of the tasks this instance runs. */
   async renewLeases(): Promise<number> {
-    if (this.leased.size === 0) return 0;
-    const { text, params } = renewLeases(this.owner, Date.now() + this.options.queue.leaseMs);
-    return this.sql.rangeAffected(text, params);
+    return setLeasesOf(this.sql, this.owner, [...this.leased.keys()], Date.now() + this.options.queue.leaseMs);
   }
 
   /** Re-queues tasks whose lease ran out (their worker died or stalled) and purges rows past retention (see sweepOnce). */
   async sweep(): Promise<{ reclaimed: number; purged: number }> {
+    await this.endUnwrittenLeases();
     const swept = await sweepOnce(this.sql, this.options, this.logger, Date.now());
     if (swept.reclaimed > 0) this.wakeLocal(swept.reclaimed);
     return swept;
@@ -185,6 +186,23 @@ export class DatabaseConsumer {
   wakeLocal(n: number): void {
     this.emptyTypes.clear();
     this.idle.pushed(n);
+  }
+
+  /** An outcome write failed (the database is away): its try's lease is ended once it is back, and the task runs again. */
+  private unwritten(task: Task): (err: unknown) => never {
+    return (err: unknown) => {
+      this.unwrittenTries.set(task.taskId, task);
+      throw err;
+    };
+  }
+
+  /** Ends the leases of tries whose outcome could not be written, so that this sweep queues them again (as lost tries). */
+  private async endUnwrittenLeases(): Promise<void> {
+    if (this.unwrittenTries.size === 0) return;
+    // one running here again (claimed anew by this instance) is not this try's to end
+    const ids = [...this.unwrittenTries.keys()].filter((id) => !this.leased.has(id));
+    await setLeasesOf(this.sql, this.owner, ids, Date.now() - 1);
+    for (const id of ids) this.unwrittenTries.delete(id);
   }
 
   /** A delayed or retried task of this instance starts on time rather than at the next poll. */

@@ -3,10 +3,22 @@ import type { Sql } from '../../../database/sql';
 import { FINISHED, type Statement } from './statement';
 import { appendedTries, textLiteral } from './tries';
 
-/** Extends the leases of every task this instance runs. */
-export function renewLeases(owner: string, expiresAt: number): Statement {
-  return { text: "UPDATE task_queue SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'running'", params: [expiresAt, owner] };
+/**
+ * Sets the lease of tasks `ids` this instance holds: extended while they run, or ended (a past time) for tries whose
+ * outcome could not be written, so that the sweep queues them again. By id: renewing every row of the owner kept a
+ * task whose outcome write failed in an outage `running` for as long as the instance was busy.
+ */
+export async function setLeasesOf(sql: Sql, owner: string, ids: readonly string[], expiresAt: number): Promise<number> {
+  let set = 0;
+  for (let i = 0; i < ids.length; i += LEASE_IDS) {
+    const chunk = ids.slice(i, i + LEASE_IDS);
+    set += await sql.rangeAffected(`UPDATE task_queue SET lease_expires_at = ? WHERE lease_owner = ? AND status = 'running' AND task_id IN (${sql.list(chunk.length)})`, [expiresAt, owner, ...chunk]);
+  }
+  return set;
 }
+
+/** Ids per lease statement: well within every driver's limit on parameters. */
+const LEASE_IDS = 500;
 
 /** Gives a claimed task back without using an attempt, if its lease is still this try's. */
 export function releaseClaim(task: Task, runAt?: Date): Statement {
