@@ -1,6 +1,7 @@
 import { Injectable, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { QueueSchedulerModule, TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { QueueSchedulerModule, SchedulerService, TaskContext, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
 import { freePort, PrivateRedis } from './support/redis-server';
 import { waitFor } from './support/wait-for';
 
@@ -15,6 +16,70 @@ class Recorder {
     this.runs.set(ctx.taskId, (this.runs.get(ctx.taskId) ?? 0) + 1);
   }
 }
+
+@Injectable()
+class Slow {
+  started = 0;
+
+  @TaskHandler('slow')
+  async slow(): Promise<void> {
+    this.started++;
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+  }
+
+  @TaskHandler('tick')
+  tick(): void {}
+}
+
+describe('redis backend while Redis is down', () => {
+  let redis: PrivateRedis;
+
+  beforeAll(async () => {
+    redis = new PrivateRedis(await freePort());
+    await redis.start();
+  });
+
+  afterAll(() => redis.destroy());
+
+  it('app.close() resolves without waiting for Redis: the streams complete, a claim, a firing and an outcome are left to leases', async () => {
+    // it waited for Redis to come back: the cluster event reader's XREAD, QUIT, a claim, the count of pending tasks
+    // and a schedule's push each sat in ioredis's offline queue
+    const ref = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ type: 'better-sqlite3', database: ':memory:', autoLoadEntities: true, synchronize: true }),
+        QueueSchedulerModule.forRoot({
+          logLevel: 'fatal',
+          shutdownTimeoutMs: 500,
+          queue: { backend: 'redis', connection: { host: '127.0.0.1', port: redis.port }, prefix: 'outage', clusterEvents: true, pollIntervalMs: 100 },
+        }),
+      ],
+      providers: [Slow],
+    }).compile();
+    const app = ref.createNestApplication({ logger: false });
+    await app.init();
+    const queue = app.get(TaskQueue);
+    let completed = false;
+    queue.clusterEvents$().subscribe({ complete: () => (completed = true) });
+    await app.get(SchedulerService).addSchedule({ name: 'every second', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 1 });
+    await queue.pushTask({ type: 'slow' });
+    await waitFor(() => app.get(Slow).started === 1, 'the slow task to start', 10_000);
+
+    await redis.stop();
+    const closing = app.close().then(() => 'closed');
+    // a generous guard: the steps that wait for a backend away give up after 5 s each
+    const within = async (ms: number): Promise<unknown> => {
+      let timer: NodeJS.Timeout | undefined;
+      const guard = new Promise((resolve) => (timer = setTimeout(resolve, ms, 'still waiting for Redis')));
+      return Promise.race([closing, guard]).finally(() => clearTimeout(timer));
+    };
+    const outcome = await within(40_000);
+    // back, so that a close still waiting ends (it did not, before: the reader's XREAD never settled)
+    await redis.start();
+    await within(20_000);
+    expect(outcome).toBe('closed');
+    expect(completed).toBe(true);
+  });
+});
 
 describe('redis backend when Redis restarts mid-run', () => {
   let redis: PrivateRedis;

@@ -1,3 +1,4 @@
+import { settledWithin, UNREACHABLE_WAIT_MS } from '../deadline';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
 import type { ResolvedOptions } from '../interfaces/options.interface';
@@ -69,7 +70,10 @@ export class ScheduleLoop {
   async stop(): Promise<void> {
     this.active = false;
     this.clearTimer();
-    await this.current;
+    // a firing whose push waits for a queue that is away (Redis down): not waited for past UNREACHABLE_WAIT_MS
+    if (this.current && !(await settledWithin(this.current, UNREACHABLE_WAIT_MS))) {
+      this.logger.warn(`scheduler stopped while a firing still waited for the queue (is it reachable?): occurrences it claimed and has not pushed are lost`);
+    }
     await this.firing.giveBackHeld();
   }
 

@@ -1,3 +1,4 @@
+import { answerWithin } from '../deadline';
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { TaskHandlerRegistry } from '../handlers/task-handler.registry';
 import type { ResolvedOptions } from '../interfaces/options.interface';
@@ -61,8 +62,11 @@ export class WorkerPoolService implements OnApplicationBootstrap, BeforeApplicat
     const wasRunning = this.pool.started;
     await this.pool.stop();
     if (!wasRunning) return;
-    const pending = await this.queue.getQueueSize();
-    if (!this.queue.capabilities.durable && pending > 0) {
+    // a count for a log line: not worth waiting for a backend that is away (ioredis holds the command until Redis is back)
+    const pending = this.queue.capabilities.durable ? await answerWithin(Promise.resolve(this.queue.getQueueSize()), 1000) : await this.queue.getQueueSize();
+    if (pending === undefined) {
+      this.logger.log('workers stopped; the queue did not answer how many tasks are pending');
+    } else if (!this.queue.capabilities.durable && pending > 0) {
       this.logger.warn(`workers stopped with ${pending} task(s) still pending in memory; they are lost when the process exits`);
     } else {
       this.logger.log(`workers stopped; ${pending} task(s) pending in the queue`);

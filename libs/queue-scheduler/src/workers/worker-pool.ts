@@ -1,3 +1,4 @@
+import { settledWithin, UNREACHABLE_WAIT_MS } from '../deadline';
 import type { RegisteredHandler, TaskHandlerRegistry } from '../handlers/task-handler.registry';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { MaybePromise, Task } from '../interfaces/task.interface';
@@ -45,6 +46,8 @@ export class WorkerPool {
   private pumpQueued = false;
   /** An asynchronous claim is under way; it is the only one. */
   private claiming?: Promise<void>;
+  /** A claim failed and none has worked since: the failure was logged once. */
+  private claimsFailing = false;
   private idle?: AbortController;
   private retryTimer?: NodeJS.Timeout;
   private drained?: () => void;
@@ -107,15 +110,20 @@ export class WorkerPool {
     this.state = 'stopping';
     this.idle?.abort(WOKEN);
     clearTimeout(this.retryTimer);
-    // tasks a claim under way returns are launched: they were claimed before the stop
-    await this.claiming;
+    // tasks a claim under way returns are launched: they were claimed before the stop. A claim waiting for a backend
+    // that is away (ioredis queues commands until Redis is back) is not waited for past UNREACHABLE_WAIT_MS
+    if (this.claiming && !(await settledWithin(this.claiming, UNREACHABLE_WAIT_MS))) {
+      this.logger.warn(`shutdown: a claim got no answer in ${UNREACHABLE_WAIT_MS} ms (is the backend reachable?); what it takes is left to its lease`);
+    }
     if (await this.allDone(timeoutMs)) return;
     const left = [...this.runner.inFlight];
-    this.logger.warn(
-      `shutdown: ${left.length} task(s) still running after ${timeoutMs} ms, aborting them: ${left.map((run) => taskLabel(run.task)).join(', ')}`,
-    );
+    // none left running: what is left is outcomes being written
+    if (left.length) {
+      this.logger.warn(`shutdown: ${left.length} task(s) still running after ${timeoutMs} ms, aborting them: ${left.map((run) => taskLabel(run.task)).join(', ')}`);
+    }
     for (const run of left) run.abort(new ShutdownAbort());
-    await this.allDone(Infinity);
+    // their releases (and outcomes) are writes too: against a backend that is away, the lease gives the tasks back
+    if (!(await this.allDone(UNREACHABLE_WAIT_MS))) this.logger.warn(`shutdown: outcomes not written in ${UNREACHABLE_WAIT_MS} ms (is the backend reachable?); their tasks run again after their lease`);
   }
 
   /** Resolves true once no handler runs and every outcome is written, false when `timeoutMs` passes first. */
@@ -148,6 +156,7 @@ export class WorkerPool {
           return this.claimFailed(err);
         }
         if (claimed instanceof Promise) return this.awaitClaim(claimed, filter);
+        this.claimWorked();
         if (claimed.length === 0) return this.waitForWork(filter);
         this.runner.readClock();
         for (const task of claimed) this.launch(task);
@@ -162,6 +171,9 @@ export class WorkerPool {
     this.claiming = claimed.then(
       (tasks) => {
         this.claiming = undefined;
+        // answered after a shutdown stopped waiting for it: the connection is closing, the lease gives them back
+        if (this.state === 'stopped') return;
+        this.claimWorked();
         this.runner.readClock();
         for (const task of tasks) this.launch(task);
         if (tasks.length === 0) this.waitForWork(filter);
@@ -174,9 +186,17 @@ export class WorkerPool {
     );
   }
 
+  private claimWorked(): void {
+    if (!this.claimsFailing) return;
+    this.claimsFailing = false;
+    this.logger.log('claiming tasks again');
+  }
+
   private claimFailed(err: unknown): void {
-    this.logger.error(`claiming tasks failed, retrying in ${IDLE_WAIT_MS} ms: ${(err as Error).message}`, err);
     if (this.state !== 'running') return;
+    // once per outage: every finished task pumps, so the failures came several a second, each with its stack
+    if (!this.claimsFailing) this.logger.error(`claiming tasks failed, retrying every ${IDLE_WAIT_MS} ms until it works: ${(err as Error).message}`, err);
+    this.claimsFailing = true;
     this.retryTimer = setTimeout(this.pumpNow, IDLE_WAIT_MS);
     this.retryTimer.unref();
   }

@@ -35,6 +35,8 @@ export class RedisCancels {
 
   listen(onCancel: (taskId: string) => void): void {
     const subscriber = (this.subscriber = this.redis().client.duplicate());
+    // its errors are the outage the main connection logs once: unheard, ioredis wrote each to stderr
+    subscriber.on('error', () => undefined);
     subscriber.on('message', (_channel: string, taskId: string) => onCancel(taskId));
     subscriber.subscribe(this.channel).catch((err: unknown) => this.logger.error(`cancel requests will not reach this instance: ${(err as Error).message}`, err));
   }

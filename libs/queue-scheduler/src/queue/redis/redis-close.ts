@@ -3,6 +3,8 @@ import type { Redis } from 'ioredis';
 /** How long a close waits for a connection's handshake; against a reachable Redis it takes milliseconds. */
 const HANDSHAKE_WAIT_MS = 1000;
 const SETTLED = ['ready', 'close', 'end'] as const;
+/** How long QUIT may take before the socket is simply closed (a server that went away mid-close). */
+const QUIT_WAIT_MS = 1000;
 
 /**
  * Closes an ioredis connection without leaving a timer behind. Closed while
@@ -24,6 +26,11 @@ export async function closeRedis(client: Redis, how: 'quit' | 'disconnect'): Pro
       for (const event of SETTLED) client.once(event, done);
     });
   }
-  if (how === 'disconnect') return client.disconnect();
-  await client.quit().catch(() => client.disconnect());
+  // QUIT waits in the offline queue for a server that is away (an outage): app.close() waited for Redis to come back
+  if (how === 'disconnect' || client.status !== 'ready') return client.disconnect();
+  let timer: NodeJS.Timeout | undefined;
+  const away = new Promise<void>((resolve) => (timer = setTimeout(resolve, QUIT_WAIT_MS)));
+  await Promise.race([client.quit().then(() => undefined, () => undefined), away]);
+  clearTimeout(timer);
+  if ((client.status as string) !== 'end') client.disconnect();
 }

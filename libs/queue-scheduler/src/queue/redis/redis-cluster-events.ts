@@ -79,6 +79,8 @@ export class RedisClusterEvents implements ClusterEventSource {
       const now = start ? undefined : this.now(this.redis().client);
       now?.catch(() => undefined);
       const client = this.redis().client.duplicate();
+      // its errors are the outage the read loop logs once: unheard, ioredis wrote each to stderr (14-34 lines an outage)
+      client.on('error', () => undefined);
       // once, and past the handshake (closeRedis): a second disconnect of a closed socket, or one during the ready
       // check, arms ioredis's 2 s timer to destroy it, which nothing clears and which kept the process up after close
       let closing: Promise<void> | undefined;
@@ -116,7 +118,9 @@ export class RedisClusterEvents implements ClusterEventSource {
   /** The server's clock as a stream id: a new reader takes what is written from now on. */
   private async now(client: Redis): Promise<string> {
     const [seconds, micros] = await client.time();
-    return `${Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)}-0`;
+    // the last id of the ms before: an entry written in the same ms as TIME (a push sent in the same tick as the
+    // subscription, both in one packet) is `<ms>-0`, which a reader placed at `<ms>-0` skipped
+    return `${Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - 1}-18446744073709551615`;
   }
 
   /**
@@ -134,17 +138,21 @@ export class RedisClusterEvents implements ClusterEventSource {
       try {
         if (!checked) {
           // stream ids are the server's ms: a position past its clock is no id this queue gave (a forged or foreign one)
-          const serverNow = await this.now(client);
+          const serverNow = await untilAborted(this.now(client), signal);
+          if (serverNow === undefined) return;
           if ([start!.base, ...Object.values(start!.last)].some((id) => later(id, serverNow))) {
             throw new InvalidArgumentError('after', `not an event id of this queue: ${describeValue(after)} is past the server's clock`);
           }
           checked = true;
         }
         // the subscription's own reading of the clock first; a failed one is taken again here, as any read
-        const base = position ? undefined : await (now ?? this.now(client)).finally(() => (now = undefined));
+        const base = position ? undefined : await untilAborted((now ?? this.now(client)).finally(() => (now = undefined)), signal);
+        if (!position && base === undefined) return;
         const at = (position ??= { base: base!, last: {} });
         if (Date.now() - typesAt >= TYPES_MS) {
-          types = [...new Set([...(await this.redis().keys.types()), ...this.redis().handledTypes()])].sort();
+          const listed = await untilAborted(this.redis().keys.types(), signal);
+          if (listed === undefined) return;
+          types = [...new Set([...listed, ...this.redis().handledTypes()])].sort();
           typesAt = Date.now();
         }
         if (!types.length) {
@@ -153,7 +161,8 @@ export class RedisClusterEvents implements ClusterEventSource {
         }
         const keys = types.map((t) => this.redis().eventsKey(t));
         const ids = types.map((t) => at.last[t] ?? at.base);
-        const reply = (await client.xread('COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids)) as Array<[string, Array<[string, string[]]>]> | null;
+        const reply = (await untilAborted(client.xread('COUNT', COUNT, 'BLOCK', BLOCK_MS, 'STREAMS', ...keys, ...ids), signal)) as Array<[string, Array<[string, string[]]>]> | null | undefined;
+        if (reply === undefined) return;
         failures.ok();
         for (const [key, entries] of reply ?? []) {
           const type = types[keys.indexOf(key)];
@@ -171,6 +180,22 @@ export class RedisClusterEvents implements ClusterEventSource {
       }
     }
   }
+}
+
+/**
+ * `p`, or undefined once `signal` aborts: a command waits in ioredis's offline queue while Redis is away, and a
+ * disconnect did not settle it, so a stream's end (and app.close(), which waits for it) waited for Redis to come back.
+ */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return (p.catch(() => undefined), Promise.resolve(undefined));
+  return new Promise<T | undefined>((resolve, reject) => {
+    const abort = (): void => resolve(undefined);
+    signal.addEventListener('abort', abort, { once: true });
+    p.then(
+      (v) => (signal.removeEventListener('abort', abort), resolve(v)),
+      (err: unknown) => (signal.removeEventListener('abort', abort), signal.aborted ? resolve(undefined) : reject(err)),
+    );
+  });
 }
 
 /** Whether stream id `a` (ms-seq) is more than a second past `b`: the slack is for a server clock NTP set back a little. */

@@ -72,7 +72,7 @@ export class RedisConnection {
         // a Queue made to read a released type (a status call, the retention pass) would write its meta hash back, for good
         skipMetasUpdate: true,
       });
-      queue.on('error', (err: Error) => this.logger.error(`BullMQ queue for type '${type}': ${err.message}`, err));
+      queue.on('error', (err: Error) => this.bullmqError(`BullMQ queue for type '${type}'`, err));
       this.queues.set(type, queue);
     }
     return queue;
@@ -96,7 +96,7 @@ export class RedisConnection {
         // a lost try uses no attempt (see attemptsOf); one more than this and BullMQ condemns the job (RedisConsumer.take)
         maxStalledCount: this.options.queue.maxLostTries,
       });
-      worker.on('error', (err: Error) => this.logger.error(`BullMQ worker for type '${type}': ${err.message}`, err));
+      worker.on('error', (err: Error) => this.bullmqError(`BullMQ worker for type '${type}'`, err));
       worker.on('stalled', (jobId: string) => this.onStalled(jobId, type));
       void worker.startStalledCheckTimer();
       this.workers.set(type, worker);
@@ -104,6 +104,11 @@ export class RedisConnection {
       this.keys.addTypes([type]).catch((err: unknown) => this.logger.warn(`listing type '${type}': ${(err as Error).message}`));
     }
     return worker;
+  }
+
+  /** While the connection is down, its outage was logged once: BullMQ's own connections repeat it every 2 s per type, each with a stack. */
+  private bullmqError(what: string, err: Error): void {
+    if (!this.down) this.logger.error(`${what}: ${err.message}`, err);
   }
 
   /** Adds a tree of jobs in one MULTI (BullMQ's FlowProducer): all of them, or none. */
