@@ -24,6 +24,8 @@ export class PgEventListener {
   private subscribers = 0;
   private client?: PgClient;
   private connecting = false;
+  /** A LISTEN failed and none has worked since: logged once. */
+  private failing = false;
   private closed = false;
 
   constructor(
@@ -67,13 +69,17 @@ export class PgEventListener {
       client.on('notification', () => this.wakeAll());
       await client.query(`LISTEN ${EVENTS_CHANNEL}`);
       this.client = client;
+      if (this.failing) this.logger.log(`clusterEvents$: LISTEN ${EVENTS_CHANNEL} again`);
+      this.failing = false;
       if (this.closed || this.subscribers === 0) return this.disconnect();
       // what committed while no one listened is read now, not at the next poll
       this.wakeAll();
     } catch (err) {
       // a LISTEN that failed leaves a connection that may half-listen: destroyed, not handed back to the pool
       if (client && this.client !== client) client.release(true);
-      this.logger.warn(`clusterEvents$: LISTEN ${EVENTS_CHANNEL} failed, readers poll until it is back: ${(err as Error).message}`);
+      // once per outage: a try every RECONNECT_MS logged a line each
+      if (!this.failing) this.logger.warn(`clusterEvents$: LISTEN ${EVENTS_CHANNEL} failed, readers poll until it is back: ${(err as Error).message}`);
+      this.failing = true;
       this.retry();
     } finally {
       this.connecting = false;
