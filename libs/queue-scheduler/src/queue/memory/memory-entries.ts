@@ -24,6 +24,8 @@ export interface FlowLinks {
   pending: number;
   /** The child whose failure (under 'fail') made it dead: retrying that child re-arms it. */
   failedBy: MemoryEntry | undefined;
+  /** Its finished children the history passed while it had not ended: kept until it is forgotten itself (see MemoryTasks.forget). */
+  held?: MemoryEntry[];
 }
 
 /**

@@ -273,4 +273,25 @@ describe('MemoryQueueService.listTasks pages', () => {
     expect(queue.listTasks({ type: 'other' })).toEqual({ items: [], nextCursor: undefined });
     expect(queue.listTasks({ status: 'bogus' as TaskStatus })).toEqual({ items: [], nextCursor: undefined });
   });
+
+  it("keeps a flow's finished children past queue.historySize while their parent is kept, and forgets them with it", () => {
+    // a parent of 20,000 children saw the last 1,000 in childResults() with the default historySize
+    const queue = makeQueue({ historySize: 3 });
+    const flow = queue.pushFlow({ type: 'parent', children: Array.from({ length: 10 }, (_, i) => ({ type: 'child', params: { i } })) });
+    for (const task of queue.claim({ types: ['child'], unknownTypes: false, handled: new Set(['child']) }, 10)) queue.complete(task, (task.params as { i: number }).i, 1);
+    const [parent] = queue.claim({ types: ['parent'], unknownTypes: false, handled: new Set(['parent']) }, 1);
+    expect(parent.taskId).toBe(flow.taskId);
+    const results = queue.childResults(parent);
+    expect(Object.keys(results).sort()).toEqual(flow.children.map((c) => c.taskId).sort());
+    expect(flow.children.map((c) => (results[c.taskId] as { result: unknown }).result)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    queue.complete(parent, 'done', 1);
+    // ended, and still kept: its flow is whole
+    expect(queue.getFlow(flow.taskId).children).toHaveLength(10);
+    // three more finished tasks push the parent out of the history: its children go with it
+    for (let i = 0; i < 3; i++) queue.pushTask({ taskId: `later-${i}`, type: 'later' });
+    for (const task of queue.claim({ types: ['later'], unknownTypes: false, handled: new Set(['later']) }, 3)) queue.complete(task, null, 1);
+    expect(() => queue.getTask(flow.taskId)).toThrow(TaskNotFoundError);
+    for (const child of flow.children) expect(() => queue.getTask(child.taskId)).toThrow(TaskNotFoundError);
+    expect(tasksOf(queue).retained.entries).toBe(3);
+  });
 });

@@ -130,6 +130,7 @@ export class MemoryTasks {
     // before supersede: a superseded entry is no longer the index's to delete
     this.byId.delete(entry);
     this.supersede(entry);
+    this.forgetHeld(entry);
   }
 
   setStatus(entry: MemoryEntry, status: TaskStatus): void {
@@ -231,7 +232,23 @@ export class MemoryTasks {
   }
 
   private forget(entry: MemoryEntry): void {
+    // a flow child's result is its parent's input: kept past historySize for as long as its parent is known (a parent
+    // of 20,000 children saw the last 1,000 in childResults(), getFlow listed as many), and forgotten with it
+    const parent = entry.flow?.parent;
+    if (parent !== undefined && this.byId.get(parent.taskId) === parent && this.byId.get(entry.taskId) === entry) {
+      (parent.flow!.held ??= []).push(entry);
+      return;
+    }
     this.byId.delete(entry);
     this.listing.unlist(entry);
+    this.forgetHeld(entry);
+  }
+
+  /** The children `entry` held, forgotten with it; one queued again since (a retried child) is the history's again. */
+  private forgetHeld(entry: MemoryEntry): void {
+    const held = entry.flow?.held;
+    if (held === undefined) return;
+    entry.flow!.held = undefined;
+    for (const child of held) if (!UNFINISHED.has(statusIndex(child.status)) && this.byId.get(child.taskId) === child) this.forget(child);
   }
 }
