@@ -261,7 +261,9 @@ const serverKinds = DATABASES.filter((k): k is ServerKind => k !== 'sqlite');
 
   const viaProxy = (): DataSourceOptions => ({ ...db.options, host: '127.0.0.1', port: proxy.port }) as DataSourceOptions;
 
-  it('rejects the waiting caller; the task keeps no lease and runs again once the database is back', async () => {
+  /** An app whose database is reached through the proxy, with a short lease and a sweep every 200 ms. */
+  async function bootViaProxy(): Promise<{ logger: CapturingLogger; queue: DatabaseQueueService; handlers: GatedHandlers }> {
+    await app?.close();
     const logger = new CapturingLogger();
     const moduleRef = await Test.createTestingModule({
       imports: [
@@ -274,8 +276,11 @@ const serverKinds = DATABASES.filter((k): k is ServerKind => k !== 'sqlite');
       .compile();
     app = moduleRef.createNestApplication({ logger });
     await app.init();
-    const queue = app.get(DatabaseQueueService);
-    const handlers = app.get(GatedHandlers);
+    return { logger, queue: app.get(DatabaseQueueService), handlers: app.get(GatedHandlers) };
+  }
+
+  it('rejects the waiting caller; the task keeps no lease and runs again once the database is back', async () => {
+    const { logger, queue, handlers } = await bootViaProxy();
     await queue.pushTask({ taskId: 'cut-off', type: 'gated', params: { n: 1 } });
     await waitFor(() => handlers.started === 1, 'the first try started');
 
@@ -291,21 +296,7 @@ const serverKinds = DATABASES.filter((k): k is ServerKind => k !== 'sqlite');
 
   it('runs such a task again while its instance is busy: the lease renewal is for the tries it still runs', async () => {
     // the renewal extended every running row of the instance, the unwritten try's too: it stayed running while any ran
-    await app?.close();
-    const logger = new CapturingLogger();
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        TypeOrmModule.forRoot({ ...viaProxy(), autoLoadEntities: true, synchronize: true, logging: false }),
-        QueueSchedulerModule.forRoot({ logLevel: 'warn', queue: { backend: 'database', pollIntervalMs: 100, leaseMs: 1500, sweepIntervalMs: 200 }, workers: { concurrency: 2 } }),
-      ],
-      providers: [GatedHandlers],
-    })
-      .setLogger(logger)
-      .compile();
-    app = moduleRef.createNestApplication({ logger });
-    await app.init();
-    const queue = app.get(DatabaseQueueService);
-    const handlers = app.get(GatedHandlers);
+    const { logger, queue, handlers } = await bootViaProxy();
     await queue.pushTask({ taskId: 'busy-1', type: 'busy' });
     await waitFor(() => handlers.busyStarted, 'the busy task started');
     await queue.pushTask({ taskId: 'cut-off-2', type: 'gated', params: { n: 2 } });
