@@ -2,6 +2,13 @@ import { describeValue } from './errors';
 
 // the value a typed error names is what the caller passed: what JSON would make of it hid the mistake
 describe('describeValue', () => {
+  it('names a value JSON cannot show rather than giving its tag ([object Array] for a flow node that contains itself)', () => {
+    const node: { type: string; children: unknown[] } = { type: 't', children: [] };
+    node.children.push(node);
+    expect(describeValue(node.children)).toBe('an array JSON cannot show (it contains itself, or a BigInt)');
+    expect(describeValue({ n: 1n })).toBe('an object JSON cannot show (it contains itself, or a BigInt)');
+  });
+
   it('cuts a long string, saying how long it was: a 1 MB id would otherwise be the whole message', () => {
     const shown = describeValue('x'.repeat(1_000_000));
     expect(shown).toBe(`'${'x'.repeat(200)}'... (1000000 characters)`);

@@ -110,7 +110,8 @@ export function describeValue(value: unknown): string {
     const text = JSON.stringify(value);
     return text.length > 80 ? `${text.slice(0, 77)}...` : text;
   } catch {
-    return Object.prototype.toString.call(value);
+    // JSON cannot show it: it contains itself (a flow node that is its own child) or a BigInt; its tag said neither
+    return `${Array.isArray(value) ? 'an array' : 'an object'} JSON cannot show (it contains itself, or a BigInt)`;
   }
 }
 
