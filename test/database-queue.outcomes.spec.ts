@@ -279,17 +279,25 @@ const serverKinds = DATABASES.filter((k): k is ServerKind => k !== 'sqlite');
     return { logger, queue: app.get(DatabaseQueueService), handlers: app.get(GatedHandlers) };
   }
 
+  /** Cuts the database while gated try `taskId` ends: its outcome write fails, and the failure is logged for it. */
+  async function cutWhileItEnds(logger: CapturingLogger, handlers: GatedHandlers, taskId: string): Promise<void> {
+    proxy.cut('reset');
+    handlers.release();
+    await waitFor(() => logger.lines.some((l) => l.startsWith(`task ${taskId} (gated): could not record the outcome`)), 'the failed write logged for the task');
+    proxy.restore();
+  }
+
+  /** Waits until `taskId` reads succeeded (reads fail while the pool reconnects). */
+  const succeeded = (queue: DatabaseQueueService, taskId: string, timeoutMs: number): Promise<void> =>
+    waitFor(async () => (await queue.getTask(taskId).catch(() => undefined))?.status === 'succeeded', 'the task run again and recorded', timeoutMs, 50);
+
   it('rejects the waiting caller; the task keeps no lease and runs again once the database is back', async () => {
     const { logger, queue, handlers } = await bootViaProxy();
     await queue.pushTask({ taskId: 'cut-off', type: 'gated', params: { n: 1 } });
     await waitFor(() => handlers.started === 1, 'the first try started');
 
-    proxy.cut('reset');
-    handlers.release();
-    await waitFor(() => logger.lines.some((l) => l.startsWith('task cut-off (gated): could not record the outcome')), 'the failed write logged for the task');
-
-    proxy.restore();
-    await waitFor(async () => (await queue.getTask('cut-off').catch(() => undefined))?.status === 'succeeded', 'the task run again and recorded', 30_000, 50);
+    await cutWhileItEnds(logger, handlers, 'cut-off');
+    await succeeded(queue, 'cut-off', 30_000);
     expect(handlers.started).toBe(2);
     expect(await queue.getTask('cut-off')).toMatchObject({ status: 'succeeded', attempts: 2, result: { n: 1 } });
   });
@@ -302,13 +310,9 @@ const serverKinds = DATABASES.filter((k): k is ServerKind => k !== 'sqlite');
     await queue.pushTask({ taskId: 'cut-off-2', type: 'gated', params: { n: 2 } });
     await waitFor(() => handlers.started === 1, 'the first try started');
 
-    proxy.cut('reset');
-    handlers.release();
-    await waitFor(() => logger.lines.some((l) => l.startsWith('task cut-off-2 (gated): could not record the outcome')), 'the failed write logged for the task');
-    proxy.restore();
-
+    await cutWhileItEnds(logger, handlers, 'cut-off-2');
     // ten leases: the busy task's is renewed all along
-    await waitFor(async () => (await queue.getTask('cut-off-2').catch(() => undefined))?.status === 'succeeded', 'the task run again and recorded', 15_000, 50);
+    await succeeded(queue, 'cut-off-2', 15_000);
     expect(handlers.started).toBe(2);
     expect((await queue.getTask('busy-1')).status).toBe('running');
     handlers.releaseBusy();

@@ -53,6 +53,18 @@ describe('MemoryClusterEvents', () => {
     expect(replayed.slice(1)).toEqual(Array.from({ length: 100_000 }, (_, i) => 50_007 + i));
   });
 
+  it('replays nothing, and nothing undefined, once every event is past its retention', () => {
+    const { events, queued, clock } = log(10_000);
+    let first = '';
+    const probe = events.stream(undefined).subscribe((e) => (first ||= e.id));
+    for (let i = 0; i < 5; i++) queued(`old-${i}`);
+    probe.unsubscribe();
+    clock.now += 20_000;
+    const replayed: unknown[] = [];
+    events.stream(first).subscribe((e) => replayed.push(e)).unsubscribe();
+    expect(replayed).toHaveLength(0);
+  });
+
   it('counts "from now" from the subscription, as the other backends do, not from the call', () => {
     const { events, queued } = log(60_000);
     const stream = events.stream(undefined);

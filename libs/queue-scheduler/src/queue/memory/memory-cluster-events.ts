@@ -51,12 +51,6 @@ export class MemoryClusterEvents implements ClusterEventSource {
     }
   }
 
-  /** The event numbered `n` if it is still kept (the kept ones are numbered without a gap). */
-  private numbered(n: number): ClusterTaskEvent | undefined {
-    if (this.head >= this.kept.length) return undefined;
-    return this.kept[this.head + n - (this.seq - (this.kept.length - this.head) + 1)];
-  }
-
   stream(after: string | undefined): Observable<ClusterTaskEvent> {
     let from: number | undefined;
     if (after !== undefined) {
@@ -71,10 +65,11 @@ export class MemoryClusterEvents implements ClusterEventSource {
       // by number, not by index: a subscriber that pushes while it is replayed prunes and compacts the log under the loop.
       // One thread: what it adds meanwhile is replayed too, and nothing is recorded between the replay and the live subscription
       for (; next <= this.seq && !subscriber.closed; next++) {
+        // the kept events are numbered without a gap, up to seq
         const oldest = this.seq - (this.kept.length - this.head) + 1;
         if (next < oldest) next = oldest;
-        const event = this.numbered(next);
-        if (event) subscriber.next(event);
+        if (next > this.seq) break;
+        subscriber.next(this.kept[this.head + next - oldest]);
       }
       return this.live.subscribe(subscriber);
     });

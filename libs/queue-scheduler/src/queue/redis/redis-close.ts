@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { settledWithin } from '../../deadline';
 
 /** How long a close waits for a connection's handshake; against a reachable Redis it takes milliseconds. */
 const HANDSHAKE_WAIT_MS = 1000;
@@ -28,9 +29,6 @@ export async function closeRedis(client: Redis, how: 'quit' | 'disconnect'): Pro
   }
   // QUIT waits in the offline queue for a server that is away (an outage): app.close() waited for Redis to come back
   if (how === 'disconnect' || client.status !== 'ready') return client.disconnect();
-  let timer: NodeJS.Timeout | undefined;
-  const away = new Promise<void>((resolve) => (timer = setTimeout(resolve, QUIT_WAIT_MS)));
-  await Promise.race([client.quit().then(() => undefined, () => undefined), away]);
-  clearTimeout(timer);
+  await settledWithin(client.quit(), QUIT_WAIT_MS);
   if ((client.status as string) !== 'end') client.disconnect();
 }
