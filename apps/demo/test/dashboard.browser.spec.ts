@@ -94,6 +94,22 @@ describe('dashboard (QueueSchedulerDashboardModule in the demo)', () => {
     expect(lags.filter((lag) => !/^-?\d+(\.\d)? (ms|s)$/.test(lag))).toEqual(lags.filter((lag) => lag === '—'));
   });
 
+  it("keeps a click on a schedule's name when a refresh of the list lands between the press and the release", async () => {
+    const other = page.locator('[data-testid="schedule-row"][data-name="convert new downloads (cron, every 30 s)"]');
+    const otherId = (await other.getAttribute('data-schedule-id'))!;
+    const name = other.locator('[data-testid="schedule-name"]');
+    await name.scrollIntoViewIfNeeded();
+    const box = (await name.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    // the list asks again a second after it drew the last answer: a second request sent after the press means one answer was drawn in between
+    const listRequest = () => page.waitForRequest((req) => new URL(req.url()).pathname.endsWith('/api/schedules'), WAIT);
+    await listRequest();
+    await listRequest();
+    await page.mouse.up();
+    await page.locator(`[data-testid="schedule-detail"][data-schedule-id="${otherId}"]`).waitFor(WAIT);
+  });
+
   it('pauses the schedule with its button', async () => {
     await page.locator(`${row(tickId)} [data-testid="schedule-pause"]`).click();
     await page.waitForSelector(`${row(tickId)}[data-state="paused"] [data-testid="schedule-resume"]`, WAIT);

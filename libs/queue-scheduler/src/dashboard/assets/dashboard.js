@@ -93,7 +93,7 @@ function syncOptions(select, pairs) {
 const scheduleActions = {
   toggle: (s) => mutate(() => api(`schedules/${encodeURIComponent(s.taskId)}/${s.state === 'active' ? 'pause' : 'resume'}`, { method: 'POST' }), refreshSchedules, refreshOpenSchedule),
   runNow: (s) => mutate(() => api(`schedules/${encodeURIComponent(s.taskId)}/run`, { method: 'POST' }), refreshTasksNow, refreshSchedules),
-  open: (s) => openSchedule(s.taskId),
+  open: (s) => openSchedule(s.taskId).catch((err) => flash(err.message)),
 };
 
 async function refreshSchedules() {
@@ -142,7 +142,7 @@ async function refreshTasks() {
   } else {
     items = (await api(`tasks?${taskQuery()}`)).items;
   }
-  renderTasks($('tasks-table').tBodies[0], items, openTask);
+  renderTasks($('tasks-table').tBodies[0], items, (taskId) => openTask(taskId).catch((err) => flash(err.message)));
   const panel = $('task-detail');
   if (!panel.hidden && panel.dataset.taskId) {
     const shown = items.find((t) => t.taskId === panel.dataset.taskId);

@@ -1,25 +1,30 @@
 import { clock, duration, el, relative, setText, shortId, summary } from './dom.js';
 
-/** Rows are kept per id and updated in place: polling every second must not replace a button under the user's cursor. */
+/**
+ * Rows are kept per id and updated in place: polling every second must not replace a button under the user's cursor.
+ * A row already where the server's order puts it is not touched: moving it, even to the same place, between the
+ * press and the release of a click makes the browser drop that click.
+ */
 function syncRows(tbody, cache, items, idOf, create, update) {
-  const seen = new Set();
-  items.forEach((item) => {
-    const id = idOf(item);
-    seen.add(id);
-    let row = cache.get(id);
-    if (!row) {
-      row = create(item);
-      cache.set(id, row);
-    }
-    update(row, item);
-    tbody.append(row.tr); // append moves an existing node: rows follow the server's order
-  });
+  const seen = new Set(items.map(idOf));
   for (const [id, row] of cache) {
     if (!seen.has(id)) {
       row.tr.remove();
       cache.delete(id);
     }
   }
+  let next = tbody.firstElementChild;
+  items.forEach((item) => {
+    const id = idOf(item);
+    let row = cache.get(id);
+    if (!row) {
+      row = create(item);
+      cache.set(id, row);
+    }
+    update(row, item);
+    if (row.tr === next) next = next.nextElementSibling;
+    else tbody.insertBefore(row.tr, next); // rows follow the server's order
+  });
 }
 
 /** Disables the button while its request runs, so a double click does not send it twice. */
