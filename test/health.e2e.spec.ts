@@ -14,6 +14,7 @@ import { QueueSchedulerHealthIndicator } from 'nestjs-queue-scheduler/health';
 import type { DataSource, DataSourceOptions } from 'typeorm';
 import { RecordingHandlers } from './support/apps';
 import { type DatabaseKind, DATABASES, useTestDatabase } from './support/databases';
+import { dropPrefix, REDIS, testPrefix } from './support/redis';
 import { TcpProxy } from './support/tcp-proxy';
 import { waitFor } from './support/wait-for';
 
@@ -171,5 +172,72 @@ describe('QueueSchedulerHealthIndicator without a database (dataSource: false)',
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('QueueSchedulerHealthIndicator on the redis backend behind a TCP proxy', () => {
+  const prefix = testPrefix();
+  let proxy: TcpProxy;
+  let app: INestApplication | undefined;
+
+  beforeEach(async () => {
+    proxy = await TcpProxy.start(REDIS.host, REDIS.port);
+  });
+  afterEach(async () => {
+    proxy.restore();
+    await app?.close();
+    app = undefined;
+    await proxy.close();
+  });
+  afterAll(() => dropPrefix(prefix));
+
+  const bootRedis = () => boot(null, { queue: { backend: 'redis', connection: { host: '127.0.0.1', port: proxy.port }, prefix } });
+
+  it('reports the queue down at once while Redis is away, and up again when it returns', async () => {
+    app = await bootRedis();
+    expect(await health(app)).toEqual({
+      status: 'up',
+      queue: { status: 'up', backend: 'redis', responseTimeMs: expect.any(Number) },
+      workers: { status: 'up', running: true, busy: 0, size: 3 },
+    });
+
+    proxy.cut('reset');
+    // the client notices the closed connection on its own: from then on the check answers without sending
+    await waitFor(async () => (await health(app!)).queue.status === 'down', 'the queue check to go down');
+    const started = Date.now();
+    const down = await health(app, { timeoutMs: 5000 });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(down.status).toBe('down');
+    expect(down.queue).toEqual({ status: 'down', backend: 'redis', error: expect.stringMatching(/^the redis connection is (connecting|reconnecting|connect|close|end|wait)$/) });
+    expect(down.workers.status).toBe('up');
+
+    proxy.restore();
+    await waitFor(async () => (await health(app!)).status === 'up', 'health up after Redis returns');
+    const taskId = await app.get(TaskQueue).pushTask({ type: 'tick', params: { after: 'restore' } });
+    await waitFor(async () => (await app!.get(TaskQueue).getTask(taskId)).status === 'succeeded', 'the pushed task to succeed');
+  });
+
+  it('reports the queue down with the connection error when Redis is away from the start', async () => {
+    proxy.cut('reset');
+    app = await bootRedis();
+    const down = await health(app);
+    // the proxy resets each connection the way a stopped server refuses it
+    expect(down.queue).toEqual({ status: 'down', backend: 'redis', error: expect.stringMatching(/ECONNRESET|ECONNREFUSED|the redis connection is/) });
+    proxy.restore();
+    await waitFor(async () => (await health(app!)).status === 'up', 'health up once Redis is reachable');
+  });
+
+  it('fails the queue check within timeoutMs when Redis stops answering', async () => {
+    app = await bootRedis();
+    expect((await health(app)).status).toBe('up');
+    proxy.cut('hang');
+    const started = Date.now();
+    const down = await health(app, { timeoutMs: 300 });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(down.queue).toEqual({ status: 'down', backend: 'redis', error: 'redis PING timed out after 300 ms' });
+    expect(down.status).toBe('down');
+
+    proxy.restore();
+    await waitFor(async () => (await health(app!, { timeoutMs: 300 })).status === 'up', 'health up after the partition heals');
   });
 });

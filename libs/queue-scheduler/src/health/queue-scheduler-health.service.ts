@@ -4,12 +4,13 @@ import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
+import { QueueConsumer } from '../queue/queue-consumer';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { WorkerPoolService } from '../workers/worker-pool.service';
 
 /** @publicApi */
 export interface QueueSchedulerHealthOptions {
-  /** Each check that touches the database fails after this long (a hung connection makes the check fail fast). @default 1000 */
+  /** Each check that touches the database or Redis fails after this long (a hung connection makes the check fail fast). @default 1000 */
   timeoutMs?: number;
   /**
    * The oldest overdue occurrence (an enabled schedule's `next_run_at` in the
@@ -25,7 +26,8 @@ export type HealthCheckOutcome = { status: 'up' | 'down'; error?: string } & Rec
 
 /**
  * Each check of the library. A check that does not apply is left out:
- * `database` and `scheduleLag` without a data source, `scheduler` without SchedulerService.
+ * `database` and `scheduleLag` without a data source, `scheduler` without SchedulerService,
+ * `queue` unless the queue has a server of its own (the Redis backend).
  * @publicApi
  */
 export interface QueueSchedulerHealthReport {
@@ -33,6 +35,8 @@ export interface QueueSchedulerHealthReport {
   healthy: boolean;
   /** `SELECT 1` on the library's data source. */
   database?: HealthCheckOutcome;
+  /** The queue's own server answers (`backend: 'redis'`: PING); down at once while the connection is lost. */
+  queue?: HealthCheckOutcome;
   /** The scheduler's loop runs (up when `scheduler.enabled` is false or a manual clock drives it). */
   scheduler?: HealthCheckOutcome;
   /** How late the oldest due occurrence is, across every instance sharing the database. */
@@ -54,6 +58,7 @@ export const DEFAULT_MAX_SCHEDULE_LAG_MS = 60_000;
 export class QueueSchedulerHealthService {
   constructor(
     private readonly workers: WorkerPoolService,
+    private readonly consumer: QueueConsumer,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
     @Optional() @Inject(SCHEDULER_DATA_SOURCE) private readonly dataSource?: DataSource,
     @Optional() private readonly scheduler?: SchedulerService,
@@ -65,11 +70,14 @@ export class QueueSchedulerHealthService {
     const timeoutMs = options.timeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS;
     const maxLagMs = options.maxScheduleLagMs ?? DEFAULT_MAX_SCHEDULE_LAG_MS;
     const dataSource = this.dataSource;
-    const [database, scheduleLag] = dataSource
-      ? await Promise.all([this.database(dataSource, timeoutMs), this.scheduleLag(dataSource, timeoutMs, maxLagMs)])
-      : [undefined, undefined];
+    const [database, scheduleLag, queue] = await Promise.all([
+      dataSource && this.database(dataSource, timeoutMs),
+      dataSource && this.scheduleLag(dataSource, timeoutMs, maxLagMs),
+      this.queue(timeoutMs),
+    ]);
     const checks: Omit<QueueSchedulerHealthReport, 'healthy'> = {
       ...(database && { database }),
+      ...(queue && { queue }),
       ...(this.scheduler && { scheduler: this.schedulerState(this.scheduler) }),
       ...(scheduleLag && { scheduleLag }),
       workers: this.workerState(),
@@ -84,6 +92,19 @@ export class QueueSchedulerHealthService {
       return { status: 'up', responseTimeMs: Date.now() - started };
     } catch (err) {
       return { status: 'down', error: (err as Error).message };
+    }
+  }
+
+  private async queue(timeoutMs: number): Promise<HealthCheckOutcome | undefined> {
+    const ping = this.consumer.ping?.bind(this.consumer);
+    if (!ping) return undefined;
+    const backend = this.options.queue.backend;
+    const started = Date.now();
+    try {
+      await within(timeoutMs, `${backend} PING`, ping);
+      return { status: 'up', backend, responseTimeMs: Date.now() - started };
+    } catch (err) {
+      return { status: 'down', backend, error: (err as Error).message };
     }
   }
 

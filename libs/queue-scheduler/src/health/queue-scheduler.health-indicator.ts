@@ -4,7 +4,7 @@ import { type QueueSchedulerHealthOptions, QueueSchedulerHealthService } from '.
 
 /**
  * A `@nestjs/terminus` health indicator for the library: database reachable,
- * scheduler running, oldest overdue occurrence lag, workers alive. Import it
+ * Redis reachable (Redis backend), scheduler running, oldest overdue occurrence lag, workers alive. Import it
  * from `nestjs-queue-scheduler/health` and list it in the providers of the
  * module that imports `TerminusModule`.
  *
@@ -24,7 +24,7 @@ export class QueueSchedulerHealthIndicator {
   ) {}
 
   /**
-   * Up when every check is; the result lists each check (`database`,
+   * Up when every check is; the result lists each check (`database`, `queue`,
    * `scheduler`, `scheduleLag`, `workers`) with what it measured or its error.
    */
   async isHealthy<const Key extends string = 'queue_scheduler'>(

@@ -109,6 +109,11 @@ export abstract class QueueConsumer {
    * see one state; the other backends ignore it.
    */
   abstract hasUnfinishedRun(scheduleId: string, manager?: EntityManager): Promise<boolean>;
+  /**
+   * Resolves when the backend's own server answers (Redis: PING), for the health check. Absent where
+   * there is none to ask: memory, and the database backend, whose database the health check asks already.
+   */
+  ping?(): Promise<void>;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { FlowJob, FlowProducer, Job, JobJson, Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
@@ -28,6 +29,7 @@ export class RedisConnection {
   private readonly workers = new Map<string, Worker>();
   private flows?: FlowProducer;
   private down = false;
+  private wasReady = false;
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -46,6 +48,7 @@ export class RedisConnection {
       this.logger.error(`redis connection lost, reconnecting: ${err.message}`);
     });
     this.client.on('ready', () => {
+      this.wasReady = true;
       if (!this.down) return;
       this.down = false;
       this.logger.log('redis connection restored');
@@ -167,6 +170,19 @@ export class RedisConnection {
     const job = this.bullmq.Job.fromJSON(this.workerFor(type), data, id);
     job.token = token;
     return job;
+  }
+
+  /**
+   * Resolves when Redis answers PING. A probe right after start waits for the first connection (or its
+   * error); once the connection was up and is lost, it fails at once rather than send: the command would
+   * wait in ioredis's offline queue for the reconnect, one more for every probe.
+   */
+  async ping(): Promise<void> {
+    if (this.client.status !== 'ready') {
+      if (this.wasReady || this.down) throw new Error(`the redis connection is ${this.client.status}`);
+      await once(this.client, 'ready');
+    }
+    await this.client.ping();
   }
 
   async close(): Promise<void> {

@@ -78,9 +78,9 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     return this.connection;
   }
 
-  private get status(): RedisStatus {
-    return (this.statusReads ??= new RedisStatus(this.redis));
-  }
+  private get status(): RedisStatus { return (this.statusReads ??= new RedisStatus(this.redis)); }
+  /** The health check's look at Redis (see QueueConsumer.ping). */
+  ping(): Promise<void> { return this.redis.ping(); }
   private clusterEvents?: ReturnType<RedisConnection['clusterEvents']>;
   protected readonly createClusterEvents = (): ClusterEventFeed => (this.clusterEvents = this.redis.clusterEvents());
   /** A completion fetches the next job of its type (see RedisConsumer): the pool waits for it rather than claim another. */
