@@ -3,18 +3,26 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type INestApplication, Injectable } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import {
   InvalidOptionsError,
   QueueSchedulerMetrics,
+  QueueSchedulerModule,
+  type QueueSchedulerModuleOptions,
   type TaskContext,
   TaskHandler,
   TaskQueue,
   WorkerPoolService,
 } from 'nestjs-queue-scheduler';
-import { MAX_TRACKED_TYPES } from 'nestjs-queue-scheduler/metrics/queue-scheduler-metrics';
+import { DEFAULT_SNAPSHOT_TIMEOUT_MS, MAX_TRACKED_TYPES } from 'nestjs-queue-scheduler/metrics/queue-scheduler-metrics';
 import { OTHER_TYPE_LABEL, QueueSchedulerPrometheusModule } from 'nestjs-queue-scheduler/prometheus';
 import { Counter, type OpenMetricsContentType, register, Registry } from 'prom-client';
+import type { DataSourceOptions } from 'typeorm';
 import { type Backend, useBackendApp } from './support/backend-app';
+import { DATABASES, type DatabaseKind, useTestDatabase } from './support/databases';
+import { dropPrefix, REDIS, testPrefix } from './support/redis';
+import { TcpProxy } from './support/tcp-proxy';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
@@ -321,3 +329,86 @@ describe('prom-client is loaded only when the module starts', () => {
   });
 });
 
+
+/** An app that serves /metrics with its queue (or its database) behind a TCP proxy the test can cut. */
+async function bootBehind(connection: DataSourceOptions | null, queue: QueueSchedulerModuleOptions['queue']): Promise<INestApplication> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      ...(connection ? [TypeOrmModule.forRoot({ ...connection, autoLoadEntities: true, synchronize: true, logging: false })] : []),
+      QueueSchedulerModule.forRoot({ logLevel: 'fatal', queue, ...(connection ? {} : { dataSource: false }) }),
+      QueueSchedulerPrometheusModule.forRoot({ registry: new Registry() }),
+    ],
+    providers: [OutcomeHandlers],
+  }).compile();
+  const app = moduleRef.createNestApplication({ logger: false });
+  await app.init();
+  return app;
+}
+
+/** A scrape's status and how long it took. */
+async function timedScrape(base: string): Promise<{ status: number; ms: number }> {
+  const started = Date.now();
+  const { status } = await scrape(base);
+  return { status, ms: Date.now() - started };
+}
+
+describe('a scrape while the backend is away fails instead of hanging', () => {
+  let proxy: TcpProxy;
+  let app: INestApplication | undefined;
+
+  afterEach(async () => {
+    proxy.restore(); // first: a hung query of the pool would hold the data source's destroy
+    await app?.close();
+    app = undefined;
+    await proxy.close();
+  });
+
+  describe('redis backend', () => {
+    const prefix = testPrefix();
+    afterAll(() => dropPrefix(prefix));
+
+    it('answers 500 at once while the connection is lost, 200 again once Redis is back', async () => {
+      proxy = await TcpProxy.start(REDIS.host, REDIS.port);
+      app = await bootBehind(null, { backend: 'redis', connection: { host: '127.0.0.1', port: proxy.port }, prefix });
+      const base = await listen(app);
+      await app.get(TaskQueue).pushTask({ type: 'ok' });
+      expect((await timedScrape(base)).status).toBe(200);
+
+      proxy.cut('reset');
+      // once the client has seen the connection go, no scrape waits for the reconnect
+      await waitFor(async () => (await timedScrape(base)).status === 500, 'a scrape to fail');
+      const failed = await Promise.all([timedScrape(base), timedScrape(base)]);
+      for (const { status, ms } of failed) {
+        expect(status).toBe(500);
+        expect(ms).toBeLessThan(1000);
+      }
+      await expect(app.get(QueueSchedulerMetrics).snapshot()).rejects.toThrow(/^the redis connection is /);
+
+      proxy.restore();
+      await waitFor(async () => (await timedScrape(base)).status === 200, 'scrapes to answer again');
+    });
+  });
+
+  const serverKinds = DATABASES.filter((k): k is Exclude<DatabaseKind, 'sqlite'> => k !== 'sqlite');
+  (serverKinds.length ? describe.each(serverKinds) : describe.skip.each(['mariadb']))('database backend on %s', (kind) => {
+    const db = useTestDatabase(kind as DatabaseKind);
+
+    it('fails a scrape after the snapshot timeout when the database stops answering, and answers again after', async () => {
+      const target = db.options as { host: string; port: number };
+      proxy = await TcpProxy.start(target.host, target.port);
+      app = await bootBehind({ ...db.options, host: '127.0.0.1', port: proxy.port } as DataSourceOptions, { backend: 'database' });
+      const base = await listen(app);
+      expect((await timedScrape(base)).status).toBe(200);
+
+      proxy.cut('hang');
+      await expect(app.get(QueueSchedulerMetrics).snapshot({ timeoutMs: 300 })).rejects.toThrow("counting the queue's tasks timed out after 300 ms");
+      const hung = await timedScrape(base);
+      expect(hung.status).toBe(500);
+      expect(hung.ms).toBeGreaterThanOrEqual(DEFAULT_SNAPSHOT_TIMEOUT_MS - 50);
+      expect(hung.ms).toBeLessThan(DEFAULT_SNAPSHOT_TIMEOUT_MS + 2000);
+
+      proxy.restore();
+      await waitFor(async () => (await timedScrape(base)).status === 200, 'scrapes to answer again', 15_000);
+    });
+  });
+});

@@ -16,3 +16,17 @@ export function answerWithin<T>(p: Promise<T>, ms: number): Promise<T | undefine
   const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)));
   return Promise.race([p.catch(() => undefined), late]).finally(() => clearTimeout(timer));
 }
+
+/** `work()`, or a rejection after `ms` naming `what`: a hung connection cannot hold a probe or a scrape. */
+export async function within<T>(ms: number, what: string, work: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  try {
+    // race() subscribes to work(): a late rejection after the timeout is handled, not an unhandled rejection
+    return await Promise.race([work(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

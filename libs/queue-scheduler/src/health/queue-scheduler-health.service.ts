@@ -1,6 +1,7 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
+import { within } from '../deadline';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
@@ -146,19 +147,5 @@ export class QueueSchedulerHealthService {
     if (!this.options.workers.enabled) return { status: 'up', running, enabled: false };
     if (running) return { status: 'up', running, busy, size };
     return { status: 'down', running, busy, size, error: 'the worker pool is not running' };
-  }
-}
-
-/** `work()`, or a rejection after `ms`: a hung connection cannot hold a health check. */
-async function within<T>(ms: number, what: string, work: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
-  });
-  try {
-    // race() subscribes to work(): a late rejection after the timeout is handled, not an unhandled rejection
-    return await Promise.race([work(), timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

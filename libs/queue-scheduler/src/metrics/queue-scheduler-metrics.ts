@@ -1,9 +1,11 @@
 import { Inject, Injectable, OnModuleDestroy, Optional } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
+import { within } from '../deadline';
 import { TaskHandlerRegistry } from '../handlers/task-handler.registry';
 import type { ScheduleEvent } from '../interfaces/schedule.interface';
 import type { TaskEventKind } from '../interfaces/task.interface';
+import { QueueConsumer } from '../queue/queue-consumer';
 import { type StatusCounts, TaskQueue } from '../queue/task-queue';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { WorkerPoolService } from '../workers/worker-pool.service';
@@ -15,6 +17,8 @@ import { DURATION_BUCKETS_MS, FixedHistogram, type HistogramSnapshot, LAG_BUCKET
  * one (the code fixes how many there are), so junk pushed first cannot crowd them out.
  */
 export const MAX_TRACKED_TYPES = 100;
+/** How long `snapshot()` waits for the queue's counts: under Prometheus's default scrape timeout (10 s). */
+export const DEFAULT_SNAPSHOT_TIMEOUT_MS = 5000;
 export const OTHER_TYPES = '(other)';
 
 /** Task events by kind. @publicApi */
@@ -107,6 +111,8 @@ export class QueueSchedulerMetrics implements OnModuleDestroy {
   private coalesced = 0;
   private readonly subscriptions: Subscription[] = [];
   private readonly stopListening: () => void;
+  /** The counts being read: a snapshot that times out leaves them running, and the next one waits for them rather than send more. */
+  private counting?: Promise<[StatusCounts, number]>;
 
   constructor(
     private readonly queue: TaskQueue,
@@ -114,6 +120,7 @@ export class QueueSchedulerMetrics implements OnModuleDestroy {
     private readonly handlers: TaskHandlerRegistry,
     @Optional() scheduler?: SchedulerService,
     @Optional() @Inject(QUEUE_SCHEDULER_CLOCK) private readonly clock: Clock = systemClock,
+    @Optional() private readonly consumer?: QueueConsumer,
   ) {
     this.since = new Date(clock.now());
     // Subscribed at construction, before any lifecycle hook can push or fire, so no event is missed.
@@ -127,9 +134,13 @@ export class QueueSchedulerMetrics implements OnModuleDestroy {
     for (const s of this.subscriptions) s.unsubscribe();
   }
 
-  /** Counters, histograms and the queue's current counts, as plain data. */
-  async snapshot(): Promise<QueueSchedulerMetricsSnapshot> {
-    const [tasksByStatus, queueDepth] = await Promise.all([this.queue.countByStatus(), this.queue.getQueueSize()]);
+  /**
+   * Counters, histograms and the queue's current counts, as plain data. Rejects when the queue cannot be
+   * counted: at once while the Redis connection is lost, or after `timeoutMs` [5000] with no answer (a
+   * database or Redis that stopped answering), so a scrape fails instead of hanging.
+   */
+  async snapshot(options: { timeoutMs?: number } = {}): Promise<QueueSchedulerMetricsSnapshot> {
+    const [tasksByStatus, queueDepth] = await within(options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS, "counting the queue's tasks", () => this.counts());
     const types: Record<string, TaskTypeMetrics> = {};
     for (const [type, stats] of this.types) types[type] = { events: { ...stats.events }, durationMs: stats.duration.snapshot() };
     return {
@@ -144,6 +155,14 @@ export class QueueSchedulerMetrics implements OnModuleDestroy {
       schedules: { fired: this.fired, misfires: this.misfires, skipped: this.skipped, coalesced: this.coalesced, lagMs: this.lag.snapshot() },
       types,
     };
+  }
+
+  private counts(): Promise<[StatusCounts, number]> {
+    return (this.counting ??= (async (): Promise<[StatusCounts, number]> => {
+      // a lost Redis connection would hold the counts until the reconnect: say so now instead
+      await this.consumer?.ping?.();
+      return Promise.all([this.queue.countByStatus(), this.queue.getQueueSize()]);
+    })().finally(() => (this.counting = undefined)));
   }
 
   private onTask(kind: TaskEventKind, type: string, durationMs: number | undefined): void {
