@@ -237,6 +237,20 @@ describe('dashboard (QueueSchedulerDashboardModule in the demo)', () => {
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(consoleErrors).toEqual([]);
   });
+
+  // after the screenshot's check: the browser logs each 503 below as a console error
+  it('reports a failed action in its flash, and the refreshes after it reject nothing unhandled', async () => {
+    const before = consoleErrors.length;
+    const body = JSON.stringify({ statusCode: 503, message: "the queue's backend did not answer within 5 s" });
+    await page.route('**/api/types**', (route) => route.fulfill({ status: 503, contentType: 'application/json', body }));
+    const type = '[data-testid="type-row"][data-type="download_audio"]';
+    await page.locator(`${type} [data-testid="type-pause"]`).click();
+    await page.locator('[data-testid="flash"]', { hasText: 'did not answer within 5 s' }).waitFor(WAIT);
+    await page.locator('[data-testid="backend-status"]').waitFor({ state: 'visible', ...WAIT });
+    await page.unroute('**/api/types**');
+    await page.locator('[data-testid="backend-status"]').waitFor({ state: 'hidden', ...WAIT });
+    expect(consoleErrors.slice(before).filter((e) => !/status of 503/.test(e))).toEqual([]);
+  });
 });
 
 describe('dashboard in read-only mode (the default)', () => {
@@ -262,6 +276,28 @@ describe('dashboard in read-only mode (the default)', () => {
       // no schedules without a database: the card is hidden rather than empty
       expect(await ro.locator('[data-testid="schedules-card"]').isVisible()).toBe(false);
       expect(await ro.locator('button.action:visible').count()).toBe(0);
+    } finally {
+      await ro.close();
+    }
+  });
+
+  it('says the figures are stale while the server answers 503, and stops once it answers again', async () => {
+    const ro = await browser.newPage();
+    const errors: string[] = [];
+    ro.on('pageerror', (err) => errors.push(err.message));
+    try {
+      await ro.goto(`http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}/queues`);
+      await ro.waitForSelector('[data-testid="sse-status"][data-state="open"]', WAIT);
+      const stale = ro.locator('[data-testid="backend-status"]');
+      expect(await stale.isVisible()).toBe(false);
+      const answer = "the queue's backend did not answer within 5 s";
+      await ro.route('**/api/stats', (route) => route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ statusCode: 503, message: answer }) }));
+      await stale.waitFor({ state: 'visible', ...WAIT });
+      expect(await stale.textContent()).toBe('not refreshing');
+      expect(await stale.getAttribute('title')).toContain(answer);
+      await ro.unroute('**/api/stats');
+      await stale.waitFor({ state: 'hidden', ...WAIT });
+      expect(errors).toEqual([]);
     } finally {
       await ro.close();
     }

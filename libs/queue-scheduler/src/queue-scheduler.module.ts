@@ -81,7 +81,8 @@ function selectBackend(options: ResolvedOptions, memory: MemoryQueueService, red
     SchemaCheck,
     SqliteCheckpointer,
   ],
-  exports: [MemoryQueueService, RedisQueueService, TaskQueue, TaskHandlerRegistry, WorkerPoolService, QUEUE_SCHEDULER_CLOCK, QueueSchedulerMetrics, QueueSchedulerHealthService],
+  // QueueConsumer and RESOLVED_OPTIONS for the library's own other modules (the dashboard); neither is public API
+  exports: [MemoryQueueService, RedisQueueService, TaskQueue, QueueConsumer, RESOLVED_OPTIONS, TaskHandlerRegistry, WorkerPoolService, QUEUE_SCHEDULER_CLOCK, QueueSchedulerMetrics, QueueSchedulerHealthService],
 })
 export class QueueSchedulerModule extends ConfigurableModuleClass {
   /**

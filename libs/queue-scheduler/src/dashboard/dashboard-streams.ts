@@ -32,6 +32,7 @@ export class DashboardStreams implements OnModuleInit, OnModuleDestroy {
   private readonly closing$ = new Subject<void>();
   private stopCounting?: () => void;
   private clients = 0;
+  private closed = false;
 
   constructor(
     private readonly queue: TaskQueue,
@@ -44,8 +45,13 @@ export class DashboardStreams implements OnModuleInit, OnModuleDestroy {
     this.stopCounting = this.queue.onEvent((kind) => this.count(kind));
   }
 
-  /** Ends every open stream, so app.close() does not wait on connected pages. */
+  /**
+   * Ends every open stream, so app.close() does not wait on connected pages; and refuses new ones from then on:
+   * a page reconnects a few seconds after its stream ends, and while the rest of the shutdown lasts (a backend
+   * that is away, tasks draining) the HTTP server still takes it, and a stream opened then was never ended.
+   */
   onModuleDestroy(): void {
+    this.closed = true;
     this.stopCounting?.();
     this.closing$.next();
     this.closing$.complete();
@@ -69,6 +75,7 @@ export class DashboardStreams implements OnModuleInit, OnModuleDestroy {
 
   /** A `hello`, then `task` and `schedule` events as they happen; 503 past `maxClients` open streams. */
   open(): Observable<MessageEvent> {
+    if (this.closed) throw new ServiceUnavailableException('the app is shutting down');
     if (this.clients >= this.options.maxClients) {
       throw new ServiceUnavailableException(`too many live dashboard streams open (maxClients ${this.options.maxClients}); close a tab or raise maxClients`);
     }

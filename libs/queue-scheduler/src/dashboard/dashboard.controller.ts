@@ -1,4 +1,5 @@
-import { Body, type CanActivate, Controller, Get, Header, HttpCode, Param, Post, Put, Query, Req, Sse, type Type, UseGuards } from '@nestjs/common';
+import { applyDecorators, Body, type CanActivate, Controller, Get, Header, HttpCode, Param, Post, Put, Query, Req, Sse, type Type, UseGuards, UseInterceptors } from '@nestjs/common';
+import { DashboardBackendInterceptor } from './dashboard-backend.interceptor';
 import { asset, CONTENT_SECURITY_POLICY, page } from './dashboard-assets';
 import { DashboardService } from './dashboard.service';
 import { DashboardStreams } from './dashboard-streams';
@@ -12,7 +13,10 @@ import { optionalText, parseFrom, parseLimit, parseStatus } from './dashboard-vi
  * app's `guards`. A class per module: `Controller(path)` is fixed when the module is built.
  */
 export function createDashboardController(path: string, guards: Type<CanActivate>[]): Type<unknown> {
-  const Action = (): MethodDecorator => UseGuards(DashboardWriteGuard, ...guards);
+  const Guarded = (): MethodDecorator => UseGuards(DashboardWriteGuard, ...guards);
+  /** A route that reads the queue: bounded, and a 503 while its backend is away (see DashboardBackendInterceptor). */
+  const Backend = (): MethodDecorator => UseInterceptors(DashboardBackendInterceptor);
+  const Action = (): MethodDecorator => applyDecorators(Guarded(), Backend());
 
   @Controller(path)
   class QueueSchedulerDashboardController {
@@ -49,17 +53,19 @@ export function createDashboardController(path: string, guards: Type<CanActivate
      */
     @Post('api/access')
     @HttpCode(200)
-    @Action()
+    @Guarded()
     access() {
       return { actions: true };
     }
 
     @Get('api/stats')
+    @Backend()
     stats() {
       return this.dashboard.stats();
     }
 
     @Get('api/tasks')
+    @Backend()
     // one parameter per field, typed as strings: a host app's global ValidationPipe leaves primitives alone
     tasks(
       @Query('status') status?: string,
@@ -78,6 +84,7 @@ export function createDashboardController(path: string, guards: Type<CanActivate
     }
 
     @Get('api/tasks/:id')
+    @Backend()
     task(@Param('id') id: string) {
       return this.dashboard.task(id);
     }
@@ -118,6 +125,7 @@ export function createDashboardController(path: string, guards: Type<CanActivate
     }
 
     @Get('api/types')
+    @Backend()
     types() {
       return this.dashboard.types();
     }
@@ -137,11 +145,13 @@ export function createDashboardController(path: string, guards: Type<CanActivate
     }
 
     @Get('api/schedules')
+    @Backend()
     schedules() {
       return this.dashboard.schedules();
     }
 
     @Get('api/schedules/:id')
+    @Backend()
     schedule(@Param('id') id: string, @Query('from') from?: string) {
       return this.dashboard.schedule(id, parseFrom(from));
     }
@@ -174,6 +184,7 @@ export function createDashboardController(path: string, guards: Type<CanActivate
     }
 
     @Get('api/store')
+    @Backend()
     store() {
       return this.dashboard.store();
     }

@@ -10,6 +10,7 @@ import {
 } from './dashboard.options';
 import { DashboardService } from './dashboard.service';
 import { DashboardStreams } from './dashboard-streams';
+import { DashboardBackendInterceptor } from './dashboard-backend.interceptor';
 import { DashboardWriteGuard } from './dashboard-write.guard';
 import { RESOLVED_DASHBOARD_OPTIONS } from './dashboard.tokens';
 
@@ -38,6 +39,7 @@ function withRoutes(definition: DynamicModule, extras: QueueSchedulerDashboardEx
       },
       DashboardService,
       DashboardStreams,
+      DashboardBackendInterceptor,
       DashboardWriteGuard,
     ],
   };

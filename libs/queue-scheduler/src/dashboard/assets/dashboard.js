@@ -22,13 +22,26 @@ function every(everyMs, fn) {
     clearTimeout(timer);
     try {
       await fn();
+      failing.delete(fn);
     } catch (err) {
       console.warn(`refresh failed: ${err.message}`);
+      failing.set(fn, err.message);
     }
+    showFailing();
     timer = setTimeout(run, everyMs);
   };
   run();
   return run;
+}
+
+/** The refreshes whose last try failed, with why: while any does, the page says what it shows is stale. */
+const failing = new Map();
+
+function showFailing() {
+  const node = $('backend-status');
+  const reason = failing.values().next().value;
+  node.hidden = reason === undefined;
+  if (reason !== undefined) setText(node, 'not refreshing', `the server did not answer: ${reason}; the figures shown are the last ones read`);
 }
 
 /** Runs an action, reports its failure, then refreshes what it changed. */
@@ -40,7 +53,8 @@ async function mutate(work, ...refreshes) {
     // a session that ended, or a right taken away since the page loaded: stop offering what is refused
     if (err.status === 401 || err.status === 403) setReadOnly(`actions refused: ${err.message}`);
   } finally {
-    for (const refresh of refreshes) refresh();
+    // a refresh that fails here is reported by its own poll; it must not reject unhandled
+    for (const refresh of refreshes) Promise.resolve().then(refresh).catch((err) => console.warn(`refresh failed: ${err.message}`));
   }
 }
 
