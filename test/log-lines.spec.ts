@@ -1,6 +1,11 @@
 import { Injectable, type INestApplication, type LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import { TypeOrmModule } from '@nestjs/typeorm';
 import { QueueSchedulerModule, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { SLOW_ANSWER_MS } from 'nestjs-queue-scheduler/deadline';
+import type { DataSourceOptions } from 'typeorm';
+import { DATABASES, type DatabaseKind, useTestDatabase } from './support/databases';
+import { TcpProxy } from './support/tcp-proxy';
 import { waitFor } from './support/wait-for';
 
 /** Every line the app logs, with the stack Nest passes beside an error. */
@@ -69,4 +74,44 @@ describe('log lines about tasks', () => {
     expect(stack!.split('\n').length).toBeGreaterThan(2);
     expect(stack).not.toMatch(RAW_CONTROL_BUT_NEWLINE);
   });
+});
+
+// a partition fails nothing and answers nothing: without these lines the log said nothing at all
+const serverKinds = DATABASES.filter((k): k is Exclude<DatabaseKind, 'sqlite'> => k !== 'sqlite');
+(serverKinds.length ? describe.each(serverKinds) : describe.skip.each(['mariadb']))('log lines in a network partition, %s', (kind) => {
+  const db = useTestDatabase(kind as DatabaseKind);
+  let app: INestApplication | undefined;
+  let proxy: TcpProxy | undefined;
+  afterEach(async () => {
+    proxy?.restore(); // first: a hung query of the pool would hold the data source's destroy
+    await app?.close();
+    app = undefined;
+    await proxy?.close();
+  });
+
+  it('warns when a claim and a look for due schedules go unanswered, and says when they answer again', async () => {
+    const target = db.options as { host: string; port: number };
+    proxy = await TcpProxy.start(target.host, target.port);
+    const logger = new CapturingLogger();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...({ ...db.options, host: '127.0.0.1', port: proxy.port } as DataSourceOptions), autoLoadEntities: true, synchronize: true, logging: false }),
+        QueueSchedulerModule.forRoot({ logLevel: 'log', queue: { backend: 'database', pollIntervalMs: 100 }, scheduler: { pollIntervalMs: 100 } }),
+      ],
+      providers: [ThrowingHandlers],
+    })
+      .setLogger(logger)
+      .compile();
+    app = moduleRef.createNestApplication({ logger });
+    await app.init();
+
+    proxy.cut('hang');
+    const cutAt = Date.now();
+    const warned = (what: string) => logger.lines.some((l) => l === `${what} has had no answer for ${SLOW_ANSWER_MS / 1000} s (is the backend reachable?)`);
+    await waitFor(() => warned('claiming tasks') && warned('scheduler: looking for due schedules'), 'both warnings', SLOW_ANSWER_MS + 5000);
+    expect(Date.now() - cutAt).toBeGreaterThanOrEqual(SLOW_ANSWER_MS);
+
+    proxy.restore(); // the hung connections are dropped: the waits end (with an error), and a new claim answers
+    await waitFor(() => logger.lines.some((l) => /^claiming tasks answered after \d+\.\d s$/.test(l)), 'the claim to be said answered', 15_000);
+  }, 60_000);
 });

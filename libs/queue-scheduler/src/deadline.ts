@@ -30,3 +30,25 @@ export async function within<T>(ms: number, what: string, work: () => Promise<T>
     clearTimeout(timer);
   }
 }
+
+/** How long a look at the backend goes unanswered before it is logged (see warnIfSlow). */
+export const SLOW_ANSWER_MS = 10_000;
+
+/**
+ * Warns once if `p` has not settled after `ms`, and says when it then does. A network partition fails
+ * nothing and answers nothing, so the loops that log a failure (claims, the scheduler's looks) said nothing.
+ */
+export function warnIfSlow(p: Promise<unknown>, what: string, logger: { warn(message: string): void; log(message: string): void }, ms = SLOW_ANSWER_MS): void {
+  const started = Date.now();
+  let slow = false;
+  const timer = setTimeout(() => {
+    slow = true;
+    logger.warn(`${what} has had no answer for ${ms / 1000} s (is the backend reachable?)`);
+  }, ms);
+  timer.unref();
+  const settled = (): void => {
+    clearTimeout(timer);
+    if (slow) logger.log(`${what} answered after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  };
+  p.then(settled, settled);
+}

@@ -36,7 +36,8 @@ export class DashboardBackendInterceptor implements NestInterceptor {
       timeout({ first: DASHBOARD_ANSWER_MS }),
       tap(() => this.recovered()),
       catchError((err: unknown) => {
-        if (err instanceof HttpException || err instanceof QueueSchedulerError) throw err;
+        // ours to answer as before; and a programming error is a 500 with its stack, not an outage
+        if (err instanceof HttpException || err instanceof QueueSchedulerError || isBug(err)) throw err;
         const message = err instanceof TimeoutError
           ? `the queue's backend did not answer within ${DASHBOARD_ANSWER_MS / 1000} s${action ? '; the action may still take effect once it does' : ''}`
           : `the queue's backend is unavailable: ${(err as Error)?.message ?? String(err)}`;
@@ -52,4 +53,8 @@ export class DashboardBackendInterceptor implements NestInterceptor {
     this.failing = false;
     this.logger.log('dashboard: the queue\'s backend answers again');
   }
+}
+
+function isBug(err: unknown): boolean {
+  return err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError || err instanceof SyntaxError;
 }

@@ -1,4 +1,4 @@
-import { settledWithin, UNREACHABLE_WAIT_MS } from '../deadline';
+import { settledWithin, UNREACHABLE_WAIT_MS, warnIfSlow } from '../deadline';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
 import type { ResolvedOptions } from '../interfaces/options.interface';
@@ -126,7 +126,9 @@ export class ScheduleLoop {
     do {
       this.again = false;
       try {
-        const { wakeAt } = await this.tick(false);
+        const ticking = this.tick(false);
+        warnIfSlow(ticking, 'scheduler: looking for due schedules', this.logger);
+        const { wakeAt } = await ticking;
         sleepMs = wakeAt === null ? this.options.pollIntervalMs : Math.max(0, Math.min(wakeAt - this.clock.now(), this.options.pollIntervalMs));
         this.failures = 0;
       } catch (err) {

@@ -1,4 +1,4 @@
-import { settledWithin, UNREACHABLE_WAIT_MS } from '../deadline';
+import { settledWithin, UNREACHABLE_WAIT_MS, warnIfSlow } from '../deadline';
 import type { RegisteredHandler, TaskHandlerRegistry } from '../handlers/task-handler.registry';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { MaybePromise, Task } from '../interfaces/task.interface';
@@ -168,6 +168,7 @@ export class WorkerPool {
   }
 
   private awaitClaim(claimed: Promise<Task[]>, filter: ClaimFilter): void {
+    warnIfSlow(claimed, 'claiming tasks', this.logger);
     this.claiming = claimed.then(
       (tasks) => {
         this.claiming = undefined;
