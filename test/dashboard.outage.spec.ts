@@ -7,7 +7,7 @@ import { QueueSchedulerDashboardModule } from 'nestjs-queue-scheduler/dashboard'
 import type { DataSourceOptions } from 'typeorm';
 import { DATABASES, type DatabaseKind, useTestDatabase } from './support/databases';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
-import { TcpProxy } from './support/tcp-proxy';
+import { useProxiedApp } from './support/tcp-proxy';
 import { waitFor } from './support/wait-for';
 
 /**
@@ -61,24 +61,16 @@ async function timed(base: string, method: 'GET' | 'POST', path: string): Promis
 const READS = ['stats', 'tasks', 'types', 'store'];
 
 describe('the dashboard while the backend is away', () => {
-  let proxy: TcpProxy;
-  let app: INestApplication | undefined;
-
-  afterEach(async () => {
-    proxy.restore(); // first: a hung query of the pool would hold the data source's destroy
-    await app?.close();
-    app = undefined;
-    await proxy.close();
-  });
+  const proxied = useProxiedApp();
 
   describe('redis backend', () => {
     const prefix = testPrefix();
     afterAll(() => dropPrefix(prefix));
 
     it('answers 503 at once while the connection is lost, applies no action refused meanwhile, and answers again after', async () => {
-      proxy = await TcpProxy.start(REDIS.host, REDIS.port);
-      let base: string;
-      ({ app, base } = await boot(null, { backend: 'redis', connection: { host: '127.0.0.1', port: proxy.port }, prefix }));
+      const proxy = await proxied.start(REDIS.host, REDIS.port);
+      const { app, base } = await boot(null, { backend: 'redis', connection: { host: '127.0.0.1', port: proxy.port }, prefix });
+      proxied.app = app;
       await app.get(TaskQueue).pushTask({ type: 'work' });
       for (const path of READS) expect((await timed(base, 'GET', path)).status).toBe(200);
 
@@ -106,9 +98,9 @@ describe('the dashboard while the backend is away', () => {
 
     it('answers 503 within 5 s when the database stops answering, and 200 again after', async () => {
       const target = db.options as { host: string; port: number };
-      proxy = await TcpProxy.start(target.host, target.port);
-      let base: string;
-      ({ app, base } = await boot({ ...db.options, host: '127.0.0.1', port: proxy.port } as DataSourceOptions, { backend: 'database' }));
+      const proxy = await proxied.start(target.host, target.port);
+      const { app, base } = await boot({ ...db.options, host: '127.0.0.1', port: proxy.port } as DataSourceOptions, { backend: 'database' });
+      proxied.app = app;
       expect((await timed(base, 'GET', 'tasks')).status).toBe(200);
 
       proxy.cut('hang');

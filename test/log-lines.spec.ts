@@ -5,7 +5,7 @@ import { QueueSchedulerModule, TaskHandler, TaskQueue } from 'nestjs-queue-sched
 import { SLOW_ANSWER_MS } from 'nestjs-queue-scheduler/deadline';
 import type { DataSourceOptions } from 'typeorm';
 import { DATABASES, type DatabaseKind, useTestDatabase } from './support/databases';
-import { TcpProxy } from './support/tcp-proxy';
+import { useProxiedApp } from './support/tcp-proxy';
 import { waitFor } from './support/wait-for';
 
 /** Every line the app logs, with the stack Nest passes beside an error. */
@@ -80,18 +80,11 @@ describe('log lines about tasks', () => {
 const serverKinds = DATABASES.filter((k): k is Exclude<DatabaseKind, 'sqlite'> => k !== 'sqlite');
 (serverKinds.length ? describe.each(serverKinds) : describe.skip.each(['mariadb']))('log lines in a network partition, %s', (kind) => {
   const db = useTestDatabase(kind as DatabaseKind);
-  let app: INestApplication | undefined;
-  let proxy: TcpProxy | undefined;
-  afterEach(async () => {
-    proxy?.restore(); // first: a hung query of the pool would hold the data source's destroy
-    await app?.close();
-    app = undefined;
-    await proxy?.close();
-  });
+  const proxied = useProxiedApp();
 
   it('warns when a claim and a look for due schedules go unanswered, and says when they answer again', async () => {
     const target = db.options as { host: string; port: number };
-    proxy = await TcpProxy.start(target.host, target.port);
+    const proxy = await proxied.start(target.host, target.port);
     const logger = new CapturingLogger();
     const moduleRef = await Test.createTestingModule({
       imports: [
@@ -102,7 +95,7 @@ const serverKinds = DATABASES.filter((k): k is Exclude<DatabaseKind, 'sqlite'> =
     })
       .setLogger(logger)
       .compile();
-    app = moduleRef.createNestApplication({ logger });
+    const app = (proxied.app = moduleRef.createNestApplication({ logger }));
     await app.init();
 
     proxy.cut('hang');

@@ -22,7 +22,7 @@ import type { DataSourceOptions } from 'typeorm';
 import { type Backend, useBackendApp } from './support/backend-app';
 import { DATABASES, type DatabaseKind, useTestDatabase } from './support/databases';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
-import { TcpProxy } from './support/tcp-proxy';
+import { useProxiedApp } from './support/tcp-proxy';
 import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
@@ -353,23 +353,15 @@ async function timedScrape(base: string): Promise<{ status: number; ms: number }
 }
 
 describe('a scrape while the backend is away fails instead of hanging', () => {
-  let proxy: TcpProxy;
-  let app: INestApplication | undefined;
-
-  afterEach(async () => {
-    proxy.restore(); // first: a hung query of the pool would hold the data source's destroy
-    await app?.close();
-    app = undefined;
-    await proxy.close();
-  });
+  const proxied = useProxiedApp();
 
   describe('redis backend', () => {
     const prefix = testPrefix();
     afterAll(() => dropPrefix(prefix));
 
     it('answers 500 at once while the connection is lost, 200 again once Redis is back', async () => {
-      proxy = await TcpProxy.start(REDIS.host, REDIS.port);
-      app = await bootBehind(null, { backend: 'redis', connection: { host: '127.0.0.1', port: proxy.port }, prefix });
+      const proxy = await proxied.start(REDIS.host, REDIS.port);
+      const app = (proxied.app = await bootBehind(null, { backend: 'redis', connection: { host: '127.0.0.1', port: proxy.port }, prefix }));
       const base = await listen(app);
       await app.get(TaskQueue).pushTask({ type: 'ok' });
       expect((await timedScrape(base)).status).toBe(200);
@@ -395,8 +387,8 @@ describe('a scrape while the backend is away fails instead of hanging', () => {
 
     it('fails a scrape after the snapshot timeout when the database stops answering, and answers again after', async () => {
       const target = db.options as { host: string; port: number };
-      proxy = await TcpProxy.start(target.host, target.port);
-      app = await bootBehind({ ...db.options, host: '127.0.0.1', port: proxy.port } as DataSourceOptions, { backend: 'database' });
+      const proxy = await proxied.start(target.host, target.port);
+      const app = (proxied.app = await bootBehind({ ...db.options, host: '127.0.0.1', port: proxy.port } as DataSourceOptions, { backend: 'database' }));
       const base = await listen(app);
       expect((await timedScrape(base)).status).toBe(200);
 

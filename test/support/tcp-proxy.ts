@@ -93,3 +93,38 @@ export class TcpProxy {
     this.pairs.clear();
   }
 }
+
+/** The proxy and the app behind it of the running test (see useProxiedApp). */
+export interface ProxiedApp {
+  /** Starts this test's proxy in front of `host:port`. */
+  start(host: string, port: number): Promise<TcpProxy>;
+  readonly proxy: TcpProxy;
+  app: { close(): Promise<void> } | undefined;
+}
+
+/**
+ * A proxy per test and the app a test boots behind it, torn down after each: the proxy restored first
+ * (a query hung in a partition would hold the data source's destroy), then the app closed, then the proxy.
+ */
+export function useProxiedApp(): ProxiedApp {
+  let proxy: TcpProxy | undefined;
+  const state: ProxiedApp = {
+    async start(host, port) {
+      proxy = await TcpProxy.start(host, port);
+      return proxy;
+    },
+    get proxy() {
+      if (!proxy) throw new Error('start() the proxy first');
+      return proxy;
+    },
+    app: undefined,
+  };
+  afterEach(async () => {
+    proxy?.restore();
+    await state.app?.close();
+    state.app = undefined;
+    await proxy?.close();
+    proxy = undefined;
+  });
+  return state;
+}
