@@ -359,7 +359,7 @@ describe('a scrape while the backend is away fails instead of hanging', () => {
     const prefix = testPrefix();
     afterAll(() => dropPrefix(prefix));
 
-    it('answers 500 at once while the connection is lost, 200 again once Redis is back', async () => {
+    it('answers 503 at once while the connection is lost, 200 again once Redis is back', async () => {
       const proxy = await proxied.start(REDIS.host, REDIS.port);
       const app = (proxied.app = await bootBehind(null, { backend: 'redis', connection: { host: '127.0.0.1', port: proxy.port }, prefix }));
       const base = await listen(app);
@@ -368,13 +368,15 @@ describe('a scrape while the backend is away fails instead of hanging', () => {
 
       proxy.cut('reset');
       // once the client has seen the connection go, no scrape waits for the reconnect
-      await waitFor(async () => (await timedScrape(base)).status === 500, 'a scrape to fail');
+      await waitFor(async () => (await timedScrape(base)).status === 503, 'a scrape to fail');
       const failed = await Promise.all([timedScrape(base), timedScrape(base)]);
       for (const { status, ms } of failed) {
-        expect(status).toBe(500);
+        expect(status).toBe(503);
         expect(ms).toBeLessThan(1000);
       }
       await expect(app.get(QueueSchedulerMetrics).snapshot()).rejects.toThrow(/^the redis connection is /);
+      const body = (await (await fetch(`${base}/metrics`)).json()) as { message: string };
+      expect(body.message).toMatch(/^the queue could not be counted: the redis connection is /);
 
       proxy.restore();
       await waitFor(async () => (await timedScrape(base)).status === 200, 'scrapes to answer again');
@@ -395,7 +397,7 @@ describe('a scrape while the backend is away fails instead of hanging', () => {
       proxy.cut('hang');
       await expect(app.get(QueueSchedulerMetrics).snapshot({ timeoutMs: 300 })).rejects.toThrow("counting the queue's tasks timed out after 300 ms");
       const hung = await timedScrape(base);
-      expect(hung.status).toBe(500);
+      expect(hung.status).toBe(503);
       expect(hung.ms).toBeGreaterThanOrEqual(DEFAULT_SNAPSHOT_TIMEOUT_MS - 50);
       expect(hung.ms).toBeLessThan(DEFAULT_SNAPSHOT_TIMEOUT_MS + 2000);
 

@@ -31,7 +31,11 @@ export class DashboardBackendInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const action = context.switchToHttp().getRequest<{ method?: string }>().method !== 'GET';
-    return defer(async () => this.consumer?.ping?.()).pipe(
+    return defer(async () => {
+      // not asked (a PING per request): known from the connection's state
+      const lost = this.consumer?.reach?.unreachable;
+      if (lost) throw new Error(lost);
+    }).pipe(
       mergeMap(() => next.handle()),
       timeout({ first: DASHBOARD_ANSWER_MS }),
       tap(() => this.recovered()),

@@ -97,12 +97,12 @@ export class QueueSchedulerHealthService {
   }
 
   private async queue(timeoutMs: number): Promise<HealthCheckOutcome | undefined> {
-    const ping = this.consumer.ping?.bind(this.consumer);
-    if (!ping) return undefined;
+    const reach = this.consumer.reach;
+    if (!reach) return undefined;
     const backend = this.options.queue.backend;
     const started = Date.now();
     try {
-      await within(timeoutMs, `${backend} PING`, ping);
+      await within(timeoutMs, `${backend} PING`, () => reach.ping());
       return { status: 'up', backend, responseTimeMs: Date.now() - started };
     } catch (err) {
       return { status: 'down', backend, error: (err as Error).message };

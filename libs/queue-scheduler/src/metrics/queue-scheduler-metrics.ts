@@ -140,6 +140,9 @@ export class QueueSchedulerMetrics implements OnModuleDestroy {
    * database or Redis that stopped answering), so a scrape fails instead of hanging.
    */
   async snapshot(options: { timeoutMs?: number } = {}): Promise<QueueSchedulerMetricsSnapshot> {
+    // checked by each snapshot, not only by the counts in flight it may join: those may wait for the reconnect
+    const lost = this.consumer?.reach?.unreachable;
+    if (lost) throw new Error(lost);
     const [tasksByStatus, queueDepth] = await within(options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS, "counting the queue's tasks", () => this.counts());
     const types: Record<string, TaskTypeMetrics> = {};
     for (const [type, stats] of this.types) types[type] = { events: { ...stats.events }, durationMs: stats.duration.snapshot() };
@@ -158,11 +161,7 @@ export class QueueSchedulerMetrics implements OnModuleDestroy {
   }
 
   private counts(): Promise<[StatusCounts, number]> {
-    return (this.counting ??= (async (): Promise<[StatusCounts, number]> => {
-      // a lost Redis connection would hold the counts until the reconnect: say so now instead
-      await this.consumer?.ping?.();
-      return Promise.all([this.queue.countByStatus(), this.queue.getQueueSize()]);
-    })().finally(() => (this.counting = undefined)));
+    return (this.counting ??= Promise.all([this.queue.countByStatus(), this.queue.getQueueSize()]).finally(() => (this.counting = undefined)));
   }
 
   private onTask(kind: TaskEventKind, type: string, durationMs: number | undefined): void {

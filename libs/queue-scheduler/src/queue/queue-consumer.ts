@@ -110,10 +110,18 @@ export abstract class QueueConsumer {
    */
   abstract hasUnfinishedRun(scheduleId: string, manager?: EntityManager): Promise<boolean>;
   /**
-   * Resolves when the backend's own server answers (Redis: PING), for the health check. Absent where
+   * The backend's own server (Redis), for the health check, the metrics and the dashboard. Absent where
    * there is none to ask: memory, and the database backend, whose database the health check asks already.
    */
-  ping?(): Promise<void>;
+  readonly reach?: BackendReach;
+}
+
+/** How the library asks whether a backend's server can be reached. */
+export interface BackendReach {
+  /** Resolves when the server answers (Redis: PING). */
+  ping(): Promise<void>;
+  /** Why the server is known to be unreachable now (the connection is lost), without asking it; undefined otherwise. */
+  readonly unreachable: string | undefined;
 }
 
 /**

@@ -178,11 +178,15 @@ export class RedisConnection {
    * wait in ioredis's offline queue for the reconnect, one more for every probe.
    */
   async ping(): Promise<void> {
-    if (this.client.status !== 'ready') {
-      if (this.wasReady || this.down) throw new Error(`the redis connection is ${this.client.status}`);
-      await once(this.client, 'ready');
-    }
+    const lost = this.unreachable;
+    if (lost) throw new Error(lost);
+    if (this.client.status !== 'ready') await once(this.client, 'ready');
     await this.client.ping();
+  }
+
+  /** Set once the connection that was up is lost (not while the first one is made): a command sent now would wait for the reconnect. */
+  get unreachable(): string | undefined {
+    return this.client.status !== 'ready' && (this.wasReady || this.down) ? `the redis connection is ${this.client.status}` : undefined;
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import type { InstanceLoad, PushTaskInput, Task, TaskEvent, TaskEventKind, TaskR
 import { RESOLVED_OPTIONS } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
-import { type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
+import { type BackendReach, type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
 import { type ClusterEventFeed, type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
 import type { TaskEventSubject } from '../task-events';
 import { type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule } from '../task-validation';
@@ -79,8 +79,8 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   private get status(): RedisStatus { return (this.statusReads ??= new RedisStatus(this.redis)); }
-  /** The health check's look at Redis (see QueueConsumer.ping). */
-  ping(): Promise<void> { return this.redis.ping(); }
+  /** How the health check, the metrics and the dashboard see whether Redis answers (see QueueConsumer.reach). */
+  get reach(): BackendReach { return this.redis; }
   private clusterEvents?: ReturnType<RedisConnection['clusterEvents']>;
   protected readonly createClusterEvents = (): ClusterEventFeed => (this.clusterEvents = this.redis.clusterEvents());
   /** A completion fetches the next job of its type (see RedisConsumer): the pool waits for it rather than claim another. */
