@@ -60,3 +60,20 @@ export function printable(text: string, keepNewlines = false): string {
 export function taskLabel(task: { taskId: string; type: string }): string {
   return `task ${task.taskId} (${task.type})`;
 }
+
+/** Says a failure once when it starts and once when it ends: a poll or a scrape that fails every second must not log each time. */
+export class OutageLog {
+  private failing = false;
+
+  constructor(private readonly logger: LibraryLogger) {}
+
+  failed(message: string): void {
+    if (!this.failing) this.logger.warn(message);
+    this.failing = true;
+  }
+
+  worked(message: string): void {
+    if (this.failing) this.logger.log(message);
+    this.failing = false;
+  }
+}

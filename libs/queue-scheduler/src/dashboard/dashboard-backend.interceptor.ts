@@ -1,10 +1,10 @@
 import { type CallHandler, type ExecutionContext, HttpException, Inject, Injectable, type NestInterceptor, Optional, ServiceUnavailableException } from '@nestjs/common';
 import { catchError, defer, mergeMap, type Observable, tap, timeout, TimeoutError } from 'rxjs';
 import { QueueSchedulerError } from '../errors/errors';
-import { QueueConsumer } from '../queue/queue-consumer';
+import { QueueConsumer, throwIfUnreachable } from '../queue/queue-consumer';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
-import { LibraryLogger } from '../queue-scheduler.logger';
+import { LibraryLogger, OutageLog } from '../queue-scheduler.logger';
 
 /** How long a dashboard request waits for the backend: the page polls every 1-2 s and must not pile up hung requests. */
 export const DASHBOARD_ANSWER_MS = 5000;
@@ -18,44 +18,33 @@ export const DASHBOARD_ANSWER_MS = 5000;
  */
 @Injectable()
 export class DashboardBackendInterceptor implements NestInterceptor {
-  private readonly logger: LibraryLogger;
   /** One log line per outage: a page polls several routes a second. */
-  private failing = false;
+  private readonly outage: OutageLog;
 
   constructor(
     @Optional() private readonly consumer?: QueueConsumer,
     @Optional() @Inject(RESOLVED_OPTIONS) options?: ResolvedOptions,
   ) {
-    this.logger = new LibraryLogger('QueueSchedulerDashboard', options?.logLevel);
+    this.outage = new OutageLog(new LibraryLogger('QueueSchedulerDashboard', options?.logLevel));
   }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const action = context.switchToHttp().getRequest<{ method?: string }>().method !== 'GET';
-    return defer(async () => {
-      // not asked (a PING per request): known from the connection's state
-      const lost = this.consumer?.reach?.unreachable;
-      if (lost) throw new Error(lost);
-    }).pipe(
+    // not asked (a PING per request): known from the connection's state
+    return defer(async () => throwIfUnreachable(this.consumer)).pipe(
       mergeMap(() => next.handle()),
       timeout({ first: DASHBOARD_ANSWER_MS }),
-      tap(() => this.recovered()),
+      tap(() => this.outage.worked("dashboard: the queue's backend answers again")),
       catchError((err: unknown) => {
         // ours to answer as before; and a programming error is a 500 with its stack, not an outage
         if (err instanceof HttpException || err instanceof QueueSchedulerError || isBug(err)) throw err;
         const message = err instanceof TimeoutError
           ? `the queue's backend did not answer within ${DASHBOARD_ANSWER_MS / 1000} s${action ? '; the action may still take effect once it does' : ''}`
           : `the queue's backend is unavailable: ${(err as Error)?.message ?? String(err)}`;
-        if (!this.failing) this.logger.warn(`dashboard: ${message}`);
-        this.failing = true;
+        this.outage.failed(`dashboard: ${message}`);
         throw new ServiceUnavailableException(message);
       }),
     );
-  }
-
-  private recovered(): void {
-    if (!this.failing) return;
-    this.failing = false;
-    this.logger.log('dashboard: the queue\'s backend answers again');
   }
 }
 

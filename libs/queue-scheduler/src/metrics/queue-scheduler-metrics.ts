@@ -5,7 +5,7 @@ import { within } from '../deadline';
 import { TaskHandlerRegistry } from '../handlers/task-handler.registry';
 import type { ScheduleEvent } from '../interfaces/schedule.interface';
 import type { TaskEventKind } from '../interfaces/task.interface';
-import { QueueConsumer } from '../queue/queue-consumer';
+import { QueueConsumer, throwIfUnreachable } from '../queue/queue-consumer';
 import { type StatusCounts, TaskQueue } from '../queue/task-queue';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { WorkerPoolService } from '../workers/worker-pool.service';
@@ -141,8 +141,7 @@ export class QueueSchedulerMetrics implements OnModuleDestroy {
    */
   async snapshot(options: { timeoutMs?: number } = {}): Promise<QueueSchedulerMetricsSnapshot> {
     // checked by each snapshot, not only by the counts in flight it may join: those may wait for the reconnect
-    const lost = this.consumer?.reach?.unreachable;
-    if (lost) throw new Error(lost);
+    throwIfUnreachable(this.consumer);
     const [tasksByStatus, queueDepth] = await within(options.timeoutMs ?? DEFAULT_SNAPSHOT_TIMEOUT_MS, "counting the queue's tasks", () => this.counts());
     const types: Record<string, TaskTypeMetrics> = {};
     for (const [type, stats] of this.types) types[type] = { events: { ...stats.events }, durationMs: stats.duration.snapshot() };

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnModuleDestroy, type OnModuleInit, Optional, ServiceUnavailableException } from '@nestjs/common';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
-import { LibraryLogger } from '../queue-scheduler.logger';
+import { LibraryLogger, OutageLog } from '../queue-scheduler.logger';
 import type { Counter, Gauge, Metric, Registry, RegistryContentType } from 'prom-client';
 import { InvalidOptionsError } from '../errors/errors';
 import { TaskHandlerRegistry } from '../handlers/task-handler.registry';
@@ -37,9 +37,8 @@ export class QueueSchedulerPrometheusCollector implements OnModuleInit, OnModule
   /** Each series with its full name (prom-client's types do not expose a metric's name). */
   private readonly series: Array<{ name: string; metric: Metric }>;
   private pending?: Promise<Scrape>;
-  private readonly logger: LibraryLogger;
-  /** The queue could not be counted at the last scrape: said once per outage, not with a stack per scrape. */
-  private failing = false;
+  /** The queue could not be counted: said once per outage, not with a stack per scrape. */
+  private readonly outage: OutageLog;
 
   constructor(
     @Inject(PROMETHEUS_SETUP) private readonly setup: PrometheusSetup,
@@ -47,7 +46,7 @@ export class QueueSchedulerPrometheusCollector implements OnModuleInit, OnModule
     private readonly handlers: TaskHandlerRegistry,
     @Optional() @Inject(RESOLVED_OPTIONS) options?: ResolvedOptions,
   ) {
-    this.logger = new LibraryLogger('QueueSchedulerPrometheus', options?.logLevel);
+    this.outage = new OutageLog(new LibraryLogger('QueueSchedulerPrometheus', options?.logLevel));
     // The README's "Prometheus" section lists these; keep both in step.
     this.series = [
       this.gauge('tasks', 'Tasks by status, as the queue counts them (the whole table on the durable backends)', ['status'], (g, { snapshot }) => {
@@ -113,13 +112,11 @@ export class QueueSchedulerPrometheusCollector implements OnModuleInit, OnModule
       snapshot = await this.source.snapshot();
     } catch (err) {
       const message = `the queue could not be counted: ${(err as Error).message}`;
-      if (!this.failing) this.logger.warn(`scrape failed (503 until it can): ${message}`);
-      this.failing = true;
+      this.outage.failed(`scrape failed (503 until it can): ${message}`);
       // an HttpException: the scrape answers 503 and Nest logs no stack for it
       throw new ServiceUnavailableException(message);
     }
-    if (this.failing) this.logger.log('the queue is counted again: scrapes answer 200');
-    this.failing = false;
+    this.outage.worked('the queue is counted again: scrapes answer 200');
     return { snapshot, types: totalsByTypeLabel(snapshot, this.handlers.types()) };
   }
 

@@ -116,6 +116,12 @@ export abstract class QueueConsumer {
   readonly reach?: BackendReach;
 }
 
+/** Throws why the backend's server is known to be unreachable now (see BackendReach.unreachable), asking it nothing. */
+export function throwIfUnreachable(consumer: QueueConsumer | undefined): void {
+  const lost = consumer?.reach?.unreachable;
+  if (lost) throw new Error(lost);
+}
+
 /** How the library asks whether a backend's server can be reached. */
 export interface BackendReach {
   /** Resolves when the server answers (Redis: PING). */
