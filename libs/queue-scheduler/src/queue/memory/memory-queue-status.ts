@@ -187,10 +187,12 @@ export abstract class MemoryQueueStatus extends TaskQueue {
     const cancelled = entry.flow?.children === undefined ? [entry] : this.flows.unstartedUnder(entry, [entry]);
     // a parent waiting for its children is in no ready lane or heap
     this.waiting.removeAll(cancelled.filter((e) => e.status !== 'waiting'));
+    // a flow's nodes enter the history deepest first: its root, the newest, holds the nodes that fall out before it
     for (const e of cancelled) {
-      this.finish(e, 'cancelled', this.clock.now());
+      this.finish(e, 'cancelled', this.clock.now(), cancelled.length === 1);
       this.emit('cancelled', e);
     }
+    if (cancelled.length > 1) for (let i = cancelled.length - 1; i >= 0; i--) this.tasks.remember(cancelled[i]);
   }
 
   onCancelRequest(listener: (taskId: string) => boolean): void {
@@ -250,7 +252,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   // ---- kept with the hot path (MemoryQueueService), which calls them once per task ----
 
   /** @internal records a task's end and resolves onIdle when it was the last unfinished one */
-  protected abstract finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead', at: number): void;
+  protected abstract finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead', at: number, remember?: boolean): void;
   /** @internal */
   protected abstract emit(kind: TaskEventKind, entry: MemoryEntry, durationMs?: number, error?: string, retryAt?: Date, progress?: TaskProgress): void;
 }

@@ -4,6 +4,7 @@ import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import { TaskHandlerRegistry } from '../../handlers/task-handler.registry';
 import type { QueueSchedulerModuleOptions } from '../../interfaces/options.interface';
 import type { TaskRecord, TaskStatus } from '../../interfaces/task.interface';
+import type { FlowNode } from '../../interfaces/flow.interface';
 import { resolveOptions } from '../../queue-scheduler.options';
 import { WorkerPool } from '../../workers/worker-pool';
 import { MemoryQueueService } from './memory-queue.service';
@@ -291,6 +292,33 @@ describe('MemoryQueueService.listTasks pages', () => {
     for (let i = 0; i < 3; i++) queue.pushTask({ taskId: `later-${i}`, type: 'later' });
     for (const task of queue.claim({ types: ['later'], unknownTypes: false, handled: new Set(['later']) }, 3)) queue.complete(task, null, 1);
     expect(() => queue.getTask(flow.taskId)).toThrow(TaskNotFoundError);
+    for (const child of flow.children) expect(() => queue.getTask(child.taskId)).toThrow(TaskNotFoundError);
+    expect(tasksOf(queue).retained.entries).toBe(3);
+  });
+
+  it('keeps a cancelled flow whole, whatever its size against queue.historySize, until later tasks push its root out', () => {
+    // the cancel finishes the root first: its nodes after it pushed it out of the history, and getFlow(root) right after
+    // cancelTask(root) threw TaskNotFoundError
+    const queue = makeQueue({ historySize: 3 });
+    const flow = queue.pushFlow({
+      type: 'root',
+      children: [
+        { type: 'mid', children: Array.from({ length: 4 }, (_, i) => ({ type: 'leaf', params: { i } })) },
+        ...Array.from({ length: 4 }, (_, i) => ({ type: 'leaf', params: { i } })),
+      ],
+    });
+    expect(queue.cancelTask(flow.taskId)).toBe(true);
+    const tree = queue.getFlow(flow.taskId);
+    expect(tree.status).toBe('cancelled');
+    expect(tree.children).toHaveLength(5);
+    expect(tree.children[0].children).toHaveLength(4);
+    const statuses = (node: FlowNode): string[] => [node.status, ...node.children.flatMap(statuses)];
+    expect(statuses(tree)).toEqual(Array.from({ length: 10 }, () => 'cancelled'));
+    for (const child of flow.children) expect(queue.getTask(child.taskId).status).toBe('cancelled');
+    // the history still bounds it: three later tasks push the root out, and the whole flow goes with it
+    for (let i = 0; i < 3; i++) queue.pushTask({ taskId: `later-${i}`, type: 'later' });
+    for (const task of queue.claim({ types: ['later'], unknownTypes: false, handled: new Set(['later']) }, 3)) queue.complete(task, null, 1);
+    expect(() => queue.getFlow(flow.taskId)).toThrow(TaskNotFoundError);
     for (const child of flow.children) expect(() => queue.getTask(child.taskId)).toThrow(TaskNotFoundError);
     expect(tasksOf(queue).retained.entries).toBe(3);
   });

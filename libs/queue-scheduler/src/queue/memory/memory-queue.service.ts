@@ -240,9 +240,9 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
   // ---- internals -------------------------------------------------------
 
   /** @internal */
-  protected finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead', at: number): void {
+  protected finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead', at: number, remember = true): void {
     entry.completedAtMs = at;
-    this.tasks.finish(entry, status);
+    this.tasks.finish(entry, status, remember);
     if (entry.flow !== undefined) this.flows.ended(entry, status);
     this.checkIdle();
   }

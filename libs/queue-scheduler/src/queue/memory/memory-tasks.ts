@@ -155,11 +155,16 @@ export class MemoryTasks {
     this.listing.list(entry);
   }
 
-  /** Ends `entry`; what falls out of its history ring is forgotten. */
-  finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead'): void {
+  /** Ends `entry`, and unless told not to (`remember` it later) adds it to its history ring. */
+  finish(entry: MemoryEntry, status: 'succeeded' | 'cancelled' | 'dead', remember = true): void {
     if (status === 'succeeded' && entry.status === 'running') return this.succeed(entry);
     this.setStatus(entry, status);
-    (status === 'dead' ? this.dead : this.finished).add(entry);
+    if (remember) this.remember(entry);
+  }
+
+  /** Adds a finished entry to its history ring; what falls out of the ring is forgotten. */
+  remember(entry: MemoryEntry): void {
+    (entry.status === 'dead' ? this.dead : this.finished).add(entry);
   }
 
   /**
