@@ -13,6 +13,7 @@ import { AddTaskQueueTries1764770000000 } from './1764770000000-add-task-queue-t
 import { CreateTaskEvent1764780000000 } from './1764780000000-create-task-event';
 import { AddTaskQueueFlows1764790000000 } from './1764790000000-add-task-queue-flows';
 import { AddSchedulerTaskFlow1764800000000 } from './1764800000000-add-scheduler-task-flow';
+import { PartialTaskQueueIndexes1764810000000 } from './1764810000000-partial-task-queue-indexes';
 
 export {
   CreateSchedulerTask1764300000000,
@@ -30,6 +31,7 @@ export {
   CreateTaskEvent1764780000000,
   AddTaskQueueFlows1764790000000,
   AddSchedulerTaskFlow1764800000000,
+  PartialTaskQueueIndexes1764810000000,
 };
 
 /**
@@ -53,4 +55,5 @@ export const QUEUE_SCHEDULER_MIGRATIONS = [
   CreateTaskEvent1764780000000,
   AddTaskQueueFlows1764790000000,
   AddSchedulerTaskFlow1764800000000,
+  PartialTaskQueueIndexes1764810000000,
 ];

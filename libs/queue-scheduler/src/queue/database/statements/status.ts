@@ -7,8 +7,11 @@ import type { Statement } from './statement';
 /** Tasks waiting (ready or delayed, retries included), not counting running ones. */
 export const COUNT_PENDING = "SELECT COUNT(*) AS n FROM task_queue WHERE status = 'pending'";
 
-/** Tasks pending or running, on any instance. */
-export const COUNT_UNFINISHED = "SELECT COUNT(*) AS n FROM task_queue WHERE status IN ('pending', 'running', 'waiting')";
+/** Tasks pending or running, on any instance; a count per status, each through the partial index that holds it (TASK_INDEX_WHERE). */
+export const COUNT_UNFINISHED = `SELECT ${['pending', 'running', 'waiting'].map((s) => `(SELECT COUNT(*) FROM task_queue WHERE status = '${s}')`).join(' + ')} AS n`;
+
+/** The statuses a page can filter by in SQL text: SQLite uses a partial index only for a literal its predicate names. */
+const LISTED = new Set(['running', 'succeeded', 'dead', 'cancelled', 'waiting']);
 
 /**
  * Whether schedule ? has a task pending (retries included) or running, or a
@@ -40,6 +43,8 @@ export function listTasks(sql: Sql, filter: ListTasksFilter, { limit, before }: 
   const params: unknown[] = [];
   if (filter.status === 'failed' || filter.status === 'pending') {
     where.push(`status = 'pending' AND retry_count ${filter.status === 'failed' ? '>' : '='} 0`);
+  } else if (filter.status && LISTED.has(filter.status)) {
+    where.push(`status = '${filter.status}'`);
   } else if (filter.status) {
     where.push('status = ?');
     params.push(filter.status);
