@@ -16,6 +16,8 @@ export class TcpProxy {
   private readonly open = new Set<Socket>();
   private readonly pairs = new Set<[Socket, Socket]>();
   private mode: CutMode | null = null;
+  /** Armed by dropReply: what the request and then its reply must contain. */
+  private dropping: { request: string; reply: string } | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -51,6 +53,15 @@ export class TcpProxy {
     }
   }
 
+  /**
+   * Loses one reply with its connection: once a client sends a chunk holding `request`, the first chunk the server
+   * sends back on that connection holding `reply` is not forwarded, and both sides are closed. The server has run
+   * the command; the client never hears of it (a server restart or a network fault at the worst moment).
+   */
+  dropReply(request: string, reply: string): void {
+    this.dropping = { request, reply };
+  }
+
   /** Forwards new connections again; connections a `hang` cut stalled are dropped, so their clients notice. */
   restore(): void {
     this.mode = null;
@@ -78,6 +89,21 @@ export class TcpProxy {
     const pair: [Socket, Socket] = [client, upstream];
     this.pairs.add(pair);
     client.on('close', () => this.pairs.delete(pair));
+    // before the pipes: these listeners see each chunk first, so a reply can be stopped before it is forwarded
+    let awaitingReply: string | undefined;
+    client.on('data', (chunk: Buffer) => {
+      if (this.dropping && chunk.includes(this.dropping.request)) {
+        awaitingReply = this.dropping.reply;
+        this.dropping = undefined;
+      }
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (awaitingReply === undefined || !chunk.includes(awaitingReply)) return;
+      awaitingReply = undefined;
+      upstream.unpipe(client);
+      client.destroy();
+      upstream.destroy();
+    });
     client.pipe(upstream);
     upstream.pipe(client);
   }

@@ -30,6 +30,8 @@ export class RedisConnection {
   private flows?: FlowProducer;
   private down = false;
   private wasReady = false;
+  /** Connections lost so far: a call during which this moved may have been sent twice (see lockedUnder). */
+  drops = 0;
 
   constructor(
     private readonly options: ResolvedOptions,
@@ -47,6 +49,7 @@ export class RedisConnection {
       this.down = true;
       this.logger.error(`redis connection lost, reconnecting: ${err.message}`);
     });
+    this.client.on('close', () => this.drops++);
     this.client.on('ready', () => {
       this.wasReady = true;
       if (!this.down) return;
@@ -157,6 +160,13 @@ export class RedisConnection {
     const state = await queue.getJobState(jobIdOf(taskId));
     const legacy = state === 'unknown' ? legacyJobIdOf(taskId) : undefined;
     return legacy === undefined ? state : queue.getJobState(legacy);
+  }
+
+  /** A job of `type` read back by its BullMQ id, as `type`'s Worker would hold it under `token`; undefined when gone. */
+  async jobById(type: string, jobId: string, token: string): Promise<Job | undefined> {
+    const job = (await this.bullmq.Job.fromId(this.workerFor(type), jobId)) as Job | undefined;
+    if (job) job.token = token;
+    return job;
   }
 
   /**

@@ -14,6 +14,7 @@ import { taskIdOf } from './redis-keys';
 import { retryingEvent } from './redis-event-marks';
 import { WakeTimers } from '../wake-timers';
 import { condemn, type CondemnHost, type EmitEvent, endMarkedParent, releasedEarly } from './redis-condemn';
+import { firstSendRan, lockedUnder } from './redis-lost-reply';
 
 /**
  * The consumer half of the redis backend, driving BullMQ Workers by hand:
@@ -100,11 +101,11 @@ export class RedisConsumer implements CondemnHost {
     return tasks.length;
   }
 
-  /** Keeps the job a completion fetched along, leased, for the next claim. */
-  private keepAhead(type: string, reply: unknown[], token: string): void {
+  /** Keeps the job a completion fetched along (its raw reply, or the job read back: see firstSendRan), leased, for the next claim. */
+  private keepAhead(type: string, fetched: unknown[] | Job | undefined, token: string): void {
     let job: Job | undefined;
     try {
-      job = this.redis().fetchedJob(type, reply, token);
+      job = Array.isArray(fetched) ? this.redis().fetchedJob(type, fetched, token) : fetched;
     } catch (err) {
       // locked to us but not kept: BullMQ's stalled check gives it back once the lock runs out
       this.logger.warn(`a job of type '${type}' fetched with a completion could not be read, it returns after its lock: ${(err as Error).message}`);
@@ -121,28 +122,26 @@ export class RedisConsumer implements CondemnHost {
     this.idle.pushed(1);
   }
 
-  /** Gives back the jobs fetched ahead that no claim took (shutdown; `types`: of those types only). */
-  releaseAhead(types?: ReadonlySet<string>): Promise<void> {
-    return this.leases.releaseAhead(types);
-  }
-
   /** One fetch first; only when the queue had a job are the other slots fetched at once (BullMQ moves each atomically). */
   private async fetch(type: string, room: number, into: Task[], version: number): Promise<void> {
     const worker = this.redis().workerFor(type);
-    const first = await this.take(worker);
+    const first = await this.take(worker, type);
     if (!first) return this.emptyTypes.mark(type, version);
     into.push(first);
     if (room === 1) return;
-    const rest = await Promise.allSettled(Array.from({ length: room - 1 }, () => this.take(worker)));
+    const rest = await Promise.allSettled(Array.from({ length: room - 1 }, () => this.take(worker, type)));
     for (const r of rest) if (r.status === 'fulfilled' && r.value) into.push(r.value);
     const failed = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
-  private async take(worker: Worker): Promise<Task | undefined> {
+  private async take(worker: Worker, type: string): Promise<Task | undefined> {
     for (;;) {
       const token = this.nextToken();
+      const drops = this.redis().drops;
       const job = (await worker.getNextJob(token, { block: false })) as Job | undefined;
+      // the connection dropped meanwhile, and ioredis sent the fetch again: a job its first send took waits under this token
+      if (this.redis().drops !== drops) this.keepAhead(type, await lockedUnder(this.redis(), type, token, job?.id), token);
       if (!job) return undefined;
       if (job.deferredFailure || releasedEarly(job)) {
         await this.condemn(job, token);
@@ -174,11 +173,12 @@ export class RedisConsumer implements CondemnHost {
     try {
       next = await lease.job.moveToCompleted(result ?? null, lease.token, this.fetchNext && this.fetchesAlong(task.type));
     } catch (err) {
-      if (isLockError(err)) return this.lostLease(task, 'succeeded');
-      throw err;
+      if (!isLockError(err)) throw err;
+      next = await firstSendRan(this.redis(), task.type, lease.job, lease.token);
+      if (next === false) return this.lostLease(task, 'succeeded');
     }
     this.emit('succeeded', task, { durationMs });
-    if (Array.isArray(next)) this.keepAhead(task.type, next, lease.token);
+    if (Array.isArray(next) || next instanceof Object) this.keepAhead(task.type, next as unknown[] | Job, lease.token);
   }
 
   /**

@@ -96,7 +96,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
 
   /** Jobs fetched ahead for a type paused meanwhile go back to its queue: they have not started. */
   protected override typesPaused(types: ReadonlySet<string>): void {
-    if (this.connection) void this.jobConsumer.releaseAhead(types);
+    if (this.connection) void this.jobConsumer.leases.releaseAhead(types);
   }
 
   onModuleDestroy(): void {
@@ -112,7 +112,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
 
   private async shutDown(): Promise<void> {
     await this.clusterEvents?.closed();
-    if (this.connection) await this.jobConsumer.releaseAhead();
+    if (this.connection) await this.jobConsumer.leases.releaseAhead();
     await this.cancels.close();
     await this.connection?.close();
   }
