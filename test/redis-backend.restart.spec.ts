@@ -31,6 +31,19 @@ class Slow {
   tick(): void {}
 }
 
+@Injectable()
+class OneSecond {
+  started = 0;
+  ended = 0;
+
+  @TaskHandler('one-second')
+  async run(): Promise<void> {
+    this.started++;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    this.ended++;
+  }
+}
+
 describe('redis backend while Redis is down', () => {
   let redis: PrivateRedis;
 
@@ -78,6 +91,92 @@ describe('redis backend while Redis is down', () => {
     await within(20_000);
     expect(outcome).toBe('closed');
     expect(completed).toBe(true);
+  });
+});
+
+describe('redis backend, Redis down while a handler finishes', () => {
+  let redis: PrivateRedis;
+
+  beforeAll(async () => {
+    redis = new PrivateRedis(await freePort());
+    await redis.start();
+  });
+
+  afterAll(() => redis.destroy());
+
+  it('app.close() gives the outcome write 5 s once the handler is done, not the whole shutdownTimeoutMs', async () => {
+    // the pool waited shutdownTimeoutMs (10 s) for "handlers done and outcomes written", then 5 s more: 15 s for a
+    // handler that had ended after 1 s, its write waiting for Redis
+    const ref = await Test.createTestingModule({
+      imports: [
+        QueueSchedulerModule.forRoot({
+          logLevel: 'fatal',
+          dataSource: false,
+          workers: { concurrency: 1 },
+          queue: { backend: 'redis', connection: { host: '127.0.0.1', port: redis.port }, prefix: 'down-at-end', pollIntervalMs: 100 },
+        }),
+      ],
+      providers: [OneSecond],
+    }).compile();
+    const app = ref.createNestApplication({ logger: false });
+    await app.init();
+    const shutdownTimeoutMs = 10_000;
+    await app.get(TaskQueue).pushTask({ type: 'one-second' });
+    await waitFor(() => app.get(OneSecond).started === 1, 'the task to start', 10_000);
+    await redis.stop();
+    const startedClose = Date.now();
+    await app.close();
+    const tookMs = Date.now() - startedClose;
+    await redis.start();
+    expect(app.get(OneSecond).ended).toBe(1);
+    expect(tookMs).toBeLessThan(shutdownTimeoutMs);
+  });
+});
+
+describe('redis backend, the log of a Redis outage', () => {
+  let redis: PrivateRedis;
+
+  beforeAll(async () => {
+    redis = new PrivateRedis(await freePort());
+    await redis.start();
+  });
+
+  afterAll(() => redis.destroy());
+
+  it('is one line when the connection is lost and one when it is back, with no stack from BullMQ connections of each type', async () => {
+    const lines: Array<{ level: string; message: string; stack: boolean }> = [];
+    // Nest passes an error's stack second, and the context second to the other levels
+    const record = (level: string) => (message: unknown, stack?: unknown) => lines.push({ level, message: String(message), stack: level === 'error' && typeof stack === 'string' && stack.includes('\n') });
+    const ref = await Test.createTestingModule({
+      imports: [
+        QueueSchedulerModule.forRoot({
+          logLevel: 'log',
+          dataSource: false,
+          queue: { backend: 'redis', connection: { host: '127.0.0.1', port: redis.port }, prefix: 'outage-log', pollIntervalMs: 100 },
+        }),
+      ],
+      providers: [Recorder, OneSecond],
+    }).compile();
+    const app = ref.createNestApplication({ logger: { log: record('log'), warn: record('warn'), error: record('error') } });
+    await app.init();
+    try {
+      await app.get(TaskQueue).pushTask({ type: 'record' });
+      await waitFor(() => app.get(Recorder).runs.size === 1, 'a task run before the outage', 10_000);
+      const before = lines.length;
+      await redis.stop();
+      await waitFor(() => lines.some((l) => l.message.includes('redis connection lost')), 'the outage noticed', 10_000);
+      // long enough for BullMQ's own connections to try again (every 2 s)
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      await redis.start();
+      await waitFor(() => lines.some((l) => l.message.includes('redis connection restored')), 'the connection back', 20_000);
+      await app.get(TaskQueue).pushTask({ type: 'record' });
+      await waitFor(() => app.get(Recorder).runs.size === 2, 'a task run after the outage', 20_000);
+      const during = lines.slice(before).filter((l) => l.level !== 'log' || /redis/.test(l.message));
+      expect(during.map((l) => l.message.replace(/: .*$/, ''))).toEqual(['redis connection lost, reconnecting', 'redis connection restored']);
+      expect(during.filter((l) => l.stack)).toEqual([]);
+    } finally {
+      await app.close();
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { MaybePromise, Task } from '../interfaces/task.interface';
 import { LibraryLogger, taskLabel } from '../queue-scheduler.logger';
 import type { ClaimFilter, QueueConsumer } from '../queue/queue-consumer';
-import { ShutdownAbort, TaskRunner } from './task-runner';
+import { ShutdownAbort, type TaskDone, TaskRunner } from './task-runner';
 import { tracingFor } from '../tracing/queue-tracing';
 import { TryTraces } from '../tracing/try-traces';
 import { ClaimFilters } from './claim-filter';
@@ -65,7 +65,9 @@ export class WorkerPool {
     private readonly logger = new LibraryLogger(WorkerPool.name, options.logLevel),
   ) {
     const tracing = tracingFor(options);
-    this.runner = new TaskRunner(queue, this.logger, (_task, handler, recording, returned) => this.slots.done(handler, recording, returned), options.queue, tracing && new TryTraces(tracing));
+    // a stop's wait is told when a handler ends too: a slot whose outcome is being written may stay taken until it is
+    const ended: TaskDone = (_task, handler, recording, returned) => (this.slots.done(handler, recording, returned), this.drained?.());
+    this.runner = new TaskRunner(queue, this.logger, ended, options.queue, tracing && new TryTraces(tracing));
     queue.onCancelRequest((taskId) => this.runner.cancel(taskId));
     this.filters = new ClaimFilters(registry, queue.capabilities.soleConsumer);
     this.slots = new PoolSlots(this.filters, queue.capabilities.claimsOverlapWrites, () => this.settled());
@@ -115,7 +117,9 @@ export class WorkerPool {
     if (this.claiming && !(await settledWithin(this.claiming, UNREACHABLE_WAIT_MS))) {
       this.logger.warn(`shutdown: a claim got no answer in ${UNREACHABLE_WAIT_MS} ms (is the backend reachable?); what it takes is left to its lease`);
     }
-    if (await this.allDone(timeoutMs)) return;
+    // the handlers get timeoutMs. Outcomes still being written once none runs get UNREACHABLE_WAIT_MS, as an aborted
+    // try's do: against a backend that is away they would have held the shutdown for the whole of timeoutMs as well
+    if (await this.allDone(timeoutMs, () => this.runner.inFlight.size === 0)) return this.outcomesWritten();
     const left = [...this.runner.inFlight];
     // none left running: what is left is outcomes being written
     if (left.length) {
@@ -123,15 +127,21 @@ export class WorkerPool {
     }
     for (const run of left) run.abort(new ShutdownAbort());
     // their releases (and outcomes) are writes too: against a backend that is away, the lease gives the tasks back
+    await this.outcomesWritten();
+  }
+
+  private async outcomesWritten(): Promise<void> {
     if (!(await this.allDone(UNREACHABLE_WAIT_MS))) this.logger.warn(`shutdown: outcomes not written in ${UNREACHABLE_WAIT_MS} ms (is the backend reachable?); their tasks run again after their lease`);
   }
 
-  /** Resolves true once no handler runs and every outcome is written, false when `timeoutMs` passes first. */
-  private allDone(timeoutMs: number): Promise<boolean> {
-    if (this.idleNow()) return Promise.resolve(true);
+  /** Resolves true once `done` (no handler runs and every outcome is written), false when `timeoutMs` passes first. */
+  private allDone(timeoutMs: number, done = (): boolean => this.idleNow()): Promise<boolean> {
+    if (done()) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
       const timer = timeoutMs === Infinity ? undefined : setTimeout(() => resolve(false), timeoutMs);
       this.drained = () => {
+        if (!done()) return;
+        this.drained = undefined;
         clearTimeout(timer);
         resolve(true);
       };
@@ -225,10 +235,7 @@ export class WorkerPool {
   }
 
   private settled(): void {
-    if (this.drained && this.idleNow()) {
-      this.drained();
-      this.drained = undefined;
-    }
+    this.drained?.();
     // durable: after the turn, so the tasks ending in one timers phase share a claim (on SQLite a claim answers within
     // microtasks: tasks awaiting 10 ms made one claim each, 1.1 tasks per claim, and 3.5x the CPU per task)
     if (!this.pumping) this.schedulePump(this.queue.capabilities.durable);

@@ -11,6 +11,9 @@ import { RedisPublicStore } from './redis-public-store';
 import { RedisClusterEvents } from './redis-cluster-events';
 import { closeRedis } from './redis-close';
 
+/** A connection that failed or dropped (Node's codes, ioredis's message), not a command Redis refused. */
+const NETWORK_ERROR = /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)\b|Connection is closed/;
+
 /**
  * The Redis side of one instance: one ioredis client shared by a BullMQ
  * Queue and a Worker per task type (each Worker adds BullMQ's own blocking
@@ -112,9 +115,14 @@ export class RedisConnection {
     return worker;
   }
 
-  /** While the connection is down, its outage was logged once: BullMQ's own connections repeat it every 2 s per type, each with a stack. */
+  /**
+   * While the connection is down, its outage was logged once: BullMQ's own connections repeat it every 2 s per type,
+   * each with a stack. They also fail to connect before our client notices, or reconnect after it is back: a network
+   * error of theirs is that same outage, logged by our client's lines (at debug level here).
+   */
   private bullmqError(what: string, err: Error): void {
-    if (!this.down) this.logger.error(`${what}: ${err.message}`, err);
+    if (NETWORK_ERROR.test(`${(err as { code?: string }).code ?? ''} ${err.message}`)) this.logger.debug(`${what}: ${err.message}`);
+    else if (!this.down) this.logger.error(`${what}: ${err.message}`, err);
   }
 
   /** Adds a tree of jobs in one MULTI (BullMQ's FlowProducer): all of them, or none. */
