@@ -1,25 +1,14 @@
-import { Injectable, type INestApplication, type LoggerService } from '@nestjs/common';
+import { Injectable, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { QueueSchedulerModule, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
 import { type TcpProxy, useProxiedApp } from './support/tcp-proxy';
 import { waitFor } from './support/wait-for';
+import { LogLines } from './support/log-lines';
 
 /** Long enough that a job left to BullMQ's stalled check could not be back within the test's wait. */
 const LEASE_MS = 30_000;
 
-class CapturingLogger implements LoggerService {
-  readonly lines: string[] = [];
-  log(message: unknown): void {
-    this.lines.push(String(message));
-  }
-  warn(message: unknown): void {
-    this.lines.push(String(message));
-  }
-  error(message: unknown): void {
-    this.lines.push(String(message));
-  }
-}
 
 @Injectable()
 class Work {
@@ -48,9 +37,9 @@ describe('redis backend, a call whose reply is lost with the connection', () => 
   const prefix = testPrefix();
   afterAll(() => dropPrefix(prefix));
 
-  async function boot(): Promise<{ queue: TaskQueue; work: Work; logger: CapturingLogger; proxy: TcpProxy }> {
+  async function boot(): Promise<{ queue: TaskQueue; work: Work; logger: LogLines; proxy: TcpProxy }> {
     const proxy = await proxied.start(REDIS.host, REDIS.port);
-    const logger = new CapturingLogger();
+    const logger = new LogLines();
     const moduleRef = await Test.createTestingModule({
       imports: [
         QueueSchedulerModule.forRoot({
@@ -71,7 +60,7 @@ describe('redis backend, a call whose reply is lost with the connection', () => 
   }
 
   /** Lines that say a try's outcome was lost or not recorded, or that a task was lost or died. */
-  const lossLines = (logger: CapturingLogger): string[] => logger.lines.filter((l) => /lease was lost|not recorded|stopped renewing the lock|is dead/.test(l));
+  const lossLines = (logger: LogLines): string[] => logger.lines.filter((l) => /lease was lost|not recorded|stopped renewing the lock|is dead/.test(l));
 
   it('records the task it finished and runs the job it fetched at once, with no lost try', async () => {
     const { queue, work, logger, proxy } = await boot();

@@ -6,7 +6,7 @@
  * handlers held on gates the test opens, so a run lasts exactly as long as the
  * test needs; the pile-up rules on the testing module's virtual clock.
  */
-import { type INestApplication, Injectable, type LoggerService } from '@nestjs/common';
+import { type INestApplication, Injectable } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
 import {
@@ -26,6 +26,7 @@ import type { DataSource } from 'typeorm';
 import { type DatabaseKind, DATABASES, useTestDatabase } from './support/databases';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
 import { waitFor } from './support/wait-for';
+import { LogLines } from './support/log-lines';
 
 jest.setTimeout(60_000);
 
@@ -70,19 +71,6 @@ class GatedHandlers {
   }
 }
 
-/** The library's log lines, as an app's logger receives them. */
-class Lines implements LoggerService {
-  readonly lines: string[] = [];
-  log(message: unknown): void {
-    this.lines.push(String(message));
-  }
-  warn(message: unknown): void {
-    this.lines.push(String(message));
-  }
-  error(message: unknown): void {
-    this.lines.push(String(message));
-  }
-}
 
 /** Each run started after the previous one ended. */
 function expectInSequence(runs: Run[]): void {
@@ -116,7 +104,7 @@ describe.each(BACKENDS)('schedule overlap on %s', (backend) => {
       ],
       providers: [GatedHandlers],
     }).compile();
-    const logger = new Lines();
+    const logger = new LogLines();
     app = moduleRef.createNestApplication({ logger });
     const ds = app.get<DataSource>(getDataSourceToken());
     if (fresh) {

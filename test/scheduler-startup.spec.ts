@@ -1,27 +1,16 @@
-import { type INestApplication, type LoggerService } from '@nestjs/common';
+import { type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { QueueSchedulerModule, type QueueSchedulerModuleOptions, SchedulerService, SchemaNotReadyError } from 'nestjs-queue-scheduler';
 import { DataSource } from 'typeorm';
 import { DATABASES, type TestDatabase, useTestDatabase } from './support/databases';
 import { waitFor } from './support/wait-for';
+import { LogLines } from './support/log-lines';
 
 jest.setTimeout(60_000);
 
-class CapturingLogger implements LoggerService {
-  readonly lines: string[] = [];
-  log(message: unknown): void {
-    this.lines.push(String(message));
-  }
-  warn(message: unknown): void {
-    this.lines.push(String(message));
-  }
-  error(message: unknown): void {
-    this.lines.push(String(message));
-  }
-}
 
-async function boot(db: TestDatabase, synchronize: boolean, logger = new CapturingLogger(), options: QueueSchedulerModuleOptions = {}): Promise<{ app: INestApplication; logger: CapturingLogger }> {
+async function boot(db: TestDatabase, synchronize: boolean, logger = new LogLines(), options: QueueSchedulerModuleOptions = {}): Promise<{ app: INestApplication; logger: LogLines }> {
   const moduleRef = await Test.createTestingModule({
     imports: [TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize, logging: false }), QueueSchedulerModule.forRoot({ logLevel: 'log', ...options })],
   })
