@@ -243,7 +243,7 @@ export class RedisConsumer implements CondemnHost {
   }
 
   onStalled(jobId: string, type: string): void {
-    this.logger.warn(`task ${taskIdOf(jobId)} (${type}): its worker stopped renewing the lock; BullMQ queued it again (the lost try uses no attempt; a task lost more than queue.maxLostTries times is dead)`);
+    this.logger.warn(`task ${taskIdOf(jobId)} (${type}): its worker stopped renewing the lock; BullMQ queued it again (a lost try uses no attempt; once more than queue.maxLostTries (${this.maxLostTries}) were lost, it is dead at its next claim)`);
     storeLostTry(this.redis(), type, jobId).catch((err: unknown) => this.logger.warn(`task ${taskIdOf(jobId)}: its lost try was not stored: ${(err as Error).message}`));
     this.wakeLocal(1);
   }
