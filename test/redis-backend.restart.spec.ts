@@ -31,6 +31,23 @@ class Slow {
   tick(): void {}
 }
 
+/** A private Redis for the describe block it is called in: started before its tests, removed after them. */
+function usePrivateRedis(): Pick<PrivateRedis, 'start' | 'stop'> & { readonly port: number } {
+  let redis: PrivateRedis | undefined;
+  beforeAll(async () => {
+    redis = new PrivateRedis(await freePort());
+    await redis.start();
+  });
+  afterAll(() => redis?.destroy());
+  return {
+    get port() {
+      return redis!.port;
+    },
+    start: () => redis!.start(),
+    stop: () => redis!.stop(),
+  };
+}
+
 @Injectable()
 class OneSecond {
   started = 0;
@@ -45,14 +62,7 @@ class OneSecond {
 }
 
 describe('redis backend while Redis is down', () => {
-  let redis: PrivateRedis;
-
-  beforeAll(async () => {
-    redis = new PrivateRedis(await freePort());
-    await redis.start();
-  });
-
-  afterAll(() => redis.destroy());
+  const redis = usePrivateRedis();
 
   it('app.close() resolves without waiting for Redis: the streams complete, a claim, a firing and an outcome are left to leases', async () => {
     // it waited for Redis to come back: the cluster event reader's XREAD, QUIT, a claim, the count of pending tasks
@@ -95,14 +105,7 @@ describe('redis backend while Redis is down', () => {
 });
 
 describe('redis backend, Redis down while a handler finishes', () => {
-  let redis: PrivateRedis;
-
-  beforeAll(async () => {
-    redis = new PrivateRedis(await freePort());
-    await redis.start();
-  });
-
-  afterAll(() => redis.destroy());
+  const redis = usePrivateRedis();
 
   it('app.close() gives the outcome write 5 s once the handler is done, not the whole shutdownTimeoutMs', async () => {
     // the pool waited shutdownTimeoutMs (10 s) for "handlers done and outcomes written", then 5 s more: 15 s for a
@@ -134,14 +137,7 @@ describe('redis backend, Redis down while a handler finishes', () => {
 });
 
 describe('redis backend, the log of a Redis outage', () => {
-  let redis: PrivateRedis;
-
-  beforeAll(async () => {
-    redis = new PrivateRedis(await freePort());
-    await redis.start();
-  });
-
-  afterAll(() => redis.destroy());
+  const redis = usePrivateRedis();
 
   it('is one line when the connection is lost and one when it is back, with no stack from BullMQ connections of each type', async () => {
     const lines: Array<{ level: string; message: string; stack: boolean }> = [];

@@ -1,6 +1,9 @@
 import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
 import { epochMs } from './column-transformers';
 
+/** The finished statuses as an SQL list: the retention queries' `status IN …` and idx_task_queue_finished's predicate, the same term. */
+export const FINISHED = "('succeeded', 'dead', 'cancelled')";
+
 /**
  * The status indexes' predicates (PostgreSQL and SQLite; MySQL has no partial
  * index, and TypeORM leaves them out there). A claim and an outcome each move
@@ -14,7 +17,7 @@ import { epochMs } from './column-transformers';
 export const TASK_INDEX_WHERE = {
   claim: "status = 'pending' OR status = 'waiting'",
   lease: "status = 'running'",
-  finished: "status IN ('succeeded', 'dead', 'cancelled')",
+  finished: `status IN ${FINISHED}`,
 } as const;
 
 /**

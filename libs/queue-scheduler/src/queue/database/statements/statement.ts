@@ -11,4 +11,4 @@ export interface Statement {
 }
 
 /** The statuses a task ends in: retention purges them, and a push of a finished id queues it anew. */
-export const FINISHED = "('succeeded', 'dead', 'cancelled')";
+export { FINISHED } from '../../../entities/queued-task.entity';
