@@ -9,22 +9,15 @@ import { type BackendReach, type OccurrenceClaim, type QueueCapabilities, QueueC
 import { type ClusterEventFeed, type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
 import type { TaskEventSubject } from '../task-events';
 import { type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule } from '../task-validation';
-import { RedisSingletons } from './redis-singletons';
-import { RedisConnection } from './redis-connection';
-import { RedisConsumer } from './redis-consumer';
-import { redisPausedTypes } from './redis-paused-types';
-import { redisPermits } from './redis-permits';
 import type { PermitStore } from '../rate-windows';
-import { RedisCancels } from './redis-cancels';
 import type { PublicStore } from '../../store/public-store';
-import { RedisRetention } from './redis-retention';
-import { PRIORITY_LIMIT } from './redis-jobs';
-import { jobIdOf } from './redis-keys';
-import { enqueue } from './redis-enqueue';
 import { type QueueTracing, tracingFor } from '../../tracing/queue-tracing';
-import { RedisStatus } from './redis-status';
-import { RedisFlows } from './redis-flows';
-import { endMarkedParent } from './redis-condemn';
+import type { RedisCancels, RedisConnection, RedisConsumer, RedisFlows, RedisRetention, RedisSingletons, RedisStatus } from './redis-parts';
+import type * as RedisParts from './redis-parts';
+
+// The backend's own code (~130 KB) is loaded when a RedisQueueService is made: on another backend Nest gets an inactive stand-in.
+let parts: typeof RedisParts | undefined;
+const redisParts = (): typeof RedisParts => (parts ??= require('./redis-parts') as typeof RedisParts);
 
 const INDEX_TRIM_MS = 60_000;
 
@@ -58,6 +51,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     super();
     this.logger = new LibraryLogger(RedisQueueService.name, options.logLevel);
     this.tracing = tracingFor(options);
+    const { RedisConsumer, redisPausedTypes, redisPermits, RedisCancels, RedisFlows, RedisConnection, endMarkedParent } = redisParts();
     this.consumer = this.jobConsumer = new RedisConsumer(this.owner, () => this.redis, options, this.logger, (kind, task, extra) => this.emit(kind, task, extra));
     this.pausedStore = redisPausedTypes(() => this.redis, options.queue.prefix);
     this.permitStore = redisPermits(() => this.redis, options.queue.prefix);
@@ -78,7 +72,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     return this.connection;
   }
 
-  private get status(): RedisStatus { return (this.statusReads ??= new RedisStatus(this.redis)); }
+  private get status(): RedisStatus { return (this.statusReads ??= new (redisParts().RedisStatus)(this.redis)); }
   /** How the health check, the metrics and the dashboard see whether Redis answers (see QueueConsumer.reach). */
   get reach(): BackendReach { return this.redis; }
   private clusterEvents?: ReturnType<RedisConnection['clusterEvents']>;
@@ -126,7 +120,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     return this.indexRetention.sweep();
   }
 
-  private get indexRetention(): RedisRetention { return (this.retention ??= new RedisRetention(this.redis, this.options.queue.retentionDays)); }
+  private get indexRetention(): RedisRetention { return (this.retention ??= new (redisParts().RedisRetention)(this.redis, this.options.queue.retentionDays)); }
 
   // ---- producers -------------------------------------------------------
 
@@ -147,11 +141,12 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
 
   private async pushOne(task: NormalizedTask): Promise<string> {
     if (task.singleton !== undefined) return this.pushSingleton(task, task.singleton);
-    if (await enqueue(this.redis, task)) this.announce(task);
+    if (await redisParts().enqueue(this.redis, task)) this.announce(task);
     return task.taskId;
   }
 
   private async pushSingleton(task: NormalizedTask, rule: SingletonRule): Promise<string> {
+    const { RedisSingletons, jobIdOf, enqueue } = redisParts();
     this.singletonSlots ??= new RedisSingletons(this.redis.client, this.options.queue.prefix, this.redis.keys.keys.retrying);
     const place = { queue: this.redis.queueFor(task.type).qualifiedName, job: jobIdOf(task.taskId) };
     const pushed = await this.singletonSlots.push(rule, task, place, () => enqueue(this.redis, task));
@@ -165,6 +160,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
 
   private normalize(input: PushTaskInput): NormalizedTask {
     const task = normalizePush(this.whileOpen(input), this.options.queue.maxPayloadBytes);
+    const { PRIORITY_LIMIT } = redisParts();
     if (Math.abs(task.priority) > PRIORITY_LIMIT) {
       throw new InvalidTaskError('priority', `priority must be an integer from -${PRIORITY_LIMIT} to ${PRIORITY_LIMIT} on the redis backend, got ${describeValue(task.priority)}`);
     }
