@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -24,6 +23,7 @@ import { DATABASES, type DatabaseKind, useTestDatabase } from './support/databas
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
 import { useProxiedApp } from './support/tcp-proxy';
 import { waitFor } from './support/wait-for';
+import { runJsonChild } from './support/json-child';
 
 jest.setTimeout(60_000);
 
@@ -289,25 +289,8 @@ describe('label cardinality', () => {
 
 describe('prom-client is loaded only when the module starts', () => {
   /** test/support/prometheus-process.ts in a child process, with `hidden` packages unresolvable. */
-  function runChild(hidden: string): Promise<{ afterMain: boolean; afterEntry: boolean; afterBoot: boolean; error?: { name: string; message: string; packageName?: string } }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['-r', join(__dirname, 'support', 'hide-packages.js'), '-r', '@swc-node/register', join(__dirname, 'support', 'prometheus-process.ts')], {
-        cwd: ROOT,
-        env: { ...process.env, QS_HIDE_PACKAGES: hidden, SWC_NODE_PROJECT: join(ROOT, 'tsconfig.json') },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (code) => {
-        const line = stdout.trim().split('\n').at(-1);
-        if (code !== 0 || !line) return reject(new Error(`child exited ${code}\n${stdout}\n${stderr}`));
-        resolve(JSON.parse(line));
-      });
-    });
-  }
+  const runChild = (hidden: string) =>
+    runJsonChild<{ afterMain: boolean; afterEntry: boolean; afterBoot: boolean; error?: { name: string; message: string; packageName?: string } }>('prometheus-process.ts', hidden);
 
   it('importing the main entry or the prometheus entry does not load prom-client; booting the module does', async () => {
     const result = await runChild('');
