@@ -177,6 +177,26 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     expect(await queue.getTask('once')).toMatchObject({ status: 'pending', attempts: 0, params: { value: 3 } });
   });
 
+  it('pushTasks stores a batch of 5,000 whole, every optional column filled, a repeated id once', async () => {
+    // SQLite binds at most 32,766 values per statement: one INSERT of 4,681 plain tasks failed there
+    const { queue } = await boot({ workers: { enabled: false } });
+    const inputs = Array.from({ length: 5000 }, (_, i) => ({
+      taskId: i === 4999 ? 'bulk-0' : `bulk-${i}`,
+      type: 'echo',
+      params: { value: i },
+      priority: i % 7,
+      maxRetries: i % 3,
+      delayMs: i % 2 ? 0 : 60_000,
+    }));
+    const ids = await queue.pushTasks(inputs);
+    expect(ids).toEqual(inputs.map((input) => input.taskId));
+    expect(await queue.countByStatus()).toMatchObject({ pending: 4999 });
+    expect(await queue.getTask('bulk-0')).toMatchObject({ params: { value: 0 }, priority: 0, maxRetries: 0 });
+    expect(await queue.getTask('bulk-4998')).toMatchObject({ params: { value: 4998 }, priority: 4998 % 7, maxRetries: 4998 % 3 });
+    expect((await queue.getTask('bulk-1001')).runAt.getTime()).toBeLessThanOrEqual(Date.now());
+    expect((await queue.getTask('bulk-1002')).runAt.getTime()).toBeGreaterThan(Date.now() + 50_000);
+  });
+
   it('retries with exponential backoff and then succeeds', async () => {
     const { queue, handlers } = await boot();
     const events: TaskEvent[] = [];

@@ -6,6 +6,13 @@ import type { Sequence } from './task-rows';
 import { insertTasks, insertTasksUnnest, requeueFinished } from './statements/tasks';
 
 /**
+ * Rows per INSERT of a bulk push. SQLite binds at most 32,766 values in one statement (a row takes up to 12: a
+ * pushTasks of 4,681 plain tasks failed with "too many SQL variables"), and mysql2 sends a statement as one
+ * packet, which max_allowed_packet bounds (16 MB by default on MariaDB).
+ */
+export const ROWS_PER_INSERT = 1000;
+
+/**
  * The producers' writes of `task_queue`: a push inserts its tasks, and an id
  * that exists already is queued anew only if its task has finished (a
  * pending or running one is left alone, which is pushTask's dedupe rule).
@@ -21,10 +28,18 @@ export class TaskInserts {
   /** Inserts the tasks whose id is not pending or running; a finished id is queued anew. Returns those inserted. */
   async insert(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
     if (!tasks.length) return [];
-    if (!this.events) return this.insertRows(tasks, runner);
+    const chunked = tasks.length > ROWS_PER_INSERT;
+    if (!this.events && !chunked) return this.insertRows(tasks, runner);
+    // several statements commit together: a push stores all of its tasks or none
     if (!runner) return this.sql.transaction((own) => this.insert(tasks, own));
-    const inserted = await this.insertRows(tasks, runner);
-    if (inserted.length) await writeEvents(this.sql, lifecycleRows('queued', inserted, Date.now()), runner);
+    const inserted = chunked ? await this.insertChunks(tasks, runner) : await this.insertRows(tasks, runner);
+    if (this.events && inserted.length) await writeEvents(this.sql, lifecycleRows('queued', inserted, Date.now()), runner);
+    return inserted;
+  }
+
+  private async insertChunks(tasks: NormalizedTask[], runner: QueryRunner): Promise<NormalizedTask[]> {
+    const inserted: NormalizedTask[] = [];
+    for (let from = 0; from < tasks.length; from += ROWS_PER_INSERT) inserted.push(...(await this.insertRows(tasks.slice(from, from + ROWS_PER_INSERT), runner)));
     return inserted;
   }
 
