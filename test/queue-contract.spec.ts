@@ -197,6 +197,18 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     expect((await queue.getTask('bulk-1002')).runAt.getTime()).toBeGreaterThan(Date.now() + 50_000);
   });
 
+  it('pushTasks and pushFlow store 20 tasks of params at queue.maxPayloadBytes each whole', async () => {
+    // 20 MiB in one INSERT was past MariaDB's max_allowed_packet (16 MB): the driver's error, nothing stored
+    const { queue } = await boot({ workers: { enabled: false } });
+    const big = (i: number) => ({ value: `${i}:`.padEnd(1024 * 1024 - 12, 'x') });
+    expect(Buffer.byteLength(JSON.stringify(big(10)))).toBe(1024 * 1024);
+    const ids = await queue.pushTasks(Array.from({ length: 20 }, (_, i) => ({ type: 'echo', params: big(i), delayMs: 60_000 })));
+    const flow = await queue.pushFlow({ type: 'echo', params: big(20), children: Array.from({ length: 20 }, (_, i) => ({ type: 'echo', params: big(21 + i), delayMs: 60_000 })) });
+    expect(await queue.countByStatus()).toMatchObject({ pending: 40, waiting: 1 });
+    expect((await queue.getTask(ids[19])).params).toEqual(big(19));
+    expect((await queue.getTask(flow.children[19].taskId)).params).toEqual(big(40));
+  });
+
   it('retries with exponential backoff and then succeeds', async () => {
     const { queue, handlers } = await boot();
     const events: TaskEvent[] = [];

@@ -6,7 +6,7 @@ import type { PushTaskInput, Task, TaskStatus } from '../../interfaces/task.inte
 import type { FlowStore } from '../durable-queue';
 import { childFailedMessage, childFailedPrefix, flowIds, normalizeFlow } from '../flow-validation';
 import type { NormalizedTask } from '../task-validation';
-import type { Statement } from './statements/statement';
+import { insertEnds, type Statement } from './statements/statement';
 import { lifecycleRows, writeEvents } from './event-log';
 import { insertEndEvent } from './statements/task-events';
 import {
@@ -59,8 +59,12 @@ export class DatabaseFlows implements FlowStore {
   }
 
   private async insert(nodes: readonly FlowTask[], runner: QueryRunner): Promise<void> {
-    for (let from = 0; from < nodes.length; from += FLOW_ROWS_PER_INSERT) {
-      await this.write(insertFlowTasks(this.sql, this.seq, nodes, from, Math.min(nodes.length, from + FLOW_ROWS_PER_INSERT)), runner);
+    // MySQL's statement is bounded in bytes too (see insertEnds): measured on a JSON the statement makes again, as flows are rarer than pushes
+    const lengths = this.sql.dialect === 'mysql' ? nodes.map((n) => JSON.stringify(n.task.params).length) : undefined;
+    let from = 0;
+    for (const to of insertEnds(nodes.length, FLOW_ROWS_PER_INSERT, lengths)) {
+      await this.write(insertFlowTasks(this.sql, this.seq, nodes, from, to), runner);
+      from = to;
     }
     if (this.events) await writeEvents(this.sql, lifecycleRows('queued', nodes.map((n) => n.task), Date.now()), runner);
   }

@@ -4,13 +4,7 @@ import type { NormalizedTask } from '../task-validation';
 import { lifecycleRows, writeEvents } from './event-log';
 import type { Sequence } from './task-rows';
 import { insertTasks, insertTasksUnnest, requeueFinished } from './statements/tasks';
-
-/**
- * Rows per INSERT of a bulk push. SQLite binds at most 32,766 values in one statement (a row takes up to 12: a
- * pushTasks of 4,681 plain tasks failed with "too many SQL variables"), and mysql2 sends a statement as one
- * packet, which max_allowed_packet bounds (16 MB by default on MariaDB).
- */
-export const ROWS_PER_INSERT = 1000;
+import { insertEnds, ROWS_PER_INSERT } from './statements/statement';
 
 /**
  * The producers' writes of `task_queue`: a push inserts its tasks, and an id
@@ -28,23 +22,29 @@ export class TaskInserts {
   /** Inserts the tasks whose id is not pending or running; a finished id is queued anew. Returns those inserted. */
   async insert(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
     if (!tasks.length) return [];
-    const chunked = tasks.length > ROWS_PER_INSERT;
-    if (!this.events && !chunked) return this.insertRows(tasks, runner);
+    // MySQL's statement is bounded in bytes too: the params' JSON is made once, here, and handed to the statement
+    const json = this.sql.dialect === 'mysql' ? tasks.map((t) => JSON.stringify(t.params)) : undefined;
+    const ends = insertEnds(tasks.length, ROWS_PER_INSERT, json?.map((j) => j.length));
+    if (!this.events && ends.length === 1) return this.insertRows(tasks, json, runner);
     // several statements commit together: a push stores all of its tasks or none
-    if (!runner) return this.sql.transaction((own) => this.insert(tasks, own));
-    const inserted = chunked ? await this.insertChunks(tasks, runner) : await this.insertRows(tasks, runner);
+    return runner ? this.insertAll(tasks, json, ends, runner) : this.sql.transaction((own) => this.insertAll(tasks, json, ends, own));
+  }
+
+  private async insertAll(tasks: NormalizedTask[], json: string[] | undefined, ends: number[], runner: QueryRunner): Promise<NormalizedTask[]> {
+    let inserted: NormalizedTask[] = [];
+    let from = 0;
+    for (const to of ends) {
+      const part = ends.length === 1 ? tasks : tasks.slice(from, to);
+      const added = await this.insertRows(part, json?.slice(from, to), runner);
+      inserted = ends.length === 1 ? added : inserted.concat(added);
+      from = to;
+    }
     if (this.events && inserted.length) await writeEvents(this.sql, lifecycleRows('queued', inserted, Date.now()), runner);
     return inserted;
   }
 
-  private async insertChunks(tasks: NormalizedTask[], runner: QueryRunner): Promise<NormalizedTask[]> {
-    const inserted: NormalizedTask[] = [];
-    for (let from = 0; from < tasks.length; from += ROWS_PER_INSERT) inserted.push(...(await this.insertRows(tasks.slice(from, from + ROWS_PER_INSERT), runner)));
-    return inserted;
-  }
-
-  private async insertRows(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
-    const inserted = this.sql.dialect === 'mysql' ? await this.insertMysql(tasks, runner) : await this.insertOnConflict(tasks, runner);
+  private async insertRows(tasks: NormalizedTask[], json: string[] | undefined, runner?: QueryRunner): Promise<NormalizedTask[]> {
+    const inserted = this.sql.dialect === 'mysql' ? await this.insertMysql(tasks, json, runner) : await this.insertOnConflict(tasks, runner);
     if (inserted.length === tasks.length) return tasks;
     const taken = new Set(inserted);
     return [...inserted, ...(await this.requeueFinished(tasks.filter((t) => !taken.has(t)), runner))];
@@ -65,18 +65,18 @@ export class TaskInserts {
    * or mangled that row while the push returned its id; a duplicate key is the
    * one error to skip, so a batch that meets one is inserted again row by row.
    */
-  private async insertMysql(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
+  private async insertMysql(tasks: NormalizedTask[], json: string[] | undefined, runner?: QueryRunner): Promise<NormalizedTask[]> {
     try {
-      const { text, params } = insertTasks(this.seq, tasks, false);
+      const { text, params } = insertTasks(this.seq, tasks, false, json);
       await this.sql.affected(text, params, runner);
       return tasks;
     } catch (err) {
       if (!isDuplicateKey(err)) throw err;
     }
     const inserted: NormalizedTask[] = [];
-    for (const t of tasks) {
+    for (const [i, t] of tasks.entries()) {
       try {
-        const { text, params } = insertTasks(this.seq, [t], false);
+        const { text, params } = insertTasks(this.seq, [t], false, json && [json[i]]);
         await this.sql.affected(text, params, runner);
         inserted.push(t);
       } catch (err) {

@@ -29,12 +29,12 @@ let lastValues = { key: '', text: '' };
  * CONFLICT DO NOTHING, and the ids inserted come back; without it the
  * statement fails on an existing id or occurrence.
  */
-export function insertTasks(seq: Sequence, tasks: NormalizedTask[], skipExisting: boolean): Statement {
+export function insertTasks(seq: Sequence, tasks: NormalizedTask[], skipExisting: boolean, json?: readonly string[]): Statement {
   const now = Date.now();
   const optional = OPTIONAL_COLUMNS.filter(([, value]) => tasks.some((t) => value(t) !== undefined));
   const params: unknown[] = [];
-  for (const t of tasks) {
-    params.push(t.taskId, seq.next(), t.type, JSON.stringify(t.params), t.priority, t.runAtMs, now);
+  for (const [i, t] of tasks.entries()) {
+    params.push(t.taskId, seq.next(), t.type, json ? json[i] : JSON.stringify(t.params), t.priority, t.runAtMs, now);
     for (const [, value] of optional) params.push(value(t) ?? null);
   }
   const columns = optional.map(([name]) => `, ${name}`).join('');
