@@ -15,6 +15,7 @@ import { retryingEvent } from './redis-event-marks';
 import { WakeTimers } from '../wake-timers';
 import { condemn, type CondemnHost, type EmitEvent, endMarkedParent, releasedEarly } from './redis-condemn';
 import { firstSendRan, lockedUnder } from './redis-lost-reply';
+import { takeInWaves } from './redis-fetch-waves';
 
 /**
  * The consumer half of the redis backend, driving BullMQ Workers by hand:
@@ -122,17 +123,13 @@ export class RedisConsumer implements CondemnHost {
     this.idle.pushed(1);
   }
 
-  /** One fetch first; only when the queue had a job are the other slots fetched at once (BullMQ moves each atomically). */
+  /** One fetch first; only when the queue had a job are the other slots fetched, in waves (BullMQ moves each atomically). */
   private async fetch(type: string, room: number, into: Task[], version: number): Promise<void> {
     const worker = this.redis().workerFor(type);
     const first = await this.take(worker, type);
     if (!first) return this.emptyTypes.mark(type, version);
     into.push(first);
-    if (room === 1) return;
-    const rest = await Promise.allSettled(Array.from({ length: room - 1 }, () => this.take(worker, type)));
-    for (const r of rest) if (r.status === 'fulfilled' && r.value) into.push(r.value);
-    const failed = rest.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    await takeInWaves(room - 1, () => this.take(worker, type), into);
   }
 
   private async take(worker: Worker, type: string): Promise<Task | undefined> {
