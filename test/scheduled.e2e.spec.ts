@@ -167,12 +167,12 @@ describe.each(DATABASES)('@Scheduled on %s', (kind) => {
     const tick = await v1.byKey('every-second');
     await waitFor(() => runsOf(tick.taskId).length >= 2, '2 runs', 10_000);
     await closeAll();
-    // v2's loop starts at module init, before the sync at bootstrap: with the next run of the old declaration due
-    // at its boot (a stop gives back what was queued ahead), it could fire once more under it first. Out of its reach,
-    // the row shows the sync's write alone.
-    await withDataSource(db, (ds) => ds.getRepository(SchedulerTask).increment({ scheduleKey: 'every-second' }, 'nextRunAt', 3600_000));
+    // the app was down for 5 s: runs of the old declaration were missed, and the scheduler's first look at v2's boot
+    // must not fire them under it (it waits for the declarations to be written)
+    await withDataSource(db, (ds) => ds.getRepository(SchedulerTask).update({ scheduleKey: 'every-second' }, { nextRunAt: new Date(Date.now() - 5000) }));
     const [tickBefore, nightlyBefore, apiBefore] = [await rowByKey(db, 'every-second'), await rowByKey(db, 'nightly-report'), await rowById(db, api.taskId)];
     expect(tickBefore.runCount).toBeGreaterThanOrEqual(2);
+    const oldRuns = runsOf(tick.taskId).length;
 
     const v2 = await start([JobsV2]);
     const tickAfter = await v2.byKey('every-second');
@@ -189,6 +189,7 @@ describe.each(DATABASES)('@Scheduled on %s', (kind) => {
       'declared schedules: 0 added, 1 updated, 1 unchanged, 0 disabled',
     ]);
     await waitFor(() => runsOf(tick.taskId).some((r) => (r.params as { v: number }).v === 2), 'a run with the new params', 10_000);
+    expect(runsOf(tick.taskId).filter((r) => (r.params as { v: number }).v === 1)).toHaveLength(oldRuns);
   });
 
   it('a declaration removed from the code disables its row with a warning; declared again, it runs again', async () => {
@@ -220,12 +221,12 @@ describe.each(DATABASES)('@Scheduled on %s', (kind) => {
     expect(restored.nextRunAt!.toISOString()).toMatch(/T18:00:00\.000Z$/);
   });
 
-  it('a removed declaration whose schedule is overdue at boot is disabled too, though the firing loop claims it first', async () => {
+  it('a removed declaration whose schedule is overdue at boot is disabled, and its missed run does not fire', async () => {
     const v1 = await start([JobsV1]);
     const nightly = await v1.byKey('nightly-report');
+    const tick = await v1.byKey('every-second');
     await closeAll();
-    // due at the next boot: the loop, started at module init, claims it (a new version) before the sync at bootstrap
-    // reads it; a single compare-and-set then lost, and the row stayed enabled and firing
+    // due at the next boot: the loop, started at module init, would claim it before the sync at bootstrap reads it
     await withDataSource(db, (ds) => ds.getRepository(SchedulerTask).update({ taskId: nightly.taskId }, { nextRunAt: new Date(Date.now() - 1000) }));
     const v3 = await start([JobsV3]);
     expect(await v3.byKey('nightly-report')).toMatchObject({ enabled: false, nextRunAt: null, declaredHash: null });
@@ -234,6 +235,10 @@ describe.each(DATABASES)('@Scheduled on %s', (kind) => {
       context: 'DeclaredSchedulesService',
       message: `schedule 'nightly-report' (${nightly.taskId}, sd_report) disabled: no @Scheduled declares it any more`,
     });
+    // a run of the schedule v3 still declares: the loop has looked at the table since the sync
+    const ticks = runsOf(tick.taskId).length;
+    await waitFor(() => runsOf(tick.taskId).length > ticks, 'a run of every-second under v3', 10_000);
+    expect(runsOf(nightly.taskId)).toEqual([]);
   });
 
   it('an app that declares no schedule at all (an API-only instance on the same table) leaves declared rows alone', async () => {

@@ -30,6 +30,7 @@ const MAX_TRIES = 10;
 export class DeclaredSchedulesService implements OnApplicationBootstrap {
   private readonly logger: LibraryLogger;
   private declared: DeclaredSchedule[] = [];
+  private synced?: () => void;
 
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
@@ -38,6 +39,9 @@ export class DeclaredSchedulesService implements OnApplicationBootstrap {
     @Optional() @Inject(QUEUE_SCHEDULER_CLOCK) private readonly clock: Clock = systemClock,
   ) {
     this.logger = new LibraryLogger(DeclaredSchedulesService.name, options.logLevel);
+    // the scheduler starts at module init, before this sync: its first look would fire what a declaration removed or
+    // changed by this deploy missed while the app was down, under the old declaration
+    if (options.autoStart && scheduler) scheduler.holdFiringUntil(new Promise<void>((resolve) => (this.synced = resolve)));
   }
 
   /**
@@ -60,7 +64,12 @@ export class DeclaredSchedulesService implements OnApplicationBootstrap {
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    if (this.options.autoStart) await this.sync();
+    if (!this.options.autoStart) return;
+    try {
+      await this.sync();
+    } finally {
+      this.synced?.();
+    }
   }
 
   /**

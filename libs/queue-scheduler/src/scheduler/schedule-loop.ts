@@ -33,6 +33,8 @@ export class ScheduleLoop {
   /** The tail of the claims and changes that must not interleave (see exclusive). */
   private turn: Promise<unknown> = Promise.resolve();
   private readonly firing: ScheduleFiring;
+  /** Set by holdUntil: the first look waits for it; stop lets it go. */
+  private hold?: { done: Promise<void>; release: () => void };
 
   constructor(
     dataSource: DataSource,
@@ -60,6 +62,14 @@ export class ScheduleLoop {
     return this.clock.manual ? 0 : this.options.lookaheadMs;
   }
 
+  /** The first look waits for `ready` (settled either way), or for stop. */
+  holdUntil(ready: Promise<unknown>): void {
+    let release!: () => void;
+    const done = new Promise<void>((resolve) => (release = resolve));
+    void ready.then(release, release);
+    this.hold = { done, release };
+  }
+
   start(): void {
     if (this.active) return;
     this.active = true;
@@ -69,6 +79,7 @@ export class ScheduleLoop {
   /** Stops firing; on the memory backend, gives the occurrences queued ahead back to their schedules. */
   async stop(): Promise<void> {
     this.active = false;
+    this.hold?.release();
     this.clearTimer();
     // a firing whose push waits for a queue that is away (Redis down): not waited for past UNREACHABLE_WAIT_MS
     if (this.current && !(await settledWithin(this.current, UNREACHABLE_WAIT_MS))) {
@@ -122,6 +133,11 @@ export class ScheduleLoop {
   }
 
   private async run(): Promise<void> {
+    if (this.hold) {
+      await this.hold.done;
+      this.hold = undefined;
+      if (!this.active) return;
+    }
     let sleepMs: number;
     do {
       this.again = false;

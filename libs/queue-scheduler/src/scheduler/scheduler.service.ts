@@ -103,6 +103,11 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
     return this.changes.cancelAheadThen(row, cancelled, write);
   }
 
+  /** @internal the loop's first look waits for `ready`: the `@Scheduled` declarations written at bootstrap (see DeclaredSchedulesService). */
+  holdFiringUntil(ready: Promise<unknown>): void {
+    this.loop.holdUntil(ready);
+  }
+
   /** Starts firing due occurrences (for `autoStart: false`). */
   start(): void {
     this.loop.start();
