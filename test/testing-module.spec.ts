@@ -151,5 +151,20 @@ describe('QueueSchedulerTestingModule (a user-style test)', () => {
     await tester.drain();
     expect(() => tester.expectRan('nightly_report', { region: 'eu' })).toThrow(/expected at least one successful run\(s\) of 'nightly_report' with params containing \{"region":"eu"\}, found 0[\s\S]*nightly_report succeeded \{"region":"us"\}/);
     expect(() => moduleRef.get(VirtualClock).advanceTo(new Date('2026-06-01T07:00:00Z'))).toThrow(/to must not be before/);
+    // a count no run can match is a mistake in the test, not an expectation that fails by luck
+    for (const times of [-1, 1.5, Number.NaN]) {
+      expect(() => tester.expectRan('nightly_report', undefined, times)).toThrow(expect.objectContaining({ name: 'InvalidArgumentError', field: 'times' }));
+    }
+  });
+
+  it('a task pushed ready runs at once, as in the app; a delayed one waits for the clock', async () => {
+    await boot('2026-06-01T08:00:00Z');
+    const queue = moduleRef.get(MemoryQueueService);
+    queue.pushTask({ type: 'nightly_report', params: { region: 'later' }, delayMs: 1000 });
+    queue.pushTask({ type: 'nightly_report', params: { region: 'now' } });
+    await tester.drain();
+    expect(tester.succeeded('nightly_report').map((r) => r.params)).toEqual([{ region: 'now' }]);
+    await tester.advance(1000);
+    expect(tester.succeeded('nightly_report').map((r) => r.params)).toEqual([{ region: 'now' }, { region: 'later' }]);
   });
 });

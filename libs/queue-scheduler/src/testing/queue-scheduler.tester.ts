@@ -7,6 +7,7 @@ import { MemoryQueueService } from '../queue/memory/memory-queue.service';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { WorkerPoolService } from '../workers/worker-pool.service';
 import { VirtualClock } from './virtual-clock';
+import { describeValue, InvalidArgumentError } from '../errors/errors';
 
 /** One try of a task, as the tester saw it. @publicApi */
 export interface TaskRun {
@@ -98,6 +99,7 @@ export class QueueSchedulerTester implements OnModuleInit, OnModuleDestroy {
    * (`times` of them when given). The message lists what did run.
    */
   expectRan(type: string, params?: Record<string, unknown>, times?: number): TaskRun[] {
+    if (times !== undefined && !(Number.isSafeInteger(times) && times >= 0)) throw new InvalidArgumentError('times', `times must be a whole number >= 0, got ${describeValue(times)}`);
     const hits = this.succeeded(type, params);
     const ok = times === undefined ? hits.length > 0 : hits.length === times;
     if (!ok) {
