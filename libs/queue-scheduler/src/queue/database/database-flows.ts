@@ -59,11 +59,11 @@ export class DatabaseFlows implements FlowStore {
   }
 
   private async insert(nodes: readonly FlowTask[], runner: QueryRunner): Promise<void> {
-    // MySQL's statement is bounded in bytes too (see insertEnds): measured on a JSON the statement makes again, as flows are rarer than pushes
-    const lengths = this.sql.dialect === 'mysql' ? nodes.map((n) => JSON.stringify(n.task.params).length) : undefined;
+    // MySQL's statement is bounded in bytes too (see insertEnds): the params' JSON is made once, here, and handed to the statement
+    const json = this.sql.dialect === 'mysql' ? nodes.map((n) => JSON.stringify(n.task.params)) : undefined;
     let from = 0;
-    for (const to of insertEnds(nodes.length, FLOW_ROWS_PER_INSERT, lengths)) {
-      await this.write(insertFlowTasks(this.sql, this.seq, nodes, from, to), runner);
+    for (const to of insertEnds(nodes.length, FLOW_ROWS_PER_INSERT, json?.map((j) => j.length))) {
+      await this.write(insertFlowTasks(this.sql, this.seq, nodes, from, to, json), runner);
       from = to;
     }
     if (this.events) await writeEvents(this.sql, lifecycleRows('queued', nodes.map((n) => n.task), Date.now()), runner);

@@ -31,12 +31,10 @@ export class TaskInserts {
   }
 
   private async insertAll(tasks: NormalizedTask[], json: string[] | undefined, ends: number[], runner: QueryRunner): Promise<NormalizedTask[]> {
-    let inserted: NormalizedTask[] = [];
+    const inserted: NormalizedTask[] = [];
     let from = 0;
     for (const to of ends) {
-      const part = ends.length === 1 ? tasks : tasks.slice(from, to);
-      const added = await this.insertRows(part, json?.slice(from, to), runner);
-      inserted = ends.length === 1 ? added : inserted.concat(added);
+      for (const task of await this.insertRows(tasks.slice(from, to), json?.slice(from, to), runner)) inserted.push(task);
       from = to;
     }
     if (this.events && inserted.length) await writeEvents(this.sql, lifecycleRows('queued', inserted, Date.now()), runner);

@@ -9,13 +9,16 @@ const VALUES_PER_TASK = 15;
 /** Rows per INSERT: 15 placeholders each stay far below SQLite's 32,766 and PostgreSQL's 65,535. */
 export const FLOW_ROWS_PER_INSERT = 500;
 
-/** Inserts part of a flow (`ids` are indexes into `nodes`): a parent as `waiting` with its children counted, a leaf as `pending`. */
-export function insertFlowTasks(sql: Sql, seq: Sequence, nodes: readonly FlowTask[], from: number, to: number): Statement {
+/**
+ * Inserts nodes `from` to `to` of a flow: a parent as `waiting` with its children counted, a leaf as `pending`.
+ * `json`: every node's params as JSON, when the caller made it already.
+ */
+export function insertFlowTasks(sql: Sql, seq: Sequence, nodes: readonly FlowTask[], from: number, to: number, json?: readonly string[]): Statement {
   const now = Date.now();
   const params: unknown[] = [];
   for (let i = from; i < to; i++) {
     const { task: t, parent, children, onChildFailure } = nodes[i];
-    params.push(t.taskId, seq.next(), t.type, JSON.stringify(t.params), children > 0 ? 'waiting' : 'pending', t.priority, t.runAtMs, t.maxRetries ?? null,
+    params.push(t.taskId, seq.next(), t.type, json ? json[i] : JSON.stringify(t.params), children > 0 ? 'waiting' : 'pending', t.priority, t.runAtMs, t.maxRetries ?? null,
       t.schedulerTaskId ?? null, t.scheduledAt?.getTime() ?? null, now, t.traceContext ?? null,
       parent < 0 ? null : nodes[parent].task.taskId, children, parent < 0 ? null : onChildFailure);
   }
