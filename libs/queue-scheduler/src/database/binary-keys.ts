@@ -38,7 +38,14 @@ export class BinaryKeysCheck implements OnModuleInit {
     this.logger = new LibraryLogger(BinaryKeysCheck.name, options.logLevel);
   }
 
-  async onModuleInit(): Promise<void> {
+  private checked?: Promise<void>;
+
+  /** Once per instance: SchemaCheck awaits the same promise, so Nest's concurrent init hooks do not take a second connection. */
+  onModuleInit(): Promise<void> {
+    return (this.checked ??= this.check());
+  }
+
+  private async check(): Promise<void> {
     const ds = this.dataSource;
     if (!ds || !isMysqlFamily(ds.options.type)) return;
     // one connection for every statement: GET_LOCK belongs to the connection that took it

@@ -4,6 +4,7 @@ import { QUEUE_SCHEDULER_ENTITIES } from '../entities';
 import { SchemaNotReadyError } from '../errors/errors';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
+import { BinaryKeysCheck } from './binary-keys';
 import { driverErrorOf } from './sql';
 
 /** The drivers' codes for a table or a column that is not there: MySQL/MariaDB (mysql2), PostgreSQL (pg). */
@@ -65,10 +66,14 @@ async function readEachTable(dataSource: DataSource): Promise<void> {
 export class SchemaCheck implements OnModuleInit {
   constructor(
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
+    private readonly binaryKeys: BinaryKeysCheck,
     @Optional() @Inject(SCHEDULER_DATA_SOURCE) private readonly dataSource?: DataSource,
   ) {}
 
   async onModuleInit(): Promise<void> {
+    // after the key columns' check (and, under synchronize, their conversion): Nest runs a module's init hooks
+    // concurrently, and reading the tables beside it held a second pooled connection open for the app's lifetime
+    await this.binaryKeys.onModuleInit();
     if (this.dataSource && this.options.autoStart) await checkSchema(this.dataSource);
   }
 }

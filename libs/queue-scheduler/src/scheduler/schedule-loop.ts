@@ -103,6 +103,11 @@ export class ScheduleLoop {
     return (await this.firing.claims.earliest())?.at ?? null;
   }
 
+  /** Settles when the look under way (if any) has ended, the first one included once start() was called. */
+  async betweenLooks(): Promise<void> {
+    while (this.current) await this.current.catch(() => undefined);
+  }
+
   /** Look at the table now; if a look is under way, look again right after it. */
   wake(): void {
     if (!this.active) return;

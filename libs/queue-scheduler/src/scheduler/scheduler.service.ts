@@ -63,8 +63,9 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
     // awaited, so tables whose migrations have not run, or a bad connection, stop start-up
     await checkSchema(this.dataSource);
     this.start();
-    // counted after the start, not awaited: COUNT over every schedule is a full scan (2.4 s at 1M rows), boot need not wait for a log line
-    this.repo.count({ where: { enabled: true } }).then(
+    // counted after the first look, not awaited: COUNT over every schedule is a full scan (2.4 s at 1M rows), boot need not
+    // wait for a log line; and beside the first look it held a second pooled connection open for the app's lifetime
+    void this.loop.betweenLooks().then(() => this.repo.count({ where: { enabled: true } })).then(
       (enabled) => this.logger.log(`${enabled} enabled schedule(s) in the database; scheduler started`),
       (err: unknown) => this.logger.debug(`scheduler started; counting the enabled schedules failed: ${(err as Error).message}`),
     );
