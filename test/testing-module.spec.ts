@@ -167,4 +167,20 @@ describe('QueueSchedulerTestingModule (a user-style test)', () => {
     await tester.advance(1000);
     expect(tester.succeeded('nightly_report').map((r) => r.params)).toEqual([{ region: 'now' }, { region: 'later' }]);
   });
+
+  it('moving the clock before init or after close throws a typed error instead of running nothing or failing in the driver', async () => {
+    moduleRef = await Test.createTestingModule({ imports: [QueueSchedulerTestingModule.forRoot({ startAt: new Date('2026-06-01T08:00:00Z') })], providers: [ReportHandlers] }).compile();
+    tester = moduleRef.get(QueueSchedulerTester);
+    // before, the clock moved and nothing ran, so a test that forgot init() asserted on an empty run list
+    expect(() => tester.advance(1000)).toThrow(expect.objectContaining({ name: 'QueueSchedulerError', message: expect.stringMatching(/has not started: call moduleRef.init\(\)/) }));
+    expect(tester.clock.date()).toEqual(new Date('2026-06-01T08:00:00Z'));
+    await moduleRef.init();
+    moduleRef.get(MemoryQueueService).pushTask({ type: 'nightly_report', params: { region: 'eu' }, delayMs: 1000 });
+    await tester.advance(1000);
+    tester.expectRan('nightly_report', { region: 'eu' }, 1);
+    await moduleRef.close();
+    // before, the driver's own "connection is not open" from the closed SQLite data source
+    expect(() => tester.advance(1000)).toThrow(expect.objectContaining({ name: 'QueueClosedError', message: expect.stringMatching(/testing module is closed/) }));
+    expect(() => tester.drain()).toThrow(expect.objectContaining({ name: 'QueueClosedError' }));
+  });
 });

@@ -7,7 +7,7 @@ import { MemoryQueueService } from '../queue/memory/memory-queue.service';
 import { SchedulerService } from '../scheduler/scheduler.service';
 import { WorkerPoolService } from '../workers/worker-pool.service';
 import { VirtualClock } from './virtual-clock';
-import { describeValue, InvalidArgumentError } from '../errors/errors';
+import { describeValue, InvalidArgumentError, QueueClosedError, QueueSchedulerError } from '../errors/errors';
 
 /** One try of a task, as the tester saw it. @publicApi */
 export interface TaskRun {
@@ -43,7 +43,10 @@ export class QueueSchedulerTester implements OnModuleInit, OnModuleDestroy {
     private readonly queue: MemoryQueueService,
     private readonly workers: WorkerPoolService,
     @Optional() private readonly scheduler?: SchedulerService,
-  ) {}
+  ) {
+    // before init the workers and the scheduler are not running: an advance would move time and silently run nothing
+    clock.detach(() => new QueueSchedulerError('the testing module has not started: call moduleRef.init() (or app.init()) before moving its clock'));
+  }
 
   onModuleInit(): void {
     this.clock.attach((target) => this.runUntil(target));
@@ -66,6 +69,7 @@ export class QueueSchedulerTester implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleDestroy(): void {
+    this.clock.detach(() => new QueueClosedError(undefined, 'the testing module is closed: its clock cannot run anything after moduleRef.close()'));
     this.subscription?.unsubscribe();
   }
 

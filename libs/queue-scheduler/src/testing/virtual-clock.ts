@@ -12,6 +12,8 @@ export class VirtualClock implements Clock {
   readonly manual = true;
   private current: number;
   private driver?: (target: number) => Promise<void>;
+  /** Set while the testing module that owns this clock is not running: moving time then would run nothing, or run against closed connections. */
+  private refusal?: () => Error;
   private busy?: Promise<void>;
 
   constructor(start: Date | number = Date.now()) {
@@ -37,6 +39,7 @@ export class VirtualClock implements Clock {
 
   /** Moves time forward to `to`, running what falls due (in order) and waiting for it. */
   advanceTo(to: Date | number): Promise<void> {
+    if (this.refusal) throw this.refusal();
     const target = toMs('to', to);
     if (target < this.current) {
       throw new InvalidArgumentError('to', `to must not be before the clock's time ${new Date(this.current).toISOString()}, got ${new Date(target).toISOString()}`);
@@ -65,6 +68,13 @@ export class VirtualClock implements Clock {
   /** @internal */
   attach(driver: (target: number) => Promise<void>): void {
     this.driver = driver;
+    this.refusal = undefined;
+  }
+
+  /** @internal advance and advanceTo throw `refusal()` until the next attach */
+  detach(refusal: () => Error): void {
+    this.driver = undefined;
+    this.refusal = refusal;
   }
 }
 
