@@ -2,6 +2,7 @@ import type { Job } from 'bullmq';
 import { TaskLostError } from '../../errors/errors';
 import type { Task, TaskProgress, TaskRecord, TaskStatus } from '../../interfaces/task.interface';
 import type { NormalizedTask } from '../task-validation';
+import { taskIdOf, typeOfQueue } from './redis-keys';
 
 /** What a BullMQ job carries for us; `name` is the task type. */
 export interface JobData {
@@ -84,10 +85,11 @@ export function attemptsOf(job: Pick<Job, 'attemptsMade'>, running: boolean): nu
 
 /** The task as a worker gets it: claimed, so its running try is counted. */
 export function taskOf(job: Job, running = true): Task {
-  const data = job.data as JobData;
+  // a job whose hash was deleted from outside reads back with no data and no name: its id and queue still say which task it was
+  const data = (job.data ?? {}) as JobData;
   return {
-    taskId: data.taskId,
-    type: job.name,
+    taskId: data.taskId ?? taskIdOf(String(job.id)),
+    type: job.name ?? typeOfQueue(job.queueName),
     params: data.params,
     priority: data.priority,
     runAt: new Date(typeof data.runAt === 'number' ? data.runAt : job.timestamp + (job.delay ?? 0)),

@@ -49,6 +49,11 @@ export function queueNameOf(type: string): string {
   return `task.${escapeName(type)}`;
 }
 
+/** The task type a queue name stands for (the reverse of queueNameOf). */
+export function typeOfQueue(queueName: string): string {
+  return queueName.slice('task.'.length).replace(/%3A/g, ':').replace(/%25/g, '%');
+}
+
 /**
  * Our own keys beside BullMQ's (`<prefix>:task.<type>:…`); the '~' cannot
  * start a queue name we make, so the two never collide.
