@@ -1,4 +1,4 @@
-import { Inject, Injectable, type INestApplication, Scope } from '@nestjs/common';
+import { Inject, Injectable, type INestApplication, Module, Scope } from '@nestjs/common';
 import { DiscoveryModule, DiscoveryService, MetadataScanner, REQUEST } from '@nestjs/core';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
@@ -47,6 +47,22 @@ class RequestBoth {
   @Scheduled({ key: 'per-request', interval: 60 })
   @TaskHandler('per_request')
   tick(): void {}
+}
+
+@Injectable({ scope: Scope.TRANSIENT })
+class TransientHandlers {
+  private readonly greeting = 'hello';
+
+  @TaskHandler('per_consumer')
+  run(): string {
+    return this.greeting;
+  }
+}
+
+@Injectable()
+class TransientFree {
+  @TaskHandler('plain_job')
+  run(): void {}
 }
 
 /** Request-scoped only through what it injects. */
@@ -149,6 +165,82 @@ describe('QueueSchedulerExplorer: one request-scoped rule for both decorators', 
       `${decorators} on ${source} is not supported: the provider is request-scoped (or depends on one). ` +
         'Workers and schedules run outside any request; make the provider a singleton.',
     );
+  });
+
+  it('refuses @TaskHandler on a transient provider, whose wrapper holds an instance no constructor ran on', async () => {
+    // before, it registered and every task failed, `this.greeting` (an injected service, in the audit) undefined
+    const error = await failure(compile([TransientHandlers]).then(start));
+    expect(error).toBeInstanceOf(InvalidTaskHandlerError);
+    expect(error.message).toBe(
+      '@TaskHandler on TransientHandlers.run is not supported: the provider is transient. Workers and schedules call one instance for the whole app; make the provider a singleton.',
+    );
+  });
+
+  it('refuses a getter, a setter, a property or a static method as the class is defined, naming it', () => {
+    const define = (decorate: () => void): unknown => {
+      try {
+        decorate();
+        return undefined;
+      } catch (err) {
+        return err;
+      }
+    };
+    const cases: Array<[() => void, RegExp]> = [
+      [
+        () => {
+          class Getter {
+            @TaskHandler('t')
+            get run(): () => void {
+              return () => undefined;
+            }
+          }
+          return Getter;
+        },
+        /^@TaskHandler\('t'\) on Getter\.run: only a method can carry it, not a getter or setter$/,
+      ],
+      [
+        () => {
+          class Static {
+            @TaskHandler('t')
+            static run(): void {}
+          }
+          return Static;
+        },
+        /^@TaskHandler\('t'\) on Static\.run: a static method is not supported/,
+      ],
+      [
+        () => {
+          class ScheduledGetter {
+            @Scheduled({ key: 'k', interval: 60 })
+            get tick(): () => void {
+              return () => undefined;
+            }
+          }
+          return ScheduledGetter;
+        },
+        /^@Scheduled\(\{ key: 'k' \}\) on ScheduledGetter\.tick: only a method can carry it/,
+      ],
+      // what a build without type checks (swc, babel) lets through: the decorator called on a property
+      [() => TaskHandler('t')(class Arrow {}.prototype, 'run', undefined as never), /^@TaskHandler\('t'\) on Arrow\.run: only a method can carry it, not a property$/],
+    ];
+    for (const [decorate, message] of cases) {
+      const error = define(decorate);
+      expect(error).toBeInstanceOf(InvalidTaskHandlerError);
+      expect((error as Error).message).toMatch(message);
+    }
+  });
+
+  it('refuses a second import of the module with a message that says so', async () => {
+    // before: an InvalidOptionsError about queue.backend ("injects DatabaseQueueService … Inject TaskQueue instead"), which the user never got wrong
+    @Module({ imports: [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, autoStart: false })] })
+    class Billing {}
+    @Module({ imports: [QueueSchedulerModule.forRootAsync({ dataSource: false, useFactory: () => ({ logLevel: 'fatal' as const, autoStart: false }) })] })
+    class Mail {}
+    const moduleRef = await Test.createTestingModule({ imports: [Billing, Mail], providers: [TransientFree] }).compile();
+    const error = await failure(start(moduleRef));
+    expect(error).toBeInstanceOf(InvalidOptionsError);
+    expect(error).toMatchObject({ field: 'QueueSchedulerModule' });
+    expect(error.message).toMatch(/^QueueSchedulerModule is imported 2 times in this app .*import it once, in the root module/);
   });
 
   it('still refuses @Scheduled without a database (dataSource: false)', async () => {

@@ -29,8 +29,8 @@ interface Marked {
  * DeclaredSchedulesService, which validates them now and writes them at
  * bootstrap; so a bad handler or declaration stops start-up before any worker
  * or schedule runs. One rule for both decorators: on a request-scoped
- * provider (or one depending on one) they are refused, since workers and
- * schedules run outside any request. The same walk refuses any class that
+ * provider (or one depending on one) or a transient one they are refused,
+ * since workers and schedules run outside any request, on one instance. The same walk refuses any class that
  * injects the queue class of a backend other than `queue.backend`.
  */
 @Injectable()
@@ -46,6 +46,7 @@ export class QueueSchedulerExplorer implements OnModuleInit {
 
   onModuleInit(): void {
     const wrappers = [...this.discovery.getProviders(), ...this.discovery.getControllers()];
+    refuseSecondImport(wrappers);
     // the library's own providers share this explorer's module
     const library = wrappers.find((w) => w.instance === this)?.host;
     refuseUnselectedQueueInjection(this.options.queue.backend, this.queueClasses, wrappers, library);
@@ -71,10 +72,13 @@ export class QueueSchedulerExplorer implements OnModuleInit {
   /** The marked methods of one singleton provider; a request-scoped one that has any is refused. */
   private explore(wrapper: ProviderWrapper): { instance: Methods; marked: Marked[] } | undefined {
     if (wrapper.isAlias) return undefined;
-    if (!wrapper.isDependencyTreeStatic()) {
-      // no static instance to call; read the class, so its decorators are refused, not ignored
+    // no instance of its own to call: a request-scoped one has none outside a request, and a transient one's
+    // wrapper holds an object whose constructor never ran (its handlers failed on every task, reading undefined)
+    const scope = !wrapper.isDependencyTreeStatic() ? 'request-scoped (or depends on one)' : wrapper.isTransient ? 'transient' : undefined;
+    if (scope) {
+      // read the class, so its decorators are refused, not ignored
       const metatype = wrapper.metatype as { prototype?: object; name?: string } | null;
-      if (metatype?.prototype) this.refuseRequestScoped(this.marked(metatype.prototype as Methods, metatype.prototype, metatype.name));
+      if (metatype?.prototype) this.refuseScoped(this.marked(metatype.prototype as Methods, metatype.prototype, metatype.name), scope);
       return undefined;
     }
     const { instance } = wrapper;
@@ -97,13 +101,28 @@ export class QueueSchedulerExplorer implements OnModuleInit {
     return marked;
   }
 
-  private refuseRequestScoped(marked: Marked[]): void {
+  private refuseScoped(marked: Marked[], scope: string): void {
     const [first] = marked;
     if (!first) return;
     const decorators = [first.handler && '@TaskHandler', first.schedules?.length && '@Scheduled'].filter(Boolean).join(' and ');
-    throw new InvalidTaskHandlerError(
-      `${decorators} on ${first.source} is not supported: the provider is request-scoped (or depends on one). ` +
-        'Workers and schedules run outside any request; make the provider a singleton.',
-    );
+    const why = scope === 'transient' ? 'Workers and schedules call one instance for the whole app' : 'Workers and schedules run outside any request';
+    throw new InvalidTaskHandlerError(`${decorators} on ${first.source} is not supported: the provider is ${scope}. ${why}; make the provider a singleton.`);
   }
+}
+
+/**
+ * Two QueueSchedulerModule imports in one app are two modules with a worker
+ * pool, a scheduler and a registry each, both walking every provider: every
+ * handler twice, and the second module's queue refused by the first one's
+ * injection guard with a message about the backend, which the user never
+ * got wrong. One explorer per app is the one rule that says what happened.
+ */
+function refuseSecondImport(wrappers: ProviderWrapper[]): void {
+  const imports = wrappers.filter((w) => w.metatype === QueueSchedulerExplorer && !w.isAlias).length;
+  if (imports < 2) return;
+  throw new InvalidOptionsError(
+    'QueueSchedulerModule',
+    `QueueSchedulerModule is imported ${imports} times in this app (forRoot, forRootAsync or QueueSchedulerTestingModule): import it once, in the root module ` +
+      '(in a test, QueueSchedulerTestingModule instead of forRoot, not beside it). It is global by default, so every module injects its services without importing it.',
+  );
 }

@@ -1,4 +1,6 @@
 import { DiscoveryService } from '@nestjs/core';
+import { describeValue } from '../errors/errors';
+import { refuseNonMethod } from './task-handler.decorator';
 import type { MisfirePolicy } from '../scheduler/math/schedule-math';
 import type { OverlapPolicy } from '../scheduler/overlap';
 import type { ScheduleFlow } from '../interfaces/schedule.interface';
@@ -63,6 +65,7 @@ export const SCHEDULED = DiscoveryService.createDecorator<ScheduledOptions[]>();
 export const Scheduled =
   (options: ScheduledOptions): MethodDecorator =>
   (target, key, descriptor) => {
+    refuseNonMethod(`@Scheduled({ key: ${describeValue(options?.key)} })`, target, key, descriptor);
     // decorators apply bottom-up: put this one before those already applied, so the list keeps source order
     const applied = (Reflect.getMetadata(SCHEDULED.KEY, descriptor.value as object) as ScheduledOptions[] | undefined) ?? [];
     SCHEDULED([options, ...applied])(target, key, descriptor);

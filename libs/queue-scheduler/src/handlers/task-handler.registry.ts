@@ -4,6 +4,8 @@ import type { ResolvedOptions, ResolvedRetryPolicy, RetryPolicy } from '../inter
 import type { RateLimit, TaskHandlerFn, TaskHandlerOptions } from '../interfaces/task-handler.interface';
 import { MAX_TIMER_MS, RESOLVED_OPTIONS } from '../queue-scheduler.constants';
 import { validateRetryPolicy } from '../queue-scheduler.options';
+import { keyProblem } from '../queue/json-value';
+import { MAX_KEY_LENGTH } from '../queue/task-validation';
 
 export interface RegisteredHandler {
   readonly type: string;
@@ -34,6 +36,9 @@ export class TaskHandlerRegistry {
     if (typeof type !== 'string' || type.trim() === '') {
       throw new InvalidTaskHandlerError(`${where}: type must be a non-empty string`, 'type');
     }
+    // as a push checks it: a type no push can carry would leave the handler dead code, found only at the first push
+    const problem = keyProblem(type, MAX_KEY_LENGTH);
+    if (problem) throw new InvalidTaskHandlerError(`${where}: type ${problem}`, 'type');
     const existing = this.handlers.get(type);
     if (existing) {
       throw new DuplicateTaskHandlerError(
