@@ -30,13 +30,9 @@ export function storableError(raw: unknown): Error {
   let error: Error;
   if (raw instanceof Error) error = raw;
   else {
-    let text: string;
-    try {
-      text = String(raw);
-    } catch {
-      text = Object.prototype.toString.call(raw);
-    }
-    error = new Error(text);
+    error = new Error(thrownText(raw));
+    // a thrown value has no stack: the one made here would name the library's frames, not the handler's
+    error.stack = undefined;
   }
   const message = typeof error.message === 'string' ? error.message : String(error.message);
   const text = storableText(message, MAX_ERROR_LENGTH);
@@ -45,4 +41,17 @@ export function storableError(raw: unknown): Error {
   clean.name = error.name;
   clean.stack = error.stack === undefined ? undefined : storableText(error.stack, MAX_ERROR_LENGTH * 4);
   return clean;
+}
+
+/** A thrown value that is not an Error, as text that keeps what it said ('[object Object]' kept nothing). */
+function thrownText(raw: unknown): string {
+  if (typeof raw === 'string') return raw;
+  if (raw === undefined || raw === null) return `the handler threw ${String(raw)}`;
+  try {
+    const json = typeof raw === 'object' ? JSON.stringify(raw) : undefined;
+    return json ?? String(raw);
+  } catch {
+    // a circular or BigInt-holding object, or one whose toString throws
+    return Object.prototype.toString.call(raw);
+  }
 }

@@ -3,6 +3,7 @@ import { TaskTimeoutError } from '../errors/errors';
 import type { RegisteredHandler } from '../handlers/task-handler.registry';
 import type { ChildResult } from '../interfaces/flow.interface';
 import type { MaybePromise, Task, TaskContext, TaskProgress } from '../interfaces/task.interface';
+import { isObservableOutcome, lastValueOf } from './observable-outcome';
 import { normalizeProgress, ProgressReports } from './task-progress';
 
 /** Told once when a try ends: `run.durationMs` is set, and `clock` holds the end, by then. */
@@ -144,8 +145,11 @@ export class TaskRun implements TaskContext {
     }
     if (this.state === CALLING) this.state = RUNNING;
     if (!isThenable(outcome)) {
-      this.end(true, outcome);
-      return true;
+      if (!isObservableOutcome(outcome)) {
+        this.end(true, outcome);
+        return true;
+      }
+      outcome = lastValueOf(outcome, this.signal);
     }
     this.pending?.progress?.continued();
     const { timeoutMs } = this.handler;
@@ -154,7 +158,7 @@ export class TaskRun implements TaskContext {
       timer.unref();
       (this.pending ??= {}).timer = timer;
     }
-    outcome.then(
+    (outcome as PromiseLike<unknown>).then(
       (value) => this.end(true, value),
       (err: unknown) => this.end(false, err),
     );
