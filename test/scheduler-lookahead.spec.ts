@@ -211,6 +211,44 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
   });
 
   // the memory and redis backends push a claim's occurrences after its commit; the database backend inserts them in it
+  describe('a change from another instance, memory backend (it cannot reach the occurrences queued ahead)', () => {
+    let other: INestApplication | undefined;
+
+    afterEach(async () => {
+      await other?.close();
+      other = undefined;
+    });
+
+    it.each(['pause and resume', 'a timezone change'] as const)('%s: the occurrences queued ahead run once each, and the next run comes after them', async (change) => {
+      // from an audit: the change looked for the next run from now, so a cron's next run was the occurrence the
+      // other instance already held, claimed a second time (14 of 32 runs twice); runCount grew with each
+      app = await bootApp(db, { queue: { backend: 'memory', pollIntervalMs: 50 }, scheduler: { lookaheadMs: 3000 } });
+      const { fired, handlers } = services(app);
+      // an API-only instance on the same database: its memory queue holds none of the first one's occurrences
+      other = await bootApp(db, { workers: { enabled: false }, scheduler: { enabled: false } });
+      const scheduler = other.get(SchedulerService);
+      const s = await scheduler.addSchedule({ name: `every second, ${change}`, taskType: 'tick', scheduleType: 'cron', cronExpression: '* * * * * *', timezone: 'UTC' });
+      await waitFor(() => fired.length >= 2, 'occurrences queued ahead on the first instance', 10_000);
+      // read before the change: what the first instance claims later, the change reads in the row
+      const heldUntil = Math.max(...fired.filter((e) => e.scheduleId === s.taskId).map((e) => e.scheduledAt.getTime()));
+      expect(heldUntil).toBeGreaterThan(Date.now());
+      let row;
+      if (change === 'pause and resume') {
+        await scheduler.pauseSchedule(s.taskId);
+        row = await scheduler.resumeSchedule(s.taskId);
+      } else {
+        row = await scheduler.updateSchedule(s.taskId, { timezone: 'Europe/Berlin' });
+      }
+      expect(row.nextRunAt!.getTime()).toBeGreaterThan(heldUntil);
+      await waitFor(() => handlers.of(s.taskId).some((r) => r.scheduledAt! > heldUntil + 1000), 'runs after the change', 15_000);
+      const times = handlers.of(s.taskId).map((r) => r.scheduledAt!);
+      expect(times.length).toBeGreaterThan(2);
+      expect(new Set(times).size).toBe(times.length);
+      const counted = fired.filter((e) => e.scheduleId === s.taskId).map((e) => e.scheduledAt.getTime());
+      expect(new Set(counted).size).toBe(counted.length);
+    });
+  });
+
   describe.each(['memory', 'redis'] as const)('a change while a claim on the %s backend is between its commit and its push', (backend) => {
     let prefix: string | undefined;
 

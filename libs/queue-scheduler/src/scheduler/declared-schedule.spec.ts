@@ -48,6 +48,14 @@ describe('declaredRun', () => {
     expect(declaredRun(declare({ ...o, params: { x: 1 } }).fields, rowOf(o, { enabled: false, nextRunAt: null }), NOW)).toEqual({ enabled: true, nextRunAt: new Date(NOW + 30_000) });
   });
 
+  it('a changed timing runs after an occurrence an instance of the old deploy still holds ahead, not at it again', () => {
+    // memory queue, rolling deploy: the old instance claimed NOW + 2 s ahead and will run it; from now, the new cron's
+    // next run would have been that same second, claimed twice
+    const held = rowOf({ key: 'k', cron: '* * * * * *' }, { lastRunAt: new Date(NOW + 2000), runCount: 5 });
+    expect(declaredRun(declare({ key: 'k', cron: '* * * * * *', timezone: 'Europe/Berlin' }).fields, held, NOW).nextRunAt).toEqual(new Date(NOW + 3000));
+    expect(declaredRun(declare({ key: 'k', interval: 10 }).fields, held, NOW).nextRunAt).toEqual(new Date(NOW + 12_000));
+  });
+
   it('declared disabled: disabled', () => {
     expect(declaredRun(declare({ key: 'k', interval: 30, enabled: false }).fields, rowOf({ key: 'k', interval: 30 }), NOW)).toEqual({ enabled: false, nextRunAt: null });
   });

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { SchedulerTask } from '../entities/scheduler-task.entity';
 import { describeValue, InvalidScheduleError } from '../errors/errors';
 import type { AddSchedulerTaskInput } from '../interfaces/schedule.interface';
-import { initialRun } from './math/schedule-math';
+import { changedFrom, initialRun } from './math/schedule-math';
 import type { ScheduledOptions } from '../handlers/scheduled.decorator';
 import { comparable, ONCE_PAST_TOLERANCE_MS, type ScheduleDefaults, type ScheduleFields, TIMING_FIELDS, validateSchedule } from './schedule-input';
 
@@ -130,7 +130,7 @@ export function declaredRun(fields: ScheduleFields, row: SchedulerTask | undefin
   const timingChanged = !row || TIMING_FIELDS.some((f) => comparable(fields[f]) !== comparable(row[f]));
   const keep = !timingChanged && row.enabled && row.nextRunAt !== null;
   if (fields.scheduleType !== 'once') {
-    return { enabled: true, nextRunAt: keep ? row!.nextRunAt : initialRun(fields, new Date(now)) };
+    return { enabled: true, nextRunAt: keep ? row!.nextRunAt : initialRun(fields, changedFrom(now, row?.lastRunAt)) };
   }
   const at = fields.executeAt!;
   if (!timingChanged && row.lastRunAt?.getTime() === at.getTime()) return off(`finished: ran at ${at.toISOString()}`);

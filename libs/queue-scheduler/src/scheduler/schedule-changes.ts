@@ -7,7 +7,7 @@ import { MAX_SCHEDULE_ID_LENGTH } from '../queue/task-validation';
 import type { AddSchedulerTaskInput, UpdateSchedulerTaskInput } from '../interfaces/schedule.interface';
 import type { LibraryLogger } from '../queue-scheduler.logger';
 import type { TaskQueue } from '../queue/task-queue';
-import { initialRun } from './math/schedule-math';
+import { changedFrom, initialRun } from './math/schedule-math';
 import { assumeGivenBack, cancelAhead, type GivenBack } from './ahead-occurrences';
 import type { ScheduleLoop } from './schedule-loop';
 import { comparable, type ScheduleDefaults, type ScheduleFields, TIMING_FIELDS, validateSchedule } from './schedule-input';
@@ -77,7 +77,7 @@ export class ScheduleChanges {
         next.nextRunAt = null;
         next.enabled = fields.enabled && !finished(candidate);
       } else if (timingChanged || !row.enabled || row.nextRunAt === null) {
-        next.nextRunAt = timingChanged ? initialRun(fields, new Date(now)) : resumeAt(candidate, now);
+        next.nextRunAt = timingChanged ? initialRun(fields, changedFrom(now, row.lastRunAt)) : resumeAt(candidate, now);
       }
       return next;
     });
@@ -135,7 +135,7 @@ function resumeAt(row: SchedulerTask, now: number): Date | null {
   // A once that has not fired keeps its time, even if past: it then fires by its misfire policy.
   if (row.scheduleType === 'once') return row.executeAt;
   // the last run bounds the wall clock: a resume inside a repeated hour does not run again what ran on its first pass
-  return initialRun(row, new Date(now), row.lastRunAt);
+  return initialRun(row, changedFrom(now, row.lastRunAt), row.lastRunAt);
 }
 
 function asInput(row: SchedulerTask): AddSchedulerTaskInput {

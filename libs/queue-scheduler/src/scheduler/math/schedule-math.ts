@@ -97,6 +97,17 @@ export function occurrencesDownTo(spec: ScheduleSpec, last: Date, floor: Date, l
 }
 
 /**
+ * Where a changed schedule's next run is looked for: `now`, or its last run
+ * when that is still ahead. An occurrence claimed ahead of its time that the
+ * change could not give back (another instance's memory queue holds it) still
+ * runs: looked for from `now`, a cron's next run was that same occurrence,
+ * claimed and run a second time.
+ */
+export function changedFrom(now: number, lastRun: Date | null | undefined): Date {
+  return new Date(lastRun && lastRun.getTime() > now ? lastRun.getTime() : now);
+}
+
+/**
  * First next_run_at of a new or resumed schedule: interval now + interval; cron next after now; once executeAt,
  * even if past. `lastRun` (a resumed cron's last run): a time repeated by a fall-back that it already ran on
  * the first pass is not run again on the second.
