@@ -2,7 +2,9 @@ import type { Clock } from '../clock';
 import { resolveOptions } from '../queue-scheduler.options';
 import { MemoryQueueService } from '../queue/memory/memory-queue.service';
 import type { ClaimFilter } from '../queue/queue-consumer';
-import { type AheadState, cancelAhead, occurrenceTaskId } from './ahead-occurrences';
+import { TaskNotFoundError } from '../errors/errors';
+import type { TaskQueue } from '../queue/task-queue';
+import { type AheadState, cancelAhead, occurrenceTaskId, PUSH_WAIT_MS } from './ahead-occurrences';
 import { HeldOccurrences } from './held-occurrences';
 import type { DueSchedule } from './schedule-claims';
 
@@ -60,6 +62,49 @@ describe('cancelAhead', () => {
     await cancelAhead(queue, state({ lastRunAt: new Date(T + 1000), runCount: 3 }), T, cancelled);
     // the loop claimed T+2s meanwhile, so the write failed; the next try sees both
     const back = await cancelAhead(queue, state({ lastRunAt: new Date(T + 2000), runCount: 4 }), T, cancelled);
+    expect(back).toEqual({ nextRunAt: new Date(T + 1000), lastRunAt: new Date(T), runCount: 2, enabled: true });
+  });
+
+  it('counts what an earlier try cancelled even once its time has come before the retry', async () => {
+    // from an audit (redis): the first try cancelled T+1s, the write lost to a claim, and the retry ran at T+1.5s;
+    // the walk stopped at T+1s (no longer ahead), so it was neither run nor given back, and run_count kept it
+    const queue = queueWith('s', [T + 1000, T + 2000]);
+    const cancelled = new Set<number>();
+    await cancelAhead(queue, state({ lastRunAt: new Date(T + 1000), runCount: 3 }), T, cancelled);
+    const back = await cancelAhead(queue, state({ lastRunAt: new Date(T + 2000), runCount: 4 }), T + 1500, cancelled);
+    expect(back).toEqual({ nextRunAt: new Date(T + 1000), lastRunAt: new Date(T), runCount: 2, enabled: true });
+  });
+
+  /** A shared durable queue (as Redis) on which the occurrence at `late` is pushed only after `missingFor` cancel calls. */
+  function sharedQueue(late: number, missingFor: number): TaskQueue & { calls: string[] } {
+    const calls: string[] = [];
+    const queue = {
+      capabilities: { durable: true, soleConsumer: false, claimsOverlapWrites: false },
+      calls,
+      cancelTask: async (taskId: string) => {
+        calls.push(taskId);
+        if (taskId === occurrenceTaskId('s', new Date(late)) && calls.filter((c) => c === taskId).length <= missingFor) throw new TaskNotFoundError(taskId);
+        return true;
+      },
+    };
+    return queue as unknown as TaskQueue & { calls: string[] };
+  }
+
+  it('on a shared queue, waits for an occurrence another instance has claimed and not yet pushed', async () => {
+    // from the audit: the retry stopped at the new claim's occurrence (not in Redis yet) and gave nothing back,
+    // so what the first try had cancelled was lost
+    const cancelled = new Set<number>([T + 1000]);
+    const queue = sharedQueue(T + 2000, 3);
+    const back = await cancelAhead(queue, state({ lastRunAt: new Date(T + 2000), runCount: 4 }), T, cancelled);
+    expect(back).toEqual({ nextRunAt: new Date(T + 1000), lastRunAt: new Date(T), runCount: 2, enabled: true });
+    expect(queue.calls.filter((c) => c === occurrenceTaskId('s', new Date(T + 2000)))).toHaveLength(4);
+  });
+
+  it('on a shared queue, gives back an occurrence that never arrives (its claimer stopped between claim and push)', async () => {
+    const queue = sharedQueue(T + 2000, Infinity);
+    const started = Date.now();
+    const back = await cancelAhead(queue, state({ lastRunAt: new Date(T + 2000), runCount: 4 }), T, new Set());
+    expect(Date.now() - started).toBeGreaterThanOrEqual(PUSH_WAIT_MS);
     expect(back).toEqual({ nextRunAt: new Date(T + 1000), lastRunAt: new Date(T), runCount: 2, enabled: true });
   });
 });
