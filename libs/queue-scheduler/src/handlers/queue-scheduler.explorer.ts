@@ -22,6 +22,14 @@ interface Marked {
   schedules?: ScheduledOptions[];
 }
 
+/** A provider scope the decorators are refused on, and why. */
+interface Scoped {
+  scope: string;
+  why: string;
+}
+const REQUEST_SCOPED: Scoped = { scope: 'request-scoped (or depends on one)', why: 'Workers and schedules run outside any request' };
+const TRANSIENT: Scoped = { scope: 'transient', why: 'Workers and schedules call one instance for the whole app' };
+
 /**
  * The one walk over every provider and controller at module init (all of
  * them: a method decorator leaves no class-level mark). It registers each
@@ -74,11 +82,11 @@ export class QueueSchedulerExplorer implements OnModuleInit {
     if (wrapper.isAlias) return undefined;
     // no instance of its own to call: a request-scoped one has none outside a request, and a transient one's
     // wrapper holds an object whose constructor never ran (its handlers failed on every task, reading undefined)
-    const scope = !wrapper.isDependencyTreeStatic() ? 'request-scoped (or depends on one)' : wrapper.isTransient ? 'transient' : undefined;
-    if (scope) {
+    const scoped = !wrapper.isDependencyTreeStatic() ? REQUEST_SCOPED : wrapper.isTransient ? TRANSIENT : undefined;
+    if (scoped) {
       // read the class, so its decorators are refused, not ignored
       const metatype = wrapper.metatype as { prototype?: object; name?: string } | null;
-      if (metatype?.prototype) this.refuseScoped(this.marked(metatype.prototype as Methods, metatype.prototype, metatype.name), scope);
+      if (metatype?.prototype) this.refuseScoped(this.marked(metatype.prototype as Methods, metatype.prototype, metatype.name), scoped);
       return undefined;
     }
     const { instance } = wrapper;
@@ -101,11 +109,10 @@ export class QueueSchedulerExplorer implements OnModuleInit {
     return marked;
   }
 
-  private refuseScoped(marked: Marked[], scope: string): void {
+  private refuseScoped(marked: Marked[], { scope, why }: Scoped): void {
     const [first] = marked;
     if (!first) return;
     const decorators = [first.handler && '@TaskHandler', first.schedules?.length && '@Scheduled'].filter(Boolean).join(' and ');
-    const why = scope === 'transient' ? 'Workers and schedules call one instance for the whole app' : 'Workers and schedules run outside any request';
     throw new InvalidTaskHandlerError(`${decorators} on ${first.source} is not supported: the provider is ${scope}. ${why}; make the provider a singleton.`);
   }
 }

@@ -41,6 +41,11 @@ export function legacyJobIdOf(taskId: string): string | undefined {
 /** The task id a job id stands for (the reverse of jobIdOf, and of legacyJobIdOf). */
 export function taskIdOf(jobId: string): string {
   const escaped = jobId.startsWith(JOB_ID_PREFIX) || jobId.startsWith('%i') ? jobId.slice(2) : jobId;
+  return unescapeName(escaped);
+}
+
+/** The reverse of escapeName. */
+function unescapeName(escaped: string): string {
   return escaped.replace(/%3A/g, ':').replace(/%25/g, '%');
 }
 
@@ -51,7 +56,7 @@ export function queueNameOf(type: string): string {
 
 /** The task type a queue name stands for (the reverse of queueNameOf). */
 export function typeOfQueue(queueName: string): string {
-  return queueName.slice('task.'.length).replace(/%3A/g, ':').replace(/%25/g, '%');
+  return unescapeName(queueName.slice('task.'.length));
 }
 
 /**
