@@ -3,18 +3,19 @@
  * parts an app loads, seen in Node's require cache (Jest keeps a registry of
  * its own). Boots the embedded default (SQLite, memory queue) with a handler,
  * runs one occurrence of an interval schedule, then adds a cron schedule.
- * Prints one JSON line: whether the redis backend's code and cron-parser
- * were loaded after the import, after the interval's run and after the cron
- * schedule was added.
+ * Prints one JSON line: whether the redis backend's code, the database
+ * backend's code and cron-parser were loaded after the import, after the
+ * interval's run and after the cron schedule was added.
  */
 import 'reflect-metadata';
 import { sep } from 'node:path';
 
-const loaded = (): { redisBackend: boolean; cronParser: boolean } => {
+const loaded = (): { redisBackend: boolean; databaseBackend: boolean; cronParser: boolean } => {
   const files = Object.keys(require.cache);
   return {
     // the service's own file is the class Nest injects; what it builds on is what an app on another backend must not load
     redisBackend: files.some((file) => file.includes(`${sep}queue${sep}redis${sep}`) && !file.includes('redis-queue.service')),
+    databaseBackend: files.some((file) => file.includes(`${sep}queue${sep}database${sep}`) && !file.includes('database-queue.service')),
     cronParser: files.some((file) => file.includes(`${sep}node_modules${sep}cron-parser${sep}`)),
   };
 };

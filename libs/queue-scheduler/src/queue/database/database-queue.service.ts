@@ -5,24 +5,19 @@ import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { InstanceLoad, PushTaskInput, Task, TaskRecord } from '../../interfaces/task.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
-import { DatabasePublicStore } from './database-public-store';
 import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
 import { type OccurrenceClaim, type QueueCapabilities, QueueConsumer } from '../queue-consumer';
 import { type ClusterEventFeed, type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
 import { type NormalizedTask, normalizeBatch, normalizePush, storableKey } from '../task-validation';
 import { dialectOfDataSource, Sql } from '../../database/sql';
-import { Sequence } from './task-rows';
-import { TaskStatusReads } from './task-status';
-import { TaskInserts } from './task-inserts';
-import { SingletonPushes } from './singleton-pushes';
-import { DatabaseConsumer } from './database-consumer';
-import { deleteFinished, requestCancel, retryTask } from './statements/tasks';
-import { DatabaseClusterEvents } from './database-cluster-events';
-import { DatabaseFlows } from './database-flows';
-import { databasePausedTypes } from './statements/paused-types';
-import { databasePermits } from './statements/rate-windows';
 import type { PermitStore } from '../rate-windows';
 import { type QueueTracing, tracingFor } from '../../tracing/queue-tracing';
+import type { DatabaseConsumer, DatabaseFlows, DatabasePublicStore, Sequence, SingletonPushes, TaskInserts, TaskStatusReads } from './database-parts';
+import type * as DatabaseParts from './database-parts';
+
+// The backend's own code (~100 KB) is loaded when a DatabaseQueueService is made: on another backend Nest gets an inactive stand-in.
+let parts: typeof DatabaseParts | undefined;
+const databaseParts = (): typeof DatabaseParts => (parts ??= require('./database-parts') as typeof DatabaseParts);
 
 /**
  * The durable backend: tasks are rows of `task_queue`, shared by every
@@ -43,7 +38,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   private readonly sql: Sql;
   protected readonly store: DatabasePublicStore;
   private readonly status: TaskStatusReads;
-  private readonly seq = new Sequence();
+  private readonly seq: Sequence;
   private readonly inserts: TaskInserts;
   private readonly singletons: SingletonPushes;
   /** The consumer side, typed as the base class sees it: its own type would pull the backend's driver types into the shipped declarations. */
@@ -61,6 +56,8 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     super();
     this.logger = new LibraryLogger(DatabaseQueueService.name, options.logLevel);
     this.sql = new Sql(dataSource, dialectOfDataSource(dataSource));
+    const { DatabasePublicStore, Sequence, TaskStatusReads, TaskInserts, databasePausedTypes, databasePermits, SingletonPushes, DatabaseFlows, DatabaseConsumer } = databaseParts();
+    this.seq = new Sequence();
     this.store = new DatabasePublicStore(this.sql, options.store.maxValueBytes);
     this.status = new TaskStatusReads(this.sql);
     this.inserts = new TaskInserts(this.sql, this.seq, options.queue.clusterEvents);
@@ -177,7 +174,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 
   async retryTask(taskId: string): Promise<void> {
     if (!storableKey(taskId)) throw new TaskNotFoundError(String(taskId));
-    const n = await this.flows.retry(taskId, retryTask(this.sql, this.seq, taskId));
+    const n = await this.flows.retry(taskId, databaseParts().retryTask(this.sql, this.seq, taskId));
     if (n === 0) {
       const { status } = await this.getTask(taskId);
       throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
@@ -195,7 +192,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 
   async deleteTask(taskId: string): Promise<boolean> {
     if (!storableKey(taskId)) throw new TaskNotFoundError(String(taskId));
-    const { text, params } = deleteFinished(taskId);
+    const { text, params } = databaseParts().deleteFinished(taskId);
     if ((await this.sql.affected(text, params)) > 0) return true;
     await this.getTask(taskId); // unknown: TaskNotFoundError
     return false;
@@ -203,7 +200,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 
   /** A running task: the request is stored for whichever instance runs it (this one is told at once). */
   private async cancelRunning(taskId: string): Promise<boolean> {
-    const request = requestCancel(taskId);
+    const request = databaseParts().requestCancel(taskId);
     if ((await this.sql.affected(request.text, request.params)) === 0) {
       await this.getTask(taskId);
       return false;
@@ -227,7 +224,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     return this.sqlConsumer.sweep();
   }
 
-  protected readonly createClusterEvents = (): ClusterEventFeed => new DatabaseClusterEvents(this.sql, this.options, this.logger);
+  protected readonly createClusterEvents = (): ClusterEventFeed => new (databaseParts().DatabaseClusterEvents)(this.sql, this.options, this.logger);
   // ---- internals -------------------------------------------------------
 
   /** A push validated, with the trace context to store when tracing. */
