@@ -31,8 +31,24 @@ async function startIdleInstance(db: DataSourceOptions, options: object, baselin
   return instance;
 }
 
-/** Lets a new instance get past its start-up (module loading, the first look) before a window opens. */
-const settle = (): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, 2000));
+/**
+ * How long a new instance idles before its window opens. Every Node process here comes up holding ~15 MB of
+ * young generation, grown while its modules load, and V8's memory reducer gives it back only once the
+ * allocation rate has stayed low across one of its 8 s checks: 8-10 s after start for the baseline app,
+ * 16-25 s for the idle instance (probes of 2026-12-07, docs/benchmarks.md). A window that closed 12 s after
+ * ready read the instance before and the baseline after, ~15 MB apart for that alone.
+ */
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 30_000);
+/** When the start-up reading is taken, as the windows were read before 2026-12-07 (reported beside, not judged). */
+const EARLY_MS = 12_000;
+
+/** Idles a new instance until its window opens; resolves with its RSS (MB) at EARLY_MS, on the way. */
+async function settle(pid: number): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, EARLY_MS));
+  const early = rssMbOf(pid);
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, SETTLE_MS - EARLY_MS)));
+  return early;
+}
 
 /** An instance's CPU (ms) over IDLE_MS and its RSS (MB) at the end. */
 async function idleWindow(pid: number): Promise<{ cpuMs: number; rssMb: number }> {
@@ -81,10 +97,11 @@ async function insertSchedules(ds: DataSource, from: number, to: number): Promis
 export async function run(rec: Recorder): Promise<void> {
   rec.settings.scales = SCALES;
   rec.settings.idleWindowMs = IDLE_MS;
+  rec.settings.settleMs = SETTLE_MS;
   rec.settings.app = 'memory queue backend, scheduler on MariaDB, scheduler.pollIntervalMs 1000 (default), batchSize 100; queries counted by a TypeORM logger of the app';
   rec.settings.dueScan = "SchedulerService.nextDueAt(): the loop's own first read of each look at the table, the earliest next_run_at (idx_scheduler_task_next_run_at); due rows are then claimed 100 at a time by an indexed range read FOR UPDATE SKIP LOCKED";
   rec.settings.instance =
-    "CPU and RSS: a separate instance (test/support/app-process.ts compiled to JavaScript: plain node on the library built by npm run build:lib, TypeORM on the same MariaDB database, memory queue, workers.concurrency 4, scheduler defaults) idle beside the app for the same window, read from /proc, beside a baseline (test/support/baseline-process.ts: the same Nest + TypeORM app, compiled the same way, without the library loaded at all) (CPU: every thread's schedstat, GC threads included); this process's own CPU and RSS carry the inserts, the scans and swc's TypeScript compiler";
+    "CPU and RSS: a separate instance (test/support/app-process.ts compiled to JavaScript: plain node on the library built by npm run build:lib, TypeORM on the same MariaDB database, memory queue, workers.concurrency 4, scheduler defaults) idle beside the app for the same window, read from /proc, beside a baseline (test/support/baseline-process.ts: the same Nest + TypeORM app, compiled the same way, without the library loaded at all) (CPU: every thread's schedstat, GC threads included), each window opening settleMs after the process was ready, once V8 has given back the young generation that start-up grew ('RSS 12 s after ready': the reading before that, as this case took it until 2026-12-07); this process's own CPU and RSS carry the inserts, the scans and swc's TypeScript compiler";
   // the instance runs the library as an installed app would: from its compiled dist
   const build = spawnSync('npm', ['run', 'build:lib'], { cwd: ROOT, stdio: 'ignore' });
   if (build.status !== 0) throw new Error(`npm run build:lib failed (${build.status ?? build.signal})`);
@@ -95,14 +112,16 @@ export async function run(rec: Recorder): Promise<void> {
     // the same app without QueueSchedulerModule: what Nest, TypeORM and mysql2 cost before the module adds anything
     const baseline = await startIdleInstance(db.options, {}, true);
     let base: { cpuMs: number; rssMb: number };
+    let baseEarly: number;
     try {
-      await settle();
+      baseEarly = await settle(baseline.child.pid!);
       base = await idleWindow(baseline.child.pid!);
     } finally {
       await stop(baseline);
     }
     rec.row({ case: 'Nest + TypeORM app without the module', subject: 'baseline', metric: 'CPU while idle', unit: 'ms/s', value: base.cpuMs / (IDLE_MS / 1000) });
     rec.row({ case: 'Nest + TypeORM app without the module', subject: 'baseline', metric: 'RSS', unit: 'MB', value: base.rssMb });
+    rec.row({ case: 'Nest + TypeORM app without the module', subject: 'baseline', metric: 'RSS 12 s after ready', unit: 'MB', value: baseEarly });
     let have = 0;
     const perTick: number[] = [];
     const scanP99: number[] = [];
@@ -132,7 +151,7 @@ export async function run(rec: Recorder): Promise<void> {
         // the separate instance looks at the table on its own loop while this app's queries are counted
         const instance = await startIdleInstance(db.options, { workers: { concurrency: 4 } });
         try {
-          await settle();
+          const early = await settle(instance.child.pid!);
           gc();
           const q0 = logger.queries;
           const selects0 = logger.byKind.get('SELECT') ?? 0;
@@ -145,6 +164,7 @@ export async function run(rec: Recorder): Promise<void> {
           perTick.push(cpuMs / looks);
           rec.row({ case: label, subject: 'nestjs-queue-scheduler', metric: 'RSS of an idle instance', unit: 'MB', value: rss });
           rec.row({ case: label, subject: 'nestjs-queue-scheduler', metric: 'RSS over the baseline app', unit: 'MB', value: rss - base.rssMb });
+          rec.row({ case: label, subject: 'nestjs-queue-scheduler', metric: 'RSS 12 s after ready', unit: 'MB', value: early });
         } finally {
           await stop(instance);
         }
