@@ -7,12 +7,14 @@ import {
   QUEUE_SCHEDULER_MIGRATIONS,
   QueueSchedulerModule,
   SchedulerService,
+  SchemaNotReadyError,
   SchedulerTask,
   TaskQueue,
 } from 'nestjs-queue-scheduler';
 import type { ClaimFilter, QueueConsumer } from 'nestjs-queue-scheduler/queue/queue-consumer';
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { type DatabaseKind, type TestDatabase, useTestDatabase } from './support/databases';
+import { waitFor } from './support/wait-for';
 
 jest.setTimeout(60_000);
 
@@ -179,8 +181,12 @@ describe.each(MYSQL_KINDS)('key column collations on %s', (kind) => {
     }
   });
 
-  it('without synchronize and without the migration, stops start-up naming the columns and the fix', async () => {
-    await withDataSource(db, { migrations: OLD_MIGRATIONS }, (ds) => ds.runMigrations());
+  it('without synchronize, stops start-up naming key columns that lost their collation and the fix', async () => {
+    // every table there, as the migrations made it, then the key columns put back to the database's collation
+    await withDataSource(db, { migrations: QUEUE_SCHEDULER_MIGRATIONS }, async (ds) => {
+      await ds.runMigrations();
+      await ungroupKeys(ds);
+    });
     const app = await createApp(db, { synchronize: false });
     const schedulerStart = jest.spyOn(SchedulerService.prototype, 'onModuleInit');
     try {
@@ -197,5 +203,104 @@ describe.each(MYSQL_KINDS)('key column collations on %s', (kind) => {
     }
     // and changed nothing
     await withDataSource(db, {}, async (ds) => expect(Object.values(await keyCollations(ds))).toEqual(KEY_COLUMNS.map(() => 'utf8mb4_general_ci')));
+  });
+
+  it('with the migrations not all run (tables missing), stops start-up with SchemaNotReadyError naming them, as on every database', async () => {
+    await withDataSource(db, { migrations: OLD_MIGRATIONS }, (ds) => ds.runMigrations());
+    const app = await createApp(db, { synchronize: false });
+    try {
+      const error: unknown = await app.init().then(() => undefined, (err: unknown) => err);
+      expect(error).toBeInstanceOf(SchemaNotReadyError);
+      expect((error as SchemaNotReadyError).tables).toEqual(expect.arrayContaining(['task_singleton', 'queue_paused_type', 'task_event']));
+    } finally {
+      await app.close();
+    }
+  });
+
+});
+
+/** Puts every key column back to utf8mb4_general_ci (a dump restored into another collation, an operator's ALTER), keeping its type and nullability. */
+async function ungroupKeys(ds: DataSource): Promise<void> {
+  const rows: Array<{ t: string; c: string; type: string; nullable: string }> = await ds.query(
+    'SELECT TABLE_NAME AS t, COLUMN_NAME AS c, COLUMN_TYPE AS type, IS_NULLABLE AS nullable FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()',
+  );
+  for (const r of rows.filter((row) => KEY_COLUMNS.includes(`${row.t}.${row.c}`))) {
+    await ds.query(`ALTER TABLE \`${r.t}\` MODIFY \`${r.c}\` ${r.type} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci ${r.nullable === 'YES' ? 'NULL' : 'NOT NULL'}`);
+  }
+}
+
+describe.each(MYSQL_KINDS)('text columns on a database that defaults to latin1 (%s)', (kind) => {
+  const db = useTestDatabase(kind, { each: true });
+  const UNICODE = '下载失败 😀';
+
+  /** MariaDB's built-in default before 11.6: every column the library does not give a character set of its own is made latin1. */
+  const makeLatin1 = (): Promise<unknown> => withDataSource(db, {}, (ds) => ds.query(`ALTER DATABASE \`${String(ds.options.database)}\` CHARACTER SET latin1 COLLATE latin1_swedish_ci`));
+  /** `table.column (charset)` of the library's text columns that are not utf8mb4. */
+  const narrowColumns = (ds: DataSource): Promise<string[]> =>
+    ds
+      .query("SELECT TABLE_NAME AS t, COLUMN_NAME AS c, CHARACTER_SET_NAME AS cs FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND CHARACTER_SET_NAME IS NOT NULL AND CHARACTER_SET_NAME <> 'utf8mb4' AND TABLE_NAME <> 'migrations'")
+      .then((rows: Array<{ t: string; c: string; cs: string }>) => rows.map((r) => `${r.t}.${r.c} (${r.cs})`).sort());
+
+  /** What a user writes in any script is what is stored: a task's params, a handler's error, a schedule's name. */
+  async function expectUnicodeKept(app: INestApplication): Promise<void> {
+    const queue = app.get<TaskQueue, TaskQueue & QueueConsumer>(TaskQueue);
+    await queue.pushTask({ taskId: 'unicode', type: 'echo', params: { s: UNICODE } });
+    const [task] = await queue.claim(only('echo'), 1);
+    expect(task.params).toEqual({ s: UNICODE });
+    // an outcome the table refused would leave the task running, to its lease
+    await queue.fail(task, new Error(UNICODE), null, 1);
+    await waitFor(async () => (await queue.getTask('unicode'))?.status === 'dead', 'the failed try recorded');
+    expect(await queue.getTask('unicode')).toMatchObject({ status: 'dead', error: UNICODE });
+    const scheduler = app.get(SchedulerService);
+    const { taskId } = await scheduler.addSchedule({ name: `Büro ${UNICODE}`, taskType: 'echo', scheduleType: 'interval', intervalSeconds: 3600, description: UNICODE });
+    expect(await scheduler.getSchedule(taskId)).toMatchObject({ name: `Büro ${UNICODE}`, description: UNICODE });
+  }
+
+  it('the migrations leave every text column utf8mb4, and text in any script is stored as written', async () => {
+    await makeLatin1();
+    await withDataSource(db, { migrations: QUEUE_SCHEDULER_MIGRATIONS }, async (ds) => {
+      await ds.runMigrations();
+      expect(await narrowColumns(ds)).toEqual([]);
+    });
+    const app = await createApp(db, { synchronize: false });
+    try {
+      await app.init();
+      await expectUnicodeKept(app);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('synchronize converts the text columns it made latin1 at start-up', async () => {
+    await makeLatin1();
+    const app = await createApp(db);
+    try {
+      await app.init();
+      expect(await narrowColumns(app.get(DataSource))).toEqual([]);
+      await expectUnicodeKept(app);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('without synchronize and without the new migration, stops start-up naming the columns and the fix, and changes nothing', async () => {
+    await makeLatin1();
+    const before = await withDataSource(db, { migrations: QUEUE_SCHEDULER_MIGRATIONS.filter((m) => m.name !== 'Utf8mb4TextColumns1764820000000') }, async (ds) => {
+      await ds.runMigrations();
+      return narrowColumns(ds);
+    });
+    expect(before).toContain('task_queue.error_message (latin1)');
+    const app = await createApp(db, { synchronize: false });
+    try {
+      const error: unknown = await app.init().then(() => undefined, (err: unknown) => err);
+      expect(error).toBeInstanceOf(InvalidOptionsError);
+      const { message } = error as InvalidOptionsError;
+      expect(message).toContain('task_queue.error_message (latin1)');
+      expect(message).toContain('scheduler_task.name (latin1)');
+      expect(message).toContain('Utf8mb4TextColumns1764820000000');
+    } finally {
+      await app.close();
+    }
+    await withDataSource(db, {}, async (ds) => expect(await narrowColumns(ds)).toEqual(before));
   });
 });

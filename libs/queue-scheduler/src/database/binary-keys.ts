@@ -5,15 +5,7 @@ import type { ResolvedOptions } from '../interfaces/options.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
 import { LibraryLogger } from '../queue-scheduler.logger';
 import { BINARY_KEY_COLUMNS, isMysqlFamily, noPadBinaryCollation } from './binary-key-columns';
-
-interface KeyColumn {
-  table_name: string;
-  column_name: string;
-  column_type: string;
-  is_nullable: string;
-  charset: string | null;
-  collation: string | null;
-}
+import { LIBRARY_TABLES, libraryColumns, narrowTextColumns, type SchemaColumn, textColumnLabel, utf8mb4Statements } from './utf8mb4-columns';
 
 /** GET_LOCK names are server-wide (at most 64 characters): one per database, so apps on other databases do not wait. */
 const LOCK = "LEFT(CONCAT('nestjs-queue-scheduler:keys:', DATABASE()), 64)";
@@ -21,11 +13,14 @@ const LOCK = "LEFT(CONCAT('nestjs-queue-scheduler:keys:', DATABASE()), 64)";
 /**
  * Stops start-up on MySQL/MariaDB when an id, type or key column would merge
  * values that differ in case, accents or trailing spaces (see
- * binary-key-columns.ts). `synchronize: true` creates those columns with the
- * database's default collation and TypeORM never compares collations, so
- * there the columns are converted instead; with migrations,
- * BinaryKeyCollations1764600000000 converts them. It runs in onModuleInit,
- * before the scheduler or a queue writes anything.
+ * binary-key-columns.ts), or when a text column could not hold any Unicode
+ * text (see utf8mb4-columns.ts). `synchronize: true` creates the columns in
+ * the database's defaults and TypeORM never compares collations or character
+ * sets, so there the columns are converted instead; with migrations,
+ * BinaryKeyCollations1764600000000 and Utf8mb4TextColumns1764820000000
+ * convert them. A schema missing some of its tables is left to SchemaCheck,
+ * whose SchemaNotReadyError names them. It runs in onModuleInit, before the
+ * scheduler or a queue writes anything.
  */
 @Injectable()
 export class BinaryKeysCheck implements OnModuleInit {
@@ -52,9 +47,15 @@ export class BinaryKeysCheck implements OnModuleInit {
     const runner = ds.createQueryRunner();
     try {
       const collation = await noPadBinaryCollation((sql) => runner.query(sql));
-      const wrong = await wrongColumns(runner, collation);
-      if (wrong.length === 0) return;
-      if (!ds.options.synchronize) throw new InvalidOptionsError('dataSource', notBinaryMessage(wrong, collation));
+      const columns = await libraryColumns((sql, params) => runner.query(sql, params));
+      const wrong = wrongKeyColumns(columns, collation);
+      const narrow = narrowTextColumns(columns);
+      if (wrong.length === 0 && narrow.length === 0) return;
+      if (!ds.options.synchronize) {
+        // the migrations not run yet (tables missing): SchemaNotReadyError says so, and the same fix converts these
+        if (new Set(columns.map((c) => c.table_name)).size < LIBRARY_TABLES.length) return;
+        throw new InvalidOptionsError('dataSource', notConvertedMessage(wrong, narrow, collation));
+      }
       await this.convert(runner, collation);
     } finally {
       await runner.release();
@@ -69,18 +70,22 @@ export class BinaryKeysCheck implements OnModuleInit {
     // a timeout (0) is no reason to stop: ALTER TABLE waits on its table's metadata lock anyway, and MODIFY is idempotent
     await runner.query(`SELECT GET_LOCK(${LOCK}, 60) AS got`);
     try {
-      const wrong = await wrongColumns(runner, collation);
-      const tables = new Map<string, KeyColumn[]>();
+      const columns = await libraryColumns((sql, params) => runner.query(sql, params));
+      const wrong = wrongKeyColumns(columns, collation);
+      const tables = new Map<string, SchemaColumn[]>();
       for (const column of wrong) tables.set(column.table_name, [...(tables.get(column.table_name) ?? []), column]);
-      for (const [table, columns] of tables) {
+      for (const [table, cs] of tables) {
         // the definition read back from the server, so only the character set and collation change (key columns have no default)
-        const modify = columns.map(
-          (c) => `MODIFY \`${c.column_name}\` ${c.column_type} CHARACTER SET utf8mb4 COLLATE ${collation} ${c.is_nullable === 'YES' ? 'NULL' : 'NOT NULL'}`,
-        );
+        const modify = cs.map((c) => `MODIFY \`${c.column_name}\` ${c.column_type} CHARACTER SET utf8mb4 COLLATE ${collation} ${c.is_nullable === 'YES' ? 'NULL' : 'NOT NULL'}`);
         await runner.query(`ALTER TABLE \`${table}\` ${modify.join(', ')}`);
       }
       if (wrong.length > 0) {
         this.logger.log(`synchronize: ${wrong.map(columnLabel).join(', ')} converted to ${collation}, so ids, types and keys compare byte for byte`);
+      }
+      const narrow = narrowTextColumns(columns);
+      for (const sql of utf8mb4Statements(narrow)) await runner.query(sql);
+      if (narrow.length > 0) {
+        this.logger.log(`synchronize: ${narrow.map(textColumnLabel).join(', ')} converted to utf8mb4, so they hold any Unicode text`);
       }
     } finally {
       await runner.query(`SELECT RELEASE_LOCK(${LOCK}) AS released`);
@@ -88,28 +93,29 @@ export class BinaryKeysCheck implements OnModuleInit {
   }
 }
 
-/** Key columns of the library's tables in the current database that are not utf8mb4 with `collation`; a missing table is not this check's business. */
-async function wrongColumns(runner: QueryRunner, collation: string): Promise<KeyColumn[]> {
-  const tables = Object.keys(BINARY_KEY_COLUMNS);
-  const rows = (await runner.query(
-    `SELECT TABLE_NAME AS table_name, COLUMN_NAME AS column_name, COLUMN_TYPE AS column_type, IS_NULLABLE AS is_nullable,
-            CHARACTER_SET_NAME AS charset, COLLATION_NAME AS collation
-       FROM information_schema.COLUMNS
-      WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (${tables.map(() => '?').join(', ')})
-      ORDER BY TABLE_NAME, ORDINAL_POSITION`,
-    tables,
-  )) as KeyColumn[];
-  return rows.filter((r) => BINARY_KEY_COLUMNS[r.table_name]?.includes(r.column_name) && (r.charset !== 'utf8mb4' || r.collation !== collation));
+/** Key columns of the library's tables that are not utf8mb4 with `collation`. */
+function wrongKeyColumns(columns: SchemaColumn[], collation: string): SchemaColumn[] {
+  return columns.filter((r) => BINARY_KEY_COLUMNS[r.table_name]?.includes(r.column_name) && (r.charset !== 'utf8mb4' || r.collation !== collation));
 }
 
-function columnLabel(column: KeyColumn): string {
+function columnLabel(column: SchemaColumn): string {
   return `${column.table_name}.${column.column_name} (${column.collation ?? column.charset ?? 'no collation'})`;
 }
 
-function notBinaryMessage(wrong: KeyColumn[], collation: string): string {
+function notConvertedMessage(wrong: SchemaColumn[], narrow: SchemaColumn[], collation: string): string {
+  const keys =
+    wrong.length === 0
+      ? ''
+      : `ids, task types and keys compared byte for byte, but ${wrong.map(columnLabel).join(', ')} ` +
+        `would store 'Invoice-42', 'invoice-42' and 'invoice-42 ' as one: they need CHARACTER SET utf8mb4 COLLATE ${collation}`;
+  const text =
+    narrow.length === 0
+      ? ''
+      : `text columns that hold any Unicode text, but ${narrow.map(textColumnLabel).join(', ')} would refuse '下载失败 😀' ` +
+        '(a handler\'s error, a schedule\'s name): they need CHARACTER SET utf8mb4';
   return (
-    `nestjs-queue-scheduler needs ids, task types and keys compared byte for byte, but ${wrong.map(columnLabel).join(', ')} ` +
-    `would store 'Invoice-42', 'invoice-42' and 'invoice-42 ' as one: they need CHARACTER SET utf8mb4 COLLATE ${collation}. ` +
-    'Run QUEUE_SCHEDULER_MIGRATIONS (BinaryKeyCollations1764600000000 converts them), or start once with synchronize: true, which converts them.'
+    `nestjs-queue-scheduler needs ${[keys, text].filter(Boolean).join('; and ')}. ` +
+    'Run QUEUE_SCHEDULER_MIGRATIONS (BinaryKeyCollations1764600000000 and Utf8mb4TextColumns1764820000000 convert them), ' +
+    'or start once with synchronize: true, which converts them.'
   );
 }

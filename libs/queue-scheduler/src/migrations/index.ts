@@ -14,6 +14,7 @@ import { CreateTaskEvent1764780000000 } from './1764780000000-create-task-event'
 import { AddTaskQueueFlows1764790000000 } from './1764790000000-add-task-queue-flows';
 import { AddSchedulerTaskFlow1764800000000 } from './1764800000000-add-scheduler-task-flow';
 import { PartialTaskQueueIndexes1764810000000 } from './1764810000000-partial-task-queue-indexes';
+import { Utf8mb4TextColumns1764820000000 } from './1764820000000-utf8mb4-text-columns';
 
 export {
   CreateSchedulerTask1764300000000,
@@ -32,6 +33,7 @@ export {
   AddTaskQueueFlows1764790000000,
   AddSchedulerTaskFlow1764800000000,
   PartialTaskQueueIndexes1764810000000,
+  Utf8mb4TextColumns1764820000000,
 };
 
 /**
@@ -56,4 +58,5 @@ export const QUEUE_SCHEDULER_MIGRATIONS = [
   AddTaskQueueFlows1764790000000,
   AddSchedulerTaskFlow1764800000000,
   PartialTaskQueueIndexes1764810000000,
+  Utf8mb4TextColumns1764820000000,
 ];
