@@ -261,6 +261,9 @@ describe.each(MYSQL_KINDS)('text columns on a database that defaults to latin1 (
     await withDataSource(db, { migrations: QUEUE_SCHEDULER_MIGRATIONS }, async (ds) => {
       await ds.runMigrations();
       expect(await narrowColumns(ds)).toEqual([]);
+      // a converted column keeps its definition: NOT NULL and its default
+      const [overlap] = await ds.query("SELECT IS_NULLABLE AS nullable, COLUMN_DEFAULT AS def FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'scheduler_task' AND COLUMN_NAME = 'overlap'");
+      expect(overlap).toEqual({ nullable: 'NO', def: "'allow'" });
     });
     const app = await createApp(db, { synchronize: false });
     try {
