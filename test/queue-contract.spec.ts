@@ -334,6 +334,19 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     expect(await queue.getStoreSize()).toBe(0);
   });
 
+  it('public store: a delete racing a set of an expired key ends as one of the two orders, never losing the new value', async () => {
+    const { queue } = await boot();
+    for (let round = 0; round < 30; round++) {
+      const key = `race-${round}`;
+      await queue.setPublic(key, 'old', 0.001);
+      await waitFor(async () => (await queue.getPublic(key)) === null, 'the key expired', 2000, 1);
+      const [deleted] = await Promise.all([queue.deletePublic(key), queue.setPublic(key, 'new')]);
+      const after = await queue.getPublic(key);
+      // the delete first: nothing live to delete, and the set's value stays; the set first: deleted, gone
+      expect(deleted ? after === null : after === 'new').toBe(true);
+    }
+  });
+
   it('onIdle resolves once every pushed task has run', async () => {
     const { queue, handlers } = await boot({ workers: { concurrency: 4 } });
     const ids: string[] = [];

@@ -35,8 +35,10 @@ export function storeExpiry(key: unknown, ttlSeconds: number | null | undefined,
   if (now + ttlSeconds * 1000 > MAX_EPOCH_MS) {
     throw new InvalidArgumentError('ttlSeconds', `ttlSeconds must end by ${new Date(MAX_EPOCH_MS).toISOString()} (omit it for no expiry), got ${describeValue(ttlSeconds)}`);
   }
-  // whole ms, never earlier than asked: the databases keep expiries in integer columns (PostgreSQL refuses a fraction)
-  return Math.ceil(now + ttlSeconds * 1000);
+  // whole ms, never earlier than asked: the databases keep expiries in integer columns (PostgreSQL refuses a fraction).
+  // A TTL under the float step at `now` (~0.1 µs) adds nothing to it: such a key still lives its first millisecond.
+  const at = Math.ceil(now + ttlSeconds * 1000);
+  return at > now ? at : Math.floor(now) + 1;
 }
 
 const refuseValue = (field: string, message: string): Error => new InvalidArgumentError(field, message);

@@ -1,7 +1,7 @@
 import type { Sql } from '../../database/sql';
 import { storableKey } from '../task-validation';
 import { type PublicStore, storeExpiry, storeValueJson } from '../../store/public-store';
-import { CLEAR_STORE, countLiveKeys, deleteExpired, deleteKey, deleteLiveKey, liveKeys, selectValue, upsertValue } from './statements/store';
+import { CLEAR_STORE, countLiveKeys, deleteExpired, deleteExpiredKey, deleteLiveKey, liveKeys, selectValue, upsertValue } from './statements/store';
 
 /**
  * The public store as the `queue_store` table, shared by every instance.
@@ -32,8 +32,11 @@ export class DatabasePublicStore implements PublicStore {
 
   async delete(key: string): Promise<boolean> {
     if (!storableKey(key)) return false;
-    const live = await this.run(deleteLiveKey(key));
-    if (live === 0) await this.run(deleteKey(key));
+    // two statements, one reading of the clock: the second removes only what the first found expired, so a
+    // setPublic that lands between them keeps its value (as if it came after this delete, which found nothing live)
+    const now = Date.now();
+    const live = await this.run(deleteLiveKey(key, now));
+    if (live === 0) await this.run(deleteExpiredKey(key, now));
     return live > 0;
   }
 

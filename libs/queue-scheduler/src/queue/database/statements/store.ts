@@ -20,14 +20,17 @@ export function selectValue(sql: Sql, key: string): Statement {
   return { text: `SELECT ${sql.json('value')} AS value FROM queue_store WHERE store_key = ? AND ${LIVE}`, params: [key, Date.now()] };
 }
 
-/** Deletes a key if it is live (the count says whether a value was there to delete). */
-export function deleteLiveKey(key: string): Statement {
-  return { text: `DELETE FROM queue_store WHERE store_key = ? AND ${LIVE}`, params: [key, Date.now()] };
+/** Deletes a key if it is live at `now` (the count says whether a value was there to delete). */
+export function deleteLiveKey(key: string, now: number): Statement {
+  return { text: `DELETE FROM queue_store WHERE store_key = ? AND ${LIVE}`, params: [key, now] };
 }
 
-/** Deletes a key whatever its expiry (an expired row the cleanup has not reached yet). */
-export function deleteKey(key: string): Statement {
-  return { text: 'DELETE FROM queue_store WHERE store_key = ?', params: [key] };
+/**
+ * Deletes a key's row if it had expired by `now` (one the cleanup has not reached yet), and only then:
+ * a value set since the live delete found nothing is live, and is not this delete's to remove.
+ */
+export function deleteExpiredKey(key: string, now: number): Statement {
+  return { text: 'DELETE FROM queue_store WHERE store_key = ? AND expires_at IS NOT NULL AND expires_at <= ?', params: [key, now] };
 }
 
 /** The live keys, sorted. */
