@@ -236,6 +236,18 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     await expect(Promise.resolve().then(() => queue.retryTask('missing'))).rejects.toBeInstanceOf(TaskNotFoundError);
   });
 
+  it('lists a task retried with retryTask as pushed now, newest first', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    await queue.pushTask({ taskId: 'a', type: 'echo' });
+    const [task] = await queue.claim(only('echo'), 1);
+    await queue.fail(task, new Error('no'), null, 1);
+    await waitFor(async () => (await queue.getTask('a')).status === 'dead', 'dead');
+    await queue.pushTask({ taskId: 'b', type: 'echo' });
+    expect((await queue.listTasks()).items.map((t) => t.taskId)).toEqual(['b', 'a']);
+    await queue.retryTask('a');
+    expect((await queue.listTasks()).items.map((t) => t.taskId)).toEqual(['a', 'b']);
+  });
+
   it('a task of maxRetries 0 dies on its first failure', async () => {
     const { queue, handlers } = await boot();
     const id = await queue.pushTask({ type: 'broken', maxRetries: 0 });
@@ -280,15 +292,32 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     ['limit 10001', { limit: 10_001 }, 'limit'],
     ['a cursor it did not issue', { cursor: 'e3' }, 'cursor'],
     ['a cursor past every push order', { cursor: '9'.repeat(17) }, 'cursor'],
+    ['a cursor with an id no push could make', { cursor: '12:a\u0000b' }, 'cursor'],
+    ['a status the library does not have', { status: 'bogus' }, 'status'],
+    // MariaDB's status column compares case-insensitively: this listed every pending task there and none elsewhere
+    ['a status in capitals', { status: 'PENDING' }, 'status'],
+    ['statuses as an array', { status: ['pending'] }, 'status'],
+    ['a type that is an object', { type: {} }, 'type'],
+    ['a type with a NUL', { type: 'a\u0000b' }, 'type'],
+    ['null for the filter', null, 'filter'],
   ] as const)('listTasks refuses %s the same way on every backend', async (_name, filter, field) => {
     const { queue } = await boot({ workers: { enabled: false } });
+    await queue.pushTask({ taskId: 'p1', type: 'echo' });
     const error = await Promise.resolve()
-      .then(() => queue.listTasks(filter))
+      .then(() => queue.listTasks(filter as never))
       .then(() => null, (err: unknown) => err);
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect(error).toMatchObject({ field });
-    // the largest page is allowed everywhere
-    await expect(Promise.resolve(queue.listTasks({ limit: 10_000 }))).resolves.toMatchObject({ items: [] });
+    // the largest page is allowed everywhere, and null reads as not given
+    await expect(Promise.resolve(queue.listTasks({ limit: 10_000, status: null, type: null } as never))).resolves.toMatchObject({ items: [{ taskId: 'p1' }] });
+  });
+
+  it.each([null, undefined, 42, {}])('an id no push could make (%p) is an unknown task to every status call', async (taskId) => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    const calls: Array<() => unknown> = [() => queue.getTask(taskId as never), () => queue.deleteTask(taskId as never), () => queue.cancelTask(taskId as never), () => queue.retryTask(taskId as never)];
+    for (const call of calls) {
+      await expect(Promise.resolve().then(call)).rejects.toBeInstanceOf(TaskNotFoundError);
+    }
   });
 
   it('refuses params that are not JSON-serializable or too large, writing nothing', async () => {

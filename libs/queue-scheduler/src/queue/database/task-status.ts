@@ -48,12 +48,12 @@ export class TaskStatusReads {
     return loads.sort((a, b) => a.instance.localeCompare(b.instance));
   }
 
-  /** Newest first; the cursor is the last item's push order. */
+  /** Newest first; the cursor is the last item's push order and id (two instances' pushes can share a push order). */
   async list(filter: ListTasksFilter): Promise<TaskPage> {
     const page = pageRequest(filter);
     const { text, params } = listTasks(this.sql, filter, page);
     const rows = await this.sql.rows<TaskRow>(text, params);
-    return pageOf(rows.map(toRecord), page.limit, ({ seq: _seq, ...record }) => record);
+    return pageOf(rows.map(toRecord), page.limit, ({ seq: _seq, ...record }) => record, (r) => r.taskId);
   }
 
   async counts(): Promise<StatusCounts> {

@@ -3,7 +3,7 @@ import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { InstanceLoad, Task, TaskEventKind, TaskProgress, TaskRecord } from '../../interfaces/task.interface';
 import { MemoryEntry, toRecord } from './memory-entries';
 import { MemoryFlows } from './memory-flows';
-import { normalizePush } from '../task-validation';
+import { normalizePush, storableKey } from '../task-validation';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { ChildResult, FlowIds, FlowInput, FlowNode } from '../../interfaces/flow.interface';
 import { MemoryTasks } from './memory-tasks';
@@ -21,16 +21,14 @@ import { MemoryClusterEvents } from './memory-cluster-events';
  * The memory queue's books and the status API over them, off the hot path:
  * sizes, task reads, retry and cancel. MemoryQueueService extends it with
  * what runs once per task (push, claim, outcomes) and the Nest lifecycle.
- * A base class rather than a helper object: push, claim and the outcomes
- * stay methods of the queue object itself, with no extra call per task.
+ * A base class rather than a helper object: push, claim and the outcomes stay methods of the queue object itself, with no extra call per task.
  */
 export abstract class MemoryQueueStatus extends TaskQueue {
   /** @internal where the waiting tasks are (ready lanes, delayed heap) and the consumers asleep until one is ready */
   protected readonly waiting: WaitingTasks;
   /** @internal every task still known (unfinished, and the bounded history): by id, in push order, counted by status */
   protected readonly tasks: MemoryTasks;
-  /** @internal */
-  protected readonly clock: Clock;
+  /** @internal */ protected readonly clock: Clock;
   /** @internal the types pauseType stopped, in this process */
   protected readonly paused = new PausedTypes();
   /** @internal the starts of each rate-limited type in its current window */
@@ -115,8 +113,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   // ---- status API: unfinished tasks, and the last queue.historySize finished and dead ones ----
 
   getTask(taskId: string): TaskRecord {
-    const entry = this.tasks.get(taskId);
-    if (!entry) throw new TaskNotFoundError(taskId);
+    const entry = this.entryOf(taskId);
     return recordWithTries(entry);
   }
 
@@ -142,8 +139,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
 
   /** Queues a dead task again with a fresh attempt count, or runs a failed one (waiting for its retry) now. */
   retryTask(taskId: string): void {
-    const entry = this.tasks.get(taskId);
-    if (!entry) throw new TaskNotFoundError(taskId);
+    const entry = this.entryOf(taskId);
     if (entry.status !== 'dead' && entry.status !== 'failed') {
       throw new InvalidArgumentError('taskId', `task '${taskId}' is ${entry.status}; only dead or failed tasks can be retried`);
     }
@@ -160,8 +156,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   }
 
   deleteTask(taskId: string): boolean {
-    const entry = this.tasks.get(taskId);
-    if (!entry) throw new TaskNotFoundError(taskId);
+    const entry = this.entryOf(taskId);
     if (entry.status !== 'succeeded' && entry.status !== 'cancelled' && entry.status !== 'dead') return false;
     this.tasks.remove(entry);
     return true;
@@ -169,8 +164,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
 
   /** A pending task is cancelled at once; a running one gets its signal aborted and ends cancelled when its handler returns. */
   cancelTask(taskId: string, options: CancelTaskOptions = {}): boolean {
-    const entry = this.tasks.get(taskId);
-    if (!entry) throw new TaskNotFoundError(taskId);
+    const entry = this.entryOf(taskId);
     if (entry.status === 'running') {
       if (options.running === false) return false;
       // the request is made, as on the durable backends; a try with no signal to abort (a popTask consumer) ends as it ends
@@ -193,6 +187,13 @@ export abstract class MemoryQueueStatus extends TaskQueue {
       this.emit('cancelled', e);
     }
     if (cancelled.length > 1) for (let i = cancelled.length - 1; i >= 0; i--) this.tasks.remember(cancelled[i]);
+  }
+
+  /** The entry of `taskId`; an id no push could have made (null, a number) is as unknown as a missing one, as on the durable backends. */
+  private entryOf(taskId: string): MemoryEntry {
+    const entry = storableKey(taskId) ? this.tasks.get(taskId) : undefined;
+    if (!entry) throw new TaskNotFoundError(String(taskId));
+    return entry;
   }
 
   onCancelRequest(listener: (taskId: string) => boolean): void {

@@ -265,12 +265,12 @@ describe('MemoryQueueService.listTasks pages', () => {
     }
   });
 
-  it('refuses a cursor it did not issue and a bad limit; an unknown type or status lists nothing', () => {
+  it('refuses a cursor it did not issue, a bad limit and a status it does not have; a type with no task lists nothing', () => {
     const queue = makeQueue();
     queue.pushTask({ type: 't' });
     for (const cursor of ['-1', '1.5', 'abc', '1e3']) expect(() => queue.listTasks({ cursor })).toThrow(InvalidArgumentError);
     expect(() => queue.listTasks({ limit: 0 })).toThrow(InvalidArgumentError);
     expect(queue.listTasks({ type: 'other' })).toEqual({ items: [], nextCursor: undefined });
-    expect(queue.listTasks({ status: 'bogus' as TaskStatus })).toEqual({ items: [], nextCursor: undefined });
+    expect(() => queue.listTasks({ status: 'bogus' as TaskStatus })).toThrow(InvalidArgumentError);
   });
 });

@@ -140,6 +140,8 @@ export class RedisStatus {
       const { status } = found.cancelled ?? recordOf(job!, state);
       throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
     }
+    // a retried task lists as pushed now, newest first, as on the other backends
+    await this.redis.keys.index(taskId, job.name, true);
   }
 
   /** Deletes a finished task: its job (or cancelled record) and our index entries; false while it is unfinished. */

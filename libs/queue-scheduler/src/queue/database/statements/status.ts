@@ -38,7 +38,7 @@ export function selectTask(sql: Sql, taskId: string): Statement {
 }
 
 /** A page of `filter`'s tasks, newest first, from before push order `before`; one row more than `limit` tells whether more follow. */
-export function listTasks(sql: Sql, filter: ListTasksFilter, { limit, before }: PageRequest): Statement {
+export function listTasks(sql: Sql, filter: ListTasksFilter, { limit, before, beforeId }: PageRequest): Statement {
   const where: string[] = [];
   const params: unknown[] = [];
   if (filter.status === 'failed' || filter.status === 'pending') {
@@ -53,12 +53,16 @@ export function listTasks(sql: Sql, filter: ListTasksFilter, { limit, before }: 
     where.push('task_type = ?');
     params.push(filter.type);
   }
-  if (before !== undefined) {
+  // instances make push orders from their own clocks, so two can share one: the id orders those, and the cursor carries it
+  if (before !== undefined && beforeId !== undefined) {
+    where.push('seq <= ? AND (seq < ? OR task_id < ?)');
+    params.push(before, before, beforeId);
+  } else if (before !== undefined) {
     where.push('seq < ?');
     params.push(before);
   }
   return {
-    text: `SELECT ${taskColumns(sql)}, error_stack FROM task_queue ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit + 1}`,
+    text: `SELECT ${taskColumns(sql)}, error_stack FROM task_queue ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC, task_id DESC LIMIT ${limit + 1}`,
     params,
   };
 }
