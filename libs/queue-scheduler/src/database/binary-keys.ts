@@ -72,13 +72,8 @@ export class BinaryKeysCheck implements OnModuleInit {
     try {
       const columns = await libraryColumns((sql, params) => runner.query(sql, params));
       const wrong = wrongKeyColumns(columns, collation);
-      const tables = new Map<string, SchemaColumn[]>();
-      for (const column of wrong) tables.set(column.table_name, [...(tables.get(column.table_name) ?? []), column]);
-      for (const [table, cs] of tables) {
-        // the definition read back from the server, so only the character set and collation change (key columns have no default)
-        const modify = cs.map((c) => `MODIFY \`${c.column_name}\` ${c.column_type} CHARACTER SET utf8mb4 COLLATE ${collation} ${c.is_nullable === 'YES' ? 'NULL' : 'NOT NULL'}`);
-        await runner.query(`ALTER TABLE \`${table}\` ${modify.join(', ')}`);
-      }
+      // the definitions read back from the server, so only the character set and collation change
+      for (const sql of utf8mb4Statements(wrong, collation)) await runner.query(sql);
       if (wrong.length > 0) {
         this.logger.log(`synchronize: ${wrong.map(columnLabel).join(', ')} converted to ${collation}, so ids, types and keys compare byte for byte`);
       }

@@ -42,12 +42,15 @@ export function narrowTextColumns(columns: SchemaColumn[]): SchemaColumn[] {
   return columns.filter((c) => c.charset !== null && c.charset !== 'utf8mb4' && !BINARY_KEY_COLUMNS[c.table_name]?.includes(c.column_name));
 }
 
-/** One ALTER per table (one rebuild each); a MODIFY must repeat the whole definition or it would drop NOT NULL and the default. */
-export function utf8mb4Statements(columns: SchemaColumn[]): string[] {
+/**
+ * One ALTER per table (one rebuild each) giving `columns` utf8mb4, with `collation` when given (the key columns') or the
+ * character set's default; a MODIFY must repeat the whole definition or it would drop NOT NULL and the default.
+ */
+export function utf8mb4Statements(columns: SchemaColumn[], collation?: string): string[] {
   const tables = new Map<string, SchemaColumn[]>();
   for (const column of columns) tables.set(column.table_name, [...(tables.get(column.table_name) ?? []), column]);
   return [...tables].map(([table, cs]) => {
-    const modify = cs.map((c) => `MODIFY \`${c.column_name}\` ${c.column_type} CHARACTER SET utf8mb4 ${c.is_nullable === 'YES' ? 'NULL' : 'NOT NULL'}${defaultClause(c.column_default)}`);
+    const modify = cs.map((c) => `MODIFY \`${c.column_name}\` ${c.column_type} CHARACTER SET utf8mb4${collation ? ` COLLATE ${collation}` : ''} ${c.is_nullable === 'YES' ? 'NULL' : 'NOT NULL'}${defaultClause(c.column_default)}`);
     return `ALTER TABLE \`${table}\` ${modify.join(', ')}`;
   });
 }
