@@ -4,9 +4,9 @@ import { QueueSchedulerError, TaskNotFoundError } from '../errors/errors';
 import type { FlowNode } from '../interfaces/flow.interface';
 import type { TaskRecord, TaskStatus } from '../interfaces/task.interface';
 import { upcomingRuns } from '../scheduler/next-occurrences';
+import { TASK_STATUSES } from '../queue/task-pages';
 import { describeCron } from './cron-words';
 
-export const TASK_STATUSES: readonly TaskStatus[] = ['pending', 'waiting', 'running', 'succeeded', 'failed', 'dead', 'cancelled'];
 export const NEXT_RUNS_SHOWN = 5;
 
 /** A task as the page shows it: the queue's record plus its run time and, for a scheduled occurrence, how late it started. */

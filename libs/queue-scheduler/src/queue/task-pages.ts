@@ -21,7 +21,9 @@ export interface PageRequest {
   beforeId?: string;
 }
 
-const STATUSES: ReadonlySet<string> = new Set<TaskStatus>(['pending', 'waiting', 'running', 'succeeded', 'failed', 'dead', 'cancelled']);
+/** Every status a task can have, in lifecycle order (the dashboard's filter lists them so). */
+export const TASK_STATUSES: readonly TaskStatus[] = ['pending', 'waiting', 'running', 'succeeded', 'failed', 'dead', 'cancelled'];
+const STATUSES: ReadonlySet<string> = new Set(TASK_STATUSES);
 
 /**
  * The one reading of a `listTasks` filter every backend applies, so a request
