@@ -116,6 +116,23 @@ describe.each(['mariadb', 'postgres'] as const)('clusterEvents$ readers and ids 
     expect(Number(events.at(-1)!.id)).toBe(Number(events.at(-2)!.id) + 1);
   });
 
+  it('holds the reader past the grace period while the transaction holding the missing id is open (a large pushTasks), then delivers both', async () => {
+    const { ds, events, sub, held, ids } = await subscribed();
+    await held.query(row('long-transaction'));
+    await ds.query(row('committed-meanwhile'));
+    // past GAP_GRACE_MS (2 s): the open transaction's rows must not be taken for rolled back
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(ids()).toEqual([]);
+    await held.query(row('long-transaction-2'));
+    await held.commitTransaction();
+    await held.release();
+    await waitFor(() => ids().length === 3, 'all three events', 10_000);
+    sub.unsubscribe();
+    expect(ids()).toEqual(['long-transaction', 'committed-meanwhile', 'long-transaction-2']);
+    const own = events.filter((e) => !e.taskId.startsWith('probe-')).map((e) => Number(e.id));
+    expect(own).toEqual([...own].sort((a, b) => a - b));
+  });
+
   it('skips an id whose transaction rolled back once the grace period has passed', async () => {
     const { ds, sub, held, ids } = await subscribed();
     await held.query(row('rolled-back'));

@@ -55,6 +55,18 @@ class ProgressHandlers {
     ctx.progress(0);
   }
 
+  @TaskHandler('report-then-wait')
+  async reportThenWait(_params: unknown, ctx: TaskContext): Promise<void> {
+    ctx.progress(42);
+    await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve()));
+  }
+
+  @TaskHandler('report-then-fail', { retries: { attempts: 3, backoff: 'fixed', delayMs: 60_000 } })
+  reportThenFail(_params: unknown, ctx: TaskContext): void {
+    ctx.progress(44);
+    throw new Error('try again later');
+  }
+
   @TaskHandler('bad-progress')
   bad(_params: unknown, ctx: TaskContext): string {
     for (const [what, value] of BAD_VALUES) {
@@ -106,6 +118,19 @@ describe.each(BACKENDS)('ctx.progress() on %s', (backend) => {
     expect(kinds.lastIndexOf('progress')).toBeLessThan(kinds.indexOf('succeeded'));
     expect(progressOf().at(-1)!.progress).toEqual({ stage: 'done', files: 3 });
     console.log(`${backend}: a burst of 10,000 ctx.progress() calls cost ${progressOf().length - 1} writes before the final report`);
+  });
+
+  it('keeps the last report when the task is cancelled, running or waiting for its retry', async () => {
+    const { queue } = await boot();
+    const running = await queue.pushTask({ type: 'report-then-wait' });
+    const waiting = await queue.pushTask({ type: 'report-then-fail' });
+    await waitFor(async () => (await queue.getTask(running)).progress === 42, 'the running report');
+    await waitFor(async () => (await queue.getTask(waiting)).status === 'failed', 'the failed try');
+    expect(await queue.cancelTask(running)).toBe(true);
+    expect(await queue.cancelTask(waiting)).toBe(true);
+    await waitFor(async () => (await queue.getTask(running)).status === 'cancelled', 'the running task cancelled');
+    expect((await queue.getTask(running)).progress).toBe(42);
+    expect(await queue.getTask(waiting)).toMatchObject({ status: 'cancelled', progress: 44 });
   });
 
   it('reads back a report of 0 as 0, not as "no progress"', async () => {

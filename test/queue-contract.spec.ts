@@ -257,10 +257,14 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
 
   it('cancels a pending task; a finished one cannot be cancelled, a running one only asked to stop', async () => {
     const { queue } = await boot({ workers: { enabled: false } });
+    const events: TaskEvent[] = [];
+    queue.events$.subscribe((e) => events.push(e));
     await queue.pushTask({ taskId: 'c1', type: 'echo', delayMs: 60_000 });
     await queue.pushTask({ taskId: 'c2', type: 'echo' });
     expect(await queue.cancelTask('c1')).toBe(true);
     expect((await queue.getTask('c1')).status).toBe('cancelled');
+    // events$ (and the metrics' listeners) name the cancelled task's type
+    expect(events.filter((e) => e.taskId === 'c1').map((e) => [e.kind, e.type])).toEqual([['queued', 'echo'], ['cancelled', 'echo']]);
     expect(await queue.cancelTask('c1')).toBe(false);
     const [running] = await queue.claim(only('echo'), 1);
     expect(running.taskId).toBe('c2');

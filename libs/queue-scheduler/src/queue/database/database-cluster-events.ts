@@ -5,20 +5,26 @@ import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { ClusterTaskEvent } from '../../interfaces/task.interface';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
 import { type ClusterEventSource, pause, ReadFailures, readLoop } from '../cluster-events';
+import { OpenWriters } from './open-writers';
 import { PgEventListener } from './pg-event-listener';
 import { LATEST_EVENT, readEvents, type StoredEventRow } from './statements/task-events';
 
 /** Events read per statement; a full page is followed at once by the next. */
 const PAGE = 500;
 /**
- * How long a reader waits for a missing id before it skips it. Ids are taken
- * when a row is inserted but become visible when its transaction commits, in
- * any order (InnoDB's autoincrement, PostgreSQL's sequences): a reader may see
- * 12 before 11. A gap that lasts this long was a transaction rolled back.
+ * How long a reader waits at least for a missing id before it skips it. Ids
+ * are taken when a row is inserted but become visible when its transaction
+ * commits, in any order (InnoDB's autoincrement, PostgreSQL's sequences): a
+ * reader may see 12 before 11. Past this, the gap is held only while a
+ * transaction that was writing when the reader first saw it is still open
+ * (OpenWriters), up to GAP_WRITER_HOLD_MS.
  */
 export const GAP_GRACE_MS = 2000;
-/** While a gap holds a reader, it looks again this often (the missing commit is usually a few ms away). */
+/** The longest a gap holds a reader while the transactions open when it was seen stay open (an unrelated one may never end). */
+export const GAP_WRITER_HOLD_MS = 5 * 60_000;
+/** While a gap holds a reader, it looks again this often (the missing commit is usually a few ms away); past the grace, less often. */
 const HOLD_POLL_MS = 20;
+const LONG_HOLD_POLL_MS = 100;
 /** PostgreSQL readers are woken by NOTIFY; they also poll, this many times slower, for a notification lost with its connection. */
 const PG_POLL_FACTOR = 10;
 
@@ -27,11 +33,12 @@ const PG_POLL_FACTOR = 10;
  * `task_event` by id (`WHERE id > cursor ORDER BY id LIMIT n`, the primary key
  * only), every queue.clusterEventsPollMs, or on PostgreSQL when a NOTIFY
  * says a commit wrote some. Ids are delivered in order and never twice; a
- * gap in them holds the reader for up to GAP_GRACE_MS (see there).
+ * gap in them holds the reader (GAP_GRACE_MS, see there).
  */
 export class DatabaseClusterEvents implements ClusterEventSource {
   private readonly stopped = new AbortController();
   private readonly listener: PgEventListener | undefined;
+  private readonly writers: OpenWriters;
 
   constructor(
     private readonly sql: Sql,
@@ -39,6 +46,7 @@ export class DatabaseClusterEvents implements ClusterEventSource {
     private readonly logger: LibraryLogger,
   ) {
     this.listener = sql.dialect === 'postgres' ? new PgEventListener(sql, logger) : undefined;
+    this.writers = new OpenWriters(sql, logger);
   }
 
   stream(after: string | undefined): Observable<ClusterTaskEvent> {
@@ -69,6 +77,10 @@ export class DatabaseClusterEvents implements ClusterEventSource {
     /** A fresh reader starting on an empty table takes whatever id comes first. */
     let anchored = start !== undefined;
     let gapSince: number | undefined;
+    /** The transactions writing when the current gap was first seen; undefined where they cannot be listed. */
+    let gapWriters: ReadonlySet<string> | undefined;
+    /** Every one of gapWriters was found ended before the latest read: a gap that read still showed will not fill. */
+    let writersGone = false;
     /** An `after` past the newest event is no id of this table (another database's, or from before it was recreated). */
     let checked = start === undefined || start === 0;
     while (!signal.aborted) {
@@ -96,26 +108,41 @@ export class DatabaseClusterEvents implements ClusterEventSource {
         continue;
       }
       let held = false;
+      let heldByWriters = false;
       for (const row of rows) {
         const id = Number(row.id);
         if (anchored && id !== cursor + 1) {
           const now = Date.now();
-          gapSince ??= now;
-          // a gap behind a row written long ago (a resume, pruned rows) will never fill: no wait for it
-          if (now - gapSince < GAP_GRACE_MS && now - Number(row.recorded_at) < GAP_GRACE_MS) {
+          if (gapSince === undefined) {
+            gapSince = now;
+            gapWriters = await this.writers.list();
+            writersGone = false;
+          }
+          // a gap behind a row written long ago (a resume, pruned rows) is not waited for, unless a writer of then is still open
+          const young = now - gapSince < GAP_GRACE_MS && now - Number(row.recorded_at) < GAP_GRACE_MS;
+          const writing = gapWriters !== undefined && !writersGone && now - gapSince < GAP_WRITER_HOLD_MS;
+          if (young || writing) {
             held = true;
+            heldByWriters = !young;
             break;
           }
-          this.logger.debug(`clusterEvents$: event ids ${cursor + 1}..${id - 1} never committed (rolled back or pruned); going on from ${id}`);
+          if (writing === false && gapWriters !== undefined && !writersGone) {
+            this.logger.warn(`clusterEvents$: event ids ${cursor + 1}..${id - 1} held this reader for ${GAP_WRITER_HOLD_MS / 60_000} min behind a transaction still open; going on from ${id} (their events, if they commit, are not delivered)`);
+          } else {
+            this.logger.debug(`clusterEvents$: event ids ${cursor + 1}..${id - 1} never committed (rolled back or pruned); going on from ${id}`);
+          }
         }
         gapSince = undefined;
+        gapWriters = undefined;
         anchored = true;
         cursor = id;
         if (signal.aborted) return;
         emit(toEvent(row));
       }
       if (!held && rows.length === PAGE) continue;
-      await pause(held ? HOLD_POLL_MS : poll, signal, onWake);
+      // checked between two reads, so a writer that commits after the check is seen by the next read
+      if (heldByWriters) writersGone = !(await this.writers.anyOpen(gapWriters!));
+      await pause(held ? (heldByWriters && !writersGone ? LONG_HOLD_POLL_MS : HOLD_POLL_MS) : poll, signal, onWake);
     }
   }
 }

@@ -106,22 +106,24 @@ export class DatabaseFlows implements FlowStore {
    * Cancels `taskId` if it has not started, and what under it has not
    * started, in one transaction; its parent learns it there too, and with
    * `events` (queue.clusterEvents) each cancel's event is written there.
-   * Returns the ids cancelled, none when `taskId` had started or ended.
+   * Returns the tasks cancelled (id and type, for events$), none when
+   * `taskId` had started or ended.
    */
-  cancel(taskId: string, events = false): Promise<string[]> {
+  cancel(taskId: string, events = false): Promise<Array<{ taskId: string; type: string }>> {
     return this.sql.transaction(async (runner) => {
       const now = Date.now();
       if ((await this.write(cancelUnstarted(this.sql, [taskId], now), runner)) === 0) return [];
-      const cancelled = [taskId];
+      const [root] = await this.read(flowRows(this.sql, [taskId]), runner);
+      const cancelled = [{ taskId, type: root.task_type }];
       let parents = [taskId];
       while (parents.length > 0) {
-        const children = (await this.read(unstartedChildren(this.sql, parents), runner)).map((r) => r.task_id);
-        if (children.length > 0) await this.write(cancelUnstarted(this.sql, children, now), runner);
-        cancelled.push(...children);
-        parents = children;
+        const children = await this.read(unstartedChildren(this.sql, parents), runner);
+        if (children.length > 0) await this.write(cancelUnstarted(this.sql, children.map((r) => r.task_id), now), runner);
+        for (const r of children) cancelled.push({ taskId: r.task_id, type: r.task_type });
+        parents = children.map((r) => r.task_id);
       }
       await settleParents(this.sql, runner, [taskId], now, events);
-      for (const id of events ? cancelled : []) {
+      for (const { taskId: id } of events ? cancelled : []) {
         const event = insertEndEvent(this.sql, id, now);
         await this.sql.rows(event.text, event.params, runner);
       }

@@ -186,7 +186,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     if (!storableKey(taskId)) throw new TaskNotFoundError(String(taskId));
     const cancelled = await this.flows.cancel(taskId, this.options.queue.clusterEvents);
     if (cancelled.length === 0) return options.running === false ? this.getTask(taskId).then(() => false) : this.cancelRunning(taskId);
-    for (const id of cancelled) this.taskEvents.emit('cancelled', { taskId: id, type: '' });
+    for (const task of cancelled) this.taskEvents.emit('cancelled', task);
     return true;
   }
 

@@ -111,7 +111,7 @@ export function progressOf(value: TaskProgress): { progress: TaskProgress } {
   return { progress: value };
 }
 
-function reportedProgress(job: Job): TaskProgress | undefined {
+export function reportedProgress(job: Job): TaskProgress | undefined {
   const stored = job.progress as unknown;
   return stored !== null && typeof stored === 'object' && 'progress' in stored ? (stored as { progress: TaskProgress }).progress : undefined;
 }

@@ -90,7 +90,7 @@ export function cancelUnstarted(sql: Sql, ids: readonly string[], now: number): 
 
 /** The children of `parents` that have not started. */
 export function unstartedChildren(sql: Sql, parents: readonly string[]): Statement {
-  return { text: `SELECT task_id FROM task_queue WHERE parent_id IN (${sql.list(parents.length)}) AND status IN ('pending', 'waiting')`, params: [...parents] };
+  return { text: `SELECT task_id, task_type FROM task_queue WHERE parent_id IN (${sql.list(parents.length)}) AND status IN ('pending', 'waiting')`, params: [...parents] };
 }
 
 /**
