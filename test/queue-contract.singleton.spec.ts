@@ -218,6 +218,44 @@ describe.each(BACKENDS)('singleton keys on %s', (backend) => {
     expect(await queue.getTask(ids[0])).toMatchObject({ status: 'pending', singletonKey: 'hot' });
   });
 
+  it('a debounce push folded into a task while workers claim runs with its params: a push that returns an id stored its params there', async () => {
+    const ran = new Map<string, unknown>();
+    let pushing = true;
+    const claimer = (async () => {
+      while (pushing) {
+        for (const t of await queue.claim(only('fold'), 50)) ran.set(t.taskId, t.params);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const rounds: Array<{ a: string; b: string; ids: [string, string] }> = [];
+    for (let group = 0; group < 20; group++) {
+      await Promise.all(
+        Array.from({ length: 20 }, async (_, i) => {
+          const n = group * 20 + i;
+          const [a, b] = [`r${n}-a`, `r${n}-b`];
+          const ids = (await Promise.all([a, b].map((taskId) => queue.pushTask({ taskId, type: 'fold', params: { taskId }, singletonKey: `fold-${n}`, debounceMs: 1 })))) as [string, string];
+          rounds.push({ a, b, ids });
+        }),
+      );
+    }
+    await waitFor(async () => {
+      for (const t of await queue.claim(only('fold'), 500)) ran.set(t.taskId, t.params);
+      return (await pending()) === 0;
+    }, 'every task claimed', 10_000);
+    pushing = false;
+    await claimer;
+    const lost: string[] = [];
+    for (const { ids } of rounds) {
+      // both returned one id: the fold came after the task was accepted, so its params replaced the creator's
+      if (ids[0] !== ids[1]) continue;
+      const folded = ids[0].endsWith('-a') ? ids[0].replace(/-a$/, '-b') : ids[0].replace(/-b$/, '-a');
+      if ((ran.get(ids[0]) as { taskId?: string } | undefined)?.taskId !== folded) lost.push(`${folded} → ${ids[0]} ran ${JSON.stringify(ran.get(ids[0]))}`);
+    }
+    expect(lost).toEqual([]);
+    // and nothing else was lost: every round's pushes ran, as one task or two
+    for (const { ids } of rounds) for (const id of new Set(ids)) expect(ran.has(id)).toBe(true);
+  });
+
   it('concurrent debounced pushes with one key leave one pending task holding one of their params', async () => {
     const ids = await Promise.all(Array.from({ length: 200 }, (_, n) => queue.pushTask({ type: 'job', params: { n }, singletonKey: 'burst', debounceMs: 60_000 })));
     expect(new Set(ids).size).toBe(1);

@@ -6,8 +6,9 @@ import type { SingletonRule } from '../task-validation';
  * its queue's `delayed` or `prioritized` set (every job of ours has a
  * priority, so none sits in `wait`) with no try made (`atm`) and no retry
  * pending: a running, retrying, finished or removed job holds no key.
- * A debounce rewrites the job's data (params and runAt, the other fields
- * kept as they were) and moves it to `delayed` at its new run time, scored
+ * `schedule` moves a pending job to `delayed` at its run time; a debounce
+ * also rewrites the job's data (params and runAt, the other fields kept as
+ * they were). Scored
  * as BullMQ scores delayed jobs (ms * 0x1000), with the queue's delay
  * marker set as BullMQ's changeDelay sets it. Numbers are spliced as text:
  * cjson would round params to 14 digits.
@@ -24,6 +25,16 @@ end
 
 local function int(v) return string.format('%.0f', v) end
 
+local function schedule(queue, job, state, runAt)
+  local jobKey = queue .. ':' .. job
+  local at = tonumber(runAt)
+  redis.call('HSET', jobKey, 'delay', int(math.max(0, at - (tonumber(redis.call('HGET', jobKey, 'timestamp')) or at))))
+  if state == 'prioritized' then redis.call('ZREM', queue .. ':prioritized', job) end
+  redis.call('ZADD', queue .. ':delayed', at * 4096, job)
+  local first = redis.call('ZRANGE', queue .. ':delayed', 0, 0, 'WITHSCORES')
+  if first[2] then redis.call('ZADD', queue .. ':marker', math.floor(tonumber(first[2]) / 4096), '1') end
+end
+
 local function debounce(queue, job, state, params, runAt)
   local jobKey = queue .. ':' .. job
   local fields = redis.call('HMGET', jobKey, 'data', 'timestamp')
@@ -35,12 +46,8 @@ local function debounce(queue, job, state, params, runAt)
   if type(old.scheduledAt) == 'number' then parts[#parts + 1] = ',"scheduledAt":' .. int(old.scheduledAt) end
   if type(old.singletonKey) == 'string' then parts[#parts + 1] = ',"singletonKey":' .. cjson.encode(old.singletonKey) end
   parts[#parts + 1] = ',"runAt":' .. runAt .. '}'
-  local at = tonumber(runAt)
-  redis.call('HSET', jobKey, 'data', table.concat(parts), 'delay', int(math.max(0, at - (tonumber(fields[2]) or at))))
-  if state == 'prioritized' then redis.call('ZREM', queue .. ':prioritized', job) end
-  redis.call('ZADD', queue .. ':delayed', at * 4096, job)
-  local first = redis.call('ZRANGE', queue .. ':delayed', 0, 0, 'WITHSCORES')
-  if first[2] then redis.call('ZADD', queue .. ':marker', math.floor(tonumber(first[2]) / 4096), '1') end
+  redis.call('HSET', jobKey, 'data', table.concat(parts))
+  schedule(queue, job, state, runAt)
 end
 `;
 
@@ -83,10 +90,12 @@ return id
 `;
 
 /**
- * The accepted push reports back. Queued: its job exists, and a debounce
- * that met it meanwhile is applied now. Not queued (its taskId was pending
- * or running, or the add failed): the key goes back to its previous holder.
- * KEYS: slot, retrying set. ARGV: taskId, queued ('1' / '0').
+ * The accepted push reports back. Queued: its job exists, held in `delayed`
+ * (see HOLD_MS) so that no worker can take it before this runs; it is put at
+ * its run time now, with the params of a debounce that met it meanwhile.
+ * Not queued (its taskId was pending or running, or the add failed): the key
+ * goes back to its previous holder.
+ * KEYS: slot, retrying set. ARGV: taskId, queued ('1' / '0'), runAt.
  */
 const ADDED = `${COMMON}
 if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
@@ -99,20 +108,27 @@ if ARGV[2] ~= '1' then
 end
 redis.call('HSET', KEYS[1], 'added', '1')
 local slot = redis.call('HMGET', KEYS[1], 'queue', 'job', 'pparams', 'prunat')
-if slot[3] then
-  redis.call('HDEL', KEYS[1], 'pparams', 'prunat')
-  local state = pendingState(slot[1], slot[2], ARGV[1], KEYS[2])
-  if state then debounce(slot[1], slot[2], state, slot[3], slot[4]) end
-end
+if slot[3] then redis.call('HDEL', KEYS[1], 'pparams', 'prunat') end
+local state = pendingState(slot[1], slot[2], ARGV[1], KEYS[2])
+if state and slot[3] then debounce(slot[1], slot[2], state, slot[3], slot[4])
+elseif state then schedule(slot[1], slot[2], state, ARGV[3]) end
 return 1
 `;
 
 /** How long an accepted push may take to add its job before its reservation of the key lapses. */
 const RESERVE_MS = 30_000;
+/**
+ * How far past its run time an accepted push's job is added: a debounce
+ * meeting the key before ADDED leaves its params for ADDED, which must find
+ * the job not yet taken (a due job was, and those params were lost). ADDED
+ * puts the job at its run time; a process that dies in between leaves it
+ * this late, when its reservation has lapsed too.
+ */
+const HOLD_MS = RESERVE_MS;
 
 type SingletonRedis = Redis & {
   qsSingletonReserve(slot: string, retrying: string, ...args: string[]): Promise<string | null>;
-  qsSingletonAdded(slot: string, retrying: string, taskId: string, queued: string): Promise<number>;
+  qsSingletonAdded(slot: string, retrying: string, taskId: string, queued: string, runAt: string): Promise<number>;
 };
 
 /** Where the accepted task will live: its BullMQ queue's key prefix and its job id. */
@@ -145,14 +161,19 @@ export class RedisSingletons {
    * reports whether it did, so the key is taken only by a queued task. `standing`: the task the push was folded into or
    * dropped for.
    */
-  async push(rule: SingletonRule, task: { taskId: string; params: unknown; runAtMs: number }, place: JobPlace, add: () => Promise<boolean>): Promise<{ standing?: string; queued: boolean }> {
+  async push(
+    rule: SingletonRule,
+    task: { taskId: string; params: unknown; runAtMs: number },
+    place: JobPlace,
+    add: (holdMs: number) => Promise<boolean>,
+  ): Promise<{ standing?: string; queued: boolean }> {
     const standing = await this.reserve(rule, task.taskId, place, task.params, task.runAtMs);
     if (standing !== null) return { standing, queued: false };
     let queued = false;
     try {
-      queued = await add();
+      queued = await add(HOLD_MS);
     } finally {
-      await this.added(rule, task.taskId, queued);
+      await this.added(rule, task.taskId, queued, task.runAtMs);
     }
     return { queued };
   }
@@ -163,8 +184,8 @@ export class RedisSingletons {
     return this.redis.qsSingletonReserve(this.slot(rule.key), this.retrying, ...args);
   }
 
-  private async added(rule: SingletonRule, taskId: string, queued: boolean): Promise<void> {
-    await this.redis.qsSingletonAdded(this.slot(rule.key), this.retrying, taskId, queued ? '1' : '0');
+  private async added(rule: SingletonRule, taskId: string, queued: boolean, runAtMs: number): Promise<void> {
+    await this.redis.qsSingletonAdded(this.slot(rule.key), this.retrying, taskId, queued ? '1' : '0', String(runAtMs));
   }
 
   private slot(key: string): string {
