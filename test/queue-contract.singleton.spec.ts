@@ -211,6 +211,17 @@ describe.each(BACKENDS)('singleton keys on %s', (backend) => {
     expect(await queue.getTask(id)).toMatchObject({ singletonKey: 'fine' });
   });
 
+  it('counts a key in characters, as the databases do: 191 emoji are stored as given, 192 refused naming the count', async () => {
+    const key = '😀'.repeat(191);
+    const type = '🚀'.repeat(191);
+    const id = await queue.pushTask({ taskId: '📦'.repeat(191), type, singletonKey: key });
+    expect(id).toBe('📦'.repeat(191));
+    expect(await queue.getTask(id)).toMatchObject({ taskId: id, type, singletonKey: key, status: 'pending' });
+    expect(await queue.pushTask({ type, singletonKey: key })).toBe(id);
+    await expect(Promise.resolve().then(() => queue.pushTask({ type: 'job', singletonKey: '😀'.repeat(192) }))).rejects.toThrow(/singletonKey .*it has 192\)/);
+    expect(await pending()).toBe(1);
+  });
+
   it('1,000 concurrent pushes with one key leave exactly one pending task, and all return its id', async () => {
     const ids = await Promise.all(Array.from({ length: 1000 }, (_, n) => queue.pushTask({ type: 'job', params: { n }, singletonKey: 'hot' })));
     expect(new Set(ids).size).toBe(1);

@@ -184,6 +184,10 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
     expect((await scheduler.listSchedules()).map((t) => t.taskId)).toContain(s.taskId);
     await scheduler.pauseSchedule(s.taskId);
     expect((await scheduler.listSchedules({ enabledOnly: true })).map((t) => t.taskId)).not.toContain(s.taskId);
+    // null reads as no filter; a filter or enabledOnly of another kind is refused, naming the field
+    expect((await scheduler.listSchedules(null)).map((t) => t.taskId)).toContain(s.taskId);
+    await expect(scheduler.listSchedules({ enabledOnly: 'false' as unknown as boolean })).rejects.toMatchObject({ name: 'InvalidArgumentError', field: 'enabledOnly' });
+    await expect(scheduler.listSchedules('x' as never)).rejects.toMatchObject({ name: 'InvalidArgumentError', field: 'filter' });
     const updated = await scheduler.updateSchedule(s.taskId, { cronExpression: '30 3 * * *', enabled: true, params: { v: 2 } });
     expect(updated.nextRunAt!.toISOString()).toMatch(/T19:30:00\.000Z$/);
     expect(await scheduler.getSchedule(s.taskId)).toMatchObject({ cronExpression: '30 3 * * *', enabled: true, params: { v: 2 }, runCount: 0 });

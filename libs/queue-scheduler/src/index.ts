@@ -12,7 +12,7 @@ export { TaskHandlerRegistry } from './handlers/task-handler.registry';
 export { WorkerPoolService } from './workers/worker-pool.service';
 export { SchedulerService } from './scheduler/scheduler.service';
 export { nextOccurrences } from './scheduler/next-occurrences';
-export type { ScheduleTiming } from './scheduler/next-occurrences';
+export type { ScheduleTiming, ScheduleTimingInput } from './scheduler/next-occurrences';
 export { Scheduled } from './handlers/scheduled.decorator';
 export type { ScheduledOptions } from './handlers/scheduled.decorator';
 export { DeclaredSchedulesService } from './scheduler/declared-schedules.service';

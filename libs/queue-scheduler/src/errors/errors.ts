@@ -95,7 +95,8 @@ export function describeValue(value: unknown): string {
   // control characters escaped: a NUL or a newline inside a message would hide or split it in a log
   // and cut: a 1 MB id from a request would otherwise be the whole message, in every log line that shows it
   if (typeof value === 'string') {
-    const shown = value.length > MAX_SHOWN_CHARS ? value.slice(0, MAX_SHOWN_CHARS) : value;
+    let shown = value.length > MAX_SHOWN_CHARS ? value.slice(0, MAX_SHOWN_CHARS) : value;
+    if (shown !== value && /[\ud800-\udbff]$/.test(shown)) shown = shown.slice(0, -1); // not half an emoji at the cut (U+FFFD)
     const text = `'${shown.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}'`;
     return shown === value ? text : `${text}... (${value.length} characters)`;
   }

@@ -1,6 +1,37 @@
 import fc from 'fast-check';
-import type { InvalidTaskError } from '../errors/errors';
+import { describeValue, type InvalidTaskError } from '../errors/errors';
+import { keyProblem } from './json-value';
 import { serializeParams } from './task-validation';
+
+describe('keyProblem counts characters as MySQL and PostgreSQL do (code points)', () => {
+  it('takes 191 emoji for a 191-character key and refuses 192, naming the count', () => {
+    expect(keyProblem('😀'.repeat(191), 191)).toBeNull();
+    expect(keyProblem('😀'.repeat(192), 191)).toMatch(/at most 191 characters \(it has 192\)/);
+    expect(keyProblem('x'.repeat(192), 191)).toMatch(/it has 192\)/);
+    // a lone surrogate is one character too long or refused, never counted away
+    expect(keyProblem('😀'.repeat(190) + '\ud800', 191)).toMatch(/lone surrogate/);
+    expect(keyProblem('😀'.repeat(191) + '\ud800', 191)).toMatch(/it has 192\)/);
+  });
+
+  it('agrees with the code points of any string (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), fc.integer({ min: 1, max: 30 }), (value, max) => {
+        const problem = keyProblem(value, max);
+        const points = [...value].length;
+        if (value === '') expect(problem).not.toBeNull();
+        else if (points > max) expect(problem).toContain(`(it has ${points})`);
+        else expect(problem ?? '').not.toContain('it has');
+      }),
+      { seed: 20261207, numRuns: 500 },
+    );
+  });
+
+  it("describeValue does not cut a long value's last emoji in half", () => {
+    const shown = describeValue('😀'.repeat(500));
+    expect(shown.isWellFormed()).toBe(true);
+    expect(shown).not.toContain('\ufffd');
+  });
+});
 
 describe('serializeParams of empty params', () => {
   it('gives each push a fresh plain object, as a {} literal would be', () => {

@@ -219,10 +219,27 @@ function bad(walk: Walk, rule: string): Error {
  */
 export function keyProblem(value: unknown, maxLength: number): string | null {
   if (typeof value !== 'string' || value === '') return `must be a non-empty string of at most ${maxLength} characters`;
-  if (value.length > maxLength) return `must be a non-empty string of at most ${maxLength} characters (it has ${value.length})`;
+  // characters as MySQL's and PostgreSQL's varchar count them: code points, so an emoji is one (two UTF-16 units)
+  if (value.length > maxLength) {
+    const characters = codePoints(value);
+    if (characters > maxLength) return `must be a non-empty string of at most ${maxLength} characters (it has ${characters})`;
+  }
   if (value.includes('\0')) return 'must not contain a NUL character';
   if (!value.isWellFormed()) return 'must not contain a lone surrogate (half of a UTF-16 pair)';
   return null;
+}
+
+/** Code points in `value` (a lone surrogate counts as one). */
+function codePoints(value: string): number {
+  let n = 0;
+  for (let i = 0; i < value.length; i++, n++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < value.length) {
+      const d = value.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) i++;
+    }
+  }
+  return n;
 }
 
 /**

@@ -52,6 +52,9 @@ describe('nextOccurrences', () => {
     const executeAt = new Date('2026-06-02T00:00:00Z');
     expect(iso(nextOccurrences({ scheduleType: 'once', executeAt }, 5, from))).toEqual([executeAt.toISOString()]);
     expect(nextOccurrences({ scheduleType: 'once', executeAt }, 5, executeAt)).toEqual([]);
+    // epoch ms, as addSchedule takes it
+    expect(iso(nextOccurrences({ scheduleType: 'once', executeAt: executeAt.getTime() }, 5, from))).toEqual([executeAt.toISOString()]);
+    expect(() => nextOccurrences({ scheduleType: 'once', executeAt: NaN }, 5, from)).toThrow(/executeAt must be a Date or epoch milliseconds, got NaN/);
     expect(nextOccurrences({ scheduleType: 'interval', intervalSeconds: 60, maxRuns: 3, runCount: 1 }, 5, from)).toHaveLength(2);
     expect(nextOccurrences({ scheduleType: 'interval', intervalSeconds: 60 }, 0, from)).toEqual([]);
   });

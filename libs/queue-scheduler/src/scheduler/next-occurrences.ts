@@ -1,7 +1,7 @@
 import type { SchedulerTask } from '../entities/scheduler-task.entity';
 import { describeValue, InvalidArgumentError, InvalidScheduleError } from '../errors/errors';
 import { assertScheduleSpec, nextOccurrence, type ScheduleType } from './math/schedule-math';
-import { checkIntervalSeconds } from './schedule-input';
+import { checkIntervalSeconds, toDate } from './schedule-input';
 
 /**
  * The timing of a schedule: the fields of `addSchedule` that decide when it
@@ -16,7 +16,7 @@ export interface ScheduleTiming {
   cronExpression?: string | null;
   /** IANA zone of a cron expression. @default 'UTC' */
   timezone?: string | null;
-  /** once: when it fires. */
+  /** once: when it fires (nextOccurrences also takes epoch ms, as addSchedule does). */
   executeAt?: Date | null;
   /** > 0: no more runs than this, counting `runCount` already done. @default 0 (no limit) */
   maxRuns?: number | null;
@@ -72,14 +72,18 @@ function chain(timing: ScheduleTiming, after: Date, count: number): Date[] {
  * // 03-27 01:30Z, 03-28 01:30Z, 03-29 01:00Z (03:00 CEST: 02:30 does not exist), 03-30 00:30Z, 03-31 00:30Z
  * @publicApi
  */
-export function nextOccurrences(timing: ScheduleTiming, count = 5, from: Date = new Date()): Date[] {
+export function nextOccurrences(given: ScheduleTimingInput, count = 5, from: Date = new Date()): Date[] {
   const n = checkCount(count);
   const after = checkFrom(from);
   // a timing addSchedule would refuse has no runs to predict: the same rule, the same error
-  if (timing?.scheduleType === 'interval') checkIntervalSeconds(timing.intervalSeconds);
+  if (given?.scheduleType === 'interval') checkIntervalSeconds(given.intervalSeconds);
+  const timing: ScheduleTiming = given?.scheduleType === 'once' && typeof given.executeAt === 'number' ? { ...given, executeAt: toDate('executeAt', given.executeAt) } : (given as ScheduleTiming);
   assertScheduleSpec(timing);
   return chain(timing, after, Math.min(n, runsLeft(timing)));
 }
+
+/** A timing to predict: `executeAt` may be epoch ms, as addSchedule takes it. @publicApi */
+export type ScheduleTimingInput = ScheduleTiming | (Omit<ScheduleTiming, 'executeAt'> & { executeAt: number });
 
 /**
  * A stored schedule's upcoming runs as the scheduler will fire them: none

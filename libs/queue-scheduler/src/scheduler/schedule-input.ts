@@ -52,7 +52,8 @@ function text(field: string, value: unknown, max: number): string {
   return value as string;
 }
 
-function toDate(field: string, value: unknown): Date {
+/** A Date or epoch ms, as addSchedule takes `executeAt` (nextOccurrences takes what it takes). */
+export function toDate(field: string, value: unknown): Date {
   const date = value instanceof Date ? value : typeof value === 'number' ? new Date(value) : undefined;
   if (!date || !Number.isFinite(date.getTime())) bad(field, 'must be a Date or epoch milliseconds', value);
   return date;

@@ -5,7 +5,7 @@ import type { DataSource, Repository } from 'typeorm';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
 import { checkSchema } from '../database/schema-check';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
-import { TaskNotFoundError } from '../errors/errors';
+import { describeValue, InvalidArgumentError, TaskNotFoundError } from '../errors/errors';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { AddSchedulerTaskInput, ListSchedulesFilter, ScheduleEvent, UpdateSchedulerTaskInput } from '../interfaces/schedule.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.constants';
@@ -13,7 +13,7 @@ import { LibraryLogger } from '../queue-scheduler.logger';
 import { QueueConsumer } from '../queue/queue-consumer';
 import { TaskQueue } from '../queue/task-queue';
 import { initialRun } from './math/schedule-math';
-import { nextOccurrences, type ScheduleTiming, upcomingRuns } from './next-occurrences';
+import { nextOccurrences, type ScheduleTimingInput, upcomingRuns } from './next-occurrences';
 import type { GivenBack } from './ahead-occurrences';
 import { ScheduleLoop } from './schedule-loop';
 import { tracingFor } from '../tracing/queue-tracing';
@@ -156,8 +156,11 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   }
 
   /** Oldest first; ties broken by id, so two calls list the same order. */
-  listSchedules(filter: ListSchedulesFilter = {}): Promise<SchedulerTask[]> {
-    return this.repo.find({ where: filter.enabledOnly ? { enabled: true } : {}, order: { createdAt: 'ASC', taskId: 'ASC' } });
+  async listSchedules(filter: ListSchedulesFilter | null = {}): Promise<SchedulerTask[]> {
+    if (filter !== null && typeof filter !== 'object') throw new InvalidArgumentError('filter', `filter must be an object, got ${describeValue(filter)}`);
+    const enabledOnly = filter?.enabledOnly ?? false;
+    if (typeof enabledOnly !== 'boolean') throw new InvalidArgumentError('enabledOnly', `enabledOnly must be a boolean, got ${describeValue(enabledOnly)}`);
+    return this.repo.find({ where: enabledOnly ? { enabled: true } : {}, order: { createdAt: 'ASC', taskId: 'ASC' } });
   }
 
   /** Stops firing until resumed; persists across restarts. */
@@ -188,7 +191,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
    * module's `scheduler.defaultTimezone` unless it names one. Same maths as
    * the firing loop, DST rules included; see `nextOccurrences`.
    */
-  async nextOccurrences(schedule: string | ScheduleTiming, count = 5, from?: Date): Promise<Date[]> {
+  async nextOccurrences(schedule: string | ScheduleTimingInput, count = 5, from?: Date): Promise<Date[]> {
     if (typeof schedule === 'string') return upcomingRuns(await this.getSchedule(schedule), count, from);
     // a value no id can be (a number, null) is an unknown schedule, as for every method that takes an id
     if (schedule === null || typeof schedule !== 'object') throw new TaskNotFoundError(String(schedule), 'schedule');
