@@ -34,6 +34,12 @@ class EventHandlers {
     throw new Error('always fails');
   }
 
+  /** Fails; its retry waits ten minutes unless retried by hand. */
+  @TaskHandler('slow-retry', { retries: { attempts: 2, backoff: 'fixed', delayMs: 600_000 } })
+  slowRetry(): never {
+    throw new Error('later');
+  }
+
   /** Holds its task until the test opens the gate. */
   @TaskHandler('gated')
   async gated(): Promise<void> {
@@ -155,6 +161,26 @@ describe.each(BACKENDS)('clusterEvents$ and onTaskFinished on %s', (backend) => 
     const doomed = await queue.pushTask({ type: 'doomed' });
     expect(await queue.onTaskFinished(doomed)).toMatchObject({ status: 'dead' });
     await expect(queue.onTaskFinished('no-such-task')).rejects.toBeInstanceOf(TaskNotFoundError);
+  });
+
+  it('retryTask of a dead task, or of one waiting for its retry, reports it queued again (events$ too), then its new tries', async () => {
+    const { queue } = await boot();
+    const { events, sub } = collect(queue);
+    const local: Array<[string, string, string]> = [];
+    queue.events$.subscribe((e) => local.push([e.taskId, e.kind, e.type]));
+    await live(queue, events);
+    const doomed = await queue.pushTask({ type: 'doomed' });
+    const waiting = await queue.pushTask({ type: 'slow-retry' });
+    await waitFor(() => ended(events, doomed) && events.some((e) => e.taskId === waiting && e.kind === 'retrying'), 'a dead task and a failed one');
+    await queue.retryTask(doomed);
+    await queue.retryTask(waiting);
+    await waitFor(() => events.filter((e) => e.taskId === doomed && e.kind === 'dead').length === 2 && events.filter((e) => e.taskId === waiting && e.kind === 'retrying').length === 2, 'the retried tries', 15_000);
+    sub.unsubscribe();
+    expect(events.filter((e) => e.taskId === doomed).map((e) => e.kind)).toEqual(['queued', 'started', 'dead', 'queued', 'started', 'dead']);
+    expect(events.filter((e) => e.taskId === waiting).map((e) => e.kind)).toEqual(['queued', 'started', 'retrying', 'queued', 'started', 'retrying']);
+    expect(events.filter((e) => e.kind === 'queued' && (e.taskId === doomed || e.taskId === waiting)).map((e) => e.type).sort()).toEqual(['doomed', 'doomed', 'slow-retry', 'slow-retry']);
+    expect(local.filter(([id, kind]) => id === doomed && kind === 'queued')).toEqual([[doomed, 'queued', 'doomed'], [doomed, 'queued', 'doomed']]);
+    expect(local.filter(([id, kind]) => id === waiting && kind === 'queued')).toHaveLength(2);
   });
 
   it('reports the cancel of a pending task and of a running one', async () => {

@@ -134,14 +134,16 @@ export class DatabaseFlows implements FlowStore {
   /**
    * Runs the retry `statement` of `taskId`; for a dead child, in the same
    * transaction, its parent waits for it again, and a parent that died of it
-   * is re-armed. Returns the rows the retry changed.
+   * is re-armed; with `events` its `queued` event is written there too.
+   * Returns the task's type, undefined when the retry changed no row.
    */
-  retry(taskId: string, statement: Statement): Promise<number> {
+  retry(taskId: string, statement: Statement, events = false): Promise<string | undefined> {
     return this.sql.transaction(async (runner) => {
       const [before] = await this.read(flowRows(this.sql, [taskId]), runner);
-      const n = await this.write(statement, runner);
-      if (n > 0 && before?.parent_id && before.status === 'dead') await this.retried(runner, before);
-      return n;
+      if ((await this.write(statement, runner)) === 0) return undefined;
+      if (before.parent_id && before.status === 'dead') await this.retried(runner, before);
+      if (events) await writeEvents(this.sql, lifecycleRows('queued', [{ taskId, type: before.task_type }], Date.now()), runner);
+      return before.task_type;
     });
   }
 

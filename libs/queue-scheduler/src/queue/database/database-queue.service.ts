@@ -174,11 +174,12 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 
   async retryTask(taskId: string): Promise<void> {
     if (!storableKey(taskId)) throw new TaskNotFoundError(String(taskId));
-    const n = await this.flows.retry(taskId, databaseParts().retryTask(this.sql, this.seq, taskId));
-    if (n === 0) {
+    const type = await this.flows.retry(taskId, databaseParts().retryTask(this.sql, this.seq, taskId), this.options.queue.clusterEvents);
+    if (type === undefined) {
       const { status } = await this.getTask(taskId);
       throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
     }
+    this.taskEvents.emit('queued', { taskId, type });
     this.sqlConsumer.wakeLocal(1);
   }
 

@@ -5,7 +5,7 @@ import type { ClusterEventKind, ClusterTaskEvent } from '../../interfaces/task.i
 import type { LibraryLogger } from '../../queue-scheduler.logger';
 import { type ClusterEventSource, pause, ReadFailures, readLoop } from '../cluster-events';
 import { closeRedis } from './redis-close';
-import { CANCELLED_DEFERRED, CANCELLED_EVENT, CANCELLED_RESULT_JSON, RETRYING_EVENT } from './redis-event-marks';
+import { CANCELLED_DEFERRED, CANCELLED_EVENT, CANCELLED_RESULT_JSON, QUEUED_AGAIN_EVENT, RETRYING_EVENT } from './redis-event-marks';
 import { taskIdOf } from './redis-keys';
 
 /** Entries per XREAD; the longest an XREAD blocks, and so how late a type that appears is first read. */
@@ -212,7 +212,7 @@ function eventOf(type: string, streamId: string, fields: string[]): Omit<Cluster
   else if (f.event === 'failed') kind = f.failedReason === CANCELLED_DEFERRED ? 'cancelled' : 'dead';
   else if (f.event === CANCELLED_EVENT[1]) kind = 'cancelled';
   else if (f.event === RETRYING_EVENT) kind = 'retrying';
-  else if (f.event === 'added') kind = 'queued';
+  else if (f.event === 'added' || f.event === QUEUED_AGAIN_EVENT) kind = 'queued';
   else if (f.event === 'active') kind = 'started';
   else return undefined;
   if (!f.jobId) return undefined;

@@ -16,6 +16,13 @@ export function retryingEvent(jobId: string, attempt: number, error: string): st
   return ['event', RETRYING_EVENT, 'jobId', jobId, 'attempt', String(attempt), 'failedReason', error];
 }
 
+/**
+ * retryTask of a dead or failed task: BullMQ's retry and promote write
+ * `waiting`, not `added`. Written before the move, so it precedes the
+ * retry's `active`.
+ */
+export const QUEUED_AGAIN_EVENT = 'qs-queued';
+
 /** A running task's cancel completes its job with this value, so its `completed` entry is told apart from a success. */
 export const CANCELLED_RESULT = { 'nestjs-queue-scheduler': 'cancelled' };
 export const CANCELLED_RESULT_JSON = JSON.stringify(CANCELLED_RESULT);

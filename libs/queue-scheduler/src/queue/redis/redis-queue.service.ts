@@ -194,7 +194,8 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   async retryTask(taskId: string): Promise<void> {
-    await this.status.retry(taskId);
+    const type = await this.status.retry(taskId);
+    this.emit('queued', { taskId, type });
     this.jobConsumer.wakeLocal(1);
   }
 

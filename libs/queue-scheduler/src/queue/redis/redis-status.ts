@@ -8,7 +8,7 @@ import { type JobData, PRIORITY_OFFSET, recordOf, taskOf, UNFINISHED_STATES, UNS
 import { REARM_PARENTS } from './redis-flow-scripts';
 import { jobIdOf } from './redis-keys';
 import { cancelledRecord, runningByInstance, storeLastTry, withTries } from './redis-tries';
-import { CANCELLED_EVENT } from './redis-event-marks';
+import { CANCELLED_EVENT, QUEUED_AGAIN_EVENT } from './redis-event-marks';
 
 const PAGE_SCAN = 200;
 
@@ -115,10 +115,13 @@ export class RedisStatus {
   }
 
   /** Queues a dead task again, or a failed one waiting for its retry now, with a fresh attempt count. */
-  async retry(taskId: string): Promise<void> {
+  /** Returns the task's type. */
+  async retry(taskId: string): Promise<string> {
     const found = await this.find(taskId);
     const state = found.cancelled ? 'cancelled' : await found.job!.getState();
     const job = found.job;
+    // clusterEvents$' queued: BullMQ's own add below writes it, its retry and promote do not
+    if (job && (state === 'failed' || (state === 'delayed' && job.attemptsMade > 0 && job.parentKey))) await this.redis.addEvent(job.name, ['event', QUEUED_AGAIN_EVENT, 'jobId', job.id!]);
     if (job && state === 'failed') {
       // a fresh allowance of lost tries too: BullMQ's retry keeps the stall count
       await this.redis.client.hdel(this.redis.queueFor(job.name).toKey(job.id!), 'stc');
@@ -142,6 +145,7 @@ export class RedisStatus {
     }
     // a retried task lists as pushed now, newest first, as on the other backends
     await this.redis.keys.index(taskId, job.name, true);
+    return job.name;
   }
 
   /** Deletes a finished task: its job (or cancelled record) and our index entries; false while it is unfinished. */
