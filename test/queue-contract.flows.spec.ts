@@ -187,6 +187,9 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect([await statusOf(queue, failed), await statusOf(queue, ignored)]).toEqual(['cancelled', 'cancelled']);
     expect(handlers.log).not.toContain(`start:${failing.taskId}`);
     expect(handlers.log).not.toContain(`start:${failed}`);
+    // a parent dead of a cancelled child cannot be run again by retryTask: it would run without that child
+    await expect(Promise.resolve().then(() => queue.retryTask(failing.taskId))).rejects.toThrow(`died of its child '${failed}', which is cancelled`);
+    expect(await statusOf(queue, failing.taskId)).toBe('dead');
   });
 
   it('retrying the dead child a parent died of re-arms the parent, which then runs once', async () => {
@@ -195,6 +198,11 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     const child = ids.children[0].taskId;
     await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the parent to die');
     await waitFor(async () => (await statusOf(queue, ids.children[1].taskId)) === 'succeeded', 'the other child to succeed');
+    // the parent itself is refused while that child is dead: it would run without the child's result
+    const refused = await Promise.resolve().then(() => queue.retryTask(ids.taskId)).catch((err: unknown) => err);
+    expect(refused).toMatchObject({ name: 'InvalidArgumentError', field: 'taskId' });
+    expect((refused as Error).message).toContain(`died of its child '${child}', which is dead: retry that child`);
+    expect(await queue.getTask(ids.taskId)).toMatchObject({ status: 'dead', error: expect.stringContaining(child) });
     handlers.flakyOk = true;
     await queue.retryTask(child);
     await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the re-armed parent to succeed');

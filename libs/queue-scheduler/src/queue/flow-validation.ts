@@ -1,6 +1,6 @@
-import { describeValue, InvalidTaskError } from '../errors/errors';
+import { describeValue, InvalidArgumentError, InvalidTaskError } from '../errors/errors';
 import { type ChildFailurePolicy, type FlowIds, type FlowInput, MAX_FLOW_DEPTH, MAX_FLOW_NODES } from '../interfaces/flow.interface';
-import type { PushTaskInput } from '../interfaces/task.interface';
+import type { PushTaskInput, TaskRecord } from '../interfaces/task.interface';
 import type { NormalizedTask } from './task-validation';
 
 /** One task of a validated flow, in pre-order: a parent comes before its children. */
@@ -77,4 +77,25 @@ export function childFailedMessage(childId: string, type: string, status: string
 
 export function childFailedPrefix(childId: string): string {
   return `child task ${childId} `;
+}
+
+/**
+ * retryTask of a flow parent dead of its child under 'fail' (it ran no handler): run again, it would run without
+ * that child's result. Refused while the child is dead or cancelled; retrying the child re-arms the parent.
+ */
+export function diedOfChild(parentId: string, childId: string, status: string): InvalidArgumentError {
+  const fix = status === 'cancelled' ? 'a cancelled task cannot be retried: push the flow again' : 'retry that child instead (its parent then waits for it again)';
+  return new InvalidArgumentError('taskId', `task '${parentId}' died of its child '${childId}', which is ${status}: ${fix}`);
+}
+
+/** diedOfChild for a backend that reads tasks: the child is found from the parent's error (childFailedMessage). */
+export async function refuseParentDeadOfChild(record: TaskRecord, read: (taskId: string) => Promise<TaskRecord>): Promise<void> {
+  const prefix = 'child task ';
+  if (record.status !== 'dead' || !record.error?.startsWith(prefix)) return;
+  const rest = record.error.slice(prefix.length);
+  // the id ends before " (<type>)", and may itself hold " (": each place is tried
+  for (let i = rest.indexOf(' ('); i > 0; i = rest.indexOf(' (', i + 1)) {
+    const child = await read(rest.slice(0, i)).catch(() => undefined);
+    if (child?.parentId === record.taskId && (child.status === 'dead' || child.status === 'cancelled')) throw diedOfChild(record.taskId, child.taskId, child.status);
+  }
 }

@@ -1,6 +1,6 @@
 import type { ChildResult, FlowIds, FlowNode } from '../../interfaces/flow.interface';
 import type { PushTaskInput, TaskEventKind } from '../../interfaces/task.interface';
-import { childFailedMessage, flowIds, type FlowTask, normalizeFlow } from '../flow-validation';
+import { childFailedMessage, diedOfChild, flowIds, type FlowTask, normalizeFlow } from '../flow-validation';
 import { isUnfinished, type MemoryEntry } from './memory-entries';
 import type { MemoryTasks } from './memory-tasks';
 import type { WaitingTasks } from './waiting-tasks';
@@ -87,6 +87,12 @@ export class MemoryFlows {
       this.host.tasks.setStatus(parent, 'pending');
       this.host.waiting.add(parent);
     }
+  }
+
+  /** retryTask of a parent dead of a child still dead or cancelled: refused (see diedOfChild). */
+  refuseDeadOfChild(entry: MemoryEntry): void {
+    const cause = entry.flow?.failedBy;
+    if (cause !== undefined && (cause.status === 'dead' || cause.status === 'cancelled')) throw diedOfChild(entry.taskId, cause.taskId, cause.status);
   }
 
   /** A dead flow task queued again: its parent waits for it again, and one that died of it is re-armed. */

@@ -140,9 +140,8 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   /** Queues a dead task again with a fresh attempt count, or runs a failed one (waiting for its retry) now. */
   retryTask(taskId: string): void {
     const entry = this.entryOf(taskId);
-    if (entry.status !== 'dead' && entry.status !== 'failed') {
-      throw new InvalidArgumentError('taskId', `task '${taskId}' is ${entry.status}; only dead or failed tasks can be retried`);
-    }
+    if (entry.status !== 'dead' && entry.status !== 'failed') throw new InvalidArgumentError('taskId', `task '${taskId}' is ${entry.status}; only dead or failed tasks can be retried`);
+    if (entry.status === 'dead') this.flows.refuseDeadOfChild(entry);
     if (entry.status === 'failed') this.waiting.remove(entry);
     const now = this.clock.now();
     if (entry.flow !== undefined && entry.status === 'dead') this.flows.retried(entry);

@@ -7,6 +7,7 @@ import { LibraryLogger } from '../../queue-scheduler.logger';
 import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
 import { type BackendReach, type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
 import { type ClusterEventFeed, type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
+import { refuseParentDeadOfChild } from '../flow-validation';
 import type { TaskEventSubject } from '../task-events';
 import { type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule } from '../task-validation';
 import type { PermitStore } from '../rate-windows';
@@ -194,6 +195,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   async retryTask(taskId: string): Promise<void> {
+    await refuseParentDeadOfChild(await this.getTask(taskId), (id) => this.getTask(id));
     const type = await this.status.retry(taskId);
     this.emit('queued', { taskId, type });
     this.jobConsumer.wakeLocal(1);
