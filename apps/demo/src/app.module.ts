@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { QueueSchedulerModule } from 'nestjs-queue-scheduler';
 import { QueueSchedulerDashboardModule } from 'nestjs-queue-scheduler/dashboard';
@@ -7,7 +7,7 @@ import { QueueErrorFilter } from './common/queue-error.filter';
 import { createValidationPipe } from './common/validation';
 import { databaseOptions } from './config/database.config';
 import { DemoSessionController } from './dashboard/demo-session.controller';
-import { LocalOnlyGuard } from './dashboard/local-only.guard';
+import { ApiWriteGuard, LocalOnlyGuard } from './dashboard/local-only.guard';
 import { AudioHandlers } from './handlers/audio.handlers';
 import { ConvertHandlers } from './handlers/convert.handlers';
 import { HealthModule } from './health/health.module';
@@ -45,6 +45,8 @@ import { TasksController } from './tasks/tasks.controller';
     // As providers (not app.useGlobal*) so every way of booting AppModule, tests included, gets them.
     { provide: APP_PIPE, useFactory: createValidationPipe },
     { provide: APP_FILTER, useClass: QueueErrorFilter },
+    // the REST API's writes under the dashboard's rule: from this machine, or with DEMO_TOKEN
+    { provide: APP_GUARD, useClass: ApiWriteGuard },
   ],
 })
 export class AppModule {}

@@ -14,20 +14,23 @@ async function bootstrap(): Promise<void> {
   configureApp(app);
   // SIGTERM/SIGINT run the shutdown hooks: the scheduler stops firing and the workers drain.
   app.enableShutdownHooks();
-  const port = Number(process.env.PORT || 3000);
+  const given = process.env.PORT?.trim() || '3000';
+  const port = /^\d+$/.test(given) ? Number(given) : NaN;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got '${process.env.PORT}'`);
   // Loopback only unless HOST widens it: the dashboard can retry, cancel and pause tasks.
   const host = process.env.HOST?.trim() || '127.0.0.1';
   await app.listen(port, host);
+  // PORT=0: the system chose one; the banner shows that one
+  const bound = (app.getHttpServer().address() as { port: number }).port;
   const seeded = app.get(DemoSeedService).report;
   const shown = host === '127.0.0.1' || host === '::1' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   logger.log(
     [
-      `Dashboard: http://${shown}:${port}/queues/   (REST API under http://${shown}:${port}/api)`,
+      `Dashboard: http://${shown}:${bound}/queues/   (REST API under http://${shown}:${bound}/api)`,
       `Database: ${describeDatabase()}`,
       process.env.DEMO_TOKEN?.trim()
-        ? `Dashboard actions need DEMO_TOKEN: open http://${shown}:${port}/api/session?token=<DEMO_TOKEN> once`
-        : 'Dashboard actions: from this machine only (set DEMO_TOKEN to require a token instead)',
+        ? `Actions (the dashboard's and the REST API's writes) need DEMO_TOKEN: open http://${shown}:${bound}/api/session?token=<DEMO_TOKEN> once`
+        : 'Actions (the dashboard\'s and the REST API\'s writes): from this machine only (set DEMO_TOKEN to require a token instead)',
       'Set up at boot:',
       ...seeded.map((line) => `  - ${line}`),
     ].join('\n'),

@@ -75,9 +75,12 @@ describe('databaseOptions', () => {
     ['a password in the query', 'postgres://db/demo?user=app&password=s3cret&sslmode=require', 'postgres://db/demo?user=app&password=***&sslmode=require'],
     ['both forms at once', 'mariadb://app:one@db/demo?PASSWORD=two&sslkey=three', 'mariadb://app:***@db/demo?PASSWORD=***&sslkey=***'],
     ['a URL a parser refuses', 'mysql://app:s3cret@db:port/demo', 'mysql://app:***@db:port/demo'],
+    // TypeORM reads the userinfo up to the last @ before the first /, so such a password connects
+    ['a password holding ? and #', 'mysql://app:pa?ss#1@db:3306/demo', 'mysql://app:***@db:3306/demo'],
+    ['a password holding ? in a postgres URL with a query', 'postgres://app:hun?ter2@db/demo?sslmode=require', 'postgres://app:***@db/demo?sslmode=require'],
   ])('masks %s', (_what, url, shown) => {
     const banner = describeDatabase({ DATABASE_URL: url });
     expect(banner).toBe(shown);
-    for (const secret of ['s3cret', 'p@ss', 'one', 'two', 'three']) expect(banner).not.toContain(secret);
+    for (const secret of ['s3cret', 'p@ss', 'one', 'two', 'three', 'pa?ss', 'hun?ter2']) expect(banner).not.toContain(secret);
   });
 });

@@ -26,6 +26,22 @@ describe('the demo dashboard with DEMO_TOKEN', () => {
     expect(await demo.app.get(TaskQueue).listPausedTypes()).toEqual([]);
   });
 
+  it('refuses a malformed token cookie with 403, not a 500', async () => {
+    for (const cookie of ['demo_token=%', 'demo_token=abc%zz', 'demo_token=%E0%A4%A']) expect((await pause({ cookie })).status).toBe(403);
+  });
+
+  it("guards the REST API's writes by the same rule; its reads stay open", async () => {
+    const push = (headers: Record<string, string> = {}): Promise<Response> =>
+      fetch(`${demo.url}/api/tasks`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ type: 'convert_format', params: {} }) });
+    expect((await push()).status).toBe(403);
+    expect((await fetch(`${demo.url}/api/schedules`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(403);
+    const accepted = await push({ 'x-demo-token': TOKEN });
+    expect(accepted.status).toBe(202);
+    const { taskId } = (await accepted.json()) as { taskId: string };
+    expect((await fetch(`${demo.url}/api/tasks/${encodeURIComponent(taskId)}`)).status).toBe(200);
+    expect((await fetch(`${demo.url}/api/schedules`)).status).toBe(200);
+  });
+
   it('lets an action through with the token in the x-demo-token header', async () => {
     expect((await pause({ 'x-demo-token': TOKEN })).status).toBe(200);
     expect(await demo.app.get(TaskQueue).listPausedTypes()).toEqual(['download_audio']);

@@ -76,19 +76,18 @@ const SECRET_PARAM = /([?&;][^=&;#]*(?:pass|pwd|secret|token|key)[^=&;#]*=)[^&;#
 
 /**
  * `url` with its secrets masked: the password of the userinfo and every
- * secret-looking query parameter. The userinfo ends at the last `@` before
- * the query, not at the first `/`: a password holding `@`, `/` or `:` is
- * masked whole, even where a URL parser would read part of it as the host.
+ * secret-looking query parameter. The userinfo ends at the last `@`, read
+ * both as a URL parser reads it (before the query) and as TypeORM does
+ * (before the first `/`), whichever goes further: a password holding `@`,
+ * `/`, `:`, `?` or `#` is masked whole.
  */
 export function maskUrl(url: string): string {
-  const parts = /^([a-z][a-z0-9+.-]*:\/\/)([^?#]*)(.*)$/is.exec(url);
+  const parts = /^([a-z][a-z0-9+.-]*:\/\/)(.*)$/is.exec(url);
   if (!parts) return '(a DATABASE_URL without a scheme)';
-  const [, scheme, authorityAndPath, query] = parts;
-  let rest = authorityAndPath;
-  const at = rest.lastIndexOf('@');
-  if (at >= 0) {
-    const colon = rest.indexOf(':');
-    if (colon >= 0 && colon < at) rest = `${rest.slice(0, colon)}:***${rest.slice(at)}`;
-  }
-  return scheme + rest + query.replace(SECRET_PARAM, '$1***');
+  const [, scheme, body] = parts;
+  const slash = body.indexOf('/');
+  const at = Math.max((slash < 0 ? body : body.slice(0, slash)).lastIndexOf('@'), body.split(/[?#]/)[0].lastIndexOf('@'));
+  const colon = body.indexOf(':');
+  const [userinfo, rest] = at >= 0 && colon >= 0 && colon < at ? [`${body.slice(0, colon)}:***`, body.slice(at)] : ['', body];
+  return scheme + userinfo + rest.replace(SECRET_PARAM, '$1***');
 }

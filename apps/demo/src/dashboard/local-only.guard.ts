@@ -23,6 +23,21 @@ export class LocalOnlyGuard implements CanActivate {
   }
 }
 
+/**
+ * The same rule for the demo's own REST API: every request that changes
+ * something (anything but GET and HEAD; the dashboard's actions are guarded
+ * by its module), so widening HOST with DEMO_TOKEN set opens reads only.
+ */
+@Injectable()
+export class ApiWriteGuard implements CanActivate {
+  private readonly local = new LocalOnlyGuard();
+
+  canActivate(context: ExecutionContext): boolean {
+    const { method } = context.switchToHttp().getRequest<{ method: string }>();
+    return method === 'GET' || method === 'HEAD' || this.local.canActivate(context);
+  }
+}
+
 export function demoToken(): string | undefined {
   return process.env.DEMO_TOKEN?.trim() || undefined;
 }
@@ -34,7 +49,13 @@ function presentedToken(headers: Record<string, string | string[] | undefined>):
   const cookies = typeof headers.cookie === 'string' ? headers.cookie.split(';') : [];
   for (const cookie of cookies) {
     const [name, ...value] = cookie.trim().split('=');
-    if (name === DEMO_TOKEN_COOKIE) return decodeURIComponent(value.join('='));
+    if (name !== DEMO_TOKEN_COOKIE) continue;
+    try {
+      return decodeURIComponent(value.join('='));
+    } catch {
+      // a malformed escape (`%zz`) is no token: refused, not a 500
+      return undefined;
+    }
   }
   return undefined;
 }
