@@ -8,7 +8,7 @@ import fc from 'fast-check';
 
 // ---- the rules, as an oracle -------------------------------------------------
 
-/** Keys (task id, type, store key): at most this many UTF-16 code units. */
+/** Keys (task id, type, store key): at most this many characters (code points, as MySQL's and PostgreSQL's varchar count them). */
 export const MAX_KEY_UNITS = 191;
 /** Objects/arrays nested deeper than this are refused (MariaDB's JSON_VALID fails from 32). */
 export const MAX_DEPTH = 31;
@@ -16,9 +16,9 @@ export const MiB = 1_048_576;
 
 export const isWellFormed = (s: string): boolean => s.isWellFormed();
 
-/** Whether `s` is an acceptable key: non-empty, ≤ 191 UTF-16 units, no NUL, no lone surrogate (a type also not only whitespace). */
+/** Whether `s` is an acceptable key: non-empty, ≤ 191 code points, no NUL, no lone surrogate (a type also not only whitespace). */
 export function keyOk(s: string, kind: 'taskId' | 'type' | 'key'): boolean {
-  if (s.length === 0 || s.length > MAX_KEY_UNITS || s.includes('\0') || !isWellFormed(s)) return false;
+  if (s.length === 0 || [...s].length > MAX_KEY_UNITS || s.includes('\0') || !isWellFormed(s)) return false;
   return kind !== 'type' || s.trim() !== '';
 }
 
@@ -177,20 +177,31 @@ export function hostileString(options: { lone: boolean; nul: boolean; minPieces?
 }
 
 /**
- * A string of exactly `total` UTF-16 units near the 191 limit (before a tag
- * of `reserve` units is added), ending on a chosen piece: an emoji that
- * straddles the limit, a trailing space, a lone half of a pair (cut by the
- * slice), …
+ * A string of exactly `total` characters (code points, or UTF-16 units for
+ * `units`) near the 191 limit (before a tag of `reserve` units is added),
+ * ending on a chosen piece: an emoji that straddles the limit, a trailing
+ * space, a lone half of a pair (cut by the slice), …
  */
 function longKey(reserve: number): fc.Arbitrary<string> {
   return fc
-    .tuple(fc.integer({ min: MAX_KEY_UNITS - 4, max: MAX_KEY_UNITS + 3 }), fc.array(pieces({ lone: false, nul: false }), { minLength: 1, maxLength: 6 }), fc.constantFrom('a', '😀', 'é', ' ', 'Ｚ', '\ud83d'))
-    .map(([total, parts, last]) => {
+    .tuple(
+      fc.integer({ min: MAX_KEY_UNITS - 4, max: MAX_KEY_UNITS + 3 }),
+      fc.array(pieces({ lone: false, nul: false }), { minLength: 1, maxLength: 6 }),
+      fc.constantFrom('a', '😀', 'é', ' ', 'Ｚ', '\ud83d'),
+      fc.boolean(),
+    )
+    .map(([total, parts, last, units]) => {
       const body = parts.join('') || 'x';
-      const want = Math.max(1, total - reserve - last.length);
-      let s = body;
-      while (s.length < want) s += body;
-      return s.slice(0, want) + last;
+      const want = Math.max(1, total - reserve - (units ? last.length : 1));
+      if (units) {
+        let s = body;
+        while (s.length < want) s += body;
+        return s.slice(0, want) + last;
+      }
+      const chars = [...body];
+      const out: string[] = [];
+      while (out.length < want) out.push(...chars);
+      return out.slice(0, want).join('') + last;
     });
 }
 
