@@ -5,6 +5,7 @@
  * keeps what it said. Found by an audit of the library inside Nest apps.
  */
 import { Injectable } from '@nestjs/common';
+import { runInNewContext } from 'node:vm';
 import { TaskHandler, TaskQueue, type TaskRecord } from 'nestjs-queue-scheduler';
 import { interval, map, Observable, take, tap, throwError, timer, mergeMap } from 'rxjs';
 import { BACKENDS, useBackendApp } from './support/backend-app';
@@ -60,6 +61,12 @@ class StreamHandlers {
   async throwsUndefined(): Promise<never> {
     throw undefined;
   }
+
+  /** An Error made in another realm, as node:vm or a Jest sandbox makes them: not `instanceof Error` here. */
+  @TaskHandler('throws-other-realm')
+  async throwsOtherRealm(): Promise<never> {
+    throw runInNewContext('new TypeError("connection refused by upstream")');
+  }
 }
 
 describe.each(BACKENDS)('handler outcomes on %s', (backend) => {
@@ -108,5 +115,11 @@ describe.each(BACKENDS)('handler outcomes on %s', (backend) => {
     expect((await run('throws-string')).record).toMatchObject({ status: 'dead', error: 'plain words' });
     await backendApp.close();
     expect((await run('throws-undefined')).record).toMatchObject({ status: 'dead', error: 'the handler threw undefined' });
+  });
+
+  it("an Error from another realm keeps its message and stack (it is no '{}')", async () => {
+    const { record } = await run('throws-other-realm');
+    expect(record).toMatchObject({ status: 'dead', error: 'connection refused by upstream' });
+    expect(record.errorStack).toMatch(/^TypeError: connection refused by upstream/);
   });
 });

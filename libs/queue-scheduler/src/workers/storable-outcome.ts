@@ -1,3 +1,4 @@
+import { isNativeError } from 'node:util/types';
 import { InvalidResultError, ResultTooLargeError } from '../errors/errors';
 import { normalizeJson, storableText } from '../queue/json-value';
 
@@ -28,7 +29,8 @@ export function storableResult(value: unknown, maxBytes: number): unknown {
  */
 export function storableError(raw: unknown): Error {
   let error: Error;
-  if (raw instanceof Error) error = raw;
+  // an Error of another realm (node:vm, a Jest sandbox) fails instanceof, and its fields are hidden from JSON ('{}')
+  if (raw instanceof Error || isNativeError(raw)) error = raw as Error;
   else {
     error = new Error(thrownText(raw));
     // a thrown value has no stack: the one made here would name the library's frames, not the handler's
