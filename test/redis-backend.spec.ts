@@ -144,6 +144,37 @@ describe('redis backend specifics', () => {
     expect(await queue.getQueueSize()).toBe(0);
   });
 
+  /** A key's slot as a push left it that died after reserving the key, before reporting its job added. */
+  async function deadReservation(key: string, taskId: string, type: string): Promise<void> {
+    const client = new IORedis(REDIS);
+    await client.hset(`${prefix}:~singleton:${key}`, 'id', taskId, 'queue', `${prefix}:task.${type}`, 'job', jobIdOf(taskId), 'at', String(Date.now()), 'added', '0');
+    await client.quit();
+  }
+
+  it('a key reserved by a push that died before adding its job: a push with it waits, then takes the key, and never returns an id no task has', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    await deadReservation('orphan', 'ghost', 'note');
+    const started = Date.now();
+    const id = await queue.pushTask({ type: 'note', params: { n: 2 }, singletonKey: 'orphan', debounceMs: 1 });
+    expect(id).not.toBe('ghost');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(await queue.getTask(id)).toMatchObject({ status: 'pending', params: { n: 2 }, singletonKey: 'orphan' });
+    // the key is the new task's now
+    expect(await queue.pushTask({ type: 'note', singletonKey: 'orphan' })).toBe(id);
+  });
+
+  it('a key whose push died after adding its job: a debounce folds into that job at once, with its params', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    await queue.pushTask({ taskId: 'added', type: 'note', params: { by: 'dead push' }, delayMs: 60_000 });
+    await deadReservation('half', 'added', 'note');
+    const started = Date.now();
+    expect(await queue.pushTask({ type: 'note', params: { by: 'debounce' }, singletonKey: 'half', debounceMs: 1 })).toBe('added');
+    expect(Date.now() - started).toBeLessThan(1000);
+    const task = await queue.getTask('added');
+    expect(task.params).toEqual({ by: 'debounce' });
+    expect(task.runAt.getTime()).toBeLessThan(Date.now() + 1000);
+  });
+
   it('retryTask on a task waiting for its retry runs it now with a fresh attempt count', async () => {
     const { queue, handlers } = await boot();
     const id = await queue.pushTask({ type: 'fail-slowly' });

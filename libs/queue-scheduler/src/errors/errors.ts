@@ -98,7 +98,7 @@ export function describeValue(value: unknown): string {
     let shown = value.length > MAX_SHOWN_CHARS ? value.slice(0, MAX_SHOWN_CHARS) : value;
     if (shown !== value && /[\ud800-\udbff]$/.test(shown)) shown = shown.slice(0, -1); // not half an emoji at the cut (U+FFFD)
     const text = `'${shown.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}'`;
-    return shown === value ? text : `${text}... (${value.length} characters)`;
+    return shown === value ? text : `${text}... (${value.length - (value.match(/[\ud800-\udbff][\udc00-\udfff]/g)?.length ?? 0)} characters)`;
   }
   if (typeof value === 'number') return Object.is(value, -0) ? '-0' : String(value);
   if (typeof value === 'boolean' || value === null || value === undefined) return String(value);

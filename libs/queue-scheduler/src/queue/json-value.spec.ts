@@ -30,6 +30,8 @@ describe('keyProblem counts characters as MySQL and PostgreSQL do (code points)'
     const shown = describeValue('😀'.repeat(500));
     expect(shown.isWellFormed()).toBe(true);
     expect(shown).not.toContain('\ufffd');
+    // counted in characters, as the rule is
+    expect(shown).toMatch(/\(500 characters\)$/);
   });
 });
 

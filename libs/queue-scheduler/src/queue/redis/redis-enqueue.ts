@@ -30,10 +30,10 @@ export async function takeOverId(redis: RedisConnection, taskId: string, type: s
  * cancelled) id is queued anew. BullMQ ignores an add whose job id exists,
  * so a retried or racing push of one id enqueues it once.
  */
-export async function enqueue(redis: RedisConnection, task: NormalizedTask, holdMs = 0): Promise<boolean> {
+export async function enqueue(redis: RedisConnection, task: NormalizedTask): Promise<boolean> {
   // an id made for this push: no task holds it, so the index entry needs no reply before the add (see addJob)
   if (task.generatedId) {
-    const [indexed, added] = await Promise.allSettled([redis.keys.index(task.taskId, task.type, false), addJob(redis, task, holdMs)]);
+    const [indexed, added] = await Promise.allSettled([redis.keys.index(task.taskId, task.type, false), addJob(redis, task)]);
     if (indexed.status === 'fulfilled' && added.status === 'fulfilled') return true;
     // a push that throws stores nothing: a job whose index entry failed would be one no read finds
     if (added.status === 'fulfilled') await redis.queueFor(task.type).remove(jobIdOf(task.taskId)).catch(() => undefined);
@@ -43,7 +43,7 @@ export async function enqueue(redis: RedisConnection, task: NormalizedTask, hold
   }
   const done = await takeOverId(redis, task.taskId, task.type);
   if (!done) return false;
-  await addJob(redis, task, holdMs);
+  await addJob(redis, task);
   await done();
   return true;
 }
@@ -58,7 +58,7 @@ async function unindex(redis: RedisConnection, taskId: string): Promise<void> {
  * Redis in the order they were issued on the one connection: the index
  * entry, the schedule's mark, then the job, as when each waits for the last.
  */
-async function addJob(redis: RedisConnection, task: NormalizedTask, holdMs: number): Promise<void> {
+async function addJob(redis: RedisConnection, task: NormalizedTask): Promise<void> {
   const queue: Queue = redis.queueFor(task.type);
   // before the add: a crash between the two leaves a mark on a task that does not exist (read as finished), never a task without its mark
   if (task.schedulerTaskId !== undefined) await redis.keys.noteRun(task.schedulerTaskId, task.taskId);
@@ -69,7 +69,6 @@ async function addJob(redis: RedisConnection, task: NormalizedTask, holdMs: numb
     jobId: jobIdOf(task.taskId),
     priority: task.priority + PRIORITY_OFFSET,
     timestamp: now,
-    // holdMs: a keyed push's job waits for its key's script to put it at its run time (RedisSingletons)
-    delay: Math.max(0, task.runAtMs - now) + holdMs,
+    delay: Math.max(0, task.runAtMs - now),
   });
 }

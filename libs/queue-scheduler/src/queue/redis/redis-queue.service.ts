@@ -150,7 +150,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     const { RedisSingletons, jobIdOf, enqueue } = redisParts();
     this.singletonSlots ??= new RedisSingletons(this.redis.client, this.options.queue.prefix, this.redis.keys.keys.retrying);
     const place = { queue: this.redis.queueFor(task.type).qualifiedName, job: jobIdOf(task.taskId) };
-    const pushed = await this.singletonSlots.push(rule, task, place, (holdMs) => enqueue(this.redis, task, holdMs));
+    const pushed = await this.singletonSlots.push(rule, task, place, () => enqueue(this.redis, task));
     if (pushed.standing !== undefined) {
       this.logger.debug(`push of type '${task.type}' ${rule.mode === 'debounce' ? 'folded into' : 'dropped for'} task ${pushed.standing}, which holds ${rule.mode} key '${rule.key}'`);
       return pushed.standing;

@@ -55,13 +55,16 @@ end
  * The key's rule, decided in one step. Slot hash fields: id (task), queue
  * (its BullMQ queue's key prefix), job (its job id), at (ms the push was
  * accepted), added ('0' while the accepted push is still adding its job).
- * Returns the id that stands for the push, or nil when it is accepted: the
- * slot then names the new task at once, so a push meeting it while its job
- * is being added gets its id too (a debounce leaves its params for `ADDED`
- * to apply); the previous holder is kept in p* fields for `ADDED` to put
- * back if nothing was queued. A reservation older than ARGV[9] ms whose
- * push never reported back holds nothing.
- * KEYS: slot, retrying set. ARGV: mode, ms, now, taskId, queue, job, params, runAt, reserveMs.
+ * Returns the id that stands for the push, nil when it is accepted (the
+ * previous holder is kept in p* fields for `ADDED` to put back if nothing
+ * was queued), or 1 while the accepted push has not added its job yet: the
+ * caller asks again, so no push is answered with an id no task has, and a
+ * debounce folds its params into a job that exists and has not started
+ * (a due job a worker takes first is no longer pending: the push is then
+ * accepted). ARGV[10] '1': the caller has asked for long enough (the push
+ * that reserved the key died before adding its job), take the key. A
+ * reservation older than ARGV[9] ms whose push never reported back holds nothing.
+ * KEYS: slot, retrying set. ARGV: mode, ms, now, taskId, queue, job, params, runAt, reserveMs, takeOver.
  */
 const RESERVE = `${COMMON}
 local slot = redis.call('HMGET', KEYS[1], 'id', 'queue', 'job', 'at', 'added')
@@ -70,18 +73,16 @@ local now = tonumber(ARGV[3])
 local function accept()
   redis.call('HSET', KEYS[1], 'id', ARGV[4], 'queue', ARGV[5], 'job', ARGV[6], 'at', ARGV[3], 'added', '0',
     'pid', id or '', 'pqueue', slot[2] or '', 'pjob', slot[3] or '', 'pat', slot[4] or '', 'padded', added or '')
-  redis.call('HDEL', KEYS[1], 'pparams', 'prunat')
   return false
 end
 if not id then return accept() end
+if added == '0' and now < at + tonumber(ARGV[9]) and redis.call('EXISTS', slot[2] .. ':' .. slot[3]) == 0 then
+  if ARGV[10] == '1' then return accept() end
+  return 1
+end
 if ARGV[1] == 'throttle' then
   if now < at + tonumber(ARGV[2]) then return id end
   return accept()
-end
-if added == '0' then
-  if now >= at + tonumber(ARGV[9]) then return accept() end
-  if ARGV[1] == 'debounce' then redis.call('HSET', KEYS[1], 'pparams', ARGV[7], 'prunat', ARGV[8]) end
-  return id
 end
 local state = pendingState(slot[2], slot[3], id, KEYS[2])
 if not state then return accept() end
@@ -90,45 +91,36 @@ return id
 `;
 
 /**
- * The accepted push reports back. Queued: its job exists, held in `delayed`
- * (see HOLD_MS) so that no worker can take it before this runs; it is put at
- * its run time now, with the params of a debounce that met it meanwhile.
- * Not queued (its taskId was pending or running, or the add failed): the key
- * goes back to its previous holder.
- * KEYS: slot, retrying set. ARGV: taskId, queued ('1' / '0'), runAt.
+ * The accepted push reports back. Queued: its job exists. Not queued (its
+ * taskId was pending or running, or the add failed): the key goes back to
+ * its previous holder.
+ * KEYS: slot. ARGV: taskId, queued ('1' / '0').
  */
-const ADDED = `${COMMON}
+const ADDED = `
 if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
 if ARGV[2] ~= '1' then
   local p = redis.call('HMGET', KEYS[1], 'pid', 'pqueue', 'pjob', 'pat', 'padded')
   if not p[1] or p[1] == '' then redis.call('DEL', KEYS[1]) return 0 end
   redis.call('HSET', KEYS[1], 'id', p[1], 'queue', p[2], 'job', p[3], 'at', p[4], 'added', p[5])
-  redis.call('HDEL', KEYS[1], 'pparams', 'prunat')
   return 0
 end
 redis.call('HSET', KEYS[1], 'added', '1')
-local slot = redis.call('HMGET', KEYS[1], 'queue', 'job', 'pparams', 'prunat')
-if slot[3] then redis.call('HDEL', KEYS[1], 'pparams', 'prunat') end
-local state = pendingState(slot[1], slot[2], ARGV[1], KEYS[2])
-if state and slot[3] then debounce(slot[1], slot[2], state, slot[3], slot[4])
-elseif state then schedule(slot[1], slot[2], state, ARGV[3]) end
 return 1
 `;
 
 /** How long an accepted push may take to add its job before its reservation of the key lapses. */
 const RESERVE_MS = 30_000;
 /**
- * How far past its run time an accepted push's job is added: a debounce
- * meeting the key before ADDED leaves its params for ADDED, which must find
- * the job not yet taken (a due job was, and those params were lost). ADDED
- * puts the job at its run time; a process that dies in between leaves it
- * this late, when its reservation has lapsed too.
+ * How long a push meeting a key whose job is still being added asks again
+ * before it takes the key: the add takes a round trip or two, so this long
+ * means the push that reserved it died before adding its job.
  */
-const HOLD_MS = RESERVE_MS;
+const ADD_WAIT_MS = 2000;
+const ASK_AGAIN_MS = 5;
 
 type SingletonRedis = Redis & {
-  qsSingletonReserve(slot: string, retrying: string, ...args: string[]): Promise<string | null>;
-  qsSingletonAdded(slot: string, retrying: string, taskId: string, queued: string, runAt: string): Promise<number>;
+  qsSingletonReserve(slot: string, retrying: string, ...args: string[]): Promise<string | number | null>;
+  qsSingletonAdded(slot: string, taskId: string, queued: string): Promise<number>;
 };
 
 /** Where the accepted task will live: its BullMQ queue's key prefix and its job id. */
@@ -152,7 +144,7 @@ export class RedisSingletons {
     private readonly retrying: string,
   ) {
     redis.defineCommand('qsSingletonReserve', { numberOfKeys: 2, lua: RESERVE });
-    redis.defineCommand('qsSingletonAdded', { numberOfKeys: 2, lua: ADDED });
+    redis.defineCommand('qsSingletonAdded', { numberOfKeys: 1, lua: ADDED });
     this.redis = redis as SingletonRedis;
   }
 
@@ -161,31 +153,26 @@ export class RedisSingletons {
    * reports whether it did, so the key is taken only by a queued task. `standing`: the task the push was folded into or
    * dropped for.
    */
-  async push(
-    rule: SingletonRule,
-    task: { taskId: string; params: unknown; runAtMs: number },
-    place: JobPlace,
-    add: (holdMs: number) => Promise<boolean>,
-  ): Promise<{ standing?: string; queued: boolean }> {
-    const standing = await this.reserve(rule, task.taskId, place, task.params, task.runAtMs);
+  async push(rule: SingletonRule, task: { taskId: string; params: unknown; runAtMs: number }, place: JobPlace, add: () => Promise<boolean>): Promise<{ standing?: string; queued: boolean }> {
+    let standing = await this.reserve(rule, task, place, false);
+    for (const until = Date.now() + ADD_WAIT_MS; typeof standing === 'number'; ) {
+      await new Promise((resolve) => setTimeout(resolve, ASK_AGAIN_MS));
+      standing = await this.reserve(rule, task, place, Date.now() >= until);
+    }
     if (standing !== null) return { standing, queued: false };
     let queued = false;
     try {
-      queued = await add(HOLD_MS);
+      queued = await add();
     } finally {
-      await this.added(rule, task.taskId, queued, task.runAtMs);
+      await this.redis.qsSingletonAdded(this.slot(rule.key), task.taskId, queued ? '1' : '0');
     }
     return { queued };
   }
 
-  /** The id standing for a push of `taskId` under `rule`, or null when the push is accepted (then call `added`). */
-  private reserve(rule: SingletonRule, taskId: string, place: JobPlace, params: unknown, runAtMs: number): Promise<string | null> {
-    const args = [rule.mode, String(rule.ms), String(Date.now()), taskId, place.queue, place.job, JSON.stringify(params), String(runAtMs), String(RESERVE_MS)];
+  /** The id standing for a push of `task` under `rule`, null when the push is accepted, 1 to ask again (see RESERVE). */
+  private reserve(rule: SingletonRule, task: { taskId: string; params: unknown; runAtMs: number }, place: JobPlace, takeOver: boolean): Promise<string | number | null> {
+    const args = [rule.mode, String(rule.ms), String(Date.now()), task.taskId, place.queue, place.job, JSON.stringify(task.params), String(task.runAtMs), String(RESERVE_MS), takeOver ? '1' : '0'];
     return this.redis.qsSingletonReserve(this.slot(rule.key), this.retrying, ...args);
-  }
-
-  private async added(rule: SingletonRule, taskId: string, queued: boolean, runAtMs: number): Promise<void> {
-    await this.redis.qsSingletonAdded(this.slot(rule.key), this.retrying, taskId, queued ? '1' : '0', String(runAtMs));
   }
 
   private slot(key: string): string {
