@@ -163,6 +163,17 @@ describe('redis backend specifics', () => {
     expect(await queue.pushTask({ type: 'note', singletonKey: 'orphan' })).toBe(id);
   });
 
+  it('two pushes meeting one dead reservation: one takes the key, the other waits for its job and returns its id', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    for (const mode of [{}, { debounceMs: 1 }, { throttleMs: 600_000 }]) {
+      const key = `orphan-${Object.keys(mode)[0] ?? 'singleton'}`;
+      await deadReservation(key, `ghost-${key}`, 'note');
+      const ids = await Promise.all(['b', 'c'].map((who) => queue.pushTask({ taskId: `${key}-${who}`, type: 'note', params: { who }, singletonKey: key, ...mode })));
+      expect(ids[0]).toBe(ids[1]);
+      expect((await queue.listTasks({ type: 'note', status: 'pending' })).items.filter((t) => t.singletonKey === key).map((t) => t.taskId)).toEqual([ids[0]]);
+    }
+  });
+
   it('a key whose push died after adding its job: a debounce folds into that job at once, with its params', async () => {
     const { queue } = await boot({ workers: { enabled: false } });
     await queue.pushTask({ taskId: 'added', type: 'note', params: { by: 'dead push' }, delayMs: 60_000 });

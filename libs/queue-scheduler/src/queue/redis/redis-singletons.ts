@@ -57,13 +57,14 @@ end
  * accepted), added ('0' while the accepted push is still adding its job).
  * Returns the id that stands for the push, nil when it is accepted (the
  * previous holder is kept in p* fields for `ADDED` to put back if nothing
- * was queued), or 1 while the accepted push has not added its job yet: the
- * caller asks again, so no push is answered with an id no task has, and a
- * debounce folds its params into a job that exists and has not started
- * (a due job a worker takes first is no longer pending: the push is then
- * accepted). ARGV[10] '1': the caller has asked for long enough (the push
- * that reserved the key died before adding its job), take the key. A
- * reservation older than ARGV[9] ms whose push never reported back holds nothing.
+ * was queued), or { 'wait', id } while the push that reserved the key for
+ * `id` has not added its job yet: the caller asks again, so no push is
+ * answered with an id no task has, and a debounce folds its params into a
+ * job that exists and has not started (a due job a worker takes first is no
+ * longer pending: the push is then accepted). ARGV[10]: the id the caller
+ * has waited on for long enough (its push died before adding its job): that
+ * reservation, and only that one, is taken over. A reservation older than
+ * ARGV[9] ms whose push never reported back holds nothing.
  * KEYS: slot, retrying set. ARGV: mode, ms, now, taskId, queue, job, params, runAt, reserveMs, takeOver.
  */
 const RESERVE = `${COMMON}
@@ -77,8 +78,8 @@ local function accept()
 end
 if not id then return accept() end
 if added == '0' and now < at + tonumber(ARGV[9]) and redis.call('EXISTS', slot[2] .. ':' .. slot[3]) == 0 then
-  if ARGV[10] == '1' then return accept() end
-  return 1
+  if ARGV[10] == id then return accept() end
+  return { 'wait', id }
 end
 if ARGV[1] == 'throttle' then
   if now < at + tonumber(ARGV[2]) then return id end
@@ -119,7 +120,7 @@ const ADD_WAIT_MS = 2000;
 const ASK_AGAIN_MS = 5;
 
 type SingletonRedis = Redis & {
-  qsSingletonReserve(slot: string, retrying: string, ...args: string[]): Promise<string | number | null>;
+  qsSingletonReserve(slot: string, retrying: string, ...args: string[]): Promise<string | ['wait', string] | null>;
   qsSingletonAdded(slot: string, taskId: string, queued: string): Promise<number>;
 };
 
@@ -154,10 +155,12 @@ export class RedisSingletons {
    * dropped for.
    */
   async push(rule: SingletonRule, task: { taskId: string; params: unknown; runAtMs: number }, place: JobPlace, add: () => Promise<boolean>): Promise<{ standing?: string; queued: boolean }> {
-    let standing = await this.reserve(rule, task, place, false);
-    for (const until = Date.now() + ADD_WAIT_MS; typeof standing === 'number'; ) {
+    let standing = await this.reserve(rule, task, place, '');
+    // waited on per reservation: a push that takes over a dead one reserves the key afresh, and is waited on in turn
+    for (let waitingOn = '', until = 0; Array.isArray(standing); ) {
+      if (standing[1] !== waitingOn) [waitingOn, until] = [standing[1], Date.now() + ADD_WAIT_MS];
       await new Promise((resolve) => setTimeout(resolve, ASK_AGAIN_MS));
-      standing = await this.reserve(rule, task, place, Date.now() >= until);
+      standing = await this.reserve(rule, task, place, Date.now() >= until ? waitingOn : '');
     }
     if (standing !== null) return { standing, queued: false };
     let queued = false;
@@ -169,9 +172,9 @@ export class RedisSingletons {
     return { queued };
   }
 
-  /** The id standing for a push of `task` under `rule`, null when the push is accepted, 1 to ask again (see RESERVE). */
-  private reserve(rule: SingletonRule, task: { taskId: string; params: unknown; runAtMs: number }, place: JobPlace, takeOver: boolean): Promise<string | number | null> {
-    const args = [rule.mode, String(rule.ms), String(Date.now()), task.taskId, place.queue, place.job, JSON.stringify(task.params), String(task.runAtMs), String(RESERVE_MS), takeOver ? '1' : '0'];
+  /** The id standing for a push of `task` under `rule`, null when the push is accepted, ['wait', id] to ask again (see RESERVE). */
+  private reserve(rule: SingletonRule, task: { taskId: string; params: unknown; runAtMs: number }, place: JobPlace, takeOver: string): Promise<string | ['wait', string] | null> {
+    const args = [rule.mode, String(rule.ms), String(Date.now()), task.taskId, place.queue, place.job, JSON.stringify(task.params), String(task.runAtMs), String(RESERVE_MS), takeOver];
     return this.redis.qsSingletonReserve(this.slot(rule.key), this.retrying, ...args);
   }
 
