@@ -75,8 +75,11 @@ export function childFailedMessage(childId: string, type: string, status: string
   return `${childFailedPrefix(childId)}(${type}) ${status === 'cancelled' ? 'was cancelled' : 'is dead'}${error ? `: ${error}` : ''}`;
 }
 
+/** How a parent's error begins when it died of a child (childFailedMessage). */
+const CHILD_FAILED_LEAD = 'child task ';
+
 export function childFailedPrefix(childId: string): string {
-  return `child task ${childId} `;
+  return `${CHILD_FAILED_LEAD}${childId} `;
 }
 
 /**
@@ -90,9 +93,8 @@ export function diedOfChild(parentId: string, childId: string, status: string): 
 
 /** diedOfChild for a backend that reads tasks: the child is found from the parent's error (childFailedMessage). */
 export async function refuseParentDeadOfChild(record: TaskRecord, read: (taskId: string) => Promise<TaskRecord>): Promise<void> {
-  const prefix = 'child task ';
-  if (record.status !== 'dead' || !record.error?.startsWith(prefix)) return;
-  const rest = record.error.slice(prefix.length);
+  if (record.status !== 'dead' || !record.error?.startsWith(CHILD_FAILED_LEAD)) return;
+  const rest = record.error.slice(CHILD_FAILED_LEAD.length);
   // the id ends before " (<type>)", and may itself hold " (": each place is tried
   for (let i = rest.indexOf(' ('); i > 0; i = rest.indexOf(' (', i + 1)) {
     const child = await read(rest.slice(0, i)).catch(() => undefined);

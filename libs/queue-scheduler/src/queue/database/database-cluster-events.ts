@@ -126,7 +126,8 @@ export class DatabaseClusterEvents implements ClusterEventSource {
             heldByWriters = !young;
             break;
           }
-          if (writing === false && gapWriters !== undefined && !writersGone) {
+          // still open at the cap, or ended (rolled back) or never listed
+          if (gapWriters !== undefined && !writersGone) {
             this.logger.warn(`clusterEvents$: event ids ${cursor + 1}..${id - 1} held this reader for ${GAP_WRITER_HOLD_MS / 60_000} min behind a transaction still open; going on from ${id} (their events, if they commit, are not delivered)`);
           } else {
             this.logger.debug(`clusterEvents$: event ids ${cursor + 1}..${id - 1} never committed (rolled back or pruned); going on from ${id}`);

@@ -114,15 +114,17 @@ export class RedisStatus {
     return c.pending + c.failed;
   }
 
-  /** Queues a dead task again, or a failed one waiting for its retry now, with a fresh attempt count. */
-  /** Returns the task's type. */
+  /**
+   * Queues a dead task again, or a failed one waiting for its retry now, with a fresh attempt count; returns its type.
+   * clusterEvents$' queued: BullMQ's add writes it (`added`), its retry and promote do not, so ours is written first.
+   */
   async retry(taskId: string): Promise<string> {
     const found = await this.find(taskId);
     const state = found.cancelled ? 'cancelled' : await found.job!.getState();
     const job = found.job;
-    // clusterEvents$' queued: BullMQ's own add below writes it, its retry and promote do not
-    if (job && (state === 'failed' || (state === 'delayed' && job.attemptsMade > 0 && job.parentKey))) await this.redis.addEvent(job.name, ['event', QUEUED_AGAIN_EVENT, 'jobId', job.id!]);
+    const queuedAgain = (): Promise<void> => this.redis.addEvent(job!.name, ['event', QUEUED_AGAIN_EVENT, 'jobId', job!.id!]);
     if (job && state === 'failed') {
+      await queuedAgain();
       // a fresh allowance of lost tries too: BullMQ's retry keeps the stall count
       await this.redis.client.hdel(this.redis.queueFor(job.name).toKey(job.id!), 'stc');
       await storeLastTry(job);
@@ -130,6 +132,7 @@ export class RedisStatus {
       // a flow child is back among its parent's dependencies (BullMQ's retry): a parent that died of it waits again
       if (job.parentKey) await this.redis.client.eval(REARM_PARENTS, 0, this.redis.queueFor(job.name).toKey(job.id!), String(Date.now()));
     } else if (job && state === 'delayed' && job.attemptsMade > 0 && job.parentKey) {
+      await queuedAgain();
       // a flow child keeps its job, and so its place among its parent's dependencies: due now, tries counted afresh
       await this.redis.client.hset(this.redis.queueFor(job.name).toKey(job.id!), 'atm', 0, 'ats', 0);
       await this.redis.keys.forgetRetry(taskId);
