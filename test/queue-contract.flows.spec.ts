@@ -320,6 +320,31 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     }
   });
 
+  it('events$ reports a parent that dies of its child once, with its type and error: a child dead, a pending or running child cancelled, up the tree', async () => {
+    const { queue, handlers } = await boot();
+    const events: Array<{ kind: string; taskId: string; type: string; error?: string }> = [];
+    const sub = queue.events$.subscribe((e) => events.push(e));
+    try {
+      const died = await queue.pushFlow({ type: 'node', children: [{ type: 'node', children: [{ type: 'boom' }] }] });
+      const cancelled = await queue.pushFlow({ type: 'node', children: [{ type: 'node', delayMs: 60_000 }] });
+      const stopped = await queue.pushFlow({ type: 'node', children: [{ type: 'held' }] });
+      const held = stopped.children[0].taskId;
+      await waitFor(() => handlers.log.includes(`start:${held}`), 'the held child to start');
+      expect(await queue.cancelTask(cancelled.children[0].taskId)).toBe(true);
+      expect(await queue.cancelTask(held)).toBe(true);
+      const parents = [died.taskId, died.children[0].taskId, cancelled.taskId, stopped.taskId];
+      const deaths = (id: string) => events.filter((e) => e.taskId === id && e.kind === 'dead');
+      await waitFor(() => parents.every((id) => deaths(id).length > 0), 'every parent\'s dead event', 15_000);
+      for (const id of parents) {
+        const { error } = await queue.getTask(id);
+        expect(deaths(id)).toEqual([expect.objectContaining({ type: 'node', error })]);
+      }
+      expect(deaths(died.taskId)[0].error).toContain(died.children[0].taskId);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
   it('refuses a bad tree with InvalidTaskError naming the path, and writes nothing', async () => {
     const { queue } = await boot();
     const before = await queue.countByStatus();

@@ -11,6 +11,7 @@ import { IdlePoll } from '../idle-poll';
 import { WakeTimers } from '../wake-timers';
 import { holdProcess } from '../keep-alive';
 import { OutcomeBatch } from './outcome-batch';
+import { emitDied } from './database-flows';
 import { cancelWithEvent, writeStarted } from './event-log';
 import { type TaskRow, toRecord } from './task-rows';
 import { claimRows } from './claim-rows';
@@ -51,7 +52,7 @@ export class DatabaseConsumer {
     /** Store cleanup runs on the maintenance timers too. */
     private readonly cleanupStore: () => Promise<number>,
   ) {
-    this.outcomes = new OutcomeBatch(sql, options.queue.clusterEvents);
+    this.outcomes = new OutcomeBatch(sql, options.queue.clusterEvents, (died) => emitDied(events, died));
     this.idle = new IdlePoll(options.queue.pollIntervalMs);
   }
 

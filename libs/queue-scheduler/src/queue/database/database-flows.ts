@@ -16,6 +16,7 @@ import {
 import type { Occurrence } from '../queue-consumer';
 import type { FlowTask } from '../flow-validation';
 import { reportedStatus, type Sequence } from './task-rows';
+import type { TaskEventStream } from '../task-events';
 
 const ENDED: ReadonlySet<string> = new Set(['succeeded', 'dead', 'cancelled']);
 
@@ -33,7 +34,13 @@ export class DatabaseFlows implements FlowStore {
     private readonly announce: (tasks: NormalizedTask[]) => void,
     /** queue.clusterEvents: every node's `queued` event is written in the tree's transaction. */
     private readonly events = false,
+    /** Where a parent's death of its child is reported (`events$`), once its transaction committed. */
+    private readonly taskEvents?: TaskEventStream,
   ) {}
+
+  private parentsDied(parents: readonly DiedParent[]): void {
+    if (this.taskEvents !== undefined) emitDied(this.taskEvents, parents);
+  }
 
   async push<P>(flow: FlowInput<P>): Promise<FlowIds> {
     const nodes = normalizeFlow(flow, this.normalize);
@@ -99,7 +106,7 @@ export class DatabaseFlows implements FlowStore {
   /** A running child's cancel was recorded on its own: its parent learns it in a transaction of its own. */
   async childCancelled(task: Task): Promise<void> {
     if (task.parentId === undefined) return;
-    await this.sql.transaction((runner) => settleParents(this.sql, runner, [task.taskId], Date.now(), this.events));
+    this.parentsDied(await this.sql.transaction((runner) => settleParents(this.sql, runner, [task.taskId], Date.now(), this.events)));
   }
 
   /**
@@ -109,8 +116,10 @@ export class DatabaseFlows implements FlowStore {
    * Returns the tasks cancelled (id and type, for events$), none when
    * `taskId` had started or ended.
    */
-  cancel(taskId: string, events = false): Promise<Array<{ taskId: string; type: string }>> {
-    return this.sql.transaction(async (runner) => {
+  async cancel(taskId: string, events = false): Promise<Array<{ taskId: string; type: string }>> {
+    let died: DiedParent[] = [];
+    const cancelled = await this.sql.transaction(async (runner) => {
+      died = [];
       const now = Date.now();
       if ((await this.write(cancelUnstarted(this.sql, [taskId], now), runner)) === 0) return [];
       const [root] = await this.read(flowRows(this.sql, [taskId]), runner);
@@ -122,13 +131,15 @@ export class DatabaseFlows implements FlowStore {
         for (const r of children) cancelled.push({ taskId: r.task_id, type: r.task_type });
         parents = children.map((r) => r.task_id);
       }
-      await settleParents(this.sql, runner, [taskId], now, events);
+      died = await settleParents(this.sql, runner, [taskId], now, events);
       for (const { taskId: id } of events ? cancelled : []) {
         const event = insertEndEvent(this.sql, id, now);
         await this.sql.rows(event.text, event.params, runner);
       }
       return cancelled;
     });
+    this.parentsDied(died);
+    return cancelled;
   }
 
   /**
@@ -173,13 +184,17 @@ export class DatabaseFlows implements FlowStore {
  * Called for tasks with a parent only: a task outside a flow costs nothing here.
  * `events` (queue.clusterEvents): a parent's death is written to task_event too.
  */
-export async function settleParents(sql: Sql, runner: QueryRunner, ended: readonly string[], now = Date.now(), events = false): Promise<void> {
+export async function settleParents(sql: Sql, runner: QueryRunner, ended: readonly string[], now = Date.now(), events = false): Promise<DiedParent[]> {
+  const out: DiedParent[] = [];
   let ids = ended;
+  let dying: ReadonlySet<string> = new Set();
   while (ids.length > 0) {
     const counted = new Map<string, number>();
     const died: string[] = [];
     const { text, params } = flowRows(sql, ids);
     for (const row of await sql.rows<FlowRow>(text, params, runner)) {
+      // the parents that died in the round before, read again as the children of theirs
+      if (dying.has(row.task_id)) out.push({ taskId: row.task_id, type: row.task_type, attempts: Number(row.retry_count), error: row.error_message ?? '' });
       if (row.parent_id === null || !ENDED.has(row.status)) continue;
       if (row.status === 'succeeded' || row.on_child_failure !== 'fail') {
         counted.set(row.parent_id, (counted.get(row.parent_id) ?? 0) + 1);
@@ -198,7 +213,21 @@ export async function settleParents(sql: Sql, runner: QueryRunner, ended: readon
       await sql.affected(count.text, count.params, runner);
     }
     ids = died;
+    dying = new Set(died);
   }
+  return out;
+}
+
+/** A flow parent that died of its child (settleParents): reported on `events$` once its transaction committed, as the other backends do. */
+export interface DiedParent {
+  taskId: string;
+  type: string;
+  attempts: number;
+  error: string;
+}
+
+export function emitDied(events: TaskEventStream, parents: readonly DiedParent[]): void {
+  for (const parent of parents) events.emit('dead', parent, undefined, parent.error);
 }
 
 function node(row: FlowRow): FlowNode {

@@ -66,7 +66,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     this.permitStore = databasePermits(this.sql);
     this.singletons = new SingletonPushes(this.sql, this.inserts, this.logger);
     this.tracing = tracingFor(options);
-    this.flows = new DatabaseFlows(this.sql, this.seq, (input) => this.normalize(input), (tasks) => this.announce(tasks), options.queue.clusterEvents);
+    this.flows = new DatabaseFlows(this.sql, this.seq, (input) => this.normalize(input), (tasks) => this.announce(tasks), options.queue.clusterEvents, this.taskEvents);
     this.consumer = this.sqlConsumer = new DatabaseConsumer(this.owner, this.sql, options, this.logger, this.taskEvents, () => this.store.cleanup());
   }
 

@@ -1,6 +1,7 @@
 import type { QueryRunner } from 'typeorm';
 import type { Sql } from '../../database/sql';
 import type { Statement } from './statements/statement';
+import type { Outcome } from './statements/outcomes';
 import { deleteEventsUpTo, type EventRow, insertEndEvent, insertEvents, oldestEvents } from './statements/task-events';
 
 /** Rows of one INSERT: 7 placeholders each stays under every driver's limit. */
@@ -72,4 +73,17 @@ export async function pruneEvents(sql: Sql, cutoff: number): Promise<number> {
     if (n < rows.length - 1 || rows.length <= PRUNE_PAGE) break;
   }
   return deleted;
+}
+
+/** The `task_event` rows of written outcomes. */
+export function eventRows(written: ReadonlyArray<{ outcome: Outcome }>, at: number): EventRow[] {
+  return written.map(({ outcome: o }) => ({
+    taskId: o.task.taskId,
+    type: o.task.type,
+    kind: o.kind,
+    attempt: o.task.attempts,
+    at,
+    error: o.kind === 'succeeded' ? undefined : o.error,
+    durationMs: o.durationMs,
+  }));
 }

@@ -1,8 +1,7 @@
 import type { QueryRunner } from 'typeorm';
 import type { Sql } from '../../database/sql';
-import { settleParents } from './database-flows';
-import { writeEvents } from './event-log';
-import type { EventRow } from './statements/task-events';
+import { type DiedParent, settleParents } from './database-flows';
+import { eventRows, writeEvents } from './event-log';
 import { JOURNAL_MODE, type Outcome, type OutcomeUpdate, outcomeUpdates, returningIds } from './statements/outcomes';
 
 export type { Outcome };
@@ -31,9 +30,6 @@ const endsFlowChild = (w: { outcome: Outcome }): boolean => w.outcome.task.paren
 
 const endedChildren = (ws: ReadonlyArray<{ outcome: Outcome }>): string[] => ws.filter(endsFlowChild).map((w) => w.outcome.task.taskId);
 
-/** Updates by primary key take no gap locks at any level: no SET TRANSACTION round trip before each write. */
-const sessionDefault = (): undefined => undefined;
-
 /** Thrown inside the MySQL transaction to roll a batch back when some of its tasks had lost their lease. */
 class ShortBatch extends Error {}
 
@@ -56,10 +52,14 @@ export class OutcomeBatch {
   /** SQLite only: whether the file is in WAL mode (see walMode). */
   private wal?: Promise<boolean>;
 
+  /** Flow parents that died of a child in the transaction under way (one at a time): told once it commits. */
+  private died: DiedParent[] = [];
+
   /** `events`: queue.clusterEvents, each written outcome also writes its `task_event` row, in the same transaction. */
   constructor(
     private readonly sql: Sql,
     private readonly events = false,
+    private readonly parentsDied: (parents: DiedParent[]) => void = () => undefined,
   ) {}
 
   /** Resolves once the outcome is written (true) or found to belong to a lost lease (false); rejects if the write failed. */
@@ -134,12 +134,12 @@ export class OutcomeBatch {
   private async writeWithFollowUps(statements: Statement[], now: number): Promise<void> {
     const all = statements.flatMap((s) => s.group);
     try {
-      const written = await this.sql.transaction(async (runner) => {
+      const written = await this.transaction(async (runner) => {
         const ids = new Set<string>();
         for (const s of statements) for (const r of await this.sql.rows<{ task_id: string }>(returningIds(s.text), s.params, runner)) ids.add(r.task_id);
         await this.followUps(all.filter((w) => ids.has(w.outcome.task.taskId)), now, runner);
         return ids;
-      }, sessionDefault);
+      });
       await this.release(all, written);
     } catch (err) {
       await this.oneByOne(all, err);
@@ -158,7 +158,15 @@ export class OutcomeBatch {
   /** What written outcomes bring along in their transaction: their events (queue.clusterEvents), their parents' counts. */
   private async followUps(written: Waiting[], now: number, runner: QueryRunner): Promise<void> {
     if (this.events && written.length) await writeEvents(this.sql, eventRows(written, now), runner);
-    if (written.some(endsFlowChild)) await settleParents(this.sql, runner, endedChildren(written), Date.now(), this.events);
+    if (written.some(endsFlowChild)) this.died.push(...(await settleParents(this.sql, runner, endedChildren(written), Date.now(), this.events)));
+  }
+
+  /** Updates by primary key take no gap locks at any level: no SET TRANSACTION round trip before each write. */
+  private async transaction<T>(work: (runner: QueryRunner) => Promise<T>): Promise<T> {
+    const out = await this.sql.transaction((runner) => ((this.died = []), work(runner)), () => undefined);
+    const died = this.died.splice(0);
+    if (died.length) this.parentsDied(died);
+    return out;
   }
 
   /**
@@ -173,7 +181,7 @@ export class OutcomeBatch {
       const now = Date.now();
       const [s] = outcomeUpdates(this.sql, [w], now);
       try {
-        if (this.events || endsFlowChild(w)) w.resolve(await this.sql.transaction((runner) => this.writeOne(s, now, runner), sessionDefault));
+        if (this.events || endsFlowChild(w)) w.resolve(await this.transaction((runner) => this.writeOne(s, now, runner)));
         else if (this.sql.dialect === 'mysql') w.resolve((await this.sql.affected(s.text, s.params)) === 1);
         else w.resolve((await this.sql.rows(returningIds(s.text), s.params)).length === 1);
       } catch (err) {
@@ -206,13 +214,13 @@ export class OutcomeBatch {
   private async writeInTransaction(statements: Statement[], now: number): Promise<void> {
     const all = statements.flatMap((s) => s.group);
     try {
-      const batched = await this.sql.transaction(async (runner) => {
+      const batched = await this.transaction(async (runner) => {
         for (const s of statements) {
           if ((await this.sql.affected(s.text, s.params, runner)) < s.group.length) throw new ShortBatch();
         }
         await this.followUps(all, now, runner);
         return true;
-      }, sessionDefault).catch((err: unknown) => {
+      }).catch((err: unknown) => {
         if (err instanceof ShortBatch) return false;
         throw err;
       });
@@ -220,14 +228,14 @@ export class OutcomeBatch {
         for (const w of all) w.resolve(true);
         return;
       }
-      const written = await this.sql.transaction(async (runner) => {
+      const written = await this.transaction(async (runner) => {
         const out: boolean[] = [];
         for (const w of all) {
           const [s] = outcomeUpdates(this.sql, [w], now);
           out.push(await this.writeOne(s, now, runner));
         }
         return out;
-      }, sessionDefault);
+      });
       all.forEach((w, i) => w.resolve(written[i]));
     } catch (err) {
       await this.oneByOne(all, err);
@@ -241,17 +249,4 @@ export class OutcomeBatch {
     if (written) await this.followUps(s.group, now, runner);
     return written;
   }
-}
-
-/** The `task_event` rows of written outcomes. */
-function eventRows(written: readonly Waiting[], at: number): EventRow[] {
-  return written.map(({ outcome: o }) => ({
-    taskId: o.task.taskId,
-    type: o.task.type,
-    kind: o.kind,
-    attempt: o.task.attempts,
-    at,
-    error: o.kind === 'succeeded' ? undefined : o.error,
-    durationMs: o.durationMs,
-  }));
 }
