@@ -1,4 +1,4 @@
-import { describeValue, NotSupportedError, QueueClosedError } from '../errors/errors';
+import { describeValue, NotSupportedError, QueueClosedError, TaskNotFoundError } from '../errors/errors';
 import type { ChildResult, FlowIds, FlowInput, FlowNode } from '../interfaces/flow.interface';
 import { randomBytes } from 'node:crypto';
 import type { PushTaskInput, Task, TaskProgress } from '../interfaces/task.interface';
@@ -13,6 +13,7 @@ import type { EmptyTypes } from './empty-types';
 import { processName } from './task-tries';
 import type { ClusterEventSource } from './cluster-events';
 import { IdleWaiters } from './idle-waiters';
+import { storableKey } from './task-validation';
 
 /** A durable queue's store methods answer with promises: TaskQueue's one facade, typed so (declaration merging). */
 export interface DurableTaskQueue {
@@ -116,7 +117,8 @@ export abstract class DurableTaskQueue extends TaskQueue {
 
   getFlow(rootId: string): Promise<FlowNode> {
     if (this.flows === undefined) return Promise.reject(new NotSupportedError('getFlow (flows)', this.options.queue.backend));
-    return this.flows.tree(rootId);
+    // MySQL compares a number with the id column as numbers: getFlow(7) found the tree of '7-report'
+    return storableKey(rootId) ? this.flows.tree(rootId) : Promise.reject(new TaskNotFoundError(String(rootId)));
   }
 
   /** `{}` for a task that is no flow's parent; no flows, no parents. */

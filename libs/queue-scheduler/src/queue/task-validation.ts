@@ -76,6 +76,18 @@ export const MAX_SCHEDULE_ID_LENGTH = 36;
  */
 export const storableKey = (value: unknown): value is string => keyProblem(value, MAX_KEY_LENGTH) === null;
 
+/**
+ * cancelTask's options: undefined and null read as none; `running` must be a boolean when given (the string 'false'
+ * would have read as true and cancelled a running task). Checked before anything is cancelled.
+ */
+export function cancelOptions(options: unknown): { running?: boolean } {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== 'object' || Array.isArray(options)) throw new InvalidArgumentError('options', `cancelTask options must be an object such as { running: false }, got ${describeValue(options)}`);
+  const { running } = options as { running?: unknown };
+  if (running !== undefined && typeof running !== 'boolean') throw new InvalidArgumentError('options.running', `options.running must be true or false, got ${describeValue(running)}`);
+  return { running };
+}
+
 function key(field: string, value: unknown, maxLength = MAX_KEY_LENGTH): void {
   const problem = keyProblem(value, maxLength);
   if (problem) bad(field, problem, value);

@@ -8,7 +8,7 @@ import { LibraryLogger } from '../../queue-scheduler.logger';
 import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
 import { type OccurrenceClaim, type QueueCapabilities, QueueConsumer } from '../queue-consumer';
 import { type ClusterEventFeed, type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
-import { type NormalizedTask, normalizeBatch, normalizePush, storableKey } from '../task-validation';
+import { cancelOptions, type NormalizedTask, normalizeBatch, normalizePush, storableKey } from '../task-validation';
 import { refuseParentDeadOfChild } from '../flow-validation';
 import { dialectOfDataSource, Sql } from '../../database/sql';
 import type { PermitStore } from '../rate-windows';
@@ -185,10 +185,11 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     this.sqlConsumer.wakeLocal(1);
   }
 
-  async cancelTask(taskId: string, options: CancelTaskOptions = {}): Promise<boolean> {
+  async cancelTask(taskId: string, options?: CancelTaskOptions): Promise<boolean> {
     if (!storableKey(taskId)) throw new TaskNotFoundError(String(taskId));
+    const { running } = cancelOptions(options);
     const cancelled = await this.flows.cancel(taskId, this.options.queue.clusterEvents);
-    if (cancelled.length === 0) return options.running === false ? this.getTask(taskId).then(() => false) : this.cancelRunning(taskId);
+    if (cancelled.length === 0) return running === false ? this.getTask(taskId).then(() => false) : this.cancelRunning(taskId);
     for (const task of cancelled) this.taskEvents.emit('cancelled', task);
     return true;
   }

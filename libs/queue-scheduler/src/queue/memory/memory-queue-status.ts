@@ -3,7 +3,7 @@ import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
 import type { InstanceLoad, Task, TaskEventKind, TaskProgress, TaskRecord } from '../../interfaces/task.interface';
 import { MemoryEntry, toRecord } from './memory-entries';
 import { MemoryFlows } from './memory-flows';
-import { normalizePush, storableKey } from '../task-validation';
+import { cancelOptions, normalizePush, storableKey } from '../task-validation';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { ChildResult, FlowIds, FlowInput, FlowNode } from '../../interfaces/flow.interface';
 import { MemoryTasks } from './memory-tasks';
@@ -64,7 +64,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   }
 
   getFlow(rootId: string): FlowNode {
-    const entry = this.tasks.get(rootId);
+    const entry = storableKey(rootId) ? this.tasks.get(rootId) : undefined;
     if (!entry) throw new TaskNotFoundError(rootId);
     return this.flows.tree(entry);
   }
@@ -162,10 +162,10 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   }
 
   /** A pending task is cancelled at once; a running one gets its signal aborted and ends cancelled when its handler returns. */
-  cancelTask(taskId: string, options: CancelTaskOptions = {}): boolean {
-    const entry = this.entryOf(taskId);
+  cancelTask(taskId: string, options?: CancelTaskOptions): boolean {
+    const [entry, { running }] = [this.entryOf(taskId), cancelOptions(options)];
     if (entry.status === 'running') {
-      if (options.running === false) return false;
+      if (running === false) return false;
       // the request is made, as on the durable backends; a try with no signal to abort (a popTask consumer) ends as it ends
       this.cancelListener?.(taskId);
       return true;

@@ -9,7 +9,7 @@ import { type BackendReach, type OccurrenceClaim, type QueueCapabilities, QueueC
 import { type ClusterEventFeed, type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
 import { refuseParentDeadOfChild } from '../flow-validation';
 import type { TaskEventSubject } from '../task-events';
-import { type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule } from '../task-validation';
+import { cancelOptions, type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule } from '../task-validation';
 import type { PermitStore } from '../rate-windows';
 import type { PublicStore } from '../../store/public-store';
 import { type QueueTracing, tracingFor } from '../../tracing/queue-tracing';
@@ -202,11 +202,11 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   /** A pending task is cancelled at once; for a running one the request is published to every instance (this one included). */
-  async cancelTask(taskId: string, options: CancelTaskOptions = {}): Promise<boolean> {
-    // a flow task: with what under it has not started (see RedisFlows.cancel)
+  async cancelTask(taskId: string, options?: CancelTaskOptions): Promise<boolean> {
+    const { running } = cancelOptions(options); // a flow task: with what under it has not started (see RedisFlows.cancel)
     const records = (await this.flows.cancel(taskId, this.options.queue.clusterEvents)) ?? [await this.status.cancel(taskId)].filter((r) => r !== null);
     for (const record of records) this.emit('cancelled', record);
-    return records.length > 0 || (options.running !== false && this.cancels.requestIfActive(this.status, taskId));
+    return records.length > 0 || (running !== false && this.cancels.requestIfActive(this.status, taskId));
   }
 
   deleteTask(taskId: string): Promise<boolean> {
