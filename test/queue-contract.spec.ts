@@ -248,6 +248,20 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     expect((await queue.listTasks()).items.map((t) => t.taskId)).toEqual(['a', 'b']);
   });
 
+  it('lists an id pushed again after a cancel as pushed now, newest first, and its cancelled record keeps its singletonKey', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    await queue.pushTask({ taskId: 'a', type: 'echo', singletonKey: 'only-a' });
+    await queue.pushTask({ taskId: 'b', type: 'echo' });
+    expect(await queue.cancelTask('a')).toBe(true);
+    expect(await queue.getTask('a')).toMatchObject({ status: 'cancelled', singletonKey: 'only-a' });
+    expect((await queue.listTasks()).items.map((t) => t.taskId)).toEqual(['b', 'a']);
+    expect(await queue.pushTask({ taskId: 'a', type: 'echo' })).toBe('a');
+    expect((await queue.listTasks()).items.map((t) => [t.taskId, t.status])).toEqual([
+      ['a', 'pending'],
+      ['b', 'pending'],
+    ]);
+  });
+
   it('a task of maxRetries 0 dies on its first failure', async () => {
     const { queue, handlers } = await boot();
     const id = await queue.pushTask({ type: 'broken', maxRetries: 0 });
@@ -316,12 +330,40 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     await expect(Promise.resolve(queue.listTasks({ limit: 10_000, status: null, type: null } as never))).resolves.toMatchObject({ items: [{ taskId: 'p1' }] });
   });
 
-  it.each([null, undefined, 42, {}])('an id no push could make (%p) is an unknown task to every status call', async (taskId) => {
+  it.each([null, undefined, 7, NaN, {}, Symbol('seven'), BigInt(7), 'a\u0000b'])('an id no push could make (%p) is an unknown task to every status call', async (taskId) => {
     const { queue } = await boot({ workers: { enabled: false } });
-    const calls: Array<() => unknown> = [() => queue.getTask(taskId as never), () => queue.deleteTask(taskId as never), () => queue.cancelTask(taskId as never), () => queue.retryTask(taskId as never)];
+    // MySQL compares a number with a string column as numbers: '7-report' would match 7
+    await queue.pushTask({ taskId: '7-report', type: 'echo' });
+    const calls: Array<() => unknown> = [
+      () => queue.getTask(taskId as never),
+      () => queue.getFlow(taskId as never),
+      () => queue.deleteTask(taskId as never),
+      () => queue.cancelTask(taskId as never),
+      () => queue.retryTask(taskId as never),
+      () => queue.onTaskFinished(taskId as never),
+    ];
     for (const call of calls) {
       await expect(Promise.resolve().then(call)).rejects.toBeInstanceOf(TaskNotFoundError);
     }
+    expect((await queue.getTask('7-report')).status).toBe('pending');
+  });
+
+  it.each([
+    ['a string', 'running', 'options'],
+    ['an array', [false], 'options'],
+    ["running: 'false'", { running: 'false' }, 'options.running'],
+    ['running: 0', { running: 0 }, 'options.running'],
+  ] as const)('cancelTask refuses options that are %s with InvalidArgumentError naming the field, and cancels nothing', async (_name, options, field) => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    const id = await queue.pushTask({ type: 'echo' });
+    const error = await Promise.resolve()
+      .then(() => queue.cancelTask(id, options as never))
+      .then(() => null, (err: unknown) => err);
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect(error).toMatchObject({ field });
+    expect((await queue.getTask(id)).status).toBe('pending');
+    // null, undefined and {} read as the default
+    await expect(Promise.resolve(queue.cancelTask(id, null as never))).resolves.toBe(true);
   });
 
   it('refuses params that are not JSON-serializable or too large, writing nothing', async () => {

@@ -20,8 +20,8 @@ export async function takeOverId(redis: RedisConnection, taskId: string, type: s
   const state = previous ? await previous.getState() : 'unknown';
   if (UNFINISHED_STATES.has(state) && !(await keys.isCancelled(taskId))) return undefined;
   await previous?.remove({ removeChildren: false });
-  // a new type: reads look for the job where it will be
-  if (previousType !== type) await keys.index(taskId, type, true);
+  // a push order of its own (newest in listTasks, as on the other backends), and on a new type reads look for the job there
+  await keys.index(taskId, type, true);
   return () => keys.forget(taskId);
 }
 

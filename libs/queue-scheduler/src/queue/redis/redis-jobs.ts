@@ -119,8 +119,7 @@ export function reportedProgress(job: Job): TaskProgress | undefined {
 export function recordOf(job: Job, state: string): TaskRecord {
   const status = statusOf(state, job);
   const record: TaskRecord = { ...taskOf(job, status === 'running'), status };
-  const { singletonKey } = job.data as JobData;
-  if (typeof singletonKey === 'string') record.singletonKey = singletonKey;
+  withSingletonKey(job, record);
   if (job.processedOn && status !== 'pending') record.startedAt = new Date(job.processedOn);
   if (job.finishedOn && (status === 'succeeded' || status === 'dead')) record.completedAt = new Date(job.finishedOn);
   // a success keeps its last failure's error, as on the other backends (a retry by hand clears failedReason)
@@ -129,6 +128,12 @@ export function recordOf(job: Job, state: string): TaskRecord {
   const progress = reportedProgress(job);
   if (progress !== undefined) record.progress = progress;
   return record;
+}
+
+/** A push's singletonKey, kept in the job's data, read back as the other backends do (a cancel's record included). */
+export function withSingletonKey(job: Job, record: TaskRecord): void {
+  const { singletonKey } = job.data as JobData;
+  if (typeof singletonKey === 'string') record.singletonKey = singletonKey;
 }
 
 /** The job's last failure (BullMQ's failedReason and last stack) as the record's error, when it has one. */

@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import type { InstanceLoad, TaskRecord } from '../../interfaces/task.interface';
 import { appendTry, failureOutcome, stackOf, storedTries, type StoredTry, triesOf } from '../task-tries';
 import type { RedisConnection } from './redis-connection';
-import { type JobData, reportedProgress, taskOf, withLastFailure } from './redis-jobs';
+import { type JobData, reportedProgress, taskOf, withLastFailure, withSingletonKey } from './redis-jobs';
 
 /** The job data of the tries kept (JobData has no field for them: only this file reads and writes it). */
 type WithTries = JobData & { tries?: StoredTry[] };
@@ -66,6 +66,7 @@ export async function storeLostTry(redis: RedisConnection, type: string, jobId: 
 export function cancelledRecord(job: Job, running: boolean, now = Date.now()): TaskRecord {
   const record: TaskRecord = { ...taskOf(job, running), status: 'cancelled', completedAt: new Date(now) };
   if (running && job.processedOn) record.startedAt = new Date(job.processedOn);
+  withSingletonKey(job, record);
   withLastFailure(job, record);
   // progress is kept when a task ends, a cancel included, as on the other backends
   const progress = reportedProgress(job);
