@@ -145,9 +145,9 @@ describe('redis backend specifics', () => {
   });
 
   /** A key's slot as a push left it that died after reserving the key, before reporting its job added. */
-  async function deadReservation(key: string, taskId: string, type: string): Promise<void> {
+  async function deadReservation(key: string, taskId: string, type: string, agoMs = 0): Promise<void> {
     const client = new IORedis(REDIS);
-    await client.hset(`${prefix}:~singleton:${key}`, 'id', taskId, 'queue', `${prefix}:task.${type}`, 'job', jobIdOf(taskId), 'at', String(Date.now()), 'added', '0');
+    await client.hset(`${prefix}:~singleton:${key}`, 'id', taskId, 'queue', `${prefix}:task.${type}`, 'job', jobIdOf(taskId), 'at', String(Date.now() - agoMs), 'added', '0');
     await client.quit();
   }
 
@@ -161,6 +161,18 @@ describe('redis backend specifics', () => {
     expect(await queue.getTask(id)).toMatchObject({ status: 'pending', params: { n: 2 }, singletonKey: 'orphan' });
     // the key is the new task's now
     expect(await queue.pushTask({ type: 'note', singletonKey: 'orphan' })).toBe(id);
+  });
+
+  it('a throttle key reserved by a push that died over 30 s ago, inside its window: a push takes the key at once, not the dead id', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    await deadReservation('stale', 'ghost-stale', 'note', 31_000);
+    const started = Date.now();
+    const id = await queue.pushTask({ type: 'note', params: { n: 1 }, singletonKey: 'stale', throttleMs: 3_600_000 });
+    expect(id).not.toBe('ghost-stale');
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(await queue.getTask(id)).toMatchObject({ status: 'pending', params: { n: 1 }, singletonKey: 'stale' });
+    // the window is the new task's
+    expect(await queue.pushTask({ type: 'note', singletonKey: 'stale', throttleMs: 3_600_000 })).toBe(id);
   });
 
   it('two pushes meeting one dead reservation: one takes the key, the other waits for its job and returns its id', async () => {

@@ -77,8 +77,9 @@ local function accept()
   return false
 end
 if not id then return accept() end
-if added == '0' and now < at + tonumber(ARGV[9]) and redis.call('EXISTS', slot[2] .. ':' .. slot[3]) == 0 then
-  if ARGV[10] == id then return accept() end
+if added == '0' and redis.call('EXISTS', slot[2] .. ':' .. slot[3]) == 0 then
+  -- past reserveMs the push is dead however long ago: a throttle's window must not keep answering with its id
+  if ARGV[10] == id or now >= at + tonumber(ARGV[9]) then return accept() end
   return { 'wait', id }
 end
 if ARGV[1] == 'throttle' then
