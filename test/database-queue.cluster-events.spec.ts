@@ -133,6 +133,32 @@ describe.each(['mariadb', 'postgres'] as const)('clusterEvents$ readers and ids 
     expect(own).toEqual([...own].sort((a, b) => a - b));
   });
 
+  it("skips a rolled-back id after the grace period while the app's own transaction on another table stays open", async () => {
+    const { ds, sub, held, ids } = await subscribed();
+    await ds.query('CREATE TABLE IF NOT EXISTS app_ledger (n int)');
+    const app = ds.createQueryRunner();
+    await app.connect();
+    await app.startTransaction();
+    try {
+      // a long transaction of the app's, writing, open from before the gap until after the test
+      await app.query('INSERT INTO app_ledger (n) VALUES (1)');
+      await held.query(row('rolled-back'));
+      const committed = Date.now();
+      await ds.query(row('kept'));
+      await held.rollbackTransaction();
+      await held.release();
+      await waitFor(() => ids().length === 1, 'the later event', 15_000);
+      const waited = Date.now() - committed;
+      expect(ids()).toEqual(['kept']);
+      // the grace period, not the app's transaction: that one is still open
+      expect(waited).toBeGreaterThanOrEqual(1500);
+    } finally {
+      sub.unsubscribe();
+      await app.rollbackTransaction();
+      await app.release();
+    }
+  });
+
   it('skips an id whose transaction rolled back once the grace period has passed', async () => {
     const { ds, sub, held, ids } = await subscribed();
     await held.query(row('rolled-back'));

@@ -5,7 +5,7 @@ import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { ClusterTaskEvent } from '../../interfaces/task.interface';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
 import { type ClusterEventSource, pause, ReadFailures, readLoop } from '../cluster-events';
-import { OpenWriters } from './open-writers';
+import { type GapHolders, OpenWriters } from './open-writers';
 import { PgEventListener } from './pg-event-listener';
 import { LATEST_EVENT, readEvents, type StoredEventRow } from './statements/task-events';
 
@@ -16,11 +16,12 @@ const PAGE = 500;
  * are taken when a row is inserted but become visible when its transaction
  * commits, in any order (InnoDB's autoincrement, PostgreSQL's sequences): a
  * reader may see 12 before 11. Past this, the gap is held only while a
- * transaction that was writing when the reader first saw it is still open
- * (OpenWriters), up to GAP_WRITER_HOLD_MS.
+ * transaction that may still fill it is open (OpenWriters: one that wrote
+ * `task_event` when the reader first saw the gap on PostgreSQL, one holding
+ * a missing id on MySQL), up to GAP_WRITER_HOLD_MS.
  */
 export const GAP_GRACE_MS = 2000;
-/** The longest a gap holds a reader while the transactions open when it was seen stay open (an unrelated one may never end). */
+/** The longest a gap holds a reader while such a transaction stays open (one that never ends must not stop the stream). */
 export const GAP_WRITER_HOLD_MS = 5 * 60_000;
 /** While a gap holds a reader, it looks again this often (the missing commit is usually a few ms away); past the grace, less often. */
 const HOLD_POLL_MS = 20;
@@ -77,8 +78,8 @@ export class DatabaseClusterEvents implements ClusterEventSource {
     /** A fresh reader starting on an empty table takes whatever id comes first. */
     let anchored = start !== undefined;
     let gapSince: number | undefined;
-    /** The transactions writing when the current gap was first seen; undefined where they cannot be listed. */
-    let gapWriters: ReadonlySet<string> | undefined;
+    /** What may still fill the current gap (see OpenWriters); undefined where that cannot be read. */
+    let gapWriters: GapHolders | undefined;
     /** Every one of gapWriters was found ended before the latest read: a gap that read still showed will not fill. */
     let writersGone = false;
     /** An `after` past the newest event is no id of this table (another database's, or from before it was recreated). */
@@ -115,7 +116,7 @@ export class DatabaseClusterEvents implements ClusterEventSource {
           const now = Date.now();
           if (gapSince === undefined) {
             gapSince = now;
-            gapWriters = await this.writers.list();
+            gapWriters = await this.writers.holders(cursor!, id);
             writersGone = false;
           }
           // a gap behind a row written long ago (a resume, pruned rows) is not waited for, unless a writer of then is still open

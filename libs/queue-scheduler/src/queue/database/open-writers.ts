@@ -2,67 +2,98 @@ import type { Sql } from '../../database/sql';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
 
 /**
- * PostgreSQL: the transactions holding an xid (every one that has written a
- * row) still running. MySQL/MariaDB: InnoDB's running transactions that have
- * written a row (needs the PROCESS privilege).
+ * PostgreSQL: the transactions of this database that hold `task_event` for
+ * writing (an INSERT takes RowExclusiveLock on the table before its id, and
+ * keeps it until the transaction ends), named by their virtual transaction
+ * ids. Another table's writer, or another database's, is not one of them.
  */
-const OPEN_WRITERS: Record<'postgres' | 'mysql', string> = {
-  postgres: 'SELECT pg_snapshot_xip(pg_current_snapshot())::text AS id',
-  mysql: 'SELECT CAST(trx_id AS CHAR) AS id FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0',
-};
+const TASK_EVENT_WRITERS =
+  "SELECT DISTINCT virtualtransaction AS id FROM pg_locks WHERE locktype = 'relation' AND relation = to_regclass('task_event') " +
+  "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND mode = 'RowExclusiveLock' AND granted";
+
+/**
+ * MySQL/MariaDB: a locking read of the missing ids themselves. A row an open
+ * transaction inserted is locked by it, so NOWAIT fails at once; a rolled-back
+ * (or pruned) id is no row, and the read returns. Needs no privilege beyond
+ * the table's; autocommit, so its locks end with the statement.
+ */
+const GAP_PROBE = 'SELECT id FROM task_event WHERE id > ? AND id < ? FOR UPDATE NOWAIT';
+/** ER_LOCK_WAIT_TIMEOUT (MariaDB's NOWAIT), ER_LOCK_NOWAIT (MySQL 8). */
+const HELD = new Set([1205, 3572]);
+
+/** What holds a gap: the writers seen when the reader first saw it (PostgreSQL), or the gap's ids to look at again (MySQL). */
+export type GapHolders = ReadonlySet<string> | { readonly from: number; readonly to: number };
 
 /**
  * Tells a gap in `task_event` ids that an open transaction will still fill
- * from one that was rolled back. An id is taken at insert and seen at commit,
- * so the transaction holding a missing id had written (and so was listed here)
- * before the reader first saw the gap; once every transaction listed then has
- * ended, the gap is either committed or never will be. A push of 100,000 tasks
- * writes its events for several seconds before it commits, which a fixed
- * grace period alone took for a rollback.
+ * from one that was rolled back. An id is taken at insert and seen at commit;
+ * a push of 100,000 tasks writes its events for several seconds before it
+ * commits, which a fixed grace period alone took for a rollback. Only the
+ * transactions that write `task_event` count: a long transaction of the app's
+ * own, on its own tables, holds no reader.
  */
 export class OpenWriters {
-  private readonly statement: string | undefined;
   private unavailable = false;
 
   constructor(
     private readonly sql: Sql,
     private readonly logger: LibraryLogger,
-  ) {
-    // SQLite has one writer at a time: its ids commit in order
-    this.statement = sql.dialect === 'sqlite' ? undefined : OPEN_WRITERS[sql.dialect];
-  }
+  ) {}
 
   /**
-   * The open writers now; undefined where they cannot be read: a user without
-   * MySQL's PROCESS privilege, a PostgreSQL before 13 (then only the grace
-   * period applies), or a failed read.
+   * What may still fill the ids after `from` and before `to`; undefined where
+   * that cannot be read (SQLite needs none: one writer at a time, its ids
+   * commit in order; a failed or refused read), and then only the grace period applies.
    */
-  async list(): Promise<ReadonlySet<string> | undefined> {
-    if (this.statement === undefined || this.unavailable) return undefined;
+  async holders(from: number, to: number): Promise<GapHolders | undefined> {
+    if (this.sql.dialect === 'sqlite' || this.unavailable) return undefined;
+    return this.sql.dialect === 'mysql' ? { from, to } : this.writers();
+  }
+
+  /** Whether one of `holders` is still open; a failed read counts as open (the reader's cap still applies). */
+  async anyOpen(holders: GapHolders): Promise<boolean> {
+    if (!(holders instanceof Set)) return this.probe(holders as { from: number; to: number });
+    if (holders.size === 0) return false;
+    const now = await this.writers();
+    if (now === undefined) return !this.unavailable;
+    for (const id of now) if (holders.has(id)) return true;
+    return false;
+  }
+
+  private async writers(): Promise<ReadonlySet<string> | undefined> {
     try {
-      return new Set((await this.sql.rows<{ id: string | number }>(this.statement)).map((r) => String(r.id)));
+      return new Set((await this.sql.rows<{ id: string }>(TASK_EVENT_WRITERS)).map((r) => String(r.id)));
     } catch (err) {
-      if (!refused(err)) return undefined;
-      this.unavailable = true;
-      this.logger.warn(`clusterEvents$: cannot list open transactions (${(err as Error).message}); a gap in event ids is held for the grace period only, so the events of a transaction that commits later than that are skipped`);
-      return undefined;
+      return this.failed(err);
     }
   }
 
-  /** Whether one of `writers` is still open; a failed read counts as open (the reader's cap still applies). */
-  async anyOpen(writers: ReadonlySet<string>): Promise<boolean> {
-    if (writers.size === 0) return false;
-    const now = await this.list();
-    if (now === undefined) return !this.unavailable;
-    for (const id of now) if (writers.has(id)) return true;
-    return false;
+  private async probe({ from, to }: { from: number; to: number }): Promise<boolean> {
+    try {
+      await this.sql.rows(GAP_PROBE, [from, to]);
+      return false;
+    } catch (err) {
+      const e = err as { errno?: number; driverError?: { errno?: number } };
+      if (HELD.has(e.errno ?? e.driverError?.errno ?? 0)) return true;
+      this.failed(err);
+      return !this.unavailable;
+    }
+  }
+
+  private failed(err: unknown): undefined {
+    if (!refused(err)) return undefined;
+    this.unavailable = true;
+    this.logger.warn(
+      `clusterEvents$: cannot tell open transactions (${(err as Error).message}); a gap in event ids is held for the grace period only, so the events of a transaction that commits later than that are skipped`,
+    );
+    return undefined;
   }
 }
 
-/** MySQL's access denied (1227, 1142, 1044), PostgreSQL's undefined function (before 13) or insufficient privilege. */
+/** No NOWAIT (MySQL before 8, MariaDB before 10.3: a syntax error), access denied, or PostgreSQL's insufficient privilege. */
 function refused(err: unknown): boolean {
   const e = err as { errno?: number; code?: string; driverError?: { errno?: number; code?: string } };
   const errno = e.errno ?? e.driverError?.errno;
   const code = e.code ?? e.driverError?.code;
-  return errno === 1227 || errno === 1142 || errno === 1044 || code === '42883' || code === '42501';
+  return errno === 1064 || errno === 1142 || errno === 1044 || code === '42501';
 }
