@@ -163,6 +163,34 @@ describe.each(BACKENDS)('clusterEvents$ and onTaskFinished on %s', (backend) => 
     await expect(queue.onTaskFinished('no-such-task')).rejects.toBeInstanceOf(TaskNotFoundError);
   });
 
+  it('onTaskFinished of a finished task resolves whatever its timeout; a timeout no timer can hold is refused, Infinity waits', async () => {
+    const { queue, handlers } = await boot();
+    const done = await queue.pushTask({ type: 'ok' });
+    await waitFor(async () => (await queue.getTask(done)).status === 'succeeded', 'the task to finish');
+    // the deadline used to race the first read: a finished task was reported as timed out
+    for (let i = 0; i < 10; i++) {
+      for (const timeoutMs of [0, 1]) expect(await queue.onTaskFinished(done, { timeoutMs })).toMatchObject({ status: 'succeeded' });
+    }
+    expect(await queue.onTaskFinished(done, null as never)).toMatchObject({ status: 'succeeded' });
+    for (const [options, field] of [
+      ['x', 'options'],
+      [{ timeoutMs: 2 ** 31 }, 'options.timeoutMs'],
+      [{ timeoutMs: NaN }, 'options.timeoutMs'],
+      [{ timeoutMs: -5 }, 'options.timeoutMs'],
+      [{ timeoutMs: '100' }, 'options.timeoutMs'],
+    ] as const) {
+      const error = await queue.onTaskFinished(done, options as never).then(() => null, (err: unknown) => err);
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      expect(error).toMatchObject({ field });
+    }
+    const gated = await queue.pushTask({ type: 'gated' });
+    const forever = queue.onTaskFinished(gated, { timeoutMs: Infinity });
+    const early = await Promise.race([forever.then(() => 'settled', () => 'rejected'), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 300))]);
+    expect(early).toBe('still waiting');
+    handlers.open();
+    expect(await forever).toMatchObject({ taskId: gated, status: 'succeeded' });
+  });
+
   it('retryTask of a dead task, or of one waiting for its retry, reports it queued again (events$ too), then its new tries', async () => {
     const { queue } = await boot();
     const { events, sub } = collect(queue);

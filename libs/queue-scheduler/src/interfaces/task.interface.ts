@@ -223,6 +223,6 @@ export interface ClusterEventsOptions {
 
 /** Options of `onTaskFinished`. @publicApi */
 export interface TaskFinishedOptions {
-  /** Rejects with TaskWaitTimeoutError after this many ms. @default no limit */
+  /** Rejects with TaskWaitTimeoutError after this many ms (0 to 2147483647; Infinity: no limit). @default no limit */
   timeoutMs?: number;
 }

@@ -1,5 +1,5 @@
 import type { Observable, Subscription } from 'rxjs';
-import { QueueClosedError, TaskWaitTimeoutError } from '../errors/errors';
+import { describeValue, InvalidArgumentError, QueueClosedError, TaskWaitTimeoutError } from '../errors/errors';
 import type { ClusterTaskEvent, MaybePromise, TaskEvent, TaskFinishedOptions, TaskRecord } from '../interfaces/task.interface';
 import { FINISHED_STATUSES } from './cluster-events';
 import { holdProcess } from './keep-alive';
@@ -12,6 +12,24 @@ export interface FinishSources {
   clusterStream(): Observable<ClusterTaskEvent> | undefined;
   /** Calls `fn` once when the queue closes (its events end), at once if it has. */
   onClose(fn: () => void): void;
+}
+
+/** The longest timer Node keeps: past it, setTimeout fires after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * onTaskFinished's options: null reads as none; `timeoutMs` Infinity (or absent) is no limit, anything but ms from 0
+ * to MAX_TIMER_MS is refused (2 ** 31 fired after 1 ms, NaN and 'abc' at once); null reads as not given.
+ */
+function waitTimeout(options: unknown): number | undefined {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== 'object' || Array.isArray(options)) throw new InvalidArgumentError('options', `onTaskFinished options must be an object such as { timeoutMs: 30000 }, got ${describeValue(options)}`);
+  const { timeoutMs } = options as { timeoutMs?: unknown };
+  if (timeoutMs === undefined || timeoutMs === null || timeoutMs === Infinity) return undefined;
+  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs <= MAX_TIMER_MS)) {
+    throw new InvalidArgumentError('options.timeoutMs', `options.timeoutMs must be a number of ms from 0 to ${MAX_TIMER_MS}, or Infinity for no limit, got ${describeValue(timeoutMs)}`);
+  }
+  return timeoutMs;
 }
 
 /** Polling without cluster events: soon after the call, then doubling up to this. */
@@ -43,9 +61,11 @@ export class TaskFinishWaiters {
     sources.onClose(() => this.close());
   }
 
-  wait(taskId: string, { timeoutMs }: TaskFinishedOptions = {}): Promise<TaskRecord> {
+  wait(taskId: string, options?: TaskFinishedOptions): Promise<TaskRecord> {
     return new Promise<TaskRecord>((resolve, reject) => {
+      const timeoutMs = waitTimeout(options);
       if (this.closed) return reject(new QueueClosedError(taskId));
+      const deadlineAt = Date.now() + (timeoutMs ?? 0);
       let timer: NodeJS.Timeout | undefined;
       let deadline: NodeJS.Timeout | undefined;
       let reading = false;
@@ -77,6 +97,11 @@ export class TaskFinishWaiters {
                 // ended meanwhile (closed, timed out): a read under way must not arm another poll
                 if (done) return;
                 if (FINISHED_STATUSES.has(record.status)) return finish(() => resolve(record));
+                // armed once the task was read unfinished: a task already finished resolves, whatever the timeout
+                if (timeoutMs !== undefined && deadline === undefined) {
+                  deadline = setTimeout(() => finish(() => reject(new TaskWaitTimeoutError(taskId, timeoutMs))), Math.max(0, deadlineAt - Date.now()));
+                  deadline.unref();
+                }
                 if (again) return ((again = false), waiter.check());
                 timer = setTimeout(() => waiter.check(), cluster ? SAFETY_POLL_MS : pollMs);
                 timer.unref();
@@ -91,10 +116,6 @@ export class TaskFinishWaiters {
       if (!set) this.waiters.set(taskId, (set = new Set()));
       set.add(waiter);
       cluster = this.subscribe();
-      if (timeoutMs !== undefined) {
-        deadline = setTimeout(() => finish(() => reject(new TaskWaitTimeoutError(taskId, timeoutMs))), timeoutMs);
-        deadline.unref();
-      }
       waiter.check();
     });
   }

@@ -85,7 +85,7 @@ export abstract class TaskQueue {
    * an unknown id, TaskWaitTimeoutError after `timeoutMs`. Woken by cluster
    * events when they are on, else by polling `getTask` (backing off to 1 s).
    */
-  onTaskFinished(taskId: string, options: TaskFinishedOptions = {}): Promise<TaskRecord> {
+  onTaskFinished(taskId: string, options?: TaskFinishedOptions): Promise<TaskRecord> {
     this.finishWaiters ??= new TaskFinishWaiters({
       getTask: (id) => this.getTask(id),
       events$: this.events$,
