@@ -175,6 +175,35 @@ describe('redis backend specifics', () => {
     expect(await queue.pushTask({ type: 'note', singletonKey: 'stale', throttleMs: 3_600_000 })).toBe(id);
   });
 
+  it('a push that stalls past 2 s between reserving a key and adding its job, and is taken over, takes its job back: one task for the key', async () => {
+    const { queue } = await boot({ workers: { enabled: false } });
+    for (const mode of [{}, { throttleMs: 600_000 }, { debounceMs: 1 }]) {
+      const key = `stall-${Object.keys(mode)[0] ?? 'singleton'}`;
+      const bull = (queue as unknown as { redis: { queueFor(type: string): Queue } }).redis.queueFor('note');
+      const add = bull.add.bind(bull);
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const spy = jest.spyOn(bull, 'add').mockImplementation(async (name, data, opts) => {
+        if (opts?.jobId === jobIdOf(`${key}-a`)) await gate;
+        return add(name, data, opts);
+      });
+      try {
+        const stalled = queue.pushTask({ taskId: `${key}-a`, type: 'note', params: { who: 'a' }, singletonKey: key, ...mode });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const taker = await queue.pushTask({ taskId: `${key}-b`, type: 'note', params: { who: 'b' }, singletonKey: key, ...mode });
+        expect(taker).toBe(`${key}-b`);
+        release();
+        expect(await stalled).toBe(`${key}-b`);
+      } finally {
+        spy.mockRestore();
+      }
+      const live = (await queue.listTasks({ type: 'note', status: 'pending' })).items.filter((t) => t.singletonKey === key);
+      expect(live.map((t) => [t.taskId, t.params])).toEqual([[`${key}-b`, { who: 'b' }]]);
+      await expect(queue.getTask(`${key}-a`)).rejects.toBeInstanceOf(TaskNotFoundError);
+      expect(await queue.pushTask({ type: 'note', singletonKey: key, ...mode })).toBe(`${key}-b`);
+    }
+  });
+
   it('two pushes meeting one dead reservation: one takes the key, the other waits for its job and returns its id', async () => {
     const { queue } = await boot({ workers: { enabled: false } });
     for (const mode of [{}, { debounceMs: 1 }, { throttleMs: 600_000 }]) {

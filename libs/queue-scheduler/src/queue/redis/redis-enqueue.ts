@@ -48,6 +48,13 @@ export async function enqueue(redis: RedisConnection, task: NormalizedTask): Pro
   return true;
 }
 
+/** Takes back the job a push just queued, unless a worker holds it already (BullMQ removes no locked job): true when removed. */
+export async function withdraw(redis: RedisConnection, task: NormalizedTask): Promise<boolean> {
+  if ((await redis.queueFor(task.type).remove(jobIdOf(task.taskId))) !== 1) return false;
+  await unindex(redis, task.taskId);
+  return true;
+}
+
 async function unindex(redis: RedisConnection, taskId: string): Promise<void> {
   const seq = await redis.keys.seqOf(taskId);
   if (seq !== null) await redis.keys.drop(taskId, seq);

@@ -12,7 +12,7 @@ export { RedisCancels } from './redis-cancels';
 export { RedisRetention } from './redis-retention';
 export { PRIORITY_LIMIT } from './redis-jobs';
 export { jobIdOf } from './redis-keys';
-export { enqueue } from './redis-enqueue';
+export { enqueue, withdraw } from './redis-enqueue';
 export { RedisStatus } from './redis-status';
 export { RedisFlows } from './redis-flows';
 export { endMarkedParent } from './redis-condemn';

@@ -147,10 +147,10 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   private async pushSingleton(task: NormalizedTask, rule: SingletonRule): Promise<string> {
-    const { RedisSingletons, jobIdOf, enqueue } = redisParts();
+    const { RedisSingletons, jobIdOf, enqueue, withdraw } = redisParts();
     this.singletonSlots ??= new RedisSingletons(this.redis.client, this.options.queue.prefix, this.redis.keys.keys.retrying);
     const place = { queue: this.redis.queueFor(task.type).qualifiedName, job: jobIdOf(task.taskId) };
-    const pushed = await this.singletonSlots.push(rule, task, place, () => enqueue(this.redis, task));
+    const pushed = await this.singletonSlots.push(rule, task, place, () => enqueue(this.redis, task), () => withdraw(this.redis, task));
     if (pushed.standing !== undefined) {
       this.logger.debug(`push of type '${task.type}' ${rule.mode === 'debounce' ? 'folded into' : 'dropped for'} task ${pushed.standing}, which holds ${rule.mode} key '${rule.key}'`);
       return pushed.standing;

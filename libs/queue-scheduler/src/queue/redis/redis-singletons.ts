@@ -95,11 +95,13 @@ return id
 /**
  * The accepted push reports back. Queued: its job exists. Not queued (its
  * taskId was pending or running, or the add failed): the key goes back to
- * its previous holder.
+ * its previous holder. Returns the key's holder when that is no longer this
+ * push (it stalled past ADD_WAIT_MS and another push took the key over).
  * KEYS: slot. ARGV: taskId, queued ('1' / '0').
  */
 const ADDED = `
-if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
+local holder = redis.call('HGET', KEYS[1], 'id')
+if holder ~= ARGV[1] then return holder or 0 end
 if ARGV[2] ~= '1' then
   local p = redis.call('HMGET', KEYS[1], 'pid', 'pqueue', 'pjob', 'pat', 'padded')
   if not p[1] or p[1] == '' then redis.call('DEL', KEYS[1]) return 0 end
@@ -122,7 +124,7 @@ const ASK_AGAIN_MS = 5;
 
 type SingletonRedis = Redis & {
   qsSingletonReserve(slot: string, retrying: string, ...args: string[]): Promise<string | ['wait', string] | null>;
-  qsSingletonAdded(slot: string, taskId: string, queued: string): Promise<number>;
+  qsSingletonAdded(slot: string, taskId: string, queued: string): Promise<number | string>;
 };
 
 /** Where the accepted task will live: its BullMQ queue's key prefix and its job id. */
@@ -153,9 +155,15 @@ export class RedisSingletons {
   /**
    * A push under `rule`: the key's script decides; an accepted push adds its job (`add`: whether it was queued), then
    * reports whether it did, so the key is taken only by a queued task. `standing`: the task the push was folded into or
-   * dropped for.
+   * dropped for. `withdraw`: removes the job `add` queued unless a worker has it (true when removed).
    */
-  async push(rule: SingletonRule, task: { taskId: string; params: unknown; runAtMs: number }, place: JobPlace, add: () => Promise<boolean>): Promise<{ standing?: string; queued: boolean }> {
+  async push(
+    rule: SingletonRule,
+    task: { taskId: string; params: unknown; runAtMs: number },
+    place: JobPlace,
+    add: () => Promise<boolean>,
+    withdraw: () => Promise<boolean>,
+  ): Promise<{ standing?: string; queued: boolean }> {
     let standing = await this.reserve(rule, task, place, '');
     // waited on per reservation: a push that takes over a dead one reserves the key afresh, and is waited on in turn
     for (let waitingOn = '', until = 0; Array.isArray(standing); ) {
@@ -165,11 +173,14 @@ export class RedisSingletons {
     }
     if (standing !== null) return { standing, queued: false };
     let queued = false;
+    let holder: number | string = 0;
     try {
       queued = await add();
     } finally {
-      await this.redis.qsSingletonAdded(this.slot(rule.key), task.taskId, queued ? '1' : '0');
+      holder = await this.redis.qsSingletonAdded(this.slot(rule.key), task.taskId, queued ? '1' : '0');
     }
+    // stalled past ADD_WAIT_MS, taken for dead, and the key taken over: this push's job would be a second task for it
+    if (queued && typeof holder === 'string' && (await withdraw())) return { standing: holder, queued: false };
     return { queued };
   }
 
