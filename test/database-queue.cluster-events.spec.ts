@@ -159,6 +159,29 @@ describe.each(['mariadb', 'postgres'] as const)('clusterEvents$ readers and ids 
     }
   });
 
+  it("skips a rolled-back id after the grace period while the app holds a locking read of task_event's rows around it", async () => {
+    const { ds, sub, held, ids, events } = await subscribed();
+    await held.query(row('rolled-back'));
+    const committed = Date.now();
+    await ds.query(row('kept'));
+    await held.rollbackTransaction();
+    await held.release();
+    const reader = ds.createQueryRunner();
+    await reader.connect();
+    await reader.startTransaction();
+    try {
+      const last = Number(events.at(-1)!.id);
+      await reader.query(`SELECT id FROM task_event WHERE id >= ${last} ${kind === 'postgres' ? 'FOR SHARE' : 'LOCK IN SHARE MODE'}`);
+      await waitFor(() => ids().length === 1, 'the later event', 15_000);
+      expect(ids()).toEqual(['kept']);
+      expect(Date.now() - committed).toBeGreaterThanOrEqual(1500);
+    } finally {
+      sub.unsubscribe();
+      await reader.rollbackTransaction();
+      await reader.release();
+    }
+  });
+
   it('skips an id whose transaction rolled back once the grace period has passed', async () => {
     const { ds, sub, held, ids } = await subscribed();
     await held.query(row('rolled-back'));

@@ -14,10 +14,15 @@ const TASK_EVENT_WRITERS =
 /**
  * MySQL/MariaDB: a locking read of the missing ids themselves. A row an open
  * transaction inserted is locked by it, so NOWAIT fails at once; a rolled-back
- * (or pruned) id is no row, and the read returns. Needs no privilege beyond
- * the table's; autocommit, so its locks end with the statement.
+ * (or pruned) id is no row, and the read returns. Shared locks: another
+ * reader's probe, or an app's own locking read of these rows, does not count
+ * as a writer (an exclusive probe took them for one). Needs no privilege beyond
+ * the table's; autocommit, so its locks end with the statement. MariaDB's
+ * syntax first, then MySQL 8's (each refuses the other's).
  */
-const GAP_PROBE = 'SELECT id FROM task_event WHERE id > ? AND id < ? FOR UPDATE NOWAIT';
+const GAP_PROBES = ['LOCK IN SHARE MODE NOWAIT', 'FOR SHARE NOWAIT'].map((lock) => `SELECT id FROM task_event WHERE id > ? AND id < ? ${lock}`);
+/** ER_PARSE_ERROR: this server's syntax is the other one. */
+const SYNTAX = 1064;
 /** ER_LOCK_WAIT_TIMEOUT (MariaDB's NOWAIT), ER_LOCK_NOWAIT (MySQL 8). */
 const HELD = new Set([1205, 3572]);
 
@@ -34,6 +39,8 @@ export type GapHolders = ReadonlySet<string> | { readonly from: number; readonly
  */
 export class OpenWriters {
   private unavailable = false;
+  /** Which of GAP_PROBES this server takes. */
+  private probeSyntax = 0;
 
   constructor(
     private readonly sql: Sql,
@@ -70,11 +77,16 @@ export class OpenWriters {
 
   private async probe({ from, to }: { from: number; to: number }): Promise<boolean> {
     try {
-      await this.sql.rows(GAP_PROBE, [from, to]);
+      await this.sql.rows(GAP_PROBES[this.probeSyntax], [from, to]);
       return false;
     } catch (err) {
       const e = err as { errno?: number; driverError?: { errno?: number } };
-      if (HELD.has(e.errno ?? e.driverError?.errno ?? 0)) return true;
+      const errno = e.errno ?? e.driverError?.errno ?? 0;
+      if (HELD.has(errno)) return true;
+      if (errno === SYNTAX && this.probeSyntax + 1 < GAP_PROBES.length) {
+        this.probeSyntax++;
+        return this.probe({ from, to });
+      }
       this.failed(err);
       return !this.unavailable;
     }
