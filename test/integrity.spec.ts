@@ -127,7 +127,7 @@ describe.each(DURABLE)('a push on %s stores exactly what it acknowledges', (kind
     const asNumber = Number.parseFloat(row.taskId) || 0; // what MariaDB reads the uuid as, compared with a number
     const counts = await queue.countByStatus();
     try {
-      for (const id of [asNumber, null, undefined, 'a\0b', '']) {
+      for (const id of [asNumber, null, undefined, 'a\0b', '', Object.create(null), Symbol('id'), { toString: () => ({}) }]) {
         await expect(scheduler.getSchedule(id as never)).rejects.toBeInstanceOf(TaskNotFoundError);
         await expect(scheduler.pauseSchedule(id as never)).rejects.toBeInstanceOf(TaskNotFoundError);
         await expect(scheduler.runNow(id as never)).rejects.toBeInstanceOf(TaskNotFoundError);

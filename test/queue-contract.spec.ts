@@ -330,7 +330,7 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     await expect(Promise.resolve(queue.listTasks({ limit: 10_000, status: null, type: null } as never))).resolves.toMatchObject({ items: [{ taskId: 'p1' }] });
   });
 
-  it.each([null, undefined, 7, NaN, {}, Symbol('seven'), BigInt(7), 'a\u0000b'])('an id no push could make (%p) is an unknown task to every status call', async (taskId) => {
+  it.each([null, undefined, 7, NaN, {}, Object.create(null), { toString: () => ({}) }, Symbol('seven'), BigInt(7), 'a\u0000b'])('an id no push could make (%p) is an unknown task to every status call', async (taskId) => {
     const { queue } = await boot({ workers: { enabled: false } });
     // MySQL compares a number with a string column as numbers: '7-report' would match 7
     await queue.pushTask({ taskId: '7-report', type: 'echo' });

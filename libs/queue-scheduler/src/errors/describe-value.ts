@@ -15,6 +15,7 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'boolean' || value === null || value === undefined) return String(value);
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return 'a Symbol';
   // JSON would show an invalid Date as null, and a boxed primitive as the primitive it is not
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : value.toISOString();
   if (value instanceof Number || value instanceof String || value instanceof Boolean) return `new ${value.constructor.name}(${describeValue(value.valueOf())})`;

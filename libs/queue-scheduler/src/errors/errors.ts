@@ -49,8 +49,8 @@ export class TaskNotFoundError extends QueueSchedulerError {
   readonly taskId: string;
 
   constructor(taskId: string, what: 'task' | 'schedule' = 'task') {
-    // as a string whatever the caller passed: a Symbol, which a template cannot show, is no id either
-    super(`No ${what} with id '${(taskId = String(taskId))}'`);
+    // as text whatever the caller passed: String() throws for a Symbol or an object without a usable toString
+    super(`No ${what} with id '${(taskId = typeof taskId === 'string' ? taskId : describeValue(taskId))}'`);
     this.taskId = taskId;
   }
 }

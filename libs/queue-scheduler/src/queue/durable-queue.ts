@@ -118,7 +118,7 @@ export abstract class DurableTaskQueue extends TaskQueue {
   getFlow(rootId: string): Promise<FlowNode> {
     if (this.flows === undefined) return Promise.reject(new NotSupportedError('getFlow (flows)', this.options.queue.backend));
     // MySQL compares a number with the id column as numbers: getFlow(7) found the tree of '7-report'
-    return storableKey(rootId) ? this.flows.tree(rootId) : Promise.reject(new TaskNotFoundError(String(rootId)));
+    return storableKey(rootId) ? this.flows.tree(rootId) : Promise.reject(new TaskNotFoundError(rootId));
   }
 
   /** `{}` for a task that is no flow's parent; no flows, no parents. */

@@ -36,7 +36,7 @@ export class ScheduleChanges {
   async read(id: string): Promise<SchedulerTask> {
     // no schedule can have an id a push of its occurrences would refuse: MariaDB compared a number with the
     // text column as numbers (getSchedule(2) found another schedule), PostgreSQL refused a NUL, TypeORM a null
-    if (keyProblem(id, MAX_SCHEDULE_ID_LENGTH)) throw new TaskNotFoundError(String(id), 'schedule');
+    if (keyProblem(id, MAX_SCHEDULE_ID_LENGTH)) throw new TaskNotFoundError(id, 'schedule');
     const row = await this.repo.findOneBy({ taskId: id });
     if (!row) throw new TaskNotFoundError(id, 'schedule');
     return row;

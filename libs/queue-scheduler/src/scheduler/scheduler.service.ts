@@ -194,7 +194,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
   async nextOccurrences(schedule: string | ScheduleTimingInput, count = 5, from?: Date): Promise<Date[]> {
     if (typeof schedule === 'string') return upcomingRuns(await this.getSchedule(schedule), count, from);
     // a value no id can be (a number, null) is an unknown schedule, as for every method that takes an id
-    if (schedule === null || typeof schedule !== 'object') throw new TaskNotFoundError(String(schedule), 'schedule');
+    if (schedule === null || typeof schedule !== 'object') throw new TaskNotFoundError(schedule as never, 'schedule');
     return nextOccurrences({ ...schedule, timezone: schedule.timezone ?? this.defaults.timezone }, count, from ?? new Date(this.clock.now()));
   }
 

@@ -157,7 +157,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 
   getTask(taskId: string): Promise<TaskRecord> {
     // no stored id can hold what an id may not (PostgreSQL would refuse a NUL in the query itself)
-    if (!storableKey(taskId)) return Promise.reject(new TaskNotFoundError(String(taskId)));
+    if (!storableKey(taskId)) return Promise.reject(new TaskNotFoundError(taskId));
     return this.status.get(taskId);
   }
 
@@ -174,7 +174,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   }
 
   async retryTask(taskId: string): Promise<void> {
-    if (!storableKey(taskId)) throw new TaskNotFoundError(String(taskId));
+    if (!storableKey(taskId)) throw new TaskNotFoundError(taskId);
     await refuseParentDeadOfChild(await this.getTask(taskId), (id) => this.getTask(id));
     const type = await this.flows.retry(taskId, databaseParts().retryTask(this.sql, this.seq, taskId), this.options.queue.clusterEvents);
     if (type === undefined) {
@@ -186,7 +186,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   }
 
   async cancelTask(taskId: string, options?: CancelTaskOptions): Promise<boolean> {
-    if (!storableKey(taskId)) throw new TaskNotFoundError(String(taskId));
+    if (!storableKey(taskId)) throw new TaskNotFoundError(taskId);
     const { running } = cancelOptions(options);
     const cancelled = await this.flows.cancel(taskId, this.options.queue.clusterEvents);
     if (cancelled.length === 0) return running === false ? this.getTask(taskId).then(() => false) : this.cancelRunning(taskId);
@@ -195,7 +195,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   }
 
   async deleteTask(taskId: string): Promise<boolean> {
-    if (!storableKey(taskId)) throw new TaskNotFoundError(String(taskId));
+    if (!storableKey(taskId)) throw new TaskNotFoundError(taskId);
     const { text, params } = databaseParts().deleteFinished(taskId);
     if ((await this.sql.affected(text, params)) > 0) return true;
     await this.getTask(taskId); // unknown: TaskNotFoundError

@@ -191,7 +191,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   /** The entry of `taskId`; an id no push could have made (null, a number) is as unknown as a missing one, as on the durable backends. */
   private entryOf(taskId: string): MemoryEntry {
     const entry = storableKey(taskId) ? this.tasks.get(taskId) : undefined;
-    if (!entry) throw new TaskNotFoundError(String(taskId));
+    if (!entry) throw new TaskNotFoundError(taskId);
     return entry;
   }
 
