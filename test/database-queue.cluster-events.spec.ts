@@ -4,6 +4,7 @@
 import { Injectable } from '@nestjs/common';
 import { type ClusterTaskEvent, DatabaseQueueService, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
 import { DataSource } from 'typeorm';
+import { Sql } from 'nestjs-queue-scheduler/database/sql';
 import { useBackendApp } from './support/backend-app';
 import { waitFor } from './support/wait-for';
 
@@ -195,6 +196,37 @@ describe.each(['mariadb', 'postgres'] as const)('clusterEvents$ readers and ids 
     expect(ids()).toEqual(['kept']);
     // GAP_GRACE_MS (2 s), counted from the first read that saw the gap
     expect(waited).toBeGreaterThanOrEqual(1500);
+  });
+});
+
+describe.each(['sqlite', 'mariadb', 'postgres'] as const)('a fresh clusterEvents$ subscriber on %s', (kind) => {
+  const backendApp = useBackendApp(kind);
+
+  it('starts at its subscribe() call: a push awaited right after it is reported, even when its first read comes after that push', async () => {
+    const app = await backendApp.boot({ queue: { clusterEvents: true, clusterEventsPollMs: 50 }, workers: { enabled: false } }, []);
+    const queue = app.get(TaskQueue);
+    await queue.pushTask({ type: 'ok' }); // an event from before, which the subscriber must not get
+    const before = Date.now();
+    await waitFor(() => Date.now() > before, 'the clock to pass the earlier event', 1000);
+    // the subscriber's first read held back, as a new pooled connection holds it, until the push has committed
+    let release!: () => void;
+    const pushed = new Promise<void>((resolve) => (release = resolve));
+    const rows = Sql.prototype.rows;
+    const spy = jest.spyOn(Sql.prototype, 'rows').mockImplementation(async function (this: Sql, text: string, ...rest: unknown[]) {
+      if (text.startsWith('SELECT MAX(') && text.includes('task_event')) await pushed;
+      return rows.call(this, text, ...(rest as [])) as never;
+    });
+    const events: ClusterTaskEvent[] = [];
+    const sub = queue.clusterEvents$().subscribe((e) => events.push(e));
+    try {
+      const id = await queue.pushTask({ type: 'ok' });
+      release();
+      await waitFor(() => events.some((e) => e.taskId === id), 'the push\'s queued event', 10_000);
+      expect(events.map((e) => [e.taskId, e.kind])).toEqual([[id, 'queued']]);
+    } finally {
+      sub.unsubscribe();
+      spy.mockRestore();
+    }
   });
 });
 

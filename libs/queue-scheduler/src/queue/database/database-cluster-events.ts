@@ -7,7 +7,7 @@ import type { LibraryLogger } from '../../queue-scheduler.logger';
 import { type ClusterEventSource, pause, ReadFailures, readLoop } from '../cluster-events';
 import { type GapHolders, OpenWriters } from './open-writers';
 import { PgEventListener } from './pg-event-listener';
-import { LATEST_EVENT, readEvents, type StoredEventRow } from './statements/task-events';
+import { LATEST_EVENT, readEvents, type StoredEventRow, streamStart } from './statements/task-events';
 
 /** Events read per statement; a full page is followed at once by the next. */
 const PAGE = 500;
@@ -54,10 +54,12 @@ export class DatabaseClusterEvents implements ClusterEventSource {
     if (after !== undefined && !/^(0|[1-9]\d{0,14})$/.test(after)) throw new InvalidArgumentError('after', `not an event id of this queue: ${describeValue(after)}`);
     const start = after === undefined ? undefined : Number(after);
     return readLoop(async (emit, signal) => {
+      // "from now" is the subscribe() call (this runs within it), not the first read, which may come after a push
+      const since = Date.now();
       const both = AbortSignal.any([signal, this.stopped.signal]);
       this.listener?.subscribed();
       try {
-        await this.read(start, emit, both, after);
+        await this.read(start, emit, both, since, after);
       } finally {
         this.listener?.unsubscribed();
       }
@@ -70,7 +72,7 @@ export class DatabaseClusterEvents implements ClusterEventSource {
     this.listener?.close();
   }
 
-  private async read(start: number | undefined, emit: (event: ClusterTaskEvent) => void, signal: AbortSignal, after?: string): Promise<void> {
+  private async read(start: number | undefined, emit: (event: ClusterTaskEvent) => void, signal: AbortSignal, since: number, after?: string): Promise<void> {
     const failures = new ReadFailures(this.logger, 'clusterEvents$');
     const poll = this.options.queue.clusterEventsPollMs * (this.listener ? PG_POLL_FACTOR : 1);
     const onWake = this.listener ? (wake: () => void) => this.listener!.onNotify(wake) : undefined;
@@ -94,9 +96,11 @@ export class DatabaseClusterEvents implements ClusterEventSource {
           checked = true;
         }
         if (cursor === undefined) {
-          const latest = (await this.sql.rows<{ id: string | number | null }>(LATEST_EVENT))[0]?.id;
-          cursor = latest === null || latest === undefined ? 0 : Number(latest);
-          anchored = latest !== null && latest !== undefined;
+          const { text, params } = streamStart(since);
+          const [first] = await this.sql.rows<{ anchor: string | number | null; lowest: string | number | null }>(text, params);
+          const anchor = first?.anchor ?? (first?.lowest === null || first?.lowest === undefined ? null : Number(first.lowest) - 1);
+          cursor = anchor === null ? 0 : Number(anchor);
+          anchored = anchor !== null;
         }
         const { text, params } = readEvents(cursor, PAGE);
         rows = await this.sql.rows<StoredEventRow>(text, params);

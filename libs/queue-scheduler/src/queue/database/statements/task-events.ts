@@ -61,8 +61,24 @@ export function readEvents(after: number, limit: number): Statement {
   return { text: `SELECT id, task_id, task_type, kind, attempt, recorded_at, error, duration_ms FROM task_event WHERE id > ? ORDER BY id LIMIT ${limit}`, params: [after] };
 }
 
-/** Where a subscriber without `after` starts: after the newest event. */
+/** The newest id this table gave (the sweep never deletes the newest row): what an `after` is checked against. */
 export const LATEST_EVENT = 'SELECT MAX(id) AS id FROM task_event';
+
+/** How many of the newest events a fresh subscriber looks over for ones recorded since it subscribed. */
+const LOOK_BACK = 1000;
+
+/**
+ * Where a subscriber without `after` starts: after the newest event recorded before it subscribed (`since`, ms) among
+ * the last LOOK_BACK (`anchor`); before the lowest of them (`lowest`) when all are newer. Its first read may come
+ * after a push awaited right after subscribing (a new pooled connection takes longer than that push's commit), and
+ * such a push's events came after the subscription. Both null: no event yet.
+ */
+export function streamStart(since: number): Statement {
+  return {
+    text: `SELECT MAX(CASE WHEN recorded_at < ? THEN id END) AS anchor, MIN(id) AS lowest FROM task_event WHERE id > (SELECT COALESCE(MAX(id), 0) - ${LOOK_BACK} FROM task_event)`,
+    params: [since],
+  };
+}
 
 /** The oldest events, to find how far a retention pass may delete (by id: the primary key is the only index). */
 export function oldestEvents(limit: number): Statement {
