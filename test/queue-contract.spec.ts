@@ -362,6 +362,8 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     expect(error).toBeInstanceOf(InvalidArgumentError);
     expect(error).toMatchObject({ field });
     expect((await queue.getTask(id)).status).toBe('pending');
+    // checked before the id, alike everywhere
+    await expect(Promise.resolve().then(() => queue.cancelTask('no-such-task', options as never))).rejects.toBeInstanceOf(InvalidArgumentError);
     // null, undefined and {} read as the default
     await expect(Promise.resolve(queue.cancelTask(id, null as never))).resolves.toBe(true);
   });

@@ -186,8 +186,8 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   }
 
   async cancelTask(taskId: string, options?: CancelTaskOptions): Promise<boolean> {
-    if (!storableKey(taskId)) throw new TaskNotFoundError(taskId);
     const { running } = cancelOptions(options);
+    if (!storableKey(taskId)) throw new TaskNotFoundError(taskId);
     const cancelled = await this.flows.cancel(taskId, this.options.queue.clusterEvents);
     if (cancelled.length === 0) return running === false ? this.getTask(taskId).then(() => false) : this.cancelRunning(taskId);
     for (const task of cancelled) this.taskEvents.emit('cancelled', task);

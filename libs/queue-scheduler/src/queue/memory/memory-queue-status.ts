@@ -163,7 +163,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
 
   /** A pending task is cancelled at once; a running one gets its signal aborted and ends cancelled when its handler returns. */
   cancelTask(taskId: string, options?: CancelTaskOptions): boolean {
-    const [entry, { running }] = [this.entryOf(taskId), cancelOptions(options)];
+    const [{ running }, entry] = [cancelOptions(options), this.entryOf(taskId)];
     if (entry.status === 'running') {
       if (running === false) return false;
       // the request is made, as on the durable backends; a try with no signal to abort (a popTask consumer) ends as it ends
