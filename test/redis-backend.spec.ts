@@ -204,6 +204,34 @@ describe('redis backend specifics', () => {
     }
   });
 
+  it('a stalled push whose job a worker ran before it reported back keeps that task: nothing that ran is taken back', async () => {
+    const { queue } = await boot();
+    const key = 'stall-ran';
+    const bull = (queue as unknown as { redis: { queueFor(type: string): Queue } }).redis.queueFor('note');
+    const add = bull.add.bind(bull);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const spy = jest.spyOn(bull, 'add').mockImplementation(async (name, data, opts) => {
+      if (opts?.jobId !== jobIdOf(`${key}-a`)) return add(name, data, opts);
+      await gate;
+      const job = await add(name, data, opts);
+      // still stalled after the add: a worker runs the job to its end before this push reports back
+      await waitFor(async () => (await queue.getTask(`${key}-a`)).status === 'succeeded', 'the stalled push\'s task to run');
+      return job;
+    });
+    try {
+      const stalled = queue.pushTask({ taskId: `${key}-a`, type: 'note', singletonKey: key });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await queue.pushTask({ taskId: `${key}-b`, type: 'note', singletonKey: key })).toBe(`${key}-b`);
+      release();
+      expect(await stalled).toBe(`${key}-a`);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await queue.getTask(`${key}-a`)).toMatchObject({ status: 'succeeded', result: `${key}-a` });
+    await waitFor(async () => (await queue.getTask(`${key}-b`)).status === 'succeeded', 'the other task to run');
+  });
+
   it('two pushes meeting one dead reservation: one takes the key, the other waits for its job and returns its id', async () => {
     const { queue } = await boot({ workers: { enabled: false } });
     for (const mode of [{}, { debounceMs: 1 }, { throttleMs: 600_000 }]) {

@@ -48,11 +48,10 @@ export async function enqueue(redis: RedisConnection, task: NormalizedTask): Pro
   return true;
 }
 
-/** Takes back the job a push just queued, unless a worker holds it already (BullMQ removes no locked job): true when removed. */
-export async function withdraw(redis: RedisConnection, task: NormalizedTask): Promise<boolean> {
-  if ((await redis.queueFor(task.type).remove(jobIdOf(task.taskId))) !== 1) return false;
+/** Removes the job of a push taken back (out of BullMQ's pending sets already, so no worker can take it) and its index entry. */
+export async function withdraw(redis: RedisConnection, task: NormalizedTask): Promise<void> {
+  await redis.queueFor(task.type).remove(jobIdOf(task.taskId));
   await unindex(redis, task.taskId);
-  return true;
 }
 
 async function unindex(redis: RedisConnection, taskId: string): Promise<void> {

@@ -95,13 +95,22 @@ return id
 /**
  * The accepted push reports back. Queued: its job exists. Not queued (its
  * taskId was pending or running, or the add failed): the key goes back to
- * its previous holder. Returns the key's holder when that is no longer this
- * push (it stalled past ADD_WAIT_MS and another push took the key over).
- * KEYS: slot. ARGV: taskId, queued ('1' / '0').
+ * its previous holder. When the key is no longer this push's (it stalled
+ * past ADD_WAIT_MS and another push took the key over), returns { holder,
+ * '1' } after taking its job out of BullMQ's pending sets, in this step, if
+ * no worker has taken it yet (the caller then removes the job), else
+ * { holder, '0' }: a job that ran or runs is kept.
+ * KEYS: slot, retrying set. ARGV: taskId, queued ('1' / '0'), queue, job.
  */
-const ADDED = `
+const ADDED = `${COMMON}
 local holder = redis.call('HGET', KEYS[1], 'id')
-if holder ~= ARGV[1] then return holder or 0 end
+if holder ~= ARGV[1] then
+  if not holder or ARGV[2] ~= '1' then return 0 end
+  local state = pendingState(ARGV[3], ARGV[4], ARGV[1], KEYS[2])
+  if not state then return { holder, '0' } end
+  redis.call('ZREM', ARGV[3] .. ':' .. state, ARGV[4])
+  return { holder, '1' }
+end
 if ARGV[2] ~= '1' then
   local p = redis.call('HMGET', KEYS[1], 'pid', 'pqueue', 'pjob', 'pat', 'padded')
   if not p[1] or p[1] == '' then redis.call('DEL', KEYS[1]) return 0 end
@@ -124,7 +133,7 @@ const ASK_AGAIN_MS = 5;
 
 type SingletonRedis = Redis & {
   qsSingletonReserve(slot: string, retrying: string, ...args: string[]): Promise<string | ['wait', string] | null>;
-  qsSingletonAdded(slot: string, taskId: string, queued: string): Promise<number | string>;
+  qsSingletonAdded(slot: string, retrying: string, taskId: string, queued: string, queue: string, job: string): Promise<number | [string, string]>;
 };
 
 /** Where the accepted task will live: its BullMQ queue's key prefix and its job id. */
@@ -148,21 +157,21 @@ export class RedisSingletons {
     private readonly retrying: string,
   ) {
     redis.defineCommand('qsSingletonReserve', { numberOfKeys: 2, lua: RESERVE });
-    redis.defineCommand('qsSingletonAdded', { numberOfKeys: 1, lua: ADDED });
+    redis.defineCommand('qsSingletonAdded', { numberOfKeys: 2, lua: ADDED });
     this.redis = redis as SingletonRedis;
   }
 
   /**
    * A push under `rule`: the key's script decides; an accepted push adds its job (`add`: whether it was queued), then
    * reports whether it did, so the key is taken only by a queued task. `standing`: the task the push was folded into or
-   * dropped for. `withdraw`: removes the job `add` queued unless a worker has it (true when removed).
+   * dropped for. `withdraw`: removes the job `add` queued, once ADDED has taken it out of the pending sets.
    */
   async push(
     rule: SingletonRule,
     task: { taskId: string; params: unknown; runAtMs: number },
     place: JobPlace,
     add: () => Promise<boolean>,
-    withdraw: () => Promise<boolean>,
+    withdraw: () => Promise<void>,
   ): Promise<{ standing?: string; queued: boolean }> {
     let standing = await this.reserve(rule, task, place, '');
     // waited on per reservation: a push that takes over a dead one reserves the key afresh, and is waited on in turn
@@ -173,14 +182,17 @@ export class RedisSingletons {
     }
     if (standing !== null) return { standing, queued: false };
     let queued = false;
-    let holder: number | string = 0;
+    let reply: number | [string, string] = 0;
     try {
       queued = await add();
     } finally {
-      holder = await this.redis.qsSingletonAdded(this.slot(rule.key), task.taskId, queued ? '1' : '0');
+      reply = await this.redis.qsSingletonAdded(this.slot(rule.key), this.retrying, task.taskId, queued ? '1' : '0', place.queue, place.job);
     }
-    // stalled past ADD_WAIT_MS, taken for dead, and the key taken over: this push's job would be a second task for it
-    if (queued && typeof holder === 'string' && (await withdraw())) return { standing: holder, queued: false };
+    // stalled past ADD_WAIT_MS, taken for dead, and the key taken over: this push's job, not started, would be a second task
+    if (Array.isArray(reply) && reply[1] === '1') {
+      await withdraw();
+      return { standing: reply[0], queued: false };
+    }
     return { queued };
   }
 
