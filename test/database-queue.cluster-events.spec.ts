@@ -172,7 +172,8 @@ describe.each(['mariadb', 'postgres'] as const)('clusterEvents$ readers and ids 
     await reader.startTransaction();
     try {
       const last = Number(events.at(-1)!.id);
-      await reader.query(`SELECT id FROM task_event WHERE id >= ${last} ${kind === 'postgres' ? 'FOR SHARE' : 'LOCK IN SHARE MODE'}`);
+      // exclusive, as an app's FOR UPDATE: the reader's probe must not take the row past the gap for a writer
+      await reader.query(`SELECT id FROM task_event WHERE id >= ${last} FOR UPDATE`);
       await waitFor(() => ids().length === 1, 'the later event', 15_000);
       expect(ids()).toEqual(['kept']);
       expect(Date.now() - committed).toBeGreaterThanOrEqual(1500);

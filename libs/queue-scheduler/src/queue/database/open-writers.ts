@@ -20,7 +20,12 @@ const TASK_EVENT_WRITERS =
  * the table's; autocommit, so its locks end with the statement. MariaDB's
  * syntax first, then MySQL 8's (each refuses the other's).
  */
-const GAP_PROBES = ['LOCK IN SHARE MODE NOWAIT', 'FOR SHARE NOWAIT'].map((lock) => `SELECT id FROM task_event WHERE id > ? AND id < ? ${lock}`);
+const GAP_LOCKS = ['LOCK IN SHARE MODE NOWAIT', 'FOR SHARE NOWAIT'];
+/**
+ * A gap up to this many ids is probed id by id: a range read also locks the row just past it (repeatable read's
+ * next-key lock), which an app's own FOR UPDATE of that row would make look held. A larger gap (a big batch) by range.
+ */
+const LISTED_GAP = 500;
 /** ER_PARSE_ERROR: this server's syntax is the other one. */
 const SYNTAX = 1064;
 /** ER_LOCK_WAIT_TIMEOUT (MariaDB's NOWAIT), ER_LOCK_NOWAIT (MySQL 8). */
@@ -39,7 +44,7 @@ export type GapHolders = ReadonlySet<string> | { readonly from: number; readonly
  */
 export class OpenWriters {
   private unavailable = false;
-  /** Which of GAP_PROBES this server takes. */
+  /** Which of GAP_LOCKS this server takes. */
   private probeSyntax = 0;
 
   constructor(
@@ -77,13 +82,15 @@ export class OpenWriters {
 
   private async probe({ from, to }: { from: number; to: number }): Promise<boolean> {
     try {
-      await this.sql.rows(GAP_PROBES[this.probeSyntax], [from, to]);
+      const ids = Array.from({ length: to - from - 1 <= LISTED_GAP ? to - from - 1 : 0 }, (_, i) => from + 1 + i);
+      const where = ids.length ? `id IN (${this.sql.list(ids.length)})` : 'id > ? AND id < ?';
+      await this.sql.rows(`SELECT id FROM task_event WHERE ${where} ${GAP_LOCKS[this.probeSyntax]}`, ids.length ? ids : [from, to]);
       return false;
     } catch (err) {
       const e = err as { errno?: number; driverError?: { errno?: number } };
       const errno = e.errno ?? e.driverError?.errno ?? 0;
       if (HELD.has(errno)) return true;
-      if (errno === SYNTAX && this.probeSyntax + 1 < GAP_PROBES.length) {
+      if (errno === SYNTAX && this.probeSyntax + 1 < GAP_LOCKS.length) {
         this.probeSyntax++;
         return this.probe({ from, to });
       }
