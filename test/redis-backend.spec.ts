@@ -232,6 +232,21 @@ describe('redis backend specifics', () => {
     await waitFor(async () => (await queue.getTask(`${key}-b`)).status === 'succeeded', 'the other task to run');
   });
 
+  it('trims the index of store keys with a TTL every store.cleanupIntervalSeconds, as the other backends sweep theirs', async () => {
+    const { queue } = await boot({ store: { cleanupIntervalSeconds: 1 } });
+    for (let i = 0; i < 50; i++) await queue.setPublic(`session-${i}`, { i }, 0.2);
+    await queue.setPublic('kept', 1);
+    const client = new IORedis(REDIS);
+    try {
+      expect(await client.zcard(`${prefix}:~store-expiry`)).toBe(50);
+      // Redis drops the keys; the index of them grew by one entry per set, for good, until cleanup() was called by hand
+      await waitFor(async () => (await client.zcard(`${prefix}:~store-expiry`)) === 0, 'the index trimmed', 10_000);
+    } finally {
+      await client.quit();
+    }
+    expect(await queue.getPublic('kept')).toBe(1);
+  });
+
   it('two pushes meeting one dead reservation: one takes the key, the other waits for its job and returns its id', async () => {
     const { queue } = await boot({ workers: { enabled: false } });
     for (const mode of [{}, { debounceMs: 1 }, { throttleMs: 600_000 }]) {

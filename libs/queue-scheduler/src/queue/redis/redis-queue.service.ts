@@ -86,7 +86,8 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
    * each hook here runs twice, at once, and does its work once (see onApplicationShutdown).
    */
   onApplicationBootstrap(): void {
-    if (this.active && this.options.autoStart) this.indexRetention.every(INDEX_TRIM_MS, (err) => this.logger.error(`index trim failed: ${(err as Error).message}`, err));
+    const failed = (what: string) => (err: unknown) => this.logger.error(`${what} failed: ${(err as Error).message}`, err);
+    if (this.active && this.options.autoStart) this.indexRetention.every(INDEX_TRIM_MS, failed('index trim'), { everyMs: this.options.store.cleanupIntervalSeconds * 1000, cleanup: async () => this.store.cleanup(), onError: failed('store cleanup') });
   }
 
   /** Jobs fetched ahead for a type paused meanwhile go back to its queue: they have not started. */

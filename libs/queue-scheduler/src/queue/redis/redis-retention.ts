@@ -22,6 +22,7 @@ export class RedisRetention {
   private suspects = new Set<string>();
   private readonly types: RedisTypeRelease;
   private timer?: NodeJS.Timeout;
+  private storeTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -30,14 +31,20 @@ export class RedisRetention {
     this.types = new RedisTypeRelease(redis, retentionDays);
   }
 
-  /** Sweeps every `ms` on an unref'd timer until stop(); a second call keeps the first timer. */
-  every(ms: number, onError: (err: unknown) => void): void {
+  /**
+   * Sweeps every `ms` on an unref'd timer until stop(); a second call keeps the first timer. `store`: the public
+   * store's index of keys with a TTL is trimmed on its own interval (store.cleanupIntervalSeconds), as the other
+   * backends sweep their expired keys: Redis drops the keys, but that index grew by an entry per TTL'd set.
+   */
+  every(ms: number, onError: (err: unknown) => void, store?: { everyMs: number; cleanup: () => Promise<number>; onError: (err: unknown) => void }): void {
     this.timer ??= setInterval(() => void this.sweep().catch(onError), ms).unref();
+    if (store) this.storeTimer ??= setInterval(() => void store.cleanup().catch(store.onError), store.everyMs).unref();
   }
 
   stop(): void {
     clearInterval(this.timer);
-    this.timer = undefined;
+    clearInterval(this.storeTimer);
+    this.timer = this.storeTimer = undefined;
   }
 
   async sweep(): Promise<number> {
