@@ -322,7 +322,7 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
 
   it('events$ reports a parent that dies of its child once, with its type and error: a child dead, a pending or running child cancelled, up the tree', async () => {
     const { queue, handlers } = await boot();
-    const events: Array<{ kind: string; taskId: string; type: string; error?: string }> = [];
+    const events: Array<{ kind: string; taskId: string; type: string; error?: string; durationMs?: number }> = [];
     const sub = queue.events$.subscribe((e) => events.push(e));
     try {
       const died = await queue.pushFlow({ type: 'node', children: [{ type: 'node', children: [{ type: 'boom' }] }] });
@@ -338,6 +338,8 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
       for (const id of parents) {
         const { error } = await queue.getTask(id);
         expect(deaths(id)).toEqual([expect.objectContaining({ type: 'node', error })]);
+        // its handler never ran: no duration (the metrics would count a handler run)
+        expect(deaths(id)[0].durationMs).toBeUndefined();
       }
       expect(deaths(died.taskId)[0].error).toContain(died.children[0].taskId);
     } finally {

@@ -52,7 +52,8 @@ export async function condemn(host: CondemnHost, job: Job, token: string): Promi
     await job.remove({ removeChildren: false });
   } else {
     host.logger.error(`${taskLabel(task)} is dead: ${message}`);
-    host.emit('dead', task, { durationMs: 0, error: message });
+    // a parent dead of its child never ran: no duration, as on the other backends (metrics counted a 0 ms handler run)
+    host.emit('dead', task, childFailure === undefined ? { durationMs: 0, error: message } : { error: message });
   }
   await endMarkedParent(host, job);
 }
