@@ -378,7 +378,9 @@ describe('a scrape while the backend is away fails instead of hanging', () => {
       expect((await timedScrape(base)).status).toBe(200);
 
       proxy.cut('hang');
-      await expect(app.get(QueueSchedulerMetrics).snapshot({ timeoutMs: 300 })).rejects.toThrow("counting the queue's tasks timed out after 300 ms");
+      const late = app.get(QueueSchedulerMetrics).snapshot({ timeoutMs: 300 });
+      await expect(late).rejects.toThrow("counting the queue's tasks timed out after 300 ms");
+      await expect(late).rejects.toMatchObject({ name: 'BackendTimeoutError', timeoutMs: 300 });
       const hung = await timedScrape(base);
       expect(hung.status).toBe(503);
       expect(hung.ms).toBeGreaterThanOrEqual(DEFAULT_SNAPSHOT_TIMEOUT_MS - 50);

@@ -1,3 +1,5 @@
+import { BackendTimeoutError } from './errors/errors';
+
 /**
  * A shutdown waits for writes and reads of the backend; one that is away does not answer them (ioredis holds
  * commands until Redis is back), and app.close() waited as long as the outage. How long a shutdown step waits for
@@ -21,7 +23,7 @@ export function answerWithin<T>(p: Promise<T>, ms: number): Promise<T | undefine
 export async function within<T>(ms: number, what: string, work: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new BackendTimeoutError(what, ms)), ms);
   });
   try {
     // race() subscribes to work(): a late rejection after the timeout is handled, not an unhandled rejection

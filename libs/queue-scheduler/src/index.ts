@@ -47,6 +47,7 @@ export {
   TaskWaitTimeoutError,
   QueueClosedError,
   NotSupportedError,
+  BackendTimeoutError,
   SchemaNotReadyError,
 } from './errors/errors';
 export { MAX_FLOW_DEPTH, MAX_FLOW_NODES } from './interfaces/flow.interface';

@@ -83,6 +83,19 @@ export class TaskWaitTimeoutError extends QueueSchedulerError {
 }
 
 /**
+ * A look at the backend for a health check or a metrics scrape got no answer within its time (`.timeoutMs`):
+ * the backend is away or a connection hangs; `.what` names the look. @publicApi
+ */
+export class BackendTimeoutError extends QueueSchedulerError {
+  constructor(
+    readonly what: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`${what} timed out after ${timeoutMs} ms`);
+  }
+}
+
+/**
  * A wait ended because the queue closed (the app is shutting down): `onTaskFinished` before its task finished
  * (`taskId` names it), or `onIdle` before the queue was idle (`taskId` undefined).
  */
