@@ -34,10 +34,10 @@ function add(into: TypeTotals, from: TypeTotals): void {
 /**
  * The snapshot's per-type figures by `type` label value: one entry per task
  * type with a registered handler (zeros until it has events, so `rate()`
- * starts from 0), and OTHER_TYPE_LABEL for every other name together, plus the
- * events the backend reported without a type (the database backend's
- * cancellation of a task that was not running). Summed over labels, each kind
- * equals the snapshot's total, and the label values are bounded by the code.
+ * starts from 0), and OTHER_TYPE_LABEL for every other name together, plus
+ * any event counted without a type (none of the backends reports one today).
+ * Summed over labels, each kind equals the snapshot's total, and the label
+ * values are bounded by the code.
  */
 export function totalsByTypeLabel(snapshot: QueueSchedulerMetricsSnapshot, handledTypes: readonly string[]): Map<string, TypeTotals> {
   const byLabel = new Map<string, TypeTotals>();
