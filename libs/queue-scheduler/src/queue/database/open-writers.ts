@@ -22,8 +22,10 @@ const TASK_EVENT_WRITERS =
  */
 const GAP_LOCKS = ['LOCK IN SHARE MODE NOWAIT', 'FOR SHARE NOWAIT'];
 /**
- * A gap up to this many ids is probed id by id: a range read also locks the row just past it (repeatable read's
- * next-key lock), which an app's own FOR UPDATE of that row would make look held. A larger gap (a big batch) by range.
+ * A gap up to this many ids is probed id by id, one equality read per id (UNION ALL): a range read also locks the
+ * row just past it (repeatable read's next-key lock), and `id IN (…)` on a small table is read as a scan of the whole
+ * index, locking every row; an app's own FOR UPDATE of any of them made the gap look held. A larger gap (a big batch)
+ * by range.
  */
 const LISTED_GAP = 500;
 /** ER_PARSE_ERROR: this server's syntax is the other one. */
@@ -83,8 +85,9 @@ export class OpenWriters {
   private async probe({ from, to }: { from: number; to: number }): Promise<boolean> {
     try {
       const ids = Array.from({ length: to - from - 1 <= LISTED_GAP ? to - from - 1 : 0 }, (_, i) => from + 1 + i);
-      const where = ids.length ? `id IN (${this.sql.list(ids.length)})` : 'id > ? AND id < ?';
-      await this.sql.rows(`SELECT id FROM task_event WHERE ${where} ${GAP_LOCKS[this.probeSyntax]}`, ids.length ? ids : [from, to]);
+      const lock = GAP_LOCKS[this.probeSyntax];
+      const text = ids.length ? ids.map(() => `(SELECT id FROM task_event WHERE id = ? ${lock})`).join(' UNION ALL ') : `SELECT id FROM task_event WHERE id > ? AND id < ? ${lock}`;
+      await this.sql.rows(text, ids.length ? ids : [from, to]);
       return false;
     } catch (err) {
       const e = err as { errno?: number; driverError?: { errno?: number } };
