@@ -3,6 +3,7 @@ import { describeValue, InvalidArgumentError, QueueClosedError, TaskWaitTimeoutE
 import type { ClusterTaskEvent, MaybePromise, TaskEvent, TaskFinishedOptions, TaskRecord } from '../interfaces/task.interface';
 import { FINISHED_STATUSES } from './cluster-events';
 import { holdProcess } from './keep-alive';
+import { callOptions } from './call-options';
 
 /** What the waiters need of their queue. */
 export interface FinishSources {
@@ -22,9 +23,7 @@ const MAX_TIMER_MS = 2_147_483_647;
  * to MAX_TIMER_MS is refused (2 ** 31 fired after 1 ms, NaN and 'abc' at once); null reads as not given.
  */
 function waitTimeout(options: unknown): number | undefined {
-  if (options === undefined || options === null) return undefined;
-  if (typeof options !== 'object' || Array.isArray(options)) throw new InvalidArgumentError('options', `onTaskFinished options must be an object such as { timeoutMs: 30000 }, got ${describeValue(options)}`);
-  const { timeoutMs } = options as { timeoutMs?: unknown };
+  const { timeoutMs } = callOptions(options, 'options', '{ timeoutMs: 30000 }');
   if (timeoutMs === undefined || timeoutMs === null || timeoutMs === Infinity) return undefined;
   if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0 && timeoutMs <= MAX_TIMER_MS)) {
     throw new InvalidArgumentError('options.timeoutMs', `options.timeoutMs must be a number of ms from 0 to ${MAX_TIMER_MS}, or Infinity for no limit, got ${describeValue(timeoutMs)}`);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describeValue, InvalidArgumentError, InvalidTaskError } from '../errors/errors';
 import type { PushTaskInput } from '../interfaces/task.interface';
 import { emptyObject, keyProblem, normalizeJson } from './json-value';
+import { callOptions } from './call-options';
 
 /** A push after validation: every field present, ready to be queued or inserted. */
 export interface NormalizedTask {
@@ -81,9 +82,7 @@ export const storableKey = (value: unknown): value is string => keyProblem(value
  * would have read as true and cancelled a running task). Checked before anything is cancelled.
  */
 export function cancelOptions(options: unknown): { running?: boolean } {
-  if (options === undefined || options === null) return {};
-  if (typeof options !== 'object' || Array.isArray(options)) throw new InvalidArgumentError('options', `cancelTask options must be an object such as { running: false }, got ${describeValue(options)}`);
-  const { running } = options as { running?: unknown };
+  const { running } = callOptions(options, 'options', '{ running: false }');
   if (running !== undefined && typeof running !== 'boolean') throw new InvalidArgumentError('options.running', `options.running must be true or false, got ${describeValue(running)}`);
   return { running };
 }

@@ -12,6 +12,7 @@ import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../queue-scheduler.cons
 import { LibraryLogger } from '../queue-scheduler.logger';
 import { QueueConsumer } from '../queue/queue-consumer';
 import { TaskQueue } from '../queue/task-queue';
+import { callOptions } from '../queue/call-options';
 import { initialRun } from './math/schedule-math';
 import { nextOccurrences, type ScheduleTimingInput, upcomingRuns } from './next-occurrences';
 import type { GivenBack } from './ahead-occurrences';
@@ -157,8 +158,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
 
   /** Oldest first; ties broken by id, so two calls list the same order. */
   async listSchedules(filter: ListSchedulesFilter | null = {}): Promise<SchedulerTask[]> {
-    if (filter !== null && typeof filter !== 'object') throw new InvalidArgumentError('filter', `filter must be an object, got ${describeValue(filter)}`);
-    const enabledOnly = filter?.enabledOnly ?? false;
+    const enabledOnly = callOptions(filter, 'filter', '{ enabledOnly: true }').enabledOnly ?? false;
     if (typeof enabledOnly !== 'boolean') throw new InvalidArgumentError('enabledOnly', `enabledOnly must be a boolean, got ${describeValue(enabledOnly)}`);
     return this.repo.find({ where: enabledOnly ? { enabled: true } : {}, order: { createdAt: 'ASC', taskId: 'ASC' } });
   }
