@@ -15,6 +15,7 @@ import { emitDied } from './database-flows';
 import { cancelWithEvent, writeStarted } from './event-log';
 import { type TaskRow, toRecord } from './task-rows';
 import { claimRows } from './claim-rows';
+import { capsOf } from './statements/claim';
 import { EmptyTypes } from '../empty-types';
 import { releaseClaim, setLeasesOf } from './statements/leases';
 import { sweepOnce } from './lease-sweep';
@@ -94,11 +95,10 @@ export class DatabaseConsumer {
     if (types.length === 0 || limit <= 0) return [];
     const version = this.emptyTypes.version;
     const now = Date.now();
-    const rows = await claimRows(this.sql, this.owner, now, now + this.options.queue.leaseMs, types, limit, this.backlog);
+    const rows = await claimRows(this.sql, this.owner, now, now + this.options.queue.leaseMs, types, limit, this.backlog, capsOf(types, filter.remaining, limit));
     this.backlog = rows.length >= limit;
     if (filter.rateLimits) this.markEmpty(filter, rows, version);
-    const tasks = rows.map(claimedTask).sort((a, b) => a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || a.seq - b.seq);
-    const claimed = await this.withinCaps(tasks, filter);
+    const claimed = rows.map(claimedTask).sort((a, b) => a.priority - b.priority || a.runAt.getTime() - b.runAt.getTime() || a.seq - b.seq);
     if (this.options.queue.clusterEvents && claimed.length) await writeStarted(this.sql, claimed);
     this.idle.claimed(claimed.length);
     // with autoStart: false nothing started the lease renewal, and a task running past leaseMs was taken from its worker
@@ -218,23 +218,6 @@ export class DatabaseConsumer {
    */
   private markEmpty(filter: ClaimFilter, rows: readonly TaskRow[], version: number): void {
     for (const type of filter.types) if (filter.rateLimits!.has(type) && !rows.some((r) => r.task_type === type)) this.emptyTypes.mark(type, version);
-  }
-
-  /** A batch may hold more of a capped type than it has free slots; give the extra back. */
-  private async withinCaps(tasks: Array<TaskRecord & { seq: number }>, filter: ClaimFilter): Promise<Task[]> {
-    if (!filter.remaining?.size) return tasks;
-    const left = new Map(filter.remaining);
-    const kept: Task[] = [];
-    for (const task of tasks) {
-      const slots = left.get(task.type);
-      if (slots === undefined || slots > 0) {
-        if (slots !== undefined) left.set(task.type, slots - 1);
-        kept.push(task);
-      } else {
-        await this.release(task);
-      }
-    }
-    return kept;
   }
 
   private lostLease(task: Task, outcome: string): void {
