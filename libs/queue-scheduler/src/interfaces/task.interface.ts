@@ -55,7 +55,8 @@ export interface Task<P = unknown> {
   /**
    * Of `attempts`, the earlier tries lost with their worker (lease expired)
    * rather than failed: they do not use up the retry policy's attempts
-   * (see `queue.maxLostTries`). Set by the database backend. @default 0
+   * (see `queue.maxLostTries`). Set on the task a handler gets by the database
+   * backend; `getTask(id).tries` lists the lost tries on every durable backend. @default 0
    */
   lostTries?: number;
   readonly maxRetries?: number;

@@ -29,7 +29,7 @@ export function showTask(panel, t, { readOnly, retry, cancel, remove }) {
     el('dl', {},
       ...field('type', t.type),
       ...field('status', t.status, 'detail-status'),
-      ...field('attempts', `${t.attempts}${t.maxRetries !== undefined && t.maxRetries !== null ? ` (max retries ${t.maxRetries})` : ''}${t.lostTries ? `, ${t.lostTries} lost` : ''}`, 'detail-attempts'),
+      ...field('attempts', `${t.attempts}${t.maxRetries !== undefined && t.maxRetries !== null ? ` (max retries ${t.maxRetries})` : ''}${lostTries(t) ? `, ${lostTries(t)} lost` : ''}`, 'detail-attempts'),
       ...field('created / runs at', `${iso(t.createdAt)} / ${iso(t.runAt)}`),
       ...field('started / ended', `${iso(t.startedAt)} / ${iso(t.completedAt)} (${duration(t.durationMs)})`),
       ...(t.parentId ? field('flow parent', t.parentId, 'detail-parent') : []),
@@ -164,4 +164,9 @@ export function renderStore(list, caption, store) {
   caption.textContent = store.masked ? `${store.entries.length} key(s), values hidden (showStoreValues: false)` : `${store.entries.length} key(s)`;
   list.replaceChildren(...store.entries.map((e) => el('li', { 'data-testid': 'store-entry', 'data-key': e.key },
     el('b', { text: e.key }), el('span', { class: store.masked ? 'muted' : '', text: store.masked ? '••••••' : pretty(e.value) }))));
+}
+
+/** The tries lost with their worker: a record lists them in `tries` (database, Redis); `lostTries` is the running task's count. */
+function lostTries(t) {
+  return t.tries ? t.tries.filter((x) => x.outcome === 'lost').length : (t.lostTries ?? 0);
 }
