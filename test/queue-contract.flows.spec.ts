@@ -212,6 +212,23 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(handlers.seen.get(ids.taskId)![child]).toEqual({ type: 'flaky', status: 'succeeded', result: 'fine now' });
   });
 
+  it('a parent retried right after its dead child is refused, and never runs while the child dies again', async () => {
+    const { queue, handlers } = await boot();
+    // the race the dashboard's two clicks made: the parent read `waiting` (the child just retried), passed the
+    // check, the child died again, and the parent's retry then ran it without its child (3 of 8 on PostgreSQL)
+    for (let round = 0; round < 12; round++) {
+      const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'boom' }] });
+      const child = ids.children[0].taskId;
+      await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the parent to die');
+      await queue.retryTask(child);
+      await new Promise((resolve) => setTimeout(resolve, round % 4));
+      const refused = await Promise.resolve().then(() => queue.retryTask(ids.taskId)).catch((err: unknown) => err);
+      expect(refused).toMatchObject({ name: 'InvalidArgumentError', field: 'taskId' });
+      await waitFor(async () => (await statusOf(queue, child)) === 'dead' && (await statusOf(queue, ids.taskId)) === 'dead', 'the child and its parent to die again');
+      expect(handlers.log).not.toContain(`start:${ids.taskId}`);
+    }
+  });
+
   it("a parent dies of its child while its own type is paused, and retrying the child re-arms it", async () => {
     const { queue, handlers } = await boot();
     await queue.pauseType('node');

@@ -4,13 +4,14 @@ import { TaskNotFoundError } from '../../errors/errors';
 import type { ChildFailurePolicy, ChildResult, FlowIds, FlowInput, FlowNode } from '../../interfaces/flow.interface';
 import type { PushTaskInput, Task, TaskStatus } from '../../interfaces/task.interface';
 import type { FlowStore } from '../durable-queue';
-import { childFailedMessage, childFailedPrefix, flowIds, normalizeFlow } from '../flow-validation';
+import { childFailedMessage, childFailedPrefix, diedOfChild, flowIds, normalizeFlow } from '../flow-validation';
 import type { NormalizedTask } from '../task-validation';
 import { insertEnds, type Statement } from './statements/statement';
 import { lifecycleRows, writeEvents } from './event-log';
 import { insertEndEvent } from './statements/task-events';
 import {
-  cancelUnstarted, childRows, countChildren, failParent, FLOW_ROWS_PER_INSERT, type FlowRow, flowRows, insertFlowTasks, rearmParent, replaceFinishedRoot, uncountChild,
+  cancelUnstarted, childRows, countChildren, failParent, FLOW_ROWS_PER_INSERT, type FlowRow, flowRows, insertFlowTasks, lockedFlowRow, rearmParent, replaceFinishedRoot,
+  uncountChild,
   unstartedChildren,
 } from './statements/flows';
 import type { Occurrence } from '../queue-consumer';
@@ -143,19 +144,30 @@ export class DatabaseFlows implements FlowStore {
   }
 
   /**
-   * Runs the retry `statement` of `taskId`; for a dead child, in the same
-   * transaction, its parent waits for it again, and a parent that died of it
-   * is re-armed; with `events` its `queued` event is written there too.
-   * Returns the task's type, undefined when the retry changed no row.
+   * Runs the retry `statement` of `taskId`, its row locked: a parent that died of its child is refused while that
+   * child is dead or cancelled; for a dead child, in the same transaction, its parent waits for it again, and a
+   * parent that died of it is re-armed; with `events` its `queued` event is written there too. Returns the task's
+   * type, or its status when the retry changed no row. The check was made before the transaction: a parent read
+   * `waiting` (its child just retried) passed it, the child died again, and the parent ran without its child.
    */
-  retry(taskId: string, statement: Statement, events = false): Promise<string | undefined> {
+  retry(taskId: string, statement: Statement, events = false): Promise<{ type: string } | { status: TaskStatus }> {
     return this.sql.transaction(async (runner) => {
-      const [before] = await this.read(flowRows(this.sql, [taskId]), runner);
-      if ((await this.write(statement, runner)) === 0) return undefined;
+      const [before] = await this.read(lockedFlowRow(this.sql, taskId), runner);
+      if (!before) throw new TaskNotFoundError(taskId);
+      if (before.status === 'dead') await this.refuseDeadOfChild(before, runner);
+      if ((await this.write(statement, runner)) === 0) return { status: reportedStatus(before) };
       if (before.parent_id && before.status === 'dead') await this.retried(runner, before);
       if (events) await writeEvents(this.sql, lifecycleRows('queued', [{ taskId, type: before.task_type }], Date.now()), runner);
-      return before.task_type;
+      return { type: before.task_type };
     });
+  }
+
+  /** A parent dead of its child under 'fail' ran no handler: run again now, it would run without that child's result. */
+  private async refuseDeadOfChild(parent: FlowRow, runner: QueryRunner): Promise<void> {
+    if (!parent.error_message) return;
+    const children = await this.read(childRows(this.sql, [parent.task_id]), runner);
+    const child = children.find((c) => parent.error_message!.startsWith(childFailedPrefix(c.task_id)));
+    if (child && (child.status === 'dead' || child.status === 'cancelled')) throw diedOfChild(parent.task_id, child.task_id, child.status);
   }
 
   private async retried(runner: QueryRunner, child: FlowRow): Promise<void> {

@@ -9,7 +9,6 @@ import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, type T
 import { type OccurrenceClaim, type QueueCapabilities, QueueConsumer } from '../queue-consumer';
 import { type ClusterEventFeed, type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
 import { cancelOptions, type NormalizedTask, normalizeBatch, normalizePush, storableKey } from '../task-validation';
-import { refuseParentDeadOfChild } from '../flow-validation';
 import { dialectOfDataSource, Sql } from '../../database/sql';
 import type { PermitStore } from '../rate-windows';
 import { type QueueTracing, tracingFor } from '../../tracing/queue-tracing';
@@ -175,13 +174,9 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 
   async retryTask(taskId: string): Promise<void> {
     if (!storableKey(taskId)) throw new TaskNotFoundError(taskId);
-    await refuseParentDeadOfChild(await this.getTask(taskId), (id) => this.getTask(id));
-    const type = await this.flows.retry(taskId, databaseParts().retryTask(this.sql, this.seq, taskId), this.options.queue.clusterEvents);
-    if (type === undefined) {
-      const { status } = await this.getTask(taskId);
-      throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
-    }
-    this.taskEvents.emit('queued', { taskId, type });
+    const retried = await this.flows.retry(taskId, databaseParts().retryTask(this.sql, this.seq, taskId), this.options.queue.clusterEvents);
+    if ('status' in retried) throw new InvalidArgumentError('taskId', `task '${taskId}' is ${retried.status}; only dead or failed tasks can be retried`);
+    this.taskEvents.emit('queued', { taskId, type: retried.type });
     this.sqlConsumer.wakeLocal(1);
   }
 

@@ -196,8 +196,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   async retryTask(taskId: string): Promise<void> {
-    await refuseParentDeadOfChild(await this.getTask(taskId), (id) => this.getTask(id));
-    const type = await this.status.retry(taskId);
+    const type = await this.status.retry(taskId, (record) => refuseParentDeadOfChild(record, (id) => this.getTask(id)));
     this.emit('queued', { taskId, type });
     this.jobConsumer.wakeLocal(1);
   }

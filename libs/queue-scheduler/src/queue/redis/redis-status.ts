@@ -118,12 +118,18 @@ export class RedisStatus {
    * Queues a dead task again, or a failed one waiting for its retry now, with a fresh attempt count; returns its type.
    * clusterEvents$' queued: BullMQ's add writes it (`added`), its retry and promote do not, so ours is written first.
    */
-  async retry(taskId: string): Promise<string> {
+  /**
+   * `refuse` sees the record in the state this retry acts on: checked before reading it, a flow parent read waiting
+   * (its child just retried) passed, the child died again, and the retry then ran the parent without its child.
+   */
+  async retry(taskId: string, refuse: (record: TaskRecord) => Promise<void>): Promise<string> {
     const found = await this.find(taskId);
     const state = found.cancelled ? 'cancelled' : await found.job!.getState();
     const job = found.job;
     const queuedAgain = (): Promise<void> => this.redis.addEvent(job!.name, ['event', QUEUED_AGAIN_EVENT, 'jobId', job!.id!]);
     if (job && state === 'failed') {
+      // read again as getTask reads it: the job above may be its hash from before it died (no error yet)
+      await refuse(await this.record(taskId));
       await queuedAgain();
       // a fresh allowance of lost tries too: BullMQ's retry keeps the stall count
       await this.redis.client.hdel(this.redis.queueFor(job.name).toKey(job.id!), 'stc');

@@ -44,6 +44,11 @@ export function flowRows(sql: Sql, ids: readonly string[]): Statement {
   return { text: `SELECT ${FLOW_COLUMNS} FROM task_queue WHERE task_id IN (${sql.list(ids.length)})`, params: [...ids] };
 }
 
+/** One task's flow row, locked until the transaction ends (SQLite: the transaction is the lock). */
+export function lockedFlowRow(sql: Sql, id: string): Statement {
+  return { text: `SELECT ${FLOW_COLUMNS} FROM task_queue WHERE task_id = ?${sql.dialect === 'sqlite' ? '' : ' FOR UPDATE'}`, params: [id] };
+}
+
 /** The children of `parents` in push order, through idx_task_queue_parent; with their results when `results`. */
 export function childRows(sql: Sql, parents: readonly string[], results = false): Statement {
   const more = results ? `, ${sql.json('result')} AS result` : '';
