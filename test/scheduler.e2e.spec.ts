@@ -6,6 +6,8 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import {
   InvalidScheduleError,
   MemoryQueueService,
+  QueueSchedulerError,
+  ScheduleConflictError,
   SchedulerService,
   SchedulerTask,
   TaskEvent,
@@ -149,6 +151,45 @@ describe.each(DATABASES)('SchedulerService on %s', (kind) => {
     expect(updated.nextRunAt!.getTime()).toBe(s.nextRunAt!.getTime());
     const moved = await scheduler.updateSchedule(s.taskId, { intervalSeconds: 7200 });
     expect(moved.nextRunAt!.getTime()).toBeGreaterThan(s.nextRunAt!.getTime());
+  });
+
+  it('concurrent changes of one schedule made by one instance all apply, in call order', async () => {
+    app = await bootApp(db, { workers: { enabled: false } });
+    const { scheduler } = services(app);
+    const s = await scheduler.addSchedule({ name: 'busy', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 3600 });
+    // each raced the others' compare-and-set, one winning per round: the eleventh of twelve lost ten times (plain Error)
+    const changes = [
+      ...Array.from({ length: 20 }, (_, i) => () => scheduler.updateSchedule(s.taskId, { priority: i })),
+      () => scheduler.pauseSchedule(s.taskId),
+      () => scheduler.resumeSchedule(s.taskId),
+      () => scheduler.updateSchedule(s.taskId, { description: 'last' }),
+    ];
+    const results = await Promise.allSettled(changes.map((change) => change()));
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(await scheduler.getSchedule(s.taskId)).toMatchObject({ priority: 19, enabled: true, description: 'last' });
+    const deletes = await Promise.allSettled([scheduler.deleteSchedule(s.taskId), scheduler.deleteSchedule(s.taskId)]);
+    // the second, after the first, finds no row
+    expect(deletes[0].status).toBe('fulfilled');
+    expect(deletes[1]).toMatchObject({ status: 'rejected', reason: expect.any(TaskNotFoundError) });
+  });
+
+  if (kind === 'sqlite') it('a change that other instances keep beating is a ScheduleConflictError, and writes nothing', async () => {
+    app = await bootApp(db, { workers: { enabled: false } });
+    const { scheduler } = services(app);
+    const s = await scheduler.addSchedule({ name: 'contended', taskType: 'tick', scheduleType: 'interval', intervalSeconds: 3600 });
+    const ds = app.get<DataSource>(getDataSourceToken());
+    // every write of the row is dropped, as when another instance's compare-and-set wins each round
+    await ds.query(`CREATE TRIGGER contended BEFORE UPDATE ON scheduler_task WHEN OLD.task_id = '${s.taskId}' BEGIN SELECT RAISE(IGNORE); END`);
+    try {
+      const err = await scheduler.updateSchedule(s.taskId, { priority: 5 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ScheduleConflictError);
+      expect(err).toBeInstanceOf(QueueSchedulerError);
+      expect(err).toMatchObject({ scheduleId: s.taskId, message: expect.stringContaining('nothing was changed') });
+      await expect(scheduler.pauseSchedule(s.taskId)).rejects.toBeInstanceOf(ScheduleConflictError);
+    } finally {
+      await ds.query('DROP TRIGGER contended');
+    }
+    expect(await scheduler.getSchedule(s.taskId)).toMatchObject({ priority: 0, enabled: true });
   });
 
   it('addSchedule returns enabled as a boolean, as every read does', async () => {

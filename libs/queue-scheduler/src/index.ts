@@ -50,6 +50,7 @@ export {
   BackendTimeoutError,
   SchemaNotReadyError,
 } from './errors/errors';
+export { ScheduleConflictError, TaskShutdownError } from './errors/conflict-errors';
 export { MAX_FLOW_DEPTH, MAX_FLOW_NODES } from './interfaces/flow.interface';
 export type { ChildFailurePolicy, ChildResult, FlowIds, FlowInput, FlowNode } from './interfaces/flow.interface';
 export { MAX_PROGRESS_BYTES } from './workers/task-progress';

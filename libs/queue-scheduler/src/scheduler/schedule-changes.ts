@@ -2,6 +2,7 @@ import type { Repository } from 'typeorm';
 import type { Clock } from '../clock';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
 import { describeValue, InvalidScheduleError, TaskNotFoundError } from '../errors/errors';
+import { ScheduleConflictError } from '../errors/conflict-errors';
 import { keyProblem } from '../queue/json-value';
 import { MAX_SCHEDULE_ID_LENGTH } from '../queue/task-validation';
 import type { AddSchedulerTaskInput, UpdateSchedulerTaskInput } from '../interfaces/schedule.interface';
@@ -23,6 +24,8 @@ const MAX_CHANGE_TRIES = 10;
  * to it, so the change applies to them as to every later one.
  */
 export class ScheduleChanges {
+  private readonly turns = new Map<unknown, Promise<void>>();
+
   constructor(
     private readonly repo: Repository<SchedulerTask>,
     private readonly loop: ScheduleLoop,
@@ -83,7 +86,11 @@ export class ScheduleChanges {
     });
   }
 
-  async delete(id: string): Promise<void> {
+  delete(id: string): Promise<void> {
+    return this.inTurn(id, () => this.deleteNow(id));
+  }
+
+  private async deleteNow(id: string): Promise<void> {
     const cancelled = new Set<number>();
     for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
       const row = await this.read(id);
@@ -93,11 +100,27 @@ export class ScheduleChanges {
         return;
       }
     }
-    throw new Error(`schedule ${id}: could not delete it, the row kept changing (${MAX_CHANGE_TRIES} tries)`);
+    throw new ScheduleConflictError(id, 'delete it', MAX_CHANGE_TRIES);
+  }
+
+  /**
+   * The changes of one schedule made here, one after another: a burst of them raced each other's compare-and-set,
+   * one winning per round, and the eleventh of twelve concurrent updates lost ten times in a row.
+   */
+  private inTurn<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const mine = (this.turns.get(id) ?? Promise.resolve()).then(work);
+    const settled = mine.then(() => undefined, () => undefined);
+    this.turns.set(id, settled);
+    void settled.then(() => this.turns.get(id) === settled && this.turns.delete(id));
+    return mine;
   }
 
   /** Read, change, write with compare-and-set on `version`; the loop looks at the table again after a change. */
-  private async change(id: string, apply: (row: SchedulerTask) => Partial<SchedulerTask | ScheduleFields>): Promise<SchedulerTask> {
+  private change(id: string, apply: (row: SchedulerTask) => Partial<SchedulerTask | ScheduleFields>): Promise<SchedulerTask> {
+    return this.inTurn(id, () => this.changeNow(id, apply));
+  }
+
+  private async changeNow(id: string, apply: (row: SchedulerTask) => Partial<SchedulerTask | ScheduleFields>): Promise<SchedulerTask> {
     const cancelled = new Set<number>();
     const withBack = (row: SchedulerTask, back: GivenBack | null): SchedulerTask => (back ? this.repo.merge(this.repo.create(row), back) : row);
     for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
@@ -120,7 +143,7 @@ export class ScheduleChanges {
         return written;
       }
     }
-    throw new Error(`schedule ${id}: could not apply the change, the row kept changing (${MAX_CHANGE_TRIES} tries)`);
+    throw new ScheduleConflictError(id, 'apply the change', MAX_CHANGE_TRIES);
   }
 }
 
