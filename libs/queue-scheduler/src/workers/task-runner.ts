@@ -8,15 +8,9 @@ import { backoffDelay } from './backoff';
 import { storableError, storableResult } from './storable-outcome';
 import { performance } from 'node:perf_hooks';
 import { TaskRun, type TryOwner } from './task-run';
+import { TaskShutdownError } from '../errors/conflict-errors';
 import type { TryTraces } from '../tracing/try-traces';
 
-/** Why a running task's signal was aborted by shutdown, as opposed to its own timeout. */
-export class ShutdownAbort extends Error {
-  constructor() {
-    super('aborted: the application is shutting down');
-    this.name = 'ShutdownAbort';
-  }
-}
 
 /**
  * Called when a task's handler is over and its outcome handed to the queue.
@@ -177,7 +171,7 @@ export class TaskRunner implements TryOwner {
       if (this.traces !== undefined) this.traces.ended(run, 'released');
       return this.queue.release(task, at);
     }
-    if (run.reason instanceof ShutdownAbort && error === run.reason) {
+    if (run.reason instanceof TaskShutdownError && error === run.reason) {
       this.logger.warn(`${taskLabel(task)} was interrupted by shutdown after ${Math.round(durationMs)} ms; it is released without using an attempt`);
       if (this.traces !== undefined) this.traces.ended(run, 'released');
       return this.queue.release(task);

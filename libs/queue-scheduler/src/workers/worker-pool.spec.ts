@@ -1,4 +1,5 @@
-import { NoTaskHandlerError, TaskTimeoutError } from '../errors/errors';
+import { NoTaskHandlerError, QueueSchedulerError, TaskTimeoutError } from '../errors/errors';
+import { TaskShutdownError } from '../errors/conflict-errors';
 import { TaskHandlerRegistry } from '../handlers/task-handler.registry';
 import type { QueueSchedulerModuleOptions } from '../interfaces/options.interface';
 import type { TaskContext, TaskEvent } from '../interfaces/task.interface';
@@ -229,6 +230,10 @@ describe('WorkerPool', () => {
     await pool.stop();
     expect(Date.now() - began).toBeGreaterThanOrEqual(45);
     expect(signal?.aborted).toBe(true);
+    // a handler calling signal.throwIfAborted() can tell shutdown apart by class, as it can a timeout or a cancel
+    expect(signal?.reason).toBeInstanceOf(TaskShutdownError);
+    expect(signal?.reason).toBeInstanceOf(QueueSchedulerError);
+    expect(signal?.reason).toMatchObject({ kind: 'shutdown', name: 'TaskShutdownError' });
     expect(queue.getTask('stuck-1')).toMatchObject({ status: 'pending', attempts: 0 });
   });
 });

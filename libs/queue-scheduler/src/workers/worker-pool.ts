@@ -4,7 +4,8 @@ import type { ResolvedOptions } from '../interfaces/options.interface';
 import type { MaybePromise, Task } from '../interfaces/task.interface';
 import { LibraryLogger, taskLabel } from '../queue-scheduler.logger';
 import type { ClaimFilter, QueueConsumer } from '../queue/queue-consumer';
-import { ShutdownAbort, type TaskDone, TaskRunner } from './task-runner';
+import { type TaskDone, TaskRunner } from './task-runner';
+import { TaskShutdownError } from '../errors/conflict-errors';
 import { tracingFor } from '../tracing/queue-tracing';
 import { TryTraces } from '../tracing/try-traces';
 import { ClaimFilters } from './claim-filter';
@@ -125,7 +126,7 @@ export class WorkerPool {
     if (left.length) {
       this.logger.warn(`shutdown: ${left.length} task(s) still running after ${timeoutMs} ms, aborting them: ${left.map((run) => taskLabel(run.task)).join(', ')}`);
     }
-    for (const run of left) run.abort(new ShutdownAbort());
+    for (const run of left) run.abort(new TaskShutdownError());
     // their releases (and outcomes) are writes too: against a backend that is away, the lease gives the tasks back
     await this.outcomesWritten();
   }
