@@ -5,7 +5,8 @@
  */
 import { Injectable } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { MemoryQueueService, SchedulerService, TaskContext, TaskHandler } from 'nestjs-queue-scheduler';
+import { MemoryQueueService, MissingPackageError, SchedulerService, TaskContext, TaskHandler } from 'nestjs-queue-scheduler';
+import { requireSqliteDriver } from 'nestjs-queue-scheduler/testing/queue-scheduler-testing.module';
 import { QueueSchedulerTester, QueueSchedulerTestingModule, VirtualClock } from 'nestjs-queue-scheduler/testing';
 
 @Injectable()
@@ -182,5 +183,29 @@ describe('QueueSchedulerTestingModule (a user-style test)', () => {
     // before, the driver's own "connection is not open" from the closed SQLite data source
     expect(() => tester.advance(1000)).toThrow(expect.objectContaining({ name: 'QueueClosedError', message: expect.stringMatching(/testing module is closed/) }));
     expect(() => tester.drain()).toThrow(expect.objectContaining({ name: 'QueueClosedError' }));
+  });
+});
+
+describe('QueueSchedulerTestingModule without better-sqlite3', () => {
+  const missing = (name: string): never => {
+    throw Object.assign(new Error(`Cannot find module '${name}'`), { code: 'MODULE_NOT_FOUND' });
+  };
+
+  it('stops at once with MissingPackageError naming the package (TypeORM gave up after 27 s of retries)', () => {
+    const err = (() => {
+      try {
+        requireSqliteDriver(missing);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(MissingPackageError);
+    expect(err).toMatchObject({ packageName: 'better-sqlite3', message: expect.stringContaining('npm install better-sqlite3@12') });
+    // installed (this repository's copy): nothing to say
+    expect(() => requireSqliteDriver()).not.toThrow();
+  });
+
+  it('does not look for it when the test brings its own data source', () => {
+    expect(() => QueueSchedulerTestingModule.forRoot({ dataSource: 'mine' })).not.toThrow();
   });
 });

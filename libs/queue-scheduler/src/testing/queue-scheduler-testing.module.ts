@@ -6,6 +6,8 @@ import type { QueueSchedulerModuleOptions } from '../interfaces/options.interfac
 import { QueueSchedulerModule } from '../queue-scheduler.module';
 import { QueueSchedulerTester } from './queue-scheduler.tester';
 import { VirtualClock } from './virtual-clock';
+import { MissingPackageError } from '../errors/errors';
+import { requireOptional } from '../optional-package';
 
 /** Name of the in-memory SQLite data source the testing module makes when the test brings none. */
 export const TESTING_DATA_SOURCE = 'queue-scheduler-testing';
@@ -55,9 +57,22 @@ export class QueueSchedulerTestingModule {
     // providers given here come after the module's own, so this clock replaces the system clock
     core.providers = [...(core.providers ?? []), { provide: QUEUE_SCHEDULER_CLOCK, useValue: clock }, { provide: VirtualClock, useValue: clock }, QueueSchedulerTester];
     core.exports = [...(core.exports ?? []), VirtualClock, QueueSchedulerTester];
+    if (!dataSource) requireSqliteDriver();
+    // no retries: an in-memory database that failed to open fails the same way again (TypeORM's 9 × 3 s outlasted Jest's timeout)
     const database = dataSource
       ? []
-      : [TypeOrmModule.forRoot({ name, type: 'better-sqlite3', database: ':memory:', entities: QUEUE_SCHEDULER_ENTITIES, synchronize: true, logging: false })];
+      : [TypeOrmModule.forRoot({ name, type: 'better-sqlite3', database: ':memory:', entities: QUEUE_SCHEDULER_ENTITIES, synchronize: true, logging: false, retryAttempts: 0 })];
     return { module: QueueSchedulerTestingModule, global: true, imports: [...database, core], exports: [core] };
+  }
+}
+
+/**
+ * Stops a test at once, naming the package, when the in-memory database cannot be opened for want of its driver:
+ * TypeORM's own error came after its retries, half a minute later. Resolved, not loaded (`resolve` stands in for
+ * require.resolve in tests).
+ */
+export function requireSqliteDriver(resolve: (name: string) => unknown = require.resolve): void {
+  if (requireOptional('better-sqlite3', resolve) === null) {
+    throw new MissingPackageError('better-sqlite3', 'QueueSchedulerTestingModule (its in-memory SQLite database; or pass dataSource)', 'better-sqlite3@12');
   }
 }
