@@ -270,6 +270,12 @@ describe.each<QueueBackend>(['memory', 'database', 'redis'])('dashboard API on t
     const now = await json<{ nextRuns: string[]; nextRunAt: string }>(call('GET', `/queues/api/schedules/${s.taskId}`));
     expect(now.nextRuns[0]).toBe(now.nextRunAt);
     expect(now.nextRuns).toEqual((await scheduler().nextOccurrences(s.taskId)).map((d) => d.toISOString()));
+    for (const limit of ['0x10', '1e2', ' 5', '5.0', '0', '201', '-1']) {
+      const res = await call('GET', `/queues/api/tasks?limit=${encodeURIComponent(limit)}`);
+      expect(res.status).toBe(400);
+      expect(await res.text()).toContain('limit must be an integer from 1 to 200');
+    }
+    expect((await call('GET', '/queues/api/tasks?limit=200')).status).toBe(200);
     for (const bad of ['yesterday', '2026-13-40T00:00:00Z', '1700000000000']) {
       const res = await call('GET', `/queues/api/schedules/${s.taskId}?from=${encodeURIComponent(bad)}`);
       expect(res.status).toBe(400);

@@ -101,7 +101,8 @@ export function parseStatus(value: unknown): TaskStatus | undefined {
 
 export function parseLimit(value: unknown, fallback: number, max: number): number {
   if (value === undefined || value === '') return fallback;
-  const n = Number(value);
+  // decimal digits only: Number() also read '0x10', '1e2' and ' 5' as integers
+  const n = typeof value === 'string' && /^[0-9]{1,9}$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < 1 || n > max) throw new BadRequestException(`limit must be an integer from 1 to ${max}, got ${JSON.stringify(value)}`);
   return n;
 }
