@@ -77,3 +77,6 @@ export function claimDue(sql: Sql, now: number, owner: string, lease: number, ty
 
 /** PostgreSQL, inside the claim's transaction while a backlog lasts: no sort plan (see DatabaseConsumer.claim). */
 export const NO_SORT = 'SET LOCAL enable_sort = off';
+
+/** PostgreSQL, beside NO_SORT for a capped claim (see claimRows). */
+export const NO_JIT = 'SET LOCAL jit = off';
