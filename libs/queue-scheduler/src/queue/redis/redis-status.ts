@@ -130,11 +130,17 @@ export class RedisStatus {
     if (job && state === 'failed') {
       // read again as getTask reads it: the job above may be its hash from before it died (no error yet)
       await refuse(await this.record(taskId));
+      // the child's own retry may have re-armed this parent meanwhile: then nothing is written (BullMQ's retry would
+      // refuse with its plain Error, after our event and try were written); what is left of that window is caught below
+      await this.stillFailed(taskId, job);
       await queuedAgain();
       // a fresh allowance of lost tries too: BullMQ's retry keeps the stall count
       await this.redis.client.hdel(this.redis.queueFor(job.name).toKey(job.id!), 'stc');
       await storeLastTry(job);
-      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }).catch(async (err: unknown) => {
+        await this.stillFailed(taskId, job);
+        throw err; // still failed: the retry failed for another reason
+      });
       // a flow child is back among its parent's dependencies (BullMQ's retry): a parent that died of it waits again
       if (job.parentKey) await this.redis.client.eval(REARM_PARENTS, 0, this.redis.queueFor(job.name).toKey(job.id!), String(Date.now()));
     } else if (job && state === 'delayed' && job.attemptsMade > 0 && job.parentKey) {
@@ -155,6 +161,14 @@ export class RedisStatus {
     // a retried task lists as pushed now, newest first, as on the other backends
     await this.redis.keys.index(taskId, job.name, true);
     return job.name;
+  }
+
+  /** InvalidArgumentError naming the task's status unless its job is still failed (dead). */
+  private async stillFailed(taskId: string, job: Job): Promise<void> {
+    const state = await job.getState();
+    if (state === 'failed') return;
+    const { status } = recordOf(job, state);
+    throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
   }
 
   /** Deletes a finished task: its job (or cancelled record) and our index entries; false while it is unfinished. */
