@@ -117,8 +117,6 @@ export class RedisStatus {
   /**
    * Queues a dead task again, or a failed one waiting for its retry now, with a fresh attempt count; returns its type.
    * clusterEvents$' queued: BullMQ's add writes it (`added`), its retry and promote do not, so ours is written first.
-   */
-  /**
    * `refuse` sees the record in the state this retry acts on: checked before reading it, a flow parent read waiting
    * (its child just retried) passed, the child died again, and the retry then ran the parent without its child.
    */
