@@ -130,12 +130,14 @@ export class RedisStatus {
       await refuse(await this.record(taskId));
       // the child's own retry may have re-armed this parent meanwhile: then nothing is written (BullMQ's retry would
       // refuse with its plain Error, after our event and try were written); what is left of that window is caught below
-      await this.stillFailed(taskId, job);
+      // read anew: a retry that raced this one ran the task, which died again, and stored its try; from the job read
+      // first, ours wrote the tries back without it
+      const current = await this.stillFailed(taskId, job);
       await queuedAgain();
       // a fresh allowance of lost tries too: BullMQ's retry keeps the stall count
       await this.redis.client.hdel(this.redis.queueFor(job.name).toKey(job.id!), 'stc');
-      await storeLastTry(job);
-      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }).catch(async (err: unknown) => {
+      await storeLastTry(current);
+      await current.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true }).catch(async (err: unknown) => {
         await this.stillFailed(taskId, job);
         throw err; // still failed: the retry failed for another reason
       });
@@ -161,11 +163,12 @@ export class RedisStatus {
     return job.name;
   }
 
-  /** InvalidArgumentError naming the task's status unless its job is still failed (dead). */
-  private async stillFailed(taskId: string, job: Job): Promise<void> {
-    const state = await job.getState();
-    if (state === 'failed') return;
-    const { status } = recordOf(job, state);
+  /** The task's job as it is now, if still failed (dead); otherwise InvalidArgumentError naming its status. */
+  private async stillFailed(taskId: string, job: Job): Promise<Job> {
+    const current = (await this.redis.jobOf(job.name, taskId)) ?? job;
+    const state = await current.getState();
+    if (state === 'failed') return current;
+    const { status } = recordOf(current, state);
     throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
   }
 
