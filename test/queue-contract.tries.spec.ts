@@ -32,6 +32,14 @@ class TryHandlers {
     throwFromBroken();
   }
 
+  readonly doomedRuns = new Map<string, number>();
+
+  @TaskHandler('doomed')
+  doomed(_params: unknown, ctx: TaskContext): never {
+    this.doomedRuns.set(ctx.taskId, (this.doomedRuns.get(ctx.taskId) ?? 0) + 1);
+    throw new Error('doomed');
+  }
+
   @TaskHandler('huge-stack')
   hugeStack(): void {
     const err = new Error('deep');
@@ -232,6 +240,22 @@ describe.each(BACKENDS)('tries and stacks on %s', (backend) => {
     const attempts = record.tries!.map((t) => t.attempt);
     expect(attempts).toEqual(Array.from({ length: MAX_TRIES_KEPT + 1 }, (_, i) => i + 3));
     expect(record.tries!.at(-1)!.error).toBe(`hopeless ${MAX_TRIES_KEPT + 3}`);
+  });
+
+  it('keeps every try of a dead task retried twice at once: each retry accepted runs it once, the other is refused', async () => {
+    const { queue, handlers } = await boot();
+    for (let round = 0; round < 10; round++) {
+      const id = await queue.pushTask({ type: 'doomed', maxRetries: 0 });
+      await settled(queue, id, 'dead');
+      // on Redis the second retry wrote the tries back from the job it read first, without the try the first one ran
+      const outcomes = await Promise.allSettled([queue.retryTask(id), new Promise((resolve) => setTimeout(resolve, round % 3)).then(() => queue.retryTask(id))]);
+      for (const o of outcomes) if (o.status === 'rejected') expect(o.reason).toMatchObject({ name: 'InvalidArgumentError', field: 'taskId' });
+      const accepted = outcomes.filter((o) => o.status === 'fulfilled').length;
+      expect(accepted).toBeGreaterThanOrEqual(1);
+      await waitFor(async () => handlers.doomedRuns.get(id) === 1 + accepted && (await queue.getTask(id)).status === 'dead', `the ${accepted} accepted retries of ${id} to run`);
+      const record = await queue.getTask(id);
+      expect(record.tries!.map((t) => t.outcome)).toEqual(Array.from({ length: 1 + accepted }, () => 'failed'));
+    }
   });
 
   it('keeps the tries of a dead task retried by hand, and counts the new ones from 1', async () => {

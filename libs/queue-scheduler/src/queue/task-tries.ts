@@ -81,7 +81,9 @@ export function triesOf(record: TaskRecord, stored: readonly StoredTry[] | undef
   // the current try stored already (a failed try waiting for its retry); a try after a manual retry can start in the
   // same ms as the stored one (the memory backend), with the same attempt number: its outcome tells them apart
   const lastIsCurrent = last !== undefined && last.startedAt !== null && Number(last.startedAt) === started && Number(last.attempt) === record.attempts;
-  if (lastIsCurrent && last.outcome === currentOutcome(record)) return tries;
+  // A dead task's last try is stored only once retryTask runs it again: one that ran and died in the ms of the try
+  // before it, after a retry by hand, matched that one on all three and was left out
+  if (lastIsCurrent && record.status !== 'dead' && last.outcome === currentOutcome(record)) return tries;
   // cancelled while it waited for its retry: the cancel ended no try, the last one stored is the task's last
   if (lastIsCurrent && record.status === 'cancelled') return tries;
   const outcome = currentOutcome(record);

@@ -12,6 +12,8 @@ export interface Failures {
   stack: string | undefined;
   /** Tries followed by another (failed, timed out), oldest first, at most MAX_TRIES_KEPT. */
   tries: StoredTry[] | undefined;
+  /** The last failure ended the task (dead): its try is stored only if retryTask runs it again. */
+  finalUnstored?: boolean;
 }
 
 /**

@@ -9,15 +9,18 @@ export function recordFailure(entry: MemoryEntry, error: Error, retried: boolean
   const failures = (entry.failures ??= { stack: undefined, tries: undefined });
   failures.stack = stack;
   if (retried) failures.tries = appendTry(failures.tries, tryOf(entry, finishedAt, stack));
+  failures.finalUnstored = !retried;
 }
 
 /** `retryTask` of a dead task: its last try, read from the entry until now, is stored before the count starts again. */
 export function recordRetried(entry: MemoryEntry): void {
   const failures = entry.failures;
   if (failures === undefined) return;
-  // a failed task waiting for its retry has its last try stored already
-  if (entry.status === 'dead' && !Number.isNaN(entry.startedAtMs) && failures.tries?.at(-1)?.startedAt !== entry.startedAtMs) {
+  // a failed task waiting for its retry has its last try stored already. Told apart by a flag, not by start time:
+  // a try that ran and died again in the millisecond of the one before it read as stored, and was lost
+  if (entry.status === 'dead' && !Number.isNaN(entry.startedAtMs) && failures.finalUnstored) {
     failures.tries = appendTry(failures.tries, tryOf(entry, entry.completedAtMs, failures.stack));
+    failures.finalUnstored = false;
   }
   // the error is cleared with it
   failures.stack = undefined;
