@@ -139,5 +139,10 @@ describe.each(BACKENDS)('lost tries with the default retry policy, %s', (backend
     expect(startedOn(third, id)).toBe(false);
     // the two tries its error counts, and no third for the claim that found it dead without running it
     expect(record.tries?.map((t) => t.outcome)).toEqual(['lost', 'lost']);
+    // retried by hand: that claim is still no try (the retry stored it as a third lost one)
+    await queue.retryTask(id);
+    const retried = await outcome(id, 30_000);
+    expect(retried.status).toBe('succeeded');
+    expect(retried.tries?.map((t) => t.outcome)).toEqual(['lost', 'lost', 'succeeded']);
   });
 });

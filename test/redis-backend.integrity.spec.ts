@@ -363,6 +363,9 @@ describe('tries lost with their worker (queue.maxLostTries)', () => {
       const [again] = await queue.claim(filter, 1);
       expect(again).toMatchObject({ taskId: 'l1', attempts: 1 });
       await queue.complete(again, null, 1);
+      // the retry stored no try for the check that found it dead (it stored one more lost try)
+      const lostAfter = maxLostTries > 0 ? 1 : 0;
+      expect((await queue.getTask('l1')).tries?.map((t) => t.outcome)).toEqual([...Array.from({ length: maxLostTries + 1 + lostAfter }, () => 'lost'), 'succeeded']);
     } finally {
       await dying.close();
     }

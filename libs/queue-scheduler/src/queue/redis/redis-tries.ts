@@ -39,6 +39,8 @@ export async function storeLastTry(job: Job): Promise<void> {
   const data = job.data as WithTries;
   if (!job.processedOn) return;
   const stack = job.stacktrace?.at(-1) ?? null;
+  // dead of TaskLostError: the check that found it lost too often ran no handler; its lost tries are stored already
+  if (failureOutcome(stack) === 'lost') return;
   const last: StoredTry = {
     attempt: job.attemptsMade, startedAt: job.processedOn, finishedAt: job.finishedOn ?? null,
     outcome: failureOutcome(stack), error: job.failedReason ?? null, stack, instance: null,

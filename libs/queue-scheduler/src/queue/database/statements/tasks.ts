@@ -109,7 +109,8 @@ export function retryTask(sql: Sql, seq: Sequence, taskId: string): Statement {
     attempt: 'attempts', startedAt: 'started_at', finishedAt: 'completed_at', outcome: OUTCOME_OF_STACK, error: 'error_message', stack: 'error_stack', instance: 'NULL',
   });
   return {
-    text: `UPDATE task_queue SET tries = CASE WHEN status = 'dead' AND started_at IS NOT NULL THEN ${last} ELSE tries END,
+    // dead of TaskLostError: the claim that found it lost too often ran no handler; its lost tries are stored already
+    text: `UPDATE task_queue SET tries = CASE WHEN status = 'dead' AND started_at IS NOT NULL AND (error_stack IS NULL OR error_stack NOT LIKE 'TaskLostError%') THEN ${last} ELSE tries END,
        status = 'pending', attempts = 0, retry_count = 0, run_at = ?, seq = ?, error_message = NULL, error_stack = NULL, completed_at = NULL, started_at = NULL, lease_owner = NULL, lease_expires_at = NULL
        WHERE task_id = ? AND (status = 'dead' OR (status = 'pending' AND retry_count > 0))`,
     params: [Date.now(), seq.next(), taskId],
