@@ -1,4 +1,4 @@
-import { QueueSchedulerError } from './errors';
+import { InvalidArgumentError, QueueSchedulerError } from './errors';
 
 /**
  * The reason `ctx.signal` aborts with when the app shuts down and the task is
@@ -27,4 +27,9 @@ export class ScheduleConflictError extends QueueSchedulerError {
   ) {
     super(`schedule '${scheduleId}': could not ${what}, other instances kept changing the row (${tries} tries); nothing was changed`);
   }
+}
+
+/** retryTask of a task in a status it cannot retry from: the one message every backend gives. */
+export function notRetryable(taskId: string, status: string): InvalidArgumentError {
+  return new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
 }

@@ -1,6 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
-import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
+import { TaskNotFoundError } from '../../errors/errors';
+import { notRetryable } from '../../errors/conflict-errors';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { InstanceLoad, PushTaskInput, Task, TaskRecord } from '../../interfaces/task.interface';
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.constants';
@@ -175,7 +176,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   async retryTask(taskId: string): Promise<void> {
     if (!storableKey(taskId)) throw new TaskNotFoundError(taskId);
     const retried = await this.flows.retry(taskId, databaseParts().retryTask(this.sql, this.seq, taskId), this.options.queue.clusterEvents);
-    if ('status' in retried) throw new InvalidArgumentError('taskId', `task '${taskId}' is ${retried.status}; only dead or failed tasks can be retried`);
+    if ('status' in retried) throw notRetryable(taskId, retried.status);
     this.taskEvents.emit('queued', { taskId, type: retried.type });
     this.sqlConsumer.wakeLocal(1);
   }

@@ -1,5 +1,6 @@
 import type { Clock } from '../../clock';
-import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
+import { TaskNotFoundError } from '../../errors/errors';
+import { notRetryable } from '../../errors/conflict-errors';
 import type { InstanceLoad, Task, TaskEventKind, TaskProgress, TaskRecord } from '../../interfaces/task.interface';
 import { MemoryEntry, toRecord } from './memory-entries';
 import { MemoryFlows } from './memory-flows';
@@ -140,7 +141,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   /** Queues a dead task again with a fresh attempt count, or runs a failed one (waiting for its retry) now. */
   retryTask(taskId: string): void {
     const entry = this.entryOf(taskId);
-    if (entry.status !== 'dead' && entry.status !== 'failed') throw new InvalidArgumentError('taskId', `task '${taskId}' is ${entry.status}; only dead or failed tasks can be retried`);
+    if (entry.status !== 'dead' && entry.status !== 'failed') throw notRetryable(taskId, entry.status);
     if (entry.status === 'dead') this.flows.refuseDeadOfChild(entry);
     if (entry.status === 'failed') this.waiting.remove(entry);
     const now = this.clock.now();

@@ -1,6 +1,7 @@
 import { pageOf, pageRequest } from '../task-pages';
 import type { Job } from 'bullmq';
-import { InvalidArgumentError, TaskNotFoundError } from '../../errors/errors';
+import { TaskNotFoundError } from '../../errors/errors';
+import { notRetryable } from '../../errors/conflict-errors';
 import type { InstanceLoad, TaskRecord } from '../../interfaces/task.interface';
 import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
 import type { RedisConnection } from './redis-connection';
@@ -156,7 +157,7 @@ export class RedisStatus {
       await this.redis.queueFor(job.name).add(job.name, job.data as JobData, { jobId: jobIdOf(taskId), priority: (job.data as JobData).priority + PRIORITY_OFFSET });
     } else {
       const { status } = found.cancelled ?? recordOf(job!, state);
-      throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
+      throw notRetryable(taskId, status);
     }
     // a retried task lists as pushed now, newest first, as on the other backends
     await this.redis.keys.index(taskId, job.name, true);
@@ -169,7 +170,7 @@ export class RedisStatus {
     const state = await current.getState();
     if (state === 'failed') return current;
     const { status } = recordOf(current, state);
-    throw new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
+    throw notRetryable(taskId, status);
   }
 
   /** Deletes a finished task: its job (or cancelled record) and our index entries; false while it is unfinished. */
