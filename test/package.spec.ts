@@ -224,10 +224,11 @@ describe('the npm package, installed into a new Nest app', () => {
     if (base) rmSync(base, { recursive: true, force: true });
   });
 
-  it('packs the compiled library, its types, README, LICENSE (MIT) and CHANGELOG, and nothing else', async () => {
+  it('packs the compiled library, its types, README, the docs it links to, LICENSE (MIT) and CHANGELOG, and nothing else', async () => {
     expect(packed).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'README.md', 'LICENSE', 'CHANGELOG.md', 'package.json']));
     const outsideDist = packed.filter((p) => !p.startsWith('dist/'));
-    expect(outsideDist.sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'package.json']);
+    // docs/: what the README links to (benchmarks, demo, reliability, the dashboard's pictures), so its links work in the installed package
+    expect(outsideDist.filter((p) => !p.startsWith('docs/')).sort()).toEqual(['CHANGELOG.md', 'LICENSE', 'README.md', 'package.json']);
     const notShipped = packed.filter((p) => /\.spec\.|(^|\/)tests?\/|(^|\/)apps\//.test(p) || (p.endsWith('.ts') && !p.endsWith('.d.ts')));
     expect(notShipped).toEqual([]);
     // besides code, only the dashboard's page: its HTML, CSS and browser scripts ship as they are
@@ -239,6 +240,15 @@ describe('the npm package, installed into a new Nest app', () => {
     mkdirSync(unpacked);
     await ok('tar', ['-xzf', tarball, '-C', unpacked], base);
     const read = (path: string) => readFileSync(join(unpacked, 'package', path), 'utf8');
+    // every relative link of the README (and of the docs it links to) names a file of the package
+    const linked = (file: string): string[] =>
+      [...read(file).matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((m) => m[1]).filter((target) => !/^[a-z]+:/i.test(target)).map((target) => join(file, '..', target));
+    const readmeLinks = linked('README.md');
+    expect(readmeLinks).toEqual(expect.arrayContaining(['docs/benchmarks.md', 'docs/demo.md', 'docs/reliability.md', 'docs/dashboard.png']));
+    const links = [...readmeLinks, ...readmeLinks.filter((p) => p.endsWith('.md') && packed.includes(p)).flatMap(linked)];
+    expect(links.filter((p) => !packed.includes(p))).toEqual([]);
+    // and docs/ holds nothing else
+    expect(packed.filter((p) => p.startsWith('docs/') && !links.includes(p))).toEqual([]);
     expect(read('LICENSE')).toMatch(/^MIT License\n/);
     expect(read('LICENSE')).toContain('Permission is hereby granted, free of charge');
 
