@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { QueueSchedulerModule, type QueueSchedulerModuleOptions, TaskCancelledError, type TaskContext, type TaskEvent, TaskHandler, TaskQueue } from 'nestjs-queue-scheduler';
+import { QueueSchedulerModule, type QueueSchedulerModuleOptions, TaskCancelledError, type TaskContext, type TaskEvent, TaskHandler, TaskQueue, TaskTimeoutError } from 'nestjs-queue-scheduler';
 import { BACKENDS, useBackendApp } from './support/backend-app';
 import { waitFor } from './support/wait-for';
 
@@ -35,6 +35,12 @@ class CancelHandlers {
     this.started.set(ctx.taskId, (this.started.get(ctx.taskId) ?? 0) + 1);
     await this.ignoringGate;
     return 'a result nobody wants';
+  }
+
+  /** Waits for its signal like `cooperative`, under a timeout. */
+  @TaskHandler('times-out', { timeoutMs: 100, retries: { attempts: 1 } })
+  timesOut(params: unknown, ctx: TaskContext): Promise<void> {
+    return this.cooperative(params, ctx);
   }
 
   @TaskHandler('quick')
@@ -75,6 +81,17 @@ describe.each(BACKENDS)('cancelTask of a running task on %s', (backend) => {
     expect(handlers.started.get(id)).toBe(1);
     await waitFor(() => events.some((e) => e.taskId === id && e.kind === 'cancelled'), 'the cancelled event');
     expect(events.filter((e) => e.taskId === id).map((e) => e.kind)).toEqual(['queued', 'started', 'cancelled']);
+  });
+
+  it("aborts the signal of a handler past its timeoutMs with a TaskTimeoutError (kind 'timeout'), told apart from a cancel by its kind", async () => {
+    const { queue, handlers } = await boot();
+    const id = await queue.pushTask({ type: 'times-out' });
+    await waitFor(() => handlers.aborted.has(id), 'the handler to see the abort');
+    const { reason } = handlers.aborted.get(id)!;
+    expect(reason).toBeInstanceOf(TaskTimeoutError);
+    expect(reason).toMatchObject({ kind: 'timeout', timeoutMs: 100 });
+    await waitFor(async () => (await queue.getTask(id)).status === 'dead', 'the task to die of its timeout');
+    expect((await queue.getTask(id)).error).toBe('handler timed out after 100 ms');
   });
 
   it('records a handler that ignores the signal as cancelled when it returns, and drops its result', async () => {

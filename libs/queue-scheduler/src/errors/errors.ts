@@ -65,8 +65,10 @@ export class NoTaskHandlerError extends QueueSchedulerError {
   }
 }
 
-/** The handler did not settle within its `timeoutMs`; counts as a failed attempt. @publicApi */
+/** The handler did not settle within its `timeoutMs` (`kind` 'timeout', the reason `ctx.signal` aborts with); counts as a failed attempt. @publicApi */
 export class TaskTimeoutError extends QueueSchedulerError {
+  readonly kind = 'timeout' as const;
+
   constructor(readonly timeoutMs: number) {
     super(`handler timed out after ${timeoutMs} ms`);
   }
