@@ -190,3 +190,14 @@ function windowMs(field: string, value: unknown, startMs = 0): number {
   if (startMs + value > MAX_EPOCH_MS) bad(field, `with delayMs must end by ${new Date(MAX_EPOCH_MS).toISOString()}`, value);
   return value;
 }
+
+/**
+ * popTask's wait in ms: a number (≤ 0: do not wait; Infinity: no limit). NaN or a string was a deadline never
+ * reached, and the wait polled every millisecond for ever.
+ */
+export function popTimeout(timeoutMs: unknown): number {
+  if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs)) {
+    throw new InvalidArgumentError('timeoutMs', `timeoutMs must be a number of ms (0 or less: do not wait, Infinity: no limit), got ${describeValue(timeoutMs)}`);
+  }
+  return Math.max(0, timeoutMs);
+}

@@ -87,6 +87,24 @@ describe('MemoryQueueService tasks', () => {
     expect((await popped)?.taskId).toBe('far');
   });
 
+  it('popTask refuses a timeout that is not a number (NaN was a deadline never reached, polled every ms for ever)', async () => {
+    jest.useFakeTimers();
+    const queue = makeQueue();
+    for (const bad of [NaN, 'x', null, '50']) {
+      const refused = await queue.popTask(bad as number).catch((err: unknown) => err);
+      expect(refused).toBeInstanceOf(InvalidArgumentError);
+      expect(refused).toMatchObject({ field: 'timeoutMs' });
+      expect((refused as Error).message).toMatch(/^timeoutMs must be a number of ms .*, got /);
+    }
+    expect(jest.getTimerCount()).toBe(0);
+    // 0 or less: no wait at all; Infinity: waits until a task comes
+    expect(await queue.popTask(-1)).toBeNull();
+    const forever = queue.popTask(Infinity);
+    await jest.advanceTimersByTimeAsync(3 * 2 ** 31);
+    queue.pushTask({ taskId: 'late', type: 't' });
+    expect((await forever)?.taskId).toBe('late');
+  });
+
   it('popTask resolves null after its timeout without busy waiting', async () => {
     jest.useFakeTimers();
     const queue = makeQueue();

@@ -11,7 +11,7 @@ import { isUnfinished, MemoryEntry } from './memory-entries';
 import { MemoryQueueStatus } from './memory-queue-status';
 import { isPlain, PlainPush, PlainPushes, plainParams } from './plain-pushes';
 import { type ClaimFilter, type OccurrenceClaim, type QueueCapabilities, QueueConsumer, pushAfterClaim } from '../queue-consumer';
-import { type NormalizedTask, normalizeBatch, normalizePush, type SingletonRule } from '../task-validation';
+import { type NormalizedTask, normalizeBatch, normalizePush, popTimeout, type SingletonRule } from '../task-validation';
 import { SingletonSlots } from './singleton-slots';
 import { IdleWaiters } from '../idle-waiters';
 import { type QueueTracing, tracingFor } from '../../tracing/queue-tracing';
@@ -154,7 +154,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
 
   /** Takes the next ready task (any type), waiting up to `timeoutMs` for one; null on timeout. Call `taskDone` after. */
   async popTask(timeoutMs = 0): Promise<Task | null> {
-    const deadline = Date.now() + Math.max(0, timeoutMs);
+    const deadline = Date.now() + popTimeout(timeoutMs);
     for (;;) {
       const [task] = this.claim(ANY_TYPE, 1);
       if (task) return task;

@@ -65,7 +65,8 @@ export class RedisFlows implements FlowStore {
     consumer.childFailure = (deferred) => this.childFailure(deferred);
   }
 
-  push<P>(flow: FlowInput<P>): Promise<FlowIds> {
+  /** async: a bad tree is a rejection, as on the databases, not a throw out of the call. */
+  async push<P>(flow: FlowInput<P>): Promise<FlowIds> {
     return this.add(normalizeFlow(flow, this.normalize));
   }
 
