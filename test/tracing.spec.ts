@@ -274,6 +274,30 @@ async function expectTracedAcross(queue: TaskQueue, startB: () => Instance, back
   return b;
 }
 
+/**
+ * A task lost with its worker more than queue.maxLostTries (0) times: B kills itself in the try, and the B started
+ * after it finds the task lost at its claim and ends it dead without running it, in a try span of its own, linked to
+ * the push and recording the TaskLostError, as a dead try's span does.
+ */
+async function expectLostTraced(queue: TaskQueue, startB: () => Instance, backend: string): Promise<void> {
+  const lost = await pushInRequest(queue, { type: 'traced-lost' });
+  const push = pushSpanOf(finished(), lost.id, lost.request);
+  const killed = startB();
+  expect(await killed.exited).not.toBe(0);
+  const b = startB();
+  await settled(queue, lost.id, 'dead');
+  const inB = (): SpanLine[] => b.lines.filter((l) => l.event === 'span') as unknown as SpanLine[];
+  await waitFor(() => trySpansOf(inB(), lost.id).length === 1, "the dead task's try span", 20_000);
+  const [span] = trySpansOf(inB(), lost.id);
+  expectLinkedTry(span, push, { 'queue.backend': backend, 'queue.task.type': 'traced-lost', 'queue.task.id': lost.id, 'queue.task.outcome': 'dead' });
+  expect(span.status.code).toBe(SpanStatusCode.ERROR);
+  expect(span.events).toEqual([{ name: 'exception', attributes: expect.objectContaining({ 'exception.type': 'TaskLostError' }) }]);
+  expect((await queue.getTask(lost.id)).error).toMatch(/lost with their worker/);
+}
+
+/** B's options for the lost-try case: a short lease, and no lost try allowed. */
+const LOSING = { leaseMs: 1000, sweepIntervalMs: 200, maxLostTries: 0 };
+
 describe.each(DATABASES)('tracing across processes on the database backend (%s)', (kind) => {
   // process A, this one: pushes inside spans and runs nothing
   const apps = useBackendApp(kind);
@@ -287,6 +311,14 @@ describe.each(DATABASES)('tracing across processes on the database backend (%s)'
     const app = await apps.boot({ tracing: true, workers: { enabled: false }, scheduler: { enabled: false } }, []);
     const startB = () => (b = startInstance(apps.db.options, { tracing: true, queue: { backend: 'database', pollIntervalMs: 50 } }, { app: 'traced' }));
     await expectTracedAcross(app.get(TaskQueue), startB, 'database');
+  });
+
+  it('a task dead of its lost tries gets a dead try span, linked to its push', async () => {
+    // the last test's B would take the task too
+    if (b) await stopAll([b]);
+    const app = await apps.boot({ tracing: true, workers: { enabled: false }, scheduler: { enabled: false } }, []);
+    const startB = () => (b = startInstance(apps.db.options, { tracing: true, queue: { backend: 'database', pollIntervalMs: 50, ...LOSING } }, { app: 'traced' }));
+    await expectLostTraced(app.get(TaskQueue), startB, 'database');
   });
 });
 
@@ -302,15 +334,31 @@ describe('tracing across processes on the redis backend', () => {
     await dropPrefix(prefix);
   });
 
-  it("B's try spans link to A's push spans, carried in the job's data", async () => {
-    const queue = { backend: 'redis' as const, connection: REDIS, prefix, pollIntervalMs: 50 };
+  const queue = { backend: 'redis' as const, connection: REDIS, prefix, pollIntervalMs: 50 };
+
+  /** Process A, this one: pushes inside spans and runs nothing. */
+  async function bootA(): Promise<INestApplication> {
+    if (a) return a;
     const moduleRef = await Test.createTestingModule({
       imports: [QueueSchedulerModule.forRoot({ logLevel: 'fatal', dataSource: false, tracing: true, queue, workers: { enabled: false } })],
     }).compile();
     a = moduleRef.createNestApplication({ logger: false });
     await a.init();
+    return a;
+  }
+
+  it("B's try spans link to A's push spans, carried in the job's data", async () => {
+    const app = await bootA();
     const startB = () => (b = startInstance({ ...db.options, synchronize: true }, { tracing: true, queue }, { app: 'traced' }));
-    await expectTracedAcross(a.get(TaskQueue), startB, 'redis');
+    await expectTracedAcross(app.get(TaskQueue), startB, 'redis');
+  });
+
+  it('a task dead of its lost tries gets a dead try span, linked to its push, as on the databases', async () => {
+    // the last test's B would take the task too
+    if (b) await stopAll([b]);
+    const app = await bootA();
+    const startB = () => (b = startInstance({ ...db.options, synchronize: true }, { tracing: true, queue: { ...queue, ...LOSING } }, { app: 'traced' }));
+    await expectLostTraced(app.get(TaskQueue), startB, 'redis');
   });
 });
 

@@ -297,6 +297,13 @@ class TracedHandlers {
   fail(_params: unknown, ctx: TaskContext): never {
     throw new Error(`boom on attempt ${ctx.attempt}`);
   }
+
+  /** Kills its own process mid-try: the try is lost with its worker. */
+  @TaskHandler('traced-lost')
+  lost(): never {
+    process.kill(process.pid, 'SIGKILL');
+    throw new Error('still running after SIGKILL');
+  }
 }
 
 /**
@@ -453,7 +460,7 @@ const APPS: Record<AppName, App> = {
     logger: () => ['error', 'fatal'],
     started: (app) => pushSingletonsOnStdin(app.get(TaskQueue)),
   },
-  /** traced-ok and traced-fail handlers; with `tracing: true` prints its spans (see printSpans); QS_TRACED_PUSHES. */
+  /** traced-ok, traced-fail and traced-lost (SIGKILLs its process) handlers; with `tracing: true` prints its spans (see printSpans); QS_TRACED_PUSHES. */
   traced: {
     providers: [TracedHandlers],
     defaults: { logLevel: 'fatal' },

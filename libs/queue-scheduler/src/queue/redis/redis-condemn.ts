@@ -7,6 +7,7 @@ import { TAKE_MARKED } from './redis-flow-scripts';
 import type { RedisConnection } from './redis-connection';
 import { isLockError, type JobData, taskOf } from './redis-jobs';
 import { taskIdOf } from './redis-keys';
+import type { QueueTracing } from '../../tracing/queue-tracing';
 
 export type EmitEvent = (kind: TaskEventKind, task: Pick<Task, 'taskId' | 'type' | 'schedulerTaskId' | 'scheduledAt'> & { attempts?: number }, extra?: Partial<TaskEvent>) => void;
 
@@ -22,6 +23,8 @@ export interface CondemnHost {
   /** A fresh lock token of this instance (`<owner>:<n>`, as a fetch's). */
   nextToken(): string;
   readonly leaseMs: number;
+  /** With `tracing: true`: a task dead of its lost tries ends a try span, as the runner's does on the databases. */
+  readonly tracing: QueueTracing | undefined;
 }
 
 /**
@@ -52,6 +55,8 @@ export async function condemn(host: CondemnHost, job: Job, token: string): Promi
     await job.remove({ removeChildren: false });
   } else {
     host.logger.error(`${taskLabel(task)} is dead: ${message}`);
+    // a parent dead of its child never had a try, on any backend: no span for it
+    if (childFailure === undefined && host.tracing !== undefined) host.tracing.endTry(host.tracing.startTry(task), 'dead', error);
     // a parent dead of its child never ran: no duration, as on the other backends (metrics counted a 0 ms handler run)
     host.emit('dead', task, childFailure === undefined ? { durationMs: 0, error: message } : { error: message });
   }

@@ -16,6 +16,7 @@ import { WakeTimers } from '../wake-timers';
 import { condemn, type CondemnHost, type EmitEvent, endMarkedParent, releasedEarly } from './redis-condemn';
 import { firstSendRan, lockedUnder } from './redis-lost-reply';
 import { takeInWaves } from './redis-fetch-waves';
+import type { QueueTracing } from '../../tracing/queue-tracing';
 
 /**
  * The consumer half of the redis backend, driving BullMQ Workers by hand:
@@ -50,6 +51,7 @@ export class RedisConsumer implements CondemnHost {
     private readonly options: ResolvedOptions,
     readonly logger: LibraryLogger,
     readonly emit: EmitEvent,
+    readonly tracing: QueueTracing | undefined,
   ) {
     this.maxLostTries = options.queue.maxLostTries;
     this.leaseMs = options.queue.leaseMs;

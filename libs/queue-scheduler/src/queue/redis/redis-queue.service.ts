@@ -53,7 +53,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     this.logger = new LibraryLogger(RedisQueueService.name, options.logLevel);
     this.tracing = tracingFor(options);
     const { RedisConsumer, redisPausedTypes, redisPermits, RedisCancels, RedisFlows, RedisConnection, endMarkedParent } = redisParts();
-    this.consumer = this.jobConsumer = new RedisConsumer(this.owner, () => this.redis, options, this.logger, (kind, task, extra) => this.emit(kind, task, extra));
+    this.consumer = this.jobConsumer = new RedisConsumer(this.owner, () => this.redis, options, this.logger, (kind, task, extra) => this.emit(kind, task, extra), this.tracing);
     this.pausedStore = redisPausedTypes(() => this.redis, options.queue.prefix);
     this.permitStore = redisPermits(() => this.redis, options.queue.prefix);
     this.cancels = new RedisCancels(() => this.redis, options.queue.prefix, this.logger, (job) => endMarkedParent(this.jobConsumer, job));
