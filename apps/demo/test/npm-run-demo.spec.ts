@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -47,7 +47,14 @@ describe('npm run demo (the README command)', () => {
   let child: ChildProcess | undefined;
 
   afterEach(() => {
-    if (child?.exitCode === null && child.pid) process.kill(-child.pid, 'SIGKILL');
+    // whatever of the group still runs (a test that failed early); none left is ESRCH
+    if (child?.pid === undefined) return;
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+    }
+    child = undefined;
   });
 
   it('builds, serves the dashboard on PORT with a fresh SQLite file, prints what it set up, and stops on SIGTERM', async () => {
@@ -90,11 +97,34 @@ describe('npm run demo (the README command)', () => {
     const schedules = (await (await fetch(`http://127.0.0.1:${port}/api/schedules`)).json()) as Array<{ name: string; enabled: boolean }>;
     expect(schedules.map((s) => s.name).sort()).toEqual(['convert new downloads (cron, every 30 s)', 'download playlist every 15 s', 'welcome download (once, 20 s after first start)']);
 
-    // 'close', not 'exit': npm runs the script through sh, which dies of the SIGTERM at once, and npm exits
-    // with it while node may still run its shutdown hooks; node holds the output pipes until it ends
+    // to npm alone, as `kill <pid>` of the command sends it: npm passes it to its child, which must be node itself (a
+    // shell in between died of it and left node running, orphaned, on the port). 'close', not 'exit': node holds the
+    // output pipes until it ends
     const closed = new Promise<void>((done) => child!.on('close', () => done()));
-    process.kill(-child.pid!, 'SIGTERM');
+    process.kill(child.pid!, 'SIGTERM');
     await closed; // the shutdown hooks ran and every process of the group ended (else the test times out)
     await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
+  });
+
+  it('stops at once, naming the port, when PORT is taken: nothing is set up or started', async () => {
+    // dist/apps/demo is built by the test above (this file's tests run in order)
+    const held = createServer();
+    const port = await new Promise<number>((done) => held.listen(0, '127.0.0.1', () => done((held.address() as { port: number }).port)));
+    try {
+      const dbPath = join(mkdtempSync(join(tmpdir(), 'demo-taken-')), 'demo.sqlite');
+      const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), DEMO_DB_PATH: dbPath, DEMO_QUEUE_BACKEND: 'database', NO_COLOR: '1' };
+      delete env.DATABASE_URL;
+      const run = spawn('node', ['dist/apps/demo/main.js'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      run.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      run.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      const code = await new Promise<number | null>((done) => run.on('close', done));
+      expect(code).toBe(1);
+      expect(out).toContain(`port ${port} on 127.0.0.1 is in use`);
+      // it stopped before TypeORM opened the database: no schedule seeded, no task started under a lease nobody renews
+      expect(existsSync(dbPath)).toBe(false);
+    } finally {
+      held.close();
+    }
   });
 });

@@ -45,6 +45,13 @@ describe('POST /api/pipelines: download → convert as one flow', () => {
     expect(new Date(convert.startedAt).getTime()).toBeGreaterThanOrEqual(lastDownload);
   });
 
+  it('lists the convert under GET /api/tasks?status=waiting while its downloads run', async () => {
+    const ids = await pushPipeline({ file: 'data/music/slow.m4a', simulateMs: 10, downloads: [part(5, { simulateMs: 1500 }), part(6, { simulateMs: 1500 })] });
+    const waiting = (await demo.http().get('/api/tasks?status=waiting').expect(200)).body as { items: Array<{ taskId: string; status: string }> };
+    expect(waiting.items).toContainEqual(expect.objectContaining({ taskId: ids.taskId, status: 'waiting' }));
+    expect((await settled(ids.taskId)).status).toBe('succeeded');
+  });
+
   it("shows the tree in the dashboard's task detail", async () => {
     const ids = await pushPipeline({ file: 'data/music/tree.m4a', simulateMs: 10, downloads: [part(3), part(4)] });
     await settled(ids.taskId);

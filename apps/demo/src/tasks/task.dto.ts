@@ -2,7 +2,7 @@ import { Type } from 'class-transformer';
 import { IsIn, IsInt, IsNotEmpty, IsObject, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 import type { TaskStatus } from 'nestjs-queue-scheduler';
 
-export const TASK_STATUSES: readonly TaskStatus[] = ['pending', 'running', 'succeeded', 'failed', 'dead', 'cancelled'];
+export const TASK_STATUSES: readonly TaskStatus[] = ['pending', 'running', 'succeeded', 'failed', 'dead', 'cancelled', 'waiting'];
 
 /** Body of POST /api/tasks. Shapes only: the library checks the rest (payload size, JSON-safety) and its errors become 400s too. */
 export class PushTaskDto {
