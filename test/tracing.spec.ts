@@ -292,7 +292,10 @@ async function expectLostTraced(queue: TaskQueue, startB: () => Instance, backen
   expectLinkedTry(span, push, { 'queue.backend': backend, 'queue.task.type': 'traced-lost', 'queue.task.id': lost.id, 'queue.task.outcome': 'dead' });
   expect(span.status.code).toBe(SpanStatusCode.ERROR);
   expect(span.events).toEqual([{ name: 'exception', attributes: expect.objectContaining({ 'exception.type': 'TaskLostError' }) }]);
-  expect((await queue.getTask(lost.id)).error).toMatch(/lost with their worker/);
+  const record = await queue.getTask(lost.id);
+  expect(record.error).toMatch(/lost with their worker/);
+  // the attempt the task's record shows (the claim that found it lost counts as one on every backend)
+  expect(span.attributes['queue.task.attempt']).toBe(record.attempts);
 }
 
 /** B's options for the lost-try case: a short lease, and no lost try allowed. */

@@ -55,8 +55,12 @@ export async function condemn(host: CondemnHost, job: Job, token: string): Promi
     await job.remove({ removeChildren: false });
   } else {
     host.logger.error(`${taskLabel(task)} is dead: ${message}`);
-    // a parent dead of its child never had a try, on any backend: no span for it
-    if (childFailure === undefined && host.tracing !== undefined) host.tracing.endTry(host.tracing.startTry(task), 'dead', error);
+    if (childFailure === undefined) {
+      // moveToFailed counted the claim that found it lost as a try: the span and the event name the attempt its record shows
+      task.attempts++;
+      // a parent dead of its child never had a try, on any backend: no span for it
+      if (host.tracing !== undefined) host.tracing.endTry(host.tracing.startTry(task), 'dead', error);
+    }
     // a parent dead of its child never ran: no duration, as on the other backends (metrics counted a 0 ms handler run)
     host.emit('dead', task, childFailure === undefined ? { durationMs: 0, error: message } : { error: message });
   }
