@@ -18,6 +18,9 @@ class ReportHandlers {
     return `report for ${params.region}`;
   }
 
+  @TaskHandler('limited_mail', { rateLimit: { max: 2, perMs: 1000 } })
+  mail(): void {}
+
   @TaskHandler('flaky_upload', { retries: { attempts: 3, backoff: 'exponential', delayMs: 60_000 } })
   upload(_params: unknown, ctx: TaskContext): void {
     if (this.failuresLeft > 0) {
@@ -167,6 +170,46 @@ describe('QueueSchedulerTestingModule (a user-style test)', () => {
     expect(tester.succeeded('nightly_report').map((r) => r.params)).toEqual([{ region: 'now' }]);
     await tester.advance(1000);
     expect(tester.succeeded('nightly_report').map((r) => r.params)).toEqual([{ region: 'now' }, { region: 'later' }]);
+  });
+
+  it('a rate-limited task waits for its window on the virtual clock, and a paused type waits for its resume, without hanging the drive', async () => {
+    await boot('2026-06-01T08:00:00.000Z');
+    const queue = moduleRef.get(MemoryQueueService);
+    queue.pushTasks([{ type: 'limited_mail' }, { type: 'limited_mail' }, { type: 'limited_mail' }]);
+    // two start in this window; the drive ends with the third waiting for the next (it waited for it to start, for ever)
+    await tester.drain();
+    expect(tester.succeeded('limited_mail').map((r) => r.at.toISOString())).toEqual(['2026-06-01T08:00:00.000Z', '2026-06-01T08:00:00.000Z']);
+    await tester.advance(5000);
+    expect(tester.succeeded('limited_mail').map((r) => r.at.toISOString())).toEqual(['2026-06-01T08:00:00.000Z', '2026-06-01T08:00:00.000Z', '2026-06-01T08:00:01.000Z']);
+
+    queue.pauseType('nightly_report');
+    queue.pushTask({ type: 'nightly_report', params: { region: 'held' } });
+    await scheduler.addSchedule({ name: 'tick', taskType: 'limited_mail', scheduleType: 'interval', intervalSeconds: 600 });
+    // time and the other types go on while the paused task waits
+    await tester.advance(3600_000);
+    expect(tester.succeeded('limited_mail')).toHaveLength(3 + 6);
+    expect(tester.succeeded('nightly_report')).toEqual([]);
+    queue.resumeType('nightly_report');
+    await tester.drain();
+    tester.expectRan('nightly_report', { region: 'held' }, 1);
+  });
+
+  it('two advances called at once move time by both, in turn', async () => {
+    await boot('2026-06-01T08:00:00.000Z');
+    await Promise.all([tester.advance(10_000), tester.advance(10_000)]);
+    expect(tester.clock.date().toISOString()).toBe('2026-06-01T08:00:20.000Z');
+  });
+
+  it("drives the clock under Jest's fake timers too", async () => {
+    jest.useFakeTimers();
+    try {
+      await boot('2026-06-01T08:00:00.000Z');
+      moduleRef.get(MemoryQueueService).pushTask({ type: 'nightly_report', params: { region: 'faked' }, delayMs: 5000 });
+      await tester.advance(5000);
+      tester.expectRan('nightly_report', { region: 'faked' }, 1);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('moving the clock before init or after close throws a typed error instead of running nothing or failing in the driver', async () => {

@@ -34,7 +34,9 @@ export class VirtualClock implements Clock {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
       throw new InvalidArgumentError('ms', `ms must be a number of milliseconds >= 0, got ${describeValue(ms)}`);
     }
-    return this.advanceTo(this.current + ms);
+    if (this.refusal) throw this.refusal();
+    // the target is taken when its turn comes: two advances called at once move time by both
+    return this.drive(() => this.current + ms);
   }
 
   /** Moves time forward to `to`, running what falls due (in order) and waiting for it. */
@@ -44,8 +46,15 @@ export class VirtualClock implements Clock {
     if (target < this.current) {
       throw new InvalidArgumentError('to', `to must not be before the clock's time ${new Date(this.current).toISOString()}, got ${new Date(target).toISOString()}`);
     }
-    // one drive at a time: a second call waits for the first, so occurrences stay in order
-    const run = (this.busy ?? Promise.resolve()).then(() => (this.driver ? this.driver(target) : this.set(target)));
+    return this.drive(() => target);
+  }
+
+  /** One drive at a time: a second call waits for the first, so occurrences stay in order. */
+  private drive(targetOf: () => number): Promise<void> {
+    const run = (this.busy ?? Promise.resolve()).then(() => {
+      const target = targetOf();
+      return this.driver ? this.driver(target) : this.set(target);
+    });
     this.busy = run.catch(() => undefined);
     return run;
   }

@@ -4,7 +4,7 @@ import { TaskHandlerRegistry } from '../handlers/task-handler.registry';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
 import { LibraryLogger } from '../queue-scheduler.logger';
-import { QueueConsumer } from '../queue/queue-consumer';
+import { type ClaimFilter, QueueConsumer } from '../queue/queue-consumer';
 import { TaskQueue } from '../queue/task-queue';
 import { WorkerPool } from './worker-pool';
 
@@ -41,6 +41,11 @@ export class WorkerPoolService implements OnApplicationBootstrap, BeforeApplicat
 
   get running(): boolean {
     return this.pool.started;
+  }
+
+  /** @internal see WorkerPool.claimFilter */
+  get claimFilter(): ClaimFilter {
+    return this.pool.claimFilter;
   }
 
   async onApplicationBootstrap(): Promise<void> {

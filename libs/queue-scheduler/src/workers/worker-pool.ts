@@ -74,6 +74,9 @@ export class WorkerPool {
     this.slots = new PoolSlots(this.filters, queue.capabilities.claimsOverlapWrites, () => this.settled());
   }
 
+  /** @internal what the next claim asks for (the testing module's clock asks the queue whether it has any) */
+  get claimFilter(): ClaimFilter { return this.filters.current; }
+
   get started(): boolean {
     return this.state !== 'stopped';
   }

@@ -83,32 +83,32 @@ export abstract class MemoryQueueStatus extends TaskQueue {
     return this.clock.now();
   }
 
-  getQueueSize(): number {
-    return this.waiting.size;
-  }
+  getQueueSize(): number { return this.waiting.size; }
 
-  isEmpty(): boolean {
-    return this.getQueueSize() === 0;
-  }
+  isEmpty(): boolean { return this.getQueueSize() === 0; }
 
   /** Tasks handed out and not finished yet. */
-  getRunningCount(): number {
-    return this.tasks.running;
-  }
+  getRunningCount(): number { return this.tasks.running; }
 
   /** Tasks whose time has come and that wait for a worker. */
-  getReadyCount(): number {
-    return this.waiting.readyCount;
-  }
+  getReadyCount(): number { return this.waiting.readyCount; }
 
   /** When the earliest delayed task (or retry) is due, epoch ms; null when none waits. */
   nextDelayedAt(): number | null {
     return this.waiting.earliest();
   }
 
-  /** Moves delayed tasks that are due by the clock to the ready queues and wakes consumers (used with a manual clock). */
+  /** Moves delayed tasks due by the clock to the ready queues and wakes every consumer (a manual clock's: its rate windows end as it moves) */
   promoteDelayed(): number {
-    return this.waiting.promote();
+    const moved = this.waiting.promote();
+    this.waiting.wakeAll();
+    return moved;
+  }
+
+  /** @internal the testing module's clock: when a claim with `filter` gets a ready task (now; a rate window's end; Infinity: none, or paused) */
+  whenClaimable(filter: ClaimFilter): number {
+    if (this.waiting.has(this.claimable(filter, 1))) return this.clock.now();
+    return this.waiting.readyCount > 0 && filter.rateLimits !== undefined ? this.rates.wakeAt : Infinity;
   }
 
   // ---- status API: unfinished tasks, and the last queue.historySize finished and dead ones ----
