@@ -205,8 +205,10 @@ describe('QueueSchedulerTestingModule (a user-style test)', () => {
     try {
       await boot('2026-06-01T08:00:00.000Z');
       moduleRef.get(MemoryQueueService).pushTask({ type: 'nightly_report', params: { region: 'faked' }, delayMs: 5000 });
+      await scheduler.addSchedule({ name: 'faked', taskType: 'nightly_report', scheduleType: 'interval', intervalSeconds: 2, params: { region: 'scheduled' } });
       await tester.advance(5000);
       tester.expectRan('nightly_report', { region: 'faked' }, 1);
+      tester.expectRan('nightly_report', { region: 'scheduled' }, 2);
     } finally {
       jest.useRealTimers();
     }

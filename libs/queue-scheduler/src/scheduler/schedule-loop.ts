@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers';
 import { settledWithin, UNREACHABLE_WAIT_MS, warnIfSlow } from '../deadline';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../clock';
@@ -191,8 +192,9 @@ export class ScheduleLoop {
         if (!this.active && !always) return { earliest: null, wakeAt: null };
         const batch = await this.claimBatch(lookahead);
         // a turn of the event loop between batches: on SQLite every statement runs on this thread, and a tick of
-        // many batches would otherwise hold it until the last one, while the occurrences already queued fall due
-        await new Promise((resolve) => setImmediate(resolve));
+        // many batches would otherwise hold it until the last one, while the occurrences already queued fall due.
+        // Node's own setImmediate: Jest's fake timers replace the global one, and a test's advance() hung on it
+        await new Promise((resolve) => nextTurn(resolve));
         won += batch.won;
         for (const id of batch.waiting) {
           if (waitedThisTick.has(id)) continue;
