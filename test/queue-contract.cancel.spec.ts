@@ -89,7 +89,7 @@ describe.each(BACKENDS)('cancelTask of a running task on %s', (backend) => {
     await waitFor(() => handlers.aborted.has(id), 'the handler to see the abort');
     const { reason } = handlers.aborted.get(id)!;
     expect(reason).toBeInstanceOf(TaskTimeoutError);
-    expect(reason).toMatchObject({ kind: 'timeout', timeoutMs: 100 });
+    expect(reason).toMatchObject({ kind: 'timeout', timeoutMs: 100, taskId: id });
     await waitFor(async () => (await queue.getTask(id)).status === 'dead', 'the task to die of its timeout');
     expect((await queue.getTask(id)).error).toBe('handler timed out after 100 ms');
   });

@@ -234,6 +234,11 @@ describe.each(BACKENDS)('TaskQueue contract on %s', (backend) => {
     await waitFor(async () => (await queue.getTask(id)).status === 'dead', 'dead again');
     expect((await queue.getTask(id)).attempts).toBe(2);
     await expect(Promise.resolve().then(() => queue.retryTask('missing'))).rejects.toBeInstanceOf(TaskNotFoundError);
+    // a task that did not fail is refused, in the words every refusal uses: the field, its value, then why
+    const done = await queue.pushTask({ type: 'echo' });
+    await waitFor(async () => (await queue.getTask(done)).status === 'succeeded', 'the echo to succeed');
+    const refused = await Promise.resolve().then(() => queue.retryTask(done)).catch((err: unknown) => err);
+    expect(refused).toMatchObject({ name: 'InvalidArgumentError', field: 'taskId', message: `taskId '${done}': the task is succeeded; only dead or failed tasks can be retried` });
   });
 
   it('lists a task retried with retryTask as pushed now, newest first', async () => {

@@ -8,8 +8,8 @@ import { InvalidArgumentError, QueueSchedulerError } from './errors';
 export class TaskShutdownError extends QueueSchedulerError {
   readonly kind = 'shutdown' as const;
 
-  constructor() {
-    super('aborted: the application is shutting down');
+  constructor(readonly taskId: string) {
+    super(`task ${taskId} was aborted: the application is shutting down`);
   }
 }
 
@@ -31,5 +31,5 @@ export class ScheduleConflictError extends QueueSchedulerError {
 
 /** retryTask of a task in a status it cannot retry from: the one message every backend gives. */
 export function notRetryable(taskId: string, status: string): InvalidArgumentError {
-  return new InvalidArgumentError('taskId', `task '${taskId}' is ${status}; only dead or failed tasks can be retried`);
+  return new InvalidArgumentError('taskId', `taskId '${taskId}': the task is ${status}; only dead or failed tasks can be retried`);
 }

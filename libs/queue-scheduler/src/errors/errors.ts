@@ -69,7 +69,11 @@ export class NoTaskHandlerError extends QueueSchedulerError {
 export class TaskTimeoutError extends QueueSchedulerError {
   readonly kind = 'timeout' as const;
 
-  constructor(readonly timeoutMs: number) {
+  constructor(
+    readonly timeoutMs: number,
+    /** The task whose try timed out: the message is stored as its error, so it does not repeat the id. */
+    readonly taskId: string,
+  ) {
     super(`handler timed out after ${timeoutMs} ms`);
   }
 }

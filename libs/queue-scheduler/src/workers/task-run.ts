@@ -154,7 +154,7 @@ export class TaskRun implements TaskContext {
     this.pending?.progress?.continued();
     const { timeoutMs } = this.handler;
     if (timeoutMs !== undefined) {
-      const timer = setTimeout(() => this.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
+      const timer = setTimeout(() => this.abort(new TaskTimeoutError(timeoutMs, this.task.taskId)), timeoutMs);
       timer.unref();
       (this.pending ??= {}).timer = timer;
     }

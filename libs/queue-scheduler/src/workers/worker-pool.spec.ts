@@ -233,7 +233,7 @@ describe('WorkerPool', () => {
     // a handler calling signal.throwIfAborted() can tell shutdown apart by class, as it can a timeout or a cancel
     expect(signal?.reason).toBeInstanceOf(TaskShutdownError);
     expect(signal?.reason).toBeInstanceOf(QueueSchedulerError);
-    expect(signal?.reason).toMatchObject({ kind: 'shutdown', name: 'TaskShutdownError' });
+    expect(signal?.reason).toMatchObject({ kind: 'shutdown', name: 'TaskShutdownError', taskId: 'stuck-1' });
     expect(queue.getTask('stuck-1')).toMatchObject({ status: 'pending', attempts: 0 });
   });
 });

@@ -129,7 +129,7 @@ export class WorkerPool {
     if (left.length) {
       this.logger.warn(`shutdown: ${left.length} task(s) still running after ${timeoutMs} ms, aborting them: ${left.map((run) => taskLabel(run.task)).join(', ')}`);
     }
-    for (const run of left) run.abort(new TaskShutdownError());
+    for (const run of left) run.abort(new TaskShutdownError(run.task.taskId));
     // their releases (and outcomes) are writes too: against a backend that is away, the lease gives the tasks back
     await this.outcomesWritten();
   }
