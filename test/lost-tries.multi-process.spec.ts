@@ -145,4 +145,25 @@ describe.each(BACKENDS)('lost tries with the default retry policy, %s', (backend
     expect(retried.status).toBe('succeeded');
     expect(retried.tries?.map((t) => t.outcome)).toEqual(['lost', 'lost', 'succeeded']);
   });
+
+  it('lists both lost tries when the instance that found the first lost took the task and died of it at once', async () => {
+    // on Redis the instance whose stalled check gives a task back stores its lost try in a write of its own; this one
+    // takes the task again and dies as it starts, before that write (the audit's handler that kills its process)
+    const first = await start(HOLD);
+    const id = await queue.pushTask({ taskId: `lost-at-once-${backend}`, type: 'lossy', params: { ms: 200 } });
+    await waitFor(() => startedOn(first, id), 'the first try started', 20_000);
+    await kill(first);
+    // started once the first is dead, as a restarted instance is: it finds the task lost as it boots
+    const second = startInstance(db.options, workerOptions(), { env: { QS_KILL_ON_START: '1' } });
+    instances.push(second);
+    await second.exited;
+    expect(startedOn(second, id)).toBe(true);
+    const third = await start();
+    const record = await outcome(id, 30_000);
+    expect(startedOn(third, id)).toBe(false);
+    expect({ status: record.status, error: record.error }).toMatchObject({ status: 'dead', error: expect.stringMatching(/^2 tries were lost/) });
+    expect(record.tries?.map((t) => t.outcome)).toEqual(['lost', 'lost']);
+    // a lost try uses no attempt on Redis (the databases count it): each lists the attempt of the try after it
+    expect(record.tries?.map((t) => t.attempt)).toEqual(backend === 'redis' ? [1, 1] : [1, 2]);
+  });
 });

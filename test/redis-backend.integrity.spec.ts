@@ -386,4 +386,25 @@ describe('tries lost with their worker (queue.maxLostTries)', () => {
     const job = { data: { taskId: 'x', params: {}, priority: 0 }, name: 't', timestamp: 0, attemptsMade: 0, stalledCounter: 2, failedReason: 'job stalled more than allowable limit', finishedOn: 1 } as unknown as Job;
     expect(recordOf(job, 'failed')).toMatchObject({ status: 'dead', error: new TaskLostError(2, 1).message });
   });
+
+  it('lists a lost try BullMQ counted that no instance stored (the one whose stalled check found it died before its write), without times', async () => {
+    const { queue } = await boot({ workers: { enabled: false } }, false);
+    const id = await queue.pushTask({ type: 'note' });
+    const key = `${prefix}:${queueNameOf('note')}:${jobIdOf(id)}`;
+    // two stalls counted by BullMQ's stalled check, the second one's lost try stored by its instance, the first's not
+    const data = JSON.parse((await redis.hget(key, 'data'))!) as Record<string, unknown>;
+    data.tries = [{ attempt: 1, startedAt: 5000, finishedAt: 6000, outcome: 'lost', error: null, stack: null, instance: null }];
+    await redis.hset(key, 'data', JSON.stringify(data), 'stc', '2');
+    const record = await queue.getTask(id);
+    expect(record.tries?.map((t) => [t.outcome, t.attempt, t.startedAt?.getTime()])).toEqual([
+      ['lost', 1, undefined],
+      ['lost', 1, 5000],
+    ]);
+    // none stored at all: both listed, with the attempt the next try will have
+    await redis.hset(key, 'data', JSON.stringify({ ...data, tries: undefined }));
+    expect((await queue.getTask(id)).tries?.map((t) => [t.outcome, t.attempt, t.startedAt])).toEqual([
+      ['lost', 1, undefined],
+      ['lost', 1, undefined],
+    ]);
+  });
 });

@@ -59,6 +59,8 @@ const env = {
   bootOnSignal: Boolean(process.env.QS_BOOT_ON_SIGUSR2),
   startOnStdin: Boolean(process.env.QS_START_ON_STDIN),
   holdMs: process.env.QS_HOLD_MS === undefined ? undefined : Number(process.env.QS_HOLD_MS),
+  /** QS_KILL_ON_START=1: `lossy` SIGKILLs its process as it starts, before this instance has written anything else. */
+  killOnStart: process.env.QS_KILL_ON_START === '1',
   retries: json<RetryPolicy>('QS_RETRIES', { attempts: 1 }),
   produce: Number(process.env.QS_PRODUCE ?? 0),
   scheduleEvents: Boolean(process.env.QS_SCHEDULE_EVENTS),
@@ -141,10 +143,11 @@ class WorkerHandlers {
     return `done by ${process.pid}`;
   }
 
-  /** The default retry policy (attempts: 1), for the lost-tries suite. Runs params.ms, or QS_HOLD_MS when set. */
+  /** The default retry policy (attempts: 1), for the lost-tries suite. Runs params.ms, or QS_HOLD_MS when set (QS_KILL_ON_START: dies instead). */
   @TaskHandler('lossy')
   async lossy(params: { ms: number }, ctx: TaskContext): Promise<string> {
     print({ event: 'lossy-started', id: ctx.taskId, attempt: ctx.attempt });
+    if (env.killOnStart) process.kill(process.pid, 'SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, env.holdMs ?? params.ms));
     print({ event: 'lossy-done', id: ctx.taskId, attempt: ctx.attempt });
     return `done by ${process.pid}`;

@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import type { InstanceLoad, TaskRecord } from '../../interfaces/task.interface';
-import { appendTry, failureOutcome, stackOf, storedTries, type StoredTry, triesOf } from '../task-tries';
+import { appendTry, failureOutcome, MAX_TRIES_KEPT, stackOf, storedTries, type StoredTry, triesOf } from '../task-tries';
 import type { RedisConnection } from './redis-connection';
 import { type JobData, reportedProgress, taskOf, withLastFailure, withSingletonKey } from './redis-jobs';
 
@@ -49,15 +49,17 @@ export async function storeLastTry(job: Job): Promise<void> {
 }
 
 /**
- * BullMQ's stalled check queued job `jobId` again: its try was lost with its
- * worker. Stored by the one instance whose check moved it; its start is the
- * job's processedOn, unless a worker took it again first.
+ * BullMQ's stalled check queued job `jobId` again (at `stalledAt`): its try was
+ * lost with its worker. Stored by the one instance whose check moved it; its
+ * start is the job's processedOn, unless a worker took it again first (a start
+ * after the stall is that new try's: the lost one's is then unknown).
  */
-export async function storeLostTry(redis: RedisConnection, type: string, jobId: string): Promise<void> {
+export async function storeLostTry(redis: RedisConnection, type: string, jobId: string, stalledAt = Date.now()): Promise<void> {
   const job = (await redis.queueFor(type).getJob(jobId)) as Job | undefined;
   if (!job) return;
   const data = job.data as WithTries;
-  const lost: StoredTry = { attempt: job.attemptsMade + 1, startedAt: job.processedOn ?? null, finishedAt: Date.now(), outcome: 'lost', error: null, stack: null, instance: null };
+  const startedAt = job.processedOn !== undefined && job.processedOn < stalledAt ? job.processedOn : null;
+  const lost: StoredTry = { attempt: job.attemptsMade + 1, startedAt, finishedAt: stalledAt, outcome: 'lost', error: null, stack: null, instance: null };
   await job.updateData({ ...data, tries: appendTry(storedTries(data.tries), lost) } as WithTries);
 }
 
@@ -73,15 +75,36 @@ export function cancelledRecord(job: Job, running: boolean, now = Date.now()): T
   // progress is kept when a task ends, a cancel included, as on the other backends
   const progress = reportedProgress(job);
   if (progress !== undefined) record.progress = progress;
-  record.tries = triesOf(record, storedTries((job.data as WithTries).tries));
+  record.tries = triesOf(record, keptTries(job, record.attempts));
   return record;
 }
 
 /** A record's timeline (see triesOf), with the instance holding the lock of a running try. */
 export async function withTries(redis: RedisConnection, job: Job, record: TaskRecord): Promise<TaskRecord> {
   const runningOn = record.status === 'running' ? ownerOf(await redis.client.get(`${redis.queueFor(job.name).toKey(job.id!)}:lock`)) : undefined;
-  record.tries = triesOf(record, storedTries((job.data as WithTries).tries), runningOn);
+  record.tries = triesOf(record, keptTries(job, record.attempts), runningOn);
   return record;
+}
+
+/**
+ * The job's stored tries, and a lost try (no times) for each one BullMQ counted (`stalledCounter`) that no instance
+ * stored: the instance whose stalled check queued the job again writes it in a round trip of its own, and one that
+ * took the job at once and died of it too (a handler that kills its process) never did. Such a try uses no attempt,
+ * as a stored lost try does: it is listed before the stored lost ones, or last, with the attempt of the try after it.
+ * A list at MAX_TRIES_KEPT may have dropped lost tries, so it is not counted against.
+ */
+function keptTries(job: Job, attempts: number): StoredTry[] | undefined {
+  const stored = storedTries((job.data as WithTries).tries);
+  const kept = stored?.length ?? 0;
+  const lost = stored?.filter((t) => t.outcome === 'lost').length ?? 0;
+  const missing = Math.min((job.stalledCounter ?? 0) - lost, MAX_TRIES_KEPT - kept);
+  if (missing <= 0 || kept >= MAX_TRIES_KEPT) return stored;
+  const tries = stored ? [...stored] : [];
+  const at = tries.findIndex((t) => t.outcome === 'lost');
+  const attempt = at >= 0 ? Number(tries[at].attempt) : Math.max(1, attempts);
+  const unstored = Array.from({ length: missing }, (): StoredTry => ({ attempt, startedAt: null, finishedAt: null, outcome: 'lost', error: null, stack: null, instance: null }));
+  tries.splice(at >= 0 ? at : tries.length, 0, ...unstored);
+  return tries;
 }
 
 /** Busy workers per instance: the active jobs of every type, grouped by the owner their lock token names. */
