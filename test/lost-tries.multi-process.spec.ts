@@ -7,7 +7,7 @@
  * Database backend on MariaDB and PostgreSQL, and the Redis backend.
  */
 import type { INestApplication } from '@nestjs/common';
-import { TaskQueue, type TaskRecord } from 'nestjs-queue-scheduler';
+import { type ClusterTaskEvent, TaskQueue, type TaskRecord } from 'nestjs-queue-scheduler';
 import { useTestDatabase } from './support/databases';
 import { type Instance, startInstance, stopAll, waitReady } from './support/processes';
 import { bootProducer } from './support/producer';
@@ -38,15 +38,15 @@ describe.each(BACKENDS)('lost tries with the default retry policy, %s', (backend
   const workerOptions = () => ({
     queue:
       backend === 'redis'
-        ? { backend: 'redis', connection: REDIS, prefix, pollIntervalMs: POLL_MS, leaseMs: LEASE_MS, sweepIntervalMs: SWEEP_MS }
-        : { backend: 'database', pollIntervalMs: POLL_MS, leaseMs: LEASE_MS, sweepIntervalMs: SWEEP_MS },
+        ? { backend: 'redis', connection: REDIS, prefix, pollIntervalMs: POLL_MS, leaseMs: LEASE_MS, sweepIntervalMs: SWEEP_MS, clusterEvents: true }
+        : { backend: 'database', pollIntervalMs: POLL_MS, leaseMs: LEASE_MS, sweepIntervalMs: SWEEP_MS, clusterEvents: true },
     scheduler: { enabled: false },
     workers: { concurrency: 2 },
   });
 
   beforeAll(async () => {
     if (backend === 'redis') prefix = testPrefix();
-    producer = await bootProducer(db, backend === 'redis' ? { backend: 'redis', connection: REDIS, prefix } : undefined);
+    producer = await bootProducer(db, backend === 'redis' ? { backend: 'redis', connection: REDIS, prefix, clusterEvents: true } : { backend: 'database', clusterEvents: true });
     queue = producer.get(TaskQueue);
   });
 
@@ -158,9 +158,14 @@ describe.each(BACKENDS)('lost tries with the default retry policy, %s', (backend
     instances.push(second);
     await second.exited;
     expect(startedOn(second, id)).toBe(true);
+    const deaths: ClusterTaskEvent[] = [];
+    const watching = queue.clusterEvents$().subscribe((e) => e.taskId === id && e.kind === 'dead' && deaths.push(e));
     const third = await start();
     const record = await outcome(id, 30_000);
     expect(startedOn(third, id)).toBe(false);
+    // found dead, it ran no handler: its dead event has no duration (the metrics counted a 0 s handler run)
+    await waitFor(() => deaths.length === 1, 'the dead event', 20_000).finally(() => watching.unsubscribe());
+    expect(deaths[0]).not.toHaveProperty('durationMs');
     expect({ status: record.status, error: record.error }).toMatchObject({ status: 'dead', error: expect.stringMatching(/^2 tries were lost/) });
     expect(record.tries?.map((t) => t.outcome)).toEqual(['lost', 'lost']);
     // a lost try uses no attempt on Redis (the databases count it): each lists the attempt of the try after it

@@ -139,6 +139,9 @@ describe('QueueSchedulerMetrics without a database', () => {
       const m = await app.get(QueueSchedulerMetrics).snapshot();
       expect(Object.keys(m.types)).toHaveLength(MAX_TRACKED_TYPES + 1);
       expect(m.types[OTHER_TYPES].events.queued).toBe(5);
+      // dead without a handler: counted dead, and no handler run of 0 s in the duration histogram
+      expect(m.types.type_0.events.dead).toBe(1);
+      expect(m.types.type_0.durationMs.count).toBe(0);
       expect(m.events.queued).toBe(MAX_TRACKED_TYPES + 5);
       expect(m.schedules).toEqual({ fired: 0, misfires: 0, skipped: 0, coalesced: 0, lagMs: expect.objectContaining({ count: 0 }) });
     } finally {

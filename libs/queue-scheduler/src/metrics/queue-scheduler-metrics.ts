@@ -165,7 +165,7 @@ export class QueueSchedulerMetrics implements OnModuleDestroy {
 
   private onTask(kind: TaskEventKind, type: string, durationMs: number | undefined): void {
     bump(this.events, kind);
-    // The database backend's `cancelled` event does not know the type (''): counted in the totals only.
+    // an event without a type (none is sent without one) would be counted in the totals only
     if (!type) return;
     let stats = this.lastStats;
     if (type !== this.lastType || !stats) {

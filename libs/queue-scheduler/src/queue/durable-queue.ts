@@ -31,7 +31,7 @@ export interface DurableConsumer {
   claim(filter: ClaimFilter, limit: number): Promise<Task[]>;
   waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void>;
   complete(task: Task, result: unknown, durationMs: number): Promise<void>;
-  fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void>;
+  fail(task: Task, error: Error, retryAt: Date | null, durationMs: number | undefined): Promise<void>;
   release(task: Task, runAt?: Date): Promise<void>;
   progress(task: Task, value: TaskProgress): Promise<void>;
   renewLeases(): Promise<number>;
@@ -215,7 +215,7 @@ export abstract class DurableTaskQueue extends TaskQueue {
     return task.parentId === undefined ? done : done.then(() => this.consumer.emptyTypes.clear());
   }
 
-  fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
+  fail(task: Task, error: Error, retryAt: Date | null, durationMs: number | undefined): Promise<void> {
     const done = this.consumer.fail(task, error, retryAt, durationMs);
     return task.parentId === undefined || retryAt ? done : done.then(() => this.consumer.emptyTypes.clear());
   }

@@ -74,8 +74,8 @@ export abstract class QueueConsumer {
    */
   abstract waitForWork(filter: ClaimFilter, timeoutMs: number, signal: AbortSignal): Promise<void>;
   abstract complete(task: Task, result: unknown, durationMs: number): MaybePromise<void>;
-  /** Records a failed try: `retryAt` queues it again, null makes it dead. */
-  abstract fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): MaybePromise<void>;
+  /** Records a failed try: `retryAt` queues it again, null makes it dead. `durationMs` undefined: no handler ran (no handler, lost tries). */
+  abstract fail(task: Task, error: Error, retryAt: Date | null, durationMs: number | undefined): MaybePromise<void>;
   /** Gives back a claimed task without using an attempt (shutdown; a RateLimitedError: not before `runAt`). */
   abstract release(task: Task, runAt?: Date): MaybePromise<void>;
   /** Records that a running try was cancelled (`cancelTask`): the task ends cancelled, never retried; nothing when its lease is gone. */

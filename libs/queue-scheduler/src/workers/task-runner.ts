@@ -70,7 +70,7 @@ export class TaskRunner implements TryOwner {
       const error = new NoTaskHandlerError(task.type);
       this.logger.error(`${taskLabel(task)} is dead: ${error.message}`);
       if (this.traces !== undefined) this.traces.dead(task, error);
-      return this.record(task, undefined, () => this.queue.fail(task, error, null, 0));
+      return this.record(task, undefined, () => this.queue.fail(task, error, null, undefined));
     }
     // Tries lost with their worker are counted apart: a crash re-runs the task (at-least-once) without using up the
     // retry policy, up to queue.maxLostTries; `attempts` includes them, so the allowance grows by as many.
@@ -80,7 +80,8 @@ export class TaskRunner implements TryOwner {
       const error = new TaskLostError(lost, this.limits.maxLostTries);
       this.logger.error(`${taskLabel(task)} is dead: ${error.message}`);
       if (this.traces !== undefined) this.traces.dead(task, error);
-      return this.record(task, handler, () => this.queue.fail(task, error, null, 0));
+      // no handler ran: no duration, so the handler-duration histogram counts no 0 s run for it
+      return this.record(task, handler, () => this.queue.fail(task, error, null, undefined));
     }
     const run = new TaskRun(task, maxAttempts, handler, this, this.clock);
     if (this.traces === undefined ? run.start() : this.traces.start(run)) return;

@@ -128,7 +128,7 @@ export class DatabaseConsumer {
     this.events.emit('succeeded', task, durationMs);
   }
 
-  async fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
+  async fail(task: Task, error: Error, retryAt: Date | null, durationMs: number | undefined): Promise<void> {
     const [message, stack] = [storableText(error.message, 8000), stackOf(error)];
     const outcome = retryAt ? { kind: 'retrying' as const, task, error: message, stack, retryAt: retryAt.getTime(), durationMs } : { kind: 'dead' as const, task, error: message, stack, durationMs };
     const written = await this.outcomes.record(outcome).catch(this.unwritten(task)).finally(() => this.leased.delete(task.taskId));

@@ -213,9 +213,9 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
     this.emit('succeeded', entry, durationMs);
   }
 
-  fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): void {
+  fail(task: Task, error: Error, retryAt: Date | null, durationMs: number | undefined): void {
     const entry = this.runningEntry(task);
-    this.recordFailure(entry, error, retryAt !== null, entry.startedAtMs + durationMs);
+    this.recordFailure(entry, error, retryAt !== null, entry.startedAtMs + (durationMs ?? 0));
     if (retryAt) {
       entry.runAtMs = retryAt.getTime();
       this.tasks.requeue(entry, 'failed');

@@ -61,8 +61,9 @@ export async function condemn(host: CondemnHost, job: Job, token: string): Promi
       // a parent dead of its child never had a try, on any backend: no span for it
       if (host.tracing !== undefined) host.tracing.endTry(host.tracing.startTry(task), 'dead', error);
     }
-    // a parent dead of its child never ran: no duration, as on the other backends (metrics counted a 0 ms handler run)
-    host.emit('dead', task, childFailure === undefined ? { durationMs: 0, error: message } : { error: message });
+    // found dead (lost too often, or a parent dead of its child), it ran no handler here: no duration, as on the other
+    // backends (metrics counted a 0 ms handler run)
+    host.emit('dead', task, { error: message });
   }
   await endMarkedParent(host, job);
 }

@@ -185,7 +185,7 @@ export class RedisConsumer implements CondemnHost {
    * BullMQ's attempts and backoff carry it out: one more attempt with a
    * fixed delay up to `retryAt`, or none, which leaves the job failed (dead).
    */
-  async fail(task: Task, error: Error, retryAt: Date | null, durationMs: number): Promise<void> {
+  async fail(task: Task, error: Error, retryAt: Date | null, durationMs: number | undefined): Promise<void> {
     const lease = this.leases.take(task);
     if (!lease) return this.lostLease(task, retryAt ? 'retrying' : 'dead');
     const { job } = lease;
