@@ -82,6 +82,7 @@ describe.each(BACKENDS)('clusterEvents$ and onTaskFinished on %s', (backend) => 
   it('reports every step of every task once (queued, started, outcome), in order per task, each with its own id', async () => {
     const { queue } = await boot();
     const { events, sub } = collect(queue);
+    const other = collect(queue);
     await live(queue, events);
     const ok = await queue.pushTasks(Array.from({ length: 20 }, () => ({ type: 'ok' })));
     const flaky = await queue.pushTask({ type: 'flaky' });
@@ -98,6 +99,12 @@ describe.each(BACKENDS)('clusterEvents$ and onTaskFinished on %s', (backend) => 
     // Redis: BullMQ's own entries do not carry the attempt
     if (backend !== 'redis') expect(events.filter((e) => e.taskId === flaky && e.kind !== 'queued').map((e) => e.attempt)).toEqual([1, 1, 2, 2]);
     expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+    // the README's de-duplication key (Redis gives each subscriber its own ids): one per event, the same for every subscriber
+    await waitFor(() => other.events.length === events.length, 'the second subscriber to catch up', 15_000);
+    other.sub.unsubscribe();
+    const keys = (list: ClusterTaskEvent[]): string[] => list.map((e) => `${e.taskId} ${e.kind} ${e.at.getTime()}`);
+    expect(new Set(keys(events)).size).toBe(events.length);
+    expect(keys(other.events).sort()).toEqual(keys(events).sort());
     // numbered on memory (after its log's token) and the databases, increasing in delivery order
     const numbers = events.map((e) => Number(backend === 'memory' ? e.id.slice(e.id.lastIndexOf('-') + 1) : e.id));
     if (backend !== 'redis') expect(numbers.every(Number.isSafeInteger) && numbers).toEqual([...numbers].sort((a, b) => a - b));
@@ -209,6 +216,8 @@ describe.each(BACKENDS)('clusterEvents$ and onTaskFinished on %s', (backend) => 
     expect(events.filter((e) => e.kind === 'queued' && (e.taskId === doomed || e.taskId === waiting)).map((e) => e.type).sort()).toEqual(['doomed', 'doomed', 'slow-retry', 'slow-retry']);
     expect(local.filter(([id, kind]) => id === doomed && kind === 'queued')).toEqual([[doomed, 'queued', 'doomed'], [doomed, 'queued', 'doomed']]);
     expect(local.filter(([id, kind]) => id === waiting && kind === 'queued')).toHaveLength(2);
+    // the tries again are events of their own under the README's de-duplication key (attempt is 0 on most Redis entries)
+    expect(new Set(events.map((e) => `${e.taskId} ${e.kind} ${e.at.getTime()}`)).size).toBe(events.length);
   });
 
   it('reports the cancel of a pending task and of a running one', async () => {
