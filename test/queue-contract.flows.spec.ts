@@ -212,6 +212,27 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(handlers.seen.get(ids.taskId)![child]).toEqual({ type: 'flaky', status: 'succeeded', result: 'fine now' });
   });
 
+  it('a parent that died of two children waits for both retried children, and runs once, with both results', async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'flaky' }, { type: 'node' }] });
+    const [a, b] = ids.children.map((c) => c.taskId);
+    await waitFor(async () => (await statusOf(queue, a)) === 'dead' && (await statusOf(queue, b)) === 'dead', 'both children to die');
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the parent to die');
+    // the child it died of (the first to fail) re-arms it; the other is then waited for too
+    const diedOf = (await queue.getTask(ids.taskId)).error!.includes(a) ? a : b;
+    const [first, second] = diedOf === a ? [a, b] : [b, a];
+    handlers.flakyOk = true;
+    await queue.retryTask(first);
+    await waitFor(async () => (await statusOf(queue, first)) === 'succeeded', 'the first child to succeed');
+    // Redis released the parent here, with its other child still dead, and could not store its outcome
+    expect(await statusOf(queue, ids.taskId)).toBe('waiting');
+    expect(handlers.log).not.toContain(`start:${ids.taskId}`);
+    await queue.retryTask(second);
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to succeed');
+    expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
+    expect(Object.values(handlers.seen.get(ids.taskId)!).map((r) => (r as { status: string }).status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+  });
+
   it('a parent retried right after its dead child is refused, and never runs while the child dies again', async () => {
     const { queue, handlers } = await boot();
     // the race the dashboard's two clicks made: the parent read `waiting` (the child just retried), passed the

@@ -56,7 +56,8 @@ return out
  * parent's dependencies, but leaves a parent that has ended alone): a parent
  * that died of this child (its error starts 'child task <id> '), or that
  * BullMQ marked to die of it and no fetch has failed yet, goes back to
- * waiting-children with a fresh attempt count, and so on up the tree.
+ * waiting-children with a fresh attempt count, waiting for this child and for
+ * any other that died under 'fail', and so on up the tree.
  * ARGV: the child's job key, now. Returns how many parents were re-armed.
  */
 export const REARM_PARENTS = `
@@ -76,6 +77,12 @@ while true do
   if redis.call('ZREM', parentKey .. ':unsuccessful', child) == 1 or redis.call('HDEL', parentKey .. ':failed', child) == 1 then
     redis.call('SADD', parentKey .. ':dependencies', child)
   end
+  -- its other children dead under 'fail' are waited for again too: it runs once each is retried and succeeds, as on
+  -- the other backends (BullMQ released it when the retried child alone succeeded, then refused its outcome)
+  for _, other in ipairs(redis.call('ZRANGE', parentKey .. ':unsuccessful', 0, -1)) do
+    redis.call('SADD', parentKey .. ':dependencies', other)
+  end
+  redis.call('DEL', parentKey .. ':unsuccessful')
   redis.call('ZREM', q .. 'failed', id)
   redis.call('HDEL', parentKey, 'failedReason', 'finishedOn', 'processedOn', 'defa', 'stacktrace', 'stc')
   redis.call('HSET', parentKey, 'atm', 0, 'ats', 0)
