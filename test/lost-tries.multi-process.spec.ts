@@ -171,4 +171,20 @@ describe.each(BACKENDS)('lost tries with the default retry policy, %s', (backend
     // a lost try uses no attempt on Redis (the databases count it): each lists the attempt of the try after it
     expect(record.tries?.map((t) => t.attempt)).toEqual(backend === 'redis' ? [1, 1] : [1, 2]);
   });
+
+  it('lists a lost try before the failed tries the instance that found it ran next, with its start', async () => {
+    const first = await start({ QS_KILL_ON_START: '1' });
+    // one retry of its own: the instance that finds it lost runs it twice, failing both times
+    const id = await queue.pushTask({ taskId: `lost-then-failed-${backend}`, type: 'lossy', params: { ms: 200 }, maxRetries: 1 });
+    await first.exited;
+    const second = startInstance(db.options, workerOptions(), { env: { QS_LOSSY_FAIL: '1' } });
+    instances.push(second);
+    await waitFor(async () => (await queue.getTask(id)).status === 'dead', 'its second failed try', 30_000, 50);
+    const record = await queue.getTask(id);
+    expect(record.error).toBe(`lossy fails on ${second.child.pid}`);
+    // Redis wrote the failed try back over the lost one stored meanwhile, and listed the lost one last, without times
+    expect(record.tries?.map((t) => t.outcome)).toEqual(['lost', 'failed', 'failed']);
+    expect(record.tries?.[0].startedAt).toBeInstanceOf(Date);
+    expect(record.tries![0].startedAt!.getTime()).toBeLessThanOrEqual(record.tries![1].startedAt!.getTime());
+  });
 });

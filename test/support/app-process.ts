@@ -61,6 +61,8 @@ const env = {
   holdMs: process.env.QS_HOLD_MS === undefined ? undefined : Number(process.env.QS_HOLD_MS),
   /** QS_KILL_ON_START=1: `lossy` SIGKILLs its process as it starts, before this instance has written anything else. */
   killOnStart: process.env.QS_KILL_ON_START === '1',
+  /** QS_LOSSY_FAIL=1: `lossy` throws as it starts (a failed try, retried by the task's own maxRetries). */
+  lossyFails: process.env.QS_LOSSY_FAIL === '1',
   retries: json<RetryPolicy>('QS_RETRIES', { attempts: 1 }),
   produce: Number(process.env.QS_PRODUCE ?? 0),
   scheduleEvents: Boolean(process.env.QS_SCHEDULE_EVENTS),
@@ -148,6 +150,7 @@ class WorkerHandlers {
   async lossy(params: { ms: number }, ctx: TaskContext): Promise<string> {
     print({ event: 'lossy-started', id: ctx.taskId, attempt: ctx.attempt });
     if (env.killOnStart) process.kill(process.pid, 'SIGKILL');
+    if (env.lossyFails) throw new Error(`lossy fails on ${process.pid}`);
     await new Promise((resolve) => setTimeout(resolve, env.holdMs ?? params.ms));
     print({ event: 'lossy-done', id: ctx.taskId, attempt: ctx.attempt });
     return `done by ${process.pid}`;

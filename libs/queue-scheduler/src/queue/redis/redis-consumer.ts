@@ -7,7 +7,7 @@ import { IdlePoll } from '../idle-poll';
 import type { RedisConnection } from './redis-connection';
 import { lostLeaseWarning } from '../durable-queue';
 import { isLockError, type JobData, progressOf, taskOf } from './redis-jobs';
-import { retriedData, storedFailure, storeLostTry } from './redis-tries';
+import { LostTryWrites, retriedData, storedFailure } from './redis-tries';
 import { RedisLeases } from './redis-leases';
 import { EmptyTypes } from '../empty-types';
 import { taskIdOf } from './redis-keys';
@@ -44,6 +44,7 @@ export class RedisConsumer implements CondemnHost {
   private tokens = 0;
   /** Rotates the first type a claim looks at, so one busy type cannot starve the others. */
   private turn = 0;
+  private readonly lostWrites = new LostTryWrites();
 
   constructor(
     private readonly owner: string,
@@ -192,7 +193,7 @@ export class RedisConsumer implements CondemnHost {
     job.opts.attempts = job.attemptsMade + (retryAt ? 2 : 1);
     if (retryAt) {
       await Promise.all([this.redis().keys.markRetry(task.taskId), this.redis().addEvent(task.type, retryingEvent(job.id!, task.attempts, error.message))]);
-      await job.updateData(retriedData(job, this.owner, error, retryAt.getTime()));
+      await job.updateData(await retriedData(this.redis(), job, this.owner, error, retryAt.getTime(), this.lostWrites));
     }
     // BullMQ makes the retry due at its own now + this delay: measured after the writes above, and woken for below
     job.opts.backoff = { type: 'fixed', delay: retryAt ? Math.max(1, retryAt.getTime() - Date.now()) : 0 };
@@ -243,8 +244,7 @@ export class RedisConsumer implements CondemnHost {
 
   onStalled(jobId: string, type: string): void {
     this.logger.warn(`task ${taskIdOf(jobId)} (${type}): its worker stopped renewing the lock; BullMQ queued it again (a lost try uses no attempt; once more than queue.maxLostTries (${this.maxLostTries}) were lost, it is dead at its next claim)`);
-    storeLostTry(this.redis(), type, jobId).catch((err: unknown) => this.logger.warn(`task ${taskIdOf(jobId)}: its lost try was not stored: ${(err as Error).message}`));
-    this.wakeLocal(1);
+    this.lostWrites.store(this.redis(), type, jobId, (err) => this.logger.warn(`task ${taskIdOf(jobId)}: its lost try was not stored: ${err.message}`), () => this.wakeLocal(1));
   }
 
   nextToken(): string {

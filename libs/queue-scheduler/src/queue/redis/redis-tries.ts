@@ -23,10 +23,16 @@ export function storedFailure(job: Job, error: Error): Error {
   return failure;
 }
 
-/** The job data with the try failing now stored: written only when another try follows, with the runAt update a retry makes anyway. */
-export function retriedData(job: Job, owner: string, error: Error, runAt: number): JobData {
+/**
+ * The job data with the try failing now stored: written only when another try follows, with the runAt update a retry
+ * makes anyway. Built on the data as it is now, not as fetched: a lost try of this job stored since (by this instance's
+ * stalled check, awaited, or another's) was dropped by the write, and then listed last, without times.
+ */
+export async function retriedData(redis: RedisConnection, job: Job, owner: string, error: Error, runAt: number, lost: LostTryWrites): Promise<JobData> {
+  await lost.written(job.id!);
+  const current = await redis.client.hget(redis.queueFor(job.name).toKey(job.id!), 'data');
   const stack = stackOf(error);
-  const data = job.data as WithTries;
+  const data = (current ? JSON.parse(current) : job.data) as WithTries;
   const failed: StoredTry = {
     attempt: job.attemptsMade + 1, startedAt: job.processedOn ?? null, finishedAt: Date.now(),
     outcome: failureOutcome(stack), error: error.message.slice(0, 8000), stack, instance: owner,
@@ -46,6 +52,29 @@ export async function storeLastTry(job: Job): Promise<void> {
     outcome: failureOutcome(stack), error: job.failedReason ?? null, stack, instance: null,
   };
   await job.updateData({ ...data, tries: appendTry(storedTries(data.tries), last) } as WithTries);
+}
+
+/**
+ * The lost tries this instance's stalled check is writing, by job id. The pool is woken for the job only once its
+ * write is done: a fetch before it made the job's start the new try's (the lost one's was then unknown), and a try
+ * ending here first wrote its data back without the lost one.
+ */
+export class LostTryWrites {
+  private readonly pending = new Map<string, Promise<void>>();
+
+  store(redis: RedisConnection, type: string, jobId: string, failed: (err: Error) => void, then: () => void): void {
+    const write: Promise<void> = storeLostTry(redis, type, jobId)
+      .catch(failed)
+      .finally(() => {
+        if (this.pending.get(jobId) === write) this.pending.delete(jobId);
+        then();
+      });
+    this.pending.set(jobId, write);
+  }
+
+  written(jobId: string): Promise<void> | undefined {
+    return this.pending.get(jobId);
+  }
 }
 
 /**
