@@ -201,7 +201,7 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     // the parent itself is refused while that child is dead: it would run without the child's result
     const refused = await Promise.resolve().then(() => queue.retryTask(ids.taskId)).catch((err: unknown) => err);
     expect(refused).toMatchObject({ name: 'InvalidArgumentError', field: 'taskId' });
-    expect((refused as Error).message).toContain(`died of its child '${child}', which is dead: retry that child`);
+    expect((refused as Error).message).toBe(`taskId '${ids.taskId}': the task died of its child '${child}', which is dead: retry that child instead (its parent then waits for it again)`);
     expect(await queue.getTask(ids.taskId)).toMatchObject({ status: 'dead', error: expect.stringContaining(child) });
     handlers.flakyOk = true;
     await queue.retryTask(child);

@@ -88,7 +88,7 @@ export function childFailedPrefix(childId: string): string {
  */
 export function diedOfChild(parentId: string, childId: string, status: string): InvalidArgumentError {
   const fix = status === 'cancelled' ? 'a cancelled task cannot be retried: push the flow again' : 'retry that child instead (its parent then waits for it again)';
-  return new InvalidArgumentError('taskId', `task '${parentId}' died of its child '${childId}', which is ${status}: ${fix}`);
+  return new InvalidArgumentError('taskId', `taskId '${parentId}': the task died of its child '${childId}', which is ${status}: ${fix}`);
 }
 
 /** diedOfChild for a backend that reads tasks: the child is found from the parent's error (childFailedMessage). */
