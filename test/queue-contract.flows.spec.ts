@@ -233,6 +233,23 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(Object.values(handlers.seen.get(ids.taskId)!).map((r) => (r as { status: string }).status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
   });
 
+  it('retrying the child a parent died of leaves it dead of a sibling cancelled meanwhile, which it could never get past', async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'held' }] });
+    const [failed, held] = ids.children.map((c) => c.taskId);
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead' && handlers.log.includes(`start:${held}`), 'the parent to die, its other child running');
+    expect(await queue.cancelTask(held)).toBe(true);
+    await waitFor(async () => (await statusOf(queue, held)) === 'cancelled', 'the running child to end cancelled');
+    handlers.flakyOk = true;
+    await queue.retryTask(failed);
+    await waitFor(async () => (await statusOf(queue, failed)) === 'succeeded', 'the retried child to succeed');
+    // re-armed, it waited for ever for a child that cannot succeed; it stays dead, of that child now
+    const parent = await queue.getTask(ids.taskId);
+    expect({ status: parent.status, error: parent.error }).toEqual({ status: 'dead', error: `child task ${held} (held) was cancelled` });
+    await expect(Promise.resolve().then(() => queue.retryTask(ids.taskId))).rejects.toThrow(`died of its child '${held}', which is cancelled`);
+    expect(handlers.log).not.toContain(`start:${ids.taskId}`);
+  });
+
   it('a parent retried right after its dead child is refused, and never runs while the child dies again', async () => {
     const { queue, handlers } = await boot();
     // the race the dashboard's two clicks made: the parent read `waiting` (the child just retried), passed the

@@ -10,7 +10,7 @@ import { insertEnds, type Statement } from './statements/statement';
 import { lifecycleRows, writeEvents } from './event-log';
 import { insertEndEvent } from './statements/task-events';
 import {
-  cancelUnstarted, childRows, countChildren, failParent, FLOW_ROWS_PER_INSERT, type FlowRow, flowRows, insertFlowTasks, lockedFlowRow, rearmParent, replaceFinishedRoot,
+  cancelUnstarted, childRows, countChildren, diedOf, failParent, FLOW_ROWS_PER_INSERT, type FlowRow, flowRows, insertFlowTasks, lockedFlowRow, rearmParent, replaceFinishedRoot,
   uncountChild,
   unstartedChildren,
 } from './statements/flows';
@@ -176,6 +176,11 @@ export class DatabaseFlows implements FlowStore {
     if (child.on_child_failure !== 'fail') return void (await this.write(uncountChild(parentId), runner));
     const [parent] = await this.read(flowRows(this.sql, [parentId]), runner);
     if (parent?.status !== 'dead' || !parent.error_message?.startsWith(childFailedPrefix(child.task_id))) return;
+    // a sibling cancelled under 'fail' can never succeed: re-armed, the parent would wait for it for ever. It stays
+    // dead, of that sibling now (so retrying the parent is refused, naming it)
+    const siblings = await this.read(childRows(this.sql, [parentId]), runner);
+    const cancelled = siblings.find((c) => c.task_id !== child.task_id && c.status === 'cancelled' && (c.on_child_failure ?? 'fail') === 'fail');
+    if (cancelled) return void (await this.write(diedOf(parentId, childFailedMessage(cancelled.task_id, cancelled.task_type, 'cancelled', cancelled.error_message ?? undefined)), runner));
     await this.write(rearmParent(parentId), runner);
     if (parent.parent_id) await this.retried(runner, parent);
   }

@@ -106,6 +106,14 @@ export class MemoryFlows {
       flow.pending++;
     }
     if (parent.status === 'dead' && flow.failedBy === child) {
+      // a sibling cancelled under 'fail' can never succeed: re-armed, the parent would wait for it for ever. It stays
+      // dead, of that sibling now (so retrying the parent is refused, naming it)
+      const cancelled = flow.children?.find((c) => c !== child && c.status === 'cancelled' && c.flow!.policy === 'fail');
+      if (cancelled !== undefined) {
+        flow.failedBy = cancelled;
+        parent.error = childFailedMessage(cancelled.taskId, cancelled.type, 'cancelled', cancelled.error);
+        return;
+      }
       flow.failedBy = undefined;
       parent.error = undefined;
       parent.attempts = 0;

@@ -57,19 +57,33 @@ return out
  * that died of this child (its error starts 'child task <id> '), or that
  * BullMQ marked to die of it and no fetch has failed yet, goes back to
  * waiting-children with a fresh attempt count, waiting for this child and for
- * any other that died under 'fail', and so on up the tree.
- * ARGV: the child's job key, now. Returns how many parents were re-armed.
+ * any other that died under 'fail', and so on up the tree. A parent with a
+ * child cancelled under 'fail' (which can never succeed) is not: it stays
+ * dead, of that child now.
+ * ARGV: the child's job key, now, the flows hash, the cancelled hash. Returns how many parents were re-armed.
  */
 export const REARM_PARENTS = `
-local child, rearmed = ARGV[1], 0
+local child, rearmed, flows, cancelled = ARGV[1], 0, ARGV[3], ARGV[4]
 while true do
   local parentKey = redis.call('HGET', child, 'parentKey')
   if not parentKey or redis.call('EXISTS', parentKey) == 0 then break end
   local id = string.match(parentKey, '([^:]+)$')
   local q = string.sub(parentKey, 1, #parentKey - #id)
-  local named = 'child task ' .. cjson.decode(redis.call('HGET', child, 'data')).taskId .. ' '
+  local childId = cjson.decode(redis.call('HGET', child, 'data')).taskId
+  local named = 'child task ' .. childId .. ' '
   local reason = redis.call('HGET', parentKey, 'failedReason')
   local died = redis.call('ZSCORE', q .. 'failed', id) and reason and string.sub(reason, 1, #named) == named
+  if died then
+    local links = redis.call('HGET', flows, cjson.decode(redis.call('HGET', parentKey, 'data')).taskId)
+    for _, sibling in ipairs(links and cjson.decode(links).c or {}) do
+      local own = sibling ~= childId and redis.call('HGET', flows, sibling)
+      local record = own and (cjson.decode(own).f or 'fail') == 'fail' and redis.call('HGET', cancelled, sibling)
+      if record then
+        redis.call('HSET', parentKey, 'failedReason', 'child task ' .. sibling .. ' (' .. cjson.decode(record).type .. ') was cancelled')
+        return rearmed
+      end
+    end
+  end
   -- marked by BullMQ for this child but not failed yet by a fetch: taken back from its queue before one does
   local marked = not died and redis.call('HGET', parentKey, 'defa') == 'child ' .. child .. ' failed'
     and (redis.call('ZREM', q .. 'prioritized', id) + redis.call('ZREM', q .. 'delayed', id) + redis.call('LREM', q .. 'wait', 0, id)) > 0

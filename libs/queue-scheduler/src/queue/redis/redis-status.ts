@@ -143,7 +143,10 @@ export class RedisStatus {
         throw err; // still failed: the retry failed for another reason
       });
       // a flow child is back among its parent's dependencies (BullMQ's retry): a parent that died of it waits again
-      if (job.parentKey) await this.redis.client.eval(REARM_PARENTS, 0, this.redis.queueFor(job.name).toKey(job.id!), String(Date.now()));
+      if (job.parentKey) {
+        const { keys } = this.redis.keys;
+        await this.redis.client.eval(REARM_PARENTS, 0, this.redis.queueFor(job.name).toKey(job.id!), String(Date.now()), keys.flows, keys.cancelled);
+      }
     } else if (job && state === 'delayed' && job.attemptsMade > 0 && job.parentKey) {
       await queuedAgain();
       // a flow child keeps its job, and so its place among its parent's dependencies: due now, tries counted afresh

@@ -80,6 +80,11 @@ export function uncountChild(parentId: string): Statement {
   return { text: 'UPDATE task_queue SET pending_children = pending_children + 1 WHERE task_id = ?', params: [parentId] };
 }
 
+/** A dead parent, dead of another child now (`error`, childFailedMessage): one its retried child cannot re-arm. */
+export function diedOf(parentId: string, error: string): Statement {
+  return { text: "UPDATE task_queue SET error_message = ? WHERE task_id = ? AND status = 'dead'", params: [error, parentId] };
+}
+
 /** A parent that died of a child, re-armed when that child is retried: waiting again, with a fresh attempt count. */
 export function rearmParent(parentId: string): Statement {
   return {
