@@ -21,6 +21,8 @@ export function pausableType(type: unknown): string {
 export class PausedTypes {
   private types = new Set<string>();
   private version = 0;
+  /** Pauses and resumes made here; a read that saw the store before one of them is not applied (see refresh). */
+  private edits = 0;
   private readAt = -Infinity;
   private reading?: Promise<void>;
   /** Filters are few and long-lived (the pool keeps one until its caps change): one derived filter each, per version. */
@@ -46,6 +48,7 @@ export class PausedTypes {
   }
 
   add(type: string): void {
+    this.edits++;
     if (this.types.has(type)) return;
     this.types.add(type);
     this.version++;
@@ -53,14 +56,21 @@ export class PausedTypes {
   }
 
   delete(type: string): void {
+    this.edits++;
     if (this.types.delete(type)) this.version++;
   }
 
-  /** Reads the set from the store when it is older than refreshMs (always the first time); undefined when fresh. */
+  /**
+   * Reads the set from the store when it is older than refreshMs (always the first time); undefined when fresh. A read
+   * under way while this instance paused or resumed a type may predate that write: it is dropped, and the next claim
+   * reads again (it undid a pauseType made right after start-up, and the task pushed next started).
+   */
   refresh(now = Date.now()): Promise<void> | undefined {
     if (!this.load || now - this.readAt < this.refreshMs) return undefined;
+    const edits = this.edits;
     this.reading ??= this.load()
       .then((types) => {
+        if (this.edits !== edits) return;
         this.readAt = Date.now();
         this.replace(types);
       })
