@@ -27,8 +27,9 @@ module.exports = {
   // Jest's default on 2 cores is one worker; the second runs the @shares-machine suites beside the others
   maxWorkers: 2,
   // A worker keeps what every test file it ran leaves behind (Nest apps, drivers, transforms: 765 MB of heap after 60
-  // unit files in one process), and a CPU-bound suite late in a long-lived worker took 843 s in one CI run (15-22 s in
-  // a fresh process). Jest starts a fresh worker between files once one holds more than this.
+  // unit files in one process): Jest starts a fresh worker between files once one holds more than this. (A file's
+  // reported time includes its wait for the machine lock, see test/support/machine-environment.js: a unit file of
+  // 0.7 s read 103 s in a CI run, and the 843 s once blamed on a long-lived worker was such a wait.)
   workerIdleMemoryLimit: '1GB',
   projects: [
     { ...base, displayName: 'unit', testMatch: ['<rootDir>/libs/**/src/**/*.spec.ts'] },
