@@ -250,6 +250,27 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(handlers.log).not.toContain(`start:${ids.taskId}`);
   });
 
+  it('retrying the child a parent died of leaves it dead of a sibling that died of a cancelled grandchild, which no retry can mend', async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'node', children: [{ type: 'held' }] }] });
+    const [failed, sibling] = ids.children.map((c) => c.taskId);
+    const grandchild = ids.children[1].children[0].taskId;
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead' && handlers.log.includes(`start:${grandchild}`), 'the parent to die, the grandchild running');
+    expect(await queue.cancelTask(grandchild)).toBe(true);
+    await waitFor(async () => (await statusOf(queue, sibling)) === 'dead', 'the sibling to die of its cancelled child');
+    handlers.flakyOk = true;
+    await queue.retryTask(failed);
+    await waitFor(async () => (await statusOf(queue, failed)) === 'succeeded', 'the retried child to succeed');
+    // re-armed, it waited for ever for a sibling whose retry is refused; it stays dead, of that sibling now
+    const parent = await queue.getTask(ids.taskId);
+    expect({ status: parent.status, error: parent.error }).toEqual({ status: 'dead', error: `child task ${sibling} (node) is dead: child task ${grandchild} (held) was cancelled` });
+    await expect(settled(() => queue.retryTask(ids.taskId))).rejects.toThrow(
+      `taskId '${ids.taskId}': the task died of its child '${sibling}', which is dead: it died of a cancelled task below it and cannot be retried: push the flow again`,
+    );
+    await expect(settled(() => queue.retryTask(sibling))).rejects.toThrow(`died of its child '${grandchild}', which is cancelled: a cancelled task cannot be retried`);
+    expect(handlers.log).not.toContain(`start:${ids.taskId}`);
+  });
+
   it('a parent retried right after its dead child is refused, and never runs while the child dies again', async () => {
     const { queue, handlers } = await boot();
     // the race the dashboard's two clicks made: the parent read `waiting` (the child just retried), passed the

@@ -85,19 +85,43 @@ export function childFailedPrefix(childId: string): string {
 /**
  * retryTask of a flow parent dead of its child under 'fail' (it ran no handler): run again, it would run without
  * that child's result. Refused while the child is dead or cancelled; retrying the child re-arms the parent.
+ * `hopeless`: the child can never succeed (cancelled, or dead of a cancelled task below it), so no retry helps.
  */
-export function diedOfChild(parentId: string, childId: string, status: string): InvalidArgumentError {
-  const fix = status === 'cancelled' ? 'a cancelled task cannot be retried: push the flow again' : 'retry that child instead (its parent then waits for it again)';
+export function diedOfChild(parentId: string, childId: string, status: string, hopeless = status === 'cancelled'): InvalidArgumentError {
+  const fix = !hopeless
+    ? 'retry that child instead (its parent then waits for it again)'
+    : status === 'cancelled'
+      ? 'a cancelled task cannot be retried: push the flow again'
+      : 'it died of a cancelled task below it and cannot be retried: push the flow again';
   return new InvalidArgumentError('taskId', `taskId '${parentId}': the task died of its child '${childId}', which is ${status}: ${fix}`);
 }
 
-/** diedOfChild for a backend that reads tasks: the child is found from the parent's error (childFailedMessage). */
-export async function refuseParentDeadOfChild(record: TaskRecord, read: (taskId: string) => Promise<TaskRecord>): Promise<void> {
-  if (record.status !== 'dead' || !record.error?.startsWith(CHILD_FAILED_LEAD)) return;
+/** A backend's read of one task by id (rejects when it is unknown). */
+export type ReadTask = (taskId: string) => Promise<TaskRecord>;
+
+/** The child a dead flow parent died of, found from its error (childFailedMessage); undefined for any other task. */
+export async function causeOf(record: TaskRecord, read: ReadTask): Promise<TaskRecord | undefined> {
+  if (record.status !== 'dead' || !record.error?.startsWith(CHILD_FAILED_LEAD)) return undefined;
   const rest = record.error.slice(CHILD_FAILED_LEAD.length);
   // the id ends before " (<type>)", and may itself hold " (": each place is tried
   for (let i = rest.indexOf(' ('); i > 0; i = rest.indexOf(' (', i + 1)) {
     const child = await read(rest.slice(0, i)).catch(() => undefined);
-    if (child?.parentId === record.taskId && (child.status === 'dead' || child.status === 'cancelled')) throw diedOfChild(record.taskId, child.taskId, child.status);
+    if (child?.parentId === record.taskId) return child;
   }
+  return undefined;
+}
+
+/**
+ * A flow task that can never succeed: cancelled, or dead of a child that can never succeed (retrying it is refused
+ * for good). A parent re-armed to wait for one would wait for ever.
+ */
+export async function isHopeless(record: TaskRecord, read: ReadTask): Promise<boolean> {
+  for (let r: TaskRecord | undefined = record; r !== undefined; r = await causeOf(r, read)) if (r.status === 'cancelled') return true;
+  return false;
+}
+
+/** diedOfChild for a backend that reads tasks. */
+export async function refuseParentDeadOfChild(record: TaskRecord, read: ReadTask): Promise<void> {
+  const child = await causeOf(record, read);
+  if (child?.status === 'dead' || child?.status === 'cancelled') throw diedOfChild(record.taskId, child.taskId, child.status, await isHopeless(child, read));
 }

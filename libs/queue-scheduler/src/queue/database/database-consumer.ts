@@ -11,7 +11,7 @@ import { IdlePoll } from '../idle-poll';
 import { WakeTimers } from '../wake-timers';
 import { holdProcess } from '../keep-alive';
 import { OutcomeBatch } from './outcome-batch';
-import { emitDied } from './database-flows';
+import { emitDied } from './settle-parents';
 import { cancelWithEvent, writeStarted } from './event-log';
 import { type TaskRow, toRecord } from './task-rows';
 import { claimRows } from './claim-rows';

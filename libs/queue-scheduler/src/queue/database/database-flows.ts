@@ -8,18 +8,17 @@ import { childFailedMessage, childFailedPrefix, diedOfChild, flowIds, normalizeF
 import type { NormalizedTask } from '../task-validation';
 import { insertEnds, type Statement } from './statements/statement';
 import { lifecycleRows, writeEvents } from './event-log';
-import { insertEndEvent } from './statements/task-events';
 import {
-  cancelUnstarted, childRows, countChildren, diedOf, failParent, FLOW_ROWS_PER_INSERT, type FlowRow, flowRows, insertFlowTasks, lockedFlowRow, rearmParent, replaceFinishedRoot,
+  cancelUnstarted, childRows, diedOf, FLOW_ROWS_PER_INSERT, type FlowRow, flowRows, insertFlowTasks, lockedFlowRow, rearmParent, replaceFinishedRoot,
   uncountChild,
   unstartedChildren,
 } from './statements/flows';
 import type { Occurrence } from '../queue-consumer';
+import { type DiedParent, emitDied, ENDED, settleParents } from './settle-parents';
+import { insertEndEvent } from './statements/task-events';
+import type { TaskEventStream } from '../task-events';
 import type { FlowTask } from '../flow-validation';
 import { reportedStatus, type Sequence } from './task-rows';
-import type { TaskEventStream } from '../task-events';
-
-const ENDED: ReadonlySet<string> = new Set(['succeeded', 'dead', 'cancelled']);
 
 /**
  * The database backend's flows: a tree is inserted in one transaction, and
@@ -164,10 +163,21 @@ export class DatabaseFlows implements FlowStore {
 
   /** A parent dead of its child under 'fail' ran no handler: run again now, it would run without that child's result. */
   private async refuseDeadOfChild(parent: FlowRow, runner: QueryRunner): Promise<void> {
-    if (!parent.error_message) return;
-    const children = await this.read(childRows(this.sql, [parent.task_id]), runner);
-    const child = children.find((c) => parent.error_message!.startsWith(childFailedPrefix(c.task_id)));
-    if (child && (child.status === 'dead' || child.status === 'cancelled')) throw diedOfChild(parent.task_id, child.task_id, child.status);
+    const child = await this.causeOf(parent, runner);
+    if (child && (child.status === 'dead' || child.status === 'cancelled')) throw diedOfChild(parent.task_id, child.task_id, child.status, await this.hopeless(child, runner));
+  }
+
+  /** The child a dead parent died of (its error names it), the longest id that fits; undefined for any other row. */
+  private async causeOf(parent: FlowRow, runner: QueryRunner): Promise<FlowRow | undefined> {
+    if (parent.status !== 'dead' || !parent.error_message) return undefined;
+    const named = (await this.read(childRows(this.sql, [parent.task_id]), runner)).filter((c) => parent.error_message!.startsWith(childFailedPrefix(c.task_id)));
+    return named.sort((x, y) => y.task_id.length - x.task_id.length)[0];
+  }
+
+  /** A task that can never succeed: cancelled, or dead of a child that can never succeed (see isHopeless). */
+  private async hopeless(row: FlowRow, runner: QueryRunner): Promise<boolean> {
+    for (let r: FlowRow | undefined = row; r !== undefined; r = await this.causeOf(r, runner)) if (r.status === 'cancelled') return true;
+    return false;
   }
 
   private async retried(runner: QueryRunner, child: FlowRow): Promise<void> {
@@ -176,11 +186,12 @@ export class DatabaseFlows implements FlowStore {
     if (child.on_child_failure !== 'fail') return void (await this.write(uncountChild(parentId), runner));
     const [parent] = await this.read(flowRows(this.sql, [parentId]), runner);
     if (parent?.status !== 'dead' || !parent.error_message?.startsWith(childFailedPrefix(child.task_id))) return;
-    // a sibling cancelled under 'fail' can never succeed: re-armed, the parent would wait for it for ever. It stays
-    // dead, of that sibling now (so retrying the parent is refused, naming it)
-    const siblings = await this.read(childRows(this.sql, [parentId]), runner);
-    const cancelled = siblings.find((c) => c.task_id !== child.task_id && c.status === 'cancelled' && (c.on_child_failure ?? 'fail') === 'fail');
-    if (cancelled) return void (await this.write(diedOf(parentId, childFailedMessage(cancelled.task_id, cancelled.task_type, 'cancelled', cancelled.error_message ?? undefined)), runner));
+    // a sibling under 'fail' that can never succeed (cancelled, or dead of a cancelled task below it): re-armed, the
+    // parent would wait for it for ever. It stays dead, of that sibling now (so retrying the parent is refused, naming it)
+    for (const s of await this.read(childRows(this.sql, [parentId]), runner)) {
+      if (s.task_id === child.task_id || (s.on_child_failure ?? 'fail') !== 'fail' || !(await this.hopeless(s, runner))) continue;
+      return void (await this.write(diedOf(parentId, childFailedMessage(s.task_id, s.task_type, s.status, s.error_message ?? undefined)), runner));
+    }
     await this.write(rearmParent(parentId), runner);
     if (parent.parent_id) await this.retried(runner, parent);
   }
@@ -192,59 +203,6 @@ export class DatabaseFlows implements FlowStore {
   private write(s: Statement, runner: QueryRunner): Promise<number> {
     return this.sql.affected(s.text, s.params, runner);
   }
-}
-
-/**
- * Within the transaction that recorded their ends: the parents of `ended`
- * count them, become pending once none is left, or die of a child that
- * failed under 'fail' (and then their own parents learn it, up the tree).
- * Called for tasks with a parent only: a task outside a flow costs nothing here.
- * `events` (queue.clusterEvents): a parent's death is written to task_event too.
- */
-export async function settleParents(sql: Sql, runner: QueryRunner, ended: readonly string[], now = Date.now(), events = false): Promise<DiedParent[]> {
-  const out: DiedParent[] = [];
-  let ids = ended;
-  let dying: ReadonlySet<string> = new Set();
-  while (ids.length > 0) {
-    const counted = new Map<string, number>();
-    const died: string[] = [];
-    const { text, params } = flowRows(sql, ids);
-    for (const row of await sql.rows<FlowRow>(text, params, runner)) {
-      // the parents that died in the round before, read again as the children of theirs
-      if (dying.has(row.task_id)) out.push({ taskId: row.task_id, type: row.task_type, attempts: Number(row.retry_count), error: row.error_message ?? '' });
-      if (row.parent_id === null || !ENDED.has(row.status)) continue;
-      if (row.status === 'succeeded' || row.on_child_failure !== 'fail') {
-        counted.set(row.parent_id, (counted.get(row.parent_id) ?? 0) + 1);
-        continue;
-      }
-      const fail = failParent(row.parent_id, childFailedMessage(row.task_id, row.task_type, row.status, row.error_message ?? undefined), now);
-      if ((await sql.affected(fail.text, fail.params, runner)) === 0) continue;
-      died.push(row.parent_id);
-      if (events) {
-        const event = insertEndEvent(sql, row.parent_id, now, 'dead');
-        await sql.rows(event.text, event.params, runner);
-      }
-    }
-    for (const [parent, n] of counted) {
-      const count = countChildren(parent, n);
-      await sql.affected(count.text, count.params, runner);
-    }
-    ids = died;
-    dying = new Set(died);
-  }
-  return out;
-}
-
-/** A flow parent that died of its child (settleParents): reported on `events$` once its transaction committed, as the other backends do. */
-export interface DiedParent {
-  taskId: string;
-  type: string;
-  attempts: number;
-  error: string;
-}
-
-export function emitDied(events: TaskEventStream, parents: readonly DiedParent[]): void {
-  for (const parent of parents) events.emit('dead', parent, undefined, parent.error);
 }
 
 function node(row: FlowRow): FlowNode {

@@ -1,6 +1,6 @@
 import type { QueryRunner } from 'typeorm';
 import type { Sql } from '../../database/sql';
-import { type DiedParent, settleParents } from './database-flows';
+import { type DiedParent, settleParents } from './settle-parents';
 import { eventRows, writeEvents } from './event-log';
 import { JOURNAL_MODE, type Outcome, type OutcomeUpdate, outcomeUpdates, returningIds } from './statements/outcomes';
 

@@ -5,6 +5,14 @@ import { isUnfinished, type MemoryEntry } from './memory-entries';
 import type { MemoryTasks } from './memory-tasks';
 import type { WaitingTasks } from './waiting-tasks';
 
+/** A flow task that can never succeed: cancelled, or dead of a child that can never succeed (see isHopeless). */
+function hopeless(entry: MemoryEntry): boolean {
+  for (let e: MemoryEntry | undefined = entry; e !== undefined; e = e.status === 'dead' ? e.flow?.failedBy : undefined) {
+    if (e.status === 'cancelled') return true;
+  }
+  return false;
+}
+
 /** What the flows need of the memory queue: its books, its ready queues, and its own way to end and announce a task. */
 export interface FlowHost {
   readonly tasks: MemoryTasks;
@@ -92,7 +100,7 @@ export class MemoryFlows {
   /** retryTask of a parent dead of a child still dead or cancelled: refused (see diedOfChild). */
   refuseDeadOfChild(entry: MemoryEntry): void {
     const cause = entry.flow?.failedBy;
-    if (cause !== undefined && (cause.status === 'dead' || cause.status === 'cancelled')) throw diedOfChild(entry.taskId, cause.taskId, cause.status);
+    if (cause !== undefined && (cause.status === 'dead' || cause.status === 'cancelled')) throw diedOfChild(entry.taskId, cause.taskId, cause.status, hopeless(cause));
   }
 
   /** A dead flow task queued again: its parent waits for it again, and one that died of it is re-armed. */
@@ -106,12 +114,12 @@ export class MemoryFlows {
       flow.pending++;
     }
     if (parent.status === 'dead' && flow.failedBy === child) {
-      // a sibling cancelled under 'fail' can never succeed: re-armed, the parent would wait for it for ever. It stays
-      // dead, of that sibling now (so retrying the parent is refused, naming it)
-      const cancelled = flow.children?.find((c) => c !== child && c.status === 'cancelled' && c.flow!.policy === 'fail');
-      if (cancelled !== undefined) {
-        flow.failedBy = cancelled;
-        parent.error = childFailedMessage(cancelled.taskId, cancelled.type, 'cancelled', cancelled.error);
+      // a sibling under 'fail' that can never succeed (cancelled, or dead of a cancelled task below it): re-armed, the
+      // parent would wait for it for ever. It stays dead, of that sibling now (so retrying the parent is refused, naming it)
+      const lost = flow.children?.find((c) => c !== child && c.flow!.policy === 'fail' && hopeless(c));
+      if (lost !== undefined) {
+        flow.failedBy = lost;
+        parent.error = childFailedMessage(lost.taskId, lost.type, lost.status, lost.error);
         return;
       }
       flow.failedBy = undefined;

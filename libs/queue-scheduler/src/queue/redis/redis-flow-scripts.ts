@@ -58,12 +58,16 @@ return out
  * BullMQ marked to die of it and no fetch has failed yet, goes back to
  * waiting-children with a fresh attempt count, waiting for this child and for
  * any other that died under 'fail', and so on up the tree. A parent with a
- * child cancelled under 'fail' (which can never succeed) is not: it stays
- * dead, of that child now.
- * ARGV: the child's job key, now, the flows hash, the cancelled hash. Returns how many parents were re-armed.
+ * child under 'fail' that can never succeed (cancelled, or named in ARGV as
+ * dead of a cancelled task below it) is not: it stays dead, of that child now.
+ * ARGV: the child's job key, now, the flows hash, the cancelled hash, then
+ * pairs of a hopeless task's id and the error its parent stays dead of.
+ * Returns how many parents were re-armed.
  */
 export const REARM_PARENTS = `
 local child, rearmed, flows, cancelled = ARGV[1], 0, ARGV[3], ARGV[4]
+local lost = {}
+for i = 5, #ARGV, 2 do lost[ARGV[i]] = ARGV[i + 1] end
 while true do
   local parentKey = redis.call('HGET', child, 'parentKey')
   if not parentKey or redis.call('EXISTS', parentKey) == 0 then break end
@@ -80,6 +84,10 @@ while true do
       local record = own and (cjson.decode(own).f or 'fail') == 'fail' and redis.call('HGET', cancelled, sibling)
       if record then
         redis.call('HSET', parentKey, 'failedReason', 'child task ' .. sibling .. ' (' .. cjson.decode(record).type .. ') was cancelled')
+        return rearmed
+      end
+      if own and lost[sibling] then
+        redis.call('HSET', parentKey, 'failedReason', lost[sibling])
         return rearmed
       end
     end

@@ -17,7 +17,7 @@ import { CANCELLED_DEFERRED } from './redis-event-marks';
 import { cancelledRecord } from './redis-tries';
 
 /** A flow task's links as kept in the flows hash: parent, its policy, children (each only where there is one). */
-interface Links {
+export interface Links {
   p?: string;
   f?: ChildFailurePolicy;
   c?: string[];

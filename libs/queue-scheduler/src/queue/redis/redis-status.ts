@@ -7,6 +7,8 @@ import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
 import type { RedisConnection } from './redis-connection';
 import { type JobData, PRIORITY_OFFSET, recordOf, taskOf, UNFINISHED_STATES, UNSTARTED_STATES } from './redis-jobs';
 import { REARM_PARENTS } from './redis-flow-scripts';
+import type { Links } from './redis-flows';
+import { childFailedMessage, isHopeless } from '../flow-validation';
 import { jobIdOf } from './redis-keys';
 import { cancelledRecord, runningByInstance, storeLastTry, withTries } from './redis-tries';
 import { CANCELLED_EVENT, QUEUED_AGAIN_EVENT } from './redis-event-marks';
@@ -145,7 +147,8 @@ export class RedisStatus {
       // a flow child is back among its parent's dependencies (BullMQ's retry): a parent that died of it waits again
       if (job.parentKey) {
         const { keys } = this.redis.keys;
-        await this.redis.client.eval(REARM_PARENTS, 0, this.redis.queueFor(job.name).toKey(job.id!), String(Date.now()), keys.flows, keys.cancelled);
+        const lost = await this.hopelessSiblings(taskId);
+        await this.redis.client.eval(REARM_PARENTS, 0, this.redis.queueFor(job.name).toKey(job.id!), String(Date.now()), keys.flows, keys.cancelled, ...lost);
       }
     } else if (job && state === 'delayed' && job.attemptsMade > 0 && job.parentKey) {
       await queuedAgain();
@@ -165,6 +168,29 @@ export class RedisStatus {
     // a retried task lists as pushed now, newest first, as on the other backends
     await this.redis.keys.index(taskId, job.name, true);
     return job.name;
+  }
+
+  /**
+   * Up the tree from a retried flow child, the siblings under 'fail' that can never succeed (isHopeless) and have
+   * children, as pairs of id and the error their parent stays dead of (REARM_PARENTS). A leaf can only be cancelled,
+   * which the script reads itself; a task once hopeless stays so, so reading this before the script is no race.
+   */
+  private async hopelessSiblings(taskId: string): Promise<string[]> {
+    const out: string[] = [];
+    const read = (id: string): Promise<TaskRecord> => this.record(id);
+    const links = async (ids: string[]): Promise<Array<Links | undefined>> =>
+      (await this.redis.keys.flowLinks(ids)).map((json) => (json === null ? undefined : (JSON.parse(json) as Links)));
+    let [own] = await links([taskId]);
+    for (let id = taskId; own?.p !== undefined; id = own.p, [own] = await links([id])) {
+      const siblings = (await links([own.p]))[0]?.c?.filter((s) => s !== id) ?? [];
+      const theirs = await links(siblings);
+      for (let i = 0; i < siblings.length; i++) {
+        if ((theirs[i]?.f ?? 'fail') !== 'fail' || !theirs[i]?.c?.length) continue;
+        const record = await read(siblings[i]).catch(() => undefined);
+        if (record && (await isHopeless(record, read))) out.push(siblings[i], childFailedMessage(siblings[i], record.type, record.status, record.error));
+      }
+    }
+    return out;
   }
 
   /** The task's job as it is now, if still failed (dead); otherwise InvalidArgumentError naming its status. */

@@ -1,0 +1,62 @@
+import type { QueryRunner } from 'typeorm';
+import type { Sql } from '../../database/sql';
+import { childFailedMessage } from '../flow-validation';
+import type { TaskEventStream } from '../task-events';
+import { countChildren, failParent, type FlowRow, flowRows } from './statements/flows';
+import { insertEndEvent } from './statements/task-events';
+
+/** The statuses a task ends with. */
+export const ENDED: ReadonlySet<string> = new Set(['succeeded', 'dead', 'cancelled']);
+
+/**
+ * Within the transaction that recorded their ends: the parents of `ended`
+ * count them, become pending once none is left, or die of a child that
+ * failed under 'fail' (and then their own parents learn it, up the tree).
+ * Called for tasks with a parent only: a task outside a flow costs nothing here.
+ * `events` (queue.clusterEvents): a parent's death is written to task_event too.
+ */
+export async function settleParents(sql: Sql, runner: QueryRunner, ended: readonly string[], now = Date.now(), events = false): Promise<DiedParent[]> {
+  const out: DiedParent[] = [];
+  let ids = ended;
+  let dying: ReadonlySet<string> = new Set();
+  while (ids.length > 0) {
+    const counted = new Map<string, number>();
+    const died: string[] = [];
+    const { text, params } = flowRows(sql, ids);
+    for (const row of await sql.rows<FlowRow>(text, params, runner)) {
+      // the parents that died in the round before, read again as the children of theirs
+      if (dying.has(row.task_id)) out.push({ taskId: row.task_id, type: row.task_type, attempts: Number(row.retry_count), error: row.error_message ?? '' });
+      if (row.parent_id === null || !ENDED.has(row.status)) continue;
+      if (row.status === 'succeeded' || row.on_child_failure !== 'fail') {
+        counted.set(row.parent_id, (counted.get(row.parent_id) ?? 0) + 1);
+        continue;
+      }
+      const fail = failParent(row.parent_id, childFailedMessage(row.task_id, row.task_type, row.status, row.error_message ?? undefined), now);
+      if ((await sql.affected(fail.text, fail.params, runner)) === 0) continue;
+      died.push(row.parent_id);
+      if (events) {
+        const event = insertEndEvent(sql, row.parent_id, now, 'dead');
+        await sql.rows(event.text, event.params, runner);
+      }
+    }
+    for (const [parent, n] of counted) {
+      const count = countChildren(parent, n);
+      await sql.affected(count.text, count.params, runner);
+    }
+    ids = died;
+    dying = new Set(died);
+  }
+  return out;
+}
+
+/** A flow parent that died of its child (settleParents): reported on `events$` once its transaction committed, as the other backends do. */
+export interface DiedParent {
+  taskId: string;
+  type: string;
+  attempts: number;
+  error: string;
+}
+
+export function emitDied(events: TaskEventStream, parents: readonly DiedParent[]): void {
+  for (const parent of parents) events.emit('dead', parent, undefined, parent.error);
+}
