@@ -27,6 +27,11 @@ class Handlers {
     return ctx.taskId;
   }
 
+  @TaskHandler('boom')
+  boom(): never {
+    throw new Error('boom');
+  }
+
   @TaskHandler('gone')
   gone(_params: unknown, ctx: TaskContext): void {
     this.ran.push({ taskId: ctx.taskId, attempt: ctx.attempt });
@@ -405,6 +410,28 @@ describe('tries lost with their worker (queue.maxLostTries)', () => {
     expect((await queue.getTask(id)).tries?.map((t) => [t.outcome, t.attempt, t.startedAt])).toEqual([
       ['lost', 1, undefined],
       ['lost', 1, undefined],
+    ]);
+  });
+
+  it('lists a lost try BullMQ counted after retryTask reset its count, when no instance stored it', async () => {
+    const { queue } = await boot();
+    const id = await queue.pushTask({ type: 'boom', maxRetries: 0 });
+    await waitFor(async () => (await queue.getTask(id)).status === 'dead', 'the task to die');
+    const key = `${prefix}:${queueNameOf('boom')}:${jobIdOf(id)}`;
+    // a lost try before it died, counted by BullMQ and stored by its instance
+    const data = JSON.parse((await redis.hget(key, 'data'))!) as Record<string, unknown>;
+    data.tries = [{ attempt: 1, startedAt: 5000, finishedAt: 6000, outcome: 'lost', error: null, stack: null, instance: null }];
+    await redis.hset(key, 'data', JSON.stringify(data), 'stc', '1');
+    await queue.retryTask(id);
+    await waitFor(async () => (await queue.getTask(id)).tries?.length === 3, 'the retried task to die again');
+    // the retry gave it a fresh allowance (stall count 0); BullMQ counted one more lost try since, which no instance stored
+    await redis.hset(key, 'stc', '1');
+    const tries = (await queue.getTask(id)).tries!;
+    expect(tries.map((t) => [t.outcome, t.startedAt === undefined ? undefined : 'started'])).toEqual([
+      ['lost', 'started'],
+      ['failed', 'started'],
+      ['lost', undefined],
+      ['failed', 'started'],
     ]);
   });
 });

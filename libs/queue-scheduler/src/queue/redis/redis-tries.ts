@@ -4,8 +4,13 @@ import { appendTry, failureOutcome, MAX_TRIES_KEPT, stackOf, storedTries, type S
 import type { RedisConnection } from './redis-connection';
 import { type JobData, reportedProgress, taskOf, withLastFailure, withSingletonKey } from './redis-jobs';
 
-/** The job data of the tries kept (JobData has no field for them: only this file reads and writes it). */
-type WithTries = JobData & { tries?: StoredTry[] };
+/**
+ * The job data of the tries kept (JobData has no field for them: only this file reads and writes it). `lostBefore`:
+ * how many lost tries the list held when retryTask last reset BullMQ's stall count, which counts from 0 again.
+ */
+type WithTries = JobData & { tries?: StoredTry[]; lostBefore?: number };
+
+const isLost = (t: StoredTry): boolean => t.outcome === 'lost';
 
 /** The instance a lock token names: tokens are `${owner}:${counter}` (RedisConsumer.take). */
 const ownerOf = (token: string | null): string | undefined => (token ? token.slice(0, token.lastIndexOf(':')) : undefined);
@@ -40,18 +45,24 @@ export async function retriedData(redis: RedisConnection, job: Job, owner: strin
   return { ...data, runAt, tries: appendTry(storedTries(data.tries), failed) } as WithTries;
 }
 
-/** `retryTask` of a dead task: its last try, read from the job until now, is stored before the count starts again. */
+/**
+ * `retryTask` of a dead task: its tries as listed until now (a lost one no instance stored included) are stored with
+ * its last try, read from the job, before the count starts again; and how many of them are lost, as the stall count
+ * BullMQ's retry resets starts from 0 (keptTries counts the lost tries stored since against it).
+ */
 export async function storeLastTry(job: Job): Promise<void> {
   const data = job.data as WithTries;
-  if (!job.processedOn) return;
   const stack = job.stacktrace?.at(-1) ?? null;
+  let tries = keptTries(job, job.attemptsMade);
   // dead of TaskLostError: the check that found it lost too often ran no handler; its lost tries are stored already
-  if (failureOutcome(stack) === 'lost') return;
-  const last: StoredTry = {
-    attempt: job.attemptsMade, startedAt: job.processedOn, finishedAt: job.finishedOn ?? null,
-    outcome: failureOutcome(stack), error: job.failedReason ?? null, stack, instance: null,
-  };
-  await job.updateData({ ...data, tries: appendTry(storedTries(data.tries), last) } as WithTries);
+  if (job.processedOn && failureOutcome(stack) !== 'lost') {
+    const last: StoredTry = {
+      attempt: job.attemptsMade, startedAt: job.processedOn, finishedAt: job.finishedOn ?? null,
+      outcome: failureOutcome(stack), error: job.failedReason ?? null, stack, instance: null,
+    };
+    tries = appendTry(tries, last);
+  }
+  await job.updateData({ ...data, tries, lostBefore: tries?.filter(isLost).length ?? 0 } as WithTries);
 }
 
 /**
@@ -119,17 +130,22 @@ export async function withTries(redis: RedisConnection, job: Job, record: TaskRe
  * The job's stored tries, and a lost try (no times) for each one BullMQ counted (`stalledCounter`) that no instance
  * stored: the instance whose stalled check queued the job again writes it in a round trip of its own, and one that
  * took the job at once and died of it too (a handler that kills its process) never did. Such a try uses no attempt,
- * as a stored lost try does: it is listed before the stored lost ones, or last, with the attempt of the try after it.
+ * as a stored lost try does: it is listed before the lost ones stored since the last retryTask (which resets the
+ * count), or last, with the attempt of the try after it.
  * A list at MAX_TRIES_KEPT may have dropped lost tries, so it is not counted against.
  */
 function keptTries(job: Job, attempts: number): StoredTry[] | undefined {
-  const stored = storedTries((job.data as WithTries).tries);
+  const data = job.data as WithTries;
+  const stored = storedTries(data.tries);
   const kept = stored?.length ?? 0;
-  const lost = stored?.filter((t) => t.outcome === 'lost').length ?? 0;
-  const missing = Math.min((job.stalledCounter ?? 0) - lost, MAX_TRIES_KEPT - kept);
+  // the lost tries stored since retryTask last reset the stall count, and where the first of them is
+  const before = data.lostBefore ?? 0;
+  let lost = 0;
+  let at = -1;
+  for (let i = 0; i < kept; i++) if (isLost(stored![i]) && lost++ === before) at = i;
+  const missing = Math.min((job.stalledCounter ?? 0) - Math.max(0, lost - before), MAX_TRIES_KEPT - kept);
   if (missing <= 0 || kept >= MAX_TRIES_KEPT) return stored;
   const tries = stored ? [...stored] : [];
-  const at = tries.findIndex((t) => t.outcome === 'lost');
   const attempt = at >= 0 ? Number(tries[at].attempt) : Math.max(1, attempts);
   const unstored = Array.from({ length: missing }, (): StoredTry => ({ attempt, startedAt: null, finishedAt: null, outcome: 'lost', error: null, stack: null, instance: null }));
   tries.splice(at >= 0 ? at : tries.length, 0, ...unstored);
