@@ -30,6 +30,7 @@ export class ScheduleLoop {
   private current?: Promise<void>;
   private again = false;
   private active = false;
+  private stopping: Promise<void> | undefined;
   private failures = 0;
   /** The tail of the claims and changes that must not interleave (see exclusive). */
   private turn: Promise<unknown> = Promise.resolve();
@@ -74,11 +75,19 @@ export class ScheduleLoop {
   start(): void {
     if (this.active) return;
     this.active = true;
+    this.stopping = undefined;
     this.wake();
   }
 
-  /** Stops firing; on the memory backend, gives the occurrences queued ahead back to their schedules. */
-  async stop(): Promise<void> {
+  /**
+   * Stops firing; on the memory backend, gives the occurrences queued ahead back to their schedules. One stop for
+   * every caller until the next start: the worker pool's shutdown waits for it before it counts what is left.
+   */
+  stop(): Promise<void> {
+    return (this.stopping ??= this.stopNow());
+  }
+
+  private async stopNow(): Promise<void> {
     this.active = false;
     this.hold?.release();
     this.clearTimer();

@@ -1,11 +1,12 @@
 import { answerWithin } from '../deadline';
-import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { TaskHandlerRegistry } from '../handlers/task-handler.registry';
 import type { ResolvedOptions } from '../interfaces/options.interface';
 import { RESOLVED_OPTIONS } from '../queue-scheduler.constants';
 import { LibraryLogger } from '../queue-scheduler.logger';
 import { type ClaimFilter, QueueConsumer } from '../queue/queue-consumer';
 import { TaskQueue } from '../queue/task-queue';
+import { SchedulerService } from '../scheduler/scheduler.service';
 import { WorkerPool } from './worker-pool';
 
 /**
@@ -24,6 +25,7 @@ export class WorkerPoolService implements OnApplicationBootstrap, BeforeApplicat
     consumer: QueueConsumer,
     private readonly registry: TaskHandlerRegistry,
     @Inject(RESOLVED_OPTIONS) private readonly options: ResolvedOptions,
+    @Optional() private readonly scheduler?: SchedulerService,
   ) {
     this.logger = new LibraryLogger(WorkerPoolService.name, options.logLevel);
     this.pool = new WorkerPool(consumer, registry, options, this.logger);
@@ -55,7 +57,8 @@ export class WorkerPoolService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    await this.stop();
+    // the scheduler's own hook runs beside this one: what it gives back to its schedules (memory) is not counted as lost
+    await this.drain(this.scheduler?.stop());
   }
 
   start(): void {
@@ -63,9 +66,15 @@ export class WorkerPoolService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   /** Stops taking tasks and drains in-flight ones (see `shutdownTimeoutMs`). */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    return this.drain();
+  }
+
+  /** stop(); `before` is settled before the tasks left are counted for the log line. */
+  private async drain(before?: Promise<void>): Promise<void> {
     const wasRunning = this.pool.started;
     await this.pool.stop();
+    await before?.catch(() => undefined);
     if (!wasRunning) return;
     // a count for a log line: not worth waiting for a backend that is away (ioredis holds the command until Redis is back)
     const pending = this.queue.capabilities.durable ? await answerWithin(Promise.resolve(this.queue.getQueueSize()), 1000) : await this.queue.getQueueSize();
