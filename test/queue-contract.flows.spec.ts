@@ -112,6 +112,8 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(parent.error).toContain(bad);
     expect(parent.error).toContain('boom always fails');
     expect(handlers.log).not.toContain(`start:${ids.taskId}`);
+    // it ran no handler: no attempt and no try, on every backend
+    expect({ attempts: parent.attempts, tries: parent.tries ?? [], startedAt: parent.startedAt }).toEqual({ attempts: 0, tries: [], startedAt: undefined });
     const tree = await queue.getFlow(ids.taskId);
     expect(tree.status).toBe('dead');
     expect(tree.children.map((c) => [c.taskId, c.status, c.onChildFailure])).toEqual([
@@ -265,10 +267,63 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     const parent = await queue.getTask(ids.taskId);
     expect({ status: parent.status, error: parent.error }).toEqual({ status: 'dead', error: `child task ${sibling} (node) is dead: child task ${grandchild} (held) was cancelled` });
     await expect(settled(() => queue.retryTask(ids.taskId))).rejects.toThrow(
-      `taskId '${ids.taskId}': the task died of its child '${sibling}', which is dead: it died of a cancelled task below it and cannot be retried: push the flow again`,
+      `taskId '${ids.taskId}': the task died of its child '${sibling}', which is dead: a task below it was cancelled, so it can never succeed: push the flow again`,
     );
     await expect(settled(() => queue.retryTask(sibling))).rejects.toThrow(`died of its child '${grandchild}', which is cancelled: a cancelled task cannot be retried`);
     expect(handlers.log).not.toContain(`start:${ids.taskId}`);
+  });
+
+  /** P → [A flaky, B → [D delayed, E flaky]], once P died of A and B of E. */
+  async function deadOfTwo(queue: TaskQueue) {
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'node', children: [{ type: 'node', delayMs: 600_000 }, { type: 'flaky' }] }] });
+    const [a, b] = ids.children.map((c) => c.taskId);
+    const [d, e] = ids.children[1].children.map((c) => c.taskId);
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead' && (await statusOf(queue, b)) === 'dead', 'the parent and the middle node to die');
+    return { p: ids.taskId, a, b, d, e };
+  }
+
+  it('a parent stays dead of a sibling dead of its child once a task below that sibling is cancelled, whatever the retries', async () => {
+    const { queue, handlers } = await boot();
+    const { p, a, b, d, e } = await deadOfTwo(queue);
+    expect(await queue.cancelTask(d)).toBe(true);
+    handlers.flakyOk = true;
+    await queue.retryTask(a);
+    await waitFor(async () => (await statusOf(queue, a)) === 'succeeded', 'the retried child to succeed');
+    // b died of e, which a retry mends, but d is cancelled: b can never succeed, and p, re-armed, waited for it for ever
+    expect(await queue.getTask(p)).toMatchObject({ status: 'dead', error: `child task ${b} (node) is dead: child task ${e} (flaky) is dead: not yet` });
+    await expect(settled(() => queue.retryTask(p))).rejects.toThrow(`died of its child '${b}', which is dead: a task below it was cancelled, so it can never succeed`);
+    await queue.retryTask(e);
+    await waitFor(async () => (await statusOf(queue, e)) === 'succeeded', 'the other retried child to succeed');
+    expect(await queue.getTask(b)).toMatchObject({ status: 'dead', error: `child task ${d} (node) was cancelled` });
+    expect(await statusOf(queue, p)).toBe('dead');
+    expect(handlers.log.filter((l) => l === `start:${p}` || l === `start:${b}`)).toEqual([]);
+  });
+
+  it('a parent re-armed behind a sibling dead of its child dies of it once a task below that sibling is cancelled', async () => {
+    const { queue, handlers } = await boot();
+    const { p, a, b, d, e } = await deadOfTwo(queue);
+    handlers.flakyOk = true;
+    await queue.retryTask(a);
+    await waitFor(async () => (await statusOf(queue, a)) === 'succeeded' && (await statusOf(queue, p)) === 'waiting', 'the parent re-armed, waiting for the middle node');
+    expect(await queue.cancelTask(d)).toBe(true);
+    // the middle node can never succeed now: the parent waiting for it dies of it, rather than waiting for ever
+    await waitFor(async () => (await statusOf(queue, p)) === 'dead', 'the parent to die of the middle node');
+    expect((await queue.getTask(p)).error).toBe(`child task ${b} (node) is dead: child task ${e} (flaky) is dead: not yet`);
+    expect(handlers.log).not.toContain(`start:${p}`);
+  });
+
+  it('a cancel under a sibling at the same time as the retry that re-arms the parent never leaves the parent waiting for ever', async () => {
+    const { queue, handlers } = await boot();
+    // R → [A flaky, B → [C → [D delayed]]]: R dies of A; then, at once, B, C or D is cancelled and A retried, four flows of each
+    const tree = { type: 'node', children: [{ type: 'flaky' }, { type: 'node', children: [{ type: 'node', children: [{ type: 'node', delayMs: 600_000 }] }] }] };
+    const flows = await Promise.all(Array.from({ length: 12 }, () => queue.pushFlow(tree)));
+    const below = (f: (typeof flows)[number], depth: number) => (depth === 0 ? f.children[1] : depth === 1 ? f.children[1].children[0] : f.children[1].children[0].children[0]).taskId;
+    await waitFor(async () => (await Promise.all(flows.map((f) => statusOf(queue, f.taskId)))).every((s) => s === 'dead'), 'every parent to die of its first child');
+    handlers.flakyOk = true;
+    await Promise.all(flows.map((f, i) => Promise.all([queue.cancelTask(below(f, i % 3)), queue.retryTask(f.children[0].taskId)])));
+    // the parent either stayed dead (the cancel came first) or was re-armed and then died of its cancelled child
+    await waitFor(async () => (await Promise.all(flows.map((f) => statusOf(queue, f.taskId)))).every((s) => s === 'dead'), 'every parent dead of its cancelled child', 10_000);
+    expect(handlers.log.filter((l) => flows.some((f) => l === `start:${f.taskId}`))).toEqual([]);
   });
 
   it('a parent retried right after its dead child is refused, and never runs while the child dies again', async () => {

@@ -82,17 +82,22 @@ export function childFailedPrefix(childId: string): string {
   return `${CHILD_FAILED_LEAD}${childId} `;
 }
 
+/** A dead task's error says it died of a child (childFailedMessage), not of its own handler. */
+export function diedOfAChild(error: string | null | undefined): boolean {
+  return error?.startsWith(CHILD_FAILED_LEAD) === true;
+}
+
 /**
  * retryTask of a flow parent dead of its child under 'fail' (it ran no handler): run again, it would run without
  * that child's result. Refused while the child is dead or cancelled; retrying the child re-arms the parent.
- * `hopeless`: the child can never succeed (cancelled, or dead of a cancelled task below it), so no retry helps.
+ * `hopeless`: the child can never succeed (cancelled, or dead of its child with a cancelled task below it under 'fail'), so no retry helps.
  */
 export function diedOfChild(parentId: string, childId: string, status: string, hopeless = status === 'cancelled'): InvalidArgumentError {
   const fix = !hopeless
     ? 'retry that child instead (its parent then waits for it again)'
     : status === 'cancelled'
       ? 'a cancelled task cannot be retried: push the flow again'
-      : 'it died of a cancelled task below it and cannot be retried: push the flow again';
+      : 'a task below it was cancelled, so it can never succeed: push the flow again';
   return new InvalidArgumentError('taskId', `taskId '${parentId}': the task died of its child '${childId}', which is ${status}: ${fix}`);
 }
 
@@ -111,17 +116,8 @@ export async function causeOf(record: TaskRecord, read: ReadTask): Promise<TaskR
   return undefined;
 }
 
-/**
- * A flow task that can never succeed: cancelled, or dead of a child that can never succeed (retrying it is refused
- * for good). A parent re-armed to wait for one would wait for ever.
- */
-export async function isHopeless(record: TaskRecord, read: ReadTask): Promise<boolean> {
-  for (let r: TaskRecord | undefined = record; r !== undefined; r = await causeOf(r, read)) if (r.status === 'cancelled') return true;
-  return false;
-}
-
-/** diedOfChild for a backend that reads tasks. */
-export async function refuseParentDeadOfChild(record: TaskRecord, read: ReadTask): Promise<void> {
+/** diedOfChild for a backend that reads tasks; `hopeless`: whether that child can never succeed. */
+export async function refuseParentDeadOfChild(record: TaskRecord, read: ReadTask, hopeless: (child: TaskRecord) => Promise<boolean>): Promise<void> {
   const child = await causeOf(record, read);
-  if (child?.status === 'dead' || child?.status === 'cancelled') throw diedOfChild(record.taskId, child.taskId, child.status, await isHopeless(child, read));
+  if (child?.status === 'dead' || child?.status === 'cancelled') throw diedOfChild(record.taskId, child.taskId, child.status, await hopeless(child));
 }

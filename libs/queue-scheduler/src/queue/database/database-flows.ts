@@ -4,7 +4,7 @@ import { TaskNotFoundError } from '../../errors/errors';
 import type { ChildFailurePolicy, ChildResult, FlowIds, FlowInput, FlowNode } from '../../interfaces/flow.interface';
 import type { PushTaskInput, Task, TaskStatus } from '../../interfaces/task.interface';
 import type { FlowStore } from '../durable-queue';
-import { childFailedMessage, childFailedPrefix, diedOfChild, flowIds, normalizeFlow } from '../flow-validation';
+import { childFailedMessage, childFailedPrefix, diedOfAChild, diedOfChild, flowIds, normalizeFlow } from '../flow-validation';
 import type { NormalizedTask } from '../task-validation';
 import { insertEnds, type Statement } from './statements/statement';
 import { lifecycleRows, writeEvents } from './event-log';
@@ -174,9 +174,14 @@ export class DatabaseFlows implements FlowStore {
     return named.sort((x, y) => y.task_id.length - x.task_id.length)[0];
   }
 
-  /** A task that can never succeed: cancelled, or dead of a child that can never succeed (see isHopeless). */
+  /**
+   * A task that can never succeed: cancelled, or dead of a child (not of its own handler) with a child under 'fail'
+   * that can never succeed, down the tree. Plain reads: READ COMMITTED, each sees what committed before it.
+   */
   private async hopeless(row: FlowRow, runner: QueryRunner): Promise<boolean> {
-    for (let r: FlowRow | undefined = row; r !== undefined; r = await this.causeOf(r, runner)) if (r.status === 'cancelled') return true;
+    if (row.status === 'cancelled') return true;
+    if (row.status !== 'dead' || !diedOfAChild(row.error_message)) return false;
+    for (const c of await this.read(childRows(this.sql, [row.task_id]), runner)) if ((c.on_child_failure ?? 'fail') === 'fail' && (await this.hopeless(c, runner))) return true;
     return false;
   }
 
@@ -186,9 +191,10 @@ export class DatabaseFlows implements FlowStore {
     if (child.on_child_failure !== 'fail') return void (await this.write(uncountChild(parentId), runner));
     const [parent] = await this.read(flowRows(this.sql, [parentId]), runner);
     if (parent?.status !== 'dead' || !parent.error_message?.startsWith(childFailedPrefix(child.task_id))) return;
-    // a sibling under 'fail' that can never succeed (cancelled, or dead of a cancelled task below it): re-armed, the
-    // parent would wait for it for ever. It stays dead, of that sibling now (so retrying the parent is refused, naming it)
-    for (const s of await this.read(childRows(this.sql, [parentId]), runner)) {
+    // a sibling under 'fail' that can never succeed: re-armed, the parent would wait for it for ever. It stays dead, of
+    // that sibling now (so retrying the parent is refused, naming it). The siblings are locked first: a cancel under
+    // one, at once, either ends before this reads it, or finds the parent re-armed and fails it (settleParents)
+    for (const s of await this.read(childRows(this.sql, [parentId], false, true), runner)) {
       if (s.task_id === child.task_id || (s.on_child_failure ?? 'fail') !== 'fail' || !(await this.hopeless(s, runner))) continue;
       return void (await this.write(diedOf(parentId, childFailedMessage(s.task_id, s.task_type, s.status, s.error_message ?? undefined)), runner));
     }

@@ -1,6 +1,6 @@
 import type { QueryRunner } from 'typeorm';
 import type { Sql } from '../../database/sql';
-import { childFailedMessage } from '../flow-validation';
+import { childFailedMessage, diedOfAChild } from '../flow-validation';
 import type { TaskEventStream } from '../task-events';
 import { countChildren, failParent, type FlowRow, flowRows } from './statements/flows';
 import { insertEndEvent } from './statements/task-events';
@@ -32,10 +32,13 @@ export async function settleParents(sql: Sql, runner: QueryRunner, ended: readon
         continue;
       }
       const fail = failParent(row.parent_id, childFailedMessage(row.task_id, row.task_type, row.status, row.error_message ?? undefined), now);
-      if ((await sql.affected(fail.text, fail.params, runner)) === 0) continue;
-      died.push(row.parent_id);
+      // cancelled under a parent dead of another child: that parent can never succeed now, so its own parent, if
+      // waiting for it (re-armed since it died), dies of it rather than waiting for ever
+      const dead = (await sql.affected(fail.text, fail.params, runner)) > 0 ? row.parent_id : row.status === 'cancelled' ? await failWaitingParentOf(sql, runner, row.parent_id, now) : undefined;
+      if (dead === undefined) continue;
+      died.push(dead);
       if (events) {
-        const event = insertEndEvent(sql, row.parent_id, now, 'dead');
+        const event = insertEndEvent(sql, dead, now, 'dead');
         await sql.rows(event.text, event.params, runner);
       }
     }
@@ -59,4 +62,13 @@ export interface DiedParent {
 
 export function emitDied(events: TaskEventStream, parents: readonly DiedParent[]): void {
   for (const parent of parents) events.emit('dead', parent, undefined, parent.error);
+}
+
+/** A task dead of a child under 'fail' to a parent waiting for it: that parent dies of it. Returns the parent's id, if it did. */
+async function failWaitingParentOf(sql: Sql, runner: QueryRunner, taskId: string, now: number): Promise<string | undefined> {
+  const read = flowRows(sql, [taskId]);
+  const [task] = await sql.rows<FlowRow>(read.text, read.params, runner);
+  if (task?.status !== 'dead' || task.parent_id === null || task.on_child_failure !== 'fail' || !diedOfAChild(task.error_message)) return undefined;
+  const fail = failParent(task.parent_id, childFailedMessage(task.task_id, task.task_type, 'dead', task.error_message ?? undefined), now);
+  return (await sql.affected(fail.text, fail.params, runner)) > 0 ? task.parent_id : undefined;
 }

@@ -12,8 +12,8 @@ export type { Failures } from './memory-entry-extras';
  * any flow carries a single undefined field.
  */
 export interface FlowLinks {
-  /** Undefined on the root. */
-  readonly parent: MemoryEntry | undefined;
+  /** Undefined on the root, and once let go of (a flow occurrence's old children when a new tree takes its root's id). */
+  parent: MemoryEntry | undefined;
   /** How the parent treats this task's failure. */
   readonly policy: ChildFailurePolicy;
   /** Its end was counted off the parent's `pending` (succeeded, or failed under 'ignore' / 'continue'). */

@@ -5,12 +5,14 @@ import { isUnfinished, type MemoryEntry } from './memory-entries';
 import type { MemoryTasks } from './memory-tasks';
 import type { WaitingTasks } from './waiting-tasks';
 
-/** A flow task that can never succeed: cancelled, or dead of a child that can never succeed (see isHopeless). */
+/**
+ * A flow task that can never succeed: cancelled, or dead of a child (not of its own handler) with a child under
+ * 'fail' that can never succeed, down the tree. Re-armed, a parent would wait for such a task for ever.
+ */
 function hopeless(entry: MemoryEntry): boolean {
-  for (let e: MemoryEntry | undefined = entry; e !== undefined; e = e.status === 'dead' ? e.flow?.failedBy : undefined) {
-    if (e.status === 'cancelled') return true;
-  }
-  return false;
+  if (entry.status === 'cancelled') return true;
+  if (entry.status !== 'dead' || entry.flow?.failedBy === undefined) return false;
+  return entry.flow.children!.some((c) => c.flow!.policy === 'fail' && hopeless(c));
 }
 
 /** What the flows need of the memory queue: its books, its ready queues, and its own way to end and announce a task. */
@@ -49,7 +51,11 @@ export class MemoryFlows {
     }, occurrence);
     const known = occurrence ? this.host.tasks.get(nodes[0].task.taskId) : undefined;
     if (known && isUnfinished(known)) return { taskId: known.taskId, children: [] };
-    if (known) this.host.tasks.supersede(known);
+    if (known) {
+      // its old children are let go of: they name no parent now, as on the other backends
+      for (const child of known.flow?.children ?? []) child.flow!.parent = undefined;
+      this.host.tasks.supersede(known);
+    }
     this.push(nodes, seqs);
     return flowIds(nodes);
   }
@@ -83,6 +89,9 @@ export class MemoryFlows {
     if (parent === undefined) return;
     const flow = parent.flow!;
     if (status !== 'succeeded' && link.policy === 'fail') {
+      // cancelled under a parent dead of another child: that parent can never succeed now, so one waiting for it
+      // (re-armed since the parent died) dies of it, rather than waiting for ever
+      if (status === 'cancelled' && parent.status === 'dead' && parent.flow!.policy === 'fail' && parent.flow!.parent?.status === 'waiting') this.ended(parent, 'dead');
       if (parent.status !== 'waiting') return;
       flow.failedBy = child;
       parent.error = childFailedMessage(child.taskId, child.type, status, child.error);

@@ -54,6 +54,12 @@ export async function condemn(host: CondemnHost, job: Job, token: string): Promi
   if (cancelled) {
     await job.remove({ removeChildren: false });
   } else {
+    // a parent dead of its child ran no handler: no attempt and no start, as on the other backends (moveToFailed
+    // counted one, and the take that failed it set a start)
+    if (childFailure !== undefined) {
+      const key = host.redis().queueFor(job.name).toKey(job.id!);
+      await host.redis().client.multi().hset(key, 'atm', task.attempts).hdel(key, 'processedOn').exec();
+    }
     host.logger.error(`${taskLabel(task)} is dead: ${message}`);
     if (childFailure === undefined) {
       // moveToFailed counted the claim that found it lost as a try: the span and the event name the attempt its record shows

@@ -58,16 +58,40 @@ return out
  * BullMQ marked to die of it and no fetch has failed yet, goes back to
  * waiting-children with a fresh attempt count, waiting for this child and for
  * any other that died under 'fail', and so on up the tree. A parent with a
- * child under 'fail' that can never succeed (cancelled, or named in ARGV as
- * dead of a cancelled task below it) is not: it stays dead, of that child now.
- * ARGV: the child's job key, now, the flows hash, the cancelled hash, then
- * pairs of a hopeless task's id and the error its parent stays dead of.
- * Returns how many parents were re-armed.
+ * child under 'fail' that can never succeed (cancelled, or dead of its child
+ * with such a child of its own, down the tree) is not: it stays dead, of
+ * that child now. Read here, in the script, so that a cancel is either seen
+ * or comes after the re-arm (and then fails the re-armed parent).
+ * ARGV: the child's job key, now, the flows hash, the cancelled hash. Returns how many parents were re-armed.
  */
 export const REARM_PARENTS = `
 local child, rearmed, flows, cancelled = ARGV[1], 0, ARGV[3], ARGV[4]
-local lost = {}
-for i = 5, #ARGV, 2 do lost[ARGV[i]] = ARGV[i + 1] end
+local function taskOf(key)
+  local data = redis.call('HGET', key, 'data')
+  return data and cjson.decode(data).taskId
+end
+local function failsParent(id)
+  local links = redis.call('HGET', flows, id)
+  return (links and cjson.decode(links).f or 'fail') == 'fail'
+end
+-- the job at key can never succeed: cancelled, or dead of a child with a child under 'fail' that can never succeed
+local function hopeless(key, depth)
+  local id = taskOf(key)
+  if not id then return false end
+  if redis.call('HEXISTS', cancelled, id) == 1 then return true end
+  local reason = redis.call('HGET', key, 'failedReason')
+  local jobId = string.match(key, '([^:]+)$')
+  if depth > 12 or not reason or string.sub(reason, 1, 11) ~= 'child task ' or not redis.call('ZSCORE', string.sub(key, 1, #key - #jobId) .. 'failed', jobId) then return false end
+  -- a cancelled child's job is removed once failed through BullMQ: its record and links tell
+  local links = redis.call('HGET', flows, id)
+  for _, kid in ipairs(links and cjson.decode(links).c or {}) do
+    if redis.call('HEXISTS', cancelled, kid) == 1 and failsParent(kid) then return true end
+  end
+  for _, k in ipairs(redis.call('ZRANGE', key .. ':unsuccessful', 0, -1)) do
+    if hopeless(k, depth + 1) then return true end
+  end
+  return false
+end
 while true do
   local parentKey = redis.call('HGET', child, 'parentKey')
   if not parentKey or redis.call('EXISTS', parentKey) == 0 then break end
@@ -86,8 +110,11 @@ while true do
         redis.call('HSET', parentKey, 'failedReason', 'child task ' .. sibling .. ' (' .. cjson.decode(record).type .. ') was cancelled')
         return rearmed
       end
-      if own and lost[sibling] then
-        redis.call('HSET', parentKey, 'failedReason', lost[sibling])
+    end
+    for _, other in ipairs(redis.call('ZRANGE', parentKey .. ':unsuccessful', 0, -1)) do
+      if other ~= child and hopeless(other, 0) then
+        local why = redis.call('HGET', other, 'failedReason')
+        redis.call('HSET', parentKey, 'failedReason', 'child task ' .. taskOf(other) .. ' (' .. redis.call('HGET', other, 'name') .. ') is dead: ' .. why)
         return rearmed
       end
     end
@@ -114,6 +141,30 @@ while true do
   child = parentKey
 end
 return rearmed
+`;
+
+/**
+ * A flow task dead of its child, under 'fail' to a parent waiting for it
+ * (re-armed since it died), has had a task below it cancelled: it can never
+ * succeed, so its parent is marked to die of it, as BullMQ marks a parent
+ * when a child fails (moved from waiting-children, due now, with `defa`),
+ * and a fetch, or endMarked at once, fails it.
+ * ARGV: the dead task's job key, now. Returns 1 when its parent was marked.
+ */
+export const MARK_WAITING_PARENT = `
+local child, now = ARGV[1], tonumber(ARGV[2])
+local parentKey = redis.call('HGET', child, 'parentKey')
+if not parentKey or redis.call('EXISTS', parentKey) == 0 then return 0 end
+local id = string.match(parentKey, '([^:]+)$')
+local q = string.sub(parentKey, 1, #parentKey - #id)
+if not redis.call('ZSCORE', q .. 'waiting-children', id) or redis.call('SREM', parentKey .. ':dependencies', child) == 0 then return 0 end
+redis.call('ZADD', parentKey .. ':unsuccessful', now, child)
+redis.call('ZREM', q .. 'waiting-children', id)
+redis.call('HSET', parentKey, 'defa', 'child ' .. child .. ' failed', 'delay', 0)
+redis.call('ZADD', q .. 'delayed', now * 4096, id)
+local first = redis.call('ZRANGE', q .. 'delayed', 0, 0, 'WITHSCORES')
+redis.call('ZADD', q .. 'marker', math.floor(tonumber(first[2]) / 4096), '1')
+return 1
 `;
 
 /**

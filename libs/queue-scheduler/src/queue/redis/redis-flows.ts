@@ -3,16 +3,16 @@ import { TaskNotFoundError } from '../../errors/errors';
 import type { ChildFailurePolicy, ChildResult, FlowIds, FlowInput, FlowNode } from '../../interfaces/flow.interface';
 import type { PushTaskInput, Task, TaskRecord } from '../../interfaces/task.interface';
 import type { FlowStore } from '../durable-queue';
-import { childFailedMessage, flowIds, type FlowTask, normalizeFlow } from '../flow-validation';
+import { childFailedMessage, diedOfAChild, flowIds, type FlowTask, normalizeFlow } from '../flow-validation';
 import type { Occurrence } from '../queue-consumer';
 import type { NormalizedTask } from '../task-validation';
 import type { RedisConnection } from './redis-connection';
 import type { RedisConsumer } from './redis-consumer';
 import { endMarked } from './redis-condemn';
-import { jobDataOf, PRIORITY_OFFSET } from './redis-jobs';
+import { type JobData, jobDataOf, PRIORITY_OFFSET } from './redis-jobs';
 import { takeOverId } from './redis-enqueue';
 import { jobIdOf, queueNameOf, taskIdOf } from './redis-keys';
-import { CANCEL_FLOW } from './redis-flow-scripts';
+import { CANCEL_FLOW, MARK_WAITING_PARENT } from './redis-flow-scripts';
 import { CANCELLED_DEFERRED } from './redis-event-marks';
 import { cancelledRecord } from './redis-tries';
 
@@ -80,9 +80,27 @@ export class RedisFlows implements FlowStore {
     const { taskId, type } = nodes[0].task;
     const done = await takeOverId(this.redis(), taskId, type);
     if (!done) return taskId;
+    await this.letGo(taskId);
     await this.add(nodes);
     await done();
     return taskId;
+  }
+
+  /** The old children of a root whose id a new tree takes are let go of: they name no parent now, as on the databases. */
+  private async letGo(rootId: string): Promise<void> {
+    const ids = (await this.links([rootId]))[0]?.c ?? [];
+    if (ids.length === 0) return;
+    const redis = this.redis();
+    const { flows, cancelled } = redis.keys.keys;
+    const [links, records, types] = await Promise.all([this.links(ids), redis.client.hmget(cancelled, ...ids), redis.keys.typesOf(ids)]);
+    const jobs = await batched([...ids.keys()], (i) => (types[i] === null ? Promise.resolve(undefined) : redis.jobOf(types[i]!, ids[i])));
+    const writes = redis.client.multi();
+    ids.forEach((id, i) => {
+      if (links[i]) writes.hset(flows, id, JSON.stringify({ ...links[i], p: undefined }));
+      if (records[i]) writes.hset(cancelled, id, JSON.stringify({ ...(JSON.parse(records[i]!) as object), parentId: undefined }));
+    });
+    await writes.exec();
+    await Promise.all(jobs.map((job) => job?.updateData({ ...(job.data as JobData), parentId: undefined })));
   }
 
   private async add(nodes: FlowTask[]): Promise<FlowIds> {
@@ -192,7 +210,19 @@ export class RedisFlows implements FlowStore {
     const cancelled = (await redis.client.eval(CANCEL_FLOW, 2, k.cancelled, k.retrying, String(now), top.p ? '1' : '0', events ? '1' : '0', CANCELLED_DEFERRED, ...args)) as string[];
     // the one kept, marked: failed now, so that its parent learns it at once (see endMarked)
     if (top.p && cancelled[0] === taskId) await endMarked(this.consumer, redis.queueFor(jobs[0].name).toKey(jobs[0].id!));
+    // under a parent dead of another child: that parent can never succeed now, so one waiting for it dies of it
+    if (top.p && cancelled[0] === taskId && (top.f ?? 'fail') === 'fail') await this.failWaitingParentOf(top.p);
     return cancelled.map((id) => records.get(id)!);
+  }
+
+  /** MARK_WAITING_PARENT for the task `taskId`, when it is dead of its child and under 'fail' to its own parent. */
+  private async failWaitingParentOf(taskId: string): Promise<void> {
+    const [[links], record] = await Promise.all([this.links([taskId]), this.known(taskId)]);
+    if (!links?.p || (links.f ?? 'fail') !== 'fail' || record?.status !== 'dead' || !diedOfAChild(record.error)) return;
+    const redis = this.redis();
+    const job = await redis.jobOf(record.type, taskId);
+    const key = job && redis.queueFor(job.name).toKey(job.id!);
+    if (key && (await redis.client.eval(MARK_WAITING_PARENT, 0, key, String(Date.now()))) === 1) await endMarked(this.consumer, job.parentKey!);
   }
 
   /**

@@ -8,7 +8,7 @@ import type { RedisConnection } from './redis-connection';
 import { type JobData, PRIORITY_OFFSET, recordOf, taskOf, UNFINISHED_STATES, UNSTARTED_STATES } from './redis-jobs';
 import { REARM_PARENTS } from './redis-flow-scripts';
 import type { Links } from './redis-flows';
-import { childFailedMessage, isHopeless } from '../flow-validation';
+import { diedOfAChild } from '../flow-validation';
 import { jobIdOf } from './redis-keys';
 import { cancelledRecord, runningByInstance, storeLastTry, withTries } from './redis-tries';
 import { CANCELLED_EVENT, QUEUED_AGAIN_EVENT } from './redis-event-marks';
@@ -147,8 +147,7 @@ export class RedisStatus {
       // a flow child is back among its parent's dependencies (BullMQ's retry): a parent that died of it waits again
       if (job.parentKey) {
         const { keys } = this.redis.keys;
-        const lost = await this.hopelessSiblings(taskId);
-        await this.redis.client.eval(REARM_PARENTS, 0, this.redis.queueFor(job.name).toKey(job.id!), String(Date.now()), keys.flows, keys.cancelled, ...lost);
+        await this.redis.client.eval(REARM_PARENTS, 0, this.redis.queueFor(job.name).toKey(job.id!), String(Date.now()), keys.flows, keys.cancelled);
       }
     } else if (job && state === 'delayed' && job.attemptsMade > 0 && job.parentKey) {
       await queuedAgain();
@@ -170,27 +169,22 @@ export class RedisStatus {
     return job.name;
   }
 
-  /**
-   * Up the tree from a retried flow child, the siblings under 'fail' that can never succeed (isHopeless) and have
-   * children, as pairs of id and the error their parent stays dead of (REARM_PARENTS). A leaf can only be cancelled,
-   * which the script reads itself; a task once hopeless stays so, so reading this before the script is no race.
-   */
-  private async hopelessSiblings(taskId: string): Promise<string[]> {
-    const out: string[] = [];
-    const read = (id: string): Promise<TaskRecord> => this.record(id);
-    const links = async (ids: string[]): Promise<Array<Links | undefined>> =>
-      (await this.redis.keys.flowLinks(ids)).map((json) => (json === null ? undefined : (JSON.parse(json) as Links)));
-    let [own] = await links([taskId]);
-    for (let id = taskId; own?.p !== undefined; id = own.p, [own] = await links([id])) {
-      const siblings = (await links([own.p]))[0]?.c?.filter((s) => s !== id) ?? [];
-      const theirs = await links(siblings);
-      for (let i = 0; i < siblings.length; i++) {
-        if ((theirs[i]?.f ?? 'fail') !== 'fail' || !theirs[i]?.c?.length) continue;
-        const record = await read(siblings[i]).catch(() => undefined);
-        if (record && (await isHopeless(record, read))) out.push(siblings[i], childFailedMessage(siblings[i], record.type, record.status, record.error));
-      }
+  /** A flow task that can never succeed: cancelled, or dead of a child with a child under 'fail' that can never succeed, down the tree. */
+  async hopeless(record: TaskRecord): Promise<boolean> {
+    if (record.status === 'cancelled') return true;
+    if (record.status !== 'dead' || !diedOfAChild(record.error)) return false;
+    const children = (await this.links([record.taskId]))[0]?.c ?? [];
+    const theirs = await this.links(children);
+    for (let i = 0; i < children.length; i++) {
+      if ((theirs[i]?.f ?? 'fail') !== 'fail') continue;
+      const child = await this.record(children[i]).catch(() => undefined);
+      if (child && (await this.hopeless(child))) return true;
     }
-    return out;
+    return false;
+  }
+
+  private async links(ids: string[]): Promise<Array<Links | undefined>> {
+    return (await this.redis.keys.flowLinks(ids)).map((json) => (json === null ? undefined : (JSON.parse(json) as Links)));
   }
 
   /** The task's job as it is now, if still failed (dead); otherwise InvalidArgumentError naming its status. */

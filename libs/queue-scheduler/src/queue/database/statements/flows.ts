@@ -49,10 +49,14 @@ export function lockedFlowRow(sql: Sql, id: string): Statement {
   return { text: `SELECT ${FLOW_COLUMNS} FROM task_queue WHERE task_id = ?${sql.dialect === 'sqlite' ? '' : ' FOR UPDATE'}`, params: [id] };
 }
 
-/** The children of `parents` in push order, through idx_task_queue_parent; with their results when `results`. */
-export function childRows(sql: Sql, parents: readonly string[], results = false): Statement {
+/**
+ * The children of `parents` in push order, through idx_task_queue_parent; with their results when `results`;
+ * `locked`: their rows locked until the transaction ends (SQLite: the transaction is the lock).
+ */
+export function childRows(sql: Sql, parents: readonly string[], results = false, locked = false): Statement {
   const more = results ? `, ${sql.json('result')} AS result` : '';
-  return { text: `SELECT ${FLOW_COLUMNS}${more} FROM task_queue WHERE parent_id IN (${sql.list(parents.length)}) ORDER BY seq`, params: [...parents] };
+  const lock = locked && sql.dialect !== 'sqlite' ? ' FOR UPDATE' : '';
+  return { text: `SELECT ${FLOW_COLUMNS}${more} FROM task_queue WHERE parent_id IN (${sql.list(parents.length)}) ORDER BY seq${lock}`, params: [...parents] };
 }
 
 /**
