@@ -273,18 +273,20 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(handlers.log).not.toContain(`start:${ids.taskId}`);
   });
 
-  /** P → [A flaky, B → [D delayed, E flaky]], once P died of A and B of E. */
-  async function deadOfTwo(queue: TaskQueue) {
-    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'node', children: [{ type: 'node', delayMs: 600_000 }, { type: 'flaky' }] }] });
+  /** P → [A flaky, B → [D delayed (or running, held), E flaky]], once P died of A and B of E. */
+  async function deadOfTwo(queue: TaskQueue, handlers: FlowHandlers, d: 'pending' | 'running' = 'pending') {
+    const below = d === 'pending' ? { type: 'node', delayMs: 600_000 } : { type: 'held' };
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'node', children: [below, { type: 'flaky' }] }] });
     const [a, b] = ids.children.map((c) => c.taskId);
-    const [d, e] = ids.children[1].children.map((c) => c.taskId);
+    const [dId, e] = ids.children[1].children.map((c) => c.taskId);
     await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead' && (await statusOf(queue, b)) === 'dead', 'the parent and the middle node to die');
-    return { p: ids.taskId, a, b, d, e };
+    if (d === 'running') await waitFor(() => handlers.log.includes(`start:${dId}`), 'the held child to run');
+    return { p: ids.taskId, a, b, d: dId, e };
   }
 
   it('a parent stays dead of a sibling dead of its child once a task below that sibling is cancelled, whatever the retries', async () => {
     const { queue, handlers } = await boot();
-    const { p, a, b, d, e } = await deadOfTwo(queue);
+    const { p, a, b, d, e } = await deadOfTwo(queue, handlers);
     expect(await queue.cancelTask(d)).toBe(true);
     handlers.flakyOk = true;
     await queue.retryTask(a);
@@ -299,9 +301,9 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(handlers.log.filter((l) => l === `start:${p}` || l === `start:${b}`)).toEqual([]);
   });
 
-  it('a parent re-armed behind a sibling dead of its child dies of it once a task below that sibling is cancelled', async () => {
+  it.each(['pending', 'running'] as const)('a parent re-armed behind a sibling dead of its child dies of it once a %s task below that sibling is cancelled', async (state) => {
     const { queue, handlers } = await boot();
-    const { p, a, b, d, e } = await deadOfTwo(queue);
+    const { p, a, b, d, e } = await deadOfTwo(queue, handlers, state);
     handlers.flakyOk = true;
     await queue.retryTask(a);
     await waitFor(async () => (await statusOf(queue, a)) === 'succeeded' && (await statusOf(queue, p)) === 'waiting', 'the parent re-armed, waiting for the middle node');

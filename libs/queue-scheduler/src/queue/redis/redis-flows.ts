@@ -1,4 +1,4 @@
-import type { FlowJob } from 'bullmq';
+import type { FlowJob, Job } from 'bullmq';
 import { TaskNotFoundError } from '../../errors/errors';
 import type { ChildFailurePolicy, ChildResult, FlowIds, FlowInput, FlowNode } from '../../interfaces/flow.interface';
 import type { PushTaskInput, Task, TaskRecord } from '../../interfaces/task.interface';
@@ -8,8 +8,9 @@ import type { Occurrence } from '../queue-consumer';
 import type { NormalizedTask } from '../task-validation';
 import type { RedisConnection } from './redis-connection';
 import type { RedisConsumer } from './redis-consumer';
-import { endMarked } from './redis-condemn';
-import { type JobData, jobDataOf, PRIORITY_OFFSET } from './redis-jobs';
+import { endMarked, endMarkedParent } from './redis-condemn';
+import { jobDataOf, PRIORITY_OFFSET } from './redis-jobs';
+import { letGoChildren } from './redis-let-go';
 import { takeOverId } from './redis-enqueue';
 import { jobIdOf, queueNameOf, taskIdOf } from './redis-keys';
 import { CANCEL_FLOW, MARK_WAITING_PARENT } from './redis-flow-scripts';
@@ -80,27 +81,10 @@ export class RedisFlows implements FlowStore {
     const { taskId, type } = nodes[0].task;
     const done = await takeOverId(this.redis(), taskId, type);
     if (!done) return taskId;
-    await this.letGo(taskId);
+    await letGoChildren(this.redis(), taskId);
     await this.add(nodes);
     await done();
     return taskId;
-  }
-
-  /** The old children of a root whose id a new tree takes are let go of: they name no parent now, as on the databases. */
-  private async letGo(rootId: string): Promise<void> {
-    const ids = (await this.links([rootId]))[0]?.c ?? [];
-    if (ids.length === 0) return;
-    const redis = this.redis();
-    const { flows, cancelled } = redis.keys.keys;
-    const [links, records, types] = await Promise.all([this.links(ids), redis.client.hmget(cancelled, ...ids), redis.keys.typesOf(ids)]);
-    const jobs = await batched([...ids.keys()], (i) => (types[i] === null ? Promise.resolve(undefined) : redis.jobOf(types[i]!, ids[i])));
-    const writes = redis.client.multi();
-    ids.forEach((id, i) => {
-      if (links[i]) writes.hset(flows, id, JSON.stringify({ ...links[i], p: undefined }));
-      if (records[i]) writes.hset(cancelled, id, JSON.stringify({ ...(JSON.parse(records[i]!) as object), parentId: undefined }));
-    });
-    await writes.exec();
-    await Promise.all(jobs.map((job) => job?.updateData({ ...(job.data as JobData), parentId: undefined })));
   }
 
   private async add(nodes: FlowTask[]): Promise<FlowIds> {
@@ -209,10 +193,19 @@ export class RedisFlows implements FlowStore {
     const k = redis.keys.keys;
     const cancelled = (await redis.client.eval(CANCEL_FLOW, 2, k.cancelled, k.retrying, String(now), top.p ? '1' : '0', events ? '1' : '0', CANCELLED_DEFERRED, ...args)) as string[];
     // the one kept, marked: failed now, so that its parent learns it at once (see endMarked)
-    if (top.p && cancelled[0] === taskId) await endMarked(this.consumer, redis.queueFor(jobs[0].name).toKey(jobs[0].id!));
-    // under a parent dead of another child: that parent can never succeed now, so one waiting for it dies of it
-    if (top.p && cancelled[0] === taskId && (top.f ?? 'fail') === 'fail') await this.failWaitingParentOf(top.p);
+    if (top.p && cancelled[0] === taskId) {
+      await endMarked(this.consumer, redis.queueFor(jobs[0].name).toKey(jobs[0].id!));
+      // under a parent dead of another child: that parent can never succeed now, so one waiting for it dies of it
+      if ((top.f ?? 'fail') === 'fail') await this.failWaitingParentOf(top.p);
+    }
     return cancelled.map((id) => records.get(id)!);
+  }
+
+  /** A running flow child ended as cancelled (RedisCancels): its parents learn it as cancel's do for one not started. */
+  async runningCancelled(job: Job): Promise<void> {
+    await endMarkedParent(this.consumer, job);
+    const [own] = await this.links([taskIdOf(job.id!)]);
+    if (own?.p && (own.f ?? 'fail') === 'fail') await this.failWaitingParentOf(own.p);
   }
 
   /** MARK_WAITING_PARENT for the task `taskId`, when it is dead of its child and under 'fail' to its own parent. */

@@ -52,11 +52,11 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     super();
     this.logger = new LibraryLogger(RedisQueueService.name, options.logLevel);
     this.tracing = tracingFor(options);
-    const { RedisConsumer, redisPausedTypes, redisPermits, RedisCancels, RedisFlows, RedisConnection, endMarkedParent } = redisParts();
+    const { RedisConsumer, redisPausedTypes, redisPermits, RedisCancels, RedisFlows, RedisConnection } = redisParts();
     this.consumer = this.jobConsumer = new RedisConsumer(this.owner, () => this.redis, options, this.logger, (kind, task, extra) => this.emit(kind, task, extra), this.tracing);
     this.pausedStore = redisPausedTypes(() => this.redis, options.queue.prefix);
     this.permitStore = redisPermits(() => this.redis, options.queue.prefix);
-    this.cancels = new RedisCancels(() => this.redis, options.queue.prefix, this.logger, (job) => endMarkedParent(this.jobConsumer, job));
+    this.cancels = new RedisCancels(() => this.redis, options.queue.prefix, this.logger, (job) => this.flows.runningCancelled(job));
     // a completion fetches the next job of its type along: not one of a type paused since, nor of a rate-limited one
     this.jobConsumer.fetchesAlong = (type) => this.fetchesAlong(type);
     this.flows = new RedisFlows(this.jobConsumer, (input) => this.normalize(input), (id) => this.status.record(id), (tasks) => tasks.forEach((t) => this.announce(t)));
