@@ -40,6 +40,21 @@ class FlowHandlers {
     return 'fine now';
   }
 
+  private open!: () => void;
+  private readonly gate = new Promise<void>((resolve) => (this.open = resolve));
+
+  /** Opens the gate: a test orders a death after another (a parent dies of the child that died first). */
+  release(): void {
+    this.open();
+  }
+
+  /** As 'flaky', once the gate is open. */
+  @TaskHandler('gated')
+  async gated(): Promise<string> {
+    await this.gate;
+    return this.flaky();
+  }
+
   /** Fails until flakyOk, with one retry a minute later: a test retries it by hand meanwhile. */
   @TaskHandler('patient', { retries: { attempts: 2, backoff: 'fixed', delayMs: 60_000 } })
   patient(): string {
@@ -273,13 +288,16 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(handlers.log).not.toContain(`start:${ids.taskId}`);
   });
 
-  /** P → [A flaky, B → [D delayed (or running, held), E flaky]], once P died of A and B of E. */
+  /** P → [A flaky, B → [D delayed (or running, held), E gated]], once P died of A, then B of E. */
   async function deadOfTwo(queue: TaskQueue, handlers: FlowHandlers, d: 'pending' | 'running' = 'pending') {
     const below = d === 'pending' ? { type: 'node', delayMs: 600_000 } : { type: 'held' };
-    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'node', children: [below, { type: 'flaky' }] }] });
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'node', children: [below, { type: 'gated' }] }] });
     const [a, b] = ids.children.map((c) => c.taskId);
     const [dId, e] = ids.children[1].children.map((c) => c.taskId);
-    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead' && (await statusOf(queue, b)) === 'dead', 'the parent and the middle node to die');
+    // P dies of A first; then E fails, and B dies of it
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the parent to die of its first child');
+    handlers.release();
+    await waitFor(async () => (await statusOf(queue, b)) === 'dead', 'the middle node to die');
     if (d === 'running') await waitFor(() => handlers.log.includes(`start:${dId}`), 'the held child to run');
     return { p: ids.taskId, a, b, d: dId, e };
   }
@@ -292,8 +310,10 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     await queue.retryTask(a);
     await waitFor(async () => (await statusOf(queue, a)) === 'succeeded', 'the retried child to succeed');
     // b died of e, which a retry mends, but d is cancelled: b can never succeed, and p, re-armed, waited for it for ever
-    expect(await queue.getTask(p)).toMatchObject({ status: 'dead', error: `child task ${b} (node) is dead: child task ${e} (flaky) is dead: not yet` });
+    expect(await queue.getTask(p)).toMatchObject({ status: 'dead', error: `child task ${b} (node) is dead: child task ${e} (gated) is dead: not yet` });
     await expect(settled(() => queue.retryTask(p))).rejects.toThrow(`died of its child '${b}', which is dead: a task below it was cancelled, so it can never succeed`);
+    // b itself died of e, which is dead, not cancelled: still no retry mends b, and its refusal says so
+    await expect(settled(() => queue.retryTask(b))).rejects.toThrow(`died of its child '${e}', which is dead: a task below it was cancelled, so it can never succeed`);
     await queue.retryTask(e);
     await waitFor(async () => (await statusOf(queue, e)) === 'succeeded', 'the other retried child to succeed');
     expect(await queue.getTask(b)).toMatchObject({ status: 'dead', error: `child task ${d} (node) was cancelled` });
@@ -310,8 +330,37 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(await queue.cancelTask(d)).toBe(true);
     // the middle node can never succeed now: the parent waiting for it dies of it, rather than waiting for ever
     await waitFor(async () => (await statusOf(queue, p)) === 'dead', 'the parent to die of the middle node');
-    expect((await queue.getTask(p)).error).toBe(`child task ${b} (node) is dead: child task ${e} (flaky) is dead: not yet`);
+    expect((await queue.getTask(p)).error).toBe(`child task ${b} (node) is dead: child task ${e} (gated) is dead: not yet`);
     expect(handlers.log).not.toContain(`start:${p}`);
+  });
+
+  it('a parent re-armed behind a chain of children dead of their children dies once a task at the bottom is cancelled', async () => {
+    const { queue, handlers } = await boot();
+    // G → [A flaky, P → [B → [C delayed, E gated]]]: G dies of A, then E fails, and B and P die; A's retry re-arms G only
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'node', children: [{ type: 'node', children: [{ type: 'node', delayMs: 600_000 }, { type: 'gated' }] }] }] });
+    const [a, p] = ids.children.map((c) => c.taskId);
+    const b = ids.children[1].children[0].taskId;
+    const c = ids.children[1].children[0].children[0].taskId;
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the root to die of its first child');
+    handlers.release();
+    await waitFor(async () => (await statusOf(queue, p)) === 'dead', 'the chain to die');
+    handlers.flakyOk = true;
+    await queue.retryTask(a);
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'waiting', 'the root re-armed, waiting for the dead chain');
+    expect(await queue.cancelTask(c)).toBe(true);
+    // b, then p, can never succeed now: the root, waiting for p, dies of it
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the root to die of the chain');
+    expect((await queue.getTask(ids.taskId)).error).toMatch(new RegExp(`^child task ${p} \\(node\\) is dead: child task ${b} \\(node\\) is dead`));
+    expect(handlers.log).not.toContain(`start:${ids.taskId}`);
+  });
+
+  it('a cancel below a dead sibling at the same time as the retry that re-arms the parent never leaves the parent waiting for ever', async () => {
+    const { queue, handlers } = await boot();
+    const flows = await Promise.all(Array.from({ length: 8 }, () => deadOfTwo(queue, handlers)));
+    handlers.flakyOk = true;
+    await Promise.all(flows.map((f) => Promise.all([queue.retryTask(f.a), queue.cancelTask(f.d)])));
+    await waitFor(async () => (await Promise.all(flows.map((f) => statusOf(queue, f.p)))).every((s) => s === 'dead'), 'every parent dead of its middle node', 10_000);
+    expect(handlers.log.filter((l) => flows.some((f) => l === `start:${f.p}`))).toEqual([]);
   });
 
   it('a cancel under a sibling at the same time as the retry that re-arms the parent never leaves the parent waiting for ever', async () => {

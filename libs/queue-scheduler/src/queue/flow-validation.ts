@@ -90,7 +90,7 @@ export function diedOfAChild(error: string | null | undefined): boolean {
 /**
  * retryTask of a flow parent dead of its child under 'fail' (it ran no handler): run again, it would run without
  * that child's result. Refused while the child is dead or cancelled; retrying the child re-arms the parent.
- * `hopeless`: the child can never succeed (cancelled, or dead of its child with a cancelled task below it under 'fail'), so no retry helps.
+ * `hopeless`: the parent can never succeed (a task below it under 'fail' was cancelled), so no retry helps.
  */
 export function diedOfChild(parentId: string, childId: string, status: string, hopeless = status === 'cancelled'): InvalidArgumentError {
   const fix = !hopeless
@@ -116,8 +116,8 @@ export async function causeOf(record: TaskRecord, read: ReadTask): Promise<TaskR
   return undefined;
 }
 
-/** diedOfChild for a backend that reads tasks; `hopeless`: whether that child can never succeed. */
-export async function refuseParentDeadOfChild(record: TaskRecord, read: ReadTask, hopeless: (child: TaskRecord) => Promise<boolean>): Promise<void> {
+/** diedOfChild for a backend that reads tasks; `hopeless`: whether a task can never succeed (the parent, here). */
+export async function refuseParentDeadOfChild(record: TaskRecord, read: ReadTask, hopeless: (task: TaskRecord) => Promise<boolean>): Promise<void> {
   const child = await causeOf(record, read);
-  if (child?.status === 'dead' || child?.status === 'cancelled') throw diedOfChild(record.taskId, child.taskId, child.status, await hopeless(child));
+  if (child?.status === 'dead' || child?.status === 'cancelled') throw diedOfChild(record.taskId, child.taskId, child.status, await hopeless(record));
 }

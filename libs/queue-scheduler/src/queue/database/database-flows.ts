@@ -164,7 +164,7 @@ export class DatabaseFlows implements FlowStore {
   /** A parent dead of its child under 'fail' ran no handler: run again now, it would run without that child's result. */
   private async refuseDeadOfChild(parent: FlowRow, runner: QueryRunner): Promise<void> {
     const child = await this.causeOf(parent, runner);
-    if (child && (child.status === 'dead' || child.status === 'cancelled')) throw diedOfChild(parent.task_id, child.task_id, child.status, await this.hopeless(child, runner));
+    if (child && (child.status === 'dead' || child.status === 'cancelled')) throw diedOfChild(parent.task_id, child.task_id, child.status, await this.hopeless(parent, runner));
   }
 
   /** The child a dead parent died of (its error names it), the longest id that fits; undefined for any other row. */
@@ -176,12 +176,13 @@ export class DatabaseFlows implements FlowStore {
 
   /**
    * A task that can never succeed: cancelled, or dead of a child (not of its own handler) with a child under 'fail'
-   * that can never succeed, down the tree. Plain reads: READ COMMITTED, each sees what committed before it.
+   * that can never succeed, down the tree. The children are read under their row locks: a cancel of one at the same
+   * moment either commits before this reads it, or waits for this transaction and then finds the parent re-armed.
    */
   private async hopeless(row: FlowRow, runner: QueryRunner): Promise<boolean> {
     if (row.status === 'cancelled') return true;
     if (row.status !== 'dead' || !diedOfAChild(row.error_message)) return false;
-    for (const c of await this.read(childRows(this.sql, [row.task_id]), runner)) if ((c.on_child_failure ?? 'fail') === 'fail' && (await this.hopeless(c, runner))) return true;
+    for (const c of await this.read(childRows(this.sql, [row.task_id], false, true), runner)) if ((c.on_child_failure ?? 'fail') === 'fail' && (await this.hopeless(c, runner))) return true;
     return false;
   }
 

@@ -64,11 +64,20 @@ export function emitDied(events: TaskEventStream, parents: readonly DiedParent[]
   for (const parent of parents) events.emit('dead', parent, undefined, parent.error);
 }
 
-/** A task dead of a child under 'fail' to a parent waiting for it: that parent dies of it. Returns the parent's id, if it did. */
+/**
+ * A task below `taskId` was cancelled under 'fail', and `taskId` is dead of another child: it can never succeed now,
+ * nor can its dead ancestors under 'fail'. The nearest one waiting for such a child (re-armed since it died) dies of
+ * it; returns that one's id, if one did.
+ */
 async function failWaitingParentOf(sql: Sql, runner: QueryRunner, taskId: string, now: number): Promise<string | undefined> {
-  const read = flowRows(sql, [taskId]);
-  const [task] = await sql.rows<FlowRow>(read.text, read.params, runner);
-  if (task?.status !== 'dead' || task.parent_id === null || task.on_child_failure !== 'fail' || !diedOfAChild(task.error_message)) return undefined;
-  const fail = failParent(task.parent_id, childFailedMessage(task.task_id, task.task_type, 'dead', task.error_message ?? undefined), now);
-  return (await sql.affected(fail.text, fail.params, runner)) > 0 ? task.parent_id : undefined;
+  for (let id: string | null = taskId; id !== null; ) {
+    const read = flowRows(sql, [id]);
+    const [task] = await sql.rows<FlowRow>(read.text, read.params, runner);
+    if (task?.status !== 'dead' || task.parent_id === null || task.on_child_failure !== 'fail' || !diedOfAChild(task.error_message)) return undefined;
+    const fail = failParent(task.parent_id, childFailedMessage(task.task_id, task.task_type, 'dead', task.error_message ?? undefined), now);
+    if ((await sql.affected(fail.text, fail.params, runner)) > 0) return task.parent_id;
+    // not waiting: dead too (the next read climbs on), or anything else (it stops)
+    id = task.parent_id;
+  }
+  return undefined;
 }

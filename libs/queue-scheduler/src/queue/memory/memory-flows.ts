@@ -89,9 +89,7 @@ export class MemoryFlows {
     if (parent === undefined) return;
     const flow = parent.flow!;
     if (status !== 'succeeded' && link.policy === 'fail') {
-      // cancelled under a parent dead of another child: that parent can never succeed now, so one waiting for it
-      // (re-armed since the parent died) dies of it, rather than waiting for ever
-      if (status === 'cancelled' && parent.status === 'dead' && parent.flow!.policy === 'fail' && parent.flow!.parent?.status === 'waiting') this.ended(parent, 'dead');
+      if (status === 'cancelled' && parent.status === 'dead') this.lostBelow(parent);
       if (parent.status !== 'waiting') return;
       flow.failedBy = child;
       parent.error = childFailedMessage(child.taskId, child.type, status, child.error);
@@ -106,10 +104,23 @@ export class MemoryFlows {
     }
   }
 
+  /**
+   * A task below `entry` was cancelled under 'fail', and `entry` is dead of another child: it can never succeed now,
+   * nor can its dead ancestors under 'fail'. The nearest one waiting for such a child (re-armed since it died) dies
+   * of it, rather than waiting for ever.
+   */
+  private lostBelow(entry: MemoryEntry): void {
+    for (let e = entry; e.status === 'dead' && e.flow?.failedBy !== undefined && e.flow.policy === 'fail'; e = e.flow.parent!) {
+      const up = e.flow.parent;
+      if (up?.status === 'waiting') return this.ended(e, 'dead');
+      if (up?.status !== 'dead') return;
+    }
+  }
+
   /** retryTask of a parent dead of a child still dead or cancelled: refused (see diedOfChild). */
   refuseDeadOfChild(entry: MemoryEntry): void {
     const cause = entry.flow?.failedBy;
-    if (cause !== undefined && (cause.status === 'dead' || cause.status === 'cancelled')) throw diedOfChild(entry.taskId, cause.taskId, cause.status, hopeless(cause));
+    if (cause !== undefined && (cause.status === 'dead' || cause.status === 'cancelled')) throw diedOfChild(entry.taskId, cause.taskId, cause.status, hopeless(entry));
   }
 
   /** A dead flow task queued again: its parent waits for it again, and one that died of it is re-armed. */

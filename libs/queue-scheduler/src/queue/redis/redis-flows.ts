@@ -208,14 +208,21 @@ export class RedisFlows implements FlowStore {
     if (own?.p && (own.f ?? 'fail') === 'fail') await this.failWaitingParentOf(own.p);
   }
 
-  /** MARK_WAITING_PARENT for the task `taskId`, when it is dead of its child and under 'fail' to its own parent. */
+  /**
+   * A task below `taskId` was cancelled under 'fail', and `taskId` is dead of another child: it can never succeed now,
+   * nor can its dead ancestors under 'fail'. The nearest one waiting for such a child dies of it (MARK_WAITING_PARENT).
+   */
   private async failWaitingParentOf(taskId: string): Promise<void> {
-    const [[links], record] = await Promise.all([this.links([taskId]), this.known(taskId)]);
-    if (!links?.p || (links.f ?? 'fail') !== 'fail' || record?.status !== 'dead' || !diedOfAChild(record.error)) return;
     const redis = this.redis();
-    const job = await redis.jobOf(record.type, taskId);
-    const key = job && redis.queueFor(job.name).toKey(job.id!);
-    if (key && (await redis.client.eval(MARK_WAITING_PARENT, 0, key, String(Date.now()))) === 1) await endMarked(this.consumer, job.parentKey!);
+    for (let id: string | undefined = taskId; id !== undefined; ) {
+      const [[links], record]: [Array<Links | undefined>, TaskRecord | undefined] = await Promise.all([this.links([id]), this.known(id)]);
+      if (!links?.p || (links.f ?? 'fail') !== 'fail' || record?.status !== 'dead' || !diedOfAChild(record.error)) return;
+      const job = await redis.jobOf(record.type, id);
+      if (!job) return;
+      if ((await redis.client.eval(MARK_WAITING_PARENT, 0, redis.queueFor(job.name).toKey(job.id!), String(Date.now()))) === 1) return endMarked(this.consumer, job.parentKey!);
+      // not waiting: dead too (the next round climbs on), or anything else (it stops)
+      id = links.p;
+    }
   }
 
   /**

@@ -196,7 +196,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
   }
 
   async retryTask(taskId: string): Promise<void> {
-    const type = await this.status.retry(taskId, (record) => refuseParentDeadOfChild(record, (id) => this.getTask(id), (child) => this.status.hopeless(child)));
+    const type = await this.status.retry(taskId, (record) => refuseParentDeadOfChild(record, (id) => this.getTask(id), (task) => this.status.hopeless(task)));
     this.emit('queued', { taskId, type });
     this.jobConsumer.wakeLocal(1);
   }
