@@ -282,7 +282,7 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     const parent = await queue.getTask(ids.taskId);
     expect({ status: parent.status, error: parent.error }).toEqual({ status: 'dead', error: `child task ${sibling} (node) is dead: child task ${grandchild} (held) was cancelled` });
     await expect(settled(() => queue.retryTask(ids.taskId))).rejects.toThrow(
-      `taskId '${ids.taskId}': the task died of its child '${sibling}', which is dead: a task below it was cancelled, so it can never succeed: push the flow again`,
+      `taskId '${ids.taskId}': the task died of its child '${sibling}', which is dead: the task can never succeed, as a task under it was cancelled: push the flow again`,
     );
     await expect(settled(() => queue.retryTask(sibling))).rejects.toThrow(`died of its child '${grandchild}', which is cancelled: a cancelled task cannot be retried`);
     expect(handlers.log).not.toContain(`start:${ids.taskId}`);
@@ -311,9 +311,9 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     await waitFor(async () => (await statusOf(queue, a)) === 'succeeded', 'the retried child to succeed');
     // b died of e, which a retry mends, but d is cancelled: b can never succeed, and p, re-armed, waited for it for ever
     expect(await queue.getTask(p)).toMatchObject({ status: 'dead', error: `child task ${b} (node) is dead: child task ${e} (gated) is dead: not yet` });
-    await expect(settled(() => queue.retryTask(p))).rejects.toThrow(`died of its child '${b}', which is dead: a task below it was cancelled, so it can never succeed`);
+    await expect(settled(() => queue.retryTask(p))).rejects.toThrow(`died of its child '${b}', which is dead: the task can never succeed, as a task under it was cancelled`);
     // b itself died of e, which is dead, not cancelled: still no retry mends b, and its refusal says so
-    await expect(settled(() => queue.retryTask(b))).rejects.toThrow(`died of its child '${e}', which is dead: a task below it was cancelled, so it can never succeed`);
+    await expect(settled(() => queue.retryTask(b))).rejects.toThrow(`died of its child '${e}', which is dead: the task can never succeed, as a task under it was cancelled`);
     await queue.retryTask(e);
     await waitFor(async () => (await statusOf(queue, e)) === 'succeeded', 'the other retried child to succeed');
     expect(await queue.getTask(b)).toMatchObject({ status: 'dead', error: `child task ${d} (node) was cancelled` });
@@ -332,6 +332,26 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     await waitFor(async () => (await statusOf(queue, p)) === 'dead', 'the parent to die of the middle node');
     expect((await queue.getTask(p)).error).toBe(`child task ${b} (node) is dead: child task ${e} (gated) is dead: not yet`);
     expect(handlers.log).not.toContain(`start:${p}`);
+  });
+
+  it('a parent left dead of another child by a retry: the ancestors dead of it name that child in their errors too', async () => {
+    const { queue, handlers } = await boot();
+    // G → [P → [A flaky, B → [D delayed, E gated]]]: P (and G) die of A, then B of E; D is cancelled, A retried
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node', children: [{ type: 'flaky' }, { type: 'node', children: [{ type: 'node', delayMs: 600_000 }, { type: 'gated' }] }] }] });
+    const p = ids.children[0];
+    const [a, b] = p.children.map((c) => c.taskId);
+    const [d, e] = p.children[1].children.map((c) => c.taskId);
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the root to die of A, through P');
+    handlers.release();
+    await waitFor(async () => (await statusOf(queue, b)) === 'dead', 'B to die of E');
+    expect(await queue.cancelTask(d)).toBe(true);
+    handlers.flakyOk = true;
+    await queue.retryTask(a);
+    await waitFor(async () => (await statusOf(queue, a)) === 'succeeded', 'A to succeed');
+    const pError = `child task ${b} (node) is dead: child task ${e} (gated) is dead: not yet`;
+    expect((await queue.getTask(p.taskId)).error).toBe(pError);
+    // it quoted P's old error, of A, which has succeeded since
+    expect(await queue.getTask(ids.taskId)).toMatchObject({ status: 'dead', error: `child task ${p.taskId} (node) is dead: ${pError}` });
   });
 
   it('a parent re-armed behind a chain of children dead of their children dies once a task at the bottom is cancelled', async () => {

@@ -97,7 +97,7 @@ export function diedOfChild(parentId: string, childId: string, status: string, h
     ? 'retry that child instead (its parent then waits for it again)'
     : status === 'cancelled'
       ? 'a cancelled task cannot be retried: push the flow again'
-      : 'a task below it was cancelled, so it can never succeed: push the flow again';
+      : 'the task can never succeed, as a task under it was cancelled: push the flow again';
   return new InvalidArgumentError('taskId', `taskId '${parentId}': the task died of its child '${childId}', which is ${status}: ${fix}`);
 }
 

@@ -197,10 +197,21 @@ export class DatabaseFlows implements FlowStore {
     // one, at once, either ends before this reads it, or finds the parent re-armed and fails it (settleParents)
     for (const s of await this.read(childRows(this.sql, [parentId], false, true), runner)) {
       if (s.task_id === child.task_id || (s.on_child_failure ?? 'fail') !== 'fail' || !(await this.hopeless(s, runner))) continue;
-      return void (await this.write(diedOf(parentId, childFailedMessage(s.task_id, s.task_type, s.status, s.error_message ?? undefined)), runner));
+      return this.diedOf(runner, parent, childFailedMessage(s.task_id, s.task_type, s.status, s.error_message ?? undefined));
     }
     await this.write(rearmParent(parentId), runner);
     if (parent.parent_id) await this.retried(runner, parent);
+  }
+
+  /** A dead parent is dead of another child now (`error`); the ancestors dead of it quote its error in theirs, so the new one. */
+  private async diedOf(runner: QueryRunner, parent: FlowRow, error: string): Promise<void> {
+    await this.write(diedOf(parent.task_id, error), runner);
+    for (let row = parent; row.parent_id !== null; ) {
+      const [up] = await this.read(flowRows(this.sql, [row.parent_id]), runner);
+      if (up?.status !== 'dead' || !up.error_message?.startsWith(childFailedPrefix(row.task_id))) return;
+      await this.write(diedOf(up.task_id, (error = childFailedMessage(row.task_id, row.task_type, 'dead', error))), runner);
+      row = up;
+    }
   }
 
   private read(s: Statement, runner?: QueryRunner): Promise<FlowRow[]> {

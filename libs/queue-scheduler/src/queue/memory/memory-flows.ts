@@ -140,6 +140,10 @@ export class MemoryFlows {
       if (lost !== undefined) {
         flow.failedBy = lost;
         parent.error = childFailedMessage(lost.taskId, lost.type, lost.status, lost.error);
+        // the ancestors dead of it quote its error in theirs: they quote the new one
+        for (let e = parent, up = e.flow!.parent; up?.status === 'dead' && up.flow!.failedBy === e; e = up, up = up.flow!.parent) {
+          up.error = childFailedMessage(e.taskId, e.type, 'dead', e.error);
+        }
         return;
       }
       flow.failedBy = undefined;

@@ -92,6 +92,21 @@ local function hopeless(key, depth)
   end
   return false
 end
+-- key is dead of another child now (reason): the ancestors dead of it quote its error in theirs, so the new one
+local function diedOf(key, reason)
+  redis.call('HSET', key, 'failedReason', reason)
+  while true do
+    local up = redis.call('HGET', key, 'parentKey')
+    if not up or redis.call('EXISTS', up) == 0 then return end
+    local upId = string.match(up, '([^:]+)$')
+    local named = 'child task ' .. taskOf(key) .. ' '
+    local was = redis.call('HGET', up, 'failedReason')
+    if not (redis.call('ZSCORE', string.sub(up, 1, #up - #upId) .. 'failed', upId) and was and string.sub(was, 1, #named) == named) then return end
+    reason = named .. '(' .. redis.call('HGET', key, 'name') .. ') is dead: ' .. reason
+    redis.call('HSET', up, 'failedReason', reason)
+    key = up
+  end
+end
 while true do
   local parentKey = redis.call('HGET', child, 'parentKey')
   if not parentKey or redis.call('EXISTS', parentKey) == 0 then break end
@@ -107,14 +122,14 @@ while true do
       local own = sibling ~= childId and redis.call('HGET', flows, sibling)
       local record = own and (cjson.decode(own).f or 'fail') == 'fail' and redis.call('HGET', cancelled, sibling)
       if record then
-        redis.call('HSET', parentKey, 'failedReason', 'child task ' .. sibling .. ' (' .. cjson.decode(record).type .. ') was cancelled')
+        diedOf(parentKey, 'child task ' .. sibling .. ' (' .. cjson.decode(record).type .. ') was cancelled')
         return rearmed
       end
     end
     for _, other in ipairs(redis.call('ZRANGE', parentKey .. ':unsuccessful', 0, -1)) do
       if other ~= child and hopeless(other, 0) then
         local why = redis.call('HGET', other, 'failedReason')
-        redis.call('HSET', parentKey, 'failedReason', 'child task ' .. taskOf(other) .. ' (' .. redis.call('HGET', other, 'name') .. ') is dead: ' .. why)
+        diedOf(parentKey, 'child task ' .. taskOf(other) .. ' (' .. redis.call('HGET', other, 'name') .. ') is dead: ' .. why)
         return rearmed
       end
     end
