@@ -180,6 +180,43 @@ describe.each(DATABASES)('database backend housekeeping on %s', (kind) => {
     }
   });
 
+  it("the sweep keeps an old finished child while its parent waits, so the parent's childResults() still reads it", async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
+        QueueSchedulerModule.forRoot({ logLevel: 'fatal', autoStart: false, queue: { backend: 'database', retentionDays: 1 } }),
+      ],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    const queue = app.get(DatabaseQueueService);
+    const ds = app.get(DataSource);
+    const p = (i: number) => (kind === 'postgres' ? `$${i}` : '?');
+    const twoDaysAgo = Date.now() - 2 * 86_400_000;
+    const finishOld = (id: string, status = 'succeeded') =>
+      ds.query(`UPDATE task_queue SET status = ${p(1)}, completed_at = ${p(2)} WHERE task_id = ${p(3)}`, [status, twoDaysAgo, id]);
+    // a parent still waiting for its second child, and a flow that has ended: only the ended one's children go
+    const kept = await queue.pushFlow({ type: 'keep', children: [{ type: 'keep' }, { type: 'keep' }] });
+    const gone = await queue.pushFlow({ type: 'keep', children: [{ type: 'keep' }] });
+    const [keepDone, keepOpen] = kept.children.map((c) => c.taskId);
+    await finishOld(keepDone);
+    await finishOld(gone.children[0].taskId);
+    await finishOld(gone.taskId);
+    try {
+      expect(await queue.sweep()).toEqual({ reclaimed: 0, purged: 2 });
+      expect((await queue.listTasks({ type: 'keep' })).items.map((t) => t.taskId).sort()).toEqual([keepDone, keepOpen, kept.taskId].sort());
+      // nothing left to purge: the sweep's look finds the kept child protected and runs no DELETE for it
+      expect(await queue.sweep()).toEqual({ reclaimed: 0, purged: 0 });
+      // once the parent has ended, its old child goes with the next sweep
+      await finishOld(keepOpen, 'dead');
+      await finishOld(kept.taskId, 'dead');
+      expect(await queue.sweep()).toEqual({ reclaimed: 0, purged: 3 });
+    } finally {
+      await ds.query("DELETE FROM task_queue WHERE task_type = 'keep'");
+      await app.close();
+    }
+  });
+
   // any length is accepted: a cutoff that is a fraction of a ms made PostgreSQL refuse the bigint, one past what a
   // number holds made MariaDB read `-Infinity` as a column, and the failing sweep never purged or pruned again
   it.each([

@@ -5,7 +5,7 @@ import { Injectable, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Job, Queue, QueueKeys, Worker } from 'bullmq';
 import IORedis from 'ioredis';
-import { QueueSchedulerModule, type QueueSchedulerModuleOptions, RedisQueueService, TaskContext, TaskHandler, TaskLostError, TaskNotFoundError } from 'nestjs-queue-scheduler';
+import { type ChildResult, QueueSchedulerModule, type QueueSchedulerModuleOptions, RedisQueueService, TaskContext, TaskHandler, TaskLostError, TaskNotFoundError } from 'nestjs-queue-scheduler';
 import { recordOf } from 'nestjs-queue-scheduler/queue/redis/redis-jobs';
 import { jobIdOf, queueNameOf } from 'nestjs-queue-scheduler/queue/redis/redis-keys';
 import { RedisTypeRelease } from 'nestjs-queue-scheduler/queue/redis/redis-type-release';
@@ -35,6 +35,23 @@ class Handlers {
   @TaskHandler('gone')
   gone(_params: unknown, ctx: TaskContext): void {
     this.ran.push({ taskId: ctx.taskId, attempt: ctx.attempt });
+  }
+
+  /** A flow child that ends when the test says so (`release`). */
+  release!: () => void;
+  private readonly held = new Promise<void>((resolve) => (this.release = resolve));
+
+  @TaskHandler('held')
+  async hold(): Promise<string> {
+    await this.held;
+    return 'held';
+  }
+
+  joined?: Record<string, ChildResult>;
+
+  @TaskHandler('join')
+  async join(_params: unknown, ctx: TaskContext): Promise<void> {
+    this.joined = await ctx.childResults();
   }
 }
 
@@ -177,6 +194,45 @@ describe('retentionDays of any length', () => {
     await waitFor(async () => (await queue.getTask(`r-${retentionDays}`)).status === 'succeeded', 'the task succeeded');
     await expect(queue.trimIndex()).resolves.toBe(0);
     expect((await queue.getTask(`r-${retentionDays}`)).status).toBe('succeeded');
+  });
+});
+
+describe('a flow child past retention', () => {
+  it("is removed, and its parent, which waited longer, still reads its result (childResults, getFlow)", async () => {
+    const retentionDays = 1 / 86_400; // one second
+    const { queue, handlers } = await boot({ queue: { retentionDays } });
+    const ids = await queue.pushFlow({
+      type: 'join',
+      children: [{ type: 'note' }, { type: 'held' }, { type: 'boom', onChildFailure: 'continue' }, { type: 'unhandled', onChildFailure: 'continue' }],
+    });
+    const [done, held, failed, cancelled] = ids.children.map((c) => c.taskId);
+    expect(await queue.cancelTask(cancelled)).toBe(true);
+    await waitFor(async () => (await queue.getTask(done)).status === 'succeeded' && (await queue.getTask(failed)).status === 'dead', 'the first and third children ended');
+    const ended = Math.max((await queue.getTask(done)).completedAt!.getTime(), (await queue.getTask(failed)).completedAt!.getTime());
+    await waitFor(() => Date.now() > ended + 1100, 'retention passed');
+    // BullMQ removes the jobs past their age when a later job of their queue ends
+    for (const type of ['note', 'boom']) await queue.pushTask({ taskId: `later-${type}`, type });
+    await waitFor(async () => (await queue.getTask('later-note')).status === 'succeeded' && (await queue.getTask('later-boom')).status === 'dead', 'later tasks ended');
+    for (let pass = 0; pass < 3; pass++) await queue.trimIndex();
+    await expect(queue.getTask(done)).rejects.toBeInstanceOf(TaskNotFoundError);
+    await expect(queue.getTask(failed)).rejects.toBeInstanceOf(TaskNotFoundError);
+    await expect(queue.getTask(cancelled)).rejects.toBeInstanceOf(TaskNotFoundError);
+
+    handlers!.release();
+    await waitFor(async () => (await queue.getTask(ids.taskId)).status === 'succeeded', 'the parent ran');
+    expect(handlers!.joined).toEqual({
+      [done]: { type: 'note', status: 'succeeded', result: done },
+      [held]: { type: 'held', status: 'succeeded', result: 'held' },
+      [failed]: { type: 'boom', status: 'dead', error: 'boom' },
+      [cancelled]: { type: 'unhandled', status: 'cancelled' },
+    });
+    const tree = await queue.getFlow(ids.taskId);
+    expect(tree.children.map((c) => [c.taskId, c.type, c.status])).toEqual([
+      [done, 'note', 'succeeded'],
+      [held, 'held', 'succeeded'],
+      [failed, 'boom', 'dead'],
+      [cancelled, 'unhandled', 'cancelled'],
+    ]);
   });
 });
 

@@ -27,7 +27,7 @@ function statements(sql: Sql): Array<[string, Statement, string[]]> {
     ['the claim', claimDue(sql, NOW, 'owner', NOW + 30_000, ['a', 'b'], 100), ['idx_task_queue_claim']],
     ['the lease sweep', reclaimExpired(sql, NOW), ['idx_task_queue_lease']],
     ["the lease sweep's look", anyExpired(NOW), ['idx_task_queue_lease']],
-    ['retention', purgeFinished(NOW), ['idx_task_queue_finished']],
+    ['retention', purgeFinished(sql, NOW), ['idx_task_queue_finished']],
     ["retention's look", anyFinishedBefore(NOW), ['idx_task_queue_finished']],
     ['queueSize()', { text: COUNT_PENDING, params: [] }, ['idx_task_queue_claim']],
     ['the unfinished count (onIdle)', { text: COUNT_UNFINISHED, params: [] }, ['idx_task_queue_claim', 'idx_task_queue_lease']],

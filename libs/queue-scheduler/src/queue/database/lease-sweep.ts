@@ -19,7 +19,7 @@ export async function sweepOnce(sql: Sql, options: ResolvedOptions, logger: Libr
   const keep = retentionMs(options.queue.retentionDays);
   const before = now - keep;
   const past = anyFinishedBefore(before);
-  const purge = purgeFinished(before);
+  const purge = purgeFinished(sql, before);
   // a cutoff before 1970 (a retention longer than the app's clock) has nothing to find
   const purged = keep > 0 && before > 0 && (await sql.exists(past.text, past.params)) ? await sql.rangeAffected(purge.text, purge.params) : 0;
   if (options.queue.clusterEvents) await pruneEvents(sql, now - options.queue.clusterEventsRetentionMs);

@@ -10,6 +10,7 @@ import type { RedisConnection } from './redis-connection';
 import type { RedisConsumer } from './redis-consumer';
 import { endMarked, endMarkedParent } from './redis-condemn';
 import { jobDataOf, PRIORITY_OFFSET } from './redis-jobs';
+import { keptChildren, keptNode } from './redis-kept-children';
 import { letGoChildren } from './redis-let-go';
 import { takeOverId } from './redis-enqueue';
 import { jobIdOf, queueNameOf, taskIdOf } from './redis-keys';
@@ -138,7 +139,8 @@ export class RedisFlows implements FlowStore {
         const ids = links[i]?.c ?? [];
         const policies = ids.length ? await this.links(ids) : [];
         const children = await batched(ids.map((id, j) => [id, policies[j]?.f] as const), ([id, f]) => this.node(id, f).catch(gone));
-        parent.children = children.filter((c) => c !== undefined);
+        const kept = children.includes(undefined) ? await keptChildren(this.redis(), parent.type, parent.taskId, ids) : undefined;
+        parent.children = children.map((c, j) => c ?? keptNode(ids[j], policies[j]?.f, kept!.get(ids[j]))).filter((c) => c !== undefined);
         next.push(...parent.children);
       }
       level = next;
@@ -152,11 +154,13 @@ export class RedisFlows implements FlowStore {
     if (ids.length === 0) return {};
     const policies = await this.links(ids);
     const records = await batched(ids, (id) => this.known(id));
+    const kept = records.includes(undefined) ? await keptChildren(this.redis(), task.type, task.taskId, ids) : undefined;
     const results: Record<string, ChildResult> = {};
-    records.forEach((r, i) => {
+    records.forEach((found, i) => {
+      const r = found ?? kept!.get(ids[i]);
       if (r === undefined) return;
-      if (r.status === 'succeeded') results[r.taskId] = { type: r.type, status: r.status, result: r.result };
-      else if (policies[i]?.f !== 'ignore') results[r.taskId] = { type: r.type, status: r.status, error: r.error };
+      if (r.status === 'succeeded') results[ids[i]] = { type: r.type, status: r.status, result: r.result };
+      else if (policies[i]?.f !== 'ignore') results[ids[i]] = { type: r.type, status: r.status, error: r.error };
     });
     return results;
   }

@@ -10,6 +10,7 @@ import { REARM_PARENTS } from './redis-flow-scripts';
 import type { Links } from './redis-flows';
 import { diedOfAChild } from '../flow-validation';
 import { jobIdOf } from './redis-keys';
+import { forgetKeptChild } from './redis-kept-children';
 import { cancelledRecord, runningByInstance, storeLastTry, withTries } from './redis-tries';
 import { CANCELLED_EVENT, QUEUED_AGAIN_EVENT } from './redis-event-marks';
 
@@ -207,6 +208,7 @@ export class RedisStatus {
         return false; // queued again meanwhile (a retry) and locked by a worker
       }
     }
+    await forgetKeptChild(this.redis, taskId, found.job?.name ?? found.cancelled!.type);
     const seq = await this.redis.keys.seqOf(taskId);
     if (seq !== null) await this.redis.keys.drop(taskId, seq);
     return true;

@@ -40,9 +40,22 @@ export function reclaimExpired(sql: Sql, now: number): Statement {
   return { text: `UPDATE task_queue SET status = 'pending', tries = ${lost}, lease_owner = NULL, lease_expires_at = NULL WHERE status = 'running' AND lease_expires_at < ?`, params: [now] };
 }
 
-/** Deletes finished tasks completed before `before` (retention). */
-export function purgeFinished(before: number): Statement {
-  return { text: `DELETE FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ?`, params: [before] };
+/**
+ * A finished child whose parent has not finished is kept whatever its age: the parent reads it with
+ * `childResults()` when it runs, and under 'fail' a purged child read as one that never failed.
+ */
+const PARENT_UNFINISHED = `EXISTS (SELECT 1 FROM task_queue p WHERE p.task_id = task_queue.parent_id AND p.status NOT IN ${FINISHED})`;
+
+/** Deletes finished tasks completed before `before` (retention), but the children of unfinished parents. */
+export function purgeFinished(sql: Sql, before: number): Statement {
+  if (sql.dialect === 'mysql') {
+    // MySQL refuses a subquery on the table a DELETE deletes from (error 1093); a join of the table to itself it takes
+    return {
+      text: `DELETE c FROM task_queue c LEFT JOIN task_queue p ON p.task_id = c.parent_id AND p.status NOT IN ${FINISHED} WHERE c.status IN ${FINISHED} AND c.completed_at < ? AND p.task_id IS NULL`,
+      params: [before],
+    };
+  }
+  return { text: `DELETE FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ? AND NOT ${PARENT_UNFINISHED}`, params: [before] };
 }
 
 /**
@@ -56,5 +69,5 @@ export function anyExpired(now: number): Statement {
 
 /** Whether any finished task is past retention, read without a lock; the DELETE runs only then (see anyExpired). */
 export function anyFinishedBefore(before: number): Statement {
-  return { text: `SELECT 1 AS n FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ? LIMIT 1`, params: [before] };
+  return { text: `SELECT 1 AS n FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ? AND NOT ${PARENT_UNFINISHED} LIMIT 1`, params: [before] };
 }
