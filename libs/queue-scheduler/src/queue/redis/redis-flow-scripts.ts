@@ -52,20 +52,13 @@ return out
 `;
 
 /**
- * After BullMQ retried a dead flow child (which puts it back among its
- * parent's dependencies, but leaves a parent that has ended alone): a parent
- * that died of this child (its error starts 'child task <id> '), or that
- * BullMQ marked to die of it and no fetch has failed yet, goes back to
- * waiting-children with a fresh attempt count, waiting for this child and for
- * any other that died under 'fail', and so on up the tree. A parent with a
- * child under 'fail' that can never succeed (cancelled, or dead of its child
- * with such a child of its own, down the tree) is not: it stays dead, of
- * that child now. Read here, in the script, so that a cancel is either seen
- * or comes after the re-arm (and then fails the re-armed parent).
- * ARGV: the child's job key, now, the flows hash, the cancelled hash. Returns how many parents were re-armed.
+ * Lua: whether the job at `key` can never succeed: its task cancelled, or
+ * dead of a child while a child of it under 'fail' can never succeed, down
+ * the tree. The one reading of the rule on Redis, for the re-arm (atomic
+ * with it) and for retryTask's refusal alike. Needs locals `flows` (the
+ * flows hash) and `cancelled` (the cancelled hash) set before it.
  */
-export const REARM_PARENTS = `
-local child, rearmed, flows, cancelled = ARGV[1], 0, ARGV[3], ARGV[4]
+const HOPELESS_FUNCTION = `
 local function taskOf(key)
   local data = redis.call('HGET', key, 'data')
   return data and cjson.decode(data).taskId
@@ -92,6 +85,35 @@ local function hopeless(key, depth)
   end
   return false
 end
+`;
+
+/**
+ * Whether a flow task can never succeed (see HOPELESS_FUNCTION), for
+ * retryTask's refusal. ARGV: the task's job key, the flows hash, the
+ * cancelled hash. Returns 1 or 0.
+ */
+export const HOPELESS = `
+local flows, cancelled = ARGV[2], ARGV[3]
+${HOPELESS_FUNCTION}
+return hopeless(ARGV[1], 0) and 1 or 0
+`;
+
+/**
+ * After BullMQ retried a dead flow child (which puts it back among its
+ * parent's dependencies, but leaves a parent that has ended alone): a parent
+ * that died of this child (its error starts 'child task <id> '), or that
+ * BullMQ marked to die of it and no fetch has failed yet, goes back to
+ * waiting-children with a fresh attempt count, waiting for this child and for
+ * any other that died under 'fail', and so on up the tree. A parent with a
+ * child under 'fail' that can never succeed (cancelled, or dead of its child
+ * with such a child of its own, down the tree) is not: it stays dead, of
+ * that child now. Read here, in the script, so that a cancel is either seen
+ * or comes after the re-arm (and then fails the re-armed parent).
+ * ARGV: the child's job key, now, the flows hash, the cancelled hash. Returns how many parents were re-armed.
+ */
+export const REARM_PARENTS = `
+local child, rearmed, flows, cancelled = ARGV[1], 0, ARGV[3], ARGV[4]
+${HOPELESS_FUNCTION}
 -- key is dead of another child now (reason): the ancestors dead of it quote its error in theirs, so the new one
 local function diedOf(key, reason)
   redis.call('HSET', key, 'failedReason', reason)

@@ -6,8 +6,7 @@ import type { InstanceLoad, TaskRecord } from '../../interfaces/task.interface';
 import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
 import type { RedisConnection } from './redis-connection';
 import { type JobData, PRIORITY_OFFSET, recordOf, taskOf, UNFINISHED_STATES, UNSTARTED_STATES } from './redis-jobs';
-import { REARM_PARENTS } from './redis-flow-scripts';
-import type { Links } from './redis-flows';
+import { HOPELESS, REARM_PARENTS } from './redis-flow-scripts';
 import { diedOfAChild } from '../flow-validation';
 import { jobIdOf } from './redis-keys';
 import { forgetKeptChild } from './redis-kept-children';
@@ -174,18 +173,8 @@ export class RedisStatus {
   async hopeless(record: TaskRecord): Promise<boolean> {
     if (record.status === 'cancelled') return true;
     if (record.status !== 'dead' || !diedOfAChild(record.error)) return false;
-    const children = (await this.links([record.taskId]))[0]?.c ?? [];
-    const theirs = await this.links(children);
-    for (let i = 0; i < children.length; i++) {
-      if ((theirs[i]?.f ?? 'fail') !== 'fail') continue;
-      const child = await this.record(children[i]).catch(() => undefined);
-      if (child && (await this.hopeless(child))) return true;
-    }
-    return false;
-  }
-
-  private async links(ids: string[]): Promise<Array<Links | undefined>> {
-    return (await this.redis.keys.flowLinks(ids)).map((json) => (json === null ? undefined : (JSON.parse(json) as Links)));
+    const { keys } = this.redis.keys;
+    return (await this.redis.client.eval(HOPELESS, 0, this.redis.queueFor(record.type).toKey(jobIdOf(record.taskId)), keys.flows, keys.cancelled)) === 1;
   }
 
   /** The task's job as it is now, if still failed (dead); otherwise InvalidArgumentError naming its status. */
