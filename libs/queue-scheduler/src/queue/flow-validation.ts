@@ -102,12 +102,12 @@ export function diedOfChild(parentId: string, childId: string, status: string, h
 }
 
 /** A backend's read of one task by id (rejects when it is unknown). */
-export type ReadTask = (taskId: string) => Promise<TaskRecord>;
+type ReadTask = (taskId: string) => Promise<TaskRecord>;
 
 /** The child a dead flow parent died of, found from its error (childFailedMessage); undefined for any other task. */
-export async function causeOf(record: TaskRecord, read: ReadTask): Promise<TaskRecord | undefined> {
-  if (record.status !== 'dead' || !record.error?.startsWith(CHILD_FAILED_LEAD)) return undefined;
-  const rest = record.error.slice(CHILD_FAILED_LEAD.length);
+async function causeOf(record: TaskRecord, read: ReadTask): Promise<TaskRecord | undefined> {
+  if (record.status !== 'dead' || !diedOfAChild(record.error)) return undefined;
+  const rest = record.error!.slice(CHILD_FAILED_LEAD.length);
   // the id ends before " (<type>)", and may itself hold " (": each place is tried
   for (let i = rest.indexOf(' ('); i > 0; i = rest.indexOf(' (', i + 1)) {
     const child = await read(rest.slice(0, i)).catch(() => undefined);
