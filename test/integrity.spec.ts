@@ -96,6 +96,37 @@ describe.each(DURABLE)('a push on %s stores exactly what it acknowledges', (kind
     expect((await queue.getTask(id)).params).toEqual(nested(30));
   });
 
+  it('pushing a stored id again (the dedupe rule) is no failed query in the app log: the pending task is kept, a finished one queued anew', async () => {
+    const failed: string[] = [];
+    const logger = { logQuery() {}, logQueryError: (error: string | Error, query: string) => void failed.push(`${String(error)}: ${query}`), logQuerySlow() {}, logSchemaBuild() {}, logMigration() {}, log() {} };
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: ['error'], logger }),
+        QueueSchedulerModule.forRoot({ logLevel: 'fatal', workers: { enabled: false }, queue: { backend: 'database' } }),
+      ],
+    }).compile();
+    const logged = moduleRef.createNestApplication({ logger: false });
+    await logged.init();
+    try {
+      const q = logged.get(TaskQueue);
+      expect(await q.pushTask({ taskId: 'again-1', type: 'echo', params: { value: 1 } })).toBe('again-1');
+      expect(await q.pushTask({ taskId: 'again-1', type: 'echo', params: { value: 2 } })).toBe('again-1');
+      const batch = await q.pushTasks([{ taskId: 'again-1', type: 'echo' }, { taskId: 'again-2', type: 'echo', params: { value: 3 } }, { taskId: 'again-3', type: 'echo' }]);
+      expect(batch).toEqual(['again-1', 'again-2', 'again-3']);
+      expect((await q.getTask('again-1')).params).toEqual({ value: 1 });
+      expect((await q.getTask('again-2')).params).toEqual({ value: 3 });
+      const ds = logged.get(DataSource);
+      const p = (i: number) => (kind === 'postgres' ? `$${i}` : '?');
+      await ds.query(`UPDATE task_queue SET status = 'succeeded', completed_at = ${p(1)} WHERE task_id = ${p(2)}`, [Date.now(), 'again-2']);
+      expect(await q.pushTask({ taskId: 'again-2', type: 'echo', params: { value: 4 } })).toBe('again-2');
+      expect(await q.getTask('again-2')).toMatchObject({ status: 'pending', params: { value: 4 } });
+      expect(failed).toEqual([]);
+    } finally {
+      await logged.get(DataSource).query("DELETE FROM task_queue WHERE task_id LIKE 'again-%'");
+      await logged.close();
+    }
+  });
+
   it('case 3: a schedule whose params no database would store is refused when it is added, so no occurrence is lost', async () => {
     const scheduler = app.get(SchedulerService);
     await expect(

@@ -63,7 +63,9 @@ export class TaskInserts {
    * or mangled that row while the push returned its id; a duplicate key is the
    * one error to skip, so a batch that meets one is inserted again row by row.
    */
-  private async insertMysql(tasks: NormalizedTask[], json: string[] | undefined, runner?: QueryRunner): Promise<NormalizedTask[]> {
+  private async insertMysql(all: NormalizedTask[], allJson: string[] | undefined, runner?: QueryRunner): Promise<NormalizedTask[]> {
+    const [tasks, json] = await this.notStored(all, allJson, runner);
+    if (tasks.length === 0) return tasks;
     try {
       const { text, params } = insertTasks(this.seq, tasks, false, json);
       await this.sql.affected(text, params, runner);
@@ -82,6 +84,21 @@ export class TaskInserts {
       }
     }
     return inserted;
+  }
+
+  /**
+   * MySQL/MariaDB: the tasks whose id (one the producer chose) is not stored yet, read first. Re-pushing a stored id is
+   * pushTask's dedupe rule, not a fault, but the duplicate-key error of its INSERT went to the app's TypeORM logger
+   * as "query failed", twice a push. A push racing this read still meets the error, and is handled the same.
+   */
+  private async notStored(tasks: NormalizedTask[], json: string[] | undefined, runner?: QueryRunner): Promise<[NormalizedTask[], string[] | undefined]> {
+    const chosen = tasks.filter((t) => !t.generatedId).map((t) => t.taskId);
+    if (chosen.length === 0) return [tasks, json];
+    const rows = await this.sql.rows<{ task_id: string }>(`SELECT task_id FROM task_queue WHERE task_id IN (${this.sql.list(chosen.length)})`, chosen, runner);
+    if (rows.length === 0) return [tasks, json];
+    const stored = new Set(rows.map((r) => r.task_id));
+    const keep = tasks.map((t) => t.generatedId || !stored.has(t.taskId));
+    return [tasks.filter((_, i) => keep[i]), json?.filter((_, i) => keep[i])];
   }
 
   /** Some ids already existed: queue again those that had finished; leave pending/running ones alone. */
