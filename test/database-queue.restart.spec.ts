@@ -180,7 +180,7 @@ describe.each(DATABASES)('database backend housekeeping on %s', (kind) => {
     }
   });
 
-  it("the sweep keeps an old finished child while its parent waits, so the parent's childResults() still reads it", async () => {
+  it("the sweep keeps an old finished child while its parent is stored (waiting, or dead under a parent that waits), so the parent still reads it", async () => {
     const moduleRef = await Test.createTestingModule({
       imports: [
         TypeOrmModule.forRoot({ ...db.options, autoLoadEntities: true, synchronize: true, logging: false }),
@@ -202,17 +202,29 @@ describe.each(DATABASES)('database backend housekeeping on %s', (kind) => {
     await finishOld(keepDone);
     await finishOld(gone.children[0].taskId);
     await finishOld(gone.taskId);
+    // a middle parent dead of its child under a root that still waits: both stay, so retryTask still sees why it died
+    const nested = await queue.pushFlow({ type: 'nest', children: [{ type: 'nest', children: [{ type: 'nest' }] }, { type: 'nest' }] });
+    const middle = nested.children[0];
+    await finishOld(middle.children[0].taskId, 'dead');
+    await finishOld(middle.taskId, 'dead');
+    const left = async () => (await queue.listTasks({ type: 'keep' })).items.map((t) => t.taskId).sort();
     try {
-      expect(await queue.sweep()).toEqual({ reclaimed: 0, purged: 2 });
-      expect((await queue.listTasks({ type: 'keep' })).items.map((t) => t.taskId).sort()).toEqual([keepDone, keepOpen, kept.taskId].sort());
+      // the ended flow goes top-down: its parent first, its child with the next sweep; the waiting flow stays whole
+      expect(await queue.sweep()).toEqual({ reclaimed: 0, purged: 1 });
+      expect(await left()).toEqual([keepDone, keepOpen, kept.taskId, gone.children[0].taskId].sort());
+      expect(await queue.sweep()).toEqual({ reclaimed: 0, purged: 1 });
+      expect(await left()).toEqual([keepDone, keepOpen, kept.taskId].sort());
       // nothing left to purge: the sweep's look finds the kept child protected and runs no DELETE for it
       expect(await queue.sweep()).toEqual({ reclaimed: 0, purged: 0 });
-      // once the parent has ended, its old child goes with the next sweep
+      // once the parent has ended and aged, it goes, then its children
       await finishOld(keepOpen, 'dead');
       await finishOld(kept.taskId, 'dead');
-      expect(await queue.sweep()).toEqual({ reclaimed: 0, purged: 3 });
+      expect(await queue.sweep()).toEqual({ reclaimed: 0, purged: 1 });
+      expect(await queue.sweep()).toEqual({ reclaimed: 0, purged: 2 });
+      expect(await left()).toEqual([]);
+      expect((await queue.listTasks({ type: 'nest' })).items).toHaveLength(4);
     } finally {
-      await ds.query("DELETE FROM task_queue WHERE task_type = 'keep'");
+      await ds.query("DELETE FROM task_queue WHERE task_type IN ('keep', 'nest')");
       await app.close();
     }
   });

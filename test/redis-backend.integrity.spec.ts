@@ -203,20 +203,22 @@ describe('a flow child past retention', () => {
     const { queue, handlers } = await boot({ queue: { retentionDays } });
     const ids = await queue.pushFlow({
       type: 'join',
-      children: [{ type: 'note' }, { type: 'held' }, { type: 'boom', onChildFailure: 'continue' }, { type: 'unhandled', onChildFailure: 'continue' }],
+      children: [{ type: 'note' }, { type: 'held' }, { type: 'boom', onChildFailure: 'continue' }, { type: 'unhandled', onChildFailure: 'continue' }, { type: 'gone' }],
     });
-    const [done, held, failed, cancelled] = ids.children.map((c) => c.taskId);
+    const [done, held, failed, cancelled, empty] = ids.children.map((c) => c.taskId);
     expect(await queue.cancelTask(cancelled)).toBe(true);
-    await waitFor(async () => (await queue.getTask(done)).status === 'succeeded' && (await queue.getTask(failed)).status === 'dead', 'the first and third children ended');
-    const ended = Math.max((await queue.getTask(done)).completedAt!.getTime(), (await queue.getTask(failed)).completedAt!.getTime());
+    const ends = [done, failed, empty];
+    await waitFor(async () => (await Promise.all(ends.map((id) => queue.getTask(id)))).every((t) => t.status === 'succeeded' || t.status === 'dead'), 'the children but the held one ended');
+    const ended = Math.max(...(await Promise.all(ends.map(async (id) => (await queue.getTask(id)).completedAt!.getTime()))));
     await waitFor(() => Date.now() > ended + 1100, 'retention passed');
     // BullMQ removes the jobs past their age when a later job of their queue ends
-    for (const type of ['note', 'boom']) await queue.pushTask({ taskId: `later-${type}`, type });
-    await waitFor(async () => (await queue.getTask('later-note')).status === 'succeeded' && (await queue.getTask('later-boom')).status === 'dead', 'later tasks ended');
+    for (const type of ['note', 'boom', 'gone']) await queue.pushTask({ taskId: `later-${type}`, type });
+    await waitFor(async () => (await queue.countByStatus()).running + (await queue.countByStatus()).pending === 1, 'later tasks ended');
     for (let pass = 0; pass < 3; pass++) await queue.trimIndex();
     await expect(queue.getTask(done)).rejects.toBeInstanceOf(TaskNotFoundError);
     await expect(queue.getTask(failed)).rejects.toBeInstanceOf(TaskNotFoundError);
     await expect(queue.getTask(cancelled)).rejects.toBeInstanceOf(TaskNotFoundError);
+    await expect(queue.getTask(empty)).rejects.toBeInstanceOf(TaskNotFoundError);
 
     handlers!.release();
     await waitFor(async () => (await queue.getTask(ids.taskId)).status === 'succeeded', 'the parent ran');
@@ -225,6 +227,7 @@ describe('a flow child past retention', () => {
       [held]: { type: 'held', status: 'succeeded', result: 'held' },
       [failed]: { type: 'boom', status: 'dead', error: 'boom' },
       [cancelled]: { type: 'unhandled', status: 'cancelled' },
+      [empty]: { type: 'gone', status: 'succeeded' },
     });
     const tree = await queue.getFlow(ids.taskId);
     expect(tree.children.map((c) => [c.taskId, c.type, c.status])).toEqual([
@@ -232,6 +235,7 @@ describe('a flow child past retention', () => {
       [held, 'held', 'succeeded'],
       [failed, 'boom', 'dead'],
       [cancelled, 'unhandled', 'cancelled'],
+      [empty, 'gone', 'succeeded'],
     ]);
   });
 });

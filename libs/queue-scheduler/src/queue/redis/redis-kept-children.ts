@@ -35,7 +35,11 @@ export async function keptChildren(redis: RedisConnection, parentType: string, p
       if (taskId !== undefined) kept.set(taskId, make(typeOfQueue(childKey.slice(childKey.lastIndexOf(':', end - 1) + 1, end)), value));
     }
   };
-  read(processed, (type, value) => ({ type, status: 'succeeded', result: parsed(value) }));
+  read(processed, (type, value) => {
+    const result = parsed(value);
+    // no result, as recordOf reads a job's: BullMQ keeps a handler's undefined as null
+    return result === null ? { type, status: 'succeeded' } : { type, status: 'succeeded', result };
+  });
   // a cancelled child is failed through BullMQ with our mark as its reason (see CANCEL_FLOW)
   read(failed, (type, value) => (value === CANCELLED_DEFERRED ? { type, status: 'cancelled' } : { type, status: 'dead', error: value }));
   return kept;

@@ -41,21 +41,22 @@ export function reclaimExpired(sql: Sql, now: number): Statement {
 }
 
 /**
- * A finished child whose parent has not finished is kept whatever its age: the parent reads it with
- * `childResults()` when it runs, and under 'fail' a purged child read as one that never failed.
+ * A flow's tasks go top-down: a finished child is kept while its parent's row is, whatever its age. Its parent reads it
+ * (`childResults()` when it runs, `getFlow`, and `retryTask`, which refuses a parent dead of a child still dead); a
+ * parent kept by its own waiting parent would otherwise lose its children, and a retry run it without them.
  */
-const PARENT_UNFINISHED = `EXISTS (SELECT 1 FROM task_queue p WHERE p.task_id = task_queue.parent_id AND p.status NOT IN ${FINISHED})`;
+const PARENT_STORED = 'EXISTS (SELECT 1 FROM task_queue p WHERE p.task_id = task_queue.parent_id)';
 
-/** Deletes finished tasks completed before `before` (retention), but the children of unfinished parents. */
+/** Deletes finished tasks completed before `before` (retention), but those whose parent is still stored (see PARENT_STORED). */
 export function purgeFinished(sql: Sql, before: number): Statement {
   if (sql.dialect === 'mysql') {
     // MySQL refuses a subquery on the table a DELETE deletes from (error 1093); a join of the table to itself it takes
     return {
-      text: `DELETE c FROM task_queue c LEFT JOIN task_queue p ON p.task_id = c.parent_id AND p.status NOT IN ${FINISHED} WHERE c.status IN ${FINISHED} AND c.completed_at < ? AND p.task_id IS NULL`,
+      text: `DELETE c FROM task_queue c LEFT JOIN task_queue p ON p.task_id = c.parent_id WHERE c.status IN ${FINISHED} AND c.completed_at < ? AND p.task_id IS NULL`,
       params: [before],
     };
   }
-  return { text: `DELETE FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ? AND NOT ${PARENT_UNFINISHED}`, params: [before] };
+  return { text: `DELETE FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ? AND NOT ${PARENT_STORED}`, params: [before] };
 }
 
 /**
@@ -69,5 +70,5 @@ export function anyExpired(now: number): Statement {
 
 /** Whether any finished task is past retention, read without a lock; the DELETE runs only then (see anyExpired). */
 export function anyFinishedBefore(before: number): Statement {
-  return { text: `SELECT 1 AS n FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ? AND NOT ${PARENT_UNFINISHED} LIMIT 1`, params: [before] };
+  return { text: `SELECT 1 AS n FROM task_queue WHERE status IN ${FINISHED} AND completed_at < ? AND NOT ${PARENT_STORED} LIMIT 1`, params: [before] };
 }
