@@ -111,8 +111,13 @@ describe.each(DURABLE)('a push on %s stores exactly what it acknowledges', (kind
       const q = logged.get(TaskQueue);
       expect(await q.pushTask({ taskId: 'again-1', type: 'echo', params: { value: 1 } })).toBe('again-1');
       expect(await q.pushTask({ taskId: 'again-1', type: 'echo', params: { value: 2 } })).toBe('again-1');
-      const batch = await q.pushTasks([{ taskId: 'again-1', type: 'echo' }, { taskId: 'again-2', type: 'echo', params: { value: 3 } }, { taskId: 'again-3', type: 'echo' }]);
-      expect(batch).toEqual(['again-1', 'again-2', 'again-3']);
+      const batch = await q.pushTasks([
+        { taskId: 'again-1', type: 'echo' },
+        { taskId: 'again-2', type: 'echo', params: { value: 3 } },
+        { taskId: 'again-3', type: 'echo' },
+        { taskId: 'again-2', type: 'echo', params: { value: 5 } },
+      ]);
+      expect(batch).toEqual(['again-1', 'again-2', 'again-3', 'again-2']);
       expect((await q.getTask('again-1')).params).toEqual({ value: 1 });
       expect((await q.getTask('again-2')).params).toEqual({ value: 3 });
       const ds = logged.get(DataSource);

@@ -480,6 +480,34 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
   });
 
+  it("a finished child's id pushed again is a plain task: its waiting parent neither waits for it nor lists it, and runs once the rest end", async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node', params: { n: 1 } }, { type: 'gated' }] });
+    const [done, gated] = ids.children.map((c) => c.taskId);
+    await waitFor(async () => (await statusOf(queue, done)) === 'succeeded', 'the first child to succeed');
+    expect(await queue.pushTask({ taskId: done, type: 'node', params: { n: 2 } })).toBe(done);
+    await waitFor(async () => handlers.log.filter((e) => e === `end:${done}`).length === 2, 'the task pushed again to run');
+    await waitFor(async () => (await statusOf(queue, done)) === 'succeeded', 'the task pushed again to succeed');
+    expect((await queue.getTask(done)).parentId).toBeUndefined();
+    expect(await statusOf(queue, ids.taskId)).toBe('waiting');
+    handlers.flakyOk = true;
+    handlers.release();
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to run once its other child ended');
+    expect(Object.keys(handlers.seen.get(ids.taskId)!)).toEqual([gated]);
+    expect((await queue.getFlow(ids.taskId)).children.map((c) => c.taskId)).toEqual([gated]);
+    expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
+  });
+
+  it("a finished parent's id pushed again is a plain task with no children; its old children name no parent", async () => {
+    const { queue } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node' }, { type: 'boom', onChildFailure: 'ignore' }] });
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the flow to end');
+    expect(await queue.pushTask({ taskId: ids.taskId, type: 'node', params: { n: 3 } })).toBe(ids.taskId);
+    await waitFor(async () => (await queue.getTask(ids.taskId)).result !== undefined && (await statusOf(queue, ids.taskId)) === 'succeeded', 'the plain task to run');
+    expect((await queue.getFlow(ids.taskId)).children).toEqual([]);
+    for (const child of ids.children) expect((await queue.getTask(child.taskId)).parentId).toBeUndefined();
+  });
+
   it('leaves a deleted finished child out of getFlow and childResults; its parent still runs', async () => {
     const { queue, handlers } = await boot();
     const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node', params: { n: 1 } }, { type: 'patient' }] });

@@ -87,17 +87,23 @@ export class TaskInserts {
   }
 
   /**
-   * MySQL/MariaDB: the tasks whose id (one the producer chose) is not stored yet, read first. Re-pushing a stored id is
-   * pushTask's dedupe rule, not a fault, but the duplicate-key error of its INSERT went to the app's TypeORM logger
-   * as "query failed", twice a push. A push racing this read still meets the error, and is handled the same.
+   * MySQL/MariaDB: the tasks whose id (one the producer chose) is not stored yet, read first, each id once (the first
+   * of a batch wins). Re-pushing a stored id is pushTask's dedupe rule, not a fault, but the duplicate-key error of
+   * its INSERT went to the app's TypeORM logger as "query failed", twice a push. The tasks left out go the way of a
+   * duplicate key (requeueFinished); a push racing this read still meets the error, and is handled the same.
    */
   private async notStored(tasks: NormalizedTask[], json: string[] | undefined, runner?: QueryRunner): Promise<[NormalizedTask[], string[] | undefined]> {
     const chosen = tasks.filter((t) => !t.generatedId).map((t) => t.taskId);
     if (chosen.length === 0) return [tasks, json];
     const rows = await this.sql.rows<{ task_id: string }>(`SELECT task_id FROM task_queue WHERE task_id IN (${this.sql.list(chosen.length)})`, chosen, runner);
-    if (rows.length === 0) return [tasks, json];
-    const stored = new Set(rows.map((r) => r.task_id));
-    const keep = tasks.map((t) => t.generatedId || !stored.has(t.taskId));
+    const taken = new Set(rows.map((r) => r.task_id));
+    if (taken.size === 0 && new Set(chosen).size === chosen.length) return [tasks, json];
+    const keep = tasks.map((t) => {
+      if (t.generatedId) return true;
+      if (taken.has(t.taskId)) return false;
+      taken.add(t.taskId);
+      return true;
+    });
     return [tasks.filter((_, i) => keep[i]), json?.filter((_, i) => keep[i])];
   }
 
@@ -107,7 +113,10 @@ export class TaskInserts {
     for (const t of tasks) {
       const { text, params } = requeueFinished(this.seq, t);
       const n = await this.sql.affected(text, params, runner);
-      if (n > 0) fresh.push(t);
+      if (n === 0) continue;
+      fresh.push(t);
+      // a plain task now, in no flow: its old parent no longer waits for it, its old children no longer count for it
+      await this.sql.affected('UPDATE task_queue SET parent_id = NULL WHERE parent_id = ?', [t.taskId], runner);
     }
     return fresh;
   }

@@ -51,13 +51,15 @@ export class MemoryFlows {
     }, occurrence);
     const known = occurrence ? this.host.tasks.get(nodes[0].task.taskId) : undefined;
     if (known && isUnfinished(known)) return { taskId: known.taskId, children: [] };
-    if (known) {
-      // its old children are let go of: they name no parent now, as on the other backends
-      for (const child of known.flow?.children ?? []) child.flow!.parent = undefined;
-      this.host.tasks.supersede(known);
-    }
+    if (known) this.supersede(known);
     this.push(nodes, seqs);
     return flowIds(nodes);
+  }
+
+  /** A finished task whose id a new push takes: its old children are let go of, they name no parent now, as on the other backends. */
+  supersede(known: MemoryEntry): void {
+    for (const child of known.flow?.children ?? []) child.flow!.parent = undefined;
+    this.host.tasks.supersede(known);
   }
 
   /** Adds a validated tree (parents first): leaves ready now, parents waiting for their children. */

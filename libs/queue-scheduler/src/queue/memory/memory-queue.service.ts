@@ -144,7 +144,7 @@ export class MemoryQueueService extends MemoryQueueStatus implements QueueConsum
     if (!generatedId) {
       const known = this.tasks.get(entry.taskId);
       if (known && isUnfinished(known)) return undefined;
-      if (known) this.tasks.supersede(known);
+      if (known) this.flows.supersede(known);
     }
     this.tasks.add(entry);
     this.emit('queued', entry);

@@ -3,6 +3,7 @@ import type { NormalizedTask } from '../task-validation';
 import type { RedisConnection } from './redis-connection';
 import { jobDataOf, PRIORITY_OFFSET, UNFINISHED_STATES } from './redis-jobs';
 import { jobIdOf } from './redis-keys';
+import { leaveFlow } from './redis-let-go';
 
 /**
  * Makes room for a push under `taskId`: undefined when its task is pending
@@ -20,6 +21,7 @@ export async function takeOverId(redis: RedisConnection, taskId: string, type: s
   const state = previous ? await previous.getState() : 'unknown';
   if (UNFINISHED_STATES.has(state) && !(await keys.isCancelled(taskId))) return undefined;
   await previous?.remove({ removeChildren: false });
+  await leaveFlow(redis, taskId, previousType);
   // a push order of its own (newest in listTasks, as on the other backends), and on a new type reads look for the job there
   await keys.index(taskId, type, true);
   return () => keys.forget(taskId);

@@ -94,7 +94,7 @@ export function requeueFinished(seq: Sequence, t: NormalizedTask): Statement {
   return {
     text: `UPDATE task_queue SET seq = ?, task_type = ?, params = ?, status = 'pending', priority = ?, run_at = ?, attempts = 0, retry_count = 0, max_retries = ?,
            error_message = NULL, error_stack = NULL, tries = NULL, result = NULL, started_at = NULL, completed_at = NULL, lease_owner = NULL, lease_expires_at = NULL, created_at = ?, singleton_key = ?,
-           trace_context = ? WHERE task_id = ? AND status IN ${FINISHED}`,
+           trace_context = ?, parent_id = NULL, pending_children = 0, on_child_failure = NULL WHERE task_id = ? AND status IN ${FINISHED}`,
     params: [seq.next(), t.type, JSON.stringify(t.params), t.priority, t.runAtMs, t.maxRetries ?? null, Date.now(), t.singleton?.key ?? null, t.traceContext ?? null, t.taskId],
   };
 }
