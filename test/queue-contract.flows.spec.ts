@@ -498,6 +498,23 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
   });
 
+  it('retryTask of a parent dead of a child no longer in its flow (its id pushed again, or deleted) is refused; the parent stays dead', async () => {
+    const { queue, handlers } = await boot();
+    const pushed = await queue.pushFlow({ type: 'node', children: [{ type: 'boom' }, { type: 'node' }] });
+    const deleted = await queue.pushFlow({ type: 'node', children: [{ type: 'boom' }] });
+    for (const ids of [pushed, deleted]) await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the parent to die of its child');
+    await waitFor(async () => (await statusOf(queue, pushed.children[1].taskId)) === 'succeeded', 'the other child to end');
+    const child = pushed.children[0].taskId;
+    expect(await queue.pushTask({ taskId: child, type: 'node' })).toBe(child);
+    await waitFor(async () => (await statusOf(queue, child)) === 'succeeded', 'the child pushed again to run');
+    expect(await queue.deleteTask(deleted.children[0].taskId)).toBe(true);
+    for (const ids of [pushed, deleted]) {
+      await expect(settled(() => queue.retryTask(ids.taskId))).rejects.toThrow(`the task died of its child '${ids.children[0].taskId}', which is no longer in its flow`);
+      expect(await queue.getTask(ids.taskId)).toMatchObject({ status: 'dead', attempts: 0 });
+    }
+    expect(handlers.log.filter((e) => e === `start:${pushed.taskId}` || e === `start:${deleted.taskId}`)).toEqual([]);
+  });
+
   it("a finished parent's id pushed again is a plain task with no children; its old children name no parent", async () => {
     const { queue } = await boot();
     const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node' }, { type: 'boom', onChildFailure: 'ignore' }] });

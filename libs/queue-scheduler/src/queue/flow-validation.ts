@@ -101,6 +101,24 @@ export function diedOfChild(parentId: string, childId: string, status: string, h
   return new InvalidArgumentError('taskId', `taskId '${parentId}': the task died of its child '${childId}', which is ${status}: ${fix}`);
 }
 
+/**
+ * retryTask of a parent dead of a child that is no longer its child (deleted, its job removed by retention on Redis,
+ * or its id pushed again as a plain task): run again, it would run without knowing what it waits for. Refused.
+ */
+export function childGone(parentId: string, error: string): InvalidArgumentError {
+  const rest = error.slice(CHILD_FAILED_LEAD.length);
+  const childId = rest.slice(0, Math.max(0, rest.indexOf(' (')));
+  return new InvalidArgumentError(
+    'taskId',
+    `taskId '${parentId}': the task died of its child '${childId}', which is no longer in its flow (deleted, removed by retention, or its id pushed again): push the flow again`,
+  );
+}
+
+/** A task dead of its child: its error says so, and it made no attempt (a handler's own error could read the same). */
+export function deadOfChild(status: string, error: string | null | undefined, attempts: number): boolean {
+  return status === 'dead' && attempts === 0 && diedOfAChild(error);
+}
+
 /** A backend's read of one task by id (rejects when it is unknown). */
 type ReadTask = (taskId: string) => Promise<TaskRecord>;
 
@@ -119,5 +137,6 @@ async function causeOf(record: TaskRecord, read: ReadTask): Promise<TaskRecord |
 /** diedOfChild for a backend that reads tasks; `hopeless`: whether a task can never succeed (the parent, here). */
 export async function refuseParentDeadOfChild(record: TaskRecord, read: ReadTask, hopeless: (task: TaskRecord) => Promise<boolean>): Promise<void> {
   const child = await causeOf(record, read);
+  if (child === undefined && deadOfChild(record.status, record.error, record.attempts)) throw childGone(record.taskId, record.error!);
   if (child?.status === 'dead' || child?.status === 'cancelled') throw diedOfChild(record.taskId, child.taskId, child.status, await hopeless(record));
 }

@@ -4,7 +4,7 @@ import { TaskNotFoundError } from '../../errors/errors';
 import type { ChildFailurePolicy, ChildResult, FlowIds, FlowInput, FlowNode } from '../../interfaces/flow.interface';
 import type { PushTaskInput, Task, TaskStatus } from '../../interfaces/task.interface';
 import type { FlowStore } from '../durable-queue';
-import { childFailedMessage, childFailedPrefix, diedOfAChild, diedOfChild, flowIds, normalizeFlow } from '../flow-validation';
+import { childFailedMessage, childFailedPrefix, childGone, deadOfChild, diedOfAChild, diedOfChild, flowIds, normalizeFlow } from '../flow-validation';
 import type { NormalizedTask } from '../task-validation';
 import { insertEnds, type Statement } from './statements/statement';
 import { lifecycleRows, writeEvents } from './event-log';
@@ -164,6 +164,7 @@ export class DatabaseFlows implements FlowStore {
   /** A parent dead of its child under 'fail' ran no handler: run again now, it would run without that child's result. */
   private async refuseDeadOfChild(parent: FlowRow, runner: QueryRunner): Promise<void> {
     const child = await this.causeOf(parent, runner);
+    if (!child && deadOfChild(parent.status, parent.error_message, Number(parent.attempts))) throw childGone(parent.task_id, parent.error_message!);
     if (child && (child.status === 'dead' || child.status === 'cancelled')) throw diedOfChild(parent.task_id, child.task_id, child.status, await this.hopeless(parent, runner));
   }
 

@@ -1,6 +1,6 @@
 import type { ChildResult, FlowIds, FlowNode } from '../../interfaces/flow.interface';
 import type { PushTaskInput, TaskEventKind } from '../../interfaces/task.interface';
-import { childFailedMessage, diedOfChild, flowIds, type FlowTask, normalizeFlow } from '../flow-validation';
+import { childFailedMessage, childGone, diedOfChild, flowIds, type FlowTask, normalizeFlow } from '../flow-validation';
 import { isUnfinished, type MemoryEntry } from './memory-entries';
 import type { MemoryTasks } from './memory-tasks';
 import type { WaitingTasks } from './waiting-tasks';
@@ -122,6 +122,7 @@ export class MemoryFlows {
   /** retryTask of a parent dead of a child still dead or cancelled: refused (see diedOfChild). */
   refuseDeadOfChild(entry: MemoryEntry): void {
     const cause = entry.flow?.failedBy;
+    if (cause?.superseded) throw childGone(entry.taskId, entry.error ?? '');
     if (cause !== undefined && (cause.status === 'dead' || cause.status === 'cancelled')) throw diedOfChild(entry.taskId, cause.taskId, cause.status, hopeless(entry));
   }
 

@@ -32,13 +32,14 @@ export interface FlowRow {
   task_type: string;
   status: string;
   retry_count: number | string;
+  attempts: number | string;
   parent_id: string | null;
   on_child_failure: string | null;
   error_message: string | null;
   result?: string | null;
 }
 
-const FLOW_COLUMNS = 'task_id, task_type, status, retry_count, parent_id, on_child_failure, error_message';
+const FLOW_COLUMNS = 'task_id, task_type, status, retry_count, attempts, parent_id, on_child_failure, error_message';
 
 export function flowRows(sql: Sql, ids: readonly string[]): Statement {
   return { text: `SELECT ${FLOW_COLUMNS} FROM task_queue WHERE task_id IN (${sql.list(ids.length)})`, params: [...ids] };
