@@ -55,6 +55,14 @@ class FlowHandlers {
     return this.flaky();
   }
 
+  /** A parent whose own handler fails in the words of a child's death (until flakyOk): it died of itself, not of the child. */
+  @TaskHandler('mimic')
+  async mimic(_params: unknown, ctx: TaskContext): Promise<string> {
+    if (this.flakyOk) return 'fine now';
+    const [child] = Object.keys(await ctx.childResults());
+    throw new Error(`child task ${child} (boom) is dead: said by the parent's own handler`);
+  }
+
   /** Fails until flakyOk, with one retry a minute later: a test retries it by hand meanwhile. */
   @TaskHandler('patient', { retries: { attempts: 2, backoff: 'fixed', delayMs: 60_000 } })
   patient(): string {
@@ -513,6 +521,16 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
       expect(await queue.getTask(ids.taskId)).toMatchObject({ status: 'dead', attempts: 0 });
     }
     expect(handlers.log.filter((e) => e === `start:${pushed.taskId}` || e === `start:${deleted.taskId}`)).toEqual([]);
+  });
+
+  it("retryTask of a parent that died of its own handler, in the words of a child's death, is accepted: it made an attempt", async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'mimic', children: [{ type: 'boom', onChildFailure: 'continue' }] });
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'dead', 'the parent to die of its handler');
+    expect(await queue.getTask(ids.taskId)).toMatchObject({ attempts: 1, error: expect.stringMatching(/^child task /) });
+    handlers.flakyOk = true;
+    await settled(() => queue.retryTask(ids.taskId));
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to run again');
   });
 
   it("a finished parent's id pushed again is a plain task with no children; its old children name no parent", async () => {

@@ -124,7 +124,7 @@ type ReadTask = (taskId: string) => Promise<TaskRecord>;
 
 /** The child a dead flow parent died of, found from its error (childFailedMessage); undefined for any other task. */
 async function causeOf(record: TaskRecord, read: ReadTask): Promise<TaskRecord | undefined> {
-  if (record.status !== 'dead' || !diedOfAChild(record.error)) return undefined;
+  if (!deadOfChild(record.status, record.error, record.attempts)) return undefined;
   const rest = record.error!.slice(CHILD_FAILED_LEAD.length);
   // the id ends before " (<type>)", and may itself hold " (": each place is tried
   for (let i = rest.indexOf(' ('); i > 0; i = rest.indexOf(' (', i + 1)) {

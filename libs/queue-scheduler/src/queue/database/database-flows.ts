@@ -170,7 +170,7 @@ export class DatabaseFlows implements FlowStore {
 
   /** The child a dead parent died of (its error names it), the longest id that fits; undefined for any other row. */
   private async causeOf(parent: FlowRow, runner: QueryRunner): Promise<FlowRow | undefined> {
-    if (parent.status !== 'dead' || !parent.error_message) return undefined;
+    if (!deadOfChild(parent.status, parent.error_message, Number(parent.attempts))) return undefined;
     const named = (await this.read(childRows(this.sql, [parent.task_id]), runner)).filter((c) => parent.error_message!.startsWith(childFailedPrefix(c.task_id)));
     return named.sort((x, y) => y.task_id.length - x.task_id.length)[0];
   }
