@@ -4,7 +4,7 @@ import { TaskNotFoundError } from '../../errors/errors';
 import type { ChildFailurePolicy, ChildResult, FlowIds, FlowInput, FlowNode } from '../../interfaces/flow.interface';
 import type { PushTaskInput, Task, TaskStatus } from '../../interfaces/task.interface';
 import type { FlowStore } from '../durable-queue';
-import { childFailedMessage, childFailedPrefix, childGone, deadOfChild, diedOfAChild, diedOfChild, flowIds, normalizeFlow } from '../flow-validation';
+import { childFailedMessage, childFailedPrefix, childGone, deadOfChild, diedOfChild, flowIds, normalizeFlow } from '../flow-validation';
 import type { NormalizedTask } from '../task-validation';
 import { insertEnds, type Statement } from './statements/statement';
 import { lifecycleRows, writeEvents } from './event-log';
@@ -182,7 +182,7 @@ export class DatabaseFlows implements FlowStore {
    */
   private async hopeless(row: FlowRow, runner: QueryRunner): Promise<boolean> {
     if (row.status === 'cancelled') return true;
-    if (row.status !== 'dead' || !diedOfAChild(row.error_message)) return false;
+    if (!deadOfChild(row.status, row.error_message, Number(row.attempts))) return false;
     for (const c of await this.read(childRows(this.sql, [row.task_id], false, true), runner)) if ((c.on_child_failure ?? 'fail') === 'fail' && (await this.hopeless(c, runner))) return true;
     return false;
   }
@@ -192,7 +192,7 @@ export class DatabaseFlows implements FlowStore {
     // a child counted off its parent when it failed ('ignore', 'continue') is waited for again
     if (child.on_child_failure !== 'fail') return void (await this.write(uncountChild(parentId), runner));
     const [parent] = await this.read(flowRows(this.sql, [parentId]), runner);
-    if (parent?.status !== 'dead' || !parent.error_message?.startsWith(childFailedPrefix(child.task_id))) return;
+    if (!parent || !deadOfChild(parent.status, parent.error_message, Number(parent.attempts)) || !parent.error_message!.startsWith(childFailedPrefix(child.task_id))) return;
     // a sibling under 'fail' that can never succeed: re-armed, the parent would wait for it for ever. It stays dead, of
     // that sibling now (so retrying the parent is refused, naming it). The siblings are locked first: a cancel under
     // one, at once, either ends before this reads it, or finds the parent re-armed and fails it (settleParents)
@@ -209,7 +209,7 @@ export class DatabaseFlows implements FlowStore {
     await this.write(diedOf(parent.task_id, error), runner);
     for (let row = parent; row.parent_id !== null; ) {
       const [up] = await this.read(flowRows(this.sql, [row.parent_id]), runner);
-      if (up?.status !== 'dead' || !up.error_message?.startsWith(childFailedPrefix(row.task_id))) return;
+      if (!up || !deadOfChild(up.status, up.error_message, Number(up.attempts)) || !up.error_message!.startsWith(childFailedPrefix(row.task_id))) return;
       await this.write(diedOf(up.task_id, (error = childFailedMessage(row.task_id, row.task_type, 'dead', error))), runner);
       row = up;
     }

@@ -1,6 +1,6 @@
 import type { QueryRunner } from 'typeorm';
 import type { Sql } from '../../database/sql';
-import { childFailedMessage, diedOfAChild } from '../flow-validation';
+import { childFailedMessage, deadOfChild } from '../flow-validation';
 import type { TaskEventStream } from '../task-events';
 import { countChildren, failParent, type FlowRow, flowRows } from './statements/flows';
 import { insertEndEvent } from './statements/task-events';
@@ -73,7 +73,7 @@ async function failWaitingParentOf(sql: Sql, runner: QueryRunner, taskId: string
   for (let id: string | null = taskId; id !== null; ) {
     const read = flowRows(sql, [id]);
     const [task] = await sql.rows<FlowRow>(read.text, read.params, runner);
-    if (task?.status !== 'dead' || task.parent_id === null || task.on_child_failure !== 'fail' || !diedOfAChild(task.error_message)) return undefined;
+    if (!task || task.parent_id === null || task.on_child_failure !== 'fail' || !deadOfChild(task.status, task.error_message, Number(task.attempts))) return undefined;
     const fail = failParent(task.parent_id, childFailedMessage(task.task_id, task.task_type, 'dead', task.error_message ?? undefined), now);
     if ((await sql.affected(fail.text, fail.params, runner)) > 0) return task.parent_id;
     // not waiting: dead too (the next read climbs on), or anything else (it stops)

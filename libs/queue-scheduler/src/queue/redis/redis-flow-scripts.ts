@@ -67,6 +67,10 @@ local function failsParent(id)
   local links = redis.call('HGET', flows, id)
   return (links and cjson.decode(links).f or 'fail') == 'fail'
 end
+-- a job failed with reason is dead of a child (deadOfChild in flow-validation.ts): the words, and no attempt made
+local function deadOfChild(key, reason)
+  return reason and string.sub(reason, 1, 11) == 'child task ' and (tonumber(redis.call('HGET', key, 'atm')) or 0) == 0
+end
 -- the job at key can never succeed: cancelled, or dead of a child with a child under 'fail' that can never succeed
 local function hopeless(key, depth)
   local id = taskOf(key)
@@ -74,7 +78,7 @@ local function hopeless(key, depth)
   if redis.call('HEXISTS', cancelled, id) == 1 then return true end
   local reason = redis.call('HGET', key, 'failedReason')
   local jobId = string.match(key, '([^:]+)$')
-  if depth > 12 or not reason or string.sub(reason, 1, 11) ~= 'child task ' or not redis.call('ZSCORE', string.sub(key, 1, #key - #jobId) .. 'failed', jobId) then return false end
+  if depth > 12 or not deadOfChild(key, reason) or not redis.call('ZSCORE', string.sub(key, 1, #key - #jobId) .. 'failed', jobId) then return false end
   -- a cancelled child's job is removed once failed through BullMQ: its record and links tell
   local links = redis.call('HGET', flows, id)
   for _, kid in ipairs(links and cjson.decode(links).c or {}) do
@@ -137,7 +141,7 @@ while true do
   local childId = cjson.decode(redis.call('HGET', child, 'data')).taskId
   local named = 'child task ' .. childId .. ' '
   local reason = redis.call('HGET', parentKey, 'failedReason')
-  local died = redis.call('ZSCORE', q .. 'failed', id) and reason and string.sub(reason, 1, #named) == named
+  local died = redis.call('ZSCORE', q .. 'failed', id) and deadOfChild(parentKey, reason) and string.sub(reason, 1, #named) == named
   if died then
     local links = redis.call('HGET', flows, cjson.decode(redis.call('HGET', parentKey, 'data')).taskId)
     for _, sibling in ipairs(links and cjson.decode(links).c or {}) do

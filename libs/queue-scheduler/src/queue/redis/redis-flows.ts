@@ -3,7 +3,7 @@ import { TaskNotFoundError } from '../../errors/errors';
 import type { ChildFailurePolicy, ChildResult, FlowIds, FlowInput, FlowNode } from '../../interfaces/flow.interface';
 import type { PushTaskInput, Task, TaskRecord } from '../../interfaces/task.interface';
 import type { FlowStore } from '../durable-queue';
-import { childFailedMessage, diedOfAChild, flowIds, type FlowTask, normalizeFlow } from '../flow-validation';
+import { childFailedMessage, deadOfChild, flowIds, type FlowTask, normalizeFlow } from '../flow-validation';
 import type { Occurrence } from '../queue-consumer';
 import type { NormalizedTask } from '../task-validation';
 import type { RedisConnection } from './redis-connection';
@@ -220,7 +220,7 @@ export class RedisFlows implements FlowStore {
     const redis = this.redis();
     for (let id: string | undefined = taskId; id !== undefined; ) {
       const [[links], record]: [Array<Links | undefined>, TaskRecord | undefined] = await Promise.all([this.links([id]), this.known(id)]);
-      if (!links?.p || (links.f ?? 'fail') !== 'fail' || record?.status !== 'dead' || !diedOfAChild(record.error)) return;
+      if (!links?.p || (links.f ?? 'fail') !== 'fail' || !record || !deadOfChild(record.status, record.error, record.attempts)) return;
       const job = await redis.jobOf(record.type, id);
       if (!job) return;
       if ((await redis.client.eval(MARK_WAITING_PARENT, 0, redis.queueFor(job.name).toKey(job.id!), String(Date.now()))) === 1) return endMarked(this.consumer, job.parentKey!);

@@ -7,7 +7,7 @@ import type { ListTasksFilter, StatusCounts, TaskPage } from '../task-queue';
 import type { RedisConnection } from './redis-connection';
 import { type JobData, PRIORITY_OFFSET, recordOf, taskOf, UNFINISHED_STATES, UNSTARTED_STATES } from './redis-jobs';
 import { HOPELESS, REARM_PARENTS } from './redis-flow-scripts';
-import { diedOfAChild } from '../flow-validation';
+import { deadOfChild } from '../flow-validation';
 import { jobIdOf } from './redis-keys';
 import { forgetKeptChild } from './redis-kept-children';
 import { cancelledRecord, runningByInstance, storeLastTry, withTries } from './redis-tries';
@@ -172,7 +172,7 @@ export class RedisStatus {
   /** A flow task that can never succeed: cancelled, or dead of a child with a child under 'fail' that can never succeed, down the tree. */
   async hopeless(record: TaskRecord): Promise<boolean> {
     if (record.status === 'cancelled') return true;
-    if (record.status !== 'dead' || !diedOfAChild(record.error)) return false;
+    if (!deadOfChild(record.status, record.error, record.attempts)) return false;
     const { keys } = this.redis.keys;
     return (await this.redis.client.eval(HOPELESS, 0, this.redis.queueFor(record.type).toKey(jobIdOf(record.taskId)), keys.flows, keys.cancelled)) === 1;
   }
