@@ -191,6 +191,43 @@ const { AppModule } = require('./dist/quick-start.js');
 `;
 
 /**
+ * What an app under `exactOptionalPropertyTypes` writes: an unset config value
+ * (`string | undefined`) passed to an optional field, as the README's examples
+ * do (the Redis password, the dashboard's title, a cluster-events checkpoint).
+ */
+const EXACT_OPTIONAL_TS = `import { Module } from '@nestjs/common';
+import { MemoryQueueService, QueueSchedulerModule, SchedulerService } from 'nestjs-queue-scheduler';
+import { QueueSchedulerDashboardModule } from 'nestjs-queue-scheduler/dashboard';
+
+const unset = (name: string): string | undefined => process.env[name];
+
+@Module({
+  imports: [
+    QueueSchedulerModule.forRoot({
+      queue: { backend: 'redis', connection: { host: 'redis.internal', port: 6379, password: unset('REDIS_PASSWORD') }, prefix: unset('QUEUE_PREFIX') },
+    }),
+    QueueSchedulerDashboardModule.forRootAsync({ useFactory: () => ({ title: unset('APP_NAME'), maxClients: 50 }) }),
+  ],
+})
+export class ExactOptionalModule {}
+
+export function follow(queue: MemoryQueueService, lastId: string | undefined) {
+  return queue.clusterEvents$({ after: lastId });
+}
+
+export async function pushAndSchedule(queue: MemoryQueueService, scheduler: SchedulerService): Promise<void> {
+  await queue.pushTask({ type: 'report', taskId: unset('REPORT_ID'), priority: undefined, delayMs: undefined });
+  await scheduler.addSchedule({ name: 'daily-report', taskType: 'report', scheduleType: 'cron', cronExpression: '0 8 * * *', timezone: unset('TZ'), params: undefined });
+}
+`;
+
+/** The same app under the other module resolutions a user's tsconfig may name (noEmit: compiled only). */
+const TSCONFIG_VARIANTS: Record<string, object> = {
+  'tsconfig.bundler.json': { extends: './tsconfig.json', compilerOptions: { module: 'preserve', moduleResolution: 'bundler', noEmit: true, exactOptionalPropertyTypes: true } },
+  'tsconfig.node10.json': { extends: './tsconfig.json', compilerOptions: { module: 'commonjs', moduleResolution: 'node10', noEmit: true, exactOptionalPropertyTypes: true } },
+};
+
+/**
  * A user's install downloads better-sqlite3's prebuilt addon; this machine has no
  * network beyond the registry, so npm would compile it from source (about two
  * minutes). By default the app gets the addon the repo's own `npm ci` built, through
@@ -215,6 +252,8 @@ describe('the npm package, installed into a new Nest app', () => {
       // compiled only: under the tsconfig of `nest new` (isolatedModules), a type in a decorated signature must be imported as a type
       'src/install.ts': readmeBlock('## Install in your app'),
       'src/prometheus.ts': PROMETHEUS_TS,
+      'src/exact-optional.ts': EXACT_OPTIONAL_TS,
+      ...Object.fromEntries(Object.entries(TSCONFIG_VARIANTS).map(([name, config]) => [name, JSON.stringify(config, null, 2)])),
       'boot-quick-start.js': BOOT_QUICK_START_JS,
       'data-source.js': DATA_SOURCE_JS,
     }, FROM_SOURCE ? undefined : join(base, 'prebuilds'));
@@ -291,6 +330,10 @@ describe('the npm package, installed into a new Nest app', () => {
     expect(readFileSync(join(app, 'dist', 'main.js'), 'utf8')).toContain("require(\"nestjs-queue-scheduler\")");
     expect(readFileSync(join(app, 'dist', 'quick-start.js'), 'utf8')).toContain("require(\"nestjs-queue-scheduler\")");
     expect(readFileSync(join(app, 'dist', 'prometheus.js'), 'utf8')).toContain("require(\"nestjs-queue-scheduler/prometheus\")");
+  });
+
+  it.each(Object.keys(TSCONFIG_VARIANTS))("type-checks the same app under %s (moduleResolution bundler / node10, exactOptionalPropertyTypes)", async (config) => {
+    await npx(['tsc', '-p', config], app);
   });
 
   it('nestjs-queue-scheduler/prometheus with prom-client from the registry serves the documented series at GET /metrics', async () => {

@@ -10,19 +10,19 @@ export interface QueueSchedulerDashboardOptions {
    * Refuse every action (403) and show no action buttons.
    * @default true, unless `guards` are given
    */
-  readOnly?: boolean;
+  readOnly?: boolean | undefined;
   /** Shown in the page's header and tab. @default 'nestjs-queue-scheduler' */
-  title?: string;
+  title?: string | undefined;
   /** Open live-update streams at once; one more is answered 503. @default 20 */
-  maxClients?: number;
+  maxClients?: number | undefined;
   /** Show the public store's values; masked by default, as it holds cookies and tokens. @default false */
-  showStoreValues?: boolean;
+  showStoreValues?: boolean | undefined;
   /**
    * Origins (`https://ops.example.com`) allowed to send actions besides the
    * request's own host, for a dashboard reached through a proxy that rewrites `Host`.
    * @default []
    */
-  allowedOrigins?: string[];
+  allowedOrigins?: string[] | undefined;
 }
 
 /**

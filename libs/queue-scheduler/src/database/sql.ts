@@ -1,8 +1,10 @@
 import type { DataSource, QueryRunner } from 'typeorm';
-import type { IsolationLevel } from 'typeorm/driver/types/IsolationLevel';
 import { type Dialect } from '../migrations/dialect';
 
 export type { Dialect };
+
+/** TypeORM's isolation levels, read off its public QueryRunner: a deep import of typeorm's file fails to resolve under moduleResolution 'bundler'. */
+type IsolationLevel = NonNullable<Parameters<QueryRunner['startTransaction']>[0]>;
 
 /** The dialect of a DataSource (same mapping as the migrations use). */
 export function dialectOfDataSource(ds: DataSource): Dialect {

@@ -17,33 +17,33 @@ export interface ScheduledOptions {
    */
   key: string;
   /** Cron: 5 fields, or 6 with seconds first, read in `timezone`. */
-  cron?: string;
+  cron?: string | undefined;
   /** Interval: whole seconds between occurrences (fixed rate). */
-  interval?: number;
+  interval?: number | undefined;
   /** Once: when to fire, as a Date, epoch ms or an ISO 8601 string. */
-  at?: Date | number | string;
+  at?: Date | number | string | undefined;
   /** IANA zone a cron expression is read in. @default the module's scheduler.defaultTimezone ('UTC') */
-  timezone?: string;
+  timezone?: string | undefined;
   /** @default the key */
-  name?: string;
+  name?: string | undefined;
   /** Params of every task the schedule pushes. @default {} */
-  params?: Record<string, unknown>;
+  params?: Record<string, unknown> | undefined;
   /** Disable after this many runs; 0 = no limit. @default 0 */
-  maxRuns?: number;
+  maxRuns?: number | undefined;
   /** @default the module's scheduler.defaultMisfirePolicy ('fire_once') */
-  misfirePolicy?: MisfirePolicy;
+  misfirePolicy?: MisfirePolicy | undefined;
   /** Whether a run may start while the previous one is unfinished: 'allow', 'skip' or 'wait' (see `addSchedule`). @default 'allow' */
-  overlap?: OverlapPolicy;
+  overlap?: OverlapPolicy | undefined;
   /** Priority of the pushed tasks. @default 0 */
-  priority?: number;
-  description?: string;
+  priority?: number | undefined;
+  description?: string | undefined;
   /** false: the schedule is stored disabled. @default true */
-  enabled?: boolean;
+  enabled?: boolean | undefined;
   /**
    * Makes each occurrence a flow: this method's task is the root and waits
    * for these children (see `addSchedule`'s `flow`). @default none
    */
-  flow?: ScheduleFlow;
+  flow?: ScheduleFlow | undefined;
 }
 
 /** Internal discoverable key: the list of declarations on one method, in source order. */

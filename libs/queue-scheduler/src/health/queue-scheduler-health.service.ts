@@ -12,14 +12,14 @@ import { WorkerPoolService } from '../workers/worker-pool.service';
 /** @publicApi */
 export interface QueueSchedulerHealthOptions {
   /** Each check that touches the database or Redis fails after this long (a hung connection makes the check fail fast). @default 1000 */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * The oldest overdue occurrence (an enabled schedule's `next_run_at` in the
    * past) may be this late before the check fails. `Infinity`: report only.
    * A schedule with `overlap: 'wait'` holding an occurrence for its previous run is not counted.
    * @default 60000
    */
-  maxScheduleLagMs?: number;
+  maxScheduleLagMs?: number | undefined;
 }
 
 /** One check's outcome: `status`, then what it measured, or `error` when it failed. @publicApi */
@@ -35,13 +35,13 @@ export interface QueueSchedulerHealthReport {
   /** true when every check is up. */
   healthy: boolean;
   /** `SELECT 1` on the library's data source. */
-  database?: HealthCheckOutcome;
+  database?: HealthCheckOutcome | undefined;
   /** The queue's own server answers (`backend: 'redis'`: PING); down at once while the connection is lost. */
-  queue?: HealthCheckOutcome;
+  queue?: HealthCheckOutcome | undefined;
   /** The scheduler's loop runs (up when `scheduler.enabled` is false or a manual clock drives it). */
-  scheduler?: HealthCheckOutcome;
+  scheduler?: HealthCheckOutcome | undefined;
   /** How late the oldest due occurrence is, across every instance sharing the database. */
-  scheduleLag?: HealthCheckOutcome;
+  scheduleLag?: HealthCheckOutcome | undefined;
   /** The worker pool runs (up when `workers.enabled` is false). */
   workers: HealthCheckOutcome;
 }

@@ -18,9 +18,9 @@ export type ChildFailurePolicy = 'fail' | 'ignore' | 'continue';
  */
 export interface FlowInput<P = unknown> extends Omit<PushTaskInput<P>, 'taskId' | 'singletonKey' | 'debounceMs' | 'throttleMs'> {
   /** How this node's parent treats its failure; not on the root. @default 'fail' */
-  onChildFailure?: ChildFailurePolicy;
+  onChildFailure?: ChildFailurePolicy | undefined;
   /** Tasks that must end before this one becomes ready. */
-  children?: FlowInput[];
+  children?: FlowInput[] | undefined;
 }
 
 /** The ids `pushFlow` assigned, shaped as its input. @publicApi */
@@ -35,8 +35,8 @@ export interface FlowNode {
   type: string;
   status: TaskStatus;
   /** Undefined on the root. */
-  onChildFailure?: ChildFailurePolicy;
-  error?: string;
+  onChildFailure?: ChildFailurePolicy | undefined;
+  error?: string | undefined;
   children: FlowNode[];
 }
 

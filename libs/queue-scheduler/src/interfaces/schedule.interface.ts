@@ -11,22 +11,22 @@ export interface AddSchedulerTaskInput {
   taskType: string;
   scheduleType: ScheduleType;
   /** interval: whole seconds between occurrences (fixed rate). */
-  intervalSeconds?: number;
+  intervalSeconds?: number | undefined;
   /** cron: 5 fields, or 6 with seconds first. */
-  cronExpression?: string;
+  cronExpression?: string | undefined;
   /** cron: IANA zone the expression is read in. @default the module's scheduler.defaultTimezone ('UTC') */
-  timezone?: string;
+  timezone?: string | undefined;
   /** once: when to fire; a Date or epoch ms. Must not be in the past. */
-  executeAt?: Date | number;
+  executeAt?: Date | number | undefined;
   /** Params of every task this schedule pushes. @default {} */
-  params?: Record<string, unknown>;
+  params?: Record<string, unknown> | undefined;
   /** Disable after this many runs; 0 = no limit. @default 0 */
-  maxRuns?: number;
-  description?: string | null;
+  maxRuns?: number | undefined;
+  description?: string | null | undefined;
   /** false: stored paused. @default true */
-  enabled?: boolean;
+  enabled?: boolean | undefined;
   /** What to do with occurrences missed while no instance was running. @default the module's scheduler.defaultMisfirePolicy */
-  misfirePolicy?: MisfirePolicy;
+  misfirePolicy?: MisfirePolicy | undefined;
   /**
    * Whether an occurrence may start while the previous run of this schedule is
    * still pending or running on any instance: 'allow' runs them side by side,
@@ -35,9 +35,9 @@ export interface AddSchedulerTaskInput {
    * into that one run. See the README's "No overlapping runs of a schedule".
    * @default 'allow'
    */
-  overlap?: OverlapPolicy;
+  overlap?: OverlapPolicy | undefined;
   /** Priority of the pushed tasks. @default 0 */
-  priority?: number;
+  priority?: number | undefined;
   /**
    * Makes each occurrence a flow: the occurrence's task (taskType, params,
    * priority) is the root, and these children (a `pushFlow` tree) are pushed
@@ -45,7 +45,7 @@ export interface AddSchedulerTaskInput {
    * way to remove a template in `updateSchedule`). Not on the redis backend yet.
    * @default null
    */
-  flow?: ScheduleFlow | null;
+  flow?: ScheduleFlow | null | undefined;
 }
 
 /**
@@ -62,7 +62,7 @@ export type UpdateSchedulerTaskInput = Partial<AddSchedulerTaskInput>;
 
 /** @publicApi */
 export interface ListSchedulesFilter {
-  enabledOnly?: boolean;
+  enabledOnly?: boolean | undefined;
 }
 
 /**

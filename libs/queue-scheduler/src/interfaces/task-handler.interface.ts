@@ -4,23 +4,23 @@ import type { TaskContext } from './task.interface';
 /** Options of `@TaskHandler`. @publicApi */
 export interface TaskHandlerOptions {
   /** Most tasks of this type running at once in this process. @default no cap beyond workers.concurrency */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /** A try still running after this long fails and its signal is aborted. @default none */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** @default the module's `retries` option */
-  retries?: RetryPolicy;
+  retries?: RetryPolicy | undefined;
   /**
    * Pause the type at every start-up, before any worker of this instance
    * claims (`pauseType`, so on a durable backend for every instance): its tasks
    * are queued and wait for `resumeType(type)`. @default false
    */
-  paused?: boolean;
+  paused?: boolean | undefined;
   /**
    * At most `max` tries of this type start per `perMs` window (fixed windows,
    * aligned on multiples of `perMs`): across every instance on the durable
    * backends, in this process on memory. Tasks over the limit wait. @default none
    */
-  rateLimit?: RateLimit;
+  rateLimit?: RateLimit | undefined;
 }
 
 /** @publicApi */

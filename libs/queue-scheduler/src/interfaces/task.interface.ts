@@ -7,39 +7,39 @@ export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'dead'
 /** What a producer gives to `pushTask`. @publicApi */
 export interface PushTaskInput<P = unknown> {
   /** Stable id: a task whose id is still pending or running is not queued twice. @default a new UUID-shaped id */
-  taskId?: string;
+  taskId?: string | undefined;
   /** The task type; a `@TaskHandler(type)` method runs it. */
   type: string;
   /** Must survive `JSON.stringify` / `JSON.parse` (no functions, cycles or BigInt). @default {} */
-  params?: P;
+  params?: P | undefined;
   /** Lower runs first; FIFO among equal priorities, in the order tasks became ready. @default 0 */
-  priority?: number;
+  priority?: number | undefined;
   /** Not handed to a worker before this many milliseconds have passed. @default 0 */
-  delayMs?: number;
+  delayMs?: number | undefined;
   /** Tries after the first; overrides the handler's `retries.attempts` for this task. */
-  maxRetries?: number;
+  maxRetries?: number | undefined;
   /** Set by the scheduler on the tasks it creates. */
-  schedulerTaskId?: string;
+  schedulerTaskId?: string | undefined;
   /** Set by the scheduler: the occurrence this task stands for. */
-  scheduledAt?: Date;
+  scheduledAt?: Date | undefined;
   /**
    * One pending task per key, across every type and (on the durable backends)
    * every process: while the key's task has not started, a push with the key
    * stores nothing and returns that task's id. Compared byte for byte, like ids.
    */
-  singletonKey?: string;
+  singletonKey?: string | undefined;
   /**
    * With `singletonKey`: a push while the key's task is pending replaces its
    * params and moves its start to this many ms after the push (the first push
    * starts this late too). Not with `throttleMs`.
    */
-  debounceMs?: number;
+  debounceMs?: number | undefined;
   /**
    * With `singletonKey`: once a push with the key was accepted, pushes with it
    * in the next `throttleMs` ms are dropped (whatever became of that task) and
    * return its id. Not with `debounceMs`.
    */
-  throttleMs?: number;
+  throttleMs?: number | undefined;
 }
 
 /** A queued task as workers and manual consumers see it. @publicApi */
@@ -58,45 +58,45 @@ export interface Task<P = unknown> {
    * (see `queue.maxLostTries`). Set on the task a handler gets by the database
    * backend; `getTask(id).tries` lists the lost tries on every durable backend. @default 0
    */
-  lostTries?: number;
-  readonly maxRetries?: number;
-  readonly schedulerTaskId?: string;
-  readonly scheduledAt?: Date;
+  lostTries?: number | undefined;
+  readonly maxRetries?: number | undefined;
+  readonly schedulerTaskId?: string | undefined;
+  readonly scheduledAt?: Date | undefined;
   readonly createdAt: Date;
   /** In a flow (see `pushFlow`): the task that waits for this one. */
-  readonly parentId?: string;
+  readonly parentId?: string | undefined;
   /**
    * With `tracing: true`, pushed while a span was active: the W3C `traceparent`
    * of its push's span, then `;` and the `tracestate` if there was one. Each
    * try's span links to it.
    */
-  readonly traceContext?: string;
+  readonly traceContext?: string | undefined;
 }
 
 /** A task with its outcome, as the status API reports it. @publicApi */
 export interface TaskRecord<P = unknown> extends Task<P> {
   status: TaskStatus;
   /** The `singletonKey` it was pushed with. */
-  singletonKey?: string;
-  startedAt?: Date;
-  completedAt?: Date;
-  error?: string;
+  singletonKey?: string | undefined;
+  startedAt?: Date | undefined;
+  completedAt?: Date | undefined;
+  error?: string | undefined;
   /**
    * The stack of the failed try whose message `error` is (at most
    * MAX_ERROR_STACK_CHARS characters, cut with a marker), as text: show it
    * as text, never as HTML.
    */
-  errorStack?: string;
-  result?: unknown;
+  errorStack?: string | undefined;
+  result?: unknown | undefined;
   /** The last value the handler reported with `ctx.progress()`, kept after the task ends (and across its retries). */
-  progress?: TaskProgress;
+  progress?: TaskProgress | undefined;
   /**
    * From `getTask` only (a page of `listTasks` leaves it out): the task's
    * tries, oldest first, at most the last MAX_TRIES_KEPT ended ones plus the
    * current or final one. Only a try that failed, timed out or was lost is
    * stored; the last one is read from the task's own status and times.
    */
-  tries?: TaskTry[];
+  tries?: TaskTry[] | undefined;
 }
 
 /**
@@ -111,15 +111,15 @@ export interface TaskTry {
   /** 1 for the first try; counting starts again after `retryTask`. */
   attempt: number;
   /** Unknown for a try lost before its start was recorded. */
-  startedAt?: Date;
+  startedAt?: Date | undefined;
   /** Unknown while it runs. */
-  finishedAt?: Date;
+  finishedAt?: Date | undefined;
   outcome: TaskTryOutcome;
-  error?: string;
+  error?: string | undefined;
   /** As `TaskRecord.errorStack`, for this try. */
-  errorStack?: string;
+  errorStack?: string | undefined;
   /** The instance that ran it (`lease_owner` on the database, the lock token's owner on Redis), when known. */
-  instance?: string;
+  instance?: string | undefined;
 }
 
 /** How many busy workers one instance has, as `TaskQueue.runningByInstance()` reports it. @publicApi */
@@ -172,9 +172,9 @@ export interface ChildResult {
   type: string;
   status: TaskStatus;
   /** The child's handler result, when it succeeded. */
-  result?: unknown;
+  result?: unknown | undefined;
   /** Why it failed, under `onChildFailure: 'continue'`. */
-  error?: string;
+  error?: string | undefined;
 }
 
 /** A failed try is `retrying` (another try follows) or `dead` (none does): no event is a bare 'failed'. */
@@ -188,15 +188,15 @@ export interface TaskEvent {
   readonly attempt: number;
   readonly at: Date;
   /** Handler run time in ms (succeeded / retrying / dead after a run). */
-  readonly durationMs?: number;
-  readonly error?: string;
+  readonly durationMs?: number | undefined;
+  readonly error?: string | undefined;
   /** For `retrying`: when the next try may start. */
-  readonly retryAt?: Date;
+  readonly retryAt?: Date | undefined;
   /** For `progress`: the value written. */
-  readonly progress?: TaskProgress;
-  readonly schedulerTaskId?: string;
+  readonly progress?: TaskProgress | undefined;
+  readonly schedulerTaskId?: string | undefined;
   /** For tasks a schedule pushed: the occurrence they stand for. */
-  readonly scheduledAt?: Date;
+  readonly scheduledAt?: Date | undefined;
 }
 
 export type MaybePromise<T> = T | Promise<T>;
@@ -219,11 +219,11 @@ export interface ClusterTaskEvent extends Pick<TaskEvent, 'taskId' | 'type' | 'a
 /** Options of `clusterEvents$`. @publicApi */
 export interface ClusterEventsOptions {
   /** The `id` of the last event seen: the stream starts with the event after it. @default now: only events recorded from the subscription on */
-  after?: string;
+  after?: string | undefined;
 }
 
 /** Options of `onTaskFinished`. @publicApi */
 export interface TaskFinishedOptions {
   /** Rejects with TaskWaitTimeoutError after this many ms (0 to 2147483647; Infinity: no limit). @default no limit */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
 }

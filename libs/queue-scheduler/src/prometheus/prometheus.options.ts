@@ -7,9 +7,9 @@ export interface QueueSchedulerPrometheusOptions {
    * The prom-client registry that gets the series (an app's own `new Registry()`).
    * @default prom-client's global `register`
    */
-  registry?: Registry<RegistryContentType>;
+  registry?: Registry<RegistryContentType> | undefined;
   /** Put before every series name; a valid Prometheus name start (`[a-zA-Z_:][a-zA-Z0-9_:]*`) or ''. @default 'queue_scheduler_' */
-  prefix?: string;
+  prefix?: string | undefined;
 }
 
 /** What changes the module graph (a controller or none), so it sits outside the (possibly async) options factory. @publicApi */

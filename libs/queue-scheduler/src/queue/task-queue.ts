@@ -9,23 +9,23 @@ import type { ClusterEventSource } from './cluster-events';
 import { TaskFinishWaiters } from './task-finished';
 
 export interface ListTasksFilter {
-  status?: TaskStatus;
-  type?: string;
+  status?: TaskStatus | undefined;
+  type?: string | undefined;
   /** @default 100 */
-  limit?: number;
+  limit?: number | undefined;
   /** Opaque cursor from the previous page's `nextCursor`. */
-  cursor?: string;
+  cursor?: string | undefined;
 }
 
 /** @publicApi */
 export interface CancelTaskOptions {
   /** false: leave a running task alone (cancel only one that has not started). @default true */
-  running?: boolean;
+  running?: boolean | undefined;
 }
 
 export interface TaskPage {
   items: TaskRecord[];
-  nextCursor?: string;
+  nextCursor?: string | undefined;
 }
 
 export type StatusCounts = Record<TaskStatus, number>;

@@ -11,17 +11,17 @@ import { checkIntervalSeconds, toDate } from './schedule-input';
 export interface ScheduleTiming {
   scheduleType: ScheduleType;
   /** interval: seconds between runs. */
-  intervalSeconds?: number | null;
+  intervalSeconds?: number | null | undefined;
   /** cron: 5 fields, or 6 with seconds first. */
-  cronExpression?: string | null;
+  cronExpression?: string | null | undefined;
   /** IANA zone of a cron expression. @default 'UTC' */
-  timezone?: string | null;
+  timezone?: string | null | undefined;
   /** once: when it fires (nextOccurrences also takes epoch ms, as addSchedule does). */
-  executeAt?: Date | null;
+  executeAt?: Date | null | undefined;
   /** > 0: no more runs than this, counting `runCount` already done. @default 0 (no limit) */
-  maxRuns?: number | null;
+  maxRuns?: number | null | undefined;
   /** Runs already done, counted against `maxRuns`. @default 0 */
-  runCount?: number | null;
+  runCount?: number | null | undefined;
 }
 
 /** More than a page of upcoming runs is a loop in the caller, and a cron walk costs per step. */

@@ -15,14 +15,14 @@ export const TESTING_DATA_SOURCE = 'queue-scheduler-testing';
 /** @publicApi */
 export interface QueueSchedulerTestingOptions extends Omit<QueueSchedulerModuleOptions, 'queue'> {
   /** Where the virtual clock starts. @default the real time when forRoot is called */
-  startAt?: Date | number;
+  startAt?: Date | number | undefined;
   /**
    * Name of a TypeORM data source the test already sets up for the library's
    * tables; by default the module opens its own in-memory SQLite database
    * (needs `better-sqlite3`).
    */
-  dataSource?: string;
-  queue?: Omit<NonNullable<QueueSchedulerModuleOptions['queue']>, 'backend'>;
+  dataSource?: string | undefined;
+  queue?: Omit<NonNullable<QueueSchedulerModuleOptions['queue']>, 'backend'> | undefined;
 }
 
 /**

@@ -19,11 +19,11 @@ export interface TaskRun {
   outcome: Extract<TaskStatus, 'succeeded' | 'failed' | 'dead'>;
   /** The virtual time the try ended. */
   at: Date;
-  error?: string;
-  result?: unknown;
+  error?: string | undefined;
+  result?: unknown | undefined;
   /** Set on a schedule's occurrences. */
-  schedulerTaskId?: string;
-  scheduledAt?: Date;
+  schedulerTaskId?: string | undefined;
+  scheduledAt?: Date | undefined;
 }
 
 /** A guard against a drive that never settles (e.g. a handler that re-queues itself at the same instant forever). */
