@@ -8,6 +8,7 @@ import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.c
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
 import { type OccurrenceClaim, type QueueCapabilities, QueueConsumer } from '../queue-consumer';
+import { FINISHED_STATUSES } from '../cluster-events';
 import { type ClusterEventFeed, type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
 import { cancelOptions, type NormalizedTask, normalizeBatch, normalizePush, storableKey } from '../task-validation';
 import { dialectOfDataSource, Sql } from '../../database/sql';
@@ -19,6 +20,8 @@ import type * as DatabaseParts from './database-parts';
 // The backend's own code (~100 KB) is loaded when a DatabaseQueueService is made: on another backend Nest gets an inactive stand-in.
 let parts: typeof DatabaseParts | undefined;
 const databaseParts = (): typeof DatabaseParts => (parts ??= require('./database-parts') as typeof DatabaseParts);
+/** cancelTask's tries while the task changes state under it; each change is a step of its life, so a few suffice. */
+const CANCEL_ROUNDS = 5;
 
 /**
  * The durable backend: tasks are rows of `task_queue`, shared by every
@@ -184,10 +187,15 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   async cancelTask(taskId: string, options?: CancelTaskOptions): Promise<boolean> {
     const { running } = cancelOptions(options);
     if (!storableKey(taskId)) throw new TaskNotFoundError(taskId);
-    const cancelled = await this.flows.cancel(taskId, this.options.queue.clusterEvents);
-    if (cancelled.length === 0) return running === false ? this.getTask(taskId).then(() => false) : this.cancelRunning(taskId);
-    for (const task of cancelled) this.taskEvents.emit('cancelled', task);
-    return true;
+    // a task changing state between the two statements (its push committing, a claim) matches neither: read it, and
+    // while it is still unfinished try again (another instance's cancel returned false for a task that then ran)
+    for (let round = 1; ; round++) {
+      const cancelled = await this.flows.cancel(taskId, this.options.queue.clusterEvents);
+      for (const task of cancelled) this.taskEvents.emit('cancelled', task);
+      if (cancelled.length > 0 || (running !== false && (await this.requestCancel(taskId)))) return true;
+      const { status } = await this.getTask(taskId);
+      if (FINISHED_STATUSES.has(status) || (status === 'running' && running === false) || round === CANCEL_ROUNDS) return false;
+    }
   }
 
   async deleteTask(taskId: string): Promise<boolean> {
@@ -198,13 +206,10 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     return false;
   }
 
-  /** A running task: the request is stored for whichever instance runs it (this one is told at once). */
-  private async cancelRunning(taskId: string): Promise<boolean> {
+  /** A running task: the request is stored for whichever instance runs it (this one is told at once); false when none runs. */
+  private async requestCancel(taskId: string): Promise<boolean> {
     const request = databaseParts().requestCancel(taskId);
-    if ((await this.sql.affected(request.text, request.params)) === 0) {
-      await this.getTask(taskId);
-      return false;
-    }
+    if ((await this.sql.affected(request.text, request.params)) === 0) return false;
     await this.sqlConsumer.checkCancels();
     return true;
   }

@@ -41,11 +41,11 @@ export class TaskInserts {
     return inserted;
   }
 
-  private async insertRows(tasks: NormalizedTask[], json: string[] | undefined, runner?: QueryRunner): Promise<NormalizedTask[]> {
+  private async insertRows(tasks: NormalizedTask[], json: string[] | undefined, runner?: QueryRunner, round = 1): Promise<NormalizedTask[]> {
     const inserted = this.sql.dialect === 'mysql' ? await this.insertMysql(tasks, json, runner) : await this.insertOnConflict(tasks, runner);
     if (inserted.length === tasks.length) return tasks;
     const taken = new Set(inserted);
-    return [...inserted, ...(await this.requeueFinished(tasks.filter((t) => !taken.has(t)), runner))];
+    return [...inserted, ...(await this.requeueFinished(tasks.filter((t) => !taken.has(t)), runner, round))];
   }
 
   /** PostgreSQL and SQLite: ON CONFLICT DO NOTHING skips exactly the rows whose id or occurrence exists, nothing else. */
@@ -107,20 +107,29 @@ export class TaskInserts {
     return [tasks.filter((_, i) => keep[i]), json?.filter((_, i) => keep[i])];
   }
 
-  /** Some ids already existed: queue again those that had finished; leave pending/running ones alone. */
-  private async requeueFinished(tasks: NormalizedTask[], runner?: QueryRunner): Promise<NormalizedTask[]> {
+  /**
+   * Some ids already existed: queue again those that had finished; leave pending/running ones alone. A row deleted
+   * (deleteTask) after the insert met it is neither: nothing holds the id, and the push inserts it after all; it
+   * returned the id having stored nothing (a two-instance audit).
+   */
+  private async requeueFinished(tasks: NormalizedTask[], runner: QueryRunner | undefined, round: number): Promise<NormalizedTask[]> {
     const fresh: NormalizedTask[] = [];
+    const gone: NormalizedTask[] = [];
     for (const t of tasks) {
       const { text, params } = requeueFinished(this.seq, t);
       const n = await this.sql.affected(text, params, runner);
+      if (n === 0 && round < PUSH_ROUNDS && (await this.sql.rows('SELECT 1 AS n FROM task_queue WHERE task_id = ?', [t.taskId], runner)).length === 0) gone.push(t);
       if (n === 0) continue;
       fresh.push(t);
       // a plain task now, in no flow: its old parent no longer waits for it, its old children no longer count for it
       await this.sql.affected('UPDATE task_queue SET parent_id = NULL WHERE parent_id = ?', [t.taskId], runner);
     }
-    return fresh;
+    return gone.length ? [...fresh, ...(await this.insertRows(gone, undefined, runner, round + 1))] : fresh;
   }
 }
+
+/** A push's tries at an id deleted under it; a delete needs the id finished again, so one more try is almost always the last. */
+const PUSH_ROUNDS = 4;
 
 /** MySQL's ER_DUP_ENTRY: the id or the occurrence is there already. */
 function isDuplicateKey(err: unknown): boolean {

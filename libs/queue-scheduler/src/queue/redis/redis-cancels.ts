@@ -12,6 +12,9 @@ import type { RedisConnection } from './redis-connection';
 import { CANCELLED_DEFERRED, CANCELLED_RESULT } from './redis-event-marks';
 import { closeRedis } from './redis-close';
 
+/** How long a request for a job not started here is kept: a fetch's reply, or a job fetched ahead, is that close. */
+const EARLY_REQUEST_MS = 30_000;
+
 /**
  * Cancel requests for running tasks on the Redis backend: published on one
  * channel under the app's prefix, so the instance running the task hears it
@@ -22,6 +25,9 @@ import { closeRedis } from './redis-close';
 export class RedisCancels {
   private subscriber?: Redis;
   private readonly channel: string;
+  private onCancel?: (taskId: string) => boolean;
+  /** Requests heard before their job's try started here, oldest first (see heard). */
+  private readonly early = new Map<string, { timestamp: number; at: number }>();
 
   constructor(
     private readonly redis: () => RedisConnection,
@@ -33,11 +39,13 @@ export class RedisCancels {
     this.channel = new RedisKeys(prefix).cancelChannel;
   }
 
-  listen(onCancel: (taskId: string) => void): void {
+  /** `onCancel`: the pool's; true when a try of the task runs here and was asked to stop. */
+  listen(onCancel: (taskId: string) => boolean): void {
+    this.onCancel = onCancel;
     const subscriber = (this.subscriber = this.redis().client.duplicate());
     // its errors are the outage the main connection logs once: unheard, ioredis wrote each to stderr
     subscriber.on('error', () => undefined);
-    subscriber.on('message', (_channel: string, taskId: string) => onCancel(taskId));
+    subscriber.on('message', (_channel: string, message: string) => this.heard(message));
     subscriber.subscribe(this.channel).catch((err: unknown) => this.logger.error(`cancel requests will not reach this instance: ${(err as Error).message}`, err));
   }
 
@@ -45,8 +53,37 @@ export class RedisCancels {
   async requestIfActive(status: RedisStatus, taskId: string): Promise<boolean> {
     const { job } = await status.find(taskId);
     if (!job || (await job.getState()) !== 'active') return false;
-    await this.redis().client.publish(this.channel, taskId);
+    await this.redis().client.publish(this.channel, `${job.timestamp}:${taskId}`);
     return true;
+  }
+
+  /**
+   * A request for an active job no try here runs yet may be for a job this instance fetched and has not started
+   * (the fetch's reply on its way, or fetched ahead by a completion): it is kept a while, and asked again once the
+   * job is handed to the pool (handedOut). Heard only once, it was lost: cancelTask returned true and the task ran
+   * to success (a two-instance audit). The job's timestamp tells a later push of the same id from it.
+   */
+  private heard(message: string): void {
+    const cut = message.indexOf(':');
+    const taskId = message.slice(cut + 1);
+    if (this.onCancel?.(taskId)) return;
+    const now = Date.now();
+    for (const [id, request] of this.early) {
+      if (now - request.at < EARLY_REQUEST_MS) break;
+      this.early.delete(id);
+    }
+    this.early.delete(taskId);
+    this.early.set(taskId, { timestamp: Number(message.slice(0, cut)), at: now });
+  }
+
+  /** Tasks a claim hands the pool: one asked to stop before is asked again once the pool has started it. */
+  handedOut(tasks: readonly Task[]): void {
+    if (this.early.size === 0) return;
+    for (const task of tasks) {
+      if (this.early.get(task.taskId)?.timestamp !== task.createdAt.getTime()) continue;
+      this.early.delete(task.taskId);
+      setImmediate(() => this.onCancel?.(task.taskId));
+    }
   }
 
   /** Ends a leased job as cancelled: its record kept with the cancelled ones, the job itself removed; false when the lease was lost. */

@@ -23,17 +23,18 @@ import type { QueueTracing } from '../../tracing/queue-tracing';
  * a claim is `getNextJob`, outcomes are `moveToCompleted` / `moveToFailed` /
  * `moveToWait`, a lease is the job lock, renewed with `extendJobLocks`.
  *
- * A completion also fetches the next job of its type in the same script
- * (BullMQ's fetch-next, as its own Worker does): that job waits here,
- * leased, for the pool's next claim. A task then costs Redis one script to
- * finish and start the next instead of two, which is what BullMQ costs.
- * The jobs it holds, their renewal and give-back are RedisLeases's.
+ * A completion also fetches the next job of its type in the same script (BullMQ's fetch-next, as its own Worker
+ * does): that job waits here, leased, for the pool's next claim. A task then costs Redis one script to
+ * finish and start the next instead of two, which is what BullMQ costs. The jobs it holds, their renewal and
+ * give-back are RedisLeases's.
  */
 export class RedisConsumer implements CondemnHost {
   readonly leases: RedisLeases;
   /** Off once shutdown begins: a job fetched then would only have to be given back. */
   private fetchNext = true;
   fetchesAlong: (type: string) => boolean = () => true;
+  /** Told of the tasks each claim hands the pool (cancel requests heard before, see RedisCancels). */
+  handedOut: (tasks: readonly Task[]) => void = () => undefined;
   /** How a flow child's failure mark reads (set by the queue to RedisFlows.childFailure). */
   childFailure: (deferred: string) => Promise<string | undefined> = () => Promise.resolve(undefined);
   readonly maxLostTries: number;
@@ -91,6 +92,7 @@ export class RedisConsumer implements CondemnHost {
       this.turn++;
       this.idle.claimed(claimed.length);
       this.leases.arm();
+      this.handedOut(claimed);
     }
     return claimed;
   }

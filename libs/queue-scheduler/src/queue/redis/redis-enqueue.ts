@@ -4,6 +4,7 @@ import type { RedisConnection } from './redis-connection';
 import { jobDataOf, PRIORITY_OFFSET, UNFINISHED_STATES } from './redis-jobs';
 import { jobIdOf } from './redis-keys';
 import { leaveFlow } from './redis-let-go';
+import { withIdLock } from './redis-id-lock';
 
 /**
  * Makes room for a push under `taskId`: undefined when its task is pending
@@ -43,11 +44,13 @@ export async function enqueue(redis: RedisConnection, task: NormalizedTask): Pro
     else if (indexed.status === 'fulfilled') await unindex(redis, task.taskId).catch(() => undefined);
     throw indexed.status === 'rejected' ? indexed.reason : (added as PromiseRejectedResult).reason;
   }
-  const done = await takeOverId(redis, task.taskId, task.type);
-  if (!done) return false;
-  await addJob(redis, task);
-  await done();
-  return true;
+  return withIdLock(redis, task.taskId, async () => {
+    const done = await takeOverId(redis, task.taskId, task.type);
+    if (!done) return false;
+    await addJob(redis, task);
+    await done();
+    return true;
+  });
 }
 
 /** Removes the job of a push taken back (out of BullMQ's pending sets already, so no worker can take it) and its index entry. */

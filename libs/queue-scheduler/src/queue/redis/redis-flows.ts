@@ -13,6 +13,7 @@ import { jobDataOf, PRIORITY_OFFSET } from './redis-jobs';
 import { keptChildren, keptNode } from './redis-kept-children';
 import { letGoChildren } from './redis-let-go';
 import { takeOverId } from './redis-enqueue';
+import { withIdLock } from './redis-id-lock';
 import { jobIdOf, queueNameOf, taskIdOf } from './redis-keys';
 import { CANCEL_FLOW, MARK_WAITING_PARENT } from './redis-flow-scripts';
 import { CANCELLED_DEFERRED } from './redis-event-marks';
@@ -80,12 +81,11 @@ export class RedisFlows implements FlowStore {
   async pushOccurrence(root: Occurrence): Promise<string> {
     const nodes = normalizeFlow(root, this.normalize, true);
     const { taskId, type } = nodes[0].task;
-    const done = await takeOverId(this.redis(), taskId, type);
-    if (!done) return taskId;
-    await letGoChildren(this.redis(), taskId);
-    await this.add(nodes);
-    await done();
-    return taskId;
+    return withIdLock(this.redis(), taskId, async () => {
+      const done = await takeOverId(this.redis(), taskId, type);
+      if (done) await letGoChildren(this.redis(), taskId).then(() => this.add(nodes)).then(done);
+      return taskId;
+    });
   }
 
   private async add(nodes: FlowTask[]): Promise<FlowIds> {

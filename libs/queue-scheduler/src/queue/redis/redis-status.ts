@@ -10,6 +10,7 @@ import { HOPELESS, REARM_PARENTS } from './redis-flow-scripts';
 import { deadOfChild } from '../flow-validation';
 import { jobIdOf } from './redis-keys';
 import { forgetKeptChild } from './redis-kept-children';
+import { withIdLock } from './redis-id-lock';
 import { cancelledRecord, runningByInstance, storeLastTry, withTries } from './redis-tries';
 import { CANCELLED_EVENT, QUEUED_AGAIN_EVENT } from './redis-event-marks';
 
@@ -187,7 +188,11 @@ export class RedisStatus {
   }
 
   /** Deletes a finished task: its job (or cancelled record) and our index entries; false while it is unfinished. */
-  async delete(taskId: string): Promise<boolean> {
+  delete(taskId: string): Promise<boolean> {
+    return withIdLock(this.redis, taskId, () => this.deleteLocked(taskId));
+  }
+
+  private async deleteLocked(taskId: string): Promise<boolean> {
     const found = await this.find(taskId);
     if (found.job) {
       if (!['completed', 'failed'].includes(await found.job.getState())) return false;
@@ -204,7 +209,11 @@ export class RedisStatus {
   }
 
   /** Removes a task not started yet and records it cancelled: its record, or null when it had started or finished. */
-  async cancel(taskId: string): Promise<TaskRecord | null> {
+  cancel(taskId: string): Promise<TaskRecord | null> {
+    return withIdLock(this.redis, taskId, () => this.cancelLocked(taskId));
+  }
+
+  private async cancelLocked(taskId: string): Promise<TaskRecord | null> {
     const found = await this.find(taskId);
     if (found.cancelled || !found.job) return null;
     const job = found.job;
