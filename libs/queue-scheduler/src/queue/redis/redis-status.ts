@@ -124,7 +124,11 @@ export class RedisStatus {
    * `refuse` sees the record in the state this retry acts on: checked before reading it, a flow parent read waiting
    * (its child just retried) passed, the child died again, and the retry then ran the parent without its child.
    */
-  async retry(taskId: string, refuse: (record: TaskRecord) => Promise<void>): Promise<string> {
+  retry(taskId: string, refuse: (record: TaskRecord) => Promise<void>): Promise<string> {
+    return withIdLock(this.redis, taskId, () => this.retryLocked(taskId, refuse));
+  }
+
+  private async retryLocked(taskId: string, refuse: (record: TaskRecord) => Promise<void>): Promise<string> {
     const found = await this.find(taskId);
     const state = found.cancelled ? 'cancelled' : await found.job!.getState();
     const job = found.job;
