@@ -30,6 +30,18 @@ class RaceHandlers {
     return 'done';
   }
 
+  failing = true;
+
+  /** Fails while `failing`, with no retry: the task is dead until retryTask. Then succeeds after 50 ms unless aborted. */
+  @TaskHandler('flaky', { retries: { attempts: 1 } })
+  async flaky(_params: unknown, ctx: TaskContext): Promise<string> {
+    if (this.failing) throw new Error('not yet');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    ctx.signal.throwIfAborted();
+    this.runs.push({ taskId: ctx.taskId, params: ctx.task.params });
+    return 'done';
+  }
+
   /** Runs 3 s unless its signal aborts it. */
   @TaskHandler('slow')
   slow(_params: unknown, ctx: TaskContext): Promise<void> {
@@ -148,5 +160,41 @@ describe('two callers on one id on redis', () => {
     release();
     await waitFor(async () => (await queue.getTask('race-c')).status === 'cancelled', 'the task to end cancelled', 2_500);
     expect(handlers.aborted.has('race-c')).toBe(true);
+  });
+
+  it('a cancel that lost its race to the end of a try does not cancel the retryTask that follows (the retry of the same job was cancelled)', async () => {
+    const app = await backendApp.boot({ queue: { pollIntervalMs: 100 } }, [RaceHandlers]);
+    const queue = app.get(TaskQueue);
+    const handlers = app.get(RaceHandlers);
+    // the handler has failed; its job is still active while the failure is written, and the cancel is published then
+    const moveToFailed = Job.prototype.moveToFailed;
+    let failing!: () => void;
+    const isFailing = new Promise<void>((resolve) => (failing = resolve));
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    jest.spyOn(Job.prototype, 'moveToFailed').mockImplementation(async function (this: Job, ...args) {
+      if (this.id && taskIdOf(this.id) === 'race-r') {
+        failing();
+        await held;
+      }
+      return moveToFailed.apply(this, args);
+    });
+    const asked: string[] = [];
+    const cancel = TaskRunner.prototype.cancel;
+    jest.spyOn(TaskRunner.prototype, 'cancel').mockImplementation(function (this: TaskRunner, taskId) {
+      asked.push(taskId);
+      return cancel.call(this, taskId);
+    });
+    await queue.pushTask({ type: 'flaky', taskId: 'race-r' });
+    await isFailing;
+    expect(await queue.cancelTask('race-r')).toBe(true);
+    await waitFor(() => asked.includes('race-r'), 'the cancel request to reach the worker');
+    release();
+    await waitFor(async () => (await queue.getTask('race-r')).status === 'dead', 'the try to end the task dead');
+    handlers.failing = false;
+    await queue.retryTask('race-r');
+    await waitFor(async () => ['succeeded', 'cancelled'].includes((await queue.getTask('race-r')).status), 'the retry to end');
+    expect((await queue.getTask('race-r')).status).toBe('succeeded');
+    expect(handlers.runs.map((r) => r.taskId)).toEqual(['race-r']);
   });
 });

@@ -27,7 +27,7 @@ export class RedisCancels {
   private readonly channel: string;
   private onCancel?: (taskId: string) => boolean;
   /** Requests heard before their job's try started here, oldest first (see heard). */
-  private readonly early = new Map<string, { timestamp: number; at: number }>();
+  private readonly early = new Map<string, { startedOn: number; at: number }>();
 
   constructor(
     private readonly redis: () => RedisConnection,
@@ -53,7 +53,7 @@ export class RedisCancels {
   async requestIfActive(status: RedisStatus, taskId: string): Promise<boolean> {
     const { job } = await status.find(taskId);
     if (!job || (await job.getState()) !== 'active') return false;
-    await this.redis().client.publish(this.channel, `${job.timestamp}:${taskId}`);
+    await this.redis().client.publish(this.channel, `${job.processedOn ?? 0}:${taskId}`);
     return true;
   }
 
@@ -61,7 +61,9 @@ export class RedisCancels {
    * A request for an active job no try here runs yet may be for a job this instance fetched and has not started
    * (the fetch's reply on its way, or fetched ahead by a completion): it is kept a while, and asked again once the
    * job is handed to the pool (handedOut). Heard only once, it was lost: cancelTask returned true and the task ran
-   * to success (a two-instance audit). The job's timestamp tells a later push of the same id from it.
+   * to success (a two-instance audit). The try is told by the job's processedOn (when it became active), which a
+   * retry of the same job or a later push of the same id does not share: by the job's timestamp, a request that
+   * lost its race to the try's end cancelled the retryTask that followed (regression audit).
    */
   private heard(message: string): void {
     const cut = message.indexOf(':');
@@ -73,14 +75,15 @@ export class RedisCancels {
       this.early.delete(id);
     }
     this.early.delete(taskId);
-    this.early.set(taskId, { timestamp: Number(message.slice(0, cut)), at: now });
+    this.early.set(taskId, { startedOn: Number(message.slice(0, cut)), at: now });
   }
 
-  /** Tasks a claim hands the pool: one asked to stop before is asked again once the pool has started it. */
-  handedOut(tasks: readonly Task[]): void {
+  /** Tasks a claim hands the pool, with their jobs' processedOn: one asked to stop before is asked again once the pool has started it. */
+  handedOut(tasks: readonly Task[], startedOn: (task: Task) => number | undefined): void {
     if (this.early.size === 0) return;
     for (const task of tasks) {
-      if (this.early.get(task.taskId)?.timestamp !== task.createdAt.getTime()) continue;
+      const request = this.early.get(task.taskId);
+      if (request === undefined || request.startedOn !== startedOn(task)) continue;
       this.early.delete(task.taskId);
       setImmediate(() => this.onCancel?.(task.taskId));
     }

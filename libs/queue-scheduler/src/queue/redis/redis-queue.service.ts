@@ -59,7 +59,7 @@ export class RedisQueueService extends DurableTaskQueue implements QueueConsumer
     this.cancels = new RedisCancels(() => this.redis, options.queue.prefix, this.logger, (job) => this.flows.runningCancelled(job));
     // a completion fetches the next job of its type along: not one of a type paused since, nor of a rate-limited one
     this.jobConsumer.fetchesAlong = (type) => this.fetchesAlong(type);
-    this.jobConsumer.handedOut = (tasks) => this.cancels.handedOut(tasks);
+    this.jobConsumer.handedOut = (tasks) => this.cancels.handedOut(tasks, (task) => this.jobConsumer.leases.held(task)?.job.processedOn);
     this.flows = new RedisFlows(this.jobConsumer, (input) => this.normalize(input), (id) => this.status.record(id), (tasks) => tasks.forEach((t) => this.announce(t)));
     // bullmq and ioredis are loaded only here, so the other backends never need them
     if (this.active) this.connection = new RedisConnection(options, this.logger, (jobId, type) => this.jobConsumer.onStalled(jobId, type));
