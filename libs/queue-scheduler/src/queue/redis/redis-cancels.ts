@@ -53,7 +53,9 @@ export class RedisCancels {
   async requestIfActive(status: RedisStatus, taskId: string): Promise<boolean> {
     const { job } = await status.find(taskId);
     if (!job || (await job.getState()) !== 'active') return false;
-    await this.redis().client.publish(this.channel, `${job.processedOn ?? 0}:${taskId}`);
+    // the try's processedOn read once it is active: a job that became active between the two reads had none yet
+    const active = (await status.find(taskId).catch(() => undefined))?.job ?? job;
+    await this.redis().client.publish(this.channel, `${active.processedOn ?? 0}:${taskId}`);
     return true;
   }
 
