@@ -58,6 +58,26 @@ class RaceHandlers {
 
 afterEach(() => jest.restoreAllMocks());
 
+/** A point a test holds a caller at: `reached` resolves when it gets there, `release` lets it go on. */
+function gate() {
+  let reach!: () => void;
+  let release!: () => void;
+  const reached = new Promise<void>((resolve) => (reach = resolve));
+  const held = new Promise<void>((resolve) => (release = resolve));
+  return { reached, release, stop: (): Promise<void> => (reach(), held) };
+}
+
+/** The task ids the worker pool's runner is asked to stop, as they reach it. */
+function cancelsAsked(): string[] {
+  const asked: string[] = [];
+  const cancel = TaskRunner.prototype.cancel;
+  jest.spyOn(TaskRunner.prototype, 'cancel').mockImplementation(function (this: TaskRunner, taskId) {
+    asked.push(taskId);
+    return cancel.call(this, taskId);
+  });
+  return asked;
+}
+
 describe.each(DATABASE_BACKENDS)('two callers on one id on %s', (backend) => {
   const backendApp = useBackendApp(backend);
 
@@ -135,29 +155,18 @@ describe('two callers on one id on redis', () => {
     const handlers = app.get(RaceHandlers);
     // the job is active in Redis, the reply held on its way to the pool
     const getNextJob = Worker.prototype.getNextJob;
-    let fetched!: () => void;
-    const wasFetched = new Promise<void>((resolve) => (fetched = resolve));
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
+    const fetched = gate();
     jest.spyOn(Worker.prototype, 'getNextJob').mockImplementation(async function (this: Worker, ...args) {
       const job = (await getNextJob.apply(this, args)) as Job | undefined;
-      if (job?.id && taskIdOf(job.id) === 'race-c') {
-        fetched();
-        await held;
-      }
+      if (job?.id && taskIdOf(job.id) === 'race-c') await fetched.stop();
       return job as Job;
     });
-    const asked: string[] = [];
-    const cancel = TaskRunner.prototype.cancel;
-    jest.spyOn(TaskRunner.prototype, 'cancel').mockImplementation(function (this: TaskRunner, taskId) {
-      asked.push(taskId);
-      return cancel.call(this, taskId);
-    });
+    const asked = cancelsAsked();
     await queue.pushTask({ type: 'slow', taskId: 'race-c' });
-    await wasFetched;
+    await fetched.reached;
     expect(await queue.cancelTask('race-c')).toBe(true);
     await waitFor(() => asked.includes('race-c'), 'the cancel request to reach the worker');
-    release();
+    fetched.release();
     await waitFor(async () => (await queue.getTask('race-c')).status === 'cancelled', 'the task to end cancelled', 2_500);
     expect(handlers.aborted.has('race-c')).toBe(true);
   });
@@ -168,28 +177,17 @@ describe('two callers on one id on redis', () => {
     const handlers = app.get(RaceHandlers);
     // the handler has failed; its job is still active while the failure is written, and the cancel is published then
     const moveToFailed = Job.prototype.moveToFailed;
-    let failing!: () => void;
-    const isFailing = new Promise<void>((resolve) => (failing = resolve));
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
+    const failing = gate();
     jest.spyOn(Job.prototype, 'moveToFailed').mockImplementation(async function (this: Job, ...args) {
-      if (this.id && taskIdOf(this.id) === 'race-r') {
-        failing();
-        await held;
-      }
+      if (this.id && taskIdOf(this.id) === 'race-r') await failing.stop();
       return moveToFailed.apply(this, args);
     });
-    const asked: string[] = [];
-    const cancel = TaskRunner.prototype.cancel;
-    jest.spyOn(TaskRunner.prototype, 'cancel').mockImplementation(function (this: TaskRunner, taskId) {
-      asked.push(taskId);
-      return cancel.call(this, taskId);
-    });
+    const asked = cancelsAsked();
     await queue.pushTask({ type: 'flaky', taskId: 'race-r' });
-    await isFailing;
+    await failing.reached;
     expect(await queue.cancelTask('race-r')).toBe(true);
     await waitFor(() => asked.includes('race-r'), 'the cancel request to reach the worker');
-    release();
+    failing.release();
     await waitFor(async () => (await queue.getTask('race-r')).status === 'dead', 'the try to end the task dead');
     handlers.failing = false;
     await queue.retryTask('race-r');
