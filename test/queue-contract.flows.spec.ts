@@ -506,6 +506,61 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
   });
 
+  it.each(['pushed again', 'deleted'] as const)('a parent re-armed for two dead children no longer waits for one whose id is then %s: it runs once the other succeeds', async (how) => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'flaky' }] });
+    for (const id of [ids.taskId, ...ids.children.map((c) => c.taskId)]) await waitFor(async () => (await statusOf(queue, id)) === 'dead', 'the children and the parent to die');
+    // the child the parent died of (the first to die) is retried: the parent waits for both then
+    const { error } = await queue.getTask(ids.taskId);
+    const first = ids.children.map((c) => c.taskId).find((id) => error!.includes(id))!;
+    const second = ids.children.map((c) => c.taskId).find((id) => id !== first)!;
+    handlers.flakyOk = true;
+    await settled(() => queue.retryTask(first));
+    await waitFor(async () => (await statusOf(queue, first)) === 'succeeded', 'the retried child to succeed');
+    expect(await statusOf(queue, ids.taskId)).toBe('waiting');
+    if (how === 'deleted') expect(await queue.deleteTask(second)).toBe(true);
+    else expect(await queue.pushTask({ taskId: second, type: 'node' })).toBe(second);
+    // it waited for ever: the child that left its flow was never counted off
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to run without the child that left its flow');
+    expect(Object.keys(handlers.seen.get(ids.taskId)!)).toEqual([first]);
+    expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
+  });
+
+  it("retrying a dead 'continue' child before its released parent is taken: the parent waits for it again, then runs once with its result", async () => {
+    const { queue, handlers } = await boot();
+    await queue.pauseType('node');
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky', onChildFailure: 'continue' }] });
+    const child = ids.children[0].taskId;
+    await waitFor(async () => (await statusOf(queue, child)) === 'dead', 'the child to die');
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'pending', 'the parent to be released');
+    handlers.flakyOk = true;
+    await queue.pauseType('flaky');
+    await settled(() => queue.retryTask(child));
+    // it stayed pending, and ran at once, seeing the child pending (Redis: then ran again, its outcome refused)
+    expect(await statusOf(queue, ids.taskId)).toBe('waiting');
+    await queue.resumeType('node');
+    await queue.resumeType('flaky');
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to run');
+    expect(handlers.seen.get(ids.taskId)).toEqual({ [child]: { type: 'flaky', status: 'succeeded', result: 'fine now' } });
+    expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
+  });
+
+  it("a dead 'continue' child retried while its parent runs runs alone: the parent ends once, with its own outcome", async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'gated', children: [{ type: 'flaky', onChildFailure: 'continue' }] });
+    const child = ids.children[0].taskId;
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'running', 'the parent to start after its child died');
+    handlers.flakyOk = true;
+    await queue.pauseType('flaky');
+    await settled(() => queue.retryTask(child));
+    // the parent ends while the child waits to run (Redis: its outcome was refused, and it ran again)
+    handlers.release();
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to end');
+    await queue.resumeType('flaky');
+    await waitFor(async () => (await statusOf(queue, child)) === 'succeeded', 'the retried child to run alone');
+    expect(await queue.getTask(ids.taskId)).toMatchObject({ status: 'succeeded', attempts: 1, result: 'fine now' });
+  });
+
   it('retryTask of a parent dead of a child no longer in its flow (its id pushed again, or deleted) is refused; the parent stays dead', async () => {
     const { queue, handlers } = await boot();
     const pushed = await queue.pushFlow({ type: 'node', children: [{ type: 'boom' }, { type: 'node' }] });
@@ -563,6 +618,18 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to succeed');
     expect(await queue.deleteTask(ids.taskId)).toBe(true);
     expect(await queue.getTask(ids.children[0].taskId)).toMatchObject({ status: 'succeeded', result: { n: 1 } });
+  });
+
+  it("a deleted finished parent's id pushed again is a plain task: its old children are neither its children nor its results", async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'node', params: { n: 1 } }] });
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to succeed');
+    expect(await queue.deleteTask(ids.taskId)).toBe(true);
+    expect(await queue.pushTask({ taskId: ids.taskId, type: 'node', params: { n: 2 } })).toBe(ids.taskId);
+    await waitFor(async () => handlers.log.filter((e) => e === `end:${ids.taskId}`).length === 2, 'the plain task to run');
+    expect(handlers.seen.get(ids.taskId)).toEqual({});
+    expect((await queue.getFlow(ids.taskId)).children).toEqual([]);
+    expect((await queue.getTask(ids.children[0].taskId)).parentId).toBeUndefined();
   });
 
   it('clusterEvents$ reports cancelled flow children, pending or running, as cancelled, and the parent that died of them', async () => {

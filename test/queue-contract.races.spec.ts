@@ -116,6 +116,30 @@ describe.each(DATABASE_BACKENDS)('two callers on one id on %s', (backend) => {
     expect(pushed).toBe('race-c');
     expect((await queue.getTask('race-c')).status).toBe('cancelled');
   });
+
+  it("a running flow child's cancel and its parent's settle commit together: a settle that fails writes neither (the cancel committed alone, and a crash then left the parent waiting for ever)", async () => {
+    const app = await backendApp.boot({ queue: { pollIntervalMs: 50 } }, [RaceHandlers]);
+    const queue = app.get(TaskQueue);
+    const ids = await queue.pushFlow({ type: 'ok', children: [{ type: 'slow' }] });
+    const child = ids.children[0].taskId;
+    await waitFor(async () => (await queue.getTask(child)).status === 'running', 'the child to start');
+    // the parent's settle fails right after it ran, as a crash there would leave it: not done
+    const childCancelled = DatabaseFlows.prototype.childCancelled;
+    let failed = false;
+    jest.spyOn(DatabaseFlows.prototype, 'childCancelled').mockImplementation(function (this: DatabaseFlows, task, record) {
+      return childCancelled.call(this, task, (then) =>
+        record(then && (async (runner) => {
+          await then(runner);
+          failed = true;
+          throw new Error('the process died here');
+        })));
+    });
+    expect(await queue.cancelTask(child)).toBe(true);
+    await waitFor(async () => failed, "the parent's settle to fail");
+    await waitFor(async () => app.get(WorkerPoolService).busy === 0, 'the try to end');
+    expect((await queue.getTask(child)).status).toBe('running');
+    expect((await queue.getTask(ids.taskId)).status).toBe('waiting');
+  });
 });
 
 describe('two callers on one id on redis', () => {

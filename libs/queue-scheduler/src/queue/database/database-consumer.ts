@@ -1,3 +1,4 @@
+import type { QueryRunner } from 'typeorm';
 import type { ResolvedOptions } from '../../interfaces/options.interface';
 import type { Task, TaskProgress, TaskRecord } from '../../interfaces/task.interface';
 import type { LibraryLogger } from '../../queue-scheduler.logger';
@@ -163,10 +164,11 @@ export class DatabaseConsumer {
     }
   }
 
-  async cancelled(task: Task, durationMs: number): Promise<void> {
+  /** `then`: more writes of the cancel's transaction (its flow parent's settle). */
+  async cancelled(task: Task, durationMs: number, then?: (runner: QueryRunner) => Promise<void>): Promise<void> {
     this.leased.delete(task.taskId);
     this.cancelsTold.delete(task.taskId);
-    if ((await cancelWithEvent(this.sql, recordCancelled(task, Date.now()), task.taskId, this.options.queue.clusterEvents)) === 0) return this.lostLease(task, 'cancelled');
+    if ((await cancelWithEvent(this.sql, recordCancelled(task, Date.now()), task.taskId, this.options.queue.clusterEvents, then)) === 0) return this.lostLease(task, 'cancelled');
     this.events.emit('cancelled', task, durationMs);
   }
 

@@ -14,7 +14,8 @@ import {
   unstartedChildren,
 } from './statements/flows';
 import type { Occurrence } from '../queue-consumer';
-import { type DiedParent, emitDied, ENDED, settleParents } from './settle-parents';
+import { type DiedParent, emitDied, ENDED, leaveFlow, settleParents } from './settle-parents';
+import { deleteFinished } from './statements/tasks';
 import { insertEndEvent } from './statements/task-events';
 import type { TaskEventStream } from '../task-events';
 import type { FlowTask } from '../flow-validation';
@@ -103,10 +104,15 @@ export class DatabaseFlows implements FlowStore {
     return results;
   }
 
-  /** A running child's cancel was recorded on its own: its parent learns it in a transaction of its own. */
-  async childCancelled(task: Task): Promise<void> {
-    if (task.parentId === undefined) return;
-    this.parentsDied(await this.sql.transaction((runner) => settleParents(this.sql, runner, [task.taskId], Date.now(), this.events)));
+  /**
+   * A running try's cancel, written by `record`: a flow child's parent learns it in the same transaction (in one of
+   * its own after it, a crash between the two left the parent waiting for ever).
+   */
+  async childCancelled(task: Task, record: (then?: (runner: QueryRunner) => Promise<void>) => Promise<void>): Promise<void> {
+    if (task.parentId === undefined) return record();
+    let died: DiedParent[] = [];
+    await record(async (runner) => void (died = await settleParents(this.sql, runner, [task.taskId], Date.now(), this.events)));
+    this.parentsDied(died);
   }
 
   /**
@@ -140,6 +146,17 @@ export class DatabaseFlows implements FlowStore {
     });
     this.parentsDied(died);
     return cancelled;
+  }
+
+  /** Deletes a finished task, which leaves its flow in the same transaction; false for one not finished, undefined for none. */
+  delete(taskId: string): Promise<boolean | undefined> {
+    return this.sql.transaction(async (runner) => {
+      const [row] = await this.read(lockedFlowRow(this.sql, taskId), runner);
+      if (!row) return undefined;
+      if (!ENDED.has(row.status) || (await this.write(deleteFinished(taskId), runner)) === 0) return false;
+      await leaveFlow(this.sql, runner, row);
+      return true;
+    });
   }
 
   /**

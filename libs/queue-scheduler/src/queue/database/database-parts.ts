@@ -9,7 +9,7 @@ export { TaskStatusReads } from './task-status';
 export { TaskInserts } from './task-inserts';
 export { SingletonPushes } from './singleton-pushes';
 export { DatabaseConsumer } from './database-consumer';
-export { deleteFinished, requestCancel, retryTask } from './statements/tasks';
+export { requestCancel, retryTask } from './statements/tasks';
 export { DatabaseClusterEvents } from './database-cluster-events';
 export { DatabaseFlows } from './database-flows';
 export { databasePausedTypes } from './statements/paused-types';

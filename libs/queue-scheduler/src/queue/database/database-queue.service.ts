@@ -200,10 +200,9 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
 
   async deleteTask(taskId: string): Promise<boolean> {
     if (!storableKey(taskId)) throw new TaskNotFoundError(taskId);
-    const { text, params } = databaseParts().deleteFinished(taskId);
-    if ((await this.sql.affected(text, params)) > 0) return true;
-    await this.getTask(taskId); // unknown: TaskNotFoundError
-    return false;
+    const deleted = await this.flows.delete(taskId);
+    if (deleted === undefined) throw new TaskNotFoundError(taskId);
+    return deleted;
   }
 
   /** A running task: the request is stored for whichever instance runs it (this one is told at once); false when none runs. */
@@ -219,7 +218,7 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   }
 
   cancelled(task: Task, durationMs: number): Promise<void> {
-    return this.sqlConsumer.cancelled(task, durationMs).then(() => this.flows.childCancelled(task));
+    return this.flows.childCancelled(task, (then) => this.sqlConsumer.cancelled(task, durationMs, then));
   }
 
   // ---- consumers (see DatabaseConsumer) --------------------------------

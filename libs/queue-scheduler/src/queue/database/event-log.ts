@@ -27,16 +27,20 @@ export function writeStarted(sql: Sql, tasks: ReadonlyArray<{ taskId: string; ty
 
 /**
  * A cancel's UPDATE (`statement`, of one task), and with cluster events on the
- * event it reports, in one transaction. Returns the rows the UPDATE changed.
+ * event it reports, in one transaction; `then`, when the UPDATE changed a row,
+ * runs in that transaction too (a flow child's parent learns the cancel there:
+ * apart, a crash between the two left the parent waiting for ever). Returns
+ * the rows the UPDATE changed.
  */
-export async function cancelWithEvent(sql: Sql, statement: Statement, taskId: string, events: boolean): Promise<number> {
-  if (!events) return sql.affected(statement.text, statement.params);
+export async function cancelWithEvent(sql: Sql, statement: Statement, taskId: string, events: boolean, then?: (runner: QueryRunner) => Promise<void>): Promise<number> {
+  if (!events && then === undefined) return sql.affected(statement.text, statement.params);
   return sql.transaction(async (runner) => {
     const n = await sql.affected(statement.text, statement.params, runner);
-    if (n > 0) {
+    if (n > 0 && events) {
       const insert = insertEndEvent(sql, taskId, Date.now());
       await sql.rows(insert.text, insert.params, runner);
     }
+    if (n > 0 && then !== undefined) await then(runner);
     return n;
   });
 }

@@ -81,3 +81,16 @@ async function failWaitingParentOf(sql: Sql, runner: QueryRunner, taskId: string
   }
   return undefined;
 }
+
+/**
+ * A finished task leaves its flow (deleted, or its id pushed again as a plain task), in the transaction that does
+ * it, `row` read under its lock before: its children name no parent now, and its parent no longer waits for it. A
+ * child under 'fail' that did not succeed was never counted off (its parent died of it, or, re-armed, waits for its
+ * retry): it is now, so a waiting parent runs once its other children end, as the README says.
+ */
+export async function leaveFlow(sql: Sql, runner: QueryRunner, row: FlowRow): Promise<void> {
+  await sql.affected('UPDATE task_queue SET parent_id = NULL WHERE parent_id = ?', [row.task_id], runner);
+  if (row.parent_id === null || row.status === 'succeeded' || row.on_child_failure !== 'fail') return;
+  const count = countChildren(row.parent_id, 1);
+  await sql.affected(count.text, count.params, runner);
+}

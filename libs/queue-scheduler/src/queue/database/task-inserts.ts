@@ -5,6 +5,8 @@ import { lifecycleRows, writeEvents } from './event-log';
 import type { Sequence } from './task-rows';
 import { insertTasks, insertTasksUnnest, requeueFinished } from './statements/tasks';
 import { insertEnds, ROWS_PER_INSERT } from './statements/statement';
+import { type FlowRow, flowRows, lockedFlowRow } from './statements/flows';
+import { ENDED, leaveFlow } from './settle-parents';
 
 /**
  * The producers' writes of `task_queue`: a push inserts its tasks, and an id
@@ -116,15 +118,34 @@ export class TaskInserts {
     const fresh: NormalizedTask[] = [];
     const gone: NormalizedTask[] = [];
     for (const t of tasks) {
-      const { text, params } = requeueFinished(this.seq, t);
-      const n = await this.sql.affected(text, params, runner);
-      if (n === 0 && round < PUSH_ROUNDS && (await this.sql.rows('SELECT 1 AS n FROM task_queue WHERE task_id = ?', [t.taskId], runner)).length === 0) gone.push(t);
-      if (n === 0) continue;
+      const { text, params } = requeueFinished(this.seq, t, true);
+      if ((await this.sql.affected(text, params, runner)) > 0) {
+        // a plain task now: its old children (it was a flow's root) no longer count for it
+        await this.sql.affected('UPDATE task_queue SET parent_id = NULL WHERE parent_id = ?', [t.taskId], runner);
+      } else {
+        const read = flowRows(this.sql, [t.taskId]);
+        const [row] = await this.sql.rows<FlowRow>(read.text, read.params, runner);
+        if (!row && round < PUSH_ROUNDS) gone.push(t);
+        if (!row || row.parent_id === null || !ENDED.has(row.status) || !(await this.requeueChild(t, runner))) continue;
+      }
       fresh.push(t);
-      // a plain task now, in no flow: its old parent no longer waits for it, its old children no longer count for it
-      await this.sql.affected('UPDATE task_queue SET parent_id = NULL WHERE parent_id = ?', [t.taskId], runner);
     }
     return gone.length ? [...fresh, ...(await this.insertRows(gone, undefined, runner, round + 1))] : fresh;
+  }
+
+  /**
+   * A finished flow child's id pushed again: a plain task now, it leaves its flow in the same transaction (its parent
+   * no longer waits for it). Queued anew without that, a parent re-armed for it waited for ever (a flows audit).
+   */
+  private async requeueChild(t: NormalizedTask, runner?: QueryRunner): Promise<boolean> {
+    if (!runner) return this.sql.transaction((own) => this.requeueChild(t, own));
+    const locked = lockedFlowRow(this.sql, t.taskId);
+    const [row] = await this.sql.rows<FlowRow>(locked.text, locked.params, runner);
+    if (!row || !ENDED.has(row.status)) return false;
+    const { text, params } = requeueFinished(this.seq, t);
+    if ((await this.sql.affected(text, params, runner)) === 0) return false;
+    await leaveFlow(this.sql, runner, row);
+    return true;
   }
 }
 

@@ -59,7 +59,34 @@ export class MemoryFlows {
   /** A finished task whose id a new push takes: its old children are let go of, they name no parent now, as on the other backends. */
   supersede(known: MemoryEntry): void {
     for (const child of known.flow?.children ?? []) child.flow!.parent = undefined;
+    this.leave(known);
     this.host.tasks.supersede(known);
+  }
+
+  /** A finished task deleted (deleteTask): its parent no longer waits for it, and its children name no parent. */
+  remove(entry: MemoryEntry): void {
+    for (const child of entry.flow?.children ?? []) child.flow!.parent = undefined;
+    this.leave(entry);
+    this.host.tasks.remove(entry);
+  }
+
+  /**
+   * A finished child under 'fail' that did not succeed was never counted off (its parent died of it, or, re-armed,
+   * waits for its retry): leaving its flow, it is, so a waiting parent runs once its other children end.
+   */
+  private leave(entry: MemoryEntry): void {
+    const link = entry.flow;
+    if (link?.parent === undefined || link.counted) return;
+    link.counted = true;
+    this.countOff(link.parent);
+  }
+
+  /** One child of `parent` ended as it may: a waiting parent with none left becomes ready. */
+  private countOff(parent: MemoryEntry): void {
+    if (--parent.flow!.pending === 0 && parent.status === 'waiting') {
+      this.host.tasks.setStatus(parent, 'pending');
+      this.host.waiting.add(parent);
+    }
   }
 
   /** Adds a validated tree (parents first): leaves ready now, parents waiting for their children. */
@@ -100,10 +127,7 @@ export class MemoryFlows {
       return;
     }
     link.counted = true;
-    if (--flow.pending === 0 && parent.status === 'waiting') {
-      this.host.tasks.setStatus(parent, 'pending');
-      this.host.waiting.add(parent);
-    }
+    this.countOff(parent);
   }
 
   /**
@@ -135,6 +159,12 @@ export class MemoryFlows {
     if (link.counted) {
       link.counted = false;
       flow.pending++;
+      // released and not taken yet: it waits again (the child's result is not what it would have run with); one that
+      // ran, or runs, keeps what it did, and the child runs alone
+      if (parent.status === 'pending' && parent.attempts === 0) {
+        this.host.waiting.remove(parent);
+        this.host.tasks.setStatus(parent, 'waiting');
+      }
     }
     if (parent.status === 'dead' && flow.failedBy === child) {
       // a sibling under 'fail' that can never succeed (cancelled, or dead of a cancelled task below it): re-armed, the

@@ -158,7 +158,7 @@ export abstract class MemoryQueueStatus extends TaskQueue {
   deleteTask(taskId: string): boolean {
     const entry = this.entryOf(taskId);
     if (entry.status !== 'succeeded' && entry.status !== 'cancelled' && entry.status !== 'dead') return false;
-    this.tasks.remove(entry);
+    this.flows.remove(entry);
     return true;
   }
 

@@ -112,7 +112,9 @@ return hopeless(ARGV[1], 0) and 1 or 0
  * child under 'fail' that can never succeed (cancelled, or dead of its child
  * with such a child of its own, down the tree) is not: it stays dead, of
  * that child now. Read here, in the script, so that a cancel is either seen
- * or comes after the re-arm (and then fails the re-armed parent).
+ * or comes after the re-arm (and then fails the re-armed parent). A child
+ * under 'continue' or 'ignore' makes a parent released and not taken yet
+ * wait for it again, and is let go of by one taken (it runs alone).
  * ARGV: the child's job key, now, the flows hash, the cancelled hash. Returns how many parents were re-armed.
  */
 export const REARM_PARENTS = `
@@ -131,6 +133,28 @@ local function diedOf(key, reason)
     reason = named .. '(' .. redis.call('HGET', key, 'name') .. ') is dead: ' .. reason
     redis.call('HSET', up, 'failedReason', reason)
     key = up
+  end
+end
+-- a child under 'continue' or 'ignore' (BullMQ put it back among its parent's dependencies): a parent released and not
+-- taken yet waits for it again; one that ran, runs or ended keeps what it did, and the child runs alone (left among its
+-- dependencies, the parent's outcome was refused and it ran again)
+do
+  local parentKey = redis.call('HGET', child, 'parentKey')
+  local own = parentKey and redis.call('HGET', flows, cjson.decode(redis.call('HGET', child, 'data')).taskId)
+  if own and (cjson.decode(own).f or 'fail') ~= 'fail' then
+    if redis.call('EXISTS', parentKey) == 0 or redis.call('SISMEMBER', parentKey .. ':dependencies', child) == 0 then return 0 end
+    local id = string.match(parentKey, '([^:]+)$')
+    local q = string.sub(parentKey, 1, #parentKey - #id)
+    if redis.call('ZSCORE', q .. 'waiting-children', id) then return 0 end
+    local taken = redis.call('HEXISTS', parentKey, 'processedOn') == 1 or tonumber(redis.call('HGET', parentKey, 'atm') or '0') > 0
+    if not taken and (redis.call('ZREM', q .. 'prioritized', id) + redis.call('ZREM', q .. 'delayed', id)
+      + redis.call('LREM', q .. 'wait', 0, id) + redis.call('LREM', q .. 'paused', 0, id)) > 0 then
+      redis.call('ZADD', q .. 'waiting-children', ARGV[2], id)
+      redis.call('XADD', q .. 'events', '*', 'event', 'waiting-children', 'jobId', id, 'prev', 'waiting')
+      return 1
+    end
+    redis.call('SREM', parentKey .. ':dependencies', child)
+    return 0
   end
 end
 while true do

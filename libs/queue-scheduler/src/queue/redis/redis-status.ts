@@ -1,3 +1,4 @@
+import { letGoChildren } from './redis-let-go';
 import { pageOf, pageRequest } from '../task-pages';
 import type { Job } from 'bullmq';
 import { TaskNotFoundError } from '../../errors/errors';
@@ -207,6 +208,8 @@ export class RedisStatus {
       }
     }
     await forgetKeptChild(this.redis, taskId, found.job?.name ?? found.cancelled!.type);
+    // its children name no parent from now on, as on the other backends: a task pushed under its id is not their parent
+    await letGoChildren(this.redis, taskId);
     const seq = await this.redis.keys.seqOf(taskId);
     if (seq !== null) await this.redis.keys.drop(taskId, seq);
     return true;

@@ -80,9 +80,15 @@ export function failParent(parentId: string, error: string, now: number): Statem
   return { text: "UPDATE task_queue SET status = 'dead', completed_at = ?, error_message = ? WHERE task_id = ? AND status = 'waiting'", params: [now, error, parentId] };
 }
 
-/** A counted child retried: its parent waits for it again. */
+/**
+ * A counted child retried: its parent waits for it again, and one released that no worker has taken yet is waiting
+ * again (it ran without the child's result before). A parent that ran, or runs, keeps what it did; the child runs alone.
+ */
 export function uncountChild(parentId: string): Statement {
-  return { text: 'UPDATE task_queue SET pending_children = pending_children + 1 WHERE task_id = ?', params: [parentId] };
+  return {
+    text: "UPDATE task_queue SET status = CASE WHEN status = 'pending' AND attempts = 0 THEN 'waiting' ELSE status END, pending_children = pending_children + 1 WHERE task_id = ?",
+    params: [parentId],
+  };
 }
 
 /** A dead parent, dead of another child now (`error`, childFailedMessage): one its retried child cannot re-arm. */

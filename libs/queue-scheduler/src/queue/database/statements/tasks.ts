@@ -89,12 +89,15 @@ export function insertTasksUnnest(seq: Sequence, tasks: NormalizedTask[]): State
   };
 }
 
-/** Queues a finished task anew under its id, as a fresh push; a pending or running one is left alone. */
-export function requeueFinished(seq: Sequence, t: NormalizedTask): Statement {
+/**
+ * Queues a finished task anew under its id, as a fresh push; a pending or running one is left alone. `outsideFlows`:
+ * only a task that is no flow's child (a child leaves its flow in a transaction, see TaskInserts.requeueChild).
+ */
+export function requeueFinished(seq: Sequence, t: NormalizedTask, outsideFlows = false): Statement {
   return {
     text: `UPDATE task_queue SET seq = ?, task_type = ?, params = ?, status = 'pending', priority = ?, run_at = ?, attempts = 0, retry_count = 0, max_retries = ?,
            error_message = NULL, error_stack = NULL, tries = NULL, result = NULL, started_at = NULL, completed_at = NULL, lease_owner = NULL, lease_expires_at = NULL, created_at = ?, singleton_key = ?,
-           trace_context = ?, parent_id = NULL, pending_children = 0, on_child_failure = NULL WHERE task_id = ? AND status IN ${FINISHED}`,
+           trace_context = ?, parent_id = NULL, pending_children = 0, on_child_failure = NULL WHERE task_id = ? AND status IN ${FINISHED}${outsideFlows ? ' AND parent_id IS NULL' : ''}`,
     params: [seq.next(), t.type, JSON.stringify(t.params), t.priority, t.runAtMs, t.maxRetries ?? null, Date.now(), t.singleton?.key ?? null, t.traceContext ?? null, t.taskId],
   };
 }
