@@ -88,6 +88,24 @@ describe.each(BACKENDS)('singleton keys on %s', (backend) => {
     expect(await queue.pushTask({ type: 'job', singletonKey: 'retry' })).toBe(second);
   });
 
+  it('a dead task queued again by retryTask holds its key again while no other holds it; beside a newer holder both are pending, the key names the newer', async () => {
+    const dead = await queue.pushTask({ type: 'job', singletonKey: 'again' });
+    const [task] = await queue.claim(only('job'), 1);
+    await queue.fail(task, new Error('gave up'), null, 1);
+    await waitFor(async () => (await queue.getTask(dead)).status === 'dead', 'the task to be dead');
+    await queue.retryTask(dead);
+    expect(await queue.pushTask({ type: 'job', singletonKey: 'again' })).toBe(dead);
+    const [retried] = await queue.claim(only('job'), 1);
+    await queue.fail(retried, new Error('gave up again'), null, 1);
+    await waitFor(async () => (await queue.getTask(dead)).status === 'dead', 'the task to be dead again');
+    const newer = await queue.pushTask({ type: 'job', singletonKey: 'again' });
+    expect(newer).not.toBe(dead);
+    await queue.retryTask(dead);
+    expect((await queue.getTask(dead)).status).toBe('pending');
+    expect(await queue.pushTask({ type: 'job', singletonKey: 'again' })).toBe(newer);
+    expect(await pending()).toBe(2);
+  });
+
   it('a cancelled task gives its key back', async () => {
     const first = await queue.pushTask({ type: 'job', singletonKey: 'k' });
     expect(await queue.cancelTask(first)).toBe(true);

@@ -1,11 +1,11 @@
 /**
  * @shares-machine occurrences are queued seconds ahead and the suite mostly waits for them; its tolerance is 250 ms
  */
-import { type INestApplication, Logger } from '@nestjs/common';
+import { type INestApplication, Injectable, Logger } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
-import { InvalidScheduleError, type QueueSchedulerModuleOptions, type ScheduleEvent, SchedulerService, SchedulerTask, TaskQueue, WorkerPoolService } from 'nestjs-queue-scheduler';
+import { DatabaseQueueService, InvalidScheduleError, TaskHandler, type QueueSchedulerModuleOptions, type ScheduleEvent, SchedulerService, SchedulerTask, TaskQueue, WorkerPoolService } from 'nestjs-queue-scheduler';
 import { randomUUID } from 'node:crypto';
-import type { DataSource, Logger as TypeOrmLogger } from 'typeorm';
+import { type DataSource, type Logger as TypeOrmLogger, UpdateQueryBuilder } from 'typeorm';
 import { bootApp, RecordingHandlers } from './support/apps';
 import { DATABASES, type TestDatabase, useTestDatabase } from './support/databases';
 import { dropPrefix, REDIS, testPrefix } from './support/redis';
@@ -24,6 +24,18 @@ class CountingLogger implements TypeOrmLogger {
   logSchemaBuild(): void {}
   logMigration(): void {}
   log(): void {}
+}
+
+/** 'slow' runs until the test releases it. */
+@Injectable()
+class HeldHandler {
+  release!: () => void;
+  private readonly held = new Promise<void>((resolve) => (this.release = resolve));
+
+  @TaskHandler('slow')
+  slow(): Promise<void> {
+    return this.held;
+  }
 }
 
 /** Late or early by more than this, an occurrence did not start at its time: far less than how far ahead it was queued. */
@@ -208,6 +220,34 @@ describe.each(DATABASES)('scheduler lookahead and batch claims on %s', (kind) =>
       expect(second.handlers.of(s.taskId)[0].startedAt - due).toBeLessThan(START_TOLERANCE_MS);
       expect(await second.scheduler.getSchedule(s.taskId)).toMatchObject({ runCount: 1, enabled: false, nextRunAt: null });
     });
+  });
+
+  it('database backend: a change whose write fails leaves the occurrences queued ahead queued (its cancels commit with it, or not at all)', async () => {
+    app = await bootApp(db, { queue: { backend: 'database', pollIntervalMs: 50 }, scheduler: { lookaheadMs: 5000 } });
+    const { scheduler, fired, queue } = services(app);
+    const s = await scheduler.addSchedule({ name: 'crash mid-change', taskType: 'report', scheduleType: 'once', executeAt: new Date(Date.now() + 3000), params: { v: 1 } });
+    await waitFor(() => fired.length === 1, 'claimed ahead');
+    const before = await scheduler.getSchedule(s.taskId);
+    // the row's write fails as a crash right after the cancels would leave it: the cancel committed alone, and the
+    // occurrence was neither run nor given back
+    jest.spyOn(UpdateQueryBuilder.prototype, 'execute').mockRejectedValueOnce(new Error('the process died here'));
+    await expect(scheduler.updateSchedule(s.taskId, { params: { v: 2 } })).rejects.toThrow('the process died here');
+    jest.restoreAllMocks();
+    expect((await queue.getTask(fired[0].taskId)).status).toBe('pending');
+    expect(await scheduler.getSchedule(s.taskId)).toEqual(before);
+  });
+
+  it("database backend: a change leaves alone an occurrence of a flow schedule whose tree has started (given back, its children ran twice)", async () => {
+    app = await bootApp(db, { queue: { backend: 'database', pollIntervalMs: 50 } }, [HeldHandler]);
+    const queue = app.get(DatabaseQueueService);
+    // an occurrence whose time came as the change reached it: its child runs, its root waits
+    const ids = await queue.pushFlow({ type: 'report', children: [{ type: 'slow' }] });
+    await waitFor(async () => (await queue.getTask(ids.children[0].taskId)).status === 'running', 'the child to start');
+    expect(await queue.inScheduleChange((tx) => tx.cancel(ids.taskId))).toBe(false);
+    expect((await queue.getTask(ids.taskId)).status).toBe('waiting');
+    expect(await queue.inScheduleChange((tx) => tx.cancel('no-such-occurrence'))).toBe(true);
+    app.get(HeldHandler).release();
+    await waitFor(async () => (await queue.getTask(ids.taskId)).status === 'succeeded', 'the flow to end');
   });
 
   it('memory backend: a graceful stop counts as lost only the tasks no schedule takes back', async () => {

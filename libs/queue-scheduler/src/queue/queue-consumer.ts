@@ -54,6 +54,16 @@ export type Occurrence = PushTaskInput & { children?: FlowInput[] };
 /** The scheduler's compare-and-set on a schedule: the occurrences to push, or null when the claim was lost. */
 export type OccurrenceClaim = (manager?: EntityManager) => Promise<Occurrence[] | null>;
 
+/** A schedule change's transaction (see QueueConsumer.inScheduleChange). */
+export interface ScheduleChangeTx {
+  manager: EntityManager;
+  /**
+   * Cancels an occurrence queued ahead, in the transaction: true when it is cancelled (or not there, so nothing will
+   * run it); false when it, or a task of its flow, has started or ended.
+   */
+  cancel(taskId: string): Promise<boolean>;
+}
+
 /**
  * The side of a backend that the worker pool and the scheduler drive:
  * taking tasks, recording their outcomes, and pushing a schedule's
@@ -101,6 +111,13 @@ export abstract class QueueConsumer {
    * successful claim. Returns the task ids, or null when the claim was lost.
    */
   abstract pushClaimed(claim: OccurrenceClaim): Promise<string[] | null>;
+  /**
+   * Runs a schedule change: `work` cancels the occurrences its schedule queued ahead, then writes the schedule's
+   * row. The database backend runs it in one transaction and hands it its manager and a cancel bound to it: the
+   * cancels and the write commit together or not at all (apart, a crash or a lost compare-and-set between them left
+   * occurrences cancelled and never given back). Absent on the backends with no such transaction.
+   */
+  inScheduleChange?<T>(work: (tx: ScheduleChangeTx) => Promise<T>): Promise<T>;
   /**
    * Whether a task of schedule `scheduleId` is still pending, running or
    * waiting for a retry, on any instance sharing this queue: what an overlap

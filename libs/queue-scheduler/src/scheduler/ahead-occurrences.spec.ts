@@ -44,6 +44,19 @@ describe('cancelAhead', () => {
     expect(back).toEqual({ nextRunAt: new Date(T + 2000), lastRunAt: new Date(T + 1000), runCount: 1, enabled: true });
   });
 
+  it('reads the clock at each occurrence: one that came due while the newer ones were cancelled is left to run', async () => {
+    const queue = queueWith('s', [T + 1000, T + 2000, T + 3000]);
+    const row = state({ lastRunAt: new Date(T + 3000), nextRunAt: new Date(T + 4000), runCount: 3 });
+    // each cancel takes 600 ms of the clock: by the time the walk reaches T+1s it is due (a flow's children started)
+    const cancel = async (id: string): Promise<boolean> => {
+      clock.t += 600;
+      return queue.cancelTask(id, { running: false });
+    };
+    const back = await cancelAhead(queue, row, T, new Set(), { cancel, clock: () => clock.t });
+    expect(back).toEqual({ nextRunAt: new Date(T + 2000), lastRunAt: new Date(T + 1000), runCount: 1, enabled: true });
+    expect((await queue.getTask(occurrenceTaskId('s', new Date(T + 1000)))).status).toBe('pending');
+  });
+
   it('gives nothing back when nothing is ahead, or when another instance holds it', async () => {
     const queue = queueWith('other', []);
     expect(await cancelAhead(queue, state({ lastRunAt: new Date(T - 1000), runCount: 1 }), T, new Set())).toBeNull();

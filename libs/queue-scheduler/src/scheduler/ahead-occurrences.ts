@@ -85,6 +85,12 @@ export function assumeGivenBack(row: AheadState, now: number): GivenBack | null 
   return ahead ? givenBack(row, walk, ahead) : null;
 }
 
+/** How cancelAhead cancels: `cancel`, the database backend's cancel in the change's transaction; `clock`, now. */
+export interface CancelHow {
+  cancel?: (taskId: string) => Promise<boolean>;
+  clock?: () => number;
+}
+
 /**
  * Cancels the occurrences of `row` that a claim queued ahead of their time
  * (those in (now, last_run_at]), newest first, and stops at the first that
@@ -95,7 +101,7 @@ export function assumeGivenBack(row: AheadState, now: number): GivenBack | null 
  * change (they no longer cancel, but they were). Returns the row's state as
  * if those occurrences had never been claimed, or null when none was.
  */
-export async function cancelAhead(queue: TaskQueue, row: AheadState, now: number, cancelled: Set<number>): Promise<GivenBack | null> {
+export async function cancelAhead(queue: TaskQueue, row: AheadState, now: number, cancelled: Set<number>, how: CancelHow = {}): Promise<GivenBack | null> {
   // what an earlier try cancelled counts even once its time has come (the retry came later): the walk goes down to it
   let floor = now;
   for (const at of cancelled) floor = Math.min(floor, at - 1);
@@ -106,7 +112,11 @@ export async function cancelAhead(queue: TaskQueue, row: AheadState, now: number
   for (const at of walk) {
     const time = at.getTime();
     if (!cancelled.has(time)) {
-      if (time <= now || !(await cancelQuietly(queue, occurrenceTaskId(row.taskId, at), waitForPushMs))) break;
+      // read again at each: walked from one reading, an occurrence that came due meanwhile (its flow's children started)
+      // was cancelled, and given back it ran again
+      if (time <= Math.max(now, how.clock?.() ?? now)) break;
+      const id = occurrenceTaskId(row.taskId, at);
+      if (!(await (how.cancel ? how.cancel(id) : cancelQuietly(queue, id, waitForPushMs)))) break;
       cancelled.add(time);
     }
     taken++;

@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { type DataSource, IsNull, Not, type Repository } from 'typeorm';
+import { type DataSource, type EntityManager, IsNull, Not, type Repository } from 'typeorm';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
 import { InvalidOptionsError } from '../errors/errors';
@@ -146,10 +146,10 @@ export class DeclaredSchedulesService implements OnApplicationBootstrap {
    */
   private async update(repo: Repository<SchedulerTask>, d: DeclaredSchedule, row: SchedulerTask, cancelled: Set<number>): Promise<boolean> {
     const now = this.clock.now();
-    const written = await this.cancelAheadThen(row, cancelled, async (givenBack) => {
+    const written = await this.cancelAheadThen(row, cancelled, async (givenBack, manager) => {
       const { note, ...run } = declaredRun(d.fields, givenBack ? repo.merge(repo.create(row), givenBack) : row, now);
       const changes = { ...givenBack, ...d.fields, ...run, declaredHash: d.hash, version: row.version + 1, updatedAt: new Date(now) };
-      return (await this.compareAndSet(repo, row, changes)) ? { note, run } : null;
+      return (await this.compareAndSet(repo, row, changes, manager)) ? { note, run } : null;
     });
     if (!written) return false;
     const { note, run } = written;
@@ -166,9 +166,9 @@ export class DeclaredSchedulesService implements OnApplicationBootstrap {
     const cancelled = new Set<number>();
     for (let attempt = 0; attempt < MAX_TRIES && row !== null && row.declaredHash !== null; attempt++) {
       const read: SchedulerTask = row;
-      const retired = await this.cancelAheadThen(read, cancelled, async (givenBack) => {
+      const retired = await this.cancelAheadThen(read, cancelled, async (givenBack, manager) => {
         const changes = { ...givenBack, enabled: false, nextRunAt: null, declaredHash: null, version: read.version + 1, updatedAt: new Date(this.clock.now()) };
-        return this.compareAndSet(repo, read, changes);
+        return this.compareAndSet(repo, read, changes, manager);
       });
       if (retired) {
         this.logger.warn(`schedule '${read.scheduleKey}' (${read.taskId}, ${read.taskType}) disabled: no @Scheduled declares it any more`);
@@ -182,19 +182,20 @@ export class DeclaredSchedulesService implements OnApplicationBootstrap {
   }
 
   /** SchedulerService.cancelAheadThen; without a scheduler nothing was queued ahead. */
-  private cancelAheadThen<T>(row: SchedulerTask, cancelled: Set<number>, write: (givenBack: GivenBack | null) => Promise<T>): Promise<T> {
+  private cancelAheadThen<T>(row: SchedulerTask, cancelled: Set<number>, write: (givenBack: GivenBack | null, manager?: EntityManager) => Promise<T>): Promise<T> {
     return this.scheduler ? this.scheduler.cancelAheadThen(row, cancelled, write) : write(null);
   }
 
-  private async compareAndSet(repo: Repository<SchedulerTask>, row: SchedulerTask, changes: Partial<SchedulerTask>): Promise<boolean> {
-    const result = await retryTransient(() =>
-      repo
+  /** `manager`: in a change's transaction, which is run again whole after a transient error, not statement by statement. */
+  private async compareAndSet(repo: Repository<SchedulerTask>, row: SchedulerTask, changes: Partial<SchedulerTask>, manager?: EntityManager): Promise<boolean> {
+    const update = () =>
+      (manager ? manager.getRepository(SchedulerTask) : repo)
         .createQueryBuilder()
         .update(SchedulerTask)
         .set(changes as never)
         .where('task_id = :id AND version = :version', { id: row.taskId, version: row.version })
-        .execute(),
-    );
+        .execute();
+    const result = manager ? await update() : await retryTransient(update);
     return result.affected === 1;
   }
 

@@ -1,4 +1,4 @@
-import type { Repository } from 'typeorm';
+import type { EntityManager, Repository } from 'typeorm';
 import type { Clock } from '../clock';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
 import { describeValue, InvalidScheduleError, TaskNotFoundError } from '../errors/errors';
@@ -8,6 +8,7 @@ import { MAX_SCHEDULE_ID_LENGTH } from '../queue/task-validation';
 import type { AddSchedulerTaskInput, UpdateSchedulerTaskInput } from '../interfaces/schedule.interface';
 import type { LibraryLogger } from '../queue-scheduler.logger';
 import type { TaskQueue } from '../queue/task-queue';
+import type { QueueConsumer } from '../queue/queue-consumer';
 import { changedFrom, initialRun } from './math/schedule-math';
 import { assumeGivenBack, cancelAhead, type GivenBack } from './ahead-occurrences';
 import type { ScheduleLoop } from './schedule-loop';
@@ -30,6 +31,7 @@ export class ScheduleChanges {
     private readonly repo: Repository<SchedulerTask>,
     private readonly loop: ScheduleLoop,
     private readonly queue: TaskQueue,
+    private readonly consumer: QueueConsumer,
     private readonly clock: Clock,
     private readonly defaults: ScheduleDefaults,
     private readonly logger: LibraryLogger,
@@ -45,9 +47,25 @@ export class ScheduleChanges {
     return row;
   }
 
-  /** See SchedulerService.cancelAheadThen. */
-  cancelAheadThen<T>(row: SchedulerTask, cancelled: Set<number>, write: (givenBack: GivenBack | null) => Promise<T>): Promise<T> {
-    return this.loop.exclusive(async () => write(await cancelAhead(this.queue, row, this.clock.now(), cancelled)));
+  /**
+   * See SchedulerService.cancelAheadThen. On the database backend the cancels and `write` are one transaction, and
+   * a write that changed nothing (falsy: its compare-and-set lost) rolls the cancels back with it; `write` gets the
+   * transaction's manager then.
+   */
+  cancelAheadThen<T>(row: SchedulerTask, cancelled: Set<number>, write: (givenBack: GivenBack | null, manager?: EntityManager) => Promise<T>): Promise<T> {
+    const clock = (): number => this.clock.now();
+    if (!this.consumer.inScheduleChange) return this.loop.exclusive(async () => write(await cancelAhead(this.queue, row, clock(), cancelled, { clock })));
+    return this.loop.exclusive(() =>
+      this.consumer.inScheduleChange!(async (tx) => {
+        // what an earlier try cancelled was rolled back with it: each try cancels afresh
+        const written = await write(await cancelAhead(this.queue, row, clock(), new Set(), { cancel: tx.cancel, clock }), tx.manager);
+        if (!written) throw new WriteLost(written);
+        return written;
+      }).catch((err: unknown) => {
+        if (err instanceof WriteLost) return err.value as T;
+        throw err;
+      }),
+    );
   }
 
   pause(id: string): Promise<SchedulerTask> {
@@ -94,13 +112,18 @@ export class ScheduleChanges {
     const cancelled = new Set<number>();
     for (let attempt = 0; attempt < MAX_CHANGE_TRIES; attempt++) {
       const row = await this.read(id);
-      const deleted = await this.cancelAheadThen(row, cancelled, async () => (await this.repo.delete({ taskId: id, version: row.version })).affected);
+      const deleted = await this.cancelAheadThen(row, cancelled, async (_, manager) => (await this.repoOf(manager).delete({ taskId: id, version: row.version })).affected);
       if (deleted) {
         this.logger.log(`schedule ${id} deleted`);
         return;
       }
     }
     throw new ScheduleConflictError(id, 'delete it', MAX_CHANGE_TRIES);
+  }
+
+  /** The schedules' repository, in a change's transaction when there is one. */
+  private repoOf(manager: EntityManager | undefined): Repository<SchedulerTask> {
+    return manager ? manager.getRepository(SchedulerTask) : this.repo;
   }
 
   /**
@@ -127,10 +150,10 @@ export class ScheduleChanges {
       const read = await this.read(id);
       // validated first on the row as it will be once everything ahead is given back: a rejected call cancels nothing
       apply(withBack(read, assumeGivenBack(read, this.clock.now())));
-      const written = await this.cancelAheadThen(read, cancelled, async (givenBack) => {
+      const written = await this.cancelAheadThen(read, cancelled, async (givenBack, manager) => {
         const row = withBack(read, givenBack);
         const changes = { ...givenBack, ...apply(row), updatedAt: new Date(this.clock.now()), version: read.version + 1 };
-        const result = await this.repo
+        const result = await this.repoOf(manager)
           .createQueryBuilder()
           .update(SchedulerTask)
           .set(changes as never)
@@ -174,4 +197,11 @@ function asInput(row: SchedulerTask): AddSchedulerTaskInput {
 
 function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Thrown out of a change's transaction to roll it back: its write changed nothing. */
+class WriteLost extends Error {
+  constructor(readonly value: unknown) {
+    super('the schedule changed meanwhile');
+  }
 }

@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Observable } from 'rxjs';
-import type { DataSource, Repository } from 'typeorm';
+import type { DataSource, EntityManager, Repository } from 'typeorm';
 import { type Clock, QUEUE_SCHEDULER_CLOCK, systemClock } from '../clock';
 import { checkSchema } from '../database/schema-check';
 import { SchedulerTask } from '../entities/scheduler-task.entity';
@@ -54,7 +54,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
       misfirePolicy: options.scheduler.defaultMisfirePolicy,
       maxPayloadBytes: options.queue.maxPayloadBytes,
     };
-    this.changes = new ScheduleChanges(this.repo, this.loop, queue, clock, this.defaults, this.logger);
+    this.changes = new ScheduleChanges(this.repo, this.loop, queue, consumer, clock, this.defaults, this.logger);
   }
 
   /** Starts firing the schedules (unless autoStart or scheduler.enabled is off), then logs how many are enabled. */
@@ -101,7 +101,7 @@ export class SchedulerService implements OnModuleInit, BeforeApplicationShutdown
    * instance's loop is not between a claim and its push, so every occurrence
    * the row says was claimed is in the queue to be cancelled.
    */
-  cancelAheadThen<T>(row: SchedulerTask, cancelled: Set<number>, write: (givenBack: GivenBack | null) => Promise<T>): Promise<T> {
+  cancelAheadThen<T>(row: SchedulerTask, cancelled: Set<number>, write: (givenBack: GivenBack | null, manager?: EntityManager) => Promise<T>): Promise<T> {
     return this.changes.cancelAheadThen(row, cancelled, write);
   }
 

@@ -9,14 +9,12 @@ import type { NormalizedTask } from '../task-validation';
 import { insertEnds, type Statement } from './statements/statement';
 import { lifecycleRows, writeEvents } from './event-log';
 import {
-  cancelUnstarted, childRows, diedOf, FLOW_ROWS_PER_INSERT, type FlowRow, flowRows, insertFlowTasks, lockedFlowRow, rearmParent, replaceFinishedRoot,
-  uncountChild,
-  unstartedChildren,
+  childRows, diedOf, FLOW_ROWS_PER_INSERT, type FlowRow, flowRows, insertFlowTasks, lockedFlowRow, rearmParent, replaceFinishedRoot, uncountChild,
 } from './statements/flows';
-import type { Occurrence } from '../queue-consumer';
+import type { Occurrence, ScheduleChangeTx } from '../queue-consumer';
+import { cancelIn, type CancelledTask, cancelOccurrence } from './flow-cancels';
 import { type DiedParent, emitDied, ENDED, leaveFlow, settleParents } from './settle-parents';
 import { deleteFinished } from './statements/tasks';
-import { insertEndEvent } from './statements/task-events';
 import type { TaskEventStream } from '../task-events';
 import type { FlowTask } from '../flow-validation';
 import { reportedStatus, type Sequence } from './task-rows';
@@ -122,30 +120,30 @@ export class DatabaseFlows implements FlowStore {
    * Returns the tasks cancelled (id and type, for events$), none when
    * `taskId` had started or ended.
    */
-  async cancel(taskId: string, events = false): Promise<Array<{ taskId: string; type: string }>> {
+  async cancel(taskId: string, events = false): Promise<CancelledTask[]> {
     let died: DiedParent[] = [];
     const cancelled = await this.sql.transaction(async (runner) => {
-      died = [];
-      const now = Date.now();
-      if ((await this.write(cancelUnstarted(this.sql, [taskId], now), runner)) === 0) return [];
-      const [root] = await this.read(flowRows(this.sql, [taskId]), runner);
-      const cancelled = [{ taskId, type: root.task_type }];
-      let parents = [taskId];
-      while (parents.length > 0) {
-        const children = await this.read(unstartedChildren(this.sql, parents), runner);
-        if (children.length > 0) await this.write(cancelUnstarted(this.sql, children.map((r) => r.task_id), now), runner);
-        for (const r of children) cancelled.push({ taskId: r.task_id, type: r.task_type });
-        parents = children.map((r) => r.task_id);
-      }
-      died = await settleParents(this.sql, runner, [taskId], now, events);
-      for (const { taskId: id } of events ? cancelled : []) {
-        const event = insertEndEvent(this.sql, id, now);
-        await this.sql.rows(event.text, event.params, runner);
-      }
+      let cancelled: CancelledTask[];
+      ({ cancelled, died } = await cancelIn(this.sql, runner, taskId, events));
       return cancelled;
     });
     this.parentsDied(died);
     return cancelled;
+  }
+
+  /**
+   * A schedule change in one transaction (QueueConsumer.inScheduleChange): its cancels and its write to the
+   * schedule's row commit together. `cancelled` hears the tasks cancelled once committed (an occurrence has no
+   * parent to die of it).
+   */
+  async inScheduleChange<T>(work: (tx: ScheduleChangeTx) => Promise<T>, cancelled: (task: CancelledTask) => void): Promise<T> {
+    let done: CancelledTask[] = [];
+    const result = await this.sql.transaction(async (runner) => {
+      done = [];
+      return work({ manager: runner.manager, cancel: (taskId) => cancelOccurrence(this.sql, runner, taskId, this.events, done) });
+    });
+    for (const task of done) cancelled(task);
+    return result;
   }
 
   /** Deletes a finished task, which leaves its flow in the same transaction; false for one not finished, undefined for none. */

@@ -7,7 +7,7 @@ import type { InstanceLoad, PushTaskInput, Task, TaskRecord } from '../../interf
 import { RESOLVED_OPTIONS, SCHEDULER_DATA_SOURCE } from '../../queue-scheduler.constants';
 import { LibraryLogger } from '../../queue-scheduler.logger';
 import { type CancelTaskOptions, type ListTasksFilter, type StatusCounts, type TaskPage } from '../task-queue';
-import { type OccurrenceClaim, type QueueCapabilities, QueueConsumer } from '../queue-consumer';
+import { type OccurrenceClaim, type QueueCapabilities, QueueConsumer, type ScheduleChangeTx } from '../queue-consumer';
 import { FINISHED_STATUSES } from '../cluster-events';
 import { type ClusterEventFeed, type DurableConsumer, DurableTaskQueue, type PausedTypesStore } from '../durable-queue';
 import { cancelOptions, type NormalizedTask, normalizeBatch, normalizePush, storableKey } from '../task-validation';
@@ -103,8 +103,6 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     this.sqlConsumer.stopMaintenance();
   }
 
-  // ---- producers -------------------------------------------------------
-
   async pushTask<P>(input: PushTaskInput<P>): Promise<string> {
     const task = this.normalize(input);
     if (task.singleton !== undefined) return (await this.pushSingletons([task]))[0];
@@ -119,6 +117,11 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
     const inserted = await this.inserts.insert(tasks);
     this.announce(inserted);
     return tasks.map((t) => t.taskId);
+  }
+
+  /** A schedule change's cancels and its write to the schedule's row, in one transaction (QueueConsumer.inScheduleChange). */
+  inScheduleChange<T>(work: (tx: ScheduleChangeTx) => Promise<T>): Promise<T> {
+    return this.flows.inScheduleChange(work, (task) => this.taskEvents.emit('cancelled', task));
   }
 
   /** Runs the scheduler's claim and inserts its occurrences (a flow schedule's: whole trees) in the same transaction. */
@@ -147,8 +150,6 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   hasUnfinishedRun(scheduleId: string, manager?: EntityManager): Promise<boolean> {
     return this.status.scheduleBusy(scheduleId, manager?.queryRunner);
   }
-
-  // ---- status ----------------------------------------------------------
 
   getQueueSize(): Promise<number> {
     return this.status.queueSize();
@@ -229,8 +230,6 @@ export class DatabaseQueueService extends DurableTaskQueue implements QueueConsu
   }
 
   protected readonly createClusterEvents = (): ClusterEventFeed => new (databaseParts().DatabaseClusterEvents)(this.sql, this.options, this.logger);
-  // ---- internals -------------------------------------------------------
-
   /** A push validated, with the trace context to store when tracing. */
   private normalize(input: PushTaskInput): NormalizedTask {
     const task = normalizePush(this.whileOpen(input), this.options.queue.maxPayloadBytes);
