@@ -526,6 +526,21 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
   });
 
+  it.each(['pushed again', 'deleted'] as const)('a parent dead of two children: the child it died of retried while the other is %s at the same moment, it runs once the retried one succeeds', async (how) => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'flaky' }] });
+    for (const id of [ids.taskId, ...ids.children.map((c) => c.taskId)]) await waitFor(async () => (await statusOf(queue, id)) === 'dead', 'the children and the parent to die');
+    const { error } = await queue.getTask(ids.taskId);
+    const first = ids.children.map((c) => c.taskId).find((id) => error!.includes(id))!;
+    const second = ids.children.map((c) => c.taskId).find((id) => id !== first)!;
+    handlers.flakyOk = true;
+    // Redis: the re-arm put the sibling that had just left the flow back among the parent's dependencies
+    await Promise.all([settled(() => queue.retryTask(first)), how === 'deleted' ? settled(() => queue.deleteTask(second)) : settled(() => queue.pushTask({ taskId: second, type: 'node' }))]);
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to run once the retried child succeeded');
+    expect(Object.keys(handlers.seen.get(ids.taskId)!)).toEqual([first]);
+    expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
+  });
+
   it("retrying a dead 'continue' child before its released parent is taken: the parent waits for it again, then runs once with its result", async () => {
     const { queue, handlers } = await boot();
     await queue.pauseType('node');

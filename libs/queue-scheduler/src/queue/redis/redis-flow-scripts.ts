@@ -193,8 +193,10 @@ while true do
   end
   -- its other children dead under 'fail' are waited for again too: it runs once each is retried and succeeds, as on
   -- the other backends (BullMQ released it when the retried child alone succeeded, then refused its outcome)
+  -- a sibling that has left its flow meanwhile (deleted, or its id pushed again as a plain task) is not: nothing would
+  -- end it for this parent, which waited for ever (a regression audit: a retry and a delete at the same moment)
   for _, other in ipairs(redis.call('ZRANGE', parentKey .. ':unsuccessful', 0, -1)) do
-    redis.call('SADD', parentKey .. ':dependencies', other)
+    if redis.call('HGET', other, 'parentKey') == parentKey then redis.call('SADD', parentKey .. ':dependencies', other) end
   end
   redis.call('DEL', parentKey .. ':unsuccessful')
   redis.call('ZREM', q .. 'failed', id)
