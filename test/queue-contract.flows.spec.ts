@@ -560,6 +560,27 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
   });
 
+  it("a dead 'continue' child retried while its parent is dead of a sibling: the re-armed parent waits for both", async () => {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'boom', onChildFailure: 'continue' }] });
+    const [sibling, child] = ids.children.map((c) => c.taskId);
+    for (const id of [ids.taskId, sibling, child]) await waitFor(async () => (await statusOf(queue, id)) === 'dead', 'the children and the parent to die');
+    handlers.flakyOk = true;
+    await queue.pauseType('boom');
+    await settled(() => queue.retryTask(child));
+    await settled(() => queue.retryTask(sibling));
+    await waitFor(async () => (await statusOf(queue, sibling)) === 'succeeded', 'the sibling to succeed');
+    // Redis: the retry let the child go (as from a parent that ran), and the parent ran with it pending
+    expect(await statusOf(queue, ids.taskId)).toBe('waiting');
+    await queue.resumeType('boom');
+    await waitFor(async () => (await statusOf(queue, ids.taskId)) === 'succeeded', 'the parent to run once both ended');
+    expect(handlers.seen.get(ids.taskId)).toEqual({
+      [sibling]: { type: 'flaky', status: 'succeeded', result: 'fine now' },
+      [child]: { type: 'boom', status: 'dead', error: 'boom always fails' },
+    });
+    expect(handlers.log.filter((e) => e === `start:${ids.taskId}`)).toHaveLength(1);
+  });
+
   it("a dead 'continue' child retried while its parent runs runs alone: the parent ends once, with its own outcome", async () => {
     const { queue, handlers } = await boot();
     const ids = await queue.pushFlow({ type: 'gated', children: [{ type: 'flaky', onChildFailure: 'continue' }] });

@@ -146,6 +146,9 @@ do
     local id = string.match(parentKey, '([^:]+)$')
     local q = string.sub(parentKey, 1, #parentKey - #id)
     if redis.call('ZSCORE', q .. 'waiting-children', id) then return 0 end
+    -- dead of (or marked to die of) another child: it has not run, and once re-armed it waits for this one too
+    local reason = redis.call('HGET', parentKey, 'failedReason')
+    if redis.call('HEXISTS', parentKey, 'defa') == 1 or (redis.call('ZSCORE', q .. 'failed', id) and deadOfChild(parentKey, reason)) then return 0 end
     local taken = redis.call('HEXISTS', parentKey, 'processedOn') == 1 or tonumber(redis.call('HGET', parentKey, 'atm') or '0') > 0
     if not taken and (redis.call('ZREM', q .. 'prioritized', id) + redis.call('ZREM', q .. 'delayed', id)
       + redis.call('LREM', q .. 'wait', 0, id) + redis.call('LREM', q .. 'paused', 0, id)) > 0 then
