@@ -83,6 +83,17 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
     return { queue: app.get(TaskQueue), handlers: app.get(FlowHandlers) };
   }
 
+  /** A parent dead of two dead children: `first` is the child it died of (the first to die), `second` the other. */
+  async function deadOfTwoChildren() {
+    const { queue, handlers } = await boot();
+    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'flaky' }] });
+    for (const id of [ids.taskId, ...ids.children.map((c) => c.taskId)]) await waitFor(async () => (await statusOf(queue, id)) === 'dead', 'the children and the parent to die');
+    const { error } = await queue.getTask(ids.taskId);
+    const first = ids.children.map((c) => c.taskId).find((id) => error!.includes(id))!;
+    const second = ids.children.map((c) => c.taskId).find((id) => id !== first)!;
+    return { queue, handlers, ids, first, second };
+  }
+
   /** The memory backend throws at once, the durable ones reject: either way a rejection here. */
   const settled = <T>(call: () => T | Promise<T>): Promise<T> => Promise.resolve().then(call);
   const statusOf = async (queue: TaskQueue, id: string) => (await queue.getTask(id)).status;
@@ -507,13 +518,7 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
   });
 
   it.each(['pushed again', 'deleted'] as const)('a parent re-armed for two dead children no longer waits for one whose id is then %s: it runs once the other succeeds', async (how) => {
-    const { queue, handlers } = await boot();
-    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'flaky' }] });
-    for (const id of [ids.taskId, ...ids.children.map((c) => c.taskId)]) await waitFor(async () => (await statusOf(queue, id)) === 'dead', 'the children and the parent to die');
-    // the child the parent died of (the first to die) is retried: the parent waits for both then
-    const { error } = await queue.getTask(ids.taskId);
-    const first = ids.children.map((c) => c.taskId).find((id) => error!.includes(id))!;
-    const second = ids.children.map((c) => c.taskId).find((id) => id !== first)!;
+    const { queue, handlers, ids, first, second } = await deadOfTwoChildren();
     handlers.flakyOk = true;
     await settled(() => queue.retryTask(first));
     await waitFor(async () => (await statusOf(queue, first)) === 'succeeded', 'the retried child to succeed');
@@ -527,12 +532,7 @@ describe.each(BACKENDS)('flows on %s', (backend) => {
   });
 
   it.each(['pushed again', 'deleted'] as const)('a parent dead of two children: the child it died of retried while the other is %s at the same moment, it runs once the retried one succeeds', async (how) => {
-    const { queue, handlers } = await boot();
-    const ids = await queue.pushFlow({ type: 'node', children: [{ type: 'flaky' }, { type: 'flaky' }] });
-    for (const id of [ids.taskId, ...ids.children.map((c) => c.taskId)]) await waitFor(async () => (await statusOf(queue, id)) === 'dead', 'the children and the parent to die');
-    const { error } = await queue.getTask(ids.taskId);
-    const first = ids.children.map((c) => c.taskId).find((id) => error!.includes(id))!;
-    const second = ids.children.map((c) => c.taskId).find((id) => id !== first)!;
+    const { queue, handlers, ids, first, second } = await deadOfTwoChildren();
     handlers.flakyOk = true;
     // Redis: the re-arm put the sibling that had just left the flow back among the parent's dependencies
     await Promise.all([settled(() => queue.retryTask(first)), how === 'deleted' ? settled(() => queue.deleteTask(second)) : settled(() => queue.pushTask({ taskId: second, type: 'node' }))]);
